@@ -1,0 +1,79 @@
+"""Targets at horizon h: a label at bar t reads closes after t only (t+1 .. t+h)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, Mapping
+
+import numpy as np
+import pandas as pd
+
+LabelKind = Literal["binary", "three", "regression"]
+LABEL_KINDS: tuple[str, ...] = ("binary", "three", "regression")
+
+
+@dataclass(frozen=True)
+class LabelSpec:
+    """The rule that turns future closes into a target.
+
+    binary: up (1) when close[t+h] > close[t], else down (0).
+    three: down (0) when the h-bar return < `down`, up (2) when > `up`, else flat (1);
+    the defaults are the Inception post's asymmetric -1% / +2.5% over 14 bars.
+    regression: the simple return close[t+h] / close[t] - 1.
+    """
+
+    kind: LabelKind = "binary"
+    horizon: int = 1
+    up: float = 0.025
+    down: float = -0.01
+
+    def __post_init__(self) -> None:
+        if self.kind not in LABEL_KINDS:
+            raise ValueError(f"label kind {self.kind!r}: expected one of {', '.join(LABEL_KINDS)}")
+        if self.horizon < 1:
+            raise ValueError(f"label horizon {self.horizon}: expected an integer >= 1")
+        if self.kind == "three" and not self.down < 0 < self.up:
+            raise ValueError(f"three-class thresholds down={self.down}, up={self.up}: expected down < 0 < up")
+
+    @classmethod
+    def three_class(cls, horizon: int = 14, up: float = 0.025, down: float = -0.01) -> LabelSpec:
+        return cls("three", horizon, up, down)
+
+    @property
+    def classes(self) -> list[str]:
+        """Class names in output order; empty for regression."""
+        return {"binary": ["down", "up"], "three": ["down", "flat", "up"], "regression": []}[self.kind]
+
+    @property
+    def rule(self) -> str:
+        h = self.horizon
+        if self.kind == "binary":
+            return f"up if close[t+{h}] > close[t] else down"
+        if self.kind == "three":
+            return (f"r = close[t+{h}]/close[t]-1; down if r < {self.down:g}, up if r > {self.up:g}, "
+                    "else flat")
+        return f"close[t+{h}]/close[t]-1"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "horizon": self.horizon, "up": self.up, "down": self.down,
+                "classes": self.classes, "rule": self.rule}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LabelSpec:
+        return cls(data["kind"], int(data["horizon"]), float(data["up"]), float(data["down"]))
+
+
+def make_labels(bars: pd.DataFrame, spec: LabelSpec) -> pd.Series:
+    """The target for every bar; NaN for the last `horizon` bars, whose future is unknown."""
+    close = bars["close"].to_numpy(dtype="float64")
+    h = spec.horizon
+    forward = np.full_like(close, np.nan)
+    forward[:-h] = close[h:] / close[:-h] - 1.0
+    if spec.kind == "regression":
+        target = forward
+    elif spec.kind == "binary":
+        target = np.where(forward > 0, 1.0, 0.0)
+    else:
+        target = np.where(forward < spec.down, 0.0, np.where(forward > spec.up, 2.0, 1.0))
+    target[np.isnan(forward)] = np.nan
+    return pd.Series(target, index=bars.index, name="label")

@@ -1,0 +1,37 @@
+"""Per-feature standardisation fitted on the training split only and shipped inside the model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Scaler:
+    """x -> (x - mean) / std per feature; exported as the first op of the ONNX graph."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, rows: np.ndarray) -> Scaler:
+        """Fit on a (rows, features) array; constant features get std 1 so they map to 0."""
+        if rows.ndim != 2 or len(rows) < 2:
+            raise ValueError(f"scaler needs a (rows >= 2, features) array, got shape {rows.shape}")
+        if not np.isfinite(rows).all():
+            raise ValueError("scaler rows contain NaN or Inf: features were not warmed up")
+        mean = rows.mean(axis=0)
+        std = rows.std(axis=0)
+        return cls(mean.astype("float32"), np.where(std > 1e-12, std, 1.0).astype("float32"))
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.mean) / self.std).astype("float32")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mean": self.mean.tolist(), "std": self.std.tolist(), "applied_in": "graph"}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Scaler:
+        return cls(np.asarray(data["mean"], "float32"), np.asarray(data["std"], "float32"))
