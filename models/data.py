@@ -96,14 +96,15 @@ def _normalise(frame: pd.DataFrame, source: str, adjust: bool) -> pd.DataFrame:
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise BarsError(f"{source}: missing column(s) {', '.join(missing)} (have {', '.join(frame.columns)})")
-    bars = frame[list(COLUMNS)].apply(pd.to_numeric, errors="coerce").astype("float64")
-    if adjust and "adj_close" in frame.columns:
-        ratio = pd.to_numeric(frame["adj_close"], errors="coerce") / bars["close"]
-        for col in ("open", "high", "low", "close"):
-            bars[col] = bars[col] * ratio
-    bars = _drop_empty_rows(bars, source)
+    bars = _drop_empty_rows(frame[list(COLUMNS)].apply(pd.to_numeric, errors="coerce").astype("float64"), source)
     bars.index.name = "time"
     validate_bars(bars, source)
+    if adjust and "adj_close" in frame.columns:
+        adj = pd.to_numeric(frame["adj_close"], errors="coerce").loc[bars.index].to_numpy(dtype="float64")
+        _fail_where(source, {"adj_close": adj}, bars.index, ~(adj > 0), "adj_close", "expected a price > 0")
+        ratio = adj / bars["close"].to_numpy()
+        for col in ("open", "high", "low", "close"):
+            bars[col] = bars[col].to_numpy() * ratio
     return bars
 
 

@@ -150,7 +150,7 @@ def _run_epoch(net: SignalNet, part: WindowSet, loss_fn: nn.Module, config: Trai
                 loss.backward()
                 nn.utils.clip_grad_norm_(net.parameters(), config.clip_norm)
                 optimizer.step()
-            total_loss += float(loss) * len(idx)
+            total_loss += loss.item() * len(idx)
     return total_loss / n, correct / n
 
 

@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+
+from signalstack.models.features import FeatureSpec
+from signalstack.models.labels import LabelSpec
+from signalstack.models.metrics import classification_metrics, roc_auc
+from signalstack.models.train import TrainConfig, predict, train
+from signalstack.models.windows import build_dataset
+from signalstack.models.zoo import create_model, list_models
+
+from ..conftest import TINY_PARAMS
+
+
+@pytest.fixture(scope="module")
+def small(sp500):
+    return build_dataset(sp500.iloc[:1200], FeatureSpec.default(), LabelSpec(), window=10)
+
+
+def test_same_seed_gives_the_same_model(small):
+    config = TrainConfig(epochs=2, progress=False, seed=7)
+    a = train(small, "lstm", config, **TINY_PARAMS)
+    b = train(small, "lstm", config, **TINY_PARAMS)
+    np.testing.assert_array_equal(predict(a.net, small.test.x), predict(b.net, small.test.x))
+    assert a.metrics == b.metrics
+
+
+def test_early_stopping_keeps_the_best_validation_epoch(small):
+    result = train(small, "lstm", TrainConfig(epochs=40, patience=2, lr=3e-2, progress=False), **TINY_PARAMS)
+    losses = [h["val_loss"] for h in result.history]
+    assert len(losses) < 40, "a 3e-2 learning rate should overfit and stop early"
+    assert result.best_epoch == int(np.argmin(losses)) + 1
+    assert len(losses) - result.best_epoch == 2
+
+
+def test_sgd_and_three_class_labels_train(sp500):
+    data = build_dataset(sp500.iloc[:1500], FeatureSpec.default(), LabelSpec.three_class(horizon=5), window=10)
+    result = train(data, "lstm", TrainConfig(epochs=1, optimizer="sgd", progress=False), **TINY_PARAMS)
+    probs = predict(result.net, data.test.x)
+    assert probs.shape == (len(data.test), 3)
+    assert set(result.metrics) >= {"accuracy", "roc_auc", "log_loss", "baseline_accuracy"}
+
+
+def test_regression_reports_errors_against_a_zero_forecast(sp500):
+    data = build_dataset(sp500.iloc[:1200], FeatureSpec.default(), LabelSpec("regression", 1), window=10)
+    result = train(data, "lstm", TrainConfig(epochs=1, progress=False), **TINY_PARAMS)
+    assert set(result.metrics) >= {"mae", "rmse", "direction_accuracy", "baseline_mae"}
+
+
+def test_registry_refuses_unknown_models_and_parameters():
+    assert "lstm" in list_models()
+    with pytest.raises(KeyError, match="unknown model 'transformer'"):
+        create_model("transformer", {"features": (10, 3)}, 2)
+    with pytest.raises(ValueError, match=r"model 'lstm': unknown parameter\(s\) \['units'\]"):
+        create_model("lstm", {"features": (10, 3)}, 2, units=5)
+
+
+def test_roc_auc_matches_hand_computation():
+    scores = np.array([0.1, 0.4, 0.35, 0.8])
+    labels = np.array([0, 0, 1, 1])
+    assert roc_auc(scores, labels) == pytest.approx(0.75)
+    assert roc_auc(np.array([0.5, 0.5]), np.array([0, 1])) == pytest.approx(0.5)
+    metrics = classification_metrics(np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]), np.array([0, 1, 1]),
+                                     ["down", "up"])
+    assert metrics["accuracy"] == pytest.approx(2 / 3)
+    assert metrics["baseline_accuracy"] == pytest.approx(2 / 3)
+    assert metrics["log_loss"] == pytest.approx(-(np.log(0.9) + np.log(0.8) + np.log(0.4)) / 3, rel=1e-6)
