@@ -1,0 +1,1 @@
+"""Protos of the ``signalstack`` protobuf package, laid out by protobuf package path."""

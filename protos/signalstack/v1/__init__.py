@@ -1,0 +1,1 @@
+"""``signalstack.v1``: the SignalService contract and its generated messages and stubs."""

@@ -1,0 +1,117 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Bars(_message.Message):
+    __slots__ = ("time", "open", "high", "low", "close", "volume")
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    OPEN_FIELD_NUMBER: _ClassVar[int]
+    HIGH_FIELD_NUMBER: _ClassVar[int]
+    LOW_FIELD_NUMBER: _ClassVar[int]
+    CLOSE_FIELD_NUMBER: _ClassVar[int]
+    VOLUME_FIELD_NUMBER: _ClassVar[int]
+    time: _containers.RepeatedScalarFieldContainer[int]
+    open: _containers.RepeatedScalarFieldContainer[float]
+    high: _containers.RepeatedScalarFieldContainer[float]
+    low: _containers.RepeatedScalarFieldContainer[float]
+    close: _containers.RepeatedScalarFieldContainer[float]
+    volume: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, time: _Optional[_Iterable[int]] = ..., open: _Optional[_Iterable[float]] = ..., high: _Optional[_Iterable[float]] = ..., low: _Optional[_Iterable[float]] = ..., close: _Optional[_Iterable[float]] = ..., volume: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class PredictRequest(_message.Message):
+    __slots__ = ("model", "version", "windows")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    WINDOWS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    version: int
+    windows: _containers.RepeatedCompositeFieldContainer[Bars]
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., windows: _Optional[_Iterable[_Union[Bars, _Mapping]]] = ...) -> None: ...
+
+class Prediction(_message.Message):
+    __slots__ = ("probabilities",)
+    PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
+    probabilities: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, probabilities: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class PredictResponse(_message.Message):
+    __slots__ = ("model", "version", "classes", "predictions")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CLASSES_FIELD_NUMBER: _ClassVar[int]
+    PREDICTIONS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    version: int
+    classes: _containers.RepeatedScalarFieldContainer[str]
+    predictions: _containers.RepeatedCompositeFieldContainer[Prediction]
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., classes: _Optional[_Iterable[str]] = ..., predictions: _Optional[_Iterable[_Union[Prediction, _Mapping]]] = ...) -> None: ...
+
+class PredictSeriesRequest(_message.Message):
+    __slots__ = ("model", "version", "bars")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    BARS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    version: int
+    bars: Bars
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., bars: _Optional[_Union[Bars, _Mapping]] = ...) -> None: ...
+
+class PredictSeriesResponse(_message.Message):
+    __slots__ = ("model", "version", "classes", "first_index", "time", "probabilities")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CLASSES_FIELD_NUMBER: _ClassVar[int]
+    FIRST_INDEX_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    version: int
+    classes: _containers.RepeatedScalarFieldContainer[str]
+    first_index: int
+    time: _containers.RepeatedScalarFieldContainer[int]
+    probabilities: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., classes: _Optional[_Iterable[str]] = ..., first_index: _Optional[int] = ..., time: _Optional[_Iterable[int]] = ..., probabilities: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class ListModelsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListModelsResponse(_message.Message):
+    __slots__ = ("models",)
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ...) -> None: ...
+
+class GetModelRequest(_message.Message):
+    __slots__ = ("model", "version")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    version: int
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class ModelInfo(_message.Message):
+    __slots__ = ("name", "version", "classes", "window", "warmup", "bars_required", "horizon", "provider", "card_json")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CLASSES_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    WARMUP_FIELD_NUMBER: _ClassVar[int]
+    BARS_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    HORIZON_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    CARD_JSON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    classes: _containers.RepeatedScalarFieldContainer[str]
+    window: int
+    warmup: int
+    bars_required: int
+    horizon: int
+    provider: str
+    card_json: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., classes: _Optional[_Iterable[str]] = ..., window: _Optional[int] = ..., warmup: _Optional[int] = ..., bars_required: _Optional[int] = ..., horizon: _Optional[int] = ..., provider: _Optional[str] = ..., card_json: _Optional[str] = ...) -> None: ...

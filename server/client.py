@@ -1,0 +1,75 @@
+"""A Python client for SignalService: DataFrames of bars in, numpy and pandas out.
+
+Failed calls raise `grpc.RpcError` as is, so callers can branch on `.code()` (NOT_FOUND,
+INVALID_ARGUMENT, UNAVAILABLE, ...) and read the server's message in `.details()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+
+import grpc
+import numpy as np
+import pandas as pd
+
+from signalstack.models.card import ModelCard
+from signalstack.models.data import COLUMNS
+from signalstack.protos.signalstack.v1 import signals_pb2 as pb
+from signalstack.protos.signalstack.v1 import signals_pb2_grpc as pb_grpc
+
+from .app import CHANNEL_OPTIONS
+from .runtime import Bars
+
+
+class SignalClient:
+    """A channel to a signalstack server; use it as a context manager to close the channel."""
+
+    def __init__(self, target: str, *, timeout: float = 60.0) -> None:
+        self.target = target
+        self.timeout = timeout
+        self._channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+        self._stub = pb_grpc.SignalServiceStub(self._channel)
+
+    def __enter__(self) -> SignalClient:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def list_models(self) -> list[pb.ModelInfo]:
+        """Every model and version the server has loaded."""
+        return list(self._stub.ListModels(pb.ListModelsRequest(), timeout=self.timeout).models)
+
+    def get_model(self, name: str, version: int = 0) -> pb.ModelInfo:
+        """One model's description; version 0 means the newest."""
+        return self._stub.GetModel(pb.GetModelRequest(model=name, version=version), timeout=self.timeout)
+
+    def card(self, name: str, version: int = 0) -> ModelCard:
+        """The model card stored in the served ONNX file."""
+        return ModelCard.from_json(self.get_model(name, version).card_json)
+
+    def predict(self, name: str, windows: Sequence[Bars], version: int = 0) -> np.ndarray:
+        """Probabilities (N windows x classes, float32) for each window's last bar."""
+        request = pb.PredictRequest(model=name, version=version, windows=[_message(w) for w in windows])
+        response = self._stub.Predict(request, timeout=self.timeout)
+        rows = [np.asarray(p.probabilities, dtype=np.float32) for p in response.predictions]
+        return np.array(rows, dtype=np.float32).reshape(len(rows), len(response.classes))
+
+    def predict_series(self, name: str, bars: Bars, version: int = 0) -> pd.DataFrame:
+        """Probabilities for every bar with enough history, indexed like `bars` (a RangeIndex for a dict)."""
+        message = _message(bars)
+        index = bars.index if isinstance(bars, pd.DataFrame) else pd.RangeIndex(len(message.close))
+        request = pb.PredictSeriesRequest(model=name, version=version, bars=message)
+        response = self._stub.PredictSeries(request, timeout=self.timeout)
+        table = np.asarray(response.probabilities, dtype=np.float32).reshape(-1, len(response.classes))
+        return pd.DataFrame(table, index=index[response.first_index:], columns=list(response.classes))
+
+
+def _message(bars: Bars) -> pb.Bars:
+    """Bars as the wire message; times are left out because the caller keeps its own index."""
+    return pb.Bars(**{c: np.asarray(bars[c], dtype=np.float64).tolist() for c in COLUMNS})
