@@ -1,0 +1,43 @@
+"""A real backtest of the tiny model on the S&P 500 writes a readable report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from signalstack.plugin import BacktestResult, OnnxSource, format_report, run_backtest, write_report
+from signalstack.plugin.strategies import TRADE_COLUMNS
+
+
+@pytest.fixture(scope="module")
+def result(onnx_source: OnnxSource, sp500: pd.DataFrame) -> BacktestResult:
+    return run_backtest(onnx_source, sp500)
+
+
+def test_default_backtest_is_out_of_sample(result: BacktestResult, onnx_source: OnnxSource) -> None:
+    test_start = pd.Timestamp(onnx_source.card.test_range[0])
+    assert result.equity.index[0] == test_start and result.params["out_of_sample"]
+    assert result.fills["time"].min() > test_start  # the first decision fills the bar after
+    assert result.probabilities.index[0] == test_start and result.equity.notna().all().all()
+
+
+def test_report_files_are_written(result: BacktestResult, tmp_path: Path) -> None:
+    png, trades, stats = write_report(result, tmp_path / "report")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    table = pd.read_csv(trades, parse_dates=["entry_time", "exit_time"])
+    assert list(table.columns) == list(TRADE_COLUMNS) and len(table) == len(result.trades)
+    doc = json.loads(stats.read_text())
+    assert doc["strategy"]["total_return"] == pytest.approx(result.stats["total_return"])
+    assert doc["buy_and_hold"]["trades"] is None and doc["params"]["start"] == result.params["start"]
+
+
+def test_format_report_puts_buy_and_hold_beside_the_strategy(result: BacktestResult) -> None:
+    text = format_report(result)
+    for row in ("total return", "CAGR", "Sharpe", "max drawdown", "trades", "win rate", "signal hit rate"):
+        assert row in text
+    total = next(line for line in text.splitlines() if line.startswith("total return")).split()
+    assert total[-2:] == [f"{result.stats['total_return']:.2%}", f"{result.benchmark['total_return']:.2%}"]
+    assert f"{result.benchmark['sharpe']:.2f}" in text and "out of sample" in text

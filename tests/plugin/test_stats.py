@@ -1,0 +1,112 @@
+"""performance(), buy_and_hold() and signal_hit_rate() against hand computations and Backtrader's analyzers."""
+
+from __future__ import annotations
+
+import math
+
+import backtrader as bt
+import numpy as np
+import pandas as pd
+import pytest
+
+from signalstack.plugin import (PrecomputedSource, SignalStrategy, bars_feed, buy_and_hold, performance,
+                                run_backtest, signal_hit_rate)
+
+from .support import hand_bars
+
+TIMES = pd.bdate_range("2022-01-03", periods=5)
+EQUITY = pd.Series([100.0, 110.0, 99.0, 103.95, 120.0], index=TIMES)
+
+
+def _trades(*rows: tuple[str, str | None, float]) -> pd.DataFrame:
+    return pd.DataFrame([{"entry_time": pd.Timestamp(a), "exit_time": pd.Timestamp(b) if b else pd.NaT,
+                          "pnl_net": pnl} for a, b, pnl in rows], columns=["entry_time", "exit_time", "pnl_net"])
+
+
+def test_performance_matches_hand_computation() -> None:
+    returns = [0.10, -0.10, 0.05, 120.0 / 103.95 - 1.0]
+    mean = sum(returns) / 4
+    sample_std = math.sqrt(sum((r - mean) ** 2 for r in returns) / 3)
+    trades = _trades(("2022-01-04", "2022-01-05", 5.0), ("2022-01-05", "2022-01-06", -1.0), ("2022-01-07", None, 0))
+    stats = performance(EQUITY, trades, periods_per_year=4)
+    assert stats["total_return"] == pytest.approx(0.20)
+    assert stats["cagr"] == pytest.approx(0.20)  # four returns are one year here
+    assert stats["sharpe"] == pytest.approx(mean / sample_std * 2.0)
+    assert stats["max_drawdown"] == pytest.approx(11.0 / 110.0)
+    assert stats["trades"] == 2 and stats["win_rate"] == 0.5
+    assert stats["exposure"] == pytest.approx(3 / 5)  # bars 2 and 3 (exit bar excluded), and the open one
+
+
+def test_cagr_uses_periods_per_year() -> None:
+    assert performance(EQUITY, None, periods_per_year=8)["cagr"] == pytest.approx(1.2 ** 2 - 1.0)
+
+
+def test_benchmark_has_no_trade_stats() -> None:
+    stats = performance(EQUITY, None)
+    assert stats[["trades", "win_rate", "exposure"]].isna().all()
+
+
+def test_flat_equity_has_no_sharpe_and_no_drawdown() -> None:
+    stats = performance(pd.Series(50.0, index=TIMES), _trades())
+    assert math.isnan(stats["sharpe"]) and stats["max_drawdown"] == 0.0 and stats["trades"] == 0
+
+
+@pytest.mark.parametrize("values", [[], [100.0, -1.0], [100.0, float("nan")]])
+def test_performance_rejects_unusable_equity(values: list[float]) -> None:
+    with pytest.raises(ValueError, match=f"equity of {len(values)} bars"):
+        performance(pd.Series(values, dtype=float), None)
+
+
+def test_buy_and_hold_enters_at_the_open_after_the_start_bar() -> None:
+    bars = hand_bars(6)
+    equity = buy_and_hold(bars, bars.index[2], cash=1000.0, commission=0.01)
+    shares = 1000.0 / (bars["open"].iloc[3] * 1.01)
+    assert list(equity.index) == list(bars.index[2:])
+    assert equity.iloc[0] == 1000.0
+    np.testing.assert_allclose(equity.iloc[1:], shares * bars["close"].iloc[3:])
+
+
+def test_buy_and_hold_refuses_a_start_after_the_bars() -> None:
+    bars = hand_bars(3)
+    with pytest.raises(ValueError, match="no bars at or after it"):
+        buy_and_hold(bars, "2030-01-01", 1000.0, 0.0)
+
+
+def test_signal_hit_rate_counts_scored_bars_with_known_outcome() -> None:
+    bars = pd.DataFrame({"close": [10.0, 11.0, 10.5, 10.5, 12.0]}, index=TIMES)
+    # Outcomes at horizon 1: up, down, flat (not up), up, unknown.
+    probs = pd.DataFrame({"up": [0.7, 0.6, 0.4, np.nan, 0.9]}, index=TIMES)
+    assert signal_hit_rate(probs, bars, horizon=1) == pytest.approx(2 / 3)
+    assert signal_hit_rate(probs.iloc[1:2], bars, horizon=1) == 0.0
+    assert math.isnan(signal_hit_rate(probs.iloc[4:], bars, horizon=1))
+
+
+def test_sharpe_and_drawdown_agree_with_backtraders_analyzers(sp500: pd.DataFrame) -> None:
+    """Same run, same costs. Backtrader's TimeReturn also counts the first bar's return against the
+    starting cash (0.0: nothing fills on the first bar), so its Sharpe equals ours over the equity
+    curve with that flat bar prepended; its SharpeRatio needs stddev_sample=True for our ddof 1.
+    DrawDown reports percent where we report a fraction.
+    """
+    bars = sp500.loc["2010":"2012"]
+    p_up = np.random.default_rng(0).uniform(0.3, 0.7, len(bars))
+    source = PrecomputedSource(pd.DataFrame({"down": 1.0 - p_up, "up": p_up}, index=bars.index))
+    result = run_backtest(source, bars, start=bars.index[0])
+
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.adddata(bars_feed(bars))
+    cerebro.broker.setcash(100_000.0)
+    cerebro.broker.setcommission(commission=0.001)
+    cerebro.broker.set_slippage_perc(0.0005, slip_open=True, slip_limit=True, slip_match=True, slip_out=False)
+    cerebro.addstrategy(SignalStrategy, source=source, start=bars.index[0])
+    cerebro.addanalyzer(bt.analyzers.SharpeRatio, _name="sharpe", timeframe=bt.TimeFrame.Days, annualize=True,
+                        riskfreerate=0.0, stddev_sample=True)
+    cerebro.addanalyzer(bt.analyzers.DrawDown, _name="drawdown")
+    analyzers = cerebro.run()[0].analyzers
+
+    equity = result.equity["strategy"]
+    assert result.stats["trades"] > 50  # the comparison is over a curve that moves
+    with_first_bar = performance(pd.concat([equity.iloc[:1], equity]), None)
+    assert analyzers.sharpe.get_analysis()["sharperatio"] == pytest.approx(with_first_bar["sharpe"], rel=1e-12)
+    assert result.stats["sharpe"] == pytest.approx(with_first_bar["sharpe"], rel=0.01)
+    assert analyzers.drawdown.get_analysis().max.drawdown == pytest.approx(100 * result.stats["max_drawdown"],
+                                                                          rel=1e-12)
