@@ -11,9 +11,10 @@ from typing import Any
 import backtrader as bt
 import pandas as pd
 
-from .feeds import bar_times, bars_feed
+from .analyzers import Performance, SignalQuality
+from .feeds import bars_feed
 from .sources import SignalSource
-from .stats import buy_and_hold, performance, signal_hit_rate
+from .stats import buy_and_hold, performance
 from .strategies import SignalStrategy
 
 log = logging.getLogger(__name__)
@@ -32,68 +33,74 @@ class BacktestResult:
     trades: pd.DataFrame
     fills: pd.DataFrame
     probabilities: pd.DataFrame
+    """The source's outputs per bar (class probabilities, or forecast / score)."""
     params: dict[str, Any]
-
-
-class _EquityCurve(bt.Analyzer):
-    """Account value at every bar's close, warm-up bars included."""
-
-    def start(self) -> None:
-        self.times: list[float] = []
-        self.values: list[float] = []
-
-    def next(self) -> None:
-        self.times.append(self.data.datetime[0])
-        self.values.append(self.strategy.broker.getvalue())
+    """Everything the run was configured with: source, period, costs, strategy parameters."""
+    quality: pd.Series
+    """`signal_quality` of the traded line over the period."""
+    calibration: pd.DataFrame
+    """`calibration` of p_up (empty for a forecast or score line)."""
+    bars: pd.DataFrame
+    """The period's bars."""
 
 
 def run_backtest(source: SignalSource, bars: pd.DataFrame, *,
                  start: str | date | datetime | pd.Timestamp | None = None, cash: float = 100_000.0,
                  commission: float = 0.001, slippage: float = 0.0005, buy_threshold: float = 0.55,
-                 sell_threshold: float = 0.45, allow_short: bool = False, stake: float = 0.95) -> BacktestResult:
+                 sell_threshold: float = 0.45, allow_short: bool = False, stake: float = 0.95,
+                 periods_per_year: int = 252, preload: bool = True, symbol: str = "",
+                 **strategy: Any) -> BacktestResult:
     """Trade `SignalStrategy` on `bars` from `start` and compare it with buy-and-hold.
 
     `start` (default: the model card's test period start, so out of sample) is the first bar on
     whose close a decision may be made; the first fill is at the next bar's open. All bars are fed
     so the model has its history, but statistics cover [start, end] only. `commission` and
     `slippage` are fractions of traded value and of price (slippage applies to open fills too).
+    `preload=False` feeds the bars one at a time as a live feed does, so the model is asked bar by
+    bar. Further keywords are `SignalStrategy` parameters (sizing, stop_loss, hold, line, ...).
     """
     if cash <= 0 or commission < 0 or slippage < 0:
         raise ValueError(f"cash {cash}, commission {commission}, slippage {slippage}: "
                          "expected cash > 0 and costs >= 0")
+    known = set(SignalStrategy.params._getkeys()) - {"source", "start"}
+    unknown = sorted(set(strategy) - known)
+    if unknown:
+        raise ValueError(f"strategy parameters {', '.join(unknown)}: expected among {', '.join(sorted(known))}")
     test_start = pd.Timestamp(source.card.test_range[0])
     start_bar = _first_bar(bars, start if start is not None else test_start)
     if start_bar < test_start:
         log.warning("start %s precedes %s's test period (from %s): the backtest includes bars it was "
                     "trained or validated on", start_bar.date(), source.name, test_start.date())
-    cerebro = bt.Cerebro(stdstats=False)
-    cerebro.adddata(bars_feed(bars))
+    strategy.update(buy_threshold=buy_threshold, sell_threshold=sell_threshold, allow_short=allow_short,
+                    stake=stake, periods_per_year=periods_per_year)
+    cerebro = bt.Cerebro(stdstats=False, preload=preload, runonce=preload)
+    cerebro.adddata(bars_feed(bars, symbol))
     cerebro.broker.setcash(cash)
     cerebro.broker.setcommission(commission=commission)
     cerebro.broker.set_slippage_perc(slippage, slip_open=True, slip_limit=True, slip_match=True, slip_out=False)
-    cerebro.addstrategy(SignalStrategy, source=source, buy_threshold=buy_threshold, sell_threshold=sell_threshold,
-                        allow_short=allow_short, stake=stake, start=start_bar)
-    cerebro.addanalyzer(_EquityCurve, _name="equity")
+    cerebro.addstrategy(SignalStrategy, source=source, start=start_bar, **strategy)
+    cerebro.addanalyzer(Performance, _name="performance", start=start_bar, periods_per_year=periods_per_year)
+    line = strategy.get("line", "p_up")
+    cerebro.addanalyzer(SignalQuality, _name="quality", start=start_bar, line=line)
     began = time.perf_counter()
-    strategy = cerebro.run()[0]
+    run = cerebro.run()[0]
     log.info("backtest of %s over %d bars took %.2fs", source.name, len(bars), time.perf_counter() - began)
 
-    curve = strategy.analyzers.equity
-    equity = pd.Series(curve.values, index=bar_times(curve.times), name="strategy").loc[start_bar:]
+    account, quality = run.analyzers.performance, run.analyzers.quality
     benchmark = buy_and_hold(bars, start_bar, cash, commission)
-    trades = strategy.trade_frame()
-    probabilities = strategy.signal.probabilities().loc[start_bar:]
-    stats = performance(equity, trades)
-    stats["signal_hit_rate"] = signal_hit_rate(probabilities, bars, source.card.horizon)
+    stats = account.stats.copy()
+    stats["signal_hit_rate"] = quality.quality["hit_rate"]
     params = {
-        "source": source.name, "start": start_bar.isoformat(), "end": bars.index[-1].isoformat(),
-        "out_of_sample": start_bar >= test_start, "horizon": source.card.horizon,
-        "cash": cash, "commission": commission, "slippage": slippage, "buy_threshold": buy_threshold,
-        "sell_threshold": sell_threshold, "allow_short": allow_short, "stake": stake,
+        "symbol": symbol, "source": source.name, "start": start_bar.isoformat(), "end": bars.index[-1].isoformat(),
+        "out_of_sample": bool(start_bar >= test_start), "horizon": source.card.horizon,
+        "cash": cash, "commission": commission, "slippage": slippage, "preload": preload,
+        **{key: getattr(run.p, key) for key in sorted(known)},
     }
-    return BacktestResult(stats=stats, benchmark=performance(benchmark, None),
-                          equity=pd.concat([equity, benchmark], axis=1), trades=trades,
-                          fills=strategy.fill_frame(), probabilities=probabilities, params=params)
+    return BacktestResult(stats=stats, benchmark=performance(benchmark, None, periods_per_year),
+                          equity=pd.concat([account.equity, benchmark], axis=1), trades=account.trades,
+                          fills=account.fills, probabilities=run.signal.probabilities().loc[start_bar:],
+                          params=params, quality=quality.quality, calibration=quality.calibration,
+                          bars=bars.loc[start_bar:])
 
 
 def _first_bar(bars: pd.DataFrame, start: str | date | datetime | pd.Timestamp) -> pd.Timestamp:

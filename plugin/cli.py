@@ -1,4 +1,4 @@
-"""The `signalstack` command: train, serve, backtest, demo, models, info.
+"""The `signalstack` command: train, serve, export-triton, backtest, demo, models, info.
 
 Each subcommand imports what it needs when it runs, so `signalstack serve` never loads torch.
 Library errors become one line on stderr and exit status 1.
@@ -71,31 +71,80 @@ def _parser() -> argparse.ArgumentParser:
                    help="architecture parameter, e.g. --param hidden=32,32 --param dropout=0.3")
     p.set_defaults(run=_train)
 
-    p = sub.add_parser("serve", help="serve a folder of ONNX models over gRPC",
-                       description="Loads every *.onnx in --models (a model is named by its file's stem) into "
-                       "onnxruntime (CUDA when it works, else CPU) and serves signalstack.v1.SignalService "
-                       "with gRPC health checking and reflection. Stops gracefully on SIGTERM or Ctrl-C.")
-    p.add_argument("--models", required=True, type=Path, help="folder of *.onnx files")
+    p = sub.add_parser("serve", help="serve a model repository over gRPC (SignalService + Open Inference Protocol)",
+                       description="Loads DIR/<model>/<version>/model.onnx (and DIR/<name>.onnx as version 1) "
+                       "into onnxruntime (CUDA when it works, else CPU), serves signalstack.v1.SignalService and "
+                       "inference.GRPCInferenceService on one port with health checking and reflection, watches "
+                       "the folder for new or removed versions, and drains in-flight calls on SIGTERM or Ctrl-C.")
+    p.add_argument("--models", required=True, type=Path, help="model repository folder")
     p.add_argument("--port", required=True, type=int)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--max-workers", type=int, default=8, help="threads handling calls")
+    p.add_argument("--max-workers", type=int, default=8, help="threads handling calls; each open stream holds one")
+    p.add_argument("--workers", type=int, default=1, help="server processes sharing the port (SO_REUSEPORT)")
+    p.add_argument("--grace", type=float, default=5.0, help="seconds in-flight calls get to finish on shutdown")
+    p.add_argument("--watch-interval", type=float, default=2.0, help="seconds between folder rescans (0: off)")
+    p.add_argument("--max-batch-size", type=int, default=64, help="dynamic batching: windows per run (1: off)")
+    p.add_argument("--max-delay-us", type=int, default=0, help="dynamic batching: wait for company, microseconds")
+    p.add_argument("--model-batching", action="append", default=[], metavar="NAME=SIZE[:DELAY_US[:INSTANCES]]",
+                   help="per-model batching override; repeatable")
+    p.add_argument("--intra-op-threads", type=int, default=1, help="onnxruntime threads per inference")
+    p.add_argument("--max-message-mb", type=int, default=256, help="largest request or response")
+    p.add_argument("--tls-cert", type=Path, metavar="PEM", help="server certificate chain: serve over TLS")
+    p.add_argument("--tls-key", type=Path, metavar="PEM", help="server private key, with --tls-cert")
+    p.add_argument("--tls-client-ca", type=Path, metavar="PEM", help="require client certificates signed by this CA")
+    p.add_argument("--token-file", type=Path, help="bearer tokens, one per line; calls without one are refused "
+                   "(health stays open)")
+    p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
+    p.add_argument("--metrics-host", default="127.0.0.1")
+    p.add_argument("--log-format", choices=("text", "json"), default="text")
     p.set_defaults(run=_serve)
+
+    p = sub.add_parser("export-triton", help="write a Triton model repository for a folder of models",
+                       description="config.pbtxt (inputs, outputs, dynamic batching) and version folders for "
+                       "every loadable model, for Triton Inference Server or KServe.")
+    p.add_argument("--models", required=True, type=Path, help="signalstack model repository folder")
+    p.add_argument("--out", required=True, type=Path, help="Triton repository folder to write")
+    p.add_argument("--max-batch-size", type=int, default=64)
+    p.add_argument("--max-delay-us", type=int, default=100)
+    p.set_defaults(run=_export_triton)
 
     p = sub.add_parser("backtest", help="backtest a model's signals in Backtrader against buy-and-hold",
                        description="Runs SignalStrategy over the model's out-of-sample period (from its "
-                       "test_range start) unless --start says otherwise. Orders fill at the next bar's open.")
-    p.add_argument("--model", required=True, help="FILE.onnx (in process), or a model name with --server")
-    p.add_argument("--data", required=True, help="CSV of OHLCV bars, or sample:sp500 / sample:nasdaq")
+                       "test_range start) unless --start says otherwise. Orders fill at the next bar's open. "
+                       "Several --data give one report per symbol and a portfolio page; --sweep backtests a "
+                       "grid of parameters in parallel processes and tabulates them.")
+    p.add_argument("--model", required=True, help="FILE.onnx (in process), FILE.csv of precomputed predictions "
+                   "(time column, then down/up, forecast or score), grpc://HOST:PORT/MODEL, or a model name "
+                   "with --server")
+    p.add_argument("--data", required=True, action="append", metavar="BARS",
+                   help="CSV of OHLCV bars, or sample:sp500 / sample:nasdaq; repeat for several symbols")
     p.add_argument("--server", metavar="HOST:PORT", help="score through a running signalstack server")
-    p.add_argument("--out", type=Path, help="report folder (equity PNG, trades.csv, stats.json)")
+    p.add_argument("--token", help="bearer token for the server (default: $SIGNALSTACK_TOKEN)")
+    p.add_argument("--tls-ca", type=Path, metavar="PEM", help="CA certificate of the server: connect with TLS")
+    p.add_argument("--tls-cert", type=Path, metavar="PEM", help="client certificate, for servers that verify clients")
+    p.add_argument("--tls-key", type=Path, metavar="PEM", help="client private key, with --tls-cert")
+    p.add_argument("--out", type=Path, help="report folder (report.html, PNG charts, trades.csv, stats.json, "
+                   "config.json; a folder per symbol and index.html for several --data; sweep.csv for --sweep)")
     p.add_argument("--start", help="first decision date (default: the model's test period start)")
+    p.add_argument("--line", default="p_up", choices=("p_up", "forecast", "score"),
+                   help="indicator line the thresholds apply to (forecast for a regression model)")
     p.add_argument("--buy-threshold", type=float, default=0.55)
     p.add_argument("--sell-threshold", type=float, default=0.45)
     p.add_argument("--allow-short", action="store_true")
-    p.add_argument("--stake", type=float, default=0.95, help="fraction of equity per position")
+    p.add_argument("--sizing", choices=("percent", "fixed", "volatility"), default="percent",
+                   help="percent: --stake of equity; fixed: --stake units; volatility: --vol-target, at most --stake")
+    p.add_argument("--stake", type=float, default=0.95, help="fraction of equity per position (units with fixed)")
+    p.add_argument("--vol-target", type=float, default=0.15, help="annualised volatility to size for")
+    p.add_argument("--stop-loss", type=float, help="exit when a close is this fraction against the entry")
+    p.add_argument("--take-profit", type=float, help="exit when a close is this fraction beyond the entry")
+    p.add_argument("--hold", default="0", help="bars to hold each position, or 'horizon' for the model's (default 0)")
+    p.add_argument("--min-margin", type=float, default=0.0, help="ignore bars with |p_up - p_down| below this")
     p.add_argument("--cash", type=float, default=100_000.0)
     p.add_argument("--commission", type=float, default=0.001, help="fraction of traded value")
     p.add_argument("--slippage", type=float, default=0.0005, help="fraction of price, against the order")
+    p.add_argument("--sweep", action="append", default=[], metavar="NAME=START:STOP:STEP",
+                   help="sweep a run_backtest parameter (STOP included, or NAME=V1,V2,...); repeat for a grid")
+    p.add_argument("--workers", type=int, default=2, help="processes for --sweep (default 2)")
     p.set_defaults(run=_backtest)
 
     p = sub.add_parser("demo", help="train, export, serve and backtest on bundled S&P 500 bars",
@@ -115,13 +164,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _key_value(pair: str, flag: str) -> tuple[str, str]:
+    key, sep, value = pair.partition("=")
+    if not sep or not key:
+        raise ValueError(f"{flag} {pair!r}: expected KEY=VALUE")
+    return key, value
+
+
 def _parse_params(pairs: list[str]) -> dict[str, Any]:
     """KEY=VALUE strings to typed values: ints, floats, comma lists (as tuples), true/false, text."""
     out: dict[str, Any] = {}
     for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--param {pair!r}: expected KEY=VALUE")
+        key, raw = _key_value(pair, "--param")
         items = [_scalar(v) for v in raw.split(",")]
         out[key] = tuple(items) if "," in raw else items[0]
     return out
@@ -164,23 +218,71 @@ def _format_metrics(metrics: dict[str, float], test_range: tuple[str, str]) -> s
 def _serve(args: argparse.Namespace) -> None:
     from signalstack.server.app import serve
 
-    serve(args.models, host=args.host, port=args.port, max_workers=args.max_workers)
+    if args.log_format == "json":
+        from signalstack.server.logs import JsonFormatter
+
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
+    overrides = dict(_key_value(text, "--model-batching") for text in args.model_batching)
+    serve(args.models, host=args.host, port=args.port, max_workers=args.max_workers, grace=args.grace,
+          workers=args.workers, tls_cert=args.tls_cert, tls_key=args.tls_key, tls_client_ca=args.tls_client_ca,
+          token_file=args.token_file, metrics_port=args.metrics_port, metrics_host=args.metrics_host,
+          watch_interval=args.watch_interval, max_batch_size=args.max_batch_size, max_delay_us=args.max_delay_us,
+          model_batching=overrides, intra_op_threads=args.intra_op_threads,
+          max_message_bytes=args.max_message_mb << 20)
+
+
+def _export_triton(args: argparse.Namespace) -> None:
+    from signalstack.server.batching import BatchPolicy
+    from signalstack.server.triton import export_triton
+
+    for path in export_triton(args.models, args.out, batching=BatchPolicy(args.max_batch_size, args.max_delay_us)):
+        print(f"wrote {path}")
 
 
 def _backtest(args: argparse.Namespace) -> None:
-    from signalstack.models.data import load_bars
-    from signalstack.plugin.backtest import run_backtest
-    from signalstack.plugin.report import format_report, write_report
-    from signalstack.plugin.sources import GrpcSource, OnnxSource
+    import os
 
-    source = GrpcSource(args.server, args.model) if args.server else OnnxSource(Path(args.model))
-    result = run_backtest(source, load_bars(args.data), start=args.start, cash=args.cash,
-                          commission=args.commission, slippage=args.slippage, buy_threshold=args.buy_threshold,
-                          sell_threshold=args.sell_threshold, allow_short=args.allow_short, stake=args.stake)
-    print(format_report(result))
+    from signalstack.plugin.backtest import run_backtest
+    from signalstack.plugin.feeds import load_symbols
+    from signalstack.plugin.report import format_portfolio, format_report, write_portfolio, write_report
+    from signalstack.plugin.sources import open_source
+    from signalstack.plugin.sweep import format_sweep, run_sweep, sweep_grid
+
+    spec = f"grpc://{args.server}/{args.model}" if args.server else args.model
+    pem = {"root_certificates": args.tls_ca, "certificate_chain": args.tls_cert, "private_key": args.tls_key}
+    security = {key: path.read_bytes() for key, path in pem.items() if path is not None}
+    token = args.token or os.environ.get("SIGNALSTACK_TOKEN")
+    if token and (args.server or spec.startswith("grpc://")):
+        security["token"] = token
+    hold = args.hold if args.hold == "horizon" else int(args.hold)
+    settings = dict(start=args.start, cash=args.cash, commission=args.commission, slippage=args.slippage,
+                    line=args.line, buy_threshold=args.buy_threshold, sell_threshold=args.sell_threshold,
+                    allow_short=args.allow_short, sizing=args.sizing, stake=args.stake, vol_target=args.vol_target,
+                    stop_loss=args.stop_loss, take_profit=args.take_profit, hold=hold, min_margin=args.min_margin)
+    universe = load_symbols(args.data)
+    if args.sweep:
+        grid = sweep_grid(args.sweep)
+        table = run_sweep(spec, universe if len(universe) > 1 else next(iter(universe.values())), grid,
+                          workers=args.workers, source_options=security, **settings)
+        print(format_sweep(table, list(grid[0])))
+        if args.out:
+            args.out.mkdir(parents=True, exist_ok=True)
+            table.to_csv(args.out / "sweep.csv", index=False)
+            print(f"wrote {args.out / 'sweep.csv'}")
+        return
+    source = open_source(spec, **security)
+    try:
+        results = {name: run_backtest(source, bars, symbol=name, **settings) for name, bars in universe.items()}
+    finally:
+        getattr(source, "close", lambda: None)()  # a server's channel
+    print("\n\n".join(format_report(result) for result in results.values()))
+    if len(results) > 1:
+        print("\n" + format_portfolio(results))
     if args.out:
-        for path in write_report(result, args.out):
-            print(f"wrote {path}")
+        written = write_portfolio(results, args.out) if len(results) > 1 else write_report(
+            next(iter(results.values())), args.out)
+        print(f"wrote {written[0]} and {len(written) - 1} more files in {args.out}")
 
 
 def _demo(args: argparse.Namespace) -> None:

@@ -1,37 +1,105 @@
-"""Our normalised bars as a Backtrader feed, and Backtrader's date numbers back as timestamps."""
+"""Our normalised bars as a Backtrader feed, and a feed's bars and date numbers back as pandas."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from signalstack.models.data import validate_bars
+from signalstack.models.data import COLUMNS, load_bars, validate_bars
 
 _UNIX_EPOCH = 719163.0
 """Backtrader's date number (days since 0001-01-01, counted from 1) of 1970-01-01 00:00."""
 
+_UNIT = pd.DatetimeIndex(["1970-01-01"]).unit
+"""pandas' default time resolution (us from pandas 3, ns before), so our indexes match parsed ones."""
 
-def bars_feed(bars: pd.DataFrame, name: str | None = None) -> bt.feeds.PandasData:
+
+class BarsData(bt.feed.DataBase):
+    """A Backtrader feed over a bars frame's values, read once into plain lists.
+
+    Backtrader's PandasData looks every value up with `.iloc`, which costs more per bar than a
+    whole strategy step; this feed hands out rows of Python floats and keeps every other
+    DataBase behaviour (preload, live-style loading, resampling and replay filters).
+    """
+
+    params = (("bars", None),)
+
+    def start(self) -> None:
+        super().start()
+        bars: pd.DataFrame = self.p.bars
+        times = [bt.date2num(t) for t in pd.DatetimeIndex(bars.index).to_pydatetime()]
+        self._rows = zip(*(bars[c].to_numpy(dtype=np.float64).tolist() for c in COLUMNS), times)
+
+    def _load(self) -> bool:
+        row = next(self._rows, None)
+        if row is None:
+            return False
+        lines = self.lines
+        lines.open[0], lines.high[0], lines.low[0], lines.close[0], lines.volume[0], lines.datetime[0] = row
+        return True
+
+
+def bars_feed(bars: pd.DataFrame, name: str | None = None) -> BarsData:
     """A preloadable Backtrader feed of `bars` (the frame `load_bars` returns), checked first.
 
-    Our bars carry no open interest, so that line is left out rather than guessed from a column name.
+    The feed's timeframe and compression follow the bars' typical spacing, so that
+    `cerebro.resampledata` knows what it is compressing (Backtrader assumes daily bars otherwise).
+    Our bars carry no open interest, so that line is left NaN rather than guessed from a column.
     """
     validate_bars(bars, name or "bars")
-    return bt.feeds.PandasData(dataname=bars, name=name or "", datetime=None, open="open", high="high",
-                               low="low", close="close", volume="volume", openinterest=None)
+    return BarsData(bars=bars, name=name or "", **_bar_size(pd.DatetimeIndex(bars.index)))
+
+
+def _bar_size(index: pd.DatetimeIndex) -> dict[str, Any]:
+    """Timeframe and compression of the median bar spacing. Intraday bars also get the latest time of
+    day as the session end, so bars resampled to days are stamped at the session's close (not at
+    Backtrader's default 23:59:59.999989)."""
+    if len(index) < 2:
+        return {}
+    seconds = float(np.median(np.diff(index.asi8))) / 1e9
+    if seconds >= 86_400:
+        return {"timeframe": bt.TimeFrame.Days, "compression": 1}
+    whole_minutes = seconds % 60 == 0
+    return {"timeframe": bt.TimeFrame.Minutes if whole_minutes else bt.TimeFrame.Seconds,
+            "compression": int(seconds // 60 if whole_minutes else seconds), "sessionend": max(index.time)}
 
 
 def bar_times(numbers: np.ndarray | list[float]) -> pd.DatetimeIndex:
     """Timestamps of Backtrader date numbers (tz-naive, as the feed got them).
 
     A float64 date number resolves about 10 microseconds, so times are rounded to the millisecond:
-    daily and intraday bars come back exactly as they went in.
+    daily and intraday bars come back exactly as they went in. NaN (no time) becomes NaT.
     """
-    millis = np.rint((np.asarray(numbers, dtype=np.float64) - _UNIX_EPOCH) * 86_400_000.0).astype(np.int64)
-    return pd.DatetimeIndex(pd.to_datetime(millis, unit="ms"), name="time")
+    values = np.asarray(numbers, dtype=np.float64)
+    known = np.isfinite(values)
+    millis = np.full(len(values), np.iinfo(np.int64).min, dtype=np.int64)  # int64 min is NaT
+    millis[known] = np.rint((values[known] - _UNIX_EPOCH) * 86_400_000.0).astype(np.int64)
+    return pd.DatetimeIndex(millis.view("datetime64[ms]").astype(f"datetime64[{_UNIT}]"), name="time")
 
 
-def bar_time(number: float) -> pd.Timestamp:
-    """The timestamp of one Backtrader date number (see `bar_times`)."""
-    return bar_times([number])[0]
+def data_bars(data: bt.AbstractDataBase, last: int | None = None) -> pd.DataFrame:
+    """A Backtrader data's bars as a frame like `load_bars` gives: all its buffer holds (every bar
+    when preloaded), or the `last` bars up to the current one."""
+    def values(line: bt.LineBuffer) -> np.ndarray:
+        return np.asarray(line.array if last is None else line.get(size=last), dtype=np.float64)
+
+    table = np.column_stack([values(getattr(data, c)) for c in COLUMNS])
+    return pd.DataFrame(table, columns=list(COLUMNS), index=bar_times(values(data.datetime)))
+
+
+def load_symbols(specs: Sequence[str]) -> dict[str, pd.DataFrame]:
+    """Bars per symbol from `load_bars` specs, named by file stem or sample name (made distinct)."""
+    universe: dict[str, pd.DataFrame] = {}
+    for spec in specs:
+        base = spec.removeprefix("sample:") if spec.startswith("sample:") else Path(spec).stem
+        name, n = base, 1
+        while name in universe:
+            n += 1
+            name = f"{base}_{n}"
+        universe[name] = load_bars(spec)
+    return universe

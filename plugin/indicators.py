@@ -1,4 +1,4 @@
-"""`SignalIndicator`: a model's class probabilities as Backtrader lines."""
+"""`SignalIndicator`: a model's outputs (class probabilities, a forecast or a ranking score) as Backtrader lines."""
 
 from __future__ import annotations
 
@@ -9,42 +9,44 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from signalstack.models.data import COLUMNS
-
-from .feeds import bar_times
+from .feeds import bar_times, data_bars
 from .sources import SignalSource
 
 log = logging.getLogger(__name__)
 
-CLASSES = ("down", "flat", "up")
-"""Class names a source may output, in line order: line `p_<class>` carries its probability."""
-
+OUTPUT_LINES = {"down": "p_down", "flat": "p_flat", "up": "p_up", "forecast": "forecast", "score": "score"}
+"""The line that carries each output a source may have: a class's probability, a regressor's
+forecast (e.g. the return over the horizon), a ranking model's score."""
 
 class SignalIndicator(bt.Indicator):
-    """p_down, p_flat, p_up of a `SignalSource` for every bar; p_flat stays NaN for binary models.
+    """The outputs of a `SignalSource` for every bar: lines p_down, p_flat, p_up, forecast, score.
 
-    Backtest path (preloaded data): on the first bar it can score, it reads the whole preloaded
-    series once and asks the source for all bars in one call, then serves lines from memory.
-    Reading the full arrays only batches the work: `predict_series` is causal, so the value at
-    bar t depends on bars <= t alone. runonce and next modes make the same single call.
+    Lines the source has no output for stay NaN (p_flat for a binary model, the probabilities for
+    a regressor, ...).
 
-    Live path (data not preloaded): bars beyond what the first call covered are scored one at a
-    time with `predict_last` over the last `bars_required` bars. Those values can differ from the
-    batch ones in the last float digits (features over a window instead of the whole history).
+    Backtest path (preloaded data, also resampled): on the first bar it can score, it reads the
+    whole preloaded series and asks the source for all bars in one call (a few batched RPCs for a
+    server), then serves lines from memory. Reading the full arrays only batches the work:
+    `predict_series` is causal, so the value at bar t depends on bars <= t alone. runonce and next
+    modes make the same single call.
+
+    Live path (data not preloaded: live feeds, replayed bars): each bar is scored when it comes
+    with `predict_last` over its last `bars_required` bars; a replayed bar is scored again as it
+    updates. Features are windowed exactly, so both paths give the same values.
     """
 
-    lines = tuple(f"p_{c}" for c in CLASSES)
+    lines = tuple(OUTPUT_LINES.values())
     params = (("source", None),)
 
     def __init__(self) -> None:
         source: SignalSource | None = self.p.source
         if source is None:
             raise ValueError("SignalIndicator: source is None, expected a SignalSource")
-        unknown = [c for c in source.outputs if c not in CLASSES]
-        if unknown or "up" not in source.outputs:
-            raise ValueError(f"{source.name}: outputs {source.outputs}, expected classes among "
-                             f"{', '.join(CLASSES)} including 'up' (a classifier, not a regressor)")
-        self._columns = [CLASSES.index(c) for c in source.outputs]
+        unknown = [c for c in source.outputs if c not in OUTPUT_LINES]
+        if unknown or not source.outputs:
+            raise ValueError(f"{source.name}: outputs {source.outputs}, expected outputs among "
+                             f"{', '.join(OUTPUT_LINES)}")
+        self._columns = [list(OUTPUT_LINES).index(c) for c in source.outputs]
         self._scores: np.ndarray | None = None
         self.addminperiod(source.card.bars_required)
 
@@ -53,44 +55,39 @@ class SignalIndicator(bt.Indicator):
         if start >= end:
             return
         scores = self._score_loaded()
-        for k in range(len(CLASSES)):
+        for k in self._columns:
             self.lines[k].array[start:end] = array("d", scores[start:end, k].tolist())
 
     def next(self) -> None:
-        scores = self._score_loaded()
+        if self._scores is None and self.data.buflen() > len(self.data):
+            self._score_loaded()  # preloaded: the bars ahead are there to batch
         i = len(self) - 1
-        row = scores[i] if i < len(scores) else self._score_last()
-        for k in range(len(CLASSES)):
+        row = self._scores[i] if self._scores is not None else self._score_last()
+        for k in self._columns:
             self.lines[k][0] = row[k]
 
     def probabilities(self) -> pd.DataFrame:
-        """The lines so far as a frame indexed by bar time, one column per class of the source."""
+        """The lines so far as a frame indexed by bar time, one column per output of the source
+        ('down', 'up', ... or 'forecast' or 'score')."""
         n = self.buflen()
-        table = {CLASSES[k]: np.asarray(self.lines[k].array[:n]) for k in self._columns}
+        outputs = list(OUTPUT_LINES)
+        table = {outputs[k]: np.asarray(self.lines[k].array[:n]) for k in self._columns}
         return pd.DataFrame(table, index=bar_times(self.data.datetime.array[:n]))
 
     def _score_loaded(self) -> np.ndarray:
-        """(bars, 3) probabilities for every bar the data holds, NaN where the source gave none; once."""
+        """(bars, lines) outputs for every bar the data holds, NaN where the source gave none; once."""
         if self._scores is None:
-            bars = self._frame()
+            bars = data_bars(self.data)
             scored = self.p.source.predict_series(bars).reindex(index=bars.index, columns=self.p.source.outputs)
             self._scores = self._to_lines(scored.to_numpy(dtype=np.float64))
             log.debug("%s: scored %d bars in one call", self.p.source.name, len(bars))
         return self._scores
 
     def _score_last(self) -> np.ndarray:
-        bars = self._frame(last=self.p.source.card.bars_required)
+        bars = data_bars(self.data, last=self.p.source.card.bars_required)
         return self._to_lines(self.p.source.predict_last(bars).reshape(1, -1))[0]
 
-    def _frame(self, last: int | None = None) -> pd.DataFrame:
-        """The data as a bars frame: all the buffer holds, or the `last` bars up to the current one."""
-        def values(line: bt.LineBuffer) -> np.ndarray:
-            return np.asarray(line.array if last is None else line.get(size=last), dtype=np.float64)
-
-        return pd.DataFrame({c: values(getattr(self.data, c)) for c in COLUMNS},
-                            index=bar_times(values(self.data.datetime)))
-
-    def _to_lines(self, probs: np.ndarray) -> np.ndarray:
-        out = np.full((len(probs), len(CLASSES)), np.nan)
-        out[:, self._columns] = probs
+    def _to_lines(self, outputs: np.ndarray) -> np.ndarray:
+        out = np.full((len(outputs), len(OUTPUT_LINES)), np.nan)
+        out[:, self._columns] = outputs
         return out

@@ -68,12 +68,18 @@ class GrpcSource(AbstractContextManager):
     A series is scored by one PredictSeries call, never one call per bar.
     """
 
-    def __init__(self, target: str, model: str, version: int = 0, *, timeout: float = 60.0) -> None:
+    def __init__(self, target: str, model: str, version: int = 0, *, timeout: float = 60.0, token: str | None = None,
+                 root_certificates: bytes | None = None, private_key: bytes | None = None,
+                 certificate_chain: bytes | None = None) -> None:
+        """`token` is sent as a bearer token; `root_certificates` (PEM of the server's CA) switches
+        to TLS, with `private_key` and `certificate_chain` for servers that verify clients."""
         from signalstack.server.client import SignalClient
 
         self.target = target
         self.model = model
-        self.client = SignalClient(target, timeout=timeout)
+        security = {"token": token, "root_certificates": root_certificates, "private_key": private_key,
+                    "certificate_chain": certificate_chain}
+        self.client = SignalClient(target, timeout=timeout, **{k: v for k, v in security.items() if v is not None})
         try:
             info = self.client.get_model(model, version)
         except Exception:
@@ -149,26 +155,30 @@ def _minimal_card(frame: pd.DataFrame, horizon: int) -> ModelCard:
         metrics=empty)
 
 
-def open_source(spec: str, model: str | None = None, version: int = 0) -> SignalSource:
+def open_source(spec: str, model: str | None = None, version: int = 0, **security: Any) -> SignalSource:
     """A source from a command-line spec.
 
-    ``grpc://host:port/model``, or ``host:port`` with `model`, is a served model; a path ending
-    ``.onnx`` is run in process; ``.csv`` is a table of precomputed probabilities.
+    ``grpc://host:port/model``, or ``host:port`` with `model`, is a served model (`security`:
+    GrpcSource's token and TLS keywords); a path ending ``.onnx`` is run in process; ``.csv`` is a
+    table of precomputed probabilities (or forecasts, or scores).
     """
+    served = spec.startswith("grpc://") or _HOST_PORT.match(spec)
+    if security and not served:
+        raise ValueError(f"signal source {spec!r}: {', '.join(security)} apply to a gRPC server only")
     if spec.startswith("grpc://"):
         target, _, path_model = spec.removeprefix("grpc://").partition("/")
         name = path_model or model
         if not name or not _HOST_PORT.match(target):
             raise ValueError(f"signal source {spec!r}: expected grpc://host:port/model")
-        return GrpcSource(target, name, version)
+        return GrpcSource(target, name, version, **security)
     suffix = Path(spec).suffix.lower()
     if suffix == ".onnx":
         return OnnxSource(spec)
     if suffix == ".csv":
         return PrecomputedSource.from_csv(spec)
-    if _HOST_PORT.match(spec):
+    if served:
         if not model:
             raise ValueError(f"signal source {spec!r}: a server address needs a model name")
-        return GrpcSource(spec, model, version)
+        return GrpcSource(spec, model, version, **security)
     raise ValueError(f"signal source {spec!r}: expected FILE.onnx, FILE.csv of probabilities, "
                      "grpc://host:port/model, or host:port with a model name")

@@ -3,37 +3,46 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
 
-def performance(equity: pd.Series, trades: pd.DataFrame | None, periods_per_year: int = 252) -> pd.Series:
+
+def performance(equity: pd.Series, trades: pd.DataFrame | None = None, periods_per_year: int = 252,
+                traded_value: float | None = None) -> pd.Series:
     """Return, risk and trade statistics of an equity curve (one value per bar), as fractions.
 
     - total_return: last / first - 1.
     - cagr: growth per year, a year being `periods_per_year` bars.
     - sharpe: mean / sample std (ddof 1) of per-bar returns times sqrt(periods_per_year); risk-free 0.
-    - max_drawdown: the largest fall from a running peak, as a positive fraction.
-    - trades: closed round trips; win_rate: share of them with positive pnl after commission.
+    - sortino: mean per-bar return / downside deviation sqrt(mean(min(r, 0)^2)) times sqrt(periods_per_year).
+    - max_drawdown: the largest fall from a running peak, as a positive fraction (see `drawdown`).
     - exposure: share of bars with a position on (entry bar up to, not including, the exit bar).
+    - turnover: `traded_value` (buys and sells) per year, as a multiple of the mean equity.
+    - trades: closed round trips; win_rate: share of them with positive pnl after commission.
 
-    Without `trades` (a benchmark) the trade statistics are NaN.
+    Without `trades` (a benchmark) the trade statistics are NaN; without `traded_value`, turnover is.
     """
     values = equity.to_numpy(dtype=np.float64)
     if len(values) == 0 or not np.all(np.isfinite(values)) or values.min() <= 0:
         raise ValueError(f"equity of {len(values)} bars: expected at least one bar, all finite and > 0")
     returns = values[1:] / values[:-1] - 1.0
+    years = len(returns) / periods_per_year
     growth = values[-1] / values[0]
     deviation = returns.std(ddof=1) if len(returns) > 1 else math.nan
+    downside = math.sqrt(np.mean(np.minimum(returns, 0.0) ** 2)) if len(returns) else math.nan
     stats = {
         "total_return": growth - 1.0,
-        "cagr": growth ** (periods_per_year / len(returns)) - 1.0 if len(returns) else math.nan,
+        "cagr": growth ** (1.0 / years) - 1.0 if len(returns) else math.nan,
         "sharpe": returns.mean() / deviation * math.sqrt(periods_per_year) if deviation > 0 else math.nan,
-        "max_drawdown": float((1.0 - values / np.maximum.accumulate(values)).max()),
+        "sortino": returns.mean() / downside * math.sqrt(periods_per_year) if downside > 0 else math.nan,
+        "max_drawdown": float(drawdown(equity).max()),
+        "exposure": math.nan,
+        "turnover": traded_value / values.mean() / years if traded_value is not None and years else math.nan,
         "trades": math.nan,
         "win_rate": math.nan,
-        "exposure": math.nan,
     }
     if trades is not None:
         closed = trades.loc[trades["exit_time"].notna()]
@@ -41,6 +50,12 @@ def performance(equity: pd.Series, trades: pd.DataFrame | None, periods_per_year
         stats["win_rate"] = float((closed["pnl_net"] > 0).mean()) if len(closed) else math.nan
         stats["exposure"] = _exposure(equity.index, trades)
     return pd.Series(stats, dtype=np.float64)
+
+
+def drawdown(equity: pd.Series) -> pd.Series:
+    """Fall from the running peak at each bar, as a positive fraction (0 at a new high)."""
+    values = equity.to_numpy(dtype=np.float64)
+    return pd.Series(1.0 - values / np.maximum.accumulate(values), index=equity.index, name="drawdown")
 
 
 def _exposure(index: pd.Index, trades: pd.DataFrame) -> float:
@@ -68,16 +83,103 @@ def buy_and_hold(bars: pd.DataFrame, start: str | date | datetime | pd.Timestamp
     return equity
 
 
+def equal_weight(curves: Mapping[str, pd.Series], cash: float) -> pd.Series:
+    """Equity of splitting `cash` equally across independent equity curves (one per symbol).
+
+    Each sleeve grows as its curve does, from that curve's first value; before its first bar a
+    sleeve is idle cash, after its last it keeps its final value.
+    """
+    if not curves:
+        raise ValueError("equal weight of no curves: expected at least one equity curve")
+    sleeve = cash / len(curves)
+    grown = pd.concat({name: curve / curve.iloc[0] for name, curve in curves.items()}, axis=1)
+    return (grown.ffill().fillna(1.0) * sleeve).sum(axis=1).rename("portfolio")
+
+
+def monthly_returns(equity: pd.Series) -> pd.DataFrame:
+    """Calendar-month returns: a row per year, columns 1..12 and `year` (the year's compounded return).
+
+    The first month and year are measured from the curve's first value; months without bars are NaN.
+    """
+    index = pd.DatetimeIndex(equity.index)
+    ends = {}
+    for freq in ("M", "Y"):
+        last = equity.groupby(index.to_period(freq)).last()
+        ends[freq] = last / last.shift(1).fillna(equity.iloc[0]) - 1.0
+    months = ends["M"]
+    table = pd.DataFrame({"year": months.index.year, "month": months.index.month, "return": months.to_numpy()})
+    table = table.pivot(index="year", columns="month", values="return").reindex(columns=range(1, 13))
+    table["year"] = ends["Y"].to_numpy()
+    table.columns.name = None
+    return table
+
+
+def signal_quality(score: pd.Series, close: pd.Series, horizon: int, threshold: float = 0.5,
+                   probability: bool = True) -> pd.Series:
+    """How well a signal called the close `horizon` bars later, over bars with a score and a known outcome.
+
+    `score` (p_up, or a forecast/ranking score with `probability=False`) is indexed by bar times of
+    `close`; an "up call" is score >= `threshold`, an up outcome close[t+h] > close[t].
+    - hit_rate: share of calls that matched the outcome; precision / recall: of up calls, of up outcomes.
+    - brier: mean (p_up - outcome)^2, probabilities only.
+    - ic_pearson, ic_spearman: correlation of the score with the forward return close[t+h]/close[t] - 1.
+    - n: bars counted.
+    """
+    known = _outcomes(score, close, horizon)
+    called, went_up = known["score"] >= threshold, known["forward"] > 0
+    stats = {
+        "n": float(len(known)),
+        "hit_rate": _share(called == went_up),
+        "precision": _share(went_up[called]),
+        "recall": _share(called[went_up]),
+        "brier": _share((known["score"] - went_up) ** 2) if probability else math.nan,
+        "ic_pearson": _correlation(known["score"], known["forward"]),
+        "ic_spearman": _correlation(known["score"].rank(), known["forward"].rank()),
+    }
+    return pd.Series(stats, dtype=np.float64)
+
+
+def calibration(p_up: pd.Series, close: pd.Series, horizon: int, buckets: int = 10) -> pd.DataFrame:
+    """Predicted against observed frequency of up outcomes, in `buckets` equal bins of p_up over [0, 1].
+
+    Columns: low, high (bin edges), count, predicted (mean p_up), observed (share that went up);
+    empty bins have count 0 and NaN means.
+    """
+    if buckets < 1:
+        raise ValueError(f"calibration buckets {buckets}: expected at least 1")
+    known = _outcomes(p_up, close, horizon)
+    bucket = np.clip((known["score"].to_numpy() * buckets).astype(int), 0, buckets - 1)
+    grouped = pd.DataFrame({"p": known["score"].to_numpy(), "up": (known["forward"] > 0).to_numpy(float),
+                            "bucket": bucket}).groupby("bucket")
+    edges = np.linspace(0.0, 1.0, buckets + 1)
+    table = pd.DataFrame({"low": edges[:-1], "high": edges[1:]})
+    table["count"] = grouped.size().reindex(range(buckets), fill_value=0).to_numpy()
+    table["predicted"] = grouped["p"].mean().reindex(range(buckets)).to_numpy()
+    table["observed"] = grouped["up"].mean().reindex(range(buckets)).to_numpy()
+    return table
+
+
 def signal_hit_rate(probs: pd.DataFrame, bars: pd.DataFrame, horizon: int) -> float:
     """Share of scored bars in `probs` with a known outcome where (p_up >= 0.5) == (close[t+h] > close[t]).
 
     `probs` has an 'up' column indexed by bar times of `bars`; pass only the backtest period.
     """
-    close = bars["close"]
-    future = close.shift(-horizon).reindex(probs.index)
-    known = probs["up"].notna() & future.notna()
-    if not known.any():
+    return float(signal_quality(probs["up"], bars["close"], horizon)["hit_rate"])
+
+
+def _outcomes(score: pd.Series, close: pd.Series, horizon: int) -> pd.DataFrame:
+    """Score and forward return per bar of `score` that has both; computed after the fact."""
+    if horizon < 1:
+        raise ValueError(f"horizon {horizon}: expected an integer >= 1 bar")
+    forward = (close.shift(-horizon) / close - 1.0).reindex(score.index)
+    return pd.DataFrame({"score": score, "forward": forward}).dropna()
+
+
+def _share(flags: pd.Series) -> float:
+    return float(flags.mean()) if len(flags) else math.nan
+
+
+def _correlation(a: pd.Series, b: pd.Series) -> float:
+    if len(a) < 3 or a.nunique() < 2 or b.nunique() < 2:
         return math.nan
-    called_up = probs.loc[known, "up"] >= 0.5
-    went_up = future[known] > close.reindex(probs.index)[known]
-    return float((called_up == went_up).mean())
+    return float(np.corrcoef(a.to_numpy(np.float64), b.to_numpy(np.float64))[0, 1])

@@ -1,129 +1,267 @@
-"""`SignalStrategy`: long (or short) on a model's p_up, with plain next-bar-open market orders."""
+"""Strategies on a model's outputs, with plain next-bar-open market orders.
+
+`SignalStrategy` trades one data on thresholds of one line (p_up by default); `RankingStrategy`
+holds the best-scored of a universe of datas. Both decide on a bar's close, so their market
+orders fill at the next bar's open (no cheat-on-close or cheat-on-open), make no decision
+before `start`, and record fills and round trips for reports.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from collections.abc import Mapping
 
 import backtrader as bt
 import pandas as pd
 
-from .feeds import bar_time
-from .indicators import SignalIndicator
+from .indicators import OUTPUT_LINES, SignalIndicator
+from .ledger import FILL_COLUMNS, TRADE_COLUMNS, Ledger
+from .sources import SignalSource
 
 log = logging.getLogger(__name__)
 
-TRADE_COLUMNS = ("entry_time", "exit_time", "direction", "size", "entry_price", "exit_price", "pnl",
-                 "commission", "pnl_net", "bars")
-"""Columns of `SignalStrategy.trade_frame()`; exit_time is NaT for a position still open at the end."""
+SIZINGS = ("percent", "fixed", "volatility")
+"""How `SignalStrategy` sizes a position; see its `sizing` parameter."""
 
-FILL_COLUMNS = ("time", "side", "size", "price", "value", "commission")
+__all__ = ["FILL_COLUMNS", "SIZINGS", "TRADE_COLUMNS", "RankingStrategy", "SignalStrategy"]
 
 
-class SignalStrategy(bt.Strategy):
-    """Hold `stake` of equity long when p_up >= buy_threshold; when p_up <= sell_threshold go flat,
-    or short with allow_short; otherwise keep the position.
+class _Recorded(bt.Strategy):
+    """What both strategies share: the start gate, the ledger of fills and trades, order logging."""
 
-    A decision made on bar t's close is a market order, so it fills at bar t+1's open (no
-    cheat-on-close or cheat-on-open). No decision is made before `start`, which a backtest sets
-    to the model's out-of-sample start. Fills and trades are recorded for reports.
+    params = (("start", None), ("log_orders", False))
+
+    def __init__(self) -> None:
+        self.ledger = Ledger(log_fills=self.p.log_orders)
+        # Compared as Backtrader date numbers: converting every bar's time to a datetime costs more.
+        self._decide_from = -math.inf if self.p.start is None else bt.date2num(
+            pd.Timestamp(self.p.start).to_pydatetime())
+
+    def _before_start(self) -> bool:
+        return self.data.datetime[0] < self._decide_from
+
+    def notify_order(self, order: bt.Order) -> None:
+        self.ledger.on_order(order)
+
+    def notify_trade(self, trade: bt.Trade) -> None:
+        self.ledger.on_trade(trade)
+
+    def trade_frame(self) -> pd.DataFrame:
+        """Round trips, entry to exit, in the order they opened (columns `TRADE_COLUMNS`)."""
+        return self.ledger.trades()
+
+    def fill_frame(self) -> pd.DataFrame:
+        """Every executed order: symbol, time, side, signed size, price, value, commission."""
+        return self.ledger.fills()
+
+
+def _signal_line(indicator: SignalIndicator, source: SignalSource, line: str) -> bt.LineSingle:
+    """The indicator's line `line`, checked to be one the source fills."""
+    filled = {OUTPUT_LINES[c] for c in source.outputs}
+    if line not in filled:
+        raise ValueError(f"line {line!r}: {source.name} outputs {source.outputs}, which fill lines "
+                         f"{', '.join(sorted(filled))}")
+    return getattr(indicator, line)
+
+
+class SignalStrategy(_Recorded):
+    """Long (or short) on one line of a `SignalIndicator`, p_up unless `line` says otherwise.
+
+    Go long when the line >= buy_threshold; when it is <= sell_threshold go flat, or short with
+    allow_short; in between keep the position. For a regressor, `line="forecast"` with thresholds
+    on the forecast return.
+
+    - sizing: "percent" holds `stake` of equity; "fixed" holds `stake` units; "volatility" holds
+      vol_target / (realised volatility) of equity, at most `stake`. Realised volatility is the
+      population std of the last `vol_window` close-to-close returns times sqrt(periods_per_year).
+    - stop_loss / take_profit: fractions of the entry price. They are checked on each bar's close
+      and exit with a market order at the next open, like every other decision (so a gap through
+      the level fills at the open, not at the level). After a stop, the strategy re-enters only
+      when the signal has left that side once.
+    - hold: bars a position is kept whatever the signal says (stops still apply); "horizon" uses
+      the model's label horizon. When the period ends the signal decides again: the same side
+      renews it, the other side flips, no side goes flat. 0 leaves exits to the signal.
+    - min_margin: a bar whose |p_up - p_down| is below it gives no signal (keep the position).
+
+    Every order notification is logged (DEBUG; fills at INFO with log_orders, refusals WARNING).
     """
 
     params = (
         ("source", None),
+        ("line", "p_up"),
         ("buy_threshold", 0.55),
         ("sell_threshold", 0.45),
         ("allow_short", False),
+        ("sizing", "percent"),
         ("stake", 0.95),
-        ("start", None),
-        ("log_orders", False),
+        ("vol_target", 0.15),
+        ("vol_window", 20),
+        ("periods_per_year", 252),
+        ("stop_loss", None),
+        ("take_profit", None),
+        ("hold", 0),
+        ("min_margin", 0.0),
     )
 
     def __init__(self) -> None:
+        super().__init__()
         p = self.p
-        if not 0.0 <= p.sell_threshold <= p.buy_threshold <= 1.0:
-            raise ValueError(f"thresholds sell {p.sell_threshold} / buy {p.buy_threshold}: "
-                             "expected 0 <= sell_threshold <= buy_threshold <= 1")
-        if not 0.0 < p.stake <= 1.0:
-            raise ValueError(f"stake {p.stake}: expected a fraction of equity in (0, 1]")
+        self._check_params()
         self.signal = SignalIndicator(self.data, source=p.source)
-        self._decide_from = None if p.start is None else pd.Timestamp(p.start).to_pydatetime()
+        self._line = _signal_line(self.signal, p.source, p.line)
+        if p.min_margin > 0:
+            _signal_line(self.signal, p.source, "p_down")  # the margin needs both probabilities
+        self._hold = p.source.card.horizon if p.hold == "horizon" else int(p.hold)
+        self._volatility = None
+        if p.sizing == "volatility":
+            returns = bt.ind.PctChange(self.data.close, period=1)
+            self._volatility = bt.ind.StdDev(returns, period=p.vol_window) * math.sqrt(p.periods_per_year)
         self._order: bt.Order | None = None
-        self._open_trade: bt.Trade | None = None
-        self.fills: list[dict[str, Any]] = []
-        self.trades: list[dict[str, Any]] = []
-        self.set_tradehistory(True)  # a closed trade's last event carries its exit price
+        self._entry_bar = 0
+        self._stopped_side = 0
+
+    def _check_params(self) -> None:
+        p = self.p
+        if p.source is None:
+            raise ValueError("SignalStrategy: source is None, expected a SignalSource")
+        if not p.sell_threshold <= p.buy_threshold:
+            raise ValueError(f"thresholds sell {p.sell_threshold} / buy {p.buy_threshold}: "
+                             "expected sell_threshold <= buy_threshold")
+        if p.line.startswith("p_") and not 0.0 <= p.sell_threshold <= p.buy_threshold <= 1.0:
+            raise ValueError(f"thresholds sell {p.sell_threshold} / buy {p.buy_threshold} on {p.line}: "
+                             "expected 0 <= sell_threshold <= buy_threshold <= 1")
+        if p.sizing not in SIZINGS:
+            raise ValueError(f"sizing {p.sizing!r}: expected one of {', '.join(SIZINGS)}")
+        if not (p.stake > 0 if p.sizing == "fixed" else 0.0 < p.stake <= 1.0):
+            raise ValueError(f"stake {p.stake} with {p.sizing} sizing: expected "
+                             + ("units > 0" if p.sizing == "fixed" else "a fraction of equity in (0, 1]"))
+        for name in ("stop_loss", "take_profit"):
+            value = getattr(p, name)
+            if value is not None and not 0.0 < value:
+                raise ValueError(f"{name} {value}: expected a fraction of the entry price > 0, or None")
+        if p.hold != "horizon" and not (isinstance(p.hold, int) and p.hold >= 0):
+            raise ValueError(f"hold {p.hold!r}: expected bars >= 0 or 'horizon'")
+        if not 0.0 <= p.min_margin <= 1.0 or p.vol_target <= 0 or p.vol_window < 2:
+            raise ValueError(f"min_margin {p.min_margin}, vol_target {p.vol_target}, vol_window {p.vol_window}: "
+                             "expected 0 <= min_margin <= 1, vol_target > 0, vol_window >= 2")
 
     def next(self) -> None:
-        if self._order is not None:
+        if self._order is not None or self._before_start():
             return
-        if self._decide_from is not None and self.data.datetime.datetime(0) < self._decide_from:
+        size = self.position.size
+        held = (size > 0) - (size < 0)
+        if held and self._stop_hit(held):
+            self._stopped_side = held
+            self._order = self.close()
             return
-        side = self._wanted_side(self.signal.p_up[0])
-        held = (self.position.size > 0) - (self.position.size < 0)
+        side = self._wanted_side()
+        if self._stopped_side and side != self._stopped_side:
+            self._stopped_side = 0
+        elif self._stopped_side:
+            side = None  # no re-entry on the signal that was stopped out
+        if held and self._hold:
+            if len(self) - self._entry_bar + 1 < self._hold:
+                return
+            if side == held:
+                self._entry_bar = len(self) + 1  # renewed: as if entered at the next open
+                return
+            side = side or 0
         if side is not None and side != held:
-            self._order = self.order_target_percent(target=side * self.p.stake)
+            self._order = self._target(side)
 
-    def _wanted_side(self, p_up: float) -> int | None:
+    def _wanted_side(self) -> int | None:
         """1 long, -1 short, 0 flat, None to keep the current position (or no signal)."""
-        if math.isnan(p_up):
+        value = self._line[0]
+        if math.isnan(value):
             return None
-        if p_up >= self.p.buy_threshold:
+        if self.p.min_margin and abs(self.signal.p_up[0] - self.signal.p_down[0]) < self.p.min_margin:
+            return None
+        if value >= self.p.buy_threshold:
             return 1
-        if p_up <= self.p.sell_threshold:
+        if value <= self.p.sell_threshold:
             return -1 if self.p.allow_short else 0
         return None
 
+    def _stop_hit(self, held: int) -> bool:
+        """Whether this close is through the stop-loss or take-profit level of the position."""
+        move = held * (self.data.close[0] / self.position.price - 1.0)
+        return ((self.p.stop_loss is not None and move <= -self.p.stop_loss)
+                or (self.p.take_profit is not None and move >= self.p.take_profit))
+
+    def _target(self, side: int) -> bt.Order:
+        p = self.p
+        if p.sizing == "fixed":
+            return self.order_target_size(target=side * p.stake)
+        fraction = p.stake
+        if p.sizing == "volatility":
+            volatility = self._volatility[0]
+            if volatility > 0:
+                fraction = min(p.stake, p.vol_target / volatility)
+        return self.order_target_percent(target=side * fraction)
+
     def notify_order(self, order: bt.Order) -> None:
+        super().notify_order(order)
         if order.alive():
             return
         self._order = None
-        if order.status != order.Completed:
-            log.warning("%s order of %g on %s not filled: %s", "buy" if order.isbuy() else "sell",
-                        order.created.size, self.data.datetime.date(0), order.getstatusname())
+        if order.status == order.Completed and self.position.size:
+            self._entry_bar = len(self)
+
+
+class RankingStrategy(_Recorded):
+    """Every `rebalance` bars, hold the `top_k` datas with the highest score, equally weighted.
+
+    Each data gets a `SignalIndicator` of `source`: one model for all, or a mapping from data name
+    to source (per-symbol tables of precomputed scores). The score is `line`: "score" for a
+    ranking model, else p_up. The chosen ones are set to stake / top_k of equity each, the rest
+    closed; orders that sell go first, to free cash. Datas without a score that bar are skipped;
+    ties go to the data added first. The first rebalance is on the first bar at/after `start`.
+    """
+
+    params = (
+        ("source", None),
+        ("line", None),
+        ("top_k", 1),
+        ("rebalance", 5),
+        ("stake", 0.95),
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        p = self.p
+        if p.source is None:
+            raise ValueError("RankingStrategy: source is None, expected a SignalSource")
+        if not 1 <= p.top_k <= len(self.datas) or p.rebalance < 1 or not 0.0 < p.stake <= 1.0:
+            raise ValueError(f"top_k {p.top_k}, rebalance {p.rebalance}, stake {p.stake}: expected 1 <= top_k <= "
+                             f"{len(self.datas)} datas, rebalance >= 1 bar, stake in (0, 1]")
+        sources = [self._source_of(data) for data in self.datas]
+        line = p.line or ("score" if "score" in sources[0].outputs else "p_up")
+        self.signals = [SignalIndicator(data, source=source) for data, source in zip(self.datas, sources)]
+        self._lines = [_signal_line(signal, source, line) for signal, source in zip(self.signals, sources)]
+        self._bars = 0
+
+    def _source_of(self, data: bt.AbstractDataBase) -> SignalSource:
+        if not isinstance(self.p.source, Mapping):
+            return self.p.source
+        if data._name not in self.p.source:
+            raise ValueError(f"RankingStrategy: no source for data {data._name!r} (sources for "
+                             f"{', '.join(map(repr, self.p.source))})")
+        return self.p.source[data._name]
+
+    def next(self) -> None:
+        if self._before_start():
             return
-        fill = {"time": bar_time(order.executed.dt), "side": "buy" if order.isbuy() else "sell",
-                "size": order.executed.size, "price": order.executed.price, "value": order.executed.value,
-                "commission": order.executed.comm}
-        self.fills.append(fill)
-        if self.p.log_orders:
-            log.info("%s %s %g @ %.4f (commission %.2f)", fill["time"], fill["side"], fill["size"],
-                     fill["price"], fill["commission"])
-
-    def notify_trade(self, trade: bt.Trade) -> None:
-        if trade.justopened:
-            self._open_trade = trade
-        elif trade.isclosed:
-            self.trades.append(_trade_row(trade, trade.history[-1].event.price))
-            self._open_trade = None
-
-    def stop(self) -> None:
-        if self._open_trade is not None:
-            self.trades.append(_trade_row(self._open_trade, math.nan))
-
-    def trade_frame(self) -> pd.DataFrame:
-        """Round trips, entry to exit, in the order they opened."""
-        frame = pd.DataFrame(self.trades, columns=list(TRADE_COLUMNS))
-        return frame.sort_values("entry_time", kind="stable").reset_index(drop=True)
-
-    def fill_frame(self) -> pd.DataFrame:
-        """Every executed order: time, side, signed size, price, value, commission."""
-        return pd.DataFrame(self.fills, columns=list(FILL_COLUMNS))
-
-
-def _trade_row(trade: bt.Trade, exit_price: float) -> dict[str, Any]:
-    """A trade as a row; one still open has no exit, so no exit time, price or pnl."""
-    closed = trade.isclosed
-    return {
-        "entry_time": bar_time(trade.dtopen),
-        "exit_time": bar_time(trade.dtclose) if closed else pd.NaT,
-        "direction": "long" if trade.long else "short",
-        "size": abs(trade.history[0].event.size),
-        "entry_price": trade.price,
-        "exit_price": exit_price,
-        "pnl": trade.pnl if closed else math.nan,
-        "commission": trade.commission,
-        "pnl_net": trade.pnlcomm if closed else math.nan,
-        "bars": trade.barlen if closed else math.nan,
-    }
+        self._bars += 1
+        if (self._bars - 1) % self.p.rebalance:
+            return
+        scored = [(-line[0], i) for i, line in enumerate(self._lines) if not math.isnan(line[0])]
+        chosen = {i for _, i in sorted(scored)[:self.p.top_k]}
+        weights = [self.p.stake / self.p.top_k if i in chosen else 0.0 for i in range(len(self.datas))]
+        equity = self.broker.getvalue()
+        excess = [self.broker.getvalue(datas=[data]) - weight * equity for data, weight in zip(self.datas, weights)]
+        for i in sorted(range(len(self.datas)), key=lambda i: -excess[i]):  # sells first, to free cash
+            if weights[i] or self.getposition(self.datas[i]).size:
+                self.order_target_percent(self.datas[i], target=weights[i])
+        log.debug("%s: rebalanced into %s", self.data.datetime.date(0),
+                  ", ".join(self.datas[i]._name or str(i) for i in sorted(chosen)))

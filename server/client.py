@@ -1,12 +1,12 @@
 """A Python client for SignalService: DataFrames of bars in, numpy and pandas out.
 
 Failed calls raise `grpc.RpcError` as is, so callers can branch on `.code()` (NOT_FOUND,
-INVALID_ARGUMENT, UNAVAILABLE, ...) and read the server's message in `.details()`.
+INVALID_ARGUMENT, UNAUTHENTICATED, UNAVAILABLE, ...) and read the server's message in `.details()`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from types import TracebackType
 
 import grpc
@@ -25,10 +25,20 @@ from .runtime import Bars
 class SignalClient:
     """A channel to a signalstack server; use it as a context manager to close the channel."""
 
-    def __init__(self, target: str, *, timeout: float = 60.0) -> None:
+    def __init__(self, target: str, *, timeout: float = 60.0, token: str | None = None,
+                 root_certificates: bytes | None = None, private_key: bytes | None = None,
+                 certificate_chain: bytes | None = None) -> None:
+        """`token`: the server's bearer token, if it wants one. TLS when `root_certificates` (PEM of
+        the CA that signed the server's certificate) is given; `private_key` and
+        `certificate_chain` are this client's certificate, for servers that verify clients."""
         self.target = target
         self.timeout = timeout
-        self._channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+        if root_certificates is None:
+            self._channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+        else:
+            credentials = grpc.ssl_channel_credentials(root_certificates, private_key, certificate_chain)
+            self._channel = grpc.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self._stub = pb_grpc.SignalServiceStub(self._channel)
 
     def __enter__(self) -> SignalClient:
@@ -43,11 +53,13 @@ class SignalClient:
 
     def list_models(self) -> list[pb.ModelInfo]:
         """Every model and version the server has loaded."""
-        return list(self._stub.ListModels(pb.ListModelsRequest(), timeout=self.timeout).models)
+        return list(self._stub.ListModels(pb.ListModelsRequest(), timeout=self.timeout,
+                                          metadata=self._metadata).models)
 
     def get_model(self, name: str, version: int = 0) -> pb.ModelInfo:
         """One model's description; version 0 means the newest."""
-        return self._stub.GetModel(pb.GetModelRequest(model=name, version=version), timeout=self.timeout)
+        return self._stub.GetModel(pb.GetModelRequest(model=name, version=version), timeout=self.timeout,
+                                   metadata=self._metadata)
 
     def card(self, name: str, version: int = 0) -> ModelCard:
         """The model card stored in the served ONNX file."""
@@ -56,7 +68,7 @@ class SignalClient:
     def predict(self, name: str, windows: Sequence[Bars], version: int = 0) -> np.ndarray:
         """Probabilities (N windows x classes, float32) for each window's last bar."""
         request = pb.PredictRequest(model=name, version=version, windows=[_message(w) for w in windows])
-        response = self._stub.Predict(request, timeout=self.timeout)
+        response = self._stub.Predict(request, timeout=self.timeout, metadata=self._metadata)
         rows = [np.asarray(p.probabilities, dtype=np.float32) for p in response.predictions]
         return np.array(rows, dtype=np.float32).reshape(len(rows), len(response.classes))
 
@@ -65,9 +77,13 @@ class SignalClient:
         message = _message(bars)
         index = bars.index if isinstance(bars, pd.DataFrame) else pd.RangeIndex(len(message.close))
         request = pb.PredictSeriesRequest(model=name, version=version, bars=message)
-        response = self._stub.PredictSeries(request, timeout=self.timeout)
+        response = self._stub.PredictSeries(request, timeout=self.timeout, metadata=self._metadata)
         table = np.asarray(response.probabilities, dtype=np.float32).reshape(-1, len(response.classes))
         return pd.DataFrame(table, index=index[response.first_index:], columns=list(response.classes))
+
+    def stream_signals(self, events: Iterable[pb.BarEvent]) -> Iterator[pb.Signal]:
+        """One Signal per BarEvent, in order, while `events` yields bars as they close (no deadline)."""
+        return self._stub.StreamSignals(iter(events), metadata=self._metadata)
 
 
 def _message(bars: Bars) -> pb.Bars:

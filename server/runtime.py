@@ -32,6 +32,10 @@ class InvalidInput(ValueError):
     """A request the model cannot answer; the message says what was wrong and what was expected."""
 
 
+class LimitExceeded(ValueError):
+    """A request over one of the server's limits; the message names the limit."""
+
+
 # Whether a CUDA session could be created in this process; None until the first model tries.
 # onnxruntime-gpu on a machine without CUDA prints a load error per attempt: try once only.
 _cuda_works: bool | None = None
@@ -67,12 +71,16 @@ class OnnxModel:
         meta = self.session.get_modelmeta().custom_metadata_map
         if METADATA_KEY not in meta:
             raise ValueError(f"{self.path}: no '{METADATA_KEY}' metadata (export it with signalstack train)")
-        self.card = ModelCard.from_json(meta[METADATA_KEY])
+        try:
+            self.card = ModelCard.from_json(meta[METADATA_KEY])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{self.path}: unreadable '{METADATA_KEY}' model card ({exc})") from None
         self.provider = self.session.get_providers()[0]
         self._spec = self.card.feature_spec
         self._input = self.session.get_inputs()[0].name
+        self._output = self.session.get_outputs()[0].name
         self._n_features = len(self._spec.columns)
-        log.info("model %s v%d loaded on %s", self.name, self.version, self.provider)
+        log.debug("model %s v%d loaded on %s", self.name, self.version, self.provider)
 
     @property
     def window(self) -> int:
@@ -87,11 +95,39 @@ class OnnxModel:
         """Column names of a prediction: the classes, or ['forecast'] for a regressor."""
         return self.card.classes or ["forecast"]
 
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        """(window, features): one input window of the graph, batch axis excluded."""
+        return self.window, self._n_features
+
+    @property
+    def input_name(self) -> str:
+        return self._input
+
+    @property
+    def output_name(self) -> str:
+        return self._output
+
+    def check_features(self, x: np.ndarray) -> np.ndarray:
+        """`x` as the contiguous float32 (N, window, features) array the graph takes, or InvalidInput."""
+        if x.ndim != 3 or x.shape[1:] != self.input_shape:
+            raise InvalidInput(f"feature windows of shape {x.shape}: expected (N, {self.window}, {self._n_features})")
+        return np.ascontiguousarray(x, dtype=np.float32)
+
     def predict_features(self, x: np.ndarray) -> np.ndarray:
         """Probabilities (or forecasts) for raw feature windows of shape (N, window, features)."""
-        if x.ndim != 3 or x.shape[1:] != (self.window, self._n_features):
-            raise InvalidInput(f"feature windows of shape {x.shape}: expected (N, {self.window}, {self._n_features})")
-        return self.session.run(None, {self._input: np.ascontiguousarray(x, dtype=np.float32)})[0]
+        return self.session.run([self._output], {self._input: self.check_features(x)})[0]
+
+    def warm_up(self) -> None:
+        """Run the graph once on zeros, so the first real call pays no lazy initialisation and a
+        graph that disagrees with its card fails here, before it serves."""
+        try:
+            out = self.predict_features(np.zeros((1, *self.input_shape), dtype=np.float32))
+        except Exception as exc:
+            raise ValueError(f"{self.path}: warm-up run failed ({exc})") from exc
+        if out.shape != (1, len(self.outputs)):
+            raise ValueError(f"{self.path}: warm-up output of shape {out.shape}, expected (1, {len(self.outputs)}) "
+                             f"for outputs {self.outputs}")
 
     def window_features(self, bars: Bars, source: str = "window") -> np.ndarray:
         """The (window, features) matrix for the last bar of `bars`, after checking the bars."""
@@ -107,12 +143,15 @@ class OnnxModel:
             raise InvalidInput(str(exc)) from None
         return feature_matrix(tail, self._spec)[-self.window:]
 
-    def predict_windows(self, windows: Sequence[Bars]) -> np.ndarray:
-        """One prediction per window of raw bars; each window needs `bars_required` bars."""
+    def windows_features(self, windows: Sequence[Bars]) -> np.ndarray:
+        """The float32 (N, window, features) graph input for N windows of raw bars."""
         if not windows:
             raise InvalidInput("no windows: expected at least one window of bars")
-        x = np.stack([self.window_features(w, f"window {i}") for i, w in enumerate(windows)])
-        return self.predict_features(x.astype(np.float32))
+        return np.stack([self.window_features(w, f"window {i}") for i, w in enumerate(windows)]).astype(np.float32)
+
+    def predict_windows(self, windows: Sequence[Bars]) -> np.ndarray:
+        """One prediction per window of raw bars; each window needs `bars_required` bars."""
+        return self.predict_features(self.windows_features(windows))
 
     def predict_series(self, bars: Bars, index: pd.Index | None = None) -> pd.DataFrame:
         """A prediction for every bar that has `bars_required` bars of history, rows named by `index`.

@@ -1,15 +1,15 @@
-"""SignalService over gRPC: wire messages to runtime calls, runtime errors to status codes.
+"""SignalService over gRPC: wire messages to runtime calls.
 
-No model logic lives here; `OnnxModel` checks bars and computes predictions, so the service and
-the in-process plugin reject the same inputs with the same messages.
+No model logic lives here; `OnnxModel` checks bars and computes features, so the service and
+the in-process plugin reject the same inputs with the same messages. Predictions of Predict and
+StreamSignals go through the model's batching queue; `rpc` turns errors into status codes.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Callable
-from typing import Any, TypeVar
+import time
+from collections.abc import Iterator
 
 import grpc
 import numpy as np
@@ -18,51 +18,38 @@ from signalstack.models.data import COLUMNS
 from signalstack.protos.signalstack.v1 import signals_pb2 as pb
 from signalstack.protos.signalstack.v1 import signals_pb2_grpc as pb_grpc
 
-from .repository import ModelNotFound, ModelRepository
+from . import metrics, rpc
+from .batching import Batchers
+from .repository import ModelRepository
 from .runtime import InvalidInput, OnnxModel
+from .streaming import MAX_SYMBOLS, StreamWindows
 
 log = logging.getLogger(__name__)
-
-Handler = TypeVar("Handler", bound=Callable[..., Any])
-
-
-def _status_codes(handler: Handler) -> Handler:
-    """Turn a handler's errors into gRPC statuses carrying the error's message."""
-    @functools.wraps(handler)
-    def wrapper(self: SignalServicer, request: Any, context: grpc.ServicerContext) -> Any:
-        try:
-            return handler(self, request, context)
-        except ModelNotFound as exc:
-            code, message = grpc.StatusCode.NOT_FOUND, str(exc)
-        except InvalidInput as exc:
-            code, message = grpc.StatusCode.INVALID_ARGUMENT, str(exc)
-        except Exception as exc:
-            log.exception("%s failed", handler.__name__)
-            context.abort(grpc.StatusCode.INTERNAL, f"{handler.__name__} failed: {type(exc).__name__}: {exc}")
-        log.info("%s refused: %s %s", handler.__name__, code.name, message)
-        context.abort(code, message)
-
-    return wrapper  # type: ignore[return-value]
 
 
 class SignalServicer(pb_grpc.SignalServiceServicer):
     """Answers SignalService calls with the models of a `ModelRepository`."""
 
-    def __init__(self, repository: ModelRepository) -> None:
+    def __init__(self, repository: ModelRepository, batchers: Batchers | None = None, *,
+                 max_symbols: int = MAX_SYMBOLS) -> None:
         self.repository = repository
+        self.batchers = batchers or Batchers()
+        self.max_symbols = max_symbols
 
-    @_status_codes
-    def Predict(self, request: pb.PredictRequest, context: grpc.ServicerContext) -> pb.PredictResponse:
-        model = self.repository.get(request.model, request.version)
-        probabilities = model.predict_windows([_arrays(w) for w in request.windows])
+    @rpc.unary
+    def Predict(self, request: pb.PredictRequest, context: grpc.ServicerContext,
+                call: rpc.Call) -> pb.PredictResponse:
+        model = call.model = self.repository.get(request.model, request.version)
+        x = model.windows_features([_arrays(w) for w in request.windows])
+        probabilities = self.batchers.predict(model, x)
         return pb.PredictResponse(
             model=model.name, version=model.version, classes=model.outputs,
             predictions=[pb.Prediction(probabilities=row) for row in probabilities.tolist()])
 
-    @_status_codes
-    def PredictSeries(self, request: pb.PredictSeriesRequest,
-                      context: grpc.ServicerContext) -> pb.PredictSeriesResponse:
-        model = self.repository.get(request.model, request.version)
+    @rpc.unary
+    def PredictSeries(self, request: pb.PredictSeriesRequest, context: grpc.ServicerContext,
+                      call: rpc.Call) -> pb.PredictSeriesResponse:
+        model = call.model = self.repository.get(request.model, request.version)
         bars = _arrays(request.bars)
         n, times = len(bars["close"]), request.bars.time
         if times and len(times) != n:
@@ -74,13 +61,34 @@ class SignalServicer(pb_grpc.SignalServiceServicer):
         response.probabilities.extend(table.to_numpy(np.float32).ravel().tolist())
         return response
 
-    @_status_codes
-    def ListModels(self, request: pb.ListModelsRequest, context: grpc.ServicerContext) -> pb.ListModelsResponse:
+    @rpc.unary
+    def ListModels(self, request: pb.ListModelsRequest, context: grpc.ServicerContext,
+                   call: rpc.Call) -> pb.ListModelsResponse:
         return pb.ListModelsResponse(models=[_model_info(m) for m in self.repository.models()])
 
-    @_status_codes
-    def GetModel(self, request: pb.GetModelRequest, context: grpc.ServicerContext) -> pb.ModelInfo:
-        return _model_info(self.repository.get(request.model, request.version))
+    @rpc.unary
+    def GetModel(self, request: pb.GetModelRequest, context: grpc.ServicerContext, call: rpc.Call) -> pb.ModelInfo:
+        call.model = self.repository.get(request.model, request.version)
+        return _model_info(call.model)
+
+    @rpc.streaming
+    def StreamSignals(self, requests: Iterator[pb.BarEvent], context: grpc.ServicerContext,
+                      call: rpc.Call) -> Iterator[pb.Signal]:
+        windows = StreamWindows(self.max_symbols)
+        for i, event in enumerate(requests):
+            started = time.perf_counter()
+            model = call.model = self.repository.get(event.model, event.version)
+            source = f"StreamSignals message {i} (symbol {event.symbol!r})"
+            bars = windows.add(model.name, event.symbol, event.time,
+                               (event.open, event.high, event.low, event.close, event.volume),
+                               model.bars_required, source)
+            signal = pb.Signal(symbol=event.symbol, time=event.time, model=model.name, version=model.version,
+                               classes=model.outputs, bars_needed=max(0, model.bars_required - len(bars)))
+            if not signal.bars_needed:
+                x = model.window_features(bars.tail(model.bars_required), source)[np.newaxis]
+                signal.probabilities.extend(self.batchers.predict(model, x)[0].tolist())
+            metrics.LATENCY.labels("StreamSignals", *call.labels).observe(time.perf_counter() - started)
+            yield signal
 
 
 def _model_info(model: OnnxModel) -> pb.ModelInfo:

@@ -20,12 +20,12 @@ class _Watch(bt.Strategy):
 
 def indicator_lines(source: SignalSource, bars: pd.DataFrame, *, runonce: bool = True,
                     preload: bool = True) -> np.ndarray:
-    """(bars, 3) array of p_down, p_flat, p_up after a Cerebro run in the given mode."""
+    """(bars, 5) array of p_down, p_flat, p_up, forecast, score after a Cerebro run in the given mode."""
     cerebro = bt.Cerebro(stdstats=False, runonce=runonce, preload=preload)
     cerebro.adddata(bars_feed(bars))
     cerebro.addstrategy(_Watch, source=source)
     signal = cerebro.run()[0].signal
-    return np.column_stack([np.asarray(signal.lines[k].array) for k in range(3)])
+    return np.column_stack([np.asarray(line.array) for line in signal.lines])
 
 
 def hand_bars(n: int, start: str = "2021-03-01") -> pd.DataFrame:
@@ -36,3 +36,17 @@ def hand_bars(n: int, start: str = "2021-03-01") -> pd.DataFrame:
     return pd.DataFrame({"open": open_, "high": np.maximum(open_, close) + 0.6,
                          "low": np.minimum(open_, close) - 0.6, "close": close, "volume": 1000.0 + i},
                         index=pd.bdate_range(start, periods=n, name="time"))
+
+
+def bars_from(opens: list[float], closes: list[float], start: str = "2021-03-01") -> pd.DataFrame:
+    """Business-day bars with the given opens and closes, the high and low just outside both."""
+    open_, close = np.asarray(opens, dtype=np.float64), np.asarray(closes, dtype=np.float64)
+    return pd.DataFrame({"open": open_, "high": np.maximum(open_, close) + 0.5,
+                         "low": np.minimum(open_, close) - 0.5, "close": close, "volume": 1000.0},
+                        index=pd.bdate_range(start, periods=len(open_), name="time"))
+
+
+def up_probabilities(p_up: list[float] | np.ndarray, index: pd.Index) -> pd.DataFrame:
+    """A binary model's table: p_down = 1 - p_up; NaN is no signal."""
+    p = np.asarray(p_up, dtype=np.float64)
+    return pd.DataFrame({"down": 1.0 - p, "up": p}, index=index)

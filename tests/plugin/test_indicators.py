@@ -1,4 +1,4 @@
-"""SignalIndicator reads no bar after the one it scores, and refuses sources it cannot chart."""
+"""SignalIndicator reads no bar after the one it scores, and has a line for each kind of output."""
 
 from __future__ import annotations
 
@@ -30,11 +30,21 @@ def test_three_class_source_fills_p_flat() -> None:
                           "up": [0.5, 0.4, 0.6, 0.2]}, index=bars.index)
     lines = indicator_lines(PrecomputedSource(probs.iloc[1:]), bars)
     assert np.isnan(lines[0]).all()
-    np.testing.assert_array_equal(lines[1:], probs.iloc[1:].to_numpy())
+    np.testing.assert_array_equal(lines[1:, :3], probs.iloc[1:].to_numpy())
 
 
-def test_indicator_refuses_a_regressor() -> None:
+def test_regressor_and_ranker_fill_their_own_lines() -> None:
     bars = hand_bars(3)
-    source = PrecomputedSource(pd.DataFrame({"forecast": [0.01, 0.02, -0.01]}, index=bars.index))
-    with pytest.raises(ValueError, match=r"outputs \['forecast'\], expected classes among down, flat, up"):
+    for output, column in (("forecast", 3), ("score", 4)):
+        source = PrecomputedSource(pd.DataFrame({output: [0.01, 0.02, -0.01]}, index=bars.index))
+        lines = indicator_lines(source, bars)
+        np.testing.assert_array_equal(lines[:, column], [0.01, 0.02, -0.01])
+        assert np.isnan(np.delete(lines, column, axis=1)).all()
+
+
+def test_indicator_refuses_an_output_it_has_no_line_for() -> None:
+    bars = hand_bars(3)
+    source = PrecomputedSource(pd.DataFrame({"volatility": [0.01, 0.02, 0.03]}, index=bars.index))
+    with pytest.raises(ValueError, match=r"outputs \['volatility'\], expected outputs among down, flat, up, "
+                                         r"forecast, score"):
         indicator_lines(source, bars)

@@ -11,6 +11,7 @@ import pytest
 
 from signalstack.plugin import GrpcSource, OnnxSource, PrecomputedSource, open_source, run_backtest
 
+from ..support import free_port
 from .support import indicator_lines
 
 
@@ -23,7 +24,7 @@ def test_indicator_lines_are_the_models_series_predictions(onnx_lines: np.ndarra
                                                            sp500: pd.DataFrame) -> None:
     first = onnx_source.card.bars_required - 1
     expected = onnx_source.model.predict_series(sp500)
-    assert np.isnan(onnx_lines[:first]).all() and np.isnan(onnx_lines[:, 1]).all()
+    assert np.isnan(onnx_lines[:first]).all() and np.isnan(onnx_lines[:, [1, 3, 4]]).all()
     np.testing.assert_array_equal(onnx_lines[first:, [0, 2]], expected[["down", "up"]].to_numpy(np.float64))
 
 
@@ -47,14 +48,14 @@ def _count_calls(monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> l
 def test_live_bars_are_scored_one_at_a_time_like_the_batch(onnx_lines: np.ndarray, grpc_source: GrpcSource,
                                                            sp500: pd.DataFrame,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without preloading, bars after the first scored one go through predict_last (Predict RPCs);
-    features over a window of bars_required bars match the full history's to float32 noise."""
+    """Without preloading, every bar goes through predict_last (one Predict RPC each), and the
+    features over a window of bars_required bars match the full history's."""
     series = _count_calls(monkeypatch, grpc_source.client, "predict_series")
     single = _count_calls(monkeypatch, grpc_source.client, "predict")
     n = grpc_source.card.bars_required + 20
     live = indicator_lines(grpc_source, sp500.iloc[:n], runonce=False, preload=False)
-    assert (len(series), len(single)) == (1, 20)
-    np.testing.assert_allclose(live, onnx_lines[:n], rtol=0, atol=1e-5)
+    assert (len(series), len(single)) == (0, 21)
+    np.testing.assert_allclose(live, onnx_lines[:n], rtol=0, atol=1e-6)
 
 
 def test_backtests_through_grpc_and_in_process_are_identical(onnx_source: OnnxSource, grpc_source: GrpcSource,
@@ -95,3 +96,45 @@ def test_grpc_source_for_an_unknown_model_says_not_found(grpc_target: str) -> No
     with pytest.raises(grpc.RpcError) as caught:
         GrpcSource(grpc_target, "no_such_model")
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_precomputed_predictions_backtest_like_the_model(onnx_source: OnnxSource, sp500: pd.DataFrame) -> None:
+    table = PrecomputedSource(onnx_source.predict_series(sp500), card=onnx_source.card)
+    local, stored = run_backtest(onnx_source, sp500), run_backtest(table, sp500)
+    pd.testing.assert_series_equal(stored.stats, local.stats)
+    pd.testing.assert_frame_equal(stored.trades, local.trades)
+    pd.testing.assert_frame_equal(stored.equity, local.equity)
+
+
+def test_live_mode_trades_like_the_batched_backtest(onnx_source: OnnxSource, sp500: pd.DataFrame) -> None:
+    """Fed bar by bar (no preload, one predict_last per bar) the strategy sees the same p_up to 1e-6
+    and makes the same trades as with one batched call."""
+    bars = sp500.iloc[-(onnx_source.card.bars_required + 250):]
+    start = bars.index[onnx_source.card.bars_required]
+    batched = run_backtest(onnx_source, bars, start=start, buy_threshold=0.52, sell_threshold=0.48)
+    live = run_backtest(onnx_source, bars, start=start, buy_threshold=0.52, sell_threshold=0.48, preload=False)
+    np.testing.assert_allclose(live.probabilities, batched.probabilities, rtol=0, atol=1e-6)
+    assert len(batched.trades) > 5
+    pd.testing.assert_frame_equal(live.trades, batched.trades)
+    pd.testing.assert_frame_equal(live.equity, batched.equity)
+
+
+def test_grpc_source_sends_its_bearer_token(model_dir: Path) -> None:
+    from signalstack.server.app import build_server
+    from signalstack.server.repository import ModelRepository
+
+    server, port = build_server(ModelRepository(model_dir), host="127.0.0.1", port=free_port(), tokens=["s3cret"])
+    server.start()
+    try:
+        with pytest.raises(grpc.RpcError) as caught:
+            GrpcSource(f"127.0.0.1:{port}", "tiny")
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with open_source(f"grpc://127.0.0.1:{port}/tiny", token="s3cret") as source:
+            assert source.version >= 1 and source.outputs == ["down", "up"]
+    finally:
+        server.stop(grace=None)
+
+
+def test_security_options_are_refused_for_local_sources(tiny_model: Path) -> None:
+    with pytest.raises(ValueError, match="token apply to a gRPC server only"):
+        open_source(str(tiny_model), token="s3cret")

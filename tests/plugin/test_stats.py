@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from signalstack.plugin import (PrecomputedSource, SignalStrategy, bars_feed, buy_and_hold, performance,
-                                run_backtest, signal_hit_rate)
+from signalstack.plugin import (PrecomputedSource, SignalStrategy, bars_feed, buy_and_hold, calibration, drawdown,
+                                equal_weight, monthly_returns, performance, run_backtest, signal_hit_rate,
+                                signal_quality)
 
 from .support import hand_bars
 
@@ -35,6 +36,48 @@ def test_performance_matches_hand_computation() -> None:
     assert stats["max_drawdown"] == pytest.approx(11.0 / 110.0)
     assert stats["trades"] == 2 and stats["win_rate"] == 0.5
     assert stats["exposure"] == pytest.approx(3 / 5)  # bars 2 and 3 (exit bar excluded), and the open one
+
+
+def test_sortino_and_turnover_match_hand_computation() -> None:
+    returns = [0.10, -0.10, 0.05, 120.0 / 103.95 - 1.0]
+    downside = math.sqrt(0.01 / 4)  # only the -10% bar is below zero
+    stats = performance(EQUITY, None, periods_per_year=4, traded_value=330.0)
+    assert stats["sortino"] == pytest.approx(sum(returns) / 4 / downside * 2.0)
+    assert stats["turnover"] == pytest.approx(330.0 / (532.95 / 5))  # four returns are one year
+    assert math.isnan(performance(EQUITY, None)["turnover"])
+
+
+def test_drawdown_is_the_fall_from_the_running_peak() -> None:
+    np.testing.assert_allclose(drawdown(EQUITY), [0.0, 0.0, 0.1, 1 - 103.95 / 110.0, 0.0])
+
+
+def test_monthly_returns_table() -> None:
+    times = pd.DatetimeIndex(["2022-01-03", "2022-01-31", "2022-02-01", "2022-02-28", "2022-03-15", "2023-01-02"])
+    table = monthly_returns(pd.Series([100.0, 110.0, 99.0, 104.5, 120.0, 132.0], index=times))
+    assert list(table.index) == [2022, 2023] and list(table.columns) == [*range(1, 13), "year"]
+    assert table.loc[2022, 1] == pytest.approx(0.10) and table.loc[2022, 2] == pytest.approx(-0.05)
+    assert table.loc[2022, 3] == pytest.approx(120.0 / 104.5 - 1.0) and table.loc[2023, 1] == pytest.approx(0.10)
+    assert table.loc[2022, 4:12].isna().all() and table.loc[2023, 2:12].isna().all()
+    assert table["year"].tolist() == pytest.approx([0.20, 0.10])
+
+
+def test_equal_weight_splits_cash_across_sleeves() -> None:
+    days = pd.bdate_range("2022-01-03", periods=3)
+    a = pd.Series([100.0, 110.0, 121.0], index=days)
+    b = pd.Series([50.0, 45.0], index=days[1:])  # starts a bar later: idle cash until then
+    np.testing.assert_allclose(equal_weight({"a": a, "b": b}, 1000.0), [1000.0, 1050.0, 1055.0])
+
+
+def test_signal_quality_and_calibration_functions() -> None:
+    close = pd.Series([10.0, 11.0, 10.5, 10.5, 12.0, 11.0], index=pd.bdate_range("2022-01-03", periods=6))
+    p_up = pd.Series([0.7, 0.6, 0.4, 0.55, 0.2, 0.9], index=close.index)
+    quality = signal_quality(p_up, close, horizon=2)  # outcomes: up (10 -> 10.5), down, up, up
+    assert quality["n"] == 4 and quality["hit_rate"] == pytest.approx(2 / 4)
+    assert quality["precision"] == pytest.approx(2 / 3) and quality["recall"] == pytest.approx(2 / 3)
+    table = calibration(p_up, close, horizon=2, buckets=4)
+    assert table["count"].tolist() == [0, 1, 3, 0]
+    assert table["observed"].iloc[1:3].tolist() == [1.0, pytest.approx(2 / 3)]
+    assert np.isnan(table["predicted"].iloc[0])
 
 
 def test_cagr_uses_periods_per_year() -> None:

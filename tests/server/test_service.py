@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import grpc
 import numpy as np
@@ -17,23 +16,6 @@ from signalstack.protos.signalstack.v1 import signals_pb2 as pb
 from signalstack.protos.signalstack.v1 import signals_pb2_grpc as pb_grpc
 from signalstack.server.client import SignalClient
 from signalstack.server.runtime import OnnxModel
-
-
-@pytest.fixture(scope="module")
-def local(tiny_model: Path) -> OnnxModel:
-    return OnnxModel(tiny_model)
-
-
-@pytest.fixture(scope="module")
-def client(grpc_target: str) -> Iterator[SignalClient]:
-    with SignalClient(grpc_target, timeout=30) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def channel(grpc_target: str) -> Iterator[grpc.Channel]:
-    with grpc.insecure_channel(grpc_target) as channel:
-        yield channel
 
 
 def _windows(sp500: pd.DataFrame, n: int) -> list[pd.DataFrame]:
@@ -148,4 +130,5 @@ def test_reflection_describes_the_service(channel: grpc.Channel) -> None:
     assert set(database.get_services()) >= {"signalstack.v1.SignalService", "grpc.health.v1.Health"}
     proto = database.FindFileContainingSymbol("signalstack.v1.SignalService")
     assert proto.name == "signalstack/v1/signals.proto"
-    assert [m.name for m in proto.service[0].method] == ["Predict", "PredictSeries", "ListModels", "GetModel"]
+    assert [m.name for m in proto.service[0].method] == [
+        "Predict", "PredictSeries", "ListModels", "GetModel", "StreamSignals"]

@@ -115,3 +115,43 @@ class ModelInfo(_message.Message):
     provider: str
     card_json: str
     def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., classes: _Optional[_Iterable[str]] = ..., window: _Optional[int] = ..., warmup: _Optional[int] = ..., bars_required: _Optional[int] = ..., horizon: _Optional[int] = ..., provider: _Optional[str] = ..., card_json: _Optional[str] = ...) -> None: ...
+
+class BarEvent(_message.Message):
+    __slots__ = ("model", "version", "symbol", "time", "open", "high", "low", "close", "volume")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    OPEN_FIELD_NUMBER: _ClassVar[int]
+    HIGH_FIELD_NUMBER: _ClassVar[int]
+    LOW_FIELD_NUMBER: _ClassVar[int]
+    CLOSE_FIELD_NUMBER: _ClassVar[int]
+    VOLUME_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    version: int
+    symbol: str
+    time: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., symbol: _Optional[str] = ..., time: _Optional[int] = ..., open: _Optional[float] = ..., high: _Optional[float] = ..., low: _Optional[float] = ..., close: _Optional[float] = ..., volume: _Optional[float] = ...) -> None: ...
+
+class Signal(_message.Message):
+    __slots__ = ("symbol", "time", "model", "version", "bars_needed", "classes", "probabilities")
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    BARS_NEEDED_FIELD_NUMBER: _ClassVar[int]
+    CLASSES_FIELD_NUMBER: _ClassVar[int]
+    PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
+    symbol: str
+    time: int
+    model: str
+    version: int
+    bars_needed: int
+    classes: _containers.RepeatedScalarFieldContainer[str]
+    probabilities: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, symbol: _Optional[str] = ..., time: _Optional[int] = ..., model: _Optional[str] = ..., version: _Optional[int] = ..., bars_needed: _Optional[int] = ..., classes: _Optional[_Iterable[str]] = ..., probabilities: _Optional[_Iterable[float]] = ...) -> None: ...

@@ -55,6 +55,11 @@ class SignalServiceStub:
                 request_serializer=signalstack_dot_v1_dot_signals__pb2.GetModelRequest.SerializeToString,
                 response_deserializer=signalstack_dot_v1_dot_signals__pb2.ModelInfo.FromString,
                 _registered_method=True)
+        self.StreamSignals = channel.stream_stream(
+                '/signalstack.v1.SignalService/StreamSignals',
+                request_serializer=signalstack_dot_v1_dot_signals__pb2.BarEvent.SerializeToString,
+                response_deserializer=signalstack_dot_v1_dot_signals__pb2.Signal.FromString,
+                _registered_method=True)
 
 
 class SignalServiceServicer:
@@ -90,6 +95,16 @@ class SignalServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StreamSignals(self, request_iterator, context):
+        """Live scoring: the client streams bars per symbol as they close; the server keeps a rolling
+        window per (model, symbol) of this stream and answers every bar, in order, with its
+        probabilities once the window holds ModelInfo.bars_required bars. A bad bar ends the stream
+        with INVALID_ARGUMENT naming the bar.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SignalServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -112,6 +127,11 @@ def add_SignalServiceServicer_to_server(servicer, server):
                     servicer.GetModel,
                     request_deserializer=signalstack_dot_v1_dot_signals__pb2.GetModelRequest.FromString,
                     response_serializer=signalstack_dot_v1_dot_signals__pb2.ModelInfo.SerializeToString,
+            ),
+            'StreamSignals': grpc.stream_stream_rpc_method_handler(
+                    servicer.StreamSignals,
+                    request_deserializer=signalstack_dot_v1_dot_signals__pb2.BarEvent.FromString,
+                    response_serializer=signalstack_dot_v1_dot_signals__pb2.Signal.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -223,6 +243,33 @@ class SignalService:
             '/signalstack.v1.SignalService/GetModel',
             signalstack_dot_v1_dot_signals__pb2.GetModelRequest.SerializeToString,
             signalstack_dot_v1_dot_signals__pb2.ModelInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamSignals(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/signalstack.v1.SignalService/StreamSignals',
+            signalstack_dot_v1_dot_signals__pb2.BarEvent.SerializeToString,
+            signalstack_dot_v1_dot_signals__pb2.Signal.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,198 @@
+"""Dynamic batching: concurrent calls on one model share one onnxruntime run.
+
+A batched run costs little more than a single one, so under load grouping requests raises
+throughput. There is no batching thread: a caller finding a free turn (at most `instances` runs
+of a model at once) runs the graph itself at once, so an idle server adds no hand-off to a call's
+latency. Callers arriving while every turn is taken queue up; a caller whose turn ends hands it to
+the oldest of them, which runs everything queued by then (up to `max_batch_size` windows).
+`max_delay_us` lets a turn wait that long for a fuller batch: throughput for latency, zero by
+default. Two instances keep two cores busy at low load, where batches are small.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import cast
+
+import numpy as np
+
+from . import metrics
+from .runtime import OnnxModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BatchPolicy:
+    """How one model's calls are grouped; `max_batch_size` 1 turns batching off (calls run side by side).
+
+    A request holding more windows than `max_batch_size` runs alone, never split. `instances`:
+    onnxruntime runs of the model that may be under way at once.
+    """
+
+    max_batch_size: int = 64
+    max_delay_us: int = 0
+    instances: int = 2
+
+    def __post_init__(self) -> None:
+        if self.max_batch_size < 1:
+            raise ValueError(f"max_batch_size {self.max_batch_size}: expected >= 1 (1 turns batching off)")
+        if self.max_delay_us < 0:
+            raise ValueError(f"max_delay_us {self.max_delay_us}: expected >= 0")
+        if self.instances < 1:
+            raise ValueError(f"instances {self.instances}: expected >= 1")
+
+    @classmethod
+    def parse(cls, text: str) -> BatchPolicy:
+        """'SIZE[:DELAY_US[:INSTANCES]]', e.g. '64:500' or '64:0:1', as a flag gives it."""
+        parts = text.split(":")
+        try:
+            if not 1 <= len(parts) <= 3:
+                raise ValueError(f"{len(parts)} fields")
+            return cls(*(int(p) for p in parts))
+        except ValueError as exc:
+            raise ValueError(f"batching {text!r}: {exc} (expected MAX_BATCH_SIZE[:MAX_DELAY_US[:INSTANCES]], "
+                             "e.g. 64:500)") from None
+
+
+class _Call:
+    """One caller's windows, waiting for their turn or their result."""
+
+    __slots__ = ("x", "arrived", "done", "wake", "lead", "result", "error")
+
+    def __init__(self, x: np.ndarray) -> None:
+        self.x = x
+        self.arrived = time.monotonic()
+        self.done = threading.Event()  # result or error set
+        self.wake = threading.Event()  # done, or handed a turn
+        self.lead = False
+        self.result: np.ndarray | None = None
+        self.error: BaseException | None = None
+
+
+class Batcher:
+    """The batching queue of one loaded model version.
+
+    It holds no reference to the model (callers pass it), so dropping a model from the repository
+    frees it once the calls running on it finish.
+    """
+
+    def __init__(self, model: OnnxModel, policy: BatchPolicy) -> None:
+        self.policy = policy
+        self._cond = threading.Condition()
+        self._queue: deque[_Call] = deque()
+        self._turns = 0  # callers holding a turn: running batches, or waiting out max_delay_us
+        labels = (model.name, str(model.version))
+        self._batch_sizes = metrics.BATCH.labels(*labels)
+        self._depth = metrics.QUEUE.labels(*labels)
+
+    def predict(self, model: OnnxModel, x: np.ndarray) -> np.ndarray:
+        """`model`'s outputs for feature windows `x` (N, window, features), batched with concurrent calls."""
+        x = model.check_features(x)
+        if self.policy.max_batch_size == 1:
+            self._batch_sizes.observe(len(x))
+            return model.predict_features(x)
+        if not self.policy.max_delay_us:
+            with self._cond:
+                idle = not self._queue and self._turns < self.policy.instances
+                self._turns += idle
+            if idle:  # nothing to batch with and nothing to wait for: run at once, no queue entry
+                try:
+                    self._batch_sizes.observe(len(x))
+                    return model.predict_features(x)
+                finally:
+                    self._pass_turn()
+        call = _Call(x)
+        with self._cond:
+            self._queue.append(call)
+            self._depth.inc(len(x))
+            call.lead = self._turns < self.policy.instances
+            self._turns += call.lead
+            self._cond.notify()  # a turn waiting out max_delay_us may now have a full batch
+        if not call.lead:
+            call.wake.wait()
+        if call.lead:
+            try:
+                while not call.done.is_set():
+                    batch = self._next_batch()
+                    if not batch:  # another turn took this call: it is running there
+                        call.done.wait()
+                    else:
+                        self._run(model, batch)
+            finally:
+                self._pass_turn()
+        if call.error is not None:
+            raise call.error
+        return cast(np.ndarray, call.result)
+
+    def _next_batch(self) -> list[_Call]:
+        """The oldest queued calls holding at most max_batch_size windows; empty when none is queued."""
+        limit = self.policy.max_batch_size
+        with self._cond:
+            if self._queue and self.policy.max_delay_us:
+                deadline = self._queue[0].arrived + self.policy.max_delay_us / 1e6
+                while (self._queue and sum(len(c.x) for c in self._queue) < limit
+                       and (wait := deadline - time.monotonic()) > 0):
+                    self._cond.wait(wait)
+            batch, size = [], 0
+            while self._queue and (not batch or size + len(self._queue[0].x) <= limit):
+                batch.append(self._queue.popleft())
+                size += len(batch[-1].x)
+            self._depth.dec(size)
+        return batch
+
+    def _run(self, model: OnnxModel, batch: list[_Call]) -> None:
+        """One onnxruntime run for `batch`; every caller gets its rows, or the error."""
+        try:
+            x = batch[0].x if len(batch) == 1 else np.concatenate([c.x for c in batch])
+            self._batch_sizes.observe(len(x))
+            out = model.predict_features(x)
+            start = 0
+            for call in batch:
+                call.result = out[start:start + len(call.x)]
+                start += len(call.x)
+        except BaseException as exc:  # every caller of the batch gets the error, none is left waiting
+            for call in batch:
+                call.error = exc
+        finally:
+            for call in batch:
+                call.done.set()
+                call.wake.set()
+
+    def _pass_turn(self) -> None:
+        """Hand this turn to the oldest queued caller not holding one, or give it up."""
+        with self._cond:
+            waiting = next((c for c in self._queue if not c.lead), None)
+            if waiting is None:
+                self._turns -= 1
+            else:
+                waiting.lead = True
+                waiting.wake.set()
+
+
+class Batchers:
+    """A `Batcher` per loaded model version, made on first use and dropped with the model."""
+
+    def __init__(self, default: BatchPolicy = BatchPolicy(),
+                 per_model: Mapping[str, BatchPolicy] | None = None) -> None:
+        self.default = default
+        self.per_model = dict(per_model or {})
+        self._lock = threading.Lock()
+        self._batchers: weakref.WeakKeyDictionary[OnnxModel, Batcher] = weakref.WeakKeyDictionary()
+
+    def policy(self, name: str) -> BatchPolicy:
+        return self.per_model.get(name, self.default)
+
+    def predict(self, model: OnnxModel, x: np.ndarray) -> np.ndarray:
+        """`model`'s outputs for feature windows `x`, through its batching queue."""
+        with self._lock:
+            batcher = self._batchers.get(model)
+            if batcher is None:
+                batcher = self._batchers[model] = Batcher(model, self.policy(model.name))
+        return batcher.predict(model, x)

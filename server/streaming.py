@@ -1,0 +1,88 @@
+"""The rolling bar windows of one StreamSignals call: one per (model, symbol), checked bar by bar.
+
+Each bar is checked as it arrives, so a bad bar is refused at once, naming itself, instead of
+poisoning the next `bars_required` predictions of its symbol.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from signalstack.models.data import COLUMNS, BarsError, check_values
+
+from .runtime import InvalidInput, LimitExceeded
+
+MAX_SYMBOLS = 10_000
+"""Windows one stream may keep: bounds the memory a single client can hold."""
+
+MAX_SYMBOL_CHARS = 128
+
+
+class RollingBars:
+    """The latest `capacity` bars of one symbol, oldest first; appending is amortised O(1)."""
+
+    def __init__(self, capacity: int) -> None:
+        self._buffer = np.empty((len(COLUMNS), 2 * capacity), dtype=np.float64)
+        self._capacity = capacity
+        self._end = 0  # one past the newest bar in the buffer
+        self._count = 0
+        self.last_time = 0
+
+    def __len__(self) -> int:
+        return min(self._count, self._capacity)
+
+    def reserve(self, capacity: int) -> None:
+        """Keep at least `capacity` bars from now on (a newer model version may need more)."""
+        if capacity > self._capacity:
+            kept = len(self)
+            buffer = np.empty((len(COLUMNS), 2 * capacity), dtype=np.float64)
+            buffer[:, :kept] = self._buffer[:, self._end - kept:self._end]
+            self._buffer, self._capacity, self._end = buffer, capacity, kept
+
+    def append(self, bar: np.ndarray) -> None:
+        """Add one bar: values in `COLUMNS` order."""
+        if self._end == self._buffer.shape[1]:  # full: slide the kept bars to the front
+            keep = self._capacity - 1
+            self._buffer[:, :keep] = self._buffer[:, self._end - keep:self._end]
+            self._end = keep
+        self._buffer[:, self._end] = bar
+        self._end += 1
+        self._count += 1
+
+    def tail(self, n: int) -> dict[str, np.ndarray]:
+        """The last `n` bars as columns (views, valid until the next append)."""
+        if n > len(self):
+            raise ValueError(f"tail of {n} bars: only {len(self)} kept")
+        return {c: self._buffer[i, self._end - n:self._end] for i, c in enumerate(COLUMNS)}
+
+
+class StreamWindows:
+    """Every symbol's `RollingBars` within one stream."""
+
+    def __init__(self, max_symbols: int = MAX_SYMBOLS) -> None:
+        self.max_symbols = max_symbols
+        self._windows: dict[tuple[str, str], RollingBars] = {}
+
+    def add(self, model: str, symbol: str, time: int, values: tuple[float, ...], capacity: int,
+            source: str) -> RollingBars:
+        """Check one bar and append it to the window of (model, symbol), keeping `capacity` bars."""
+        if len(symbol) > MAX_SYMBOL_CHARS:
+            raise InvalidInput(f"{source}: symbol of {len(symbol)} characters, expected at most {MAX_SYMBOL_CHARS}")
+        bar = np.array(values, dtype=np.float64)
+        try:
+            check_values({c: bar[i:i + 1] for i, c in enumerate(COLUMNS)}, source)
+        except BarsError as exc:
+            raise InvalidInput(str(exc)) from None
+        window = self._windows.get((model, symbol))
+        if window is None:
+            if len(self._windows) >= self.max_symbols:
+                raise LimitExceeded(f"{source}: symbol {symbol!r} would be window {len(self._windows) + 1} of this "
+                                    f"stream, expected at most {self.max_symbols} (open another stream)")
+            window = self._windows[(model, symbol)] = RollingBars(capacity)
+        if time and window.last_time and time <= window.last_time:
+            raise InvalidInput(f"{source}: time {time} of symbol {symbol!r} is not after its previous bar's "
+                               f"{window.last_time} (expected bars in time order, each once)")
+        window.reserve(capacity)
+        window.append(bar)
+        window.last_time = time or window.last_time
+        return window

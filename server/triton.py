@@ -1,0 +1,87 @@
+"""A Triton Inference Server model repository for the models of a signalstack model folder.
+
+For a desk that outgrows one machine: the same ONNX files served by Triton (or KServe with the
+Triton runtime), which speak the same Open Inference Protocol as signalstack's own server.
+Triton's layout is signalstack's versioned layout plus a ``config.pbtxt`` per model::
+
+    OUT/<model>/config.pbtxt
+    OUT/<model>/<version>/model.onnx
+
+Inputs are the model's raw feature windows (the scaler is inside the graph), as in `oip`.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+from .batching import BatchPolicy
+from .repository import MODEL_FILE, ModelRepository
+from .runtime import OnnxModel
+
+log = logging.getLogger(__name__)
+
+
+def export_triton(models_dir: Path, out_dir: Path, *, batching: BatchPolicy = BatchPolicy(64, 100)) -> list[Path]:
+    """Write a Triton model repository for every loadable model of `models_dir`; return the files written.
+
+    Every version of each model is copied; `batching` becomes each model's ``max_batch_size``
+    and ``dynamic_batching`` queue delay. Existing files of the same models are overwritten.
+    """
+    repository = ModelRepository(Path(models_dir), warm_up=False)
+    models = repository.models()
+    if not models:
+        raise ValueError(f"{models_dir}: no loadable models (expected NAME.onnx or NAME/VERSION/model.onnx files)")
+    out_dir = Path(out_dir)
+    if out_dir.resolve() == Path(models_dir).resolve():
+        raise ValueError(f"out_dir {out_dir}: expected a folder other than the models folder")
+    written = []
+    for name in sorted({m.name for m in models}):
+        versions = [m for m in models if m.name == name]
+        folder = out_dir / name
+        for model in versions:
+            target = folder / str(model.version) / MODEL_FILE
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(model.path, target)
+            written.append(target)
+        config = folder / "config.pbtxt"
+        config.write_text(triton_config(versions, batching))
+        written.append(config)
+        log.info("model %s (versions %s) written to %s", name, ", ".join(str(m.version) for m in versions), folder)
+    return written
+
+
+def triton_config(versions: Sequence[OnnxModel], batching: BatchPolicy) -> str:
+    """config.pbtxt for the versions of one model; a dimension the versions disagree on becomes -1."""
+    first = versions[0]
+    window = _dims([m.input_shape for m in versions])
+    classes = _dims([(len(m.outputs),) for m in versions])
+    if batching.max_batch_size == 1:  # Triton's "no batching": max_batch_size 0, the batch axis spelled out
+        max_batch, batch, window, classes = 0, "", (-1, *window), (-1, *classes)
+    else:
+        max_batch, batch = batching.max_batch_size, ("dynamic_batching {\n"
+                                                     f"  max_queue_delay_microseconds: {batching.max_delay_us}\n"
+                                                     "}\n")
+    return (f'name: "{first.name}"\n'
+            'platform: "onnxruntime_onnx"\n'
+            f"max_batch_size: {max_batch}\n"
+            "version_policy: { all { } }\n"
+            f"{_tensor('input', first.input_name, window)}"
+            f"{_tensor('output', first.output_name, classes)}"
+            f"{batch}")
+
+
+def _dims(shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
+    return tuple(dims[0] if len(set(dims)) == 1 else -1 for dims in zip(*shapes))
+
+
+def _tensor(kind: str, name: str, dims: tuple[int, ...]) -> str:
+    return (f"{kind} [\n"
+            "  {\n"
+            f'    name: "{name}"\n'
+            "    data_type: TYPE_FP32\n"
+            f"    dims: [ {', '.join(map(str, dims))} ]\n"
+            "  }\n"
+            "]\n")

@@ -1,0 +1,78 @@
+"""Helpers for server tests: real servers on loopback, model folders, wire messages."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import grpc
+import numpy as np
+import pandas as pd
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from signalstack.protos.inference import grpc_predict_v2_pb2 as oip
+from signalstack.protos.signalstack.v1 import signals_pb2 as pb
+from signalstack.server.app import SignalServer, create_server
+from signalstack.server.repository import ModelRepository
+
+from ..support import free_port
+
+
+@contextmanager
+def running(repository: ModelRepository, **options: Any) -> Iterator[SignalServer]:
+    """A started server on a free 127.0.0.1 port, stopped (in-flight calls cancelled) on exit."""
+    server = create_server(repository, "127.0.0.1", free_port(), **options)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop(grace=None)
+
+
+def install(model: Path, folder: Path, name: str, version: int | None = None) -> Path:
+    """Copy `model` into `folder` as NAME/VERSION/model.onnx (NAME.onnx without a version), atomically."""
+    target = folder / f"{name}.onnx" if version is None else folder / name / str(version) / "model.onnx"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.parent / f".{target.name}.partial"
+    shutil.copyfile(model, partial)
+    partial.replace(target)
+    return target
+
+
+def bar_events(bars: pd.DataFrame, model: str = "tiny", symbol: str = "SPY") -> list[pb.BarEvent]:
+    """StreamSignals messages for each bar of `bars`, with unix-second times."""
+    times = bars.index.as_unit("s").asi8
+    return [pb.BarEvent(model=model, symbol=symbol, time=int(t), open=o, high=h, low=lo, close=c, volume=v)
+            for t, o, h, lo, c, v in zip(times, bars["open"], bars["high"], bars["low"], bars["close"],
+                                         bars["volume"])]
+
+
+def infer_request(x: np.ndarray, model: str = "tiny", *, raw: bool = True, **fields: Any) -> oip.ModelInferRequest:
+    """An Open Inference Protocol request for feature windows `x`, as raw bytes or typed contents."""
+    tensor = oip.ModelInferRequest.InferInputTensor(name="features", datatype="FP32", shape=x.shape)
+    if raw:
+        return oip.ModelInferRequest(model_name=model, inputs=[tensor], raw_input_contents=[x.tobytes()], **fields)
+    tensor.contents.fp32_contents.extend(x.ravel().tolist())
+    return oip.ModelInferRequest(model_name=model, inputs=[tensor], **fields)
+
+
+def wait_until_serving(target: str, process: subprocess.Popen, seconds: float) -> None:
+    """Poll the health service until SERVING, failing if the process dies or time runs out."""
+    deadline = time.monotonic() + seconds
+    with grpc.insecure_channel(target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            assert process.poll() is None, f"server exited early with {process.returncode}"
+            try:
+                response = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if response.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                time.sleep(0.1)
+    pytest.fail(f"server on {target} not SERVING after {seconds} s")

@@ -1,0 +1,111 @@
+"""Dynamic batching: concurrent calls share onnxruntime runs and still get exactly their own rows."""
+
+from __future__ import annotations
+
+import gc
+import threading
+import weakref
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from signalstack.server import metrics
+from signalstack.server.batching import Batchers, BatchPolicy
+from signalstack.server.runtime import InvalidInput, OnnxModel
+
+
+@pytest.fixture(scope="module")
+def model(tiny_model: Path) -> OnnxModel:
+    return OnnxModel(tiny_model, name="batched", threads=1)
+
+
+def _windows(model: OnnxModel, n: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(n, *model.input_shape)).astype(np.float32)
+
+
+def _batch_runs(model: OnnxModel) -> dict[float, float]:
+    """Cumulative count of onnxruntime runs per batch-size bucket, from the metrics registry."""
+    samples = metrics.BATCH.labels(model.name, str(model.version)).collect()[0].samples
+    return {float(s.labels["le"]): s.value for s in samples if s.name.endswith("_bucket")}
+
+
+def _concurrently(batchers: Batchers, model: OnnxModel, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    results: list[np.ndarray | BaseException | None] = [None] * len(inputs)
+
+    def call(i: int) -> None:
+        try:
+            results[i] = batchers.predict(model, inputs[i])
+        except BaseException as exc:  # recorded, re-raised in the test thread
+            results[i] = exc
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(inputs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a batched call never returned"
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results  # type: ignore[return-value]
+
+
+def test_a_full_batch_runs_once_and_every_caller_gets_its_rows(model: OnnxModel) -> None:
+    # A long delay with a batch size the four callers fill exactly: the run starts when the batch is full.
+    batchers = Batchers(BatchPolicy(max_batch_size=7, max_delay_us=30_000_000))
+    inputs = [_windows(model, n, seed) for seed, n in enumerate((1, 2, 3, 1))]
+    before = _batch_runs(model)
+    results = _concurrently(batchers, model, inputs)
+    after = _batch_runs(model)
+    for x, got in zip(inputs, results):
+        np.testing.assert_allclose(got, model.predict_features(x), rtol=1e-5, atol=1e-6)
+    runs = {le: after[le] - before.get(le, 0) for le in after}
+    assert runs[8.0] - runs[4.0] == 1 and runs[float("inf")] == 1, runs  # one run of 7 windows
+
+
+@pytest.mark.parametrize("policy", [BatchPolicy(4, instances=1), BatchPolicy(4), BatchPolicy(5, 200, instances=3)])
+def test_many_concurrent_callers_get_their_own_results(model: OnnxModel, policy: BatchPolicy) -> None:
+    batchers = Batchers(policy)
+    inputs = [_windows(model, 1 + i % 3, seed=i) for i in range(48)]
+    for x, got in zip(inputs, _concurrently(batchers, model, inputs)):
+        np.testing.assert_allclose(got, model.predict_features(x), rtol=1e-5, atol=1e-6)
+
+
+def test_batching_off_calls_the_model_directly(model: OnnxModel) -> None:
+    x = _windows(model, 3, seed=0)
+    got = Batchers(BatchPolicy(max_batch_size=1)).predict(model, x)
+    assert np.array_equal(got, model.predict_features(x))
+
+
+def test_a_bad_shape_is_refused_before_it_joins_a_batch(model: OnnxModel) -> None:
+    with pytest.raises(InvalidInput, match=r"feature windows of shape \(1, 3, 21\): expected \(N, 20, 21\)"):
+        Batchers().predict(model, np.zeros((1, 3, 21), np.float32))
+
+
+def test_policies_apply_per_model() -> None:
+    batchers = Batchers(BatchPolicy(32, 0), {"slow": BatchPolicy.parse("128:2000")})
+    assert batchers.policy("slow") == BatchPolicy(128, 2000)
+    assert batchers.policy("other") == BatchPolicy(32, 0)
+    assert BatchPolicy.parse("16") == BatchPolicy(16, 0)
+    assert BatchPolicy.parse("16:0:1") == BatchPolicy(16, 0, instances=1)
+
+
+@pytest.mark.parametrize("text, message", [("0", "max_batch_size 0: expected >= 1"),
+                                           ("8:-5", "max_delay_us -5: expected >= 0"),
+                                           ("8:0:0", "instances 0: expected >= 1"),
+                                           ("8:0:1:2", "4 fields"),
+                                           ("big", "expected MAX_BATCH_SIZE")])
+def test_bad_policies_are_refused(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        BatchPolicy.parse(text)
+
+
+def test_a_model_dropped_after_its_calls_is_freed(tiny_model: Path) -> None:
+    batchers = Batchers(BatchPolicy(4))
+    model = OnnxModel(tiny_model, name="dropped")
+    _concurrently(batchers, model, [_windows(model, 1, seed) for seed in range(6)])
+    alive = weakref.ref(model)
+    del model
+    gc.collect()
+    assert alive() is None, "the batching queue kept an unloaded model alive"

@@ -1,0 +1,185 @@
+"""TLS and bearer tokens: accepted and refused as configured; health stays open; tokens never logged."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pandas as pd
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from signalstack.protos.inference import grpc_predict_v2_pb2 as oip
+from signalstack.protos.inference import grpc_predict_v2_pb2_grpc as oip_grpc
+from signalstack.server.app import SignalServer
+from signalstack.server.client import SignalClient
+from signalstack.server.repository import ModelRepository
+from signalstack.server.security import TlsFiles, read_tokens
+
+from .support import bar_events, running
+
+TOKEN = "s3cret-token-0123456789abcdef"
+
+
+@dataclass(frozen=True)
+class Pki:
+    """A throwaway CA with a server certificate for 127.0.0.1 and a client certificate, as PEM files."""
+
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+
+
+def _issue(subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Certificate | None,
+           issuer_key: ec.EllipticCurvePrivateKey, *, ca: bool = False) -> x509.Certificate:
+    now = dt.datetime.now(dt.timezone.utc)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    builder = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer.subject if issuer else name)
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if not ca:
+        builder = builder.add_extension(x509.SubjectAlternativeName(
+            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def _write(folder: Path, name: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey | None = None) -> Path:
+    (folder / f"{name}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    if key is not None:
+        (folder / f"{name}.key").write_bytes(key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return folder / f"{name}.crt"
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    folder = tmp_path_factory.mktemp("pki")
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = _issue("signalstack test CA", ca_key, None, ca_key, ca=True)
+    server_key, client_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    _write(folder, "ca", ca)
+    _write(folder, "server", _issue("127.0.0.1", server_key, ca, ca_key), server_key)
+    _write(folder, "client", _issue("desk client", client_key, ca, ca_key), client_key)
+    return Pki(folder / "ca.crt", folder / "server.crt", folder / "server.key", folder / "client.crt",
+               folder / "client.key")
+
+
+@pytest.fixture(scope="module")
+def repository(model_dir: Path) -> ModelRepository:
+    return ModelRepository(model_dir)
+
+
+@pytest.fixture(scope="module")
+def guarded(repository: ModelRepository) -> Iterator[SignalServer]:
+    with running(repository, tokens=[TOKEN, "another-token-for-rotation"]) as server:
+        yield server
+
+
+def _code(call: object) -> tuple[grpc.StatusCode, str]:
+    with pytest.raises(grpc.RpcError) as info:
+        call()  # type: ignore[operator]
+    return info.value.code(), info.value.details()
+
+
+@pytest.mark.parametrize("token, message", [
+    (None, "missing bearer token (expected metadata 'authorization: Bearer <token>')"),
+    ("wrong-token-0123456789", "invalid bearer token"),
+], ids=["missing", "wrong"])
+def test_calls_without_a_valid_token_are_unauthenticated(guarded: SignalServer, sp500: pd.DataFrame,
+                                                         token: str | None, message: str) -> None:
+    target = f"127.0.0.1:{guarded.port}"
+    with SignalClient(target, timeout=10, token=token) as client:
+        assert _code(client.list_models) == (grpc.StatusCode.UNAUTHENTICATED, message)
+        assert _code(lambda: list(client.stream_signals(bar_events(sp500.iloc[:3])))) == (
+            grpc.StatusCode.UNAUTHENTICATED, message)
+    with grpc.insecure_channel(target) as channel:
+        metadata = [("authorization", f"Bearer {token}")] if token else []
+        stub = oip_grpc.GRPCInferenceServiceStub(channel)
+        assert _code(lambda: stub.ServerLive(oip.ServerLiveRequest(), timeout=10, metadata=metadata))[0] == \
+            grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_a_valid_token_is_accepted_on_every_service(guarded: SignalServer, sp500: pd.DataFrame) -> None:
+    target = f"127.0.0.1:{guarded.port}"
+    with SignalClient(target, timeout=10, token=TOKEN) as client:
+        assert [m.name for m in client.list_models()] == ["tiny"]
+        assert len(list(client.stream_signals(bar_events(sp500.iloc[:3])))) == 3
+    with SignalClient(target, timeout=10, token="another-token-for-rotation") as client:
+        assert client.get_model("tiny").version == 1
+    with grpc.insecure_channel(target) as channel:
+        stub = oip_grpc.GRPCInferenceServiceStub(channel)
+        for scheme in ("Bearer", "bearer"):
+            metadata = [("authorization", f"{scheme} {TOKEN}")]
+            assert stub.ServerLive(oip.ServerLiveRequest(), timeout=10, metadata=metadata).live
+
+
+def test_health_needs_no_token(guarded: SignalServer) -> None:
+    with grpc.insecure_channel(f"127.0.0.1:{guarded.port}") as channel:
+        response = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service="tiny"), timeout=10)
+    assert response.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_tokens_never_reach_the_logs(guarded: SignalServer, caplog: pytest.LogCaptureFixture) -> None:
+    wrong = "wrong-but-still-secret-0123456789"
+    with caplog.at_level(logging.DEBUG):
+        for token in (TOKEN, wrong):
+            with SignalClient(f"127.0.0.1:{guarded.port}", timeout=10, token=token) as client:
+                try:
+                    client.get_model("nope")
+                except grpc.RpcError:
+                    pass
+    assert "refused /signalstack.v1.SignalService/GetModel from" in caplog.text
+    assert TOKEN not in caplog.text and wrong not in caplog.text
+
+
+def test_token_files_hold_one_token_per_line(tmp_path: Path) -> None:
+    path = tmp_path / "tokens"
+    path.write_text(f"# desk tokens\n{TOKEN}\n\n  another-token-for-rotation  \n")
+    assert read_tokens(path) == [TOKEN, "another-token-for-rotation"]
+    path.write_text("# nothing here\n")
+    with pytest.raises(ValueError, match="no token"):
+        read_tokens(path)
+    path.write_text("short\n")
+    with pytest.raises(ValueError, match="non-blank line 1 is shorter than 16 characters"):
+        read_tokens(path)
+
+
+def test_tls_serves_clients_that_trust_the_ca(repository: ModelRepository, pki: Pki) -> None:
+    with running(repository, tls=TlsFiles(pki.server_cert, pki.server_key)) as server:
+        target = f"127.0.0.1:{server.port}"
+        with SignalClient(target, timeout=10, root_certificates=pki.ca.read_bytes()) as client:
+            assert [m.name for m in client.list_models()] == ["tiny"]
+        with SignalClient(target, timeout=5) as plaintext:
+            assert _code(plaintext.list_models)[0] == grpc.StatusCode.UNAVAILABLE
+
+
+def test_tls_with_client_certificates_refuses_clients_without_one(repository: ModelRepository, pki: Pki) -> None:
+    tls = TlsFiles(pki.server_cert, pki.server_key, client_ca=pki.ca)
+    with running(repository, tls=tls, tokens=[TOKEN]) as server:
+        target, ca = f"127.0.0.1:{server.port}", pki.ca.read_bytes()
+        with SignalClient(target, timeout=10, token=TOKEN, root_certificates=ca,
+                          private_key=pki.client_key.read_bytes(),
+                          certificate_chain=pki.client_cert.read_bytes()) as client:
+            assert [m.name for m in client.list_models()] == ["tiny"]
+        with SignalClient(target, timeout=5, token=TOKEN, root_certificates=ca) as anonymous:
+            assert _code(anonymous.list_models)[0] == grpc.StatusCode.UNAVAILABLE
+
+
+def test_tls_files_must_be_pem(tmp_path: Path, pki: Pki) -> None:
+    (tmp_path / "key.pem").write_text("not a key")
+    with pytest.raises(ValueError, match="key.pem: not a PEM file"):
+        TlsFiles(pki.server_cert, tmp_path / "key.pem").server_credentials()
+    with pytest.raises(OSError, match="missing.pem: cannot read the TLS certificate"):
+        TlsFiles(tmp_path / "missing.pem", pki.server_key).server_credentials()

@@ -1,0 +1,91 @@
+"""StreamSignals: rolling windows per symbol, an answer per bar, bad bars refused by name."""
+
+from __future__ import annotations
+
+import grpc
+import numpy as np
+import pandas as pd
+import pytest
+
+from signalstack.models.data import COLUMNS
+from signalstack.protos.signalstack.v1 import signals_pb2 as pb
+from signalstack.server.client import SignalClient
+from signalstack.server.runtime import InvalidInput, LimitExceeded, OnnxModel
+from signalstack.server.streaming import RollingBars, StreamWindows
+
+from .support import bar_events
+
+
+def test_rolling_bars_keep_the_latest_bars_in_order() -> None:
+    bars = RollingBars(capacity=3)
+    for i in range(1, 11):
+        bars.append(np.full(len(COLUMNS), float(i)))
+        assert len(bars) == min(i, 3)
+        assert bars.tail(len(bars))["close"].tolist() == [float(j) for j in range(max(1, i - 2), i + 1)]
+    bars.reserve(5)
+    bars.append(np.full(len(COLUMNS), 11.0))
+    bars.append(np.full(len(COLUMNS), 12.0))
+    assert bars.tail(5)["open"].tolist() == [8.0, 9.0, 10.0, 11.0, 12.0]
+    with pytest.raises(ValueError, match="tail of 6 bars: only 5 kept"):
+        bars.tail(6)
+
+
+def test_each_stream_keeps_at_most_max_symbols_windows() -> None:
+    windows = StreamWindows(max_symbols=2)
+    bar = (10.0, 11.0, 9.0, 10.5, 100.0)
+    windows.add("tiny", "A", 0, bar, 5, "bar 0")
+    windows.add("tiny", "B", 0, bar, 5, "bar 1")
+    with pytest.raises(LimitExceeded, match="symbol 'C' would be window 3 of this stream, expected at most 2"):
+        windows.add("tiny", "C", 0, bar, 5, "bar 2")
+    with pytest.raises(InvalidInput, match="bar 3: symbol of 129 characters, expected at most 128"):
+        windows.add("tiny", "X" * 129, 0, bar, 5, "bar 3")
+
+
+def test_stream_answers_every_bar_and_predicts_once_the_window_is_full(
+        client: SignalClient, local: OnnxModel, sp500: pd.DataFrame) -> None:
+    n = local.bars_required
+    spy, qqq = sp500.iloc[:n + 4], sp500.iloc[100:100 + n + 4]
+    events = [e for pair in zip(bar_events(spy, symbol="SPY"), bar_events(qqq, symbol="QQQ")) for e in pair]
+    signals = list(client.stream_signals(events))
+    assert len(signals) == len(events)
+    for symbol, bars in (("SPY", spy), ("QQQ", qqq)):
+        answers = [s for s in signals if s.symbol == symbol]
+        assert [s.time for s in answers] == bars.index.as_unit("s").asi8.tolist()
+        assert [s.bars_needed for s in answers[:n]] == list(range(n - 1, -1, -1)) and answers[-1].bars_needed == 0
+        assert not any(s.probabilities for s in answers[:n - 1])
+        got = np.array([s.probabilities for s in answers[n - 1:]], dtype=np.float32)
+        want = local.predict_windows([bars.iloc[end - n:end] for end in range(n, len(bars) + 1)])
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+        assert {(s.model, s.version, tuple(s.classes)) for s in answers} == {("tiny", 1, ("down", "up"))}
+
+
+def _fails(client: SignalClient, events: list[pb.BarEvent]) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as info:
+        list(client.stream_signals(events))
+    return info.value
+
+
+def test_a_bad_bar_ends_the_stream_naming_the_bar(client: SignalClient, sp500: pd.DataFrame) -> None:
+    events = bar_events(sp500.iloc[:5])
+    events[3].close = float("nan")
+    error = _fails(client, events)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "StreamSignals message 3 (symbol 'SPY')" in error.details() and "close nan" in error.details()
+
+
+def test_bars_out_of_time_order_are_refused(client: SignalClient, sp500: pd.DataFrame) -> None:
+    events = bar_events(sp500.iloc[:3])
+    events[2].time = events[0].time
+    error = _fails(client, events)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert f"time {events[0].time} of symbol 'SPY' is not after its previous bar's" in error.details()
+
+
+def test_an_unknown_model_ends_the_stream_with_not_found(client: SignalClient, sp500: pd.DataFrame) -> None:
+    error = _fails(client, bar_events(sp500.iloc[:2], model="nope"))
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+    assert "model 'nope' not found" in error.details()
+
+
+def test_an_empty_stream_ends_cleanly(client: SignalClient) -> None:
+    assert list(client.stream_signals([])) == []
