@@ -17,13 +17,35 @@ METADATA_KEY = "signalstack"
 CARD_VERSION = 1
 
 
+INPUT_SOURCES = ("bars", "tensor")
+
+
 @dataclass(frozen=True)
 class TensorInfo:
-    """A named model input or output; shape excludes the batch axis."""
+    """A named model input or output; shape excludes the batch axis.
+
+    `columns` names the values along the last axis: an input's features (e.g. the columns of a
+    fundamentals DataFrame, in order) or an output's classes / forecast steps. `source` says how
+    a caller makes an input: "bars" = computed from OHLCV bars with the card's feature spec and
+    window (what the server does for single-input models), "tensor" = supplied as-is by the
+    caller. Outputs have no source.
+    """
 
     name: str
     shape: tuple[int, ...]
     dtype: str = "float32"
+    columns: tuple[str, ...] = ()
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.source not in ("", *INPUT_SOURCES):
+            raise ValueError(f"tensor {self.name!r} source {self.source!r}: expected one of {INPUT_SOURCES}")
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any], is_input: bool) -> TensorInfo:
+        # Files written before `columns`/`source` existed had one input, made from bars.
+        source = doc.get("source", "bars" if is_input else "")
+        return cls(doc["name"], tuple(doc["shape"]), doc["dtype"], tuple(doc.get("columns", ())), source)
 
 
 @dataclass(frozen=True)
@@ -45,6 +67,10 @@ class ModelCard:
     created: str = ""
     version: int = CARD_VERSION
     extra: Mapping[str, Any] = field(default_factory=dict)
+    targets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """{output name: label spec dict} of a multi-output model; `label` is then the first output's."""
+    spec: Mapping[str, Any] = field(default_factory=dict)
+    """The layer graph the model was built from (see zoo/spec.py); empty in files from before the zoo."""
 
     @property
     def horizon(self) -> int:
@@ -84,8 +110,8 @@ class ModelCard:
             raise ValueError(f"model card version {doc.get('version')!r}: expected {CARD_VERSION}")
         doc.pop("horizon", None)
         doc.pop("classes", None)
-        doc["inputs"] = tuple(TensorInfo(t["name"], tuple(t["shape"]), t["dtype"]) for t in doc["inputs"])
-        doc["outputs"] = tuple(TensorInfo(t["name"], tuple(t["shape"]), t["dtype"]) for t in doc["outputs"])
+        doc["inputs"] = tuple(TensorInfo.from_dict(t, is_input=True) for t in doc["inputs"])
+        doc["outputs"] = tuple(TensorInfo.from_dict(t, is_input=False) for t in doc["outputs"])
         for key in ("train_range", "val_range", "test_range"):
             doc[key] = tuple(doc[key])
         return cls(**doc)

@@ -6,6 +6,7 @@ import contextlib
 import io
 import logging
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import torch
 from .card import METADATA_KEY, ModelCard
 from .network import SignalNet
 from .train import predict
+from .windows import Arrays, as_named
 
 log = logging.getLogger(__name__)
 
@@ -27,44 +29,64 @@ class ExportError(RuntimeError):
     """The exported graph does not reproduce the torch model."""
 
 
-def export_onnx(net: SignalNet, card: ModelCard, path: Path, sample: np.ndarray) -> float:
+def export_onnx(net: SignalNet, card: ModelCard, path: Path, sample: Arrays) -> float:
     """Write `net` to `path` with the card in its metadata; returns the parity error on `sample`.
 
-    The batch axis is dynamic. Raises `ExportError` when onnxruntime and torch differ by more
-    than PARITY_TOLERANCE on any of the sample windows (use real windows, not noise).
+    Inputs and outputs are named as in the card (which must match the net's); every input's
+    batch axis is dynamic. `sample` is an array for a single-input net, else {input name: array}.
+    Raises `ExportError` when onnxruntime and torch differ by more than PARITY_TOLERANCE on any
+    output for any sample (use real samples, not noise).
     """
-    if len(card.inputs) != 1 or len(card.outputs) != 1:
-        raise ValueError(f"export of {len(card.inputs)} inputs / {len(card.outputs)} outputs: "
-                         "expected one of each")
-    net = net.cpu().eval()
+    inputs, outputs = [i.name for i in card.inputs], [o.name for o in card.outputs]
+    if inputs != list(net.input_names) or outputs != list(net.output_names):
+        raise ValueError(f"card inputs {inputs} / outputs {outputs}: expected the net's "
+                         f"{list(net.input_names)} / {list(net.output_names)}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    example = torch.from_numpy(np.ascontiguousarray(sample[: min(len(sample), 8)]))
-    batch = torch.export.Dim("batch", min=1)
-    # The exporter prints its progress to stdout and warns about its own internals; neither is
-    # actionable for a user, and a failure still raises.
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        program = torch.onnx.export(
-            net, (example,), input_names=[card.inputs[0].name], output_names=[card.outputs[0].name],
-            dynamic_shapes=({0: batch},), opset_version=OPSET, dynamo=True, verbose=False)
-    model = program.model_proto
+    arrays = as_named(sample, inputs[0])
+    model = onnx_graph(net, arrays)
     onnx.helper.set_model_props(model, {METADATA_KEY: card.to_json()})
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
     error = parity_error(net, path, sample)
     if not error <= PARITY_TOLERANCE:
         path.unlink()
-        raise ExportError(f"{path.name}: onnxruntime differs from torch by {error:.3g} on {len(sample)} "
-                          f"windows (expected <= {PARITY_TOLERANCE:g}); file removed")
-    log.info("exported %s (parity %.2g on %d windows)", path, error, len(sample))
+        raise ExportError(f"{path.name}: onnxruntime differs from torch by {error:.3g} on {len(arrays[inputs[0]])} "
+                          f"samples (expected <= {PARITY_TOLERANCE:g}); file removed")
+    log.info("exported %s (parity %.2g on %d samples)", path, error, len(arrays[inputs[0]]))
     return error
 
 
-def parity_error(net: SignalNet, path: Path, sample: np.ndarray) -> float:
-    """Max absolute difference between torch and onnxruntime (CPU) outputs on `sample`."""
+def onnx_graph(net: SignalNet, sample: Mapping[str, np.ndarray]) -> onnx.ModelProto:
+    """`net` traced to ONNX with its input and output names and a dynamic batch axis; no metadata."""
+    net = net.cpu().eval()
+    examples = tuple(torch.as_tensor(np.ascontiguousarray(sample[name][:8]), dtype=torch.float32)
+                     for name in net.input_names)
+    batch = torch.export.Dim("batch", min=1)
+    # The exporter prints its progress to stdout and warns about its own internals; neither is
+    # actionable for a user, and a failure still raises.
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(
+            net, examples, input_names=list(net.input_names), output_names=list(net.output_names),
+            dynamic_shapes=(tuple({0: batch} for _ in examples),), opset_version=OPSET, dynamo=True, verbose=False)
+    model = program.model_proto
+    # Each node carries the exporter's debugging notes (FX node, Python stack trace): in an
+    # unrolled recurrent graph they outweigh the weights many times over, and serving never reads them.
+    for graph in [model.graph, *(f for f in model.functions)]:
+        for node in graph.node:
+            del node.metadata_props[:]
+    return model
+
+
+def parity_error(net: SignalNet, path: Path, sample: Arrays) -> float:
+    """Max absolute difference between torch and onnxruntime (CPU) outputs on `sample`, over all outputs."""
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    expected = predict(net, sample)
-    got = np.concatenate([session.run(None, {name: sample[i:i + 512]})[0] for i in range(0, len(sample), 512)])
-    return float(np.abs(expected - got).max())
+    names = [i.name for i in session.get_inputs()]
+    arrays = {name: np.ascontiguousarray(a, dtype=np.float32) for name, a in as_named(sample, names[0]).items()}
+    expected = as_named(predict(net, arrays), net.output_names[0])
+    n = len(arrays[names[0]])
+    runs = [session.run(list(net.output_names), {name: arrays[name][i:i + 512] for name in names})
+            for i in range(0, n, 512)]
+    return max(float(np.abs(expected[name] - np.concatenate([r[k] for r in runs])).max())
+               for k, name in enumerate(net.output_names))

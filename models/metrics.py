@@ -38,13 +38,17 @@ def classification_metrics(probs: np.ndarray, y: np.ndarray, classes: list[str])
 
 
 def regression_metrics(forecast: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    """MAE, RMSE and sign accuracy, with the zero-forecast MAE and the up-rate as baselines."""
-    forecast = forecast.reshape(-1)
+    """MAE, RMSE and sign accuracy, with the zero-forecast MAE and the up-rate as baselines.
+
+    A path forecast (N, h) is scored over all its steps; `samples` counts rows.
+    """
+    samples = len(y)
+    forecast, y = forecast.reshape(-1), y.reshape(-1)
     return {
         "mae": float(np.abs(forecast - y).mean()),
         "rmse": float(np.sqrt(((forecast - y) ** 2).mean())),
         "direction_accuracy": float(((forecast > 0) == (y > 0)).mean()),
         "baseline_mae": float(np.abs(y).mean()),
         "up_rate": float((y > 0).mean()),
-        "samples": float(len(y)),
+        "samples": float(samples),
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -14,10 +15,12 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .labels import LabelSpec
 from .metrics import classification_metrics, regression_metrics
-from .network import SignalNet
-from .windows import Dataset, WindowSet
+from .network import Head, SignalNet
+from .windows import Arrays, Dataset, WindowSet, as_named
 from .zoo import create_model
+from .zoo.spec import CLASSIFICATION_LOSSES, SpecModel, canonical_loss
 
 log = logging.getLogger(__name__)
 
@@ -64,29 +67,33 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def train(dataset: Dataset, architecture: str, config: TrainConfig = TrainConfig(),
+def train(dataset: Dataset, architecture: str | Path, config: TrainConfig = TrainConfig(),
           out_dir: Path | None = None, **params: Any) -> TrainResult:
-    """Train `architecture` on the dataset's train split; returns the best-validation model and test metrics.
+    """Train `architecture` (a zoo name or a spec file) on the train split; returns the best-validation model.
 
-    With `out_dir`, writes `checkpoint.pt` (best weights), `training.png` and `metrics.json` there.
+    Test metrics are computed on the test split. With `out_dir`, writes `checkpoint.pt` (best
+    weights), `training.png` and `metrics.json` there.
     """
     seed_everything(config.seed)
     device = resolve_device(config.device)
-    regression = dataset.labels.kind == "regression"
-    n_outputs = 1 if regression else len(dataset.labels.classes)
-    shape = dataset.train.x.shape[1:]
-    body = create_model(architecture, {"features": shape}, n_outputs, **params)
-    net = SignalNet(body, dataset.scaler, regression).to(device)
-    loss_fn: nn.Module = nn.L1Loss() if regression else nn.CrossEntropyLoss()
+    targets = dataset.targets
+    shapes = {name: a.shape[1:] for name, a in dataset.x_of(dataset.train).items()}
+    sizes = {name: label.n_outputs for name, label in targets.items()}
+    body = create_model(architecture, shapes, next(iter(sizes.values())) if len(sizes) == 1 else sizes, **params)
+    bound = bind_heads(body, targets)
+    scalers = {i.name: dataset.scalers.get(i.name) if i.scale else None for i in body.spec.inputs}
+    net = SignalNet(body, scalers, [head for head, _ in bound]).to(device)
     optimizer = _optimizer(net, config)
     generator = torch.Generator().manual_seed(config.seed)
+    batches = {name: _Split(dataset.x_of(part), dataset.y_of(part), [target for _, target in bound])
+               for name, part in (("train", dataset.train), ("val", dataset.val))}
 
     history: list[dict[str, float]] = []
     best_loss, best_epoch, best_state = float("inf"), -1, None
     bar = tqdm(range(config.epochs), desc=f"train {architecture}", unit="epoch", disable=not config.progress)
     for epoch in bar:
-        train_loss, train_acc = _run_epoch(net, dataset.train, loss_fn, config, device, optimizer, generator)
-        val_loss, val_acc = _run_epoch(net, dataset.val, loss_fn, config, device)
+        train_loss, train_acc = _run_epoch(net, batches["train"], config, device, optimizer, generator)
+        val_loss, val_acc = _run_epoch(net, batches["val"], config, device)
         history.append({"epoch": epoch + 1, "loss": train_loss, "accuracy": train_acc,
                         "val_loss": val_loss, "val_accuracy": val_acc})
         bar.set_postfix(loss=f"{train_loss:.4f}", val_loss=f"{val_loss:.4f}")
@@ -95,7 +102,7 @@ def train(dataset: Dataset, architecture: str, config: TrainConfig = TrainConfig
             best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
             if out_dir is not None:
                 out_dir.mkdir(parents=True, exist_ok=True)
-                torch.save({"state_dict": best_state, "epoch": best_epoch, "architecture": architecture,
+                torch.save({"state_dict": best_state, "epoch": best_epoch, "architecture": str(architecture),
                             "params": params, "config": asdict(config)}, out_dir / "checkpoint.pt")
         elif epoch + 1 - best_epoch >= config.patience:
             log.info("early stop at epoch %d: val_loss has not improved since epoch %d", epoch + 1, best_epoch)
@@ -104,15 +111,48 @@ def train(dataset: Dataset, architecture: str, config: TrainConfig = TrainConfig
     assert best_state is not None  # at least one epoch ran and val_loss is finite or inf
     net.load_state_dict(best_state)
     net = net.cpu().eval()
-    metrics = evaluate(net, dataset.test, dataset.labels.classes, regression)
+    metrics = evaluate(net, dataset, dataset.test)
     result = TrainResult(net, history, metrics, best_epoch, str(device), dict(params))
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "metrics.json").write_text(json.dumps(
             {"test": metrics, "best_epoch": best_epoch, "history": history, "test_range": dataset.test.time_range},
             indent=2))
-        plot_history(history, out_dir / "training.png", title=architecture)
+        plot_history(history, out_dir / "training.png", title=str(architecture))
     return result
+
+
+def bind_heads(body: SpecModel, targets: Mapping[str, LabelSpec]) -> list[tuple[Head, str]]:
+    """Each spec output's head (ONNX name, loss, weight) and the target it learns, checked against the labels.
+
+    A single output learns the single target; several outputs are matched to targets by name.
+    A missing loss is cross-entropy for classes and MAE for returns.
+    """
+    outputs = body.spec.outputs
+    if len(outputs) == 1 and len(targets) == 1:
+        pairs = [(outputs[0], next(iter(targets)))]
+    elif sorted(o.name for o in outputs) == sorted(targets):
+        pairs = [(o, o.name) for o in outputs]
+    else:
+        raise ValueError(f"model outputs {[o.name or o.layer for o in outputs]}, dataset targets {list(targets)}: "
+                         "expected one of each or the same names")
+    bound = []
+    for out, target in pairs:
+        label = targets[target]
+        loss = canonical_loss(out.loss) or ("crossentropy" if label.is_classification else "mae")
+        name = out.name or target
+        if (loss in CLASSIFICATION_LOSSES) != label.is_classification:
+            raise ValueError(f"output {name!r} (layer {out.layer!r}): loss {loss} does not fit {label.kind} labels")
+        units = 1 if loss == "binary_crossentropy" else label.n_outputs
+        if loss == "binary_crossentropy" and len(label.classes) != 2:
+            raise ValueError(f"output {name!r}: binary_crossentropy needs two classes, {label.kind} labels have "
+                             f"{len(label.classes)}")
+        shape = body.shapes[out.layer]
+        if shape != (units,):
+            raise ValueError(f"output {name!r} (layer {out.layer!r}) has shape {shape}: "
+                             f"the {label.kind} labels need ({units},)")
+        bound.append((Head(name, loss, out.weight), target))
+    return bound
 
 
 def _optimizer(net: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -121,30 +161,53 @@ def _optimizer(net: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.SGD(net.parameters(), lr=config.lr, momentum=0.9, weight_decay=config.weight_decay)
 
 
-def _run_epoch(net: SignalNet, part: WindowSet, loss_fn: nn.Module, config: TrainConfig, device: torch.device,
+class _Split:
+    """One split's inputs by name and its targets in head order, as tensors."""
+
+    def __init__(self, x: Mapping[str, np.ndarray], y: Mapping[str, np.ndarray], targets: list[str]) -> None:
+        self.x = {name: torch.as_tensor(a, dtype=torch.float32) for name, a in x.items()}
+        self.y = [torch.as_tensor(y[t], dtype=torch.float32) for t in targets]
+
+    def __len__(self) -> int:
+        return len(self.y[0])
+
+
+def _loss(head: Head, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    if head.loss == "crossentropy":
+        return nn.functional.cross_entropy(z, y.long())
+    z = z.reshape(y.shape)
+    if head.loss == "binary_crossentropy":
+        return nn.functional.binary_cross_entropy_with_logits(z, y)
+    return nn.functional.l1_loss(z, y) if head.loss == "mae" else nn.functional.mse_loss(z, y)
+
+
+def _hits(head: Head, z: torch.Tensor, y: torch.Tensor) -> float:
+    """Correct classes, or forecasts with the right sign (averaged over a path's steps)."""
+    if head.loss == "crossentropy":
+        return float((z.argmax(dim=-1) == y.long()).sum())
+    threshold = 0.5 if head.loss == "binary_crossentropy" else 0.0
+    return float(((z.reshape(y.shape) > 0) == (y > threshold)).float().reshape(len(y), -1).mean(dim=1).sum())
+
+
+def _run_epoch(net: SignalNet, split: _Split, config: TrainConfig, device: torch.device,
                optimizer: torch.optim.Optimizer | None = None,
                generator: torch.Generator | None = None) -> tuple[float, float]:
-    """One pass; trains when an optimizer is given, else evaluates. Returns (mean loss, accuracy)."""
+    """One pass; trains when an optimizer is given, else evaluates. Returns (weighted loss, first head's accuracy)."""
     training = optimizer is not None
     net.train(training)
-    n = len(part)
+    n = len(split)
     order = torch.randperm(n, generator=generator) if training else torch.arange(n)
-    x_all = torch.from_numpy(part.x)
-    y_all = torch.from_numpy(part.y)
-    total_loss, correct = 0.0, 0
+    inputs = [split.x[name] for name in net.input_names]
+    total_loss, correct = 0.0, 0.0
     with torch.set_grad_enabled(training):
         for start in range(0, n, config.batch_size):
             idx = order[start:start + config.batch_size]
             if training and len(idx) < 2:
                 continue  # BatchNorm cannot normalise a batch of one
-            x, y = x_all[idx].to(device), y_all[idx].to(device)
-            out = net.logits(x)
-            if net.regression:
-                loss = loss_fn(out.squeeze(-1), y)
-                correct += int(((out.squeeze(-1) > 0) == (y > 0)).sum())
-            else:
-                loss = loss_fn(out, y.long())
-                correct += int((out.argmax(dim=-1) == y.long()).sum())
+            outs = net.logits(*(x[idx].to(device) for x in inputs))
+            ys = [y[idx].to(device) for y in split.y]
+            loss = sum(head.weight * _loss(head, z, y) for head, z, y in zip(net.heads, outs, ys))
+            correct += _hits(net.heads[0], outs[0], ys[0])
             if training:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -155,19 +218,38 @@ def _run_epoch(net: SignalNet, part: WindowSet, loss_fn: nn.Module, config: Trai
 
 
 @torch.no_grad()
-def predict(net: SignalNet, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    """The net's outputs (probabilities or forecasts) for raw feature windows, in eval mode."""
+def predict(net: SignalNet, x: Arrays, batch_size: int = 1024) -> np.ndarray | dict[str, np.ndarray]:
+    """The net's outputs for raw inputs, in eval mode: one array, or {output name: array} for several heads.
+
+    `x` is an array for a single-input net, else {input name: array}.
+    """
     net.eval()
-    parts = [net(torch.from_numpy(x[i:i + batch_size])).numpy() for i in range(0, len(x), batch_size)]
-    return np.concatenate(parts)
+    arrays = [x[name] for name in net.input_names] if isinstance(x, Mapping) else [x]
+    parts: list[list[np.ndarray]] = [[] for _ in net.heads]
+    for i in range(0, len(arrays[0]), batch_size):
+        out = net(*(torch.as_tensor(a[i:i + batch_size], dtype=torch.float32) for a in arrays))
+        for k, tensor in enumerate(out if isinstance(out, tuple) else (out,)):
+            parts[k].append(tensor.numpy())
+    merged = [np.concatenate(p) for p in parts]
+    return merged[0] if len(merged) == 1 else dict(zip(net.output_names, merged))
 
 
-def evaluate(net: SignalNet, part: WindowSet, classes: list[str], regression: bool) -> dict[str, float]:
-    """Out-of-sample metrics on one split, with their naive baselines."""
-    out = predict(net, part.x)
-    if regression:
-        return regression_metrics(out, part.y)
-    return classification_metrics(out, part.y, classes)
+def evaluate(net: SignalNet, dataset: Dataset, part: WindowSet) -> dict[str, float]:
+    """Out-of-sample metrics on one split with their naive baselines, prefixed by output name when several."""
+    out = predict(net, dataset.x_of(part))
+    outputs = as_named(out, net.output_names[0])
+    targets, ys = dataset.targets, dataset.y_of(part)
+    single = len(net.heads) == 1
+    metrics: dict[str, float] = {}
+    for head in net.heads:
+        target = next(iter(targets)) if single else head.name
+        label, y, values = targets[target], ys[target], outputs[head.name]
+        if head.loss == "binary_crossentropy":
+            values = np.column_stack([1.0 - values[:, 0], values[:, 0]])
+        found = classification_metrics(values, y, label.classes) if label.is_classification else \
+            regression_metrics(values, y)
+        metrics.update(found if single else {f"{head.name}.{k}": v for k, v in found.items()})
+    return metrics
 
 
 def plot_history(history: list[dict[str, float]], path: Path, title: str = "") -> None:

@@ -1,4 +1,4 @@
-"""The `signalstack` command: train, serve, export-triton, backtest, demo, models, info.
+"""The `signalstack` command: train, serve, export-triton, backtest, demo, models, summary, info.
 
 Each subcommand imports what it needs when it runs, so `signalstack serve` never loads torch.
 Library errors become one line on stderr and exit status 1.
@@ -58,7 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="lstm", help="zoo architecture (see `signalstack models`); default lstm")
     p.add_argument("--out", required=True, type=Path, help="output FILE.onnx; training artefacts go to FILE.training/")
     p.add_argument("--horizon", type=int, default=None, help="label horizon in bars (default 1; 14 for --labels three)")
-    p.add_argument("--labels", choices=("binary", "three", "regression"), default="binary")
+    p.add_argument("--labels", choices=("binary", "three", "regression", "path"), default="binary",
+                   help="path: the next --horizon returns, for many-to-many regressors (lstm_regressor_seq)")
     p.add_argument("--window", type=int, default=60, help="bars per input window (default 60)")
     p.add_argument("--epochs", type=int, default=30, help="maximum epochs (early stopping may end sooner)")
     p.add_argument("--batch-size", type=int, default=64)
@@ -157,6 +158,16 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("models", help="list the zoo's architectures and their parameters")
     p.set_defaults(run=_models)
+
+    p = sub.add_parser("summary", help="a Keras-style table of a model's layers, output shapes and parameters",
+                       description="MODEL is a zoo name (input shapes default to the reference post's) or a "
+                       "spec file (.yaml/.yml/.json). Parameter counts are given for torch and Keras: torch's "
+                       "recurrent layers carry two bias vectors where Keras has one.")
+    p.add_argument("model", help="zoo name or spec file")
+    p.add_argument("--input", action="append", default=[], metavar="NAME=D1,D2",
+                   help="input shape without the batch axis, e.g. --input features=60,21; repeatable")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="architecture parameter")
+    p.set_defaults(run=_summary)
 
     p = sub.add_parser("info", help="print an ONNX model's card (features, scaler, ranges, metrics)")
     p.add_argument("model", type=Path, help="FILE.onnx")
@@ -298,6 +309,14 @@ def _models(args: argparse.Namespace) -> None:
         entry = get_entry(name)
         params = ", ".join(f"{k}={v!r}" for k, v in entry.defaults.items())
         print(f"{name:<16} {entry.summary}\n{'':<16} inputs: {', '.join(entry.input_names)}; params: {params}")
+
+
+def _summary(args: argparse.Namespace) -> None:
+    from signalstack.models.zoo import summary
+
+    inputs = {name: tuple(int(d) for d in dims.split(","))
+              for name, dims in (_key_value(text, "--input") for text in args.input)}
+    print(summary(args.model, inputs or None, **_parse_params(args.param)))
 
 
 def _info(args: argparse.Namespace) -> None:

@@ -1,19 +1,28 @@
-"""The model registry: `@register_model` on a builder; `create_model` and `list_models` are the doors."""
+"""The model registry: `@register_model` on a spec builder; `create_model` and `list_models` are the doors.
+
+Every named architecture is a spec (see `spec.py`) written by a Python function of its sizes,
+so named nets and nets declared in a file share one interpreter, one shape check and one
+summary. `create_model` also takes the path of a .yaml/.yml/.json spec file.
+"""
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from torch import nn
+from .spec import SPEC_SUFFIXES, Spec, SpecError, SpecModel, build, is_spec_path, load_spec
 
-Builder = Callable[..., nn.Module]
-"""builder(inputs={name: shape without batch}, n_outputs=C, **params) -> nn.Module.
+Outputs = int | Mapping[str, int]
+"""Units per output: an int for single-output nets, {output name: units} for multi-output ones."""
 
-The module's forward takes one tensor per input, in `inputs` order, and returns raw outputs
-(logits for classifiers, values for regressors); `SignalNet` adds scaling and the head.
+Builder = Callable[..., Spec]
+"""builder(inputs={name: shape without batch}, n_outputs=units, **params) -> Spec.
+
+The built module's forward takes one tensor per input, in spec order, and returns a tuple of
+raw outputs (logits for classifiers, values for regressors); `SignalNet` adds scaling and heads.
 """
 
 
@@ -22,7 +31,13 @@ class ModelEntry:
     name: str
     builder: Builder
     summary: str
-    input_names: tuple[str, ...]
+    inputs: Mapping[str, tuple[int, ...]]
+    """The reference post's input shapes: the defaults of `summary` and the benchmark."""
+    n_outputs: Outputs
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return tuple(self.inputs)
 
     @property
     def defaults(self) -> dict[str, Any]:
@@ -34,33 +49,58 @@ class ModelEntry:
 _REGISTRY: dict[str, ModelEntry] = {}
 
 
-def register_model(name: str, input_names: tuple[str, ...] = ("features",)) -> Callable[[Builder], Builder]:
-    """Register a builder under `name`; its docstring's first line is the listing's summary."""
+def register_model(name: str, inputs: Mapping[str, tuple[int, ...]] | None = None,
+                   n_outputs: Outputs = 3) -> Callable[[Builder], Builder]:
+    """Register a spec builder under `name` with the post's input shapes (default one (60, 30) window).
+
+    The builder's docstring's first line is the listing's summary.
+    """
     def register(builder: Builder) -> Builder:
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} is registered twice ({_REGISTRY[name].builder.__module__})")
         summary = (inspect.getdoc(builder) or "").splitlines()[0] if builder.__doc__ else ""
-        _REGISTRY[name] = ModelEntry(name, builder, summary, input_names)
+        _REGISTRY[name] = ModelEntry(name, builder, summary, dict(inputs or {"features": (60, 30)}), n_outputs)
         return builder
     return register
 
 
 def get_entry(name: str) -> ModelEntry:
     if name not in _REGISTRY:
-        raise KeyError(f"unknown model {name!r} (expected one of {', '.join(list_models())})")
+        raise KeyError(f"unknown model {name!r} (expected one of {', '.join(list_models())}, "
+                       f"or a {'/'.join(SPEC_SUFFIXES)} spec file)")
     return _REGISTRY[name]
 
 
-def create_model(name: str, inputs: Mapping[str, tuple[int, ...]], n_outputs: int, **params: Any) -> nn.Module:
-    """Build the registered model `name` for the given input shapes (batch axis excluded)."""
-    entry = get_entry(name)
-    if tuple(inputs) != entry.input_names:
-        raise ValueError(f"model {name!r} takes inputs {entry.input_names}, got {tuple(inputs)}")
+def model_spec(model: str | Path, inputs: Mapping[str, tuple[int, ...]], n_outputs: Outputs = 1,
+               **params: Any) -> Spec:
+    """The spec of a registered model for these input shapes, or of a spec file with its sizes filled in.
+
+    A spec file fixes its own output sizes (`n_outputs` is not used for it; training checks
+    them against the labels) and takes no parameters.
+    """
+    if is_spec_path(model):
+        if params:
+            raise ValueError(f"spec file {model}: takes no parameters, got {sorted(params)}")
+        return load_spec(model).with_shapes(inputs)
+    entry = get_entry(str(model))
+    if set(inputs) != set(entry.input_names):
+        raise ValueError(f"model {model!r} takes inputs {entry.input_names}, got {tuple(inputs)}")
     unknown = set(params) - set(entry.defaults)
     if unknown:
-        raise ValueError(f"model {name!r}: unknown parameter(s) {sorted(unknown)} "
+        raise ValueError(f"model {model!r}: unknown parameter(s) {sorted(unknown)} "
                          f"(expected some of {sorted(entry.defaults)})")
-    return entry.builder(inputs=dict(inputs), n_outputs=n_outputs, **params)
+    shapes = {name: tuple(int(d) for d in inputs[name]) for name in entry.input_names}
+    return entry.builder(inputs=shapes, n_outputs=n_outputs, **params)
+
+
+def create_model(model: str | Path, inputs: Mapping[str, tuple[int, ...]], n_outputs: Outputs = 1,
+                 **params: Any) -> SpecModel:
+    """Build the registered model (or spec file) `model` for the given input shapes (batch axis excluded)."""
+    spec = model_spec(model, inputs, n_outputs, **params)
+    try:
+        return build(spec)
+    except SpecError as exc:
+        raise SpecError(f"model {model}: {exc}") from None
 
 
 def list_models() -> list[str]:

@@ -81,7 +81,7 @@ def test_demo_runs_end_to_end_at_small_size(tmp_path):
 
 
 def test_every_command_has_help():
-    for command in ("train", "serve", "backtest", "demo", "models", "info"):
+    for command in ("train", "serve", "export-triton", "backtest", "demo", "models", "summary", "info"):
         assert run(command, "--help").stdout.startswith(f"usage: signalstack {command}")
 
 
@@ -105,3 +105,9 @@ def test_serve_module_path_does_not_import_torch():
     code = "import sys, signalstack.plugin.cli as c; c._parser(); import signalstack.server.app; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**os.environ}).stdout.strip() == "False"
+
+
+def test_summary_prints_a_keras_style_table():
+    out = run("summary", "lstm", "--input", "features=60,21", "--param", "hidden=32,16").stdout
+    assert "(None, 60, 32)" in out and "(None, 16)" in out
+    assert "Total params:" in out and "Keras-equivalent" in out

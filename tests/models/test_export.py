@@ -62,13 +62,14 @@ def test_parity_with_torch_on_real_windows(trained, sp500):
 def test_parity_check_detects_a_graph_that_differs_from_torch(trained):
     net = trained.result.net
     x = np.random.default_rng(1).normal(size=(16, 10, 21)).astype("float32")
+    bias = net.body.layers["head"].linear.bias
     with torch.no_grad():
-        net.body.head[-1].bias[0] += 0.5
+        bias[0] += 0.5
     try:
         assert parity_error(net, trained.path, x) > PARITY_TOLERANCE
     finally:
         with torch.no_grad():
-            net.body.head[-1].bias[0] -= 0.5
+            bias[0] -= 0.5
 
 
 def test_export_fails_loudly_and_leaves_no_file_when_parity_breaks(trained, tmp_path, monkeypatch):

@@ -1,0 +1,158 @@
+"""Every named architecture: built at the posts' shapes, trained briefly on tiny data, exported with parity."""
+
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from signalstack.models.card import METADATA_KEY, ModelCard
+from signalstack.models.export import PARITY_TOLERANCE
+from signalstack.models.pipeline import train_dataset_and_export
+from signalstack.models.train import TrainConfig, predict
+from signalstack.models.zoo import create_model, get_entry, list_models, summary
+
+# architecture -> (tiny dataset, tiny sizes)
+CASES = {
+    "mlp": ("daily", {"hidden": (8,)}),
+    "rnn": ("daily", {"hidden": (4, 4)}),
+    "lstm": ("daily", {"hidden": (4, 4)}),
+    "gru": ("daily", {"hidden": (4, 4)}),
+    "lstm_regressor": ("regression", {"hidden": (4, 4), "dense": (3,)}),
+    "gru_regressor": ("regression", {"hidden": (4, 4), "dense": (3,)}),
+    "lstm_regressor_seq": ("path", {"hidden": (4, 4)}),
+    "hier_lstm": ("intraday", {"intraday": (3, 3), "daily": (3,)}),
+    "cnn1d": ("one_day", {"filters": 2, "kernel": 3, "pool": 2}),
+    "td_cnn_lstm": ("intraday", {"filters": 2, "kernel": 3, "pool": 2, "hidden": (4,)}),
+    "inception": ("images", {"modules": 2, "filters": (2, 2, 2, 2, 2, 2), "stem": 2}),
+    "rank": ("pairs", {"hidden": (4,)}),
+    "dual_rnn": ("two_inputs", {"dense": (4,), "recurrent": (4,)}),
+    "dual_lstm": ("two_inputs", {"dense": (4,), "recurrent": (4,)}),
+    "multitask": ("multitask", {"hidden": 4}),
+}
+
+# The posts' output shapes at their default input shapes.
+POST_OUTPUTS = {"mlp": [(2,)], "rnn": [(3,)], "lstm": [(3,)], "gru": [(3,)], "lstm_regressor": [(1,)],
+                "gru_regressor": [(1,)], "lstm_regressor_seq": [(5,)], "hier_lstm": [(3,)], "cnn1d": [(3,)],
+                "td_cnn_lstm": [(3,)], "inception": [(3,)], "rank": [(1,)], "dual_rnn": [(3,)], "dual_lstm": [(3,)],
+                "multitask": [(3,), (1,)]}
+
+
+def test_every_registered_architecture_has_a_round_trip_case():
+    assert set(CASES) == set(list_models()) == set(POST_OUTPUTS)
+
+
+@pytest.mark.parametrize("name", sorted(POST_OUTPUTS))
+def test_default_sizes_are_the_posts_and_shapes_are_inferred_right(name):
+    entry = get_entry(name)
+    net = create_model(name, entry.inputs, entry.n_outputs).eval()
+    with torch.no_grad():
+        outs = net(*(torch.randn(2, *shape) for shape in entry.inputs.values()))
+    assert [tuple(o.shape[1:]) for o in outs] == POST_OUTPUTS[name]
+    assert [net.shapes[n] for n in net.output_nodes] == POST_OUTPUTS[name]
+
+
+def test_post_layer_sizes():
+    keras = lambda name: {row.split()[0]: row for row in summary(name).splitlines()}
+    assert "(None, 60, 50)" in keras("rnn")["rnn_1"] and "(None, 50)" in keras("rnn")["rnn_2"]
+    lstm = keras("lstm")
+    assert "16,200" in lstm["rnn_1"]  # Keras' count for LSTM 50 on 30 features: 4 * (50 * 80 + 50)
+    assert "(None, 10, 48, 8)" in keras("hier_lstm")["intraday_1"]
+    cnn = keras("cnn1d")
+    assert "(None, 240, 4)" in cnn["conv_1"] and "(None, 236, 4)" in cnn["conv_2"]
+    assert "(None, 233, 4)" in cnn["avg_pool"]
+    assert "(None, 5, 256)" in keras("lstm_regressor")["rnn_2"]
+    assert "(None, 56, 21, 256)" in keras("inception")["inception_1"]
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_sets, tmp_path_factory):
+    """name -> TrainedModel: each architecture trained one epoch on its tiny set and exported, once."""
+    done = {}
+
+    def get(name):
+        if name not in done:
+            data, params = CASES[name]
+            done[name] = train_dataset_and_export(tiny_sets[data], tmp_path_factory.mktemp(name) / f"{name}.onnx",
+                                                  architecture=name, params=params,
+                                                  config=TrainConfig(epochs=1, batch_size=32, progress=False))
+        return done[name]
+    return get
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_trains_exports_and_matches_torch(name, exported):
+    trained = exported(name)
+    assert trained.parity <= PARITY_TOLERANCE
+    session = ort.InferenceSession(str(trained.path), providers=["CPUExecutionProvider"])
+    card = ModelCard.from_json(session.get_modelmeta().custom_metadata_map[METADATA_KEY])
+    assert [i.name for i in session.get_inputs()] == [i.name for i in card.inputs]
+    assert [o.name for o in session.get_outputs()] == [o.name for o in card.outputs]
+    for info, inp in zip(card.inputs, session.get_inputs()):
+        assert tuple(inp.shape[1:]) == info.shape and info.source in ("bars", "tensor")
+    assert card.spec["name"] == name and card.metrics
+
+
+def test_two_input_model_serves_named_inputs_with_their_own_scalers(tiny_sets, exported):
+    dataset = tiny_sets["two_inputs"]
+    trained = exported("dual_rnn")
+    card = trained.card
+    fundamentals, features = card.inputs
+    assert (fundamentals.name, fundamentals.source, fundamentals.columns) == \
+        ("fundamentals", "tensor", ("factor_0", "factor_1", "factor_2", "factor_3"))
+    assert (features.name, features.source, features.shape) == ("features", "bars", (6, 3))
+    assert set(card.scaler) == {"fundamentals", "features"}
+    session = ort.InferenceSession(str(trained.path), providers=["CPUExecutionProvider"])
+    x = dataset.x_of(dataset.test)
+    got = session.run(None, {"features": x["features"][:5], "fundamentals": x["fundamentals"][:5]})[0]
+    np.testing.assert_allclose(got, predict(trained.result.net, x)[:5], atol=1e-5)
+    # The scalers are in the graph: shifting raw fundamentals by their training mean changes outputs.
+    shifted = session.run(None, {"features": x["features"][:5],
+                                 "fundamentals": x["fundamentals"][:5] + dataset.scalers["fundamentals"].std})[0]
+    assert not np.allclose(shifted, got)
+
+
+def test_multitask_exports_two_named_outputs_with_weighted_losses(tiny_sets, exported):
+    trained = exported("multitask")
+    heads = {h.name: (h.loss, h.weight) for h in trained.result.net.heads}
+    assert heads == {"probabilities": ("crossentropy", 2.0), "forecast": ("mae", 1.0)}
+    card = trained.card
+    assert [(o.name, o.shape, o.columns) for o in card.outputs] == [
+        ("probabilities", (3,), ("down", "flat", "up")), ("forecast", (1,), ("forecast",))]
+    assert set(card.targets) == {"probabilities", "forecast"} and card.label["kind"] == "three"
+    assert {"probabilities.accuracy", "forecast.mae"} <= set(card.metrics)
+    session = ort.InferenceSession(str(trained.path), providers=["CPUExecutionProvider"])
+    probabilities, forecast = session.run(["probabilities", "forecast"],
+                                          {k: v[:4] for k, v in tiny_sets["multitask"].x_of(
+                                              tiny_sets["multitask"].test).items()})
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    assert forecast.shape == (4, 1)
+
+
+def test_rank_model_exports_the_scorer_alone(tiny_sets, exported):
+    dataset = tiny_sets["pairs"]
+    trained = exported("rank")
+    session = ort.InferenceSession(str(trained.path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["factors"]
+    assert [o.name for o in session.get_outputs()] == ["score"]
+    x = dataset.x_of(dataset.test)
+    score_a = session.run(None, {"factors": x["stock_a"]})[0]
+    score_b = session.run(None, {"factors": x["stock_b"]})[0]
+    preference = predict(trained.result.net, x)  # the trained pair net: sigmoid(score_a - score_b)
+    np.testing.assert_allclose(preference, 1 / (1 + np.exp(-(score_a - score_b))), atol=1e-5)
+    assert trained.card.label["kind"] == "pair" and {"accuracy", "roc_auc"} <= set(trained.card.metrics)
+    assert json.loads(trained.card.to_json())["outputs"][0]["columns"] == ["score"]
+
+
+def test_card_of_a_file_written_before_the_zoo_still_loads(tiny_model):
+    props = {p.key: p.value for p in onnx.load(str(tiny_model)).metadata_props}
+    doc = json.loads(props[METADATA_KEY])
+    for key in ("targets", "spec"):
+        doc.pop(key)
+    for tensor in doc["inputs"] + doc["outputs"]:
+        tensor.pop("columns"), tensor.pop("source")
+    card = ModelCard.from_json(json.dumps(doc))
+    assert card.inputs[0].source == "bars" and card.outputs[0].source == "" and card.spec == {}
