@@ -63,13 +63,20 @@ def onnx_graph(net: SignalNet, sample: Mapping[str, np.ndarray]) -> onnx.ModelPr
     examples = tuple(torch.as_tensor(np.ascontiguousarray(sample[name][:8]), dtype=torch.float32)
                      for name in net.input_names)
     batch = torch.export.Dim("batch", min=1)
-    # The exporter prints its progress to stdout and warns about its own internals; neither is
-    # actionable for a user, and a failure still raises.
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        program = torch.onnx.export(
-            net, examples, input_names=list(net.input_names), output_names=list(net.output_names),
-            dynamic_shapes=(tuple({0: batch} for _ in examples),), opset_version=OPSET, dynamo=True, verbose=False)
+    # The exporter prints its progress to stdout and warns and logs about its own internals (e.g.
+    # torchvision ops it skips); none is actionable for a user, and a failure still raises.
+    exporter_log = logging.getLogger("torch.onnx")
+    level = exporter_log.level
+    exporter_log.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(
+                net, examples, input_names=list(net.input_names), output_names=list(net.output_names),
+                dynamic_shapes=(tuple({0: batch} for _ in examples),), opset_version=OPSET, dynamo=True,
+                verbose=False)
+    finally:
+        exporter_log.setLevel(level)
     model = program.model_proto
     # Each node carries the exporter's debugging notes (FX node, Python stack trace): in an
     # unrolled recurrent graph they outweigh the weights many times over, and serving never reads them.
