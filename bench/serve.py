@@ -7,7 +7,7 @@ Every figure comes from the same run, so ratios compare like with like:
 
 - latency: sequential one-window calls, p50/p99, against the floor they cannot beat: a gRPC echo
   round trip of the same request bytes (same server options, same thread pool) plus the same work
-  done in process (`predict_windows` for Predict: features and model; `predict_features` for
+  done in process (`predict_windows` for Predict: features and model; `predict` for
   ModelInfer: the model alone);
 - throughput: 32 concurrent one-window clients, batching off (max batch 1) and on, one process and
   `--workers`, in windows/s with p99, against batched onnxruntime in process;
@@ -263,15 +263,16 @@ def run(args: argparse.Namespace) -> list[tuple[str, str, str]]:
     x = local.window_features(window)[np.newaxis].astype(np.float32)
     predict = pb.PredictRequest(model="bench", windows=[pb.Bars(**{c: window[c].tolist() for c in COLUMNS})])
     infer = oip.ModelInferRequest(model_name="bench", raw_input_contents=[x.tobytes()], inputs=[
-        oip.ModelInferRequest.InferInputTensor(name=local.input_name, datatype="FP32", shape=x.shape)])
+        oip.ModelInferRequest.InferInputTensor(name=local.bars_input.name, datatype="FP32", shape=x.shape)])
     payloads = {"Predict": predict.SerializeToString(), "ModelInfer": infer.SerializeToString()}
     methods = {"Predict": PREDICT, "ModelInfer": INFER}
-    in_process = {"Predict": lambda: local.predict_windows([window]), "ModelInfer": lambda: local.predict_features(x)}
+    in_process = {"Predict": lambda: local.predict_windows([window]),
+                  "ModelInfer": lambda: local.predict({local.bars_input.name: x})}
     stream_bars = bars.iloc[-(local.bars_required + args.stream_bars):]
     events = [pb.BarEvent(model="bench", symbol="SPY", open=r.open, high=r.high, low=r.low, close=r.close,
                           volume=r.volume).SerializeToString() for r in stream_bars.itertuples()]
     short = events[:local.bars_required + args.stream_bars // 10]
-    print(f"model {path.name}: window {local.window} x {local.input_shape[1]} features, "
+    print(f"model {path.name}: window {local.window} x {local.bars_input.shape[-1]} features, "
           f"{local.bars_required} bars per window, {local.provider}", flush=True)
 
     base = {"max_workers": SERVER_THREADS, "watch_interval": 0}
@@ -293,7 +294,7 @@ def run(args: argparse.Namespace) -> list[tuple[str, str, str]]:
             port = _free_port()
             targets[label] = _start(stack, _serve_code(models, port, **options), port)
         _wait_ready([echo, *targets.values()])
-        limit = _batched_limit(local.predict_features, x, args.seconds)
+        limit = _batched_limit(lambda b: local.predict({local.bars_input.name: b}), x, args.seconds)
         # Rounds interleave what is compared, so a change in background load hits every side alike.
         for lap in range(args.rounds):
             print(f"round {lap + 1} of {args.rounds} ...", flush=True)
@@ -317,7 +318,7 @@ def _rows(r: dict[str, Stats], limit: float, args: argparse.Namespace) -> list[t
         return f"{s.p(50) * 1e6:,.0f} / {s.p(99) * 1e6:,.0f}"
 
     rows = [("latency, one window, sequential", "p50 / p99 µs", "")]
-    for name, work in (("Predict", "predict_windows (features + model)"), ("ModelInfer", "predict_features (model)")):
+    for name, work in (("Predict", "predict_windows (features + model)"), ("ModelInfer", "predict (model)")):
         echo, local, served = r[f"echo {name}"], r[f"in process {name}"], r[f"latency {name}"]
         rows += [(f"  gRPC echo round trip ({name} bytes)", us(echo), ""),
                  (f"  in process: {work}", us(local), ""),

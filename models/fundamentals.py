@@ -7,6 +7,7 @@ when they became known (publication, not period end). Samples before the first r
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -37,6 +38,19 @@ def fundamental_dataset(bars: pd.DataFrame, fundamentals: pd.DataFrame, features
               TensorInfo("features", (window, len(features.columns)), columns=tuple(features.columns), source="bars")]
     return make_dataset(WindowSet(x, y, windows.times[keep]), features=features, labels=labels, window=window,
                         inputs=inputs, embargo=embargo, fractions=fractions)
+
+
+def load_fundamentals(source: str | Path | pd.DataFrame) -> pd.DataFrame:
+    """Fundamental factors from a CSV (first column: the date each row became known) or a DataFrame, checked."""
+    if isinstance(source, pd.DataFrame):
+        frame = source
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ValueError(f"{path}: no such file (expected a CSV of dated fundamental factors)")
+        frame = pd.read_csv(path, index_col=0, parse_dates=True)
+    _check_fundamentals(frame)
+    return frame
 
 
 def fundamentals_at(frame: pd.DataFrame, times: pd.Index, columns: Sequence[str] = ()) -> np.ndarray:

@@ -56,7 +56,7 @@ def rank_pairs(assets: Mapping[str, pd.DataFrame], features: FeatureSpec, horizo
         raise ValueError(f"no date where all of {', '.join(names)} have factors and a {horizon}-bar future")
     x = {"stock_a": np.concatenate(rows_a), "stock_b": np.concatenate(rows_b)}
     shape = (len(features.columns),)
-    inputs = [TensorInfo(n, shape, columns=tuple(features.columns), source="tensor") for n in x]
+    inputs = [TensorInfo(n, shape, columns=tuple(features.columns), source="bars") for n in x]
     return make_dataset(WindowSet(x, np.concatenate(ys), pd.DatetimeIndex(np.concatenate(times))),
                         features=features, labels=LabelSpec("pair", horizon), window=1, inputs=inputs,
                         embargo=embargo, fractions=fractions, shared_scaler=True)

@@ -13,6 +13,7 @@ import pandas as pd
 from .card import ModelCard, TensorInfo
 from .export import export_onnx
 from .features import FeatureSpec
+from .fundamentals import fundamental_dataset
 from .labels import LabelSpec
 from .network import Head, SignalNet
 from .train import TrainConfig, TrainResult, train
@@ -35,14 +36,24 @@ class TrainedModel:
 def train_and_export(bars: pd.DataFrame, out: Path, *, architecture: str | Path = "lstm",
                      labels: LabelSpec = LabelSpec(), features: FeatureSpec | None = None, window: int = 60,
                      config: TrainConfig = TrainConfig(), data_source: str = "",
-                     params: dict[str, Any] | None = None) -> TrainedModel:
+                     params: dict[str, Any] | None = None,
+                     fundamentals: pd.DataFrame | None = None) -> TrainedModel:
     """Train on the first 70% of `bars` (by time), validate and test on the rest, export to `out`.
 
     `architecture` is a zoo name or a spec file (.yaml/.yml/.json). Training artefacts
     (checkpoint, curves, metrics) go to a folder beside `out` named `<stem>.training`.
+    `fundamentals` (dated factor rows) makes a two-input set for the dual and multitask nets;
+    a multitask net's second head forecasts the return over the same horizon as `labels`.
     """
     out = _onnx_path(out)
-    dataset = build_dataset(bars, features or FeatureSpec.default(), labels, window)
+    spec = features or FeatureSpec.default()
+    if fundamentals is None:
+        dataset = build_dataset(bars, spec, labels, window)
+    else:
+        targets = labels
+        if str(architecture) == "multitask":
+            targets = {labels.output_name: labels, "forecast": LabelSpec("regression", labels.horizon)}
+        dataset = fundamental_dataset(bars, fundamentals, spec, targets, window)
     return train_dataset_and_export(dataset, out, architecture=architecture, config=config, data_source=data_source,
                                     params=params)
 

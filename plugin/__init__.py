@@ -9,7 +9,7 @@ is made.
 
 from .analyzers import Performance, SignalQuality
 from .backtest import BacktestResult, run_backtest
-from .feeds import bars_feed, load_symbols
+from .feeds import bars_feed, fundamentals_feed, load_symbols
 from .indicators import SignalIndicator
 from .report import format_portfolio, format_report, write_portfolio, write_report
 from .sources import GrpcSource, OnnxSource, PrecomputedSource, SignalSource, open_source
@@ -21,7 +21,7 @@ from .sweep import run_sweep, sweep_grid
 __all__ = [
     "BacktestResult", "GrpcSource", "OnnxSource", "Performance", "PrecomputedSource", "RankingStrategy",
     "SignalIndicator", "SignalQuality", "SignalSource", "SignalStrategy", "bars_feed", "buy_and_hold",
-    "calibration", "drawdown", "equal_weight", "format_portfolio", "format_report", "load_symbols",
+    "calibration", "drawdown", "equal_weight", "fundamentals_feed", "format_portfolio", "format_report", "load_symbols",
     "monthly_returns", "open_source", "performance", "run_backtest", "run_sweep", "signal_hit_rate",
     "signal_quality", "sweep_grid", "write_portfolio", "write_report",
 ]

@@ -49,7 +49,7 @@ def run_backtest(source: SignalSource, bars: pd.DataFrame, *,
                  commission: float = 0.001, slippage: float = 0.0005, buy_threshold: float = 0.55,
                  sell_threshold: float = 0.45, allow_short: bool = False, stake: float = 0.95,
                  periods_per_year: int = 252, preload: bool = True, symbol: str = "",
-                 **strategy: Any) -> BacktestResult:
+                 fundamentals: pd.DataFrame | None = None, **strategy: Any) -> BacktestResult:
     """Trade `SignalStrategy` on `bars` from `start` and compare it with buy-and-hold.
 
     `start` (default: the model card's test period start, so out of sample) is the first bar on
@@ -57,12 +57,13 @@ def run_backtest(source: SignalSource, bars: pd.DataFrame, *,
     so the model has its history, but statistics cover [start, end] only. `commission` and
     `slippage` are fractions of traded value and of price (slippage applies to open fills too).
     `preload=False` feeds the bars one at a time as a live feed does, so the model is asked bar by
-    bar. Further keywords are `SignalStrategy` parameters (sizing, stop_loss, hold, line, ...).
+    bar. `fundamentals` (dated factor rows) feeds a two-input model. Further keywords are
+    `SignalStrategy` parameters (sizing, stop_loss, hold, line, ...).
     """
     if cash <= 0 or commission < 0 or slippage < 0:
         raise ValueError(f"cash {cash}, commission {commission}, slippage {slippage}: "
                          "expected cash > 0 and costs >= 0")
-    known = set(SignalStrategy.params._getkeys()) - {"source", "start"}
+    known = set(SignalStrategy.params._getkeys()) - {"source", "start", "fundamentals"}
     unknown = sorted(set(strategy) - known)
     if unknown:
         raise ValueError(f"strategy parameters {', '.join(unknown)}: expected among {', '.join(sorted(known))}")
@@ -78,7 +79,7 @@ def run_backtest(source: SignalSource, bars: pd.DataFrame, *,
     cerebro.broker.setcash(cash)
     cerebro.broker.setcommission(commission=commission)
     cerebro.broker.set_slippage_perc(slippage, slip_open=True, slip_limit=True, slip_match=True, slip_out=False)
-    cerebro.addstrategy(SignalStrategy, source=source, start=start_bar, **strategy)
+    cerebro.addstrategy(SignalStrategy, source=source, start=start_bar, fundamentals=fundamentals, **strategy)
     cerebro.addanalyzer(Performance, _name="performance", start=start_bar, periods_per_year=periods_per_year)
     line = strategy.get("line", "p_up")
     cerebro.addanalyzer(SignalQuality, _name="quality", start=start_bar, line=line)

@@ -61,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", choices=("binary", "three", "regression", "path"), default="binary",
                    help="path: the next --horizon returns, for many-to-many regressors (lstm_regressor_seq)")
     p.add_argument("--window", type=int, default=60, help="bars per input window (default 60)")
+    p.add_argument("--fundamentals", metavar="CSV", help="dated fundamental factors (first column: the date each row "
+                   "became known) for the two-input nets dual_rnn, dual_lstm and multitask")
     p.add_argument("--epochs", type=int, default=30, help="maximum epochs (early stopping may end sooner)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -127,6 +129,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="report folder (report.html, PNG charts, trades.csv, stats.json, "
                    "config.json; a folder per symbol and index.html for several --data; sweep.csv for --sweep)")
     p.add_argument("--start", help="first decision date (default: the model's test period start)")
+    p.add_argument("--fundamentals", metavar="CSV", help="dated fundamental factors for a two-input model "
+                   "(the columns its card names; first column: the date each row became known)")
     p.add_argument("--line", default="p_up", choices=("p_up", "forecast", "score"),
                    help="indicator line the thresholds apply to (forecast for a regression model)")
     p.add_argument("--buy-threshold", type=float, default=0.55)
@@ -203,6 +207,7 @@ def _scalar(text: str) -> Any:
 
 def _train(args: argparse.Namespace) -> None:
     from signalstack.models.data import load_bars
+    from signalstack.models.fundamentals import load_fundamentals
     from signalstack.models.labels import LabelSpec
     from signalstack.models.pipeline import train_and_export
     from signalstack.models.train import TrainConfig
@@ -212,8 +217,10 @@ def _train(args: argparse.Namespace) -> None:
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
                          patience=args.patience, seed=args.seed, device=args.device)
     bars = load_bars(args.data)
+    fundamentals = load_fundamentals(args.fundamentals) if args.fundamentals else None
     trained = train_and_export(bars, args.out, architecture=args.model, labels=labels, window=args.window,
-                               config=config, data_source=args.data, params=_parse_params(args.param))
+                               config=config, data_source=args.data, params=_parse_params(args.param),
+                               fundamentals=fundamentals)
     print(_format_metrics(trained.card.metrics, trained.card.test_range))
     print(f"model:     {trained.path}  (parity with torch {trained.parity:.1e})")
     print(f"artefacts: {trained.artefacts}/  (checkpoint.pt, training.png, metrics.json)")
@@ -221,8 +228,9 @@ def _train(args: argparse.Namespace) -> None:
 
 def _format_metrics(metrics: dict[str, float], test_range: tuple[str, str]) -> str:
     lines = [f"test split {test_range[0][:10]} .. {test_range[1][:10]} (out of sample)"]
-    lines += [f"  {key:<18} {value:.4f}" for key, value in metrics.items() if key != "samples"]
-    lines.append(f"  {'samples':<18} {int(metrics['samples'])}")
+    # A multi-output model's metrics are named per output ("probabilities.accuracy", "forecast.samples").
+    lines += [f"  {key:<24} {int(value) if key.endswith('samples') else f'{value:.4f}'}"
+              for key, value in sorted(metrics.items(), key=lambda item: item[0].endswith("samples"))]
     return "\n".join(lines)
 
 
@@ -254,6 +262,7 @@ def _export_triton(args: argparse.Namespace) -> None:
 def _backtest(args: argparse.Namespace) -> None:
     import os
 
+    from signalstack.models.fundamentals import load_fundamentals
     from signalstack.plugin.backtest import run_backtest
     from signalstack.plugin.feeds import load_symbols
     from signalstack.plugin.report import format_portfolio, format_report, write_portfolio, write_report
@@ -271,6 +280,8 @@ def _backtest(args: argparse.Namespace) -> None:
                     line=args.line, buy_threshold=args.buy_threshold, sell_threshold=args.sell_threshold,
                     allow_short=args.allow_short, sizing=args.sizing, stake=args.stake, vol_target=args.vol_target,
                     stop_loss=args.stop_loss, take_profit=args.take_profit, hold=hold, min_margin=args.min_margin)
+    if args.fundamentals:
+        settings["fundamentals"] = load_fundamentals(args.fundamentals)
     universe = load_symbols(args.data)
     if args.sweep:
         grid = sweep_grid(args.sweep)

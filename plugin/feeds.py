@@ -55,6 +55,33 @@ def bars_feed(bars: pd.DataFrame, name: str | None = None) -> BarsData:
     return BarsData(bars=bars, name=name or "", **_bar_size(pd.DatetimeIndex(bars.index)))
 
 
+def fundamentals_feed(frame: pd.DataFrame, bars: pd.DataFrame | None = None,
+                      name: str = "fundamentals") -> bt.feeds.PandasData:
+    """A Backtrader feed of fundamental factors (a DataFrame keyed by the date each row became
+    known), one line per column, for a two-input model's `SignalIndicator`.
+
+    With `bars`, the feed ticks on the bars' times with the latest row dated at or before each
+    (the as-of rule the model was trained with), so a strategy fed both datas steps once per bar.
+    """
+    from signalstack.models.fundamentals import fundamentals_at
+
+    bad = [c for c in frame.columns if not str(c).isidentifier() or str(c) in _RESERVED_LINES]
+    if bad:
+        raise ValueError(f"fundamentals columns {bad}: expected Python identifiers other than "
+                         f"{', '.join(sorted(_RESERVED_LINES))} (they become line names)")
+    columns = [str(c) for c in frame.columns]
+    if bars is not None:
+        frame = pd.DataFrame(fundamentals_at(frame, bars.index), index=bars.index, columns=columns)
+    kind = type("FundamentalsData", (bt.feeds.PandasData,), {
+        "lines": tuple(columns),
+        "params": (("datetime", None), *((c, None) for c in ("open", "high", "low", "close", "volume")),
+                   ("openinterest", None), *((c, c) for c in columns))})
+    return kind(dataname=frame.set_axis(columns, axis=1), name=name)
+
+
+_RESERVED_LINES = {"datetime", "open", "high", "low", "close", "volume", "openinterest"}
+
+
 def _bar_size(index: pd.DatetimeIndex) -> dict[str, Any]:
     """Timeframe and compression of the median bar spacing. Intraday bars also get the latest time of
     day as the session end, so bars resampled to days are stamped at the session's close (not at

@@ -9,6 +9,8 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
+from signalstack.models.fundamentals import fundamentals_at
+
 from .feeds import bar_times, data_bars
 from .sources import SignalSource
 
@@ -33,10 +35,16 @@ class SignalIndicator(bt.Indicator):
     Live path (data not preloaded: live feeds, replayed bars): each bar is scored when it comes
     with `predict_last` over its last `bars_required` bars; a replayed bar is scored again as it
     updates. Features are windowed exactly, so both paths give the same values.
+
+    Two-input models (fundamental factors beside the bars): `fundamentals` is a DataFrame keyed
+    by the date each row became known, with the columns the model card names; or pass it as
+    the indicator's second data (`fundamentals_feed`). A bar gets the latest row dated at or
+    before it, the rule training used; bars before the first row get NaN. A multi-output model
+    fills the lines of all its outputs (a multi-task net: p_down, p_flat, p_up and forecast).
     """
 
     lines = tuple(OUTPUT_LINES.values())
-    params = (("source", None),)
+    params = (("source", None), ("fundamentals", None))
 
     def __init__(self) -> None:
         source: SignalSource | None = self.p.source
@@ -47,6 +55,7 @@ class SignalIndicator(bt.Indicator):
             raise ValueError(f"{source.name}: outputs {source.outputs}, expected outputs among "
                              f"{', '.join(OUTPUT_LINES)}")
         self._columns = [list(OUTPUT_LINES).index(c) for c in source.outputs]
+        self._check_tensor_inputs(source)
         self._scores: np.ndarray | None = None
         self.addminperiod(source.card.bars_required)
 
@@ -74,18 +83,55 @@ class SignalIndicator(bt.Indicator):
         table = {outputs[k]: np.asarray(self.lines[k].array[:n]) for k in self._columns}
         return pd.DataFrame(table, index=bar_times(self.data.datetime.array[:n]))
 
+    def _check_tensor_inputs(self, source: SignalSource) -> None:
+        """Refuse, naming them, tensor inputs this indicator has no way to make."""
+        if not source.tensor_inputs:
+            return
+        unmade = [i.name for i in source.tensor_inputs if len(i.shape) != 1 or len(i.columns) != i.shape[0]]
+        if unmade:
+            raise ValueError(f"{source.name}: inputs {unmade} are tensors a bar feed cannot make (images, "
+                             "intraday windows): score them elsewhere and trade a PrecomputedSource")
+        if self.p.fundamentals is None and len(self.datas) < 2:
+            wanted = {i.name: list(i.columns) for i in source.tensor_inputs}
+            raise ValueError(f"{source.name}: takes {wanted} besides bars: expected fundamentals=DataFrame "
+                             "(dated rows with those columns) or a second data from fundamentals_feed")
+        if self.p.fundamentals is None:
+            lines = set(self.datas[1].lines.getlinealiases())
+            missing = [c for i in source.tensor_inputs for c in i.columns if c not in lines]
+            if missing:
+                raise ValueError(f"{source.name}: second data {self.datas[1]._name!r} lacks lines {missing} "
+                                 "(expected a fundamentals_feed with the model's columns)")
+
+    def _tensors(self, times: pd.DatetimeIndex) -> dict[str, np.ndarray]:
+        """The source's tensor inputs for bars at `times`: the latest fundamentals row dated <= each."""
+        inputs = self.p.source.tensor_inputs
+        if not inputs:
+            return {}
+        frame = self.p.fundamentals
+        if frame is None:
+            data = self.datas[1]
+            n = data.buflen()
+            columns = sorted({c for i in inputs for c in i.columns})
+            frame = pd.DataFrame({c: np.asarray(getattr(data.lines, c).array[:n]) for c in columns},
+                                 index=bar_times(data.datetime.array[:n])).dropna(how="all")
+        return {i.name: fundamentals_at(frame, times, i.columns) for i in inputs}
+
     def _score_loaded(self) -> np.ndarray:
         """(bars, lines) outputs for every bar the data holds, NaN where the source gave none; once."""
         if self._scores is None:
             bars = data_bars(self.data)
-            scored = self.p.source.predict_series(bars).reindex(index=bars.index, columns=self.p.source.outputs)
+            scored = self.p.source.predict_series(bars, self._tensors(bars.index))
+            scored = scored.reindex(index=bars.index, columns=self.p.source.outputs)
             self._scores = self._to_lines(scored.to_numpy(dtype=np.float64))
             log.debug("%s: scored %d bars in one call", self.p.source.name, len(bars))
         return self._scores
 
     def _score_last(self) -> np.ndarray:
         bars = data_bars(self.data, last=self.p.source.card.bars_required)
-        return self._to_lines(self.p.source.predict_last(bars).reshape(1, -1))[0]
+        tensors = self._tensors(bars.index[-1:])
+        if not all(np.isfinite(x).all() for x in tensors.values()):  # no fundamentals known yet
+            return np.full(len(OUTPUT_LINES), np.nan)
+        return self._to_lines(self.p.source.predict_last(bars, tensors).reshape(1, -1))[0]
 
     def _to_lines(self, outputs: np.ndarray) -> np.ndarray:
         out = np.full((len(outputs), len(OUTPUT_LINES)), np.nan)

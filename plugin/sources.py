@@ -3,6 +3,8 @@
 Every source answers the same two questions: probabilities for every bar of a series (the
 backtest path, one call) and for the last bar of a window (the live path). Sources index their
 answers by bar time, so the indicator can align them without caring where they came from.
+A model with tensor inputs besides its bars (a two-input net's fundamentals) gets them as
+`tensors`, {input name: one row per bar}.
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from signalstack.models.card import ModelCard
+from signalstack.models.card import ModelCard, TensorInfo
 
 log = logging.getLogger(__name__)
+
+Tensors = Mapping[str, np.ndarray]
+"""{input name: array with one row per bar of the bars it goes with}."""
 
 _HOST_PORT = re.compile(r"^[\w.\-]+:\d+$|^\[[0-9a-fA-F:]+\]:\d+$")
 
@@ -31,14 +36,17 @@ class SignalSource(Protocol):
     """A label for logs and reports."""
     card: ModelCard
     outputs: list[str]
-    """Column names of a prediction: the model's classes, e.g. ['down', 'up']."""
+    """Column names of a prediction, every output's side by side: e.g. ['down', 'up'], or
+    ['down', 'flat', 'up', 'forecast'] for a multi-task model."""
+    tensor_inputs: tuple[TensorInfo, ...]
+    """Inputs the caller supplies besides bars (e.g. `fundamentals`), as `tensors`."""
 
-    def predict_series(self, bars: pd.DataFrame) -> pd.DataFrame:
-        """Probabilities for every bar with enough history, indexed by bar time; causal."""
+    def predict_series(self, bars: pd.DataFrame, tensors: Tensors | None = None) -> pd.DataFrame:
+        """Outputs for every bar with enough history, indexed by bar time; causal."""
         ...
 
-    def predict_last(self, bars: pd.DataFrame) -> np.ndarray:
-        """Probabilities for the last bar of `bars` (at least `card.bars_required` rows)."""
+    def predict_last(self, bars: pd.DataFrame, tensors: Tensors | None = None) -> np.ndarray:
+        """Outputs for the last bar of `bars` (at least `card.bars_required` rows)."""
         ...
 
 
@@ -52,13 +60,15 @@ class OnnxSource:
         self.model = OnnxModel(path)
         self.name = self.model.name
         self.card = self.model.card
-        self.outputs = self.model.outputs
+        self.outputs = self.model.columns
+        self.tensor_inputs = self.model.tensor_inputs
 
-    def predict_series(self, bars: pd.DataFrame) -> pd.DataFrame:
-        return self.model.predict_series(bars)
+    def predict_series(self, bars: pd.DataFrame, tensors: Tensors | None = None) -> pd.DataFrame:
+        return self.model.predict_series(bars, tensors=tensors)
 
-    def predict_last(self, bars: pd.DataFrame) -> np.ndarray:
-        return self.model.predict_windows([bars.iloc[-self.card.bars_required:]])[0]
+    def predict_last(self, bars: pd.DataFrame, tensors: Tensors | None = None) -> np.ndarray:
+        last = {name: np.asarray(x)[-1:] for name, x in (tensors or {}).items()}
+        return self.model.predict_windows([bars.iloc[-self.card.bars_required:]], last)[0]
 
 
 class GrpcSource(AbstractContextManager):
@@ -74,6 +84,7 @@ class GrpcSource(AbstractContextManager):
         """`token` is sent as a bearer token; `root_certificates` (PEM of the server's CA) switches
         to TLS, with `private_key` and `certificate_chain` for servers that verify clients."""
         from signalstack.server.client import SignalClient
+        from signalstack.server.runtime import joined_columns
 
         self.target = target
         self.model = model
@@ -87,7 +98,8 @@ class GrpcSource(AbstractContextManager):
             raise
         self.version = int(info.version)
         self.card = ModelCard.from_json(info.card_json)
-        self.outputs = list(info.classes)
+        self.outputs = joined_columns({o.name: list(o.columns) for o in info.outputs})
+        self.tensor_inputs = tuple(i for i in self.card.inputs if i.source == "tensor")
         self.name = f"{model} v{self.version} @ {target}"
         log.info("signal source %s (%s)", self.name, ", ".join(self.outputs))
 
@@ -97,11 +109,12 @@ class GrpcSource(AbstractContextManager):
     def close(self) -> None:
         self.client.close()
 
-    def predict_series(self, bars: pd.DataFrame) -> pd.DataFrame:
-        return self.client.predict_series(self.model, bars, self.version)
+    def predict_series(self, bars: pd.DataFrame, tensors: Tensors | None = None) -> pd.DataFrame:
+        return self.client.predict_series(self.model, bars, self.version, tensors)
 
-    def predict_last(self, bars: pd.DataFrame) -> np.ndarray:
-        return self.client.predict(self.model, [bars.iloc[-self.card.bars_required:]], self.version)[0]
+    def predict_last(self, bars: pd.DataFrame, tensors: Tensors | None = None) -> np.ndarray:
+        last = {name: np.asarray(x)[-1:] for name, x in (tensors or {}).items()}
+        return self.client.predict(self.model, [bars.iloc[-self.card.bars_required:]], self.version, last)[0]
 
 
 class PrecomputedSource:
@@ -122,6 +135,7 @@ class PrecomputedSource:
         self.frame = frame.astype(np.float64)
         self.name = name
         self.outputs = [str(c) for c in frame.columns]
+        self.tensor_inputs: tuple[TensorInfo, ...] = ()
         self.card = card or _minimal_card(self.frame, horizon)
 
     @classmethod
@@ -133,10 +147,10 @@ class PrecomputedSource:
         frame = pd.read_csv(path, index_col=0, parse_dates=True)
         return cls(frame, horizon=horizon, card=card, name=str(path))
 
-    def predict_series(self, bars: pd.DataFrame) -> pd.DataFrame:
+    def predict_series(self, bars: pd.DataFrame, tensors: Tensors | None = None) -> pd.DataFrame:
         return self.frame.reindex(bars.index).dropna(how="all")
 
-    def predict_last(self, bars: pd.DataFrame) -> np.ndarray:
+    def predict_last(self, bars: pd.DataFrame, tensors: Tensors | None = None) -> np.ndarray:
         time = bars.index[-1]
         if time not in self.frame.index:
             raise ValueError(f"{self.name}: no probabilities for bar {time} "

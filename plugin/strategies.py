@@ -83,12 +83,14 @@ class SignalStrategy(_Recorded):
       the model's label horizon. When the period ends the signal decides again: the same side
       renews it, the other side flips, no side goes flat. 0 leaves exits to the signal.
     - min_margin: a bar whose |p_up - p_down| is below it gives no signal (keep the position).
+    - fundamentals: dated factor rows (a DataFrame) for a two-input model, see `SignalIndicator`.
 
     Every order notification is logged (DEBUG; fills at INFO with log_orders, refusals WARNING).
     """
 
     params = (
         ("source", None),
+        ("fundamentals", None),
         ("line", "p_up"),
         ("buy_threshold", 0.55),
         ("sell_threshold", 0.45),
@@ -108,7 +110,7 @@ class SignalStrategy(_Recorded):
         super().__init__()
         p = self.p
         self._check_params()
-        self.signal = SignalIndicator(self.data, source=p.source)
+        self.signal = SignalIndicator(self.data, source=p.source, fundamentals=p.fundamentals)
         self._line = _signal_line(self.signal, p.source, p.line)
         if p.min_margin > 0:
             _signal_line(self.signal, p.source, "p_down")  # the margin needs both probabilities

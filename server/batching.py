@@ -27,6 +27,13 @@ from .runtime import OnnxModel
 
 log = logging.getLogger(__name__)
 
+Inputs = Mapping[str, np.ndarray]
+"""Arrays by tensor name, all with the same number of samples on axis 0."""
+
+
+def _samples(x: Inputs) -> int:
+    return len(next(iter(x.values())))
+
 
 @dataclass(frozen=True)
 class BatchPolicy:
@@ -64,15 +71,16 @@ class BatchPolicy:
 class _Call:
     """One caller's windows, waiting for their turn or their result."""
 
-    __slots__ = ("x", "arrived", "done", "wake", "lead", "result", "error")
+    __slots__ = ("x", "n", "arrived", "done", "wake", "lead", "result", "error")
 
-    def __init__(self, x: np.ndarray) -> None:
+    def __init__(self, x: Inputs) -> None:
         self.x = x
+        self.n = len(next(iter(x.values())))
         self.arrived = time.monotonic()
         self.done = threading.Event()  # result or error set
         self.wake = threading.Event()  # done, or handed a turn
         self.lead = False
-        self.result: np.ndarray | None = None
+        self.result: Inputs | None = None
         self.error: BaseException | None = None
 
 
@@ -92,26 +100,26 @@ class Batcher:
         self._batch_sizes = metrics.BATCH.labels(*labels)
         self._depth = metrics.QUEUE.labels(*labels)
 
-    def predict(self, model: OnnxModel, x: np.ndarray) -> np.ndarray:
-        """`model`'s outputs for feature windows `x` (N, window, features), batched with concurrent calls."""
-        x = model.check_features(x)
+    def predict(self, model: OnnxModel, inputs: Inputs) -> Inputs:
+        """`model`'s outputs by name for its raw inputs by name, batched with concurrent calls."""
+        x = model.check_inputs(inputs)
         if self.policy.max_batch_size == 1:
-            self._batch_sizes.observe(len(x))
-            return model.predict_features(x)
+            self._batch_sizes.observe(_samples(x))
+            return model.predict(x)
         if not self.policy.max_delay_us:
             with self._cond:
                 idle = not self._queue and self._turns < self.policy.instances
                 self._turns += idle
             if idle:  # nothing to batch with and nothing to wait for: run at once, no queue entry
                 try:
-                    self._batch_sizes.observe(len(x))
-                    return model.predict_features(x)
+                    self._batch_sizes.observe(_samples(x))
+                    return model.predict(x)
                 finally:
                     self._pass_turn()
         call = _Call(x)
         with self._cond:
             self._queue.append(call)
-            self._depth.inc(len(x))
+            self._depth.inc(call.n)
             call.lead = self._turns < self.policy.instances
             self._turns += call.lead
             self._cond.notify()  # a turn waiting out max_delay_us may now have a full batch
@@ -129,7 +137,7 @@ class Batcher:
                 self._pass_turn()
         if call.error is not None:
             raise call.error
-        return cast(np.ndarray, call.result)
+        return cast(Inputs, call.result)
 
     def _next_batch(self) -> list[_Call]:
         """The oldest queued calls holding at most max_batch_size windows; empty when none is queued."""
@@ -137,26 +145,27 @@ class Batcher:
         with self._cond:
             if self._queue and self.policy.max_delay_us:
                 deadline = self._queue[0].arrived + self.policy.max_delay_us / 1e6
-                while (self._queue and sum(len(c.x) for c in self._queue) < limit
+                while (self._queue and sum(c.n for c in self._queue) < limit
                        and (wait := deadline - time.monotonic()) > 0):
                     self._cond.wait(wait)
             batch, size = [], 0
-            while self._queue and (not batch or size + len(self._queue[0].x) <= limit):
+            while self._queue and (not batch or size + self._queue[0].n <= limit):
                 batch.append(self._queue.popleft())
-                size += len(batch[-1].x)
+                size += batch[-1].n
             self._depth.dec(size)
         return batch
 
     def _run(self, model: OnnxModel, batch: list[_Call]) -> None:
         """One onnxruntime run for `batch`; every caller gets its rows, or the error."""
         try:
-            x = batch[0].x if len(batch) == 1 else np.concatenate([c.x for c in batch])
-            self._batch_sizes.observe(len(x))
-            out = model.predict_features(x)
+            x = batch[0].x if len(batch) == 1 else {name: np.concatenate([c.x[name] for c in batch])
+                                                    for name in batch[0].x}
+            self._batch_sizes.observe(_samples(x))
+            out = model.predict(x)
             start = 0
             for call in batch:
-                call.result = out[start:start + len(call.x)]
-                start += len(call.x)
+                call.result = {name: y[start:start + call.n] for name, y in out.items()}
+                start += call.n
         except BaseException as exc:  # every caller of the batch gets the error, none is left waiting
             for call in batch:
                 call.error = exc
@@ -189,10 +198,10 @@ class Batchers:
     def policy(self, name: str) -> BatchPolicy:
         return self.per_model.get(name, self.default)
 
-    def predict(self, model: OnnxModel, x: np.ndarray) -> np.ndarray:
-        """`model`'s outputs for feature windows `x`, through its batching queue."""
+    def predict(self, model: OnnxModel, inputs: Inputs) -> Inputs:
+        """`model`'s outputs by name for its inputs by name, through its batching queue."""
         with self._lock:
             batcher = self._batchers.get(model)
             if batcher is None:
                 batcher = self._batchers[model] = Batcher(model, self.policy(model.name))
-        return batcher.predict(model, x)
+        return batcher.predict(model, inputs)

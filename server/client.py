@@ -6,7 +6,7 @@ INVALID_ARGUMENT, UNAUTHENTICATED, UNAVAILABLE, ...) and read the server's messa
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 
 import grpc
@@ -14,12 +14,12 @@ import numpy as np
 import pandas as pd
 
 from signalstack.models.card import ModelCard
-from signalstack.models.data import COLUMNS
 from signalstack.protos.signalstack.v1 import signals_pb2 as pb
 from signalstack.protos.signalstack.v1 import signals_pb2_grpc as pb_grpc
 
+from . import wire
 from .app import CHANNEL_OPTIONS
-from .runtime import Bars
+from .runtime import Bars, joined_columns
 
 
 class SignalClient:
@@ -65,27 +65,38 @@ class SignalClient:
         """The model card stored in the served ONNX file."""
         return ModelCard.from_json(self.get_model(name, version).card_json)
 
-    def predict(self, name: str, windows: Sequence[Bars], version: int = 0) -> np.ndarray:
-        """Probabilities (N windows x classes, float32) for each window's last bar."""
-        request = pb.PredictRequest(model=name, version=version, windows=[_message(w) for w in windows])
-        response = self._stub.Predict(request, timeout=self.timeout, metadata=self._metadata)
-        rows = [np.asarray(p.probabilities, dtype=np.float32) for p in response.predictions]
-        return np.array(rows, dtype=np.float32).reshape(len(rows), len(response.classes))
+    def predict(self, name: str, windows: Sequence[Bars] = (), version: int = 0,
+                tensors: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+        """Outputs (N samples x the model's columns, float32; the probabilities of a classifier) for
+        each window's last bar, with `tensors` {input name: (N, ...)} for a model's tensor inputs."""
+        return self.predict_outputs(name, windows, version, tensors)[0]
 
-    def predict_series(self, name: str, bars: Bars, version: int = 0) -> pd.DataFrame:
-        """Probabilities for every bar with enough history, indexed like `bars` (a RangeIndex for a dict)."""
-        message = _message(bars)
+    def predict_outputs(self, name: str, windows: Sequence[Bars] = (), version: int = 0,
+                        tensors: Mapping[str, np.ndarray] | None = None) -> tuple[np.ndarray, list[str]]:
+        """(outputs joined side by side, their column names): `predict` with the names of its columns."""
+        request = pb.PredictRequest(model=name, version=version, windows=[wire.bars_message(w) for w in windows],
+                                    inputs=[wire.tensor_message(k, v) for k, v in (tensors or {}).items()])
+        response = self._stub.Predict(request, timeout=self.timeout, metadata=self._metadata)
+        return _joined(response.outputs)
+
+    def predict_series(self, name: str, bars: Bars, version: int = 0,
+                       tensors: Mapping[str, np.ndarray] | None = None) -> pd.DataFrame:
+        """Outputs for every bar with enough history, indexed like `bars` (a RangeIndex for a dict);
+        `tensors` gives a model's tensor inputs one row per bar."""
+        message = wire.bars_message(bars)
         index = bars.index if isinstance(bars, pd.DataFrame) else pd.RangeIndex(len(message.close))
-        request = pb.PredictSeriesRequest(model=name, version=version, bars=message)
+        request = pb.PredictSeriesRequest(model=name, version=version, bars=message,
+                                          inputs=[wire.tensor_message(k, v) for k, v in (tensors or {}).items()])
         response = self._stub.PredictSeries(request, timeout=self.timeout, metadata=self._metadata)
-        table = np.asarray(response.probabilities, dtype=np.float32).reshape(-1, len(response.classes))
-        return pd.DataFrame(table, index=index[response.first_index:], columns=list(response.classes))
+        table, columns = _joined(response.outputs)
+        return pd.DataFrame(table, index=index[response.first_index:], columns=columns)
 
     def stream_signals(self, events: Iterable[pb.BarEvent]) -> Iterator[pb.Signal]:
         """One Signal per BarEvent, in order, while `events` yields bars as they close (no deadline)."""
         return self._stub.StreamSignals(iter(events), metadata=self._metadata)
 
 
-def _message(bars: Bars) -> pb.Bars:
-    """Bars as the wire message; times are left out because the caller keeps its own index."""
-    return pb.Bars(**{c: np.asarray(bars[c], dtype=np.float64).tolist() for c in COLUMNS})
+def _joined(outputs: Sequence[pb.Tensor]) -> tuple[np.ndarray, list[str]]:
+    arrays = wire.tensor_arrays(outputs, "output")
+    table = np.concatenate([x.reshape(len(x), -1) for x in arrays.values()], axis=1)
+    return table, joined_columns({t.name: list(t.columns) for t in outputs})

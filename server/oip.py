@@ -2,12 +2,14 @@
 
 Standard clients (Triton's ``tritonclient.grpc``, KServe's ``InferenceServerClient``) work unchanged.
 Model names and versions are SignalService's (versions travel as decimal strings; empty means the
-newest). A model has one input and one output:
+newest). Tensors are the ONNX graph's, named as in the model card, all FP32 with the batch first:
 
-- input ``features`` (its name in the ONNX graph), FP32, shape [N, window, features]: N windows of
-  the model's raw feature matrix, as ``OnnxModel.window_features`` computes it from bars. The
-  scaler fitted at training time is part of the ONNX graph, so clients send unscaled features.
-- output ``probabilities`` (or ``forecast`` for a regressor), FP32, shape [N, classes].
+- inputs: every input of the graph. The one made from bars in SignalService (``features``,
+  [N, window, features]) is sent here as the model's raw feature windows, as
+  ``OnnxModel.window_features`` computes them; other inputs (fundamentals, images, ...) as they are.
+  The scalers fitted at training time are part of the graph, so clients send unscaled values.
+- outputs: ``probabilities`` (or ``forecast``, ``score``...), [N, columns]; every output of the
+  graph unless the request names some.
 
 Input data may come as ``raw_input_contents`` (little-endian bytes, what standard clients send) or
 as typed ``contents.fp32_contents``; the response answers in the same form.
@@ -84,21 +86,24 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         tensor = pb.ModelMetadataResponse.TensorMetadata
         return pb.ModelMetadataResponse(
             name=model.name, versions=[str(v) for v in self.repository.versions(model.name)], platform=PLATFORM,
-            inputs=[tensor(name=model.input_name, datatype=DATATYPE, shape=[-1, *model.input_shape])],
-            outputs=[tensor(name=model.output_name, datatype=DATATYPE, shape=[-1, len(model.outputs)])])
+            inputs=[tensor(name=i.name, datatype=DATATYPE, shape=[-1, *i.shape]) for i in model.inputs],
+            outputs=[tensor(name=name, datatype=DATATYPE, shape=[-1, len(columns)])
+                     for name, columns in model.output_columns.items()])
 
     @rpc.unary
     def ModelInfer(self, request: pb.ModelInferRequest, context: grpc.ServicerContext,
                    call: rpc.Call) -> pb.ModelInferResponse:
         model = call.model = self.repository.get(request.model_name, _version(request.model_version))
-        _check_outputs(request, model)
-        out = self.batchers.predict(model, _input(request, model))
+        wanted = _wanted_outputs(request, model)
+        outputs = self.batchers.predict(model, _inputs(request, model))
         response = pb.ModelInferResponse(model_name=model.name, model_version=str(model.version), id=request.id)
-        tensor = response.outputs.add(name=model.output_name, datatype=DATATYPE, shape=out.shape)
-        if request.raw_input_contents:
-            response.raw_output_contents.append(out.astype("<f4", copy=False).tobytes())
-        else:
-            tensor.contents.fp32_contents.extend(out.ravel().tolist())
+        for name in wanted:
+            out = outputs[name]
+            tensor = response.outputs.add(name=name, datatype=DATATYPE, shape=out.shape)
+            if request.raw_input_contents:
+                response.raw_output_contents.append(out.astype("<f4", copy=False).tobytes())
+            else:
+                tensor.contents.fp32_contents.extend(out.ravel().tolist())
         return response
 
 
@@ -111,42 +116,56 @@ def _version(text: str) -> int:
     return int(text)
 
 
-def _check_outputs(request: pb.ModelInferRequest, model: OnnxModel) -> None:
-    for output in request.outputs:
-        if output.name != model.output_name:
-            raise InvalidInput(f"requested output {output.name[:80]!r}: model {model.name} has only "
-                               f"{model.output_name!r}")
+def _wanted_outputs(request: pb.ModelInferRequest, model: OnnxModel) -> list[str]:
+    """The outputs to answer with: those the request names (once each), else all of the model's."""
+    names = [o.name for o in request.outputs]
+    for name in names:
+        if name not in model.output_columns:
+            raise InvalidInput(f"requested output {name[:80]!r}: model {model.name} has outputs "
+                               f"{model.output_names}")
+    if len(set(names)) != len(names):
+        raise InvalidInput(f"requested outputs {names[:8]}: expected each at most once")
+    return names or model.output_names
 
 
-def _input(request: pb.ModelInferRequest, model: OnnxModel) -> np.ndarray:
-    """The request's one input tensor as float32 (N, window, features), after checking all it claims."""
-    if len(request.inputs) != 1:
-        raise InvalidInput(f"{len(request.inputs)} inputs: expected exactly one, {model.input_name!r}")
-    tensor = request.inputs[0]
+def _inputs(request: pb.ModelInferRequest, model: OnnxModel) -> dict[str, np.ndarray]:
+    """The request's input tensors as float32 arrays by name, after checking all they claim."""
+    expected = [i.name for i in model.inputs]
+    got = [t.name for t in request.inputs]
+    if sorted(got) != sorted(expected):
+        raise InvalidInput(f"inputs {[g[:80] for g in got[:8]]}: model {model.name} takes {expected}")
+    if request.raw_input_contents and len(request.raw_input_contents) != len(request.inputs):
+        raise InvalidInput(f"{len(request.raw_input_contents)} raw_input_contents for {len(request.inputs)} "
+                           "inputs: expected one raw entry per input, in order")
+    shapes = {i.name: i.shape for i in model.inputs}
+    arrays = {}
+    for k, tensor in enumerate(request.inputs):
+        raw = request.raw_input_contents[k] if request.raw_input_contents else None
+        arrays[tensor.name] = _tensor(tensor, shapes[tensor.name], raw)
+    return arrays
+
+
+def _tensor(tensor: pb.ModelInferRequest.InferInputTensor, shape: tuple[int, ...], raw: bytes | None) -> np.ndarray:
+    """One input tensor as float32 of shape [N >= 1, *shape], from raw bytes or typed contents."""
     name = f"input {tensor.name[:80]!r}"
-    if tensor.name != model.input_name:
-        raise InvalidInput(f"{name}: model {model.name} has one input, {model.input_name!r}")
     if tensor.datatype != DATATYPE:
         raise InvalidInput(f"{name}: datatype {tensor.datatype[:20]!r}, expected {DATATYPE}")
-    shape = tuple(tensor.shape)
-    if len(shape) != 3 or shape[0] < 1 or shape[1:] != model.input_shape:
-        window, features = model.input_shape
-        raise InvalidInput(f"{name}: shape {list(shape)[:8]}, expected [N >= 1, {window}, {features}]")
-    count = shape[0] * shape[1] * shape[2]
-    if request.raw_input_contents:
-        if len(request.raw_input_contents) != 1 or tensor.HasField("contents"):
-            raise InvalidInput(f"{len(request.raw_input_contents)} raw_input_contents with typed contents "
-                               f"{tensor.HasField('contents')}: expected one raw entry per input and no typed contents")
-        raw = request.raw_input_contents[0]
+    got = tuple(tensor.shape)
+    if len(got) != len(shape) + 1 or got[0] < 1 or got[1:] != shape:
+        raise InvalidInput(f"{name}: shape {list(got)[:8]}, expected [N >= 1, {', '.join(map(str, shape))}]")
+    count = int(np.prod(got))
+    if raw is not None:
+        if tensor.HasField("contents"):
+            raise InvalidInput(f"{name}: typed contents beside raw_input_contents: expected one form only")
         if len(raw) != 4 * count:
-            raise InvalidInput(f"{name}: {len(raw)} raw bytes, expected {4 * count} for shape {list(shape)} of FP32")
-        x = np.frombuffer(raw, dtype="<f4").reshape(shape)
+            raise InvalidInput(f"{name}: {len(raw)} raw bytes, expected {4 * count} for shape {list(got)} of FP32")
+        x = np.frombuffer(raw, dtype="<f4").reshape(got)
     else:
         values = tensor.contents.fp32_contents
         if len(values) != count:
-            raise InvalidInput(f"{name}: {len(values)} fp32_contents, expected {count} for shape {list(shape)} "
+            raise InvalidInput(f"{name}: {len(values)} fp32_contents, expected {count} for shape {list(got)} "
                                "(or the data in raw_input_contents)")
-        x = np.asarray(values, dtype=np.float32).reshape(shape)
+        x = np.asarray(values, dtype=np.float32).reshape(got)
     if not np.isfinite(x).all():
-        raise InvalidInput(f"{name}: NaN or infinite values, expected finite features")
+        raise InvalidInput(f"{name}: NaN or infinite values, expected finite numbers")
     return x

@@ -15,7 +15,7 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 
-from signalstack.models.card import METADATA_KEY, ModelCard
+from signalstack.models.card import METADATA_KEY, ModelCard, TensorInfo
 from signalstack.models.data import COLUMNS, BarsError, check_values
 from signalstack.models.features import feature_matrix
 
@@ -50,7 +50,13 @@ def choose_providers(preferred: Sequence[str] | None = None) -> list[str]:
 
 
 class OnnxModel:
-    """One ONNX file with its card; thread-safe for concurrent `predict_*` calls."""
+    """One ONNX file with its card; thread-safe for concurrent `predict*` calls.
+
+    A model has named inputs and outputs (the card's). At most one input is made from bars
+    (source "bars": the card's features over its window, or the newest feature row for a 1-D
+    input); every other input is a tensor the caller supplies as is (fundamentals, images,
+    intraday windows). Every output's values are named by its columns; `columns` joins them.
+    """
 
     def __init__(self, path: str | Path, *, name: str | None = None, version: int = 1,
                  providers: Sequence[str] | None = None, threads: int = 0) -> None:
@@ -77,10 +83,29 @@ class OnnxModel:
             raise ValueError(f"{self.path}: unreadable '{METADATA_KEY}' model card ({exc})") from None
         self.provider = self.session.get_providers()[0]
         self._spec = self.card.feature_spec
-        self._input = self.session.get_inputs()[0].name
-        self._output = self.session.get_outputs()[0].name
-        self._n_features = len(self._spec.columns)
+        self.inputs = self._described(self.card.inputs, [i.name for i in self.session.get_inputs()], "input")
+        self.output_infos = self._described(self.card.outputs, [o.name for o in self.session.get_outputs()],
+                                            "output")
+        bars = [i for i in self.inputs if i.source == "bars"]
+        if len(bars) > 1:
+            raise ValueError(f"{self.path}: inputs {[i.name for i in bars]} are all made from bars, expected one")
+        self.bars_input: TensorInfo | None = bars[0] if bars else None
+        self.tensor_inputs = tuple(i for i in self.inputs if i.source != "bars")
+        self.output_columns = {o.name: list(o.columns) or self._legacy_columns() for o in self.output_infos}
+        self.columns = joined_columns(self.output_columns)
+        self._output_names = [o.name for o in self.output_infos]
         log.debug("model %s v%d loaded on %s", self.name, self.version, self.provider)
+
+    def _described(self, infos: Sequence[TensorInfo], graph: list[str], kind: str) -> tuple[TensorInfo, ...]:
+        """The card's descriptions of the graph's inputs or outputs, in graph order; one for each."""
+        by_name = {i.name: i for i in infos}
+        if sorted(by_name) != sorted(graph):
+            raise ValueError(f"{self.path}: graph {kind}s {graph}, but the card describes {sorted(by_name)}")
+        return tuple(by_name[n] for n in graph)
+
+    def _legacy_columns(self) -> list[str]:
+        # Files written before outputs carried their columns had one output of the label's columns.
+        return self.card.classes or ["forecast"]
 
     @property
     def window(self) -> int:
@@ -92,45 +117,59 @@ class OnnxModel:
 
     @property
     def outputs(self) -> list[str]:
-        """Column names of a prediction: the classes, or ['forecast'] for a regressor."""
-        return self.card.classes or ["forecast"]
+        """Column names of the first output: the classes, ['forecast'], or a path's steps."""
+        return self.output_columns[self._output_names[0]]
 
     @property
-    def input_shape(self) -> tuple[int, int]:
-        """(window, features): one input window of the graph, batch axis excluded."""
-        return self.window, self._n_features
+    def output_names(self) -> list[str]:
+        return list(self._output_names)
 
-    @property
-    def input_name(self) -> str:
-        return self._input
+    def check_inputs(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """`inputs` as the contiguous float32 arrays the graph takes, one per input, or InvalidInput.
 
-    @property
-    def output_name(self) -> str:
-        return self._output
+        Each is (N, *shape of the card's input), with the same N >= 1 for all.
+        """
+        names = [i.name for i in self.inputs]
+        if sorted(inputs) != sorted(names):
+            raise InvalidInput(f"inputs {sorted(inputs)[:8]}: model {self.name} takes {names}")
+        checked, batch = {}, None
+        for info in self.inputs:
+            x = np.asarray(inputs[info.name])
+            if x.ndim != len(info.shape) + 1 or x.shape[1:] != info.shape or len(x) < 1:
+                raise InvalidInput(f"input {info.name!r} of shape {list(x.shape)[:8]}: expected [N >= 1, "
+                                   f"{', '.join(map(str, info.shape))}]")
+            if batch is not None and len(x) != batch:
+                raise InvalidInput(f"input {info.name!r} holds {len(x)} samples, expected {batch} like "
+                                   f"{names[0]!r}")
+            batch = len(x)
+            checked[info.name] = np.ascontiguousarray(x, dtype=np.float32)
+        return checked
 
-    def check_features(self, x: np.ndarray) -> np.ndarray:
-        """`x` as the contiguous float32 (N, window, features) array the graph takes, or InvalidInput."""
-        if x.ndim != 3 or x.shape[1:] != self.input_shape:
-            raise InvalidInput(f"feature windows of shape {x.shape}: expected (N, {self.window}, {self._n_features})")
-        return np.ascontiguousarray(x, dtype=np.float32)
+    def predict(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Every output, by name, for raw (unscaled) inputs by name: the graph itself."""
+        return dict(zip(self._output_names, self.session.run(self._output_names, self.check_inputs(inputs))))
 
-    def predict_features(self, x: np.ndarray) -> np.ndarray:
-        """Probabilities (or forecasts) for raw feature windows of shape (N, window, features)."""
-        return self.session.run([self._output], {self._input: self.check_features(x)})[0]
+    def joined(self, outputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        """(N, len(columns)) float32: the outputs side by side in `columns` order."""
+        return np.concatenate([outputs[n].reshape(len(outputs[n]), -1) for n in self._output_names], axis=1)
 
     def warm_up(self) -> None:
         """Run the graph once on zeros, so the first real call pays no lazy initialisation and a
         graph that disagrees with its card fails here, before it serves."""
+        zeros = {i.name: np.zeros((1, *i.shape), dtype=np.float32) for i in self.inputs}
         try:
-            out = self.predict_features(np.zeros((1, *self.input_shape), dtype=np.float32))
+            out = self.predict(zeros)
         except Exception as exc:
             raise ValueError(f"{self.path}: warm-up run failed ({exc})") from exc
-        if out.shape != (1, len(self.outputs)):
-            raise ValueError(f"{self.path}: warm-up output of shape {out.shape}, expected (1, {len(self.outputs)}) "
-                             f"for outputs {self.outputs}")
+        for info in self.output_infos:
+            expected = (1, len(self.output_columns[info.name]))
+            if out[info.name].shape != expected:
+                raise ValueError(f"{self.path}: warm-up output {info.name!r} of shape {out[info.name].shape}, "
+                                 f"expected {expected} for columns {self.output_columns[info.name]}")
 
     def window_features(self, bars: Bars, source: str = "window") -> np.ndarray:
-        """The (window, features) matrix for the last bar of `bars`, after checking the bars."""
+        """The bars input for the last bar of `bars` (its (window, features) matrix), after checking the bars."""
+        info = self._bars_info()
         arrays = _as_arrays(bars, source)
         n = len(arrays["close"])
         if n < self.bars_required:
@@ -141,23 +180,48 @@ class OnnxModel:
             check_values(tail, source)
         except BarsError as exc:
             raise InvalidInput(str(exc)) from None
-        return feature_matrix(tail, self._spec)[-self.window:]
+        return feature_matrix(tail, self._spec)[-self.window:].reshape(info.shape)
 
-    def windows_features(self, windows: Sequence[Bars]) -> np.ndarray:
-        """The float32 (N, window, features) graph input for N windows of raw bars."""
-        if not windows:
-            raise InvalidInput("no windows: expected at least one window of bars")
-        return np.stack([self.window_features(w, f"window {i}") for i, w in enumerate(windows)]).astype(np.float32)
+    def request_inputs(self, windows: Sequence[Bars], tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The graph inputs of one request: features of `windows` for the bars input, `tensors` for the rest.
 
-    def predict_windows(self, windows: Sequence[Bars]) -> np.ndarray:
-        """One prediction per window of raw bars; each window needs `bars_required` bars."""
-        return self.predict_features(self.windows_features(windows))
+        A model without a bars input takes no windows; caller-supplied tensors must be finite.
+        """
+        expected = [i.name for i in self.tensor_inputs]
+        if sorted(tensors) != sorted(expected):
+            raise InvalidInput(f"tensor inputs {sorted(tensors)[:8]}: model {self.name} takes "
+                               f"{expected or 'none'}" + (f" besides windows of bars for {self.bars_input.name!r}"
+                                                          if self.bars_input else ""))
+        for name, x in tensors.items():
+            if not np.isfinite(x).all():
+                raise InvalidInput(f"input {name!r}: NaN or infinite values, expected finite numbers")
+        inputs = dict(tensors)
+        if self.bars_input is None:
+            if windows:
+                raise InvalidInput(f"{len(windows)} windows of bars: model {self.name} takes tensors only "
+                                   f"({', '.join(expected)})")
+        else:
+            if not windows:
+                raise InvalidInput(f"no windows: model {self.name} needs at least one window of bars "
+                                   f"for its input {self.bars_input.name!r}")
+            inputs[self.bars_input.name] = np.stack(
+                [self.window_features(w, f"window {i}") for i, w in enumerate(windows)]).astype(np.float32)
+        return self.check_inputs(inputs)
 
-    def predict_series(self, bars: Bars, index: pd.Index | None = None) -> pd.DataFrame:
-        """A prediction for every bar that has `bars_required` bars of history, rows named by `index`.
+    def predict_windows(self, windows: Sequence[Bars], tensors: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+        """(N, len(columns)) outputs, one row per window of raw bars (each of `bars_required` bars),
+        with `tensors` {name: (N, ...)} for a model's other inputs."""
+        return self.joined(self.predict(self.request_inputs(windows, tensors or {})))
+
+    def predict_series(self, bars: Bars, index: pd.Index | None = None,
+                       tensors: Mapping[str, np.ndarray] | None = None) -> pd.DataFrame:
+        """Outputs (`columns`) for every bar that has `bars_required` bars of history, rows named by `index`.
 
         Features are computed once over the whole series, so this is the fast path for backtests.
+        `tensors` gives a model's other inputs one row per bar, aligned with `bars`; bars whose
+        rows are not finite (fundamentals not yet published) get NaN outputs.
         """
+        info = self._bars_info()
         arrays = _as_arrays(bars, "series")
         n = len(arrays["close"])
         if index is None:
@@ -169,10 +233,48 @@ class OnnxModel:
             check_values(arrays, "series")
         except BarsError as exc:
             raise InvalidInput(str(exc)) from None
+        rows = self._series_tensors(tensors or {}, n)
         table = feature_matrix(arrays, self._spec)[self.card.warmup:].astype(np.float32)
         windows = np.lib.stride_tricks.sliding_window_view(table, self.window, axis=0).transpose(0, 2, 1)
-        out = np.concatenate([self.predict_features(windows[i:i + BATCH]) for i in range(0, len(windows), BATCH)])
-        return pd.DataFrame(out, index=index[self.bars_required - 1:], columns=self.outputs)
+        windows = windows.reshape(len(windows), *info.shape)
+        others = {name: x[self.bars_required - 1:] for name, x in rows.items()}
+        known = np.ones(len(windows), dtype=bool)
+        for x in others.values():
+            known &= np.isfinite(x.reshape(len(x), -1)).all(axis=1)
+        out = np.full((len(windows), len(self.columns)), np.nan, dtype=np.float32)
+        scored = np.flatnonzero(known)
+        for i in range(0, len(scored), BATCH):
+            at = scored[i:i + BATCH]
+            batch = {info.name: windows[at], **{name: x[at] for name, x in others.items()}}
+            out[at] = self.joined(self.predict(batch))
+        return pd.DataFrame(out, index=index[self.bars_required - 1:], columns=self.columns)
+
+    def _series_tensors(self, tensors: Mapping[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+        """A series' tensor inputs as float32 arrays of one row per bar, after checking names and shapes."""
+        expected = [i.name for i in self.tensor_inputs]
+        if sorted(tensors) != sorted(expected):
+            raise InvalidInput(f"series tensor inputs {sorted(tensors)[:8]}: model {self.name} takes "
+                               f"{expected or 'none'}, one row per bar")
+        rows = {}
+        for info in self.tensor_inputs:
+            x = np.asarray(tensors[info.name], dtype=np.float32)
+            if x.shape != (n, *info.shape):
+                raise InvalidInput(f"series input {info.name!r} of shape {list(x.shape)[:8]}: expected "
+                                   f"{[n, *info.shape]} (one row per bar)")
+            rows[info.name] = x
+        return rows
+
+    def _bars_info(self) -> TensorInfo:
+        if self.bars_input is None:
+            raise InvalidInput(f"model {self.name} takes no bars: its inputs are tensors "
+                               f"({', '.join(i.name for i in self.inputs)}); send them as tensors")
+        return self.bars_input
+
+
+def joined_columns(columns: Mapping[str, list[str]]) -> list[str]:
+    """Every output's columns in order; a name two outputs share is prefixed by its output's name."""
+    seen = [c for cols in columns.values() for c in cols]
+    return [c if seen.count(c) == 1 else f"{name}.{c}" for name, cols in columns.items() for c in cols]
 
 
 def _as_arrays(bars: Bars, source: str) -> dict[str, np.ndarray]:

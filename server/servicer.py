@@ -10,15 +10,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import grpc
 import numpy as np
 
-from signalstack.models.data import COLUMNS
 from signalstack.protos.signalstack.v1 import signals_pb2 as pb
 from signalstack.protos.signalstack.v1 import signals_pb2_grpc as pb_grpc
 
-from . import metrics, rpc
+from . import metrics, rpc, wire
 from .batching import Batchers
 from .repository import ModelRepository
 from .runtime import InvalidInput, OnnxModel
@@ -40,25 +40,32 @@ class SignalServicer(pb_grpc.SignalServiceServicer):
     def Predict(self, request: pb.PredictRequest, context: grpc.ServicerContext,
                 call: rpc.Call) -> pb.PredictResponse:
         model = call.model = self.repository.get(request.model, request.version)
-        x = model.windows_features([_arrays(w) for w in request.windows])
-        probabilities = self.batchers.predict(model, x)
+        windows = [wire.bars_arrays(w) for w in request.windows]
+        inputs = model.request_inputs(windows, wire.tensor_arrays(request.inputs))
+        outputs = self.batchers.predict(model, inputs)
+        first = outputs[model.output_names[0]]
         return pb.PredictResponse(
             model=model.name, version=model.version, classes=model.outputs,
-            predictions=[pb.Prediction(probabilities=row) for row in probabilities.tolist()])
+            predictions=[pb.Prediction(probabilities=row) for row in first.tolist()],
+            outputs=wire.output_messages(outputs, model.output_columns))
 
     @rpc.unary
     def PredictSeries(self, request: pb.PredictSeriesRequest, context: grpc.ServicerContext,
                       call: rpc.Call) -> pb.PredictSeriesResponse:
         model = call.model = self.repository.get(request.model, request.version)
-        bars = _arrays(request.bars)
+        bars = wire.bars_arrays(request.bars)
         n, times = len(bars["close"]), request.bars.time
         if times and len(times) != n:
             raise InvalidInput(f"series: {len(times)} times for {n} bars (expected one time per bar, or none)")
-        table = model.predict_series(bars)
+        table = model.predict_series(bars, tensors=wire.tensor_arrays(request.inputs)).to_numpy(np.float32)
         first = n - len(table)
+        outputs, start = {}, 0
+        for name, columns in model.output_columns.items():
+            outputs[name], start = table[:, start:start + len(columns)], start + len(columns)
         response = pb.PredictSeriesResponse(model=model.name, version=model.version, classes=model.outputs,
-                                            first_index=first, time=times[first:])
-        response.probabilities.extend(table.to_numpy(np.float32).ravel().tolist())
+                                            first_index=first, time=times[first:],
+                                            outputs=wire.output_messages(outputs, model.output_columns))
+        response.probabilities.extend(outputs[model.output_names[0]].ravel().tolist())
         return response
 
     @rpc.unary
@@ -79,6 +86,10 @@ class SignalServicer(pb_grpc.SignalServiceServicer):
             started = time.perf_counter()
             model = call.model = self.repository.get(event.model, event.version)
             source = f"StreamSignals message {i} (symbol {event.symbol!r})"
+            if model.tensor_inputs:
+                raise InvalidInput(f"{source}: model {model.name} also takes tensor inputs "
+                                   f"({', '.join(i.name for i in model.tensor_inputs)}), which bar events cannot "
+                                   "carry; use Predict")
             bars = windows.add(model.name, event.symbol, event.time,
                                (event.open, event.high, event.low, event.close, event.volume),
                                model.bars_required, source)
@@ -86,7 +97,8 @@ class SignalServicer(pb_grpc.SignalServiceServicer):
                                classes=model.outputs, bars_needed=max(0, model.bars_required - len(bars)))
             if not signal.bars_needed:
                 x = model.window_features(bars.tail(model.bars_required), source)[np.newaxis]
-                signal.probabilities.extend(self.batchers.predict(model, x)[0].tolist())
+                outputs = self.batchers.predict(model, {model.bars_input.name: x})
+                signal.probabilities.extend(outputs[model.output_names[0]][0].tolist())
             metrics.LATENCY.labels("StreamSignals", *call.labels).observe(time.perf_counter() - started)
             yield signal
 
@@ -96,9 +108,7 @@ def _model_info(model: OnnxModel) -> pb.ModelInfo:
     card = model.card
     return pb.ModelInfo(name=model.name, version=model.version, classes=model.outputs, window=card.window,
                         warmup=card.warmup, bars_required=card.bars_required, horizon=card.horizon,
-                        provider=model.provider, card_json=card.to_json())
-
-
-def _arrays(bars: pb.Bars) -> dict[str, np.ndarray]:
-    # upb's repeated scalar fields expose a buffer, so np.asarray copies without a Python loop.
-    return {c: np.asarray(getattr(bars, c), dtype=np.float64) for c in COLUMNS}
+                        provider=model.provider, card_json=card.to_json(),
+                        inputs=[wire.tensor_info_message(i) for i in model.inputs],
+                        outputs=[wire.tensor_info_message(replace(o, columns=tuple(model.output_columns[o.name])))
+                                 for o in model.output_infos])

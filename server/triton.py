@@ -54,34 +54,39 @@ def export_triton(models_dir: Path, out_dir: Path, *, batching: BatchPolicy = Ba
 
 
 def triton_config(versions: Sequence[OnnxModel], batching: BatchPolicy) -> str:
-    """config.pbtxt for the versions of one model; a dimension the versions disagree on becomes -1."""
-    first = versions[0]
-    window = _dims([m.input_shape for m in versions])
-    classes = _dims([(len(m.outputs),) for m in versions])
+    """config.pbtxt for the versions of one model (tensors named as the newest's); a dimension the
+    versions disagree on becomes -1."""
+    newest = max(versions, key=lambda m: m.version)
+    inputs = {i.name: _dims([j.shape for m in versions for j in m.inputs if j.name == i.name]) for i in newest.inputs}
+    outputs = {name: _dims([(len(m.output_columns[name]),) for m in versions if name in m.output_columns])
+               for name in newest.output_names}
     if batching.max_batch_size == 1:  # Triton's "no batching": max_batch_size 0, the batch axis spelled out
-        max_batch, batch, window, classes = 0, "", (-1, *window), (-1, *classes)
+        max_batch, batch = 0, ""
+        inputs = {k: (-1, *v) for k, v in inputs.items()}
+        outputs = {k: (-1, *v) for k, v in outputs.items()}
     else:
         max_batch, batch = batching.max_batch_size, ("dynamic_batching {\n"
                                                      f"  max_queue_delay_microseconds: {batching.max_delay_us}\n"
                                                      "}\n")
-    return (f'name: "{first.name}"\n'
+    return (f'name: "{newest.name}"\n'
             'platform: "onnxruntime_onnx"\n'
             f"max_batch_size: {max_batch}\n"
             "version_policy: { all { } }\n"
-            f"{_tensor('input', first.input_name, window)}"
-            f"{_tensor('output', first.output_name, classes)}"
+            f"{_tensors('input', inputs)}"
+            f"{_tensors('output', outputs)}"
             f"{batch}")
 
 
 def _dims(shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
+    if len({len(s) for s in shapes}) != 1:
+        return (-1,) * max(len(s) for s in shapes)
     return tuple(dims[0] if len(set(dims)) == 1 else -1 for dims in zip(*shapes))
 
 
-def _tensor(kind: str, name: str, dims: tuple[int, ...]) -> str:
-    return (f"{kind} [\n"
-            "  {\n"
-            f'    name: "{name}"\n'
-            "    data_type: TYPE_FP32\n"
-            f"    dims: [ {', '.join(map(str, dims))} ]\n"
-            "  }\n"
-            "]\n")
+def _tensors(kind: str, dims: dict[str, tuple[int, ...]]) -> str:
+    entries = ",\n".join("  {\n"
+                         f'    name: "{name}"\n'
+                         "    data_type: TYPE_FP32\n"
+                         f"    dims: [ {', '.join(map(str, shape))} ]\n"
+                         "  }" for name, shape in dims.items())
+    return f"{kind} [\n{entries}\n]\n"

@@ -111,3 +111,27 @@ def test_summary_prints_a_keras_style_table():
     out = run("summary", "lstm", "--input", "features=60,21", "--param", "hidden=32,16").stdout
     assert "(None, 60, 32)" in out and "(None, 16)" in out
     assert "Total params:" in out and "Keras-equivalent" in out
+
+
+@pytest.mark.slow
+def test_a_two_input_model_trains_and_backtests_with_a_fundamentals_csv(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    dates = pd.date_range("2000-01-01", "2018-12-31", freq="90D")
+    factors = pd.DataFrame(np.random.default_rng(0).normal(size=(len(dates), 2)), index=dates,
+                           columns=["pe", "growth"]).rename_axis("date")
+    factors.to_csv(tmp_path / "factors.csv")
+    out = tmp_path / "mt.onnx"
+    run("train", "--data", "sample:sp500", "--fundamentals", str(tmp_path / "factors.csv"),
+        "--model", "multitask", "--labels", "three", "--horizon", "5", "--out", str(out), "--window", "10",
+        "--param", "hidden=4", "--epochs", "1")
+    card = json.loads(run("info", str(out)).stdout)
+    assert [(i["name"], i["source"], i["columns"]) for i in card["inputs"]] == [
+        ("fundamentals", "tensor", ["pe", "growth"]), ("features", "bars", card["inputs"][1]["columns"])]
+    assert [o["name"] for o in card["outputs"]] == ["probabilities", "forecast"]
+    done = run("backtest", "--model", str(out), "--data", "sample:sp500", "--fundamentals",
+               str(tmp_path / "factors.csv"), "--buy-threshold", "0.34", "--sell-threshold", "0.3")
+    assert "buy & hold" in done.stdout
+    refused = run("backtest", "--model", str(out), "--data", "sample:sp500", check=False)
+    assert refused.returncode == 1 and "fundamentals" in refused.stderr

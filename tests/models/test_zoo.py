@@ -1,6 +1,8 @@
-"""Every named architecture: built at the posts' shapes, trained briefly on tiny data, exported with parity."""
+"""Every named architecture: built at the posts' shapes, trained briefly on tiny data, exported with
+parity, and served by the real gRPC server (both protocols) with the numbers onnxruntime gives."""
 
 import json
+import shutil
 
 import numpy as np
 import onnx
@@ -13,6 +15,10 @@ from signalstack.models.export import PARITY_TOLERANCE
 from signalstack.models.pipeline import train_dataset_and_export
 from signalstack.models.train import TrainConfig, predict
 from signalstack.models.zoo import create_model, get_entry, list_models, summary
+from signalstack.protos.inference import grpc_predict_v2_pb2 as oip
+from signalstack.protos.inference import grpc_predict_v2_pb2_grpc as oip_grpc
+
+from ..support import free_port
 
 # architecture -> (tiny dataset, tiny sizes)
 CASES = {
@@ -156,3 +162,73 @@ def test_card_of_a_file_written_before_the_zoo_still_loads(tiny_model):
         tensor.pop("columns"), tensor.pop("source")
     card = ModelCard.from_json(json.dumps(doc))
     assert card.inputs[0].source == "bars" and card.outputs[0].source == "" and card.spec == {}
+
+
+@pytest.fixture(scope="module")
+def zoo_server(tmp_path_factory):
+    """(model folder, its repository, host:port) of a real server; tests copy models in and refresh."""
+    from signalstack.server.app import build_server
+    from signalstack.server.repository import ModelRepository
+
+    folder = tmp_path_factory.mktemp("zoo_repository")
+    repository = ModelRepository(folder)
+    server, port = build_server(repository, host="127.0.0.1", port=free_port())
+    server.start()
+    try:
+        yield folder, repository, f"127.0.0.1:{port}"
+    finally:
+        server.stop(grace=None)
+
+
+def _request(name, local, dataset, bars, n=3):
+    """Windows of raw bars (for a model's bars input) and tensors (the rest) for `n` test samples."""
+    test = dataset.x_of(dataset.test)
+    tensors = {i.name: test[i.name][:n] for i in local.tensor_inputs}
+    windows = []
+    if local.bars_input is not None:
+        ends = bars.index[-n:] if name == "rank" else dataset.test.times[:n]
+        windows = [bars.loc[:t].iloc[-local.bars_required:] for t in ends]
+    return windows, tensors
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_served_over_grpc_as_onnxruntime_runs_it(name, exported, zoo_server, tiny_sets, sp500):
+    import grpc
+
+    from signalstack.server.client import SignalClient
+    from signalstack.server.runtime import OnnxModel
+
+    trained = exported(name)
+    folder, repository, target = zoo_server
+    shutil.copyfile(trained.path, folder / f"{name}.onnx")
+    repository.refresh()
+    local = OnnxModel(trained.path)
+    dataset = tiny_sets[CASES[name][0]]
+    bars = sp500.iloc[:300] if name == "rank" else sp500.iloc[:400]  # the bars the tiny set was made from
+    windows, tensors = _request(name, local, dataset, bars)
+    with SignalClient(target) as client:
+        info = client.get_model(name)
+        got, columns = client.predict_outputs(name, windows, tensors=tensors)
+    assert [(i.name, tuple(i.shape), i.source) for i in info.inputs] == \
+        [(i.name, i.shape, i.source) for i in local.inputs]
+    assert [o.name for o in info.outputs] == local.output_names and columns == local.columns
+    np.testing.assert_allclose(got, local.predict_windows(windows, tensors), rtol=0, atol=1e-6)
+    if windows and name != "rank":  # features the server made from bars are the ones training used
+        x = dataset.x_of(dataset.test)
+        trained_on = local.predict({**tensors, local.bars_input.name: x[local.bars_input.name][:len(windows)]})
+        np.testing.assert_allclose(got, local.joined(trained_on), rtol=0, atol=1e-5)
+
+    graph_inputs = dict(tensors)
+    if windows:
+        graph_inputs[local.bars_input.name] = np.stack([local.window_features(w) for w in windows])
+    request = oip.ModelInferRequest(model_name=name, raw_input_contents=[
+        np.ascontiguousarray(x, dtype="<f4").tobytes() for x in graph_inputs.values()])
+    for key, x in graph_inputs.items():
+        request.inputs.add(name=key, datatype="FP32", shape=x.shape)
+    with grpc.insecure_channel(target) as channel:
+        response = oip_grpc.GRPCInferenceServiceStub(channel).ModelInfer(request, timeout=30)
+    assert [o.name for o in response.outputs] == local.output_names
+    inferred = {o.name: np.frombuffer(raw, "<f4").reshape(o.shape)
+                for o, raw in zip(response.outputs, response.raw_output_contents)}
+    np.testing.assert_allclose(local.joined(inferred), got, rtol=0, atol=1e-6)

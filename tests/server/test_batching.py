@@ -20,8 +20,9 @@ def model(tiny_model: Path) -> OnnxModel:
     return OnnxModel(tiny_model, name="batched", threads=1)
 
 
-def _windows(model: OnnxModel, n: int, seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).normal(size=(n, *model.input_shape)).astype(np.float32)
+def _windows(model: OnnxModel, n: int, seed: int) -> dict[str, np.ndarray]:
+    (info,) = model.inputs
+    return {info.name: np.random.default_rng(seed).normal(size=(n, *info.shape)).astype(np.float32)}
 
 
 def _batch_runs(model: OnnxModel) -> dict[float, float]:
@@ -59,7 +60,7 @@ def test_a_full_batch_runs_once_and_every_caller_gets_its_rows(model: OnnxModel)
     results = _concurrently(batchers, model, inputs)
     after = _batch_runs(model)
     for x, got in zip(inputs, results):
-        np.testing.assert_allclose(got, model.predict_features(x), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(got["probabilities"], model.predict(x)["probabilities"], rtol=1e-5, atol=1e-6)
     runs = {le: after[le] - before.get(le, 0) for le in after}
     assert runs[8.0] - runs[4.0] == 1 and runs[float("inf")] == 1, runs  # one run of 7 windows
 
@@ -69,18 +70,18 @@ def test_many_concurrent_callers_get_their_own_results(model: OnnxModel, policy:
     batchers = Batchers(policy)
     inputs = [_windows(model, 1 + i % 3, seed=i) for i in range(48)]
     for x, got in zip(inputs, _concurrently(batchers, model, inputs)):
-        np.testing.assert_allclose(got, model.predict_features(x), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(got["probabilities"], model.predict(x)["probabilities"], rtol=1e-5, atol=1e-6)
 
 
 def test_batching_off_calls_the_model_directly(model: OnnxModel) -> None:
     x = _windows(model, 3, seed=0)
     got = Batchers(BatchPolicy(max_batch_size=1)).predict(model, x)
-    assert np.array_equal(got, model.predict_features(x))
+    assert np.array_equal(got["probabilities"], model.predict(x)["probabilities"])
 
 
 def test_a_bad_shape_is_refused_before_it_joins_a_batch(model: OnnxModel) -> None:
-    with pytest.raises(InvalidInput, match=r"feature windows of shape \(1, 3, 21\): expected \(N, 20, 21\)"):
-        Batchers().predict(model, np.zeros((1, 3, 21), np.float32))
+    with pytest.raises(InvalidInput, match=r"input 'features' of shape \[1, 3, 21\]: expected \[N >= 1, 20, 21\]"):
+        Batchers().predict(model, {"features": np.zeros((1, 3, 21), np.float32)})
 
 
 def test_policies_apply_per_model() -> None:

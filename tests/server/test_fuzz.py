@@ -223,7 +223,7 @@ def test_arbitrary_bytes_on_every_method(channel: grpc.Channel) -> None:
 def test_huge_requests_are_refused_with_resource_exhausted(model_dir: Path, local: OnnxModel) -> None:
     with running(ModelRepository(model_dir), max_message_bytes=1 << 20) as server, \
             grpc.insecure_channel(f"127.0.0.1:{server.port}") as small:
-        x = np.zeros((1000, *local.input_shape), np.float32)  # 1.7 MB of features, over the 1 MiB limit
+        x = np.zeros((1000, *local.inputs[0].shape), np.float32)  # 1.7 MB of features, over the 1 MiB limit
         request = oip.ModelInferRequest(model_name="tiny", raw_input_contents=[x.tobytes()], inputs=[
             oip.ModelInferRequest.InferInputTensor(name="features", datatype="FP32", shape=x.shape)])
         with pytest.raises(grpc.RpcError) as info:

@@ -70,7 +70,7 @@ def test_model_infer_gives_the_same_probabilities_as_predict(
 
 def _request(local: OnnxModel, **fields: object) -> oip.ModelInferRequest:
     """A valid request for two windows of zeros, but for `fields`."""
-    return infer_request(np.zeros((2, *local.input_shape), np.float32), **fields)
+    return infer_request(np.zeros((2, *local.inputs[0].shape), np.float32), **fields)
 
 
 def _input(local: OnnxModel, **fields: object) -> oip.ModelInferRequest:
@@ -82,7 +82,7 @@ def _input(local: OnnxModel, **fields: object) -> oip.ModelInferRequest:
 
 
 def _with_nan(local: OnnxModel) -> oip.ModelInferRequest:
-    x = np.zeros((1, *local.input_shape), np.float32)
+    x = np.zeros((1, *local.inputs[0].shape), np.float32)
     x[0, 3, 4] = np.nan
     return infer_request(x)
 
@@ -102,7 +102,7 @@ BAD_INFERS: dict[str, tuple[Callable[[OnnxModel], oip.ModelInferRequest], grpc.S
     "bad version": (lambda m: _request(m, model_version="latest"), grpc.StatusCode.INVALID_ARGUMENT,
                     "model version 'latest': expected a positive integer"),
     "input name": (lambda m: _input(m, name="x"), grpc.StatusCode.INVALID_ARGUMENT,
-                   "input 'x': model tiny has one input, 'features'"),
+                   "inputs ['x']: model tiny takes ['features']"),
     "datatype": (lambda m: _input(m, datatype="FP64"), grpc.StatusCode.INVALID_ARGUMENT,
                  "input 'features': datatype 'FP64', expected FP32"),
     "shape": (lambda m: _shape(m, [2, 21, 20]), grpc.StatusCode.INVALID_ARGUMENT,
@@ -110,11 +110,13 @@ BAD_INFERS: dict[str, tuple[Callable[[OnnxModel], oip.ModelInferRequest], grpc.S
     "empty batch": (lambda m: _shape(m, [0, 20, 21]), grpc.StatusCode.INVALID_ARGUMENT, "expected [N >= 1, 20, 21]"),
     "byte count": (lambda m: _shape(m, [3, 20, 21]), grpc.StatusCode.INVALID_ARGUMENT,
                    "input 'features': 3360 raw bytes, expected 5040 for shape [3, 20, 21] of FP32"),
-    "nan": (_with_nan, grpc.StatusCode.INVALID_ARGUMENT, "NaN or infinite values, expected finite features"),
+    "nan": (_with_nan, grpc.StatusCode.INVALID_ARGUMENT,
+            "input 'features': NaN or infinite values, expected finite numbers"),
     "output name": (lambda m: _request(m, outputs=[oip.ModelInferRequest.InferRequestedOutputTensor(name="logits")]),
-                    grpc.StatusCode.INVALID_ARGUMENT, "requested output 'logits': model tiny has only 'probabilities'"),
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    "requested output 'logits': model tiny has outputs ['probabilities']"),
     "no input": (lambda m: oip.ModelInferRequest(model_name="tiny"), grpc.StatusCode.INVALID_ARGUMENT,
-                 "0 inputs: expected exactly one, 'features'"),
+                 "inputs []: model tiny takes ['features']"),
 }
 
 

@@ -153,7 +153,7 @@ def test_refresh_loads_new_versions_refuses_bad_files_and_keeps_serving(
     gc.collect()
     assert v2() is None, "an unloaded version is still held"
     assert changes == [[("tiny", 1), ("tiny", 2)], [("tiny", 1)]]
-    assert v1.predict_features(np.zeros((1, *v1.input_shape), np.float32)).shape == (1, 2)
+    assert v1.predict({"features": np.zeros((1, 20, 21), np.float32)})["probabilities"].shape == (1, 2)
 
 
 def test_removing_every_version_unloads_the_model(tmp_path: Path, tiny_model: Path) -> None:

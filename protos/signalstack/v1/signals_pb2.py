@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1csignalstack/v1/signals.proto\x12\x0esignalstack.v1\"\\\n\x04\x42\x61rs\x12\x0c\n\x04time\x18\x01 \x03(\x03\x12\x0c\n\x04open\x18\x02 \x03(\x01\x12\x0c\n\x04high\x18\x03 \x03(\x01\x12\x0b\n\x03low\x18\x04 \x03(\x01\x12\r\n\x05\x63lose\x18\x05 \x03(\x01\x12\x0e\n\x06volume\x18\x06 \x03(\x01\"W\n\x0ePredictRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12%\n\x07windows\x18\x03 \x03(\x0b\x32\x14.signalstack.v1.Bars\"#\n\nPrediction\x12\x15\n\rprobabilities\x18\x01 \x03(\x02\"s\n\x0fPredictResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x0f\n\x07\x63lasses\x18\x03 \x03(\t\x12/\n\x0bpredictions\x18\x04 \x03(\x0b\x32\x1a.signalstack.v1.Prediction\"Z\n\x14PredictSeriesRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\"\n\x04\x62\x61rs\x18\x03 \x01(\x0b\x32\x14.signalstack.v1.Bars\"\x82\x01\n\x15PredictSeriesResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x0f\n\x07\x63lasses\x18\x03 \x03(\t\x12\x13\n\x0b\x66irst_index\x18\x04 \x01(\x03\x12\x0c\n\x04time\x18\x05 \x03(\x03\x12\x15\n\rprobabilities\x18\x06 \x03(\x02\"\x13\n\x11ListModelsRequest\"?\n\x12ListModelsResponse\x12)\n\x06models\x18\x01 \x03(\x0b\x32\x19.signalstack.v1.ModelInfo\"1\n\x0fGetModelRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\"\xa8\x01\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x0f\n\x07\x63lasses\x18\x03 \x03(\t\x12\x0e\n\x06window\x18\x04 \x01(\x05\x12\x0e\n\x06warmup\x18\x05 \x01(\x05\x12\x15\n\rbars_required\x18\x06 \x01(\x05\x12\x0f\n\x07horizon\x18\x07 \x01(\x05\x12\x10\n\x08provider\x18\x08 \x01(\t\x12\x11\n\tcard_json\x18\t \x01(\t\"\x90\x01\n\x08\x42\x61rEvent\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x0e\n\x06symbol\x18\x03 \x01(\t\x12\x0c\n\x04time\x18\x04 \x01(\x03\x12\x0c\n\x04open\x18\x05 \x01(\x01\x12\x0c\n\x04high\x18\x06 \x01(\x01\x12\x0b\n\x03low\x18\x07 \x01(\x01\x12\r\n\x05\x63lose\x18\x08 \x01(\x01\x12\x0e\n\x06volume\x18\t \x01(\x01\"\x83\x01\n\x06Signal\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x0c\n\x04time\x18\x02 \x01(\x03\x12\r\n\x05model\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x03\x12\x13\n\x0b\x62\x61rs_needed\x18\x05 \x01(\x05\x12\x0f\n\x07\x63lasses\x18\x06 \x03(\t\x12\x15\n\rprobabilities\x18\x07 \x03(\x02\x32\x9d\x03\n\rSignalService\x12J\n\x07Predict\x12\x1e.signalstack.v1.PredictRequest\x1a\x1f.signalstack.v1.PredictResponse\x12\\\n\rPredictSeries\x12$.signalstack.v1.PredictSeriesRequest\x1a%.signalstack.v1.PredictSeriesResponse\x12S\n\nListModels\x12!.signalstack.v1.ListModelsRequest\x1a\".signalstack.v1.ListModelsResponse\x12\x46\n\x08GetModel\x12\x1f.signalstack.v1.GetModelRequest\x1a\x19.signalstack.v1.ModelInfo\x12\x45\n\rStreamSignals\x12\x18.signalstack.v1.BarEvent\x1a\x16.signalstack.v1.Signal(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1csignalstack/v1/signals.proto\x12\x0esignalstack.v1\"\\\n\x04\x42\x61rs\x12\x0c\n\x04time\x18\x01 \x03(\x03\x12\x0c\n\x04open\x18\x02 \x03(\x01\x12\x0c\n\x04high\x18\x03 \x03(\x01\x12\x0b\n\x03low\x18\x04 \x03(\x01\x12\r\n\x05\x63lose\x18\x05 \x03(\x01\x12\x0e\n\x06volume\x18\x06 \x03(\x01\"F\n\x06Tensor\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05shape\x18\x02 \x03(\x03\x12\x0e\n\x06values\x18\x03 \x03(\x02\x12\x0f\n\x07\x63olumns\x18\x04 \x03(\t\"\x7f\n\x0ePredictRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12%\n\x07windows\x18\x03 \x03(\x0b\x32\x14.signalstack.v1.Bars\x12&\n\x06inputs\x18\x04 \x03(\x0b\x32\x16.signalstack.v1.Tensor\"#\n\nPrediction\x12\x15\n\rprobabilities\x18\x01 \x03(\x02\"\x9c\x01\n\x0fPredictResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x0f\n\x07\x63lasses\x18\x03 \x03(\t\x12/\n\x0bpredictions\x18\x04 \x03(\x0b\x32\x1a.signalstack.v1.Prediction\x12\'\n\x07outputs\x18\x05 \x03(\x0b\x32\x16.signalstack.v1.Tensor\"\x82\x01\n\x14PredictSeriesRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\"\n\x04\x62\x61rs\x18\x03 \x01(\x0b\x32\x14.signalstack.v1.Bars\x12&\n\x06inputs\x18\x04 \x03(\x0b\x32\x16.signalstack.v1.Tensor\"\xab\x01\n\x15PredictSeriesResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x0f\n\x07\x63lasses\x18\x03 \x03(\t\x12\x13\n\x0b\x66irst_index\x18\x04 \x01(\x03\x12\x0c\n\x04time\x18\x05 \x03(\x03\x12\x15\n\rprobabilities\x18\x06 \x03(\x02\x12\'\n\x07outputs\x18\x07 \x03(\x0b\x32\x16.signalstack.v1.Tensor\"\x13\n\x11ListModelsRequest\"?\n\x12ListModelsResponse\x12)\n\x06models\x18\x01 \x03(\x0b\x32\x19.signalstack.v1.ModelInfo\"1\n\x0fGetModelRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\"\x81\x02\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x0f\n\x07\x63lasses\x18\x03 \x03(\t\x12\x0e\n\x06window\x18\x04 \x01(\x05\x12\x0e\n\x06warmup\x18\x05 \x01(\x05\x12\x15\n\rbars_required\x18\x06 \x01(\x05\x12\x0f\n\x07horizon\x18\x07 \x01(\x05\x12\x10\n\x08provider\x18\x08 \x01(\t\x12\x11\n\tcard_json\x18\t \x01(\t\x12*\n\x06inputs\x18\n \x03(\x0b\x32\x1a.signalstack.v1.TensorInfo\x12+\n\x07outputs\x18\x0b \x03(\x0b\x32\x1a.signalstack.v1.TensorInfo\"J\n\nTensorInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05shape\x18\x02 \x03(\x03\x12\x0f\n\x07\x63olumns\x18\x03 \x03(\t\x12\x0e\n\x06source\x18\x04 \x01(\t\"\x90\x01\n\x08\x42\x61rEvent\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x0e\n\x06symbol\x18\x03 \x01(\t\x12\x0c\n\x04time\x18\x04 \x01(\x03\x12\x0c\n\x04open\x18\x05 \x01(\x01\x12\x0c\n\x04high\x18\x06 \x01(\x01\x12\x0b\n\x03low\x18\x07 \x01(\x01\x12\r\n\x05\x63lose\x18\x08 \x01(\x01\x12\x0e\n\x06volume\x18\t \x01(\x01\"\x83\x01\n\x06Signal\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x0c\n\x04time\x18\x02 \x01(\x03\x12\r\n\x05model\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x03\x12\x13\n\x0b\x62\x61rs_needed\x18\x05 \x01(\x05\x12\x0f\n\x07\x63lasses\x18\x06 \x03(\t\x12\x15\n\rprobabilities\x18\x07 \x03(\x02\x32\x9d\x03\n\rSignalService\x12J\n\x07Predict\x12\x1e.signalstack.v1.PredictRequest\x1a\x1f.signalstack.v1.PredictResponse\x12\\\n\rPredictSeries\x12$.signalstack.v1.PredictSeriesRequest\x1a%.signalstack.v1.PredictSeriesResponse\x12S\n\nListModels\x12!.signalstack.v1.ListModelsRequest\x1a\".signalstack.v1.ListModelsResponse\x12\x46\n\x08GetModel\x12\x1f.signalstack.v1.GetModelRequest\x1a\x19.signalstack.v1.ModelInfo\x12\x45\n\rStreamSignals\x12\x18.signalstack.v1.BarEvent\x1a\x16.signalstack.v1.Signal(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,28 +33,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_BARS']._serialized_start=48
   _globals['_BARS']._serialized_end=140
-  _globals['_PREDICTREQUEST']._serialized_start=142
-  _globals['_PREDICTREQUEST']._serialized_end=229
-  _globals['_PREDICTION']._serialized_start=231
-  _globals['_PREDICTION']._serialized_end=266
-  _globals['_PREDICTRESPONSE']._serialized_start=268
-  _globals['_PREDICTRESPONSE']._serialized_end=383
-  _globals['_PREDICTSERIESREQUEST']._serialized_start=385
-  _globals['_PREDICTSERIESREQUEST']._serialized_end=475
-  _globals['_PREDICTSERIESRESPONSE']._serialized_start=478
-  _globals['_PREDICTSERIESRESPONSE']._serialized_end=608
-  _globals['_LISTMODELSREQUEST']._serialized_start=610
-  _globals['_LISTMODELSREQUEST']._serialized_end=629
-  _globals['_LISTMODELSRESPONSE']._serialized_start=631
-  _globals['_LISTMODELSRESPONSE']._serialized_end=694
-  _globals['_GETMODELREQUEST']._serialized_start=696
-  _globals['_GETMODELREQUEST']._serialized_end=745
-  _globals['_MODELINFO']._serialized_start=748
-  _globals['_MODELINFO']._serialized_end=916
-  _globals['_BAREVENT']._serialized_start=919
-  _globals['_BAREVENT']._serialized_end=1063
-  _globals['_SIGNAL']._serialized_start=1066
-  _globals['_SIGNAL']._serialized_end=1197
-  _globals['_SIGNALSERVICE']._serialized_start=1200
-  _globals['_SIGNALSERVICE']._serialized_end=1613
+  _globals['_TENSOR']._serialized_start=142
+  _globals['_TENSOR']._serialized_end=212
+  _globals['_PREDICTREQUEST']._serialized_start=214
+  _globals['_PREDICTREQUEST']._serialized_end=341
+  _globals['_PREDICTION']._serialized_start=343
+  _globals['_PREDICTION']._serialized_end=378
+  _globals['_PREDICTRESPONSE']._serialized_start=381
+  _globals['_PREDICTRESPONSE']._serialized_end=537
+  _globals['_PREDICTSERIESREQUEST']._serialized_start=540
+  _globals['_PREDICTSERIESREQUEST']._serialized_end=670
+  _globals['_PREDICTSERIESRESPONSE']._serialized_start=673
+  _globals['_PREDICTSERIESRESPONSE']._serialized_end=844
+  _globals['_LISTMODELSREQUEST']._serialized_start=846
+  _globals['_LISTMODELSREQUEST']._serialized_end=865
+  _globals['_LISTMODELSRESPONSE']._serialized_start=867
+  _globals['_LISTMODELSRESPONSE']._serialized_end=930
+  _globals['_GETMODELREQUEST']._serialized_start=932
+  _globals['_GETMODELREQUEST']._serialized_end=981
+  _globals['_MODELINFO']._serialized_start=984
+  _globals['_MODELINFO']._serialized_end=1241
+  _globals['_TENSORINFO']._serialized_start=1243
+  _globals['_TENSORINFO']._serialized_end=1317
+  _globals['_BAREVENT']._serialized_start=1320
+  _globals['_BAREVENT']._serialized_end=1464
+  _globals['_SIGNAL']._serialized_start=1467
+  _globals['_SIGNAL']._serialized_end=1598
+  _globals['_SIGNALSERVICE']._serialized_start=1601
+  _globals['_SIGNALSERVICE']._serialized_end=2014
 # @@protoc_insertion_point(module_scope)

@@ -22,15 +22,29 @@ class Bars(_message.Message):
     volume: _containers.RepeatedScalarFieldContainer[float]
     def __init__(self, time: _Optional[_Iterable[int]] = ..., open: _Optional[_Iterable[float]] = ..., high: _Optional[_Iterable[float]] = ..., low: _Optional[_Iterable[float]] = ..., close: _Optional[_Iterable[float]] = ..., volume: _Optional[_Iterable[float]] = ...) -> None: ...
 
+class Tensor(_message.Message):
+    __slots__ = ("name", "shape", "values", "columns")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SHAPE_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    shape: _containers.RepeatedScalarFieldContainer[int]
+    values: _containers.RepeatedScalarFieldContainer[float]
+    columns: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ..., values: _Optional[_Iterable[float]] = ..., columns: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class PredictRequest(_message.Message):
-    __slots__ = ("model", "version", "windows")
+    __slots__ = ("model", "version", "windows", "inputs")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     WINDOWS_FIELD_NUMBER: _ClassVar[int]
+    INPUTS_FIELD_NUMBER: _ClassVar[int]
     model: str
     version: int
     windows: _containers.RepeatedCompositeFieldContainer[Bars]
-    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., windows: _Optional[_Iterable[_Union[Bars, _Mapping]]] = ...) -> None: ...
+    inputs: _containers.RepeatedCompositeFieldContainer[Tensor]
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., windows: _Optional[_Iterable[_Union[Bars, _Mapping]]] = ..., inputs: _Optional[_Iterable[_Union[Tensor, _Mapping]]] = ...) -> None: ...
 
 class Prediction(_message.Message):
     __slots__ = ("probabilities",)
@@ -39,42 +53,48 @@ class Prediction(_message.Message):
     def __init__(self, probabilities: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class PredictResponse(_message.Message):
-    __slots__ = ("model", "version", "classes", "predictions")
+    __slots__ = ("model", "version", "classes", "predictions", "outputs")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     CLASSES_FIELD_NUMBER: _ClassVar[int]
     PREDICTIONS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     model: str
     version: int
     classes: _containers.RepeatedScalarFieldContainer[str]
     predictions: _containers.RepeatedCompositeFieldContainer[Prediction]
-    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., classes: _Optional[_Iterable[str]] = ..., predictions: _Optional[_Iterable[_Union[Prediction, _Mapping]]] = ...) -> None: ...
+    outputs: _containers.RepeatedCompositeFieldContainer[Tensor]
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., classes: _Optional[_Iterable[str]] = ..., predictions: _Optional[_Iterable[_Union[Prediction, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[Tensor, _Mapping]]] = ...) -> None: ...
 
 class PredictSeriesRequest(_message.Message):
-    __slots__ = ("model", "version", "bars")
+    __slots__ = ("model", "version", "bars", "inputs")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     BARS_FIELD_NUMBER: _ClassVar[int]
+    INPUTS_FIELD_NUMBER: _ClassVar[int]
     model: str
     version: int
     bars: Bars
-    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., bars: _Optional[_Union[Bars, _Mapping]] = ...) -> None: ...
+    inputs: _containers.RepeatedCompositeFieldContainer[Tensor]
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., bars: _Optional[_Union[Bars, _Mapping]] = ..., inputs: _Optional[_Iterable[_Union[Tensor, _Mapping]]] = ...) -> None: ...
 
 class PredictSeriesResponse(_message.Message):
-    __slots__ = ("model", "version", "classes", "first_index", "time", "probabilities")
+    __slots__ = ("model", "version", "classes", "first_index", "time", "probabilities", "outputs")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     CLASSES_FIELD_NUMBER: _ClassVar[int]
     FIRST_INDEX_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
     PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     model: str
     version: int
     classes: _containers.RepeatedScalarFieldContainer[str]
     first_index: int
     time: _containers.RepeatedScalarFieldContainer[int]
     probabilities: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., classes: _Optional[_Iterable[str]] = ..., first_index: _Optional[int] = ..., time: _Optional[_Iterable[int]] = ..., probabilities: _Optional[_Iterable[float]] = ...) -> None: ...
+    outputs: _containers.RepeatedCompositeFieldContainer[Tensor]
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., classes: _Optional[_Iterable[str]] = ..., first_index: _Optional[int] = ..., time: _Optional[_Iterable[int]] = ..., probabilities: _Optional[_Iterable[float]] = ..., outputs: _Optional[_Iterable[_Union[Tensor, _Mapping]]] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ()
@@ -95,7 +115,7 @@ class GetModelRequest(_message.Message):
     def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "version", "classes", "window", "warmup", "bars_required", "horizon", "provider", "card_json")
+    __slots__ = ("name", "version", "classes", "window", "warmup", "bars_required", "horizon", "provider", "card_json", "inputs", "outputs")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     CLASSES_FIELD_NUMBER: _ClassVar[int]
@@ -105,6 +125,8 @@ class ModelInfo(_message.Message):
     HORIZON_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     CARD_JSON_FIELD_NUMBER: _ClassVar[int]
+    INPUTS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: int
     classes: _containers.RepeatedScalarFieldContainer[str]
@@ -114,7 +136,21 @@ class ModelInfo(_message.Message):
     horizon: int
     provider: str
     card_json: str
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., classes: _Optional[_Iterable[str]] = ..., window: _Optional[int] = ..., warmup: _Optional[int] = ..., bars_required: _Optional[int] = ..., horizon: _Optional[int] = ..., provider: _Optional[str] = ..., card_json: _Optional[str] = ...) -> None: ...
+    inputs: _containers.RepeatedCompositeFieldContainer[TensorInfo]
+    outputs: _containers.RepeatedCompositeFieldContainer[TensorInfo]
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., classes: _Optional[_Iterable[str]] = ..., window: _Optional[int] = ..., warmup: _Optional[int] = ..., bars_required: _Optional[int] = ..., horizon: _Optional[int] = ..., provider: _Optional[str] = ..., card_json: _Optional[str] = ..., inputs: _Optional[_Iterable[_Union[TensorInfo, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[TensorInfo, _Mapping]]] = ...) -> None: ...
+
+class TensorInfo(_message.Message):
+    __slots__ = ("name", "shape", "columns", "source")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SHAPE_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    shape: _containers.RepeatedScalarFieldContainer[int]
+    columns: _containers.RepeatedScalarFieldContainer[str]
+    source: str
+    def __init__(self, name: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ..., columns: _Optional[_Iterable[str]] = ..., source: _Optional[str] = ...) -> None: ...
 
 class BarEvent(_message.Message):
     __slots__ = ("model", "version", "symbol", "time", "open", "high", "low", "close", "volume")

@@ -1,0 +1,60 @@
+"""SignalService messages to and from numpy: bars, named tensors, tensor descriptions.
+
+The one place that knows how arrays travel in `signalstack.v1`, used by the servicer and the client
+alike, so both sides agree on layouts (bars column-wise, tensors row-major with the batch axis first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from signalstack.models.card import TensorInfo
+from signalstack.models.data import COLUMNS
+from signalstack.protos.signalstack.v1 import signals_pb2 as pb
+
+from .runtime import Bars, InvalidInput
+
+MAX_TENSOR_DIMS = 8
+
+
+def bars_message(bars: Bars) -> pb.Bars:
+    """Bars as the wire message; times are left out because the caller keeps its own index."""
+    return pb.Bars(**{c: np.asarray(bars[c], dtype=np.float64).tolist() for c in COLUMNS})
+
+
+def bars_arrays(bars: pb.Bars) -> dict[str, np.ndarray]:
+    # upb's repeated scalar fields expose a buffer, so np.asarray copies without a Python loop.
+    return {c: np.asarray(getattr(bars, c), dtype=np.float64) for c in COLUMNS}
+
+
+def tensor_message(name: str, x: np.ndarray, columns: Sequence[str] = ()) -> pb.Tensor:
+    x = np.asarray(x, dtype=np.float32)
+    return pb.Tensor(name=name, shape=x.shape, values=x.ravel().tolist(), columns=columns)
+
+
+def tensor_arrays(tensors: Iterable[pb.Tensor], what: str = "input") -> dict[str, np.ndarray]:
+    """{name: float32 array} of wire tensors, after checking names are unique and shapes match the values."""
+    out: dict[str, np.ndarray] = {}
+    for tensor in tensors:
+        name = f"{what} {tensor.name[:80]!r}"
+        if not tensor.name or tensor.name in out:
+            raise InvalidInput(f"{name}: expected a unique, non-empty tensor name")
+        shape = tuple(tensor.shape)
+        if not 1 <= len(shape) <= MAX_TENSOR_DIMS or min(shape) < 0:
+            raise InvalidInput(f"{name}: shape {list(shape)[:MAX_TENSOR_DIMS + 1]}, expected 1 to "
+                               f"{MAX_TENSOR_DIMS} non-negative dimensions, batch first")
+        count = int(np.prod(shape, dtype=np.int64)) if min(shape) > 0 else 0
+        if count != len(tensor.values):
+            raise InvalidInput(f"{name}: {len(tensor.values)} values, expected {count} for shape {list(shape)}")
+        out[tensor.name] = np.asarray(tensor.values, dtype=np.float32).reshape(shape)
+    return out
+
+
+def output_messages(outputs: Mapping[str, np.ndarray], columns: Mapping[str, Sequence[str]]) -> list[pb.Tensor]:
+    return [tensor_message(name, x, columns[name]) for name, x in outputs.items()]
+
+
+def tensor_info_message(info: TensorInfo) -> pb.TensorInfo:
+    return pb.TensorInfo(name=info.name, shape=info.shape, columns=info.columns, source=info.source)
