@@ -17,7 +17,7 @@ METADATA_KEY = "signalstack"
 CARD_VERSION = 1
 
 
-INPUT_SOURCES = ("bars", "tensor")
+INPUT_SOURCES = ("bars", "intraday", "tensor")
 
 
 @dataclass(frozen=True)
@@ -27,8 +27,10 @@ class TensorInfo:
     `columns` names the values along the last axis: an input's features (e.g. the columns of a
     fundamentals DataFrame, in order) or an output's classes / forecast steps. `source` says how
     a caller makes an input: "bars" = computed from OHLCV bars with the card's feature spec and
-    window (what the server does for single-input models), "tensor" = supplied as-is by the
-    caller. Outputs have no source.
+    window (the newest row only for a 1-D shape), "intraday" = computed from intraday bars with
+    their times, as (days, bars per day, features) or (bars per day, features) blocks of each
+    day's last bars (see intraday.py), "tensor" = supplied as-is by the caller. Outputs have no
+    source.
     """
 
     name: str
@@ -94,8 +96,10 @@ class ModelCard:
 
     @property
     def bars_required(self) -> int:
-        """Raw bars a prediction needs: the window plus the features' warm-up."""
-        return self.warmup + self.window
+        """Raw bars a prediction needs at least: the window (of bars, or of days of intraday bars)
+        plus the features' warm-up."""
+        intraday = [i for i in self.inputs if i.source == "intraday"]
+        return self.warmup + self.window * (intraday[0].shape[-2] if intraday else 1)
 
     def to_json(self) -> str:
         doc = asdict(self)

@@ -32,29 +32,44 @@ def intraday_dataset(bars: pd.DataFrame, features: FeatureSpec, labels: LabelSpe
     if bars_per_day < 1 or (days is not None and days < 1):
         raise ValueError(f"days={days}, bars_per_day={bars_per_day}: expected positive sizes (days may be None)")
     table = compute_features(bars, features).to_numpy(dtype="float32")
-    usable = np.arange(len(bars)) >= features.warmup
-    day_of = bars.index.normalize()
-    blocks, ends = [], []
-    for _, positions in pd.Series(np.arange(len(bars)), index=day_of).groupby(level=0):
-        rows = positions.to_numpy()[usable[positions.to_numpy()]]
-        if len(rows) >= bars_per_day:
-            blocks.append(table[rows[-bars_per_day:]])
-            ends.append(bars.index[positions.iloc[-1]])
-    skipped = day_of.nunique() - len(blocks)
-    if skipped:
-        log.info("intraday windows: %d of %d days skipped (fewer than %d bars after warm-up)", skipped,
-                 day_of.nunique(), bars_per_day)
+    blocks, ends = day_blocks(table, pd.DatetimeIndex(bars.index), features.warmup, bars_per_day)
+    total = bars.index.normalize().nunique()
+    if total > len(blocks):
+        log.info("intraday windows: %d of %d days skipped (fewer than %d bars after warm-up)", total - len(blocks),
+                 total, bars_per_day)
     span = days or 1
     if len(blocks) < span:
         raise ValueError(f"{len(blocks)} days with {bars_per_day} bars after warm-up: expected at least {span}")
-    stacked = np.stack(blocks)
-    x = np.lib.stride_tricks.sliding_window_view(stacked, span, axis=0).transpose(0, 3, 1, 2)
-    x = np.ascontiguousarray(x if days else x[:, 0])
-    times = pd.DatetimeIndex(ends[span - 1:])
-    daily = bars.groupby(day_of).tail(1)  # each day's closing bar: labels compare day closes
+    x = day_windows(blocks, days)
+    times = bars.index[ends[span - 1:]]
+    daily = bars.groupby(bars.index.normalize()).tail(1)  # each day's closing bar: labels compare day closes
     y = labels_at(daily, labels, times)
     keep = known_rows(y)
-    shape = x.shape[1:]
-    info = TensorInfo("features", shape, columns=tuple(features.columns), source="tensor")
+    info = TensorInfo("features", x.shape[1:], columns=tuple(features.columns), source="intraday")
     return make_dataset(WindowSet(x[keep], y[keep], times[keep]), features=features, labels=labels, window=span,
                         inputs=[info], embargo=embargo, fractions=fractions)
+
+
+def day_blocks(table: np.ndarray, times: pd.DatetimeIndex, first: int,
+               bars_per_day: int) -> tuple[np.ndarray, np.ndarray]:
+    """(blocks (kept days, bars_per_day, F), position of each kept day's last bar): each day's final
+    `bars_per_day` feature rows at positions >= `first`; days with fewer such rows are skipped.
+
+    The one day rule for training and serving (`times` in order; a day is a calendar date).
+    """
+    day = times.normalize().asi8
+    starts = np.flatnonzero(np.r_[True, day[1:] != day[:-1]])
+    ends = np.r_[starts[1:], len(day)] - 1
+    ends = ends[ends - np.maximum(starts, first) + 1 >= bars_per_day]
+    if not len(ends):
+        return np.empty((0, bars_per_day, table.shape[1]), table.dtype), ends
+    rows = np.lib.stride_tricks.sliding_window_view(table, bars_per_day, axis=0)[ends - bars_per_day + 1]
+    return rows.transpose(0, 2, 1), ends
+
+
+def day_windows(blocks: np.ndarray, days: int | None) -> np.ndarray:
+    """Samples of `days` consecutive kept days (N, days, bars_per_day, F), or the blocks themselves for None."""
+    if days is None:
+        return np.ascontiguousarray(blocks)
+    x = np.lib.stride_tricks.sliding_window_view(blocks, days, axis=0).transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(x)

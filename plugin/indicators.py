@@ -41,6 +41,12 @@ class SignalIndicator(bt.Indicator):
     the indicator's second data (`fundamentals_feed`). A bar gets the latest row dated at or
     before it, the rule training used; bars before the first row get NaN. A multi-output model
     fills the lines of all its outputs (a multi-task net: p_down, p_flat, p_up and forecast).
+
+    Day x intraday models (hier_lstm, td_cnn_lstm, cnn1d) read intraday bars and decide daily:
+    the indicator's data is the daily data (e.g. `cerebro.resampledata` of the intraday feed) and
+    its second data the intraday feed, `SignalIndicator(daily, minutes, source=...)`. A daily bar
+    gets the prediction made at its date's last intraday bar, from intraday bars of that date and
+    before only; a date whose session is too short for the model's block gets NaN.
     """
 
     lines = tuple(OUTPUT_LINES.values())
@@ -56,8 +62,13 @@ class SignalIndicator(bt.Indicator):
                              f"{', '.join(OUTPUT_LINES)}")
         self._columns = [list(OUTPUT_LINES).index(c) for c in source.outputs]
         self._check_tensor_inputs(source)
+        if source.intraday and len(self.datas) < 2:
+            raise ValueError(f"{source.name}: reads day x intraday blocks: expected the intraday data as the "
+                             "indicator's second data, SignalIndicator(daily, intraday, source=...)")
         self._scores: np.ndarray | None = None
-        self.addminperiod(source.card.bars_required)
+        self._days: pd.DataFrame | None = None  # an intraday model's predictions by date, when batched
+        # An intraday model's history is counted in intraday bars; its daily clock needs `window` days.
+        self.addminperiod(source.card.window if source.intraday else source.card.bars_required)
 
     def once(self, start: int, end: int) -> None:
         end = min(end, len(self.data.close.array))
@@ -68,10 +79,12 @@ class SignalIndicator(bt.Indicator):
             self.lines[k].array[start:end] = array("d", scores[start:end, k].tolist())
 
     def next(self) -> None:
-        if self._scores is None and self.data.buflen() > len(self.data):
-            self._score_loaded()  # preloaded: the bars ahead are there to batch
-        i = len(self) - 1
-        row = self._scores[i] if self._scores is not None else self._score_last()
+        if self.p.source.intraday:
+            row = self._score_day()
+        else:
+            if self._scores is None and self.data.buflen() > len(self.data):
+                self._score_loaded()  # preloaded: the bars ahead are there to batch
+            row = self._scores[len(self) - 1] if self._scores is not None else self._score_last()
         for k in self._columns:
             self.lines[k][0] = row[k]
 
@@ -91,7 +104,7 @@ class SignalIndicator(bt.Indicator):
         if unmade:
             raise ValueError(f"{source.name}: inputs {unmade} are tensors a bar feed cannot make (images, "
                              "intraday windows): score them elsewhere and trade a PrecomputedSource")
-        if self.p.fundamentals is None and len(self.datas) < 2:
+        if self.p.fundamentals is None and (len(self.datas) < 2 or source.intraday):
             wanted = {i.name: list(i.columns) for i in source.tensor_inputs}
             raise ValueError(f"{source.name}: takes {wanted} besides bars: expected fundamentals=DataFrame "
                              "(dated rows with those columns) or a second data from fundamentals_feed")
@@ -120,13 +133,46 @@ class SignalIndicator(bt.Indicator):
         """(bars, lines) outputs for every bar the data holds, NaN where the source gave none; once."""
         if self._scores is None:
             bars = data_bars(self.data)
-            scored = self.p.source.predict_series(bars, self._tensors(bars.index))
+            if self.p.source.intraday:
+                scored = self._score_days(bars.index)
+            else:
+                scored = self.p.source.predict_series(bars, self._tensors(bars.index))
             scored = scored.reindex(index=bars.index, columns=self.p.source.outputs)
             self._scores = self._to_lines(scored.to_numpy(dtype=np.float64))
             log.debug("%s: scored %d bars in one call", self.p.source.name, len(bars))
         return self._scores
 
+    def _score_days(self, days: pd.DatetimeIndex) -> pd.DataFrame:
+        """An intraday model's predictions at each date's closing intraday bar, indexed by `days`;
+        one call over the whole intraday series (causal: a date's value reads bars up to its close)."""
+        if self._days is None:
+            scored = self.p.source.predict_series(data_bars(self.datas[1])).dropna(how="all")
+            self._days = scored.set_axis(scored.index.normalize())
+        return self._days.reindex(days.normalize()).set_axis(days)
+
+    def _score_day(self) -> np.ndarray:
+        """An intraday model's outputs for the current daily bar: from the batched table when the
+        intraday data is preloaded, else from the intraday bars of its date and the days before."""
+        date = bar_times([self.data.datetime[0]])
+        if self.datas[1].buflen() > len(self.datas[1]):
+            return self._to_lines(self._score_days(date).to_numpy(dtype=np.float64))[0]
+        source, date = self.p.source, date[0].normalize()
+        intraday = data_bars(self.datas[1], last=len(self.datas[1]))
+        intraday = intraday.loc[intraday.index.normalize() <= date]
+        per_day = next(i for i in source.card.inputs if i.source == "intraday").shape[-2]
+        keep = source.card.window + -(-source.card.warmup // per_day) + 2  # days, the warm-up's included
+        dates = intraday.index.normalize().unique()
+        tail = intraday.loc[intraday.index.normalize() >= dates[max(0, len(dates) - keep)]] if len(dates) else intraday
+        usable = tail.iloc[source.card.warmup:]  # the runtime's rule: rows after the warm-up, per day
+        per_date = usable.groupby(usable.index.normalize()).size()
+        complete = per_date[per_date >= per_day]
+        if len(complete) < source.card.window or complete.index[-1] != date:
+            return np.full(len(OUTPUT_LINES), np.nan)  # no session that date, too short, or too little history
+        return self._to_lines(source.predict_last(tail).reshape(1, -1))[0]
+
     def _score_last(self) -> np.ndarray:
+        if self.p.source.intraday:
+            return self._score_day()
         bars = data_bars(self.data, last=self.p.source.card.bars_required)
         tensors = self._tensors(bars.index[-1:])
         if not all(np.isfinite(x).all() for x in tensors.values()):  # no fundamentals known yet

@@ -40,13 +40,16 @@ class SignalSource(Protocol):
     ['down', 'flat', 'up', 'forecast'] for a multi-task model."""
     tensor_inputs: tuple[TensorInfo, ...]
     """Inputs the caller supplies besides bars (e.g. `fundamentals`), as `tensors`."""
+    intraday: bool
+    """Whether the model reads day x intraday blocks: bars are intraday bars, scored at each day's close."""
 
     def predict_series(self, bars: pd.DataFrame, tensors: Tensors | None = None) -> pd.DataFrame:
         """Outputs for every bar with enough history, indexed by bar time; causal."""
         ...
 
     def predict_last(self, bars: pd.DataFrame, tensors: Tensors | None = None) -> np.ndarray:
-        """Outputs for the last bar of `bars` (at least `card.bars_required` rows)."""
+        """Outputs for the last bar of `bars` (at least `card.bars_required` rows; an intraday
+        model reads every row given, so send whole days)."""
         ...
 
 
@@ -62,13 +65,14 @@ class OnnxSource:
         self.card = self.model.card
         self.outputs = self.model.columns
         self.tensor_inputs = self.model.tensor_inputs
+        self.intraday = self.model.intraday
 
     def predict_series(self, bars: pd.DataFrame, tensors: Tensors | None = None) -> pd.DataFrame:
         return self.model.predict_series(bars, tensors=tensors)
 
     def predict_last(self, bars: pd.DataFrame, tensors: Tensors | None = None) -> np.ndarray:
         last = {name: np.asarray(x)[-1:] for name, x in (tensors or {}).items()}
-        return self.model.predict_windows([bars.iloc[-self.card.bars_required:]], last)[0]
+        return self.model.predict_windows([bars], last)[0]
 
 
 class GrpcSource(AbstractContextManager):
@@ -100,6 +104,7 @@ class GrpcSource(AbstractContextManager):
         self.card = ModelCard.from_json(info.card_json)
         self.outputs = joined_columns({o.name: list(o.columns) for o in info.outputs})
         self.tensor_inputs = tuple(i for i in self.card.inputs if i.source == "tensor")
+        self.intraday = any(i.source == "intraday" for i in self.card.inputs)
         self.name = f"{model} v{self.version} @ {target}"
         log.info("signal source %s (%s)", self.name, ", ".join(self.outputs))
 
@@ -114,7 +119,7 @@ class GrpcSource(AbstractContextManager):
 
     def predict_last(self, bars: pd.DataFrame, tensors: Tensors | None = None) -> np.ndarray:
         last = {name: np.asarray(x)[-1:] for name, x in (tensors or {}).items()}
-        return self.client.predict(self.model, [bars.iloc[-self.card.bars_required:]], self.version, last)[0]
+        return self.client.predict(self.model, [bars], self.version, last)[0]
 
 
 class PrecomputedSource:
@@ -136,6 +141,7 @@ class PrecomputedSource:
         self.name = name
         self.outputs = [str(c) for c in frame.columns]
         self.tensor_inputs: tuple[TensorInfo, ...] = ()
+        self.intraday = False
         self.card = card or _minimal_card(self.frame, horizon)
 
     @classmethod

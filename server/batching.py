@@ -105,7 +105,7 @@ class Batcher:
         x = model.check_inputs(inputs)
         if self.policy.max_batch_size == 1:
             self._batch_sizes.observe(_samples(x))
-            return model.predict(x)
+            return model.predict_checked(x)
         if not self.policy.max_delay_us:
             with self._cond:
                 idle = not self._queue and self._turns < self.policy.instances
@@ -113,7 +113,7 @@ class Batcher:
             if idle:  # nothing to batch with and nothing to wait for: run at once, no queue entry
                 try:
                     self._batch_sizes.observe(_samples(x))
-                    return model.predict(x)
+                    return model.predict_checked(x)
                 finally:
                     self._pass_turn()
         call = _Call(x)
@@ -161,7 +161,7 @@ class Batcher:
             x = batch[0].x if len(batch) == 1 else {name: np.concatenate([c.x[name] for c in batch])
                                                     for name in batch[0].x}
             self._batch_sizes.observe(_samples(x))
-            out = model.predict(x)
+            out = model.predict_checked(x)
             start = 0
             for call in batch:
                 call.result = {name: y[start:start + call.n] for name, y in out.items()}

@@ -18,6 +18,7 @@ import pandas as pd
 from signalstack.models.card import METADATA_KEY, ModelCard, TensorInfo
 from signalstack.models.data import COLUMNS, BarsError, check_values
 from signalstack.models.features import feature_matrix
+from signalstack.models.intraday import day_blocks, day_windows
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,11 @@ BATCH = 4096
 """Windows per onnxruntime call when predicting a long series: bounds the memory of one call."""
 
 Bars = Mapping[str, Any]
-"""Anything with open/high/low/close/volume columns: a DataFrame or a dict of 1-D arrays."""
+"""Anything with open/high/low/close/volume columns: a DataFrame or a dict of 1-D arrays (with
+unix seconds in "time" where an intraday model needs bar times)."""
+
+BAR_SOURCES = ("bars", "intraday")
+"""Card input sources that the runtime computes from bars."""
 
 
 class InvalidInput(ValueError):
@@ -52,10 +57,11 @@ def choose_providers(preferred: Sequence[str] | None = None) -> list[str]:
 class OnnxModel:
     """One ONNX file with its card; thread-safe for concurrent `predict*` calls.
 
-    A model has named inputs and outputs (the card's). At most one input is made from bars
-    (source "bars": the card's features over its window, or the newest feature row for a 1-D
-    input); every other input is a tensor the caller supplies as is (fundamentals, images,
-    intraday windows). Every output's values are named by its columns; `columns` joins them.
+    A model has named inputs and outputs (the card's). At most one input is made from bars:
+    source "bars" (the card's features over its window, or the newest feature row for a 1-D
+    input) or "intraday" (day x intraday blocks of features, which need each bar's time). Every
+    other input is a tensor the caller supplies as is (fundamentals, images). Every output's
+    values are named by its columns; `columns` joins them.
     """
 
     def __init__(self, path: str | Path, *, name: str | None = None, version: int = 1,
@@ -86,11 +92,12 @@ class OnnxModel:
         self.inputs = self._described(self.card.inputs, [i.name for i in self.session.get_inputs()], "input")
         self.output_infos = self._described(self.card.outputs, [o.name for o in self.session.get_outputs()],
                                             "output")
-        bars = [i for i in self.inputs if i.source == "bars"]
+        bars = [i for i in self.inputs if i.source in BAR_SOURCES]
         if len(bars) > 1:
             raise ValueError(f"{self.path}: inputs {[i.name for i in bars]} are all made from bars, expected one")
         self.bars_input: TensorInfo | None = bars[0] if bars else None
-        self.tensor_inputs = tuple(i for i in self.inputs if i.source != "bars")
+        self.tensor_inputs = tuple(i for i in self.inputs if i.source not in BAR_SOURCES)
+        self.intraday = self.bars_input is not None and self.bars_input.source == "intraday"
         self.output_columns = {o.name: list(o.columns) or self._legacy_columns() for o in self.output_infos}
         self.columns = joined_columns(self.output_columns)
         self._output_names = [o.name for o in self.output_infos]
@@ -147,7 +154,12 @@ class OnnxModel:
 
     def predict(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Every output, by name, for raw (unscaled) inputs by name: the graph itself."""
-        return dict(zip(self._output_names, self.session.run(self._output_names, self.check_inputs(inputs))))
+        return self.predict_checked(self.check_inputs(inputs))
+
+    def predict_checked(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """`predict` for inputs that `check_inputs` returned (the batching queue checks each call
+        before it joins a batch, so a batch is not checked twice)."""
+        return dict(zip(self._output_names, self.session.run(self._output_names, inputs)))
 
     def joined(self, outputs: Mapping[str, np.ndarray]) -> np.ndarray:
         """(N, len(columns)) float32: the outputs side by side in `columns` order."""
@@ -168,19 +180,44 @@ class OnnxModel:
                                  f"expected {expected} for columns {self.output_columns[info.name]}")
 
     def window_features(self, bars: Bars, source: str = "window") -> np.ndarray:
-        """The bars input for the last bar of `bars` (its (window, features) matrix), after checking the bars."""
+        """The bars input for the last bar of `bars` (its (window, features) matrix), after checking the bars.
+
+        An intraday input reads every bar given (days may hold more bars than a block): its
+        last block must end at the last bar, so score a day at its closing bar.
+        """
         info = self._bars_info()
         arrays = _as_arrays(bars, source)
         n = len(arrays["close"])
         if n < self.bars_required:
             raise InvalidInput(f"{source}: {n} bars, expected at least {self.bars_required} "
-                               f"(window {self.window} + warm-up {self.card.warmup})")
+                               f"({self._needs()} + warm-up {self.card.warmup})")
+        if self.intraday:
+            times = _times(bars, n, source)
+            self._check(arrays, source)
+            blocks, ends = self._day_blocks(feature_matrix(arrays, self._spec).astype(np.float32), times)
+            span = self.window
+            if len(ends) < span or ends[-1] != n - 1:
+                raise InvalidInput(f"{source}: {len(ends)} days with {info.shape[-2]} bars after the warm-up "
+                                   f"ending at the last bar, expected the last {span} days complete up to it")
+            return day_windows(blocks[-span:], span if len(info.shape) == 3 else None)[-1]
         tail = {c: a[-self.bars_required:] for c, a in arrays.items()}
+        self._check(tail, source)
+        return feature_matrix(tail, self._spec)[-self.window:].reshape(info.shape)
+
+    def _needs(self) -> str:
+        if self.intraday:
+            return f"{self.window} days of {self._bars_info().shape[-2]} bars"
+        return f"window {self.window}"
+
+    def _day_blocks(self, table: np.ndarray, times: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+        return day_blocks(table, times, self.card.warmup, self._bars_info().shape[-2])
+
+    @staticmethod
+    def _check(arrays: Mapping[str, np.ndarray], source: str) -> None:
         try:
-            check_values(tail, source)
+            check_values(arrays, source)
         except BarsError as exc:
             raise InvalidInput(str(exc)) from None
-        return feature_matrix(tail, self._spec)[-self.window:].reshape(info.shape)
 
     def request_inputs(self, windows: Sequence[Bars], tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The graph inputs of one request: features of `windows` for the bars input, `tensors` for the rest.
@@ -228,26 +265,32 @@ class OnnxModel:
             index = bars.index if isinstance(bars, pd.DataFrame) else pd.RangeIndex(n)
         if n < self.bars_required:
             raise InvalidInput(f"series: {n} bars, expected at least {self.bars_required} "
-                               f"(window {self.window} + warm-up {self.card.warmup})")
-        try:
-            check_values(arrays, "series")
-        except BarsError as exc:
-            raise InvalidInput(str(exc)) from None
+                               f"({self._needs()} + warm-up {self.card.warmup})")
+        self._check(arrays, "series")
         rows = self._series_tensors(tensors or {}, n)
-        table = feature_matrix(arrays, self._spec)[self.card.warmup:].astype(np.float32)
-        windows = np.lib.stride_tricks.sliding_window_view(table, self.window, axis=0).transpose(0, 2, 1)
-        windows = windows.reshape(len(windows), *info.shape)
-        others = {name: x[self.bars_required - 1:] for name, x in rows.items()}
+        table = feature_matrix(arrays, self._spec).astype(np.float32)
+        if self.intraday:  # one sample per day, at its closing bar; the bars between get NaN
+            blocks, ends = self._day_blocks(table, _times(bars, n, "series"))
+            if len(ends) < self.window:
+                raise InvalidInput(f"series: {len(ends)} days with {info.shape[-2]} bars after the warm-up, "
+                                   f"expected at least {self.window}")
+            positions = ends[self.window - 1:]
+            windows = day_windows(blocks, self.window if len(info.shape) == 3 else None)
+        else:
+            positions = np.arange(self.bars_required - 1, n)
+            windows = np.lib.stride_tricks.sliding_window_view(table[self.card.warmup:], self.window, axis=0)
+            windows = windows.transpose(0, 2, 1).reshape(len(positions), *info.shape)
+        others = {name: x[positions] for name, x in rows.items()}
         known = np.ones(len(windows), dtype=bool)
         for x in others.values():
             known &= np.isfinite(x.reshape(len(x), -1)).all(axis=1)
-        out = np.full((len(windows), len(self.columns)), np.nan, dtype=np.float32)
+        out = np.full((n - positions[0], len(self.columns)), np.nan, dtype=np.float32)
         scored = np.flatnonzero(known)
         for i in range(0, len(scored), BATCH):
             at = scored[i:i + BATCH]
             batch = {info.name: windows[at], **{name: x[at] for name, x in others.items()}}
-            out[at] = self.joined(self.predict(batch))
-        return pd.DataFrame(out, index=index[self.bars_required - 1:], columns=self.columns)
+            out[positions[at] - positions[0]] = self.joined(self.predict(batch))
+        return pd.DataFrame(out, index=index[positions[0]:], columns=self.columns)
 
     def _series_tensors(self, tensors: Mapping[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
         """A series' tensor inputs as float32 arrays of one row per bar, after checking names and shapes."""
@@ -275,6 +318,20 @@ def joined_columns(columns: Mapping[str, list[str]]) -> list[str]:
     """Every output's columns in order; a name two outputs share is prefixed by its output's name."""
     seen = [c for cols in columns.values() for c in cols]
     return [c if seen.count(c) == 1 else f"{name}.{c}" for name, cols in columns.items() for c in cols]
+
+
+def _times(bars: Bars, n: int, source: str) -> pd.DatetimeIndex:
+    """Each bar's time: a DataFrame's DatetimeIndex, or a mapping's "time" column of unix seconds."""
+    if isinstance(bars, pd.DataFrame) and isinstance(bars.index, pd.DatetimeIndex):
+        times = bars.index
+    elif not isinstance(bars, pd.DataFrame) and "time" in bars and len(bars["time"]):
+        times = pd.to_datetime(np.asarray(bars["time"], dtype=np.int64), unit="s")
+    else:
+        raise InvalidInput(f"{source}: no bar times: an intraday model groups bars into days (expected a "
+                           "DatetimeIndex, or unix seconds in 'time')")
+    if len(times) != n or not times.is_monotonic_increasing:
+        raise InvalidInput(f"{source}: {len(times)} bar times for {n} bars, expected one increasing time per bar")
+    return times
 
 
 def _as_arrays(bars: Bars, source: str) -> dict[str, np.ndarray]:

@@ -86,10 +86,11 @@ class SignalServicer(pb_grpc.SignalServiceServicer):
             started = time.perf_counter()
             model = call.model = self.repository.get(event.model, event.version)
             source = f"StreamSignals message {i} (symbol {event.symbol!r})"
-            if model.tensor_inputs:
-                raise InvalidInput(f"{source}: model {model.name} also takes tensor inputs "
-                                   f"({', '.join(i.name for i in model.tensor_inputs)}), which bar events cannot "
-                                   "carry; use Predict")
+            if model.tensor_inputs or model.intraday:
+                what = ("groups intraday bars into days" if model.intraday else
+                        f"also takes tensor inputs ({', '.join(i.name for i in model.tensor_inputs)})")
+                raise InvalidInput(f"{source}: model {model.name} {what}, which a stream of bar events does not "
+                                   "serve; use Predict or PredictSeries")
             bars = windows.add(model.name, event.symbol, event.time,
                                (event.open, event.high, event.low, event.close, event.volume),
                                model.bars_required, source)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
 from signalstack.models.card import TensorInfo
 from signalstack.models.data import COLUMNS
@@ -18,15 +19,25 @@ from .runtime import Bars, InvalidInput
 
 MAX_TENSOR_DIMS = 8
 
+_TICKS_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+
 
 def bars_message(bars: Bars) -> pb.Bars:
-    """Bars as the wire message; times are left out because the caller keeps its own index."""
-    return pb.Bars(**{c: np.asarray(bars[c], dtype=np.float64).tolist() for c in COLUMNS})
+    """Bars as the wire message, with unix-second times when `bars` has a DatetimeIndex (intraday
+    models group bars into days by them)."""
+    message = pb.Bars(**{c: np.asarray(bars[c], dtype=np.float64).tolist() for c in COLUMNS})
+    if isinstance(bars, pd.DataFrame) and isinstance(bars.index, pd.DatetimeIndex):
+        message.time.extend((bars.index.asi8 // _TICKS_PER_SECOND[bars.index.unit]).tolist())
+    return message
 
 
 def bars_arrays(bars: pb.Bars) -> dict[str, np.ndarray]:
+    """A Bars message's columns, and its times as "time" when it carries them."""
     # upb's repeated scalar fields expose a buffer, so np.asarray copies without a Python loop.
-    return {c: np.asarray(getattr(bars, c), dtype=np.float64) for c in COLUMNS}
+    arrays = {c: np.asarray(getattr(bars, c), dtype=np.float64) for c in COLUMNS}
+    if len(bars.time):
+        arrays["time"] = np.asarray(bars.time, dtype=np.int64)
+    return arrays
 
 
 def tensor_message(name: str, x: np.ndarray, columns: Sequence[str] = ()) -> pb.Tensor:

@@ -10,7 +10,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from signalstack.models.card import METADATA_KEY, ModelCard
+from signalstack.models.card import INPUT_SOURCES, METADATA_KEY, ModelCard
 from signalstack.models.export import PARITY_TOLERANCE
 from signalstack.models.pipeline import train_dataset_and_export
 from signalstack.models.train import TrainConfig, predict
@@ -19,6 +19,7 @@ from signalstack.protos.inference import grpc_predict_v2_pb2 as oip
 from signalstack.protos.inference import grpc_predict_v2_pb2_grpc as oip_grpc
 
 from ..support import free_port
+from .conftest import minute_bars
 
 # architecture -> (tiny dataset, tiny sizes)
 CASES = {
@@ -98,7 +99,7 @@ def test_trains_exports_and_matches_torch(name, exported):
     assert [i.name for i in session.get_inputs()] == [i.name for i in card.inputs]
     assert [o.name for o in session.get_outputs()] == [o.name for o in card.outputs]
     for info, inp in zip(card.inputs, session.get_inputs()):
-        assert tuple(inp.shape[1:]) == info.shape and info.source in ("bars", "tensor")
+        assert tuple(inp.shape[1:]) == info.shape and info.source in INPUT_SOURCES
     assert card.spec["name"] == name and card.metrics
 
 
@@ -187,7 +188,8 @@ def _request(name, local, dataset, bars, n=3):
     windows = []
     if local.bars_input is not None:
         ends = bars.index[-n:] if name == "rank" else dataset.test.times[:n]
-        windows = [bars.loc[:t].iloc[-local.bars_required:] for t in ends]
+        # An intraday model reads whole days: it gets every minute bar up to the day's close.
+        windows = [bars.loc[:t] if local.intraday else bars.loc[:t].iloc[-local.bars_required:] for t in ends]
     return windows, tensors
 
 
@@ -205,7 +207,8 @@ def test_served_over_grpc_as_onnxruntime_runs_it(name, exported, zoo_server, tin
     repository.refresh()
     local = OnnxModel(trained.path)
     dataset = tiny_sets[CASES[name][0]]
-    bars = sp500.iloc[:300] if name == "rank" else sp500.iloc[:400]  # the bars the tiny set was made from
+    minutes = minute_bars(days=30, per_day=24)  # the bars each tiny set was made from (see conftest)
+    bars = {"pairs": sp500.iloc[:300], "intraday": minutes, "one_day": minutes}.get(CASES[name][0], sp500.iloc[:400])
     windows, tensors = _request(name, local, dataset, bars)
     with SignalClient(target) as client:
         info = client.get_model(name)
