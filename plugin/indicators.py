@@ -102,8 +102,8 @@ class SignalIndicator(bt.Indicator):
             return
         unmade = [i.name for i in source.tensor_inputs if len(i.shape) != 1 or len(i.columns) != i.shape[0]]
         if unmade:
-            raise ValueError(f"{source.name}: inputs {unmade} are tensors a bar feed cannot make (images, "
-                             "intraday windows): score them elsewhere and trade a PrecomputedSource")
+            raise ValueError(f"{source.name}: inputs {unmade} are tensors a bar feed cannot make (factor "
+                             "images): score them elsewhere and trade a PrecomputedSource")
         if self.p.fundamentals is None and (len(self.datas) < 2 or source.intraday):
             wanted = {i.name: list(i.columns) for i in source.tensor_inputs}
             raise ValueError(f"{source.name}: takes {wanted} besides bars: expected fundamentals=DataFrame "
@@ -162,17 +162,16 @@ class SignalIndicator(bt.Indicator):
         per_day = next(i for i in source.card.inputs if i.source == "intraday").shape[-2]
         keep = source.card.window + -(-source.card.warmup // per_day) + 2  # days, the warm-up's included
         dates = intraday.index.normalize().unique()
-        tail = intraday.loc[intraday.index.normalize() >= dates[max(0, len(dates) - keep)]] if len(dates) else intraday
-        usable = tail.iloc[source.card.warmup:]  # the runtime's rule: rows after the warm-up, per day
+        if len(dates):
+            intraday = intraday.loc[intraday.index.normalize() >= dates[max(0, len(dates) - keep)]]
+        usable = intraday.iloc[source.card.warmup:]  # the runtime's rule: rows after the warm-up, per day
         per_date = usable.groupby(usable.index.normalize()).size()
         complete = per_date[per_date >= per_day]
         if len(complete) < source.card.window or complete.index[-1] != date:
             return np.full(len(OUTPUT_LINES), np.nan)  # no session that date, too short, or too little history
-        return self._to_lines(source.predict_last(tail).reshape(1, -1))[0]
+        return self._to_lines(source.predict_last(intraday).reshape(1, -1))[0]
 
     def _score_last(self) -> np.ndarray:
-        if self.p.source.intraday:
-            return self._score_day()
         bars = data_bars(self.data, last=self.p.source.card.bars_required)
         tensors = self._tensors(bars.index[-1:])
         if not all(np.isfinite(x).all() for x in tensors.values()):  # no fundamentals known yet

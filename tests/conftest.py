@@ -10,7 +10,7 @@ import pytest
 
 from signalstack.models.data import load_bars
 
-from .support import free_port
+from .support import serving
 
 TINY_PARAMS = {"hidden": (8, 8), "dropout": 0.1}
 TINY_WINDOW = 20
@@ -42,12 +42,5 @@ def model_dir(tiny_model: Path) -> Path:
 @pytest.fixture(scope="session")
 def grpc_target(model_dir: Path) -> Iterator[str]:
     """host:port of a real signalstack server on 127.0.0.1 serving `model_dir`."""
-    from signalstack.server.app import build_server
-    from signalstack.server.repository import ModelRepository
-
-    server, port = build_server(ModelRepository(model_dir), host="127.0.0.1", port=free_port())
-    server.start()
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.stop(grace=None)
+    with serving(model_dir) as target:
+        yield target

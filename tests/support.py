@@ -1,11 +1,18 @@
-"""Helpers for tests: real data files and free loopback ports."""
+"""Helpers for tests: real data files, free loopback ports, a real server over a model folder, quick features."""
 
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from signalstack.models.features import Feature, FeatureSpec
+
+SMALL = FeatureSpec((Feature("ret", {"n": 1}), Feature("ma_ratio", {"n": 3}), Feature("rsi", {"n": 5})))
+"""Three quick features with a short warm-up."""
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -23,3 +30,17 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def serving(models: Path) -> Iterator[str]:
+    """host:port of a real signalstack server on 127.0.0.1 over the model folder `models`, stopped on exit."""
+    from signalstack.server.app import build_server
+    from signalstack.server.repository import ModelRepository
+
+    server, port = build_server(ModelRepository(models), host="127.0.0.1", port=free_port())
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop(grace=None)

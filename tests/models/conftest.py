@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from signalstack.models.features import Feature, FeatureSpec
 from signalstack.models.fundamentals import fundamental_dataset
 from signalstack.models.images import factor_images
 from signalstack.models.intraday import intraday_dataset
@@ -14,8 +13,8 @@ from signalstack.models.labels import LabelSpec
 from signalstack.models.pairs import rank_pairs
 from signalstack.models.windows import Dataset, build_dataset
 
-SMALL = FeatureSpec((Feature("ret", {"n": 1}), Feature("ma_ratio", {"n": 3}), Feature("rsi", {"n": 5})))
-"""Three quick features with a short warm-up."""
+from ..support import SMALL
+
 
 
 def minute_bars(days: int, per_day: int, seed: int = 0) -> pd.DataFrame:

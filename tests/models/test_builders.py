@@ -13,8 +13,8 @@ from signalstack.models.labels import LabelSpec, make_labels
 from signalstack.models.pairs import rank_pairs
 from signalstack.models.windows import Dataset, build_dataset
 
-from ..support import shared_csv
-from .conftest import SMALL, fundamentals_for, minute_bars
+from ..support import SMALL, shared_csv
+from .conftest import fundamentals_for, minute_bars
 
 
 def samples(dataset: Dataset) -> dict:

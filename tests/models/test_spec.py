@@ -13,7 +13,7 @@ from signalstack.models.zoo import Spec, SpecError, build, create_model, list_mo
 from signalstack.models.zoo.layers import LAYER_TYPES, make_layer
 from signalstack.models.zoo.layers_recurrent import Recurrent
 
-from .conftest import SMALL
+from ..support import SMALL
 
 REC = {"type": "LSTM", "params": {"units": 3, "return_sequences": True}}
 

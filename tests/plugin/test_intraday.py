@@ -4,20 +4,17 @@ daily clock in Backtrader with the minute feed as the model's input (multi-timef
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import backtrader as bt
 import numpy as np
 import pandas as pd
 import pytest
 
-from signalstack.models.features import Feature, FeatureSpec
 from signalstack.models.labels import LabelSpec
 from signalstack.plugin import GrpcSource, OnnxSource, SignalIndicator, SignalSource, bars_feed
 
-from ..support import free_port
+from ..support import SMALL, serving
 
-SMALL = FeatureSpec((Feature("ret", {"n": 1}), Feature("ma_ratio", {"n": 3}), Feature("rsi", {"n": 5})))
 DAYS, PER_DAY = 3, 12
 
 
@@ -57,15 +54,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory, minutes: pd.DataFrame):
 
 @pytest.fixture(scope="module")
 def target(trained) -> Iterator[str]:
-    from signalstack.server.app import build_server
-    from signalstack.server.repository import ModelRepository
-
-    server, port = build_server(ModelRepository(trained[0].path.parent), host="127.0.0.1", port=free_port())
-    server.start()
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.stop(grace=None)
+    with serving(trained[0].path.parent) as served:
+        yield served
 
 
 def test_served_from_raw_minute_bars_like_the_training_samples(trained, minutes: pd.DataFrame) -> None:

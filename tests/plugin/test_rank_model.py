@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from signalstack.models.features import Feature, FeatureSpec
 from signalstack.plugin import OnnxSource, RankingStrategy, bars_feed
 
-SMALL = FeatureSpec((Feature("ret", {"n": 1}), Feature("ma_ratio", {"n": 3}), Feature("rsi", {"n": 5})))
+from ..support import SMALL
+
 
 
 @pytest.fixture(scope="module")

@@ -11,14 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from signalstack.models.features import Feature, FeatureSpec
 from signalstack.models.labels import LabelSpec
 from signalstack.plugin import (GrpcSource, OnnxSource, SignalIndicator, SignalSource, bars_feed, fundamentals_feed,
                                 run_backtest)
 
-from ..support import free_port
+from ..support import SMALL, serving
 
-SMALL = FeatureSpec((Feature("ret", {"n": 1}), Feature("ma_ratio", {"n": 3}), Feature("rsi", {"n": 5})))
 LINES = ["p_down", "p_flat", "p_up", "forecast"]
 
 
@@ -54,15 +52,8 @@ def multitask(tmp_path_factory: pytest.TempPathFactory, bars: pd.DataFrame, fund
 
 @pytest.fixture(scope="module")
 def target(multitask: Path) -> Iterator[str]:
-    from signalstack.server.app import build_server
-    from signalstack.server.repository import ModelRepository
-
-    server, port = build_server(ModelRepository(multitask.parent), host="127.0.0.1", port=free_port())
-    server.start()
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.stop(grace=None)
+    with serving(multitask.parent) as served:
+        yield served
 
 
 class _Watch(bt.Strategy):
