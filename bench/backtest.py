@@ -135,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--per-bar", type=int, default=2_000, help="bars of the call-per-bar cases")
     parser.add_argument("--symbols", type=int, default=100)
     parser.add_argument("--symbol-bars", type=int, default=2_500)
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each batched case; the best counts")
+    parser.add_argument("--repeat", type=int, default=5, help="runs of each batched case; the best counts")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 

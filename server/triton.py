@@ -7,7 +7,8 @@ Triton's layout is signalstack's versioned layout plus a ``config.pbtxt`` per mo
     OUT/<model>/config.pbtxt
     OUT/<model>/<version>/model.onnx
 
-Inputs are the model's raw feature windows (the scaler is inside the graph), as in `oip`.
+Tensors are the ONNX graph's, every input and output by name (the scalers are inside the graph),
+as in `oip`.
 """
 
 from __future__ import annotations

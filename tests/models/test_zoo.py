@@ -235,3 +235,18 @@ def test_served_over_grpc_as_onnxruntime_runs_it(name, exported, zoo_server, tin
     inferred = {o.name: np.frombuffer(raw, "<f4").reshape(o.shape)
                 for o, raw in zip(response.outputs, response.raw_output_contents)}
     np.testing.assert_allclose(local.joined(inferred), got, rtol=0, atol=1e-6)
+
+
+def test_triton_config_names_every_input_and_output_of_a_multi_tensor_model(exported):
+    from signalstack.server.batching import BatchPolicy
+    from signalstack.server.runtime import OnnxModel
+    from signalstack.server.triton import triton_config
+
+    model = OnnxModel(exported("multitask").path, name="multitask")
+    config = triton_config([model], BatchPolicy(64, 100))
+    blocks = config.split("output [")
+    assert 'name: "fundamentals"' in blocks[0] and 'name: "features"' in blocks[0]
+    assert "dims: [ 4 ]" in blocks[0] and "dims: [ 6, 3 ]" in blocks[0]
+    assert 'name: "probabilities"' in blocks[1] and "dims: [ 3 ]" in blocks[1]
+    assert 'name: "forecast"' in blocks[1] and "dims: [ 1 ]" in blocks[1]
+    assert "max_batch_size: 64" in config and "max_queue_delay_microseconds: 100" in config
