@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from array import array
 
 import backtrader as bt
@@ -20,11 +21,23 @@ OUTPUT_LINES = {"down": "p_down", "flat": "p_flat", "up": "p_up", "forecast": "f
 """The line that carries each output a source may have: a class's probability, a regressor's
 forecast (e.g. the return over the horizon), a ranking model's score."""
 
+_PATH_STEP = re.compile(r"^t\+[1-9][0-9]*$")
+
+
+def output_lines(source: SignalSource) -> dict[str, str]:
+    """{output column: the line it fills}. A path regressor's steps t+1 .. t+h fill no line of their
+    own; its last step, the return over the model's horizon, fills `forecast`."""
+    horizon_step = f"t+{source.card.horizon}"
+    lines = {c: OUTPUT_LINES[c] for c in source.outputs if c in OUTPUT_LINES}
+    if horizon_step in source.outputs and "forecast" not in lines:
+        lines[horizon_step] = "forecast"
+    return lines
+
 class SignalIndicator(bt.Indicator):
     """The outputs of a `SignalSource` for every bar: lines p_down, p_flat, p_up, forecast, score.
 
     Lines the source has no output for stay NaN (p_flat for a binary model, the probabilities for
-    a regressor, ...).
+    a regressor, ...). A path regressor's step t+h (h the model's horizon) fills `forecast`.
 
     Backtest path (preloaded data, also resampled): on the first bar it can score, it reads the
     whole preloaded series and asks the source for all bars in one call (a few batched RPCs for a
@@ -56,11 +69,13 @@ class SignalIndicator(bt.Indicator):
         source: SignalSource | None = self.p.source
         if source is None:
             raise ValueError("SignalIndicator: source is None, expected a SignalSource")
-        unknown = [c for c in source.outputs if c not in OUTPUT_LINES]
-        if unknown or not source.outputs:
+        lines = output_lines(source)
+        unknown = [c for c in source.outputs if c not in OUTPUT_LINES and not _PATH_STEP.match(c)]
+        if unknown or not lines:
             raise ValueError(f"{source.name}: outputs {source.outputs}, expected outputs among "
-                             f"{', '.join(OUTPUT_LINES)}")
-        self._columns = [list(OUTPUT_LINES).index(c) for c in source.outputs]
+                             f"{', '.join(OUTPUT_LINES)} (or a path t+1 .. t+horizon)")
+        self._used = [i for i, c in enumerate(source.outputs) if c in lines]  # outputs that fill a line
+        self._columns = [list(OUTPUT_LINES.values()).index(lines[source.outputs[i]]) for i in self._used]
         self._check_tensor_inputs(source)
         if source.intraday and len(self.datas) < 2:
             raise ValueError(f"{source.name}: reads day x intraday blocks: expected the intraday data as the "
@@ -180,5 +195,5 @@ class SignalIndicator(bt.Indicator):
 
     def _to_lines(self, outputs: np.ndarray) -> np.ndarray:
         out = np.full((len(outputs), len(OUTPUT_LINES)), np.nan)
-        out[:, self._columns] = outputs
+        out[:, self._columns] = outputs[:, self._used]
         return out

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 import backtrader as bt
 import pandas as pd
 
-from .indicators import OUTPUT_LINES, SignalIndicator
+from .indicators import SignalIndicator, output_lines
 from .ledger import FILL_COLUMNS, TRADE_COLUMNS, Ledger
 from .sources import SignalSource
 
@@ -58,7 +58,7 @@ class _Recorded(bt.Strategy):
 
 def _signal_line(indicator: SignalIndicator, source: SignalSource, line: str) -> bt.LineSingle:
     """The indicator's line `line`, checked to be one the source fills."""
-    filled = {OUTPUT_LINES[c] for c in source.outputs}
+    filled = set(output_lines(source).values())
     if line not in filled:
         raise ValueError(f"line {line!r}: {source.name} outputs {source.outputs}, which fill lines "
                          f"{', '.join(sorted(filled))}")

@@ -46,5 +46,16 @@ def test_indicator_refuses_an_output_it_has_no_line_for() -> None:
     bars = hand_bars(3)
     source = PrecomputedSource(pd.DataFrame({"volatility": [0.01, 0.02, 0.03]}, index=bars.index))
     with pytest.raises(ValueError, match=r"outputs \['volatility'\], expected outputs among down, flat, up, "
-                                         r"forecast, score"):
+                                         r"forecast, score \(or a path t\+1 \.\. t\+horizon\)"):
         indicator_lines(source, bars)
+
+
+def test_a_path_regressor_forecasts_its_horizon_on_the_forecast_line() -> None:
+    bars = hand_bars(3)
+    path = pd.DataFrame({"t+1": [0.01, 0.02, 0.03], "t+2": [0.02, 0.03, 0.04], "t+3": [0.03, -0.01, 0.05]},
+                        index=bars.index)
+    lines = indicator_lines(PrecomputedSource(path, horizon=3), bars)
+    np.testing.assert_array_equal(lines[:, 3], path["t+3"].to_numpy())
+    assert np.isnan(np.delete(lines, 3, axis=1)).all()
+    with pytest.raises(ValueError, match="expected outputs among"):  # no step is the horizon's
+        indicator_lines(PrecomputedSource(path, horizon=5), bars)
