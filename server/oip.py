@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+import math
 import re
 import threading
 
@@ -153,7 +154,7 @@ def _tensor(tensor: pb.ModelInferRequest.InferInputTensor, shape: tuple[int, ...
     got = tuple(tensor.shape)
     if len(got) != len(shape) + 1 or got[0] < 1 or got[1:] != shape:
         raise InvalidInput(f"{name}: shape {list(got)[:8]}, expected [N >= 1, {', '.join(map(str, shape))}]")
-    count = int(np.prod(got))
+    count = math.prod(got)  # exact: a huge claimed batch must not wrap around
     if raw is not None:
         if tensor.HasField("contents"):
             raise InvalidInput(f"{name}: typed contents beside raw_input_contents: expected one form only")

@@ -6,6 +6,7 @@ alike, so both sides agree on layouts (bars column-wise, tensors row-major with 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -56,7 +57,7 @@ def tensor_arrays(tensors: Iterable[pb.Tensor], what: str = "input") -> dict[str
         if not 1 <= len(shape) <= MAX_TENSOR_DIMS or min(shape) < 0:
             raise InvalidInput(f"{name}: shape {list(shape)[:MAX_TENSOR_DIMS + 1]}, expected 1 to "
                                f"{MAX_TENSOR_DIMS} non-negative dimensions, batch first")
-        count = int(np.prod(shape, dtype=np.int64)) if min(shape) > 0 else 0
+        count = math.prod(shape)  # exact: a huge claimed shape must not wrap around to the values' count
         if count != len(tensor.values):
             raise InvalidInput(f"{name}: {len(tensor.values)} values, expected {count} for shape {list(shape)}")
         out[tensor.name] = np.asarray(tensor.values, dtype=np.float32).reshape(shape)

@@ -95,6 +95,32 @@ def test_predict_fuzzed(channel: grpc.Channel, sp500: pd.DataFrame) -> None:
     check()
 
 
+@st.composite
+def tensors(draw: st.DrawFn) -> pb.Tensor:
+    """A named tensor whose claimed shape may disagree with its values, overflow, or be negative or empty."""
+    shape = draw(st.lists(st.one_of(st.integers(-2, 8), st.sampled_from([2 ** 31, 2 ** 40, 2 ** 62])),
+                          max_size=10))
+    values = draw(st.lists(st.one_of(st.floats(width=32), odd_features), max_size=64))
+    name = draw(st.sampled_from(["fundamentals", "features", "", "x" * 200]))
+    return pb.Tensor(name=name, shape=shape, values=values)
+
+
+def test_tensor_inputs_fuzzed(channel: grpc.Channel, sp500: pd.DataFrame, local: OnnxModel) -> None:
+    stub = pb_grpc.SignalServiceStub(channel)
+    window = sp500.iloc[-local.bars_required:]
+    good = pb.Bars(**{c: window[c].tolist() for c in COLUMNS})
+
+    @FUZZ
+    @given(inputs=st.lists(tensors(), max_size=3), windowed=st.booleans())
+    def check(inputs: list[pb.Tensor], windowed: bool) -> None:
+        windows = [good] if windowed else []
+        _answers(lambda: stub.Predict(pb.PredictRequest(model="tiny", windows=windows, inputs=inputs), timeout=30))
+        series = pb.PredictSeriesRequest(model="tiny", bars=good, inputs=inputs)
+        _answers(lambda: stub.PredictSeries(series, timeout=30))
+
+    check()
+
+
 def test_predict_series_fuzzed(channel: grpc.Channel, sp500: pd.DataFrame) -> None:
     stub = pb_grpc.SignalServiceStub(channel)
 
