@@ -18,6 +18,8 @@ CARD_VERSION = 1
 
 
 INPUT_SOURCES = ("bars", "intraday", "tensor")
+BAR_SOURCES = ("bars", "intraday")
+"""Input sources that the runtime computes from bars; the others are supplied as tensors."""
 
 
 @dataclass(frozen=True)
@@ -95,11 +97,25 @@ class ModelCard:
         return int(self.features["warmup"])
 
     @property
+    def bars_input(self) -> TensorInfo | None:
+        """The input made from bars (source "bars" or "intraday"), or None for a tensors-only model."""
+        return next((i for i in self.inputs if i.source in BAR_SOURCES), None)
+
+    @property
+    def tensor_inputs(self) -> tuple[TensorInfo, ...]:
+        """The inputs a caller supplies as tensors."""
+        return tuple(i for i in self.inputs if i.source not in BAR_SOURCES)
+
+    @property
+    def intraday(self) -> bool:
+        """Whether the bars input is day x intraday blocks of intraday bars."""
+        return self.bars_input is not None and self.bars_input.source == "intraday"
+
+    @property
     def bars_required(self) -> int:
         """Raw bars a prediction needs at least: the window (of bars, or of days of intraday bars)
         plus the features' warm-up."""
-        intraday = [i for i in self.inputs if i.source == "intraday"]
-        return self.warmup + self.window * (intraday[0].shape[-2] if intraday else 1)
+        return self.warmup + self.window * (self.bars_input.shape[-2] if self.intraday else 1)
 
     def to_json(self) -> str:
         doc = asdict(self)

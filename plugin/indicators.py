@@ -174,7 +174,7 @@ class SignalIndicator(bt.Indicator):
         source, date = self.p.source, date[0].normalize()
         intraday = data_bars(self.datas[1], last=len(self.datas[1]))
         intraday = intraday.loc[intraday.index.normalize() <= date]
-        per_day = next(i for i in source.card.inputs if i.source == "intraday").shape[-2]
+        per_day = source.card.bars_input.shape[-2]
         keep = source.card.window + -(-source.card.warmup // per_day) + 2  # days, the warm-up's included
         dates = intraday.index.normalize().unique()
         if len(dates):

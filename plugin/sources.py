@@ -64,8 +64,8 @@ class OnnxSource:
         self.name = self.model.name
         self.card = self.model.card
         self.outputs = self.model.columns
-        self.tensor_inputs = self.model.tensor_inputs
-        self.intraday = self.model.intraday
+        self.tensor_inputs = self.card.tensor_inputs
+        self.intraday = self.card.intraday
 
     def predict_series(self, bars: pd.DataFrame, tensors: Tensors | None = None) -> pd.DataFrame:
         return self.model.predict_series(bars, tensors=tensors)
@@ -103,8 +103,8 @@ class GrpcSource(AbstractContextManager):
         self.version = int(info.version)
         self.card = ModelCard.from_json(info.card_json)
         self.outputs = joined_columns({o.name: list(o.columns) for o in info.outputs})
-        self.tensor_inputs = tuple(i for i in self.card.inputs if i.source == "tensor")
-        self.intraday = any(i.source == "intraday" for i in self.card.inputs)
+        self.tensor_inputs = self.card.tensor_inputs
+        self.intraday = self.card.intraday
         self.name = f"{model} v{self.version} @ {target}"
         log.info("signal source %s (%s)", self.name, ", ".join(self.outputs))
 

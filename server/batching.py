@@ -75,7 +75,7 @@ class _Call:
 
     def __init__(self, x: Inputs) -> None:
         self.x = x
-        self.n = len(next(iter(x.values())))
+        self.n = _samples(x)
         self.arrived = time.monotonic()
         self.done = threading.Event()  # result or error set
         self.wake = threading.Event()  # done, or handed a turn

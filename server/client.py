@@ -19,7 +19,7 @@ from signalstack.protos.signalstack.v1 import signals_pb2_grpc as pb_grpc
 
 from . import wire
 from .app import CHANNEL_OPTIONS
-from .runtime import Bars, joined_columns
+from .runtime import Bars, join_outputs, joined_columns
 
 
 class SignalClient:
@@ -97,6 +97,5 @@ class SignalClient:
 
 
 def _joined(outputs: Sequence[pb.Tensor]) -> tuple[np.ndarray, list[str]]:
-    arrays = wire.tensor_arrays(outputs, "output")
-    table = np.concatenate([x.reshape(len(x), -1) for x in arrays.values()], axis=1)
-    return table, joined_columns({t.name: list(t.columns) for t in outputs})
+    columns = joined_columns({t.name: list(t.columns) for t in outputs})
+    return join_outputs(wire.tensor_arrays(outputs, "output")), columns

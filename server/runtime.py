@@ -15,7 +15,7 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 
-from signalstack.models.card import METADATA_KEY, ModelCard, TensorInfo
+from signalstack.models.card import BAR_SOURCES, METADATA_KEY, ModelCard, TensorInfo
 from signalstack.models.data import COLUMNS, BarsError, check_values
 from signalstack.models.features import feature_matrix
 from signalstack.models.intraday import day_blocks, day_windows
@@ -28,9 +28,6 @@ BATCH = 4096
 Bars = Mapping[str, Any]
 """Anything with open/high/low/close/volume columns: a DataFrame or a dict of 1-D arrays (with
 unix seconds in "time" where an intraday model needs bar times)."""
-
-BAR_SOURCES = ("bars", "intraday")
-"""Card input sources that the runtime computes from bars."""
 
 
 class InvalidInput(ValueError):
@@ -92,12 +89,11 @@ class OnnxModel:
         self.inputs = self._described(self.card.inputs, [i.name for i in self.session.get_inputs()], "input")
         self.output_infos = self._described(self.card.outputs, [o.name for o in self.session.get_outputs()],
                                             "output")
-        bars = [i for i in self.inputs if i.source in BAR_SOURCES]
+        bars = [i.name for i in self.inputs if i.source in BAR_SOURCES]
         if len(bars) > 1:
-            raise ValueError(f"{self.path}: inputs {[i.name for i in bars]} are all made from bars, expected one")
-        self.bars_input: TensorInfo | None = bars[0] if bars else None
-        self.tensor_inputs = tuple(i for i in self.inputs if i.source not in BAR_SOURCES)
-        self.intraday = self.bars_input is not None and self.bars_input.source == "intraday"
+            raise ValueError(f"{self.path}: inputs {bars} are all made from bars, expected one")
+        self.bars_input, self.tensor_inputs = self.card.bars_input, self.card.tensor_inputs
+        self.intraday = self.card.intraday
         self.output_columns = {o.name: list(o.columns) or self._legacy_columns() for o in self.output_infos}
         self.columns = joined_columns(self.output_columns)
         self._output_names = [o.name for o in self.output_infos]
@@ -161,9 +157,10 @@ class OnnxModel:
         before it joins a batch, so a batch is not checked twice)."""
         return dict(zip(self._output_names, self.session.run(self._output_names, inputs)))
 
-    def joined(self, outputs: Mapping[str, np.ndarray]) -> np.ndarray:
-        """(N, len(columns)) float32: the outputs side by side in `columns` order."""
-        return np.concatenate([outputs[n].reshape(len(outputs[n]), -1) for n in self._output_names], axis=1)
+    def split(self, table: np.ndarray) -> dict[str, np.ndarray]:
+        """The outputs by name from a (N, len(columns)) table of them side by side (`join_outputs`'s inverse)."""
+        ends = np.cumsum([len(c) for c in self.output_columns.values()])
+        return dict(zip(self.output_columns, np.split(table, ends[:-1], axis=1)))
 
     def warm_up(self) -> None:
         """Run the graph once on zeros, so the first real call pays no lazy initialisation and a
@@ -248,7 +245,7 @@ class OnnxModel:
     def predict_windows(self, windows: Sequence[Bars], tensors: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
         """(N, len(columns)) outputs, one row per window of raw bars (each of `bars_required` bars),
         with `tensors` {name: (N, ...)} for a model's other inputs."""
-        return self.joined(self.predict(self.request_inputs(windows, tensors or {})))
+        return join_outputs(self.predict_checked(self.request_inputs(windows, tensors or {})))
 
     def predict_series(self, bars: Bars, index: pd.Index | None = None,
                        tensors: Mapping[str, np.ndarray] | None = None) -> pd.DataFrame:
@@ -289,7 +286,7 @@ class OnnxModel:
         for i in range(0, len(scored), BATCH):
             at = scored[i:i + BATCH]
             batch = {info.name: windows[at], **{name: x[at] for name, x in others.items()}}
-            out[positions[at] - positions[0]] = self.joined(self.predict(batch))
+            out[positions[at] - positions[0]] = join_outputs(self.predict(batch))
         return pd.DataFrame(out, index=index[positions[0]:], columns=self.columns)
 
     def _series_tensors(self, tensors: Mapping[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
@@ -312,6 +309,12 @@ class OnnxModel:
             raise InvalidInput(f"model {self.name} takes no bars: its inputs are tensors "
                                f"({', '.join(i.name for i in self.inputs)}); send them as tensors")
         return self.bars_input
+
+
+def join_outputs(outputs: Mapping[str, np.ndarray]) -> np.ndarray:
+    """(N, total columns): every output side by side, in the mapping's order (the model's, as
+    `predict` and a response give them); `joined_columns` names the columns."""
+    return np.concatenate([x.reshape(len(x), -1) for x in outputs.values()], axis=1)
 
 
 def joined_columns(columns: Mapping[str, list[str]]) -> list[str]:

@@ -59,9 +59,7 @@ class SignalServicer(pb_grpc.SignalServiceServicer):
             raise InvalidInput(f"series: {len(times)} times for {n} bars (expected one time per bar, or none)")
         table = model.predict_series(bars, tensors=wire.tensor_arrays(request.inputs)).to_numpy(np.float32)
         first = n - len(table)
-        outputs, start = {}, 0
-        for name, columns in model.output_columns.items():
-            outputs[name], start = table[:, start:start + len(columns)], start + len(columns)
+        outputs = model.split(table)
         response = pb.PredictSeriesResponse(model=model.name, version=model.version, classes=model.outputs,
                                             first_index=first, time=times[first:],
                                             outputs=wire.output_messages(outputs, model.output_columns))

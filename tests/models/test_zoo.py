@@ -199,7 +199,7 @@ def test_served_over_grpc_as_onnxruntime_runs_it(name, exported, zoo_server, tin
     import grpc
 
     from signalstack.server.client import SignalClient
-    from signalstack.server.runtime import OnnxModel
+    from signalstack.server.runtime import OnnxModel, join_outputs
 
     trained = exported(name)
     folder, repository, target = zoo_server
@@ -220,7 +220,7 @@ def test_served_over_grpc_as_onnxruntime_runs_it(name, exported, zoo_server, tin
     if windows and name != "rank":  # features the server made from bars are the ones training used
         x = dataset.x_of(dataset.test)
         trained_on = local.predict({**tensors, local.bars_input.name: x[local.bars_input.name][:len(windows)]})
-        np.testing.assert_allclose(got, local.joined(trained_on), rtol=0, atol=1e-5)
+        np.testing.assert_allclose(got, join_outputs(trained_on), rtol=0, atol=1e-5)
 
     graph_inputs = dict(tensors)
     if windows:
@@ -234,7 +234,7 @@ def test_served_over_grpc_as_onnxruntime_runs_it(name, exported, zoo_server, tin
     assert [o.name for o in response.outputs] == local.output_names
     inferred = {o.name: np.frombuffer(raw, "<f4").reshape(o.shape)
                 for o, raw in zip(response.outputs, response.raw_output_contents)}
-    np.testing.assert_allclose(local.joined(inferred), got, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(join_outputs(inferred), got, rtol=0, atol=1e-6)
 
 
 def test_triton_config_names_every_input_and_output_of_a_multi_tensor_model(exported):
