@@ -229,7 +229,8 @@ def _train(args: argparse.Namespace) -> None:
 def _format_metrics(metrics: dict[str, float], test_range: tuple[str, str]) -> str:
     lines = [f"test split {test_range[0][:10]} .. {test_range[1][:10]} (out of sample)"]
     # A multi-output model's metrics are named per output ("probabilities.accuracy", "forecast.samples").
-    lines += [f"  {key:<24} {int(value) if key.endswith('samples') else f'{value:.4f}'}"
+    width = max(map(len, metrics), default=0) + 1
+    lines += [f"  {key:<{width}} {int(value) if key.endswith('samples') else f'{value:.4f}'}"
               for key, value in sorted(metrics.items(), key=lambda item: item[0].endswith("samples"))]
     return "\n".join(lines)
 
