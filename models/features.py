@@ -12,11 +12,24 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import talib
+
+
+def _unwrapped(name: str) -> Callable[..., Any]:
+    """TA-Lib's function without the pandas/polars type check `talib` wraps it in: the inputs here
+    are float64 arrays already, and on a serve-time window that check costs more than the indicator."""
+    fn = getattr(talib, name)
+    return getattr(fn, "__wrapped__", fn)
+
+
+_ta = SimpleNamespace(**{name: _unwrapped(name) for name in
+                         ("ATR", "BBANDS", "EMA", "MACD", "OBV", "RSI", "SMA", "STDDEV", "STOCH", "SUM", "WILLR")})
 
 # Recursive indicators (EMA, Wilder smoothing) remember their seed forever, with a weight that
 # decays geometrically. A serve-time window carries enough extra bars for that weight to fall
@@ -69,67 +82,67 @@ def _ret(b: Columns, n: int) -> Columns:
 
 @_kind("ma_ratio", lambda n: [f"ma{n}_ratio"], lambda n: n - 1, n=10)
 def _ma_ratio(b: Columns, n: int) -> Columns:
-    return {f"ma{n}_ratio": b["close"] / talib.SMA(b["close"], timeperiod=n) - 1.0}
+    return {f"ma{n}_ratio": b["close"] / _ta.SMA(b["close"], timeperiod=n) - 1.0}
 
 
 @_kind("ema_ratio", lambda n: [f"ema{n}_ratio"], lambda n: n - 1 + _converge(n), n=20)
 def _ema_ratio(b: Columns, n: int) -> Columns:
-    return {f"ema{n}_ratio": b["close"] / talib.EMA(b["close"], timeperiod=n) - 1.0}
+    return {f"ema{n}_ratio": b["close"] / _ta.EMA(b["close"], timeperiod=n) - 1.0}
 
 
 @_kind("macd", lambda fast, slow, signal: ["macd", "macd_signal", "macd_hist"],
        lambda fast, slow, signal: slow + signal - 2 + _converge(slow) + _converge(signal),
        fast=12, slow=26, signal=9)
 def _macd(b: Columns, fast: int, slow: int, signal: int) -> Columns:
-    line, sig, hist = talib.MACD(b["close"], fastperiod=fast, slowperiod=slow, signalperiod=signal)
+    line, sig, hist = _ta.MACD(b["close"], fastperiod=fast, slowperiod=slow, signalperiod=signal)
     close = b["close"]
     return {"macd": line / close, "macd_signal": sig / close, "macd_hist": hist / close}
 
 
 @_kind("rsi", lambda n: [f"rsi{n}"], lambda n: n + _converge(n, 1.0 / n), n=14)
 def _rsi(b: Columns, n: int) -> Columns:
-    return {f"rsi{n}": talib.RSI(b["close"], timeperiod=n) / 100.0 - 0.5}
+    return {f"rsi{n}": _ta.RSI(b["close"], timeperiod=n) / 100.0 - 0.5}
 
 
 @_kind("kdj", lambda n, k, d: ["kdj_k", "kdj_d", "kdj_j"], lambda n, k, d: n + k + d - 3, n=9, k=3, d=3)
 def _kdj(b: Columns, n: int, k: int, d: int) -> Columns:
-    slow_k, slow_d = talib.STOCH(b["high"], b["low"], b["close"], fastk_period=n, slowk_period=k,
-                                 slowk_matype=0, slowd_period=d, slowd_matype=0)
+    slow_k, slow_d = _ta.STOCH(b["high"], b["low"], b["close"], fastk_period=n, slowk_period=k,
+                               slowk_matype=0, slowd_period=d, slowd_matype=0)
     return {"kdj_k": slow_k / 100.0 - 0.5, "kdj_d": slow_d / 100.0 - 0.5,
             "kdj_j": (3.0 * slow_k - 2.0 * slow_d) / 100.0 - 0.5}
 
 
 @_kind("bbands", lambda n, dev: ["bb_pctb", "bb_width"], lambda n, dev: n - 1, n=20, dev=2.0)
 def _bbands(b: Columns, n: int, dev: float) -> Columns:
-    upper, middle, lower = talib.BBANDS(b["close"], timeperiod=n, nbdevup=dev, nbdevdn=dev, matype=0)
+    upper, middle, lower = _ta.BBANDS(b["close"], timeperiod=n, nbdevup=dev, nbdevdn=dev, matype=0)
     return {"bb_pctb": _ratio(b["close"] - lower, upper - lower) - 0.5, "bb_width": (upper - lower) / middle}
 
 
 @_kind("atr", lambda n: [f"atr{n}"], lambda n: n + _converge(n, 1.0 / n), n=14)
 def _atr(b: Columns, n: int) -> Columns:
-    return {f"atr{n}": talib.ATR(b["high"], b["low"], b["close"], timeperiod=n) / b["close"]}
+    return {f"atr{n}": _ta.ATR(b["high"], b["low"], b["close"], timeperiod=n) / b["close"]}
 
 
 @_kind("willr", lambda n: [f"willr{n}"], lambda n: n - 1, n=14)
 def _willr(b: Columns, n: int) -> Columns:
-    return {f"willr{n}": talib.WILLR(b["high"], b["low"], b["close"], timeperiod=n) / 100.0 + 0.5}
+    return {f"willr{n}": _ta.WILLR(b["high"], b["low"], b["close"], timeperiod=n) / 100.0 + 0.5}
 
 
 @_kind("obv", lambda n: [f"obv{n}_change"], lambda n: n, n=10)
 def _obv(b: Columns, n: int) -> Columns:
     """OBV's change over n bars as a share of the volume traded in them (in [-1, 1])."""
-    obv = talib.OBV(b["close"], b["volume"])
+    obv = _ta.OBV(b["close"], b["volume"])
     change = np.full_like(obv, np.nan)
     change[n:] = obv[n:] - obv[:-n]
-    traded = talib.SUM(b["volume"], timeperiod=n)
+    traded = _ta.SUM(b["volume"], timeperiod=n)
     return {f"obv{n}_change": _ratio(change, traded)}
 
 
 @_kind("volume_z", lambda n: [f"volume_z{n}"], lambda n: n - 1, n=20)
 def _volume_z(b: Columns, n: int) -> Columns:
     volume = b["volume"]
-    mean = talib.SMA(volume, timeperiod=n)
-    std = talib.STDDEV(volume, timeperiod=n, nbdev=1.0)
+    mean = _ta.SMA(volume, timeperiod=n)
+    std = _ta.STDDEV(volume, timeperiod=n, nbdev=1.0)
     # STDDEV of a constant run comes out as tiny rounding noise, not 0: treat it as flat.
     std = np.where(std > 1e-9 * np.maximum(mean, 1.0), std, 0.0)
     return {f"volume_z{n}": _ratio(volume - mean, std)}
@@ -139,7 +152,7 @@ def _volume_z(b: Columns, n: int) -> Columns:
 def _volatility(b: Columns, n: int) -> Columns:
     log_ret = np.full_like(b["close"], np.nan)
     log_ret[1:] = np.diff(np.log(b["close"]))
-    return {f"vol{n}": talib.STDDEV(log_ret, timeperiod=n, nbdev=1.0)}
+    return {f"vol{n}": _ta.STDDEV(log_ret, timeperiod=n, nbdev=1.0)}
 
 
 @dataclass(frozen=True)
@@ -185,12 +198,18 @@ class FeatureSpec:
             Feature("willr"), Feature("obv"), Feature("volume_z"), Feature("volatility"),
         ))
 
+    def __post_init__(self) -> None:
+        names = self._names
+        if len(set(names)) != len(names):
+            raise ValueError(f"feature spec repeats a column: {list(names)}")
+
+    @cached_property
+    def _names(self) -> tuple[str, ...]:
+        return tuple(c for f in self.features for c in f.columns)
+
     @property
     def columns(self) -> list[str]:
-        names = [c for f in self.features for c in f.columns]
-        if len(set(names)) != len(names):
-            raise ValueError(f"feature spec repeats a column: {names}")
-        return names
+        return list(self._names)
 
     @property
     def warmup(self) -> int:
@@ -218,7 +237,7 @@ def feature_matrix(bars: Mapping[str, Any], spec: FeatureSpec) -> np.ndarray:
     out: Columns = {}
     for feature in spec.features:
         out.update(_KINDS[feature.kind].compute(arrays, **feature.params))
-    return np.column_stack([out[c] for c in spec.columns])
+    return np.column_stack([out[c] for c in spec._names])
 
 
 def feature_kinds() -> list[str]:

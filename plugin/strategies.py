@@ -35,11 +35,12 @@ class _Recorded(bt.Strategy):
     def __init__(self) -> None:
         self.ledger = Ledger(log_fills=self.p.log_orders)
         # Compared as Backtrader date numbers: converting every bar's time to a datetime costs more.
+        self._gated = self.p.start is not None  # read on every bar: an attribute costs less than a param
         self._decide_from = -math.inf if self.p.start is None else bt.date2num(
             pd.Timestamp(self.p.start).to_pydatetime())
 
     def _before_start(self) -> bool:
-        return self.data.datetime[0] < self._decide_from
+        return self._gated and self.data.datetime[0] < self._decide_from
 
     def notify_order(self, order: bt.Order) -> None:
         self.ledger.on_order(order)
@@ -122,6 +123,9 @@ class SignalStrategy(_Recorded):
         self._order: bt.Order | None = None
         self._entry_bar = 0
         self._stopped_side = 0
+        # Read on every bar: plain attributes cost less than params lookups there.
+        self._stops = p.stop_loss is not None or p.take_profit is not None
+        self._thresholds = (p.buy_threshold, p.sell_threshold, -1 if p.allow_short else 0, p.min_margin)
 
     def _check_params(self) -> None:
         p = self.p
@@ -153,7 +157,7 @@ class SignalStrategy(_Recorded):
             return
         size = self.position.size
         held = (size > 0) - (size < 0)
-        if held and self._stop_hit(held):
+        if held and self._stops and self._stop_hit(held):
             self._stopped_side = held
             self._order = self.close()
             return
@@ -175,14 +179,15 @@ class SignalStrategy(_Recorded):
     def _wanted_side(self) -> int | None:
         """1 long, -1 short, 0 flat, None to keep the current position (or no signal)."""
         value = self._line[0]
+        buy, sell, below_sell, min_margin = self._thresholds
         if math.isnan(value):
             return None
-        if self.p.min_margin and abs(self.signal.p_up[0] - self.signal.p_down[0]) < self.p.min_margin:
+        if min_margin and abs(self.signal.p_up[0] - self.signal.p_down[0]) < min_margin:
             return None
-        if value >= self.p.buy_threshold:
+        if value >= buy:
             return 1
-        if value <= self.p.sell_threshold:
-            return -1 if self.p.allow_short else 0
+        if value <= sell:
+            return below_sell
         return None
 
     def _stop_hit(self, held: int) -> bool:

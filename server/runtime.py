@@ -94,6 +94,7 @@ class OnnxModel:
             raise ValueError(f"{self.path}: inputs {bars} are all made from bars, expected one")
         self.bars_input, self.tensor_inputs = self.card.bars_input, self.card.tensor_inputs
         self.intraday = self.card.intraday
+        self.window, self.bars_required = self.card.window, self.card.bars_required
         self.output_columns = {o.name: list(o.columns) or self._legacy_columns() for o in self.output_infos}
         self.columns = joined_columns(self.output_columns)
         self._output_names = [o.name for o in self.output_infos]
@@ -109,14 +110,6 @@ class OnnxModel:
     def _legacy_columns(self) -> list[str]:
         # Files written before outputs carried their columns had one output of the label's columns.
         return self.card.classes or ["forecast"]
-
-    @property
-    def window(self) -> int:
-        return self.card.window
-
-    @property
-    def bars_required(self) -> int:
-        return self.card.bars_required
 
     @property
     def outputs(self) -> list[str]:
@@ -337,9 +330,16 @@ def _times(bars: Bars, n: int, source: str) -> pd.DatetimeIndex:
     return times
 
 
+def _floats(column: Any) -> np.ndarray:
+    # A pandas column converts faster through to_numpy than through the array protocol.
+    if isinstance(column, pd.Series):
+        return column.to_numpy(dtype=np.float64)
+    return np.asarray(column, dtype=np.float64)
+
+
 def _as_arrays(bars: Bars, source: str) -> dict[str, np.ndarray]:
     try:
-        arrays = {c: np.asarray(bars[c], dtype=np.float64) for c in COLUMNS}
+        arrays = {c: _floats(bars[c]) for c in COLUMNS}
     except KeyError as exc:
         raise InvalidInput(f"{source}: missing column {exc.args[0]!r} (expected {', '.join(COLUMNS)})") from None
     except (TypeError, ValueError) as exc:

@@ -1,10 +1,14 @@
 from pathlib import Path
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from signalstack.models.data import BarsError, load_bars
+from signalstack.models.data import COLUMNS, BarsError, check_values, load_bars
 
 from ..support import shared_csv
 
@@ -99,3 +103,41 @@ def test_shared_files_in_every_layout_load(name, rows, first):
     bars = load_bars(shared_csv(name))
     assert len(bars) == rows
     assert bars.index[0] == pd.Timestamp(first)
+
+
+_ODD = st.sampled_from([math.nan, math.inf, -math.inf, -1.0, 0.0, 1e-300, 0.5, 1.0, 3.0, 1e308])
+
+
+@st.composite
+def _row(draw: st.DrawFn) -> tuple[float, ...]:
+    """A clean bar, or one with a field swapped for an odd value (bad, or good only by chance)."""
+    o, c = draw(st.floats(1.0, 2.0)), draw(st.floats(1.0, 2.0))
+    row = [o, max(o, c) * draw(st.floats(1.0, 1.01)), min(o, c) * draw(st.floats(0.99, 1.0)), c,
+           draw(st.floats(0.0, 1e6))]
+    if draw(st.booleans()):
+        row[draw(st.integers(0, 4))] = draw(_ODD)
+    return tuple(row)
+
+
+def _bad_rows(rows: list[tuple[float, ...]]) -> set[int]:
+    """The rows check_values must refuse (counted from 1), by its rule written bar by bar in plain Python."""
+    tol, bad = 1e-6, set()
+    for i, (o, h, low, c, v) in enumerate(rows, start=1):
+        if not all(math.isfinite(x) for x in (o, h, low, c, v)) or min(o, h, low, c) <= 0 or v < 0:
+            bad.add(i)
+        elif h < max(o, c) * (1 - tol) or low > min(o, c) * (1 + tol):
+            bad.add(i)
+    return bad
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_row(), min_size=1, max_size=6))
+def test_check_values_refuses_bars_with_a_bad_row_and_names_one(rows):
+    values = {c: np.array([r[k] for r in rows]) for k, c in enumerate(COLUMNS)}
+    bad = _bad_rows(rows)
+    if not bad:
+        check_values(values)
+        return
+    with pytest.raises(BarsError, match=r"bars row (\d+): ") as err:
+        check_values(values)
+    assert int(err.value.args[0].split()[2].rstrip(":")) in bad
