@@ -10,7 +10,8 @@ Every figure comes from the same run, so ratios compare like with like:
   done in process (`predict_windows` for Predict: features and model; `predict` for
   ModelInfer: the model alone);
 - throughput: 32 concurrent one-window clients, batching off (max batch 1) and on, one process and
-  `--workers`, in windows/s with p99, against batched onnxruntime in process;
+  `--workers`, in windows/s with p99, against batched onnxruntime in process; beside them the echo
+  server under the same load, the most calls/s one Python gRPC process answers doing no work;
 - streaming: StreamSignals predicted bars/s for one stream and for 64 concurrent streams.
 
 All servers run at once, each in its own process, and the measurements interleave in `--rounds`
@@ -304,6 +305,8 @@ def run(args: argparse.Namespace) -> list[tuple[str, str, str]]:
                 laps.setdefault(f"in process {name}", []).append(_timed(in_process[name], calls))
                 laps.setdefault(f"latency {name}", []).append(_latency(targets["on"], methods[name], payloads[name],
                                                                        calls))
+                laps.setdefault(f"echo load {name}", []).append(_throughput(
+                    clients, echo, ECHO, payloads[name], args.clients, args.seconds / args.rounds))
                 for label, target in targets.items():
                     laps.setdefault(f"{name} {label}", []).append(_throughput(
                         clients, target, methods[name], payloads[name], args.clients, args.seconds / args.rounds))
@@ -327,7 +330,9 @@ def _rows(r: dict[str, Stats], limit: float, args: argparse.Namespace) -> list[t
     rows += [(f"throughput, {args.clients} clients, one window per call", "windows/s (p99 ms)", ""),
              ("  in process: batched onnxruntime (64 per run)", f"{limit:,.0f}", "the limit")]
     for name in ("Predict", "ModelInfer"):
-        off = r[f"{name} off"].rate
+        off, echo = r[f"{name} off"].rate, r[f"echo load {name}"]
+        rows.append((f"  gRPC echo of {name} bytes, one process", f"{echo.rate:,.0f} ({echo.p(99) * 1e3:.1f})",
+                     f"{echo.rate / off:.2f} x batching off: the transport alone"))
         for label in [k.removeprefix(f"{name} ") for k in r if k.startswith(f"{name} ")]:
             s = r[f"{name} {label}"]
             rows.append((f"  {name}, batching {label}", f"{s.rate:,.0f} ({s.p(99) * 1e3:.1f})",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 from array import array
 
@@ -130,18 +131,27 @@ class SignalIndicator(bt.Indicator):
                 raise ValueError(f"{source.name}: second data {self.datas[1]._name!r} lacks lines {missing} "
                                  "(expected a fundamentals_feed with the model's columns)")
 
-    def _tensors(self, times: pd.DatetimeIndex) -> dict[str, np.ndarray]:
-        """The source's tensor inputs for bars at `times`: the latest fundamentals row dated <= each."""
+    def _tensors(self, times: pd.DatetimeIndex, newest: bool = False) -> dict[str, np.ndarray]:
+        """The source's tensor inputs for bars at `times`: the latest fundamentals row dated <= each.
+
+        `newest`: `times` is the bar being scored live, so of a second data only its newest row
+        holding values counts; reading just that keeps a live bar's cost flat as the feed grows.
+        """
         inputs = self.p.source.tensor_inputs
         if not inputs:
             return {}
         frame = self.p.fundamentals
         if frame is None:
             data = self.datas[1]
-            n = data.buflen()
             columns = sorted({c for i in inputs for c in i.columns})
-            frame = pd.DataFrame({c: np.asarray(getattr(data.lines, c).array[:n]) for c in columns},
-                                 index=bar_times(data.datetime.array[:n])).dropna(how="all")
+            arrays = [getattr(data.lines, c).array for c in columns]
+            n = data.buflen()
+            rows = slice(0, n)
+            if newest:  # the last row that is not all NaN (rows before the first publication are)
+                rows = next((slice(i, i + 1) for i in range(n - 1, -1, -1)
+                             if not all(math.isnan(a[i]) for a in arrays)), slice(0, 0))
+            frame = pd.DataFrame({c: np.asarray(a[rows], dtype=np.float64) for c, a in zip(columns, arrays)},
+                                 index=bar_times(data.datetime.array[rows])).dropna(how="all")
         return {i.name: fundamentals_at(frame, times, i.columns) for i in inputs}
 
     def _score_loaded(self) -> np.ndarray:
@@ -188,7 +198,7 @@ class SignalIndicator(bt.Indicator):
 
     def _score_last(self) -> np.ndarray:
         bars = data_bars(self.data, last=self.p.source.card.bars_required)
-        tensors = self._tensors(bars.index[-1:])
+        tensors = self._tensors(bars.index[-1:], newest=True)
         if not all(np.isfinite(x).all() for x in tensors.values()):  # no fundamentals known yet
             return np.full(len(OUTPUT_LINES), np.nan)
         return self._to_lines(self.p.source.predict_last(bars, tensors).reshape(1, -1))[0]

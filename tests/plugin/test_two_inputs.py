@@ -106,6 +106,16 @@ def test_a_second_data_feed_gives_the_lines_a_dataframe_gives(onnx_lines: pd.Dat
     pd.testing.assert_frame_equal(fed, onnx_lines)
 
 
+def test_a_live_second_data_feed_gives_the_batched_lines(onnx_lines: pd.DataFrame, multitask: Path,
+                                                         bars: pd.DataFrame, fundamentals: pd.DataFrame) -> None:
+    # Live, only the newest fundamentals row is read per bar: the lines must not change for it.
+    recent, source = bars.iloc[-150:], OnnxSource(multitask)
+    live = lines(source, recent, feed=fundamentals, preload=False)
+    scored = live.dropna()
+    assert len(scored) == len(recent) - source.card.bars_required + 1
+    np.testing.assert_allclose(scored, onnx_lines.loc[scored.index], rtol=0, atol=1e-6)
+
+
 def test_grpc_live_and_in_process_lines_agree(onnx_lines: pd.DataFrame, target: str, multitask: Path,
                                               bars: pd.DataFrame, fundamentals: pd.DataFrame) -> None:
     with GrpcSource(target, "multitask") as served:
