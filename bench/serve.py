@@ -51,7 +51,7 @@ STREAM = "/signalstack.v1.SignalService/StreamSignals"
 ECHO = "/bench.Echo/Echo"
 CACHE = Path.home() / ".cache" / "signalstack" / "bench" / "lstm60.onnx"
 CLIENT_PROCESSES = 2
-SERVER_THREADS = 128  # >= concurrent clients and streams: each call in flight holds a server thread
+STREAM_THREADS = 128  # >= concurrent streams: each open stream holds a server thread; unary calls use the default
 START_DELAY = 0.3  # seconds for every client of a phase to connect before it starts
 WARM_UP = 0.5
 CHANNEL = [("grpc.use_local_subchannel_pool", 1),  # a connection per client, so --workers share the load
@@ -184,10 +184,13 @@ def _merge(rounds: list[Stats]) -> Stats:
 # Servers, in child processes ---------------------------------------------------------------------
 
 def _echo_server(port: int) -> None:
-    """A gRPC server answering ECHO with the request bytes: the transport cost without any work."""
+    """A gRPC server answering ECHO with the request bytes: the transport cost without any work, on
+    as many threads as a signalstack server gives unary calls."""
+    from signalstack.server.app import CALL_THREADS
+
     handler = grpc.method_handlers_generic_handler("bench.Echo", {
         "Echo": grpc.unary_unary_rpc_method_handler(lambda request, context: request)})
-    server = grpc.server(futures.ThreadPoolExecutor(SERVER_THREADS), handlers=[handler],
+    server = grpc.server(futures.ThreadPoolExecutor(CALL_THREADS), handlers=[handler],
                          options=[("grpc.so_reuseport", 0), *CHANNEL[1:]])
     server.add_insecure_port(f"127.0.0.1:{port}")
     server.start()
@@ -276,7 +279,7 @@ def run(args: argparse.Namespace) -> list[tuple[str, str, str]]:
     print(f"model {path.name}: window {local.window} x {local.bars_input.shape[-1]} features, "
           f"{local.bars_required} bars per window, {local.provider}", flush=True)
 
-    base = {"max_workers": SERVER_THREADS, "watch_interval": 0}
+    base = {"stream_threads": STREAM_THREADS, "watch_interval": 0}
     setups = {"on": {**base, "max_batch_size": args.batch}, "off": {**base, "max_batch_size": 1}}
     if args.workers > 1:
         setups[f"on, {args.workers} workers"] = {**setups["on"], "workers": args.workers}

@@ -82,7 +82,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--models", required=True, type=Path, help="model repository folder")
     p.add_argument("--port", required=True, type=int)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--max-workers", type=int, default=8, help="threads handling calls; each open stream holds one")
+    p.add_argument("--call-threads", type=int, default=4,
+                   help="threads answering unary calls (more wait their turn; raise it for large models or a GPU, "
+                   "so that batches fill)")
+    p.add_argument("--stream-threads", type=int, default=16,
+                   help="threads for streaming calls: each open stream holds one")
     p.add_argument("--workers", type=int, default=1, help="server processes sharing the port (SO_REUSEPORT)")
     p.add_argument("--grace", type=float, default=5.0, help="seconds in-flight calls get to finish on shutdown")
     p.add_argument("--watch-interval", type=float, default=2.0, help="seconds between folder rescans (0: off)")
@@ -244,7 +248,8 @@ def _serve(args: argparse.Namespace) -> None:
         for handler in logging.getLogger().handlers:
             handler.setFormatter(JsonFormatter())
     overrides = dict(_key_value(text, "--model-batching") for text in args.model_batching)
-    serve(args.models, host=args.host, port=args.port, max_workers=args.max_workers, grace=args.grace,
+    serve(args.models, host=args.host, port=args.port, call_threads=args.call_threads,
+          stream_threads=args.stream_threads, grace=args.grace,
           workers=args.workers, tls_cert=args.tls_cert, tls_key=args.tls_key, tls_client_ca=args.tls_client_ca,
           token_file=args.token_file, metrics_port=args.metrics_port, metrics_host=args.metrics_host,
           watch_interval=args.watch_interval, max_batch_size=args.max_batch_size, max_delay_us=args.max_delay_us,

@@ -12,6 +12,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Iterator
+from concurrent import futures
 from typing import Any, TypeVar
 
 import grpc
@@ -103,6 +104,37 @@ def streaming(handler: Handler) -> Handler:
             _count(method, call, code, None)
 
     return wrapper  # type: ignore[return-value]
+
+
+class UnaryThreads(grpc.ServerInterceptor):
+    """Runs unary-unary calls on `pool`, leaving the server's own pool to streaming calls.
+
+    A stream holds its thread while it is open, so streams need many threads; a unary call's
+    Python work holds the GIL, so it runs best on a few. gRPC runs a method on the pool its
+    behaviour names as `experimental_thread_pool`; each wrapped handler is made once per method.
+    """
+
+    def __init__(self, pool: futures.ThreadPoolExecutor) -> None:
+        self._pool = pool
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
+    def intercept_service(self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+                          details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        handler = continuation(details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        cached = self._wrapped.get(details.method)
+        if cached is None or cached[0] is not handler:
+            behaviour = handler.unary_unary
+
+            def run(request: Any, context: grpc.ServicerContext) -> Any:
+                return behaviour(request, context)
+
+            run.experimental_thread_pool = self._pool  # type: ignore[attr-defined]
+            cached = self._wrapped[details.method] = (handler, method_handler(
+                handler, run, request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer))
+        return cached[1]
 
 
 class _Undecodable:

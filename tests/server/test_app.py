@@ -25,13 +25,37 @@ from signalstack.server.client import SignalClient
 from signalstack.server.repository import ModelRepository
 
 from ..support import free_port
-from .support import bar_events, wait_until_serving
+from .support import bar_events, running, wait_until_serving
 
 SERVE = ("import logging, sys\n"
          "from pathlib import Path\n"
          "from signalstack.server.app import serve\n"
          "logging.basicConfig(level=logging.INFO)\n"
          "serve(Path(sys.argv[1]), '127.0.0.1', int(sys.argv[2]), grace=2.0)\n")
+
+
+def test_unary_calls_have_threads_of_their_own_while_streams_hold_theirs(model_dir: Path,
+                                                                       sp500: pd.DataFrame) -> None:
+    # Both stream threads are held by open streams waiting for bars; Predict still gets answered.
+    feeds: list[queue.Queue[pb.BarEvent | None]] = [queue.Queue(), queue.Queue()]
+
+    def events(feed: queue.Queue[pb.BarEvent | None]) -> Iterator[pb.BarEvent]:
+        while (event := feed.get(timeout=30)) is not None:
+            yield event
+
+    with running(ModelRepository(model_dir), call_threads=1, stream_threads=2) as server, \
+            SignalClient(f"127.0.0.1:{server.port}", timeout=10) as client:
+        streams = [client.stream_signals(events(feed)) for feed in feeds]
+        first = bar_events(sp500.iloc[:1])[0]
+        for feed, stream in zip(feeds, streams):
+            feed.put(first)
+            assert next(stream).bars_needed > 0  # open, and holding a stream thread
+        window = sp500.iloc[-client.get_model("tiny").bars_required:]
+        for _ in range(3):
+            assert client.predict("tiny", [window]).shape == (1, 2)
+        for feed in feeds:
+            feed.put(None)
+        assert all(list(stream) == [] for stream in streams)
 
 
 def test_busy_port_is_refused(model_dir: Path, grpc_target: str) -> None:

@@ -95,7 +95,7 @@ def _calls(local: OnnxModel, sp500: pd.DataFrame) -> list[Callable[[SignalClient
 
 def test_concurrent_clients_for_a_fixed_time_have_no_failed_call(model_dir: Path, local: OnnxModel,
                                                                   sp500: pd.DataFrame) -> None:
-    with running(ModelRepository(model_dir), max_workers=16) as server:
+    with running(ModelRepository(model_dir), stream_threads=16) as server:
         with Load(f"127.0.0.1:{server.port}", _calls(local, sp500), clients=12) as load:
             time.sleep(SECONDS)
     assert set(load.outcomes) == {"OK"}, load.outcomes
@@ -115,7 +115,7 @@ def test_reloads_under_load_have_no_failed_call(tmp_path: Path, tiny_model: Path
         assert repository.versions("tiny") == versions
 
     try:
-        with running(repository, max_workers=16) as server, \
+        with running(repository, stream_threads=16) as server, \
                 Load(f"127.0.0.1:{server.port}", _calls(local, sp500), clients=8) as load:
             load.wait(calls=10, seconds=30)
             install(tiny_model, tmp_path, "tiny", 2)
