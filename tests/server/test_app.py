@@ -205,6 +205,7 @@ def test_several_workers_need_a_fixed_port(model_dir: Path) -> None:
     ({"tls_client_ca": Path("ca.crt")}, "client certificates need TLS"),
     ({"workers": 0}, "workers 0: expected >= 1"),
     ({"model_batching": {"tiny": "lots"}}, "batching 'lots'"),
+    ({"call_threads": 0}, "call_threads 0, stream_threads 16: expected >= 1 each"),
 ])
 def test_serve_refuses_inconsistent_options(model_dir: Path, options: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
