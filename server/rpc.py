@@ -106,35 +106,53 @@ def streaming(handler: Handler) -> Handler:
     return wrapper  # type: ignore[return-value]
 
 
-class UnaryThreads(grpc.ServerInterceptor):
-    """Runs unary-unary calls on `pool`, leaving the server's own pool to streaming calls.
+class _PerMethod(grpc.ServerInterceptor):
+    """An interceptor that swaps some methods' handlers for wrapped ones, made once per method."""
 
-    A stream holds its thread while it is open, so streams need many threads; a unary call's
-    Python work holds the GIL, so it runs best on a few. gRPC runs a method on the pool its
-    behaviour names as `experimental_thread_pool`; each wrapped handler is made once per method.
-    """
-
-    def __init__(self, pool: futures.ThreadPoolExecutor) -> None:
-        self._pool = pool
+    def __init__(self) -> None:
         self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
+    def _wraps(self, handler: grpc.RpcMethodHandler) -> bool:
+        raise NotImplementedError
+
+    def _wrap(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        raise NotImplementedError
 
     def intercept_service(self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
                           details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
         handler = continuation(details)
-        if handler is None or handler.unary_unary is None:
+        if handler is None or not self._wraps(handler):
             return handler
         cached = self._wrapped.get(details.method)
         if cached is None or cached[0] is not handler:
-            behaviour = handler.unary_unary
-
-            def run(request: Any, context: grpc.ServicerContext) -> Any:
-                return behaviour(request, context)
-
-            run.experimental_thread_pool = self._pool  # type: ignore[attr-defined]
-            cached = self._wrapped[details.method] = (handler, method_handler(
-                handler, run, request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer))
+            cached = self._wrapped[details.method] = (handler, self._wrap(handler))
         return cached[1]
+
+
+class UnaryThreads(_PerMethod):
+    """Runs unary-unary calls on `pool`, leaving the server's own pool to streaming calls.
+
+    A stream holds its thread while it is open, so streams need many threads; a unary call's
+    Python work holds the GIL, so it runs best on a few. gRPC runs a method on the pool its
+    behaviour names as `experimental_thread_pool`.
+    """
+
+    def __init__(self, pool: futures.ThreadPoolExecutor) -> None:
+        super().__init__()
+        self._pool = pool
+
+    def _wraps(self, handler: grpc.RpcMethodHandler) -> bool:
+        return handler.unary_unary is not None
+
+    def _wrap(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        behaviour = handler.unary_unary
+
+        def run(request: Any, context: grpc.ServicerContext) -> Any:
+            return behaviour(request, context)
+
+        run.experimental_thread_pool = self._pool  # type: ignore[attr-defined]
+        return method_handler(handler, run, request_deserializer=handler.request_deserializer,
+                              response_serializer=handler.response_serializer)
 
 
 class _Undecodable:
@@ -146,25 +164,18 @@ class _Undecodable:
         self.message = message
 
 
-class DecodeErrors(grpc.ServerInterceptor):
+class DecodeErrors(_PerMethod):
     """Answers requests that are not valid protobuf with INVALID_ARGUMENT naming the expected message.
 
     Without it gRPC answers INTERNAL ("Exception deserializing request!"), which blames the server
-    for a client's bytes. Wrapped handlers are made once per method and cached.
+    for a client's bytes.
     """
 
-    def __init__(self) -> None:
-        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+    def _wraps(self, handler: grpc.RpcMethodHandler) -> bool:
+        return handler.request_deserializer is not None
 
-    def intercept_service(self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
-                          details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
-        handler = continuation(details)
-        if handler is None or handler.request_deserializer is None:
-            return handler
-        cached = self._wrapped.get(details.method)
-        if cached is None or cached[0] is not handler:
-            cached = self._wrapped[details.method] = (handler, _tolerant(handler))
-        return cached[1]
+    def _wrap(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        return _tolerant(handler)
 
 
 def _tolerant(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
