@@ -83,8 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--port", required=True, type=int)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--call-threads", type=int, default=4,
-                   help="threads answering unary calls (more wait their turn; raise it for large models or a GPU, "
-                   "so that batches fill)")
+                   help="threads answering unary calls and scoring streamed bars (more wait their turn; raise it "
+                   "for large models or a GPU, so that batches fill)")
     p.add_argument("--stream-threads", type=int, default=16,
                    help="threads for streaming calls: each open stream holds one")
     p.add_argument("--workers", type=int, default=1, help="server processes sharing the port (SO_REUSEPORT)")

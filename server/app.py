@@ -39,10 +39,12 @@ from .servicer import SignalServicer
 log = logging.getLogger(__name__)
 
 CALL_THREADS = 4
-"""Threads answering unary calls. A call's work in Python (decoding, features, the reply) holds the
-GIL, so more threads contend for it rather than add throughput: with 32 concurrent Predict clients,
-4 threads answered 25% more calls/s than 128, at a p99 of 43 ms instead of 72-75 ms (bench/serve.py).
-Raise it where the model dominates a call (large models, a GPU), so that batches can fill."""
+"""Threads that answer unary calls and score streams' bars. That work in Python (decoding, features,
+replies) holds the GIL, so more threads contend for it rather than add throughput: with 32
+concurrent Predict clients, 4 threads answered 25% more calls/s than 128, at a p99 of 43 ms instead
+of 72-75 ms, and 64 streams got 40% more bars/s scored here than on their own threads
+(bench/serve.py). Raise it where the model dominates a call (large models, a GPU), so that batches
+can fill."""
 
 STREAM_THREADS = 16
 """Threads for streaming calls: each open stream holds one, so this bounds the streams served at once."""
@@ -100,9 +102,10 @@ def create_server(repository: ModelRepository, host: str = "127.0.0.1", port: in
                   reuse_port: bool = False, max_message_bytes: int = MAX_MESSAGE_BYTES) -> SignalServer:
     """A server for `repository` bound to host:port (0: any free port), not started.
 
-    Unary calls run on `call_threads` threads (more wait their turn) and streaming calls on
-    `stream_threads`: each open StreamSignals, health Watch or reflection stream holds one while
-    it lasts. `reuse_port` lets several processes share the port (the kernel spreads connections).
+    Unary calls, and the scoring of each bar a stream sends, run on `call_threads` threads (more
+    wait their turn). Streaming calls run on `stream_threads`: each open StreamSignals, health Watch
+    or reflection stream holds one while it lasts, waiting for its messages.
+    `reuse_port` lets several processes share the port (the kernel spreads connections).
     """
     if call_threads < 1 or stream_threads < 1:
         raise ValueError(f"call_threads {call_threads}, stream_threads {stream_threads}: expected >= 1 each")
@@ -116,7 +119,7 @@ def create_server(repository: ModelRepository, host: str = "127.0.0.1", port: in
     server = grpc.server(streams, options=options, interceptors=interceptors)
     batchers = batchers or Batchers()
     stopping = threading.Event()
-    pb_grpc.add_SignalServiceServicer_to_server(SignalServicer(repository, batchers), server)
+    pb_grpc.add_SignalServiceServicer_to_server(SignalServicer(repository, batchers, compute=calls), server)
     oip_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(repository, batchers, stopping), server)
     health_servicer = _health(repository)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

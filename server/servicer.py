@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from concurrent import futures
 from dataclasses import replace
 
 import grpc
@@ -31,10 +32,13 @@ class SignalServicer(pb_grpc.SignalServiceServicer):
     """Answers SignalService calls with the models of a `ModelRepository`."""
 
     def __init__(self, repository: ModelRepository, batchers: Batchers | None = None, *,
-                 max_symbols: int = MAX_SYMBOLS) -> None:
+                 max_symbols: int = MAX_SYMBOLS, compute: futures.Executor | None = None) -> None:
+        """`compute`: where a stream's bars are scored (the server's unary call threads), so that
+        many open streams do not all compute at once on their own threads; None scores in place."""
         self.repository = repository
         self.batchers = batchers or Batchers()
         self.max_symbols = max_symbols
+        self.compute = compute
 
     @rpc.unary
     def Predict(self, request: pb.PredictRequest, context: grpc.ServicerContext,
@@ -82,24 +86,32 @@ class SignalServicer(pb_grpc.SignalServiceServicer):
         windows = StreamWindows(self.max_symbols)
         for i, event in enumerate(requests):
             started = time.perf_counter()
-            model = call.model = self.repository.get(event.model, event.version)
-            source = f"StreamSignals message {i} (symbol {event.symbol!r})"
-            if model.tensor_inputs or model.intraday:
-                what = ("groups intraday bars into days" if model.intraday else
-                        f"also takes tensor inputs ({', '.join(i.name for i in model.tensor_inputs)})")
-                raise InvalidInput(f"{source}: model {model.name} {what}, which a stream of bar events does not "
-                                   "serve; use Predict or PredictSeries")
-            bars = windows.add(model.name, event.symbol, event.time,
-                               (event.open, event.high, event.low, event.close, event.volume),
-                               model.bars_required, source)
-            signal = pb.Signal(symbol=event.symbol, time=event.time, model=model.name, version=model.version,
-                               classes=model.outputs, bars_needed=max(0, model.bars_required - len(bars)))
-            if not signal.bars_needed:
-                x = model.window_features(bars.tail(model.bars_required), source)[np.newaxis]
-                outputs = self.batchers.predict(model, {model.bars_input.name: x})
-                signal.probabilities.extend(outputs[model.output_names[0]][0].tolist())
+            if self.compute is None:
+                signal = self._signal(windows, i, event, call)
+            else:
+                signal = self.compute.submit(self._signal, windows, i, event, call).result()
             metrics.LATENCY.labels("StreamSignals", *call.labels).observe(time.perf_counter() - started)
             yield signal
+
+    def _signal(self, windows: StreamWindows, i: int, event: pb.BarEvent, call: rpc.Call) -> pb.Signal:
+        """The answer to a stream's message `i`: its bar added to the symbol's window, scored once the window is full."""
+        model = call.model = self.repository.get(event.model, event.version)
+        source = f"StreamSignals message {i} (symbol {event.symbol!r})"
+        if model.tensor_inputs or model.intraday:
+            what = ("groups intraday bars into days" if model.intraday else
+                    f"also takes tensor inputs ({', '.join(i.name for i in model.tensor_inputs)})")
+            raise InvalidInput(f"{source}: model {model.name} {what}, which a stream of bar events does not "
+                               "serve; use Predict or PredictSeries")
+        bars = windows.add(model.name, event.symbol, event.time,
+                           (event.open, event.high, event.low, event.close, event.volume),
+                           model.bars_required, source)
+        signal = pb.Signal(symbol=event.symbol, time=event.time, model=model.name, version=model.version,
+                           classes=model.outputs, bars_needed=max(0, model.bars_required - len(bars)))
+        if not signal.bars_needed:
+            x = model.window_features(bars.tail(model.bars_required), source)[np.newaxis]
+            outputs = self.batchers.predict(model, {model.bars_input.name: x})
+            signal.probabilities.extend(outputs[model.output_names[0]][0].tolist())
+        return signal
 
 
 def _model_info(model: OnnxModel) -> pb.ModelInfo:
