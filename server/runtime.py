@@ -212,7 +212,8 @@ class OnnxModel:
     def request_inputs(self, windows: Sequence[Bars], tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The graph inputs of one request: features of `windows` for the bars input, `tensors` for the rest.
 
-        A model without a bars input takes no windows; caller-supplied tensors must be finite.
+        A model without a bars input takes no windows; caller-supplied tensors must be finite. Shapes
+        are checked where the inputs are run (`predict`, or the batching queue), once.
         """
         expected = [i.name for i in self.tensor_inputs]
         if sorted(tensors) != sorted(expected):
@@ -233,12 +234,12 @@ class OnnxModel:
                                    f"for its input {self.bars_input.name!r}")
             inputs[self.bars_input.name] = np.stack(
                 [self.window_features(w, f"window {i}") for i, w in enumerate(windows)]).astype(np.float32)
-        return self.check_inputs(inputs)
+        return inputs
 
     def predict_windows(self, windows: Sequence[Bars], tensors: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
         """(N, len(columns)) outputs, one row per window of raw bars (each of `bars_required` bars),
         with `tensors` {name: (N, ...)} for a model's other inputs."""
-        return join_outputs(self.predict_checked(self.request_inputs(windows, tensors or {})))
+        return join_outputs(self.predict(self.request_inputs(windows, tensors or {})))
 
     def predict_series(self, bars: Bars, index: pd.Index | None = None,
                        tensors: Mapping[str, np.ndarray] | None = None) -> pd.DataFrame:
