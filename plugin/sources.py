@@ -71,8 +71,7 @@ class OnnxSource:
         return self.model.predict_series(bars, tensors=tensors)
 
     def predict_last(self, bars: pd.DataFrame, tensors: Tensors | None = None) -> np.ndarray:
-        last = {name: np.asarray(x)[-1:] for name, x in (tensors or {}).items()}
-        return self.model.predict_windows([bars], last)[0]
+        return self.model.predict_windows([bars], _last_rows(tensors))[0]
 
 
 class GrpcSource(AbstractContextManager):
@@ -118,8 +117,7 @@ class GrpcSource(AbstractContextManager):
         return self.client.predict_series(self.model, bars, self.version, tensors)
 
     def predict_last(self, bars: pd.DataFrame, tensors: Tensors | None = None) -> np.ndarray:
-        last = {name: np.asarray(x)[-1:] for name, x in (tensors or {}).items()}
-        return self.client.predict(self.model, [bars], self.version, last)[0]
+        return self.client.predict(self.model, [bars], self.version, _last_rows(tensors))[0]
 
 
 class PrecomputedSource:
@@ -162,6 +160,11 @@ class PrecomputedSource:
             raise ValueError(f"{self.name}: no probabilities for bar {time} "
                              f"(have {self.frame.index[0]} .. {self.frame.index[-1]})")
         return self.frame.loc[time].to_numpy()
+
+
+def _last_rows(tensors: Tensors | None) -> dict[str, np.ndarray]:
+    """The tensors of the last bar only: `predict_last` scores that bar alone."""
+    return {name: np.asarray(x)[-1:] for name, x in (tensors or {}).items()}
 
 
 def _minimal_card(frame: pd.DataFrame, horizon: int) -> ModelCard:
