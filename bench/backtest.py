@@ -40,8 +40,7 @@ import pandas as pd
 
 from signalstack.plugin import (GrpcSource, OnnxSource, PrecomputedSource, RankingStrategy, SignalStrategy,
                                 bars_feed)
-
-COMMISSION = 0.001
+from signalstack.plugin.defaults import CASH, COMMISSION, STAKE
 
 
 def random_walk(n: int, seed: int, start: str = "1980-01-01") -> pd.DataFrame:
@@ -58,7 +57,7 @@ def random_walk(n: int, seed: int, start: str = "1980-01-01") -> pd.DataFrame:
 class SmaCross(bt.Strategy):
     """Long `stake` of equity while SMA(fast) is above SMA(slow), flat otherwise."""
 
-    params = (("fast", 10), ("slow", 30), ("stake", 0.95))
+    params = (("fast", 10), ("slow", 30), ("stake", STAKE))
 
     def __init__(self) -> None:
         self.cross = bt.ind.CrossOver(bt.ind.SMA(period=self.p.fast), bt.ind.SMA(period=self.p.slow))
@@ -85,7 +84,7 @@ def timed_run(strategy: type[bt.Strategy], datas: Sequence[pd.DataFrame], *, pre
     cerebro = bt.Cerebro(stdstats=False, preload=preload, runonce=preload)
     for i, bars in enumerate(datas):
         cerebro.adddata(bars_feed(bars, f"s{i}"))
-    cerebro.broker.setcash(100_000.0)
+    cerebro.broker.setcash(CASH)
     cerebro.broker.setcommission(commission=COMMISSION)
     cerebro.addstrategy(strategy, **params)
     began = time.perf_counter()
@@ -96,9 +95,9 @@ def timed_run(strategy: type[bt.Strategy], datas: Sequence[pd.DataFrame], *, pre
 
 def train_tiny(folder: Path) -> Path:
     """A binary LSTM (8 -> 8, window 20) trained for two epochs on the S&P 500 sample."""
-    from signalstack.models.data import load_bars
+    from signalstack.core.bars import load_bars
     from signalstack.models.pipeline import train_and_export
-    from signalstack.models.train import TrainConfig
+    from signalstack.models.config import TrainConfig
 
     out = folder / "tiny.onnx"
     train_and_export(load_bars("sample:sp500"), out, window=20, params={"hidden": (8, 8), "dropout": 0.1},
@@ -139,8 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
-    from signalstack.server.app import build_server
-    from signalstack.server.repository import ModelRepository
+    from signalstack.server.app import SignalServer
+    from signalstack.server.options import ServeOptions
 
     with tempfile.TemporaryDirectory(prefix="bench-backtest-") as scratch:
         model = args.model or train_tiny(Path(scratch))
@@ -152,24 +151,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         served = Path(scratch) / "served"
         served.mkdir()
         shutil.copy(model, served / model.name)  # the server loads every model of its folder: only this one
-        server, port = build_server(ModelRepository(served), host="127.0.0.1", port=0)
-        server.start()
-        try:
-            with GrpcSource(f"127.0.0.1:{port}", model.stem) as remote:
-                batched = [("SMA(10/30) crossover", SmaCross, {}),
-                           ("SMA's own signal as a table", SignalStrategy, {"source": sma_signal(bars)}),
-                           ("ML in process (1 batched call)", SignalStrategy, {"source": source}),
-                           ("ML via gRPC (1 PredictSeries)", SignalStrategy, {"source": remote})]
-                best = {label: (math.inf, 0) for label, _, _ in batched}
-                for _ in range(args.repeat):  # interleaved, best of each: other load on the machine is noise
-                    for label, strategy, params in batched:
-                        best[label] = min(best[label], timed_run(strategy, [bars], **params))
-                rows = [(label, len(bars), *best[label]) for label, _, _ in batched]
-                for label, params in (("ML, 1 onnxruntime call per bar", {"source": source}),
-                                      ("ML, 1 gRPC call per bar", {"source": remote})):
-                    rows.append((label, len(per_bar), *timed_run(SignalStrategy, [per_bar], preload=False, **params)))
-        finally:
-            server.stop(grace=None)
+        with SignalServer(ServeOptions(served, grace=0)) as server, GrpcSource(server.address, model.stem) as remote:
+            batched = [("SMA(10/30) crossover", SmaCross, {}),
+                       ("SMA's own signal as a table", SignalStrategy, {"source": sma_signal(bars)}),
+                       ("ML in process (1 batched call)", SignalStrategy, {"source": source}),
+                       ("ML via gRPC (1 PredictSeries)", SignalStrategy, {"source": remote})]
+            best = {label: (math.inf, 0) for label, _, _ in batched}
+            for _ in range(args.repeat):  # interleaved, best of each: other load on the machine is noise
+                for label, strategy, params in batched:
+                    best[label] = min(best[label], timed_run(strategy, [bars], **params))
+            rows = [(label, len(bars), *best[label]) for label, _, _ in batched]
+            for label, params in (("ML, 1 onnxruntime call per bar", {"source": source}),
+                                  ("ML, 1 gRPC call per bar", {"source": remote})):
+                rows.append((label, len(per_bar), *timed_run(SignalStrategy, [per_bar], preload=False, **params)))
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
             seconds, filled, before, peak = pool.submit(portfolio_case, model, args.symbols, args.symbol_bars).result()

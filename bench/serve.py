@@ -186,7 +186,7 @@ def _merge(rounds: list[Stats]) -> Stats:
 def _echo_server(port: int) -> None:
     """A gRPC server answering ECHO with the request bytes: the transport cost without any work, on
     as many threads as a signalstack server gives unary calls."""
-    from signalstack.server.app import CALL_THREADS
+    from signalstack.server.options import CALL_THREADS
 
     handler = grpc.method_handlers_generic_handler("bench.Echo", {
         "Echo": grpc.unary_unary_rpc_method_handler(lambda request, context: request)})
@@ -223,9 +223,11 @@ def _wait_ready(targets: list[str]) -> None:
     time.sleep(1.0)  # let every worker of a multi-process server bind
 
 
-def _serve_code(models: Path, port: int, **options: object) -> str:
-    return ("import json\nfrom signalstack.server.app import serve\n"
-            f"serve({str(models)!r}, '127.0.0.1', {port}, **json.loads({json.dumps(options)!r}))\n")
+def _serve_code(models: Path, port: int, max_batch_size: int, **options: object) -> str:
+    return ("import json\nfrom pathlib import Path\nfrom signalstack.server.main import serve\n"
+            "from signalstack.server.options import BatchPolicy, ServeOptions\n"
+            f"serve(ServeOptions(Path({str(models)!r}), '127.0.0.1', {port}, batching=BatchPolicy({max_batch_size}), "
+            f"**json.loads({json.dumps(options)!r})))\n")
 
 
 def _free_port() -> int:
@@ -243,9 +245,9 @@ def _model(path: Path | None) -> Path:
     if path is not None:
         return path
     if not CACHE.is_file():
-        from signalstack.models.data import load_bars
+        from signalstack.core.bars import load_bars
         from signalstack.models.pipeline import train_and_export
-        from signalstack.models.train import TrainConfig
+        from signalstack.models.config import TrainConfig
 
         print(f"training the benchmark model once (cached in {CACHE}) ...", flush=True)
         CACHE.parent.mkdir(parents=True, exist_ok=True)
@@ -255,16 +257,16 @@ def _model(path: Path | None) -> Path:
 
 def run(args: argparse.Namespace) -> list[tuple[str, str, str]]:
     """Every measurement, as (section/measure, value, comparison) rows."""
-    from signalstack.models.data import COLUMNS, load_bars
+    from signalstack.core.bars import COLUMNS, load_bars
     from signalstack.protos.inference import grpc_predict_v2_pb2 as oip
     from signalstack.protos.signalstack.v1 import signals_pb2 as pb
-    from signalstack.server.runtime import OnnxModel
+    from signalstack.core.model import OnnxModel
 
     path = _model(args.model)
     local = OnnxModel(path, threads=1)
     bars = load_bars("sample:sp500")
     window = bars.iloc[-local.bars_required:]
-    x = local.window_features(window)[np.newaxis].astype(np.float32)
+    x = local.featurizer.window(window)[np.newaxis].astype(np.float32)
     predict = pb.PredictRequest(model="bench", windows=[pb.Bars(**{c: window[c].tolist() for c in COLUMNS})])
     infer = oip.ModelInferRequest(model_name="bench", raw_input_contents=[x.tobytes()], inputs=[
         oip.ModelInferRequest.InferInputTensor(name=local.bars_input.name, datatype="FP32", shape=x.shape)])

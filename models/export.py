@@ -14,7 +14,7 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from .card import METADATA_KEY, ModelCard
+from signalstack.core.card import METADATA_KEY, ModelCard
 from .network import SignalNet
 from .train import predict
 from .windows import Arrays, as_named

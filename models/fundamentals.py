@@ -6,15 +6,15 @@ when they became known (publication, not period end). Samples before the first r
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping
 
-import numpy as np
 import pandas as pd
 
-from .card import TensorInfo
-from .features import FeatureSpec, compute_features
-from .labels import LabelSpec
+from signalstack.core.card import TensorInfo
+from signalstack.core.features import FeatureSpec, compute_features
+from signalstack.core.fundamentals import fundamentals_at
+from signalstack.core.labels import LabelSpec
+
 from .windows import Dataset, WindowSet, known_rows, labels_at, make_dataset, make_windows
 
 
@@ -34,47 +34,7 @@ def fundamental_dataset(bars: pd.DataFrame, fundamentals: pd.DataFrame, features
     x = {"fundamentals": known[keep], "features": windows.x[keep]}
     y = {name: a[keep] for name, a in y.items()} if isinstance(y, Mapping) else y[keep]
     inputs = [TensorInfo("fundamentals", (fundamentals.shape[1],), columns=tuple(map(str, fundamentals.columns)),
-                         source="tensor"),
-              TensorInfo("features", (window, len(features.columns)), columns=tuple(features.columns), source="bars")]
+                         origin="tensor"),
+              TensorInfo("features", (window, len(features.columns)), columns=tuple(features.columns), origin="bars")]
     return make_dataset(WindowSet(x, y, windows.times[keep]), features=features, labels=labels, window=window,
                         inputs=inputs, embargo=embargo, fractions=fractions)
-
-
-def load_fundamentals(source: str | Path | pd.DataFrame) -> pd.DataFrame:
-    """Fundamental factors from a CSV (first column: the date each row became known) or a DataFrame, checked."""
-    if isinstance(source, pd.DataFrame):
-        frame = source
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise ValueError(f"{path}: no such file (expected a CSV of dated fundamental factors)")
-        frame = pd.read_csv(path, index_col=0, parse_dates=True)
-    _check_fundamentals(frame)
-    return frame
-
-
-def fundamentals_at(frame: pd.DataFrame, times: pd.Index, columns: Sequence[str] = ()) -> np.ndarray:
-    """(len(times), K) float32: the latest row dated <= each time (NaN before the first), in `columns` order.
-
-    The one as-of rule for training and serving: a server or strategy feeding a two-input
-    model passes the card's `fundamentals` input columns.
-    """
-    _check_fundamentals(frame)
-    if columns:
-        missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            raise ValueError(f"fundamentals lack column(s) {missing} (have {', '.join(map(str, frame.columns))})")
-        frame = frame[list(columns)]
-    return frame.reindex(times, method="ffill").to_numpy(dtype="float32")
-
-
-def _check_fundamentals(frame: pd.DataFrame) -> None:
-    if not isinstance(frame.index, pd.DatetimeIndex):
-        raise ValueError(f"fundamentals index is {type(frame.index).__name__}: expected a DatetimeIndex of dates")
-    if not frame.index.is_monotonic_increasing or frame.index.has_duplicates:
-        raise ValueError("fundamentals dates: expected strictly increasing dates (one row per date)")
-    bad = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
-    if bad:
-        raise ValueError(f"fundamentals column(s) {bad}: expected numbers")
-    if frame.shape[1] == 0:
-        raise ValueError("fundamentals: no columns")

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .card import TensorInfo
-from .features import FeatureSpec, compute_features
-from .labels import LabelSpec
-from .scaler import Scaler
+from signalstack.core.card import TensorInfo
+from signalstack.core.features import FeatureSpec, compute_features
+from signalstack.core.labels import LabelSpec
+from signalstack.core.scaler import Scaler
 from .windows import Dataset, WindowSet, known_rows, labels_at, make_dataset
 
 
@@ -49,7 +49,7 @@ def factor_images(assets: Mapping[str, pd.DataFrame], features: FeatureSpec, lab
     y = labels_at(assets[target], labels, times)
     keep = known_rows(y) & known_rows(x)
     x = np.ascontiguousarray(x[keep])
-    info = TensorInfo("images", x.shape[1:], columns=tuple(assets), source="tensor")
+    info = TensorInfo("images", x.shape[1:], columns=tuple(assets), origin="tensor")
     dataset = make_dataset(WindowSet(x, y[keep], times[keep]), features=features, labels=labels, window=days,
                            inputs=[info], embargo=embargo, fractions=fractions, feature_axes={"images": 2})
     if shape is None:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
 import pandas as pd
 
-from .card import TensorInfo
-from .features import FeatureSpec, compute_features
-from .labels import LabelSpec
+from signalstack.core.card import TensorInfo
+from signalstack.core.days import day_blocks, day_windows
+from signalstack.core.features import FeatureSpec, compute_features
+from signalstack.core.labels import LabelSpec
+
 from .windows import Dataset, WindowSet, known_rows, labels_at, make_dataset
 
 log = logging.getLogger(__name__)
@@ -45,31 +46,6 @@ def intraday_dataset(bars: pd.DataFrame, features: FeatureSpec, labels: LabelSpe
     daily = bars.groupby(bars.index.normalize()).tail(1)  # each day's closing bar: labels compare day closes
     y = labels_at(daily, labels, times)
     keep = known_rows(y)
-    info = TensorInfo("features", x.shape[1:], columns=tuple(features.columns), source="intraday")
+    info = TensorInfo("features", x.shape[1:], columns=tuple(features.columns), origin="intraday")
     return make_dataset(WindowSet(x[keep], y[keep], times[keep]), features=features, labels=labels, window=span,
                         inputs=[info], embargo=embargo, fractions=fractions)
-
-
-def day_blocks(table: np.ndarray, times: pd.DatetimeIndex, first: int,
-               bars_per_day: int) -> tuple[np.ndarray, np.ndarray]:
-    """(blocks (kept days, bars_per_day, F), position of each kept day's last bar): each day's final
-    `bars_per_day` feature rows at positions >= `first`; days with fewer such rows are skipped.
-
-    The one day rule for training and serving (`times` in order; a day is a calendar date).
-    """
-    day = times.normalize().asi8
-    starts = np.flatnonzero(np.r_[True, day[1:] != day[:-1]])
-    ends = np.r_[starts[1:], len(day)] - 1
-    ends = ends[ends - np.maximum(starts, first) + 1 >= bars_per_day]
-    if not len(ends):
-        return np.empty((0, bars_per_day, table.shape[1]), table.dtype), ends
-    rows = np.lib.stride_tricks.sliding_window_view(table, bars_per_day, axis=0)[ends - bars_per_day + 1]
-    return rows.transpose(0, 2, 1), ends
-
-
-def day_windows(blocks: np.ndarray, days: int | None) -> np.ndarray:
-    """Samples of `days` consecutive kept days (N, days, bars_per_day, F), or the blocks themselves for None."""
-    if days is None:
-        return np.ascontiguousarray(blocks)
-    x = np.lib.stride_tricks.sliding_window_view(blocks, days, axis=0).transpose(0, 3, 1, 2)
-    return np.ascontiguousarray(x)

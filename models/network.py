@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .scaler import Scaler
+from signalstack.core.scaler import Scaler
 from .zoo.spec import SpecModel
 
 

@@ -13,9 +13,9 @@ from itertools import permutations
 import numpy as np
 import pandas as pd
 
-from .card import TensorInfo
-from .features import FeatureSpec, compute_features
-from .labels import LabelSpec, forward_returns
+from signalstack.core.card import TensorInfo
+from signalstack.core.features import FeatureSpec, compute_features
+from signalstack.core.labels import LabelSpec, forward_returns
 from .windows import Dataset, WindowSet, make_dataset
 
 
@@ -56,7 +56,7 @@ def rank_pairs(assets: Mapping[str, pd.DataFrame], features: FeatureSpec, horizo
         raise ValueError(f"no date where all of {', '.join(names)} have factors and a {horizon}-bar future")
     x = {"stock_a": np.concatenate(rows_a), "stock_b": np.concatenate(rows_b)}
     shape = (len(features.columns),)
-    inputs = [TensorInfo(n, shape, columns=tuple(features.columns), source="bars") for n in x]
+    inputs = [TensorInfo(n, shape, columns=tuple(features.columns), origin="bars") for n in x]
     return make_dataset(WindowSet(x, np.concatenate(ys), pd.DatetimeIndex(np.concatenate(times))),
                         features=features, labels=LabelSpec("pair", horizon), window=1, inputs=inputs,
                         embargo=embargo, fractions=fractions, shared_scaler=True)

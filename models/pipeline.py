@@ -4,20 +4,28 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from .card import ModelCard, TensorInfo
+from signalstack.core.card import ModelCard, TensorInfo
+from signalstack.core.features import FeatureSpec
+from signalstack.core.labels import LabelSpec
+
+from .config import WINDOW, TrainConfig
 from .export import export_onnx
-from .features import FeatureSpec
 from .fundamentals import fundamental_dataset
-from .labels import LabelSpec
+from .images import factor_images
+from .intraday import intraday_dataset
 from .network import Head, SignalNet
-from .train import TrainConfig, TrainResult, train
+from .pairs import rank_pairs
+from .train import TrainResult, train
 from .windows import Dataset, build_dataset
+from .zoo import get_entry, list_models, load_spec
+from .zoo.spec import is_spec_path
 
 log = logging.getLogger(__name__)
 
@@ -33,29 +41,152 @@ class TrainedModel:
     parity: float
 
 
-def train_and_export(bars: pd.DataFrame, out: Path, *, architecture: str | Path = "lstm",
-                     labels: LabelSpec = LabelSpec(), features: FeatureSpec | None = None, window: int = 60,
+Bars = pd.DataFrame | Mapping[str, pd.DataFrame]
+"""One bar series, or {symbol: bars} for a panel (several symbols, in order: the first is the target)."""
+
+INTRADAY_DAYS = 10
+"""Days per sample of a day x intraday net when `days` is not given (hier_lstm's and td_cnn_lstm's posts)."""
+
+WINDOWS, INTRADAY, IMAGES, PAIRS, FUNDAMENTALS = "windows", "intraday", "images", "pairs", "fundamentals"
+"""The data layouts `dataset_for` builds, named after what a net's declared inputs ask for."""
+
+
+def train_and_export(bars: Bars, out: Path, *, architecture: str | Path = "lstm",
+                     labels: LabelSpec = LabelSpec(), features: FeatureSpec | None = None, window: int = WINDOW,
                      config: TrainConfig = TrainConfig(), data_source: str = "",
                      params: dict[str, Any] | None = None,
-                     fundamentals: pd.DataFrame | None = None) -> TrainedModel:
-    """Train on the first 70% of `bars` (by time), validate and test on the rest, export to `out`.
+                     fundamentals: pd.DataFrame | None = None, days: int | None = None,
+                     bars_per_day: int | None = None, image: tuple[int, int] | None = None,
+                     pairs_per_date: int | None = None) -> TrainedModel:
+    """Train on the first 70% of the samples (by time), validate and test on the rest, export to `out`.
 
-    `architecture` is a zoo name or a spec file (.yaml/.yml/.json). Training artefacts
-    (checkpoint, curves, metrics) go to a folder beside `out` named `<stem>.training`.
-    `fundamentals` (dated factor rows) makes a two-input set for the dual and multitask nets;
-    a multitask net's second head forecasts the return over the same horizon as `labels`.
+    `architecture` is a zoo name or a spec file (.yaml/.yml/.json); `bars` one series, or
+    {symbol: bars} for the nets that read several (see `dataset_for`, which builds the set
+    the architecture's inputs ask for). Training artefacts (checkpoint, curves, metrics) go to
+    a folder beside `out` named `<stem>.training`. `fundamentals` (dated factor rows) makes a
+    two-input set for the dual and multitask nets; a multitask net's second head forecasts the
+    return over the same horizon as `labels`.
     """
     out = _onnx_path(out)
-    spec = features or FeatureSpec.default()
-    if fundamentals is None:
-        dataset = build_dataset(bars, spec, labels, window)
-    else:
-        targets = labels
-        if str(architecture) == "multitask":
-            targets = {labels.output_name: labels, "forecast": LabelSpec("regression", labels.horizon)}
-        dataset = fundamental_dataset(bars, fundamentals, spec, targets, window)
+    dataset = dataset_for(architecture, bars, features=features, labels=labels, window=window,
+                          fundamentals=fundamentals, days=days, bars_per_day=bars_per_day, image=image,
+                          pairs_per_date=pairs_per_date)
     return train_dataset_and_export(dataset, out, architecture=architecture, config=config, data_source=data_source,
                                     params=params)
+
+
+def declared_inputs(architecture: str | Path) -> dict[str, tuple[int | None, ...]]:
+    """{input name: shape} as the zoo registers the net (its post's sizes) or its spec file declares it."""
+    if is_spec_path(architecture):
+        return {i.name: i.shape for i in load_spec(architecture).inputs}
+    return dict(get_entry(str(architecture)).inputs)
+
+
+def input_layout(inputs: Mapping[str, tuple[int | None, ...]], bars_per_day: int | None = None) -> str:
+    """The data layout a net's declared inputs ask for (never its name):
+
+    an `images` input -> IMAGES (factor images of the panel's symbols); a `fundamentals` input ->
+    FUNDAMENTALS (dated factors beside windows); two inputs of one shape -> PAIRS (the same kind
+    of row for two stocks: the ranking net); one (days, bars per day, features) input ->
+    INTRADAY; one (T, F) input -> WINDOWS of bars, or one-day INTRADAY blocks when
+    `bars_per_day` is given (the Conv1D net over a day's minute bars).
+    """
+    shapes = list(inputs.values())
+    if "images" in inputs:
+        return IMAGES
+    if "fundamentals" in inputs:
+        return FUNDAMENTALS
+    if len(shapes) == 2 and shapes[0] == shapes[1]:
+        return PAIRS
+    if len(shapes) == 1 and len(shapes[0]) == 3:
+        return INTRADAY
+    if len(shapes) == 1:
+        return INTRADAY if bars_per_day is not None else WINDOWS
+    raise ValueError(f"inputs {', '.join(inputs)}: no data builder makes them (expected one input of bars, "
+                     "images, two of one shape for pairs, or fundamentals beside features)")
+
+
+def dataset_for(architecture: str | Path, bars: Bars, *, features: FeatureSpec | None = None,
+                labels: LabelSpec = LabelSpec(), window: int = WINDOW, fundamentals: pd.DataFrame | None = None,
+                days: int | None = None, bars_per_day: int | None = None, image: tuple[int, int] | None = None,
+                pairs_per_date: int | None = None) -> Dataset:
+    """The training set `architecture` takes, by its declared inputs (`input_layout`), from bars:
+
+    - WINDOWS: `build_dataset`, (window, features) windows of one series.
+    - FUNDAMENTALS: `fundamental_dataset` of one series and `fundamentals`.
+    - INTRADAY: `intraday_dataset` of one series of intraday bars: `days` days (default
+      INTRADAY_DAYS) of each day's last `bars_per_day` bars (default: the most common number of
+      bars per date, so full sessions are kept and short ones skipped); a (T, F) net given
+      `bars_per_day` reads one day's block. Label horizons count days.
+    - IMAGES: `factor_images` of the panel, one channel per symbol, `window` days of factor rows
+      (reshaped to `image` = (height, width) when given), labelled on the first symbol.
+    - PAIRS: `rank_pairs` of the panel (at least two symbols): every ordered pair per shared date,
+      or `pairs_per_date` drawn; labelled by who does better over `labels.horizon` bars.
+
+    `bars` is one series or {symbol: bars}; a single-series layout takes a panel of one.
+    """
+    model = f"--model {architecture}"
+    declared = declared_inputs(architecture)
+    layout = input_layout(declared, bars_per_day)
+    spec = features or FeatureSpec.default()
+    panel = dict(bars) if isinstance(bars, Mapping) else {"bars": bars}
+    given = {"--days": days, "--bars-per-day": bars_per_day, "--image": image, "--pairs-per-date": pairs_per_date,
+             "--fundamentals": fundamentals}
+    used = {WINDOWS: (), FUNDAMENTALS: ("--fundamentals",), INTRADAY: ("--days", "--bars-per-day"),
+            IMAGES: ("--image",), PAIRS: ("--pairs-per-date",)}[layout]
+    unused = [flag for flag, value in given.items() if value is not None and flag not in used]
+    if unused:
+        value = given[unused[0]]
+        shown = "" if isinstance(value, pd.DataFrame) else " " + (
+            ",".join(map(str, value)) if isinstance(value, tuple) else str(value))
+        raise ValueError(f"{unused[0]}{shown}: not used by {model}, which reads {_READS[layout]}")
+    for flag, value in (("--days", days), ("--bars-per-day", bars_per_day), ("--pairs-per-date", pairs_per_date),
+                        ("--window", window)):
+        if value is not None and value < 1:
+            raise ValueError(f"{flag} {value}: expected a positive integer")
+    if layout == PAIRS:
+        if len(panel) < 2:
+            raise ValueError(f"{model} needs at least 2 --data series, got {len(panel)}")
+        if labels.kind not in ("binary", "pair"):
+            raise ValueError(f"--labels {labels.kind}: {model} trains on pair labels (1 when the first stock's "
+                             f"return over --horizon bars beats the second's); expected the default labels")
+        return rank_pairs(panel, spec, labels.horizon, pairs_per_date=pairs_per_date)
+    if layout == IMAGES:
+        if image is not None and (len(image) != 2 or min(image) < 1):
+            raise ValueError(f"--image {','.join(map(str, image))}: expected HEIGHT,WIDTH, two positive integers")
+        return factor_images(panel, spec, labels, days=window, shape=tuple(image) if image else None)
+    if len(panel) != 1:
+        raise ValueError(f"{model} reads {_READS[layout]}, got {len(panel)} --data; several are for nets with "
+                         "an images input or a pair of inputs (inception, rank)")
+    series = next(iter(panel.values()))
+    if layout == FUNDAMENTALS:
+        if fundamentals is None:
+            raise ValueError(f"{model} needs --fundamentals CSV (its inputs: {', '.join(declared)})")
+        return fundamental_dataset(series, fundamentals, spec, _targets(architecture, labels), window)
+    if layout == INTRADAY:
+        typical = session_length(series)
+        if typical < 2:
+            raise ValueError(f"{model} reads {_READS[INTRADAY]}: the bars have {typical} bar per day "
+                             "(expected intraday bars, several per day, such as 5-minute bars)")
+        one_day = len(next(iter(declared.values()))) != 3
+        if one_day and days is not None:
+            raise ValueError(f"--days {days}: not used by {model}, which reads one day's block (bars per day, "
+                             "features)")
+        return intraday_dataset(series, spec, labels, days=None if one_day else (days or INTRADAY_DAYS),
+                                bars_per_day=bars_per_day or typical)
+    return build_dataset(series, spec, labels, window)
+
+
+_READS = {WINDOWS: "(window, features) windows of one bar series",
+          FUNDAMENTALS: "dated fundamentals beside windows of one bar series",
+          INTRADAY: "day x intraday blocks of one series of intraday bars",
+          IMAGES: "factor images of the --data symbols", PAIRS: "pairs of the --data symbols"}
+
+
+def session_length(bars: pd.DataFrame) -> int:
+    """The most common number of bars per date (the larger on a tie): a full session's bar count."""
+    counts = pd.Series(pd.DatetimeIndex(bars.index).normalize()).value_counts()
+    return int(counts.value_counts().sort_index(ascending=False).idxmax()) if len(counts) else 0
 
 
 def train_dataset_and_export(dataset: Dataset, out: Path, *, architecture: str | Path,
@@ -71,6 +202,17 @@ def train_dataset_and_export(dataset: Dataset, out: Path, *, architecture: str |
     parity = export_onnx(serving, card, out, _serving_inputs(result.net, serving, dataset.x_of(dataset.test),
                                                             PARITY_WINDOWS))
     return TrainedModel(out, card, result, artefacts, parity)
+
+
+def _targets(architecture: str | Path, labels: LabelSpec) -> LabelSpec | dict[str, LabelSpec]:
+    """`labels`, or a label per output for a zoo net that declares a forecast head beside its first
+    (the multitask net): that head forecasts the return over the same horizon."""
+    if str(architecture) not in list_models():
+        return labels
+    declared = get_entry(str(architecture)).n_outputs
+    if not isinstance(declared, Mapping) or "forecast" not in declared or len(declared) < 2:
+        return labels
+    return {labels.output_name: labels, "forecast": LabelSpec("regression", labels.horizon)}
 
 
 def _onnx_path(out: Path) -> Path:
@@ -105,16 +247,15 @@ def make_card(result: TrainResult, serving: SignalNet, dataset: Dataset, *, arch
                                columns=_columns(head, targets.get(head.name, first)))
                     for head, node in zip(serving.heads, serving.body.output_nodes))
     scalers = {name: serving.scaler(name) for name in serving.input_names}
-    scaled = {name: s.to_dict() for name, s in scalers.items() if s is not None}
     return ModelCard(
-        architecture=architecture, params=result.params, features=dataset.features.to_dict(),
-        scaler=next(iter(scaled.values())) if len(scalers) == 1 and scaled else scaled,
-        window=dataset.window, label=first.to_dict(), inputs=inputs, outputs=outputs,
+        architecture=architecture, params=result.params, features=dataset.features,
+        scalers={name: s for name, s in scalers.items() if s is not None},
+        window=dataset.window, label=first, inputs=inputs, outputs=outputs,
         train_range=dataset.train.time_range, val_range=dataset.val.time_range,
         test_range=dataset.test.time_range, embargo=dataset.embargo, metrics=result.metrics,
         data_source=data_source, created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         extra=extra or {},
-        targets={name: label.to_dict() for name, label in targets.items()} if len(targets) > 1 else {},
+        targets=dict(targets) if len(targets) > 1 else {},
         spec=result.net.body.spec.to_dict(),
     )
 

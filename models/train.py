@@ -8,14 +8,15 @@ import random
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .labels import LabelSpec
+from signalstack.core.labels import LabelSpec
+from .config import TrainConfig
 from .metrics import classification_metrics, regression_metrics
 from .network import Head, SignalNet
 from .windows import Arrays, Dataset, WindowSet, as_named
@@ -23,26 +24,6 @@ from .zoo import create_model
 from .zoo.spec import CLASSIFICATION_LOSSES, SpecModel, canonical_loss
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 1e-3
-    optimizer: Literal["adam", "sgd"] = "adam"
-    weight_decay: float = 0.0
-    patience: int = 5
-    clip_norm: float = 1.0
-    seed: int = 0
-    device: str = "auto"
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        if self.optimizer not in ("adam", "sgd"):
-            raise ValueError(f"optimizer {self.optimizer!r}: expected 'adam' or 'sgd'")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError(f"epochs={self.epochs}, batch_size={self.batch_size}: expected both >= 1")
 
 
 @dataclass

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .card import TensorInfo
-from .features import FeatureSpec, compute_features
-from .labels import LabelSpec, make_labels
-from .scaler import Scaler
+from signalstack.core.card import TensorInfo
+from signalstack.core.features import FeatureSpec, compute_features
+from signalstack.core.labels import LabelSpec, make_labels
+from signalstack.core.scaler import Scaler
 
 Arrays = np.ndarray | Mapping[str, np.ndarray]
 """One array, or {name: array} for several inputs or targets; axis 0 is the sample axis."""
@@ -200,6 +200,6 @@ def build_dataset(bars: pd.DataFrame, features: FeatureSpec, labels: LabelSpec, 
     """Features, labels, windows and splits for one bar series; the scaler sees training rows only."""
     table = compute_features(bars, features)
     windows = make_windows(table, make_labels(bars, labels), window, first=features.warmup)
-    info = TensorInfo("features", (window, len(features.columns)), columns=tuple(features.columns), source="bars")
+    info = TensorInfo("features", (window, len(features.columns)), columns=tuple(features.columns), origin="bars")
     return make_dataset(windows, features=features, labels=labels, window=window, inputs=[info], embargo=embargo,
                         fractions=fractions)

@@ -2,26 +2,39 @@
 
 Data flows one way: `sources` (ONNX in process, gRPC, or a table) -> `indicators` -> `strategies`
 (fills and trades in a `ledger`) -> `backtest` (Cerebro, costs, benchmark) with `analyzers` ->
-`stats` -> `report` (`charts`, HTML); `sweep` runs many backtests in worker processes. Importing this
-package loads Backtrader and pandas, not torch or onnxruntime; a source loads its runtime when it
-is made.
+`stats` -> `report` (`charts`, HTML); `sweep` runs many backtests in worker processes; `defaults`
+holds the trading defaults. Importing this package loads nothing; each name below loads its
+module (Backtrader, pandas, matplotlib) when first used, never torch, and a source loads its
+runtime (onnxruntime, or a gRPC channel) when it is made.
 """
 
-from .analyzers import Performance, SignalQuality
-from .backtest import BacktestResult, run_backtest
-from .feeds import bars_feed, fundamentals_feed, load_symbols
-from .indicators import SignalIndicator
-from .report import format_portfolio, format_report, write_portfolio, write_report
-from .sources import GrpcSource, OnnxSource, PrecomputedSource, SignalSource, open_source
-from .stats import (buy_and_hold, calibration, drawdown, equal_weight, monthly_returns, performance,
-                    signal_hit_rate, signal_quality)
-from .strategies import RankingStrategy, SignalStrategy
-from .sweep import run_sweep, sweep_grid
+from __future__ import annotations
 
-__all__ = [
-    "BacktestResult", "GrpcSource", "OnnxSource", "Performance", "PrecomputedSource", "RankingStrategy",
-    "SignalIndicator", "SignalQuality", "SignalSource", "SignalStrategy", "bars_feed", "buy_and_hold",
-    "calibration", "drawdown", "equal_weight", "fundamentals_feed", "format_portfolio", "format_report", "load_symbols",
-    "monthly_returns", "open_source", "performance", "run_backtest", "run_sweep", "signal_hit_rate",
-    "signal_quality", "sweep_grid", "write_portfolio", "write_report",
-]
+import importlib
+from typing import Any
+
+_MODULES = {
+    "analyzers": ("Performance", "SignalQuality"),
+    "backtest": ("BacktestResult", "run_backtest"),
+    "feeds": ("bars_feed", "fundamentals_feed", "load_symbols"),
+    "indicators": ("SignalIndicator",),
+    "report": ("format_portfolio", "format_report", "write_portfolio", "write_report"),
+    "sources": ("GrpcSource", "OnnxSource", "PrecomputedSource", "SignalSource", "open_source"),
+    "stats": ("buy_and_hold", "calibration", "drawdown", "equal_weight", "monthly_returns", "performance",
+              "signal_hit_rate", "signal_quality"),
+    "strategies": ("RankingStrategy", "SignalStrategy"),
+    "sweep": ("run_sweep", "sweep_grid"),
+}
+_HOME = {name: module for module, names in _MODULES.items() for name in names}
+
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str) -> Any:
+    """The public name `name`, imported from its module on first use."""
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

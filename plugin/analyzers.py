@@ -29,19 +29,25 @@ class Performance(bt.Analyzer):
     """Return, CAGR, Sharpe, Sortino, max drawdown, exposure, turnover and trades of the account.
 
     The curve is the broker's value at each bar's close from the first bar at/after `start`
-    (default: the first bar); figures are `stats.performance` of it (see there), with
-    `periods_per_year` bars to a year. Backtrader's DrawDown gives the same max drawdown (in
-    percent). Its SharpeRatio (timeframe Days, annualize, riskfreerate 0, stddev_sample) also
-    counts a first return against the starting cash, 0.0 when nothing fills on the first bar:
-    it equals ours on the curve with that starting cash put in front.
+    (default: the first bar); figures are `stats.performance` of it (see there): CAGR over the
+    calendar time the bars span, Sharpe and Sortino annualised with `periods_per_year` (default
+    None: the bars per year of the curve's own times). Backtrader's DrawDown gives the same max
+    drawdown (in percent). Its SharpeRatio (the data's timeframe and compression, factor our
+    periods_per_year, annualize, riskfreerate 0, stddev_sample) also counts a first return against
+    the starting cash, 0.0 when nothing fills on the first bar: it equals ours on the curve with
+    that starting cash put in front.
 
     After the run: `equity` (Series), `trades` and `fills` (frames, as a strategy's ledger gives).
     """
 
-    params = (("start", None), ("periods_per_year", 252))
+    params = (("start", None), ("periods_per_year", None))
 
     def start(self) -> None:
-        self.ledger = Ledger()
+        # One ledger per run records the orders: a signalstack strategy's own, read here; any other
+        # strategy's orders are recorded by the analyzer itself.
+        own = getattr(self.strategy, "ledger", None)
+        self.ledger = own if isinstance(own, Ledger) else Ledger()
+        self._records = own is not self.ledger
         self._from = _date_number(self.p.start)
         self._times = array("d")
         self._values = array("d")
@@ -51,10 +57,12 @@ class Performance(bt.Analyzer):
         self._values.append(self.strategy.broker.getvalue())
 
     def notify_order(self, order: bt.Order) -> None:
-        self.ledger.on_order(order)
+        if self._records:
+            self.ledger.on_order(order)
 
     def notify_trade(self, trade: bt.Trade) -> None:
-        self.ledger.on_trade(trade)
+        if self._records:
+            self.ledger.on_trade(trade)
 
     def stop(self) -> None:
         times = np.asarray(self._times)
@@ -102,7 +110,7 @@ class SignalQuality(bt.Analyzer):
         if self.p.start is not None:
             score = score.loc[pd.Timestamp(self.p.start):]
         close = data_bars(signal.data)["close"]
-        horizon = self.p.horizon or signal.p.source.card.horizon
+        horizon = self.p.horizon or signal.p.source.horizon
         probability = self.p.line.startswith("p_")
         threshold = self.p.threshold if self.p.threshold is not None else (0.5 if probability else 0.0)
         self.quality = signal_quality(score, close, horizon, threshold, probability=probability)

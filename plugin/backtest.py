@@ -11,6 +11,7 @@ from typing import Any
 import backtrader as bt
 import pandas as pd
 
+from . import defaults
 from .analyzers import Performance, SignalQuality
 from .feeds import bars_feed
 from .sources import SignalSource
@@ -45,10 +46,11 @@ class BacktestResult:
 
 
 def run_backtest(source: SignalSource, bars: pd.DataFrame, *,
-                 start: str | date | datetime | pd.Timestamp | None = None, cash: float = 100_000.0,
-                 commission: float = 0.001, slippage: float = 0.0005, buy_threshold: float = 0.55,
-                 sell_threshold: float = 0.45, allow_short: bool = False, stake: float = 0.95,
-                 periods_per_year: int = 252, preload: bool = True, symbol: str = "",
+                 start: str | date | datetime | pd.Timestamp | None = None, cash: float = defaults.CASH,
+                 commission: float = defaults.COMMISSION, slippage: float = defaults.SLIPPAGE,
+                 buy_threshold: float = defaults.BUY_THRESHOLD, sell_threshold: float = defaults.SELL_THRESHOLD,
+                 allow_short: bool = False, stake: float = defaults.STAKE,
+                 periods_per_year: float | None = None, preload: bool = True, symbol: str = "",
                  fundamentals: pd.DataFrame | None = None, **strategy: Any) -> BacktestResult:
     """Trade `SignalStrategy` on `bars` from `start` and compare it with buy-and-hold.
 
@@ -59,6 +61,12 @@ def run_backtest(source: SignalSource, bars: pd.DataFrame, *,
     `preload=False` feeds the bars one at a time as a live feed does, so the model is asked bar by
     bar. `fundamentals` (dated factor rows) feeds a two-input model. Further keywords are
     `SignalStrategy` parameters (sizing, stop_loss, hold, line, ...).
+
+    Annual figures run on the bars' clock: CAGR and turnover over the calendar time the period
+    spans; Sharpe and Sortino with `periods_per_year` bars to a year, by default (None) the bars
+    per calendar year of the period's timestamps (`stats.bars_per_year`), so hourly or weekly bars
+    need no setting. `stats["periods_per_year"]` is the factor used. Volatility sizing takes the
+    same override, else the bars per year seen up to each decision.
     """
     if cash <= 0 or commission < 0 or slippage < 0:
         raise ValueError(f"cash {cash}, commission {commission}, slippage {slippage}: "
@@ -67,7 +75,7 @@ def run_backtest(source: SignalSource, bars: pd.DataFrame, *,
     unknown = sorted(set(strategy) - known)
     if unknown:
         raise ValueError(f"strategy parameters {', '.join(unknown)}: expected among {', '.join(sorted(known))}")
-    test_start = pd.Timestamp(source.card.test_range[0])
+    test_start = source.test_start
     start_bar = _first_bar(bars, start if start is not None else test_start)
     if start_bar < test_start:
         log.warning("start %s precedes %s's test period (from %s): the backtest includes bars it was "
@@ -93,7 +101,7 @@ def run_backtest(source: SignalSource, bars: pd.DataFrame, *,
     stats["signal_hit_rate"] = quality.quality["hit_rate"]
     params = {
         "symbol": symbol, "source": source.name, "start": start_bar.isoformat(), "end": bars.index[-1].isoformat(),
-        "out_of_sample": bool(start_bar >= test_start), "horizon": source.card.horizon,
+        "out_of_sample": bool(start_bar >= test_start), "horizon": source.horizon,
         "cash": cash, "commission": commission, "slippage": slippage, "preload": preload,
         **{key: getattr(run.p, key) for key in sorted(known)},
     }

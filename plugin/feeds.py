@@ -10,7 +10,7 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from signalstack.models.data import COLUMNS, load_bars, validate_bars
+from signalstack.core.bars import COLUMNS, load_bars, validate_bars
 
 _UNIX_EPOCH = 719163.0
 """Backtrader's date number (days since 0001-01-01, counted from 1) of 1970-01-01 00:00."""
@@ -63,7 +63,7 @@ def fundamentals_feed(frame: pd.DataFrame, bars: pd.DataFrame | None = None,
     With `bars`, the feed ticks on the bars' times with the latest row dated at or before each
     (the as-of rule the model was trained with), so a strategy fed both datas steps once per bar.
     """
-    from signalstack.models.fundamentals import fundamentals_at
+    from signalstack.core.fundamentals import fundamentals_at
 
     bad = [c for c in frame.columns if not str(c).isidentifier() or str(c) in _RESERVED_LINES]
     if bad:

@@ -11,7 +11,7 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from signalstack.models.fundamentals import fundamentals_at
+from signalstack.core.fundamentals import fundamentals_at
 
 from .feeds import bar_times, data_bars
 from .sources import SignalSource
@@ -28,9 +28,9 @@ _PATH_STEP = re.compile(r"^t\+[1-9][0-9]*$")
 def output_lines(source: SignalSource) -> dict[str, str]:
     """{output column: the line it fills}. A path regressor's steps t+1 .. t+h fill no line of their
     own; its last step, the return over the model's horizon, fills `forecast`."""
-    horizon_step = f"t+{source.card.horizon}"
-    lines = {c: OUTPUT_LINES[c] for c in source.outputs if c in OUTPUT_LINES}
-    if horizon_step in source.outputs and "forecast" not in lines:
+    horizon_step = f"t+{source.horizon}"
+    lines = {c: OUTPUT_LINES[c] for c in source.columns if c in OUTPUT_LINES}
+    if horizon_step in source.columns and "forecast" not in lines:
         lines[horizon_step] = "forecast"
     return lines
 
@@ -71,12 +71,12 @@ class SignalIndicator(bt.Indicator):
         if source is None:
             raise ValueError("SignalIndicator: source is None, expected a SignalSource")
         lines = output_lines(source)
-        unknown = [c for c in source.outputs if c not in OUTPUT_LINES and not _PATH_STEP.match(c)]
+        unknown = [c for c in source.columns if c not in OUTPUT_LINES and not _PATH_STEP.match(c)]
         if unknown or not lines:
-            raise ValueError(f"{source.name}: outputs {source.outputs}, expected outputs among "
+            raise ValueError(f"{source.name}: outputs {source.columns}, expected outputs among "
                              f"{', '.join(OUTPUT_LINES)} (or a path t+1 .. t+horizon)")
-        self._used = [i for i, c in enumerate(source.outputs) if c in lines]  # outputs that fill a line
-        self._columns = [list(OUTPUT_LINES.values()).index(lines[source.outputs[i]]) for i in self._used]
+        self._used = [i for i, c in enumerate(source.columns) if c in lines]  # outputs that fill a line
+        self._columns = [list(OUTPUT_LINES.values()).index(lines[source.columns[i]]) for i in self._used]
         self._check_tensor_inputs(source)
         if source.intraday and len(self.datas) < 2:
             raise ValueError(f"{source.name}: reads day x intraday blocks: expected the intraday data as the "
@@ -84,7 +84,7 @@ class SignalIndicator(bt.Indicator):
         self._scores: np.ndarray | None = None
         self._days: pd.DataFrame | None = None  # an intraday model's predictions by date, when batched
         # An intraday model's history is counted in intraday bars; its daily clock needs `window` days.
-        self.addminperiod(source.card.window if source.intraday else source.card.bars_required)
+        self.addminperiod(source.card.window if source.intraday else source.bars_required)
 
     def once(self, start: int, end: int) -> None:
         end = min(end, len(self.data.close.array))
@@ -162,7 +162,7 @@ class SignalIndicator(bt.Indicator):
                 scored = self._score_days(bars.index)
             else:
                 scored = self.p.source.predict_series(bars, self._tensors(bars.index))
-            scored = scored.reindex(index=bars.index, columns=self.p.source.outputs)
+            scored = scored.reindex(index=bars.index, columns=self.p.source.columns)
             self._scores = self._to_lines(scored.to_numpy(dtype=np.float64))
             log.debug("%s: scored %d bars in one call", self.p.source.name, len(bars))
         return self._scores
@@ -197,7 +197,7 @@ class SignalIndicator(bt.Indicator):
         return self._to_lines(source.predict_last(intraday).reshape(1, -1))[0]
 
     def _score_last(self) -> np.ndarray:
-        bars = data_bars(self.data, last=self.p.source.card.bars_required)
+        bars = data_bars(self.data, last=self.p.source.bars_required)
         tensors = self._tensors(bars.index[-1:], newest=True)
         if not all(np.isfinite(x).all() for x in tensors.values()):  # no fundamentals known yet
             return np.full(len(OUTPUT_LINES), np.nan)

@@ -29,6 +29,7 @@ _ROWS = (
     ("CAGR", "cagr", "{:.2%}"),
     ("Sharpe", "sharpe", "{:.2f}"),
     ("Sortino", "sortino", "{:.2f}"),
+    ("bars per year", "periods_per_year", "{:,.1f}"),  # the factor that annualised Sharpe and Sortino
     ("max drawdown", "max_drawdown", "{:.2%}"),
     ("exposure", "exposure", "{:.1%}"),
     ("turnover / year", "turnover", "{:.1f}x"),

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from signalstack.models.card import ModelCard, TensorInfo
+from signalstack.core.card import ModelCard, TensorInfo
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +34,17 @@ class SignalSource(Protocol):
 
     name: str
     """A label for logs and reports."""
-    card: ModelCard
-    outputs: list[str]
+    card: ModelCard | None
+    """The model's card; None for a table of predictions made elsewhere without one."""
+    columns: list[str]
     """Column names of a prediction, every output's side by side: e.g. ['down', 'up'], or
     ['down', 'flat', 'up', 'forecast'] for a multi-task model."""
+    horizon: int
+    """Bars ahead the model predicts (its label's horizon)."""
+    bars_required: int
+    """Bars of history one prediction needs (window + the features' warm-up)."""
+    test_start: pd.Timestamp
+    """The first bar of the model's out-of-sample period: where backtests start by default."""
     tensor_inputs: tuple[TensorInfo, ...]
     """Inputs the caller supplies besides bars (e.g. `fundamentals`), as `tensors`."""
     intraday: bool
@@ -58,14 +65,13 @@ class OnnxSource:
 
     def __init__(self, path: str | Path) -> None:
         # Imported here so that importing the plugin does not load onnxruntime.
-        from signalstack.server.runtime import OnnxModel
+        from signalstack.core.model import OnnxModel
 
         self.model = OnnxModel(path)
         self.name = self.model.name
         self.card = self.model.card
-        self.outputs = self.model.columns
-        self.tensor_inputs = self.card.tensor_inputs
-        self.intraday = self.card.intraday
+        self.columns = self.model.columns
+        _describe(self, self.card)
 
     def predict_series(self, bars: pd.DataFrame, tensors: Tensors | None = None) -> pd.DataFrame:
         return self.model.predict_series(bars, tensors=tensors)
@@ -83,29 +89,46 @@ class GrpcSource(AbstractContextManager):
 
     def __init__(self, target: str, model: str, version: int = 0, *, timeout: float = 60.0, token: str | None = None,
                  root_certificates: bytes | None = None, private_key: bytes | None = None,
-                 certificate_chain: bytes | None = None) -> None:
+                 certificate_chain: bytes | None = None, connect_timeout: float = 10.0) -> None:
         """`token` is sent as a bearer token; `root_certificates` (PEM of the server's CA) switches
-        to TLS, with `private_key` and `certificate_chain` for servers that verify clients."""
+        to TLS, with `private_key` and `certificate_chain` for servers that verify clients.
+
+        The first call, which pins the version, waits at most `connect_timeout` s: a server that is
+        not there is a ConnectionError naming `target`, not a wait of `timeout` s."""
+        import grpc
+
+        from signalstack.core.outputs import joined_columns
         from signalstack.server.client import SignalClient
-        from signalstack.server.runtime import joined_columns
 
         self.target = target
         self.model = model
         security = {"token": token, "root_certificates": root_certificates, "private_key": private_key,
                     "certificate_chain": certificate_chain}
-        self.client = SignalClient(target, timeout=timeout, **{k: v for k, v in security.items() if v is not None})
+        self.client = SignalClient(target, timeout=min(timeout, connect_timeout),
+                                   **{k: v for k, v in security.items() if v is not None})
         try:
             info = self.client.get_model(model, version)
+        except grpc.RpcError as exc:
+            self.client.close()
+            expected = "expected `signalstack serve` listening there"
+            if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise ConnectionError(f"no signalstack server answered at {target} within {connect_timeout:g} s "
+                                      f"({expected})") from None
+            if exc.code() == grpc.StatusCode.UNAVAILABLE:
+                # "failed to connect to all addresses; last error: UNKNOWN: ipv4:HOST:PORT: <why>" -> <why>
+                why = re.sub(r"^.*last error: (?:[A-Z_]+: )?(?:ipv[46]:\S+: )?", "", exc.details() or "unavailable")
+                raise ConnectionError(f"cannot reach a signalstack server at {target} ({why}; {expected})") from None
+            raise
         except Exception:
             self.client.close()
             raise
+        self.client.timeout = timeout
         self.version = int(info.version)
         self.card = ModelCard.from_json(info.card_json)
-        self.outputs = joined_columns({o.name: list(o.columns) for o in info.outputs})
-        self.tensor_inputs = self.card.tensor_inputs
-        self.intraday = self.card.intraday
+        self.columns = joined_columns({o.name: list(o.columns) for o in info.outputs})
+        _describe(self, self.card)
         self.name = f"{model} v{self.version} @ {target}"
-        log.info("signal source %s (%s)", self.name, ", ".join(self.outputs))
+        log.info("signal source %s (%s)", self.name, ", ".join(self.columns))
 
     def __exit__(self, *error: object) -> None:
         self.close()
@@ -121,10 +144,11 @@ class GrpcSource(AbstractContextManager):
 
 
 class PrecomputedSource:
-    """Probabilities computed elsewhere: a frame indexed by bar time with one column per class.
+    """Predictions computed elsewhere: a frame indexed by bar time with one column per output column.
 
-    Bars the frame has no row for get NaN (no signal). Without a `card`, a minimal one is made
-    whose test period is the frame's time span, so a backtest's default start is its first row.
+    Bars the frame has no row for get NaN (no signal). Without a `card`, the out-of-sample
+    period is the frame's span, so a backtest's default start is its first row, and `horizon`
+    says how many bars ahead the predictions look.
     """
 
     def __init__(self, frame: pd.DataFrame, *, horizon: int = 1, card: ModelCard | None = None,
@@ -137,10 +161,13 @@ class PrecomputedSource:
             raise ValueError(f"{name}: no rows of probabilities")
         self.frame = frame.astype(np.float64)
         self.name = name
-        self.outputs = [str(c) for c in frame.columns]
+        self.columns = [str(c) for c in frame.columns]
+        self.card = card
         self.tensor_inputs: tuple[TensorInfo, ...] = ()
         self.intraday = False
-        self.card = card or _minimal_card(self.frame, horizon)
+        self.horizon = card.horizon if card else horizon
+        self.bars_required = 1
+        self.test_start = pd.Timestamp(card.test_range[0]) if card else frame.index[0]
 
     @classmethod
     def from_csv(cls, path: str | Path, *, horizon: int = 1, card: ModelCard | None = None) -> PrecomputedSource:
@@ -167,15 +194,13 @@ def _last_rows(tensors: Tensors | None) -> dict[str, np.ndarray]:
     return {name: np.asarray(x)[-1:] for name, x in (tensors or {}).items()}
 
 
-def _minimal_card(frame: pd.DataFrame, horizon: int) -> ModelCard:
-    """A card that says what a table of probabilities can: classes, horizon, one bar needed."""
-    span = (frame.index[0].isoformat(), frame.index[-1].isoformat())
-    empty: Mapping[str, Any] = {}
-    return ModelCard(
-        architecture="precomputed", params=empty, features={"features": [], "columns": [], "warmup": 0},
-        scaler=empty, window=1, label={"kind": "precomputed", "horizon": horizon, "classes": list(frame.columns)},
-        inputs=(), outputs=(), train_range=("", ""), val_range=("", ""), test_range=span, embargo=0,
-        metrics=empty)
+def _describe(source: OnnxSource | GrpcSource, card: ModelCard) -> None:
+    """Set what a source says about its model from the model's card."""
+    source.horizon = card.horizon
+    source.bars_required = card.bars_required
+    source.test_start = pd.Timestamp(card.test_range[0])
+    source.tensor_inputs = card.tensor_inputs
+    source.intraday = card.intraday
 
 
 def open_source(spec: str, model: str | None = None, version: int = 0, **security: Any) -> SignalSource:

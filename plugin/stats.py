@@ -9,40 +9,55 @@ from datetime import date, datetime
 import numpy as np
 import pandas as pd
 
+DAYS_PER_YEAR = 365.25
+"""A calendar year in days (leap years averaged in): the unit of CAGR, turnover and bars per year."""
 
-def performance(equity: pd.Series, trades: pd.DataFrame | None = None, periods_per_year: int = 252,
+
+def performance(equity: pd.Series, trades: pd.DataFrame | None = None, periods_per_year: float | None = None,
                 traded_value: float | None = None) -> pd.Series:
-    """Return, risk and trade statistics of an equity curve (one value per bar), as fractions.
+    """Return, risk and trade statistics of an equity curve (one value per bar, indexed by bar time), as fractions.
 
-    - total_return: last / first - 1.
-    - cagr: growth per year, a year being `periods_per_year` bars.
+    Annual figures run on the bars' own clock, never on an assumed 252 bars a year, so hourly, minute
+    and weekly bars read as daily ones do. A year is `DAYS_PER_YEAR` calendar days; `years` is the
+    time from the first bar to the last.
+    - total_return: last / first - 1; cagr: (last / first) ** (1 / years) - 1.
     - sharpe: mean / sample std (ddof 1) of per-bar returns times sqrt(periods_per_year); risk-free 0.
     - sortino: mean per-bar return / downside deviation sqrt(mean(min(r, 0)^2)) times sqrt(periods_per_year).
+    - periods_per_year: the factor Sharpe and Sortino used: as given, or when None `bars_per_year` of
+      the curve's bar times.
     - max_drawdown: the largest fall from a running peak, as a positive fraction (see `drawdown`).
     - exposure: share of bars with a position on (entry bar up to, not including, the exit bar).
     - turnover: `traded_value` (buys and sells) per year, as a multiple of the mean equity.
     - trades: closed round trips; win_rate: share of them with positive pnl after commission.
 
     Without `trades` (a benchmark) the trade statistics are NaN; without `traded_value`, turnover is.
+    A single bar spans no time: its annual figures are NaN.
     """
     values = equity.to_numpy(dtype=np.float64)
     if len(values) == 0 or not np.all(np.isfinite(values)) or values.min() <= 0:
         raise ValueError(f"equity of {len(values)} bars: expected at least one bar, all finite and > 0")
+    if periods_per_year is not None and not (math.isfinite(periods_per_year) and periods_per_year > 0):
+        raise ValueError(f"periods_per_year {periods_per_year}: expected bars per year > 0, or None to infer "
+                         "it from the bar times")
+    times = _bar_times(equity.index)
+    years = _years(times)
+    periods = bars_per_year(times) if periods_per_year is None else float(periods_per_year)
     returns = values[1:] / values[:-1] - 1.0
-    years = len(returns) / periods_per_year
     growth = values[-1] / values[0]
+    scale = math.sqrt(periods)
     deviation = returns.std(ddof=1) if len(returns) > 1 else math.nan
     downside = math.sqrt(np.mean(np.minimum(returns, 0.0) ** 2)) if len(returns) else math.nan
     stats = {
         "total_return": growth - 1.0,
-        "cagr": growth ** (1.0 / years) - 1.0 if len(returns) else math.nan,
-        "sharpe": returns.mean() / deviation * math.sqrt(periods_per_year) if deviation > 0 else math.nan,
-        "sortino": returns.mean() / downside * math.sqrt(periods_per_year) if downside > 0 else math.nan,
+        "cagr": growth ** (1.0 / years) - 1.0 if years > 0 else math.nan,
+        "sharpe": returns.mean() / deviation * scale if deviation > 0 else math.nan,
+        "sortino": returns.mean() / downside * scale if downside > 0 else math.nan,
         "max_drawdown": float(drawdown(equity).max()),
         "exposure": math.nan,
-        "turnover": traded_value / values.mean() / years if traded_value is not None and years else math.nan,
+        "turnover": traded_value / values.mean() / years if traded_value is not None and years > 0 else math.nan,
         "trades": math.nan,
         "win_rate": math.nan,
+        "periods_per_year": periods,
     }
     if trades is not None:
         closed = trades.loc[trades["exit_time"].notna()]
@@ -50,6 +65,42 @@ def performance(equity: pd.Series, trades: pd.DataFrame | None = None, periods_p
         stats["win_rate"] = float((closed["pnl_net"] > 0).mean()) if len(closed) else math.nan
         stats["exposure"] = _exposure(equity.index, trades)
     return pd.Series(stats, dtype=np.float64)
+
+
+def bars_per_year(times: pd.DatetimeIndex) -> float:
+    """Bars per calendar year over `times`: (bars - 1) / years from the first bar to the last; NaN without a span.
+
+    The mean bar rate of the sample, so the clock counts what actually traded: weekends, holidays and
+    closed nights drop out by themselves (NYSE daily bars give 251.6 over 1999-2018, round-the-clock
+    weekday hourly FX 120 a week or about 6,260, 5-minute bars of 6.5-hour sessions about 78 * 252 =
+    19,656, weekly bars 52.2), with no table of bar sizes to keep. It also makes compounding per bar
+    and per calendar year agree: growth ** (periods_per_year / number of returns) is the CAGR. Over a
+    few weeks the weekends at the sample's edges move it by a few percent, and gaps in the data lower
+    it; pass `periods_per_year` where that matters.
+    """
+    return per_year(len(times) - 1, _years(times) * DAYS_PER_YEAR)
+
+
+def per_year(intervals: int, days: float) -> float:
+    """`intervals` bar-to-bar steps spanning `days` calendar days, as steps per year; NaN when `days` is not > 0.
+
+    Shared by `bars_per_year` and strategies that annualise on the bars seen so far (Backtrader date
+    numbers count days).
+    """
+    return intervals * DAYS_PER_YEAR / days if days > 0 else math.nan
+
+
+def _bar_times(index: pd.Index) -> pd.DatetimeIndex:
+    """The index as bar times; annual figures need the data's clock, so a plain range index is refused."""
+    if not isinstance(index, pd.DatetimeIndex):
+        raise ValueError(f"equity indexed by {type(index).__name__}: expected a DatetimeIndex of bar times "
+                         "(annual figures are measured on the bars' clock)")
+    return index
+
+
+def _years(times: pd.DatetimeIndex) -> float:
+    """Calendar years from the first time to the last (0 for fewer than two)."""
+    return (times[-1] - times[0]) / pd.Timedelta(days=DAYS_PER_YEAR) if len(times) > 1 else 0.0
 
 
 def drawdown(equity: pd.Series) -> pd.Series:

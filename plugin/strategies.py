@@ -16,8 +16,10 @@ import backtrader as bt
 import pandas as pd
 
 from .indicators import SignalIndicator, output_lines
+from . import defaults
 from .ledger import FILL_COLUMNS, TRADE_COLUMNS, Ledger
 from .sources import SignalSource
+from .stats import per_year
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +63,7 @@ def _signal_line(indicator: SignalIndicator, source: SignalSource, line: str) ->
     """The indicator's line `line`, checked to be one the source fills."""
     filled = set(output_lines(source).values())
     if line not in filled:
-        raise ValueError(f"line {line!r}: {source.name} outputs {source.outputs}, which fill lines "
+        raise ValueError(f"line {line!r}: {source.name} outputs {source.columns}, which fill lines "
                          f"{', '.join(sorted(filled))}")
     return getattr(indicator, line)
 
@@ -75,7 +77,9 @@ class SignalStrategy(_Recorded):
 
     - sizing: "percent" holds `stake` of equity; "fixed" holds `stake` units; "volatility" holds
       vol_target / (realised volatility) of equity, at most `stake`. Realised volatility is the
-      population std of the last `vol_window` close-to-close returns times sqrt(periods_per_year).
+      population std of the last `vol_window` close-to-close returns times sqrt(periods_per_year);
+      periods_per_year None (the default) counts the bars per calendar year from the first bar to
+      the deciding one, so the data's own clock annualises (no bar after the decision is read).
     - stop_loss / take_profit: fractions of the entry price. They are checked on each bar's close
       and exit with a market order at the next open, like every other decision (so a gap through
       the level fills at the open, not at the level). After a stop, the strategy re-enters only
@@ -93,14 +97,14 @@ class SignalStrategy(_Recorded):
         ("source", None),
         ("fundamentals", None),
         ("line", "p_up"),
-        ("buy_threshold", 0.55),
-        ("sell_threshold", 0.45),
+        ("buy_threshold", defaults.BUY_THRESHOLD),
+        ("sell_threshold", defaults.SELL_THRESHOLD),
         ("allow_short", False),
         ("sizing", "percent"),
-        ("stake", 0.95),
-        ("vol_target", 0.15),
+        ("stake", defaults.STAKE),
+        ("vol_target", defaults.VOL_TARGET),
         ("vol_window", 20),
-        ("periods_per_year", 252),
+        ("periods_per_year", None),
         ("stop_loss", None),
         ("take_profit", None),
         ("hold", 0),
@@ -115,11 +119,11 @@ class SignalStrategy(_Recorded):
         self._line = _signal_line(self.signal, p.source, p.line)
         if p.min_margin > 0:
             _signal_line(self.signal, p.source, "p_down")  # the margin needs both probabilities
-        self._hold = p.source.card.horizon if p.hold == "horizon" else int(p.hold)
+        self._hold = p.source.horizon if p.hold == "horizon" else int(p.hold)
         self._volatility = None
         if p.sizing == "volatility":
             returns = bt.ind.PctChange(self.data.close, period=1)
-            self._volatility = bt.ind.StdDev(returns, period=p.vol_window) * math.sqrt(p.periods_per_year)
+            self._volatility = bt.ind.StdDev(returns, period=p.vol_window)  # per bar; annualised when sizing
         self._order: bt.Order | None = None
         self._entry_bar = 0
         self._stopped_side = 0
@@ -148,6 +152,9 @@ class SignalStrategy(_Recorded):
                 raise ValueError(f"{name} {value}: expected a fraction of the entry price > 0, or None")
         if p.hold != "horizon" and not (isinstance(p.hold, int) and p.hold >= 0):
             raise ValueError(f"hold {p.hold!r}: expected bars >= 0 or 'horizon'")
+        if p.periods_per_year is not None and not (math.isfinite(p.periods_per_year) and p.periods_per_year > 0):
+            raise ValueError(f"periods_per_year {p.periods_per_year}: expected bars per year > 0, or None to "
+                             "count them on the bars' clock")
         if not 0.0 <= p.min_margin <= 1.0 or p.vol_target <= 0 or p.vol_window < 2:
             raise ValueError(f"min_margin {p.min_margin}, vol_target {p.vol_target}, vol_window {p.vol_window}: "
                              "expected 0 <= min_margin <= 1, vol_target > 0, vol_window >= 2")
@@ -202,10 +209,17 @@ class SignalStrategy(_Recorded):
             return self.order_target_size(target=side * p.stake)
         fraction = p.stake
         if p.sizing == "volatility":
-            volatility = self._volatility[0]
+            volatility = self._volatility[0] * math.sqrt(self._bars_per_year())
             if volatility > 0:
                 fraction = min(p.stake, p.vol_target / volatility)
         return self.order_target_percent(target=side * fraction)
+
+    def _bars_per_year(self) -> float:
+        """periods_per_year, else the bars per calendar year so far: hourly or weekly bars need no setting."""
+        if self.p.periods_per_year is not None:
+            return self.p.periods_per_year
+        seen = len(self.data)
+        return per_year(seen - 1, self.data.datetime[0] - self.data.datetime[1 - seen])  # date numbers count days
 
     def notify_order(self, order: bt.Order) -> None:
         super().notify_order(order)
@@ -231,7 +245,7 @@ class RankingStrategy(_Recorded):
         ("line", None),
         ("top_k", 1),
         ("rebalance", 5),
-        ("stake", 0.95),
+        ("stake", defaults.STAKE),
     )
 
     def __init__(self) -> None:
@@ -243,7 +257,7 @@ class RankingStrategy(_Recorded):
             raise ValueError(f"top_k {p.top_k}, rebalance {p.rebalance}, stake {p.stake}: expected 1 <= top_k <= "
                              f"{len(self.datas)} datas, rebalance >= 1 bar, stake in (0, 1]")
         sources = [self._source_of(data) for data in self.datas]
-        line = p.line or ("score" if "score" in sources[0].outputs else "p_up")
+        line = p.line or ("score" if "score" in sources[0].columns else "p_up")
         self.signals = [SignalIndicator(data, source=source) for data, source in zip(self.datas, sources)]
         self._lines = [_signal_line(signal, source, line) for signal, source in zip(self.signals, sources)]
         self._bars = 0

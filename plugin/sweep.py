@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
+from . import defaults
 from .backtest import run_backtest
 from .sources import SignalSource, open_source
 
@@ -61,7 +62,7 @@ def sweep_grid(specs: Sequence[str]) -> list[dict[str, float | int]]:
 
 
 def run_sweep(source: str | SignalSource, bars: pd.DataFrame | Mapping[str, pd.DataFrame],
-              grid: Sequence[Mapping[str, Any]], *, workers: int = 2, progress: bool = True,
+              grid: Sequence[Mapping[str, Any]], *, workers: int = defaults.SWEEP_WORKERS, progress: bool = True,
               source_options: Mapping[str, Any] | None = None, **fixed: Any) -> pd.DataFrame:
     """Backtest every grid point on every symbol in `workers` processes; one row per (symbol, point).
 

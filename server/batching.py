@@ -17,13 +17,14 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
 
+from signalstack.core.model import OnnxModel
+
 from . import metrics
-from .runtime import OnnxModel
+from .options import BatchPolicy
 
 log = logging.getLogger(__name__)
 
@@ -33,39 +34,6 @@ Inputs = Mapping[str, np.ndarray]
 
 def _samples(x: Inputs) -> int:
     return len(next(iter(x.values())))
-
-
-@dataclass(frozen=True)
-class BatchPolicy:
-    """How one model's calls are grouped; `max_batch_size` 1 turns batching off (calls run side by side).
-
-    A request holding more windows than `max_batch_size` runs alone, never split. `instances`:
-    onnxruntime runs of the model that may be under way at once.
-    """
-
-    max_batch_size: int = 64
-    max_delay_us: int = 0
-    instances: int = 2
-
-    def __post_init__(self) -> None:
-        if self.max_batch_size < 1:
-            raise ValueError(f"max_batch_size {self.max_batch_size}: expected >= 1 (1 turns batching off)")
-        if self.max_delay_us < 0:
-            raise ValueError(f"max_delay_us {self.max_delay_us}: expected >= 0")
-        if self.instances < 1:
-            raise ValueError(f"instances {self.instances}: expected >= 1")
-
-    @classmethod
-    def parse(cls, text: str) -> BatchPolicy:
-        """'SIZE[:DELAY_US[:INSTANCES]]', e.g. '64:500' or '64:0:1', as a flag gives it."""
-        parts = text.split(":")
-        try:
-            if not 1 <= len(parts) <= 3:
-                raise ValueError(f"{len(parts)} fields")
-            return cls(*(int(p) for p in parts))
-        except ValueError as exc:
-            raise ValueError(f"batching {text!r}: {exc} (expected MAX_BATCH_SIZE[:MAX_DELAY_US[:INSTANCES]], "
-                             "e.g. 64:500)") from None
 
 
 class _Call:

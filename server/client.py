@@ -1,5 +1,8 @@
 """A Python client for SignalService: DataFrames of bars in, numpy and pandas out.
 
+This is what a strategy process loads for a `GrpcSource`: it imports neither onnxruntime nor the
+server's own modules (only `wire` and `channel`, which both ends share).
+
 Failed calls raise `grpc.RpcError` as is, so callers can branch on `.code()` (NOT_FOUND,
 INVALID_ARGUMENT, UNAUTHENTICATED, UNAVAILABLE, ...) and read the server's message in `.details()`.
 """
@@ -13,13 +16,14 @@ import grpc
 import numpy as np
 import pandas as pd
 
-from signalstack.models.card import ModelCard
+from signalstack.core.card import ModelCard
+from signalstack.core.featurizer import Bars
+from signalstack.core.outputs import join_outputs, joined_columns
 from signalstack.protos.signalstack.v1 import signals_pb2 as pb
 from signalstack.protos.signalstack.v1 import signals_pb2_grpc as pb_grpc
 
 from . import wire
-from .app import CHANNEL_OPTIONS
-from .runtime import Bars, join_outputs, joined_columns
+from .channel import CHANNEL_OPTIONS
 
 
 class SignalClient:

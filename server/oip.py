@@ -5,34 +5,34 @@ Model names and versions are SignalService's (versions travel as decimal strings
 newest). Tensors are the ONNX graph's, named as in the model card, all FP32 with the batch first:
 
 - inputs: every input of the graph. The one made from bars in SignalService (``features``,
-  [N, window, features]) is sent here as the model's raw feature windows, as
-  ``OnnxModel.window_features`` computes them; other inputs (fundamentals, images, ...) as they are.
+  [N, window, features]) is sent here as the model's raw feature windows, as its
+  ``Featurizer.window`` computes them; other inputs (fundamentals, images, ...) as they are.
   The scalers fitted at training time are part of the graph, so clients send unscaled values.
 - outputs: ``probabilities`` (or ``forecast``, ``score``...), [N, columns]; every output of the
   graph unless the request names some.
 
 Input data may come as ``raw_input_contents`` (little-endian bytes, what standard clients send) or
-as typed ``contents.fp32_contents``; the response answers in the same form.
+as typed ``contents.fp32_contents``; the response answers in the same form. This module only
+decodes and encodes tensors; the `DataPlane` checks them against the model and runs it.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 import math
 import re
-import threading
 
 import grpc
 import numpy as np
 
+from signalstack import __version__
+from signalstack.core.errors import InvalidInput
+from signalstack.core.model import OnnxModel
 from signalstack.protos.inference import grpc_predict_v2_pb2 as pb
 from signalstack.protos.inference import grpc_predict_v2_pb2_grpc as pb_grpc
 
 from . import rpc
-from .batching import Batchers
-from .repository import ModelNotFound, ModelRepository
-from .runtime import InvalidInput, OnnxModel
+from .dataplane import DataPlane
 
 log = logging.getLogger(__name__)
 
@@ -40,20 +40,13 @@ PLATFORM = "onnxruntime_onnx"
 DATATYPE = "FP32"
 _VERSION = re.compile(r"^[0-9]{1,18}$")
 
-try:
-    SERVER_VERSION = importlib.metadata.version("signalstack")
-except importlib.metadata.PackageNotFoundError:  # running from a source tree that was never installed
-    SERVER_VERSION = "unknown"
 
 
 class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
-    """Answers Open Inference Protocol calls with the models of a `ModelRepository`."""
+    """Answers Open Inference Protocol calls through a `DataPlane`."""
 
-    def __init__(self, repository: ModelRepository, batchers: Batchers | None = None,
-                 stopping: threading.Event | None = None) -> None:
-        self.repository = repository
-        self.batchers = batchers or Batchers()
-        self.stopping = stopping or threading.Event()
+    def __init__(self, plane: DataPlane) -> None:
+        self.plane = plane
 
     @rpc.unary
     def ServerLive(self, request: pb.ServerLiveRequest, context: grpc.ServicerContext,
@@ -63,30 +56,25 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     @rpc.unary
     def ServerReady(self, request: pb.ServerReadyRequest, context: grpc.ServicerContext,
                     call: rpc.Call) -> pb.ServerReadyResponse:
-        return pb.ServerReadyResponse(ready=not self.stopping.is_set() and bool(self.repository.models()))
+        return pb.ServerReadyResponse(ready=self.plane.ready())
 
     @rpc.unary
     def ModelReady(self, request: pb.ModelReadyRequest, context: grpc.ServicerContext,
                    call: rpc.Call) -> pb.ModelReadyResponse:
-        version = _version(request.version)
-        try:
-            call.model = self.repository.get(request.name, version)
-        except ModelNotFound:
-            return pb.ModelReadyResponse(ready=False)
-        return pb.ModelReadyResponse(ready=not self.stopping.is_set())
+        return pb.ModelReadyResponse(ready=self.plane.model_ready(request.name, _version(request.version)))
 
     @rpc.unary
     def ServerMetadata(self, request: pb.ServerMetadataRequest, context: grpc.ServicerContext,
                        call: rpc.Call) -> pb.ServerMetadataResponse:
-        return pb.ServerMetadataResponse(name="signalstack", version=SERVER_VERSION)
+        return pb.ServerMetadataResponse(name="signalstack", version=__version__)
 
     @rpc.unary
     def ModelMetadata(self, request: pb.ModelMetadataRequest, context: grpc.ServicerContext,
                       call: rpc.Call) -> pb.ModelMetadataResponse:
-        model = call.model = self.repository.get(request.name, _version(request.version))
+        model = call.model = self.plane.model(request.name, _version(request.version))
         tensor = pb.ModelMetadataResponse.TensorMetadata
         return pb.ModelMetadataResponse(
-            name=model.name, versions=[str(v) for v in self.repository.versions(model.name)], platform=PLATFORM,
+            name=model.name, versions=[str(v) for v in self.plane.versions(model.name)], platform=PLATFORM,
             inputs=[tensor(name=i.name, datatype=DATATYPE, shape=[-1, *i.shape]) for i in model.inputs],
             outputs=[tensor(name=name, datatype=DATATYPE, shape=[-1, len(columns)])
                      for name, columns in model.output_columns.items()])
@@ -94,9 +82,9 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     @rpc.unary
     def ModelInfer(self, request: pb.ModelInferRequest, context: grpc.ServicerContext,
                    call: rpc.Call) -> pb.ModelInferResponse:
-        model = call.model = self.repository.get(request.model_name, _version(request.model_version))
+        model = call.model = self.plane.model(request.model_name, _version(request.model_version))
         wanted = _wanted_outputs(request, model)
-        outputs = self.batchers.predict(model, _inputs(request, model))
+        outputs = self.plane.infer(model, _inputs(request, model))
         response = pb.ModelInferResponse(model_name=model.name, model_version=str(model.version), id=request.id)
         for name in wanted:
             out = outputs[name]
@@ -130,7 +118,7 @@ def _wanted_outputs(request: pb.ModelInferRequest, model: OnnxModel) -> list[str
 
 
 def _inputs(request: pb.ModelInferRequest, model: OnnxModel) -> dict[str, np.ndarray]:
-    """The request's input tensors as float32 arrays by name, after checking all they claim."""
+    """The request's input tensors as float32 arrays by name, decoded as their shapes and datatypes claim."""
     expected = [i.name for i in model.inputs]
     got = [t.name for t in request.inputs]
     if sorted(got) != sorted(expected):
@@ -147,7 +135,11 @@ def _inputs(request: pb.ModelInferRequest, model: OnnxModel) -> dict[str, np.nda
 
 
 def _tensor(tensor: pb.ModelInferRequest.InferInputTensor, shape: tuple[int, ...], raw: bytes | None) -> np.ndarray:
-    """One input tensor as float32 of shape [N >= 1, *shape], from raw bytes or typed contents."""
+    """One input tensor as float32 of its claimed shape, from raw bytes or typed contents.
+
+    The claimed shape must be the model's before any bytes are read, so a huge claimed batch is
+    refused by its shape, not by the memory it would take.
+    """
     name = f"input {tensor.name[:80]!r}"
     if tensor.datatype != DATATYPE:
         raise InvalidInput(f"{name}: datatype {tensor.datatype[:20]!r}, expected {DATATYPE}")
@@ -160,13 +152,9 @@ def _tensor(tensor: pb.ModelInferRequest.InferInputTensor, shape: tuple[int, ...
             raise InvalidInput(f"{name}: typed contents beside raw_input_contents: expected one form only")
         if len(raw) != 4 * count:
             raise InvalidInput(f"{name}: {len(raw)} raw bytes, expected {4 * count} for shape {list(got)} of FP32")
-        x = np.frombuffer(raw, dtype="<f4").reshape(got)
-    else:
-        values = tensor.contents.fp32_contents
-        if len(values) != count:
-            raise InvalidInput(f"{name}: {len(values)} fp32_contents, expected {count} for shape {list(got)} "
-                               "(or the data in raw_input_contents)")
-        x = np.asarray(values, dtype=np.float32).reshape(got)
-    if not np.isfinite(x).all():
-        raise InvalidInput(f"{name}: NaN or infinite values, expected finite numbers")
-    return x
+        return np.frombuffer(raw, dtype="<f4").reshape(got)
+    values = tensor.contents.fp32_contents
+    if len(values) != count:
+        raise InvalidInput(f"{name}: {len(values)} fp32_contents, expected {count} for shape {list(got)} "
+                           "(or the data in raw_input_contents)")
+    return np.asarray(values, dtype=np.float32).reshape(got)

@@ -19,10 +19,10 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
-from .runtime import OnnxModel
+from signalstack.core.model import OnnxModel
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +49,12 @@ class ModelNotFound(KeyError):
 class ModelRepository:
     """The ONNX models of a folder; thread-safe lookups, atomic swaps on `refresh`."""
 
-    def __init__(self, root: Path, *, threads: int = 0, providers: Sequence[str] | None = None,
-                 warm_up: bool = True) -> None:
+    def __init__(self, root: Path, *, threads: int = 0, device: str = "auto", warm_up: bool = True) -> None:
+        """`threads`: onnxruntime's intra-op threads per model; `device`: auto, cpu or cuda (see core.session)."""
         self.root = Path(root)
         if not self.root.is_dir():
             raise NotADirectoryError(f"{self.root}: not a folder (expected a folder of *.onnx model files)")
-        self._threads, self._providers, self._warm_up = threads, providers, warm_up
+        self._threads, self._device, self._warm_up = threads, device, warm_up
         self._lock = threading.Lock()          # guards the table lookups read
         self._refresh_lock = threading.Lock()  # one refresh at a time
         self._models: dict[str, dict[int, OnnxModel]] = {}
@@ -131,7 +131,8 @@ class ModelRepository:
     def _load(self, path: Path, key: _Key, *, replacing: bool) -> OnnxModel | None:
         """The model in `path`, loaded and warmed up, or None after logging why it was refused."""
         try:
-            model = OnnxModel(path, name=key[0], version=key[1], providers=self._providers, threads=self._threads)
+            model = OnnxModel(path, name=key[0], version=key[1], device=self._device,
+                              threads=self._threads)
             if self._warm_up:
                 model.warm_up()
         except Exception as exc:  # one bad file must never take down what already serves

@@ -17,9 +17,11 @@ from typing import Any, TypeVar
 
 import grpc
 
+from signalstack.core.errors import InvalidInput, LimitExceeded
+from signalstack.core.model import OnnxModel
+
 from . import metrics
 from .repository import ModelNotFound
-from .runtime import InvalidInput, LimitExceeded, OnnxModel
 
 log = logging.getLogger(__name__)
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import grpc
 
+from .options import TlsFiles
 from .rpc import method_handler
 
 log = logging.getLogger(__name__)
@@ -27,19 +27,11 @@ OPEN_SERVICES = ("/grpc.health.v1.Health/",)
 _SCHEME = "bearer "
 
 
-@dataclass(frozen=True)
-class TlsFiles:
-    """PEM files for TLS; with `client_ca`, clients must present a certificate it signed."""
-
-    cert: Path
-    key: Path
-    client_ca: Path | None = None
-
-    def server_credentials(self) -> grpc.ServerCredentials:
-        """Server credentials from the files, read now; errors name the file."""
-        chain, key = _read(self.cert, "certificate"), _read(self.key, "private key")
-        ca = _read(self.client_ca, "client CA certificate") if self.client_ca else None
-        return grpc.ssl_server_credentials([(key, chain)], root_certificates=ca, require_client_auth=ca is not None)
+def server_credentials(tls: TlsFiles) -> grpc.ServerCredentials:
+    """Server credentials from the files, read now; errors name the file."""
+    chain, key = _read(tls.cert, "certificate"), _read(tls.key, "private key")
+    ca = _read(tls.client_ca, "client CA certificate") if tls.client_ca else None
+    return grpc.ssl_server_credentials([(key, chain)], root_certificates=ca, require_client_auth=ca is not None)
 
 
 def _read(path: Path, what: str) -> bytes:

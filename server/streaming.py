@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from signalstack.models.data import COLUMNS, BarsError, check_values
-
-from .runtime import InvalidInput, LimitExceeded
+from signalstack.core.bars import COLUMNS, check_values
+from signalstack.core.errors import InvalidInput, LimitExceeded
 
 MAX_SYMBOLS = 10_000
 """Windows one stream may keep: bounds the memory a single client can hold."""
@@ -64,23 +63,20 @@ class StreamWindows:
         self._windows: dict[tuple[str, str], RollingBars] = {}
 
     def add(self, model: str, symbol: str, time: int, values: tuple[float, ...], capacity: int,
-            source: str) -> RollingBars:
+            what: str) -> RollingBars:
         """Check one bar and append it to the window of (model, symbol), keeping `capacity` bars."""
         if len(symbol) > MAX_SYMBOL_CHARS:
-            raise InvalidInput(f"{source}: symbol of {len(symbol)} characters, expected at most {MAX_SYMBOL_CHARS}")
+            raise InvalidInput(f"{what}: symbol of {len(symbol)} characters, expected at most {MAX_SYMBOL_CHARS}")
         bar = np.array(values, dtype=np.float64)
-        try:
-            check_values({c: bar[i:i + 1] for i, c in enumerate(COLUMNS)}, source)
-        except BarsError as exc:
-            raise InvalidInput(str(exc)) from None
+        check_values({c: bar[i:i + 1] for i, c in enumerate(COLUMNS)}, what)
         window = self._windows.get((model, symbol))
         if window is None:
             if len(self._windows) >= self.max_symbols:
-                raise LimitExceeded(f"{source}: symbol {symbol!r} would be window {len(self._windows) + 1} of this "
+                raise LimitExceeded(f"{what}: symbol {symbol!r} would be window {len(self._windows) + 1} of this "
                                     f"stream, expected at most {self.max_symbols} (open another stream)")
             window = self._windows[(model, symbol)] = RollingBars(capacity)
         if time and window.last_time and time <= window.last_time:
-            raise InvalidInput(f"{source}: time {time} of symbol {symbol!r} is not after its previous bar's "
+            raise InvalidInput(f"{what}: time {time} of symbol {symbol!r} is not after its previous bar's "
                                f"{window.last_time} (expected bars in time order, each once)")
         window.reserve(capacity)
         window.append(bar)

@@ -18,14 +18,15 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from .batching import BatchPolicy
+from signalstack.core.model import OnnxModel
+
+from .options import TRITON_BATCHING, BatchPolicy
 from .repository import MODEL_FILE, ModelRepository
-from .runtime import OnnxModel
 
 log = logging.getLogger(__name__)
 
 
-def export_triton(models_dir: Path, out_dir: Path, *, batching: BatchPolicy = BatchPolicy(64, 100)) -> list[Path]:
+def export_triton(models_dir: Path, out_dir: Path, *, batching: BatchPolicy = TRITON_BATCHING) -> list[Path]:
     """Write a Triton model repository for every loadable model of `models_dir`; return the files written.
 
     Every version of each model is copied; `batching` becomes each model's ``max_batch_size``

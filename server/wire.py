@@ -12,11 +12,11 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from signalstack.models.card import TensorInfo
-from signalstack.models.data import COLUMNS
+from signalstack.core.bars import COLUMNS
+from signalstack.core.card import TensorInfo
+from signalstack.core.errors import InvalidInput
+from signalstack.core.featurizer import Bars
 from signalstack.protos.signalstack.v1 import signals_pb2 as pb
-
-from .runtime import Bars, InvalidInput
 
 MAX_TENSOR_DIMS = 8
 
@@ -69,4 +69,4 @@ def output_messages(outputs: Mapping[str, np.ndarray], columns: Mapping[str, Seq
 
 
 def tensor_info_message(info: TensorInfo) -> pb.TensorInfo:
-    return pb.TensorInfo(name=info.name, shape=info.shape, columns=info.columns, source=info.source)
+    return pb.TensorInfo(name=info.name, shape=info.shape, columns=info.columns, origin=info.origin)

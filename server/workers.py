@@ -24,7 +24,8 @@ from types import FrameType
 from typing import Any
 
 from . import metrics
-from .app import ServeOptions, run
+from .options import ServeOptions
+from .process import run
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +36,9 @@ RESTART_PAUSE = 1.0
 """Pause before restarting a worker that died, so a crash loop cannot spin."""
 
 
-def run_workers(options: ServeOptions, workers: int, *, metrics_port: int | None = None,
-                metrics_host: str = "127.0.0.1") -> None:
-    """Run `workers` serving processes on options.port until SIGTERM or SIGINT. Must run in the main thread."""
-    if options.port == 0:
-        raise ValueError("port 0 with several workers: expected a fixed port for the workers to share")
+def run_workers(options: ServeOptions) -> None:
+    """Run `options.workers` serving processes on options.port until SIGTERM or SIGINT. Must run in the main thread."""
+    workers, metrics_port = options.workers, options.metrics_port
     _check_free(options.host, options.port)
     context = multiprocessing.get_context("spawn")
     records: Any = context.Queue()
@@ -71,7 +70,7 @@ def run_workers(options: ServeOptions, workers: int, *, metrics_port: int | None
         for i in range(workers):
             pool.append(start(i))
         if metrics_dir is not None:
-            endpoint = metrics.serve_metrics(metrics_port or 0, metrics_host, multiprocess_dir=metrics_dir)
+            endpoint = metrics.serve_metrics(metrics_port or 0, options.metrics_host, multiprocess_dir=metrics_dir)
         log.info("%d workers serving on %s:%d", workers, options.host, options.port)
         while not stop.wait(0.5):
             for i, process in enumerate(pool):

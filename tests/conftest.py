@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from signalstack.models.data import load_bars
+from signalstack.core.bars import load_bars
 
 from .support import serving
 
@@ -25,7 +25,7 @@ def sp500() -> pd.DataFrame:
 def tiny_model(tmp_path_factory: pytest.TempPathFactory, sp500: pd.DataFrame) -> Path:
     """A binary LSTM (8 -> 8, window 20) trained for two epochs on the S&P 500 sample, exported."""
     from signalstack.models.pipeline import train_and_export
-    from signalstack.models.train import TrainConfig
+    from signalstack.models.config import TrainConfig
 
     out = tmp_path_factory.mktemp("models") / "tiny.onnx"
     train_and_export(sp500, out, window=TINY_WINDOW, params=TINY_PARAMS,

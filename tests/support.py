@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from signalstack.models.features import Feature, FeatureSpec
+from signalstack.core.features import Feature, FeatureSpec
 
 SMALL = FeatureSpec((Feature("ret", {"n": 1}), Feature("ma_ratio", {"n": 3}), Feature("rsi", {"n": 5})))
 """Three quick features with a short warm-up."""
@@ -35,12 +35,8 @@ def free_port() -> int:
 @contextmanager
 def serving(models: Path) -> Iterator[str]:
     """host:port of a real signalstack server on 127.0.0.1 over the model folder `models`, stopped on exit."""
-    from signalstack.server.app import build_server
-    from signalstack.server.repository import ModelRepository
+    from signalstack.server.app import SignalServer
+    from signalstack.server.options import ServeOptions
 
-    server, port = build_server(ModelRepository(models), host="127.0.0.1", port=free_port())
-    server.start()
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.stop(grace=None)
+    with SignalServer(ServeOptions(models, port=free_port(), grace=0)) as server:
+        yield server.address

@@ -190,6 +190,30 @@ class GaussianDropout(_SameShape):
         return x * (1.0 + torch.randn_like(x) * self.stddev) if self.training else x
 
 
+@layer_type("BinaryLogits")
+class BinaryLogits(Layer):
+    """One logit z -> the two logits [0, z], whose softmax is [1 - sigmoid(z), sigmoid(z)].
+
+    The Keras posts end binary classifiers in Dense(1, sigmoid); this keeps that single unit
+    (and its parameter count) while the net still exports a probability per class, as every
+    classifier's `probabilities` output does. Cross-entropy on [0, z] equals binary
+    cross-entropy on z, so training is the post's too.
+    """
+
+    def __init__(self, shapes: Sequence[Shape]) -> None:
+        super().__init__()
+        self.output_shape(shapes)
+
+    def output_shape(self, shapes: Sequence[Shape]) -> Shape:
+        shape = _one(shapes)
+        if shape != (1,):
+            raise ShapeError(f"BinaryLogits takes one logit per sample, shape (1,), got shape {shape}")
+        return (2,)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.cat((torch.zeros_like(z), z), dim=-1)
+
+
 @layer_type("Flatten")
 class Flatten(Layer):
     """All non-batch axes into one, in channels-last (Keras) order."""
@@ -324,6 +348,35 @@ class BatchNormalization(_SameShape):
         # Keras counts the moving mean and variance as non-trainable parameters, and omits
         # gamma or beta when scale or center is off (torch keeps both, frozen).
         return (2 + self.affine_terms) * self.norm.num_features
+
+
+@layer_type("LocalResponseNormalization")
+class LocalResponseNormalization(_SameShape):
+    """TensorFlow's `tf.nn.local_response_normalization` over the last (channel) axis, as GoogLeNet uses it.
+
+    x / (bias + alpha * s) ** beta, where s sums the squares of the 2 * depth_radius + 1 nearest
+    channels (fewer at the edges). Keras has no such layer; the Inception post calls TensorFlow's.
+    Defaults are TensorFlow's.
+    """
+
+    def __init__(self, shapes: Sequence[Shape], *, depth_radius: int = 5, bias: float = 1.0, alpha: float = 1.0,
+                 beta: float = 0.5) -> None:
+        super().__init__()
+        shape = _one(shapes)
+        if not shape:
+            raise ShapeError("LocalResponseNormalization needs an input with a channel axis")
+        if int(depth_radius) != depth_radius or depth_radius < 0:
+            raise ValueError(f"depth_radius {depth_radius!r}: expected an int >= 0")
+        self.radius = int(depth_radius)
+        self.bias, self.alpha, self.beta = float(bias), float(alpha), float(beta)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # The window sums as 2r + 1 shifted slices of the zero-padded squares: exact, channels-last,
+        # and plain Pad/Slice/Add in ONNX (torch's local_response_norm pools a channels-first copy).
+        channels = x.shape[-1]
+        squares = F.pad(x * x, (self.radius, self.radius))
+        window = sum(squares[..., k:k + channels] for k in range(2 * self.radius + 1))
+        return x / (self.bias + self.alpha * window) ** self.beta
 
 
 @layer_type("Embedding")

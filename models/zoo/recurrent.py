@@ -26,20 +26,37 @@ def norm_and_dropout(b: SpecBuilder, x: str, prefix: str, dropout: float, moment
     return b.add("Dropout", x, name=f"{prefix}_dropout", rate=dropout) if dropout else x
 
 
+def per_layer(rates: float | Sequence[float], layers: int, name: str) -> tuple[float, ...]:
+    """One rate per recurrent layer: a number for all, or the first layers' rates, later layers 0.
+
+    Example 5 drops only its first cell's inputs, (0.3,), whatever the depth a caller picks.
+    """
+    if isinstance(rates, (int, float)):
+        return (float(rates),) * layers
+    if len(rates) > layers:
+        raise ValueError(f"{name} {list(rates)}: {len(rates)} rates for {layers} recurrent layer(s): "
+                         f"expected one rate, or at most {layers}")
+    return tuple(float(r) for r in rates) + (0.0,) * (layers - len(rates))
+
+
 def recurrent_stack(b: SpecBuilder, x: str, cell: str, hidden: Sequence[int], *, dropout: float = 0.0,
-                    recurrent_dropout: float = 0.0, norm: bool = False, sequences: bool = False,
-                    prefix: str = "rnn", wrap: bool = False, momentum: float = NORM_MOMENTUM) -> str:
+                    cell_dropout: float | Sequence[float] = 0.0, recurrent_dropout: float = 0.0,
+                    norm: bool = False, sequences: bool = False, prefix: str = "rnn", wrap: bool = False,
+                    momentum: float = NORM_MOMENTUM) -> str:
     """Stacked recurrent layers, each but the last returning sequences (the last too with `sequences`).
 
-    `norm` puts batch-norm and dropout on every layer's input; `wrap` applies every layer to
-    each slice of axis 1 (TimeDistributed), for days of intraday bars.
+    `norm` puts batch-norm and then a Dropout layer of rate `dropout` on every layer's input;
+    `cell_dropout` is Keras' `dropout` argument of the cells (one mask over each sequence's step
+    inputs), for all layers or the first ones (`per_layer`); `wrap` applies every layer to each
+    slice of axis 1 (TimeDistributed), for days of intraday bars.
     """
     check_cell(cell)
-    for i, units in enumerate(hidden, start=1):
+    input_rates = per_layer(cell_dropout, len(hidden), "cell_dropout")
+    for i, (units, rate) in enumerate(zip(hidden, input_rates), start=1):
         if norm:
             x = norm_and_dropout(b, x, f"{prefix}_{i}", dropout, momentum)
         params = {"units": int(units), "return_sequences": sequences or i < len(hidden),
-                  "recurrent_dropout": recurrent_dropout}
+                  "dropout": rate, "recurrent_dropout": recurrent_dropout}
         if wrap:
             x = b.add("TimeDistributed", x, name=f"{prefix}_{i}", layer={"type": cell, "params": params})
         else:
@@ -48,9 +65,10 @@ def recurrent_stack(b: SpecBuilder, x: str, cell: str, hidden: Sequence[int], *,
 
 
 def _classifier(name: str, shape: tuple[int, ...], n_outputs: int, cell: str, hidden: Sequence[int],
-                dropout: float, recurrent_dropout: float, norm: bool, momentum: float = NORM_MOMENTUM) -> Spec:
+                dropout: float = 0.0, cell_dropout: float | Sequence[float] = 0.0, recurrent_dropout: float = 0.0,
+                norm: bool = False, momentum: float = NORM_MOMENTUM) -> Spec:
     b = SpecBuilder(name)
-    x = recurrent_stack(b, b.input("features", shape), cell, hidden, dropout=dropout,
+    x = recurrent_stack(b, b.input("features", shape), cell, hidden, dropout=dropout, cell_dropout=cell_dropout,
                         recurrent_dropout=recurrent_dropout, norm=norm, momentum=momentum)
     if norm:
         x = norm_and_dropout(b, x, "head", dropout, momentum)
@@ -62,24 +80,30 @@ def _classifier(name: str, shape: tuple[int, ...], n_outputs: int, cell: str, hi
 def rnn(*, inputs: Mapping[str, tuple[int, ...]], n_outputs: int, hidden: Sequence[int] = (50, 50),
         cell: str = "SimpleRNN") -> Spec:
     """(60 steps, 30 features) -> SimpleRNN 50 (sequences) -> SimpleRNN 50 -> 3-class softmax (Example 2)."""
-    return _classifier("rnn", inputs["features"], n_outputs, cell, hidden, 0.0, 0.0, norm=False)
+    return _classifier("rnn", inputs["features"], n_outputs, cell, hidden)
 
 
 @register_model("lstm", n_outputs=3)
 def lstm(*, inputs: Mapping[str, tuple[int, ...]], n_outputs: int, hidden: Sequence[int] = (50, 50),
-         dropout: float = 0.2, recurrent_dropout: float = 0.3, cell: str = "LSTM",
-         norm_momentum: float = NORM_MOMENTUM) -> Spec:
-    """Two-layer LSTM 50 -> 50, batch-norm and dropout on each layer's input, recurrent dropout 0.3 (Example 4)."""
-    return _classifier("lstm", inputs["features"], n_outputs, cell, hidden, dropout, recurrent_dropout, norm=True,
-                       momentum=norm_momentum)
+         dropout: float = 0.5, cell_dropout: float | Sequence[float] = 0.3, recurrent_dropout: float = 0.0,
+         cell: str = "LSTM", norm_momentum: float = NORM_MOMENTUM) -> Spec:
+    """(60, 30) -> [batch-norm, Dropout 0.5, LSTM 50 with input dropout 0.3] x2 -> batch-norm, Dropout 0.5 -> 3 (Ex. 4).
+
+    `cell_dropout` is the post's `LSTM(50, dropout=0.3)`: one mask over every step's inputs, not
+    the recurrent state (`recurrent_dropout`, 0 as in the post). Batch-norm momentum is 0.9, not
+    Keras' 0.99 (see NORM_MOMENTUM); neither changes a parameter count.
+    """
+    return _classifier("lstm", inputs["features"], n_outputs, cell, hidden, dropout, cell_dropout, recurrent_dropout,
+                       norm=True, momentum=norm_momentum)
 
 
 @register_model("gru", n_outputs=3)
 def gru(*, inputs: Mapping[str, tuple[int, ...]], n_outputs: int, hidden: Sequence[int] = (50, 50),
-        dropout: float = 0.2, recurrent_dropout: float = 0.3, norm_momentum: float = NORM_MOMENTUM) -> Spec:
-    """`lstm` with GRU cells: two GRU 50 layers, batch-norm and dropout on each layer's input."""
-    return _classifier("gru", inputs["features"], n_outputs, "GRU", hidden, dropout, recurrent_dropout, norm=True,
-                       momentum=norm_momentum)
+        dropout: float = 0.5, cell_dropout: float | Sequence[float] = 0.3, recurrent_dropout: float = 0.0,
+        norm_momentum: float = NORM_MOMENTUM) -> Spec:
+    """`lstm` (Example 4) with GRU cells: batch-norm and dropout on each layer's input, GRU 50 x2."""
+    return _classifier("gru", inputs["features"], n_outputs, "GRU", hidden, dropout, cell_dropout, recurrent_dropout,
+                       norm=True, momentum=norm_momentum)
 
 
 def _regressor(name: str, shape: tuple[int, ...], n_outputs: int, cell: str, hidden: Sequence[int],

@@ -90,7 +90,13 @@ def model_spec(model: str | Path, inputs: Mapping[str, tuple[int, ...]], n_outpu
         raise ValueError(f"model {model!r}: unknown parameter(s) {sorted(unknown)} "
                          f"(expected some of {sorted(entry.defaults)})")
     shapes = {name: tuple(int(d) for d in inputs[name]) for name in entry.input_names}
-    return entry.builder(inputs=shapes, n_outputs=n_outputs, **params)
+    return entry.builder(inputs=shapes, n_outputs=n_outputs, **_as_declared(entry, params))
+
+
+def _as_declared(entry: ModelEntry, params: Mapping[str, Any]) -> dict[str, Any]:
+    """`params` with a single number given for a per-layer tuple made a one-layer tuple (`--param hidden=32`)."""
+    return {key: (value,) if isinstance(entry.defaults[key], tuple) and isinstance(value, int | float) else value
+            for key, value in params.items()}
 
 
 def create_model(model: str | Path, inputs: Mapping[str, tuple[int, ...]], n_outputs: Outputs = 1,

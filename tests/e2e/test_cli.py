@@ -1,8 +1,10 @@
 """The README's commands, run as a user runs them: real processes, a real server on 127.0.0.1."""
 
+import argparse
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,11 +20,29 @@ CLI = str(Path(sys.executable).with_name("signalstack"))
 SMALL = ["--window", "20", "--param", "hidden=8,8", "--epochs", "2"]
 
 
-def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    done = subprocess.run([CLI, *args], capture_output=True, text=True, timeout=300)
+def run(*args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    done = subprocess.run([CLI, *args], capture_output=True, text=True, timeout=300,
+                          env=None if env is None else {**os.environ, **env})
     if check:
         assert done.returncode == 0, done.stderr
     return done
+
+
+def subcommands() -> list[str]:
+    """The parser's subcommands, in the order `signalstack --help` lists them."""
+    from signalstack.cli import _parser
+
+    return list(next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction)).choices)
+
+
+def error_line(done: subprocess.CompletedProcess, command: str) -> str:
+    """The one line a failed command wrote to stderr, after checking exit status 1 and no traceback."""
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"signalstack {command}: error: "), lines[0]
+    return lines[0].removeprefix(f"signalstack {command}: error: ")
 
 
 def wait_serving(target: str, deadline: float = 60.0) -> None:
@@ -60,7 +80,7 @@ def test_backtest_report_is_identical_in_process_and_through_the_server(trained,
         server.send_signal(signal.SIGTERM)
         log, _ = server.communicate(timeout=30)
     assert server.returncode == 0, log
-    assert "model lstm_cli v1 on CPUExecutionProvider" in log or "CUDAExecutionProvider" in log
+    assert "lstm_cli.onnx: onnxruntime on CPUExecutionProvider" in log or "CUDAExecutionProvider" in log
     assert (tmp_path / "local" / "trades.csv").read_bytes() == (tmp_path / "remote" / "trades.csv").read_bytes()
     local_stats, remote_stats = (json.loads((tmp_path / side / "stats.json").read_text()) for side in ("local", "remote"))
     assert local_stats["params"].pop("source") != remote_stats["params"].pop("source")
@@ -80,19 +100,100 @@ def test_demo_runs_end_to_end_at_small_size(tmp_path):
         assert (tmp_path / "demo" / name).is_file(), name
 
 
-def test_every_command_has_help():
-    for command in ("train", "serve", "export-triton", "backtest", "demo", "models", "summary", "info"):
-        assert run(command, "--help").stdout.startswith(f"usage: signalstack {command}")
+@pytest.mark.parametrize("command", subcommands())
+def test_every_subcommand_prints_its_help_without_glitches(command):
+    done = run(command, "--help", env={"COLUMNS": "80"})
+    assert done.stdout.startswith(f"usage: signalstack {command} ") and done.stderr == ""
+    assert "%%" not in done.stdout and "%(" not in done.stdout  # argparse %-formats help strings
+    assert max(map(len, done.stdout.splitlines())) <= 80
+
+
+def test_top_level_help_lists_subcommands_in_workflow_order_one_line_each_at_80_columns():
+    listing = run("--help", env={"COLUMNS": "80"}).stdout
+    assert "%%" not in listing
+    lines = listing.splitlines()
+    start = lines.index(next(line for line in lines if line.startswith("  COMMAND ")))
+    entries = lines[start + 1:lines.index("", start)]
+    assert [line.split()[0] for line in entries] == subcommands()
+    assert subcommands()[:4] == ["demo", "models", "summary", "train"]
+    for line in entries:  # name, then its help on the same line
+        assert line.startswith("    ") and len(line.split()) > 1 and len(line) <= 80, line
+
+
+def write_bars(path: Path, content: str | bytes | None) -> Path:
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content)
+    return path
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (None, "{path}: no such file (expected a CSV of OHLCV bars or sample:sp500|nasdaq)"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00", "{path}: not a text file (invalid start byte; expected a UTF-8 CSV of OHLCV bars)"),
+    ("Date,Open,High,Low,Close,Volume\n2018-01-02,1.2,1.3,1.1,1.25,100\n2018-01-32,1.2,1.3,1.1,1.25,100\n",
+     "{path} row 2: Date '2018-01-32', expected a date or time such as 2020-01-02, 2020-01-02 09:30:00 or 2020.01.02"),
+    ("date,open,high,low,close\n2018-01-02,1.2,1.3,1.1,1.25\n",
+     "{path}: missing column(s) volume (expected open, high, low, close, volume in any letter case; "
+     "have date, open, high, low, close)"),
+    ("Date,Timestamp,Open,High,Low,Close,Volume\n2018-01-02,2018-01-02,1.2,1.3,1.1,1.25,100\n",
+     "{path}: ambiguous header: time columns Date, Timestamp (expected one of Date, Datetime, Timestamp, Time, or "
+     "Date and Time side by side; header: Date, Timestamp, Open, High, Low, Close, Volume)"),
+], ids=["missing", "binary", "bad-date", "missing-column", "ambiguous-header"])
+def test_a_bad_csv_is_one_line_naming_the_file(tmp_path, content, message):
+    path = write_bars(tmp_path / "bars.csv", content)
+    done = run("train", "--data", str(path), "--out", str(tmp_path / "m.onnx"), check=False)
+    assert error_line(done, "train") == message.format(path=path)
+
+
+@pytest.mark.parametrize("args", [["train", "--data", "sample:sp500", "--out", "never.onnx", "--model", "nosuch"],
+                                  ["summary", "nosuch"]], ids=["train", "summary"])
+def test_an_unknown_model_name_is_one_line_listing_the_known_ones(args):
+    line = error_line(run(*args, check=False), args[0])
+    assert line.startswith("unknown model 'nosuch' (expected one of ") and " lstm, " in line
+    assert line.endswith(", or a .yaml/.yml/.json spec file)")
+
+
+def test_a_busy_port_is_one_line_naming_the_address(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = run("serve", "--models", str(tmp_path), "--port", str(port), check=False)
+        assert error_line(done, "serve") == (f"cannot listen on 127.0.0.1:{port} (Address already in use; "
+                                             "expected a free --port on a local address)")
+        done = run("serve", "--models", str(tmp_path), "--port", str(free_port()), "--metrics-port", str(port),
+                   check=False)
+        assert error_line(done, "serve").startswith(f"cannot listen on 127.0.0.1:{port} (Address already in use; "
+                                                    "expected a free --metrics-port")
+
+
+def test_an_onnx_file_without_a_card_is_one_line(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    value = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "bare", [value],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    path = tmp_path / "bare.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), path)
+    done = run("info", str(path), check=False)
+    assert error_line(done, "info") == f"{path}: no 'signalstack' metadata (export it with signalstack train)"
+
+
+def test_an_unreachable_server_is_one_line_naming_the_address_and_fails_fast():
+    target = f"127.0.0.1:{free_port()}"  # nothing listens there
+    start = time.monotonic()
+    done = run("backtest", "--model", "lstm_cli", "--server", target, "--data", "sample:sp500", check=False)
+    assert time.monotonic() - start < 30  # not the 60 s call timeout
+    line = error_line(done, "backtest")
+    assert line.startswith(f"cannot reach a signalstack server at {target} (")
+    assert line.endswith("; expected `signalstack serve` listening there)")
 
 
 def test_errors_are_one_line_with_exit_status_1(tmp_path):
-    done = run("train", "--data", str(tmp_path / "absent.csv"), "--out", str(tmp_path / "m.onnx"), check=False)
-    assert done.returncode == 1
-    assert done.stderr.strip().splitlines() == [
-        f"signalstack train: error: {tmp_path / 'absent.csv'}: no such file "
-        "(expected a CSV of OHLCV bars or sample:sp500|nasdaq)"]
     done = run("serve", "--models", str(tmp_path), "--port", str(free_port()), check=False)
-    assert done.returncode == 1 and "no loadable models" in done.stderr
+    assert done.returncode == 1 and "no loadable models" in done.stderr.splitlines()[-1]
 
 
 def test_info_prints_the_card(trained):
@@ -102,7 +203,7 @@ def test_info_prints_the_card(trained):
 
 
 def test_serve_module_path_does_not_import_torch():
-    code = "import sys, signalstack.plugin.cli as c; c._parser(); import signalstack.server.app; print('torch' in sys.modules)"
+    code = "import sys, signalstack.cli as c; c._parser(); import signalstack.server.app; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**os.environ}).stdout.strip() == "False"
 

@@ -3,17 +3,17 @@
 import numpy as np
 import pytest
 
-from signalstack.models.features import FeatureSpec
-from signalstack.models.labels import LabelSpec
+from signalstack.core.features import FeatureSpec
+from signalstack.core.labels import LabelSpec
 from signalstack.models.windows import build_dataset
-from signalstack.server.runtime import OnnxModel
+from signalstack.core.model import OnnxModel
 
 from ..conftest import TINY_WINDOW
 
 
 @pytest.fixture(scope="module")
 def model(tiny_model):
-    return OnnxModel(tiny_model, providers=["CPUExecutionProvider"])
+    return OnnxModel(tiny_model, device="cpu")
 
 
 @pytest.mark.parametrize("t", [1500, 3000, 4500])
@@ -38,7 +38,7 @@ def test_serve_time_window_features_equal_training_features(model, sp500):
         for i in (0, len(part) // 2, len(part) - 1):
             end = sp500.index.get_loc(part.times[i])
             recent = sp500.iloc[end - model.bars_required + 1: end + 1]
-            np.testing.assert_allclose(model.window_features(recent), part.x[i], rtol=0, atol=1e-6)
+            np.testing.assert_allclose(model.featurizer.window(recent), part.x[i], rtol=0, atol=1e-6)
 
 
 def test_window_prediction_equals_series_prediction(model, sp500):

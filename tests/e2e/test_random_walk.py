@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from signalstack.models.pipeline import train_and_export
-from signalstack.models.train import TrainConfig
+from signalstack.models.config import TrainConfig
 from signalstack.plugin.backtest import run_backtest
 from signalstack.plugin.sources import OnnxSource
 

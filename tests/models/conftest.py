@@ -9,7 +9,7 @@ import pytest
 from signalstack.models.fundamentals import fundamental_dataset
 from signalstack.models.images import factor_images
 from signalstack.models.intraday import intraday_dataset
-from signalstack.models.labels import LabelSpec
+from signalstack.core.labels import LabelSpec
 from signalstack.models.pairs import rank_pairs
 from signalstack.models.windows import Dataset, build_dataset
 
@@ -39,7 +39,7 @@ def fundamentals_for(bars: pd.DataFrame, columns: int = 4, every: str = "20D", s
 
 @pytest.fixture(scope="session")
 def nasdaq() -> pd.DataFrame:
-    from signalstack.models.data import load_bars
+    from signalstack.core.bars import load_bars
 
     return load_bars("sample:nasdaq")
 

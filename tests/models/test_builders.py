@@ -4,12 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from signalstack.models.data import load_bars
-from signalstack.models.features import FeatureSpec, compute_features
-from signalstack.models.fundamentals import fundamental_dataset, fundamentals_at
+from signalstack.core.bars import load_bars
+from signalstack.core.features import FeatureSpec, compute_features
+from signalstack.core.fundamentals import fundamentals_at
+from signalstack.models.fundamentals import fundamental_dataset
 from signalstack.models.images import factor_images, render_image
 from signalstack.models.intraday import intraday_dataset
-from signalstack.models.labels import LabelSpec, make_labels
+from signalstack.core.labels import LabelSpec, make_labels
 from signalstack.models.pairs import rank_pairs
 from signalstack.models.windows import Dataset, build_dataset
 

@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from signalstack.models import export as export_module
-from signalstack.models.card import METADATA_KEY, ModelCard
+from signalstack.core.card import METADATA_KEY, ModelCard
 from signalstack.models.export import PARITY_TOLERANCE, ExportError, parity_error
-from signalstack.models.features import FeatureSpec
-from signalstack.models.labels import LabelSpec
+from signalstack.core.features import FeatureSpec
+from signalstack.core.labels import LabelSpec
 from signalstack.models.pipeline import train_and_export
-from signalstack.models.train import TrainConfig
+from signalstack.models.config import TrainConfig
 from signalstack.models.windows import build_dataset
 
 from ..conftest import TINY_PARAMS, TINY_WINDOW
@@ -32,7 +32,7 @@ def test_model_file_carries_everything_needed_to_use_it(tiny_model):
     assert set(card["metrics"]) >= {"accuracy", "roc_auc", "log_loss", "baseline_accuracy"}
     assert card["train_range"][1] < card["val_range"][0] < card["val_range"][1] < card["test_range"][0]
     assert len(card["scaler"]["mean"]) == len(card["features"]["columns"])
-    assert ModelCard.from_json(json.dumps(card)).feature_spec == FeatureSpec.default()
+    assert ModelCard.from_json(json.dumps(card)).features == FeatureSpec.default()
 
 
 def test_onnx_has_a_dynamic_batch_axis(tiny_model):

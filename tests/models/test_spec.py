@@ -8,7 +8,7 @@ import torch
 
 from signalstack.models.export import PARITY_TOLERANCE
 from signalstack.models.pipeline import train_and_export
-from signalstack.models.train import TrainConfig
+from signalstack.models.config import TrainConfig
 from signalstack.models.zoo import Spec, SpecError, build, create_model, list_models, model_spec, get_entry, summary
 from signalstack.models.zoo.layers import LAYER_TYPES, make_layer
 from signalstack.models.zoo.layers_recurrent import Recurrent
@@ -65,6 +65,8 @@ LAYER_CASES = [
     ("GaussianNoise", {"stddev": 0.1}, [(5, 6)]),
     ("GaussianDropout", {"rate": 0.2}, [(5, 6)]),
     ("AlphaDropout", {"rate": 0.2}, [(5, 6)]),
+    ("BinaryLogits", {}, [(1,)]),
+    ("LocalResponseNormalization", {"depth_radius": 2, "bias": 2.0, "alpha": 1e-4, "beta": 0.75}, [(4, 3, 7)]),
 ]
 
 
@@ -175,13 +177,46 @@ def test_stepwise_recurrence_uses_the_fused_layers_weights(kind):
     torch.testing.assert_close(layer.stepwise(x, torch.ones(5, 3), torch.ones(5, 4)), fused)
 
 
-def test_recurrent_dropout_is_active_in_training_only():
-    layer: Recurrent = make_layer("LSTM", [(7, 3)], {"units": 4, "recurrent_dropout": 0.5})
+@pytest.mark.parametrize("kind", ["dropout", "recurrent_dropout"])
+def test_recurrent_dropout_is_active_in_training_only(kind):
+    layer: Recurrent = make_layer("LSTM", [(7, 3)], {"units": 4, kind: 0.5})
     x = torch.randn(8, 7, 3)
     layer.train()
     assert not torch.equal(layer(x), layer(x))
     layer.eval()
     torch.testing.assert_close(layer(x), layer.rnn(x)[0][:, -1])
+
+
+def test_cell_dropout_is_one_input_mask_per_sequence():
+    """Keras' `LSTM(dropout=...)`: each sequence's step inputs share one mask; the recurrent state is untouched."""
+    layer: Recurrent = make_layer("LSTM", [(7, 3)], {"units": 4, "dropout": 0.3, "return_sequences": True})
+    x = torch.randn(8, 7, 3)
+    torch.manual_seed(1)
+    mask = layer._mask(x, 3, 0.3)
+    torch.manual_seed(1)
+    torch.testing.assert_close(layer.train()(x), layer.stepwise(x, mask, None))
+    torch.testing.assert_close(mask.unique(), torch.tensor([0.0, 1 / 0.7]))  # dropped, or scaled by 1 / (1 - rate)
+
+
+def test_binary_logits_give_the_sigmoid_unit_as_two_class_probabilities():
+    """softmax([0, z]) = [1 - sigmoid(z), sigmoid(z)], and cross-entropy on it is binary cross-entropy on z."""
+    layer = make_layer("BinaryLogits", [(1,)], {})
+    z, y = torch.randn(6, 1), torch.tensor([0, 1, 1, 0, 1, 0])
+    two = layer(z)
+    torch.testing.assert_close(torch.softmax(two, dim=-1), torch.cat((1 - torch.sigmoid(z), torch.sigmoid(z)), 1))
+    torch.testing.assert_close(torch.nn.functional.cross_entropy(two, y),
+                               torch.nn.functional.binary_cross_entropy_with_logits(z[:, 0], y.float()))
+    with pytest.raises(ValueError, match=r"BinaryLogits takes one logit per sample, shape \(1,\), got shape \(2,\)"):
+        make_layer("BinaryLogits", [(2,)], {})
+
+
+def test_local_response_normalization_is_tensorflows():
+    """x / (bias + alpha * sum of x^2 over channels c - r .. c + r) ** beta, channels last."""
+    layer = make_layer("LocalResponseNormalization", [(2, 3, 7)],
+                       {"depth_radius": 2, "bias": 2.0, "alpha": 0.1, "beta": 0.75})
+    x = torch.randn(4, 2, 3, 7)
+    squares = torch.stack([(x[..., max(c - 2, 0):c + 3] ** 2).sum(-1) for c in range(7)], dim=-1)
+    torch.testing.assert_close(layer(x), x / (2.0 + 0.1 * squares) ** 0.75)
 
 
 def test_keras_parameter_counts():

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from signalstack.models.features import FeatureSpec
-from signalstack.models.labels import LabelSpec
+from signalstack.core.features import FeatureSpec
+from signalstack.core.labels import LabelSpec
 from signalstack.models.metrics import classification_metrics, roc_auc
 from signalstack.models.train import TrainConfig, predict, train
 from signalstack.models.windows import build_dataset

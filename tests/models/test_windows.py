@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from signalstack.models.features import FeatureSpec, compute_features
-from signalstack.models.labels import LabelSpec
+from signalstack.core.features import FeatureSpec, compute_features
+from signalstack.core.labels import LabelSpec
 from signalstack.models.windows import build_dataset, split_by_time
 
 SPEC = FeatureSpec.default()

@@ -12,6 +12,7 @@ import pytest
 
 from signalstack.plugin import (Performance, PrecomputedSource, SignalQuality, SignalStrategy, bars_feed,
                                 performance, run_backtest)
+from signalstack.plugin.stats import bars_per_year
 
 from .support import bars_from, hand_bars, up_probabilities
 
@@ -41,7 +42,8 @@ def test_performance_analyzer_matches_the_account_by_hand() -> None:
     pd.testing.assert_series_equal(account.equity, equity, check_names=False, check_freq=False)
 
     stats = account.get_analysis()
-    years = 11 / 252
+    years = (BARS.index[-1] - BARS.index[0]) / pd.Timedelta(days=365.25)  # 15 calendar days, not 11 / 252
+    assert stats["periods_per_year"] == pytest.approx(11 / years)
     assert stats["total_return"] == pytest.approx(equity.iloc[-1] / 10_000.0 - 1.0)
     assert stats["cagr"] == pytest.approx((equity.iloc[-1] / 10_000.0) ** (1 / years) - 1.0)
     assert stats["turnover"] == pytest.approx((fills["size"].abs() * fills["price"]).sum() / equity.mean() / years)
@@ -49,17 +51,19 @@ def test_performance_analyzer_matches_the_account_by_hand() -> None:
     assert stats["trades"] == 3 and stats["win_rate"] == 1.0  # a rising series: every long made money
     returns = equity.pct_change().dropna()
     downside = math.sqrt(sum(min(r, 0.0) ** 2 for r in returns) / len(returns))
-    assert stats["sortino"] == pytest.approx(returns.mean() / downside * math.sqrt(252))
+    assert stats["sortino"] == pytest.approx(returns.mean() / downside * math.sqrt(11 / years))
 
 
 def test_performance_analyzer_agrees_with_backtraders_analyzers(sp500: pd.DataFrame) -> None:
-    """DrawDown, TradeAnalyzer and Returns agree outright; SharpeRatio counts one more return, the
-    first bar's against the starting cash (0.0 here), so it equals ours with that cash in front."""
+    """DrawDown, TradeAnalyzer and Returns agree outright; SharpeRatio, given our bars per year as its
+    factor, counts one more return, the first bar's against the starting cash (0.0 here), so it equals
+    ours with that cash in front. test_annualisation does the same on hourly and 5-minute bars."""
     bars = sp500.loc["2010":"2012"]
     p_up = np.random.default_rng(0).uniform(0.3, 0.7, len(bars))
+    periods = bars_per_year(bars.index)
     run = _run(bars, p_up, (Performance, {"_name": "performance"}),
-               (bt.analyzers.SharpeRatio, {"_name": "sharpe", "timeframe": bt.TimeFrame.Days, "annualize": True,
-                                           "riskfreerate": 0.0, "stddev_sample": True}),
+               (bt.analyzers.SharpeRatio, {"_name": "sharpe", "timeframe": bt.TimeFrame.Days, "factor": periods,
+                                           "annualize": True, "riskfreerate": 0.0, "stddev_sample": True}),
                (bt.analyzers.DrawDown, {"_name": "drawdown"}), (bt.analyzers.TradeAnalyzer, {"_name": "trades"}),
                (bt.analyzers.Returns, {"_name": "returns"}), cash=100_000.0, commission=0.001)
     account, theirs = run.analyzers.performance, run.analyzers
@@ -69,7 +73,9 @@ def test_performance_analyzer_agrees_with_backtraders_analyzers(sp500: pd.DataFr
     trades = theirs.trades.get_analysis()
     assert (ours["trades"], ours["win_rate"]) == (trades.total.closed, trades.won.total / trades.total.closed)
     assert math.log1p(ours["total_return"]) == pytest.approx(theirs.returns.get_analysis()["rtot"], rel=1e-12)
-    from_cash = performance(pd.concat([pd.Series([100_000.0]), account.equity.reset_index(drop=True)]))
+    assert ours["periods_per_year"] == periods
+    cash_bar = pd.Series([100_000.0], index=pd.DatetimeIndex([bars.index[0] - pd.Timedelta(days=1)]))
+    from_cash = performance(pd.concat([cash_bar, account.equity]), periods_per_year=periods)
     assert theirs.sharpe.get_analysis()["sharperatio"] == pytest.approx(from_cash["sharpe"], rel=1e-12)
     assert ours["sharpe"] == pytest.approx(from_cash["sharpe"], rel=0.01)
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import socket
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from signalstack.plugin.cli import main
+from signalstack.cli import main
+from signalstack.plugin.sources import GrpcSource
 from signalstack.plugin.sweep import parse_sweep, sweep_grid
 
 from .support import up_probabilities
@@ -70,3 +73,27 @@ def test_parse_sweep_ranges_include_the_stop() -> None:
 def test_parse_sweep_names_a_bad_spec(spec: str) -> None:
     with pytest.raises(ValueError, match=f"--sweep '{spec}'"):
         parse_sweep(spec)
+
+
+def test_a_server_that_never_answers_is_a_connection_error_after_the_connect_timeout() -> None:
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog) and never speaks HTTP/2
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        target = f"127.0.0.1:{silent.getsockname()[1]}"
+        start = time.monotonic()
+        with pytest.raises(ConnectionError, match=f"^no signalstack server answered at {target} within 0.5 s "
+                           r"\(expected `signalstack serve` listening there\)$"):
+            GrpcSource(target, "lstm", connect_timeout=0.5)
+        assert time.monotonic() - start < 5
+
+
+def test_backtest_through_a_closed_port_is_one_line_on_stderr(inputs: dict[str, Path],
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        target = f"127.0.0.1:{probe.getsockname()[1]}"  # bound, not listening: connections are refused
+        code = main(["backtest", "--model", "lstm", "--server", target, "--data", str(inputs["early"])])
+    assert code == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"signalstack backtest: error: cannot reach a signalstack server at "
+                                               f"{target} (")

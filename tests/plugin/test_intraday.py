@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from signalstack.models.labels import LabelSpec
+from signalstack.core.labels import LabelSpec
 from signalstack.plugin import GrpcSource, OnnxSource, SignalIndicator, SignalSource, bars_feed
 
 from ..support import SMALL, serving
@@ -42,7 +42,7 @@ def minutes() -> pd.DataFrame:
 def trained(tmp_path_factory: pytest.TempPathFactory, minutes: pd.DataFrame):
     from signalstack.models.intraday import intraday_dataset
     from signalstack.models.pipeline import train_dataset_and_export
-    from signalstack.models.train import TrainConfig
+    from signalstack.models.config import TrainConfig
 
     dataset = intraday_dataset(minutes, SMALL, LabelSpec(), days=DAYS, bars_per_day=PER_DAY)
     out = tmp_path_factory.mktemp("intraday") / "hier.onnx"
@@ -61,7 +61,7 @@ def target(trained) -> Iterator[str]:
 def test_served_from_raw_minute_bars_like_the_training_samples(trained, minutes: pd.DataFrame) -> None:
     model, dataset = trained
     source = OnnxSource(model.path)
-    assert source.intraday and source.card.inputs[0].source == "intraday"
+    assert source.intraday and source.card.inputs[0].origin == "intraday"
     assert source.card.bars_required == SMALL.warmup + DAYS * PER_DAY
     series = source.predict_series(minutes).dropna()
     times = pd.DatetimeIndex(np.concatenate([part.times for part in (dataset.train, dataset.val, dataset.test)]))

@@ -26,7 +26,7 @@ def universe(sp500: pd.DataFrame) -> dict[str, pd.DataFrame]:
 def scorer(tmp_path_factory: pytest.TempPathFactory, universe: dict[str, pd.DataFrame]) -> Path:
     from signalstack.models.pairs import rank_pairs
     from signalstack.models.pipeline import train_dataset_and_export
-    from signalstack.models.train import TrainConfig
+    from signalstack.models.config import TrainConfig
 
     out = tmp_path_factory.mktemp("rank") / "rank.onnx"
     train_dataset_and_export(rank_pairs(universe, SMALL, horizon=5), out, architecture="rank",
@@ -37,7 +37,7 @@ def scorer(tmp_path_factory: pytest.TempPathFactory, universe: dict[str, pd.Data
 def test_ranking_strategy_holds_the_data_the_exported_scorer_ranks_first(scorer: Path,
                                                                          universe: dict[str, pd.DataFrame]) -> None:
     source = OnnxSource(scorer)
-    assert source.outputs == ["score"] and source.tensor_inputs == ()
+    assert source.columns == ["score"] and source.tensor_inputs == ()
     assert source.model.bars_input.shape == (len(SMALL.columns),)
     cerebro = bt.Cerebro(stdstats=False)
     for name, bars in universe.items():

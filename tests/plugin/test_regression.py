@@ -18,9 +18,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def regressor(sp500: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> OnnxSource:
     """A one-layer LSTM forecasting the 5-bar return, trained for one epoch on 1,500 bars."""
-    from signalstack.models.labels import LabelSpec
+    from signalstack.core.labels import LabelSpec
     from signalstack.models.pipeline import train_and_export
-    from signalstack.models.train import TrainConfig
+    from signalstack.models.config import TrainConfig
 
     out = tmp_path_factory.mktemp("regressor") / "forecast.onnx"
     train_and_export(sp500.iloc[:1500], out, labels=LabelSpec("regression", 5), window=10,
@@ -33,7 +33,7 @@ def test_forecast_line_carries_the_regressors_output(regressor: OnnxSource, sp50
     lines = indicator_lines(regressor, bars)
     expected = regressor.predict_series(bars)
     first = regressor.card.bars_required - 1
-    assert regressor.outputs == ["forecast"]
+    assert regressor.columns == ["forecast"]
     np.testing.assert_array_equal(lines[first:, 3], expected["forecast"].to_numpy(np.float64))
     assert np.isnan(lines[:, [0, 1, 2, 4]]).all()
 

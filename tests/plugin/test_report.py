@@ -35,12 +35,15 @@ def test_report_files_are_written(result: BacktestResult, tmp_path: Path) -> Non
     assert list(table.columns) == list(TRADE_COLUMNS) and len(table) == len(result.trades)
     doc = json.loads(paths[6].read_text())
     assert doc["strategy"]["total_return"] == pytest.approx(result.stats["total_return"])
+    assert doc["strategy"]["periods_per_year"] == doc["buy_and_hold"]["periods_per_year"] == pytest.approx(
+        result.stats["periods_per_year"])
     assert doc["buy_and_hold"]["trades"] is None and doc["params"]["start"] == result.params["start"]
     assert doc["signal_quality"]["hit_rate"] == pytest.approx(result.quality["hit_rate"])
     assert json.loads(paths[7].read_text())["buy_threshold"] == result.params["buy_threshold"]
     page = paths[0].read_text()
     assert page.count("data:image/png;base64,") == 4 and "Monthly returns" in page
     assert f"{result.stats['sharpe']:.2f}" in page
+    assert f">{result.stats['periods_per_year']:,.1f}</td>" in page and "bars per year" in page
 
 
 def test_format_report_puts_buy_and_hold_beside_the_strategy(result: BacktestResult) -> None:
@@ -51,3 +54,11 @@ def test_format_report_puts_buy_and_hold_beside_the_strategy(result: BacktestRes
     total = next(line for line in text.splitlines() if line.startswith("total return")).split()
     assert total[-2:] == [f"{result.stats['total_return']:.2%}", f"{result.benchmark['total_return']:.2%}"]
     assert f"{result.benchmark['sharpe']:.2f}" in text and "out of sample" in text
+
+
+def test_report_shows_the_bars_per_year_inferred_from_the_dates(result: BacktestResult) -> None:
+    """Daily S&P 500 bars: about 252 a year from their own dates, the factor that annualised Sharpe."""
+    assert result.params["periods_per_year"] is None  # not given: inferred
+    assert 245 < result.stats["periods_per_year"] < 256
+    row = next(line for line in format_report(result).splitlines() if line.startswith("bars per year")).split()
+    assert row[-2:] == [f"{result.stats['periods_per_year']:,.1f}"] * 2

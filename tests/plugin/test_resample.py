@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from signalstack.models.data import load_bars
+from signalstack.core.bars import load_bars
 from signalstack.plugin import OnnxSource, PrecomputedSource, SignalIndicator, SignalSource, bars_feed
 from signalstack.plugin.feeds import data_bars
 

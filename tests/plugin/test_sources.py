@@ -72,7 +72,7 @@ def test_backtests_through_grpc_and_in_process_are_identical(onnx_source: OnnxSo
 
 
 def test_grpc_source_pins_the_served_version(grpc_source: GrpcSource) -> None:
-    assert grpc_source.version >= 1 and grpc_source.outputs == ["down", "up"]
+    assert grpc_source.version >= 1 and grpc_source.columns == ["down", "up"]
     assert grpc_source.card.bars_required == grpc_source.client.get_model("tiny").bars_required
 
 
@@ -83,7 +83,7 @@ def test_open_source_understands_each_spec(grpc_target: str, tiny_model: Path, t
     csv = tmp_path / "probs.csv"
     pd.DataFrame({"down": [0.4], "up": [0.6]}, index=pd.DatetimeIndex(["2020-01-02"], name="time")).to_csv(csv)
     table = open_source(str(csv))
-    assert isinstance(table, PrecomputedSource) and table.outputs == ["down", "up"]
+    assert isinstance(table, PrecomputedSource) and table.columns == ["down", "up"]
 
 
 @pytest.mark.parametrize("spec", ["model.pt", "127.0.0.1:50051", "grpc://127.0.0.1:50051"])
@@ -119,22 +119,20 @@ def test_live_mode_trades_like_the_batched_backtest(onnx_source: OnnxSource, sp5
     pd.testing.assert_frame_equal(live.equity, batched.equity)
 
 
-def test_grpc_source_sends_its_bearer_token(model_dir: Path) -> None:
-    from signalstack.server.app import build_server
-    from signalstack.server.repository import ModelRepository
+def test_grpc_source_sends_its_bearer_token(model_dir: Path, tmp_path: Path) -> None:
+    from signalstack.server.app import SignalServer
+    from signalstack.server.options import ServeOptions
 
-    server, port = build_server(ModelRepository(model_dir), host="127.0.0.1", port=free_port(), tokens=["s3cret"])
-    server.start()
-    try:
+    tokens = tmp_path / "tokens"
+    tokens.write_text("s3cret-token-of-the-test-0123\n")
+    with SignalServer(ServeOptions(model_dir, port=free_port(), grace=0, token_file=tokens)) as server:
         with pytest.raises(grpc.RpcError) as caught:
-            GrpcSource(f"127.0.0.1:{port}", "tiny")
+            GrpcSource(server.address, "tiny")
         assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
-        with open_source(f"grpc://127.0.0.1:{port}/tiny", token="s3cret") as source:
-            assert source.version >= 1 and source.outputs == ["down", "up"]
-    finally:
-        server.stop(grace=None)
+        with open_source(f"grpc://{server.address}/tiny", token="s3cret-token-of-the-test-0123") as source:
+            assert source.version >= 1 and source.columns == ["down", "up"]
 
 
 def test_security_options_are_refused_for_local_sources(tiny_model: Path) -> None:
     with pytest.raises(ValueError, match="token apply to a gRPC server only"):
-        open_source(str(tiny_model), token="s3cret")
+        open_source(str(tiny_model), token="s3cret-token-of-the-test-0123")

@@ -15,12 +15,14 @@ from signalstack.plugin import (PrecomputedSource, SignalStrategy, bars_feed, bu
 
 from .support import hand_bars
 
-TIMES = pd.bdate_range("2022-01-03", periods=5)
+QUARTER = pd.Timedelta(days=365.25 / 4)
+TIMES = pd.date_range("2022-01-01", periods=5, freq=QUARTER)  # four returns over one calendar year
 EQUITY = pd.Series([100.0, 110.0, 99.0, 103.95, 120.0], index=TIMES)
 
 
-def _trades(*rows: tuple[str, str | None, float]) -> pd.DataFrame:
-    return pd.DataFrame([{"entry_time": pd.Timestamp(a), "exit_time": pd.Timestamp(b) if b else pd.NaT,
+def _trades(*rows: tuple[int, int | None, float]) -> pd.DataFrame:
+    """Round trips from entry bar to exit bar (None: still open) of TIMES."""
+    return pd.DataFrame([{"entry_time": TIMES[a], "exit_time": TIMES[b] if b is not None else pd.NaT,
                           "pnl_net": pnl} for a, b, pnl in rows], columns=["entry_time", "exit_time", "pnl_net"])
 
 
@@ -28,10 +30,11 @@ def test_performance_matches_hand_computation() -> None:
     returns = [0.10, -0.10, 0.05, 120.0 / 103.95 - 1.0]
     mean = sum(returns) / 4
     sample_std = math.sqrt(sum((r - mean) ** 2 for r in returns) / 3)
-    trades = _trades(("2022-01-04", "2022-01-05", 5.0), ("2022-01-05", "2022-01-06", -1.0), ("2022-01-07", None, 0))
-    stats = performance(EQUITY, trades, periods_per_year=4)
+    trades = _trades((1, 2, 5.0), (2, 3, -1.0), (4, None, 0))
+    stats = performance(EQUITY, trades)
+    assert stats["periods_per_year"] == pytest.approx(4.0)  # four returns in one calendar year
     assert stats["total_return"] == pytest.approx(0.20)
-    assert stats["cagr"] == pytest.approx(0.20)  # four returns are one year here
+    assert stats["cagr"] == pytest.approx(0.20)
     assert stats["sharpe"] == pytest.approx(mean / sample_std * 2.0)
     assert stats["max_drawdown"] == pytest.approx(11.0 / 110.0)
     assert stats["trades"] == 2 and stats["win_rate"] == 0.5
@@ -41,9 +44,9 @@ def test_performance_matches_hand_computation() -> None:
 def test_sortino_and_turnover_match_hand_computation() -> None:
     returns = [0.10, -0.10, 0.05, 120.0 / 103.95 - 1.0]
     downside = math.sqrt(0.01 / 4)  # only the -10% bar is below zero
-    stats = performance(EQUITY, None, periods_per_year=4, traded_value=330.0)
+    stats = performance(EQUITY, None, traded_value=330.0)
     assert stats["sortino"] == pytest.approx(sum(returns) / 4 / downside * 2.0)
-    assert stats["turnover"] == pytest.approx(330.0 / (532.95 / 5))  # four returns are one year
+    assert stats["turnover"] == pytest.approx(330.0 / (532.95 / 5))  # over one calendar year
     assert math.isnan(performance(EQUITY, None)["turnover"])
 
 
@@ -80,8 +83,30 @@ def test_signal_quality_and_calibration_functions() -> None:
     assert np.isnan(table["predicted"].iloc[0])
 
 
-def test_cagr_uses_periods_per_year() -> None:
-    assert performance(EQUITY, None, periods_per_year=8)["cagr"] == pytest.approx(1.2 ** 2 - 1.0)
+def test_cagr_and_turnover_run_on_calendar_time_whatever_the_factor() -> None:
+    """The same values over half a year: twice the bars per year, growth squared per year. A given
+    periods_per_year rescales Sharpe and Sortino only."""
+    half = pd.Series(EQUITY.to_numpy(), index=pd.date_range("2022-01-01", periods=5, freq=QUARTER / 2))
+    stats = performance(half, None, traded_value=330.0)
+    assert stats["periods_per_year"] == pytest.approx(8.0) and stats["cagr"] == pytest.approx(1.2 ** 2 - 1.0)
+    assert stats["sharpe"] == pytest.approx(performance(EQUITY)["sharpe"] * math.sqrt(2))
+    given = performance(half, None, periods_per_year=2, traded_value=330.0)
+    assert given["periods_per_year"] == 2 and given[["cagr", "turnover"]].equals(stats[["cagr", "turnover"]])
+    assert given[["sharpe", "sortino"]].tolist() == pytest.approx((stats[["sharpe", "sortino"]] / 2).tolist())
+
+
+def test_a_single_bar_spans_no_time() -> None:
+    stats = performance(EQUITY.iloc[:1])
+    assert stats["total_return"] == 0.0
+    assert stats[["cagr", "sharpe", "sortino", "periods_per_year"]].isna().all()
+
+
+def test_performance_needs_bar_times_and_a_positive_factor() -> None:
+    with pytest.raises(ValueError, match="equity indexed by RangeIndex: expected a DatetimeIndex of bar times"):
+        performance(EQUITY.reset_index(drop=True))
+    for bad in (0, -252, math.nan, math.inf):
+        with pytest.raises(ValueError, match=f"periods_per_year {bad}: expected bars per year > 0"):
+            performance(EQUITY, periods_per_year=bad)
 
 
 def test_benchmark_has_no_trade_stats() -> None:
@@ -126,9 +151,10 @@ def test_signal_hit_rate_counts_scored_bars_with_known_outcome() -> None:
 
 def test_sharpe_and_drawdown_agree_with_backtraders_analyzers(sp500: pd.DataFrame) -> None:
     """Same run, same costs. Backtrader's TimeReturn also counts the first bar's return against the
-    starting cash (0.0: nothing fills on the first bar), so its Sharpe equals ours over the equity
-    curve with that flat bar prepended; its SharpeRatio needs stddev_sample=True for our ddof 1.
-    DrawDown reports percent where we report a fraction.
+    starting cash (0.0: nothing fills on the first bar), so with our factor its Sharpe equals ours over
+    the equity curve with that flat bar prepended; its SharpeRatio needs stddev_sample=True for our
+    ddof 1. With its own 252 days a year it is within the sample's 251.9. DrawDown reports percent
+    where we report a fraction.
     """
     bars = sp500.loc["2010":"2012"]
     p_up = np.random.default_rng(0).uniform(0.3, 0.7, len(bars))
@@ -141,15 +167,19 @@ def test_sharpe_and_drawdown_agree_with_backtraders_analyzers(sp500: pd.DataFram
     cerebro.broker.setcommission(commission=0.001)
     cerebro.broker.set_slippage_perc(0.0005, slip_open=True, slip_limit=True, slip_match=True, slip_out=False)
     cerebro.addstrategy(SignalStrategy, source=source, start=bars.index[0])
-    cerebro.addanalyzer(bt.analyzers.SharpeRatio, _name="sharpe", timeframe=bt.TimeFrame.Days, annualize=True,
-                        riskfreerate=0.0, stddev_sample=True)
+    periods = result.stats["periods_per_year"]
+    for name, factor in (("sharpe", periods), ("sharpe_252", None)):
+        cerebro.addanalyzer(bt.analyzers.SharpeRatio, _name=name, timeframe=bt.TimeFrame.Days, factor=factor,
+                            annualize=True, riskfreerate=0.0, stddev_sample=True)
     cerebro.addanalyzer(bt.analyzers.DrawDown, _name="drawdown")
     analyzers = cerebro.run()[0].analyzers
 
     equity = result.equity["strategy"]
     assert result.stats["trades"] > 50  # the comparison is over a curve that moves
-    with_first_bar = performance(pd.concat([equity.iloc[:1], equity]), None)
+    assert periods == pytest.approx(251.86, abs=0.01)  # 755 bars over 2010-01-04 .. 2012-12-31
+    with_first_bar = performance(pd.concat([equity.iloc[:1], equity]), None, periods)
     assert analyzers.sharpe.get_analysis()["sharperatio"] == pytest.approx(with_first_bar["sharpe"], rel=1e-12)
     assert result.stats["sharpe"] == pytest.approx(with_first_bar["sharpe"], rel=0.01)
+    assert result.stats["sharpe"] == pytest.approx(analyzers.sharpe_252.get_analysis()["sharperatio"], rel=0.01)
     assert analyzers.drawdown.get_analysis().max.drawdown == pytest.approx(100 * result.stats["max_drawdown"],
                                                                           rel=1e-12)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from signalstack.plugin.stats import per_year
 from signalstack.plugin import PrecomputedSource, RankingStrategy, bars_feed, run_backtest
 
 from .support import bars_from, hand_bars, up_probabilities
@@ -44,7 +45,8 @@ def test_volatility_sizing_targets_the_annualised_volatility() -> None:
     p_up = [0.5] * 29 + [0.6] * 11
     fills = _fills(bars, p_up, sizing="volatility", vol_target=0.05, vol_window=20)
     returns = bars["close"].pct_change().iloc[10:30]  # the 20 returns up to the decision bar 29
-    volatility = returns.std(ddof=0) * math.sqrt(252)
+    # Annualised on the bars' own clock up to the decision: 29 intervals over the calendar days they span.
+    volatility = returns.std(ddof=0) * math.sqrt(per_year(29, (bars.index[29] - bars.index[0]).days))
     fraction = 0.05 / volatility
     assert 0.1 < fraction < 0.95  # the target, not the stake cap, decides here
     _at_opens(bars, fills, [30])

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from signalstack.models.labels import LabelSpec
+from signalstack.core.labels import LabelSpec
 from signalstack.plugin import (GrpcSource, OnnxSource, SignalIndicator, SignalSource, bars_feed, fundamentals_feed,
                                 run_backtest)
 
@@ -41,7 +41,7 @@ def fundamentals(bars: pd.DataFrame) -> pd.DataFrame:
 def multitask(tmp_path_factory: pytest.TempPathFactory, bars: pd.DataFrame, fundamentals: pd.DataFrame) -> Path:
     """Example 8's multitask net (fundamentals + technical windows -> classes and a forecast), trained briefly."""
     from signalstack.models.pipeline import train_and_export
-    from signalstack.models.train import TrainConfig
+    from signalstack.models.config import TrainConfig
 
     out = tmp_path_factory.mktemp("two_inputs") / "multitask.onnx"
     train_and_export(bars, out, architecture="multitask", labels=LabelSpec.three_class(5), features=SMALL,
@@ -84,7 +84,7 @@ def onnx_lines(multitask: Path, bars: pd.DataFrame, fundamentals: pd.DataFrame) 
 
 def test_a_two_output_model_fills_the_lines_of_both_heads(onnx_lines: pd.DataFrame, multitask: Path) -> None:
     source = OnnxSource(multitask)
-    assert source.outputs == ["down", "flat", "up", "forecast"]
+    assert source.columns == ["down", "flat", "up", "forecast"]
     assert [i.name for i in source.tensor_inputs] == ["fundamentals"]
     scored = onnx_lines.dropna()
     assert len(scored) > 500
@@ -119,7 +119,7 @@ def test_a_live_second_data_feed_gives_the_batched_lines(onnx_lines: pd.DataFram
 def test_grpc_live_and_in_process_lines_agree(onnx_lines: pd.DataFrame, target: str, multitask: Path,
                                               bars: pd.DataFrame, fundamentals: pd.DataFrame) -> None:
     with GrpcSource(target, "multitask") as served:
-        assert served.outputs == OnnxSource(multitask).outputs
+        assert served.columns == OnnxSource(multitask).columns
         batched = lines(served, bars, fundamentals=fundamentals)
         live = lines(served, bars.iloc[-150:], fundamentals=fundamentals, preload=False)
     pd.testing.assert_frame_equal(batched, onnx_lines, rtol=0, atol=1e-6)

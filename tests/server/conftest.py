@@ -9,7 +9,7 @@ import grpc
 import pytest
 
 from signalstack.server.client import SignalClient
-from signalstack.server.runtime import OnnxModel
+from signalstack.core.model import OnnxModel
 
 
 @pytest.fixture(scope="module")

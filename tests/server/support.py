@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -18,21 +19,24 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from signalstack.protos.inference import grpc_predict_v2_pb2 as oip
 from signalstack.protos.signalstack.v1 import signals_pb2 as pb
-from signalstack.server.app import SignalServer, create_server
+from signalstack.server.app import SignalServer
+from signalstack.server.options import ServeOptions
 from signalstack.server.repository import ModelRepository
 
 from ..support import free_port
 
 
 @contextmanager
-def running(repository: ModelRepository, **options: Any) -> Iterator[SignalServer]:
-    """A started server on a free 127.0.0.1 port, stopped (in-flight calls cancelled) on exit."""
-    server = create_server(repository, "127.0.0.1", free_port(), **options)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop(grace=None)
+def running(repository: ModelRepository, *, tokens: Sequence[str] = (), **options: Any) -> Iterator[SignalServer]:
+    """A started server over `repository` on a free 127.0.0.1 port with `ServeOptions` fields `options`
+    (`tokens` go to a token file), stopped (in-flight calls cancelled) on exit."""
+    with tempfile.TemporaryDirectory() as folder:
+        if tokens:
+            options["token_file"] = Path(folder) / "tokens"
+            options["token_file"].write_text("\n".join(tokens) + "\n")
+        server = SignalServer(ServeOptions(repository.root, port=free_port(), grace=0, **options), repository)
+        with server:
+            yield server
 
 
 def install(model: Path, folder: Path, name: str, version: int | None = None) -> Path:

@@ -20,7 +20,9 @@ import pandas as pd
 import pytest
 
 from signalstack.protos.signalstack.v1 import signals_pb2 as pb
-from signalstack.server.app import build_server, serve
+from signalstack.server.app import SignalServer
+from signalstack.server.main import serve
+from signalstack.server.options import BatchPolicy, ServeOptions, TlsFiles
 from signalstack.server.client import SignalClient
 from signalstack.server.repository import ModelRepository
 
@@ -29,9 +31,10 @@ from .support import bar_events, running, wait_until_serving
 
 SERVE = ("import logging, sys\n"
          "from pathlib import Path\n"
-         "from signalstack.server.app import serve\n"
+         "from signalstack.server.main import serve\n"
+         "from signalstack.server.options import ServeOptions\n"
          "logging.basicConfig(level=logging.INFO)\n"
-         "serve(Path(sys.argv[1]), '127.0.0.1', int(sys.argv[2]), grace=2.0)\n")
+         "serve(ServeOptions(Path(sys.argv[1]), '127.0.0.1', int(sys.argv[2]), grace=2.0))\n")
 
 
 def test_unary_calls_have_threads_of_their_own_while_streams_hold_theirs(model_dir: Path,
@@ -61,12 +64,12 @@ def test_unary_calls_have_threads_of_their_own_while_streams_hold_theirs(model_d
 def test_busy_port_is_refused(model_dir: Path, grpc_target: str) -> None:
     busy = int(grpc_target.rsplit(":", 1)[1])
     with pytest.raises(OSError, match=f"cannot listen on 127.0.0.1:{busy}"):
-        build_server(ModelRepository(model_dir), port=busy)
+        SignalServer(ServeOptions(model_dir, port=busy))
 
 
 def test_serve_refuses_a_folder_without_models(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no loadable models"):
-        serve(tmp_path, "127.0.0.1", free_port())
+        serve(ServeOptions(tmp_path, port=free_port()))
 
 
 def test_serve_exits_cleanly_on_sigterm(model_dir: Path, tmp_path: Path) -> None:
@@ -84,20 +87,21 @@ def test_serve_exits_cleanly_on_sigterm(model_dir: Path, tmp_path: Path) -> None
                 process.kill()
                 process.wait(timeout=10)
     output = log_path.read_text()
-    assert "model tiny v1 on " in output and f"on 127.0.0.1:{port}" in output, output
+    assert "tiny.onnx: onnxruntime on " in output and f"on 127.0.0.1:{port}" in output, output
     assert "SIGTERM received" in output and "server stopped" in output, output
 
 
 SERVE_WITH = ("import json, logging, sys\n"
               "from pathlib import Path\n"
-              "from signalstack.server.app import serve\n"
+              "from signalstack.server.main import serve\n"
+              "from signalstack.server.options import ServeOptions\n"
               "logging.basicConfig(level=logging.INFO, format='%(processName)s %(levelname)s %(message)s')\n"
-              "serve(Path(sys.argv[1]), '127.0.0.1', int(sys.argv[2]), **json.loads(sys.argv[3]))\n")
+              "serve(ServeOptions(Path(sys.argv[1]), '127.0.0.1', int(sys.argv[2]), **json.loads(sys.argv[3])))\n")
 
 
 @contextmanager
 def _serving(model_dir: Path, port: int, log_path: Path, **options: object) -> Iterator[subprocess.Popen]:
-    """`serve(model_dir, '127.0.0.1', port, **options)` in a child process logging to `log_path`."""
+    """`serve(ServeOptions(model_dir, '127.0.0.1', port, **options))` in a child process logging to `log_path`."""
     with log_path.open("w") as log_file:
         process = subprocess.Popen([sys.executable, "-c", SERVE_WITH, str(model_dir), str(port), json.dumps(options)],
                                    stdout=log_file, stderr=subprocess.STDOUT)
@@ -197,16 +201,16 @@ def test_workers_share_one_port_and_stop_together(model_dir: Path, tmp_path: Pat
 
 def test_several_workers_need_a_fixed_port(model_dir: Path) -> None:
     with pytest.raises(ValueError, match="port 0 with several workers: expected a fixed port"):
-        serve(model_dir, "127.0.0.1", 0, workers=2)
+        ServeOptions(model_dir, "127.0.0.1", 0, workers=2)
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"tls_cert": Path("server.crt")}, "expected both or neither"),
-    ({"tls_client_ca": Path("ca.crt")}, "client certificates need TLS"),
-    ({"workers": 0}, "workers 0: expected >= 1"),
-    ({"model_batching": {"tiny": "lots"}}, "batching 'lots'"),
-    ({"call_threads": 0}, "call_threads 0, stream_threads 16: expected >= 1 each"),
+@pytest.mark.parametrize("make, message", [
+    (lambda: TlsFiles.from_flags(Path("server.crt"), None), "expected both or neither"),
+    (lambda: TlsFiles.from_flags(None, None, Path("ca.crt")), "client certificates need TLS"),
+    (lambda: ServeOptions(Path("models"), workers=0), "workers 0: expected >= 1"),
+    (lambda: BatchPolicy.parse("lots"), "batching 'lots'"),
+    (lambda: ServeOptions(Path("models"), call_threads=0), "call_threads 0, stream_threads 16: expected >= 1 each"),
 ])
-def test_serve_refuses_inconsistent_options(model_dir: Path, options: dict[str, object], message: str) -> None:
+def test_serve_refuses_inconsistent_options(make: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        serve(model_dir, "127.0.0.1", free_port(), **options)  # type: ignore[arg-type]
+        make()  # type: ignore[operator]

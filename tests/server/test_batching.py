@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 from signalstack.server import metrics
-from signalstack.server.batching import Batchers, BatchPolicy
-from signalstack.server.runtime import InvalidInput, OnnxModel
+from signalstack.server.batching import Batchers
+from signalstack.server.options import BatchPolicy
+from signalstack.core.errors import InvalidInput
+from signalstack.core.model import OnnxModel
 
 
 @pytest.fixture(scope="module")

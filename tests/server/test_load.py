@@ -16,13 +16,13 @@ import grpc
 import numpy as np
 import pandas as pd
 
-from signalstack.models.data import COLUMNS
+from signalstack.core.bars import COLUMNS
 from signalstack.protos.inference import grpc_predict_v2_pb2_grpc as oip_grpc
 from signalstack.protos.signalstack.v1 import signals_pb2 as pb
 from signalstack.protos.signalstack.v1 import signals_pb2_grpc as pb_grpc
 from signalstack.server.client import SignalClient
 from signalstack.server.repository import ModelRepository, Watcher
-from signalstack.server.runtime import OnnxModel
+from signalstack.core.model import OnnxModel
 
 from .support import bar_events, infer_request, install, running
 
@@ -77,7 +77,7 @@ class Load:
 def _calls(local: OnnxModel, sp500: pd.DataFrame) -> list[Callable[[SignalClient, grpc.Channel], int]]:
     """One Predict, one ModelInfer, one short stream: each returns the version that answered."""
     window = sp500.iloc[-local.bars_required:]
-    x = local.window_features(window)[np.newaxis].astype(np.float32)
+    x = local.featurizer.window(window)[np.newaxis].astype(np.float32)
     events = bar_events(sp500.iloc[:local.bars_required + 2])
     request = pb.PredictRequest(model="tiny", windows=[pb.Bars(**{c: window[c].tolist() for c in COLUMNS})])
 

@@ -13,7 +13,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoRe
 from signalstack.protos.inference import grpc_predict_v2_pb2 as oip
 from signalstack.protos.inference import grpc_predict_v2_pb2_grpc as oip_grpc
 from signalstack.server.client import SignalClient
-from signalstack.server.runtime import OnnxModel
+from signalstack.core.model import OnnxModel
 
 from .support import infer_request
 
@@ -54,7 +54,7 @@ def test_model_metadata_describes_the_feature_window_tensor(stub: oip_grpc.GRPCI
 def test_model_infer_gives_the_same_probabilities_as_predict(
         stub: oip_grpc.GRPCInferenceServiceStub, grpc_target: str, local: OnnxModel,
         windows: list[pd.DataFrame], raw: bool) -> None:
-    x = np.stack([local.window_features(w) for w in windows]).astype(np.float32)
+    x = np.stack([local.featurizer.window(w) for w in windows]).astype(np.float32)
     response = stub.ModelInfer(infer_request(x, raw=raw, id="req-7", model_version="1"), timeout=30)
     (tensor,) = response.outputs
     assert (response.model_name, response.model_version, response.id) == ("tiny", "1", "req-7")

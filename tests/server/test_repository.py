@@ -13,12 +13,10 @@ import numpy as np
 import onnx
 import pytest
 
-from signalstack.server.app import build_server
 from signalstack.server.client import SignalClient
 from signalstack.server.repository import ModelNotFound, ModelRepository, Watcher
 
-from ..support import free_port
-from .support import install
+from .support import install, running
 
 
 @pytest.fixture
@@ -40,14 +38,9 @@ def test_bad_files_are_skipped_with_a_log_and_the_good_one_serves(
     assert any("broken.onnx" in e and "not a loadable ONNX model" in e for e in errors), errors
     assert any("bad name.onnx" in e and "model name 'bad name' must match" in e for e in errors), errors
 
-    server, port = build_server(repository, port=free_port())
-    server.start()
-    try:
-        with SignalClient(f"127.0.0.1:{port}", timeout=30) as client:
-            assert [m.name for m in client.list_models()] == ["good"]
-            assert client.get_model("good").version == 1
-    finally:
-        server.stop(grace=None)
+    with running(repository) as server, SignalClient(server.address, timeout=30) as client:
+        assert [m.name for m in client.list_models()] == ["good"]
+        assert client.get_model("good").version == 1
 
 
 def test_model_not_found_lists_available_models(model_dir: Path) -> None:

@@ -23,7 +23,8 @@ from signalstack.protos.inference import grpc_predict_v2_pb2_grpc as oip_grpc
 from signalstack.server.app import SignalServer
 from signalstack.server.client import SignalClient
 from signalstack.server.repository import ModelRepository
-from signalstack.server.security import TlsFiles, read_tokens
+from signalstack.server.options import TlsFiles
+from signalstack.server.security import read_tokens, server_credentials
 
 from .support import bar_events, running
 
@@ -180,6 +181,6 @@ def test_tls_with_client_certificates_refuses_clients_without_one(repository: Mo
 def test_tls_files_must_be_pem(tmp_path: Path, pki: Pki) -> None:
     (tmp_path / "key.pem").write_text("not a key")
     with pytest.raises(ValueError, match="key.pem: not a PEM file"):
-        TlsFiles(pki.server_cert, tmp_path / "key.pem").server_credentials()
+        server_credentials(TlsFiles(pki.server_cert, tmp_path / "key.pem"))
     with pytest.raises(OSError, match="missing.pem: cannot read the TLS certificate"):
-        TlsFiles(tmp_path / "missing.pem", pki.server_key).server_credentials()
+        server_credentials(TlsFiles(tmp_path / "missing.pem", pki.server_key))

@@ -15,7 +15,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoRe
 from signalstack.protos.signalstack.v1 import signals_pb2 as pb
 from signalstack.protos.signalstack.v1 import signals_pb2_grpc as pb_grpc
 from signalstack.server.client import SignalClient
-from signalstack.server.runtime import OnnxModel
+from signalstack.core.model import OnnxModel
 
 
 def _windows(sp500: pd.DataFrame, n: int) -> list[pd.DataFrame]:
@@ -29,7 +29,7 @@ def test_list_and_get_model_describe_the_card(client: SignalClient, local: OnnxM
     assert info.window == local.card.window == 20
     assert info.warmup == local.card.warmup
     assert info.horizon == local.card.horizon
-    assert list(info.classes) == local.card.classes
+    assert list(info.columns) == local.card.classes
     assert info.provider == local.provider
     assert client.get_model("tiny") == info
     assert client.get_model("tiny", 1) == info
@@ -40,7 +40,7 @@ def test_list_and_get_model_describe_the_card(client: SignalClient, local: OnnxM
 def test_predict_equals_runtime(client: SignalClient, local: OnnxModel, sp500: pd.DataFrame) -> None:
     windows = _windows(sp500, local.bars_required)
     got = client.predict("tiny", windows)
-    assert got.dtype == np.float32 and got.shape == (len(windows), len(local.outputs))
+    assert got.dtype == np.float32 and got.shape == (len(windows), len(local.columns))
     assert np.array_equal(got, local.predict_windows(windows))
 
 
@@ -60,7 +60,7 @@ def test_predict_series_echoes_times_of_scored_bars(channel: grpc.Channel, local
     first = local.bars_required - 1
     assert (response.model, response.version, response.first_index) == ("tiny", 1, first)
     assert list(response.time) == times[first:]
-    assert len(response.probabilities) == (len(bars) - first) * len(response.classes)
+    assert len(response.probabilities) == (len(bars) - first) * len(response.columns)
 
 
 def _columns(bars: pd.DataFrame) -> dict[str, list[float]]:
@@ -107,7 +107,7 @@ def test_bad_request_gets_status_and_message_then_service_still_works(
         call(client, sp500, n)
     assert info.value.code() == code
     assert message.format(n=n, n1=n - 1) in info.value.details()
-    assert client.predict("tiny", [sp500.iloc[:n]]).shape == (1, len(local.outputs))
+    assert client.predict("tiny", [sp500.iloc[:n]]).shape == (1, len(local.columns))
 
 
 def test_series_times_must_match_bars(channel: grpc.Channel, sp500: pd.DataFrame) -> None:

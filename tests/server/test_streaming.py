@@ -7,10 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from signalstack.models.data import COLUMNS
+from signalstack.core.bars import COLUMNS
 from signalstack.protos.signalstack.v1 import signals_pb2 as pb
 from signalstack.server.client import SignalClient
-from signalstack.server.runtime import InvalidInput, LimitExceeded, OnnxModel
+from signalstack.core.errors import InvalidInput, LimitExceeded
+from signalstack.core.model import OnnxModel
 from signalstack.server.streaming import RollingBars, StreamWindows
 
 from .support import bar_events
@@ -56,7 +57,7 @@ def test_stream_answers_every_bar_and_predicts_once_the_window_is_full(
         got = np.array([s.probabilities for s in answers[n - 1:]], dtype=np.float32)
         want = local.predict_windows([bars.iloc[end - n:end] for end in range(n, len(bars) + 1)])
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
-        assert {(s.model, s.version, tuple(s.classes)) for s in answers} == {("tiny", 1, ("down", "up"))}
+        assert {(s.model, s.version, tuple(s.columns)) for s in answers} == {("tiny", 1, ("down", "up"))}
 
 
 def _fails(client: SignalClient, events: list[pb.BarEvent]) -> grpc.RpcError:

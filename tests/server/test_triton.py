@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from signalstack.server.batching import BatchPolicy
+from signalstack.server.options import BatchPolicy
 from signalstack.server.triton import export_triton
 
 from .support import install

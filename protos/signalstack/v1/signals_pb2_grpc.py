@@ -5,7 +5,7 @@ import warnings
 
 from . import signals_pb2 as signalstack_dot_v1_dot_signals__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.73.1'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -18,14 +18,14 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in signalstack/v1/signals_pb2_grpc.py depends on'
+        + f' but the generated code in signalstack/v1/signals_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
 
 
-class SignalServiceStub:
+class SignalServiceStub(object):
     """Scores bars with the ONNX models the server loaded from its model folder.
     """
 
@@ -62,7 +62,7 @@ class SignalServiceStub:
                 _registered_method=True)
 
 
-class SignalServiceServicer:
+class SignalServiceServicer(object):
     """Scores bars with the ONNX models the server loaded from its model folder.
     """
 
@@ -141,7 +141,7 @@ def add_SignalServiceServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class SignalService:
+class SignalService(object):
     """Scores bars with the ONNX models the server loaded from its model folder.
     """
 

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from signalstack.models.features import Feature, FeatureSpec, compute_features, feature_kinds
+from signalstack.core.features import Feature, FeatureSpec, compute_features, feature_kinds
 
 SPEC = FeatureSpec.default()
 

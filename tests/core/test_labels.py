@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from signalstack.models.labels import LabelSpec, make_labels
+from signalstack.core.labels import LabelSpec, make_labels
 
 
 def bars(closes):

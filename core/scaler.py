@@ -8,12 +8,20 @@ from typing import Any, Mapping
 import numpy as np
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Scaler:
     """x -> (x - mean) / std per feature; exported as the first op of the ONNX graph."""
 
     mean: np.ndarray
     std: np.ndarray
+
+    def __eq__(self, other: object) -> bool:
+        """Equal values, so two cards read from the same file compare equal (arrays have no plain ==)."""
+        if not isinstance(other, Scaler):
+            return NotImplemented
+        return np.array_equal(self.mean, other.mean) and np.array_equal(self.std, other.std)
+
+    __hash__ = None  # type: ignore[assignment]  # equal by value, and mutable arrays: not hashable
 
     @classmethod
     def fit(cls, rows: np.ndarray) -> Scaler:

@@ -1,0 +1,110 @@
+"""`signalstack backtest`: a model's signals traded in Backtrader against buy-and-hold, with a report."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from signalstack.plugin import defaults
+
+
+def add(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("backtest", help="backtest a model's signals in Backtrader vs buy-and-hold",
+                       description="Runs SignalStrategy over the model's out-of-sample period (from its "
+                       "test_range start) unless --start says otherwise. Orders fill at the next bar's open. "
+                       "Several --data give one report per symbol and a portfolio page; --sweep backtests a "
+                       "grid of parameters in parallel processes and tabulates them.")
+    p.add_argument("--model", required=True, help="FILE.onnx (in process), FILE.csv of precomputed predictions "
+                   "(time column, then down/up, forecast or score), grpc://HOST:PORT/MODEL, or a model name "
+                   "with --server")
+    p.add_argument("--data", required=True, action="append", metavar="BARS",
+                   help="CSV of OHLCV bars, or sample:sp500 / sample:nasdaq; repeat for several symbols")
+    p.add_argument("--server", metavar="HOST:PORT", help="score through a running signalstack server")
+    p.add_argument("--token", help="bearer token for the server (default: $SIGNALSTACK_TOKEN)")
+    p.add_argument("--tls-ca", type=Path, metavar="PEM", help="CA certificate of the server: connect with TLS")
+    p.add_argument("--tls-cert", type=Path, metavar="PEM", help="client certificate, for servers that verify clients")
+    p.add_argument("--tls-key", type=Path, metavar="PEM", help="client private key, with --tls-cert")
+    p.add_argument("--out", type=Path, help="report folder (report.html, PNG charts, trades.csv, stats.json, "
+                   "config.json; a folder per symbol and index.html for several --data; sweep.csv for --sweep)")
+    p.add_argument("--start", help="first decision date (default: the model's test period start)")
+    p.add_argument("--fundamentals", metavar="CSV", help="dated fundamental factors for a two-input model "
+                   "(the columns its card names; first column: the date each row became known)")
+    p.add_argument("--line", default="p_up", choices=("p_up", "forecast", "score"),
+                   help="indicator line the thresholds apply to (forecast for a regression model)")
+    p.add_argument("--buy-threshold", type=float, default=defaults.BUY_THRESHOLD,
+                   help=f"go long above this (default {defaults.BUY_THRESHOLD})")
+    p.add_argument("--sell-threshold", type=float, default=defaults.SELL_THRESHOLD,
+                   help=f"exit (or go short) below this (default {defaults.SELL_THRESHOLD})")
+    p.add_argument("--allow-short", action="store_true", help="go short below --sell-threshold (default: only exit)")
+    p.add_argument("--sizing", choices=("percent", "fixed", "volatility"), default="percent",
+                   help="percent: --stake of equity; fixed: --stake units; volatility: --vol-target, at most --stake")
+    p.add_argument("--stake", type=float, default=defaults.STAKE,
+                   help=f"fraction of equity per position (units with fixed; default {defaults.STAKE})")
+    p.add_argument("--vol-target", type=float, default=defaults.VOL_TARGET,
+                   help=f"annualised volatility to size for (default {defaults.VOL_TARGET})")
+    p.add_argument("--periods-per-year", type=float, metavar="N",
+                   help="bars per year that annualise Sharpe, Sortino and volatility sizing (default: inferred "
+                   "from the bar times)")
+    p.add_argument("--stop-loss", type=float, help="exit when a close is this fraction against the entry")
+    p.add_argument("--take-profit", type=float, help="exit when a close is this fraction beyond the entry")
+    p.add_argument("--hold", default="0", help="bars to hold each position, or 'horizon' for the model's (default 0)")
+    p.add_argument("--min-margin", type=float, default=0.0, help="ignore bars with |p_up - p_down| below this")
+    p.add_argument("--cash", type=float, default=defaults.CASH, help=f"starting cash (default {defaults.CASH:g})")
+    p.add_argument("--commission", type=float, default=defaults.COMMISSION,
+                   help=f"fraction of traded value (default {defaults.COMMISSION})")
+    p.add_argument("--slippage", type=float, default=defaults.SLIPPAGE,
+                   help=f"fraction of price, against the order (default {defaults.SLIPPAGE})")
+    p.add_argument("--sweep", action="append", default=[], metavar="NAME=START:STOP:STEP",
+                   help="sweep a run_backtest parameter (STOP included, or NAME=V1,V2,...); repeat for a grid")
+    p.add_argument("--workers", type=int, default=defaults.SWEEP_WORKERS,
+                   help=f"processes for --sweep (default {defaults.SWEEP_WORKERS})")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    import os
+
+    from signalstack.core.fundamentals import load_fundamentals
+    from signalstack.plugin.backtest import run_backtest
+    from signalstack.plugin.feeds import load_symbols
+    from signalstack.plugin.report import format_portfolio, format_report, write_portfolio, write_report
+    from signalstack.plugin.sources import open_source
+    from signalstack.plugin.sweep import format_sweep, run_sweep, sweep_grid
+
+    spec = f"grpc://{args.server}/{args.model}" if args.server else args.model
+    pem = {"root_certificates": args.tls_ca, "certificate_chain": args.tls_cert, "private_key": args.tls_key}
+    security = {key: path.read_bytes() for key, path in pem.items() if path is not None}
+    token = args.token or os.environ.get("SIGNALSTACK_TOKEN")
+    if token and (args.server or spec.startswith("grpc://")):
+        security["token"] = token
+    hold = args.hold if args.hold == "horizon" else int(args.hold)
+    settings = dict(start=args.start, cash=args.cash, commission=args.commission, slippage=args.slippage,
+                    line=args.line, buy_threshold=args.buy_threshold, sell_threshold=args.sell_threshold,
+                    allow_short=args.allow_short, sizing=args.sizing, stake=args.stake, vol_target=args.vol_target,
+                    stop_loss=args.stop_loss, take_profit=args.take_profit, hold=hold, min_margin=args.min_margin,
+                    periods_per_year=args.periods_per_year)
+    if args.fundamentals:
+        settings["fundamentals"] = load_fundamentals(args.fundamentals)
+    universe = load_symbols(args.data)
+    if args.sweep:
+        grid = sweep_grid(args.sweep)
+        table = run_sweep(spec, universe if len(universe) > 1 else next(iter(universe.values())), grid,
+                          workers=args.workers, source_options=security, **settings)
+        print(format_sweep(table, list(grid[0])))
+        if args.out:
+            args.out.mkdir(parents=True, exist_ok=True)
+            table.to_csv(args.out / "sweep.csv", index=False)
+            print(f"wrote {args.out / 'sweep.csv'}")
+        return
+    source = open_source(spec, **security)
+    try:
+        results = {name: run_backtest(source, bars, symbol=name, **settings) for name, bars in universe.items()}
+    finally:
+        getattr(source, "close", lambda: None)()  # a server's channel
+    print("\n\n".join(format_report(result) for result in results.values()))
+    if len(results) > 1:
+        print("\n" + format_portfolio(results))
+    if args.out:
+        written = write_portfolio(results, args.out) if len(results) > 1 else write_report(
+            next(iter(results.values())), args.out)
+        print(f"wrote {written[0]} and {len(written) - 1} more files in {args.out}")

@@ -1,0 +1,104 @@
+"""The protocol-neutral data plane: find a model and version, check the inputs, batch, run, name the outputs.
+
+SignalService, the Open Inference Protocol and StreamSignals all answer through one `DataPlane`,
+as KServe's servicers do through its data plane: a servicer only turns wire messages into these
+calls and their results back into messages, so every protocol refuses the same inputs with the
+same messages and batches its calls in the same queues.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from signalstack.core.errors import InvalidInput
+from signalstack.core.featurizer import Bars
+from signalstack.core.inputs import check_finite, check_names
+from signalstack.core.model import OnnxModel
+
+from .batching import Batchers
+from .repository import ModelNotFound, ModelRepository
+from .streaming import StreamWindows
+
+Outputs = dict[str, np.ndarray]
+"""Every output of a model by name, in the model's order."""
+
+
+@dataclass(frozen=True)
+class Signal:
+    """The data plane's answer to one streamed bar: bars still missing, or the model's outputs."""
+
+    bars_needed: int
+    outputs: Outputs | None
+
+
+class DataPlane:
+    """The models of a repository, answered through their batching queues."""
+
+    def __init__(self, repository: ModelRepository, batchers: Batchers | None = None,
+                 stopping: threading.Event | None = None) -> None:
+        """`stopping` is set when the server starts draining: models then report not ready."""
+        self.repository = repository
+        self.batchers = batchers or Batchers()
+        self.stopping = stopping or threading.Event()
+
+    def model(self, name: str, version: int = 0) -> OnnxModel:
+        """The loaded model `name` at `version` (0: the newest), or ModelNotFound listing what is loaded."""
+        return self.repository.get(name, version)
+
+    def models(self) -> list[OnnxModel]:
+        """Every loaded model and version, by name then version."""
+        return self.repository.models()
+
+    def versions(self, name: str) -> list[int]:
+        return self.repository.versions(name)
+
+    def ready(self) -> bool:
+        """Whether the server answers: models loaded, not draining."""
+        return not self.stopping.is_set() and bool(self.repository.models())
+
+    def model_ready(self, name: str, version: int = 0) -> bool:
+        try:
+            self.model(name, version)
+        except ModelNotFound:
+            return False
+        return not self.stopping.is_set()
+
+    def infer(self, model: OnnxModel, inputs: Mapping[str, np.ndarray]) -> Outputs:
+        """Outputs for the graph's own inputs (raw feature windows for a bars input): the Open Inference Protocol."""
+        check_names(model.inputs, inputs, model.name, what="inputs")
+        check_finite(inputs)
+        return self.batchers.predict(model, inputs)
+
+    def predict(self, model: OnnxModel, windows: Sequence[Bars], tensors: Mapping[str, np.ndarray]) -> Outputs:
+        """Outputs for each window of raw bars (features computed here) and the model's tensor inputs."""
+        return self.batchers.predict(model, model.request_inputs(windows, tensors))
+
+    def predict_series(self, model: OnnxModel, bars: Bars, tensors: Mapping[str, np.ndarray]) -> tuple[int, Outputs]:
+        """(index of the first scored bar, outputs for every bar from it on) for one series of bars.
+
+        `bars` may carry unix-second times in "time"; if it does, there must be one per bar.
+        """
+        n, times = len(bars["close"]), bars.get("time")
+        if times is not None and len(times) != n:
+            raise InvalidInput(f"series: {len(times)} times for {n} bars (expected one time per bar, or none)")
+        table = model.predict_series(bars, tensors=tensors).to_numpy(np.float32)
+        return n - len(table), model.split(table)
+
+    def stream_signal(self, windows: StreamWindows, model: OnnxModel, symbol: str, time: int,
+                      values: tuple[float, ...], what: str) -> Signal:
+        """One streamed bar added to its symbol's window, scored once the window holds `bars_required` bars."""
+        if model.tensor_inputs or model.intraday:
+            reason = ("groups intraday bars into days" if model.intraday else
+                      f"also takes tensor inputs ({', '.join(i.name for i in model.tensor_inputs)})")
+            raise InvalidInput(f"{what}: model {model.name} {reason}, which a stream of bar events does not "
+                               "serve; use Predict or PredictSeries")
+        bars = windows.add(model.name, symbol, time, values, model.bars_required, what)
+        needed = max(0, model.bars_required - len(bars))
+        if needed:
+            return Signal(needed, None)
+        x = model.featurizer.window(bars.tail(model.bars_required), what)[np.newaxis]
+        return Signal(0, self.batchers.predict(model, {model.bars_input.name: x}))
