@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from signalstack.core.labels import LABEL_KINDS
-from signalstack.models.config import WINDOW, TrainConfig
+from signalstack.models.config import INTRADAY_DAYS, TrainConfig, WINDOW
 
 from .common import parse_params
 
@@ -16,8 +16,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 DEFAULTS = TrainConfig()
-INTRADAY_DAYS = 10
-"""`signalstack.models.pipeline.INTRADAY_DAYS`, repeated so that `--help` loads no torch (a test checks both agree)."""
 
 
 def add(sub: argparse._SubParsersAction) -> None:

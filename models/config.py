@@ -8,6 +8,9 @@ from typing import Literal
 WINDOW = 60
 """Bars per input window of a model made from bars, unless a run says otherwise."""
 
+INTRADAY_DAYS = 10
+"""Days per sample of a day x intraday net when a run does not say (hier_lstm's and td_cnn_lstm's posts)."""
+
 
 @dataclass(frozen=True)
 class TrainConfig:

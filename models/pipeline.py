@@ -15,7 +15,7 @@ from signalstack.core.card import ModelCard, TensorInfo
 from signalstack.core.features import FeatureSpec
 from signalstack.core.labels import LabelSpec
 
-from .config import WINDOW, TrainConfig
+from .config import INTRADAY_DAYS, TrainConfig, WINDOW
 from .export import export_onnx
 from .fundamentals import fundamental_dataset
 from .images import factor_images
@@ -44,8 +44,6 @@ class TrainedModel:
 Bars = pd.DataFrame | Mapping[str, pd.DataFrame]
 """One bar series, or {symbol: bars} for a panel (several symbols, in order: the first is the target)."""
 
-INTRADAY_DAYS = 10
-"""Days per sample of a day x intraday net when `days` is not given (hier_lstm's and td_cnn_lstm's posts)."""
 
 WINDOWS, INTRADAY, IMAGES, PAIRS, FUNDAMENTALS = "windows", "intraday", "images", "pairs", "fundamentals"
 """The data layouts `dataset_for` builds, named after what a net's declared inputs ask for."""

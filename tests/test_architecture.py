@@ -25,10 +25,11 @@ def _loaded(code: str) -> list[str]:
     return result.stdout.split()
 
 
-def test_the_core_the_server_the_plugin_and_the_cli_never_load_torch() -> None:
+def test_the_core_the_server_trading_and_the_cli_never_load_torch() -> None:
     loaded = _loaded("import signalstack.core.model, signalstack.core.card, signalstack.core.fundamentals\n"
                      "import signalstack.server.app, signalstack.server.main, signalstack.server.triton\n"
                      "import signalstack.plugin.backtest, signalstack.plugin.report, signalstack.plugin.sweep\n"
+                     "import signalstack.paper.runner, signalstack.paper.status\n"
                      "import signalstack.cli; signalstack.cli._parser()\n")
     assert "signalstack.server.app" in loaded and "signalstack.plugin.backtest" in loaded  # the probe ran
     assert "torch" not in loaded
@@ -113,7 +114,9 @@ def test_layers_point_down_only() -> None:
     graph = _graph()
     below = {"signalstack.core": {"signalstack.core"},
              "signalstack.server": {"signalstack.core", "signalstack.server", "signalstack.protos", "signalstack"},
-             "signalstack.plugin": {"signalstack.core", "signalstack.plugin", "signalstack.server", "signalstack"}}
+             "signalstack.plugin": {"signalstack.core", "signalstack.plugin", "signalstack.server", "signalstack"},
+             "signalstack.paper": {"signalstack.core", "signalstack.plugin", "signalstack.server", "signalstack.paper",
+                                   "signalstack"}}
     for layer, allowed in below.items():
         for module, imported in graph.items():
             if module == layer or module.startswith(layer + "."):

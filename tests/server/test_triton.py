@@ -1,15 +1,21 @@
-"""export_triton: a Triton model repository with the same ONNX files, one config.pbtxt per model."""
+"""export_triton: a Triton model repository with the same ONNX files, one config.pbtxt per model.
+
+Every config.pbtxt written here is also parsed with Triton's own ``ModelConfig`` message (from
+``tritonclient``, which the test extra installs), so the export is checked against Triton's schema.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from signalstack.server.options import BatchPolicy
-from signalstack.server.triton import export_triton
+from signalstack.server.triton import export_triton, triton_config
 
 from .support import install
+from .triton_support import triton_model_config
 
 CONFIG = '''name: "tiny"
 platform: "onnxruntime_onnx"
@@ -47,6 +53,15 @@ def test_export_writes_configs_and_version_folders(tmp_path: Path, tiny_model: P
     assert (out / "tiny" / "config.pbtxt").read_text() == CONFIG
     assert (out / "single" / "config.pbtxt").read_text() == CONFIG.replace('"tiny"', '"single"')
     assert (out / "tiny" / "3" / "model.onnx").read_bytes() == tiny_model.read_bytes()
+    for config in out.glob("*/config.pbtxt"):
+        parsed = triton_model_config(config.read_text())
+        if parsed is None:  # the oldest-versions run: no Triton package
+            continue
+        assert (parsed.name, parsed.platform, parsed.max_batch_size) == (config.parent.name, "onnxruntime_onnx", 64)
+        assert parsed.version_policy.HasField("all")
+        assert [(i.name, _datatype(i), list(i.dims)) for i in parsed.input] == [("features", "TYPE_FP32", [20, 21])]
+        assert [(o.name, _datatype(o), list(o.dims)) for o in parsed.output] == [("probabilities", "TYPE_FP32", [2])]
+        assert parsed.dynamic_batching.max_queue_delay_microseconds == 100
 
 
 def test_export_without_batching_spells_out_the_batch_axis(tmp_path: Path, tiny_model: Path) -> None:
@@ -55,6 +70,40 @@ def test_export_without_batching_spells_out_the_batch_axis(tmp_path: Path, tiny_
     config = (tmp_path / "triton" / "tiny" / "config.pbtxt").read_text()
     assert "max_batch_size: 0\n" in config and "dims: [ -1, 20, 21 ]" in config and "dims: [ -1, 2 ]" in config
     assert "dynamic_batching" not in config
+    parsed = triton_model_config(config)
+    if parsed is not None:
+        assert parsed.max_batch_size == 0 and not parsed.HasField("dynamic_batching")
+        assert [list(i.dims) for i in parsed.input] == [[-1, 20, 21]]
+        assert [list(o.dims) for o in parsed.output] == [[-1, 2]]
+
+
+def _datatype(tensor: object) -> str:
+    """The name of a parsed tensor's Triton DataType enum value."""
+    field = tensor.DESCRIPTOR.fields_by_name["data_type"]  # type: ignore[attr-defined]
+    return field.enum_type.values_by_number[tensor.data_type].name  # type: ignore[attr-defined]
+
+
+def _model(version: int, inputs: dict[str, tuple[int, ...]], outputs: dict[str, list[str]]) -> SimpleNamespace:
+    """What `triton_config` reads of an OnnxModel, for a multi-tensor model without training one."""
+    return SimpleNamespace(name="multi", version=version, output_columns=outputs, output_names=list(outputs),
+                           inputs=[SimpleNamespace(name=k, shape=v) for k, v in inputs.items()])
+
+
+@pytest.mark.parametrize("batching", [BatchPolicy(64, 100), BatchPolicy(max_batch_size=1)],
+                         ids=["batched", "unbatched"])
+def test_multi_tensor_configs_of_several_versions_fit_tritons_schema(batching: BatchPolicy) -> None:
+    versions = [_model(1, {"features": (20, 21), "fundamentals": (4,)}, {"probabilities": ["down", "up"]}),
+                _model(2, {"features": (30, 21), "fundamentals": (4,)},
+                       {"probabilities": ["down", "flat", "up"], "forecast": ["ret"]})]
+    config = triton_config(versions, batching)
+    parsed = triton_model_config(config)
+    if parsed is None:
+        pytest.skip("Triton's ModelConfig is not installed in the oldest-versions run")
+    batch = () if batching.max_batch_size > 1 else (-1,)
+    assert [(i.name, list(i.dims)) for i in parsed.input] == [("features", [*batch, -1, 21]),
+                                                              ("fundamentals", [*batch, 4])]
+    assert [(o.name, list(o.dims)) for o in parsed.output] == [("probabilities", [*batch, -1]),
+                                                               ("forecast", [*batch, 1])]
 
 
 def test_export_refuses_an_empty_folder_and_writing_into_the_models(tmp_path: Path, tiny_model: Path) -> None:

@@ -1,0 +1,187 @@
+"""`Journal`: the append-only record of a paper run, in SQLite, written before each action it records.
+
+A paper run must survive a crash at any instant, so every step is journaled first and acted on
+second: a bar is journaled before the strategy sees it, an order before the broker gets it, a stop
+before the run stops. The database runs in WAL mode with `synchronous=FULL`, so an event is on
+disk when `append` returns, and `paper status` can read while a run writes.
+
+Every event has a natural key (`bar:SPY:2020-01-02T00:00:00`, `order:<id>`, ...). A resumed run
+re-derives the events of the step the crash interrupted; appending one that is already there is a
+no-op when its payload is the same and an error when it differs, so a resumed run can neither
+duplicate an order nor silently diverge from what it journaled before.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import signal
+import sqlite3
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
+
+log = logging.getLogger(__name__)
+
+KINDS = ("config", "resume", "bar", "rejected", "signal", "decision", "order", "accepted", "fill", "cancel",
+         "snapshot", "stop")
+"""What an event records: the run's configuration, a resume, a bar seen (or rejected), a signal, a
+decision, an order (submitted, accepted by the broker's checks, filled or cancelled), the account
+after a bar, a stop."""
+
+KILL_AFTER_ENV = "SIGNALSTACK_PAPER_KILL_AFTER_SEQ"
+"""Crash-test hook: when set to N, the process SIGKILLs itself right after committing event N,
+between journaling an action and taking it (tests/paper/test_crash.py)."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL UNIQUE,
+    symbol TEXT,
+    time TEXT,
+    payload TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
+CREATE INDEX IF NOT EXISTS events_by_kind ON events (kind, seq);
+"""
+
+
+class JournalError(RuntimeError):
+    """The journal cannot be opened, written or trusted; the run stops before acting."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One journaled event: `seq` orders them, `at` is the wall-clock time it was written."""
+
+    seq: int
+    at: float
+    kind: str
+    key: str
+    symbol: str | None
+    time: str | None
+    payload: dict[str, Any]
+
+
+class Journal:
+    """An append-only event log in one SQLite file; a context manager that closes it.
+
+    `readonly` opens an existing journal for reading while a run may be writing it. `max_pages`
+    caps the database size (SQLite's max_page_count), which is how tests simulate a full disk.
+    One journal serves the threads of a run (one per feed), one call at a time.
+    """
+
+    def __init__(self, path: str | Path, *, readonly: bool = False, max_pages: int | None = None) -> None:
+        self.path = Path(path)
+        self.readonly = readonly
+        self._kill_after = int(os.environ[KILL_AFTER_ENV]) if os.environ.get(KILL_AFTER_ENV) else None
+        self._lock = threading.Lock()
+        if readonly and not self.path.is_file():
+            raise JournalError(f"journal {self.path}: no such file (expected the --journal of a paper run)")
+        try:
+            if readonly:
+                self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
+                                           check_same_thread=False)
+            else:
+                # autocommit: each event is its own transaction
+                self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+                self._db.executescript(_SCHEMA)
+                if max_pages is not None:
+                    self._db.execute(f"PRAGMA max_page_count={int(max_pages)}")
+            self._db.execute("SELECT count(*) FROM events").fetchone()
+        except sqlite3.Error as exc:
+            what = "read" if readonly else "write"
+            raise JournalError(f"journal {self.path}: cannot {what} it ({exc}); expected a "
+                               f"{'paper journal' if readonly else 'writable SQLite file path'}") from None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *error: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def append(self, kind: str, key: str, payload: Mapping[str, Any], *, symbol: str | None = None,
+               time_: str | None = None) -> int | None:
+        """Journal an event and return its sequence number, durable on return; None when an event with
+        `key` is already there with the same payload (a re-derived step of a resumed run).
+
+        Raises JournalError when the event cannot be written (read-only file, full disk) or when `key`
+        is journaled with a different payload: the caller must not take the action it records.
+        """
+        if kind not in KINDS:
+            raise ValueError(f"event kind {kind!r}: expected one of {', '.join(KINDS)}")
+        text = _dumps(payload)
+        with self._lock:
+            try:
+                cursor = self._db.execute(
+                    "INSERT INTO events (at, kind, key, symbol, time, payload) VALUES (?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (key) DO NOTHING", (time.time(), kind, key, symbol, time_, text))
+            except sqlite3.Error as exc:
+                raise JournalError(f"journal {self.path}: cannot write {kind} event {key} ({exc}); "
+                                   "stopped before acting on it") from None
+            seq = int(cursor.lastrowid) if cursor.rowcount else None
+            before = None if seq else self._db.execute("SELECT payload FROM events WHERE key = ?", (key,)).fetchone()[0]
+            if seq is not None and seq == self._kill_after:
+                os.kill(os.getpid(), signal.SIGKILL)
+        if seq is None:
+            if before != text:
+                raise JournalError(f"journal {self.path}: event {key} was journaled as {before}, the resumed run "
+                                   f"now makes it {text}; expected the same (has the model or the feed file "
+                                   "changed?)")
+            return None
+        return seq
+
+    def events(self, kinds: Sequence[str] = ()) -> list[Event]:
+        """Events of the given kinds (all when empty), in sequence order."""
+        query = "SELECT seq, at, kind, key, symbol, time, payload FROM events"
+        if kinds:
+            query += f" WHERE kind IN ({', '.join('?' * len(kinds))})"
+        try:
+            with self._lock:
+                rows = self._db.execute(query + " ORDER BY seq", tuple(kinds)).fetchall()
+        except sqlite3.Error as exc:
+            raise JournalError(f"journal {self.path}: cannot read it ({exc})") from None
+        return [Event(seq, at, kind, key, symbol, when, json.loads(payload))
+                for seq, at, kind, key, symbol, when, payload in rows]
+
+    def counts(self) -> dict[str, int]:
+        """{kind: number of events} for every kind, zero included."""
+        with self._lock:
+            rows = dict(self._db.execute("SELECT kind, count(*) FROM events GROUP BY kind").fetchall())
+        return {kind: int(rows.get(kind, 0)) for kind in KINDS}
+
+    def config(self) -> dict[str, Any]:
+        """The run's configuration: the payload of its config event."""
+        found = self.events(("config",))
+        if not found:
+            raise JournalError(f"journal {self.path}: no config event (expected a journal `paper run` wrote)")
+        return found[0].payload
+
+
+def _dumps(payload: Mapping[str, Any]) -> str:
+    """Canonical JSON (sorted keys; NaN as null), so a re-derived event compares equal as text."""
+    def clean(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, Mapping):
+            return {str(k): clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        return value
+
+    return json.dumps(clean(payload), sort_keys=True, separators=(",", ":"), allow_nan=False)

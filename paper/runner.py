@@ -1,0 +1,224 @@
+"""Start and resume paper runs: `SignalStrategy` on live feeds, Backtrader's simulated broker, a journal.
+
+A paper run is a backtest that cannot look ahead and cannot be lost: the same strategy, costs and
+next-bar-open fills as `run_backtest`, fed bar by bar by live feeds, with every step journaled
+before it is taken. Its configuration is the journal's first event, so `resume_paper` needs the
+journal alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import signal
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import backtrader as bt
+import pandas as pd
+
+from signalstack import __version__
+from signalstack.plugin import defaults
+from signalstack.plugin.sources import OnnxSource
+from signalstack.plugin.strategies import SignalStrategy
+
+from .broker_state import SymbolState, checkpoint
+from .feeds import FeedSpec, ReplayFeed, parse_feed
+from .journal import Journal, JournalError
+from .kill_switch import stop_file
+from .status import equity_frame, fills_frame, read_status
+from .strategy import Controller, PaperStrategy
+
+log = logging.getLogger(__name__)
+
+STRATEGY_PARAMS = tuple(sorted(set(SignalStrategy.params._getkeys()) - {"source", "start", "fundamentals"}))
+"""The `SignalStrategy` parameters a paper run takes (the rest come from the run: source, start)."""
+
+
+@dataclass(frozen=True)
+class PaperConfig:
+    """Everything a paper run is started with; journaled whole as its first event."""
+
+    model: Path
+    """An exported ONNX model, run in process."""
+    feeds: Sequence[str]
+    """Feed specs (`parse_feed`); each feed is traded by its own `SignalStrategy` in an account of its own
+    (as each `--data` of a backtest is), all in one journal."""
+    cash: float = defaults.CASH
+    commission: float = defaults.COMMISSION
+    slippage: float = defaults.SLIPPAGE
+    strategy: Mapping[str, Any] = field(default_factory=dict)
+    """`SignalStrategy` parameters (`STRATEGY_PARAMS`): thresholds, sizing, stake, line, ..."""
+
+
+@dataclass(frozen=True)
+class PaperResult:
+    """How a session of a paper run ended and where the run stands."""
+
+    journal: Path
+    stopped: str
+    """Why this session ended: feeds ended, kill switch, SIGTERM."""
+    status: dict[str, Any]
+    """`read_status` of the journal after the session."""
+    fills: pd.DataFrame
+    """Every fill of the run so far (all sessions), from the journal: a backtest's fill columns plus order_id."""
+    trades: pd.DataFrame
+    """Round trips of this session, as a backtest's trades frame (a trade open at a crash is only
+    partly seen by the session that closes it)."""
+    equity: pd.DataFrame
+    """Each feed's account after each of its live bars (all sessions), from the journal."""
+
+
+def run_paper(config: PaperConfig, journal_path: str | Path, *, max_pages: int | None = None) -> PaperResult:
+    """Start a paper run journaled at `journal_path` (a new file) and trade until the feeds end, the
+    kill switch is set or SIGTERM comes. `max_pages` caps the journal's size (tests of a full disk)."""
+    if config.cash <= 0 or config.commission < 0 or config.slippage < 0:
+        raise ValueError(f"cash {config.cash}, commission {config.commission}, slippage {config.slippage}: "
+                         "expected cash > 0 and costs >= 0")
+    unknown = sorted(set(config.strategy) - set(STRATEGY_PARAMS))
+    if unknown:
+        raise ValueError(f"strategy parameters {', '.join(unknown)}: expected among {', '.join(STRATEGY_PARAMS)}")
+    if not config.feeds:
+        raise ValueError("no feeds: expected at least one --feed")
+    specs = [parse_feed(text) for text in config.feeds]
+    symbols = [spec.symbol for spec in specs]
+    if len(set(symbols)) < len(symbols):
+        raise ValueError(f"feeds trade symbols {symbols}: expected distinct symbols (name them SYMBOL=replay:...)")
+    model = Path(config.model).resolve()
+    source = OnnxSource(model)
+    payload: dict[str, Any] = {
+        "model": str(model), "model_sha256": _sha256(model), "model_name": source.name,
+        "model_version": source.model.version,
+        "feeds": [{"spec": spec.canonical(), "symbol": spec.symbol, "pace": spec.pace} for spec in specs],
+        "cash": config.cash, "commission": config.commission, "slippage": config.slippage,
+        "strategy": dict(sorted(config.strategy.items())), "signalstack": __version__,
+    }
+    payload["run_id"] = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
+    with Journal(journal_path, max_pages=max_pages) as journal:
+        if journal.counts()["config"]:
+            raise ValueError(f"journal {journal.path} already holds run {journal.config()['run_id']}: continue it "
+                             f"with `signalstack paper resume --journal {journal.path}`, or give a new --journal")
+        journal.append("config", "config", payload)
+        log.info("paper run %s: %s on %s, journal %s", payload["run_id"], source.name, ", ".join(symbols),
+                 journal.path)
+        return _trade(journal, payload, source, specs, {})
+
+
+def resume_paper(journal_path: str | Path) -> PaperResult:
+    """Continue the run journaled at `journal_path` from its journal alone: its configuration, the
+    account and pending orders at its last finished bar, the bars it had seen as history."""
+    path = Path(journal_path)
+    if not path.is_file():
+        raise ValueError(f"journal {path}: no such file (expected the --journal of a `paper run`)")
+    with Journal(path) as journal:
+        payload = journal.config()
+        model = Path(payload["model"])
+        if not model.is_file() or _sha256(model) != payload["model_sha256"]:
+            raise ValueError(f"model {model}: {'changed' if model.is_file() else 'missing'} since run "
+                             f"{payload['run_id']} began (expected the file with sha256 {payload['model_sha256']})")
+        source = OnnxSource(model)
+        specs = [parse_feed(feed["spec"]) for feed in payload["feeds"]]
+        states = checkpoint(journal)
+        journal.append("resume", f"resume:{journal.counts()['resume'] + 1}",
+                       {s: None if state.through is None else state.through.isoformat() for s, state in states.items()})
+        log.info("paper run %s resumed after %s", payload["run_id"], ", ".join(
+            f"{s} {state.through or 'no finished bar'}" for s, state in states.items()) or "no bar")
+        return _trade(journal, payload, source, specs, states)
+
+
+def _trade(journal: Journal, payload: Mapping[str, Any], source: OnnxSource, specs: Sequence[FeedSpec],
+           states: Mapping[str, SymbolState]) -> PaperResult:
+    """Trade every feed in its own Cerebro and account, each in a thread, until all have stopped."""
+    controller = Controller(journal, payload["run_id"], source.name, source.model.version)
+    cerebros = [_cerebro(payload, source, spec, journal, controller, states.get(spec.symbol)) for spec in specs]
+    try:
+        with _sigterm_stops(cerebros, controller):
+            strategies = _run_all(cerebros)
+    except Exception as exc:
+        with suppress(JournalError):  # the journal itself may be what failed
+            journal.append("stop", f"stop:{journal.counts()['stop'] + 1}",
+                           {"reason": "error", "flatten": False, "error": " ".join(str(exc).split())})
+        raise
+    stop = controller.stop or {"reason": "feeds ended", "flatten": False}
+    if stop["reason"] == "kill switch":
+        stop_file(journal.path).unlink(missing_ok=True)  # honoured; a resume trades on
+    else:
+        journal.append("stop", f"stop:{journal.counts()['stop'] + 1}", stop)
+    log.info("paper run %s stopped: %s", payload["run_id"], stop["reason"])
+    trades = pd.concat([s.trade_frame() for s in strategies], ignore_index=True)
+    return PaperResult(journal=journal.path, stopped=stop["reason"], status=read_status(journal.path),
+                       fills=fills_frame(journal), trades=trades, equity=equity_frame(journal))
+
+
+def _cerebro(payload: Mapping[str, Any], source: OnnxSource, spec: FeedSpec, journal: Journal,
+             controller: Controller, state: SymbolState | None) -> bt.Cerebro:
+    """One feed's Cerebro: the live feed, the broker exactly as `run_backtest` sets it up (so that a paper
+    run fills as a backtest does), and the journaling strategy."""
+    cerebro = bt.Cerebro(stdstats=False)  # a live feed puts Cerebro in bar-by-bar mode
+    cerebro.broker.setcash(payload["cash"])
+    cerebro.broker.setcommission(commission=payload["commission"])
+    cerebro.broker.set_slippage_perc(payload["slippage"], slip_open=True, slip_limit=True, slip_match=True,
+                                     slip_out=False)
+    feed = ReplayFeed(spec=spec, journal=journal, journaled=tuple(state.bars) if state else (),
+                      through=state.through if state else None, after_row=state.after_row if state else 0,
+                      name=spec.symbol)
+    cerebro.adddata(feed, name=spec.symbol)
+    cerebro.addstrategy(PaperStrategy, source=source, start=spec.start, controller=controller, restore=state,
+                        **payload["strategy"])
+    return cerebro
+
+
+def _run_all(cerebros: Sequence[bt.Cerebro]) -> list[PaperStrategy]:
+    """Run the Cerebros side by side (live feeds wait on their own clocks); the first error stops them all
+    and is raised once they have stopped."""
+    strategies: list[PaperStrategy | None] = [None] * len(cerebros)
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            strategies[i] = cerebros[i].run()[0]
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            errors.append(exc)
+            for cerebro in cerebros:
+                cerebro.runstop()
+
+    threads = [threading.Thread(target=run, args=(i,), name=f"paper-{i}", daemon=True) for i in range(len(cerebros))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(timeout=0.2)  # short waits, so that the main thread handles SIGTERM promptly
+    if errors:
+        raise errors[0]
+    return [s for s in strategies if s is not None]
+
+
+@contextmanager
+def _sigterm_stops(cerebros: Sequence[bt.Cerebro], controller: Controller) -> Iterator[None]:
+    """SIGTERM ends the run cleanly: each Cerebro stops after the bar in hand and the journal is closed."""
+    def stop(signum: int, frame: Any) -> None:
+        controller.stop = {"reason": "SIGTERM", "flatten": False}
+        for cerebro in cerebros:
+            cerebro.runstop()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread: SIGTERM keeps its handler
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+__all__ = ["STRATEGY_PARAMS", "PaperConfig", "PaperResult", "resume_paper", "run_paper"]

@@ -1,0 +1,218 @@
+"""`PaperStrategy`: `SignalStrategy` on a live feed, journaling each step before taking it.
+
+The trading rules are `SignalStrategy`'s, untouched, so a paper run trades like a backtest. This
+subclass adds what trading live needs: each live bar's signal, each decision and order are
+journaled before the order reaches the broker (with an id derived from the run, symbol, bar and
+decision, so a resumed run re-derives the same ids instead of placing new orders), each fill or
+cancellation before the strategy reacts to it, and the account after the bar. It checks the kill
+switch each bar, and on a resumed run it restores its position and re-submits its pending orders
+at the bar they were first submitted on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import backtrader as bt
+import pandas as pd
+
+from signalstack.plugin.feeds import bar_times
+from signalstack.plugin.indicators import OUTPUT_LINES
+from signalstack.plugin.strategies import SignalStrategy
+
+from .broker_state import SymbolState
+from .journal import Journal
+from .kill_switch import stop_request
+
+log = logging.getLogger(__name__)
+
+
+def order_id(run_id: str, symbol: str, time: str, number: int, side: str) -> str:
+    """The id of the `number`-th order decided for `symbol` on the bar at `time`: the same in every
+    session of a run, so an order journaled before a crash is recognised when the step is redone."""
+    return hashlib.sha256(f"{run_id}|{symbol}|{time}|{number}|{side}".encode()).hexdigest()[:20]
+
+
+@dataclass
+class Controller:
+    """What the strategies of one run share: the journal, the run id, the model, the stop request."""
+
+    journal: Journal
+    run_id: str
+    model: str
+    version: int
+    stop: dict[str, Any] | None = None
+    """The stop being honoured ({reason, flatten}); None while the run goes on."""
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def stop_requested(self) -> dict[str, Any] | None:
+        """The kill switch's request ({reason, flatten}) once its file exists, journaled (once) before any
+        strategy acts on it."""
+        with self._lock:
+            if self.stop is None:
+                request = stop_request(self.journal.path)
+                if request is not None:
+                    self.journal.append("stop", f"stop:{self.journal.counts()['stop'] + 1}", request)
+                    self.stop = request
+                    log.warning("kill switch set: stopping%s",
+                                " once every position is closed" if request["flatten"] else "")
+            return self.stop
+
+
+class PaperStrategy(SignalStrategy):
+    """`SignalStrategy` trading one live feed in an account of its own, journaling every step; see the module.
+
+    Params besides SignalStrategy's: `controller` (Controller), `restore` (the symbol's state at a
+    resumed run's checkpoint, or None for a new run). On a resumed run the bars up to the checkpoint
+    are history already traded; the pending orders are submitted again on the checkpoint's bar.
+    """
+
+    params = (("controller", None), ("restore", None))
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._ids: dict[int, str] = {}  # Backtrader order ref -> journaled order id
+        self._reason = "stop"
+        self._orders_on_bar = 0
+        self._now = ""
+        state: SymbolState | None = self.p.restore
+        self._through = -math.inf if state is None or state.through is None else _date_number(state.through)
+        self._outputs = [(c, OUTPUT_LINES[c]) for c in self.p.source.columns if c in OUTPUT_LINES]
+
+    def start(self) -> None:
+        state: SymbolState | None = self.p.restore
+        if state is None or state.through is None:
+            return
+        self.broker.set_cash(state.cash)
+        if state.size:
+            position = bt.Position()  # opened through update(), which also stamps it (short credit reads the stamp)
+            position.update(state.size, state.price, state.through.to_pydatetime())
+            self.broker.positions[self.data] = position
+        self._entry_bar = state.strategy["entry_bar"]
+        self._stopped_side = state.strategy["stopped_side"]
+
+    def prenext(self) -> None:
+        self._step(decide=False)
+
+    def next(self) -> None:
+        self._step(decide=True)
+
+    def _step(self, decide: bool) -> None:
+        now = self.data.datetime[0]
+        if now == self._through:
+            self._resubmit()
+        if now <= self._through or self._before_start():
+            return  # history: warm-up, or bars a resumed run had traded already
+        self._now = bar_times([now])[0].isoformat()
+        self._orders_on_bar = 0
+        self._journal_signal()
+        stop = self.p.controller.stop_requested()
+        if stop is not None:
+            self._stopping(stop)
+        elif decide:
+            super().next()
+        self._journal_snapshot()
+
+    def _stopping(self, stop: dict[str, Any]) -> None:
+        """Stop this feed's run; with `flatten`, only once its position is closed (and no order is pending)."""
+        if self._order is not None:
+            return
+        if stop["flatten"] and self.position.size:
+            self._reason = "flatten"
+            self._order = self.close()
+            return
+        self.env.runstop()
+
+    def _resubmit(self) -> None:
+        """Submit again, under their journaled ids, the orders pending at a resumed run's checkpoint."""
+        for pending in self.p.restore.pending:
+            place = bt.Strategy.buy if pending.side == "buy" else bt.Strategy.sell
+            order = place(self, size=pending.size)
+            self._ids[order.ref] = pending.order_id
+            self._order = order
+            log.info("%s: order %s (%s %g) pending at the checkpoint, submitted again", self.data._name,
+                     pending.order_id, pending.side, pending.size)
+
+    def _target(self, side: int) -> bt.Order:
+        self._reason = "signal"
+        try:
+            return super()._target(side)
+        finally:
+            self._reason = "stop"  # SignalStrategy's other orders are its stop-loss / take-profit exits
+
+    def buy(self, data: Any = None, size: float | None = None, **kwargs: Any) -> bt.Order | None:
+        return self._journaled("buy", bt.Strategy.buy, size, kwargs)
+
+    def sell(self, data: Any = None, size: float | None = None, **kwargs: Any) -> bt.Order | None:
+        return self._journaled("sell", bt.Strategy.sell, size, kwargs)
+
+    def _journaled(self, side: str, place: Any, size: float | None, kwargs: dict[str, Any]) -> bt.Order | None:
+        """Journal the decision and the order, then submit it under its deterministic id."""
+        if not size:
+            return None
+        journal, symbol = self.p.controller.journal, self.data._name
+        self._orders_on_bar += 1
+        number = self._orders_on_bar
+        oid = order_id(self.p.controller.run_id, symbol, self._now, number, side)
+        held = self.position.size
+        journal.append("decision", f"decision:{symbol}:{self._now}:{number}",
+                       {"reason": self._reason, "side": side, "size": abs(size), "position": held,
+                        "line": _number(self._line[0])}, symbol=symbol, time_=self._now)
+        journal.append("order", f"order:{oid}", {"order_id": oid, "side": side, "size": abs(size), "type": "market",
+                                                 "reason": self._reason, "close": self.data.close[0]},
+                       symbol=symbol, time_=self._now)
+        order = place(self, size=abs(size), **kwargs)
+        self._ids[order.ref] = oid
+        return order
+
+    def notify_order(self, order: bt.Order) -> None:
+        oid = self._ids.get(order.ref)
+        if oid is not None:
+            self._journal_order_status(order, oid)
+        super().notify_order(order)
+
+    def _journal_order_status(self, order: bt.Order, oid: str) -> None:
+        journal, symbol = self.p.controller.journal, self.data._name
+        now = bar_times([self.data.datetime[0]])[0].isoformat()
+        if order.status == order.Accepted:
+            journal.append("accepted", f"accepted:{oid}", {"order_id": oid}, symbol=symbol, time_=now)
+        elif order.status == order.Completed:
+            done = order.executed
+            when = bar_times([done.dt])[0].isoformat()
+            journal.append("fill", f"fill:{oid}", {
+                "order_id": oid, "side": "buy" if order.isbuy() else "sell", "size": done.size, "price": done.price,
+                "value": abs(done.size) * done.price, "commission": done.comm}, symbol=symbol, time_=when)
+        elif not order.alive():
+            journal.append("cancel", f"cancel:{oid}", {"order_id": oid, "status": order.getstatusname()},
+                           symbol=symbol, time_=now)
+
+    def _journal_signal(self) -> None:
+        values = {column: _number(getattr(self.signal, line)[0]) for column, line in self._outputs}
+        if all(v is None for v in values.values()):
+            return  # not enough history for a prediction yet
+        controller: Controller = self.p.controller
+        symbol = self.data._name
+        controller.journal.append("signal", f"signal:{symbol}:{self._now}",
+                                  {**values, "model": controller.model, "version": controller.version},
+                                  symbol=symbol, time_=self._now)
+
+    def _journal_snapshot(self) -> None:
+        symbol, position = self.data._name, self.position
+        self.p.controller.journal.append("snapshot", f"snapshot:{symbol}:{self._now}", {
+            "cash": self.broker.getcash(), "value": self.broker.getvalue(), "position": [position.size, position.price],
+            "strategy": {"entry_bar": self._entry_bar, "stopped_side": self._stopped_side}},
+            symbol=symbol, time_=self._now)
+
+
+def _date_number(when: pd.Timestamp) -> float:
+    """A bar time as the feed stamps it (Backtrader's date number of the naive datetime)."""
+    return bt.date2num(pd.Timestamp(when).to_pydatetime())
+
+
+def _number(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)

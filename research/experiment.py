@@ -1,0 +1,441 @@
+"""Experiment files: one YAML document says everything a research run does, so a run can be repeated.
+
+Schema (every key is optional but `data.path`; a key not listed here is an error that names it and
+the valid ones, so a typo never silently falls back to a default):
+
+    data:          {path: FILE.csv | sample:NAME, start: DATE, end: DATE}
+                   a relative path is read from the experiment file's folder; bars outside
+                   [start, end] are never read (features warm up inside the period)
+    features:      default | {features: [{kind: ret, params: {n: 1}}, ...]}     (FeatureSpec.from_dict)
+    labels:        {kind: binary | three | regression, horizon: 1, up: 0.025, down: -0.01}
+                   (up and down are the three-class thresholds)
+    model:         {name: lstm, params: {hidden: [32, 32]}}   a zoo name, or a .yaml/.yml/.json spec
+                   file (read from the experiment file's folder; a spec file takes no params)
+    window:        60       feature rows per input window
+    train:         {epochs: 30, batch_size: 64, lr: 0.001, optimizer: adam, weight_decay: 0.0,
+                    patience: 5, clip_norm: 1.0, device: auto}   (TrainConfig; the seed comes from `seeds`)
+    walk_forward:  {train: 1000, test: 250, step: 250, expanding: false, embargo: auto, val: 0.2}
+                   in samples (one per bar): `train` samples per training window (the first one,
+                   when expanding), `test` per fold, a new fold every `step` (default: test;
+                   at least test, so each bar is tested once), `embargo` samples dropped before
+                   each test period and before the validation tail (auto: the label horizon; less
+                   is refused), `val` the share of each training window held out, at its end, for
+                   early stopping
+    seeds:         1        each fold's model is trained with seeds 0 .. seeds-1
+    baselines:     [majority, logistic, gbm, buy_and_hold]   (regression: [mean, ridge, gbm, buy_and_hold]);
+                   default: all of them
+    surrogates:    {kind: random_walk | block_shuffle, n: 0, block: 20, seed: 0}
+                   n series with no signal, each run through the same folds and seeds (0: none)
+    backtest:      {buy_threshold: 0.55, sell_threshold: 0.45, ...}   run_backtest / SignalStrategy
+                   keywords; regression models trade line forecast with thresholds 0 unless told
+    export:        true     write each fold's model as ONNX with its card (a few seconds per model)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import inspect
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from signalstack.core.features import Feature, FeatureSpec
+from signalstack.core.labels import LabelSpec
+from signalstack.models.config import WINDOW, TrainConfig
+
+from .baselines import baseline_names
+from .surrogates import SURROGATE_KINDS
+
+LABEL_KINDS = ("binary", "three", "regression")
+"""The targets a walk-forward run scores (one output per model)."""
+
+TRAIN_KEYS = ("epochs", "batch_size", "lr", "optimizer", "weight_decay", "patience", "clip_norm", "device")
+"""The TrainConfig fields an experiment sets; the seed is each task's, and progress bars stay off."""
+
+_BACKTEST_EXCLUDED = {"source", "start", "preload", "symbol", "fundamentals"}
+"""run_backtest's and SignalStrategy's parameters that the runner sets itself (the fold's period and source)."""
+
+
+class ExperimentError(ValueError):
+    """An experiment file that cannot be run; the message names the file, the key and what was expected."""
+
+
+@dataclass(frozen=True)
+class Data:
+    path: str
+    """A CSV path (absolute once parsed) or sample:NAME."""
+    start: str | None = None
+    end: str | None = None
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str = "lstm"
+    """A zoo name, or the absolute path of a spec file once parsed."""
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WalkForward:
+    train: int = 1000
+    test: int = 250
+    step: int | None = None
+    """None: the test size (set when made, so a parsed experiment and its written copy compare equal)."""
+    expanding: bool = False
+    embargo: int | None = None
+    """None (auto): the label horizon."""
+    val: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.step is None:
+            object.__setattr__(self, "step", self.test)
+
+
+@dataclass(frozen=True)
+class Surrogates:
+    kind: str = "random_walk"
+    n: int = 0
+    block: int = 20
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A parsed experiment file: the resolved values, with defaults filled in."""
+
+    data: Data
+    features: FeatureSpec = field(default_factory=FeatureSpec.default)
+    labels: LabelSpec = field(default_factory=LabelSpec)
+    model: Model = field(default_factory=Model)
+    window: int = WINDOW
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(progress=False))
+    walk_forward: WalkForward = field(default_factory=WalkForward)
+    seeds: int = 1
+    baselines: tuple[str, ...] = baseline_names(LabelSpec())
+    surrogates: Surrogates = field(default_factory=Surrogates)
+    backtest: Mapping[str, Any] = field(default_factory=dict)
+    export: bool = True
+
+    @property
+    def embargo(self) -> int:
+        """Samples dropped between training and test (and before the validation tail)."""
+        return self.walk_forward.embargo if self.walk_forward.embargo is not None else self.labels.horizon
+
+    @property
+    def backtest_keywords(self) -> dict[str, Any]:
+        """run_backtest keywords: the file's, and for a regressor the forecast line with thresholds 0."""
+        if self.labels.is_classification:
+            return dict(self.backtest)
+        return {"line": "forecast", "buy_threshold": 0.0, "sell_threshold": 0.0, **self.backtest}
+
+    def with_seeds(self, seeds: int) -> Experiment:
+        return replace(self, seeds=_int(seeds, "--seeds", 1))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The document that parses back to this experiment (paths absolute, defaults written out)."""
+        wf = self.walk_forward
+        features: Any = "default" if self.features == FeatureSpec.default() else {
+            "features": [{"kind": f.kind, "params": dict(f.params)} for f in self.features.features]}
+        return {
+            "data": {"path": self.data.path, "start": self.data.start, "end": self.data.end},
+            "features": features,
+            "labels": {"kind": self.labels.kind, "horizon": self.labels.horizon, "up": self.labels.up,
+                       "down": self.labels.down},
+            "model": {"name": self.model.name, "params": _plain(self.model.params)},
+            "window": self.window,
+            "train": {key: getattr(self.train, key) for key in TRAIN_KEYS},
+            "walk_forward": {"train": wf.train, "test": wf.test, "step": wf.step, "expanding": wf.expanding,
+                             "embargo": "auto" if wf.embargo is None else wf.embargo, "val": wf.val},
+            "seeds": self.seeds,
+            "baselines": list(self.baselines),
+            "surrogates": {"kind": self.surrogates.kind, "n": self.surrogates.n, "block": self.surrogates.block,
+                           "seed": self.surrogates.seed},
+            "backtest": _plain(self.backtest),
+            "export": self.export,
+        }
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @property
+    def digest(self) -> str:
+        """Eight hex digits of the SHA-256 of the resolved document: the same experiment, the same digest."""
+        text = json.dumps(self.to_dict(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+SECTIONS = ("data", "features", "labels", "model", "window", "train", "walk_forward", "seeds", "baselines",
+            "surrogates", "backtest", "export")
+"""The top-level keys of an experiment file, in the schema's order."""
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    """Parse the YAML experiment file at `path`; relative paths in it are read from its folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise ExperimentError(f"{path}: no such experiment file (expected a YAML file, see "
+                              "signalstack.research.experiment for its keys)")
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ExperimentError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+    return parse_experiment(doc, base=path.resolve().parent, source=str(path))
+
+
+def parse_experiment(doc: Any, base: Path = Path("."), source: str = "experiment") -> Experiment:
+    """An Experiment from a parsed YAML document; `base` is the folder relative paths are read from."""
+    try:
+        return _parse(doc, Path(base))
+    except ExperimentError as exc:
+        raise ExperimentError(f"{source}: {exc}") from None
+
+
+def _parse(doc: Any, base: Path) -> Experiment:
+    top = _mapping(doc, "the document")
+    _known(top, "", SECTIONS)
+    if "data" not in top:
+        raise ExperimentError("data: missing (expected data: {path: FILE.csv | sample:NAME})")
+    labels = _labels(top.get("labels", {}))
+    given_baselines = top.get("baselines")
+    valid_baselines = baseline_names(labels)
+    baselines = valid_baselines if given_baselines is None else _baselines(given_baselines, valid_baselines, labels)
+    experiment = Experiment(
+        data=_data(top["data"], base), features=_features(top.get("features", "default")), labels=labels,
+        model=_model(top.get("model", {}), base), window=_int(top.get("window", WINDOW), "window", 1),
+        train=_train(top.get("train", {})), walk_forward=_walk_forward(top.get("walk_forward", {})),
+        seeds=_int(top.get("seeds", 1), "seeds", 1), baselines=baselines,
+        surrogates=_surrogates(top.get("surrogates", {})), backtest=_backtest(top.get("backtest", {})),
+        export=_bool(top.get("export", True), "export"))
+    if experiment.embargo < labels.horizon:
+        raise ExperimentError(f"walk_forward.embargo: {experiment.embargo}, expected auto or >= the label horizon "
+                              f"{labels.horizon} (no training label may read a test bar)")
+    walk = experiment.walk_forward
+    if walk.step < walk.test:
+        raise ExperimentError(f"walk_forward.step: {walk.step}, expected >= test ({walk.test}) so that each bar "
+                              "is tested once")
+    return experiment
+
+
+def _data(value: Any, base: Path) -> Data:
+    doc = _mapping(value, "data")
+    _known(doc, "data", ("path", "start", "end"))
+    if not isinstance(doc.get("path"), str) or not doc["path"]:
+        raise ExperimentError(f"data.path: {doc.get('path')!r}, expected a CSV path or sample:NAME")
+    path = doc["path"]
+    if not path.startswith("sample:"):
+        path = str((base / path).resolve())
+    start, end = (_date(doc.get(key), f"data.{key}") for key in ("start", "end"))
+    if start and end and start > end:
+        raise ExperimentError(f"data.start {start} is after data.end {end}: expected start <= end")
+    return Data(path, start, end)
+
+
+def _date(value: Any, where: str) -> str | None:
+    """An ISO timestamp; YAML reads 2010-01-04 as a date and 2010-01-04 09:30 as text."""
+    if value is None:
+        return None
+    if not isinstance(value, str | dt.date):
+        raise ExperimentError(f"{where}: {value!r}, expected a date such as 2010-01-04")
+    try:
+        return pd.Timestamp(value).isoformat()
+    except ValueError:
+        raise ExperimentError(f"{where}: {value!r}, expected a date such as 2010-01-04") from None
+
+
+def _features(value: Any) -> FeatureSpec:
+    if value == "default":
+        return FeatureSpec.default()
+    doc = _mapping(value, "features", "'default' or {features: [{kind: NAME, params: {...}}, ...]}")
+    _known(doc, "features", ("features",))
+    items = doc.get("features")
+    if not isinstance(items, list) or not items:
+        raise ExperimentError(f"features.features: {items!r}, expected a list of {{kind: NAME, params: {{...}}}}")
+    features = []
+    for i, item in enumerate(items):
+        where = f"features.features[{i}]"
+        entry = _mapping(item, where)
+        _known(entry, where, ("kind", "params"))
+        try:
+            features.append(Feature(entry.get("kind"), dict(_mapping(entry.get("params", {}), f"{where}.params"))))
+        except ValueError as exc:
+            raise ExperimentError(f"{where}: {exc}") from None
+    try:
+        return FeatureSpec(tuple(features))
+    except ValueError as exc:
+        raise ExperimentError(f"features: {exc}") from None
+
+
+def _labels(value: Any) -> LabelSpec:
+    doc = _mapping(value, "labels")
+    _known(doc, "labels", ("kind", "horizon", "up", "down"))
+    kind = doc.get("kind", "binary")
+    if kind not in LABEL_KINDS:
+        raise ExperimentError(f"labels.kind: {kind!r}, expected one of {', '.join(LABEL_KINDS)}")
+    default = LabelSpec(kind)
+    try:
+        return LabelSpec(kind, _int(doc.get("horizon", 1), "labels.horizon", 1),
+                         _number(doc.get("up", default.up), "labels.up"),
+                         _number(doc.get("down", default.down), "labels.down"))
+    except ValueError as exc:
+        raise ExperimentError(f"labels: {exc}") from None
+
+
+def _model(value: Any, base: Path) -> Model:
+    # Imported here: the zoo loads torch, which nothing else in reading a file needs.
+    from signalstack.models.zoo import get_entry, list_models
+    from signalstack.models.zoo.spec import is_spec_path
+
+    doc = _mapping(value, "model")
+    _known(doc, "model", ("name", "params"))
+    name = doc.get("name", "lstm")
+    params = _tuples(dict(_mapping(doc.get("params", {}), "model.params")))
+    if not isinstance(name, str) or not name:
+        raise ExperimentError(f"model.name: {name!r}, expected a zoo name or a spec file")
+    if is_spec_path(name):
+        if params:
+            raise ExperimentError(f"model.params: {sorted(params)}, expected none for the spec file {name} "
+                                  "(its sizes are written in it)")
+        return Model(str((base / name).resolve()), {})
+    if name not in list_models():
+        raise ExperimentError(f"model.name: {name!r}, expected one of {', '.join(list_models())} or a "
+                              ".yaml/.yml/.json spec file")
+    _known(params, "model.params", tuple(get_entry(name).defaults))
+    return Model(name, params)
+
+
+def _train(value: Any) -> TrainConfig:
+    doc = _mapping(value, "train")
+    _known(doc, "train", TRAIN_KEYS)
+    base = TrainConfig(progress=False)
+    ints = {"epochs": 1, "batch_size": 1, "patience": 1}
+    values: dict[str, Any] = {}
+    for key, raw in doc.items():
+        where = f"train.{key}"
+        if key in ints:
+            values[key] = _int(raw, where, ints[key])
+        elif key in ("optimizer", "device"):
+            if not isinstance(raw, str):
+                raise ExperimentError(f"{where}: {raw!r}, expected text")
+            values[key] = raw
+        else:
+            values[key] = _number(raw, where)
+            if values[key] < 0 or (key != "weight_decay" and values[key] == 0):
+                raise ExperimentError(f"{where}: {raw!r}, expected a number > 0" +
+                                      (" (or 0)" if key == "weight_decay" else ""))
+    try:
+        return replace(base, **values)
+    except ValueError as exc:
+        raise ExperimentError(f"train: {exc}") from None
+
+
+def _walk_forward(value: Any) -> WalkForward:
+    doc = _mapping(value, "walk_forward")
+    _known(doc, "walk_forward", ("train", "test", "step", "expanding", "embargo", "val"))
+    default = WalkForward()
+    embargo = doc.get("embargo", "auto")
+    step = doc.get("step")
+    val = _number(doc.get("val", default.val), "walk_forward.val")
+    if not 0 < val < 1:
+        raise ExperimentError(f"walk_forward.val: {val}, expected a share of the training window between 0 and 1")
+    return WalkForward(train=_int(doc.get("train", default.train), "walk_forward.train", 4),
+                       test=_int(doc.get("test", default.test), "walk_forward.test", 2),
+                       step=None if step is None else _int(step, "walk_forward.step", 1),
+                       expanding=_bool(doc.get("expanding", False), "walk_forward.expanding"),
+                       embargo=None if embargo == "auto" else _int(embargo, "walk_forward.embargo", 1, "auto or"),
+                       val=val)
+
+
+def _baselines(value: Any, valid: tuple[str, ...], labels: LabelSpec) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ExperimentError(f"baselines: {value!r}, expected a list of names among {', '.join(valid)}")
+    for name in value:
+        if name not in valid:
+            raise ExperimentError(f"baselines: {name!r}, expected names among {', '.join(valid)} "
+                                  f"for {labels.kind} labels")
+    return tuple(dict.fromkeys(value))
+
+
+def _surrogates(value: Any) -> Surrogates:
+    doc = _mapping(value, "surrogates")
+    _known(doc, "surrogates", ("kind", "n", "block", "seed"))
+    default = Surrogates()
+    kind = doc.get("kind", default.kind)
+    if kind not in SURROGATE_KINDS:
+        raise ExperimentError(f"surrogates.kind: {kind!r}, expected one of {', '.join(SURROGATE_KINDS)}")
+    return Surrogates(kind, _int(doc.get("n", default.n), "surrogates.n", 0),
+                      _int(doc.get("block", default.block), "surrogates.block", 1),
+                      _int(doc.get("seed", default.seed), "surrogates.seed", 0))
+
+
+def backtest_keys() -> tuple[str, ...]:
+    """The keywords a `backtest:` section may set: run_backtest's and SignalStrategy's, less the period and source."""
+    # Imported here, like the zoo: Backtrader is needed to check this section only.
+    from signalstack.plugin.backtest import run_backtest
+    from signalstack.plugin.strategies import SignalStrategy
+
+    own = [p.name for p in inspect.signature(run_backtest).parameters.values() if p.kind is p.KEYWORD_ONLY]
+    return tuple(sorted(set(own) | set(SignalStrategy.params._getkeys()) - _BACKTEST_EXCLUDED))
+
+
+def _backtest(value: Any) -> dict[str, Any]:
+    doc = _mapping(value, "backtest")
+    _known(doc, "backtest", backtest_keys())
+    return dict(doc)
+
+
+def _mapping(value: Any, where: str, expected: str = "a mapping of keys to values") -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ExperimentError(f"{where}: {value!r}, expected {expected}")
+    return value
+
+
+def _known(doc: Mapping[str, Any], where: str, valid: tuple[str, ...]) -> None:
+    for key in doc:
+        if key not in valid:
+            name = f"{where}.{key}" if where else str(key)
+            raise ExperimentError(f"{name}: unknown key (expected one of {', '.join(valid)})")
+
+
+def _int(value: Any, where: str, minimum: int, also: str = "") -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        expected = f"{also} an integer >= {minimum}".strip()
+        raise ExperimentError(f"{where}: {value!r}, expected {expected}")
+    return value
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ExperimentError(f"{where}: {value!r}, expected a number")
+    return float(value)
+
+
+def _bool(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ExperimentError(f"{where}: {value!r}, expected true or false")
+    return value
+
+
+def _tuples(value: Any) -> Any:
+    """YAML lists as tuples, as the zoo's per-layer sizes are (`hidden: [32, 32]` -> (32, 32))."""
+    if isinstance(value, list | tuple):
+        return tuple(_tuples(v) for v in value)
+    if isinstance(value, Mapping):
+        return {k: _tuples(v) for k, v in value.items()}
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists, for YAML and JSON."""
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value

@@ -1,0 +1,127 @@
+"""Out-of-sample scores of one fold's predictions, and their summaries over folds, seeds and surrogates.
+
+A fold's model, each baseline and each surrogate run are scored by the same functions on the same
+test samples, so their numbers can stand side by side. The definitions reused from elsewhere stay
+there: accuracy, ROC AUC and log loss are `models.metrics`', MAE and RMSE too; IC and rank IC are
+`plugin.stats.signal_quality`'s (Pearson and Spearman correlation of p_up, or the forecast, with
+the forward return close[t+h] / close[t] - 1); the trading numbers are `run_backtest`'s over the
+fold's test bars, annualised on the bars' own clock.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from signalstack.core.labels import LabelSpec
+from signalstack.models.metrics import classification_metrics, regression_metrics
+from signalstack.plugin import defaults
+from signalstack.plugin.backtest import run_backtest
+from signalstack.plugin.sources import PrecomputedSource
+from signalstack.plugin.stats import buy_and_hold, performance, signal_quality
+
+CLASSIFICATION_METRICS = ("accuracy", "balanced_accuracy", "roc_auc", "log_loss", "brier", "ic", "rank_ic")
+REGRESSION_METRICS = ("mae", "rmse", "ic", "rank_ic")
+TRADING_METRICS = ("total_return", "sharpe", "max_drawdown")
+LOWER_IS_BETTER = frozenset({"log_loss", "brier", "mae", "rmse", "max_drawdown"})
+"""Every other metric is better higher."""
+
+SIGNIFICANCE = 0.05
+"""A real result is called distinguishable from chance when its surrogate p-value is at most this."""
+
+
+def metric_names(labels: LabelSpec) -> tuple[str, ...]:
+    """The metrics a run with these labels reports, skill first, trading last."""
+    return (CLASSIFICATION_METRICS if labels.is_classification else REGRESSION_METRICS) + TRADING_METRICS
+
+
+def prediction_frame(values: np.ndarray, times: pd.DatetimeIndex, labels: LabelSpec) -> pd.DataFrame:
+    """Model outputs as a frame of `labels.columns` (class probabilities, or forecast) indexed by sample time.
+
+    A sigmoid head's single P(up) column becomes down and up, as the served model's columns read.
+    """
+    values = np.asarray(values, dtype="float64").reshape(len(times), -1)
+    if labels.is_classification and values.shape[1] == 1 and len(labels.classes) == 2:
+        values = np.column_stack([1.0 - values[:, 0], values[:, 0]])
+    if values.shape[1] != len(labels.columns):
+        raise ValueError(f"predictions with {values.shape[1]} columns: expected {len(labels.columns)} "
+                         f"({', '.join(labels.columns)}) for {labels.kind} labels")
+    return pd.DataFrame(values, index=times, columns=labels.columns)
+
+
+def score(frame: pd.DataFrame, y: np.ndarray, labels: LabelSpec, bars: pd.DataFrame) -> dict[str, float]:
+    """Skill of predictions (a `prediction_frame`) against their labels `y` and the forward returns of `bars`."""
+    close = bars["close"]
+    if not labels.is_classification:
+        forecast = frame["forecast"]
+        found = regression_metrics(forecast.to_numpy(), y)
+        quality = signal_quality(forecast, close, labels.horizon, threshold=0.0, probability=False)
+        return {"mae": found["mae"], "rmse": found["rmse"], "ic": float(quality["ic_pearson"]),
+                "rank_ic": float(quality["ic_spearman"])}
+    probs = frame[labels.classes].to_numpy()
+    found = classification_metrics(probs, y, labels.classes)
+    up = labels.classes.index("up")
+    quality = signal_quality(frame["up"], close, labels.horizon)
+    return {"accuracy": found["accuracy"], "balanced_accuracy": balanced_accuracy(probs.argmax(axis=1), y),
+            "roc_auc": found["roc_auc"], "log_loss": found["log_loss"],
+            "brier": float(np.mean((probs[:, up] - (y == up)) ** 2)),
+            "ic": float(quality["ic_pearson"]), "rank_ic": float(quality["ic_spearman"])}
+
+
+def balanced_accuracy(predicted: np.ndarray, y: np.ndarray) -> float:
+    """The mean recall over the classes present in `y`: 1 / classes for any constant guess, whatever the base rate."""
+    y = y.astype(int)
+    return float(np.mean([np.mean(predicted[y == c] == c) for c in np.unique(y)]))
+
+
+def trade(frame: pd.DataFrame, bars: pd.DataFrame, labels: LabelSpec, options: Mapping[str, Any],
+          name: str = "predictions") -> dict[str, float]:
+    """total_return, sharpe and max_drawdown of SignalStrategy on `frame` over its own period of `bars`.
+
+    Only the period's bars are fed: the first decision is on its first bar's close.
+    """
+    period = bars.loc[frame.index[0]:frame.index[-1]]
+    result = run_backtest(PrecomputedSource(frame, horizon=labels.horizon, name=name), period, **options)
+    return {key: float(result.stats[key]) for key in TRADING_METRICS}
+
+
+def buy_and_hold_scores(bars: pd.DataFrame, options: Mapping[str, Any]) -> dict[str, float]:
+    """The trading metrics of buying at the open after the first bar of `bars` and holding: run_backtest's benchmark."""
+    equity = buy_and_hold(bars, bars.index[0], options.get("cash", defaults.CASH),
+                          options.get("commission", defaults.COMMISSION))
+    stats = performance(equity, None, options.get("periods_per_year"))
+    return {key: float(stats[key]) for key in TRADING_METRICS}
+
+
+def aggregate(values: Sequence[float]) -> dict[str, float | int]:
+    """{"mean", "std", "n"} over the finite values (std with ddof 1; NaN below two values)."""
+    finite = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype="float64")
+    n = len(finite)
+    return {"mean": float(finite.mean()) if n else math.nan, "std": float(finite.std(ddof=1)) if n > 1 else math.nan,
+            "n": n}
+
+
+def versus_surrogates(real: float, values: Sequence[float], metric: str) -> dict[str, Any]:
+    """The surrogate distribution of `metric` (one value per surrogate run) and where `real` falls in it.
+
+    - percentile: the share of surrogate runs the real one beats (ties half), in percent; "beats"
+      means higher, or lower for `LOWER_IS_BETTER` metrics.
+    - p_value: (1 + surrogate runs at least as good) / (n + 1), the Monte-Carlo p-value: it cannot go
+      below 1 / (n + 1), so n >= 19 surrogates are needed to reach `SIGNIFICANCE`.
+    - significant: p_value <= SIGNIFICANCE.
+    """
+    summary: dict[str, Any] = aggregate(values)
+    finite = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype="float64")
+    n = len(finite)
+    if n == 0 or real is None or not math.isfinite(real):
+        return {**summary, "percentile": math.nan, "p_value": math.nan, "significant": False}
+    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    beaten = int(np.sum(sign * finite < sign * real))
+    ties = int(np.sum(finite == real))
+    p_value = (1 + n - beaten) / (n + 1)
+    return {**summary, "percentile": 100.0 * (beaten + 0.5 * ties) / n, "p_value": p_value,
+            "significant": bool(p_value <= SIGNIFICANCE)}

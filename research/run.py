@@ -1,0 +1,242 @@
+"""`run_experiment`: every task of an experiment, in this process or in worker processes, and the run's folder.
+
+Folds x seeds x series (the real bars and each surrogate) are independent tasks (`tasks.py`);
+with workers > 1 they run in a ProcessPoolExecutor of spawned processes. Every task is seeded by
+itself, so a rerun with the same experiment gives the same metrics on the CPU, whatever the worker
+count. The run writes `OUT/<run id>/`, the id being the local start time and the experiment's digest
+(`20240501-142233-1a2b3c4d`):
+
+    experiment.yaml    the resolved experiment (absolute paths, defaults written out): running it again
+                       reproduces the run
+    metrics.json       {"run": {...}, "model": {METRIC: {mean, std, n}}, "baselines": {NAME: {METRIC: {...}}},
+                       "surrogates": {METRIC: {mean, std, n, percentile, p_value, significant}},
+                       "folds": [{model, fold, seed, train, val, test, METRIC: value, ..., best_epoch}],
+                       "baseline_folds": [...], "surrogate_runs": [{surrogate, METRIC: mean over its folds x seeds}]}
+    predictions.csv    the stitched out-of-sample predictions of every seed: time, the output columns,
+                       fold, seed, label, forward_return
+    models/            fold{k}_seed{s}.onnx with its card (and .training/ artefacts), unless export: false
+    report/            report.html, charts, trades.csv, stats.json, config.json: the backtest of the
+                       seed-mean stitched predictions (plugin.report.write_report); folds.csv (every
+                       fold's metrics, model and baselines); summary.txt (the table and the verdicts)
+    run.log            the run's log
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+import multiprocessing
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from signalstack import __version__
+from signalstack.core.bars import BarsError, load_bars
+from signalstack.plugin.backtest import run_backtest
+from signalstack.plugin.report import format_report, write_report
+from signalstack.plugin.sources import PrecomputedSource
+
+from . import defaults
+from .experiment import Data, Experiment
+from .metrics import aggregate, metric_names, versus_surrogates
+from .summary import summary_text
+from .tasks import Context, Task, TaskResult, plan_folds, run_task
+from .walkforward import sample_windows
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    path: Path
+    """The run's folder."""
+    metrics: dict[str, Any]
+    """metrics.json's content, with NaN where the file has null."""
+
+
+def load_period(data: Data) -> pd.DataFrame:
+    """The experiment's bars: loaded and checked by load_bars, cut to [start, end]."""
+    bars = load_bars(data.path)
+    period = bars.loc[data.start:data.end]
+    if len(period) == 0:
+        raise BarsError(f"{data.path}: no bars in {data.start or 'the start'} .. {data.end or 'the end'} "
+                        f"(expected a period within {bars.index[0]} .. {bars.index[-1]})")
+    return period
+
+
+def make_tasks(experiment: Experiment, folds: int) -> list[Task]:
+    """The real models first (their failures show soonest), then the baselines, then the surrogates."""
+    seeds = range(experiment.seeds)
+    tasks = [Task("model", k, seed) for k in range(folds) for seed in seeds]
+    if experiment.baselines:
+        tasks += [Task("baselines", k) for k in range(folds)]
+    tasks += [Task("model", k, seed, number) for number in range(experiment.surrogates.n)
+              for k in range(folds) for seed in seeds]
+    return tasks
+
+
+def run_experiment(experiment: Experiment, out: str | Path = defaults.OUT, *,
+                   workers: int = defaults.WORKERS) -> RunResult:
+    """Run every task of `experiment` and write the run's folder under `out`; see the module's docstring.
+
+    With workers > 1 the tasks run in spawned processes, which import the caller's main module: a
+    script that calls this needs the usual `if __name__ == "__main__":` guard.
+    """
+    if workers < 1:
+        raise ValueError(f"workers {workers}: expected at least 1")
+    began = time.perf_counter()
+    bars = load_period(experiment.data)
+    samples = len(sample_windows(bars, experiment.features, experiment.labels, experiment.window))
+    folds = plan_folds(experiment, samples)  # a layout that cannot work fails here, before any training
+    path = _new_folder(Path(out), experiment)
+    (path / "experiment.yaml").write_text(experiment.to_yaml())
+    with _logging_to(path / "run.log"):
+        tasks = make_tasks(experiment, len(folds))
+        log.info("run %s: %s on %s, %d bars, %d samples, %d folds x %d seeds, %d surrogates: %d tasks on %d "
+                 "worker(s)", path.name, experiment.model.name, experiment.data.path, len(bars), samples, len(folds),
+                 experiment.seeds, experiment.surrogates.n, len(tasks), workers)
+        results = execute(Context(experiment, bars, path / "models"), tasks, workers)
+        metrics = collect(experiment, results)
+        metrics["run"] = {"id": path.name, "digest": experiment.digest, "version": __version__,
+                          "created": dt.datetime.now().isoformat(timespec="seconds"), "data": experiment.data.path,
+                          "bars": [bars.index[0].isoformat(), bars.index[-1].isoformat()], "samples": samples,
+                          "model": experiment.model.name, "labels": experiment.labels.to_dict(),
+                          "folds": len(folds), "seeds": experiment.seeds, "embargo": experiment.embargo,
+                          "surrogates": experiment.surrogates.n, "surrogate_kind": experiment.surrogates.kind,
+                          "workers": workers, "metrics": list(metric_names(experiment.labels))}
+        predictions = pd.concat([r.predictions for r in results if r.predictions is not None])
+        predictions = predictions.sort_values(["seed", "fold"], kind="stable").rename_axis("time")
+        predictions.to_csv(path / "predictions.csv")
+        report = _write_report(experiment, bars, predictions, metrics, path / "report")
+        metrics["run"]["seconds"] = round(time.perf_counter() - began, 1)
+        (path / "metrics.json").write_text(json.dumps(_json_ready(metrics), indent=2) + "\n")
+        (path / "report" / "summary.txt").write_text(summary_text(metrics, report))
+        log.info("run %s done in %.1f s", path.name, metrics["run"]["seconds"])
+    return RunResult(path, metrics)
+
+
+def execute(context: Context, tasks: Sequence[Task], workers: int) -> list[TaskResult]:
+    """Every task's result, in the order of `tasks`: in this process with one worker, else in spawned processes."""
+    done: dict[Task, TaskResult] = {}
+
+    def finished(result: TaskResult) -> None:
+        done[result.task] = result
+        first = result.rows[0]
+        shown = ", ".join(f"{k} {first[k]:.4f}" for k in ("roc_auc", "ic", "sharpe") if k in first)
+        log.info("[%d/%d] %s: %s (%.1f s)", len(done), len(tasks), result.task.name, shown or "done", result.seconds)
+
+    if workers == 1:
+        for task in tasks:
+            finished(run_task(context, task))
+        return [done[t] for t in tasks]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures: list[Future[TaskResult]] = [pool.submit(run_task, context, task) for task in tasks]
+        try:
+            for future in as_completed(futures):
+                finished(future.result())
+        except BaseException:
+            for future in futures:
+                future.cancel()  # tasks not started yet; the running ones finish, then the pool closes
+            raise
+    return [done[t] for t in tasks]
+
+
+def collect(experiment: Experiment, results: Sequence[TaskResult]) -> dict[str, Any]:
+    """metrics.json's sections from the task results (all but "run")."""
+    names = metric_names(experiment.labels)
+    real = [r.rows[0] for r in results if r.task.kind == "model" and r.task.surrogate is None]
+    folds = [{k: v for k, v in row.items() if k != "surrogate"} for row in real]
+    baseline_rows = [row for r in results if r.task.kind == "baselines" for row in r.rows]
+    model = {m: aggregate([row[m] for row in real]) for m in names}
+    baselines = {}
+    for name in experiment.baselines:
+        rows = [row for row in baseline_rows if row["model"] == name]
+        baselines[name] = {m: aggregate([row[m] for row in rows]) for m in names if m in rows[0]}
+    runs = []
+    for number in range(experiment.surrogates.n):
+        rows = [r.rows[0] for r in results if r.task.surrogate == number]
+        runs.append({"surrogate": number, **{m: aggregate([row[m] for row in rows])["mean"] for m in names}})
+    surrogates = {m: versus_surrogates(model[m]["mean"], [run[m] for run in runs], m) for m in names} if runs else {}
+    return {"model": model, "baselines": baselines, "surrogates": surrogates, "folds": folds,
+            "baseline_folds": baseline_rows, "surrogate_runs": runs}
+
+
+def _write_report(experiment: Experiment, bars: pd.DataFrame, predictions: pd.DataFrame, metrics: dict[str, Any],
+                  folder: Path) -> str:
+    """The backtest report of the seed-mean stitched predictions, and folds.csv; returns the backtest as text."""
+    labels = experiment.labels
+    stitched = predictions.groupby(level="time")[labels.columns].mean()
+    source = PrecomputedSource(stitched, horizon=labels.horizon,
+                               name=f"{experiment.model.name} walk-forward (mean of {experiment.seeds} seed(s))")
+    result = run_backtest(source, bars.loc[stitched.index[0]:stitched.index[-1]], **experiment.backtest_keywords)
+    write_report(result, folder)
+    table = pd.DataFrame([_flat(row) for row in metrics["folds"] + metrics["baseline_folds"]])
+    table = table.astype({"seed": "Int64", "best_epoch": "Int64"})  # baselines have neither: blank, not NaN floats
+    table.to_csv(folder / "folds.csv", index=False)
+    return format_report(result)
+
+
+def _flat(row: dict[str, Any]) -> dict[str, Any]:
+    """A fold row with its [first, last] ranges as two columns each."""
+    out = {}
+    for key, value in row.items():
+        if isinstance(value, list):
+            out[f"{key}_start"], out[f"{key}_end"] = value
+        else:
+            out[key] = value
+    return out
+
+
+def _new_folder(out: Path, experiment: Experiment) -> Path:
+    """OUT/<local time>-<digest>, with -2, -3 ... when a run of the same experiment started in the same second."""
+    stem = f"{dt.datetime.now():%Y%m%d-%H%M%S}-{experiment.digest}"
+    out.mkdir(parents=True, exist_ok=True)
+    for attempt in range(1, 100):
+        path = out / (stem if attempt == 1 else f"{stem}-{attempt}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{out / stem}: 99 runs of this experiment started in the same second")
+
+
+@contextmanager
+def _logging_to(path: Path) -> Iterator[None]:
+    """The signalstack loggers' INFO and above also go to `path` while the run lasts."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"))
+    handler.setLevel(logging.INFO)
+    logger = logging.getLogger("signalstack")
+    level = logger.level
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        handler.close()
+
+
+def _json_ready(value: Any) -> Any:
+    """NaN and infinities as null (JSON has no NaN), numpy scalars as Python numbers."""
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -1,0 +1,43 @@
+"""Helpers of the paper-trading tests: the quick feature spec, the replay's shape, the command line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from signalstack.core.features import Feature, FeatureSpec
+
+QUICK = FeatureSpec((Feature("ret", {"n": 1}), Feature("ma_ratio", {"n": 3}), Feature("volatility", {"n": 5})))
+"""Features with a 5-bar warm-up: a model needs 15 bars of history, so replays stay short."""
+
+BARS = 200
+"""Bars in the replay file: START_BAR of warm-up history, then the rest traded live."""
+
+START_BAR = 40
+
+
+def paper_args(model: Path, csv: Path, start: str, thresholds: dict[str, float], *extra: str,
+               pace: float = 0) -> list[str]:
+    """`paper run` flags trading `csv` from `start` with `thresholds`, short selling allowed."""
+    return ["--model", str(model), "--feed", f"replay:{csv}?pace={pace}&start={start}",
+            "--buy-threshold", str(thresholds["buy_threshold"]), "--sell-threshold", str(thresholds["sell_threshold"]),
+            "--allow-short", *extra]
+
+
+def signalstack(args: Sequence[str], *, env: dict[str, str] | None = None, timeout: float = 120,
+                check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the `signalstack` command in a fresh process (so it can be killed) and return its result."""
+    result = subprocess.run([sys.executable, "-m", "signalstack.cli", *args], capture_output=True, text=True,
+                            timeout=timeout, env={**os.environ, **(env or {})}, check=False)
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def start_signalstack(args: Sequence[str]) -> subprocess.Popen[str]:
+    """Start the `signalstack` command in the background."""
+    return subprocess.Popen([sys.executable, "-m", "signalstack.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)

@@ -1,0 +1,101 @@
+"""The replay feed: spec parsing, a live feed's statuses, pacing, and malformed bars kept from the strategy."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from pathlib import Path
+
+import backtrader as bt
+import pandas as pd
+import pytest
+
+from signalstack.paper.feeds import ReplayFeed, parse_feed
+from signalstack.paper.journal import Journal
+
+ROWS = """Date,Open,High,Low,Close,Volume
+2020-01-01,10,11,9,10.5,100
+2020-01-02,10,11,9,10.5,100
+2020-01-02,10,11,9,10.5,100
+2020-01-03,10,,9,10.5,100
+2020-01-06,-1,11,9,10.5,100
+2020-01-07,10,10.2,9,10.5,100
+2020-01-08,10,11,9,10.5,100
+2020-01-05,10,11,9,10.5,100
+2020-01-08,10,11,9,10.6,100
+not-a-date,10,11,9,10.5,100
+2020-01-09,10,11,10.2,10.5,100
+2020-01-10,10,11,9,10.5,100
+"""
+"""Clean bars on 01-01, 01-02 (sent twice), 01-08 and 01-10; every other row is broken in its own way."""
+
+
+class _Recorder(bt.Strategy):
+    def __init__(self) -> None:
+        self.seen: list[tuple[pd.Timestamp, float]] = []
+        self.statuses: list[str] = []
+
+    def notify_data(self, data: bt.AbstractDataBase, status: int, *args: object, **kwargs: object) -> None:
+        self.statuses.append(data._getstatusname(status))
+
+    def next(self) -> None:
+        self.seen.append((pd.Timestamp(self.data.datetime.datetime(0)), self.data.close[0]))
+
+
+def _replay(spec: str, journal: Journal) -> _Recorder:
+    cerebro = bt.Cerebro(stdstats=False)
+    feed = ReplayFeed(spec=parse_feed(spec), journal=journal)
+    assert feed.islive()
+    cerebro.adddata(feed, name=feed.p.spec.symbol)
+    cerebro.addstrategy(_Recorder)
+    return cerebro.run()[0]
+
+
+def test_feed_specs_parse_and_bad_ones_are_named(tmp_path: Path) -> None:
+    csv = tmp_path / "abc.csv"
+    csv.write_text(ROWS)
+    spec = parse_feed(f"replay:{csv}?pace=0.5&start=2020-01-03")
+    assert (spec.symbol, spec.path, spec.pace, spec.start) == ("abc", csv, 0.5, pd.Timestamp("2020-01-03"))
+    named = parse_feed(f"SPY=replay:{csv}")
+    assert (named.symbol, named.pace, named.start) == ("SPY", 0.0, None)
+    assert parse_feed(named.canonical()) == parse_feed(f"SPY=replay:{csv}?pace=0.0")
+    for bad, says in [(f"tail:{csv}", "expected replay:"), (f"replay:{csv}?pace=-1", "pace '-1'"),
+                      (f"replay:{csv}?speed=2", "unknown option(s) speed"), (f"replay:{csv}?start=soon", "start 'soon'"),
+                      (f"replay:{tmp_path}/none.csv", "is not a file")]:
+        with pytest.raises(ValueError, match=says.replace("(", r"\(").replace(")", r"\)")):
+            parse_feed(bad)
+
+
+def test_malformed_bars_are_rejected_journaled_and_never_reach_the_strategy(tmp_path: Path) -> None:
+    csv = tmp_path / "abc.csv"
+    csv.write_text(ROWS)
+    with Journal(tmp_path / "j.sqlite") as journal:
+        run = _replay(f"replay:{csv}?start=2020-01-03", journal)
+        rejected = {e.payload["row"]: e.payload["reason"] for e in journal.events(("rejected",))}
+        journaled = [(e.time, e.payload["live"]) for e in journal.events(("bar",))]
+    clean = ["2020-01-01", "2020-01-02", "2020-01-08", "2020-01-10"]
+    assert [t for t, _ in run.seen] == [pd.Timestamp(d) for d in clean]  # the duplicate delivery is taken once
+    assert journaled == [(f"{d}T00:00:00", d >= "2020-01-03") for d in clean]
+    assert run.statuses == ["DELAYED", "LIVE"]  # history for the warm-up, then live
+    assert sorted(rejected) == [5, 6, 7, 9, 10, 11, 12]
+    expected = {5: "high nan, expected a finite number", 6: "open -1, expected a price > 0",
+                7: "high 10.2, expected high >= max(open, close)", 9: "out-of-order time 2020-01-05",
+                10: "duplicate time 2020-01-08 00:00:00 with other values", 11: "time 'not-a-date'",
+                12: "low 10.2, expected low <= min(open, close)"}
+    for row, reason in expected.items():
+        assert reason in rejected[row], (row, rejected[row])
+
+
+def test_live_bars_come_at_the_pace_and_history_at_once(tmp_path: Path) -> None:
+    csv = tmp_path / "abc.csv"
+    csv.write_text(ROWS)
+    began = time.monotonic()
+    with Journal(tmp_path / "j.sqlite") as journal:
+        _replay(f"replay:{csv}?pace=0.2&start=2020-01-02", journal)
+        arrivals = [(e.payload["live"], e.at) for e in journal.events(("bar",))]
+    took = time.monotonic() - began
+    live = [at for is_live, at in arrivals if is_live]
+    gaps = [b - a for a, b in itertools.pairwise(live)]
+    assert [is_live for is_live, _ in arrivals] == [False, True, True, True]
+    assert min(gaps) >= 0.19 and took >= 0.38, (gaps, took)
+    assert live[0] - arrivals[0][1] < 0.1  # the first live bar is due at once

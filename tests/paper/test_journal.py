@@ -1,0 +1,73 @@
+"""The journal: durable settings, append-only, idempotent re-derivation, and a run that cannot write it stops."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from signalstack.cli import main
+from signalstack.paper.journal import Journal, JournalError
+from signalstack.paper.runner import PaperConfig, run_paper
+
+from .support import paper_args
+
+
+def test_the_journal_is_durable_append_only_and_takes_a_re_derived_event_once(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    with Journal(path) as journal:
+        assert journal._db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert journal._db.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
+        first = journal.append("bar", "bar:X:2020-01-01", {"close": 1.5, "row": 2, "live": True}, symbol="X")
+        second = journal.append("signal", "signal:X:2020-01-01", {"up": 0.6}, symbol="X")
+        assert (first, second) == (1, 2)
+        assert journal.append("bar", "bar:X:2020-01-01", {"row": 2, "live": True, "close": 1.5}, symbol="X") is None
+        with pytest.raises(JournalError, match=r"event bar:X:2020-01-01 was journaled as .*expected the same"):
+            journal.append("bar", "bar:X:2020-01-01", {"close": 1.6, "row": 2, "live": True}, symbol="X")
+        with Journal(path, readonly=True) as reader:  # a status reads while the run writes
+            assert [e.seq for e in reader.events()] == [1, 2]
+            with pytest.raises(JournalError, match="cannot write"):
+                reader.append("stop", "stop:1", {})
+        for statement in ("UPDATE events SET payload = '{}' WHERE seq = 1", "DELETE FROM events WHERE seq = 2"):
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                journal._db.execute(statement)
+        assert journal.counts()["bar"] == 1 and journal.counts()["signal"] == 1
+
+
+def test_a_journal_that_cannot_be_created_stops_the_run_with_one_line(paper_model: Path, replay_csv: Path, start: str,
+                                                                     thresholds: dict[str, float], tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code = main(["paper", "run", *paper_args(paper_model, replay_csv, start, thresholds),
+                 "--journal", str(blocker / "j.sqlite")])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and "\n" not in err
+    assert err.startswith(f"signalstack paper: error: journal {blocker / 'j.sqlite'}: cannot write it"), err
+
+
+def test_a_full_disk_stops_the_run_before_the_action_it_could_not_journal(paper_model: Path, replay_csv: Path,
+                                                                          start: str, thresholds: dict[str, float],
+                                                                          journal_dir: Path) -> None:
+    config = PaperConfig(model=paper_model, feeds=[f"replay:{replay_csv}?start={start}"],
+                         strategy={**thresholds, "allow_short": True})
+    full = run_paper(config, journal_dir / "full.sqlite")
+    with Journal(journal_dir / "full.sqlite", readonly=True) as journal:
+        pages = journal._db.execute("PRAGMA page_count").fetchone()[0]
+        events = len(journal.events())
+    assert full.status["fills"] > 4
+    with pytest.raises(JournalError, match=r"cannot write \w+ event .*database or disk is full.*stopped before "
+                                           "acting on it"):
+        run_paper(config, journal_dir / "capped.sqlite", max_pages=pages * 2 // 3)
+    with Journal(journal_dir / "capped.sqlite", readonly=True) as journal:
+        written = journal.events()
+    assert events // 3 < len(written) < events
+    ordered = set()
+    for event in written:  # nothing acted on without its event: every fill follows its order
+        if event.kind == "order":
+            ordered.add(event.payload["order_id"])
+        elif event.kind == "fill":
+            assert event.payload["order_id"] in ordered
+    last_bar = max(e.time for e in written if e.kind == "bar")
+    assert all(e.time <= last_bar for e in written if e.kind in ("signal", "snapshot"))

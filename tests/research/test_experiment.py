@@ -1,0 +1,106 @@
+"""Experiment files: every key checked, typos named with the valid keys, defaults written out, round trips."""
+
+import re
+
+import pytest
+import yaml
+
+from signalstack.core.features import FeatureSpec
+from signalstack.research.experiment import ExperimentError, load_experiment, parse_experiment
+
+from ..support import SMALL
+from .support import TINY
+
+MINIMAL = {"data": {"path": "sample:sp500"}}
+
+
+def test_a_minimal_file_gets_the_documented_defaults():
+    experiment = parse_experiment(MINIMAL)
+    assert experiment.features == FeatureSpec.default()
+    assert (experiment.labels.kind, experiment.labels.horizon) == ("binary", 1)
+    assert experiment.model.name == "lstm" and experiment.window == 60 and experiment.seeds == 1
+    assert experiment.embargo == 1 and experiment.walk_forward.step == experiment.walk_forward.test == 250
+    assert experiment.baselines == ("majority", "logistic", "gbm", "buy_and_hold")
+    assert experiment.surrogates.n == 0 and experiment.export is True
+    assert experiment.train.progress is False
+
+
+@pytest.mark.parametrize("doc, named", [
+    ({**MINIMAL, "walkforward": {}}, "walkforward: unknown key (expected one of data, features, labels"),
+    ({**MINIMAL, "walk_forward": {"trian": 100}},
+     "walk_forward.trian: unknown key (expected one of train, test, step, expanding, embargo, val)"),
+    ({"data": {"path": "x.csv", "begin": "2010"}}, "data.begin: unknown key (expected one of path, start, end)"),
+    ({**MINIMAL, "train": {"seed": 3}}, "train.seed: unknown key (expected one of epochs, batch_size, lr"),
+    ({**MINIMAL, "model": {"name": "lstm", "params": {"hiden": [4]}}},
+     "model.params.hiden: unknown key (expected one of hidden, dropout"),
+    ({**MINIMAL, "backtest": {"buy": 0.6}}, "backtest.buy: unknown key (expected one of allow_short, buy_threshold"),
+    ({**MINIMAL, "surrogates": {"count": 3}}, "surrogates.count: unknown key (expected one of kind, n, block, seed)"),
+    ({**MINIMAL, "features": {"features": [{"kind": "ret", "param": {}}]}},
+     "features.features[0].param: unknown key (expected one of kind, params)"),
+])
+def test_an_unknown_key_is_an_error_naming_it_and_the_valid_ones(doc, named):
+    with pytest.raises(ExperimentError, match=re.escape(named)):
+        parse_experiment(doc, source="exp.yaml")
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"labels": {"kind": "path"}}, "labels.kind: 'path', expected one of binary, three, regression"),
+    ({"labels": {"horizon": 5}, "walk_forward": {"embargo": 2}},
+     "walk_forward.embargo: 2, expected auto or >= the label horizon 5"),
+    ({"walk_forward": {"test": 100, "step": 50}}, "walk_forward.step: 50, expected >= test"),
+    ({"walk_forward": {"val": 1.5}}, "walk_forward.val: 1.5, expected a share"),
+    ({"seeds": 0}, "seeds: 0, expected an integer >= 1"),
+    ({"window": "60"}, "window: '60', expected an integer >= 1"),
+    ({"train": {"epochs": 2.5}}, "train.epochs: 2.5, expected an integer >= 1"),
+    ({"train": {"lr": 0}}, "train.lr: 0, expected a number > 0"),
+    ({"train": {"optimizer": "rmsprop"}}, "optimizer 'rmsprop': expected 'adam' or 'sgd'"),
+    ({"model": {"name": "transformer"}}, "model.name: 'transformer', expected one of"),
+    ({"features": "all"}, "features: 'all', expected 'default' or"),
+    ({"features": {"features": [{"kind": "magic"}]}}, "unknown feature kind 'magic'"),
+    ({"baselines": ["majority", "ridge"]},
+     "baselines: 'ridge', expected names among majority, logistic, gbm, buy_and_hold for binary labels"),
+    ({"surrogates": {"kind": "phase"}}, "surrogates.kind: 'phase', expected one of random_walk, block_shuffle"),
+    ({"export": "yes"}, "export: 'yes', expected true or false"),
+    ({"data": {"path": "x.csv", "start": "2012-01-01", "end": "2011-01-01"}}, "data.start .* is after data.end"),
+])
+def test_bad_values_are_errors_naming_the_value_and_what_was_expected(change, message):
+    with pytest.raises(ExperimentError, match=message):
+        parse_experiment({**MINIMAL, **change}, source="exp.yaml")
+
+
+def test_relative_paths_are_read_from_the_experiment_files_folder(tmp_path):
+    (tmp_path / "nets").mkdir()
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump({"data": {"path": "data/bars.csv", "start": "2010-01-04"},
+                                    "model": {"name": "nets/my_net.yaml"}}))
+    experiment = load_experiment(path)
+    assert experiment.data.path == str(tmp_path / "data" / "bars.csv")
+    assert experiment.model.name == str(tmp_path / "nets" / "my_net.yaml")
+    assert experiment.data.start == "2010-01-04T00:00:00"
+
+
+def test_the_resolved_document_parses_back_to_the_same_experiment_and_digest(tmp_path):
+    doc = {"data": {"path": "bars.csv"}, **TINY, "labels": {"kind": "regression", "horizon": 3},
+           "baselines": ["mean", "ridge"], "walk_forward": {"train": 500, "test": 100, "step": 120, "embargo": 4,
+                                                           "expanding": True},
+           "surrogates": {"kind": "block_shuffle", "n": 5, "block": 10}, "backtest": {"commission": 0.0}}
+    experiment = parse_experiment(doc, base=tmp_path)
+    again = parse_experiment(yaml.safe_load(experiment.to_yaml()))
+    assert again == experiment and again.digest == experiment.digest
+    assert experiment.features == SMALL and experiment.model.params["hidden"] == (4,)
+    assert experiment.backtest_keywords == {"line": "forecast", "buy_threshold": 0.0, "sell_threshold": 0.0, "commission": 0.0}
+    assert experiment.with_seeds(3).digest != experiment.digest
+    minimal = parse_experiment(MINIMAL)
+    assert parse_experiment(yaml.safe_load(minimal.to_yaml())) == minimal
+
+
+def test_a_missing_file_and_broken_yaml_are_named(tmp_path):
+    with pytest.raises(ExperimentError, match="nope.yaml: no such experiment file"):
+        load_experiment(tmp_path / "nope.yaml")
+    (tmp_path / "bad.yaml").write_text("data: {path: [unclosed\n")
+    with pytest.raises(ExperimentError, match="bad.yaml: not valid YAML"):
+        load_experiment(tmp_path / "bad.yaml")
+    (tmp_path / "list.yaml").write_text("- data\n")
+    with pytest.raises(ExperimentError, match="list.yaml: the document: .*expected a mapping"):
+        load_experiment(tmp_path / "list.yaml")
+
