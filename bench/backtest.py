@@ -38,8 +38,7 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from signalstack.plugin import (GrpcSource, OnnxSource, PrecomputedSource, RankingStrategy, SignalStrategy,
-                                bars_feed)
+from signalstack.plugin import GrpcSource, OnnxSource, PrecomputedSource, RankingStrategy, SignalStrategy, bars_feed
 from signalstack.plugin.defaults import CASH, COMMISSION, STAKE
 
 
@@ -96,8 +95,8 @@ def timed_run(strategy: type[bt.Strategy], datas: Sequence[pd.DataFrame], *, pre
 def train_tiny(folder: Path) -> Path:
     """A binary LSTM (8 -> 8, window 20) trained for two epochs on the S&P 500 sample."""
     from signalstack.core.bars import load_bars
-    from signalstack.models.pipeline import train_and_export
     from signalstack.models.config import TrainConfig
+    from signalstack.models.pipeline import train_and_export
 
     out = folder / "tiny.onnx"
     train_and_export(load_bars("sample:sp500"), out, window=20, params={"hidden": (8, 8), "dropout": 0.1},

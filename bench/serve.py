@@ -246,8 +246,8 @@ def _model(path: Path | None) -> Path:
         return path
     if not CACHE.is_file():
         from signalstack.core.bars import load_bars
-        from signalstack.models.pipeline import train_and_export
         from signalstack.models.config import TrainConfig
+        from signalstack.models.pipeline import train_and_export
 
         print(f"training the benchmark model once (cached in {CACHE}) ...", flush=True)
         CACHE.parent.mkdir(parents=True, exist_ok=True)
@@ -258,9 +258,9 @@ def _model(path: Path | None) -> Path:
 def run(args: argparse.Namespace) -> list[tuple[str, str, str]]:
     """Every measurement, as (section/measure, value, comparison) rows."""
     from signalstack.core.bars import COLUMNS, load_bars
+    from signalstack.core.model import OnnxModel
     from signalstack.protos.inference import grpc_predict_v2_pb2 as oip
     from signalstack.protos.signalstack.v1 import signals_pb2 as pb
-    from signalstack.core.model import OnnxModel
 
     path = _model(args.model)
     local = OnnxModel(path, threads=1)

@@ -22,9 +22,9 @@ import onnx
 import onnxruntime as ort
 import torch
 
+from signalstack.core.scaler import Scaler
 from signalstack.models.export import onnx_graph
 from signalstack.models.network import Head, SignalNet
-from signalstack.core.scaler import Scaler
 from signalstack.models.zoo import create_model, get_entry, list_models
 from signalstack.models.zoo.spec import CLASSIFICATION_LOSSES, canonical_loss
 

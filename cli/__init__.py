@@ -14,10 +14,10 @@ from collections.abc import Sequence
 
 from signalstack import __version__
 
-from . import backtest, demo, export_triton, info, models, paper, run, serve, summary, train
+from . import backtest, demo, export_triton, info, models, paper, run, serve, summary, train, tune
 from .common import describe
 
-SUBCOMMANDS = (demo, models, summary, train, run, info, serve, backtest, paper, export_triton)
+SUBCOMMANDS = (demo, models, summary, train, run, tune, info, serve, backtest, paper, export_triton)
 """In workflow order: try it, pick an architecture, train, inspect, serve, trade, scale out."""
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from signalstack.research import defaults
 
 
 def add(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="an experiment file: walk-forward folds vs baselines and chance",
+    p = sub.add_parser("run", help="walk-forward folds, seeds, baselines and surrogates",
                        description="Train the experiment's model on every walk-forward fold with each seed, fit the "
                        "naive baselines on the same training rows, rerun the model on surrogate series with no "
                        "signal, and score everything on the test periods only. Writes OUT/<run id>/ (experiment.yaml, "
@@ -21,6 +22,11 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, default=None, help="seeds per fold, overriding the file's `seeds`")
     p.add_argument("--workers", type=int, default=defaults.WORKERS,
                    help=f"processes running the tasks side by side (default {defaults.WORKERS}: in this process)")
+    p.add_argument("--ray-address", default=os.environ.get("RAY_ADDRESS") or None, metavar="ADDR",
+                   help="run the tasks as Ray tasks (one CPU each) on this Ray cluster: `local` starts one here "
+                   "(with --workers CPUs when above 1), `auto` finds a running one, or HOST:PORT / ray://HOST:PORT "
+                   "(default: the RAY_ADDRESS environment variable; unset: not on Ray). "
+                   "Needs pip install 'signalstack[ray]'")
     p.set_defaults(run=run)
 
 
@@ -32,7 +38,7 @@ def run(args: argparse.Namespace) -> None:
     experiment = load_experiment(args.experiment)
     if args.seeds is not None:
         experiment = experiment.with_seeds(args.seeds)
-    result = run_experiment(experiment, args.out, workers=args.workers)
+    result = run_experiment(experiment, args.out, workers=args.workers, ray_address=args.ray_address)
     run = result.metrics["run"]
     print(f"{run['model']} on {run['data']}: {run['folds']} walk-forward folds x {run['seeds']} seed(s), "
           f"{run['surrogates']} {run['surrogate_kind']} surrogates; test periods only")

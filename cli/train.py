@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from signalstack.core.labels import LABEL_KINDS
-from signalstack.models.config import INTRADAY_DAYS, TrainConfig, WINDOW
+from signalstack.models.config import INTRADAY_DAYS, WINDOW, TrainConfig
 
 from .common import parse_params
 

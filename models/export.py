@@ -15,6 +15,7 @@ import onnxruntime as ort
 import torch
 
 from signalstack.core.card import METADATA_KEY, ModelCard
+
 from .network import SignalNet
 from .train import predict
 from .windows import Arrays, as_named

@@ -19,6 +19,7 @@ from signalstack.core.card import TensorInfo
 from signalstack.core.features import FeatureSpec, compute_features
 from signalstack.core.labels import LabelSpec
 from signalstack.core.scaler import Scaler
+
 from .windows import Dataset, WindowSet, known_rows, labels_at, make_dataset
 
 

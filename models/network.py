@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from signalstack.core.scaler import Scaler
+
 from .zoo.spec import SpecModel
 
 

@@ -16,6 +16,7 @@ import pandas as pd
 from signalstack.core.card import TensorInfo
 from signalstack.core.features import FeatureSpec, compute_features
 from signalstack.core.labels import LabelSpec, forward_returns
+
 from .windows import Dataset, WindowSet, make_dataset
 
 

@@ -15,7 +15,7 @@ from signalstack.core.card import ModelCard, TensorInfo
 from signalstack.core.features import FeatureSpec
 from signalstack.core.labels import LabelSpec
 
-from .config import INTRADAY_DAYS, TrainConfig, WINDOW
+from .config import INTRADAY_DAYS, WINDOW, TrainConfig
 from .export import export_onnx
 from .fundamentals import fundamental_dataset
 from .images import factor_images

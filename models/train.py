@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from signalstack.core.labels import LabelSpec
+
 from .config import TrainConfig
 from .metrics import classification_metrics, regression_metrics
 from .network import Head, SignalNet
@@ -49,11 +50,13 @@ def resolve_device(name: str) -> torch.device:
 
 
 def train(dataset: Dataset, architecture: str | Path, config: TrainConfig = TrainConfig(),
-          out_dir: Path | None = None, **params: Any) -> TrainResult:
+          out_dir: Path | None = None, on_epoch: Callable[[int, float], None] | None = None,
+          **params: Any) -> TrainResult:
     """Train `architecture` (a zoo name or a spec file) on the train split; returns the best-validation model.
 
     Test metrics are computed on the test split. With `out_dir`, writes `checkpoint.pt` (best
-    weights), `training.png` and `metrics.json` there.
+    weights), `training.png` and `metrics.json` there. `on_epoch(epoch, val_loss)`, when given, is called
+    after each epoch (1-based) and may raise to stop training (a tuner's pruner): the exception propagates.
     """
     seed_everything(config.seed)
     device = resolve_device(config.device)
@@ -78,6 +81,8 @@ def train(dataset: Dataset, architecture: str | Path, config: TrainConfig = Trai
         history.append({"epoch": epoch + 1, "loss": train_loss, "accuracy": train_acc,
                         "val_loss": val_loss, "val_accuracy": val_acc})
         bar.set_postfix(loss=f"{train_loss:.4f}", val_loss=f"{val_loss:.4f}")
+        if on_epoch is not None:
+            on_epoch(epoch + 1, val_loss)
         if val_loss < best_loss - 1e-6:
             best_loss, best_epoch = val_loss, epoch + 1
             best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}

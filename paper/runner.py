@@ -24,6 +24,7 @@ import pandas as pd
 
 from signalstack import __version__
 from signalstack.plugin import defaults
+from signalstack.plugin.backtest import configure_broker
 from signalstack.plugin.sources import OnnxSource
 from signalstack.plugin.strategies import SignalStrategy
 
@@ -160,10 +161,7 @@ def _cerebro(payload: Mapping[str, Any], source: OnnxSource, spec: FeedSpec, jou
     """One feed's Cerebro: the live feed, the broker exactly as `run_backtest` sets it up (so that a paper
     run fills as a backtest does), and the journaling strategy."""
     cerebro = bt.Cerebro(stdstats=False)  # a live feed puts Cerebro in bar-by-bar mode
-    cerebro.broker.setcash(payload["cash"])
-    cerebro.broker.setcommission(commission=payload["commission"])
-    cerebro.broker.set_slippage_perc(payload["slippage"], slip_open=True, slip_limit=True, slip_match=True,
-                                     slip_out=False)
+    configure_broker(cerebro.broker, payload["cash"], payload["commission"], payload["slippage"])
     feed = ReplayFeed(spec=spec, journal=journal, journaled=tuple(state.bars) if state else (),
                       through=state.through if state else None, after_row=state.after_row if state else 0,
                       name=spec.symbol)

@@ -45,6 +45,15 @@ class BacktestResult:
     """The period's bars."""
 
 
+def configure_broker(broker: bt.brokers.BackBroker, cash: float, commission: float, slippage: float) -> None:
+    """Backtrader's simulated broker as every signalstack run trades on it (backtests and paper runs alike):
+    `commission` a fraction of traded value, `slippage` a fraction of price against every fill, the
+    next bar's open included."""
+    broker.setcash(cash)
+    broker.setcommission(commission=commission)
+    broker.set_slippage_perc(slippage, slip_open=True, slip_limit=True, slip_match=True, slip_out=False)
+
+
 def run_backtest(source: SignalSource, bars: pd.DataFrame, *,
                  start: str | date | datetime | pd.Timestamp | None = None, cash: float = defaults.CASH,
                  commission: float = defaults.COMMISSION, slippage: float = defaults.SLIPPAGE,
@@ -84,9 +93,7 @@ def run_backtest(source: SignalSource, bars: pd.DataFrame, *,
                     stake=stake, periods_per_year=periods_per_year)
     cerebro = bt.Cerebro(stdstats=False, preload=preload, runonce=preload)
     cerebro.adddata(bars_feed(bars, symbol))
-    cerebro.broker.setcash(cash)
-    cerebro.broker.setcommission(commission=commission)
-    cerebro.broker.set_slippage_perc(slippage, slip_open=True, slip_limit=True, slip_match=True, slip_out=False)
+    configure_broker(cerebro.broker, cash, commission, slippage)
     cerebro.addstrategy(SignalStrategy, source=source, start=start_bar, fundamentals=fundamentals, **strategy)
     cerebro.addanalyzer(Performance, _name="performance", start=start_bar, periods_per_year=periods_per_year)
     line = strategy.get("line", "p_up")

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 import re
-from contextlib import AbstractContextManager
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 import backtrader as bt
 import pandas as pd
 
-from .indicators import SignalIndicator, output_lines
 from . import defaults
+from .indicators import SignalIndicator, output_lines
 from .ledger import FILL_COLUMNS, TRADE_COLUMNS, Ledger
 from .sources import SignalSource
 from .stats import per_year

@@ -94,7 +94,8 @@ def _protoc(options: list[str], protos: list[str]) -> None:
             "sys.exit(protoc.main(['grpc_tools.protoc', *sys.argv[1:]]))")
     path = [str(tools), *filter(None, [os.environ.get("PYTHONPATH")])]
     run = subprocess.run([sys.executable, "-c", code, *options, f"-I{tools / 'grpc_tools' / '_proto'}", *protos],
-                         env={**os.environ, "PYTHONPATH": os.pathsep.join(path)}, capture_output=True, text=True)
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(path)}, check=False, capture_output=True,
+                         text=True)
     if run.returncode != 0:
         raise RuntimeError(f"protoc of grpcio-tools {GRPCIO_TOOLS} ({tools}) failed:\n{run.stderr}")
 
@@ -111,7 +112,7 @@ def _cached_tools() -> Path:
     with tempfile.TemporaryDirectory(dir=cache) as partial:
         run = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps",
                               "--only-binary=:all:", "--target", partial, f"grpcio-tools=={GRPCIO_TOOLS}"],
-                             capture_output=True, text=True)
+                             check=False, capture_output=True, text=True)
         if run.returncode != 0:
             raise ToolsUnavailable(f"could not install grpcio-tools=={GRPCIO_TOOLS}, which generates the committed "
                                    f"code (pip: {run.stderr.strip()[-500:]}); install it in this environment or "

@@ -3,12 +3,15 @@
 Schema (every key is optional but `data.path`; a key not listed here is an error that names it and
 the valid ones, so a typo never silently falls back to a default):
 
-    data:          {path: FILE.csv | sample:NAME, start: DATE, end: DATE}
+    data:          {path: FILE.csv | sample:NAME | [A.csv, B.csv, ...], start: DATE, end: DATE}
                    a relative path is read from the experiment file's folder; bars outside
-                   [start, end] are never read (features warm up inside the period)
+                   [start, end] are never read (features warm up inside the period); a list of
+                   paths is a panel (research/panel.py): one model on every symbol's windows,
+                   the symbol being the file's stem
     features:      default | {features: [{kind: ret, params: {n: 1}}, ...]}     (FeatureSpec.from_dict)
-    labels:        {kind: binary | three | regression, horizon: 1, up: 0.025, down: -0.01}
-                   (up and down are the three-class thresholds)
+    labels:        {kind: binary | three | regression | cross_sectional, horizon: 1, up: 0.025, down: -0.01}
+                   (up and down are the three-class thresholds; cross_sectional, panels only: 1 when
+                   a symbol's h-bar forward return beats the universe's median on that date)
     model:         {name: lstm, params: {hidden: [32, 32]}}   a zoo name, or a .yaml/.yml/.json spec
                    file (read from the experiment file's folder; a spec file takes no params)
     window:        60       feature rows per input window
@@ -27,8 +30,16 @@ the valid ones, so a typo never silently falls back to a default):
     surrogates:    {kind: random_walk | block_shuffle, n: 0, block: 20, seed: 0}
                    n series with no signal, each run through the same folds and seeds (0: none)
     backtest:      {buy_threshold: 0.55, sell_threshold: 0.45, ...}   run_backtest / SignalStrategy
-                   keywords; regression models trade line forecast with thresholds 0 unless told
+                   keywords; regression models trade line forecast with thresholds 0 unless told;
+                   a panel's: {top_k: half the universe, rebalance: the horizon, cash, commission,
+                   slippage, stake, periods_per_year} (RankingStrategy on the stitched scores)
     export:        true     write each fold's model as ONNX with its card (a few seconds per model)
+    symbol_embedding: false  a panel's: one-hot symbol channels beside the features in every window row
+                   (the first layer learns a vector per symbol); such a model needs the symbol, which
+                   bars alone do not give, so it is not exported (export: false is required)
+    search:        {trials: 20, folds: 1, seed: 0, pruner: median, startup: 5,
+                    params: {lr: [0.0001, 0.01, log], hidden: [16, 256, log], optimizer: [adam, sgd]}}
+                   the space `signalstack tune` explores (research/search.py; `signalstack run` ignores it)
 """
 
 from __future__ import annotations
@@ -50,10 +61,14 @@ from signalstack.core.labels import LabelSpec
 from signalstack.models.config import WINDOW, TrainConfig
 
 from .baselines import baseline_names
+from .search import Search, parse_search
 from .surrogates import SURROGATE_KINDS
 
-LABEL_KINDS = ("binary", "three", "regression")
-"""The targets a walk-forward run scores (one output per model)."""
+LABEL_KINDS = ("binary", "three", "regression", "cross_sectional")
+"""The targets a walk-forward run scores (one output per model); cross_sectional is a panel's only."""
+
+PANEL_BACKTEST_KEYS = ("top_k", "rebalance", "cash", "commission", "slippage", "stake", "periods_per_year")
+"""The keywords a panel's `backtest:` section may set (its RankingStrategy backtest, research/panel.py)."""
 
 TRAIN_KEYS = ("epochs", "batch_size", "lr", "optimizer", "weight_decay", "patience", "clip_norm", "device")
 """The TrainConfig fields an experiment sets; the seed is each task's, and progress bars stay off."""
@@ -68,10 +83,14 @@ class ExperimentError(ValueError):
 
 @dataclass(frozen=True)
 class Data:
-    path: str
-    """A CSV path (absolute once parsed) or sample:NAME."""
+    path: str | tuple[str, ...]
+    """A CSV path (absolute once parsed) or sample:NAME; several (a tuple) for a panel."""
     start: str | None = None
     end: str | None = None
+
+    @property
+    def is_panel(self) -> bool:
+        return isinstance(self.path, tuple)
 
 
 @dataclass(frozen=True)
@@ -121,6 +140,12 @@ class Experiment:
     surrogates: Surrogates = field(default_factory=Surrogates)
     backtest: Mapping[str, Any] = field(default_factory=dict)
     export: bool = True
+    cross_sectional: bool = False
+    """labels.kind cross_sectional (a panel's): `labels` then holds the binary spec of the same horizon."""
+    symbol_embedding: bool = False
+    """A panel's: one-hot symbol channels in every window row (research/panel.py)."""
+    search: Search | None = None
+    """The `search:` section for `signalstack tune` (research/search.py); None when the file has none."""
 
     @property
     def embargo(self) -> int:
@@ -143,9 +168,11 @@ class Experiment:
         features: Any = "default" if self.features == FeatureSpec.default() else {
             "features": [{"kind": f.kind, "params": dict(f.params)} for f in self.features.features]}
         return {
-            "data": {"path": self.data.path, "start": self.data.start, "end": self.data.end},
+            "data": {"path": list(self.data.path) if self.data.is_panel else self.data.path,
+                     "start": self.data.start, "end": self.data.end},
             "features": features,
-            "labels": {"kind": self.labels.kind, "horizon": self.labels.horizon, "up": self.labels.up,
+            "labels": {"kind": "cross_sectional" if self.cross_sectional else self.labels.kind,
+                       "horizon": self.labels.horizon, "up": self.labels.up,
                        "down": self.labels.down},
             "model": {"name": self.model.name, "params": _plain(self.model.params)},
             "window": self.window,
@@ -158,6 +185,8 @@ class Experiment:
                            "seed": self.surrogates.seed},
             "backtest": _plain(self.backtest),
             "export": self.export,
+            **({"symbol_embedding": True} if self.symbol_embedding else {}),
+            **({"search": self.search.to_dict()} if self.search is not None else {}),
         }
 
     def to_yaml(self) -> str:
@@ -171,7 +200,8 @@ class Experiment:
 
 
 SECTIONS = ("data", "features", "labels", "model", "window", "train", "walk_forward", "seeds", "baselines",
-            "surrogates", "backtest", "export")
+            "surrogates", "backtest", "export", "search",
+            "symbol_embedding")
 """The top-level keys of an experiment file, in the schema's order."""
 
 
@@ -202,16 +232,30 @@ def _parse(doc: Any, base: Path) -> Experiment:
     if "data" not in top:
         raise ExperimentError("data: missing (expected data: {path: FILE.csv | sample:NAME})")
     labels = _labels(top.get("labels", {}))
+    cross_sectional = _mapping(top.get("labels", {}), "labels").get("kind") == "cross_sectional"
+    data = _data(top["data"], base)
+    if cross_sectional and not data.is_panel:
+        raise ExperimentError("labels.kind: 'cross_sectional' compares symbols on each date: expected a panel "
+                              "(data.path: a list of at least two CSV files)")
     given_baselines = top.get("baselines")
     valid_baselines = baseline_names(labels)
     baselines = valid_baselines if given_baselines is None else _baselines(given_baselines, valid_baselines, labels)
     experiment = Experiment(
-        data=_data(top["data"], base), features=_features(top.get("features", "default")), labels=labels,
+        data=data, features=_features(top.get("features", "default")), labels=labels,
         model=_model(top.get("model", {}), base), window=_int(top.get("window", WINDOW), "window", 1),
         train=_train(top.get("train", {})), walk_forward=_walk_forward(top.get("walk_forward", {})),
         seeds=_int(top.get("seeds", 1), "seeds", 1), baselines=baselines,
-        surrogates=_surrogates(top.get("surrogates", {})), backtest=_backtest(top.get("backtest", {})),
-        export=_bool(top.get("export", True), "export"))
+        surrogates=_surrogates(top.get("surrogates", {})),
+        backtest=_backtest(top.get("backtest", {}), PANEL_BACKTEST_KEYS if data.is_panel else None),
+        export=_bool(top.get("export", True), "export"), cross_sectional=cross_sectional,
+        symbol_embedding=_bool(top.get("symbol_embedding", False), "symbol_embedding"))
+    if experiment.symbol_embedding and not data.is_panel:
+        raise ExperimentError("symbol_embedding: true, expected a panel (data.path: a list of CSV files)")
+    if experiment.symbol_embedding and experiment.export:
+        raise ExperimentError("symbol_embedding: true with export: true, expected export: false (a model that "
+                              "reads the symbol cannot be served from bars alone)")
+    if "search" in top:
+        experiment = replace(experiment, search=_search(top["search"], experiment.model))
     if experiment.embargo < labels.horizon:
         raise ExperimentError(f"walk_forward.embargo: {experiment.embargo}, expected auto or >= the label horizon "
                               f"{labels.horizon} (no training label may read a test bar)")
@@ -225,11 +269,15 @@ def _parse(doc: Any, base: Path) -> Experiment:
 def _data(value: Any, base: Path) -> Data:
     doc = _mapping(value, "data")
     _known(doc, "data", ("path", "start", "end"))
-    if not isinstance(doc.get("path"), str) or not doc["path"]:
-        raise ExperimentError(f"data.path: {doc.get('path')!r}, expected a CSV path or sample:NAME")
-    path = doc["path"]
-    if not path.startswith("sample:"):
-        path = str((base / path).resolve())
+    raw = doc.get("path")
+    if isinstance(raw, list):
+        if len(raw) < 2 or not all(isinstance(p, str) and p for p in raw):
+            raise ExperimentError(f"data.path: {raw!r}, expected a list of at least two CSV paths (a panel)")
+        path: str | tuple[str, ...] = tuple(p if p.startswith("sample:") else str((base / p).resolve()) for p in raw)
+    elif not isinstance(raw, str) or not raw:
+        raise ExperimentError(f"data.path: {raw!r}, expected a CSV path, sample:NAME or a list of CSV paths")
+    else:
+        path = raw if raw.startswith("sample:") else str((base / raw).resolve())
     start, end = (_date(doc.get(key), f"data.{key}") for key in ("start", "end"))
     if start and end and start > end:
         raise ExperimentError(f"data.start {start} is after data.end {end}: expected start <= end")
@@ -277,6 +325,8 @@ def _labels(value: Any) -> LabelSpec:
     kind = doc.get("kind", "binary")
     if kind not in LABEL_KINDS:
         raise ExperimentError(f"labels.kind: {kind!r}, expected one of {', '.join(LABEL_KINDS)}")
+    if kind == "cross_sectional":
+        kind = "binary"  # the same two classes (down, up); Experiment.cross_sectional says which rule
     default = LabelSpec(kind)
     try:
         return LabelSpec(kind, _int(doc.get("horizon", 1), "labels.horizon", 1),
@@ -373,6 +423,18 @@ def _surrogates(value: Any) -> Surrogates:
                       _int(doc.get("seed", default.seed), "surrogates.seed", 0))
 
 
+def _search(value: Any, model: Model) -> Search:
+    """The search space; its names are window, the train keys and the zoo model's parameters."""
+    from signalstack.models.zoo import get_entry
+    from signalstack.models.zoo.spec import is_spec_path
+
+    names = () if is_spec_path(model.name) else tuple(get_entry(model.name).defaults)
+    try:
+        return parse_search(value, names)
+    except ValueError as exc:
+        raise ExperimentError(str(exc)) from None
+
+
 def backtest_keys() -> tuple[str, ...]:
     """The keywords a `backtest:` section may set: run_backtest's and SignalStrategy's, less the period and source."""
     # Imported here, like the zoo: Backtrader is needed to check this section only.
@@ -383,9 +445,9 @@ def backtest_keys() -> tuple[str, ...]:
     return tuple(sorted(set(own) | set(SignalStrategy.params._getkeys()) - _BACKTEST_EXCLUDED))
 
 
-def _backtest(value: Any) -> dict[str, Any]:
+def _backtest(value: Any, keys: tuple[str, ...] | None = None) -> dict[str, Any]:
     doc = _mapping(value, "backtest")
-    _known(doc, "backtest", backtest_keys())
+    _known(doc, "backtest", keys or backtest_keys())
     return dict(doc)
 
 

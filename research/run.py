@@ -1,9 +1,10 @@
 """`run_experiment`: every task of an experiment, in this process or in worker processes, and the run's folder.
 
 Folds x seeds x series (the real bars and each surrogate) are independent tasks (`tasks.py`);
-with workers > 1 they run in a ProcessPoolExecutor of spawned processes. Every task is seeded by
-itself, so a rerun with the same experiment gives the same metrics on the CPU, whatever the worker
-count. The run writes `OUT/<run id>/`, the id being the local start time and the experiment's digest
+with workers > 1 they run in a ProcessPoolExecutor of spawned processes, and with a Ray address as
+Ray tasks on that cluster (`executors.py` makes that one choice). Every task is seeded by itself, so
+a rerun with the same experiment gives the same metrics on the CPU, whatever the worker count or the
+executor. The run writes `OUT/<run id>/`, the id being the local start time and the experiment's digest
 (`20240501-142233-1a2b3c4d`):
 
     experiment.yaml    the resolved experiment (absolute paths, defaults written out): running it again
@@ -27,12 +28,11 @@ import datetime as dt
 import json
 import logging
 import math
-import multiprocessing
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ from signalstack.plugin.report import format_report, write_report
 from signalstack.plugin.sources import PrecomputedSource
 
 from . import defaults
+from .executors import import_ray, run_all
 from .experiment import Data, Experiment
 from .metrics import aggregate, metric_names, versus_surrogates
 from .summary import summary_text
@@ -85,14 +86,23 @@ def make_tasks(experiment: Experiment, folds: int) -> list[Task]:
 
 
 def run_experiment(experiment: Experiment, out: str | Path = defaults.OUT, *,
-                   workers: int = defaults.WORKERS) -> RunResult:
+                   workers: int = defaults.WORKERS, ray_address: str | None = None) -> RunResult:
     """Run every task of `experiment` and write the run's folder under `out`; see the module's docstring.
 
     With workers > 1 the tasks run in spawned processes, which import the caller's main module: a
-    script that calls this needs the usual `if __name__ == "__main__":` guard.
+    script that calls this needs the usual `if __name__ == "__main__":` guard. With `ray_address`
+    (`local`, `auto`, `HOST:PORT`, `ray://HOST:PORT`: as `ray.init` reads it; needs `signalstack[ray]`)
+    they run as Ray tasks of one CPU each on that cluster instead, in the caller's Ray session if one
+    is already initialised; `workers` then only sizes the instance that `local` starts. Each Ray task
+    sends its fold model files and log lines back, so the run folder is written here either way.
     """
     if workers < 1:
         raise ValueError(f"workers {workers}: expected at least 1")
+    ray_address = ray_address or None
+    if ray_address:
+        import_ray(ray_address)  # a missing Ray fails here, before any folder is made
+    if experiment.data.is_panel:
+        return _run_panel(experiment, Path(out), workers, ray_address)
     began = time.perf_counter()
     bars = load_period(experiment.data)
     samples = len(sample_windows(bars, experiment.features, experiment.labels, experiment.window))
@@ -101,10 +111,11 @@ def run_experiment(experiment: Experiment, out: str | Path = defaults.OUT, *,
     (path / "experiment.yaml").write_text(experiment.to_yaml())
     with _logging_to(path / "run.log"):
         tasks = make_tasks(experiment, len(folds))
-        log.info("run %s: %s on %s, %d bars, %d samples, %d folds x %d seeds, %d surrogates: %d tasks on %d "
-                 "worker(s)", path.name, experiment.model.name, experiment.data.path, len(bars), samples, len(folds),
-                 experiment.seeds, experiment.surrogates.n, len(tasks), workers)
-        results = execute(Context(experiment, bars, path / "models"), tasks, workers)
+        log.info("run %s: %s on %s, %d bars, %d samples, %d folds x %d seeds, %d surrogates: %d tasks on "
+                 "%s", path.name, experiment.model.name, experiment.data.path, len(bars), samples, len(folds),
+                 experiment.seeds, experiment.surrogates.n, len(tasks),
+                 f"Ray at {ray_address}" if ray_address else f"{workers} worker(s)")
+        results = execute(Context(experiment, bars, path / "models"), tasks, workers, ray_address)
         metrics = collect(experiment, results)
         metrics["run"] = {"id": path.name, "digest": experiment.digest, "version": __version__,
                           "created": dt.datetime.now().isoformat(timespec="seconds"), "data": experiment.data.path,
@@ -112,7 +123,8 @@ def run_experiment(experiment: Experiment, out: str | Path = defaults.OUT, *,
                           "model": experiment.model.name, "labels": experiment.labels.to_dict(),
                           "folds": len(folds), "seeds": experiment.seeds, "embargo": experiment.embargo,
                           "surrogates": experiment.surrogates.n, "surrogate_kind": experiment.surrogates.kind,
-                          "workers": workers, "metrics": list(metric_names(experiment.labels))}
+                          "workers": workers, "ray_address": ray_address,
+                          "metrics": list(metric_names(experiment.labels))}
         predictions = pd.concat([r.predictions for r in results if r.predictions is not None])
         predictions = predictions.sort_values(["seed", "fold"], kind="stable").rename_axis("time")
         predictions.to_csv(path / "predictions.csv")
@@ -124,30 +136,43 @@ def run_experiment(experiment: Experiment, out: str | Path = defaults.OUT, *,
     return RunResult(path, metrics)
 
 
-def execute(context: Context, tasks: Sequence[Task], workers: int) -> list[TaskResult]:
-    """Every task's result, in the order of `tasks`: in this process with one worker, else in spawned processes."""
+def execute(context: Context, tasks: Sequence[Task], workers: int, ray_address: str | None = None
+            ) -> list[TaskResult]:
+    """Every task's result, in the order of `tasks`: here with one worker, else in spawned processes or on Ray."""
     done: dict[Task, TaskResult] = {}
-
-    def finished(result: TaskResult) -> None:
-        done[result.task] = result
-        first = result.rows[0]
-        shown = ", ".join(f"{k} {first[k]:.4f}" for k in ("roc_auc", "ic", "sharpe") if k in first)
-        log.info("[%d/%d] %s: %s (%.1f s)", len(done), len(tasks), result.task.name, shown or "done", result.seconds)
-
-    if workers == 1:
-        for task in tasks:
-            finished(run_task(context, task))
-        return [done[t] for t in tasks]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures: list[Future[TaskResult]] = [pool.submit(run_task, context, task) for task in tasks]
-        try:
-            for future in as_completed(futures):
-                finished(future.result())
-        except BaseException:
-            for future in futures:
-                future.cancel()  # tasks not started yet; the running ones finish, then the pool closes
-            raise
+    if ray_address:  # the workers may not share this machine's disk: fold models come back as bytes
+        for result, files in run_all(run_task_shipping_models, context, tasks, workers=workers,
+                                     ray_address=ray_address):
+            _write_files(context.models, files)
+            _finished(done, result, len(tasks))
+    else:
+        for result in run_all(run_task, context, tasks, workers=workers):
+            _finished(done, result, len(tasks))
     return [done[t] for t in tasks]
+
+
+def run_task_shipping_models(context: Context, task: Task) -> tuple[TaskResult, dict[str, bytes]]:
+    """`run_task` with the fold models written to a folder of the worker's own, and returned as
+    {path relative to the models folder: bytes}."""
+    with tempfile.TemporaryDirectory(prefix="signalstack-task-") as folder:
+        result = run_task(replace(context, models=Path(folder)), task)
+        files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(Path(folder).rglob("*"))
+                 if p.is_file()}
+    return result, files
+
+
+def _write_files(folder: Path, files: dict[str, bytes]) -> None:
+    for name, content in files.items():
+        target = folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+
+
+def _finished(done: dict[Task, TaskResult], result: TaskResult, total: int) -> None:
+    done[result.task] = result
+    first = result.rows[0]
+    shown = ", ".join(f"{k} {first[k]:.4f}" for k in ("roc_auc", "ic", "sharpe") if k in first)
+    log.info("[%d/%d] %s: %s (%.1f s)", len(done), total, result.task.name, shown or "done", result.seconds)
 
 
 def collect(experiment: Experiment, results: Sequence[TaskResult]) -> dict[str, Any]:
@@ -240,3 +265,40 @@ def _json_ready(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def _run_panel(experiment: Experiment, out: Path, workers: int, ray_address: str | None) -> RunResult:
+    """run_experiment for a panel (several symbols, one model: panel.py): the same folder, with predictions.csv
+    holding a symbol column and report/ the RankingStrategy backtest of the seed-mean stitched scores."""
+    from . import panel as panels  # imported here: only a panel run needs it
+
+    began = time.perf_counter()
+    bars = panels.load_panel(experiment.data)
+    windows, folds = panels.plan_panel(experiment, bars)  # a layout that cannot work fails here
+    path = _new_folder(out, experiment)
+    (path / "experiment.yaml").write_text(experiment.to_yaml())
+    with _logging_to(path / "run.log"):
+        tasks = make_tasks(experiment, len(folds))
+        log.info("run %s: %s on a panel of %s, %d dates, %d samples, %d folds x %d seeds, %d surrogates: %d tasks "
+                 "on %s", path.name, experiment.model.name, ", ".join(bars), len(windows.dates), len(windows.windows),
+                 len(folds), experiment.seeds, experiment.surrogates.n, len(tasks),
+                 f"Ray at {ray_address}" if ray_address else f"{workers} worker(s)")
+        context = Context(experiment, bars, path / "models")  # type: ignore[arg-type]  # bars: {symbol: bars}
+        results = execute(context, tasks, workers, ray_address)
+        metrics = panels.add_panel_metrics(collect(experiment, results), experiment, results)
+        metrics["run"] = {"id": path.name, "digest": experiment.digest, "version": __version__,
+                          "created": dt.datetime.now().isoformat(timespec="seconds"), "model": experiment.model.name,
+                          **panels.run_info(experiment, bars, windows), "folds": len(folds),
+                          "seeds": experiment.seeds, "embargo": experiment.embargo,
+                          "surrogates": experiment.surrogates.n, "surrogate_kind": experiment.surrogates.kind,
+                          "workers": workers, "ray_address": ray_address,
+                          "metrics": list(metric_names(experiment.labels)) + list(panels.PANEL_EXTRA)}
+        predictions = pd.concat([r.predictions for r in results if r.predictions is not None])
+        predictions = predictions.sort_values(["seed", "fold"], kind="stable").rename_axis("time")
+        predictions.to_csv(path / "predictions.csv")
+        report = panels.write_panel_report(experiment, bars, predictions, metrics, path / "report")
+        metrics["run"]["seconds"] = round(time.perf_counter() - began, 1)
+        (path / "metrics.json").write_text(json.dumps(_json_ready(metrics), indent=2) + "\n")
+        (path / "report" / "summary.txt").write_text(summary_text(metrics, report))
+        log.info("run %s done in %.1f s", path.name, metrics["run"]["seconds"])
+    return RunResult(path, metrics)

@@ -96,6 +96,10 @@ def run_task(context: Context, task: Task) -> TaskResult:
 def _run(context: Context, task: Task) -> tuple[list[dict[str, Any]], pd.DataFrame | None]:
     """The task's rows, and a real model's test predictions."""
     experiment = context.experiment
+    if experiment.data.is_panel:
+        from .panel import run_panel_task  # several symbols, one model: see panel.py
+
+        return run_panel_task(context, task)
     bars = series(context, task.surrogate)
     windows = sample_windows(bars, experiment.features, experiment.labels, experiment.window)
     fold = plan_folds(experiment, len(windows))[task.fold]

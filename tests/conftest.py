@@ -24,8 +24,8 @@ def sp500() -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory, sp500: pd.DataFrame) -> Path:
     """A binary LSTM (8 -> 8, window 20) trained for two epochs on the S&P 500 sample, exported."""
-    from signalstack.models.pipeline import train_and_export
     from signalstack.models.config import TrainConfig
+    from signalstack.models.pipeline import train_and_export
 
     out = tmp_path_factory.mktemp("models") / "tiny.onnx"
     train_and_export(sp500, out, window=TINY_WINDOW, params=TINY_PARAMS,

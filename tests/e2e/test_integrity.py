@@ -5,8 +5,8 @@ import pytest
 
 from signalstack.core.features import FeatureSpec
 from signalstack.core.labels import LabelSpec
-from signalstack.models.windows import build_dataset
 from signalstack.core.model import OnnxModel
+from signalstack.models.windows import build_dataset
 
 from ..conftest import TINY_WINDOW
 

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from signalstack.models.pipeline import train_and_export
 from signalstack.models.config import TrainConfig
+from signalstack.models.pipeline import train_and_export
 from signalstack.plugin.backtest import run_backtest
 from signalstack.plugin.sources import OnnxSource
 

@@ -6,15 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from signalstack.core.labels import LabelSpec
 from signalstack.models.fundamentals import fundamental_dataset
 from signalstack.models.images import factor_images
 from signalstack.models.intraday import intraday_dataset
-from signalstack.core.labels import LabelSpec
 from signalstack.models.pairs import rank_pairs
 from signalstack.models.windows import Dataset, build_dataset
 
 from ..support import SMALL
-
 
 
 def minute_bars(days: int, per_day: int, seed: int = 0) -> pd.DataFrame:

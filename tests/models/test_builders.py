@@ -7,10 +7,10 @@ import pytest
 from signalstack.core.bars import load_bars
 from signalstack.core.features import FeatureSpec, compute_features
 from signalstack.core.fundamentals import fundamentals_at
+from signalstack.core.labels import LabelSpec, make_labels
 from signalstack.models.fundamentals import fundamental_dataset
 from signalstack.models.images import factor_images, render_image
 from signalstack.models.intraday import intraday_dataset
-from signalstack.core.labels import LabelSpec, make_labels
 from signalstack.models.pairs import rank_pairs
 from signalstack.models.windows import Dataset, build_dataset
 

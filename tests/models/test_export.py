@@ -6,13 +6,13 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from signalstack.models import export as export_module
 from signalstack.core.card import METADATA_KEY, ModelCard
-from signalstack.models.export import PARITY_TOLERANCE, ExportError, parity_error
 from signalstack.core.features import FeatureSpec
 from signalstack.core.labels import LabelSpec
-from signalstack.models.pipeline import train_and_export
+from signalstack.models import export as export_module
 from signalstack.models.config import TrainConfig
+from signalstack.models.export import PARITY_TOLERANCE, ExportError, parity_error
+from signalstack.models.pipeline import train_and_export
 from signalstack.models.windows import build_dataset
 
 from ..conftest import TINY_PARAMS, TINY_WINDOW

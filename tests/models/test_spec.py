@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from signalstack.models.config import TrainConfig
 from signalstack.models.export import PARITY_TOLERANCE
 from signalstack.models.pipeline import train_and_export
-from signalstack.models.config import TrainConfig
-from signalstack.models.zoo import Spec, SpecError, build, create_model, list_models, model_spec, get_entry, summary
+from signalstack.models.zoo import Spec, SpecError, build, create_model, get_entry, list_models, model_spec, summary
 from signalstack.models.zoo.layers import LAYER_TYPES, make_layer
 from signalstack.models.zoo.layers_recurrent import Recurrent
 

@@ -10,8 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from signalstack.plugin import (Performance, PrecomputedSource, SignalQuality, SignalStrategy, bars_feed,
-                                performance, run_backtest)
+from signalstack.plugin import (
+    Performance,
+    PrecomputedSource,
+    SignalQuality,
+    SignalStrategy,
+    bars_feed,
+    performance,
+    run_backtest,
+)
 from signalstack.plugin.stats import bars_per_year
 
 from .support import bars_from, hand_bars, up_probabilities

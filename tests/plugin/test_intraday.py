@@ -40,9 +40,9 @@ def minutes() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory, minutes: pd.DataFrame):
+    from signalstack.models.config import TrainConfig
     from signalstack.models.intraday import intraday_dataset
     from signalstack.models.pipeline import train_dataset_and_export
-    from signalstack.models.config import TrainConfig
 
     dataset = intraday_dataset(minutes, SMALL, LabelSpec(), days=DAYS, bars_per_day=PER_DAY)
     out = tmp_path_factory.mktemp("intraday") / "hier.onnx"

@@ -14,7 +14,6 @@ from signalstack.plugin import OnnxSource, RankingStrategy, bars_feed
 from ..support import SMALL
 
 
-
 @pytest.fixture(scope="module")
 def universe(sp500: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Three 'stocks' on the same dates: the S&P 500 sample's bars of three different years."""
@@ -24,9 +23,9 @@ def universe(sp500: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 @pytest.fixture(scope="module")
 def scorer(tmp_path_factory: pytest.TempPathFactory, universe: dict[str, pd.DataFrame]) -> Path:
+    from signalstack.models.config import TrainConfig
     from signalstack.models.pairs import rank_pairs
     from signalstack.models.pipeline import train_dataset_and_export
-    from signalstack.models.config import TrainConfig
 
     out = tmp_path_factory.mktemp("rank") / "rank.onnx"
     train_dataset_and_export(rank_pairs(universe, SMALL, horizon=5), out, architecture="rank",

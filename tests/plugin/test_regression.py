@@ -19,8 +19,8 @@ pytestmark = pytest.mark.slow
 def regressor(sp500: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> OnnxSource:
     """A one-layer LSTM forecasting the 5-bar return, trained for one epoch on 1,500 bars."""
     from signalstack.core.labels import LabelSpec
-    from signalstack.models.pipeline import train_and_export
     from signalstack.models.config import TrainConfig
+    from signalstack.models.pipeline import train_and_export
 
     out = tmp_path_factory.mktemp("regressor") / "forecast.onnx"
     train_and_export(sp500.iloc[:1500], out, labels=LabelSpec("regression", 5), window=10,

@@ -9,9 +9,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from signalstack.plugin import (PrecomputedSource, SignalStrategy, bars_feed, buy_and_hold, calibration, drawdown,
-                                equal_weight, monthly_returns, performance, run_backtest, signal_hit_rate,
-                                signal_quality)
+from signalstack.plugin import (
+    PrecomputedSource,
+    SignalStrategy,
+    bars_feed,
+    buy_and_hold,
+    calibration,
+    drawdown,
+    equal_weight,
+    monthly_returns,
+    performance,
+    run_backtest,
+    signal_hit_rate,
+    signal_quality,
+)
 
 from .support import hand_bars
 

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from signalstack.plugin.stats import per_year
 from signalstack.plugin import PrecomputedSource, RankingStrategy, bars_feed, run_backtest
+from signalstack.plugin.stats import per_year
 
 from .support import bars_from, hand_bars, up_probabilities
 

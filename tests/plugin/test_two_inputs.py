@@ -12,8 +12,15 @@ import pandas as pd
 import pytest
 
 from signalstack.core.labels import LabelSpec
-from signalstack.plugin import (GrpcSource, OnnxSource, SignalIndicator, SignalSource, bars_feed, fundamentals_feed,
-                                run_backtest)
+from signalstack.plugin import (
+    GrpcSource,
+    OnnxSource,
+    SignalIndicator,
+    SignalSource,
+    bars_feed,
+    fundamentals_feed,
+    run_backtest,
+)
 
 from ..support import SMALL, serving
 
@@ -40,8 +47,8 @@ def fundamentals(bars: pd.DataFrame) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def multitask(tmp_path_factory: pytest.TempPathFactory, bars: pd.DataFrame, fundamentals: pd.DataFrame) -> Path:
     """Example 8's multitask net (fundamentals + technical windows -> classes and a forecast), trained briefly."""
-    from signalstack.models.pipeline import train_and_export
     from signalstack.models.config import TrainConfig
+    from signalstack.models.pipeline import train_and_export
 
     out = tmp_path_factory.mktemp("two_inputs") / "multitask.onnx"
     train_and_export(bars, out, architecture="multitask", labels=LabelSpec.three_class(5), features=SMALL,

@@ -8,8 +8,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from signalstack.server.client import SignalClient
 from signalstack.core.model import OnnxModel
+from signalstack.server.client import SignalClient
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from signalstack.core.errors import InvalidInput
+from signalstack.core.model import OnnxModel
 from signalstack.server import metrics
 from signalstack.server.batching import Batchers
 from signalstack.server.options import BatchPolicy
-from signalstack.core.errors import InvalidInput
-from signalstack.core.model import OnnxModel
 
 
 @pytest.fixture(scope="module")

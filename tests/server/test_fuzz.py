@@ -20,13 +20,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from signalstack.core.bars import COLUMNS
+from signalstack.core.model import OnnxModel
 from signalstack.protos.inference import grpc_predict_v2_pb2 as oip
 from signalstack.protos.inference import grpc_predict_v2_pb2_grpc as oip_grpc
 from signalstack.protos.signalstack.v1 import signals_pb2 as pb
 from signalstack.protos.signalstack.v1 import signals_pb2_grpc as pb_grpc
 from signalstack.server import metrics
 from signalstack.server.repository import ModelRepository
-from signalstack.core.model import OnnxModel
 
 from .support import bar_events, running
 

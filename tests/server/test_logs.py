@@ -9,7 +9,6 @@ from types import TracebackType
 
 from signalstack.server.logs import JsonFormatter
 
-
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
 

@@ -47,7 +47,7 @@ def test_lower_bounds_are_the_versions_the_code_was_generated_for() -> None:
                 for text in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]}
     for name in ("grpcio", "grpcio-tools", "grpcio-health-checking", "grpcio-reflection"):
         assert [s.version for s in declared[name] if s.operator == ">="] == [GRPCIO_TOOLS], name
-    stubs = {re.search(r"^GRPC_GENERATED_VERSION = '([\d.]+)'$", text, re.M).group(1)
+    stubs = {re.search(r"^GRPC_GENERATED_VERSION = '([\d.]+)'$", text, re.MULTILINE).group(1)
              for text in _committed("_pb2_grpc.py").values()}
     assert stubs == {GRPCIO_TOOLS}
     gencode = {Version(".".join(re.search(r"ValidateProtobufRuntimeVersion\(\s*_runtime_version\.Domain\.PUBLIC,"

@@ -22,8 +22,8 @@ from signalstack.protos.inference import grpc_predict_v2_pb2 as oip
 from signalstack.protos.inference import grpc_predict_v2_pb2_grpc as oip_grpc
 from signalstack.server.app import SignalServer
 from signalstack.server.client import SignalClient
-from signalstack.server.repository import ModelRepository
 from signalstack.server.options import TlsFiles
+from signalstack.server.repository import ModelRepository
 from signalstack.server.security import read_tokens, server_credentials
 
 from .support import bar_events, running

@@ -12,10 +12,10 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
+from signalstack.core.model import OnnxModel
 from signalstack.protos.signalstack.v1 import signals_pb2 as pb
 from signalstack.protos.signalstack.v1 import signals_pb2_grpc as pb_grpc
 from signalstack.server.client import SignalClient
-from signalstack.core.model import OnnxModel
 
 
 def _windows(sp500: pd.DataFrame, n: int) -> list[pd.DataFrame]:

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 from signalstack.core.bars import COLUMNS
-from signalstack.protos.signalstack.v1 import signals_pb2 as pb
-from signalstack.server.client import SignalClient
 from signalstack.core.errors import InvalidInput, LimitExceeded
 from signalstack.core.model import OnnxModel
+from signalstack.protos.signalstack.v1 import signals_pb2 as pb
+from signalstack.server.client import SignalClient
 from signalstack.server.streaming import RollingBars, StreamWindows
 
 from .support import bar_events

@@ -55,7 +55,7 @@ def test_export_writes_configs_and_version_folders(tmp_path: Path, tiny_model: P
     assert (out / "tiny" / "3" / "model.onnx").read_bytes() == tiny_model.read_bytes()
     for config in out.glob("*/config.pbtxt"):
         parsed = triton_model_config(config.read_text())
-        if parsed is None:  # the oldest-versions run: no Triton package
+        if parsed is None:  # test_grpc_versions.py's runs: no Triton package
             continue
         assert (parsed.name, parsed.platform, parsed.max_batch_size) == (config.parent.name, "onnxruntime_onnx", 64)
         assert parsed.version_policy.HasField("all")
@@ -98,7 +98,7 @@ def test_multi_tensor_configs_of_several_versions_fit_tritons_schema(batching: B
     config = triton_config(versions, batching)
     parsed = triton_model_config(config)
     if parsed is None:
-        pytest.skip("Triton's ModelConfig is not installed in the oldest-versions run")
+        pytest.skip("Triton's ModelConfig is not installed in test_grpc_versions.py's runs")
     batch = () if batching.max_batch_size > 1 else (-1,)
     assert [(i.name, list(i.dims)) for i in parsed.input] == [("features", [*batch, -1, 21]),
                                                               ("fundamentals", [*batch, 4])]

@@ -1,8 +1,9 @@
 """Triton's own client package in the tests: its gRPC client and its ``ModelConfig`` schema.
 
 The test extra installs ``tritonclient[grpc]``, so its absence is a broken test environment and
-fails loudly, except in the oldest-versions run (tests/server/test_oldest_versions.py), where it
-cannot be installed: the current tritonclient needs grpcio >= 1.81.1.
+fails loudly, except in the runs of tests/server/test_grpc_versions.py, which have no Triton's client:
+the current tritonclient needs grpcio >= 1.81.1 and protobuf < 7, so it fits neither the oldest
+versions signalstack supports nor the newest.
 """
 
 from __future__ import annotations
@@ -13,33 +14,33 @@ from types import ModuleType
 
 import pytest
 
-OLDEST_VERSIONS_RUN = "SIGNALSTACK_OLDEST_VERSIONS_RUN"
-"""Set (to the versions) in the environment of the server tests that run on the oldest supported grpcio/protobuf."""
+VERSIONS_RUN = "SIGNALSTACK_VERSIONS_RUN"
+"""Set, to the grpcio and protobuf versions there, in the environment of test_grpc_versions.py's runs."""
 
 
 def tritonclient(module: str = "tritonclient.grpc") -> ModuleType | None:
-    """Triton's `module`, or None in the oldest-versions run; a missing package fails the test anywhere else."""
+    """Triton's `module`, or None in test_grpc_versions.py's runs; a missing package fails the test anywhere else."""
     try:
         return importlib.import_module(module)
     except ImportError as error:
-        if os.environ.get(OLDEST_VERSIONS_RUN):
+        if os.environ.get(VERSIONS_RUN):
             return None
         pytest.fail(f"{module} is not importable ({error}): the test extra installs tritonclient[grpc]; "
                     "reinstall it with pip install -e '.[test]'")
 
 
 def require_tritonclient(module: str = "tritonclient.grpc") -> ModuleType:
-    """Triton's `module`; in the oldest-versions run, where it cannot be installed, skip the test saying so."""
+    """Triton's `module`; in test_grpc_versions.py's runs, where it cannot be installed, skip the test saying so."""
     found = tritonclient(module)
     if found is None:
-        pytest.skip(f"{module} not installed: the current tritonclient needs grpcio >= 1.81.1, and this run "
-                    f"tests the oldest supported versions ({os.environ.get(OLDEST_VERSIONS_RUN)})")
+        pytest.skip(f"{module} not installed: the current tritonclient needs grpcio >= 1.81.1 and protobuf < 7, "
+                    f"and this run tests {os.environ.get(VERSIONS_RUN)}")
     return found
 
 
 def triton_model_config(text: str) -> object | None:
     """`text` (a config.pbtxt) parsed with Triton's own ``ModelConfig`` message, which fails on anything that
-    is not in Triton's schema; None in the oldest-versions run, where Triton's package is absent."""
+    is not in Triton's schema; None in test_grpc_versions.py's runs, where Triton's package is absent."""
     from google.protobuf import text_format
 
     schema = tritonclient("tritonclient.grpc.model_config_pb2")

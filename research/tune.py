@@ -1,0 +1,313 @@
+"""`tune`: an Optuna study over an experiment's `search:` space, scored on validation tails only.
+
+The objective of a trial is the mean, over the first `search.folds` walk-forward folds (default 1),
+of the best (lowest) validation loss that training reaches on the fold's validation tail with
+seed 0 (the loss early stopping watches). The test periods are never read: each fold's dataset is
+built from the bars up to its last validation label's bar (bars after it are cut off before the
+features are computed), and its test split is the validation tail. With the default of one fold the
+objective reads only bars before the first test period, so a `signalstack run` of the tuned
+experiment scores every fold on bars the search never saw; with K > 1 folds, fold k's training
+window holds the test periods of folds before k (never its own), which the tuner then has seen.
+
+Pruning: each epoch's validation loss is reported to the trial (`models.train.train(on_epoch=...)`)
+at step `k * E + epoch` (fold k, E the most epochs any trial can run), and Optuna's MedianPruner
+stops a trial whose loss is worse than the median of earlier trials at that step.
+
+The study lives in `--storage` (default `sqlite:///OUT/study.db`; `journal:PATH` is Optuna's
+journal file, for several processes on one host; any SQLAlchemy URL, e.g. postgresql://..., for a
+cluster) under `--study` (default the experiment file's stem), so running the same command again
+resumes it: `trials` is the study's total, and a study that has them runs none (processes sharing a
+study may overshoot it by one trial each). The sampler (TPE) is seeded with search.seed plus the trials
+already in the study (plus the process id when --storage is given), so a resumed study draws new trials.
+The out folder gets:
+
+    study.db        the study (default storage)
+    trials.csv      number, state, value, duration_s, one column per parameter, per-fold losses and epochs
+    plots/          history.png (optimization history), importances.png (parameter importances, when at
+                    least two complete trials varied a parameter), slice.png (value against each parameter)
+    best.yaml       the experiment with the best trial's values in place and no search section:
+                    `signalstack run best.yaml` runs it
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import time
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+import torch
+from threadpoolctl import threadpool_limits
+
+from signalstack.models.train import train
+from signalstack.models.zoo import get_entry
+from signalstack.models.zoo.spec import is_spec_path
+
+from .experiment import Experiment
+from .run import load_period
+from .search import OUT, TOP_LEVEL, TRAIN, Param, Search
+from .tasks import plan_folds
+from .walkforward import Fold, fold_dataset, sample_windows
+
+log = logging.getLogger(__name__)
+
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
+"""The states that count towards a study's total of trials."""
+
+
+class TuneError(ValueError):
+    """A tuning request that cannot run: no search section, a panel, no trial that completed."""
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    study: optuna.Study
+    out: Path
+    table: pd.DataFrame
+    """trials.csv's rows."""
+    best: Path | None
+    """best.yaml, or None when no trial completed."""
+    plots: dict[str, Path]
+    skipped: dict[str, str]
+    """Plots not drawn, with the reason."""
+
+
+def storage_url(storage: str | None, out: Path) -> str:
+    """The storage as given, or the default sqlite file in `out`."""
+    return storage if storage else f"sqlite:///{(out / 'study.db').resolve()}"
+
+
+def open_storage(url: str) -> Any:
+    """An Optuna storage: `journal:PATH` is a journal file (several processes on one host), else an RDB URL."""
+    if url.startswith("journal:"):
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        path = Path(url[len("journal:"):])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(path)))
+    return url
+
+
+def apply_params(experiment: Experiment, params: dict[str, Any]) -> Experiment:
+    """The experiment with a trial's values in place (window top level, train keys, model parameters)."""
+    top = {k: v for k, v in params.items() if k in TOP_LEVEL}
+    training = {k: v for k, v in params.items() if k in TRAIN}
+    model_values = {k: v for k, v in params.items() if k not in TOP_LEVEL + TRAIN}
+    model = experiment.model
+    if model_values:
+        defaults = get_entry(model.name).defaults
+        merged = dict(model.params)
+        for key, value in model_values.items():
+            declared = merged.get(key, defaults[key])
+            if isinstance(declared, tuple) and not isinstance(value, tuple | list):
+                value = (value,) * max(1, len(declared))  # hidden: h for every layer, as many layers as set
+            merged[key] = value
+        model = replace(model, params=merged)
+    return replace(experiment, model=model, train=replace(experiment.train, **training), **top)
+
+
+def validation_loss(experiment: Experiment, bars: pd.DataFrame, *, folds: int = 1, seed: int = 0,
+                    on_epoch: Any = None, epochs_per_fold: int | None = None) -> tuple[float, list[dict[str, Any]]]:
+    """The mean over the first `folds` folds of the best validation loss, and one row per fold.
+
+    Each fold's samples come from the bars up to its last validation label's bar only; its test split is
+    the validation tail, so nothing after that bar is read. `on_epoch(step, val_loss)` gets every epoch,
+    at step fold * `epochs_per_fold` + epoch.
+    """
+    if experiment.data.is_panel:
+        raise TuneError("panel experiments (data.path a list) are not supported by tune yet")
+    horizon = experiment.labels.horizon
+    windows = sample_windows(bars, experiment.features, experiment.labels, experiment.window)
+    used = plan_folds(experiment, len(windows))[:folds]
+    stride = epochs_per_fold or experiment.train.epochs
+    rows = []
+    for fold in used:
+        last = bars.index.get_loc(windows.times[fold.val.stop - 1]) + horizon  # the last bar a label reads
+        cut = sample_windows(bars.iloc[:last + 1], experiment.features, experiment.labels, experiment.window)
+        if not cut.times[:fold.val.stop].equals(windows.times[:fold.val.stop]):
+            raise ValueError(f"fold {fold.number}: samples moved when the bars after the validation tail were cut")
+        dataset = fold_dataset(cut, Fold(fold.number, fold.fit, fold.val, fold.val), features=experiment.features,
+                               labels=experiment.labels, window=experiment.window, embargo=experiment.embargo)
+        config = replace(experiment.train, seed=seed, progress=False)
+        report = None if on_epoch is None else (
+            lambda epoch, loss, k=fold.number: on_epoch(k * stride + epoch, loss))
+        result = train(dataset, experiment.model.name, config, on_epoch=report, **dict(experiment.model.params))
+        best = min(h["val_loss"] for h in result.history)
+        rows.append({"fold": fold.number, "val_loss": best, "best_epoch": result.best_epoch,
+                     "val": list(dataset.val.time_range)})
+    return float(np.mean([r["val_loss"] for r in rows])), rows
+
+
+def _suggest(trial: optuna.Trial, param: Param) -> Any:
+    if param.choices is not None:
+        return trial.suggest_categorical(param.name, list(param.choices))
+    if param.integer:
+        return trial.suggest_int(param.name, int(param.low), int(param.high), log=param.log)
+    return trial.suggest_float(param.name, param.low, param.high, log=param.log)
+
+
+def _max_epochs(experiment: Experiment, search: Search) -> int:
+    for p in search.params:
+        if p.name == "epochs":
+            return int(max(p.values))
+    return experiment.train.epochs
+
+
+def make_objective(experiment: Experiment, bars: pd.DataFrame, search: Search):
+    """The trial -> validation loss function the study minimises."""
+    stride = _max_epochs(experiment, search)
+
+    def objective(trial: optuna.Trial) -> float:
+        values = {p.name: _suggest(trial, p) for p in search.params}
+        candidate = apply_params(experiment, values)
+
+        def report(step: int, loss: float) -> None:
+            trial.report(loss if math.isfinite(loss) else math.inf, step)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"validation loss {loss:.4f} at step {step}")
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # as run's tasks: one thread, the same numbers whatever the machine
+        try:
+            with threadpool_limits(limits=1):
+                value, rows = validation_loss(candidate, bars, folds=search.folds, on_epoch=report,
+                                              epochs_per_fold=stride)
+        finally:
+            torch.set_num_threads(threads)
+        trial.set_user_attr("fold_losses", [round(r["val_loss"], 6) for r in rows])
+        trial.set_user_attr("best_epochs", [r["best_epoch"] for r in rows])
+        return value
+
+    return objective
+
+
+def sampler_seed(seed: int, trials: int, *, shared: bool) -> int:
+    """The sampler's seed: search.seed moved on by the trials the study holds, so that a resumed study does not
+    draw its first trials again; with a storage given (journal or a database, which several processes may share)
+    the process id is mixed in too, so that processes started together draw different trials."""
+    return (seed + trials + (os.getpid() * 1_000_003 if shared else 0)) % 2**32
+
+
+def _pruner(search: Search) -> optuna.pruners.BasePruner:
+    if search.pruner == "none":
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.MedianPruner(n_startup_trials=search.startup, n_warmup_steps=0)
+
+
+def tune(experiment: Experiment, out: str | Path = OUT, *, trials: int | None = None, storage: str | None = None,
+         study_name: str = "study") -> TuneResult:
+    """Run (or resume) the study until it has `trials` finished trials (default search.trials); write its outputs."""
+    search = experiment.search
+    if search is None:
+        raise TuneError("the experiment has no search section (expected search: {params: {NAME: [low, high]}})")
+    if experiment.data.is_panel:
+        raise TuneError("panel experiments (data.path a list) are not supported by tune yet")
+    if is_spec_path(experiment.model.name) and any(p.name not in TOP_LEVEL + TRAIN for p in search.params):
+        raise TuneError("a spec file model takes no parameters to search")
+    total = search.trials if trials is None else trials
+    if total < 1:
+        raise TuneError(f"--trials {total}: expected at least 1")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    url = storage_url(storage, out)
+    bars = load_period(experiment.data)
+    study = optuna.create_study(storage=open_storage(url), study_name=study_name, direction="minimize",
+                                pruner=_pruner(search), load_if_exists=True)
+    seed = sampler_seed(search.seed, len(study.trials), shared=bool(storage))
+    study.sampler = optuna.samplers.TPESampler(seed=seed)
+    done = sum(t.state in FINISHED for t in study.trials)
+    remaining = max(0, total - done)
+    log.info("study %r in %s: %d trial(s) finished, %d to run (total %d)", study_name, url, done, remaining, total)
+    if remaining:
+        began = time.perf_counter()
+        study.optimize(make_objective(experiment, bars, search), n_trials=remaining, catch=(ValueError,),
+                       callbacks=[optuna.study.MaxTrialsCallback(total, states=FINISHED), _log_trial])
+        log.info("%d trial(s) in %.1f s", remaining, time.perf_counter() - began)
+    table = trials_table(study)
+    table.to_csv(out / "trials.csv", index=False)
+    plots, skipped = write_plots(study, out / "plots")
+    best = None
+    if any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials):
+        best = out / "best.yaml"
+        write_best(study, experiment, best)
+    else:
+        log.warning("no trial completed: best.yaml not written")
+    return TuneResult(study, out, table, best, plots, skipped)
+
+
+def _log_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    value = "" if trial.value is None else f" value {trial.value:.5f}"
+    log.info("trial %d %s%s %s", trial.number, trial.state.name.lower(), value, trial.params)
+
+
+def trials_table(study: optuna.Study) -> pd.DataFrame:
+    """One row per trial: number, state, value, duration_s, param_<name>..., fold_losses, best_epochs."""
+    rows = []
+    for t in study.trials:
+        seconds = (t.datetime_complete - t.datetime_start).total_seconds() \
+            if t.datetime_complete and t.datetime_start else None
+        rows.append({"number": t.number, "state": t.state.name, "value": t.value,
+                     "duration_s": None if seconds is None else round(seconds, 3),
+                     **{f"param_{k}": v for k, v in t.params.items()},
+                     "fold_losses": t.user_attrs.get("fold_losses"), "best_epochs": t.user_attrs.get("best_epochs")})
+    return pd.DataFrame(rows, columns=None if rows else ["number", "state", "value", "duration_s"])
+
+
+def write_best(study: optuna.Study, experiment: Experiment, path: Path) -> Path:
+    """The experiment with the best trial's values and no search section, as a file `signalstack run` takes."""
+    trial = study.best_trial
+    best = replace(apply_params(experiment, trial.params), search=None)
+    header = (f"# signalstack tune: study {study.study_name!r}, best of {len(study.trials)} trial(s): "
+              f"trial {trial.number}, validation loss {trial.value:.6f}\n# params: {trial.params}\n")
+    path.write_text(header + best.to_yaml())
+    return path
+
+
+def write_plots(study: optuna.Study, folder: Path) -> tuple[dict[str, Path], dict[str, str]]:
+    """history.png, importances.png and slice.png (optuna.visualization.matplotlib, Agg); skipped ones with why."""
+    import matplotlib
+
+    if "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg")  # headless; a caller that already chose a backend keeps it
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as vis
+
+    folder.mkdir(parents=True, exist_ok=True)
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    varied = [name for name in {k for t in complete for k in t.params}
+              if len({repr(t.params.get(name)) for t in complete}) > 1]
+    reasons = {}
+    if not complete:
+        reasons = {name: "no complete trial" for name in ("history", "importances", "slice")}
+    elif len(complete) < 2 or not varied:
+        reasons["importances"] = (f"{len(complete)} complete trial(s) with {len(varied)} varied parameter(s): "
+                                  "parameter importances need at least two complete trials that vary one")
+    drawers = {"history": vis.plot_optimization_history, "importances": vis.plot_param_importances,
+               "slice": vis.plot_slice}
+    plots: dict[str, Path] = {}
+    for name, draw in drawers.items():
+        if name in reasons:
+            log.info("plot %s skipped: %s", name, reasons[name])
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the matplotlib backend is marked experimental
+                axes = draw(study)
+        except (ValueError, RuntimeError) as exc:
+            reasons[name] = f"{type(exc).__name__}: {exc}"
+            log.info("plot %s skipped: %s", name, reasons[name])
+            continue
+        figure = np.asarray(axes).flat[0].figure
+        path = folder / f"{name}.png"
+        figure.savefig(path, dpi=100, bbox_inches="tight")
+        plt.close(figure)
+        plots[name] = path
+    return plots, reasons

@@ -1,0 +1,193 @@
+"""`signalstack tune`: the search section, a study that writes its table, plots and best experiment and resumes
+from its storage, pruning fed by the training loop, and an objective that never reads a test-period bar."""
+
+import math
+import re
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+import yaml
+
+from signalstack.cli import main
+from signalstack.core.bars import load_bars
+from signalstack.models.config import TrainConfig
+from signalstack.models.train import train
+from signalstack.research.experiment import ExperimentError, load_experiment, parse_experiment
+from signalstack.research.search import Param
+from signalstack.research.tasks import plan_folds
+from signalstack.research.tune import apply_params, open_storage, tune, validation_loss
+from signalstack.research.walkforward import fold_dataset, sample_windows
+
+from .support import TINY, ar1_bars, write_experiment
+
+SPACE = {"trials": 3, "startup": 1, "params": {"hidden": [2, 6], "lr": [0.001, 0.05, "log"],
+                                               "optimizer": ["adam", "sgd"]}}
+"""A space of three kinds: an integer range, a log-scale range, choices."""
+
+QUICK = {"epochs": 2, "lr": 0.01, "batch_size": 64}
+
+
+def quiet():
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def test_the_search_section_parses_round_trips_and_maps_names_to_their_places():
+    doc = {"data": {"path": "sample:sp500"}, **TINY,
+           "search": {"trials": 7, "folds": 2, "params": {"window": [20, 120], "hidden": [16, 256, "log"],
+                                                          "dropout": [0.0, 0.5], "optimizer": ["adam", "sgd"],
+                                                          "batch_size": [32, 64, 128], "lr": {"choices": [0.01, 0.1]}}}}
+    experiment = parse_experiment(doc)
+    search = experiment.search
+    assert (search.trials, search.folds, search.pruner, search.startup) == (7, 2, "median", 5)
+    params = {p.name: p for p in search.params}
+    assert params["window"] == Param("window", 20, 120, integer=True)
+    assert params["hidden"] == Param("hidden", 16, 256, log=True, integer=True)
+    assert params["dropout"] == Param("dropout", 0.0, 0.5)
+    assert params["batch_size"].choices == (32, 64, 128) and params["lr"].choices == (0.01, 0.1)
+    again = parse_experiment(yaml.safe_load(experiment.to_yaml()))
+    assert again == experiment and again.digest == experiment.digest
+    assert "search" not in parse_experiment({"data": {"path": "sample:sp500"}}).to_dict()  # old digests stay
+
+    tuned = apply_params(experiment, {"window": 33, "hidden": 64, "dropout": 0.25, "lr": 0.1, "optimizer": "sgd",
+                                      "batch_size": 32})
+    assert tuned.window == 33 and (tuned.train.lr, tuned.train.optimizer, tuned.train.batch_size) == (0.1, "sgd", 32)
+    assert tuned.model.params["hidden"] == (64,) and tuned.model.params["dropout"] == 0.25  # TINY has one layer
+    two = apply_params(parse_experiment({"data": {"path": "sample:sp500"}}), {"hidden": 8})
+    assert two.model.params["hidden"] == (8, 8)  # lstm's default: two layers
+
+
+@pytest.mark.parametrize("search, message", [
+    ({"params": {"lr": [0.001, 0.1]}, "trails": 3},
+     re.escape("search.trails: unknown key (expected one of trials, folds, seed, pruner, startup, params)")),
+    ({"params": {"hiden": [4, 8]}},
+     re.escape("search.params.hiden: unknown key (expected one of window, epochs, batch_size, lr, optimizer, "
+               "weight_decay, patience, clip_norm, hidden, dropout")),
+    ({"params": {}}, "search.params: {}, expected a mapping"),
+    ({"params": {"lr": [0.1, 0.01]}}, r"search.params.lr: \[0.1, 0.01\], expected low < high"),
+    ({"params": {"lr": [0.0, 0.1, "log"]}}, "expected low > 0 on a log scale"),
+    ({"params": {"window": [10.0, 50]}}, "search.params.window: .*expected integer bounds"),
+    ({"params": {"optimizer": ["adam", "rmsprop"]}}, "expected choices among adam, sgd"),
+    ({"params": {"lr": 0.01}}, r"search.params.lr: 0.01, expected \[low, high\]"),
+    ({"params": {"lr": [0.001, 0.1]}, "pruner": "hyperband"}, "search.pruner: 'hyperband', expected one of median"),
+    ({"params": {"lr": [0.001, 0.1]}, "trials": 0}, "search.trials: 0, expected an integer >= 1"),
+])
+def test_a_bad_search_section_is_an_error_naming_the_key_and_what_was_expected(search, message):
+    with pytest.raises(ExperimentError, match=message):
+        parse_experiment({"data": {"path": "sample:sp500"}, "search": search}, source="exp.yaml")
+
+
+def test_a_study_writes_its_table_plots_and_best_experiment_and_resumes_from_its_storage(tmp_path, capsys):
+    quiet()
+    path = write_experiment(tmp_path, ar1_bars(900, 0.3, seed=3), train=QUICK, search=SPACE)
+    out = tmp_path / "tune"
+    assert main(["tune", str(path), "--out", str(out)]) == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    assert "study 'exp' in sqlite:///" in printed and "best: trial" in printed
+    first = pd.read_csv(out / "trials.csv")
+    assert list(first["number"]) == [0, 1, 2] and (out / "study.db").is_file()
+    assert {"number", "state", "value", "duration_s", "param_hidden", "param_lr", "param_optimizer"} <= set(first)
+    assert (first["duration_s"] > 0).all() and set(first["state"]) <= {"COMPLETE", "PRUNED"}
+    for name in ("history", "slice"):
+        assert (out / "plots" / f"{name}.png").stat().st_size > 1000, name
+    complete = first[first["state"] == "COMPLETE"]
+    if len(complete) >= 2:  # parameter importances need two complete trials (the sampler varies every param)
+        assert (out / "plots" / "importances.png").is_file()
+    else:
+        assert "plot importances skipped" in printed
+
+    best = load_experiment(out / "best.yaml")  # what `signalstack run` reads
+    row = complete.loc[complete["value"].idxmin()]
+    assert best.search is None and best.data.path == str(tmp_path / "bars.csv")
+    assert best.model.params["hidden"] == (row["param_hidden"],)
+    assert math.isclose(best.train.lr, row["param_lr"]) and best.train.optimizer == row["param_optimizer"]
+
+    assert main(["tune", str(path), "--out", str(out), "--trials", "5"]) == 0  # the same storage and study name
+    again = pd.read_csv(out / "trials.csv")
+    assert list(again["number"]) == [0, 1, 2, 3, 4]
+    pd.testing.assert_frame_equal(again.iloc[:3], first, check_dtype=False)  # resumed, not restarted
+    assert not set(again["param_lr"].iloc[3:]) & set(first["param_lr"])  # new draws, not the first ones again
+    assert main(["tune", str(path), "--out", str(out), "--trials", "5"]) == 0  # a finished study runs no trial
+    assert len(pd.read_csv(out / "trials.csv")) == 5
+    assert "5 trial(s)" in capsys.readouterr().out
+
+
+def test_a_journal_storage_is_shared_by_name_and_a_bad_trial_is_pruned_by_the_median_pruner(tmp_path):
+    quiet()
+    search = {"trials": 2, "startup": 1, "params": {"lr": [0.001, 1000.0, "log"]}}
+    experiment = load_experiment(write_experiment(tmp_path, ar1_bars(900, 0.3, seed=4), train=QUICK, search=search))
+    storage = f"journal:{tmp_path / 'journal.log'}"
+    study = optuna.create_study(storage=open_storage(storage), study_name="s",
+                                direction="minimize")
+    study.enqueue_trial({"lr": 0.01})
+    study.enqueue_trial({"lr": 1000.0})  # a deliberately bad learning rate
+    result = tune(experiment, tmp_path / "out", storage=storage, study_name="s")
+    states = [t.state for t in result.study.trials]
+    assert states == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED]
+    pruned = result.study.trials[1]
+    assert list(pruned.intermediate_values) == [1]  # stopped after its first epoch
+    assert pruned.intermediate_values[1] > result.study.trials[0].intermediate_values[1]
+    assert "importances" in result.skipped and (tmp_path / "out" / "best.yaml").is_file()
+
+
+def test_the_epoch_callback_sees_each_validation_loss_changes_nothing_and_its_exception_propagates(tmp_path):
+    experiment = load_experiment(write_experiment(tmp_path, ar1_bars(900, 0.3, seed=5)))
+    windows = sample_windows(load_bars(tmp_path / "bars.csv"), experiment.features, experiment.labels,
+                             experiment.window)
+    fold = plan_folds(experiment, len(windows))[0]
+    dataset = fold_dataset(windows, fold, features=experiment.features, labels=experiment.labels,
+                           window=experiment.window, embargo=experiment.embargo)
+    config = TrainConfig(epochs=2, batch_size=64, lr=0.01, progress=False)
+    params = dict(experiment.model.params)
+    seen = []
+    plain = train(dataset, "lstm", config, **params)
+    watched = train(dataset, "lstm", config, on_epoch=lambda epoch, loss: seen.append((epoch, loss)), **params)
+    assert seen == [(h["epoch"], h["val_loss"]) for h in plain.history] == \
+        [(h["epoch"], h["val_loss"]) for h in watched.history]
+    assert watched.metrics == plain.metrics
+
+    def prune(epoch, loss):
+        raise optuna.TrialPruned(f"epoch {epoch}")
+
+    with pytest.raises(optuna.TrialPruned, match="epoch 1"):
+        train(dataset, "lstm", config, on_epoch=prune, **params)
+
+
+def _rewrite(bars: pd.DataFrame, start: pd.Timestamp, seed: int) -> pd.DataFrame:
+    """Every bar from `start` on scaled by its own random factor (a valid bar stays valid)."""
+    changed = bars.copy()
+    later = changed.index >= start
+    factor = np.exp(np.random.default_rng(seed).normal(0, 0.05, later.sum()))
+    for column in ("open", "high", "low", "close"):
+        changed.loc[later, column] = changed.loc[later, column] * factor
+    return changed
+
+
+def test_the_objective_never_reads_a_test_period_bar(tmp_path):
+    bars = ar1_bars(900, 0.3, seed=6)
+    experiment = load_experiment(write_experiment(tmp_path, bars, train={**QUICK, "epochs": 1},
+                                                  walk_forward={"train": 300, "test": 150}))
+    windows = sample_windows(bars, experiment.features, experiment.labels, experiment.window)
+    folds = plan_folds(experiment, len(windows))
+    assert len(folds) == 3
+    first_test = windows.times[folds[0].test.start]  # every fold's test period is at or after it
+    value, rows = validation_loss(experiment, bars)
+    assert [r["fold"] for r in rows] == [0] and math.isfinite(value)
+    assert validation_loss(experiment, _rewrite(bars, first_test, seed=1))[0] == value
+
+    # With every fold, no fold reads its own test period: rewriting the last one changes nothing either.
+    value_all, rows_all = validation_loss(experiment, bars, folds=3)
+    assert [r["fold"] for r in rows_all] == [0, 1, 2]
+    last_test = windows.times[folds[-1].test.start]
+    assert validation_loss(experiment, _rewrite(bars, last_test, seed=2), folds=3)[0] == value_all
+
+    # The check can fail: rewriting the validation tail's bars moves the objective.
+    val_start = windows.times[folds[0].val.start]
+    assert validation_loss(experiment, _rewrite(bars, val_start, seed=3))[0] != value
+
+
+def test_tune_names_a_missing_search_section(tmp_path, capsys):
+    path = write_experiment(tmp_path, ar1_bars(700, 0.3, seed=7))
+    assert main(["tune", str(path), "--out", str(tmp_path / "t")]) == 1
+    assert re.search(r"signalstack tune: error: .*no search section", capsys.readouterr().err)
