@@ -33,7 +33,7 @@ class BarsError(InvalidInput):
     """Bars that cannot be used; the message names where they came from, the row and the column."""
 
 
-def load_bars(source: str | Path | pd.DataFrame, *, adjust: bool = True) -> pd.DataFrame:
+def load_bars(data: str | Path | pd.DataFrame, *, adjust: bool = True) -> pd.DataFrame:
     """Bars from a CSV path, ``sample:sp500`` / ``sample:nasdaq``, or a DataFrame, validated.
 
     Column names are read in any letter case (and without MetaTrader's angle brackets); the time
@@ -41,12 +41,12 @@ def load_bars(source: str | Path | pd.DataFrame, *, adjust: bool = True) -> pd.D
     (see `_read_csv` for the vendor layouts). Volume is Volume/Vol, or tick volume where that is
     missing or 0 throughout (MetaTrader's <TICKVOL> next to <VOL>).
 
-    ``adjust`` rescales open/high/low/close by ``Adj Close / Close`` when the source has an
+    ``adjust`` rescales open/high/low/close by ``Adj Close / Close`` when the bars have an
     adjusted close, so splits and dividends do not show up as returns.
     """
-    if isinstance(source, pd.DataFrame):
-        return _normalise(source.copy(), "DataFrame", adjust)
-    text = str(source)
+    if isinstance(data, pd.DataFrame):
+        return _normalise(data.copy(), "DataFrame", adjust)
+    text = str(data)
     if text.startswith("sample:"):
         return _normalise(_sample_frame(text.removeprefix("sample:")), text, adjust)
     path = Path(text)
@@ -159,7 +159,7 @@ def _distinct(names: list[str]) -> list[str]:
     return out
 
 
-def _roles(names: Sequence[str], source: str) -> dict[str, str]:
+def _roles(names: Sequence[str], what: str) -> dict[str, str]:
     """{role: column name} for the columns a role reads; a role two columns claim is an error naming both."""
     claimed: dict[str, list[str]] = {}
     for name in names:
@@ -168,40 +168,40 @@ def _roles(names: Sequence[str], source: str) -> dict[str, str]:
             claimed.setdefault(role, []).append(name)
     for role, columns in claimed.items():
         if len(columns) > 1:
-            raise BarsError(f"{source}: ambiguous header: {' and '.join(columns)} both read as {role} "
+            raise BarsError(f"{what}: ambiguous header: {' and '.join(columns)} both read as {role} "
                             f"(expected one {role} column; header: {', '.join(names)})")
     stamps = [claimed[r][0] for r in ("date", "time", "datetime") if r in claimed]
     if "datetime" in claimed and len(stamps) > 1:
-        raise BarsError(f"{source}: ambiguous header: time columns {', '.join(stamps)} (expected {_TIME_EXPECTED}; "
+        raise BarsError(f"{what}: ambiguous header: time columns {', '.join(stamps)} (expected {_TIME_EXPECTED}; "
                         f"header: {', '.join(names)})")
     return {role: columns[0] for role, columns in claimed.items()}
 
 
-def _normalise(frame: pd.DataFrame, source: str, adjust: bool) -> pd.DataFrame:
+def _normalise(frame: pd.DataFrame, what: str, adjust: bool) -> pd.DataFrame:
     if isinstance(frame.columns, pd.MultiIndex) and all(
             frame.columns.get_level_values(i).nunique() == 1 for i in range(1, frame.columns.nlevels)):
         frame.columns = frame.columns.get_level_values(0)  # yfinance's (Price, Ticker) columns for one ticker
     names = [str(c).strip() for c in frame.columns]
     frame.columns = names
-    roles = _roles(names, source)
+    roles = _roles(names, what)
     if isinstance(frame.index, pd.DatetimeIndex):
         index = frame.index if frame.index.tz is None else frame.index.tz_convert("UTC").tz_localize(None)
     else:
-        index = _time_index(frame, roles, source, names)
+        index = _time_index(frame, roles, what, names)
     if "tick_volume" in roles and ("volume" not in roles or _all_zero(frame[roles["volume"]])):
         if "volume" in roles:
-            log.info("%s: volume from %s (%s is 0 throughout)", source, roles["tick_volume"], roles["volume"])
+            log.info("%s: volume from %s (%s is 0 throughout)", what, roles["tick_volume"], roles["volume"])
         roles["volume"] = roles["tick_volume"]
     missing = [c for c in COLUMNS if c not in roles]
     if missing:
-        raise BarsError(f"{source}: missing column(s) {', '.join(missing)} (expected {', '.join(COLUMNS)} in any "
+        raise BarsError(f"{what}: missing column(s) {', '.join(missing)} (expected {', '.join(COLUMNS)} in any "
                         f"letter case; have {', '.join(names)})")
     wanted = [*COLUMNS, *(["adj_close"] if adjust and "adj_close" in roles else [])]
     raw = {col: frame[roles[col]].reset_index(drop=True) for col in wanted}
     numbers = {col: pd.to_numeric(text, errors="coerce").to_numpy(dtype="float64") for col, text in raw.items()}
     for col, text in raw.items():
         if not pd.api.types.is_numeric_dtype(text.dtype):
-            _fail_where(source, {col: text.to_numpy(dtype=object)}, index,
+            _fail_where(what, {col: text.to_numpy(dtype=object)}, index,
                         np.isnan(numbers[col]) & text.notna().to_numpy(), col, "expected a number", quote=True)
     bars = pd.DataFrame({col: numbers[col] for col in COLUMNS}, index=index)
     # Yahoo files mark holidays with all-'null' rows: checked as a clean placeholder so that rows
@@ -209,11 +209,11 @@ def _normalise(frame: pd.DataFrame, source: str, adjust: bool) -> pd.DataFrame:
     empty = bars.isna().all(axis=1).to_numpy()
     checked = bars.copy()
     checked.iloc[np.flatnonzero(empty)] = [1.0, 1.0, 1.0, 1.0, 0.0]
-    validate_bars(checked, source)
+    validate_bars(checked, what)
     if "adj_close" in numbers:
         adj = numbers["adj_close"]
-        _fail_where(source, {"adj_close": adj}, index, ~(adj > 0) & ~empty, "adj_close", "expected a price > 0")
-    bars = _drop_empty_rows(bars, empty, source)
+        _fail_where(what, {"adj_close": adj}, index, ~(adj > 0) & ~empty, "adj_close", "expected a price > 0")
+    bars = _drop_empty_rows(bars, empty, what)
     if "adj_close" in numbers:
         ratio = numbers["adj_close"][~empty] / bars["close"].to_numpy()
         for col in ("open", "high", "low", "close"):
@@ -226,7 +226,7 @@ def _all_zero(column: pd.Series) -> bool:
     return bool((pd.to_numeric(column, errors="coerce").fillna(0) == 0).all())
 
 
-def _time_index(frame: pd.DataFrame, roles: dict[str, str], source: str, names: Sequence[str]) -> pd.DatetimeIndex:
+def _time_index(frame: pd.DataFrame, roles: dict[str, str], what: str, names: Sequence[str]) -> pd.DatetimeIndex:
     """Bar times from the time column(s): ISO dates and times, MetaTrader's 2018.01.02, Stooq's 20180102
     with times like 093000, epoch seconds or milliseconds; offsets are converted to UTC."""
     if "datetime" in roles:
@@ -234,7 +234,7 @@ def _time_index(frame: pd.DataFrame, roles: dict[str, str], source: str, names: 
     else:
         columns = [roles[r] for r in ("date", "time") if r in roles]
     if not columns:
-        raise BarsError(f"{source}: no time column (expected {_TIME_EXPECTED}, in any letter case; "
+        raise BarsError(f"{what}: no time column (expected {_TIME_EXPECTED}, in any letter case; "
                         f"header: {', '.join(names)})")
     parts = [frame[c].reset_index(drop=True) for c in columns]
     if len(parts) == 1 and pd.api.types.is_datetime64_any_dtype(parts[0].dtype):
@@ -255,7 +255,7 @@ def _time_index(frame: pd.DataFrame, roles: dict[str, str], source: str, names: 
     if bad.any():
         row = int(np.argmax(bad))
         value = " ".join("" if pd.isna(p.iloc[row]) else str(p.iloc[row]) for p in parts)
-        raise BarsError(f"{source} row {row + 1}: {'/'.join(columns)} {value!r}, expected a date or time such as "
+        raise BarsError(f"{what} row {row + 1}: {'/'.join(columns)} {value!r}, expected a date or time such as "
                         "2020-01-02, 2020-01-02 09:30:00 or 2020.01.02")
     return pd.DatetimeIndex(stamps.dt.tz_localize(None))
 
@@ -280,43 +280,43 @@ def _parse_stamps(text: pd.Series) -> pd.Series:
     return stamps
 
 
-def _drop_empty_rows(bars: pd.DataFrame, empty: np.ndarray, source: str) -> pd.DataFrame:
+def _drop_empty_rows(bars: pd.DataFrame, empty: np.ndarray, what: str) -> pd.DataFrame:
     """Rows with no values carry no bar: dropped, counted in a warning."""
     if empty.any():
-        log.warning("%s: dropped %d row(s) with no values (first at %s)", source, int(empty.sum()),
+        log.warning("%s: dropped %d row(s) with no values (first at %s)", what, int(empty.sum()),
                     bars.index[empty][0])
         bars = bars.loc[~empty]
     if len(bars) == 0:
-        raise BarsError(f"{source}: no bars")
+        raise BarsError(f"{what}: no bars")
     return bars
 
 
-def validate_bars(bars: pd.DataFrame, source: str = "bars") -> None:
+def validate_bars(bars: pd.DataFrame, what: str = "bars") -> None:
     """Raise `BarsError` naming the first bad row and column; return None for clean bars."""
     if len(bars) == 0:
-        raise BarsError(f"{source}: no bars")
+        raise BarsError(f"{what}: no bars")
     index = bars.index
     step = np.diff(index.asi8)
     if (step <= 0).any():
         row = int(np.argmax(step <= 0)) + 1
         kind = "duplicate" if step[row - 1] == 0 else "out-of-order"
-        raise BarsError(f"{source} row {row + 1}: {kind} timestamp {index[row]} after {index[row - 1]}")
-    check_values({c: bars[c].to_numpy(dtype="float64") for c in COLUMNS}, source, bars.index)
+        raise BarsError(f"{what} row {row + 1}: {kind} timestamp {index[row]} after {index[row - 1]}")
+    check_values({c: bars[c].to_numpy(dtype="float64") for c in COLUMNS}, what, bars.index)
 
 
-def check_values(values: Mapping[str, np.ndarray], source: str = "bars", index: Sequence[Any] | None = None) -> None:
+def check_values(values: Mapping[str, np.ndarray], what: str = "bars", index: Sequence[Any] | None = None) -> None:
     """Raise `BarsError` for the first non-finite value, price <= 0, negative volume or broken envelope."""
     if _clean(values):
         return
     for col in COLUMNS:
-        _fail_where(source, values, index, ~np.isfinite(values[col]), col, "expected a finite number")
+        _fail_where(what, values, index, ~np.isfinite(values[col]), col, "expected a finite number")
     for col in ("open", "high", "low", "close"):
-        _fail_where(source, values, index, values[col] <= 0, col, "expected a price > 0")
-    _fail_where(source, values, index, values["volume"] < 0, "volume", "expected volume >= 0")
+        _fail_where(what, values, index, values[col] <= 0, col, "expected a price > 0")
+    _fail_where(what, values, index, values["volume"] < 0, "volume", "expected volume >= 0")
     top = np.maximum(values["open"], values["close"]) * (1 - _ENVELOPE_TOL)
     bottom = np.minimum(values["open"], values["close"]) * (1 + _ENVELOPE_TOL)
-    _fail_where(source, values, index, values["high"] < top, "high", "expected high >= max(open, close)")
-    _fail_where(source, values, index, values["low"] > bottom, "low", "expected low <= min(open, close)")
+    _fail_where(what, values, index, values["high"] < top, "high", "expected high >= max(open, close)")
+    _fail_where(what, values, index, values["low"] > bottom, "low", "expected low <= min(open, close)")
 
 
 def _clean(values: Mapping[str, np.ndarray]) -> bool:
@@ -331,11 +331,11 @@ def _clean(values: Mapping[str, np.ndarray]) -> bool:
                     and (high >= top).all() and (low <= bottom).all())
 
 
-def _fail_where(source: str, values: Mapping[str, np.ndarray], index: Sequence[Any] | None, bad: np.ndarray,
+def _fail_where(what: str, values: Mapping[str, np.ndarray], index: Sequence[Any] | None, bad: np.ndarray,
                 col: str, expected: str, *, quote: bool = False) -> None:
     """Raise for the first True in `bad`; rows are counted from 1, a CSV header not included."""
     if bad.any():
         row = int(np.argmax(bad))
         when = f" ({index[row]})" if index is not None else ""
         value = repr(values[col][row]) if quote else f"{values[col][row]:g}"
-        raise BarsError(f"{source} row {row + 1}{when}: {col} {value}, {expected}")
+        raise BarsError(f"{what} row {row + 1}{when}: {col} {value}, {expected}")
