@@ -7,6 +7,8 @@ from pathlib import Path
 
 from signalstack.plugin import defaults
 
+from .trading import add_trading_flags, strategy_settings
+
 
 def add(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("backtest", help="backtest a model's signals in Backtrader vs buy-and-hold",
@@ -29,31 +31,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--start", help="first decision date (default: the model's test period start)")
     p.add_argument("--fundamentals", metavar="CSV", help="dated fundamental factors for a two-input model "
                    "(the columns its card names; first column: the date each row became known)")
-    p.add_argument("--line", default="p_up", choices=("p_up", "forecast", "score"),
-                   help="indicator line the thresholds apply to (forecast for a regression model)")
-    p.add_argument("--buy-threshold", type=float, default=defaults.BUY_THRESHOLD,
-                   help=f"go long above this (default {defaults.BUY_THRESHOLD})")
-    p.add_argument("--sell-threshold", type=float, default=defaults.SELL_THRESHOLD,
-                   help=f"exit (or go short) below this (default {defaults.SELL_THRESHOLD})")
-    p.add_argument("--allow-short", action="store_true", help="go short below --sell-threshold (default: only exit)")
-    p.add_argument("--sizing", choices=("percent", "fixed", "volatility"), default="percent",
-                   help="percent: --stake of equity; fixed: --stake units; volatility: --vol-target, at most --stake")
-    p.add_argument("--stake", type=float, default=defaults.STAKE,
-                   help=f"fraction of equity per position (units with fixed; default {defaults.STAKE})")
-    p.add_argument("--vol-target", type=float, default=defaults.VOL_TARGET,
-                   help=f"annualised volatility to size for (default {defaults.VOL_TARGET})")
-    p.add_argument("--periods-per-year", type=float, metavar="N",
-                   help="bars per year that annualise Sharpe, Sortino and volatility sizing (default: inferred "
-                   "from the bar times)")
-    p.add_argument("--stop-loss", type=float, help="exit when a close is this fraction against the entry")
-    p.add_argument("--take-profit", type=float, help="exit when a close is this fraction beyond the entry")
-    p.add_argument("--hold", default="0", help="bars to hold each position, or 'horizon' for the model's (default 0)")
-    p.add_argument("--min-margin", type=float, default=0.0, help="ignore bars with |p_up - p_down| below this")
-    p.add_argument("--cash", type=float, default=defaults.CASH, help=f"starting cash (default {defaults.CASH:g})")
-    p.add_argument("--commission", type=float, default=defaults.COMMISSION,
-                   help=f"fraction of traded value (default {defaults.COMMISSION})")
-    p.add_argument("--slippage", type=float, default=defaults.SLIPPAGE,
-                   help=f"fraction of price, against the order (default {defaults.SLIPPAGE})")
+    add_trading_flags(p)
     p.add_argument("--sweep", action="append", default=[], metavar="NAME=START:STOP:STEP",
                    help="sweep a run_backtest parameter (STOP included, or NAME=V1,V2,...); repeat for a grid")
     p.add_argument("--workers", type=int, default=defaults.SWEEP_WORKERS,
@@ -77,12 +55,8 @@ def run(args: argparse.Namespace) -> None:
     token = args.token or os.environ.get("SIGNALSTACK_TOKEN")
     if token and (args.server or spec.startswith("grpc://")):
         security["token"] = token
-    hold = args.hold if args.hold == "horizon" else int(args.hold)
     settings = dict(start=args.start, cash=args.cash, commission=args.commission, slippage=args.slippage,
-                    line=args.line, buy_threshold=args.buy_threshold, sell_threshold=args.sell_threshold,
-                    allow_short=args.allow_short, sizing=args.sizing, stake=args.stake, vol_target=args.vol_target,
-                    stop_loss=args.stop_loss, take_profit=args.take_profit, hold=hold, min_margin=args.min_margin,
-                    periods_per_year=args.periods_per_year)
+                    **strategy_settings(args))
     if args.fundamentals:
         settings["fundamentals"] = load_fundamentals(args.fundamentals)
     universe = load_symbols(args.data)

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from signalstack.plugin import defaults
+from .trading import add_trading_flags, strategy_settings
 
 if TYPE_CHECKING:
     from signalstack.paper.runner import PaperResult
@@ -34,7 +34,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--model", required=True, type=Path, help="FILE.onnx, run in process")
     run.add_argument("--feed", required=True, action="append", metavar="SPEC", help=_FEED_HELP)
     run.add_argument("--journal", required=True, type=Path, help="FILE.sqlite to create (a new file)")
-    _strategy_flags(run)
+    add_trading_flags(run)
     run.set_defaults(run=_run)
 
     resume = actions.add_parser("resume", help="continue a run from its journal",
@@ -60,44 +60,11 @@ def add(sub: argparse._SubParsersAction) -> None:
     stop.set_defaults(run=_stop)
 
 
-def _strategy_flags(p: argparse.ArgumentParser) -> None:
-    """SignalStrategy's flags, named and defaulted as `signalstack backtest` names them."""
-    p.add_argument("--line", default="p_up", choices=("p_up", "forecast", "score"),
-                   help="indicator line the thresholds apply to (forecast for a regression model)")
-    p.add_argument("--buy-threshold", type=float, default=defaults.BUY_THRESHOLD,
-                   help=f"go long above this (default {defaults.BUY_THRESHOLD})")
-    p.add_argument("--sell-threshold", type=float, default=defaults.SELL_THRESHOLD,
-                   help=f"exit (or go short) below this (default {defaults.SELL_THRESHOLD})")
-    p.add_argument("--allow-short", action="store_true", help="go short below --sell-threshold (default: only exit)")
-    p.add_argument("--sizing", choices=("percent", "fixed", "volatility"), default="percent",
-                   help="percent: --stake of equity; fixed: --stake units; volatility: --vol-target, at most --stake")
-    p.add_argument("--stake", type=float, default=defaults.STAKE,
-                   help=f"fraction of equity per position (units with fixed; default {defaults.STAKE})")
-    p.add_argument("--vol-target", type=float, default=defaults.VOL_TARGET,
-                   help=f"annualised volatility to size for (default {defaults.VOL_TARGET})")
-    p.add_argument("--periods-per-year", type=float, metavar="N",
-                   help="bars per year for volatility sizing (default: inferred from the bar times)")
-    p.add_argument("--stop-loss", type=float, help="exit when a close is this fraction against the entry")
-    p.add_argument("--take-profit", type=float, help="exit when a close is this fraction beyond the entry")
-    p.add_argument("--hold", default="0", help="bars to hold each position, or 'horizon' for the model's (default 0)")
-    p.add_argument("--min-margin", type=float, default=0.0, help="ignore bars with |p_up - p_down| below this")
-    p.add_argument("--cash", type=float, default=defaults.CASH, help=f"starting cash of each feed's account (default {defaults.CASH:g})")
-    p.add_argument("--commission", type=float, default=defaults.COMMISSION,
-                   help=f"fraction of traded value (default {defaults.COMMISSION})")
-    p.add_argument("--slippage", type=float, default=defaults.SLIPPAGE,
-                   help=f"fraction of price, against the order (default {defaults.SLIPPAGE})")
-
-
 def _run(args: argparse.Namespace) -> None:
     from signalstack.paper.runner import PaperConfig, run_paper
 
-    strategy = {"line": args.line, "buy_threshold": args.buy_threshold, "sell_threshold": args.sell_threshold,
-                "allow_short": args.allow_short, "sizing": args.sizing, "stake": args.stake,
-                "vol_target": args.vol_target, "periods_per_year": args.periods_per_year, "stop_loss": args.stop_loss,
-                "take_profit": args.take_profit, "hold": args.hold if args.hold == "horizon" else int(args.hold),
-                "min_margin": args.min_margin}
     config = PaperConfig(model=args.model, feeds=args.feed, cash=args.cash, commission=args.commission,
-                         slippage=args.slippage, strategy=strategy)
+                         slippage=args.slippage, strategy=strategy_settings(args))
     _report(run_paper(config, args.journal))
 
 

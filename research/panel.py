@@ -52,6 +52,7 @@ from signalstack.plugin.strategies import RankingStrategy
 from .baselines import BUY_AND_HOLD, baseline_predictions
 from .experiment import Data, Experiment
 from .metrics import TRADING_METRICS, aggregate, balanced_accuracy, prediction_frame, versus_surrogates
+from .summary import write_folds
 from .surrogates import make_surrogate
 from .walkforward import Fold, bars_input, walk_forward
 
@@ -388,23 +389,10 @@ def write_panel_report(experiment: Experiment, panel: Mapping[str, pd.DataFrame]
     account.fills.to_csv(folder / "fills.csv", index=False)
     stats = {k: float(v) if isinstance(v, int | float | np.number) else str(v) for k, v in account.stats.items()}
     (folder / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
-    table = pd.DataFrame([_flat(row) for row in metrics["folds"] + metrics["baseline_folds"]])
-    table = table.astype({"seed": "Int64", "best_epoch": "Int64"})
-    table.to_csv(folder / "folds.csv", index=False)
+    write_folds(metrics, folder / "folds.csv")
     top_k = experiment.backtest.get("top_k", max(1, len(panel) // 2))
     rebalance = experiment.backtest.get("rebalance", labels.horizon)
     return (f"RankingStrategy over {len(panel)} symbols ({', '.join(panel)}): top {top_k} by "
             f"{'p_up' if column == 'up' else 'forecast'}, rebalanced every {rebalance} bars, "
             f"{stitched.index[0].date()} .. {stitched.index[-1].date()}: total return {found['total_return']:.4f}, "
             f"sharpe {found['sharpe']:.4f}, max drawdown {found['max_drawdown']:.4f}")
-
-
-def _flat(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A fold row with its [first, last] ranges as two columns each (as run.py's folds.csv)."""
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if isinstance(value, list):
-            out[f"{key}_start"], out[f"{key}_end"] = value
-        else:
-            out[key] = value
-    return out

@@ -49,7 +49,7 @@ from . import defaults
 from .executors import import_ray, run_all
 from .experiment import Data, Experiment
 from .metrics import aggregate, metric_names, versus_surrogates
-from .summary import summary_text
+from .summary import summary_text, write_folds
 from .tasks import Context, Task, TaskResult, plan_folds, run_task
 from .walkforward import sample_windows
 
@@ -204,21 +204,8 @@ def _write_report(experiment: Experiment, bars: pd.DataFrame, predictions: pd.Da
                                name=f"{experiment.model.name} walk-forward (mean of {experiment.seeds} seed(s))")
     result = run_backtest(source, bars.loc[stitched.index[0]:stitched.index[-1]], **experiment.backtest_keywords)
     write_report(result, folder)
-    table = pd.DataFrame([_flat(row) for row in metrics["folds"] + metrics["baseline_folds"]])
-    table = table.astype({"seed": "Int64", "best_epoch": "Int64"})  # baselines have neither: blank, not NaN floats
-    table.to_csv(folder / "folds.csv", index=False)
+    write_folds(metrics, folder / "folds.csv")
     return format_report(result)
-
-
-def _flat(row: dict[str, Any]) -> dict[str, Any]:
-    """A fold row with its [first, last] ranges as two columns each."""
-    out = {}
-    for key, value in row.items():
-        if isinstance(value, list):
-            out[f"{key}_start"], out[f"{key}_end"] = value
-        else:
-            out[key] = value
-    return out
 
 
 def _new_folder(out: Path, experiment: Experiment) -> Path:

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from .metrics import SIGNIFICANCE
 
@@ -81,3 +84,20 @@ def _number(value: Any, fmt: str = "{:.4f}") -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
     return fmt.format(value)
+
+
+def write_folds(metrics: Mapping[str, Any], path: Path) -> None:
+    """`folds.csv`: a row per model and baseline fold of `metrics`, each [first, last] range as two columns."""
+    table = pd.DataFrame([_fold_row(row) for row in [*metrics["folds"], *metrics["baseline_folds"]]])
+    table = table.astype({"seed": "Int64", "best_epoch": "Int64"})  # baselines have neither: blank, not NaN floats
+    table.to_csv(path, index=False)
+
+
+def _fold_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, list):
+            out[f"{key}_start"], out[f"{key}_end"] = value
+        else:
+            out[key] = value
+    return out

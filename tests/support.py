@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from signalstack.core.features import Feature, FeatureSpec
@@ -40,3 +42,16 @@ def serving(models: Path) -> Iterator[str]:
 
     with SignalServer(ServeOptions(models, port=free_port(), grace=0)) as server:
         yield server.address
+
+
+def walk_bars(index: pd.DatetimeIndex, seed: int) -> pd.DataFrame:
+    """OHLCV bars at `index`'s times from a random walk: each opens at the previous close, high and low a
+    small spread beyond the body (intraday-sized moves: 0.1% a bar)."""
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.001, len(index))))
+    open_ = np.r_[100.0, close[:-1]]
+    spread = np.abs(rng.normal(0, 0.0005, len(index)))
+    return pd.DataFrame({"open": open_, "high": np.maximum(open_, close) * (1 + spread),
+                         "low": np.minimum(open_, close) * (1 - spread), "close": close,
+                         "volume": rng.integers(100, 1000, len(index)).astype(float)}, index=index.rename("time"))
+

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ..support import SMALL
+from ..support import SMALL, walk_bars
 from .test_cli import run
 
 N_FEATURES = 21  # FeatureSpec.default(), what `signalstack train` computes
@@ -30,17 +30,10 @@ def daily_bars(seed: int, days: int = 700) -> pd.DataFrame:
 
 def five_minute_bars(days: int = 40, per_day: int = 78, seed: int = 7) -> pd.DataFrame:
     """`days` business days of 5-minute bars, 09:35 .. 16:00 (78 a day); the tenth day closes early."""
-    rng = np.random.default_rng(seed)
     stamps = [d + pd.Timedelta(hours=9, minutes=35 + 5 * m)
               for k, d in enumerate(pd.bdate_range("2021-03-01", periods=days))
               for m in range(per_day if k != 9 else per_day // 2)]
-    index = pd.DatetimeIndex(stamps, name="time")
-    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.001, len(index))))
-    open_ = np.r_[100.0, close[:-1]]
-    spread = np.abs(rng.normal(0, 0.0005, len(index)))
-    return pd.DataFrame({"open": open_, "high": np.maximum(open_, close) * (1 + spread),
-                         "low": np.minimum(open_, close) * (1 - spread), "close": close,
-                         "volume": rng.integers(100, 1000, len(index)).astype(float)}, index=index)
+    return walk_bars(pd.DatetimeIndex(stamps, name="time"), seed)
 
 
 @pytest.fixture(scope="module")

@@ -13,20 +13,14 @@ from signalstack.models.intraday import intraday_dataset
 from signalstack.models.pairs import rank_pairs
 from signalstack.models.windows import Dataset, build_dataset
 
-from ..support import SMALL
+from ..support import SMALL, walk_bars
 
 
 def minute_bars(days: int, per_day: int, seed: int = 0) -> pd.DataFrame:
     """A random walk of `per_day` one-minute bars per business day from 09:31."""
-    rng = np.random.default_rng(seed)
     dates = pd.bdate_range("2021-03-01", periods=days)
     index = pd.DatetimeIndex([d + pd.Timedelta(hours=9, minutes=31 + m) for d in dates for m in range(per_day)])
-    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.001, len(index))))
-    open_ = np.r_[100.0, close[:-1]]
-    spread = np.abs(rng.normal(0, 0.0005, len(index)))
-    return pd.DataFrame({"open": open_, "high": np.maximum(open_, close) * (1 + spread),
-                         "low": np.minimum(open_, close) * (1 - spread), "close": close,
-                         "volume": rng.integers(100, 1000, len(index)).astype(float)}, index=index.rename("time"))
+    return walk_bars(index, seed)
 
 
 def fundamentals_for(bars: pd.DataFrame, columns: int = 4, every: str = "20D", seed: int = 0) -> pd.DataFrame:

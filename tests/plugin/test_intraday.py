@@ -13,24 +13,18 @@ import pytest
 from signalstack.core.labels import LabelSpec
 from signalstack.plugin import GrpcSource, OnnxSource, SignalIndicator, SignalSource, bars_feed
 
-from ..support import SMALL, serving
+from ..support import SMALL, serving, walk_bars
 
 DAYS, PER_DAY = 3, 12
 
 
 def minute_bars(days: int = 60, per_day: int = 20, seed: int = 3) -> pd.DataFrame:
     """A random walk of `per_day` one-minute bars per business day from 09:31; every 7th day is short."""
-    rng = np.random.default_rng(seed)
     stamps = [d + pd.Timedelta(hours=9, minutes=31 + m) for k, d in enumerate(pd.bdate_range("2021-03-01",
                                                                                                 periods=days))
               for m in range(per_day if k % 7 != 6 else PER_DAY - 4)]
     index = pd.DatetimeIndex(stamps, name="time")
-    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.001, len(index))))
-    open_ = np.r_[100.0, close[:-1]]
-    spread = np.abs(rng.normal(0, 0.0005, len(index)))
-    return pd.DataFrame({"open": open_, "high": np.maximum(open_, close) * (1 + spread),
-                         "low": np.minimum(open_, close) * (1 - spread), "close": close,
-                         "volume": rng.integers(100, 1000, len(index)).astype(float)}, index=index)
+    return walk_bars(index, seed)
 
 
 @pytest.fixture(scope="module")
