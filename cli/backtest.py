@@ -20,7 +20,7 @@ def add(sub: argparse._SubParsersAction) -> None:
                    "(time column, then down/up, forecast or score), grpc://HOST:PORT/MODEL, or a model name "
                    "with --server")
     p.add_argument("--data", required=True, action="append", metavar="BARS",
-                   help="CSV of OHLCV bars, or sample:sp500 / sample:nasdaq; repeat for several symbols")
+                   help="CSV of OHLCV bars, sample:sp500 / sample:nasdaq, or SYMBOL=CSV; repeat for several symbols")
     p.add_argument("--server", metavar="HOST:PORT", help="score through a running signalstack server")
     p.add_argument("--token", help="bearer token for the server (default: $SIGNALSTACK_TOKEN)")
     p.add_argument("--tls-ca", type=Path, metavar="PEM", help="CA certificate of the server: connect with TLS")
@@ -42,9 +42,9 @@ def add(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> None:
     import os
 
+    from signalstack.core.bars import load_symbols
     from signalstack.core.fundamentals import load_fundamentals
     from signalstack.plugin.backtest import run_backtest
-    from signalstack.plugin.feeds import load_symbols
     from signalstack.plugin.report import format_portfolio, format_report, write_portfolio, write_report
     from signalstack.plugin.sources import open_source
     from signalstack.plugin.sweep import format_sweep, run_sweep, sweep_grid

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,7 +12,7 @@ from signalstack.models.config import INTRADAY_DAYS, WINDOW, TrainConfig
 from .common import parse_params
 
 if TYPE_CHECKING:
-    import pandas as pd
+    pass
 
 DEFAULTS = TrainConfig()
 
@@ -63,7 +62,7 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from signalstack.core.bars import load_bars
+    from signalstack.core.bars import load_bars, load_symbols, named_spec
     from signalstack.core.fundamentals import load_fundamentals
     from signalstack.core.labels import LabelSpec
 
@@ -73,7 +72,7 @@ def run(args: argparse.Namespace) -> None:
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
                          patience=args.patience, seed=args.seed, device=args.device)
     image = parse_image(args.image) if args.image is not None else None
-    bars = load_bars(args.data[0]) if len(args.data) == 1 and not _named(args.data[0]) else load_panel(args.data)
+    bars = load_bars(args.data[0]) if len(args.data) == 1 and not named_spec(args.data[0]) else load_symbols(args.data)
     fundamentals = load_fundamentals(args.fundamentals) if args.fundamentals else None
 
     from signalstack.models.pipeline import train_and_export  # torch: after the data is known to be good
@@ -95,38 +94,6 @@ def format_metrics(metrics: dict[str, float], test_range: tuple[str, str]) -> st
     lines += [f"  {key:<{width}} {int(value) if key.endswith('samples') else f'{value:.4f}'}"
               for key, value in sorted(metrics.items(), key=lambda item: item[0].endswith("samples"))]
     return "\n".join(lines)
-
-
-_SYMBOL = re.compile(r"^[A-Za-z0-9_.^-]+$")
-
-
-def _named(spec: str) -> tuple[str, str] | None:
-    """(SYMBOL, PATH) of a `SYMBOL=PATH` --data, None for a plain path or sample."""
-    name, sep, path = spec.partition("=")
-    return (name, path) if sep and path and _SYMBOL.match(name) else None
-
-
-def load_panel(specs: list[str]) -> dict[str, pd.DataFrame]:
-    """{symbol: bars} of several --data, in order: SYMBOL=PATH, else the file stem or sample name
-    (made distinct with _2, _3 as `signalstack backtest` names them)."""
-    from signalstack.core.bars import load_bars
-
-    panel: dict[str, pd.DataFrame] = {}
-    for spec in specs:
-        named = _named(spec)
-        if named is not None:
-            name, path = named
-            if name in panel:
-                raise ValueError(f"--data {spec}: symbol {name!r} given twice (expected distinct SYMBOL=PATH names)")
-        else:
-            path = spec
-            base = spec.removeprefix("sample:") if spec.startswith("sample:") else Path(spec).stem
-            name, n = base, 1
-            while name in panel:
-                n += 1
-                name = f"{base}_{n}"
-        panel[name] = load_bars(path)
-    return panel
 
 
 def parse_image(text: str) -> tuple[int, int]:

@@ -55,6 +55,37 @@ def load_bars(data: str | Path | pd.DataFrame, *, adjust: bool = True) -> pd.Dat
     return _normalise(_read_csv(path), str(path), adjust)
 
 
+SYMBOL = re.compile(r"^[A-Za-z0-9_.^-]+$")
+"""A name a `SYMBOL=PATH` spec may give its series."""
+
+
+def named_spec(spec: str) -> tuple[str, str] | None:
+    """(SYMBOL, PATH) of a `SYMBOL=PATH` spec, None for a plain path or sample."""
+    name, sep, path = spec.partition("=")
+    return (name, path) if sep and path and SYMBOL.match(name) else None
+
+
+def load_symbols(specs: Sequence[str]) -> dict[str, pd.DataFrame]:
+    """Bars per symbol from `load_bars` specs, in order: named by `SYMBOL=PATH`, else by the file stem
+    or sample name (made distinct with _2, _3, ...)."""
+    universe: dict[str, pd.DataFrame] = {}
+    for spec in specs:
+        named = named_spec(spec)
+        if named is not None:
+            name, path = named
+            if name in universe:
+                raise BarsError(f"{spec}: symbol {name!r} given twice (expected distinct SYMBOL=PATH names)")
+        else:
+            path = spec
+            base = spec.removeprefix("sample:") if spec.startswith("sample:") else Path(spec).stem
+            name, n = base, 1
+            while name in universe:
+                n += 1
+                name = f"{base}_{n}"
+        universe[name] = load_bars(path)
+    return universe
+
+
 def _sample_frame(name: str) -> pd.DataFrame:
     if name not in SAMPLES:
         raise BarsError(f"sample:{name}: unknown sample (expected one of {', '.join(SAMPLES)})")

@@ -61,8 +61,9 @@ class Featurizer:
         check_values(tail, what)
         return feature_matrix(tail, self._spec)[-self.window_size:].reshape(info.shape)
 
-    def series(self, bars: Bars) -> tuple[np.ndarray, np.ndarray]:
-        """(positions, inputs): the bars input of every bar with enough history, and those bars' positions.
+    def series(self, bars: Bars) -> tuple[int, np.ndarray, np.ndarray]:
+        """(bars given, positions, inputs): the bars input of every bar with enough history, and those
+        bars' positions.
 
         Features are computed once over the whole series: the fast path for backtests. An
         intraday model gets one sample per day, at its closing bar.
@@ -78,10 +79,11 @@ class Featurizer:
             if len(ends) < self.window_size:
                 raise InvalidInput(f"series: {len(ends)} days with {info.shape[-2]} bars after the warm-up, "
                                    f"expected at least {self.window_size}")
-            return ends[self.window_size - 1:], day_windows(blocks, self.window_size if len(info.shape) == 3 else None)
+            days = self.window_size if len(info.shape) == 3 else None
+            return n, ends[self.window_size - 1:], day_windows(blocks, days)
         positions = np.arange(self.bars_required - 1, n)
         windows = np.lib.stride_tricks.sliding_window_view(table[self.card.warmup:], self.window_size, axis=0)
-        return positions, windows.transpose(0, 2, 1).reshape(len(positions), *info.shape)
+        return n, positions, windows.transpose(0, 2, 1).reshape(len(positions), *info.shape)
 
     def _enough(self, n: int, what: str) -> None:
         if n < self.bars_required:

@@ -18,7 +18,7 @@ import pandas as pd
 
 from .card import METADATA_KEY, ModelCard, TensorInfo
 from .errors import InvalidInput
-from .featurizer import Bars, Featurizer, bar_arrays
+from .featurizer import Bars, Featurizer
 from .inputs import check_batch, check_finite, check_names, series_rows
 from .outputs import join_outputs, joined_columns, split_outputs
 from .session import OnnxSession
@@ -137,11 +137,10 @@ class OnnxModel:
         `tensors` gives a model's other inputs one row per bar, aligned with `bars`; bars whose
         rows are not finite (fundamentals not yet published) get NaN outputs.
         """
-        n = len(bar_arrays(bars, "series")["close"])
+        n, positions, windows = self.featurizer.series(bars)
         if index is None:
             index = bars.index if isinstance(bars, pd.DataFrame) else pd.RangeIndex(n)
         rows = series_rows(self.tensor_inputs, tensors or {}, n, self.name)
-        positions, windows = self.featurizer.series(bars)
         others = {name: x[positions] for name, x in rows.items()}
         known = np.ones(len(windows), dtype=bool)
         for x in others.values():

@@ -16,7 +16,7 @@ from typing import Any
 _MODULES = {
     "analyzers": ("Performance", "SignalQuality"),
     "backtest": ("BacktestResult", "run_backtest"),
-    "feeds": ("bars_feed", "fundamentals_feed", "load_symbols"),
+    "feeds": ("bars_feed", "fundamentals_feed"),
     "indicators": ("SignalIndicator",),
     "report": ("format_portfolio", "format_report", "write_portfolio", "write_report"),
     "sources": ("GrpcSource", "OnnxSource", "PrecomputedSource", "SignalSource", "open_source"),

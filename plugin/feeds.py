@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from signalstack.core.bars import COLUMNS, load_bars, validate_bars
+from signalstack.core.bars import COLUMNS, validate_bars
 
 _UNIX_EPOCH = 719163.0
 """Backtrader's date number (days since 0001-01-01, counted from 1) of 1970-01-01 00:00."""
@@ -117,16 +115,3 @@ def data_bars(data: bt.AbstractDataBase, last: int | None = None) -> pd.DataFram
 
     table = np.column_stack([values(getattr(data, c)) for c in COLUMNS])
     return pd.DataFrame(table, columns=list(COLUMNS), index=bar_times(values(data.datetime)))
-
-
-def load_symbols(specs: Sequence[str]) -> dict[str, pd.DataFrame]:
-    """Bars per symbol from `load_bars` specs, named by file stem or sample name (made distinct)."""
-    universe: dict[str, pd.DataFrame] = {}
-    for spec in specs:
-        base = spec.removeprefix("sample:") if spec.startswith("sample:") else Path(spec).stem
-        name, n = base, 1
-        while name in universe:
-            n += 1
-            name = f"{base}_{n}"
-        universe[name] = load_bars(spec)
-    return universe

@@ -16,7 +16,7 @@ import numpy as np
 
 from signalstack.core.errors import InvalidInput
 from signalstack.core.featurizer import Bars
-from signalstack.core.inputs import check_finite, check_names
+from signalstack.core.inputs import check_finite
 from signalstack.core.model import OnnxModel
 
 from .batching import Batchers
@@ -68,8 +68,9 @@ class DataPlane:
         return not self.stopping.is_set()
 
     def infer(self, model: OnnxModel, inputs: Mapping[str, np.ndarray]) -> Outputs:
-        """Outputs for the graph's own inputs (raw feature windows for a bars input): the Open Inference Protocol."""
-        check_names(model.inputs, inputs, model.name, what="inputs")
+        """Outputs for the graph's own inputs (raw feature windows for a bars input): the Open Inference Protocol.
+
+        Names and shapes are checked where the inputs run (the batching queue); values here."""
         check_finite(inputs)
         return self.batchers.predict(model, inputs)
 

@@ -155,12 +155,12 @@ def test_a_t_by_f_net_given_bars_per_day_reads_one_day_blocks_and_spec_files_dis
 
 
 def test_symbols_are_named_by_stem_or_as_given(tmp_path):
-    from signalstack.cli.train import load_panel
+    from signalstack.core.bars import load_symbols
 
     (tmp_path / "x").mkdir()
     for path in (tmp_path / "A.csv", tmp_path / "x" / "A.csv", tmp_path / "B.csv"):
         daily_bars(0, days=30).to_csv(path)
-    panel = load_panel([str(tmp_path / "A.csv"), str(tmp_path / "x" / "A.csv"), f"spx={tmp_path / 'B.csv'}"])
+    panel = load_symbols([str(tmp_path / "A.csv"), str(tmp_path / "x" / "A.csv"), f"spx={tmp_path / 'B.csv'}"])
     assert list(panel) == ["A", "A_2", "spx"]
 
 
