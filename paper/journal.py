@@ -28,10 +28,10 @@ from typing import Any, Self
 
 log = logging.getLogger(__name__)
 
-KINDS = ("config", "resume", "bar", "rejected", "signal", "decision", "order", "accepted", "fill", "cancel",
-         "snapshot", "stop")
-"""What an event records: the run's configuration, a resume, a bar seen (or rejected), a signal, a
-decision, an order (submitted, accepted by the broker's checks, filled or cancelled), the account
+KINDS = ("config", "resume", "bar", "rejected", "signal", "gap", "model", "decision", "risk", "order", "accepted",
+         "fill", "cancel", "snapshot", "stop")
+"""What an event records: the run's configuration, a resume, a bar seen (or rejected), a signal (or a
+stale-signal gap: none in time), a change of model version, a decision, a risk limit's breach, an order (submitted, accepted by the broker's checks, filled or cancelled), the account
 after a bar, a stop."""
 
 KILL_AFTER_ENV = "SIGNALSTACK_PAPER_KILL_AFTER_SEQ"

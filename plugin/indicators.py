@@ -14,7 +14,7 @@ import pandas as pd
 from signalstack.core.fundamentals import fundamentals_at
 
 from .feeds import bar_times, data_bars
-from .sources import SignalSource
+from .sources import LiveScorer, SignalSource
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +46,10 @@ class SignalIndicator(bt.Indicator):
     `predict_series` is causal, so the value at bar t depends on bars <= t alone. runonce and next
     modes make the same single call.
 
-    Live path (data not preloaded: live feeds, replayed bars): each bar is scored when it comes
-    with `predict_last` over its last `bars_required` bars; a replayed bar is scored again as it
-    updates. Features are windowed exactly, so both paths give the same values.
+    Live path (data not preloaded: live feeds, replayed bars): each bar is pushed, when it comes,
+    to the source's live scorer (`source.live()`), which keeps the history it needs; a replayed
+    bar is scored again as it updates. Features are windowed exactly, so both paths give the same
+    values.
 
     Two-input models (fundamental factors beside the bars): `fundamentals` is a DataFrame keyed
     by the date each row became known, with the columns the model card names; or pass it as
@@ -83,6 +84,7 @@ class SignalIndicator(bt.Indicator):
                              "indicator's second data, SignalIndicator(daily, intraday, source=...)")
         self._scores: np.ndarray | None = None
         self._days: pd.DataFrame | None = None  # an intraday model's predictions by date, when batched
+        self._live: LiveScorer | None = None  # the live path's scorer, made on the first live bar
         # An intraday model's history is counted in intraday bars; its daily clock needs `window` days.
         self.addminperiod(source.card.window if source.intraday else source.bars_required)
 
@@ -93,6 +95,10 @@ class SignalIndicator(bt.Indicator):
         scores = self._score_loaded()
         for k in self._columns:
             self.lines[k].array[start:end] = array("d", scores[start:end, k].tolist())
+
+    def prenext(self) -> None:
+        if not self.p.source.intraday and self.data.buflen() == len(self.data):
+            self._score_last(score=False)  # live: the scorer keeps the bars of the warm-up
 
     def next(self) -> None:
         if self.p.source.intraday:
@@ -196,12 +202,26 @@ class SignalIndicator(bt.Indicator):
             return np.full(len(OUTPUT_LINES), np.nan)  # no session that date, too short, or too little history
         return self._to_lines(source.predict_last(intraday).reshape(1, -1))[0]
 
-    def _score_last(self) -> np.ndarray:
-        bars = data_bars(self.data, last=self.p.source.bars_required)
-        tensors = self._tensors(bars.index[-1:], newest=True)
-        if not all(np.isfinite(x).all() for x in tensors.values()):  # no fundamentals known yet
+    def _score_last(self, score: bool = True) -> np.ndarray:
+        """The live path: the current bar pushed to the source's live scorer (made on the first bar);
+        `score` False keeps it as history only."""
+        if self._live is None:
+            self._live = self.p.source.live()
+        data = self.data
+        time = bar_times([data.datetime[0]])[0]
+        bar = np.array([data.open[0], data.high[0], data.low[0], data.close[0], data.volume[0]])
+        tensors = self._tensors(pd.DatetimeIndex([time]), newest=True)
+        known = all(np.isfinite(x).all() for x in tensors.values())  # fundamentals published yet
+        outputs = self._live.push(time, bar, tensors, score=score and known)
+        if outputs is None:
             return np.full(len(OUTPUT_LINES), np.nan)
-        return self._to_lines(self.p.source.predict_last(bars, tensors).reshape(1, -1))[0]
+        return self._to_lines(np.asarray(outputs, dtype=np.float64).reshape(1, -1))[0]
+
+    @property
+    def live_scorer(self) -> LiveScorer | None:
+        """The scorer of the live path (None until the first live bar): its `version` is the model
+        version behind the current outputs."""
+        return self._live
 
     def _to_lines(self, outputs: np.ndarray) -> np.ndarray:
         out = np.full((len(outputs), len(OUTPUT_LINES)), np.nan)

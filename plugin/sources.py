@@ -1,8 +1,9 @@
 """Where a signal's probabilities come from: an ONNX file in process, a gRPC server, or a table.
 
 Every source answers the same two questions: probabilities for every bar of a series (the
-backtest path, one call) and for the last bar of a window (the live path). Sources index their
-answers by bar time, so the indicator can align them without caring where they came from.
+backtest path, one call) and for the last bar of a window. Sources index their answers by bar
+time, so the indicator can align them without caring where they came from. A live feed is scored
+bar by bar through the source's `live()` scorer, which keeps what it needs between bars.
 A model with tensor inputs besides its bars (a two-input net's fundamentals) gets them as
 `tensors`, {input name: one row per bar}.
 """
@@ -19,6 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from signalstack.core.bars import COLUMNS
 from signalstack.core.card import ModelCard, TensorInfo
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,50 @@ class SignalSource(Protocol):
         model reads every row given, so send whole days)."""
         ...
 
+    def live(self) -> LiveScorer:
+        """A new scorer of one live feed (one symbol), fed bar by bar."""
+        ...
+
+
+class LiveScorer(Protocol):
+    """Scores one live feed bar by bar, keeping the history it needs between bars."""
+
+    version: int | None
+    """The model version that produced the last outputs `push` returned (None: no version known)."""
+
+    def push(self, time: pd.Timestamp, bar: np.ndarray, tensors: Tensors | None = None, *,
+             score: bool = True) -> np.ndarray | None:
+        """Outputs (the source's `columns`) for the bar that just closed at `time`, `bar` its open, high,
+        low, close and volume; `tensors` the bar's other inputs (one row each). A bar at the time of the
+        last one pushed replaces it (a bar still forming). None when there is no signal for the bar:
+        too little history yet, `score` False (the bar is history only: its other inputs are not known
+        yet), or (a served model) the answer did not arrive in time."""
+        ...
+
+
+class TailScorer:
+    """The plain live scorer: the last `bars_required` bars kept in arrays, scored by `predict_last`."""
+
+    def __init__(self, source: SignalSource) -> None:
+        self.source = source
+        self.version = getattr(source, "version", None)
+        self._size = source.bars_required
+        self._times: list[pd.Timestamp] = []
+        self._bars = np.empty((0, len(COLUMNS)))
+
+    def push(self, time: pd.Timestamp, bar: np.ndarray, tensors: Tensors | None = None, *,
+             score: bool = True) -> np.ndarray | None:
+        row = np.asarray(bar, dtype=np.float64).reshape(1, len(COLUMNS))
+        if self._times and time == self._times[-1]:
+            self._bars[-1] = row
+        else:
+            self._times = [*self._times[-(self._size - 1):], time] if self._size > 1 else [time]
+            self._bars = np.concatenate([self._bars[-(self._size - 1):] if self._size > 1 else self._bars[:0], row])
+        if not score or len(self._times) < self._size:
+            return None
+        frame = pd.DataFrame(self._bars, columns=list(COLUMNS), index=pd.DatetimeIndex(self._times))
+        return self.source.predict_last(frame, tensors)
+
 
 class OnnxSource:
     """An exported model run in this process by onnxruntime (the server's own runtime)."""
@@ -78,6 +124,9 @@ class OnnxSource:
 
     def predict_last(self, bars: pd.DataFrame, tensors: Tensors | None = None) -> np.ndarray:
         return self.model.predict_windows([bars], _last_rows(tensors))[0]
+
+    def live(self) -> LiveScorer:
+        return TailScorer(self)
 
 
 class GrpcSource(AbstractContextManager):
@@ -142,6 +191,9 @@ class GrpcSource(AbstractContextManager):
     def predict_last(self, bars: pd.DataFrame, tensors: Tensors | None = None) -> np.ndarray:
         return self.client.predict(self.model, [bars], self.version, _last_rows(tensors))[0]
 
+    def live(self) -> LiveScorer:
+        return TailScorer(self)
+
 
 class PrecomputedSource:
     """Predictions computed elsewhere: a frame indexed by bar time with one column per output column.
@@ -187,6 +239,9 @@ class PrecomputedSource:
             raise ValueError(f"{self.name}: no probabilities for bar {time} "
                              f"(have {self.frame.index[0]} .. {self.frame.index[-1]})")
         return self.frame.loc[time].to_numpy()
+
+    def live(self) -> LiveScorer:
+        return TailScorer(self)
 
 
 def _last_rows(tensors: Tensors | None) -> dict[str, np.ndarray]:
