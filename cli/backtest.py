@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from signalstack.plugin import defaults
 
@@ -14,8 +15,9 @@ def add(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("backtest", help="backtest a model's signals in Backtrader vs buy-and-hold",
                        description="Runs SignalStrategy over the model's out-of-sample period (from its "
                        "test_range start) unless --start says otherwise. Orders fill at the next bar's open. "
-                       "Several --data give one report per symbol and a portfolio page; --sweep backtests a "
-                       "grid of parameters in parallel processes and tabulates them.")
+                       "Several --data give one report per symbol and a portfolio page; with --top-k they are "
+                       "traded as one ranked account instead (RankingStrategy); --sweep backtests a grid of "
+                       "parameters in parallel processes and tabulates them.")
     p.add_argument("--model", required=True, help="FILE.onnx (in process), FILE.csv of precomputed predictions "
                    "(time column, then down/up, forecast or score), grpc://HOST:PORT/MODEL, or a model name "
                    "with --server")
@@ -32,6 +34,10 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fundamentals", metavar="CSV", help="dated fundamental factors for a two-input model "
                    "(the columns its card names; first column: the date each row became known)")
     add_trading_flags(p)
+    p.add_argument("--top-k", type=int, metavar="K", help="rank the --data symbols by the model's score (p_up, or "
+                   "--line, for a model without one) and hold the best K, equally weighted, in one account")
+    p.add_argument("--rebalance", type=int, metavar="BARS", help="with --top-k: bars between rebalances "
+                   "(default: the model's horizon)")
     p.add_argument("--sweep", action="append", default=[], metavar="NAME=START:STOP:STEP",
                    help="sweep a run_backtest parameter (STOP included, or NAME=V1,V2,...); repeat for a grid")
     p.add_argument("--workers", type=int, default=defaults.SWEEP_WORKERS,
@@ -60,6 +66,11 @@ def run(args: argparse.Namespace) -> None:
     if args.fundamentals:
         settings["fundamentals"] = load_fundamentals(args.fundamentals)
     universe = load_symbols(args.data)
+    if args.top_k is not None:
+        _rank(args, spec, security, universe)
+        return
+    if args.rebalance is not None:
+        raise ValueError(f"--rebalance {args.rebalance}: applies to a ranking backtest (give --top-k)")
     if args.sweep:
         grid = sweep_grid(args.sweep)
         table = run_sweep(spec, universe if len(universe) > 1 else next(iter(universe.values())), grid,
@@ -82,3 +93,24 @@ def run(args: argparse.Namespace) -> None:
         written = write_portfolio(results, args.out) if len(results) > 1 else write_report(
             next(iter(results.values())), args.out)
         print(f"wrote {written[0]} and {len(written) - 1} more files in {args.out}")
+
+
+def _rank(args: argparse.Namespace, spec: str, security: dict[str, Any], universe: dict[str, Any]) -> None:
+    """`--top-k`: one account holding the best-scored symbols (`run_ranking`)."""
+    from signalstack.plugin.ranking import format_ranking, run_ranking, write_ranking
+    from signalstack.plugin.sources import open_source
+
+    if args.sweep or args.fundamentals:
+        raise ValueError("--top-k: a ranking backtest takes neither --sweep nor --fundamentals")
+    source = open_source(spec, **security)
+    try:
+        line = "score" if "score" in source.columns else args.line
+        result = run_ranking(source, universe, top_k=args.top_k, rebalance=args.rebalance, stake=args.stake,
+                             line=line, start=args.start, cash=args.cash, commission=args.commission,
+                             slippage=args.slippage, periods_per_year=args.periods_per_year)
+    finally:
+        getattr(source, "close", lambda: None)()
+    print(format_ranking(result))
+    if args.out:
+        written = write_ranking(result, args.out)
+        print(f"wrote {len(written)} files in {args.out}")

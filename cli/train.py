@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from signalstack.core.labels import LABEL_KINDS
-from signalstack.models.config import INTRADAY_DAYS, WINDOW, TrainConfig
+from signalstack.models.config import INTRADAY_DAYS, PRECISIONS, WINDOW, TrainConfig
 
 from .common import parse_params
 
@@ -56,6 +56,8 @@ def add(sub: argparse._SubParsersAction) -> None:
                    help=f"epochs without validation improvement before stopping (default {DEFAULTS.patience})")
     p.add_argument("--seed", type=int, default=DEFAULTS.seed, help=f"random seed (default {DEFAULTS.seed})")
     p.add_argument("--device", default=DEFAULTS.device, help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--precision", default=DEFAULTS.precision, choices=PRECISIONS,
+                   help="mixed precision: auto is fp16 with loss scaling on CUDA, fp32 on the CPU; bf16 runs on both")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="architecture parameter, e.g. --param hidden=32,32 --param dropout=0.3")
     p.set_defaults(run=run)
@@ -70,7 +72,8 @@ def run(args: argparse.Namespace) -> None:
     if args.horizon is not None:
         labels = LabelSpec(labels.kind, args.horizon, labels.up, labels.down)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-                         patience=args.patience, seed=args.seed, device=args.device)
+                         patience=args.patience, seed=args.seed, device=args.device,
+                         precision=args.precision)
     image = parse_image(args.image) if args.image is not None else None
     bars = load_bars(args.data[0]) if len(args.data) == 1 and not named_spec(args.data[0]) else load_symbols(args.data)
     fundamentals = load_fundamentals(args.fundamentals) if args.fundamentals else None

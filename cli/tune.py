@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 
 from signalstack.research import search
@@ -15,8 +16,9 @@ def add(sub: argparse._SubParsersAction) -> None:
                        "first `search.folds` walk-forward folds (default 1) with seed 0 and scores the mean best "
                        "validation loss (test periods are never read); bad trials are pruned per epoch. The study "
                        "resumes from its storage. Writes OUT/trials.csv, OUT/plots/*.png and OUT/best.yaml (the "
-                       "experiment with the best values: `signalstack run OUT/best.yaml`). "
-                       "The search keys: see signalstack.research.search.")
+                       "experiment with the best values: `signalstack run OUT/best.yaml`). With --ray-address the "
+                       "trials run on a Ray cluster through Ray Tune (OptunaSearch, ASHA early stopping), with the "
+                       "same objective, study and outputs. The search keys: see signalstack.research.search.")
     p.add_argument("experiment", type=Path, metavar="EXP.yaml", help="the experiment file, with a search: section")
     p.add_argument("--trials", type=int, default=None,
                    help=f"the study's total number of trials, counting those already in its storage (default: "
@@ -28,6 +30,12 @@ def add(sub: argparse._SubParsersAction) -> None:
                    help="the study's name in the storage (default: the experiment file's stem)")
     p.add_argument("--out", type=Path, default=Path(search.OUT),
                    help=f"folder for the study, trials.csv, plots/ and best.yaml (default {search.OUT})")
+    p.add_argument("--ray-address", default=os.environ.get("RAY_ADDRESS") or None, metavar="ADDR",
+                   help="run the trials on this Ray cluster with Ray Tune (one CPU each, as many at once as it has "
+                   "CPUs; ASHA stops bad trials when search.pruner is median): `local` starts one here, `auto` "
+                   "finds a running one, or HOST:PORT / ray://HOST:PORT (ray:// needs a database --storage) "
+                   "(default: the RAY_ADDRESS environment variable; unset: Optuna in this process). "
+                   "Needs pip install 'signalstack[ray]'")
     p.set_defaults(run=run)
 
 
@@ -41,9 +49,16 @@ def run(args: argparse.Namespace) -> None:
     logging.getLogger("signalstack").setLevel(logging.INFO)
     experiment = load_experiment(args.experiment)
     name = args.study or args.experiment.stem
-    result = tune(experiment, args.out, trials=args.trials, storage=args.storage, study_name=name)
+    if args.ray_address:
+        from signalstack.research.ray_tune import tune_on_ray
+
+        result = tune_on_ray(experiment, args.out, ray_address=args.ray_address, trials=args.trials,
+                             storage=args.storage, study_name=name)
+    else:
+        result = tune(experiment, args.out, trials=args.trials, storage=args.storage, study_name=name)
     states = result.table["state"].value_counts().to_dict() if len(result.table) else {}
-    print(f"study {name!r} in {storage_url(args.storage, args.out)}: {len(result.table)} trial(s) "
+    where = f" (trials on Ray at {args.ray_address})" if args.ray_address else ""
+    print(f"study {name!r} in {storage_url(args.storage, args.out)}{where}: {len(result.table)} trial(s) "
           f"({', '.join(f'{n} {s.lower()}' for s, n in sorted(states.items()))})")
     if result.best is not None:
         best = result.study.best_trial

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import math
 import re
 import warnings
 from collections.abc import Mapping, Sequence
@@ -348,6 +349,26 @@ def check_values(values: Mapping[str, np.ndarray], what: str = "bars", index: Se
     bottom = np.minimum(values["open"], values["close"]) * (1 + _ENVELOPE_TOL)
     _fail_where(what, values, index, values["high"] < top, "high", "expected high >= max(open, close)")
     _fail_where(what, values, index, values["low"] > bottom, "low", "expected low <= min(open, close)")
+
+
+def bar_problem(open_: float, high: float, low: float, close: float, volume: float) -> str | None:
+    """Why one bar fails `check_values` ("high 5, expected high >= max(open, close)"), or None: the same
+    checks in the same order on plain floats, for live feeds that check one bar at a time (an array
+    pass costs more than the bar's whole scoring)."""
+    bar = {"open": open_, "high": high, "low": low, "close": close, "volume": volume}
+    for col in COLUMNS:
+        if not math.isfinite(bar[col]):
+            return f"{col} {bar[col]:g}, expected a finite number"
+    for col in ("open", "high", "low", "close"):
+        if bar[col] <= 0:
+            return f"{col} {bar[col]:g}, expected a price > 0"
+    if volume < 0:
+        return f"volume {volume:g}, expected volume >= 0"
+    if high < max(open_, close) * (1 - _ENVELOPE_TOL):
+        return f"high {high:g}, expected high >= max(open, close)"
+    if low > min(open_, close) * (1 + _ENVELOPE_TOL):
+        return f"low {low:g}, expected low <= min(open, close)"
+    return None
 
 
 def _clean(values: Mapping[str, np.ndarray]) -> bool:

@@ -107,7 +107,8 @@ def input_layout(inputs: Mapping[str, tuple[int | None, ...]], bars_per_day: int
 def dataset_for(architecture: str | Path, bars: Bars, *, features: FeatureSpec | None = None,
                 labels: LabelSpec = LabelSpec(), window: int = WINDOW, fundamentals: pd.DataFrame | None = None,
                 days: int | None = None, bars_per_day: int | None = None, image: tuple[int, int] | None = None,
-                pairs_per_date: int | None = None) -> Dataset:
+                pairs_per_date: int | None = None, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+                embargo: int | None = None) -> Dataset:
     """The training set `architecture` takes, by its declared inputs (`input_layout`), from bars:
 
     - WINDOWS: `build_dataset`, (window, features) windows of one series.
@@ -121,7 +122,9 @@ def dataset_for(architecture: str | Path, bars: Bars, *, features: FeatureSpec |
     - PAIRS: `rank_pairs` of the panel (at least two symbols): every ordered pair per shared date,
       or `pairs_per_date` drawn; labelled by who does better over `labels.horizon` bars.
 
-    `bars` is one series or {symbol: bars}; a single-series layout takes a panel of one.
+    `bars` is one series or {symbol: bars}; a single-series layout takes a panel of one. `fractions`
+    and `embargo` (default: the label horizon) are the builders' split by time: a walk-forward fold
+    (research/walkforward.py) passes its own, so its scaler is fitted on its fit rows alone.
     """
     model = f"--model {architecture}"
     declared = declared_inputs(architecture)
@@ -148,11 +151,13 @@ def dataset_for(architecture: str | Path, bars: Bars, *, features: FeatureSpec |
         if labels.kind not in ("binary", "pair"):
             raise ValueError(f"--labels {labels.kind}: {model} trains on pair labels (1 when the first stock's "
                              f"return over --horizon bars beats the second's); expected the default labels")
-        return rank_pairs(panel, spec, labels.horizon, pairs_per_date=pairs_per_date)
+        return rank_pairs(panel, spec, labels.horizon, pairs_per_date=pairs_per_date, fractions=fractions,
+                          embargo=embargo)
     if layout == IMAGES:
         if image is not None and (len(image) != 2 or min(image) < 1):
             raise ValueError(f"--image {','.join(map(str, image))}: expected HEIGHT,WIDTH, two positive integers")
-        return factor_images(panel, spec, labels, days=window, shape=tuple(image) if image else None)
+        return factor_images(panel, spec, labels, days=window, shape=tuple(image) if image else None,
+                             fractions=fractions, embargo=embargo)
     if len(panel) != 1:
         raise ValueError(f"{model} reads {_READS[layout]}, got {len(panel)} --data; several are for nets with "
                          "an images input or a pair of inputs (inception, rank)")
@@ -160,7 +165,8 @@ def dataset_for(architecture: str | Path, bars: Bars, *, features: FeatureSpec |
     if layout == FUNDAMENTALS:
         if fundamentals is None:
             raise ValueError(f"{model} needs --fundamentals CSV (its inputs: {', '.join(declared)})")
-        return fundamental_dataset(series, fundamentals, spec, _targets(architecture, labels), window)
+        return fundamental_dataset(series, fundamentals, spec, _targets(architecture, labels), window,
+                                   fractions=fractions, embargo=embargo)
     if layout == INTRADAY:
         typical = session_length(series)
         if typical < 2:
@@ -171,8 +177,8 @@ def dataset_for(architecture: str | Path, bars: Bars, *, features: FeatureSpec |
             raise ValueError(f"--days {days}: not used by {model}, which reads one day's block (bars per day, "
                              "features)")
         return intraday_dataset(series, spec, labels, days=None if one_day else (days or INTRADAY_DAYS),
-                                bars_per_day=bars_per_day or typical)
-    return build_dataset(series, spec, labels, window)
+                                bars_per_day=bars_per_day or typical, fractions=fractions, embargo=embargo)
+    return build_dataset(series, spec, labels, window, fractions=fractions, embargo=embargo)
 
 
 _READS = {WINDOWS: "(window, features) windows of one bar series",
@@ -189,14 +195,19 @@ def session_length(bars: pd.DataFrame) -> int:
 
 def train_dataset_and_export(dataset: Dataset, out: Path, *, architecture: str | Path,
                              config: TrainConfig = TrainConfig(), data_source: str = "",
-                             params: dict[str, Any] | None = None) -> TrainedModel:
-    """Train on any dataset (multi-input, multi-output, pairs, images...) and export what it serves."""
+                             params: dict[str, Any] | None = None,
+                             extra: Mapping[str, Any] | None = None) -> TrainedModel:
+    """Train on any dataset (multi-input, multi-output, pairs, images...) and export what it serves.
+
+    `extra`: more fields for the card's `extra` (a research run's record of a rule the label
+    spec cannot name, such as a panel's cross-sectional labels)."""
     out = _onnx_path(out)
     artefacts = out.with_name(out.stem + ".training")
     result = train(dataset, architecture, config, artefacts, **(params or {}))
     serving = result.net.for_serving()
     card = make_card(result, serving, dataset, architecture=str(architecture), data_source=data_source,
-                     extra={"best_epoch": result.best_epoch, "train_device": result.device, "seed": config.seed})
+                     extra={"best_epoch": result.best_epoch, "train_device": result.device, "seed": config.seed,
+                            **(extra or {})})
     parity = export_onnx(serving, card, out, _serving_inputs(result.net, serving, dataset.x_of(dataset.test),
                                                             PARITY_WINDOWS))
     return TrainedModel(out, card, result, artefacts, parity)

@@ -49,6 +49,15 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of `TrainConfig.precision` on `device`; None for plain float32."""
+    if name == "auto":
+        return torch.float16 if device.type == "cuda" else None
+    if name == "fp16" and device.type != "cuda":
+        raise ValueError(f"precision fp16 on {device}: expected a CUDA device (use bf16 or fp32 on the CPU)")
+    return {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[name]
+
+
 def train(dataset: Dataset, architecture: str | Path, config: TrainConfig = TrainConfig(),
           out_dir: Path | None = None, on_epoch: Callable[[int, float], None] | None = None,
           **params: Any) -> TrainResult:
@@ -60,6 +69,7 @@ def train(dataset: Dataset, architecture: str | Path, config: TrainConfig = Trai
     """
     seed_everything(config.seed)
     device = resolve_device(config.device)
+    amp = _Precision(resolve_precision(config.precision, device), device)
     targets = dataset.targets
     shapes = {name: a.shape[1:] for name, a in dataset.x_of(dataset.train).items()}
     sizes = {name: label.n_outputs for name, label in targets.items()}
@@ -69,15 +79,15 @@ def train(dataset: Dataset, architecture: str | Path, config: TrainConfig = Trai
     net = SignalNet(body, scalers, [head for head, _ in bound]).to(device)
     optimizer = _optimizer(net, config)
     generator = torch.Generator().manual_seed(config.seed)
-    batches = {name: _Split(dataset.x_of(part), dataset.y_of(part), [target for _, target in bound])
+    batches = {name: _Split(dataset.x_of(part), dataset.y_of(part), [target for _, target in bound], device)
                for name, part in (("train", dataset.train), ("val", dataset.val))}
 
     history: list[dict[str, float]] = []
     best_loss, best_epoch, best_state = float("inf"), -1, None
     bar = tqdm(range(config.epochs), desc=f"train {architecture}", unit="epoch", disable=not config.progress)
     for epoch in bar:
-        train_loss, train_acc = _run_epoch(net, batches["train"], config, device, optimizer, generator)
-        val_loss, val_acc = _run_epoch(net, batches["val"], config, device)
+        train_loss, train_acc = _run_epoch(net, batches["train"], config, amp, optimizer, generator)
+        val_loss, val_acc = _run_epoch(net, batches["val"], config, amp)
         history.append({"epoch": epoch + 1, "loss": train_loss, "accuracy": train_acc,
                         "val_loss": val_loss, "val_accuracy": val_acc})
         bar.set_postfix(loss=f"{train_loss:.4f}", val_loss=f"{val_loss:.4f}")
@@ -148,14 +158,36 @@ def _optimizer(net: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
 
 
 class _Split:
-    """One split's inputs by name and its targets in head order, as tensors."""
+    """One split's inputs by name and its targets in head order, as tensors on the training device (moved
+    there once, not once per batch)."""
 
-    def __init__(self, x: Mapping[str, np.ndarray], y: Mapping[str, np.ndarray], targets: list[str]) -> None:
-        self.x = {name: torch.as_tensor(a, dtype=torch.float32) for name, a in x.items()}
-        self.y = [torch.as_tensor(y[t], dtype=torch.float32) for t in targets]
+    def __init__(self, x: Mapping[str, np.ndarray], y: Mapping[str, np.ndarray], targets: list[str],
+                 device: torch.device) -> None:
+        self.x = {name: torch.as_tensor(a, dtype=torch.float32).to(device) for name, a in x.items()}
+        self.y = [torch.as_tensor(y[t], dtype=torch.float32).to(device) for t in targets]
 
     def __len__(self) -> int:
         return len(self.y[0])
+
+
+class _Precision:
+    """Autocast of the forward pass and, for fp16, loss scaling of the backward pass (small gradients
+    would underflow in half precision); plain float32 when `dtype` is None."""
+
+    def __init__(self, dtype: torch.dtype | None, device: torch.device) -> None:
+        self.dtype, self.device = dtype, device
+        self.scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+
+    def autocast(self) -> torch.autocast:
+        return torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None)
+
+    def step(self, loss: torch.Tensor, net: nn.Module, optimizer: torch.optim.Optimizer, clip_norm: float) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(optimizer)  # clip the true gradients
+        nn.utils.clip_grad_norm_(net.parameters(), clip_norm)
+        self.scaler.step(optimizer)
+        self.scaler.update()
 
 
 def _loss(head: Head, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -175,14 +207,14 @@ def _hits(head: Head, z: torch.Tensor, y: torch.Tensor) -> float:
     return float(((z.reshape(y.shape) > 0) == (y > threshold)).float().reshape(len(y), -1).mean(dim=1).sum())
 
 
-def _run_epoch(net: SignalNet, split: _Split, config: TrainConfig, device: torch.device,
+def _run_epoch(net: SignalNet, split: _Split, config: TrainConfig, amp: _Precision,
                optimizer: torch.optim.Optimizer | None = None,
                generator: torch.Generator | None = None) -> tuple[float, float]:
     """One pass; trains when an optimizer is given, else evaluates. Returns (weighted loss, first head's accuracy)."""
     training = optimizer is not None
     net.train(training)
     n = len(split)
-    order = torch.randperm(n, generator=generator) if training else torch.arange(n)
+    order = (torch.randperm(n, generator=generator) if training else torch.arange(n)).to(amp.device)
     inputs = [split.x[name] for name in net.input_names]
     total_loss, correct = 0.0, 0.0
     with torch.set_grad_enabled(training):
@@ -190,15 +222,13 @@ def _run_epoch(net: SignalNet, split: _Split, config: TrainConfig, device: torch
             idx = order[start:start + config.batch_size]
             if training and len(idx) < 2:
                 continue  # BatchNorm cannot normalise a batch of one
-            outs = net.logits(*(x[idx].to(device) for x in inputs))
-            ys = [y[idx].to(device) for y in split.y]
+            with amp.autocast():
+                outs = [z.float() for z in net.logits(*(x[idx] for x in inputs))]  # losses in float32
+            ys = [y[idx] for y in split.y]
             loss = sum(head.weight * _loss(head, z, y) for head, z, y in zip(net.heads, outs, ys))
             correct += _hits(net.heads[0], outs[0], ys[0])
             if training:
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                nn.utils.clip_grad_norm_(net.parameters(), config.clip_norm)
-                optimizer.step()
+                amp.step(loss, net, optimizer, config.clip_norm)
             total_loss += loss.item() * len(idx)
     return total_loss / n, correct / n
 

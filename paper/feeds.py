@@ -1,16 +1,27 @@
-"""Live feeds of a paper run: `replay:FILE.csv[?pace=SECONDS][&start=DATE]`, one bar at a time.
+"""Live feeds of a paper run: what a `--feed` says (`FeedSpec`), how a row becomes a bar (`BarGate`), and
+`LiveFeed`, the base of the three kinds of feed; the replay feed itself.
 
-A replay feed is a Backtrader *live* feed (`islive()`), so Cerebro runs bar by bar as it would on
-a market: bars before `start` are history for the model's warm-up, delivered at once with the
-DELAYED status (no trading); from `start` on bars are LIVE and the file's rows arrive one every
-`pace` seconds (0: as fast as the run goes; a row that is then rejected takes its turn, as a bad
-tick of a live source would). `_load` returns None while the next row is not due yet and False
-once the file is exhausted.
+Every feed is a Backtrader *live* feed (`islive()`), so Cerebro runs bar by bar as it would on a market:
 
-Every row is checked as it arrives, the way a live source must be: a row whose time or values
-cannot be a bar (NaN, price <= 0, high/low outside the open/close envelope, a time out of order or
-repeated with other values) is logged, journaled as rejected and never reaches the strategy; the
-same bar delivered twice is taken once. Each accepted bar is journaled before it is delivered.
+- `replay:FILE.csv[?pace=SECONDS][&start=DATE]` (`ReplayFeed`): a finished file, one row every `pace`
+  seconds (0: as fast as the run goes; a row that is then rejected takes its turn, as a bad tick of a
+  live source would); the feed ends with the file.
+- `tail:FILE.csv[?idle=SECONDS][&start=DATE]` (`signalstack.paper.tail`): a file another process
+  appends rows to, followed as `tail -f` does.
+- `SYMBOL=grpc:HOST:PORT[?idle=SECONDS][&start=DATE]` (`signalstack.paper.push`): bars pushed by any
+  process through the `signalstack.v1.BarFeed` gRPC service.
+
+What they share (`LiveFeed`): bars before `start` are history for the model's warm-up, delivered with
+the DELAYED status (no trading), later bars are LIVE. `_load` returns None while nothing new has come
+and False once the feed has ended. Every arrival is checked the way a live source must be: one whose
+time or values cannot be a bar (NaN, price <= 0, high/low outside the open/close envelope, a time out
+of order or repeated with other values) is logged, journaled as rejected with the reason and never
+reaches the strategy; a bar delivered again (same time, same values) is taken once. Each accepted bar
+is journaled before it is delivered. While nothing comes, a feed ends when the run is asked to stop
+(the kill switch without --flatten, SIGTERM; with --flatten it waits for the bars that close the
+position) or after `idle` seconds of silence (never by default). A resumed run delivers the bars the
+journal holds first (history up to its checkpoint, the bars after it again), then goes on with the
+first bar it had not journaled.
 """
 
 from __future__ import annotations
@@ -20,49 +31,68 @@ import logging
 import math
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs
 
 import backtrader as bt
-import numpy as np
 import pandas as pd
 
-from signalstack.core.bars import COLUMNS, BarsError, check_values
+from signalstack.core.bars import COLUMNS, BarsError, bar_problem
 
 log = logging.getLogger(__name__)
 
-FEED_FORMS = "replay:FILE.csv[?pace=SECONDS][&start=DATE], optionally prefixed SYMBOL="
+FEED_FORMS = ("replay:FILE.csv[?pace=SECONDS][&start=DATE], tail:FILE.csv[?idle=SECONDS][&start=DATE] or "
+              "grpc:HOST:PORT[?idle=SECONDS][&start=DATE], prefixed SYMBOL= (optional for files, required for grpc:)")
 """The feed specs `paper run --feed` accepts."""
 
 _SYMBOL_PREFIX = re.compile(r"^([A-Za-z0-9_.^\-]+)=(?=[a-z]+:)")
-_OPTIONS = ("pace", "start")
+_OPTIONS = {"replay": ("pace", "start"), "tail": ("idle", "start"), "grpc": ("idle", "start")}
+"""Each kind of feed and the options its spec takes."""
 
 
 @dataclass(frozen=True)
 class FeedSpec:
-    """A parsed `--feed`: where the bars come from, the symbol they trade as, pace and start."""
+    """A parsed `--feed`: the kind of feed, where its bars come from, the symbol they trade as, its options."""
 
     text: str
     """The spec as given."""
-    path: Path
+    path: Path | None
+    """The CSV file of a replay or tail feed; None for grpc."""
     symbol: str
-    pace: float
-    """Seconds between live bars; 0 delivers them as fast as the run takes them."""
-    start: pd.Timestamp | None
+    pace: float = 0.0
+    """Seconds between live bars of a replay; 0 delivers them as fast as the run takes them (and for the
+    other kinds, whose bars come when they come)."""
+    start: pd.Timestamp | None = None
     """Bars before it are history (DELAYED, no trading); None: every bar is live."""
+    kind: str = "replay"
+    """replay, tail or grpc."""
+    address: str | None = None
+    """HOST:PORT a grpc feed listens at; None for the file kinds."""
+    idle: float | None = None
+    """Seconds without a new row or bar after which a tail or grpc feed ends; None: it waits for a stop."""
 
     def canonical(self) -> str:
-        """The spec with its symbol and the file's absolute path: what a journal keeps for `paper resume`."""
-        options = [f"pace={self.pace!r}"] + ([f"start={self.start.isoformat()}"] if self.start is not None else [])
-        return f"{self.symbol}=replay:{self.path}?{'&'.join(options)}"
+        """The spec with its symbol, the file's absolute path and every option: what a journal keeps for
+        `paper resume` (`parse_feed` of it gives this spec back, bar `text`)."""
+        options = [f"pace={self.pace!r}"] if self.kind == "replay" else []
+        options += [f"start={self.start.isoformat()}"] if self.start is not None else []
+        options += [f"idle={self.idle!r}"] if self.idle is not None else []
+        where = self.address if self.kind == "grpc" else self.path
+        return f"{self.symbol}={self.kind}:{where}" + (f"?{'&'.join(options)}" if options else "")
+
+    def describe(self) -> str:
+        """Where the feed's bars come from, for messages: the file's name or the address."""
+        return f"grpc:{self.address}" if self.path is None else self.path.name
 
 
 def parse_feed(text: str) -> FeedSpec:
-    """A `FeedSpec` from `replay:FILE.csv[?pace=SECONDS][&start=DATE]`, optionally `SYMBOL=...`.
+    """A `FeedSpec` from one of `FEED_FORMS`.
 
-    The symbol defaults to the file's stem. Raises ValueError naming the bad part.
+    A file feed's symbol defaults to the file's stem; a grpc feed must name its symbol, which the pushed
+    bars name. Raises ValueError naming the bad part.
     """
     symbol = None
     named = _SYMBOL_PREFIX.match(text)
@@ -70,39 +100,69 @@ def parse_feed(text: str) -> FeedSpec:
         symbol, rest = named.group(1), text[named.end():]
     else:
         rest = text
-    scheme, sep, body = rest.partition(":")
-    if not sep or scheme != "replay":
-        raise ValueError(f"feed {text!r}: expected {FEED_FORMS} (tail: and grpc: feeds are not built yet)")
+    kind, sep, body = rest.partition(":")
+    if not sep or kind not in _OPTIONS:
+        raise ValueError(f"feed {text!r}: kind {kind if sep else rest!r}, expected {FEED_FORMS}")
     location, _, query = body.partition("?")
     if not location:
-        raise ValueError(f"feed {text!r}: no file after replay: (expected {FEED_FORMS})")
+        raise ValueError(f"feed {text!r}: nothing after {kind}: (expected {FEED_FORMS})")
     options = {key: values[-1] for key, values in parse_qs(query, keep_blank_values=True).items()}
-    unknown = sorted(set(options) - set(_OPTIONS))
+    unknown = sorted(set(options) - set(_OPTIONS[kind]))
     if unknown:
-        raise ValueError(f"feed {text!r}: unknown option(s) {', '.join(unknown)} (expected {' and '.join(_OPTIONS)})")
-    try:
-        pace = float(options.get("pace", "0"))
-    except ValueError:
-        pace = math.nan
-    if not (math.isfinite(pace) and pace >= 0):
-        raise ValueError(f"feed {text!r}: pace {options['pace']!r}, expected seconds >= 0")
+        raise ValueError(f"feed {text!r}: unknown option(s) {', '.join(unknown)} "
+                         f"(a {kind} feed takes {' and '.join(_OPTIONS[kind])})")
+    pace = _seconds(text, options, "pace", at_least_zero=True) or 0.0
+    idle = _seconds(text, options, "idle", at_least_zero=False)
     start = None
     if options.get("start"):
         try:
             start = pd.Timestamp(options["start"])
         except (TypeError, ValueError):
             raise ValueError(f"feed {text!r}: start {options['start']!r}, expected a date or datetime") from None
+    if kind == "grpc":
+        if symbol is None:
+            raise ValueError(f"feed {text!r}: no symbol, expected SYMBOL=grpc:HOST:PORT (the symbol the pushed "
+                             "bars name)")
+        return FeedSpec(text=text, path=None, symbol=symbol, start=start, kind=kind,
+                        address=_address(text, location), idle=idle)
     path = Path(location).expanduser().resolve()
-    if not path.is_file():
+    if kind == "replay" and not path.is_file():
         raise ValueError(f"feed {text!r}: {path} is not a file (expected a CSV of OHLCV bars)")
-    return FeedSpec(text=text, path=path, symbol=symbol or path.stem, pace=pace, start=start)
+    if kind == "tail" and (path.is_dir() or not path.parent.is_dir()):
+        raise ValueError(f"feed {text!r}: {path} is {'a folder' if path.is_dir() else 'in no existing folder'} "
+                         "(expected a CSV file of OHLCV bars, or its future path in an existing folder)")
+    return FeedSpec(text=text, path=path, symbol=symbol or path.stem, pace=pace, start=start, kind=kind, idle=idle)
+
+
+def _seconds(text: str, options: dict[str, str], name: str, at_least_zero: bool) -> float | None:
+    """Option `name` as seconds (None when absent): >= 0 with `at_least_zero`, else > 0."""
+    if name not in options:
+        return None
+    try:
+        value = float(options[name])
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and (value >= 0 if at_least_zero else value > 0)):
+        bound = ">= 0" if at_least_zero else "> 0"
+        raise ValueError(f"feed {text!r}: {name} {options[name]!r}, expected seconds {bound}")
+    return value
+
+
+def _address(text: str, location: str) -> str:
+    """HOST:PORT of a grpc feed, checked (an IPv6 host in brackets: [::1]:50061)."""
+    host, sep, port = location.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"feed {text!r}: address {location!r}, expected HOST:PORT with a port from 1 to 65535")
+    return f"{host}:{int(port)}"
 
 
 @dataclass(frozen=True)
 class RawBar:
-    """One data row of a feed file as it arrived: its line number, time and values, or why it is no bar."""
+    """One arrival of a feed (a data row of a file, a pushed bar): its row number, time and values, or why
+    it is no bar."""
 
     row: int
+    """A file's line number; the number of a pushed bar among its symbol's journaled arrivals."""
     time: pd.Timestamp | None
     values: tuple[float, float, float, float, float]
     """open, high, low, close, volume (NaN where a value is missing or not a number)."""
@@ -115,95 +175,115 @@ _ROLE_KEYS = {"datetime": "time", "timestamp": "time", "date": "date", "time": "
               "adjclose": "adj_close", "adjustedclose": "adj_close"}
 
 
-def read_rows(path: Path) -> list[RawBar]:
-    """The data rows of a CSV of bars, each read on its own so that one bad row spoils only itself.
+@dataclass(frozen=True)
+class CsvLayout:
+    """Where a CSV of bars keeps its values, read from its header: the separator and each value's column.
 
     The header names a time (Datetime/Timestamp, Date, or Date and Time) and open, high, low, close,
     volume in any letter case, comma, tab or semicolon separated. An adjusted close rescales the
     row's prices as `load_bars` does, so a replay trades the same prices as a backtest of the file.
     """
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        header_line = fh.readline()
+
+    sep: str
+    roles: dict[str, int]
+    when: tuple[int, ...]
+
+    @classmethod
+    def from_header(cls, header_line: str, where: Path) -> CsvLayout:
+        """The layout of the file `where` whose first line is `header_line`; BarsError if it names no bars."""
         sep = "\t" if "\t" in header_line else ";" if header_line.count(";") > header_line.count(",") else ","
         header = next(csv.reader([header_line], delimiter=sep), [])
-        roles = {}
+        roles: dict[str, int] = {}
         for i, name in enumerate(header):
             role = _ROLE_KEYS.get(re.sub(r"[^0-9a-z]", "", name.strip().strip("<>").lower()))
             if role and role not in roles:
                 roles[role] = i
-        when = [roles[r] for r in ("time",)] if "time" in roles else [roles[r] for r in ("date", "clock") if r in roles]
+        when = (roles["time"],) if "time" in roles else tuple(roles[r] for r in ("date", "clock") if r in roles)
         missing = [c for c in COLUMNS if c not in roles]
         if not when or missing:
-            raise BarsError(f"{path}: header {', '.join(header)}: expected a Date/Datetime column and "
+            raise BarsError(f"{where}: header {', '.join(header)}: expected a Date/Datetime column and "
                             f"{', '.join(COLUMNS)} (missing {', '.join(missing) or 'the time'})")
-        reader = csv.reader(fh, delimiter=sep)
-        return [_raw_bar(fields, reader.line_num + 1, roles, when) for fields in reader if any(f.strip() for f in fields)]
+        return cls(sep=sep, roles=roles, when=when)
 
+    def raw_bar(self, fields: list[str], row: int) -> RawBar:
+        """The bar of one data row's `fields` (a csv.reader row), or why it is none."""
+        def field(i: int) -> str:
+            return fields[i].strip() if i < len(fields) else ""
 
-def _raw_bar(fields: list[str], row: int, roles: dict[str, int], when: list[int]) -> RawBar:
-    def field(i: int) -> str:
-        return fields[i].strip() if i < len(fields) else ""
-
-    problems = []
-    stamp_text = " ".join(field(i) for i in when)
-    try:
-        stamp = pd.Timestamp(stamp_text)
-        if stamp is pd.NaT:
-            raise ValueError(stamp_text)
-        if stamp.tzinfo is not None:
-            stamp = stamp.tz_convert("UTC").tz_localize(None)
-    except (TypeError, ValueError):
-        stamp = None
-        problems.append(f"time {stamp_text!r}, expected a date or datetime")
-    numbers = {}
-    for column in (*COLUMNS, "adj_close"):
-        if column not in roles:
-            continue
-        text = field(roles[column])
+        problems = []
+        stamp_text = " ".join(field(i) for i in self.when)
         try:
-            numbers[column] = float(text) if text else math.nan
-        except ValueError:
-            numbers[column] = math.nan
-            problems.append(f"{column} {text!r}, expected a number")
-    if "adj_close" in numbers:
-        ratio = numbers["adj_close"] / numbers["close"]
-        for column in ("open", "high", "low", "close"):
-            numbers[column] *= ratio
-    values = tuple(numbers[c] for c in COLUMNS)
-    return RawBar(row=row, time=stamp, values=values, problem="; ".join(problems) or None)  # type: ignore[arg-type]
+            stamp = pd.Timestamp(stamp_text)
+            if stamp is pd.NaT:
+                raise ValueError(stamp_text)
+            if stamp.tzinfo is not None:
+                stamp = stamp.tz_convert("UTC").tz_localize(None)
+        except (TypeError, ValueError):
+            stamp = None
+            problems.append(f"time {stamp_text!r}, expected a date or datetime")
+        numbers = {}
+        for column in (*COLUMNS, "adj_close"):
+            if column not in self.roles:
+                continue
+            text = field(self.roles[column])
+            try:
+                numbers[column] = float(text) if text else math.nan
+            except ValueError:
+                numbers[column] = math.nan
+                problems.append(f"{column} {text!r}, expected a number")
+        if "adj_close" in numbers:
+            ratio = numbers["adj_close"] / numbers["close"]
+            for column in ("open", "high", "low", "close"):
+                numbers[column] *= ratio
+        values = tuple(numbers[c] for c in COLUMNS)
+        return RawBar(row=row, time=stamp, values=values, problem="; ".join(problems) or None)  # type: ignore[arg-type]
+
+    def parse_line(self, line: str, row: int) -> RawBar | None:
+        """The bar of one line of the file (numbered `row`), None for a blank line."""
+        fields = next(csv.reader([line], delimiter=self.sep), [])
+        return self.raw_bar(fields, row) if any(f.strip() for f in fields) else None
+
+
+def read_rows(path: Path) -> list[RawBar]:
+    """The data rows of a CSV of bars (see `CsvLayout`), each read on its own so that one bad row spoils
+    only itself; a row's number is its line in the file."""
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        layout = CsvLayout.from_header(fh.readline(), path)
+        reader = csv.reader(fh, delimiter=layout.sep)
+        return [layout.raw_bar(fields, reader.line_num + 1) for fields in reader if any(f.strip() for f in fields)]
 
 
 DUPLICATE = "duplicate"
-"""`BarGate.check`'s verdict for the bar it accepted last, delivered again: taken once, not rejected."""
+"""`BarGate.check`'s verdict for a bar accepted before, delivered again: taken once, not rejected."""
 
 
 class BarGate:
-    """Decides, row by row, whether a feed's row is the next bar: values clean, time after the last.
+    """Decides, arrival by arrival, whether it is the next bar: values clean, time after the last bar's.
 
-    `last` is the last bar accepted before (a resumed run's last journaled bar), as (time, values).
+    `seen` are the bars accepted before (a resumed run's journaled bars) as (time, values), in order.
     """
 
-    def __init__(self, name: str, last: tuple[pd.Timestamp, tuple[float, ...]] | None = None) -> None:
+    def __init__(self, name: str, seen: Iterable[tuple[pd.Timestamp, tuple[float, ...]]] = ()) -> None:
         self.name = name
-        self.last = last
+        self._seen = dict(seen)  # every bar accepted, so that a resent bar is known however old it is
+        self.last: pd.Timestamp | None = max(self._seen, default=None)
 
     def check(self, raw: RawBar) -> str | None:
-        """None for a bar to deliver (and remembers it), `DUPLICATE` for the last bar again, else why not."""
+        """None for a bar to deliver (and remembers it), `DUPLICATE` for a bar accepted before, else why not."""
         if raw.problem:
             return raw.problem
-        try:
-            check_values({c: np.array([v]) for c, v in zip(COLUMNS, raw.values)}, self.name)
-        except BarsError as exc:
-            return str(exc).partition(": ")[2]  # "high 5, expected high >= max(open, close)"
-        if self.last is not None:
-            last_time, last_values = self.last
-            if raw.time == last_time:
-                if raw.values == last_values:
-                    return DUPLICATE
-                return f"duplicate time {raw.time} with other values than the bar delivered for it"
-            if raw.time < last_time:
-                return f"out-of-order time {raw.time} after {last_time}"
-        self.last = (raw.time, raw.values)
+        problem = bar_problem(*raw.values)  # "high 5, expected high >= max(open, close)"
+        if problem is not None:
+            return problem
+        before = self._seen.get(raw.time)
+        if before is not None:
+            if before == raw.values:
+                return DUPLICATE
+            return f"duplicate time {raw.time} with other values than the bar delivered for it"
+        if self.last is not None and raw.time < self.last:
+            return f"out-of-order time {raw.time} after {self.last}"
+        self._seen[raw.time] = raw.values
+        self.last = raw.time
         return None
 
 
@@ -216,37 +296,46 @@ class JournaledBar:
     row: int
 
 
-class ReplayFeed(bt.feed.DataBase):
-    """A CSV file of bars replayed as a live Backtrader feed; see the module's docstring.
+class LiveFeed(bt.feed.DataBase):
+    """What every feed of a paper run does (see the module's docstring); a kind supplies `_arrive`.
 
-    Params: `spec` (FeedSpec), `journal` (Journal the bars and rejections go to), `journaled`
-    (bars journaled before, replayed first: a resumed run's history), `through` (the last bar time
-    a resumed run had finished: journaled bars up to it are DELAYED history), `after_row` (file rows
-    up to it were journaled, as bars or rejections, and are not read again), `qcheck` (seconds to
-    wait for a due bar before handing control back to Cerebro).
+    Params: `spec` (FeedSpec), `journal` (Journal the bars and rejections go to), `journaled` (bars
+    journaled before, delivered first: a resumed run's history), `through` (the last bar time a resumed
+    run had finished: journaled bars up to it are DELAYED history), `after_row` (the last row journaled,
+    as a bar or a rejection: arrivals up to it are not taken again), `stopping` (a callable giving the
+    run's stop request, {reason, flatten}, or None), `qcheck` (seconds to wait for an arrival before
+    handing control back to Cerebro).
     """
 
     params = (("spec", None), ("journal", None), ("journaled", ()), ("through", None), ("after_row", 0),
-              ("qcheck", 0.5))
+              ("stopping", None), ("qcheck", 0.5))
+
+    def __init__(self) -> None:
+        spec: FeedSpec = self.p.spec
+        journaled: Sequence[JournaledBar] = self.p.journaled
+        self._symbol = spec.symbol
+        self._replayed = 0
+        self._gate = BarGate(f"{spec.symbol} ({spec.describe()})", ((bar.time, bar.values) for bar in journaled))
+        self._heard = time.monotonic()
 
     def islive(self) -> bool:
         return True
 
     def haslivedata(self) -> bool:
-        return self._backlog_left() or (self._next < len(self._rows) and self._due <= time.monotonic())
+        return self._backlog_left() or self._waiting()
 
     def start(self) -> None:
         super().start()
-        spec: FeedSpec = self.p.spec
-        journaled: Sequence[JournaledBar] = self.p.journaled
-        self._symbol = spec.symbol
-        self._replayed = 0
-        self._rows = read_rows(spec.path)
-        self._next = next((i for i, raw in enumerate(self._rows) if raw.row > self.p.after_row), len(self._rows))
-        last = journaled[-1] if journaled else None
-        self._gate = BarGate(f"{spec.symbol} ({spec.path.name})", (last.time, last.values) if last else None)
-        self._due = time.monotonic()
-        self._through = self.p.through
+        self._heard = time.monotonic()
+
+    def _waiting(self) -> bool:
+        """Whether an arrival is at hand (so Cerebro should not wait)."""
+        return False
+
+    def _arrive(self) -> bool | None:
+        """Deliver the next new bar: True when one was delivered, None when none has come yet, False when
+        the source has ended."""
+        raise NotImplementedError
 
     def _backlog_left(self) -> bool:
         return self._replayed < len(self.p.journaled)
@@ -257,41 +346,51 @@ class ReplayFeed(bt.feed.DataBase):
             self._replayed += 1
             self._deliver(bar.time, bar.values, self._is_live(bar.time))
             return True
-        spec: FeedSpec = self.p.spec
-        while self._next < len(self._rows):
-            raw = self._rows[self._next]
-            live = self._is_live(raw.time)
-            if live and spec.pace > 0:
-                wait = self._due - time.monotonic()
-                if wait > 0:
-                    time.sleep(min(wait, self._qcheck))
-                    if self._due > time.monotonic():
-                        return None  # not due yet: Cerebro goes round and asks again
-            self._next += 1
-            verdict = self._gate.check(raw)
-            if verdict == DUPLICATE:
-                log.debug("%s row %d: bar %s delivered again, taken once", self._symbol, raw.row, raw.time)
-                continue
-            if verdict is not None:
-                log.warning("%s row %d: rejected bar %s: %s", self._symbol, raw.row, raw.time, verdict)
-                self.p.journal.append("rejected", f"rejected:{self._symbol}:{raw.row}",
-                                      {"row": raw.row, "reason": verdict, "values": list(raw.values)},
-                                      symbol=self._symbol, time_=None if raw.time is None else raw.time.isoformat())
-                continue
-            self.p.journal.append("bar", f"bar:{self._symbol}:{raw.time.isoformat()}",
-                                  {"row": raw.row, "live": live, **dict(zip(COLUMNS, raw.values))},
-                                  symbol=self._symbol, time_=raw.time.isoformat())
-            self._deliver(raw.time, raw.values, live)
-            if live:
-                self._due = time.monotonic() + spec.pace
+        arrived = self._arrive()
+        if arrived is None:
+            self.p.journal.flush()  # nothing to deliver now: what the last bars journaled goes to disk meanwhile
+            if self._should_end():
+                return False
+        return arrived
+
+    def _should_end(self) -> bool:
+        """While nothing comes: whether the feed ends now, the run being asked to stop (without flattening,
+        which needs more bars) or `idle` seconds having passed since the last arrival."""
+        stopping: Callable[[], dict[str, Any] | None] | None = self.p.stopping
+        request = stopping() if stopping is not None else None
+        if request is not None and not request["flatten"]:
+            log.info("%s: feed ends, the run is stopping (%s)", self._symbol, request["reason"])
+            return True
+        idle = self.p.spec.idle
+        if idle is not None and time.monotonic() - self._heard >= idle:
+            log.info("%s: feed ends, nothing came for %g s", self._symbol, idle)
             return True
         return False
+
+    def _admit(self, raw: RawBar) -> str | None:
+        """Check an arrival and journal it, as a bar or as rejected: None for a new bar (journaled, to be
+        delivered), else `DUPLICATE` or why it was rejected."""
+        self._heard = time.monotonic()
+        verdict = self._gate.check(raw)
+        if verdict == DUPLICATE:
+            log.debug("%s row %d: bar %s delivered again, taken once", self._symbol, raw.row, raw.time)
+            return verdict
+        if verdict is not None:
+            log.warning("%s row %d: rejected bar %s: %s", self._symbol, raw.row, raw.time, verdict)
+            self.p.journal.append("rejected", f"rejected:{self._symbol}:{raw.row}",
+                                  {"row": raw.row, "reason": verdict, "values": list(raw.values)},
+                                  symbol=self._symbol, time_=None if raw.time is None else raw.time.isoformat())
+            return verdict
+        self.p.journal.append("bar", f"bar:{self._symbol}:{raw.time.isoformat()}",
+                              {"row": raw.row, "live": self._is_live(raw.time), **dict(zip(COLUMNS, raw.values))},
+                              symbol=self._symbol, time_=raw.time.isoformat())
+        return None
 
     def _is_live(self, when: pd.Timestamp | None) -> bool:
         """Whether a bar at `when` is traded (LIVE) rather than history for the warm-up (DELAYED)."""
         if when is None:
             return True
-        start, through = self.p.spec.start, self._through
+        start, through = self.p.spec.start, self.p.through
         return (start is None or when >= start) and (through is None or when > through)
 
     def _deliver(self, when: pd.Timestamp, values: Sequence[float], live: bool) -> None:
@@ -299,3 +398,38 @@ class ReplayFeed(bt.feed.DataBase):
         lines = self.lines
         lines.open[0], lines.high[0], lines.low[0], lines.close[0], lines.volume[0] = values
         lines.datetime[0] = bt.date2num(when.to_pydatetime())
+
+
+class ReplayFeed(LiveFeed):
+    """A finished CSV file of bars replayed as a live Backtrader feed, one row every `pace` seconds; see
+    the module's docstring and `LiveFeed` for its params."""
+
+    def haslivedata(self) -> bool:
+        return self._backlog_left() or (self._next < len(self._rows) and self._due <= time.monotonic())
+
+    def start(self) -> None:
+        super().start()
+        spec: FeedSpec = self.p.spec
+        self._rows = read_rows(spec.path)
+        self._next = next((i for i, raw in enumerate(self._rows) if raw.row > self.p.after_row), len(self._rows))
+        self._due = time.monotonic()
+
+    def _arrive(self) -> bool | None:
+        spec: FeedSpec = self.p.spec
+        while self._next < len(self._rows):
+            raw = self._rows[self._next]
+            live = self._is_live(raw.time)
+            if live and spec.pace > 0:
+                wait = self._due - time.monotonic()
+                if wait > 0:
+                    self.p.journal.flush()  # the last bar's events go to disk while the next one is not due
+                    time.sleep(min(wait, self._qcheck))
+                    if self._due > time.monotonic():
+                        return None  # not due yet: Cerebro goes round and asks again
+            self._next += 1
+            if self._admit(raw) is None:
+                self._deliver(raw.time, raw.values, live)
+                if live:
+                    self._due = time.monotonic() + spec.pace
+                return True
+        return False

@@ -2,8 +2,17 @@
 
 A paper run must survive a crash at any instant, so every step is journaled first and acted on
 second: a bar is journaled before the strategy sees it, an order before the broker gets it, a stop
-before the run stops. The database runs in WAL mode with `synchronous=FULL`, so an event is on
-disk when `append` returns, and `paper status` can read while a run writes.
+before the run stops. The database runs in WAL mode with `synchronous=FULL`, and `paper status` can
+read while a run writes.
+
+Durability is group-committed: an event that precedes an action outside the run's own re-derivable
+computation (`DURABLE`: an order reaching the broker, a stop, the start or resume of a run) commits
+before `append` returns, together with every event appended before it; the others (bars, signals,
+decisions, fills, snapshots, ...) join the open transaction and are on disk at the next commit, or
+at `flush` (feeds flush before they wait for a bar, and before a pushed bar is acknowledged) or
+`close`. A crash loses at most events no action outside the run has followed: the resumed run reads
+those bars again from their source and re-derives the rest. One fsync per bar or order instead of
+one per event is what lets a paper run on a real disk keep up with its feeds.
 
 Every event has a natural key (`bar:SPY:2020-01-02T00:00:00`, `order:<id>`, ...). A resumed run
 re-derives the events of the step the crash interrupted; appending one that is already there is a
@@ -22,6 +31,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
@@ -34,9 +44,12 @@ KINDS = ("config", "resume", "bar", "rejected", "signal", "gap", "model", "decis
 stale-signal gap: none in time), a change of model version, a decision, a risk limit's breach, an order (submitted, accepted by the broker's checks, filled or cancelled), the account
 after a bar, a stop."""
 
+DURABLE = frozenset({"config", "resume", "order", "stop"})
+"""Kinds whose events commit before `append` returns: each precedes an action the run cannot take back."""
+
 KILL_AFTER_ENV = "SIGNALSTACK_PAPER_KILL_AFTER_SEQ"
-"""Crash-test hook: when set to N, the process SIGKILLs itself right after committing event N,
-between journaling an action and taking it (tests/paper/test_crash.py)."""
+"""Crash-test hook: when set to N, the process SIGKILLs itself right after the commit that makes event
+N durable, between journaling an action and taking it (tests/paper/test_crash.py)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -86,6 +99,7 @@ class Journal:
         self.readonly = readonly
         self._kill_after = int(os.environ[KILL_AFTER_ENV]) if os.environ.get(KILL_AFTER_ENV) else None
         self._lock = threading.Lock()
+        self._newest = 0  # the last sequence number appended (committed or pending)
         if readonly and not self.path.is_file():
             raise JournalError(f"journal {self.path}: no such file (expected the --journal of a paper run)")
         try:
@@ -93,7 +107,7 @@ class Journal:
                 self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
                                            check_same_thread=False)
             else:
-                # autocommit: each event is its own transaction
+                # transactions are opened and committed by hand (see the module docstring)
                 self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=FULL")
@@ -113,12 +127,23 @@ class Journal:
         self.close()
 
     def close(self) -> None:
-        self._db.close()
+        """Commit what is pending and close; JournalError when the commit fails."""
+        try:
+            if not self.readonly:
+                self.flush()
+        finally:
+            self._db.close()
+
+    def flush(self) -> None:
+        """Make every event appended so far durable (a no-op when all are)."""
+        with self._lock:
+            self._commit("pending events")
 
     def append(self, kind: str, key: str, payload: Mapping[str, Any], *, symbol: str | None = None,
                time_: str | None = None) -> int | None:
-        """Journal an event and return its sequence number, durable on return; None when an event with
-        `key` is already there with the same payload (a re-derived step of a resumed run).
+        """Journal an event and return its sequence number; None when an event with `key` is already
+        there with the same payload (a re-derived step of a resumed run). A `DURABLE` kind is on disk
+        when this returns, with all events before it; the others at the next commit (module docstring).
 
         Raises JournalError when the event cannot be written (read-only file, full disk) or when `key`
         is journaled with a different payload: the caller must not take the action it records.
@@ -128,16 +153,21 @@ class Journal:
         text = _dumps(payload)
         with self._lock:
             try:
+                if not self._db.in_transaction:
+                    self._db.execute("BEGIN IMMEDIATE")
                 cursor = self._db.execute(
                     "INSERT INTO events (at, kind, key, symbol, time, payload) VALUES (?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (key) DO NOTHING", (time.time(), kind, key, symbol, time_, text))
             except sqlite3.Error as exc:
+                self._abandon()
                 raise JournalError(f"journal {self.path}: cannot write {kind} event {key} ({exc}); "
                                    "stopped before acting on it") from None
             seq = int(cursor.lastrowid) if cursor.rowcount else None
             before = None if seq else self._db.execute("SELECT payload FROM events WHERE key = ?", (key,)).fetchone()[0]
-            if seq is not None and seq == self._kill_after:
-                os.kill(os.getpid(), signal.SIGKILL)
+            if seq is not None:
+                self._newest = seq
+            if kind in DURABLE:
+                self._commit(f"{kind} event {key}")
         if seq is None:
             if before != text:
                 raise JournalError(f"journal {self.path}: event {key} was journaled as {before}, the resumed run "
@@ -145,6 +175,25 @@ class Journal:
                                    "changed?)")
             return None
         return seq
+
+    def _commit(self, what: str) -> None:
+        """Commit the open transaction, if any (the lock held); fire the crash-test hook once its event is in."""
+        if not self._db.in_transaction:
+            return
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._abandon()
+            raise JournalError(f"journal {self.path}: cannot commit {what} ({exc}); stopped before acting on "
+                               "it") from None
+        if self._kill_after is not None and self._newest >= self._kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def _abandon(self) -> None:
+        """Roll back a transaction that failed: its events are not journaled, and the run stops."""
+        if self._db.in_transaction:
+            with suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
 
     def events(self, kinds: Sequence[str] = ()) -> list[Event]:
         """Events of the given kinds (all when empty), in sequence order."""

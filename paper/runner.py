@@ -14,7 +14,7 @@ import logging
 import signal
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,13 +25,16 @@ import pandas as pd
 from signalstack import __version__
 from signalstack.plugin import defaults
 from signalstack.plugin.backtest import configure_broker
-from signalstack.plugin.sources import OnnxSource
+from signalstack.plugin.sources import OnnxSource, SignalSource
 from signalstack.plugin.strategies import SignalStrategy
 
 from .broker_state import SymbolState, checkpoint
-from .feeds import FeedSpec, ReplayFeed, parse_feed
+from .feed_kinds import make_feed
+from .feeds import FeedSpec, parse_feed
 from .journal import Journal, JournalError
 from .kill_switch import stop_file
+from .risk import RiskLimits, open_book
+from .signals import DEFAULT_SIGNAL_TIMEOUT, StreamSource, journaled_signals
 from .status import equity_frame, fills_frame, read_status
 from .strategy import Controller, PaperStrategy
 
@@ -45,8 +48,8 @@ STRATEGY_PARAMS = tuple(sorted(set(SignalStrategy.params._getkeys()) - {"source"
 class PaperConfig:
     """Everything a paper run is started with; journaled whole as its first event."""
 
-    model: Path
-    """An exported ONNX model, run in process."""
+    model: Path | str
+    """An exported ONNX model, run in process; with `server`, the name of a model that server serves."""
     feeds: Sequence[str]
     """Feed specs (`parse_feed`); each feed is traded by its own `SignalStrategy` in an account of its own
     (as each `--data` of a backtest is), all in one journal."""
@@ -55,6 +58,13 @@ class PaperConfig:
     slippage: float = defaults.SLIPPAGE
     strategy: Mapping[str, Any] = field(default_factory=dict)
     """`SignalStrategy` parameters (`STRATEGY_PARAMS`): thresholds, sizing, stake, line, ..."""
+    risk: RiskLimits = field(default_factory=RiskLimits)
+    """Position, gross exposure and daily loss limits (`signalstack.paper.risk`); none by default."""
+    server: str | None = None
+    """host:port of `signalstack serve`: signals then come from the newest version of `model` it serves,
+    over one StreamSignals stream per symbol (`signalstack.paper.signals`); None runs the file in process."""
+    signal_timeout: float = DEFAULT_SIGNAL_TIMEOUT
+    """With `server`: seconds a live bar waits for its signal before it is a stale-signal gap (no entry)."""
 
 
 @dataclass(frozen=True)
@@ -90,17 +100,16 @@ def run_paper(config: PaperConfig, journal_path: str | Path, *, max_pages: int |
     symbols = [spec.symbol for spec in specs]
     if len(set(symbols)) < len(symbols):
         raise ValueError(f"feeds trade symbols {symbols}: expected distinct symbols (name them SYMBOL=replay:...)")
-    model = Path(config.model).resolve()
-    source = OnnxSource(model)
+    source, described = _open_source(config)
     payload: dict[str, Any] = {
-        "model": str(model), "model_sha256": _sha256(model), "model_name": source.name,
-        "model_version": source.model.version,
+        **described,
         "feeds": [{"spec": spec.canonical(), "symbol": spec.symbol, "pace": spec.pace} for spec in specs],
         "cash": config.cash, "commission": config.commission, "slippage": config.slippage,
         "strategy": dict(sorted(config.strategy.items())), "signalstack": __version__,
+        "risk": config.risk.as_dict(),
     }
     payload["run_id"] = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
-    with Journal(journal_path, max_pages=max_pages) as journal:
+    with _opened(source), Journal(journal_path, max_pages=max_pages) as journal:
         if journal.counts()["config"]:
             raise ValueError(f"journal {journal.path} already holds run {journal.config()['run_id']}: continue it "
                              f"with `signalstack paper resume --journal {journal.path}`, or give a new --journal")
@@ -118,25 +127,67 @@ def resume_paper(journal_path: str | Path) -> PaperResult:
         raise ValueError(f"journal {path}: no such file (expected the --journal of a `paper run`)")
     with Journal(path) as journal:
         payload = journal.config()
-        model = Path(payload["model"])
-        if not model.is_file() or _sha256(model) != payload["model_sha256"]:
-            raise ValueError(f"model {model}: {'changed' if model.is_file() else 'missing'} since run "
-                             f"{payload['run_id']} began (expected the file with sha256 {payload['model_sha256']})")
-        source = OnnxSource(model)
+        source = _reopen_source(payload)
         specs = [parse_feed(feed["spec"]) for feed in payload["feeds"]]
         states = checkpoint(journal)
         journal.append("resume", f"resume:{journal.counts()['resume'] + 1}",
                        {s: None if state.through is None else state.through.isoformat() for s, state in states.items()})
         log.info("paper run %s resumed after %s", payload["run_id"], ", ".join(
             f"{s} {state.through or 'no finished bar'}" for s, state in states.items()) or "no bar")
-        return _trade(journal, payload, source, specs, states)
+        with _opened(source):
+            return _trade(journal, payload, source, specs, states)
 
 
-def _trade(journal: Journal, payload: Mapping[str, Any], source: OnnxSource, specs: Sequence[FeedSpec],
+LIVE_THREADS = 1
+"""onnxruntime's intra-op threads for an in-process paper run: each feed scores one bar per call, in a thread of
+its own, where one thread per call beats a pool (measured in bench/paper.py)."""
+
+
+def _open_source(config: PaperConfig) -> tuple[SignalSource, dict[str, Any]]:
+    """The run's signal source, and what the journal's config says of it: enough for `_reopen_source`."""
+    if config.server is not None:
+        served = StreamSource(config.server, str(config.model), timeout=config.signal_timeout)
+        return served, {"model": served.model, "server": served.target, "signal_timeout": served.timeout,
+                        "model_name": served.name, "model_version": served.version}
+    model = Path(config.model).resolve()
+    source = OnnxSource(model, threads=LIVE_THREADS)
+    return source, {"model": str(model), "model_sha256": _sha256(model), "model_name": source.name,
+                    "model_version": source.model.version}
+
+
+def _reopen_source(payload: Mapping[str, Any]) -> SignalSource:
+    """The source of a journaled run: the same server and model name (its newest version now), or the same
+    model file, unchanged."""
+    if payload.get("server"):
+        return StreamSource(payload["server"], payload["model"], timeout=payload["signal_timeout"])
+    model = Path(payload["model"])
+    if not model.is_file() or _sha256(model) != payload["model_sha256"]:
+        raise ValueError(f"model {model}: {'changed' if model.is_file() else 'missing'} since run "
+                         f"{payload['run_id']} began (expected the file with sha256 {payload['model_sha256']})")
+    return OnnxSource(model, threads=LIVE_THREADS)
+
+
+def _opened(source: SignalSource) -> AbstractContextManager[Any]:
+    """A context that closes `source` (a served model's streams) when it has something to close."""
+    return source if isinstance(source, AbstractContextManager) else nullcontext()
+
+
+def _feed_source(source: SignalSource, symbol: str, journal: Journal, state: SymbolState | None) -> SignalSource:
+    """The source of one feed's strategy: a served model's scorers label their stream with the symbol, and
+    on a resumed run give the bar the stop interrupted the signal journaled for it (the server may now
+    answer otherwise)."""
+    if not isinstance(source, StreamSource):
+        return source
+    return source.for_symbol(symbol, None if state is None else journaled_signals(journal, symbol, state.through))
+
+
+def _trade(journal: Journal, payload: Mapping[str, Any], source: SignalSource, specs: Sequence[FeedSpec],
            states: Mapping[str, SymbolState]) -> PaperResult:
     """Trade every feed in its own Cerebro and account, each in a thread, until all have stopped."""
-    controller = Controller(journal, payload["run_id"], source.name, source.model.version)
-    cerebros = [_cerebro(payload, source, spec, journal, controller, states.get(spec.symbol)) for spec in specs]
+    controller = Controller(journal, payload["run_id"], payload["model_name"], payload["model_version"],
+                            risk=open_book(payload, journal))
+    cerebros = [_cerebro(payload, _feed_source(source, spec.symbol, journal, states.get(spec.symbol)), spec, journal,
+                         controller, states.get(spec.symbol)) for spec in specs]
     try:
         with _sigterm_stops(cerebros, controller):
             strategies = _run_all(cerebros)
@@ -156,15 +207,13 @@ def _trade(journal: Journal, payload: Mapping[str, Any], source: OnnxSource, spe
                        fills=fills_frame(journal), trades=trades, equity=equity_frame(journal))
 
 
-def _cerebro(payload: Mapping[str, Any], source: OnnxSource, spec: FeedSpec, journal: Journal,
+def _cerebro(payload: Mapping[str, Any], source: SignalSource, spec: FeedSpec, journal: Journal,
              controller: Controller, state: SymbolState | None) -> bt.Cerebro:
     """One feed's Cerebro: the live feed, the broker exactly as `run_backtest` sets it up (so that a paper
     run fills as a backtest does), and the journaling strategy."""
     cerebro = bt.Cerebro(stdstats=False)  # a live feed puts Cerebro in bar-by-bar mode
     configure_broker(cerebro.broker, payload["cash"], payload["commission"], payload["slippage"])
-    feed = ReplayFeed(spec=spec, journal=journal, journaled=tuple(state.bars) if state else (),
-                      through=state.through if state else None, after_row=state.after_row if state else 0,
-                      name=spec.symbol)
+    feed = make_feed(spec, journal, state, stopping=controller.stop_requested)  # a waiting feed ends on a stop
     cerebro.adddata(feed, name=spec.symbol)
     cerebro.addstrategy(PaperStrategy, source=source, start=spec.start, controller=controller, restore=state,
                         **payload["strategy"])

@@ -1,4 +1,4 @@
-"""What a paper run's journal says: account, positions, orders, counts, freshness; as a dict and as text.
+"""What a paper run's journal says: account, positions, orders, counts, signal gaps; as a dict and as text.
 
 Everything here reads the journal only (read-only, so it works while a run is writing it): a
 status needs no access to the running process, and a run that died says where it stood.
@@ -6,7 +6,7 @@ status needs no access to the running process, and a run that died says where it
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -17,30 +17,31 @@ from signalstack.plugin.ledger import FILL_COLUMNS
 from .journal import Event, Journal
 from .kill_switch import stop_file
 
-STALE_FACTOR = 3.0
-"""A live bar arriving more than this many paces after the previous one ends a stale gap."""
-
-STALE_MIN_SECONDS = 1.0
-"""... and more than this many seconds after it: at pace 0, bars a second apart are not stale."""
-
 
 def read_status(path: str | Path) -> dict[str, Any]:
     """The run's state from its journal: cash and equity (summed over the feeds' accounts, and per
-    account), positions, open orders, counts, last bar and signal per symbol, stale gaps (see
-    `STALE_FACTOR`), how it stopped. Keys as `paper status --json`."""
+    account), positions, open orders, counts, last bar and signal per symbol (with the model version
+    that made it), stale-signal gaps (live bars whose signal was not there when the strategy decided, from
+    the journal's gap events) by reason, model version changes, risk limits' breaches, today's P&L (equity
+    against the accounts' values at the last bar of the previous date, on the bars' own dates), how it stopped. Keys as `paper status --json`."""
     path = Path(path)
     with Journal(path, readonly=True) as journal:
         config = journal.config()
         counts = journal.counts()
-        events = journal.events(("bar", "signal", "order", "fill", "cancel", "snapshot", "stop"))
+        events = journal.events(("bar", "signal", "gap", "model", "risk", "order", "fill", "cancel", "snapshot",
+                                 "stop"))
     by_kind: dict[str, list[Event]] = defaultdict(list)
     for event in events:
         by_kind[event.kind].append(event)
     accounts = {feed["symbol"]: {"cash": config["cash"], "equity": config["cash"], "position": 0.0}
                 for feed in config["feeds"]}  # each feed trades an account of its own
+    today = max((e.time[:10] for e in by_kind["snapshot"]), default=None)  # the bars' own date
+    day_start = {symbol: a["equity"] for symbol, a in accounts.items()}  # each account at the day's start
     for event in by_kind["snapshot"]:
         accounts[event.symbol] = {"cash": event.payload["cash"], "equity": event.payload["value"],
                                   "position": event.payload["position"][0]}
+        if event.time[:10] < today:
+            day_start[event.symbol] = event.payload["value"]
     closed = {e.payload["order_id"] for e in by_kind["fill"] + by_kind["cancel"]}
     open_orders = [{"order_id": e.payload["order_id"], "symbol": e.symbol, "time": e.time, "side": e.payload["side"],
                     "size": e.payload["size"]} for e in by_kind["order"] if e.payload["order_id"] not in closed]
@@ -53,8 +54,11 @@ def read_status(path: str | Path) -> dict[str, Any]:
         "run_id": config["run_id"],
         "model": config["model_name"],
         "version": config["model_version"],
+        "server": config.get("server"),
         "cash": sum(a["cash"] for a in accounts.values()),
         "equity": sum(a["equity"] for a in accounts.values()),
+        "today": today,
+        "today_pnl": sum(a["equity"] for a in accounts.values()) - sum(day_start.values()),
         "positions": {symbol: a["position"] for symbol, a in accounts.items()},
         "accounts": {symbol: {"cash": a["cash"], "equity": a["equity"]} for symbol, a in accounts.items()},
         "open_orders": open_orders,
@@ -63,7 +67,12 @@ def read_status(path: str | Path) -> dict[str, Any]:
         "orders": counts["order"],
         "fills": counts["fill"],
         "rejected_bars": counts["rejected"],
-        "stale_gaps": _stale_gaps(by_kind["bar"], {f["symbol"]: f["pace"] for f in config["feeds"]}),
+        "risk_events": [{"symbol": e.symbol, "time": e.time, "limit": e.payload["limit"], "action": e.payload["action"]}
+                        for e in by_kind["risk"]],
+        "stale_gaps": len(by_kind["gap"]),
+        "gap_reasons": dict(sorted(Counter(e.payload["why"] for e in by_kind["gap"]).items())),
+        "model_changes": [{"symbol": e.symbol, "time": e.time, "from": e.payload["from"], "to": e.payload["to"]}
+                          for e in by_kind["model"]],
         "last_bar": last_bar,
         "last_signal": last_signal,
         "stopped": by_kind["stop"][-1].payload if by_kind["stop"] else None,
@@ -71,29 +80,25 @@ def read_status(path: str | Path) -> dict[str, Any]:
     }
 
 
-def _stale_gaps(bars: list[Event], paces: dict[str, float]) -> int:
-    """Live bars that came more than STALE_FACTOR paces (and STALE_MIN_SECONDS) after the symbol's previous one."""
-    previous: dict[str, float] = {}
-    gaps = 0
-    for event in bars:
-        if not event.payload["live"]:
-            continue
-        limit = max(STALE_FACTOR * paces.get(event.symbol, 0.0), STALE_MIN_SECONDS)
-        if event.symbol in previous and event.at - previous[event.symbol] > limit:
-            gaps += 1
-        previous[event.symbol] = event.at
-    return gaps
-
-
 def format_status(status: dict[str, Any]) -> str:
     """`read_status`'s dict as the lines `paper status` prints."""
     positions = ", ".join(f"{s} {size:g}" for s, size in status["positions"].items()) or "none"
+    served = f" from {status['server']}" if status["server"] else ""
     lines = [
-        f"run {status['run_id']}  model {status['model']} v{status['version']}",
+        f"run {status['run_id']}  model {status['model']} v{status['version']}{served}",
         f"cash {status['cash']:,.2f}  equity {status['equity']:,.2f}  positions: {positions}",
+        (f"P&L on {status['today']}: {status['today_pnl']:+,.2f}" if status["today"] else "no live bar finished yet"),
         (f"bars {status['bars']}  signals {status['signals']}  orders {status['orders']}  fills {status['fills']}  "
          f"rejected bars {status['rejected_bars']}  stale gaps {status['stale_gaps']}"),
     ]
+    if status["risk_events"]:
+        last = status["risk_events"][-1]
+        lines.append(f"risk limits breached {len(status['risk_events'])} times; last: {last['symbol']} {last['limit']} "
+                     f"on {last['time']} ({last['action']})")
+    if status["gap_reasons"]:
+        lines.append("stale-signal gaps: " + ", ".join(f"{why} {n}" for why, n in status["gap_reasons"].items()))
+    for change in status["model_changes"]:
+        lines.append(f"{change['symbol']}: model v{change['from']} -> v{change['to']} from bar {change['time']}")
     for order in status["open_orders"]:
         lines.append(f"open order {order['order_id']}: {order['symbol']} {order['side']} {order['size']:g} "
                      f"(decided on {order['time']})")

@@ -21,13 +21,14 @@ from typing import Any
 import backtrader as bt
 import pandas as pd
 
-from signalstack.plugin.feeds import bar_times
+from signalstack.plugin.feeds import bar_time
 from signalstack.plugin.indicators import OUTPUT_LINES
 from signalstack.plugin.strategies import SignalStrategy
 
 from .broker_state import SymbolState
 from .journal import Journal
 from .kill_switch import stop_request
+from .risk import RiskBook, RiskWaitCancelled
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ class Controller:
     version: int
     stop: dict[str, Any] | None = None
     """The stop being honoured ({reason, flatten}); None while the run goes on."""
+    risk: RiskBook | None = None
+    """The run's risk limits and the accounts they are checked on; None: no limit is set."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def stop_requested(self) -> dict[str, Any] | None:
@@ -83,6 +86,7 @@ class PaperStrategy(SignalStrategy):
         state: SymbolState | None = self.p.restore
         self._through = -math.inf if state is None or state.through is None else _date_number(state.through)
         self._outputs = [(c, OUTPUT_LINES[c]) for c in self.p.source.columns if c in OUTPUT_LINES]
+        self._version: int | None = None  # the version of the last journaled signal (the journal's, at first)
 
     def start(self) -> None:
         state: SymbolState | None = self.p.restore
@@ -104,19 +108,28 @@ class PaperStrategy(SignalStrategy):
 
     def _step(self, decide: bool) -> None:
         now = self.data.datetime[0]
+        if self.p.controller.risk is not None:
+            self.p.controller.risk.progress(self.data._name, now)
         if now == self._through:
             self._resubmit()
         if now <= self._through or self._before_start():
             return  # history: warm-up, or bars a resumed run had traded already
-        self._now = bar_times([now])[0].isoformat()
+        self._now = bar_time(now).isoformat()
         self._orders_on_bar = 0
         self._journal_signal()
         stop = self.p.controller.stop_requested()
         if stop is not None:
             self._stopping(stop)
         elif decide:
-            super().next()
+            try:
+                super().next()
+            except RiskWaitCancelled:
+                return  # stopping while an entry waited on the other feeds: unfinished, a resume redoes the bar
         self._journal_snapshot()
+
+    def stop(self) -> None:
+        if self.p.controller.risk is not None:
+            self.p.controller.risk.finish(self.data._name)
 
     def _stopping(self, stop: dict[str, Any]) -> None:
         """Stop this feed's run; with `flatten`, only once its position is closed (and no order is pending)."""
@@ -153,6 +166,7 @@ class PaperStrategy(SignalStrategy):
 
     def _journaled(self, side: str, place: Any, size: float | None, kwargs: dict[str, Any]) -> bt.Order | None:
         """Journal the decision and the order, then submit it under its deterministic id."""
+        size = self._within_limits(side, abs(size)) if size else size
         if not size:
             return None
         journal, symbol = self.p.controller.journal, self.data._name
@@ -170,6 +184,22 @@ class PaperStrategy(SignalStrategy):
         self._ids[order.ref] = oid
         return order
 
+    def _within_limits(self, side: str, size: float) -> float:
+        """The order's size within the run's risk limits (`size` without limits); each breach journaled
+        first. A blocked order still takes its number on the bar, so later ones keep theirs on a resume."""
+        book = self.p.controller.risk
+        if book is None:
+            return size
+        verdict = book.check(self.data._name, self.data.datetime[0], self.position.size,
+                             size if side == "buy" else -size, self.data.close[0], self.broker.getvalue(),
+                             cancelled=lambda: self.env._event_stop)
+        if verdict.breaches:
+            verdict.journal(self.p.controller.journal, self.data._name, self._now, self._orders_on_bar + 1, side,
+                            size)
+            if not verdict.size:
+                self._orders_on_bar += 1
+        return verdict.size
+
     def notify_order(self, order: bt.Order) -> None:
         oid = self._ids.get(order.ref)
         if oid is not None:
@@ -178,12 +208,12 @@ class PaperStrategy(SignalStrategy):
 
     def _journal_order_status(self, order: bt.Order, oid: str) -> None:
         journal, symbol = self.p.controller.journal, self.data._name
-        now = bar_times([self.data.datetime[0]])[0].isoformat()
+        now = bar_time(self.data.datetime[0]).isoformat()
         if order.status == order.Accepted:
             journal.append("accepted", f"accepted:{oid}", {"order_id": oid}, symbol=symbol, time_=now)
         elif order.status == order.Completed:
             done = order.executed
-            when = bar_times([done.dt])[0].isoformat()
+            when = bar_time(done.dt).isoformat()
             journal.append("fill", f"fill:{oid}", {
                 "order_id": oid, "side": "buy" if order.isbuy() else "sell", "size": done.size, "price": done.price,
                 "value": abs(done.size) * done.price, "commission": done.comm}, symbol=symbol, time_=when)
@@ -192,17 +222,37 @@ class PaperStrategy(SignalStrategy):
                            symbol=symbol, time_=now)
 
     def _journal_signal(self) -> None:
+        """Journal the bar's signal with the model version that made it, after a "model" event when that
+        version is not the one of the symbol's previous signal; or, when the live scorer has a reason for
+        having none (a served model's answer missing at its deadline), the stale-signal gap and why."""
+        controller: Controller = self.p.controller
+        journal, symbol, scorer = controller.journal, self.data._name, self.signal.live_scorer
         values = {column: _number(getattr(self.signal, line)[0]) for column, line in self._outputs}
         if all(v is None for v in values.values()):
-            return  # not enough history for a prediction yet
-        controller: Controller = self.p.controller
-        symbol = self.data._name
-        controller.journal.append("signal", f"signal:{symbol}:{self._now}",
-                                  {**values, "model": controller.model, "version": controller.version},
-                                  symbol=symbol, time_=self._now)
+            why = getattr(scorer, "gap", None)
+            if why is not None:  # no entry on this bar (the scorer has logged why); stops and exits still act
+                journal.append("gap", f"gap:{symbol}:{self._now}", {"why": why, "model": controller.model},
+                               symbol=symbol, time_=self._now)
+            return  # else not enough history for a prediction yet
+        version = controller.version if scorer is None or scorer.version is None else int(scorer.version)
+        if self._version is None:
+            self._version = next((e.payload["version"] for e in reversed(journal.events(("signal",)))
+                                  if e.symbol == symbol and e.time < self._now), controller.version)
+        if version != self._version:
+            log.info("%s: model %s v%d from bar %s on (was v%d)", symbol, controller.model, version, self._now,
+                     self._version)
+            journal.append("model", f"model:{symbol}:{self._now}",
+                           {"model": controller.model, "from": self._version, "to": version},
+                           symbol=symbol, time_=self._now)
+        self._version = version
+        journal.append("signal", f"signal:{symbol}:{self._now}", {**values, "model": controller.model,
+                                                                  "version": version},
+                       symbol=symbol, time_=self._now)
 
     def _journal_snapshot(self) -> None:
         symbol, position = self.data._name, self.position
+        if self.p.controller.risk is not None:
+            self.p.controller.risk.record(symbol, self.data.datetime[0], self.broker.getvalue(), self.broker.getcash())
         self.p.controller.journal.append("snapshot", f"snapshot:{symbol}:{self._now}", {
             "cash": self.broker.getcash(), "value": self.broker.getvalue(), "position": [position.size, position.price],
             "strategy": {"entry_bar": self._entry_bar, "stopped_side": self._stopped_side}},

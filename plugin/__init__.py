@@ -18,6 +18,7 @@ _MODULES = {
     "backtest": ("BacktestResult", "run_backtest"),
     "feeds": ("bars_feed", "fundamentals_feed"),
     "indicators": ("SignalIndicator",),
+    "ranking": ("RankingResult", "format_ranking", "run_ranking", "write_ranking"),
     "report": ("format_portfolio", "format_report", "write_portfolio", "write_report"),
     "sources": ("GrpcSource", "OnnxSource", "PrecomputedSource", "SignalSource", "open_source"),
     "stats": ("buy_and_hold", "calibration", "drawdown", "equal_weight", "monthly_returns", "performance",

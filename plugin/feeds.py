@@ -107,6 +107,11 @@ def bar_times(numbers: np.ndarray | list[float]) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(millis.view("datetime64[ms]").astype(f"datetime64[{_UNIT}]"), name="time")
 
 
+def bar_time(number: float) -> pd.Timestamp:
+    """One date number's `bar_times` entry, without an array: the live path converts one bar at a time."""
+    return pd.Timestamp(round((number - _UNIX_EPOCH) * 86_400_000.0), unit="ms")
+
+
 def data_bars(data: bt.AbstractDataBase, last: int | None = None) -> pd.DataFrame:
     """A Backtrader data's bars as a frame like `load_bars` gives: all its buffer holds (every bar
     when preloaded), or the `last` bars up to the current one."""

@@ -13,7 +13,7 @@ import pandas as pd
 
 from signalstack.core.fundamentals import fundamentals_at
 
-from .feeds import bar_times, data_bars
+from .feeds import bar_time, bar_times, data_bars
 from .sources import LiveScorer, SignalSource
 
 log = logging.getLogger(__name__)
@@ -208,10 +208,12 @@ class SignalIndicator(bt.Indicator):
         if self._live is None:
             self._live = self.p.source.live()
         data = self.data
-        time = bar_times([data.datetime[0]])[0]
+        time = bar_time(data.datetime[0])
         bar = np.array([data.open[0], data.high[0], data.low[0], data.close[0], data.volume[0]])
-        tensors = self._tensors(pd.DatetimeIndex([time]), newest=True)
-        known = all(np.isfinite(x).all() for x in tensors.values())  # fundamentals published yet
+        tensors, known = {}, True
+        if self.p.source.tensor_inputs:
+            tensors = self._tensors(pd.DatetimeIndex([time]), newest=True)
+            known = all(np.isfinite(x).all() for x in tensors.values())  # fundamentals published yet
         outputs = self._live.push(time, bar, tensors, score=score and known)
         if outputs is None:
             return np.full(len(OUTPUT_LINES), np.nan)

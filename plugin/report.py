@@ -93,9 +93,9 @@ def _cell(stats: pd.Series, key: str, fmt: str) -> str:
     return "-" if pd.isna(value) else fmt.format(value)
 
 
-def write_report(result: BacktestResult, out_dir: str | Path) -> list[Path]:
+def write_report(result: BacktestResult, out_dir: str | Path, kind: str = "Backtest") -> list[Path]:
     """Write report.html, a PNG per chart, trades.csv, stats.json and config.json into `out_dir`
-    (created); return their paths, the page first."""
+    (created); return their paths, the page first. `kind` heads the page ("Backtest", "Paper run")."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     images: dict[str, bytes] = {}
@@ -113,7 +113,7 @@ def write_report(result: BacktestResult, out_dir: str | Path) -> list[Path]:
            "signal_quality": _plain(result.quality), "params": result.params}
     paths[-2].write_text(json.dumps(doc, indent=2, default=str) + "\n")
     paths[-1].write_text(json.dumps(result.params, indent=2, default=str) + "\n")
-    paths[0].write_text(_symbol_page(result, images))
+    paths[0].write_text(_symbol_page(result, images, kind))
     return paths
 
 
@@ -122,22 +122,22 @@ def _plain(stats: pd.Series) -> dict[str, Any]:
     return {key: None if pd.isna(value) else float(value) for key, value in stats.items()}
 
 
-def write_portfolio(results: Mapping[str, BacktestResult], out_dir: str | Path) -> list[Path]:
+def write_portfolio(results: Mapping[str, BacktestResult], out_dir: str | Path, kind: str = "Backtest") -> list[Path]:
     """One `write_report` folder per symbol under `out_dir`, and index.html, portfolio.png and
     portfolio.json for the symbols traded side by side with the cash split equally; return the
-    paths, the portfolio page first."""
+    paths, the portfolio page first. `kind` heads the pages ("Backtest", "Paper run")."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     folders = _folders(results)
     paths = [out / "index.html", out / "portfolio.png", out / "portfolio.json"]
     for symbol, result in results.items():
-        paths += write_report(result, out / folders[symbol])
+        paths += write_report(result, out / folders[symbol], kind)
     equity, stats, benchmark = _portfolio(results)
     png = png_bytes(portfolio_chart(equity, {s: r.equity["strategy"] for s, r in results.items()}))
     paths[1].write_bytes(png)
     doc = {"strategy": _plain(stats), "buy_and_hold": _plain(benchmark), "symbols": list(results)}
     paths[2].write_text(json.dumps(doc, indent=2) + "\n")
-    paths[0].write_text(_portfolio_page(results, folders, equity, stats, benchmark, png))
+    paths[0].write_text(_portfolio_page(results, folders, equity, stats, benchmark, png, kind))
     return paths
 
 
@@ -249,9 +249,9 @@ def _trades_table(trades: pd.DataFrame) -> str:
     return _table(["entry", "exit", "side", "size", "entry price", "exit price", "pnl after costs"], rows) + note
 
 
-def _symbol_page(result: BacktestResult, images: Mapping[str, bytes]) -> str:
+def _symbol_page(result: BacktestResult, images: Mapping[str, bytes], kind: str) -> str:
     p = result.params
-    title = f"Backtest: {p['symbol'] or p['source']}"
+    title = f"{kind}: {p['symbol'] or p['source']}"
     body = [f"<h1>{html.escape(title)}</h1>"] + [f'<p class="meta">{html.escape(line)}</p>'
                                                  for line in _describe(result)]
     body += ["<h2>Performance</h2>", _stats_table(result.stats, result.benchmark),
@@ -270,8 +270,8 @@ def _symbol_page(result: BacktestResult, images: Mapping[str, bytes]) -> str:
 
 
 def _portfolio_page(results: Mapping[str, BacktestResult], folders: Mapping[str, str], equity: pd.DataFrame,
-                    stats: pd.Series, benchmark: pd.Series, png: bytes) -> str:
-    title = f"Portfolio backtest: {len(results)} symbols"
+                    stats: pd.Series, benchmark: pd.Series, png: bytes, kind: str) -> str:
+    title = f"{kind} of a portfolio: {len(results)} symbols"
     first = next(iter(results.values())).params
     rows = []
     for symbol, result in results.items():

@@ -109,11 +109,13 @@ class TailScorer:
 class OnnxSource:
     """An exported model run in this process by onnxruntime (the server's own runtime)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, threads: int = 0) -> None:
+        """`threads`: onnxruntime's intra-op threads (0: its default, right for a backtest's batched call; 1
+        for a live feed's one-bar calls, where waking a thread pool costs more than it saves)."""
         # Imported here so that importing the plugin does not load onnxruntime.
         from signalstack.core.model import OnnxModel
 
-        self.model = OnnxModel(path)
+        self.model = OnnxModel(path, threads=threads)
         self.name = self.model.name
         self.card = self.model.card
         self.columns = self.model.columns
@@ -126,7 +128,13 @@ class OnnxSource:
         return self.model.predict_windows([bars], _last_rows(tensors))[0]
 
     def live(self) -> LiveScorer:
-        return TailScorer(self)
+        """One feature row and one onnxruntime run per bar (`core.live.LiveWindow`); a day x intraday
+        model (it reads whole days of bars) or a tensors-only one keeps the plain `TailScorer`."""
+        if self.intraday or self.model.bars_input is None:
+            return TailScorer(self)
+        from signalstack.core.live import LiveWindow
+
+        return LiveWindow(self.model)
 
 
 class GrpcSource(AbstractContextManager):

@@ -143,7 +143,7 @@ def equal_weight(curves: Mapping[str, pd.Series], cash: float) -> pd.Series:
     if not curves:
         raise ValueError("equal weight of no curves: expected at least one equity curve")
     sleeve = cash / len(curves)
-    grown = pd.concat({name: curve / curve.iloc[0] for name, curve in curves.items()}, axis=1)
+    grown = pd.concat({name: curve / curve.iloc[0] for name, curve in curves.items()}, axis=1, sort=True)
     return (grown.ffill().fillna(1.0) * sleeve).sum(axis=1).rename("portfolio")
 
 

@@ -4,12 +4,17 @@ A model is worth what it adds to the obvious: the base rate, a linear model and 
 the newest bar's features, and holding the asset. Each fits the whole training window of its fold
 (fit rows and validation tail, both before the embargo that precedes the test period; none needs
 early stopping), on the newest feature row of each window standardised by the fold's scaler (fitted
-on the fit rows), and predicts the fold's test samples.
+on the fit rows), and predicts the fold's test samples. For the other nets' samples the newest
+slice of each input, standardised by that input's scaler, stands in for it (`newest_rows`): the
+newest day's block of day x intraday samples, the newest day's factors of every symbol of a factor
+image (an image reshaped by `image:` gives its last row), the fundamentals vector beside the
+newest bar's features, both stocks' factor rows of a pair; a net's first target (the class head
+of multitask) is the one fitted.
 
 - majority (classes): the training class frequencies as probabilities for every sample.
 - logistic (classes): scikit-learn's LogisticRegression; ridge (returns): Ridge.
 - gbm: HistGradientBoostingClassifier / Regressor, seeded, without early stopping.
-- mean (returns): the training mean return as every forecast.
+- mean (returns): the training mean return as every forecast (of each step, for a path).
 - buy_and_hold: buy at the first test bar's next open and hold; trading metrics only.
 """
 
@@ -31,8 +36,20 @@ def baseline_names(labels: LabelSpec) -> tuple[str, ...]:
 
 
 def newest_rows(dataset: Dataset, part: WindowSet) -> np.ndarray:
-    """Each window's newest feature row (its own bar's), standardised by the fold's scaler."""
-    return dataset.scaler.transform(part.x[:, -1])
+    """(samples, values): each input's newest slice (a window's newest feature row, its own bar's; a vector
+    input whole), standardised by that input's scaler, flattened and side by side in input order."""
+    columns = []
+    for name, x in dataset.x_of(part).items():
+        scaler = dataset.scalers.get(name)
+        scaled = scaler.transform(x) if scaler is not None else x
+        newest = scaled[:, -1] if scaled.ndim > 2 else scaled
+        columns.append(newest.reshape(len(newest), -1))
+    return np.concatenate(columns, axis=1)
+
+
+def first_target(dataset: Dataset, part: WindowSet) -> np.ndarray:
+    """A split's labels of the net's first target (the only one, or multitask's class head)."""
+    return dataset.y_of(part)[next(iter(dataset.targets))]
 
 
 def baseline_predictions(name: str, dataset: Dataset) -> np.ndarray:
@@ -44,20 +61,21 @@ def baseline_predictions(name: str, dataset: Dataset) -> np.ndarray:
     # never fit a baseline, so neither pays for loading scikit-learn.
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
     from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.multioutput import MultiOutputRegressor
 
-    labels = dataset.labels
+    labels = next(iter(dataset.targets.values()))
     valid = baseline_names(labels)[:-1]
     if name not in valid:
         raise ValueError(f"baseline {name!r}: expected one of {', '.join(valid)} for {labels.kind} labels")
     x = np.concatenate([newest_rows(dataset, dataset.train), newest_rows(dataset, dataset.val)])
-    y = np.concatenate([dataset.train.y, dataset.val.y])
+    y = np.concatenate([first_target(dataset, dataset.train), first_target(dataset, dataset.val)])
     test = newest_rows(dataset, dataset.test)
     if not labels.is_classification:
-        if name == "mean":
-            return np.full((len(test), 1), float(y.mean()))
-        model = Ridge(alpha=1.0) if name == "ridge" else HistGradientBoostingRegressor(early_stopping=False,
-                                                                                       random_state=0)
-        return model.fit(x, y).predict(test).reshape(-1, 1)
+        if name == "mean":  # per step for a path
+            return np.tile(np.atleast_1d(y.mean(axis=0)), (len(test), 1))
+        gbm = HistGradientBoostingRegressor(early_stopping=False, random_state=0)
+        model = Ridge(alpha=1.0) if name == "ridge" else gbm if y.ndim == 1 else MultiOutputRegressor(gbm)
+        return model.fit(x, y).predict(test).reshape(len(test), -1)
     y = y.astype(int)
     n_classes = len(labels.classes)
     if name == "majority" or len(np.unique(y)) < 2:

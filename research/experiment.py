@@ -7,16 +7,21 @@ the valid ones, so a typo never silently falls back to a default):
                    a relative path is read from the experiment file's folder; bars outside
                    [start, end] are never read (features warm up inside the period); a list of
                    paths is a panel (research/panel.py): one model on every symbol's windows,
-                   the symbol being the file's stem
+                   the symbol being the file's stem (for inception: one image channel per
+                   symbol; for rank: pairs of the symbols; see below)
     features:      default | {features: [{kind: ret, params: {n: 1}}, ...]}     (FeatureSpec.from_dict)
-    labels:        {kind: binary | three | regression | cross_sectional, horizon: 1, up: 0.025, down: -0.01}
+    labels:        {kind: binary | three | regression | path | cross_sectional, horizon: 1, up: 0.025, down: -0.01}
                    (up and down are the three-class thresholds; cross_sectional, panels only: 1 when
-                   a symbol's h-bar forward return beats the universe's median on that date)
+                   a symbol's h-bar forward return beats the universe's median on that date; path,
+                   one series only: the h returns close[t+k]/close[t] - 1, k = 1..h, for many-to-many
+                   regressors such as lstm_regressor_seq: mae and rmse over every step, IC and trading
+                   on the last, t+h; predictions.csv holds t+1 .. t+h and label.t+1 .. label.t+h)
     model:         {name: lstm, params: {hidden: [32, 32]}}   a zoo name, or a .yaml/.yml/.json spec
                    file (read from the experiment file's folder; a spec file takes no params)
     window:        60       feature rows per input window
     train:         {epochs: 30, batch_size: 64, lr: 0.001, optimizer: adam, weight_decay: 0.0,
-                    patience: 5, clip_norm: 1.0, device: auto}   (TrainConfig; the seed comes from `seeds`)
+                    patience: 5, clip_norm: 1.0, device: auto, precision: auto}
+                                                (TrainConfig; the seed comes from `seeds`)
     walk_forward:  {train: 1000, test: 250, step: 250, expanding: false, embargo: auto, val: 0.2}
                    in samples (one per bar): `train` samples per training window (the first one,
                    when expanding), `test` per fold, a new fold every `step` (default: test;
@@ -40,6 +45,41 @@ the valid ones, so a typo never silently falls back to a default):
     search:        {trials: 20, folds: 1, seed: 0, pruner: median, startup: 5,
                     params: {lr: [0.0001, 0.01, log], hidden: [16, 256, log], optimizer: [adam, sgd]}}
                    the space `signalstack tune` explores (research/search.py; `signalstack run` ignores it)
+
+The nets whose declared inputs are not one window of bars get the samples `signalstack train` builds
+for them (models/pipeline.dataset_for, chosen by the inputs, never by the name), with these keys:
+
+    fundamentals:  FILE.csv   two-input nets (dual_rnn, dual_lstm, multitask): dated factors (first
+                   column: the date each row became known; relative to the experiment's folder);
+                   a sample at bar t sees the latest row dated <= t. Positions count bars.
+    intraday:      {days: 10, bars_per_day: auto}   day x intraday nets on intraday bars (one data.path):
+                   hier_lstm and td_cnn_lstm read `days` days of each day's last `bars_per_day` bars;
+                   a (T, F) net (cnn1d) reads one day's block when this section is given (`days` is
+                   then refused). bars_per_day auto: the data's session length (the most common
+                   number of bars per date; shorter days are skipped). One sample per day: positions,
+                   `walk_forward` sizes, the embargo and labels.horizon count days; the label compares
+                   day closes; trading metrics and the report backtest the day's closing bars (daily
+                   bars made from the intraday ones).
+    image:         [HEIGHT, WIDTH]   inception: each symbol's factor image (`window` days x features)
+                   reshaped to HEIGHT x WIDTH (HEIGHT * WIDTH = window * features); default not reshaped.
+                   data.path: one CSV or a list, one image channel per symbol, labelled and traded on
+                   the first. Positions count dates.
+    pairs_per_date: N   rank: ordered pairs of symbols drawn per date (default all); data.path: a list
+                   of at least two CSVs; labels: binary only (read as pair labels: 1 when the first
+                   stock's h-bar return beats the second's). Positions count dates (a date's pairs
+                   stay together). Skill: pair accuracy / ROC AUC / log loss on the test pairs, and
+                   IC / rank IC / ICIR of the exported scorer's per-symbol scores across symbols per
+                   date; trading: RankingStrategy on those scores (the panel's `backtest:` keys).
+
+These samples are built, per fold, by the same builders with the fold's split, so each fold's
+scaler is fitted on its fit rows alone: such runs need `walk_forward: {expanding: true}` (the
+fit rows then start at the first sample; a rolling window is refused). `window` is the bars per
+window beside fundamentals and the days per factor image; the intraday and pair samples do not
+read it. The baselines fit each input's newest slice (research/baselines.py). A net with several
+outputs (multitask: class probabilities and a forecast) is scored on each head: the class
+head's metrics under their plain names (it is what trades), the forecast head's as
+`forecast.mae`, `forecast.rmse`, `forecast.ic`, `forecast.rank_ic` in metrics.json and folds.csv;
+predictions.csv then holds the class columns, `forecast`, `label` and `forecast_label`.
 """
 
 from __future__ import annotations
@@ -64,13 +104,14 @@ from .baselines import baseline_names
 from .search import Search, parse_search
 from .surrogates import SURROGATE_KINDS
 
-LABEL_KINDS = ("binary", "three", "regression", "cross_sectional")
+LABEL_KINDS = ("binary", "three", "regression", "path", "cross_sectional")
 """The targets a walk-forward run scores (one output per model); cross_sectional is a panel's only."""
 
 PANEL_BACKTEST_KEYS = ("top_k", "rebalance", "cash", "commission", "slippage", "stake", "periods_per_year")
 """The keywords a panel's `backtest:` section may set (its RankingStrategy backtest, research/panel.py)."""
 
-TRAIN_KEYS = ("epochs", "batch_size", "lr", "optimizer", "weight_decay", "patience", "clip_norm", "device")
+TRAIN_KEYS = ("epochs", "batch_size", "lr", "optimizer", "weight_decay", "patience", "clip_norm", "device",
+              "precision")
 """The TrainConfig fields an experiment sets; the seed is each task's, and progress bars stay off."""
 
 _BACKTEST_EXCLUDED = {"source", "start", "preload", "symbol", "fundamentals"}
@@ -117,6 +158,16 @@ class WalkForward:
 
 
 @dataclass(frozen=True)
+class Intraday:
+    """The `intraday:` section: day x intraday samples of intraday bars (models/intraday.py)."""
+
+    days: int | None = None
+    """Days per sample; None for a net that reads one day's block (a (T, F) net such as cnn1d)."""
+    bars_per_day: int | None = None
+    """Each day's last bars kept; None (auto): the data's session length (pipeline.session_length)."""
+
+
+@dataclass(frozen=True)
 class Surrogates:
     kind: str = "random_walk"
     n: int = 0
@@ -146,6 +197,22 @@ class Experiment:
     """A panel's: one-hot symbol channels in every window row (research/panel.py)."""
     search: Search | None = None
     """The `search:` section for `signalstack tune` (research/search.py); None when the file has none."""
+    layout: str = "windows"
+    """The samples the model's declared inputs ask for (pipeline.input_layout): windows, intraday, images,
+    pairs or fundamentals; derived from `model` (and `intraday`), never written."""
+    fundamentals: str | None = None
+    """The absolute path of the dated fundamentals CSV (two-input nets)."""
+    intraday: Intraday | None = None
+    """Set for the intraday layout (days and bars per day), else None."""
+    image: tuple[int, int] | None = None
+    """inception: (height, width) each symbol's factor image is reshaped to; None: not reshaped."""
+    pairs_per_date: int | None = None
+    """rank: ordered pairs drawn per date; None: all of them."""
+
+    @property
+    def builds_samples(self) -> bool:
+        """Whether each fold's samples come from the train pipeline's builders (every layout but windows)."""
+        return self.layout != "windows"
 
     @property
     def embargo(self) -> int:
@@ -187,6 +254,12 @@ class Experiment:
             "export": self.export,
             **({"symbol_embedding": True} if self.symbol_embedding else {}),
             **({"search": self.search.to_dict()} if self.search is not None else {}),
+            **({"fundamentals": self.fundamentals} if self.fundamentals is not None else {}),
+            **({"intraday": {**({"days": self.intraday.days} if self.intraday.days is not None else {}),
+                             "bars_per_day": self.intraday.bars_per_day or "auto"}}
+               if self.intraday is not None else {}),
+            **({"image": list(self.image)} if self.image is not None else {}),
+            **({"pairs_per_date": self.pairs_per_date} if self.pairs_per_date is not None else {}),
         }
 
     def to_yaml(self) -> str:
@@ -201,7 +274,7 @@ class Experiment:
 
 SECTIONS = ("data", "features", "labels", "model", "window", "train", "walk_forward", "seeds", "baselines",
             "surrogates", "backtest", "export", "search",
-            "symbol_embedding")
+            "symbol_embedding", "fundamentals", "intraday", "image", "pairs_per_date")
 """The top-level keys of an experiment file, in the schema's order."""
 
 
@@ -240,15 +313,20 @@ def _parse(doc: Any, base: Path) -> Experiment:
     given_baselines = top.get("baselines")
     valid_baselines = baseline_names(labels)
     baselines = valid_baselines if given_baselines is None else _baselines(given_baselines, valid_baselines, labels)
+    model = _model(top.get("model", {}), base)
+    layout, inputs = _layout(model, top)
+    ranking = data.is_panel and layout in ("windows", "pairs")  # traded by ranking the symbols
     experiment = Experiment(
         data=data, features=_features(top.get("features", "default")), labels=labels,
-        model=_model(top.get("model", {}), base), window=_int(top.get("window", WINDOW), "window", 1),
+        model=model, window=_int(top.get("window", WINDOW), "window", 1),
         train=_train(top.get("train", {})), walk_forward=_walk_forward(top.get("walk_forward", {})),
         seeds=_int(top.get("seeds", 1), "seeds", 1), baselines=baselines,
         surrogates=_surrogates(top.get("surrogates", {})),
-        backtest=_backtest(top.get("backtest", {}), PANEL_BACKTEST_KEYS if data.is_panel else None),
+        backtest=_backtest(top.get("backtest", {}), PANEL_BACKTEST_KEYS if ranking else None),
         export=_bool(top.get("export", True), "export"), cross_sectional=cross_sectional,
-        symbol_embedding=_bool(top.get("symbol_embedding", False), "symbol_embedding"))
+        symbol_embedding=_bool(top.get("symbol_embedding", False), "symbol_embedding"), layout=layout,
+        **_layout_keys(top, layout, inputs, base))
+    _check_layout(experiment)
     if experiment.symbol_embedding and not data.is_panel:
         raise ExperimentError("symbol_embedding: true, expected a panel (data.path: a list of CSV files)")
     if experiment.symbol_embedding and experiment.export:
@@ -359,6 +437,117 @@ def _model(value: Any, base: Path) -> Model:
     return Model(name, params)
 
 
+_LAYOUT_KEYS = {"fundamentals": "fundamentals", "intraday": "intraday", "image": "images", "pairs_per_date": "pairs"}
+"""The keys that only one layout reads, and that layout."""
+
+_READS = {"windows": "(window, features) windows of bars", "fundamentals": "dated fundamentals beside windows",
+          "intraday": "day x intraday blocks of intraday bars", "images": "factor images of the data's symbols",
+          "pairs": "pairs of the data's symbols"}
+
+
+def _layout(model: Model, top: Mapping[str, Any]) -> tuple[str, dict[str, tuple[int | None, ...]]]:
+    """The samples the model's declared inputs ask for, as `signalstack train` chooses them, and those inputs.
+
+    A net of one (T, F) input reads one-day intraday blocks when the file has an `intraday:` section
+    (as `train --bars-per-day` makes it), else windows of bars.
+    """
+    from signalstack.models.pipeline import declared_inputs, input_layout
+    from signalstack.models.zoo.spec import is_spec_path
+
+    if is_spec_path(model.name) and not Path(model.name).is_file():
+        # Its inputs are unknown until it exists; training says it is missing, unless a key needs them now.
+        if any(key in top for key in _LAYOUT_KEYS):
+            raise ExperimentError(f"model.name: {model.name}: no such spec file (expected one beside "
+                                  f"{', '.join(k for k in _LAYOUT_KEYS if k in top)}, whose use its inputs decide)")
+        return "windows", {}
+    inputs = declared_inputs(model.name)
+    return input_layout(inputs, bars_per_day=1 if "intraday" in top else None), inputs
+
+
+def _layout_keys(top: Mapping[str, Any], layout: str, inputs: Mapping[str, tuple[int | None, ...]],
+                 base: Path) -> dict[str, Any]:
+    """The Experiment fields of the layout's own keys; a key another layout reads is an error naming both."""
+    for key, reader in _LAYOUT_KEYS.items():
+        if key in top and layout != reader:
+            raise ExperimentError(f"{key}: not used by this model, which reads {_READS[layout]} (expected "
+                                  f"{key} only for a net that reads {_READS[reader]})")
+    values: dict[str, Any] = {}
+    if layout == "fundamentals":
+        raw = top.get("fundamentals")
+        if not isinstance(raw, str) or not raw:
+            raise ExperimentError(f"fundamentals: {raw!r}, expected the CSV of dated factors this two-input net reads "
+                                  f"(its inputs: {', '.join(inputs)})")
+        path = (base / raw).resolve()
+        if not path.is_file():
+            raise ExperimentError(f"fundamentals: {path}: no such file (expected a CSV of dated factors, first "
+                                  "column the date each row became known)")
+        values["fundamentals"] = str(path)
+    if layout == "intraday":
+        values["intraday"] = _intraday(top.get("intraday", {}), one_day=len(next(iter(inputs.values()))) != 3)
+    if "image" in top:
+        image = top["image"]
+        if (not isinstance(image, list) or len(image) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in image)):
+            raise ExperimentError(f"image: {image!r}, expected [HEIGHT, WIDTH], two positive integers such as "
+                                  "[224, 224]")
+        values["image"] = (image[0], image[1])
+    if "pairs_per_date" in top:
+        values["pairs_per_date"] = _int(top["pairs_per_date"], "pairs_per_date", 1)
+    return values
+
+
+def _intraday(value: Any, one_day: bool) -> Intraday:
+    from signalstack.models.config import INTRADAY_DAYS
+
+    doc = _mapping(value, "intraday")
+    _known(doc, "intraday", ("days", "bars_per_day"))
+    if one_day and "days" in doc:
+        raise ExperimentError(f"intraday.days: {doc['days']!r}, not used by this model, which reads one day's "
+                              "block (bars per day, features): expected no days")
+    days = None if one_day else _int(doc.get("days", INTRADAY_DAYS), "intraday.days", 1)
+    raw = doc.get("bars_per_day", "auto")
+    bars_per_day = None if raw == "auto" else _int(raw, "intraday.bars_per_day", 1, "auto or")
+    return Intraday(days, bars_per_day)
+
+
+def _check_layout(experiment: Experiment) -> None:
+    """The combinations of data, labels and walk-forward that a layout cannot run, each named."""
+    layout, data, name = experiment.layout, experiment.data, experiment.model.name
+    reads = f"model {Path(name).name} reads {_READS[layout]}"
+    if layout in ("intraday", "fundamentals") and data.is_panel:
+        raise ExperimentError(f"data.path: a list of {len(data.path)} files, but {reads}: expected one CSV")
+    if experiment.labels.kind == "path" and data.is_panel and layout != "images":
+        raise ExperimentError("labels.kind: 'path' on a panel, expected one series (a panel ranks the symbols on "
+                              "one score: binary, three, regression or cross_sectional)")
+    if layout == "pairs" and not data.is_panel:
+        raise ExperimentError(f"data.path: one file, but {reads}: expected a list of at least two CSVs")
+    if layout in ("images", "pairs") and experiment.cross_sectional:
+        expected = "binary (read as pair labels)" if layout == "pairs" else "binary, three or regression"
+        raise ExperimentError(f"labels.kind: 'cross_sectional', but {reads}: expected {expected}")
+    if layout == "pairs" and experiment.labels.kind != "binary":
+        raise ExperimentError(f"labels.kind: {experiment.labels.kind!r}, but {reads}, labelled 1 when the first "
+                              "stock's h-bar return beats the second's: expected binary")
+    if experiment.symbol_embedding and layout != "windows":
+        raise ExperimentError(f"symbol_embedding: true, but {reads}: expected it only for windows of a panel")
+    if experiment.builds_samples and not experiment.walk_forward.expanding:
+        raise ExperimentError(f"walk_forward.expanding: false, but {reads}: each fold's samples are built with the "
+                              "fold's split, whose fit rows start at the first sample, so that the scaler is fitted "
+                              "on the fit rows alone: expected walk_forward: {expanding: true}")
+    if not experiment.labels.is_classification and _has_forecast_head(name):
+        raise ExperimentError(f"labels.kind: {experiment.labels.kind!r}, but model {name} has a class head beside "
+                              "its forecast head: expected binary or three")
+
+
+def _has_forecast_head(name: str) -> bool:
+    """Whether a zoo net declares a forecast output beside another (multitask)."""
+    from signalstack.models.zoo import get_entry, list_models
+
+    if name not in list_models():
+        return False
+    declared = get_entry(name).n_outputs
+    return isinstance(declared, Mapping) and "forecast" in declared and len(declared) > 1
+
+
 def _train(value: Any) -> TrainConfig:
     doc = _mapping(value, "train")
     _known(doc, "train", TRAIN_KEYS)
@@ -369,7 +558,7 @@ def _train(value: Any) -> TrainConfig:
         where = f"train.{key}"
         if key in ints:
             values[key] = _int(raw, where, ints[key])
-        elif key in ("optimizer", "device"):
+        elif key in ("optimizer", "device", "precision"):
             if not isinstance(raw, str):
                 raise ExperimentError(f"{where}: {raw!r}, expected text")
             values[key] = raw

@@ -5,7 +5,9 @@ test samples, so their numbers can stand side by side. The definitions reused fr
 there: accuracy, ROC AUC and log loss are `models.metrics`', MAE and RMSE too; IC and rank IC are
 `plugin.stats.signal_quality`'s (Pearson and Spearman correlation of p_up, or the forecast, with
 the forward return close[t+h] / close[t] - 1); the trading numbers are `run_backtest`'s over the
-fold's test bars, annualised on the bars' own clock.
+fold's test bars, annualised on the bars' own clock. A net with several heads (multitask: class
+probabilities and a forecast) is scored on each: the first head's metrics keep their names, the
+others' are prefixed with the head's name (`forecast.mae`, `forecast.ic`).
 """
 
 from __future__ import annotations
@@ -57,19 +59,48 @@ def score(frame: pd.DataFrame, y: np.ndarray, labels: LabelSpec, bars: pd.DataFr
     """Skill of predictions (a `prediction_frame`) against their labels `y` and the forward returns of `bars`."""
     close = bars["close"]
     if not labels.is_classification:
-        forecast = frame["forecast"]
-        found = regression_metrics(forecast.to_numpy(), y)
+        # A path's IC reads its last step, the return over the horizon (the step a backtest trades).
+        forecast = frame[labels.columns[-1]]
+        found = regression_metrics(frame[labels.columns].to_numpy(), y)
         quality = signal_quality(forecast, close, labels.horizon, threshold=0.0, probability=False)
         return {"mae": found["mae"], "rmse": found["rmse"], "ic": float(quality["ic_pearson"]),
                 "rank_ic": float(quality["ic_spearman"])}
+    quality = signal_quality(frame["up"], close, labels.horizon)
+    return {**class_scores(frame, y, labels), "ic": float(quality["ic_pearson"]),
+            "rank_ic": float(quality["ic_spearman"])}
+
+
+def class_scores(frame: pd.DataFrame, y: np.ndarray, labels: LabelSpec) -> dict[str, float]:
+    """accuracy, balanced accuracy, ROC AUC (up vs the rest), log loss and Brier score (of up) of class
+    probabilities (a `prediction_frame`) against their labels `y`."""
     probs = frame[labels.classes].to_numpy()
     found = classification_metrics(probs, y, labels.classes)
     up = labels.classes.index("up")
-    quality = signal_quality(frame["up"], close, labels.horizon)
     return {"accuracy": found["accuracy"], "balanced_accuracy": balanced_accuracy(probs.argmax(axis=1), y),
             "roc_auc": found["roc_auc"], "log_loss": found["log_loss"],
-            "brier": float(np.mean((probs[:, up] - (y == up)) ** 2)),
-            "ic": float(quality["ic_pearson"]), "rank_ic": float(quality["ic_spearman"])}
+            "brier": float(np.mean((probs[:, up] - (y == up)) ** 2))}
+
+
+def score_outputs(outputs: Mapping[str, np.ndarray], targets: Mapping[str, LabelSpec], ys: Mapping[str, np.ndarray],
+                  times: pd.DatetimeIndex, bars: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Every head of a net scored on its own target: the first head's metrics under their plain names (it
+    is the head that trades), each further head's prefixed by its name (`forecast.mae`); and the heads'
+    predictions as one frame (the first head's `labels.columns`, then each further head's columns,
+    prefixed by its name unless it has one column, which is named after the head)."""
+    names = list(targets)
+    frame = prediction_frame(outputs[names[0]], times, targets[names[0]])
+    found = score(frame, ys[names[0]], targets[names[0]], bars)
+    for name in names[1:]:
+        head = prediction_frame(outputs[name], times, targets[name])
+        found.update({f"{name}.{k}": v for k, v in score(head, ys[name], targets[name], bars).items()})
+        head.columns = [name] if head.shape[1] == 1 else [f"{name}.{c}" for c in head.columns]
+        frame = frame.join(head)
+    return frame, found
+
+
+def head_metric_names(row: Mapping[str, Any]) -> tuple[str, ...]:
+    """The further heads' metrics (`forecast.mae`, ...) in a fold's row, in its order."""
+    return tuple(k for k in row if "." in k)
 
 
 def balanced_accuracy(predicted: np.ndarray, y: np.ndarray) -> float:

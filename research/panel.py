@@ -21,13 +21,19 @@ one PrecomputedSource per symbol whose `score` column is p_up (or the forecast),
 `symbol_embedding: true` appends one-hot symbol channels to every window row, so the net's first layer
 learns a vector per symbol (the zoo's nets take one window input, so the symbol travels in it rather
 than through a separate embedding layer); without it one model reads every symbol alike.
+
+The ranking net (`rank`, a pair of inputs) trains on pairs of the panel's symbols (models/pairs.py,
+built per fold with the fold's split: walkforward.built_fold); its positions count dates too. It is
+scored on the test pairs (accuracy ... Brier of P(first beats second)), and its exported scorer
+scores every symbol's newest factor row on each test date: IC, rank IC and their ICIR across the
+symbols, and the RankingStrategy backtest, read those scores (`score` in predictions.csv).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +45,8 @@ from signalstack.core.bars import BarsError, load_bars
 from signalstack.core.card import TensorInfo
 from signalstack.core.features import FeatureSpec, compute_features
 from signalstack.core.labels import LabelSpec, forward_returns, make_labels
-from signalstack.models.metrics import classification_metrics, regression_metrics
-from signalstack.models.train import predict, train
+from signalstack.models.metrics import regression_metrics
+from signalstack.models.train import predict
 from signalstack.models.windows import Dataset, WindowSet, fit_scaler, make_windows
 from signalstack.plugin import defaults as plugin_defaults
 from signalstack.plugin.analyzers import Performance
@@ -51,10 +57,10 @@ from signalstack.plugin.strategies import RankingStrategy
 
 from .baselines import BUY_AND_HOLD, baseline_predictions
 from .experiment import Data, Experiment
-from .metrics import TRADING_METRICS, aggregate, balanced_accuracy, prediction_frame, versus_surrogates
+from .metrics import TRADING_METRICS, aggregate, class_scores, prediction_frame, versus_surrogates
 from .summary import write_folds
 from .surrogates import make_surrogate
-from .walkforward import Fold, bars_input, walk_forward
+from .walkforward import Fold, bars_input, built_fold, export_folder, plan_built, train_fold, walk_forward
 
 Panel = dict[str, pd.DataFrame]
 """{symbol: bars}, every frame on the same dates."""
@@ -90,6 +96,11 @@ def load_panel(data: Data) -> Panel:
                             "names)")
         panel[symbol] = load_bars(path).loc[data.start:data.end]
     return align(panel)
+
+
+def cross_sectional_rule(horizon: int) -> str:
+    """The cross-sectional label rule in words, as metrics.json and the fold models' cards record it."""
+    return f"up if close[t+{horizon}]/close[t] - 1 beats the universe's median on date t, else down"
 
 
 def cross_sectional_labels(panel: Mapping[str, pd.DataFrame], horizon: int) -> pd.DataFrame:
@@ -220,12 +231,7 @@ def panel_score(frame: pd.DataFrame, y: np.ndarray, labels: LabelSpec) -> dict[s
     if not labels.is_classification:
         found = regression_metrics(frame["forecast"].to_numpy(), y)
         return {"mae": found["mae"], "rmse": found["rmse"], **ics}
-    probs = frame[labels.classes].to_numpy()
-    found = classification_metrics(probs, y, labels.classes)
-    up = labels.classes.index("up")
-    return {"accuracy": found["accuracy"], "balanced_accuracy": balanced_accuracy(probs.argmax(axis=1), y),
-            "roc_auc": found["roc_auc"], "log_loss": found["log_loss"],
-            "brier": float(np.mean((probs[:, up] - (y == up)) ** 2)), **ics}
+    return {**class_scores(frame, y, labels), **ics}
 
 
 def trade_panel(scores: pd.DataFrame, panel: Mapping[str, pd.DataFrame], options: Mapping[str, Any], horizon: int,
@@ -289,6 +295,8 @@ def plan_panel(experiment: Experiment, panel: Mapping[str, pd.DataFrame]) -> tup
 def run_panel_task(context: Any, task: Any) -> tuple[list[dict[str, Any]], pd.DataFrame | None]:
     """A panel task's rows, and a real model's test predictions (with symbol, label, forward_return columns)."""
     experiment = context.experiment
+    if experiment.layout == "pairs":
+        return _run_pairs_task(context, task)
     labels = experiment.labels
     panel = panel_series(context, task.surrogate)
     pw, folds = plan_panel(experiment, panel)
@@ -297,8 +305,7 @@ def run_panel_task(context: Any, task: Any) -> tuple[list[dict[str, Any]], pd.Da
                                      window=experiment.window, embargo=experiment.embargo)
     forward = panel_forward_returns(panel, labels.horizon).stack()
     forward_test = forward.reindex(pd.MultiIndex.from_arrays([dataset.test.times, symbols])).to_numpy()
-    ranges = {"fold": fold.number, "seed": task.seed, "train": list(dataset.train.time_range),
-              "val": list(dataset.val.time_range), "test": list(dataset.test.time_range)}
+    ranges = _ranges(dataset, fold, task)
     trading = experiment.backtest
 
     def scored(values: np.ndarray, name: str) -> tuple[dict[str, float], pd.DataFrame]:
@@ -308,28 +315,16 @@ def run_panel_task(context: Any, task: Any) -> tuple[list[dict[str, Any]], pd.Da
         return {**panel_score(frame, dataset.test.y, labels), **found}, frame
 
     if task.kind == "baselines":
-        rows = []
-        for name in experiment.baselines:
-            if name == BUY_AND_HOLD:  # the whole universe, equally weighted
-                flat = pd.DataFrame(1.0, index=pd.DatetimeIndex(pd.unique(dataset.test.times)), columns=list(panel))
-                found, _ = trade_panel(flat, panel, {**trading, "top_k": len(panel)}, labels.horizon, name=name)
-                rows.append({"model": name, **ranges, **found})
-            else:
-                rows.append({"model": name, **ranges, **scored(baseline_predictions(name, dataset), name)[0]})
+        rows = [_buy_and_hold(panel, dataset, trading, labels.horizon, ranges) if name == BUY_AND_HOLD else
+                {"model": name, **ranges, **scored(baseline_predictions(name, dataset), name)[0]}
+                for name in experiment.baselines]
         return rows, None
-    config = replace(experiment.train, seed=task.seed, progress=False)
-    if experiment.export and task.surrogate is None:
-        from signalstack.models.pipeline import train_dataset_and_export  # onnx only where a worker exports
-
-        out = context.models / f"fold{task.fold}_seed{task.seed}.onnx"
-        result = train_dataset_and_export(dataset, out, architecture=experiment.model.name, config=config,
-                                          data_source=", ".join(experiment.data.path),
-                                          params=dict(experiment.model.params)).result
-    else:
-        result = train(dataset, experiment.model.name, config, **dict(experiment.model.params))
+    result = train_fold(experiment, dataset, fold=task.fold, seed=task.seed,
+                        models=export_folder(experiment, context.models, task.surrogate),
+                        data_source=", ".join(experiment.data.path), extra=_label_record(experiment))
     if len(result.net.heads) != 1:
         raise ValueError(f"model {experiment.model.name} has outputs {list(result.net.output_names)}: "
-                         "expected one output (a walk-forward run scores single-output models)")
+                         "expected one output (a panel run ranks the symbols on one score)")
     values = np.asarray(predict(result.net, dataset.x_of(dataset.test)))
     found, frame = scored(values, task.name)
     row = {"model": experiment.model.name if task.surrogate is None else "surrogate", "surrogate": task.surrogate,
@@ -340,17 +335,96 @@ def run_panel_task(context: Any, task: Any) -> tuple[list[dict[str, Any]], pd.Da
     return [row], predictions
 
 
+def _run_pairs_task(context: Any, task: Any) -> tuple[list[dict[str, Any]], pd.DataFrame | None]:
+    """A ranking net's task: trained and scored on the fold's test pairs; its scorer's per-symbol scores on the
+    test dates give the IC across symbols and the RankingStrategy backtest (predictions: symbol, score,
+    forward_return)."""
+    experiment = context.experiment
+    horizon = experiment.labels.horizon
+    panel = panel_series(context, task.surrogate)
+    dataset, fold = built_fold(experiment, panel, None, task.fold)
+    pair_labels = next(iter(dataset.targets.values()))
+    ranges = _ranges(dataset, fold, task)
+    trading = experiment.backtest
+
+    def pair_skill(values: np.ndarray) -> dict[str, float]:
+        return class_scores(prediction_frame(values, dataset.test.times, pair_labels), dataset.test.y, pair_labels)
+
+    if task.kind == "baselines":
+        rows = [_buy_and_hold(panel, dataset, trading, horizon, ranges) if name == BUY_AND_HOLD else
+                {"model": name, **ranges, **pair_skill(baseline_predictions(name, dataset))}
+                for name in experiment.baselines]
+        return rows, None
+    result = train_fold(experiment, dataset, fold=task.fold, seed=task.seed,
+                        models=export_folder(experiment, context.models, task.surrogate),
+                        data_source=", ".join(experiment.data.path))
+    dates = pd.DatetimeIndex(pd.unique(dataset.test.times)).rename("time")
+    scores = symbol_scores(result.net.for_serving(), panel, experiment.features, dates)
+    frame = scores.stack().rename("score").reset_index("symbol")
+    forward = panel_forward_returns(panel, horizon).stack()
+    frame["forward_return"] = forward.reindex(pd.MultiIndex.from_arrays([frame.index, frame["symbol"]])).to_numpy()
+    found, _ = trade_panel(scores, panel, trading, horizon, name=task.name)
+    row = {"model": experiment.model.name if task.surrogate is None else "surrogate", "surrogate": task.surrogate,
+           **ranges, **pair_skill(np.asarray(predict(result.net, dataset.x_of(dataset.test)))),
+           **ic_summary(frame, "score"), **found, "best_epoch": result.best_epoch}
+    predictions = frame.assign(fold=fold.number, seed=task.seed) if task.surrogate is None else None
+    return [row], predictions
+
+
+def symbol_scores(scorer: Any, panel: Mapping[str, pd.DataFrame], features: FeatureSpec,
+                  dates: pd.DatetimeIndex) -> pd.DataFrame:
+    """Dates x symbols: the ranking net's exported scorer on each symbol's factor row of each date (features over
+    the symbol's whole series, so a row reads bars <= its date, as the pairs it trained on did)."""
+    columns = {}
+    for symbol, bars in panel.items():
+        rows = compute_features(bars, features).reindex(dates).to_numpy(dtype="float32", copy=True)
+        columns[symbol] = np.asarray(predict(scorer, rows)).reshape(len(dates))
+    return pd.DataFrame(columns, index=dates).rename_axis(columns="symbol")
+
+
+def _label_record(experiment: Experiment) -> dict[str, Any] | None:
+    """The card fields that say a fold model learnt cross-sectional labels: the card's `label` is the binary
+    spec of the same classes and horizon (a label spec has no cross-sectional kind), whose rule is not the one."""
+    if not experiment.cross_sectional:
+        return None
+    horizon = experiment.labels.horizon
+    return {"label_kind": "cross_sectional", "label_rule": cross_sectional_rule(horizon), "label_horizon": horizon}
+
+
+def _ranges(dataset: Dataset, fold: Fold, task: Any) -> dict[str, Any]:
+    return {"fold": fold.number, "seed": task.seed, "train": list(dataset.train.time_range),
+            "val": list(dataset.val.time_range), "test": list(dataset.test.time_range)}
+
+
+def _buy_and_hold(panel: Mapping[str, pd.DataFrame], dataset: Dataset, trading: Mapping[str, Any], horizon: int,
+                  ranges: dict[str, Any]) -> dict[str, Any]:
+    """The buy-and-hold baseline of a panel: the whole universe, equally weighted, over the test dates."""
+    flat = pd.DataFrame(1.0, index=pd.DatetimeIndex(pd.unique(dataset.test.times)), columns=list(panel))
+    found, _ = trade_panel(flat, panel, {**trading, "top_k": len(panel)}, horizon, name=BUY_AND_HOLD)
+    return {"model": BUY_AND_HOLD, **ranges, **found}
+
+
+def plan_ranked(experiment: Experiment, panel: Mapping[str, pd.DataFrame]) -> tuple[int, int, list[Fold]]:
+    """(samples, dates, folds) of a panel run: stacked windows, or a ranking net's pairs (positions: dates)."""
+    if experiment.layout == "pairs":  # positions count dates, each holding its pairs
+        dates, folds = plan_built(experiment, panel, None)
+        return dates, dates, folds
+    pw, folds = plan_panel(experiment, panel)
+    return len(pw.windows), len(pw.dates), folds
+
+
 # ----------------------------------------------------------------------------------------------- run
 
-def run_info(experiment: Experiment, panel: Mapping[str, pd.DataFrame], pw: PanelWindows) -> dict[str, Any]:
-    """metrics.json's "run" fields that differ for a panel."""
+def run_info(experiment: Experiment, panel: Mapping[str, pd.DataFrame], samples: int, dates: int) -> dict[str, Any]:
+    """metrics.json's "run" fields that differ for a panel (a ranking net's samples count its pair dates)."""
     first = next(iter(panel.values())).index
     labels = experiment.labels.to_dict()
     if experiment.cross_sectional:
-        labels.update(kind="cross_sectional", rule=f"up if close[t+{experiment.labels.horizon}]/close[t] - 1 beats "
-                                                   "the universe's median on date t, else down")
+        labels.update(kind="cross_sectional", rule=cross_sectional_rule(experiment.labels.horizon))
+    if experiment.layout == "pairs":
+        labels.update(kind="pair", rule=LabelSpec("pair", experiment.labels.horizon).rule)
     return {"data": ", ".join(experiment.data.path), "symbols": list(panel),
-            "bars": [first[0].isoformat(), first[-1].isoformat()], "samples": len(pw.windows), "dates": len(pw.dates),
+            "bars": [first[0].isoformat(), first[-1].isoformat()], "samples": samples, "dates": dates,
             "labels": labels, "symbol_embedding": experiment.symbol_embedding}
 
 
@@ -380,7 +454,7 @@ def write_panel_report(experiment: Experiment, panel: Mapping[str, pd.DataFrame]
     folds.csv in `folder`; returns the backtest in a line of text."""
     folder.mkdir(parents=True, exist_ok=True)
     labels = experiment.labels
-    column = score_column(labels)
+    column = "score" if experiment.layout == "pairs" else score_column(labels)
     stitched = predictions.groupby([predictions.index, "symbol"], sort=True)[column].mean().unstack("symbol")
     stitched = stitched[[s for s in panel if s in stitched.columns]]
     found, account = trade_panel(stitched, panel, experiment.backtest, labels.horizon,
@@ -393,6 +467,6 @@ def write_panel_report(experiment: Experiment, panel: Mapping[str, pd.DataFrame]
     top_k = experiment.backtest.get("top_k", max(1, len(panel) // 2))
     rebalance = experiment.backtest.get("rebalance", labels.horizon)
     return (f"RankingStrategy over {len(panel)} symbols ({', '.join(panel)}): top {top_k} by "
-            f"{'p_up' if column == 'up' else 'forecast'}, rebalanced every {rebalance} bars, "
+            f"{ {'up': 'p_up', 'score': 'the scorer'}.get(column, column)}, rebalanced every {rebalance} bars, "
             f"{stitched.index[0].date()} .. {stitched.index[-1].date()}: total return {found['total_return']:.4f}, "
             f"sharpe {found['sharpe']:.4f}, max drawdown {found['max_drawdown']:.4f}")

@@ -14,7 +14,9 @@ executor. The run writes `OUT/<run id>/`, the id being the local start time and 
                        "folds": [{model, fold, seed, train, val, test, METRIC: value, ..., best_epoch}],
                        "baseline_folds": [...], "surrogate_runs": [{surrogate, METRIC: mean over its folds x seeds}]}
     predictions.csv    the stitched out-of-sample predictions of every seed: time, the output columns,
-                       fold, seed, label, forward_return
+                       fold, seed, label, forward_return (a multitask net adds its `forecast` column and
+                       `forecast_label`; a panel adds `symbol`; a ranking net's rows are its scorer's
+                       per-symbol scores: time, symbol, score, forward_return, fold, seed)
     models/            fold{k}_seed{s}.onnx with its card (and .training/ artefacts), unless export: false
     report/            report.html, charts, trades.csv, stats.json, config.json: the backtest of the
                        seed-mean stitched predictions (plugin.report.write_report); folds.csv (every
@@ -30,7 +32,7 @@ import logging
 import math
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -41,17 +43,19 @@ import pandas as pd
 
 from signalstack import __version__
 from signalstack.core.bars import BarsError, load_bars
+from signalstack.core.fundamentals import load_fundamentals
 from signalstack.plugin.backtest import run_backtest
 from signalstack.plugin.report import format_report, write_report
 from signalstack.plugin.sources import PrecomputedSource
 
 from . import defaults
 from .executors import import_ray, run_all
-from .experiment import Data, Experiment
-from .metrics import aggregate, metric_names, versus_surrogates
+from .experiment import Data as Period
+from .experiment import Experiment
+from .metrics import aggregate, head_metric_names, metric_names, versus_surrogates
 from .summary import summary_text, write_folds
-from .tasks import Context, Task, TaskResult, plan_folds, run_task
-from .walkforward import sample_windows
+from .tasks import Context, Data, Task, TaskResult, plan_folds, run_task, trading_bars
+from .walkforward import Fold, plan_built, sample_windows
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +68,27 @@ class RunResult:
     """metrics.json's content, with NaN where the file has null."""
 
 
-def load_period(data: Data) -> pd.DataFrame:
-    """The experiment's bars: loaded and checked by load_bars, cut to [start, end]."""
+def load_period(data: Period) -> Data:
+    """The experiment's bars: loaded and checked by load_bars, cut to [start, end]; {symbol: bars} on the dates
+    they share for several paths (the symbols of factor images)."""
+    if data.is_panel:
+        from .panel import load_panel
+
+        return load_panel(data)
     bars = load_bars(data.path)
     period = bars.loc[data.start:data.end]
     if len(period) == 0:
         raise BarsError(f"{data.path}: no bars in {data.start or 'the start'} .. {data.end or 'the end'} "
                         f"(expected a period within {bars.index[0]} .. {bars.index[-1]})")
     return period
+
+
+def plan(experiment: Experiment, bars: Data, fundamentals: pd.DataFrame | None) -> tuple[int, list[Fold]]:
+    """The samples (positions: bars, or days / dates for the nets whose builders make them) and the folds."""
+    if experiment.builds_samples:
+        return plan_built(experiment, bars, fundamentals)
+    samples = len(sample_windows(bars, experiment.features, experiment.labels, experiment.window))
+    return samples, plan_folds(experiment, samples)
 
 
 def make_tasks(experiment: Experiment, folds: int) -> list[Task]:
@@ -101,30 +118,31 @@ def run_experiment(experiment: Experiment, out: str | Path = defaults.OUT, *,
     ray_address = ray_address or None
     if ray_address:
         import_ray(ray_address)  # a missing Ray fails here, before any folder is made
-    if experiment.data.is_panel:
+    if experiment.data.is_panel and experiment.layout in ("windows", "pairs"):
         return _run_panel(experiment, Path(out), workers, ray_address)
     began = time.perf_counter()
-    bars = load_period(experiment.data)
-    samples = len(sample_windows(bars, experiment.features, experiment.labels, experiment.window))
-    folds = plan_folds(experiment, samples)  # a layout that cannot work fails here, before any training
+    bars: Data = load_period(experiment.data)
+    fundamentals = load_fundamentals(experiment.fundamentals) if experiment.fundamentals else None
+    samples, folds = plan(experiment, bars, fundamentals)  # a layout that cannot work fails here, before training
+    first = next(iter(bars.values())) if isinstance(bars, Mapping) else bars
     path = _new_folder(Path(out), experiment)
     (path / "experiment.yaml").write_text(experiment.to_yaml())
     with _logging_to(path / "run.log"):
         tasks = make_tasks(experiment, len(folds))
-        log.info("run %s: %s on %s, %d bars, %d samples, %d folds x %d seeds, %d surrogates: %d tasks on "
-                 "%s", path.name, experiment.model.name, experiment.data.path, len(bars), samples, len(folds),
-                 experiment.seeds, experiment.surrogates.n, len(tasks),
+        log.info("run %s: %s on %s, %d bars, %d %s samples, %d folds x %d seeds, %d surrogates: %d tasks on "
+                 "%s", path.name, experiment.model.name, experiment.data.path, len(first), samples,
+                 experiment.layout, len(folds), experiment.seeds, experiment.surrogates.n, len(tasks),
                  f"Ray at {ray_address}" if ray_address else f"{workers} worker(s)")
-        results = execute(Context(experiment, bars, path / "models"), tasks, workers, ray_address)
+        results = execute(Context(experiment, bars, path / "models", fundamentals), tasks, workers, ray_address)
         metrics = collect(experiment, results)
         metrics["run"] = {"id": path.name, "digest": experiment.digest, "version": __version__,
-                          "created": dt.datetime.now().isoformat(timespec="seconds"), "data": experiment.data.path,
-                          "bars": [bars.index[0].isoformat(), bars.index[-1].isoformat()], "samples": samples,
-                          "model": experiment.model.name, "labels": experiment.labels.to_dict(),
-                          "folds": len(folds), "seeds": experiment.seeds, "embargo": experiment.embargo,
-                          "surrogates": experiment.surrogates.n, "surrogate_kind": experiment.surrogates.kind,
-                          "workers": workers, "ray_address": ray_address,
-                          "metrics": list(metric_names(experiment.labels))}
+                          "created": dt.datetime.now().isoformat(timespec="seconds"), "data": _data_text(experiment),
+                          "bars": [first.index[0].isoformat(), first.index[-1].isoformat()], "samples": samples,
+                          "layout": experiment.layout, "model": experiment.model.name,
+                          "labels": experiment.labels.to_dict(), "folds": len(folds), "seeds": experiment.seeds,
+                          "embargo": experiment.embargo, "surrogates": experiment.surrogates.n,
+                          "surrogate_kind": experiment.surrogates.kind, "workers": workers,
+                          "ray_address": ray_address, "metrics": list(metrics["model"])}
         predictions = pd.concat([r.predictions for r in results if r.predictions is not None])
         predictions = predictions.sort_values(["seed", "fold"], kind="stable").rename_axis("time")
         predictions.to_csv(path / "predictions.csv")
@@ -177,8 +195,8 @@ def _finished(done: dict[Task, TaskResult], result: TaskResult, total: int) -> N
 
 def collect(experiment: Experiment, results: Sequence[TaskResult]) -> dict[str, Any]:
     """metrics.json's sections from the task results (all but "run")."""
-    names = metric_names(experiment.labels)
     real = [r.rows[0] for r in results if r.task.kind == "model" and r.task.surrogate is None]
+    names = metric_names(experiment.labels) + head_metric_names(real[0])
     folds = [{k: v for k, v in row.items() if k != "surrogate"} for row in real]
     baseline_rows = [row for r in results if r.task.kind == "baselines" for row in r.rows]
     model = {m: aggregate([row[m] for row in real]) for m in names}
@@ -195,10 +213,13 @@ def collect(experiment: Experiment, results: Sequence[TaskResult]) -> dict[str, 
             "baseline_folds": baseline_rows, "surrogate_runs": runs}
 
 
-def _write_report(experiment: Experiment, bars: pd.DataFrame, predictions: pd.DataFrame, metrics: dict[str, Any],
+def _write_report(experiment: Experiment, data: Data, predictions: pd.DataFrame, metrics: dict[str, Any],
                   folder: Path) -> str:
-    """The backtest report of the seed-mean stitched predictions, and folds.csv; returns the backtest as text."""
+    """The backtest report of the seed-mean stitched predictions, and folds.csv; returns the backtest as text.
+
+    Traded on `tasks.trading_bars`: the first symbol's bars for factor images, daily bars for intraday nets."""
     labels = experiment.labels
+    bars = trading_bars(experiment, data)
     stitched = predictions.groupby(level="time")[labels.columns].mean()
     source = PrecomputedSource(stitched, horizon=labels.horizon,
                                name=f"{experiment.model.name} walk-forward (mean of {experiment.seeds} seed(s))")
@@ -255,19 +276,20 @@ def _json_ready(value: Any) -> Any:
 
 
 def _run_panel(experiment: Experiment, out: Path, workers: int, ray_address: str | None) -> RunResult:
-    """run_experiment for a panel (several symbols, one model: panel.py): the same folder, with predictions.csv
-    holding a symbol column and report/ the RankingStrategy backtest of the seed-mean stitched scores."""
+    """run_experiment for a panel (several symbols, one model: panel.py) or a ranking net's pairs of them: the
+    same folder, with predictions.csv holding a symbol column and report/ the RankingStrategy backtest of the
+    seed-mean stitched scores."""
     from . import panel as panels  # imported here: only a panel run needs it
 
     began = time.perf_counter()
     bars = panels.load_panel(experiment.data)
-    windows, folds = panels.plan_panel(experiment, bars)  # a layout that cannot work fails here
+    samples, dates, folds = panels.plan_ranked(experiment, bars)  # a layout that cannot work fails here
     path = _new_folder(out, experiment)
     (path / "experiment.yaml").write_text(experiment.to_yaml())
     with _logging_to(path / "run.log"):
         tasks = make_tasks(experiment, len(folds))
         log.info("run %s: %s on a panel of %s, %d dates, %d samples, %d folds x %d seeds, %d surrogates: %d tasks "
-                 "on %s", path.name, experiment.model.name, ", ".join(bars), len(windows.dates), len(windows.windows),
+                 "on %s", path.name, experiment.model.name, ", ".join(bars), dates, samples,
                  len(folds), experiment.seeds, experiment.surrogates.n, len(tasks),
                  f"Ray at {ray_address}" if ray_address else f"{workers} worker(s)")
         context = Context(experiment, bars, path / "models")  # type: ignore[arg-type]  # bars: {symbol: bars}
@@ -275,11 +297,11 @@ def _run_panel(experiment: Experiment, out: Path, workers: int, ray_address: str
         metrics = panels.add_panel_metrics(collect(experiment, results), experiment, results)
         metrics["run"] = {"id": path.name, "digest": experiment.digest, "version": __version__,
                           "created": dt.datetime.now().isoformat(timespec="seconds"), "model": experiment.model.name,
-                          **panels.run_info(experiment, bars, windows), "folds": len(folds),
+                          **panels.run_info(experiment, bars, samples, dates), "folds": len(folds),
                           "seeds": experiment.seeds, "embargo": experiment.embargo,
                           "surrogates": experiment.surrogates.n, "surrogate_kind": experiment.surrogates.kind,
                           "workers": workers, "ray_address": ray_address,
-                          "metrics": list(metric_names(experiment.labels)) + list(panels.PANEL_EXTRA)}
+                          "layout": experiment.layout, "metrics": list(metrics["model"])}
         predictions = pd.concat([r.predictions for r in results if r.predictions is not None])
         predictions = predictions.sort_values(["seed", "fold"], kind="stable").rename_axis("time")
         predictions.to_csv(path / "predictions.csv")
@@ -289,3 +311,8 @@ def _run_panel(experiment: Experiment, out: Path, workers: int, ray_address: str
         (path / "report" / "summary.txt").write_text(summary_text(metrics, report))
         log.info("run %s done in %.1f s", path.name, metrics["run"]["seconds"])
     return RunResult(path, metrics)
+
+
+def _data_text(experiment: Experiment) -> str:
+    """The run's data as metrics.json and the summary name it: the path, or the paths joined."""
+    return ", ".join(experiment.data.path) if experiment.data.is_panel else experiment.data.path

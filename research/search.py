@@ -4,7 +4,8 @@
       trials: 20          the study's total number of trials (`--trials` overrides)
       folds: 1            the first K walk-forward folds whose validation tails make the objective
       seed: 0             the sampler's seed
-      pruner: median      median (Optuna's MedianPruner on per-epoch validation loss) | none
+      pruner: median      median (Optuna's MedianPruner on per-epoch validation loss; on Ray, Ray Tune's ASHA
+                          scheduler on the same reports) | none
       startup: 5          trials that finish before the pruner prunes any
       params:             name: [low, high] | [low, high, log] | [a, b, c, ...] | {choices: [a, b]}
         window: [20, 120]

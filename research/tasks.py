@@ -9,7 +9,8 @@ from running tasks side by side, and one thread keeps results the same whatever 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +20,17 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from signalstack.core.labels import forward_returns
-from signalstack.models.train import predict, train
-from signalstack.models.windows import Dataset
+from signalstack.models.train import predict
+from signalstack.models.windows import Dataset, as_named
 
-from .baselines import BUY_AND_HOLD, baseline_predictions
+from .baselines import BUY_AND_HOLD, baseline_predictions, first_target
 from .experiment import Experiment
-from .metrics import buy_and_hold_scores, prediction_frame, score, trade
+from .metrics import buy_and_hold_scores, prediction_frame, score, score_outputs, trade
 from .surrogates import make_surrogate
-from .walkforward import Fold, fold_dataset, sample_windows, walk_forward
+from .walkforward import Fold, built_fold, export_folder, fold_dataset, sample_windows, train_fold, walk_forward
+
+Data = pd.DataFrame | Mapping[str, pd.DataFrame]
+"""One bar series, or {symbol: bars} (a panel, or the symbols of factor images)."""
 
 
 @dataclass(frozen=True)
@@ -50,9 +54,11 @@ class Context:
     """What every task of a run reads: sent to each worker with the task."""
 
     experiment: Experiment
-    bars: pd.DataFrame
+    bars: Data
     models: Path
     """The folder the real runs' fold models go to."""
+    fundamentals: pd.DataFrame | None = None
+    """The dated factors of a two-input net (experiment.fundamentals, loaded once)."""
 
 
 @dataclass(frozen=True)
@@ -72,12 +78,35 @@ def plan_folds(experiment: Experiment, samples: int) -> list[Fold]:
                         expanding=wf.expanding, val=wf.val)
 
 
-def series(context: Context, surrogate: int | None) -> pd.DataFrame:
-    """The real bars, or surrogate number `surrogate` of them."""
+def series(context: Context, surrogate: int | None) -> Data:
+    """The real bars, or surrogate number `surrogate` of them (of each symbol, for several)."""
     if surrogate is None:
         return context.bars
+    if isinstance(context.bars, Mapping):
+        from .panel import panel_series  # several symbols: each its own surrogate
+
+        return panel_series(context, surrogate)
     s = context.experiment.surrogates
     return make_surrogate(context.bars, s.kind, surrogate, block=s.block, seed=s.seed)
+
+
+def trading_bars(experiment: Experiment, data: Data) -> pd.DataFrame:
+    """The bars a single-series run's predictions are scored and traded on: the data's, the first symbol's
+    (factor images are labelled on it), or the daily bars of intraday ones (one sample per day)."""
+    bars = next(iter(data.values())) if isinstance(data, Mapping) else data
+    return session_bars(bars) if experiment.layout == "intraday" else bars
+
+
+def session_bars(bars: pd.DataFrame) -> pd.DataFrame:
+    """One bar per date of intraday `bars`, stamped at the date's last bar: first open, highest high, lowest
+    low, last close, summed volume (the day x intraday labels compare these closes)."""
+    day = pd.DatetimeIndex(bars.index).normalize()
+    grouped = bars.groupby(day)
+    daily = pd.DataFrame({"open": grouped["open"].first(), "high": grouped["high"].max(),
+                          "low": grouped["low"].min(), "close": grouped["close"].last(),
+                          "volume": grouped["volume"].sum()})
+    daily.index = pd.DatetimeIndex(bars.index.to_series().groupby(day).last().to_numpy(), name=bars.index.name)
+    return daily
 
 
 def run_task(context: Context, task: Task) -> TaskResult:
@@ -96,53 +125,64 @@ def run_task(context: Context, task: Task) -> TaskResult:
 def _run(context: Context, task: Task) -> tuple[list[dict[str, Any]], pd.DataFrame | None]:
     """The task's rows, and a real model's test predictions."""
     experiment = context.experiment
-    if experiment.data.is_panel:
-        from .panel import run_panel_task  # several symbols, one model: see panel.py
+    if experiment.data.is_panel and experiment.layout in ("windows", "pairs"):
+        from .panel import run_panel_task  # several symbols, one model, ranked: see panel.py
 
         return run_panel_task(context, task)
-    bars = series(context, task.surrogate)
-    windows = sample_windows(bars, experiment.features, experiment.labels, experiment.window)
-    fold = plan_folds(experiment, len(windows))[task.fold]
-    dataset = fold_dataset(windows, fold, features=experiment.features, labels=experiment.labels,
-                           window=experiment.window, embargo=experiment.embargo)
+    data = series(context, task.surrogate)
+    dataset, fold = fold_set(context, data, task.fold)
+    bars = trading_bars(experiment, data)
     ranges = {"fold": fold.number, "seed": task.seed, "train": list(dataset.train.time_range),
               "val": list(dataset.val.time_range), "test": list(dataset.test.time_range)}
     if task.kind == "baselines":
         rows = [{"model": name, **ranges, **_baseline_scores(name, dataset, bars, experiment)}
                 for name in experiment.baselines]
         return rows, None
-    frame, best_epoch = _model_predictions(context, task, dataset)
+    result = train_fold(experiment, dataset, fold=task.fold, seed=task.seed,
+                        models=export_folder(experiment, context.models, task.surrogate),
+                        data_source=_source(experiment))
+    outputs = as_named(predict(result.net, dataset.x_of(dataset.test)), next(iter(dataset.targets)))
+    ys = dataset.y_of(dataset.test)
+    frame, found = score_outputs(outputs, dataset.targets, ys, dataset.test.times, bars)
     labels = experiment.labels
     row = {"model": experiment.model.name if task.surrogate is None else "surrogate",
-           "surrogate": task.surrogate, **ranges, **score(frame, dataset.test.y, labels, bars),
-           **trade(frame, bars, labels, experiment.backtest_keywords, name=task.name), "best_epoch": best_epoch}
+           "surrogate": task.surrogate, **ranges, **found,
+           **trade(frame[labels.columns], bars, labels, experiment.backtest_keywords, name=task.name),
+           "best_epoch": result.best_epoch}
     predictions = None
     if task.surrogate is None:
         forward = pd.Series(forward_returns(bars["close"].to_numpy(), labels.horizon), index=bars.index)
-        predictions = frame.assign(fold=fold.number, seed=task.seed, label=dataset.test.y,
+        names = list(dataset.targets)
+        predictions = frame.assign(fold=fold.number, seed=task.seed, **label_columns("label", ys[names[0]]),
+                                   **{k: v for name in names[1:] for k, v in label_columns(f"{name}_label",
+                                                                                          ys[name]).items()},
                                    forward_return=forward.reindex(frame.index).to_numpy())
     return [row], predictions
 
 
-def _model_predictions(context: Context, task: Task, dataset: Dataset) -> tuple[pd.DataFrame, int]:
-    """Train the fold's model with the task's seed (exporting it for a real run when asked); its test predictions."""
-    experiment = context.experiment
-    config = replace(experiment.train, seed=task.seed, progress=False)
-    params = dict(experiment.model.params)
-    if experiment.export and task.surrogate is None:
-        # Imported here: the exporter (onnx, onnxruntime) is only loaded by workers that export.
-        from signalstack.models.pipeline import train_dataset_and_export
+def label_columns(name: str, y: np.ndarray) -> dict[str, np.ndarray]:
+    """predictions.csv's label column(s): `name`, or name.t+1 .. name.t+h for a path's h steps."""
+    if y.ndim == 1:
+        return {name: y}
+    return {f"{name}.t+{k + 1}": y[:, k] for k in range(y.shape[1])}
 
-        out = context.models / f"fold{task.fold}_seed{task.seed}.onnx"
-        result = train_dataset_and_export(dataset, out, architecture=experiment.model.name, config=config,
-                                          data_source=experiment.data.path, params=params).result
-    else:
-        result = train(dataset, experiment.model.name, config, **params)
-    if len(result.net.heads) != 1:
-        raise ValueError(f"model {experiment.model.name} has outputs {list(result.net.output_names)}: "
-                         "expected one output (a walk-forward run scores single-output models)")
-    values = predict(result.net, dataset.x_of(dataset.test))
-    return prediction_frame(np.asarray(values), dataset.test.times, experiment.labels), result.best_epoch
+
+def fold_set(context: Context, data: Data, number: int) -> tuple[Dataset, Fold]:
+    """Fold `number`'s dataset of a single-series run (or of factor images): windows cut by walk-forward
+    positions, or the set the net's builder makes with the fold's split; scalers fitted on its fit rows."""
+    experiment = context.experiment
+    if experiment.builds_samples:
+        return built_fold(experiment, data, context.fundamentals, number)
+    windows = sample_windows(data, experiment.features, experiment.labels, experiment.window)
+    fold = plan_folds(experiment, len(windows))[number]
+    return fold_dataset(windows, fold, features=experiment.features, labels=experiment.labels,
+                        window=experiment.window, embargo=experiment.embargo), fold
+
+
+def _source(experiment: Experiment) -> str:
+    """The model card's data_source: the data's path(s), and the fundamentals' of a two-input net."""
+    paths = experiment.data.path if experiment.data.is_panel else (experiment.data.path,)
+    return " ".join([*paths, *([experiment.fundamentals] if experiment.fundamentals else [])])
 
 
 def _baseline_scores(name: str, dataset: Dataset, bars: pd.DataFrame, experiment: Experiment) -> dict[str, float]:
@@ -151,4 +191,5 @@ def _baseline_scores(name: str, dataset: Dataset, bars: pd.DataFrame, experiment
         times = dataset.test.times
         return buy_and_hold_scores(bars.loc[times[0]:times[-1]], trading)
     frame = prediction_frame(baseline_predictions(name, dataset), dataset.test.times, labels)
-    return {**score(frame, dataset.test.y, labels, bars), **trade(frame, bars, labels, trading, name=name)}
+    y = first_target(dataset, dataset.test)
+    return {**score(frame, y, labels, bars), **trade(frame, bars, labels, trading, name=name)}

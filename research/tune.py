@@ -19,6 +19,8 @@ cluster) under `--study` (default the experiment file's stem), so running the sa
 resumes it: `trials` is the study's total, and a study that has them runs none (processes sharing a
 study may overshoot it by one trial each). The sampler (TPE) is seeded with search.seed plus the trials
 already in the study (plus the process id when --storage is given), so a resumed study draws new trials.
+With `--ray-address` the same study runs on a Ray cluster through Ray Tune (`research/ray_tune.py`):
+the same objective, space, sampler, storage and outputs; Ray Tune's ASHA scheduler stops bad trials there.
 The out folder gets:
 
     study.db        the study (default storage)
@@ -37,6 +39,8 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -154,7 +158,29 @@ def _suggest(trial: optuna.Trial, param: Param) -> Any:
     return trial.suggest_float(param.name, param.low, param.high, log=param.log)
 
 
-def _max_epochs(experiment: Experiment, search: Search) -> int:
+def distribution(param: Param) -> optuna.distributions.BaseDistribution:
+    """The Optuna distribution `_suggest` draws `param` from: the space Ray Tune's OptunaSearch is given."""
+    if param.choices is not None:
+        return optuna.distributions.CategoricalDistribution(list(param.choices))
+    if param.integer:
+        return optuna.distributions.IntDistribution(int(param.low), int(param.high), log=param.log)
+    return optuna.distributions.FloatDistribution(param.low, param.high, log=param.log)
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Torch and the BLAS pools on one thread, as run's tasks: the same numbers whatever the machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def max_epochs(experiment: Experiment, search: Search) -> int:
+    """The most epochs a trial can train per fold: the stride between folds in the reported steps."""
     for p in search.params:
         if p.name == "epochs":
             return int(max(p.values))
@@ -163,7 +189,7 @@ def _max_epochs(experiment: Experiment, search: Search) -> int:
 
 def make_objective(experiment: Experiment, bars: pd.DataFrame, search: Search):
     """The trial -> validation loss function the study minimises."""
-    stride = _max_epochs(experiment, search)
+    stride = max_epochs(experiment, search)
 
     def objective(trial: optuna.Trial) -> float:
         values = {p.name: _suggest(trial, p) for p in search.params}
@@ -174,14 +200,8 @@ def make_objective(experiment: Experiment, bars: pd.DataFrame, search: Search):
             if trial.should_prune():
                 raise optuna.TrialPruned(f"validation loss {loss:.4f} at step {step}")
 
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # as run's tasks: one thread, the same numbers whatever the machine
-        try:
-            with threadpool_limits(limits=1):
-                value, rows = validation_loss(candidate, bars, folds=search.folds, on_epoch=report,
-                                              epochs_per_fold=stride)
-        finally:
-            torch.set_num_threads(threads)
+        with one_thread():
+            value, rows = validation_loss(candidate, bars, folds=search.folds, on_epoch=report, epochs_per_fold=stride)
         trial.set_user_attr("fold_losses", [round(r["val_loss"], 6) for r in rows])
         trial.set_user_attr("best_epochs", [r["best_epoch"] for r in rows])
         return value
@@ -202,9 +222,8 @@ def _pruner(search: Search) -> optuna.pruners.BasePruner:
     return optuna.pruners.MedianPruner(n_startup_trials=search.startup, n_warmup_steps=0)
 
 
-def tune(experiment: Experiment, out: str | Path = OUT, *, trials: int | None = None, storage: str | None = None,
-         study_name: str = "study") -> TuneResult:
-    """Run (or resume) the study until it has `trials` finished trials (default search.trials); write its outputs."""
+def checked_request(experiment: Experiment, trials: int | None) -> tuple[Search, int]:
+    """The search section and the study's total of trials, or TuneError saying why the request cannot run."""
     search = experiment.search
     if search is None:
         raise TuneError("the experiment has no search section (expected search: {params: {NAME: [low, high]}})")
@@ -215,6 +234,18 @@ def tune(experiment: Experiment, out: str | Path = OUT, *, trials: int | None = 
     total = search.trials if trials is None else trials
     if total < 1:
         raise TuneError(f"--trials {total}: expected at least 1")
+    return search, total
+
+
+def finished(study: optuna.Study) -> int:
+    """The trials that count towards the study's total."""
+    return sum(t.state in FINISHED for t in study.trials)
+
+
+def tune(experiment: Experiment, out: str | Path = OUT, *, trials: int | None = None, storage: str | None = None,
+         study_name: str = "study") -> TuneResult:
+    """Run (or resume) the study until it has `trials` finished trials (default search.trials); write its outputs."""
+    search, total = checked_request(experiment, trials)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     url = storage_url(storage, out)
@@ -223,7 +254,7 @@ def tune(experiment: Experiment, out: str | Path = OUT, *, trials: int | None = 
                                 pruner=_pruner(search), load_if_exists=True)
     seed = sampler_seed(search.seed, len(study.trials), shared=bool(storage))
     study.sampler = optuna.samplers.TPESampler(seed=seed)
-    done = sum(t.state in FINISHED for t in study.trials)
+    done = finished(study)
     remaining = max(0, total - done)
     log.info("study %r in %s: %d trial(s) finished, %d to run (total %d)", study_name, url, done, remaining, total)
     if remaining:
@@ -231,6 +262,11 @@ def tune(experiment: Experiment, out: str | Path = OUT, *, trials: int | None = 
         study.optimize(make_objective(experiment, bars, search), n_trials=remaining, catch=(ValueError,),
                        callbacks=[optuna.study.MaxTrialsCallback(total, states=FINISHED), _log_trial])
         log.info("%d trial(s) in %.1f s", remaining, time.perf_counter() - began)
+    return write_outputs(study, experiment, out)
+
+
+def write_outputs(study: optuna.Study, experiment: Experiment, out: Path) -> TuneResult:
+    """trials.csv, plots/ and (when a trial completed) best.yaml in `out`, from the study as its storage holds it."""
     table = trials_table(study)
     table.to_csv(out / "trials.csv", index=False)
     plots, skipped = write_plots(study, out / "plots")

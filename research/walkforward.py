@@ -19,14 +19,23 @@ windows, the first window's by expanding ones). The scaler of each fold is fitte
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from signalstack.core.card import TensorInfo
 from signalstack.core.features import FeatureSpec, compute_features
 from signalstack.core.labels import LabelSpec, make_labels
 from signalstack.models.windows import Dataset, WindowSet, fit_scaler, make_windows
+
+if TYPE_CHECKING:
+    from signalstack.models.train import TrainResult
+
+    from .experiment import Experiment
 
 
 @dataclass(frozen=True)
@@ -99,3 +108,122 @@ def fold_dataset(windows: WindowSet, fold: Fold, *, features: FeatureSpec, label
     return Dataset(fit, windows.take(fold.val), windows.take(fold.test), features=features, labels=labels,
                    window=window, embargo=embargo, scalers={"features": fit_scaler(fit.x)},
                    inputs=(bars_input(features, window),))
+
+
+# The nets whose samples the train pipeline's builders make (day x intraday blocks, factor images, pairs,
+# fundamentals beside windows) are cut by each builder's own split by time (models/windows.split_by_time:
+# train, embargo, validation, embargo, test, counting distinct sample times). A fold asks the builder for
+# the split whose train part is the fold's fit rows and whose validation part is its validation tail, so
+# the builder fits the scalers its own way on the fit rows alone; the test part then runs to the last
+# sample and is cut to the fold's test period here.
+
+def distinct_times(part: WindowSet) -> int:
+    """The sample times in `part` (a date's pairs share one)."""
+    return len(pd.unique(part.times))
+
+
+def sample_count(dataset: Dataset) -> int:
+    """The distinct sample times of a builder's whole set: its three splits and the two embargoes between them."""
+    return sum(distinct_times(p) for p in (dataset.train, dataset.val, dataset.test)) + 2 * dataset.embargo
+
+
+def fold_fractions(n: int, fold: Fold, embargo: int) -> tuple[float, float, float]:
+    """The (train, validation, test) fractions with which split_by_time cuts `n` sample times at `fold`'s
+    boundaries: train = the fit rows, validation = the tail, test from the fold's test start to the end.
+
+    Half a sample is added to each count, so the builder's int() of n' * fraction gives the count exactly.
+    """
+    if fold.fit.start != 0:
+        raise ValueError(f"fold {fold.number} fits from sample {fold.fit.start}: a builder's split trains from the "
+                         "first sample (expected an expanding walk-forward)")
+    usable = n - 2 * embargo
+    fit, val = fold.fit.stop, fold.val.stop - fold.val.start
+    if fold.val.start != fit + embargo or fold.test.start != fold.val.stop + embargo or fold.test.stop > n:
+        raise ValueError(f"fold {fold.number} ({fold}) over {n} samples: expected fit, embargo {embargo}, "
+                         "validation, embargo, test")
+    train_share, val_share = (fit + 0.5) / usable, (val + 0.5) / usable
+    return train_share, val_share, 1.0 - train_share - val_share
+
+
+def fold_of_split(dataset: Dataset, fold: Fold) -> Dataset:
+    """A builder's set split by `fold_fractions`, its test part cut to the fold's test samples; each part's
+    size checked against the fold, so a builder that split otherwise fails here rather than leaking."""
+    test_times = pd.unique(dataset.test.times)
+    size = fold.test.stop - fold.test.start
+    found = (distinct_times(dataset.train), distinct_times(dataset.val), len(test_times))
+    if found[0] != fold.fit.stop or found[1] != fold.val.stop - fold.val.start or found[2] < size:
+        raise ValueError(f"fold {fold.number}: the builder's split has {found} sample times in train, validation "
+                         f"and test, expected ({fold.fit.stop}, {fold.val.stop - fold.val.start}, >= {size})")
+    test = dataset.test.take(np.asarray(dataset.test.times.isin(test_times[:size])))
+    return replace(dataset, test=test)
+
+
+def built_samples(experiment: Experiment, data: pd.DataFrame | Mapping[str, pd.DataFrame],
+                  fundamentals: pd.DataFrame | None,
+                  split: tuple[float, float, float] = (1 / 3, 1 / 3, 1 / 3)) -> Dataset:
+    """The set `signalstack train` builds for the experiment's net (pipeline.dataset_for) from `data` (one series,
+    or {symbol: bars} for images and pairs), split by `split` with the experiment's embargo."""
+    from signalstack.models.pipeline import dataset_for, session_length  # torch: only where a net's set is built
+
+    keywords: dict[str, Any] = {}
+    if experiment.layout == "fundamentals":
+        keywords["fundamentals"] = fundamentals
+    elif experiment.layout == "intraday" and experiment.intraday is not None:
+        series = data if isinstance(data, pd.DataFrame) else next(iter(data.values()))
+        keywords.update(days=experiment.intraday.days,
+                        bars_per_day=experiment.intraday.bars_per_day or session_length(series))
+    elif experiment.layout == "images":
+        keywords["image"] = experiment.image
+    elif experiment.layout == "pairs":
+        keywords["pairs_per_date"] = experiment.pairs_per_date
+    return dataset_for(experiment.model.name, data, features=experiment.features, labels=experiment.labels,
+                       window=experiment.window, fractions=split, embargo=experiment.embargo, **keywords)
+
+
+def plan_built(experiment: Experiment, data: pd.DataFrame | Mapping[str, pd.DataFrame],
+               fundamentals: pd.DataFrame | None) -> tuple[int, list[Fold]]:
+    """The sample times of the net's set over `data` and the experiment's walk-forward folds over them."""
+    wf = experiment.walk_forward
+    try:
+        n = sample_count(built_samples(experiment, data, fundamentals))
+    except ValueError as exc:
+        if "too few for splits" not in str(exc):
+            raise
+        needed = wf.train + experiment.embargo + wf.test
+        raise ValueError(f"{experiment.layout} samples of model {experiment.model.name}: {str(exc).split(':')[0]}, "
+                         f"expected at least train + embargo + test = {needed} for one walk-forward fold") from None
+    return n, walk_forward(n, train=wf.train, test=wf.test, step=wf.step, embargo=experiment.embargo,
+                           expanding=wf.expanding, val=wf.val)
+
+
+def built_fold(experiment: Experiment, data: pd.DataFrame | Mapping[str, pd.DataFrame],
+               fundamentals: pd.DataFrame | None, number: int) -> tuple[Dataset, Fold]:
+    """Fold `number`'s set, built by the net's builder with the fold's split (scalers fitted on its fit rows)."""
+    n, folds = plan_built(experiment, data, fundamentals)
+    fold = folds[number]
+    dataset = built_samples(experiment, data, fundamentals, fold_fractions(n, fold, experiment.embargo))
+    return fold_of_split(dataset, fold), fold
+
+
+def export_folder(experiment: Experiment, models: Path, surrogate: int | None) -> Path | None:
+    """Where a task's fold model is exported: the run's `models` folder for the real bars of a run that
+    exports, else None (surrogate runs are never exported)."""
+    return models if experiment.export and surrogate is None else None
+
+
+def train_fold(experiment: Experiment, dataset: Dataset, *, fold: int, seed: int, models: Path | None,
+               data_source: str = "", extra: Mapping[str, Any] | None = None) -> TrainResult:
+    """Train the experiment's net on a fold's set with `seed`; with `models` (a real run that exports) also
+    write it as models/fold{fold}_seed{seed}.onnx with its card (`extra`: more card fields)."""
+    # Imported here: torch and the exporter (onnx, onnxruntime) load only in the processes that train.
+    from signalstack.models.train import train
+
+    config = replace(experiment.train, seed=seed, progress=False)
+    params = dict(experiment.model.params)
+    if models is None:
+        return train(dataset, experiment.model.name, config, **params)
+    from signalstack.models.pipeline import train_dataset_and_export
+
+    return train_dataset_and_export(dataset, models / f"fold{fold}_seed{seed}.onnx",
+                                    architecture=experiment.model.name, config=config, data_source=data_source,
+                                    params=params, extra=extra).result

@@ -63,8 +63,8 @@ class ModelRepository:
         self._reported: set[str] = set()        # layout problems already logged
         self._listeners: list[Callable[[], None]] = []
         self.refresh()
-        if not self._models:
-            log.warning("%s: no loadable models", self.root)
+        if not self._models:  # the caller decides whether that is an error (serve) or a folder to watch
+            log.debug("%s: no loadable models yet", self.root)
 
     def get(self, name: str, version: int = 0) -> OnnxModel:
         """The model `name` at `version`, or its newest version when `version` is 0."""

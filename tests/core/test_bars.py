@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from signalstack.core.bars import COLUMNS, BarsError, check_values, load_bars
+from signalstack.core.bars import COLUMNS, BarsError, bar_problem, check_values, load_bars
 
 from ..support import shared_csv
 
@@ -278,3 +278,17 @@ def test_shared_yahoo_files_load_adjusted(name, rows):
     file = pd.read_csv(path)
     np.testing.assert_allclose(raw["close"], file["Close"])
     np.testing.assert_allclose(bars["close"], file["Adj Close"])
+
+
+@pytest.mark.parametrize("bar", [
+    (1.0, 2.0, 0.5, 1.5, 10.0), (1.0, float("nan"), 0.5, 1.5, 10.0), (1.0, 2.0, 0.5, 1.5, float("inf")),
+    (0.0, 2.0, 0.5, 1.5, 10.0), (1.0, 2.0, -0.5, 1.5, 10.0), (1.0, 2.0, 0.5, 1.5, -1.0), (1.0, 1.2, 0.5, 1.5, 10.0),
+    (1.0, 2.0, 1.2, 1.5, 10.0), (-1.0, float("nan"), -3.0, 0.0, -2.0)])
+def test_one_bar_fails_bar_problem_exactly_where_and_how_it_fails_check_values(bar):
+    """The live feeds' scalar check and the array check agree on verdict and wording."""
+    try:
+        check_values({c: np.array([v]) for c, v in zip(COLUMNS, bar)}, "bar")
+        expected = None
+    except BarsError as exc:
+        expected = str(exc).removeprefix("bar row 1: ")
+    assert bar_problem(*bar) == expected

@@ -73,6 +73,11 @@ def test_rank_trains_on_pairs_of_three_series_and_backtests_them(csvs, tmp_path)
                  "--sell-threshold=-2e9").stdout
     assert "backtest of A with rank" in report and "backtest of C with rank" in report
     assert "portfolio" in report and "buy & hold" in report
+    ranked = run("backtest", "--model", str(out), *panel, "--top-k", "1", "--rebalance", "5", "--out",
+                 str(tmp_path / "ranked")).stdout
+    assert "ranking A, B, C: top 1 by score of rank" in ranked and "equal weight" in ranked
+    stats = json.loads((tmp_path / "ranked" / "stats.json").read_text())
+    assert stats["params"]["top_k"] == 1 and stats["params"]["rebalance"] == 5 and stats["params"]["out_of_sample"]
 
 
 @pytest.mark.slow

@@ -64,3 +64,29 @@ def test_roc_auc_matches_hand_computation():
     assert metrics["accuracy"] == pytest.approx(2 / 3)
     assert metrics["baseline_accuracy"] == pytest.approx(2 / 3)
     assert metrics["log_loss"] == pytest.approx(-(np.log(0.9) + np.log(0.8) + np.log(0.4)) / 3, rel=1e-6)
+
+
+def test_mixed_precision_autocasts_the_forward_pass_and_is_refused_where_it_cannot_run(small, monkeypatch):
+    """bf16 autocast trains on the CPU (the path CUDA's fp16 takes, loss scaling aside); auto stays fp32 on the
+    CPU, and fp16 without CUDA is refused naming the device."""
+    import torch
+
+    from signalstack.models.train import resolve_precision
+
+    assert resolve_precision("auto", torch.device("cpu")) is None
+    assert resolve_precision("auto", torch.device("cuda")) is torch.float16
+    with pytest.raises(ValueError, match="precision fp16 on cpu: expected a CUDA device"):
+        resolve_precision("fp16", torch.device("cpu"))
+    with pytest.raises(ValueError, match="precision 'fp8'"):
+        TrainConfig(precision="fp8")
+    seen = []
+    forward = torch.nn.LSTM.forward
+    monkeypatch.setattr(torch.nn.LSTM, "forward", lambda self, *a, **k: seen.append(
+        torch.is_autocast_enabled("cpu")) or forward(self, *a, **k))
+    mixed = train(small, "lstm", TrainConfig(epochs=2, progress=False, precision="bf16", device="cpu"), **TINY_PARAMS)
+    assert seen[0] and True in seen  # training autocasts; the final evaluation runs in float32
+    seen.clear()
+    plain = train(small, "lstm", TrainConfig(epochs=2, progress=False, device="cpu"), **TINY_PARAMS)
+    assert seen and True not in seen
+    assert np.isfinite(mixed.history[-1]["loss"]) and mixed.metrics["accuracy"] > 0
+    assert mixed.history[0]["loss"] != plain.history[0]["loss"]  # bf16 rounding shows in the first epoch already

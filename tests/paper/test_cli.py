@@ -74,9 +74,15 @@ def test_status_reads_a_running_journal_and_stop_flattens_then_resume_trades_on(
     assert "session ended: feeds ended" in capsys.readouterr().out
     status = _status(journal, capsys)
     assert status["signals"] == 160 and status["stopped"]["reason"] == "feeds ended"
+    with Journal(journal, readonly=True) as read:
+        values = {e.time[:10]: e.payload["value"] for e in read.events(("snapshot",))}  # the last of each date
+    days = sorted(values)
+    assert status["today"] == days[-1] == "2018-12-31" and status["risk_events"] == []
+    assert status["today_pnl"] == pytest.approx(values[days[-1]] - values[days[-2]])
     assert main(["paper", "status", "--journal", str(journal)]) == 0
     text = capsys.readouterr().out
     assert "bars 200  signals 160" in text and "spx: last bar 2018-12-31T00:00:00; last signal" in text
+    assert f"P&L on 2018-12-31: {status['today_pnl']:+,.2f}" in text
 
 
 def test_sigterm_ends_a_run_cleanly_with_its_journal_closed(paper_model: Path, replay_csv: Path, start: str,

@@ -59,7 +59,7 @@ def test_feed_specs_parse_and_bad_ones_are_named(tmp_path: Path) -> None:
     named = parse_feed(f"SPY=replay:{csv}")
     assert (named.symbol, named.pace, named.start) == ("SPY", 0.0, None)
     assert parse_feed(named.canonical()) == parse_feed(f"SPY=replay:{csv}?pace=0.0")
-    for bad, says in [(f"tail:{csv}", "expected replay:"), (f"replay:{csv}?pace=-1", "pace '-1'"),
+    for bad, says in [(f"ftp:{csv}", "expected replay:"), (f"replay:{csv}?pace=-1", "pace '-1'"),
                       (f"replay:{csv}?speed=2", "unknown option(s) speed"), (f"replay:{csv}?start=soon", "start 'soon'"),
                       (f"replay:{tmp_path}/none.csv", "is not a file")]:
         with pytest.raises(ValueError, match=says.replace("(", r"\(").replace(")", r"\)")):

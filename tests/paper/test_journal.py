@@ -14,7 +14,7 @@ from signalstack.paper.runner import PaperConfig, run_paper
 from .support import paper_args
 
 
-def test_the_journal_is_durable_append_only_and_takes_a_re_derived_event_once(tmp_path: Path) -> None:
+def test_the_journal_is_durable_group_committed_append_only_and_takes_a_re_derived_event_once(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite"
     with Journal(path) as journal:
         assert journal._db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
@@ -25,14 +25,20 @@ def test_the_journal_is_durable_append_only_and_takes_a_re_derived_event_once(tm
         assert journal.append("bar", "bar:X:2020-01-01", {"row": 2, "live": True, "close": 1.5}, symbol="X") is None
         with pytest.raises(JournalError, match=r"event bar:X:2020-01-01 was journaled as .*expected the same"):
             journal.append("bar", "bar:X:2020-01-01", {"close": 1.6, "row": 2, "live": True}, symbol="X")
-        with Journal(path, readonly=True) as reader:  # a status reads while the run writes
+        with Journal(path, readonly=True) as reader:  # a status reads what is committed while the run writes
+            assert reader.events() == []  # a bar and a signal wait for the next commit (group commit)
+            journal.flush()
             assert [e.seq for e in reader.events()] == [1, 2]
+            journal.append("fill", "fill:o0", {"order_id": "o0"}, symbol="X")
+            assert len(reader.events()) == 2
+            journal.append("order", "order:o1", {"order_id": "o1"}, symbol="X")  # durable: before the broker sees it
+            assert [e.kind for e in reader.events()] == ["bar", "signal", "fill", "order"]
             with pytest.raises(JournalError, match="cannot write"):
                 reader.append("stop", "stop:1", {})
         for statement in ("UPDATE events SET payload = '{}' WHERE seq = 1", "DELETE FROM events WHERE seq = 2"):
             with pytest.raises(sqlite3.IntegrityError, match="append-only"):
                 journal._db.execute(statement)
-        assert journal.counts()["bar"] == 1 and journal.counts()["signal"] == 1
+        assert journal.counts()["bar"] == 1 and journal.counts()["signal"] == 1 and journal.counts()["order"] == 1
 
 
 def test_a_journal_that_cannot_be_created_stops_the_run_with_one_line(paper_model: Path, replay_csv: Path, start: str,

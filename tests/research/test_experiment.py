@@ -44,7 +44,8 @@ def test_an_unknown_key_is_an_error_naming_it_and_the_valid_ones(doc, named):
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"labels": {"kind": "path"}}, "labels.kind: 'path', expected one of binary, three, regression"),
+    ({"labels": {"kind": "pair"}}, "labels.kind: 'pair', expected one of binary, three, regression, path, "
+                                   "cross_sectional"),
     ({"labels": {"horizon": 5}, "walk_forward": {"embargo": 2}},
      "walk_forward.embargo: 2, expected auto or >= the label horizon 5"),
     ({"walk_forward": {"test": 100, "step": 50}}, "walk_forward.step: 50, expected >= test"),

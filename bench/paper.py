@@ -1,0 +1,278 @@
+"""Paper-run speed in one run: replay throughput, bar-to-order latency, and 100 one-minute symbols.
+
+    python bench/paper.py [--model FILE.onnx] [--bars 3000] [--symbols 100] [--symbol-live 60]
+                          [--journal-dir DIR] [--skip-server]
+
+Every figure comes from the same run, so ratios compare like with like. Bars are a seeded random
+walk; without --model a tiny LSTM (window 20, the default features: 416 bars per prediction) is
+trained first (not timed). Journals go to /dev/shm when it is writable (the paper tests' choice:
+the figures are then the run's work, not a disk's fsync; give --journal-dir to measure a disk).
+
+(a) replay throughput of --bars daily bars: bars/s over the bar loop's wall time (a backtest's
+    cerebro.run(); a paper run's first bar event to its last event, the model's loading and the
+    closing summary of the journal left out) and CPU µs per bar (CPU time of every thread of this
+    process over the whole call, loading and summary included: what other load on the machine
+    distorts least):
+    - SMA(10/30) crossover, a Backtrader backtest of the same bars (preloaded): the baseline of
+      both "x SMA" columns, bars/s and CPU per bar (the goal of issue 12: a paper run at 0.4 x or
+      better);
+    - the same crossover fed bar by bar (preload and runonce off): Backtrader's own live mode;
+    - `run_paper` on a replay feed of the same file (pace=0, the model in process, the first
+      bars_required bars history): the incremental live path (`core.live.LiveWindow`);
+    - the same with the plain path forced (`TailScorer`: the features of the last bars_required
+      bars recomputed per bar), the path every source had before;
+    - the same with signals from `signalstack serve` on 127.0.0.1 in a process of its own
+      (PaperConfig.server: one StreamSignals stream); its CPU column counts this process only.
+    Every paper case counts all the bars its feed delivered, history included.
+(b) latency of each live bar, p50 / p99 in ms, from the journal of each paper run in (a): a bar's
+    "bar" event (written when the feed accepts the bar, before the strategy sees it) to its
+    "signal" event (scored; the strategy decides next), and to its "order" event for the bars
+    that placed one (decided; journaled before the broker gets the order).
+(c) --symbols feeds of one-minute bars in one paper run (one process, a thread per feed, pace=0,
+    bars_required + --symbol-live bars each): the live bars/s it sustained (from its first live
+    bar to its last event) and its CPU use (process CPU time / wall time: 1.0 is one core busy,
+    the machine has `os.cpu_count()`) and CPU µs per bar, against the rate live trading needs: one
+    bar per symbol per minute. Headroom: sustained / needed, and what one core would sustain at the
+    measured CPU cost per bar / needed (a loaded machine shrinks the first, hardly the second).
+
+Report `uptime` with the figures: on a shared machine wall times stretch, CPU times much less.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import grpc
+import numpy as np
+import pandas as pd
+
+# bench/ is not a package: run as a script, its folder is on sys.path and the backtest bench's
+# random walk, crossover and tiny model are shared rather than copied.
+from backtest import SmaCross, random_walk, timed_run, train_tiny
+
+from signalstack.paper.journal import Journal
+from signalstack.paper.runner import PaperConfig, PaperResult, run_paper
+from signalstack.plugin.sources import OnnxSource, TailScorer
+
+STRATEGY = {"buy_threshold": 0.52, "sell_threshold": 0.48}
+"""Thresholds near 0.5, so a barely trained model trades often and orders get measured."""
+
+
+def _cpu() -> float:
+    """CPU seconds of this process so far, every thread's, user and system."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _measured(fn: Callable[[], Any]) -> tuple[Any, float, float]:
+    """fn's result, its wall seconds and the CPU seconds this process spent meanwhile."""
+    wall, cpu = time.perf_counter(), _cpu()
+    result = fn()
+    return result, time.perf_counter() - wall, _cpu() - cpu
+
+
+@contextmanager
+def _tail_scorer() -> Iterator[None]:
+    """OnnxSource.live forced back to the plain path (`TailScorer`) for the runs inside."""
+    live = OnnxSource.live
+    OnnxSource.live = lambda self: TailScorer(self)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        OnnxSource.live = live  # type: ignore[method-assign]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def _server(model: Path, scratch: Path) -> Iterator[str]:
+    """host:port of `signalstack serve` in a process of its own, serving `model` alone."""
+    from signalstack.server.client import SignalClient
+
+    served = scratch / "served"
+    served.mkdir()
+    shutil.copy(model, served / model.name)
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, "-m", "signalstack.cli", "serve", "--models", str(served),
+                                "--port", str(port), "--grace", "0", "--watch-interval", "0"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    target = f"127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with SignalClient(target, timeout=2.0) as client:
+                    client.get_model(model.stem)
+                break
+            except grpc.RpcError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"signalstack serve on {target} did not start") from None
+                time.sleep(0.5)
+        yield target
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _paper(model: Path | str, csv: Path, start: pd.Timestamp, journal: Path, *, server: str | None = None,
+           symbols: Sequence[tuple[str, Path]] = ()) -> PaperResult:
+    """One paper run on replayed files (pace=0), trading from `start`; `symbols` (name, file) replace `csv`."""
+    feeds = [f"{name}=replay:{path}?pace=0&start={start.isoformat()}" for name, path in symbols or [("W", csv)]]
+    return run_paper(PaperConfig(model=model, feeds=feeds, strategy=STRATEGY, server=server), journal)
+
+
+def latencies(journal: Path) -> dict[str, np.ndarray]:
+    """Seconds from each live bar's "bar" event to its "signal" event, and to its "order" events."""
+    with Journal(journal, readonly=True) as read:
+        events = read.events(("bar", "signal", "order"))
+    arrived = {(e.symbol, e.time): e.at for e in events if e.kind == "bar" and e.payload.get("live")}
+    out: dict[str, list[float]] = {"signal": [], "order": []}
+    for e in events:
+        if e.kind in out and (e.symbol, e.time) in arrived:
+            out[e.kind].append(e.at - arrived[e.symbol, e.time])
+    return {kind: np.asarray(values) for kind, values in out.items()}
+
+
+def _bar_loop(journal: Path) -> float:
+    """Seconds a run spent on its bars: from its first bar's event to its last event (the model's
+    loading before and the journal's summary after left out, as a backtest's cerebro.run() leaves
+    out loading its data)."""
+    with Journal(journal, readonly=True) as read:
+        events = read.events()
+    return max(e.at for e in events) - min(e.at for e in events if e.kind == "bar")
+
+
+def live_span(journal: Path) -> tuple[int, float]:
+    """Live bars of a run and the seconds from its first live bar's event to its last event."""
+    with Journal(journal, readonly=True) as read:
+        events = read.events()
+    live = [e.at for e in events if e.kind == "bar" and e.payload.get("live")]
+    return len(live), max(e.at for e in events) - min(live)
+
+
+def _minute_bars(n: int, seed: int) -> pd.DataFrame:
+    """`n` one-minute bars of the random walk, from 2024-01-02 09:30 on (a continuous clock)."""
+    bars = random_walk(n, seed)
+    return bars.set_axis(pd.date_range("2024-01-02 09:30", periods=n, freq="min", name="time"))
+
+
+def run(args: argparse.Namespace, scratch: Path, journals: Path) -> dict[str, Any]:
+    """Every measurement; the figures by case."""
+    model = args.model or train_tiny(scratch)
+    source = OnnxSource(model)
+    required = source.bars_required
+    print(f"model {model.name}: {source.card.architecture}, window {source.card.window}, {required} bars of "
+          f"history per prediction; journals in {journals}", file=sys.stderr)
+    bars = random_walk(args.bars, seed=7)
+    csv = scratch / "walk.csv"
+    bars.to_csv(csv)
+    start = bars.index[required]
+    figures: dict[str, Any] = {"rows": [], "latency": {}}
+
+    def paper_case(label: str, served: str | None = None) -> None:
+        journal = journals / f"{len(figures['rows'])}.sqlite"
+        result, _, cpu = _measured(lambda: _paper(model.stem if served else model, csv, start, journal,
+                                                  server=served))
+        figures["rows"].append((label, result.status["bars"], _bar_loop(journal), cpu, result.status["orders"]))
+        figures["latency"][label] = latencies(journal)
+
+    for label, preload in (("SMA(10/30) backtest, preloaded", True), ("SMA(10/30), bar by bar", False)):
+        (seconds, filled), _, cpu = _measured(lambda preload=preload: timed_run(SmaCross, [bars], preload=preload))
+        figures["rows"].append((label, len(bars), seconds, cpu, filled))
+    paper_case("paper, in process, incremental")
+    with _tail_scorer():
+        paper_case("paper, in process, TailScorer")
+    if not args.skip_server:
+        with _server(model, scratch) as target:
+            paper_case("paper, StreamSignals server", served=target)
+
+    files = []
+    for i in range(args.symbols):
+        path = scratch / f"m{i:03d}.csv"
+        _minute_bars(required + args.symbol_live, seed=100 + i).to_csv(path)
+        files.append((f"S{i:03d}", path))
+    journal = journals / "symbols.sqlite"
+    first_live = _minute_bars(1, 0).index[0] + pd.Timedelta(minutes=required)
+    result, wall, cpu = _measured(lambda: _paper(model, csv, first_live, journal, symbols=files))
+    live, span = live_span(journal)
+    figures["symbols"] = {"bars": result.status["bars"], "wall": wall, "cpu": cpu, "live": live, "span": span,
+                          "orders": result.status["orders"]}
+    return figures
+
+
+def _ms(values: np.ndarray, q: float) -> str:
+    return f"{np.percentile(values, q) * 1e3:,.2f}" if len(values) else "-"
+
+
+def table(figures: dict[str, Any], args: argparse.Namespace) -> str:
+    """The one printed table: (a), (b) and (c)."""
+    rows = figures["rows"]
+    speed, cost = rows[0][1] / rows[0][2], rows[0][3] / rows[0][1]
+    header = f"  {'case':<34}{'bars':>7}{'seconds':>9}{'bars/s':>9}{'x SMA':>8}{'CPU µs/bar':>12}{'x SMA':>8}"
+    lines = ["(a) replay throughput", header + f"{'orders':>8}"]
+    for label, n, wall, cpu, orders in rows:
+        lines.append(f"  {label:<34}{n:>7}{wall:>9.2f}{n / wall:>9,.0f}{n / wall / speed:>8.3f}"
+                     f"{cpu / n * 1e6:>12,.0f}{cost / (cpu / n):>8.3f}{orders:>8}")
+    by_label = {label: (n, wall, cpu) for label, n, wall, cpu, _ in rows}
+    incremental, tail = by_label["paper, in process, incremental"], by_label["paper, in process, TailScorer"]
+    lines.append(f"  incremental against TailScorer: {tail[1] / incremental[1]:.2f} x the bars/s, "
+                 f"{tail[2] / incremental[2]:.2f} x less CPU per bar")
+    lines += ["(b) live bar -> signal / -> order, ms",
+              f"  {'case':<34}{'bars':>7}{'signal p50':>12}{'p99':>9}{'orders':>8}{'order p50':>11}{'p99':>9}"]
+    for label, lat in figures["latency"].items():
+        lines.append(f"  {label:<34}{len(lat['signal']):>7}{_ms(lat['signal'], 50):>12}{_ms(lat['signal'], 99):>9}"
+                     f"{len(lat['order']):>8}{_ms(lat['order'], 50):>11}{_ms(lat['order'], 99):>9}")
+    s = figures["symbols"]
+    needed = args.symbols / 60.0
+    sustained = s["live"] / s["span"]
+    per_bar = s["cpu"] / s["bars"]
+    lines.append(f"(c) {args.symbols} symbols of one-minute bars, one paper run (pace=0, {os.cpu_count()} cores)")
+    lines.append(f"  bars delivered {s['bars']:,} ({s['live']:,} live, the rest warm-up history) in {s['wall']:.1f} s: "
+                 f"{s['bars'] / s['wall']:,.0f} bars/s, CPU use {s['cpu'] / s['wall']:.2f} cores, "
+                 f"{per_bar * 1e6:,.0f} CPU µs/bar")
+    lines.append(f"  needed: {needed:.2f} bars/s ({args.symbols} bars a minute); live bars sustained {sustained:,.0f} "
+                 f"bars/s = {sustained / needed:,.0f} x that; one core at {per_bar * 1e6:,.0f} µs/bar: "
+                 f"{1 / per_bar / needed:,.0f} x; the needed rate takes {per_bar * needed * 100:.2f}% of a core")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", type=Path, help="ONNX model of signalstack (default: train a tiny one)")
+    parser.add_argument("--bars", type=int, default=3_000, help="daily bars of the throughput cases (a), (b)")
+    parser.add_argument("--symbols", type=int, default=100, help="feeds of case (c)")
+    parser.add_argument("--symbol-live", type=int, default=60,
+                        help="live one-minute bars per feed of case (c), after the model's warm-up bars")
+    parser.add_argument("--journal-dir", type=Path, help="where journals go (default: /dev/shm when writable)")
+    parser.add_argument("--skip-server", action="store_true", help="leave out the StreamSignals case")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    shm = Path("/dev/shm")
+    parent = args.journal_dir or (shm if shm.is_dir() and os.access(shm, os.W_OK) else None)
+    with tempfile.TemporaryDirectory(prefix="bench-paper-") as scratch, \
+            tempfile.TemporaryDirectory(prefix="bench-paper-journals-", dir=parent) as journals:
+        figures = run(args, Path(scratch), Path(journals))
+    print(table(figures, args))
+    print(f"\nuptime: {subprocess.run(['uptime'], check=False, capture_output=True, text=True).stdout.strip()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

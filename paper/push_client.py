@@ -1,0 +1,92 @@
+"""`push_bars`: send bars to a paper run's grpc feed from any process, e.g. a market-data vendor's adapter.
+
+The sending side of `signalstack.paper.push`: it needs grpcio and this package's generated messages, nothing
+that trades. Each call is one `BarFeed.PushBars` stream; its acknowledgement says how every bar was taken.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import grpc
+import pandas as pd
+
+from signalstack.protos.signalstack.v1 import feeds_pb2 as pb
+from signalstack.protos.signalstack.v1 import feeds_pb2_grpc as pb_grpc
+from signalstack.server.channel import CHANNEL_OPTIONS
+
+
+class PushedBar(NamedTuple):
+    """One bar to push; any 7-item sequence in this order will do."""
+
+    symbol: str
+    time: int | str | dt.datetime | pd.Timestamp
+    """Unix seconds, or a date/datetime (naive ones are UTC)."""
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A bar the run would not take: its position in the stream, symbol, unix time and why."""
+
+    index: int
+    symbol: str
+    time: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class PushAck:
+    """How the run took one stream of bars: `accepted` were new and are journaled (durable), `duplicates`
+    it had already, `rejected` it will not trade (each in `rejections`)."""
+
+    accepted: int
+    duplicates: int
+    rejected: int
+    rejections: tuple[Rejection, ...]
+
+
+def push_bars(target: str, bars: Iterable[PushedBar | tuple], *, timeout: float = 30.0) -> PushAck:
+    """Stream `bars` to the paper run whose grpc feeds listen at `target` (HOST:PORT); return its acknowledgement.
+
+    Waits up to `timeout` seconds in all, including for the run to be listening (a run being resumed).
+    Raises ValueError for a bar that cannot be sent (a time that is no date, or not whole seconds) and
+    grpc.RpcError when the run cannot be reached in time or cannot journal.
+    """
+    with grpc.insecure_channel(target, options=CHANNEL_OPTIONS) as channel:
+        reply = pb_grpc.BarFeedStub(channel).PushBars(_messages(bars), timeout=timeout, wait_for_ready=True)
+    return PushAck(accepted=reply.accepted, duplicates=reply.duplicates, rejected=reply.rejected,
+                   rejections=tuple(Rejection(r.index, r.symbol, r.time, r.reason) for r in reply.rejections))
+
+
+def _messages(bars: Iterable[PushedBar | tuple]) -> Iterator[pb.FeedBar]:
+    for bar in bars:
+        symbol, when, open_, high, low, close, volume = bar
+        yield pb.FeedBar(symbol=symbol, time=unix_seconds(when), open=open_, high=high, low=low, close=close,
+                         volume=volume)
+
+
+def unix_seconds(when: int | str | dt.datetime | pd.Timestamp) -> int:
+    """A bar time as the unix seconds `BarFeed` takes: ints as they are, dates and datetimes (naive: UTC)
+    converted. Raises ValueError for what is no date or has fractions of a second."""
+    if isinstance(when, int) and not isinstance(when, bool):
+        return when
+    try:
+        stamp = pd.Timestamp(when)
+    except (TypeError, ValueError):
+        raise ValueError(f"bar time {when!r}: expected unix seconds or a date/datetime") from None
+    if stamp is pd.NaT:
+        raise ValueError(f"bar time {when!r}: expected unix seconds or a date/datetime")
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    seconds, rest = divmod(stamp.value, 1_000_000_000)
+    if rest:
+        raise ValueError(f"bar time {when!r}: has fractions of a second, expected whole seconds")
+    return int(seconds)

@@ -1,0 +1,300 @@
+"""Paper runs on signals from `signalstack serve`: parity with the model in process, stale-signal gaps
+while the server is gone, reconnection with the history re-sent, a new version picked up, resume."""
+
+from __future__ import annotations
+
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from signalstack.cli import main
+from signalstack.paper.journal import KILL_AFTER_ENV, Event, Journal
+from signalstack.paper.kill_switch import request_stop
+from signalstack.paper.runner import PaperConfig, PaperResult, run_paper
+from signalstack.paper.signals import TIMEOUT, UNAVAILABLE, Backoff, StreamSource
+from signalstack.paper.status import fills_frame, format_status, read_status
+from signalstack.plugin.sources import OnnxSource
+from signalstack.server.app import SignalServer
+from signalstack.server.options import ServeOptions
+from signalstack.server.repository import ModelRepository
+
+from ..server.support import install
+from ..support import free_port
+from .support import BARS, START_BAR, signalstack
+
+COSTS = {"cash": 50_000.0, "commission": 0.002, "slippage": 0.001}
+LIVE_BARS = BARS - START_BAR
+
+
+class StallingRepository(ModelRepository):
+    """A real model repository whose lookups can be held up by `stall` seconds: a server that is up but
+    slow to answer (the servicer looks the model up for every streamed bar)."""
+
+    stall = 0.0
+
+    def get(self, name: str, version: int = 0) -> Any:
+        time.sleep(self.stall)
+        return super().get(name, version)
+
+
+@contextmanager
+def serving(root: Path, port: int, repository: ModelRepository | None = None) -> Iterator[SignalServer]:
+    """`signalstack serve`'s server over the model folder `root` on 127.0.0.1:`port`, stopped on exit."""
+    with SignalServer(ServeOptions(root, port=port, grace=0), repository) as server:
+        yield server
+
+
+@pytest.fixture
+def models(tmp_path: Path, paper_model: Path) -> Path:
+    """A model folder serving the paper model as quick v1."""
+    install(paper_model, tmp_path / "models", "quick", 1)
+    return tmp_path / "models"
+
+
+@pytest.fixture(scope="module")
+def strategy(thresholds: dict[str, float]) -> dict[str, Any]:
+    return {**thresholds, "allow_short": True, "stake": 0.9}
+
+
+@pytest.fixture(scope="module")
+def in_process(paper_model: Path, replay_csv: Path, start: str, strategy: dict[str, Any],
+               tmp_path_factory: pytest.TempPathFactory) -> PaperResult:
+    """The reference: the same run with the model in process, uninterrupted."""
+    return run_paper(PaperConfig(model=paper_model, feeds=[f"replay:{replay_csv}?pace=0&start={start}"],
+                                 strategy=strategy, **COSTS), tmp_path_factory.mktemp("reference") / "run.sqlite")
+
+
+def _events(journal: Path, *kinds: str) -> list[Event]:
+    with Journal(journal, readonly=True) as read:
+        return read.events(kinds)
+
+
+def _count(journal: Path, kind: str) -> int:
+    if not journal.exists():
+        return 0
+    try:
+        with Journal(journal, readonly=True) as read:
+            return read.counts()[kind]
+    except Exception:  # noqa: BLE001 - the run may still be creating its tables
+        return 0
+
+
+def _wait(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    ends = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < ends, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def _in_thread(target: Callable[[], Any]) -> Callable[[float], Any]:
+    """Start `target` in a thread; the returned function joins it (at most `timeout` s) and gives its result."""
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            out["result"] = target()
+        except BaseException as exc:  # noqa: BLE001 - re-raised by join
+            out["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+
+    def join(timeout: float) -> Any:
+        thread.join(timeout)
+        assert not thread.is_alive(), f"the run did not end within {timeout} s"
+        if "error" in out:
+            raise out["error"]
+        return out["result"]
+
+    return join
+
+
+def _fills(result: PaperResult) -> pd.DataFrame:
+    return result.fills.drop(columns="order_id")  # ids derive from the run id, which names the source
+
+
+def test_backoff_doubles_to_its_cap_with_bounded_jitter() -> None:
+    backoff, rng = Backoff(base=0.5, cap=4.0, jitter=0.2), random.Random(7)
+    assert backoff.delay(0, rng) == 0.0  # the first attempt after a stream breaks is immediate
+    for failures, full in [(1, 0.5), (2, 1.0), (3, 2.0), (4, 4.0), (5, 4.0), (500, 4.0)]:
+        delays = [backoff.delay(failures, rng) for _ in range(50)]
+        assert all(0.8 * full <= d <= full for d in delays), (failures, min(delays), max(delays))
+        assert len(set(delays)) > 1  # jittered
+    with pytest.raises(ValueError, match="base 2.0, cap 1.0"):
+        Backoff(base=2.0, cap=1.0)
+
+
+def test_served_signals_trade_as_the_model_in_process(models: Path, paper_model: Path, replay_csv: Path, start: str,
+                                                       strategy: dict[str, Any], in_process: PaperResult,
+                                                       journal_dir: Path) -> None:
+    with serving(models, free_port()) as server:
+        served = run_paper(PaperConfig(model="quick", server=server.address, signal_timeout=10,
+                                       feeds=[f"replay:{replay_csv}?pace=0&start={start}"], strategy=strategy, **COSTS),
+                           journal_dir / "served.sqlite")
+    assert served.stopped == "feeds ended" and len(in_process.fills) >= 10
+    pd.testing.assert_frame_equal(_fills(served), _fills(in_process), check_exact=True)
+    pd.testing.assert_frame_equal(served.trades, in_process.trades, check_exact=True)
+    pd.testing.assert_frame_equal(served.equity, in_process.equity, check_exact=True)
+    signals = _events(served.journal, "signal")
+    reference = _events(in_process.journal, "signal")
+    assert len(signals) == LIVE_BARS
+    assert [(e.time, e.payload["up"]) for e in signals] == [(e.time, e.payload["up"]) for e in reference]
+    assert {(e.payload["model"], e.payload["version"]) for e in signals} == {("quick", 1)}
+    status = served.status
+    assert status["server"] == server.address and status["stale_gaps"] == 0 and status["model_changes"] == []
+    assert status["last_signal"][replay_csv.stem]["version"] == 1
+    assert _events(served.journal, "config")[0].payload["server"] == server.address
+
+
+def test_a_lost_server_costs_entries_on_stale_bars_only_and_its_new_version_is_picked_up(
+        models: Path, paper_model: Path, replay_csv: Path, replay_bars: pd.DataFrame, start: str,
+        strategy: dict[str, Any], journal_dir: Path) -> None:
+    port, journal = free_port(), journal_dir / "outage.sqlite"
+    config = PaperConfig(model="quick", server=f"127.0.0.1:{port}", signal_timeout=5,
+                         feeds=[f"replay:{replay_csv}?pace=0.05&start={start}"], strategy=strategy, **COSTS)
+    server = SignalServer(ServeOptions(models, port=port, grace=0)).start()
+    try:
+        join = _in_thread(lambda: run_paper(config, journal))
+        _wait(lambda: _count(journal, "snapshot") >= 30, "30 live bars")
+        server.stop(0)
+        _wait(lambda: _count(journal, "gap") >= 3, "stale-signal gaps while the server is gone", timeout=20)
+        install(paper_model, models, "quick", 2)  # a second export: the restarted server serves v2 as newest
+        server = SignalServer(ServeOptions(models, port=port, grace=0)).start()
+        result = join(120)
+    finally:
+        server.stop(0)
+    assert result.stopped == "feeds ended"
+    events = _events(journal)
+    of = {kind: [e for e in events if e.kind == kind] for kind in ("bar", "snapshot", "signal", "gap", "model",
+                                                                      "decision")}
+    assert len(of["bar"]) == BARS and len(of["snapshot"]) == LIVE_BARS  # no bar lost
+    gaps = {e.time for e in of["gap"]}
+    signalled = {e.time for e in of["signal"]}
+    assert len(gaps) >= 3 and not gaps & signalled and gaps | signalled == {e.time for e in of["snapshot"]}
+    assert {e.payload["why"] for e in of["gap"]} <= {UNAVAILABLE, TIMEOUT}
+    assert not [e for e in of["decision"] if e.time in gaps and e.payload["reason"] == "signal"]  # no entry
+    # Reconnected with the history re-sent: every signal, before and after the outage, is the model's own.
+    p_up = OnnxSource(paper_model).predict_series(replay_bars)["up"]
+    assert [e.payload["up"] for e in of["signal"]] == [float(np.float32(p_up[pd.Timestamp(e.time)]))
+                                                       for e in of["signal"]]
+    first_gap = min(gaps)
+    assert {e.payload["version"] for e in of["signal"] if e.time < first_gap} == {1}
+    after = [e for e in of["signal"] if e.time > max(gaps)]
+    assert len(after) >= 20 and {e.payload["version"] for e in after} == {2}
+    [change] = of["model"]
+    first_v2 = min(e.time for e in of["signal"] if e.payload["version"] == 2)
+    assert change.time == first_v2 > first_gap and change.payload == {"model": "quick", "from": 1, "to": 2}
+    status = read_status(journal)
+    assert status["stale_gaps"] == len(of["gap"]) and sum(status["gap_reasons"].values()) == len(of["gap"])
+    assert status["model_changes"] == [{"symbol": replay_csv.stem, "time": first_v2, "from": 1, "to": 2}]
+    assert status["last_signal"][replay_csv.stem]["version"] == 2
+    text = format_status(status)
+    assert f"stale gaps {len(of['gap'])}" in text and "stale-signal gaps: unavailable" in text
+    assert f"{replay_csv.stem}: model v1 -> v2 from bar {first_v2}" in text and f"from {config.server}" in text
+
+
+def test_a_stopped_served_run_resumes_with_the_server(models: Path, replay_csv: Path, start: str,
+                                                      thresholds: dict[str, float], in_process: PaperResult,
+                                                      journal_dir: Path) -> None:
+    journal = journal_dir / "resumed.sqlite"
+    flags = ["--buy-threshold", str(thresholds["buy_threshold"]), "--sell-threshold",
+             str(thresholds["sell_threshold"]), "--allow-short", "--stake", "0.9",
+             *(f"--{k}={v}" for k, v in COSTS.items())]
+    with serving(models, free_port()) as server:
+        join = _in_thread(lambda: main(["paper", "run", "--server", server.address, "--model", "quick",
+                                        "--signal-timeout", "10", "--feed", f"replay:{replay_csv}?pace=0.02&start={start}",
+                                        "--journal", str(journal), *flags]))
+        _wait(lambda: _count(journal, "snapshot") >= 40, "40 live bars")
+        request_stop(journal)
+        assert join(60) == 0
+        assert _count(journal, "snapshot") < LIVE_BARS
+        assert main(["paper", "resume", "--journal", str(journal)]) == 0
+    status = read_status(journal)
+    assert status["stopped"]["reason"] == "feeds ended" and status["stale_gaps"] == 0
+    assert status["server"] == server.address and _count(journal, "resume") == 1
+    signals = _events(journal, "signal")  # both sessions': every live bar scored by the server
+    assert len(signals) == LIVE_BARS and {e.payload["version"] for e in signals} == {1}
+    assert [e.payload["up"] for e in signals] == [e.payload["up"] for e in _events(in_process.journal, "signal")]
+
+
+def test_a_served_run_killed_mid_bar_resumes_on_a_new_version_to_the_uninterrupted_run(
+        models: Path, paper_model: Path, replay_csv: Path, start: str, thresholds: dict[str, float],
+        in_process: PaperResult, journal_dir: Path) -> None:
+    journal = journal_dir / "crashed.sqlite"
+    orders = [e.seq for e in _events(in_process.journal, "order")]
+    kill = orders[len(orders) // 2]  # both runs journal the same events: killed once a bar's signal, decision and
+    # order are committed, before the broker gets the order
+    flags = ["--buy-threshold", str(thresholds["buy_threshold"]), "--sell-threshold",
+             str(thresholds["sell_threshold"]), "--allow-short", "--stake", "0.9",
+             *(f"--{k}={v}" for k, v in COSTS.items())]
+    port = free_port()
+    with serving(models, port) as server:
+        crashed = signalstack(["paper", "run", "--server", server.address, "--model", "quick", "--feed",
+                               f"replay:{replay_csv}?start={start}", "--journal", str(journal), *flags],
+                              env={KILL_AFTER_ENV: str(kill)}, check=False)
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-2000:]
+    interrupted = _events(journal)[-1]
+    assert interrupted.kind == "order"
+    assert [e.payload["version"] for e in _events(journal, "signal") if e.time == interrupted.time] == [1]
+    install(paper_model, models, "quick", 2)  # the server now serves v2 (a copy: the same predictions)
+    with serving(models, port):
+        signalstack(["paper", "resume", "--journal", str(journal)])
+    with Journal(journal, readonly=True) as read:
+        fills = fills_frame(read).drop(columns="order_id")
+    pd.testing.assert_frame_equal(fills, _fills(in_process), check_exact=True)
+    assert [(e.time, e.payload) for e in _events(journal, "snapshot")] == \
+        [(e.time, e.payload) for e in _events(in_process.journal, "snapshot")]
+    # The interrupted bar keeps its journaled v1 signal; v2 signals from the next bar on.
+    versions = {e.time: e.payload["version"] for e in _events(journal, "signal")}
+    assert {v for t, v in versions.items() if t <= interrupted.time} == {1}
+    assert {v for t, v in versions.items() if t > interrupted.time} == {2}
+    [change] = _events(journal, "model")
+    assert change.time == min(t for t in versions if t > interrupted.time) and change.payload["to"] == 2
+    assert read_status(journal)["stale_gaps"] == 0
+
+
+def test_a_late_signal_is_a_timeout_gap_and_the_next_bar_is_scored(paper_model: Path, models: Path,
+                                                                   replay_bars: pd.DataFrame) -> None:
+    repository = StallingRepository(models)
+    p_up = OnnxSource(paper_model).predict_series(replay_bars)["up"]
+    bars = replay_bars[["open", "high", "low", "close", "volume"]].to_numpy()
+    with serving(models, free_port(), repository) as server, \
+            StreamSource(server.address, "quick", timeout=0.3).for_symbol("SPX") as source:
+        scorer = source.live()
+        needed = source.bars_required
+        for i in range(needed - 1):
+            assert scorer.push(replay_bars.index[i], bars[i], score=False) is None and scorer.gap is None
+        now = replay_bars.index[needed - 1]
+        assert scorer.push(now, bars[needed - 1])[1] == np.float32(p_up[now])
+        repository.stall = 1.0
+        started = time.monotonic()
+        assert scorer.push(replay_bars.index[needed], bars[needed]) is None
+        assert scorer.gap == TIMEOUT and time.monotonic() - started < 0.9  # the deadline, not the server's pace
+        repository.stall = 0.0
+        time.sleep(1.0)  # the stalled answer comes in meanwhile, late
+        later = replay_bars.index[needed + 1]
+        assert scorer.push(later, bars[needed + 1])[1] == np.float32(p_up[later])  # the late answer skipped
+        assert scorer.gap is None and scorer.version == 1
+        # Backtests of the source take one PredictSeries call: the model's own numbers, the first output's columns.
+        pd.testing.assert_frame_equal(source.predict_series(replay_bars),
+                                      OnnxSource(paper_model).predict_series(replay_bars), check_exact=True)
+
+
+def test_a_server_that_is_not_there_is_named_at_start(replay_csv: Path, start: str, journal_dir: Path) -> None:
+    target = f"127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    with pytest.raises(ConnectionError, match=target):
+        run_paper(PaperConfig(model="quick", server=target, feeds=[f"replay:{replay_csv}?start={start}"]),
+                  journal_dir / "none.sqlite")
+    assert time.monotonic() - started < 15
+    assert main(["paper", "run", "--model", "quick.onnx", "--signal-timeout", "1", "--feed",
+                 f"replay:{replay_csv}", "--journal", str(journal_dir / "x.sqlite")]) == 1
