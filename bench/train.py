@@ -1,7 +1,7 @@
 """Training speed of every zoo model and of a walk-forward research run, with peak memory, on the CPU.
 
-    python bench/train.py                      # about 5 minutes on 2 quiet cores
-    python bench/train.py --quick              # a smoke run: 6 models (every input kind), 3 folds
+    python bench/train.py                      # about 2.5 minutes on 2 idle cores
+    python bench/train.py --quick              # a smoke run: 6 models (every input kind), 3 folds: ~1 minute
     python bench/train.py --models lstm,inception --steps 10 --batch-size 32 --threads 1
 
 No data files: every input is built by signalstack's own data builders (`pipeline.dataset_for`,
@@ -46,7 +46,9 @@ What each figure means:
   parent's resident memory at spawn), so it is printed below the table only for comparison.
 
 Nothing here asserts a speed; load from other processes shows up as noise, so the machine's load
-average is printed before and after. The default run fits about 5 minutes on 2 quiet cores.
+average is printed before and after. On a busy machine `--threads 1` gives far steadier figures:
+torch's intra-op threads wait for each other at every op when other processes hold a core, which
+can cost the small nets tenfold and more.
 """
 
 from __future__ import annotations
@@ -126,6 +128,16 @@ class WalkRow:
     cpu_seconds: float
     peak_mib: float
     worker_peak_mib: float | None
+
+
+@dataclass(frozen=True)
+class WalkForward:
+    rows: list[WalkRow]
+    """One per worker count: 1, then 2."""
+    ceilings: tuple[float, float]
+    """`parallel_ceiling` just before the 1-worker run and just after the 2-worker run."""
+    children_mib: float
+    """getrusage(RUSAGE_CHILDREN).ru_maxrss at the end, for comparison only (see the module's docstring)."""
 
 
 # Data: seeded random walks -----------------------------------------------------------------------
@@ -260,16 +272,6 @@ def experiment_doc(args: argparse.Namespace) -> dict:
             "walk_forward": {"train": args.fold_train, "test": args.fold_test}, "seeds": 1}
 
 
-@dataclass(frozen=True)
-class WalkForward:
-    rows: list[WalkRow]
-    """One per worker count: 1, then 2."""
-    ceilings: tuple[float, float]
-    """`parallel_ceiling` just before the 1-worker run and just after the 2-worker run."""
-    children_mib: float
-    """getrusage(RUSAGE_CHILDREN).ru_maxrss at the end, for comparison only (see the module's docstring)."""
-
-
 def bench_walk_forward(args: argparse.Namespace, folder: Path) -> WalkForward:
     """The walk-forward experiment run with 1 worker, then 2, between two measures of the machine's ceiling."""
     from signalstack.research.experiment import load_experiment
@@ -337,6 +339,7 @@ def cpu_seconds() -> float:
 
 
 def resident_mib() -> float:
+    """This process's resident memory now (VmRSS)."""
     return _status_kib("self", "VmRSS") / 1024.0
 
 

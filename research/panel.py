@@ -14,7 +14,7 @@ date t, else 0 (so it reads bars t+1 .. t+h of every symbol, none after).
 Scores (`panel_score`): accuracy, balanced accuracy, ROC AUC, log loss and Brier of the pooled test
 samples; IC and rank IC per date across symbols (Pearson and Spearman correlation of p_up, or the
 forecast, with the forward returns), averaged over the test dates, as Qlib does, with ICIR and rank
-ICIR (mean / std of the daily values). Trading (`trade_panel`): RankingStrategy over the symbols,
+ICIR (mean / std of the daily values). Trading (`trade_panel`): `run_ranking` over the symbols,
 one PrecomputedSource per symbol whose `score` column is p_up (or the forecast), holding the top_k
 (default half the universe) equally weighted, rebalanced every `rebalance` bars (default h).
 
@@ -37,7 +37,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import backtrader as bt
 import numpy as np
 import pandas as pd
 
@@ -49,11 +48,8 @@ from signalstack.models.metrics import regression_metrics
 from signalstack.models.train import predict
 from signalstack.models.windows import Dataset, WindowSet, fit_scaler, make_windows
 from signalstack.plugin import defaults as plugin_defaults
-from signalstack.plugin.analyzers import Performance
-from signalstack.plugin.backtest import configure_broker
-from signalstack.plugin.feeds import bars_feed
+from signalstack.plugin.ranking import RankingResult, run_ranking
 from signalstack.plugin.sources import PrecomputedSource
-from signalstack.plugin.strategies import RankingStrategy
 
 from .baselines import BUY_AND_HOLD, baseline_predictions
 from .experiment import Data, Experiment
@@ -235,9 +231,9 @@ def panel_score(frame: pd.DataFrame, y: np.ndarray, labels: LabelSpec) -> dict[s
 
 
 def trade_panel(scores: pd.DataFrame, panel: Mapping[str, pd.DataFrame], options: Mapping[str, Any], horizon: int,
-                name: str = "panel") -> tuple[dict[str, float], Performance]:
-    """RankingStrategy over the symbols on `scores` (dates x symbols) during its own period: total_return, sharpe,
-    max_drawdown, and the run's Performance analyzer (equity, fills)."""
+                name: str = "panel") -> tuple[dict[str, float], RankingResult]:
+    """`run_ranking` over the symbols on `scores` (dates x symbols) during its own period: total_return, sharpe,
+    max_drawdown, and the whole result (equity, fills, stats)."""
     options = dict(options)
     top_k = int(options.pop("top_k", max(1, len(panel) // 2)))
     rebalance = int(options.pop("rebalance", horizon))
@@ -250,18 +246,12 @@ def trade_panel(scores: pd.DataFrame, panel: Mapping[str, pd.DataFrame], options
         raise ValueError(f"panel backtest keywords {sorted(options)}: expected among top_k, rebalance, cash, "
                          "commission, slippage, stake, periods_per_year")
     start, end = scores.index[0], scores.index[-1]
-    cerebro = bt.Cerebro(stdstats=False)
-    sources = {}
-    for symbol, bars in panel.items():
-        cerebro.adddata(bars_feed(bars.loc[start:end], symbol))
-        sources[symbol] = PrecomputedSource(scores[[symbol]].rename(columns={symbol: "score"}), horizon=horizon,
-                                            name=f"{name} {symbol}")
-    configure_broker(cerebro.broker, cash, commission, slippage)
-    cerebro.addstrategy(RankingStrategy, source=sources, line="score", top_k=top_k, rebalance=rebalance,
-                        stake=stake)
-    cerebro.addanalyzer(Performance, _name="performance", periods_per_year=periods_per_year)
-    account = cerebro.run()[0].analyzers.performance
-    return {key: float(account.stats[key]) for key in TRADING_METRICS}, account
+    sources = {symbol: PrecomputedSource(scores[[symbol]].rename(columns={symbol: "score"}), horizon=horizon,
+                                         name=f"{name} {symbol}") for symbol in panel}
+    result = run_ranking(sources, {symbol: bars.loc[start:end] for symbol, bars in panel.items()}, top_k=top_k,
+                         rebalance=rebalance, stake=stake, line="score", start=start, cash=cash,
+                         commission=commission, slippage=slippage, periods_per_year=periods_per_year)
+    return {key: float(result.stats[key]) for key in TRADING_METRICS}, result
 
 
 def score_table(frame: pd.DataFrame, labels: LabelSpec) -> pd.DataFrame:
@@ -457,11 +447,11 @@ def write_panel_report(experiment: Experiment, panel: Mapping[str, pd.DataFrame]
     column = "score" if experiment.layout == "pairs" else score_column(labels)
     stitched = predictions.groupby([predictions.index, "symbol"], sort=True)[column].mean().unstack("symbol")
     stitched = stitched[[s for s in panel if s in stitched.columns]]
-    found, account = trade_panel(stitched, panel, experiment.backtest, labels.horizon,
+    found, ranked = trade_panel(stitched, panel, experiment.backtest, labels.horizon,
                                  name=f"{experiment.model.name} walk-forward")
-    account.equity.rename_axis("time").to_csv(folder / "equity.csv")
-    account.fills.to_csv(folder / "fills.csv", index=False)
-    stats = {k: float(v) if isinstance(v, int | float | np.number) else str(v) for k, v in account.stats.items()}
+    ranked.equity["strategy"].rename_axis("time").to_csv(folder / "equity.csv")
+    ranked.fills.to_csv(folder / "fills.csv", index=False)
+    stats = {k: float(v) if isinstance(v, int | float | np.number) else str(v) for k, v in ranked.stats.items()}
     (folder / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
     write_folds(metrics, folder / "folds.csv")
     top_k = experiment.backtest.get("top_k", max(1, len(panel) // 2))
