@@ -251,6 +251,7 @@ class LiveWindow:
         self.version: int | None = None
         """The model version behind the outputs: None, as for the plain in-process path (a file has no
         served version)."""
+        self.gap: str | None = None  # the model runs here: a bar with its history always gets outputs
         self._info = info
         self._features = LiveFeatures(model.card.features)
         self._rows = np.full((model.window, len(model.card.features.columns)), np.nan, dtype=np.float32)

@@ -229,7 +229,7 @@ class PaperStrategy(SignalStrategy):
         journal, symbol, scorer = controller.journal, self.data._name, self.signal.live_scorer
         values = {column: _number(getattr(self.signal, line)[0]) for column, line in self._outputs}
         if all(v is None for v in values.values()):
-            why = getattr(scorer, "gap", None)
+            why = None if scorer is None else scorer.gap
             if why is not None:  # no entry on this bar (the scorer has logged why); stops and exits still act
                 journal.append("gap", f"gap:{symbol}:{self._now}", {"why": why, "model": controller.model},
                                symbol=symbol, time_=self._now)

@@ -71,6 +71,9 @@ class LiveScorer(Protocol):
 
     version: int | None
     """The model version that produced the last outputs `push` returned (None: no version known)."""
+    gap: str | None
+    """Why the last bar pushed for scoring got no outputs although it had the history for them (a served
+    answer that did not arrive in time: a stale-signal gap); None when it got them, or had too little history."""
 
     def push(self, time: pd.Timestamp, bar: np.ndarray, tensors: Tensors | None = None, *,
              score: bool = True) -> np.ndarray | None:
@@ -88,6 +91,7 @@ class TailScorer:
     def __init__(self, source: SignalSource) -> None:
         self.source = source
         self.version = getattr(source, "version", None)
+        self.gap: str | None = None  # predict_last answers or raises: never a gap
         self._size = source.bars_required
         self._times: list[pd.Timestamp] = []
         self._bars = np.empty((0, len(COLUMNS)))
