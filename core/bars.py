@@ -142,12 +142,12 @@ def _read_csv(path: Path) -> pd.DataFrame:
     if not line.strip():
         what = "empty file" if not line else "empty first line"
         raise BarsError(f"{path}: {what} (expected a header such as {_HEADER_EXAMPLE}, then one bar per line)")
-    sep = "\t" if "\t" in line else ";" if line.count(";") > line.count(",") else ","
+    sep = separator(line)
     header = [h.strip() for h in next(csv.reader([line], delimiter=sep))]
     if not any(_key(h) in _ROLE_OF for h in header) and any(_looks_like_data(h) for h in header):
         raise BarsError(f"{path}: no header line (first line {line.strip()!r} looks like a bar; expected column "
                         "names first, such as Date,Time,Open,High,Low,Close,Volume)")
-    roles = _roles(header, str(path))
+    roles = header_roles(header, str(path))
     fields = next(csv.reader([first], delimiter=sep), [])
     if len(fields) == len(header) + 1 and "date" in roles and not {"time", "datetime"} & roles.keys():
         at = header.index(roles["date"]) + 1
@@ -191,8 +191,14 @@ def _distinct(names: list[str]) -> list[str]:
     return out
 
 
-def _roles(names: Sequence[str], what: str) -> dict[str, str]:
-    """{role: column name} for the columns a role reads; a role two columns claim is an error naming both."""
+def separator(header_line: str) -> str:
+    """The field separator of a CSV of bars, from its header line: tab, semicolon or comma."""
+    return "\t" if "\t" in header_line else ";" if header_line.count(";") > header_line.count(",") else ","
+
+
+def header_roles(names: Sequence[str], what: str) -> dict[str, str]:
+    """{role: column name} for the columns a role reads (`_ROLES`: date, time, datetime, open, ..., volume,
+    adj_close, tick_volume); a role two columns claim is an error naming both."""
     claimed: dict[str, list[str]] = {}
     for name in names:
         role = _ROLE_OF.get(_key(name))
@@ -215,7 +221,7 @@ def _normalise(frame: pd.DataFrame, what: str, adjust: bool) -> pd.DataFrame:
         frame.columns = frame.columns.get_level_values(0)  # yfinance's (Price, Ticker) columns for one ticker
     names = [str(c).strip() for c in frame.columns]
     frame.columns = names
-    roles = _roles(names, what)
+    roles = header_roles(names, what)
     if isinstance(frame.index, pd.DatetimeIndex):
         index = frame.index if frame.index.tz is None else frame.index.tz_convert("UTC").tz_localize(None)
     else:

@@ -40,7 +40,7 @@ from urllib.parse import parse_qs
 import backtrader as bt
 import pandas as pd
 
-from signalstack.core.bars import COLUMNS, BarsError, bar_problem
+from signalstack.core.bars import COLUMNS, BarsError, bar_problem, header_roles, separator
 
 log = logging.getLogger(__name__)
 
@@ -170,17 +170,13 @@ class RawBar:
     """Why the row cannot be a bar, found while reading it (an unreadable time or number)."""
 
 
-_ROLE_KEYS = {"datetime": "time", "timestamp": "time", "date": "date", "time": "clock", "open": "open",
-              "high": "high", "low": "low", "close": "close", "volume": "volume", "vol": "volume",
-              "adjclose": "adj_close", "adjustedclose": "adj_close"}
-
-
 @dataclass(frozen=True)
 class CsvLayout:
     """Where a CSV of bars keeps its values, read from its header: the separator and each value's column.
 
     The header names a time (Datetime/Timestamp, Date, or Date and Time) and open, high, low, close,
-    volume in any letter case, comma, tab or semicolon separated. An adjusted close rescales the
+    volume in any letter case, comma, tab or semicolon separated, read as `load_bars` reads a header
+    (`core.bars.header_roles`: the same names, an ambiguous header refused). An adjusted close rescales the
     row's prices as `load_bars` does, so a replay trades the same prices as a backtest of the file.
     """
 
@@ -191,14 +187,11 @@ class CsvLayout:
     @classmethod
     def from_header(cls, header_line: str, where: Path) -> CsvLayout:
         """The layout of the file `where` whose first line is `header_line`; BarsError if it names no bars."""
-        sep = "\t" if "\t" in header_line else ";" if header_line.count(";") > header_line.count(",") else ","
-        header = next(csv.reader([header_line], delimiter=sep), [])
-        roles: dict[str, int] = {}
-        for i, name in enumerate(header):
-            role = _ROLE_KEYS.get(re.sub(r"[^0-9a-z]", "", name.strip().strip("<>").lower()))
-            if role and role not in roles:
-                roles[role] = i
-        when = (roles["time"],) if "time" in roles else tuple(roles[r] for r in ("date", "clock") if r in roles)
+        sep = separator(header_line)
+        header = [name.strip() for name in next(csv.reader([header_line], delimiter=sep), [])]
+        at = {role: header.index(name) for role, name in header_roles(header, str(where)).items()}  # load_bars' roles
+        roles = {column: at[column] for column in (*COLUMNS, "adj_close") if column in at}
+        when = (at["datetime"],) if "datetime" in at else tuple(at[r] for r in ("date", "time") if r in at)
         missing = [c for c in COLUMNS if c not in roles]
         if not when or missing:
             raise BarsError(f"{where}: header {', '.join(header)}: expected a Date/Datetime column and "

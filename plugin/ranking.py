@@ -25,6 +25,7 @@ from .analyzers import Performance
 from .backtest import configure_broker
 from .charts import png_bytes, portfolio_chart
 from .feeds import bars_feed
+from .report import plain_stats
 from .sources import SignalSource
 from .stats import buy_and_hold, equal_weight, performance
 from .strategies import RankingStrategy
@@ -125,10 +126,7 @@ def write_ranking(result: RankingResult, out_dir: str | Path) -> list[Path]:
     result.equity.rename_axis("time").to_csv(paths[1])
     result.trades.to_csv(paths[2], index=False)
     result.fills.to_csv(paths[3], index=False)
-    doc = {"strategy": _plain(result.stats), "equal_weight": _plain(result.benchmark), "params": result.params}
+    doc = {"strategy": plain_stats(result.stats), "equal_weight": plain_stats(result.benchmark),
+           "params": result.params}
     paths[4].write_text(json.dumps(doc, indent=2, default=str) + "\n")
     return paths
-
-
-def _plain(stats: pd.Series) -> dict[str, Any]:
-    return {key: None if pd.isna(value) else float(value) for key, value in stats.items()}

@@ -109,15 +109,15 @@ def write_report(result: BacktestResult, out_dir: str | Path, kind: str = "Backt
         paths[-1].write_bytes(png)
     paths += [out / "trades.csv", out / "stats.json", out / "config.json"]
     result.trades.to_csv(paths[-3], index=False)
-    doc = {"strategy": _plain(result.stats), "buy_and_hold": _plain(result.benchmark),
-           "signal_quality": _plain(result.quality), "params": result.params}
+    doc = {"strategy": plain_stats(result.stats), "buy_and_hold": plain_stats(result.benchmark),
+           "signal_quality": plain_stats(result.quality), "params": result.params}
     paths[-2].write_text(json.dumps(doc, indent=2, default=str) + "\n")
     paths[-1].write_text(json.dumps(result.params, indent=2, default=str) + "\n")
     paths[0].write_text(_symbol_page(result, images, kind))
     return paths
 
 
-def _plain(stats: pd.Series) -> dict[str, Any]:
+def plain_stats(stats: pd.Series) -> dict[str, Any]:
     """Stats as JSON values: NaN becomes null."""
     return {key: None if pd.isna(value) else float(value) for key, value in stats.items()}
 
@@ -135,7 +135,7 @@ def write_portfolio(results: Mapping[str, BacktestResult], out_dir: str | Path, 
     equity, stats, benchmark = _portfolio(results)
     png = png_bytes(portfolio_chart(equity, {s: r.equity["strategy"] for s, r in results.items()}))
     paths[1].write_bytes(png)
-    doc = {"strategy": _plain(stats), "buy_and_hold": _plain(benchmark), "symbols": list(results)}
+    doc = {"strategy": plain_stats(stats), "buy_and_hold": plain_stats(benchmark), "symbols": list(results)}
     paths[2].write_text(json.dumps(doc, indent=2) + "\n")
     paths[0].write_text(_portfolio_page(results, folders, equity, stats, benchmark, png, kind))
     return paths

@@ -8,6 +8,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import backtrader as bt
+import pandas as pd
+
 from signalstack.core.features import Feature, FeatureSpec
 
 QUICK = FeatureSpec((Feature("ret", {"n": 1}), Feature("ma_ratio", {"n": 3}), Feature("volatility", {"n": 5})))
@@ -41,3 +44,17 @@ def start_signalstack(args: Sequence[str]) -> subprocess.Popen[str]:
     """Start the `signalstack` command in the background."""
     return subprocess.Popen([sys.executable, "-m", "signalstack.cli", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+
+
+class Recorder(bt.Strategy):
+    """Records what a feed delivers: each bar's time and close, and each status it notifies (DELAYED, LIVE...)."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[pd.Timestamp, float]] = []
+        self.statuses: list[str] = []
+
+    def notify_data(self, data: bt.AbstractDataBase, status: int, *args: object, **kwargs: object) -> None:
+        self.statuses.append(data._getstatusname(status))
+
+    def next(self) -> None:
+        self.seen.append((pd.Timestamp(self.data.datetime.datetime(0)), self.data.close[0]))

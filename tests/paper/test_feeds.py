@@ -13,6 +13,8 @@ import pytest
 from signalstack.paper.feeds import ReplayFeed, parse_feed
 from signalstack.paper.journal import Journal
 
+from .support import Recorder
+
 ROWS = """Date,Open,High,Low,Close,Volume
 2020-01-01,10,11,9,10.5,100
 2020-01-02,10,11,9,10.5,100
@@ -30,24 +32,12 @@ not-a-date,10,11,9,10.5,100
 """Clean bars on 01-01, 01-02 (sent twice), 01-08 and 01-10; every other row is broken in its own way."""
 
 
-class _Recorder(bt.Strategy):
-    def __init__(self) -> None:
-        self.seen: list[tuple[pd.Timestamp, float]] = []
-        self.statuses: list[str] = []
-
-    def notify_data(self, data: bt.AbstractDataBase, status: int, *args: object, **kwargs: object) -> None:
-        self.statuses.append(data._getstatusname(status))
-
-    def next(self) -> None:
-        self.seen.append((pd.Timestamp(self.data.datetime.datetime(0)), self.data.close[0]))
-
-
-def _replay(spec: str, journal: Journal) -> _Recorder:
+def _replay(spec: str, journal: Journal) -> Recorder:
     cerebro = bt.Cerebro(stdstats=False)
     feed = ReplayFeed(spec=parse_feed(spec), journal=journal)
     assert feed.islive()
     cerebro.adddata(feed, name=feed.p.spec.symbol)
-    cerebro.addstrategy(_Recorder)
+    cerebro.addstrategy(Recorder)
     return cerebro.run()[0]
 
 

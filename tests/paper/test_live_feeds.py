@@ -27,7 +27,7 @@ from signalstack.paper.kill_switch import request_stop
 from signalstack.paper.push_client import PushAck, push_bars, unix_seconds
 from signalstack.paper.runner import PaperConfig, run_paper
 
-from .support import BARS, START_BAR, signalstack, start_signalstack
+from .support import BARS, START_BAR, Recorder, signalstack, start_signalstack
 
 WAIT = 120.0
 """Seconds any wait of these tests may take before it fails (the machine may be busy)."""
@@ -168,26 +168,14 @@ def test_specs_of_every_kind_parse_round_trip_and_name_their_bad_part(tmp_path: 
 # --- the tail feed ------------------------------------------------------------------------------------------------
 
 
-class _Recorder(bt.Strategy):
-    def __init__(self) -> None:
-        self.seen: list[tuple[pd.Timestamp, float]] = []
-        self.statuses: list[str] = []
-
-    def notify_data(self, data: bt.AbstractDataBase, status: int, *args: object, **kwargs: object) -> None:
-        self.statuses.append(data._getstatusname(status))
-
-    def next(self) -> None:
-        self.seen.append((pd.Timestamp(self.data.datetime.datetime(0)), self.data.close[0]))
-
-
-def _run_feed(spec: str, journal: Journal, stop: threading.Event | None = None) -> _Recorder:
+def _run_feed(spec: str, journal: Journal, stop: threading.Event | None = None) -> Recorder:
     """A feed of `spec` on a Cerebro of its own until it ends (its idle time, or `stop` set: a run's stop)."""
     cerebro = bt.Cerebro(stdstats=False)
     stopping = (lambda: {"reason": "test", "flatten": False} if stop.is_set() else None) if stop else None
     feed = make_feed(parse_feed(spec), journal, None, stopping)
     assert feed.islive()
     cerebro.adddata(feed, name=feed.p.spec.symbol)
-    cerebro.addstrategy(_Recorder)
+    cerebro.addstrategy(Recorder)
     return cerebro.run()[0]
 
 
@@ -313,7 +301,7 @@ def test_a_grpc_endpoint_routes_each_symbol_acknowledges_and_journals_every_bar(
               ("DIA", t0, 10, 11, 9, 10.5, 100),  # no feed trades it here: rejected to the sender, not journaled
               ("SPY", t0 + 4 * day, 10, 11, 9, 10.5, 100), ("QQQ", t0 + day, 20, 21, 19, 20.5, 7)]
     stop, acks, problems = threading.Event(), [], []
-    runs: dict[str, _Recorder] = {}
+    runs: dict[str, Recorder] = {}
 
     def push(journal: Journal) -> None:
         try:

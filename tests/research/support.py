@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 
 from ..support import SMALL
@@ -54,3 +60,63 @@ def write_experiment(folder: Path, bars: pd.DataFrame, **changes: Any) -> Path:
     path = folder / "exp.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
+
+
+@contextmanager
+def time_limit(seconds: int) -> Iterator[None]:
+    """Fails the code inside with TimeoutError once it runs past `seconds` (SIGALRM: the main thread, on Linux
+    and macOS; elsewhere no limit)."""
+    if not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def expired(signum: int, frame: Any) -> None:
+        raise TimeoutError(f"ran past {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+RAY_SHUTDOWN_WAIT = 15.0
+"""Seconds a local Ray instance's processes get to exit after ray.shutdown()."""
+
+
+@contextmanager
+def local_ray(reason: str) -> Iterator[Any]:
+    """A local Ray instance of 2 CPUs (not RAY_ADDRESS's), skipping with `reason` without Ray; shut down after,
+    with no process of it left behind."""
+    ray = pytest.importorskip("ray", reason=reason)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    session_dir = ray._private.worker._global_node.get_session_dir_path()
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+    deadline = time.monotonic() + RAY_SHUTDOWN_WAIT
+    while (left := _ray_processes(session_dir)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not ray.is_initialized()
+    if sys.platform.startswith("linux"):
+        assert not left, f"Ray processes left after ray.shutdown(): {left}"
+
+
+def _ray_processes(session_dir: str) -> list[str]:
+    """Command lines of live processes that belong to the Ray session in `session_dir`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = next((line for line in (entry / "status").read_text().splitlines() if line.startswith("State:")),
+                         "")
+        except OSError:
+            continue
+        if session_dir in cmdline and "zombie" not in state:
+            found.append(f"{entry.name}: {cmdline[:120]}")
+    return found

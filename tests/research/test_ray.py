@@ -7,9 +7,7 @@ from __future__ import annotations
 import ast
 import json
 import operator
-import signal
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -20,67 +18,23 @@ from signalstack.research.executors import RayNotInstalled, run_all
 from signalstack.research.experiment import load_experiment
 from signalstack.research.run import run_experiment
 
-from .support import ar1_bars, write_experiment
+from .support import ar1_bars, local_ray, time_limit, write_experiment
 
 NO_RAY = "Ray is not installed (pip install 'signalstack[ray]'; CI installs it)"
 LIMIT = 120
 """Seconds any test here may run (Ray start-up included) before it fails with TimeoutError."""
-SHUTDOWN_WAIT = 15.0
-"""Seconds the local Ray instance's processes get to exit after ray.shutdown()."""
-
-
-def _ray_processes(session_dir: str) -> list[str]:
-    """Command lines of live processes that belong to the Ray session in `session_dir`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            state = next((line for line in (entry / "status").read_text().splitlines() if line.startswith("State:")),
-                         "")
-        except OSError:
-            continue
-        if session_dir in cmdline and "zombie" not in state:
-            found.append(f"{entry.name}: {cmdline[:120]}")
-    return found
 
 
 @pytest.fixture(autouse=True)
 def bounded_in_time():
-    """Fails a test that runs past LIMIT seconds (SIGALRM: the main thread, on Linux and macOS)."""
-    if not hasattr(signal, "SIGALRM"):
+    with time_limit(LIMIT):
         yield
-        return
-
-    def expired(signum, frame):
-        raise TimeoutError(f"ran past {LIMIT} s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(LIMIT)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture(scope="module")
 def ray_session():
-    """A local Ray instance of 2 CPUs for the module; shut down after it, with no process of it left behind."""
-    ray = pytest.importorskip("ray", reason=NO_RAY)
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")  # not RAY_ADDRESS's
-    session_dir = ray._private.worker._global_node.get_session_dir_path()
-    try:
+    with local_ray(NO_RAY) as ray:
         yield ray
-    finally:
-        ray.shutdown()
-    deadline = time.monotonic() + SHUTDOWN_WAIT
-    while (left := _ray_processes(session_dir)) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not ray.is_initialized()
-    if sys.platform.startswith("linux"):
-        assert not left, f"Ray processes left after ray.shutdown(): {left}"
 
 
 @pytest.mark.slow  # trains real models, here and on Ray

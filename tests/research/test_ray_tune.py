@@ -6,7 +6,6 @@ line names the extra. Ray is an extra (`signalstack[ray]`): the tests that need 
 from __future__ import annotations
 
 import math
-import signal
 import sys
 
 import optuna
@@ -20,7 +19,7 @@ from signalstack.research.tasks import plan_folds
 from signalstack.research.tune import _suggest, apply_params, distribution, open_storage, validation_loss
 from signalstack.research.walkforward import sample_windows
 
-from .support import ar1_bars, write_experiment
+from .support import ar1_bars, local_ray, time_limit, write_experiment
 from .test_tune import QUICK, _rewrite
 
 NO_RAY_TUNE = "Ray Tune is not installed (pip install 'signalstack[ray]'; CI installs it)"
@@ -33,36 +32,18 @@ SPACE = {"trials": 3, "pruner": "none", "params": {"hidden": [2, 6], "lr": [0.00
 
 @pytest.fixture(autouse=True)
 def bounded_in_time():
-    """Fails a test that runs past LIMIT seconds (SIGALRM: the main thread, on Linux and macOS)."""
-    if not hasattr(signal, "SIGALRM"):
+    with time_limit(LIMIT):
         yield
-        return
-
-    def expired(signum, frame):
-        raise TimeoutError(f"ran past {LIMIT} s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(LIMIT)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture(scope="module")
 def ray_session():
     """A local Ray instance of 2 CPUs for the module (the commands find it as this process's session); shut down
-    after it."""
-    ray = pytest.importorskip("ray", reason=NO_RAY_TUNE)
-    pytest.importorskip("ray.tune", reason=NO_RAY_TUNE, exc_type=ImportError)
+    after it, with no process of it left behind."""
+    pytest.importorskip("ray.tune", reason=NO_RAY_TUNE, exc_type=ImportError)  # Ray itself included
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")  # not RAY_ADDRESS's
-    try:
+    with local_ray(NO_RAY_TUNE) as ray:
         yield ray
-    finally:
-        ray.shutdown()
-    assert not ray.is_initialized()
 
 
 @pytest.mark.slow  # trains 5 tiny models on Ray, 2 here
