@@ -148,11 +148,9 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise BarsError(f"{path}: no header line (first line {line.strip()!r} looks like a bar; expected column "
                         "names first, such as Date,Time,Open,High,Low,Close,Volume)")
     roles = header_roles(header, str(path))
-    fields = next(csv.reader([first], delimiter=sep), [])
-    if len(fields) == len(header) + 1 and "date" in roles and not {"time", "datetime"} & roles.keys():
-        at = header.index(roles["date"]) + 1
-        if _looks_like_time(fields[at]):
-            header.insert(at, "Time")
+    at = split_time_at(header, roles, next(csv.reader([first], delimiter=sep), []))
+    if at is not None:
+        header.insert(at, "Time")
     names = _distinct(header)
     try:
         frame = pd.read_csv(path, sep=sep, header=None, skiprows=1, names=names, dtype=str, na_values=_NA,
@@ -175,6 +173,16 @@ def _not_text(path: Path, exc: UnicodeDecodeError) -> BarsError:
 
 def _looks_like_data(field: str) -> bool:
     return bool(re.fullmatch(r"[-+]?\d[\d.:/ -]*", field.strip()))
+
+
+def split_time_at(header: Sequence[str], roles: Mapping[str, str], fields: Sequence[str]) -> int | None:
+    """Where a row carries a time its header does not name, else None: Backtrader's minute files put date
+    and time in two fields under a header that names only Date, so such a row has one field more than the
+    header and a time-like field right after the date."""
+    if len(fields) != len(header) + 1 or "date" not in roles or {"time", "datetime"} & roles.keys():
+        return None
+    at = list(header).index(roles["date"]) + 1
+    return at if _looks_like_time(fields[at]) else None
 
 
 def _looks_like_time(field: str) -> bool:

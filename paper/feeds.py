@@ -32,7 +32,7 @@ import math
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -40,7 +40,7 @@ from urllib.parse import parse_qs
 import backtrader as bt
 import pandas as pd
 
-from signalstack.core.bars import COLUMNS, BarsError, bar_problem, header_roles, separator
+from signalstack.core.bars import COLUMNS, BarsError, bar_problem, header_roles, separator, split_time_at
 
 log = logging.getLogger(__name__)
 
@@ -181,25 +181,44 @@ class CsvLayout:
     """
 
     sep: str
+    header: tuple[str, ...]
+    named: dict[str, str]
+    """{role: column name}, as `header_roles` reads the header."""
     roles: dict[str, int]
     when: tuple[int, ...]
+    split: CsvLayout | None = None
+    """The layout of a row that carries a time its header does not name (`split_time_at`: Backtrader's minute
+    files), as `load_bars` reads such a file; None when the header names a time."""
 
     @classmethod
     def from_header(cls, header_line: str, where: Path) -> CsvLayout:
         """The layout of the file `where` whose first line is `header_line`; BarsError if it names no bars."""
         sep = separator(header_line)
         header = [name.strip() for name in next(csv.reader([header_line], delimiter=sep), [])]
-        at = {role: header.index(name) for role, name in header_roles(header, str(where)).items()}  # load_bars' roles
+        layout = cls._of(sep, header, where)
+        if "date" in layout.named and not {"time", "datetime"} & layout.named.keys():
+            split = [*header]
+            split.insert(header.index(layout.named["date"]) + 1, "Time")
+            layout = replace(layout, split=cls._of(sep, split, where))
+        return layout
+
+    @classmethod
+    def _of(cls, sep: str, header: list[str], where: Path) -> CsvLayout:
+        named = header_roles(header, str(where))  # the roles load_bars reads
+        at = {role: header.index(name) for role, name in named.items()}
         roles = {column: at[column] for column in (*COLUMNS, "adj_close") if column in at}
         when = (at["datetime"],) if "datetime" in at else tuple(at[r] for r in ("date", "time") if r in at)
         missing = [c for c in COLUMNS if c not in roles]
         if not when or missing:
             raise BarsError(f"{where}: header {', '.join(header)}: expected a Date/Datetime column and "
                             f"{', '.join(COLUMNS)} (missing {', '.join(missing) or 'the time'})")
-        return cls(sep=sep, roles=roles, when=when)
+        return cls(sep=sep, header=tuple(header), named=named, roles=roles, when=when)
 
     def raw_bar(self, fields: list[str], row: int) -> RawBar:
         """The bar of one data row's `fields` (a csv.reader row), or why it is none."""
+        if self.split is not None and split_time_at(self.header, self.named, fields) is not None:
+            return self.split.raw_bar(fields, row)
+
         def field(i: int) -> str:
             return fields[i].strip() if i < len(fields) else ""
 

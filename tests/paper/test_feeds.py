@@ -10,7 +10,8 @@ import backtrader as bt
 import pandas as pd
 import pytest
 
-from signalstack.paper.feeds import ReplayFeed, parse_feed
+from signalstack.core.bars import load_bars
+from signalstack.paper.feeds import ReplayFeed, parse_feed, read_rows
 from signalstack.paper.journal import Journal
 
 from .support import Recorder
@@ -89,3 +90,16 @@ def test_live_bars_come_at_the_pace_and_history_at_once(tmp_path: Path) -> None:
     assert [is_live for is_live, _ in arrivals] == [False, True, True, True]
     assert min(gaps) >= 0.19 and took >= 0.38, (gaps, took)
     assert live[0] - arrivals[0][1] < 0.1  # the first live bar is due at once
+
+
+def test_a_file_that_carries_an_unnamed_time_replays_the_bars_load_bars_reads(tmp_path: Path) -> None:
+    """Backtrader's minute files: date and time in two fields under a header naming only Date."""
+    csv = tmp_path / "minutes.csv"
+    csv.write_text("Date,Open,High,Low,Close,Volume,OpenInterest\n"
+                   "2006-01-02,09:01:00,3602.00,3603.00,3597.00,3599.00,5699,0\n"
+                   "2006-01-02,09:02:00,3600.00,3601.00,3598.00,3599.00,894,0\n")
+    rows, bars = read_rows(csv), load_bars(csv)
+    assert [r.problem for r in rows] == [None, None]
+    assert [r.time for r in rows] == list(bars.index) == [pd.Timestamp("2006-01-02 09:01"),
+                                                         pd.Timestamp("2006-01-02 09:02")]
+    assert [r.values for r in rows] == [tuple(v) for v in bars.to_numpy()]
