@@ -1,6 +1,6 @@
 """Paper-run speed in one run: replay throughput, bar-to-order latency, and 100 one-minute symbols.
 
-    python bench/paper.py [--model FILE.onnx] [--bars 3000] [--symbols 100] [--symbol-live 60]
+    python bench/paper.py [--model FILE.onnx] [--bars 3000] [--repeat 3] [--symbols 100] [--symbol-live 60]
                           [--journal-dir DIR] [--skip-server]
 
 Every figure comes from the same run, so ratios compare like with like. Bars are a seeded random
@@ -10,20 +10,28 @@ the figures are then the run's work, not a disk's fsync; give --journal-dir to m
 
 (a) replay throughput of --bars daily bars: bars/s over the bar loop's wall time (a backtest's
     cerebro.run(); a paper run's first bar event to its last event, the model's loading and the
-    closing summary of the journal left out) and CPU µs per bar (CPU time of every thread of this
-    process over the whole call, loading and summary included: what other load on the machine
-    distorts least):
-    - SMA(10/30) crossover, a Backtrader backtest of the same bars (preloaded): the baseline of
-      both "x SMA" columns, bars/s and CPU per bar (the goal of issue 12: a paper run at 0.4 x or
-      better);
-    - the same crossover fed bar by bar (preload and runonce off): Backtrader's own live mode;
+    closing summary of the journal left out), best of --repeat runs taken in turn (the server case
+    runs once), and CPU µs per bar (CPU time of every thread of this process over the whole call of
+    that best run, loading and summary included: what other load on the machine distorts least):
+    - SMA(10/30) crossover, a Backtrader backtest of the same bars (preloaded: its indicators are
+      computed once over the whole array): the baseline of the "x SMA" columns;
+    - the same crossover fed bar by bar (preload and runonce off): how Backtrader runs a live feed,
+      and so how the crossover itself would run live: the baseline of the "x bar" columns;
+    - a strategy doing nothing, bar by bar: Backtrader's own cost of a live bar, the floor under
+      every live row;
     - `run_paper` on a replay feed of the same file (pace=0, the model in process, the first
-      bars_required bars history): the incremental live path (`core.live.LiveWindow`);
+      bars_required bars history): the incremental live path (`core.live.LiveWindow`), journal
+      included (three events a bar: bar, signal, snapshot);
     - the same with the plain path forced (`TailScorer`: the features of the last bars_required
       bars recomputed per bar), the path every source had before;
+    - the same with each bar's outputs looked up in a table the model computed beforehand in one
+      batched call: the same trades with no scoring per bar, so what is left is the paper run's
+      own cost (feed checks, journal, Backtrader's live loop, the strategy): the ceiling any live
+      scorer can approach;
     - the same with signals from `signalstack serve` on 127.0.0.1 in a process of its own
       (PaperConfig.server: one StreamSignals stream); its CPU column counts this process only.
-    Every paper case counts all the bars its feed delivered, history included.
+    Every paper case counts all the bars its feed delivered, history included. Issue 12's goal: the
+    in-process paper run at 0.4 x the crossover's bars/s or better; both readings are printed.
 (b) latency of each live bar, p50 / p99 in ms, from the journal of each paper run in (a): a bar's
     "bar" event (written when the feed accepts the bar, before the strategy sees it) to its
     "signal" event (scored; the strategy decides next), and to its "order" event for the bars
@@ -41,6 +49,7 @@ Report `uptime` with the figures: on a shared machine wall times stretch, CPU ti
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import os
 import resource
@@ -55,6 +64,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import backtrader as bt
 import grpc
 import numpy as np
 import pandas as pd
@@ -71,6 +81,13 @@ STRATEGY = {"buy_threshold": 0.52, "sell_threshold": 0.48}
 """Thresholds near 0.5, so a barely trained model trades often and orders get measured."""
 
 
+class Idle(bt.Strategy):
+    """Does nothing on each bar: what is left is Backtrader's own work per bar."""
+
+    def next(self) -> None:
+        pass
+
+
 def _cpu() -> float:
     """CPU seconds of this process so far, every thread's, user and system."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -85,14 +102,35 @@ def _measured(fn: Callable[[], Any]) -> tuple[Any, float, float]:
 
 
 @contextmanager
-def _tail_scorer() -> Iterator[None]:
-    """OnnxSource.live forced back to the plain path (`TailScorer`) for the runs inside."""
+def _scored_by(scorer: Callable[[OnnxSource], Any]) -> Iterator[None]:
+    """OnnxSource.live replaced by `scorer` (the source -> its live scorer) for the runs inside."""
     live = OnnxSource.live
-    OnnxSource.live = lambda self: TailScorer(self)  # type: ignore[method-assign]
+    OnnxSource.live = scorer  # type: ignore[method-assign]
     try:
         yield
     finally:
         OnnxSource.live = live  # type: ignore[method-assign]
+
+
+class _Lookup:
+    """A live scorer that scores nothing: it returns each bar's outputs from a table computed beforehand
+    in one batched call, so a run on it trades exactly as on the model, minus the per-bar scoring."""
+
+    version = None
+    gap = None
+
+    def __init__(self, outputs: dict[pd.Timestamp, np.ndarray]) -> None:
+        self._outputs = outputs
+
+    def push(self, time: pd.Timestamp, bar: Sequence[float], tensors: Any = None, *,
+             score: bool = True) -> np.ndarray | None:
+        return self._outputs.get(time) if score else None
+
+
+def _batched_outputs(source: OnnxSource, bars: pd.DataFrame) -> dict[pd.Timestamp, np.ndarray]:
+    """`source`'s outputs for every bar of `bars` that has them, from one batched call."""
+    table = source.predict_series(bars).dropna()
+    return dict(zip(table.index, table.to_numpy()))
 
 
 def _free_port() -> int:
@@ -186,22 +224,45 @@ def run(args: argparse.Namespace, scratch: Path, journals: Path) -> dict[str, An
     start = bars.index[required]
     figures: dict[str, Any] = {"rows": [], "latency": {}}
 
-    def paper_case(label: str, served: str | None = None) -> None:
-        journal = journals / f"{len(figures['rows'])}.sqlite"
+    numbers = itertools.count()
+
+    def paper_case(label: str, served: str | None = None) -> tuple[str, int, float, float, int]:
+        journal = journals / f"{next(numbers)}.sqlite"
         result, _, cpu = _measured(lambda: _paper(model.stem if served else model, csv, start, journal,
                                                   server=served))
-        figures["rows"].append((label, result.status["bars"], _bar_loop(journal), cpu, result.status["orders"]))
         figures["latency"][label] = latencies(journal)
+        return label, result.status["bars"], _bar_loop(journal), cpu, result.status["orders"]
 
-    for label, preload in (("SMA(10/30) backtest, preloaded", True), ("SMA(10/30), bar by bar", False)):
-        (seconds, filled), _, cpu = _measured(lambda preload=preload: timed_run(SmaCross, [bars], preload=preload))
-        figures["rows"].append((label, len(bars), seconds, cpu, filled))
-    paper_case("paper, in process, incremental")
-    with _tail_scorer():
-        paper_case("paper, in process, TailScorer")
+    def backtest_case(label: str, strategy: type[bt.Strategy], preload: bool) -> tuple[str, int, float, float, int]:
+        (seconds, filled), _, cpu = _measured(lambda: timed_run(strategy, [bars], preload=preload))
+        return label, len(bars), seconds, cpu, filled
+
+    outputs = _batched_outputs(source, bars)
+
+    def tail_case() -> tuple[str, int, float, float, int]:
+        with _scored_by(lambda source: TailScorer(source)):  # the plain path forced (a function: it binds)
+            return paper_case("paper, in process, TailScorer")
+
+    def looked_up_case() -> tuple[str, int, float, float, int]:
+        with _scored_by(lambda _: _Lookup(outputs)):
+            return paper_case("paper, signals looked up")
+
+    cases: list[Callable[[], tuple[str, int, float, float, int]]] = [
+        lambda: backtest_case("SMA(10/30) backtest, preloaded", SmaCross, True),
+        lambda: backtest_case("SMA(10/30), bar by bar", SmaCross, False),
+        lambda: backtest_case("nothing done per bar, bar by bar", Idle, False),
+        lambda: paper_case("paper, in process, incremental"), tail_case, looked_up_case,
+    ]
+    best: dict[str, tuple[str, int, float, float, int]] = {}
+    for _ in range(args.repeat):  # in turn, the fastest of each: other load on the machine is noise
+        for case in cases:
+            row = case()
+            if row[0] not in best or row[2] < best[row[0]][2]:
+                best[row[0]] = row
+    figures["rows"] = list(best.values())
     if not args.skip_server:
         with _server(model, scratch) as target:
-            paper_case("paper, StreamSignals server", served=target)
+            figures["rows"].append(paper_case("paper, StreamSignals server", served=target))
 
     files = []
     for i in range(args.symbols):
@@ -224,16 +285,21 @@ def _ms(values: np.ndarray, q: float) -> str:
 def table(figures: dict[str, Any], args: argparse.Namespace) -> str:
     """The one printed table: (a), (b) and (c)."""
     rows = figures["rows"]
-    speed, cost = rows[0][1] / rows[0][2], rows[0][3] / rows[0][1]
-    header = f"  {'case':<34}{'bars':>7}{'seconds':>9}{'bars/s':>9}{'x SMA':>8}{'CPU µs/bar':>12}{'x SMA':>8}"
-    lines = ["(a) replay throughput", header + f"{'orders':>8}"]
+    by_label = {label: (n / wall, cpu / n) for label, n, wall, cpu, _ in rows}
+    preloaded, bar_by_bar = by_label["SMA(10/30) backtest, preloaded"], by_label["SMA(10/30), bar by bar"]
+    header = (f"  {'case':<34}{'bars':>7}{'seconds':>9}{'bars/s':>9}{'x SMA':>7}{'x bar':>7}{'CPU µs/bar':>12}"
+              f"{'x SMA':>7}{'x bar':>7}{'orders':>8}")
+    lines = ["(a) replay throughput", header]
     for label, n, wall, cpu, orders in rows:
-        lines.append(f"  {label:<34}{n:>7}{wall:>9.2f}{n / wall:>9,.0f}{n / wall / speed:>8.3f}"
-                     f"{cpu / n * 1e6:>12,.0f}{cost / (cpu / n):>8.3f}{orders:>8}")
-    by_label = {label: (n, wall, cpu) for label, n, wall, cpu, _ in rows}
+        speed, cost = by_label[label]
+        lines.append(f"  {label:<34}{n:>7}{wall:>9.2f}{speed:>9,.0f}{speed / preloaded[0]:>7.3f}"
+                     f"{speed / bar_by_bar[0]:>7.3f}{cost * 1e6:>12,.0f}{preloaded[1] / cost:>7.3f}"
+                     f"{bar_by_bar[1] / cost:>7.3f}{orders:>8}")
     incremental, tail = by_label["paper, in process, incremental"], by_label["paper, in process, TailScorer"]
-    lines.append(f"  incremental against TailScorer: {tail[1] / incremental[1]:.2f} x the bars/s, "
-                 f"{tail[2] / incremental[2]:.2f} x less CPU per bar")
+    lines.append(f"  incremental against TailScorer: {incremental[0] / tail[0]:.2f} x the bars/s, "
+                 f"{tail[1] / incremental[1]:.2f} x less CPU per bar")
+    lines.append(f"  goal, paper in process >= 0.4 x the crossover's bars/s: {incremental[0] / bar_by_bar[0]:.3f} x "
+                 f"the crossover run bar by bar as a live feed runs, {incremental[0] / preloaded[0]:.3f} x preloaded")
     lines += ["(b) live bar -> signal / -> order, ms",
               f"  {'case':<34}{'bars':>7}{'signal p50':>12}{'p99':>9}{'orders':>8}{'order p50':>11}{'p99':>9}"]
     for label, lat in figures["latency"].items():
@@ -257,6 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, help="ONNX model of signalstack (default: train a tiny one)")
     parser.add_argument("--bars", type=int, default=3_000, help="daily bars of the throughput cases (a), (b)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each in-process case of (a); the fastest counts")
     parser.add_argument("--symbols", type=int, default=100, help="feeds of case (c)")
     parser.add_argument("--symbol-live", type=int, default=60,
                         help="live one-minute bars per feed of case (c), after the model's warm-up bars")

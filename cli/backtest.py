@@ -54,13 +54,12 @@ def run(args: argparse.Namespace) -> None:
     from signalstack.plugin.report import format_portfolio, format_report, write_portfolio, write_report
     from signalstack.plugin.sources import open_source
     from signalstack.plugin.sweep import format_sweep, run_sweep, sweep_grid
+    from signalstack.server.client import security_keywords
 
     spec = f"grpc://{args.server}/{args.model}" if args.server else args.model
-    pem = {"root_certificates": args.tls_ca, "certificate_chain": args.tls_cert, "private_key": args.tls_key}
-    security = {key: path.read_bytes() for key, path in pem.items() if path is not None}
-    token = args.token or os.environ.get("SIGNALSTACK_TOKEN")
-    if token and (args.server or spec.startswith("grpc://")):
-        security["token"] = token
+    served = bool(args.server or spec.startswith("grpc://"))
+    token = (args.token or os.environ.get("SIGNALSTACK_TOKEN")) if served else None
+    security = security_keywords(token, args.tls_ca, args.tls_cert, args.tls_key)
     settings = dict(start=args.start, cash=args.cash, commission=args.commission, slippage=args.slippage,
                     **strategy_settings(args))
     if args.fundamentals:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,6 +43,13 @@ def add(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--signal-timeout", type=float, metavar="SECONDS", help="with --server: how long a live bar "
                      "waits for its signal; a bar without one by then is a stale-signal gap, journaled, with no new "
                      "entry (stops and exits still act) (default 2)")
+    run.add_argument("--token", help="with --server: its bearer token (default: $SIGNALSTACK_TOKEN); never "
+                     "journaled, so `paper resume` needs it again")
+    run.add_argument("--tls-ca", type=Path, metavar="PEM", help="with --server: the CA certificate of the server: "
+                     "connect with TLS")
+    run.add_argument("--tls-cert", type=Path, metavar="PEM", help="with --tls-ca: client certificate, for servers "
+                     "that verify clients")
+    run.add_argument("--tls-key", type=Path, metavar="PEM", help="client private key, with --tls-cert")
     run.add_argument("--feed", action="append", metavar="SPEC", help=_FEED_HELP)
     run.add_argument("--journal", type=Path, help="FILE.sqlite to create (a new file)")
     add_trading_flags(run)
@@ -62,6 +70,8 @@ def add(sub: argparse._SubParsersAction) -> None:
                                 "pending orders, history for the model's warm-up) at the first bar it had not "
                                 "finished; orders already journaled are never placed twice.")
     resume.add_argument("--journal", required=True, type=Path, help="the run's FILE.sqlite")
+    resume.add_argument("--token", help="the server's bearer token, for a run that used one (default: "
+                        "$SIGNALSTACK_TOKEN)")
     resume.set_defaults(run=_resume)
 
     status = actions.add_parser("status", help="where a run stands, from its journal",
@@ -74,7 +84,7 @@ def add(sub: argparse._SubParsersAction) -> None:
 
     stop = actions.add_parser("stop", help="set a run's kill switch",
                               description="Write the kill-switch file beside the journal; the running strategy "
-                              "checks it each bar and stops (a later `paper resume` trades on).")
+                              "looks for it every 0.1 s and stops at its next bar (a later `paper resume` trades on).")
     stop.add_argument("--journal", required=True, type=Path, help="the run's FILE.sqlite")
     stop.add_argument("--flatten", action="store_true", help="close every position before stopping")
     stop.set_defaults(run=_stop)
@@ -93,8 +103,12 @@ def add(sub: argparse._SubParsersAction) -> None:
 def _defer_to_config(run: argparse.ArgumentParser) -> None:
     """Let `--config` fill the flags the command line leaves out: each flag's default is kept aside and
     the flag defaults to None (not given) until `_settle` merges the file in."""
-    kept = {a.dest: a.default for a in run._actions if a.option_strings and a.dest not in ("help", "config")}
+    kept = {a.dest: a.default for a in run._actions if a.option_strings and a.dest not in ("help", "config", "token")}
     run.set_defaults(**dict.fromkeys(kept), flag_defaults=kept)
+
+
+_PATHS = ("journal", "tls_ca", "tls_cert", "tls_key")
+"""Settings that are files: a --config file's text becomes a Path, as the flag's would."""
 
 
 def _settle(args: argparse.Namespace) -> None:
@@ -107,7 +121,7 @@ def _settle(args: argparse.Namespace) -> None:
     for dest, default in args.flag_defaults.items():
         if getattr(args, dest) is None:
             value = settings.get(dest, default)
-            setattr(args, dest, Path(value) if dest == "journal" and value is not None else value)
+            setattr(args, dest, Path(value) if dest in _PATHS and value is not None else value)
     missing = [flag for flag, dest in (("--model", "model"), ("--feed", "feed"), ("--journal", "journal"))
                if getattr(args, dest) is None]
     if missing:
@@ -122,17 +136,19 @@ def _run(args: argparse.Namespace) -> None:
     if args.signal_timeout is not None and args.server is None:
         raise ValueError(f"--signal-timeout {args.signal_timeout:g}: applies to signals from a --server only")
     served = {} if args.signal_timeout is None else {"signal_timeout": args.signal_timeout}
+    token = (args.token or os.environ.get("SIGNALSTACK_TOKEN")) if args.server else args.token
     config = PaperConfig(model=args.model if args.server else Path(args.model), feeds=args.feed, cash=args.cash,
                          commission=args.commission, slippage=args.slippage, strategy=strategy_settings(args),
                          server=args.server, risk=RiskLimits(args.max_position, args.max_gross,
-                                                             args.daily_loss_limit), **served)
+                                                             args.daily_loss_limit),
+                         token=token, tls_ca=args.tls_ca, tls_cert=args.tls_cert, tls_key=args.tls_key, **served)
     _report(run_paper(config, args.journal))
 
 
 def _resume(args: argparse.Namespace) -> None:
     from signalstack.paper.runner import resume_paper
 
-    _report(resume_paper(args.journal))
+    _report(resume_paper(args.journal, token=args.token or os.environ.get("SIGNALSTACK_TOKEN")))
 
 
 def _report(result: PaperResult) -> None:

@@ -7,7 +7,9 @@
 - `session` (an ONNX graph in onnxruntime), `featurizer` (bars -> the tensors a model reads),
   `inputs` (checks of named tensors), `outputs` (outputs side by side) and `model` (`OnnxModel`,
   all of them together): the one implementation of "bars -> features -> model", used by the
-  server and in process by the Backtrader plugin alike.
+  server and in process by the Backtrader plugin alike;
+- `live_features` (each new bar's feature row in plain Python) and `live` (a live feed's model
+  input kept up to date bar by bar, and scored): the incremental path of live feeds and streams.
 
 Depends on numpy, pandas, TA-Lib and onnxruntime only; the server and the plugin import it, never
 the other way round. Importing this package loads nothing; import the module you need.

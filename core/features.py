@@ -143,7 +143,8 @@ def _volume_z(b: Columns, n: int) -> Columns:
     volume = b["volume"]
     mean = _ta.SMA(volume, timeperiod=n)
     std = _ta.STDDEV(volume, timeperiod=n, nbdev=1.0)
-    # STDDEV of a constant run comes out as tiny rounding noise, not 0: treat it as flat.
+    # A deviation this small beside the mean is rounding noise (TA-Lib releases before 0.8 gave it for a
+    # constant run): treat it as flat.
     std = np.where(std > 1e-9 * np.maximum(mean, 1.0), std, 0.0)
     return {f"volume_z{n}": _ratio(volume - mean, std)}
 

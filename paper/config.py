@@ -9,6 +9,9 @@ error naming the key and what was expected. Every key (all optional here; `model
     model: quick.onnx            # FILE.onnx, or with `server` the name of a served model
     server: 127.0.0.1:50051      # signals from `signalstack serve` (optional)
     signal_timeout: 2.0          # with server: seconds a bar waits for its signal
+    tls_ca: ca.pem               # with server: connect over TLS (tls_cert, tls_key: a client
+    tls_cert: desk.pem           #   certificate for servers that verify clients); the bearer token
+    tls_key: desk.key            #   is no key here: --token or $SIGNALSTACK_TOKEN, never in a file
     feeds:                       # one account per feed; a single spec may be given as a string
       - SPX=replay:spx.csv?pace=0&start=2018-06-01
     journal: run.sqlite          # a new file
@@ -31,7 +34,7 @@ error naming the key and what was expected. Every key (all optional here; `model
     max_gross: 1.0
     daily_loss_limit: 0.02
 
-Relative paths (model, journal, replay files) are read from the directory the command runs in, as
+Relative paths (model, journal, TLS files, replay files) are read from the directory the command runs in, as
 the same flags would be.
 """
 
@@ -62,7 +65,7 @@ def _hold(value: Any) -> bool:
 
 _TEXT, _NUMBER = (_text, "a string"), (_number, "a number")
 KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "model": _TEXT, "server": _TEXT, "signal_timeout": _NUMBER,
+    "model": _TEXT, "server": _TEXT, "signal_timeout": _NUMBER, "tls_ca": _TEXT, "tls_cert": _TEXT, "tls_key": _TEXT,
     "feeds": (_feeds, "a feed spec or a list of them"), "journal": _TEXT,
     "line": _TEXT, "buy_threshold": _NUMBER, "sell_threshold": _NUMBER,
     "allow_short": (lambda v: isinstance(v, bool), "true or false"), "sizing": _TEXT, "stake": _NUMBER,

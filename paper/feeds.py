@@ -8,8 +8,10 @@ Every feed is a Backtrader *live* feed (`islive()`), so Cerebro runs bar by bar 
   live source would); the feed ends with the file.
 - `tail:FILE.csv[?idle=SECONDS][&start=DATE]` (`signalstack.paper.tail`): a file another process
   appends rows to, followed as `tail -f` does.
-- `SYMBOL=grpc:HOST:PORT[?idle=SECONDS][&start=DATE]` (`signalstack.paper.push`): bars pushed by any
-  process through the `signalstack.v1.BarFeed` gRPC service.
+- `SYMBOL=grpc:HOST:PORT[?idle=SECONDS][&start=DATE][&token_file=FILE][&tls_cert=PEM&tls_key=PEM]`
+  (`signalstack.paper.push`): bars pushed by any process through the `signalstack.v1.BarFeed` gRPC
+  service; with `token_file`, only by senders with one of its bearer tokens, and with the TLS
+  certificate and key, over TLS (`signalstack serve`'s --token-file, --tls-cert and --tls-key).
 
 What they share (`LiveFeed`): bars before `start` are history for the model's warm-up, delivered with
 the DELAYED status (no trading), later bars are LIVE. `_load` returns None while nothing new has come
@@ -45,11 +47,13 @@ from signalstack.core.bars import COLUMNS, BarsError, bar_problem, header_roles,
 log = logging.getLogger(__name__)
 
 FEED_FORMS = ("replay:FILE.csv[?pace=SECONDS][&start=DATE], tail:FILE.csv[?idle=SECONDS][&start=DATE] or "
-              "grpc:HOST:PORT[?idle=SECONDS][&start=DATE], prefixed SYMBOL= (optional for files, required for grpc:)")
+              "grpc:HOST:PORT[?idle=SECONDS][&start=DATE][&token_file=FILE][&tls_cert=PEM&tls_key=PEM], prefixed "
+              "SYMBOL= (optional for files, required for grpc:)")
 """The feed specs `paper run --feed` accepts."""
 
 _SYMBOL_PREFIX = re.compile(r"^([A-Za-z0-9_.^\-]+)=(?=[a-z]+:)")
-_OPTIONS = {"replay": ("pace", "start"), "tail": ("idle", "start"), "grpc": ("idle", "start")}
+_OPTIONS = {"replay": ("pace", "start"), "tail": ("idle", "start"),
+            "grpc": ("idle", "start", "token_file", "tls_cert", "tls_key")}
 """Each kind of feed and the options its spec takes."""
 
 
@@ -73,6 +77,12 @@ class FeedSpec:
     """HOST:PORT a grpc feed listens at; None for the file kinds."""
     idle: float | None = None
     """Seconds without a new row or bar after which a tail or grpc feed ends; None: it waits for a stop."""
+    token_file: Path | None = None
+    """A grpc feed's bearer tokens, one per line (`server.security.read_tokens`): a sender must present one;
+    None: anyone who reaches the address may push bars."""
+    tls_cert: Path | None = None
+    """The certificate (PEM) a grpc feed's endpoint serves TLS with, beside `tls_key`; None: plain text."""
+    tls_key: Path | None = None
 
     def canonical(self) -> str:
         """The spec with its symbol, the file's absolute path and every option: what a journal keeps for
@@ -80,12 +90,17 @@ class FeedSpec:
         options = [f"pace={self.pace!r}"] if self.kind == "replay" else []
         options += [f"start={self.start.isoformat()}"] if self.start is not None else []
         options += [f"idle={self.idle!r}"] if self.idle is not None else []
+        options += [f"{name}={path}" for name, path in self.security().items() if path is not None]
         where = self.address if self.kind == "grpc" else self.path
         return f"{self.symbol}={self.kind}:{where}" + (f"?{'&'.join(options)}" if options else "")
 
     def describe(self) -> str:
         """Where the feed's bars come from, for messages: the file's name or the address."""
         return f"grpc:{self.address}" if self.path is None else self.path.name
+
+    def security(self) -> dict[str, Path | None]:
+        """The files that guard a grpc feed's endpoint, by option name (None where not given)."""
+        return {"token_file": self.token_file, "tls_cert": self.tls_cert, "tls_key": self.tls_key}
 
 
 def parse_feed(text: str) -> FeedSpec:
@@ -123,8 +138,12 @@ def parse_feed(text: str) -> FeedSpec:
         if symbol is None:
             raise ValueError(f"feed {text!r}: no symbol, expected SYMBOL=grpc:HOST:PORT (the symbol the pushed "
                              "bars name)")
+        files = {name: _file(text, options, name) for name in ("token_file", "tls_cert", "tls_key")}
+        if (files["tls_cert"] is None) != (files["tls_key"] is None):
+            raise ValueError(f"feed {text!r}: tls_cert {files['tls_cert']} and tls_key {files['tls_key']}: expected "
+                             "both or neither")
         return FeedSpec(text=text, path=None, symbol=symbol, start=start, kind=kind,
-                        address=_address(text, location), idle=idle)
+                        address=_address(text, location), idle=idle, **files)
     path = Path(location).expanduser().resolve()
     if kind == "replay" and not path.is_file():
         raise ValueError(f"feed {text!r}: {path} is not a file (expected a CSV of OHLCV bars)")
@@ -132,6 +151,17 @@ def parse_feed(text: str) -> FeedSpec:
         raise ValueError(f"feed {text!r}: {path} is {'a folder' if path.is_dir() else 'in no existing folder'} "
                          "(expected a CSV file of OHLCV bars, or its future path in an existing folder)")
     return FeedSpec(text=text, path=path, symbol=symbol or path.stem, pace=pace, start=start, kind=kind, idle=idle)
+
+
+def _file(text: str, options: dict[str, str], name: str) -> Path | None:
+    """Option `name` as the absolute path of an existing file (None when absent)."""
+    if name not in options:
+        return None
+    path = Path(options[name]).expanduser().resolve()
+    if not path.is_file():
+        raise ValueError(f"feed {text!r}: {name} {path} is not a file (expected "
+                         f"{'a file of bearer tokens, one per line' if name == 'token_file' else 'a PEM file'})")
+    return path
 
 
 def _seconds(text: str, options: dict[str, str], name: str, at_least_zero: bool) -> float | None:
@@ -393,9 +423,10 @@ class LiveFeed(bt.feed.DataBase):
                                   {"row": raw.row, "reason": verdict, "values": list(raw.values)},
                                   symbol=self._symbol, time_=None if raw.time is None else raw.time.isoformat())
             return verdict
-        self.p.journal.append("bar", f"bar:{self._symbol}:{raw.time.isoformat()}",
+        stamp = raw.time.isoformat()
+        self.p.journal.append("bar", f"bar:{self._symbol}:{stamp}",
                               {"row": raw.row, "live": self._is_live(raw.time), **dict(zip(COLUMNS, raw.values))},
-                              symbol=self._symbol, time_=raw.time.isoformat())
+                              symbol=self._symbol, time_=stamp)
         return None
 
     def _is_live(self, when: pd.Timestamp | None) -> bool:

@@ -41,8 +41,8 @@ log = logging.getLogger(__name__)
 KINDS = ("config", "resume", "bar", "rejected", "signal", "gap", "model", "decision", "risk", "order", "accepted",
          "fill", "cancel", "snapshot", "stop")
 """What an event records: the run's configuration, a resume, a bar seen (or rejected), a signal (or a
-stale-signal gap: none in time), a change of model version, a decision, a risk limit's breach, an order (submitted, accepted by the broker's checks, filled or cancelled), the account
-after a bar, a stop."""
+stale-signal gap: none in time), a change of model version, a decision, a risk limit's breach, an order
+(submitted, accepted by the broker's checks, filled or cancelled), the account after a bar, a stop."""
 
 DURABLE = frozenset({"config", "resume", "order", "stop"})
 """Kinds whose events commit before `append` returns: each precedes an action the run cannot take back."""
@@ -100,6 +100,7 @@ class Journal:
         self._kill_after = int(os.environ[KILL_AFTER_ENV]) if os.environ.get(KILL_AFTER_ENV) else None
         self._lock = threading.Lock()
         self._newest = 0  # the last sequence number appended (committed or pending)
+        self._broken: str | None = None  # why a write failed: its transaction was rolled back, nothing more goes in
         if readonly and not self.path.is_file():
             raise JournalError(f"journal {self.path}: no such file (expected the --journal of a paper run)")
         try:
@@ -127,16 +128,18 @@ class Journal:
         self.close()
 
     def close(self) -> None:
-        """Commit what is pending and close; JournalError when the commit fails."""
+        """Commit what is pending and close; JournalError when the commit fails. A journal whose write
+        failed has nothing left to commit (that failure was raised to its writer) and just closes."""
         try:
-            if not self.readonly:
+            if not self.readonly and self._broken is None:
                 self.flush()
         finally:
             self._db.close()
 
     def flush(self) -> None:
-        """Make every event appended so far durable (a no-op when all are)."""
+        """Make every event appended so far durable (a no-op when all are); JournalError when they cannot be."""
         with self._lock:
+            self._check_intact("commit pending events")
             self._commit("pending events")
 
     def append(self, kind: str, key: str, payload: Mapping[str, Any], *, symbol: str | None = None,
@@ -152,6 +155,7 @@ class Journal:
             raise ValueError(f"event kind {kind!r}: expected one of {', '.join(KINDS)}")
         text = _dumps(payload)
         with self._lock:
+            self._check_intact(f"write {kind} event {key}")
             try:
                 if not self._db.in_transaction:
                     self._db.execute("BEGIN IMMEDIATE")
@@ -159,7 +163,7 @@ class Journal:
                     "INSERT INTO events (at, kind, key, symbol, time, payload) VALUES (?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (key) DO NOTHING", (time.time(), kind, key, symbol, time_, text))
             except sqlite3.Error as exc:
-                self._abandon()
+                self._abandon(exc)
                 raise JournalError(f"journal {self.path}: cannot write {kind} event {key} ({exc}); "
                                    "stopped before acting on it") from None
             seq = int(cursor.lastrowid) if cursor.rowcount else None
@@ -183,17 +187,26 @@ class Journal:
         try:
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
-            self._abandon()
+            self._abandon(exc)
             raise JournalError(f"journal {self.path}: cannot commit {what} ({exc}); stopped before acting on "
                                "it") from None
         if self._kill_after is not None and self._newest >= self._kill_after:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    def _abandon(self) -> None:
-        """Roll back a transaction that failed: its events are not journaled, and the run stops."""
+    def _abandon(self, why: sqlite3.Error) -> None:
+        """Roll back a transaction that failed: its events are not journaled, and the run stops. The journal
+        takes nothing more: a later write would follow a hole where the rolled-back events were (another
+        feed's thread, a pushed bar's acknowledgement, must not count them as durable)."""
+        self._broken = str(why)
         if self._db.in_transaction:
             with suppress(sqlite3.Error):
                 self._db.execute("ROLLBACK")
+
+    def _check_intact(self, what: str) -> None:
+        """JournalError when an earlier write failed (the lock held)."""
+        if self._broken is not None:
+            raise JournalError(f"journal {self.path}: cannot {what}: an earlier write failed ({self._broken}) and "
+                               "its events were rolled back; stopped before acting on it")
 
     def events(self, kinds: Sequence[str] = ()) -> list[Event]:
         """Events of the given kinds (all when empty), in sequence order."""
@@ -222,8 +235,21 @@ class Journal:
         return found[0].payload
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
 def _dumps(payload: Mapping[str, Any]) -> str:
-    """Canonical JSON (sorted keys; NaN as null), so a re-derived event compares equal as text."""
+    """Canonical JSON (sorted keys; NaN as null), so a re-derived event compares equal as text.
+
+    Most payloads are plain dicts of finite numbers and text, which the encoder takes as they are (a
+    few µs, paid several times a bar); one holding NaN, an infinity or another kind of mapping is
+    cleaned first and gives the same text it would have given clean.
+    """
+    try:
+        return _CANONICAL.encode(payload)
+    except (TypeError, ValueError):
+        pass
+
     def clean(value: Any) -> Any:
         if isinstance(value, float) and not math.isfinite(value):
             return None
@@ -233,4 +259,4 @@ def _dumps(payload: Mapping[str, Any]) -> str:
             return [clean(v) for v in value]
         return value
 
-    return json.dumps(clean(payload), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return _CANONICAL.encode(clean(payload))

@@ -1,4 +1,5 @@
-"""The kill switch of a paper run: a file beside its journal that the running strategies check each bar.
+"""The kill switch of a paper run: a file beside its journal that the running strategies look for
+on their first bar, then on the first bar after every `POLL_SECONDS`.
 
 A file, not a signal or a socket, so that `paper stop` works from any shell without knowing the
 run's process, and a request made while the run is down is honoured as soon as it resumes.
@@ -8,6 +9,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+
+POLL_SECONDS = 0.1
+"""How often a running paper run looks for the switch: a file system call on every bar of a fast
+replay would cost more than the rest of the bar's bookkeeping, and a person waits 0.1 s unnoticed."""
 
 
 def stop_file(journal: Path) -> Path:

@@ -9,13 +9,19 @@ when the last of its feeds has ended.
 
 The servicer's thread checks each bar (`BarGate`) and journals it, and commits the journal before
 acknowledging the stream; the feed then delivers the journaled bars to its Cerebro in order. So
-"accepted" means durable: after a crash, a resumed run delivers every bar it acknowledged. A pushed bar's row is its number among its symbol's
-journaled arrivals (bars and rejections), counted on across sessions. A resumed run knows every bar
-it journaled, so a sender that reconnects and sends again from further back gets its old bars
-acknowledged as duplicates and its new ones accepted.
+"accepted" means durable: after a crash, a resumed run delivers every bar it acknowledged. A pushed
+bar's row is its number among its symbol's journaled arrivals (bars and rejections), counted on
+across sessions. A resumed run knows every bar it journaled, so a sender that reconnects and sends
+again from further back gets its old bars acknowledged as duplicates and its new ones accepted.
 
 A grpc feed ends when the run is asked to stop or after `idle` seconds without a bar for its symbol
 (see `signalstack.paper.feeds`); without `idle` it waits for bars until then.
+
+An endpoint is guarded as `signalstack serve` is, by the same code: with the spec's `token_file`, a
+stream without one of its bearer tokens is refused (UNAUTHENTICATED) before a bar is read, and with
+`tls_cert` and `tls_key` it serves TLS only. Every feed at one address must name the same files. One
+listening beyond loopback without a token file is logged as a warning: anyone reaching it could
+feed the run bars.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import queue
 import threading
 from collections.abc import Iterator
 from concurrent import futures
+from pathlib import Path
 
 import grpc
 import pandas as pd
@@ -32,9 +39,11 @@ import pandas as pd
 from signalstack.protos.signalstack.v1 import feeds_pb2 as pb
 from signalstack.protos.signalstack.v1 import feeds_pb2_grpc as pb_grpc
 from signalstack.server.channel import KEEPALIVE_OPTIONS
+from signalstack.server.options import TlsFiles
+from signalstack.server.security import TokenAuth, read_tokens, server_credentials
 
 from .feeds import DUPLICATE, FeedSpec, LiveFeed, RawBar
-from .journal import JournalError
+from .journal import Journal, JournalError
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +63,7 @@ class PushFeed(LiveFeed):
         self._inbox: queue.Queue[RawBar] = queue.Queue()
         self._lock = threading.Lock()  # one admission at a time, and none once the feed has ended
         self._ended = False
+        self._detached = False
         self._failure: BaseException | None = None
         self._endpoint = PushEndpoint.attach(self.p.spec, self)
 
@@ -98,30 +108,43 @@ class PushFeed(LiveFeed):
     def stop(self) -> None:
         super().stop()
         with self._lock:
-            self._ended = True
+            if self._detached:
+                return  # stopped already (a run that died stops its feeds itself)
+            self._ended = self._detached = True
         self._endpoint.detach(self)
 
 
 class PushEndpoint:
     """The `BarFeed` gRPC server at one address, routing each pushed bar to the feed of its symbol."""
 
-    def __init__(self, address: str) -> None:
-        self.address = address
+    def __init__(self, spec: FeedSpec) -> None:
+        """The endpoint at `spec.address`, guarded by the spec's token file and TLS files (read now; a bad
+        one is an error naming it)."""
+        address = self.address = str(spec.address)
+        self.security = spec.security()
         self._feeds: dict[str, PushFeed] = {}
         self._lock = threading.Lock()
+        guard = [] if spec.token_file is None else [TokenAuth(read_tokens(spec.token_file))]
+        credentials = None if spec.tls_cert is None else server_credentials(TlsFiles(spec.tls_cert, spec.tls_key))
         threads = futures.ThreadPoolExecutor(_THREADS, thread_name_prefix="signalstack-push")
         # no SO_REUSEPORT: a second run at the same address must fail, not share the port silently
-        self._server = grpc.server(threads, options=[("grpc.so_reuseport", 0), *KEEPALIVE_OPTIONS])
+        self._server = grpc.server(threads, interceptors=guard,
+                                   options=[("grpc.so_reuseport", 0), *KEEPALIVE_OPTIONS])
         pb_grpc.add_BarFeedServicer_to_server(_BarFeedServicer(self), self._server)
         try:
-            port = self._server.add_insecure_port(address)
+            port = (self._server.add_insecure_port(address) if credentials is None
+                    else self._server.add_secure_port(address, credentials))
         except RuntimeError:  # newer grpcio raises where older ones return 0
             port = 0
         if not port:
             raise ValueError(f"feed grpc:{address}: cannot listen at {address} (taken, or not an address of this "
                              "machine); expected a free HOST:PORT")
         self._server.start()
-        log.info("BarFeed endpoint listening at %s", address)
+        log.info("BarFeed endpoint listening at %s (%s, %s)", address, "TLS" if credentials else "plain text",
+                 "bearer tokens" if guard else "no token")
+        if not guard and not _loopback(address):
+            log.warning("BarFeed endpoint at %s takes bars from anyone who reaches it: give the feed a token_file "
+                        "(and tls_cert, tls_key) to accept only your senders", address)
 
     @classmethod
     def attach(cls, spec: FeedSpec, feed: PushFeed) -> PushEndpoint:
@@ -129,7 +152,11 @@ class PushEndpoint:
         with _OPEN_LOCK:
             endpoint = _OPEN.get(spec.address)
             if endpoint is None:
-                endpoint = _OPEN[spec.address] = cls(spec.address)
+                endpoint = _OPEN[spec.address] = cls(spec)
+            elif endpoint.security != spec.security():
+                raise ValueError(f"feed {spec.text!r}: grpc:{spec.address} is served with "
+                                 f"{_named(endpoint.security)}, this feed asks for {_named(spec.security())}; "
+                                 "expected the same token_file, tls_cert and tls_key for every feed at one address")
             with endpoint._lock:
                 if spec.symbol in endpoint._feeds:
                     raise ValueError(f"feed {spec.text!r}: {spec.symbol} is already fed through grpc:{spec.address}; "
@@ -149,28 +176,32 @@ class PushEndpoint:
             self._server.stop(_GRACE).wait(_GRACE + 1)
             log.info("BarFeed endpoint at %s stopped", self.address)
 
-    def flush(self) -> None:
-        """Commit the journals of the feeds served here: what they admitted becomes durable."""
-        with self._lock:
-            journals = {id(feed.p.journal): feed.p.journal for feed in self._feeds.values()}
-        for journal in journals.values():
-            journal.flush()
-
-    def route(self, bar: pb.FeedBar) -> str | None:
-        """Hand a pushed bar to its symbol's feed: `PushFeed.admit`'s verdict, or why no feed takes it."""
+    def route(self, bar: pb.FeedBar) -> tuple[str | None, PushFeed | None]:
+        """Hand a pushed bar to its symbol's feed: (`PushFeed.admit`'s verdict, the feed), or (why no feed
+        takes it, None)."""
         with self._lock:
             feed = self._feeds.get(bar.symbol)
             symbols = sorted(self._feeds)
         if feed is None:
             return (f"symbol {bar.symbol!r}: no feed of this run trades it at {self.address} "
-                    f"(expected one of {', '.join(symbols) or 'none'})")
+                    f"(expected one of {', '.join(symbols) or 'none'})"), None
         when, problem = _bar_time(bar.time)
-        return feed.admit(when, (bar.open, bar.high, bar.low, bar.close, bar.volume), problem)
+        return feed.admit(when, (bar.open, bar.high, bar.low, bar.close, bar.volume), problem), feed
 
 
 _OPEN: dict[str, PushEndpoint] = {}
 """The endpoints serving now, by address: one server per HOST:PORT in the process."""
 _OPEN_LOCK = threading.Lock()
+
+
+def _loopback(address: str) -> bool:
+    """Whether HOST:PORT listens on this machine's loopback only."""
+    host = address.rpartition(":")[0].strip("[]")
+    return host == "localhost" or host.startswith("127.") or host == "::1"
+
+
+def _named(security: dict[str, Path | None]) -> str:
+    return ", ".join(f"{name} {path}" for name, path in security.items() if path is not None) or "no token or TLS"
 
 
 def _bar_time(seconds: int) -> tuple[pd.Timestamp | None, str | None]:
@@ -192,11 +223,14 @@ class _BarFeedServicer(pb_grpc.BarFeedServicer):
 
     def PushBars(self, request_iterator: Iterator[pb.FeedBar], context: grpc.ServicerContext) -> pb.FeedAck:
         ack = pb.FeedAck()
+        journals: dict[int, Journal] = {}  # of the feeds that took bars of this stream, ended since or not
         for index, bar in enumerate(request_iterator):
             try:
-                verdict = self._endpoint.route(bar)
+                verdict, feed = self._endpoint.route(bar)
             except JournalError as exc:
                 context.abort(grpc.StatusCode.UNAVAILABLE, f"bar {index} ({bar.symbol} at {bar.time}): {exc}")
+            if feed is not None:
+                journals.setdefault(id(feed.p.journal), feed.p.journal)
             if verdict is None:
                 ack.accepted += 1
             elif verdict == DUPLICATE:
@@ -205,7 +239,8 @@ class _BarFeedServicer(pb_grpc.BarFeedServicer):
                 ack.rejected += 1
                 ack.rejections.add(index=index, symbol=bar.symbol, time=bar.time, reason=verdict)
         try:
-            self._endpoint.flush()  # "accepted" means durable: the journal commits before the sender hears it
+            for journal in journals.values():  # "accepted" means durable: committed before the sender hears it
+                journal.flush()
         except JournalError as exc:
             context.abort(grpc.StatusCode.UNAVAILABLE, f"the run could not journal the bars sent ({exc})")
         return ack

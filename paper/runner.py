@@ -27,6 +27,7 @@ from signalstack.plugin import defaults
 from signalstack.plugin.backtest import configure_broker
 from signalstack.plugin.sources import OnnxSource, SignalSource
 from signalstack.plugin.strategies import SignalStrategy
+from signalstack.server.client import security_keywords
 
 from .broker_state import SymbolState, checkpoint
 from .feed_kinds import make_feed
@@ -65,6 +66,15 @@ class PaperConfig:
     over one StreamSignals stream per symbol (`signalstack.paper.signals`); None runs the file in process."""
     signal_timeout: float = DEFAULT_SIGNAL_TIMEOUT
     """With `server`: seconds a live bar waits for its signal before it is a stale-signal gap (no entry)."""
+    token: str | None = field(default=None, repr=False)
+    """With `server`: the bearer token it asks for. A secret: never journaled (the journal records only
+    that one was used), so `resume_paper` is given it again."""
+    tls_ca: Path | None = None
+    """With `server`: the PEM of the CA that signed its certificate, to connect over TLS; journaled as a path."""
+    tls_cert: Path | None = None
+    """With `tls_ca`: this client's certificate (PEM), for a server that verifies clients; with `tls_key`."""
+    tls_key: Path | None = None
+    """The private key (PEM) of `tls_cert`; journaled as a path, read again on resume."""
 
 
 @dataclass(frozen=True)
@@ -119,15 +129,16 @@ def run_paper(config: PaperConfig, journal_path: str | Path, *, max_pages: int |
         return _trade(journal, payload, source, specs, {})
 
 
-def resume_paper(journal_path: str | Path) -> PaperResult:
+def resume_paper(journal_path: str | Path, *, token: str | None = None) -> PaperResult:
     """Continue the run journaled at `journal_path` from its journal alone: its configuration, the
-    account and pending orders at its last finished bar, the bars it had seen as history."""
+    account and pending orders at its last finished bar, the bars it had seen as history; `token`:
+    the server's bearer token, for a run that used one (the one secret the journal does not keep)."""
     path = Path(journal_path)
     if not path.is_file():
         raise ValueError(f"journal {path}: no such file (expected the --journal of a `paper run`)")
     with Journal(path) as journal:
         payload = journal.config()
-        source = _reopen_source(payload)
+        source = _reopen_source(payload, token)
         specs = [parse_feed(feed["spec"]) for feed in payload["feeds"]]
         states = checkpoint(journal)
         journal.append("resume", f"resume:{journal.counts()['resume'] + 1}",
@@ -143,23 +154,39 @@ LIVE_THREADS = 1
 its own, where one thread per call beats a pool (measured in bench/paper.py)."""
 
 
+_TLS = ("tls_ca", "tls_cert", "tls_key")
+"""The PaperConfig fields (and journal config keys) of the TLS files a served run connects with."""
+
+
 def _open_source(config: PaperConfig) -> tuple[SignalSource, dict[str, Any]]:
-    """The run's signal source, and what the journal's config says of it: enough for `_reopen_source`."""
+    """The run's signal source, and what the journal's config says of it: enough for `_reopen_source`
+    (with the token given again: the journal says only whether there was one)."""
+    tls = {key: None if getattr(config, key) is None else Path(getattr(config, key)).resolve() for key in _TLS}
     if config.server is not None:
-        served = StreamSource(config.server, str(config.model), timeout=config.signal_timeout)
+        security = security_keywords(config.token, **tls)
+        served = StreamSource(config.server, str(config.model), timeout=config.signal_timeout, security=security)
         return served, {"model": served.model, "server": served.target, "signal_timeout": served.timeout,
-                        "model_name": served.name, "model_version": served.version}
+                        "model_name": served.name, "model_version": served.version,
+                        "token": config.token is not None, **{k: None if v is None else str(v) for k, v in tls.items()}}
+    given = [key for key, value in {"token": config.token, **tls}.items() if value is not None]
+    if given:
+        raise ValueError(f"{', '.join(given)}: apply to signals from a server only (expected a server with them)")
     model = Path(config.model).resolve()
     source = OnnxSource(model, threads=LIVE_THREADS)
     return source, {"model": str(model), "model_sha256": _sha256(model), "model_name": source.name,
                     "model_version": source.model.version}
 
 
-def _reopen_source(payload: Mapping[str, Any]) -> SignalSource:
-    """The source of a journaled run: the same server and model name (its newest version now), or the same
-    model file, unchanged."""
+def _reopen_source(payload: Mapping[str, Any], token: str | None) -> SignalSource:
+    """The source of a journaled run: the same server and model name (its newest version now), reached with
+    the same TLS files and `token` when the run used one; or the same model file, unchanged."""
     if payload.get("server"):
-        return StreamSource(payload["server"], payload["model"], timeout=payload["signal_timeout"])
+        if payload.get("token") and token is None:
+            raise ValueError(f"run {payload['run_id']} reached {payload['server']} with a bearer token, which the "
+                             "journal does not keep: expected it again (--token, or $SIGNALSTACK_TOKEN)")
+        tls = {key: None if payload.get(key) is None else Path(payload[key]) for key in _TLS}
+        return StreamSource(payload["server"], payload["model"], timeout=payload["signal_timeout"],
+                            security=security_keywords(token if payload.get("token") else None, **tls))
     model = Path(payload["model"])
     if not model.is_file() or _sha256(model) != payload["model_sha256"]:
         raise ValueError(f"model {model}: {'changed' if model.is_file() else 'missing'} since run "
@@ -233,6 +260,8 @@ def _run_all(cerebros: Sequence[bt.Cerebro]) -> list[PaperStrategy]:
             errors.append(exc)
             for cerebro in cerebros:
                 cerebro.runstop()
+            for data in cerebros[i].datas:  # Backtrader stops the feeds of a run that ends, not of one that died:
+                data.stop()  # a grpc feed's endpoint must not outlive it (its address stays taken otherwise)
 
     threads = [threading.Thread(target=run, args=(i,), name=f"paper-{i}", daemon=True) for i in range(len(cerebros))]
     for thread in threads:

@@ -26,6 +26,7 @@ import random
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -120,7 +121,8 @@ class StreamSource(AbstractContextManager):
     """
 
     def __init__(self, target: str, model: str, *, timeout: float = DEFAULT_SIGNAL_TIMEOUT,
-                 backoff: Backoff | None = None, connect_timeout: float = 10.0, symbol: str | None = None) -> None:
+                 backoff: Backoff | None = None, connect_timeout: float = 10.0, symbol: str | None = None,
+                 security: Mapping[str, Any] | None = None) -> None:
         if not timeout > 0:
             raise ValueError(f"signal timeout {timeout}: expected seconds > 0")
         self.target = target
@@ -129,7 +131,9 @@ class StreamSource(AbstractContextManager):
         self.backoff = backoff or Backoff()
         self.symbol = symbol
         self.redo: dict[int, Journaled] = {}
-        self._unary = GrpcSource(target, model, 0, connect_timeout=connect_timeout)
+        self.security = dict(security or {})
+        """The bearer token and TLS certificates every connection presents (`security_keywords`)."""
+        self._unary = GrpcSource(target, model, 0, connect_timeout=connect_timeout, **self.security)
         card = self._unary.card
         if card.tensor_inputs or card.intraday:
             self._unary.close()
@@ -233,7 +237,7 @@ class StreamScorer:
         self._retry_at = 0.0
         self._rng = random.Random()
 
-    def push(self, time: pd.Timestamp, bar: np.ndarray, tensors: Tensors | None = None, *,
+    def push(self, time: pd.Timestamp, bar: Sequence[float], tensors: Tensors | None = None, *,
              score: bool = True) -> np.ndarray | None:
         event = self._remember(time, bar)
         self.gap = None
@@ -278,7 +282,7 @@ class StreamScorer:
             self._client.close()
             self._client = None
 
-    def _remember(self, time: pd.Timestamp, bar: np.ndarray) -> pb.BarEvent:
+    def _remember(self, time: pd.Timestamp, bar: Sequence[float]) -> pb.BarEvent:
         """The bar as a BarEvent, kept as history; a bar at the time of the last one replaces it, and
         since a stream's times must increase, the stream is then reopened with the corrected history."""
         o, h, lo, c, v = (float(x) for x in np.asarray(bar, dtype=np.float64).ravel())
@@ -297,7 +301,7 @@ class StreamScorer:
         if _now() < self._retry_at:
             return False
         self.close()
-        client = SignalClient(self.source.target, timeout=max(deadline - _now(), 0.001))
+        client = SignalClient(self.source.target, timeout=max(deadline - _now(), 0.001), **self.source.security)
         try:
             info = client.get_model(self.source.model, 0)
         except grpc.RpcError as exc:

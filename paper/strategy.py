@@ -4,9 +4,9 @@ The trading rules are `SignalStrategy`'s, untouched, so a paper run trades like 
 subclass adds what trading live needs: each live bar's signal, each decision and order are
 journaled before the order reaches the broker (with an id derived from the run, symbol, bar and
 decision, so a resumed run re-derives the same ids instead of placing new orders), each fill or
-cancellation before the strategy reacts to it, and the account after the bar. It checks the kill
-switch each bar, and on a resumed run it restores its position and re-submits its pending orders
-at the bar they were first submitted on.
+cancellation before the strategy reacts to it, and the account after the bar. It looks for the kill
+switch (every `kill_switch.POLL_SECONDS`), and on a resumed run it restores its position and
+re-submits its pending orders at the bar they were first submitted on.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import hashlib
 import logging
 import math
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +28,7 @@ from signalstack.plugin.strategies import SignalStrategy
 
 from .broker_state import SymbolState
 from .journal import Journal
-from .kill_switch import stop_request
+from .kill_switch import POLL_SECONDS, stop_request
 from .risk import RiskBook, RiskWaitCancelled
 
 log = logging.getLogger(__name__)
@@ -52,12 +53,14 @@ class Controller:
     risk: RiskBook | None = None
     """The run's risk limits and the accounts they are checked on; None: no limit is set."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _next_poll: float = -math.inf  # when to look for the kill switch's file next
 
     def stop_requested(self) -> dict[str, Any] | None:
-        """The kill switch's request ({reason, flatten}) once its file exists, journaled (once) before any
-        strategy acts on it."""
+        """The kill switch's request ({reason, flatten}) once its file exists (looked for at most every
+        `POLL_SECONDS`), journaled (once) before any strategy acts on it."""
         with self._lock:
-            if self.stop is None:
+            if self.stop is None and time.monotonic() >= self._next_poll:
+                self._next_poll = time.monotonic() + POLL_SECONDS
                 request = stop_request(self.journal.path)
                 if request is not None:
                     self.journal.append("stop", f"stop:{self.journal.counts()['stop'] + 1}", request)

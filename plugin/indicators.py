@@ -209,7 +209,7 @@ class SignalIndicator(bt.Indicator):
             self._live = self.p.source.live()
         data = self.data
         time = bar_time(data.datetime[0])
-        bar = np.array([data.open[0], data.high[0], data.low[0], data.close[0], data.volume[0]])
+        bar = (data.open[0], data.high[0], data.low[0], data.close[0], data.volume[0])
         tensors, known = {}, True
         if self.p.source.tensor_inputs:
             tensors = self._tensors(pd.DatetimeIndex([time]), newest=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
@@ -75,7 +75,7 @@ class LiveScorer(Protocol):
     """Why the last bar pushed for scoring got no outputs although it had the history for them (a served
     answer that did not arrive in time: a stale-signal gap); None when it got them, or had too little history."""
 
-    def push(self, time: pd.Timestamp, bar: np.ndarray, tensors: Tensors | None = None, *,
+    def push(self, time: pd.Timestamp, bar: Sequence[float], tensors: Tensors | None = None, *,
              score: bool = True) -> np.ndarray | None:
         """Outputs (the source's `columns`) for the bar that just closed at `time`, `bar` its open, high,
         low, close and volume; `tensors` the bar's other inputs (one row each). A bar at the time of the
@@ -96,7 +96,7 @@ class TailScorer:
         self._times: list[pd.Timestamp] = []
         self._bars = np.empty((0, len(COLUMNS)))
 
-    def push(self, time: pd.Timestamp, bar: np.ndarray, tensors: Tensors | None = None, *,
+    def push(self, time: pd.Timestamp, bar: Sequence[float], tensors: Tensors | None = None, *,
              score: bool = True) -> np.ndarray | None:
         row = np.asarray(bar, dtype=np.float64).reshape(1, len(COLUMNS))
         if self._times and time == self._times[-1]:

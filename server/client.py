@@ -10,7 +10,9 @@ INVALID_ARGUMENT, UNAUTHENTICATED, UNAVAILABLE, ...) and read the server's messa
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import grpc
 import numpy as np
@@ -24,6 +26,26 @@ from signalstack.protos.signalstack.v1 import signals_pb2_grpc as pb_grpc
 
 from . import wire
 from .channel import CHANNEL_OPTIONS
+
+
+def security_keywords(token: str | None = None, tls_ca: Path | None = None, tls_cert: Path | None = None,
+                      tls_key: Path | None = None) -> dict[str, Any]:
+    """The `SignalClient` (and `GrpcSource`) keywords for a bearer token and the PEM files of the
+    command lines' --tls-ca, --tls-cert and --tls-key: only those given. An unreadable file or a
+    client certificate without its key, or without TLS, is a ValueError naming it."""
+    if (tls_cert is None) != (tls_key is None):
+        raise ValueError(f"tls_cert {tls_cert} and tls_key {tls_key}: expected both or neither")
+    if tls_cert is not None and tls_ca is None:
+        raise ValueError(f"tls_cert {tls_cert} without tls_ca: a client certificate is sent over TLS only "
+                         "(expected the server's CA certificate too)")
+    keywords: dict[str, Any] = {"token": token} if token else {}
+    for keyword, path in (("root_certificates", tls_ca), ("certificate_chain", tls_cert), ("private_key", tls_key)):
+        if path is not None:
+            try:
+                keywords[keyword] = Path(path).read_bytes()
+            except OSError as exc:
+                raise ValueError(f"{path}: cannot read it ({exc.strerror or exc}); expected a PEM file") from None
+    return keywords
 
 
 class SignalClient:

@@ -98,8 +98,10 @@ class DataPlane:
             raise InvalidInput(f"{what}: model {model.name} {reason}, which a stream of bar events does not "
                                "serve; use Predict or PredictSeries")
         bars = windows.add(model.name, symbol, time, values, model.bars_required, what)
+        rows = windows.input(model, symbol)  # kept up to date while the window fills, too
         needed = max(0, model.bars_required - len(bars))
         if needed:
             return Signal(needed, None)
-        x = model.featurizer.window(bars.tail(model.bars_required), what)[np.newaxis]
-        return Signal(0, self.batchers.predict(model, {model.bars_input.name: x}))
+        # the rows themselves, not a copy: a stream's bars are scored one after the other, so this is
+        # answered before its next bar shifts them
+        return Signal(0, self.batchers.predict(model, {model.bars_input.name: rows.input()}))

@@ -1,7 +1,10 @@
 """The rolling bar windows of one StreamSignals call: one per (model, symbol), checked bar by bar.
 
 Each bar is checked as it arrives, so a bad bar is refused at once, naming itself, instead of
-poisoning the next `bars_required` predictions of its symbol.
+poisoning the next `bars_required` predictions of its symbol. The model's input is kept up to date
+bar by bar (`core.live.LiveRows`: one feature row per bar, not the features of `bars_required` bars
+recomputed); a model version the stream has not used for the symbol yet starts from the bars kept,
+so its first input is the one a window of them gives.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ import numpy as np
 
 from signalstack.core.bars import COLUMNS, check_values
 from signalstack.core.errors import InvalidInput, LimitExceeded
+from signalstack.core.live import LiveRows
+from signalstack.core.model import OnnxModel
 
 MAX_SYMBOLS = 10_000
 """Windows one stream may keep: bounds the memory a single client can hold."""
@@ -48,11 +53,14 @@ class RollingBars:
         self._end += 1
         self._count += 1
 
-    def tail(self, n: int) -> dict[str, np.ndarray]:
-        """The last `n` bars as columns (views, valid until the next append)."""
-        if n > len(self):
-            raise ValueError(f"tail of {n} bars: only {len(self)} kept")
-        return {c: self._buffer[i, self._end - n:self._end] for i, c in enumerate(COLUMNS)}
+    def bars(self) -> list[tuple[float, float, float, float, float]]:
+        """The bars kept, oldest first, each as (open, high, low, close, volume)."""
+        kept = self._buffer[:, self._end - len(self):self._end]
+        return [tuple(bar) for bar in kept.T.tolist()]  # type: ignore[misc]
+
+    def newest(self) -> tuple[float, float, float, float, float]:
+        """The last bar appended, as (open, high, low, close, volume)."""
+        return tuple(self._buffer[:, self._end - 1].tolist())  # type: ignore[return-value]
 
 
 class StreamWindows:
@@ -61,6 +69,22 @@ class StreamWindows:
     def __init__(self, max_symbols: int = MAX_SYMBOLS) -> None:
         self.max_symbols = max_symbols
         self._windows: dict[tuple[str, str], RollingBars] = {}
+        self._inputs: dict[tuple[str, str], tuple[int, LiveRows]] = {}  # (model, symbol): (version, its input)
+
+    def input(self, model: OnnxModel, symbol: str) -> LiveRows:
+        """`model`'s bars input for `symbol` after the bar `add` took last: one new row, or, for a version
+        not used for the symbol before, rows built from every bar kept."""
+        key = (model.name, symbol)
+        kept = self._windows[key]
+        version, rows = self._inputs.get(key, (None, None))
+        if rows is None or version != model.version:
+            rows = LiveRows(model)
+            for bar in kept.bars():
+                rows.push(bar)
+            self._inputs[key] = (model.version, rows)
+        else:
+            rows.push(kept.newest())
+        return rows
 
     def add(self, model: str, symbol: str, time: int, values: tuple[float, ...], capacity: int,
             what: str) -> RollingBars:

@@ -16,7 +16,8 @@ from signalstack.core.errors import InvalidInput
 from signalstack.core.features import Feature, FeatureSpec, feature_kinds, feature_matrix
 from signalstack.core.fundamentals import fundamentals_at, load_fundamentals
 from signalstack.core.labels import LabelSpec
-from signalstack.core.live import LiveFeatures, LiveWindow
+from signalstack.core.live import LiveWindow
+from signalstack.core.live_features import LiveFeatures
 from signalstack.core.model import OnnxModel
 from signalstack.core.scaler import Scaler
 
@@ -66,6 +67,41 @@ def test_live_feature_rows_equal_the_feature_matrix(spec: FeatureSpec) -> None:
 def test_flat_prices_give_the_feature_matrix_s_zeros() -> None:
     flat = pd.DataFrame({c: np.full(120, 20.0) for c in COLUMNS[:4]} | {"volume": np.full(120, 5e5)})
     np.testing.assert_array_equal(_push_all(LiveFeatures(EVERY_KIND), flat), feature_matrix(flat, EVERY_KIND))
+
+
+@pytest.mark.parametrize(("price", "volume"), [(1e-15, 1.0), (1.0, 1e9), (1e6, 1e-6)],
+                         ids=["sub-picodollar", "huge-volume", "tiny-volume"])
+def test_rescaled_series_give_the_feature_matrix_s_rows(price: float, volume: float) -> None:
+    """Scale-free features stay so live: TA-Lib's flat-range and zero-variance rules are relative to
+    the window (a fixed band would zero every range and deviation of a series quoted at 1e-14)."""
+    bars = _walk(300, seed=11)
+    bars[["open", "high", "low", "close"]] *= price
+    bars["volume"] *= volume
+    batched = feature_matrix(bars, EVERY_KIND)
+    live = _push_all(LiveFeatures(EVERY_KIND), bars)
+    assert np.array_equal(np.isnan(live), np.isnan(batched))
+    np.testing.assert_allclose(live, batched, rtol=0, atol=1e-9)
+
+
+def test_near_zero_deviations_fall_on_the_feature_matrix_s_side_of_each_threshold() -> None:
+    """Closes and volumes a few ulps apart (dyadic, so every sum is exact both ways): Bollinger's
+    deviation (variance ~1e-18, far under TA-Lib's old fixed 1e-14) is kept, and volume_z's
+    deviation is kept at 2e-9 of the mean and zeroed at 5e-10 of it, as `feature_matrix` does."""
+    rng = np.random.default_rng(12)
+    n = 200
+    close = 16.0 + 2.0 ** -30 * rng.integers(-3, 4, n)
+    jitter = np.where(np.arange(n) < n // 2, 2.0 ** -9, 2.0 ** -11)  # std / mean 1.9e-9, then 4.7e-10
+    volume = 2.0 ** 20 + jitter * rng.choice([-1.0, 1.0], n)
+    bars = pd.DataFrame({"open": close, "high": close + 2.0 ** -28, "low": close - 2.0 ** -28, "close": close,
+                         "volume": volume})
+    batched = feature_matrix(bars, EVERY_KIND)
+    live = _push_all(LiveFeatures(EVERY_KIND), bars)
+    assert np.array_equal(np.isnan(live), np.isnan(batched))
+    np.testing.assert_allclose(live, batched, rtol=0, atol=1e-9)
+    columns = EVERY_KIND.columns
+    z, width = live[:, columns.index("volume_z6")], live[:, columns.index("bb_width")]
+    assert (z[10:n // 2] != 0).mean() > 0.5 and (z[n // 2 + 6:] == 0).all()  # 0 above: a window of one sign
+    assert ((width[10:] > 0) & (width[10:] < 1e-8)).all()
 
 
 def test_a_replaced_bar_gives_the_row_of_the_bar_that_replaced_it() -> None:

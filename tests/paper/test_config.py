@@ -52,7 +52,8 @@ def test_flags_alone_still_need_model_feed_and_journal(tmp_path: Path, capsys: p
 
 
 @pytest.mark.parametrize(("settings", "error"), [
-    ({"max_loss": 0.1}, "unknown key 'max_loss'; expected among model, server, signal_timeout, feeds, journal, line"),
+    ({"max_loss": 0.1}, "unknown key 'max_loss'; expected among model, server, signal_timeout, tls_ca, tls_cert, "
+                        "tls_key, feeds, journal, line"),
     ({"feed": "replay:x.csv"}, "unknown key 'feed'; expected among"),
     ({"stake": "lots"}, "stake is 'lots', expected a number"),
     ({"allow_short": "yes"}, "allow_short is 'yes', expected true or false"),
@@ -96,4 +97,4 @@ def test_the_keys_are_the_flags_of_paper_run() -> None:
 
     run = subparser(subparser(_parser(), "paper"), "run")
     flags = {a.dest for a in run._actions if a.option_strings} - {"help", "config"}
-    assert set(KEYS) == (flags - {"feed"}) | {"feeds"}
+    assert set(KEYS) == (flags - {"feed", "token"}) | {"feeds"}  # a secret stays out of files: --token or the env

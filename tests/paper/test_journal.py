@@ -41,6 +41,36 @@ def test_the_journal_is_durable_group_committed_append_only_and_takes_a_re_deriv
         assert journal.counts()["bar"] == 1 and journal.counts()["signal"] == 1 and journal.counts()["order"] == 1
 
 
+def test_payloads_are_stored_as_canonical_json_whatever_their_numbers(tmp_path: Path) -> None:
+    # Plain payloads take the encoder's fast path, those holding NaN or infinities are cleaned first:
+    # both must give one text per payload, or a re-derived event would not compare equal.
+    with Journal(tmp_path / "j.sqlite") as journal:
+        journal.append("signal", "signal:X:1", {"up": 0.5, "down": float("nan"), "nested": {"b": (1, 2), "a": None}})
+        journal.append("signal", "signal:X:2", {"up": 0.5, "down": None, "nested": {"b": [1, 2], "a": float("inf")}})
+        journal.append("signal", "signal:X:3", {"up": 0.5, "down": None, "nested": {"b": [1, 2], "a": None}})
+        assert journal.append("signal", "signal:X:1", {"down": None, "up": 0.5, "nested": {"a": None, "b": [1, 2]}}) \
+            is None  # the same event, re-derived with None for NaN: taken once
+        texts = {row[0] for row in journal._db.execute("SELECT payload FROM events")}
+    assert texts == {'{"down":null,"nested":{"a":null,"b":[1,2]},"up":0.5}'}
+
+
+def test_a_journal_whose_write_failed_takes_nothing_more(tmp_path: Path) -> None:
+    # The failed write rolled back the events pending with it: a later write from another thread (a pushed
+    # bar's acknowledgement) must fail too, or it would count as durable what is no longer there.
+    journal = Journal(tmp_path / "j.sqlite", max_pages=8)
+    journal.append("config", "config", {"run_id": "r"})
+    with pytest.raises(JournalError, match="cannot write bar event .*database or disk is full"):
+        for i in range(10_000):
+            journal.append("bar", f"bar:X:{i}", {"row": i, "note": "x" * 200})
+    for write in (lambda: journal.append("signal", "signal:X:0", {"up": 0.5}), journal.flush):
+        with pytest.raises(JournalError, match=r"an earlier write failed \(database or disk is full\) and its events "
+                                               "were rolled back"):
+            write()
+    journal.close()  # nothing left to commit: it closes without raising again
+    with Journal(tmp_path / "j.sqlite", readonly=True) as read:
+        assert [e.kind for e in read.events()] == ["config"]
+
+
 def test_a_journal_that_cannot_be_created_stops_the_run_with_one_line(paper_model: Path, replay_csv: Path, start: str,
                                                                      thresholds: dict[str, float], tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:

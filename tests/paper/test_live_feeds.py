@@ -22,11 +22,12 @@ import pytest
 
 from signalstack.paper.feed_kinds import make_feed
 from signalstack.paper.feeds import FEED_FORMS, parse_feed
-from signalstack.paper.journal import KILL_AFTER_ENV, Event, Journal
+from signalstack.paper.journal import KILL_AFTER_ENV, Event, Journal, JournalError
 from signalstack.paper.kill_switch import request_stop
 from signalstack.paper.push_client import PushAck, push_bars, unix_seconds
 from signalstack.paper.runner import PaperConfig, run_paper
 
+from ..server.support import TOKEN, make_pki
 from .support import BARS, START_BAR, Recorder, signalstack, start_signalstack
 
 WAIT = 120.0
@@ -349,6 +350,95 @@ def test_a_taken_address_fails_the_feed_at_once(tmp_path: Path) -> None:
         address = f"127.0.0.1:{taken.getsockname()[1]}"
         with pytest.raises(ValueError, match=f"feed grpc:{address}: cannot listen"):
             make_feed(parse_feed(f"A=grpc:{address}"), journal, None)
+
+
+def test_a_guarded_grpc_endpoint_takes_bars_only_over_tls_with_a_token(tmp_path: Path) -> None:
+    pki = make_pki(tmp_path)
+    tokens = tmp_path / "feed_tokens"
+    tokens.write_text(f"# senders\n{TOKEN}\n")
+    address = f"127.0.0.1:{_free_port()}"
+    guarded = f"SPY=grpc:{address}?token_file={tokens}&tls_cert={pki.server_cert}&tls_key={pki.server_key}"
+    spec = parse_feed(guarded)
+    assert spec.security() == {"token_file": tokens, "tls_cert": pki.server_cert, "tls_key": pki.server_key}
+    assert parse_feed(spec.canonical()) == parse_feed(parse_feed(spec.canonical()).canonical())
+    assert parse_feed(spec.canonical()).security() == spec.security()
+    bar = ("SPY", unix_seconds("2020-01-02"), 10, 11, 9, 10.5, 100)
+    ca = pki.ca.read_bytes()
+    stop, outcomes = threading.Event(), {}
+
+    def push() -> None:
+        try:
+            for label, kwargs in (("no token", {"root_certificates": ca}), ("wrong token",
+                                  {"root_certificates": ca, "token": "not-the-token-0123456789"})):
+                with pytest.raises(grpc.RpcError) as refused:
+                    push_bars(address, [bar], timeout=WAIT, **kwargs)
+                outcomes[label] = refused.value.code(), refused.value.details()
+            with pytest.raises(grpc.RpcError) as plain:  # a token sent in plain text to a TLS endpoint
+                push_bars(address, [bar], timeout=5, token=TOKEN)
+            outcomes["plain text"] = plain.value.code(), plain.value.details()
+            outcomes["accepted"] = push_bars(address, [bar], timeout=WAIT, token=TOKEN, root_certificates=ca)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertions below
+            outcomes["error"] = exc
+        finally:
+            stop.set()
+
+    with Journal(tmp_path / "j.sqlite") as journal:
+        sender = threading.Thread(target=push, daemon=True)
+        sender.start()
+        run = _run_feed(guarded, journal, stop)
+        sender.join(WAIT)
+        bars = journal.events(("bar",))
+    assert "error" not in outcomes, outcomes.get("error")
+    assert outcomes["no token"] == (grpc.StatusCode.UNAUTHENTICATED,
+                                    "missing bearer token (expected metadata 'authorization: Bearer <token>')")
+    assert outcomes["wrong token"] == (grpc.StatusCode.UNAUTHENTICATED, "invalid bearer token")
+    assert outcomes["plain text"][0] in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+    assert outcomes["accepted"].accepted == 1 and len(bars) == 1 and len(run.seen) == 1
+
+
+def test_feeds_at_one_address_must_guard_it_alike(tmp_path: Path) -> None:
+    tokens = tmp_path / "feed_tokens"
+    tokens.write_text(TOKEN + "\n")
+    address = f"127.0.0.1:{_free_port()}"
+    with Journal(tmp_path / "j.sqlite") as journal:
+        first = make_feed(parse_feed(f"SPY=grpc:{address}?token_file={tokens}"), journal, None)
+        try:
+            with pytest.raises(ValueError, match=f"grpc:{address} is served with token_file .*feed_tokens, this feed "
+                                                 "asks for no token or TLS; expected the same token_file"):
+                make_feed(parse_feed(f"QQQ=grpc:{address}"), journal, None)
+        finally:
+            first.stop()
+    for bad, says in [(f"A=grpc:{address}?token_file={tmp_path}/none", "token_file .*none is not a file"),
+                      (f"A=grpc:{address}?tls_cert={tokens}", "tls_cert .*feed_tokens and tls_key None")]:
+        with pytest.raises(ValueError, match=says):
+            parse_feed(bad)
+
+
+def test_a_grpc_run_that_dies_frees_its_address(paper_model: Path, tmp_path: Path) -> None:
+    # A journal too small for the pushed bars: the feed's Cerebro dies of the JournalError, and its endpoint must
+    # stop with it, or the address would stay taken (and the feed registered) for the rest of the process.
+    address = f"127.0.0.1:{_free_port()}"
+    outcome: dict[str, BaseException] = {}
+
+    def run() -> None:
+        try:
+            run_paper(PaperConfig(model=paper_model, feeds=[f"SPY=grpc:{address}"]), tmp_path / "small.sqlite",
+                      max_pages=12)
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            outcome["error"] = exc
+
+    runner = threading.Thread(target=run, daemon=True)
+    runner.start()
+    t0 = unix_seconds("2020-01-01")
+    bars = [("SPY", t0 + i * 86_400, 10, 11, 9, 10.5, 100) for i in range(500)]
+    with pytest.raises(grpc.RpcError) as refused:
+        push_bars(address, bars, timeout=WAIT)
+    runner.join(WAIT)
+    # refused, not acknowledged: the bars it had taken were rolled back with the failed write
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE and "database or disk is full" in refused.value.details()
+    assert isinstance(outcome.get("error"), JournalError)
+    with Journal(tmp_path / "again.sqlite") as journal:
+        make_feed(parse_feed(f"SPY=grpc:{address}"), journal, None).stop()  # listens there again
 
 
 ADAPTER = '''"""A vendor adapter: forward each bar the vendor closes to a paper run's grpc feed, one stream per bar."""

@@ -24,10 +24,10 @@ from signalstack.paper.signals import TIMEOUT, UNAVAILABLE, Backoff, StreamSourc
 from signalstack.paper.status import fills_frame, format_status, read_status
 from signalstack.plugin.sources import OnnxSource
 from signalstack.server.app import SignalServer
-from signalstack.server.options import ServeOptions
+from signalstack.server.options import ServeOptions, TlsFiles
 from signalstack.server.repository import ModelRepository
 
-from ..server.support import install
+from ..server.support import TOKEN, install, make_pki
 from ..support import free_port
 from .support import BARS, START_BAR, signalstack
 
@@ -211,7 +211,8 @@ def test_a_stopped_served_run_resumes_with_the_server(models: Path, replay_csv: 
              *(f"--{k}={v}" for k, v in COSTS.items())]
     with serving(models, free_port()) as server:
         join = _in_thread(lambda: main(["paper", "run", "--server", server.address, "--model", "quick",
-                                        "--signal-timeout", "10", "--feed", f"replay:{replay_csv}?pace=0.02&start={start}",
+                                        "--signal-timeout", "10",
+                                        "--feed", f"replay:{replay_csv}?pace=0.02&start={start}",
                                         "--journal", str(journal), *flags]))
         _wait(lambda: _count(journal, "snapshot") >= 40, "40 live bars")
         request_stop(journal)
@@ -224,6 +225,57 @@ def test_a_stopped_served_run_resumes_with_the_server(models: Path, replay_csv: 
     signals = _events(journal, "signal")  # both sessions': every live bar scored by the server
     assert len(signals) == LIVE_BARS and {e.payload["version"] for e in signals} == {1}
     assert [e.payload["up"] for e in signals] == [e.payload["up"] for e in _events(in_process.journal, "signal")]
+
+
+def test_a_server_wanting_a_token_over_tls_is_reached_with_them_and_the_token_is_never_journaled(
+        models: Path, replay_csv: Path, start: str, thresholds: dict[str, float], in_process: PaperResult,
+        journal_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    pki = make_pki(tmp_path)
+    tokens = tmp_path / "tokens"
+    tokens.write_text(TOKEN + "\n")
+    port = free_port()
+    journal = journal_dir / "secure.sqlite"
+    flags = ["--server", f"127.0.0.1:{port}", "--model", "quick", "--signal-timeout", "10",
+             "--feed", f"replay:{replay_csv}?pace=0.02&start={start}",
+             "--buy-threshold", str(thresholds["buy_threshold"]), "--sell-threshold", str(thresholds["sell_threshold"]),
+             "--allow-short", "--stake", "0.9",
+             *(f"--{k}={v}" for k, v in COSTS.items()),
+             "--tls-ca", str(pki.ca), "--tls-cert", str(pki.client_cert), "--tls-key", str(pki.client_key)]
+    monkeypatch.delenv("SIGNALSTACK_TOKEN", raising=False)
+    options = ServeOptions(models, port=port, grace=0, tls=TlsFiles(pki.server_cert, pki.server_key, client_ca=pki.ca),
+                           token_file=tokens)  # TLS, client certificates and a bearer token: all three asked for
+    with SignalServer(options):
+        assert main(["paper", "run", *flags, "--journal", str(journal_dir / "refused.sqlite")]) == 1
+        assert "UNAUTHENTICATED: missing bearer token" in capsys.readouterr().err
+        monkeypatch.setenv("SIGNALSTACK_TOKEN", TOKEN)
+        join = _in_thread(lambda: main(["paper", "run", *flags, "--journal", str(journal)]))
+        _wait(lambda: _count(journal, "snapshot") >= 40, "40 live bars")
+        request_stop(journal)
+        assert join(60) == 0
+        monkeypatch.delenv("SIGNALSTACK_TOKEN")
+        assert main(["paper", "resume", "--journal", str(journal)]) == 1
+        assert "with a bearer token, which the journal does not keep" in capsys.readouterr().err
+        assert main(["paper", "resume", "--journal", str(journal), "--token", TOKEN]) == 0
+    config = _events(journal, "config")[0].payload
+    assert config["token"] is True and config["tls_ca"] == str(pki.ca.resolve())
+    assert not [f for f in journal_dir.iterdir() if TOKEN.encode() in f.read_bytes()]
+    signals = _events(journal, "signal")  # both sessions', every live bar scored over TLS
+    assert [e.payload["up"] for e in signals] == [e.payload["up"] for e in _events(in_process.journal, "signal")]
+    assert read_status(journal)["stopped"]["reason"] == "feeds ended"
+
+
+def test_tls_files_and_tokens_are_refused_without_a_server(paper_model: Path, replay_csv: Path, start: str,
+                                                          journal_dir: Path, tmp_path: Path) -> None:
+    feed = [f"replay:{replay_csv}?pace=0&start={start}"]
+    with pytest.raises(ValueError, match="token, tls_ca: apply to signals from a server only"):
+        run_paper(PaperConfig(model=paper_model, feeds=feed, token=TOKEN, tls_ca=tmp_path / "ca.pem"),
+                  journal_dir / "local.sqlite")
+    with pytest.raises(ValueError, match="tls_cert .* and tls_key None: expected both or neither"):
+        run_paper(PaperConfig(model="quick", server="127.0.0.1:1", feeds=feed, tls_ca=tmp_path / "ca.pem",
+                              tls_cert=tmp_path / "desk.pem"), journal_dir / "served.sqlite")
+    with pytest.raises(ValueError, match="ca.pem: cannot read it"):
+        run_paper(PaperConfig(model="quick", server="127.0.0.1:1", feeds=feed, tls_ca=tmp_path / "ca.pem"),
+                  journal_dir / "served.sqlite")
 
 
 def test_a_served_run_killed_mid_bar_resumes_on_a_new_version_to_the_uninterrupted_run(

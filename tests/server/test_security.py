@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 import pandas as pd
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from signalstack.protos.inference import grpc_predict_v2_pb2 as oip
@@ -26,55 +19,12 @@ from signalstack.server.options import TlsFiles
 from signalstack.server.repository import ModelRepository
 from signalstack.server.security import read_tokens, server_credentials
 
-from .support import bar_events, running
-
-TOKEN = "s3cret-token-0123456789abcdef"
-
-
-@dataclass(frozen=True)
-class Pki:
-    """A throwaway CA with a server certificate for 127.0.0.1 and a client certificate, as PEM files."""
-
-    ca: Path
-    server_cert: Path
-    server_key: Path
-    client_cert: Path
-    client_key: Path
-
-
-def _issue(subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Certificate | None,
-           issuer_key: ec.EllipticCurvePrivateKey, *, ca: bool = False) -> x509.Certificate:
-    now = dt.datetime.now(dt.timezone.utc)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    builder = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer.subject if issuer else name)
-               .public_key(key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-    if not ca:
-        builder = builder.add_extension(x509.SubjectAlternativeName(
-            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
-def _write(folder: Path, name: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey | None = None) -> Path:
-    (folder / f"{name}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    if key is not None:
-        (folder / f"{name}.key").write_bytes(key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    return folder / f"{name}.crt"
+from .support import TOKEN, Pki, bar_events, make_pki, running
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    folder = tmp_path_factory.mktemp("pki")
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = _issue("signalstack test CA", ca_key, None, ca_key, ca=True)
-    server_key, client_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    _write(folder, "ca", ca)
-    _write(folder, "server", _issue("127.0.0.1", server_key, ca, ca_key), server_key)
-    _write(folder, "client", _issue("desk client", client_key, ca, ca_key), client_key)
-    return Pki(folder / "ca.crt", folder / "server.crt", folder / "server.key", folder / "client.crt",
-               folder / "client.key")
+    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture(scope="module")

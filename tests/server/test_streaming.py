@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import grpc
 import numpy as np
 import pandas as pd
@@ -21,14 +23,27 @@ def test_rolling_bars_keep_the_latest_bars_in_order() -> None:
     bars = RollingBars(capacity=3)
     for i in range(1, 11):
         bars.append(np.full(len(COLUMNS), float(i)))
-        assert len(bars) == min(i, 3)
-        assert bars.tail(len(bars))["close"].tolist() == [float(j) for j in range(max(1, i - 2), i + 1)]
+        assert len(bars) == min(i, 3) and bars.newest() == (float(i),) * len(COLUMNS)
+        assert [bar[3] for bar in bars.bars()] == [float(j) for j in range(max(1, i - 2), i + 1)]
     bars.reserve(5)
     bars.append(np.full(len(COLUMNS), 11.0))
     bars.append(np.full(len(COLUMNS), 12.0))
-    assert bars.tail(5)["open"].tolist() == [8.0, 9.0, 10.0, 11.0, 12.0]
-    with pytest.raises(ValueError, match="tail of 6 bars: only 5 kept"):
-        bars.tail(6)
+    assert [bar[0] for bar in bars.bars()] == [8.0, 9.0, 10.0, 11.0, 12.0]
+
+
+def test_a_symbol_s_input_takes_a_row_per_bar_and_a_new_version_starts_from_the_bars_kept(
+        local: OnnxModel, sp500: pd.DataFrame) -> None:
+    n = local.bars_required
+    bars = sp500.iloc[:n + 6]
+    newer = copy.copy(local)  # the same graph served as the next version
+    newer.version = local.version + 1
+    windows = StreamWindows()
+    for i, values in enumerate(bars[list(COLUMNS)].itertuples(index=False, name=None)):
+        windows.add("tiny", "SPY", i + 1, values, n, f"bar {i}")
+        rows = windows.input(local if i < n + 2 else newer, "SPY")  # the version changes at bar n + 2
+        if i >= n - 1:  # the window is full: the input is the one the window of the last n bars gives
+            want = local.featurizer.window(bars.iloc[i + 1 - n:i + 1])
+            np.testing.assert_allclose(rows.input()[0], want, rtol=0, atol=1e-6)
 
 
 def test_each_stream_keeps_at_most_max_symbols_windows() -> None:
