@@ -35,8 +35,10 @@ import grpc
 import numpy as np
 import pandas as pd
 
+from signalstack.core.outputs import joined_columns
 from signalstack.plugin.sources import GrpcSource, Tensors
 from signalstack.protos.signalstack.v1 import signals_pb2 as pb
+from signalstack.server import wire
 from signalstack.server.client import SignalClient
 
 from .journal import Journal
@@ -115,9 +117,9 @@ class StreamSource(AbstractContextManager):
     """A model served by `signalstack serve` at `target`, scored live over StreamSignals; see the module.
 
     Opening it asks the server for the newest version's card (ConnectionError when no server
-    answers within `connect_timeout` s). `columns` are the model's first output's, the part of
-    its outputs a Signal carries. Models with tensor inputs or intraday blocks are refused: the
-    server does not stream them. `close` ends every stream of its scorers.
+    answers within `connect_timeout` s). `columns` are every output's, side by side (a Signal
+    carries them all), as for the model in process. Models with tensor inputs or intraday blocks
+    are refused: the server does not stream them. `close` ends every stream of its scorers.
     """
 
     def __init__(self, target: str, model: str, *, timeout: float = DEFAULT_SIGNAL_TIMEOUT,
@@ -145,7 +147,7 @@ class StreamSource(AbstractContextManager):
         self.card = card
         self.version = self._unary.version
         """The newest version when the source opened; each scorer's `version` follows the server."""
-        self.columns = list(card.outputs[0].columns)
+        self.columns = list(self._unary.columns)
         self.horizon = card.horizon
         self.bars_required = card.bars_required
         self.test_start = pd.Timestamp(card.test_range[0])
@@ -168,12 +170,11 @@ class StreamSource(AbstractContextManager):
         return scorer
 
     def predict_series(self, bars: pd.DataFrame, tensors: Tensors | None = None) -> pd.DataFrame:
-        """One PredictSeries call (pinned to the version the source opened with), the first output's columns."""
-        return self._unary.predict_series(bars, tensors)[self.columns]
+        """One PredictSeries call, pinned to the version the source opened with."""
+        return self._unary.predict_series(bars, tensors)
 
     def predict_last(self, bars: pd.DataFrame, tensors: Tensors | None = None) -> np.ndarray:
-        outputs = self._unary.predict_last(bars, tensors)
-        return np.asarray(outputs)[[self._unary.columns.index(c) for c in self.columns]]
+        return self._unary.predict_last(bars, tensors)
 
     def close(self) -> None:
         for scorer in self._scorers:
@@ -262,7 +263,7 @@ class StreamScorer:
                      answer.version, time, self.version)
         self.version = int(answer.version)
         self._failures = 0
-        return np.asarray(answer.probabilities, dtype=np.float64)
+        return _outputs(answer)[1]
 
     def _journaled(self, journaled: Journaled) -> np.ndarray | None:
         """The signal (or gap) the journal holds for a bar being traded again."""
@@ -347,10 +348,20 @@ class StreamScorer:
             return UNAVAILABLE, (stream.error if stream is not None else "") or f"no stream to {self.source.target}"
         if answer.bars_needed > 0:
             return WARMING_UP, f"the server needs {answer.bars_needed} more bars"
-        if list(answer.columns) != self.source.columns:
-            return OUTPUTS_CHANGED, (f"v{answer.version} gives {list(answer.columns)}, the run started with "
-                                     f"{self.source.columns}")
+        columns = _outputs(answer)[0]
+        if columns != self.source.columns:
+            return OUTPUTS_CHANGED, f"v{answer.version} gives {columns}, the run started with {self.source.columns}"
         return None, ""
+
+def _outputs(answer: pb.Signal) -> tuple[list[str], np.ndarray]:
+    """(columns, values) of every output a Signal carries, side by side as `joined_columns` names them; from
+    a server that sends only the first output (before Signal.outputs), that one."""
+    if not answer.outputs:
+        return list(answer.columns), np.asarray(answer.probabilities, dtype=np.float64)
+    arrays = wire.tensor_arrays(answer.outputs, "output")
+    columns = joined_columns({t.name: list(t.columns) for t in answer.outputs})
+    return columns, np.concatenate([arrays[t.name].reshape(-1) for t in answer.outputs]).astype(np.float64)
+
 
 def _unix(time: Any) -> int:
     """A bar time as the unix seconds of a BarEvent (naive times are UTC)."""

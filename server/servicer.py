@@ -94,6 +94,7 @@ class SignalServicer(pb_grpc.SignalServiceServicer):
                            columns=model.output_columns[model.output_names[0]], bars_needed=answer.bars_needed)
         if answer.outputs is not None:
             signal.probabilities.extend(answer.outputs[model.output_names[0]][0].tolist())
+            signal.outputs.extend(wire.output_messages(answer.outputs, model.output_columns))
         return signal
 
 

@@ -1,4 +1,5 @@
-"""Helpers for tests: real data files, free loopback ports, a real server over a model folder, quick features."""
+"""Helpers for tests: real data files, free loopback ports, a real server over a model folder, quick features,
+random-walk bars and handmade model files."""
 
 from __future__ import annotations
 
@@ -8,10 +9,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pandas as pd
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 
-from signalstack.core.features import Feature, FeatureSpec
+from signalstack.core.card import METADATA_KEY, ModelCard, TensorInfo
+from signalstack.core.features import Feature, FeatureSpec, feature_matrix
+from signalstack.core.labels import LabelSpec
+from signalstack.core.scaler import Scaler
 
 SMALL = FeatureSpec((Feature("ret", {"n": 1}), Feature("ma_ratio", {"n": 3}), Feature("rsi", {"n": 5})))
 """Three quick features with a short warm-up."""
@@ -55,3 +61,63 @@ def walk_bars(index: pd.DatetimeIndex, seed: int) -> pd.DataFrame:
                          "low": np.minimum(open_, close) * (1 - spread), "close": close,
                          "volume": rng.integers(100, 1000, len(index)).astype(float)}, index=index.rename("time"))
 
+
+def walk_with_flat_volume(n: int, seed: int, start: str = "2001-01-01") -> pd.DataFrame:
+    """`n` business days of a seeded random walk, with a flat run of volume (zero deviations, zero-range
+    ratios) a third of the way in."""
+    rng = np.random.default_rng(seed)
+    close = 50.0 * np.exp(np.cumsum(rng.normal(0.0, 0.015, n)))
+    open_ = np.r_[50.0, close[:-1]] * np.exp(rng.normal(0.0, 0.004, n))
+    high = np.maximum(open_, close) * np.exp(np.abs(rng.normal(0.0, 0.006, n)))
+    low = np.minimum(open_, close) * np.exp(-np.abs(rng.normal(0.0, 0.006, n)))
+    volume = rng.lognormal(12.0, 0.4, n)
+    volume[n // 3: n // 3 + 30] = 1000.0  # a flat run: zero standard deviation, zero-range ratios
+    return pd.DataFrame({"open": open_, "high": high, "low": low, "close": close, "volume": volume},
+                        index=pd.bdate_range(start, periods=n, name="time"))
+
+
+def handmade_model(path: Path, spec: FeatureSpec, window: int, *, flat: bool = False, seed: int = 0,
+                   forecast: bool = False) -> Path:
+    """A model file with `spec`'s features: a scaler fitted on a random walk, a tanh layer and a softmax
+    over down/up, with a card; `forecast`: a second output, a linear "forecast" of the same layer.
+
+    Built with onnx's helper, so every feature kind is tested without training; `flat`: the input is
+    the newest feature row alone (a 1-D bars input of window 1).
+    """
+    rng = np.random.default_rng(seed)
+    width = len(spec.columns)
+    shape = (width,) if flat else (window, width)
+    scaler = Scaler.fit(feature_matrix(walk_with_flat_volume(spec.warmup + 500, seed=seed + 100), spec)[spec.warmup:])
+    weights = {"mean": scaler.mean, "std": scaler.std, "flat_shape": np.array([-1, window * width], dtype=np.int64),
+               "w1": rng.normal(0.0, 1.0 / np.sqrt(window * width), (window * width, 16)).astype(np.float32),
+               "w2": rng.normal(0.0, 1.0, (16, 2)).astype(np.float32),
+               "w3": rng.normal(0.0, 0.01, (16, 1)).astype(np.float32)}
+    nodes = [helper.make_node("Sub", ["features", "mean"], ["centred"]),
+             helper.make_node("Div", ["centred", "std"], ["scaled"]),
+             helper.make_node("Reshape", ["scaled", "flat_shape"], ["flat"]),
+             helper.make_node("MatMul", ["flat", "w1"], ["hidden"]),
+             helper.make_node("Tanh", ["hidden"], ["active"]),
+             helper.make_node("MatMul", ["active", "w2"], ["logits"]),
+             helper.make_node("Softmax", ["logits"], ["probabilities"], axis=-1)]
+    outputs = [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 2])]
+    described = [TensorInfo("probabilities", (2,), columns=("down", "up"))]
+    if forecast:
+        nodes.append(helper.make_node("MatMul", ["active", "w3"], ["forecast"]))
+        outputs.append(helper.make_tensor_value_info("forecast", TensorProto.FLOAT, ["N", 1]))
+        described.append(TensorInfo("forecast", (1,), columns=("forecast",)))
+    else:
+        del weights["w3"]
+    graph = helper.make_graph(
+        nodes, "handmade", [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", *shape])], outputs,
+        [numpy_helper.from_array(v, k) for k, v in weights.items()])
+    card = ModelCard(
+        architecture="handmade", params={}, features=spec, scalers={"features": scaler}, window=window,
+        label=LabelSpec("binary", 1),
+        inputs=(TensorInfo("features", shape, columns=tuple(spec.columns), origin="bars"),), outputs=tuple(described),
+        train_range=("2001-01-01", "2002-01-01"),
+        val_range=("2002-01-02", "2002-06-01"), test_range=("2002-06-02", "2010-01-01"), embargo=1, metrics={})
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    helper.set_model_props(model, {METADATA_KEY: card.to_json()})
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path

@@ -5,21 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pandas as pd
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
 from signalstack.core.bars import COLUMNS
-from signalstack.core.card import METADATA_KEY, ModelCard, TensorInfo
 from signalstack.core.errors import InvalidInput
 from signalstack.core.features import Feature, FeatureSpec, feature_kinds, feature_matrix
 from signalstack.core.fundamentals import fundamentals_at, load_fundamentals
-from signalstack.core.labels import LabelSpec
 from signalstack.core.live import LiveWindow
 from signalstack.core.live_features import LiveFeatures
 from signalstack.core.model import OnnxModel
-from signalstack.core.scaler import Scaler
+
+from ..support import handmade_model, walk_with_flat_volume
 
 OLD = Path(__file__).resolve().parents[1] / "data" / "v0_1_0"
 
@@ -39,25 +36,13 @@ def test_every_feature_kind_is_covered() -> None:
     assert sorted({f.kind for f in EVERY_KIND.features}) == feature_kinds()
 
 
-def _walk(n: int, seed: int, start: str = "2001-01-01") -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    close = 50.0 * np.exp(np.cumsum(rng.normal(0.0, 0.015, n)))
-    open_ = np.r_[50.0, close[:-1]] * np.exp(rng.normal(0.0, 0.004, n))
-    high = np.maximum(open_, close) * np.exp(np.abs(rng.normal(0.0, 0.006, n)))
-    low = np.minimum(open_, close) * np.exp(-np.abs(rng.normal(0.0, 0.006, n)))
-    volume = rng.lognormal(12.0, 0.4, n)
-    volume[n // 3: n // 3 + 30] = 1000.0  # a flat run: zero standard deviation, zero-range ratios
-    return pd.DataFrame({"open": open_, "high": high, "low": low, "close": close, "volume": volume},
-                        index=pd.bdate_range(start, periods=n, name="time"))
-
-
 def _push_all(live: LiveFeatures, bars: pd.DataFrame) -> np.ndarray:
     return np.array([live.push(tuple(row)) for row in bars[list(COLUMNS)].to_numpy().tolist()])
 
 
 @pytest.mark.parametrize("spec", [EVERY_KIND, FeatureSpec.default(), SWAPPED], ids=["every-kind", "default", "swapped"])
 def test_live_feature_rows_equal_the_feature_matrix(spec: FeatureSpec) -> None:
-    bars = _walk(900, seed=1)
+    bars = walk_with_flat_volume(900, seed=1)
     batched = feature_matrix(bars, spec)
     live = _push_all(LiveFeatures(spec), bars)
     assert np.array_equal(np.isnan(live), np.isnan(batched))  # NaN exactly where each indicator warms up
@@ -74,7 +59,7 @@ def test_flat_prices_give_the_feature_matrix_s_zeros() -> None:
 def test_rescaled_series_give_the_feature_matrix_s_rows(price: float, volume: float) -> None:
     """Scale-free features stay so live: TA-Lib's flat-range and zero-variance rules are relative to
     the window (a fixed band would zero every range and deviation of a series quoted at 1e-14)."""
-    bars = _walk(300, seed=11)
+    bars = walk_with_flat_volume(300, seed=11)
     bars[["open", "high", "low", "close"]] *= price
     bars["volume"] *= volume
     batched = feature_matrix(bars, EVERY_KIND)
@@ -105,7 +90,7 @@ def test_near_zero_deviations_fall_on_the_feature_matrix_s_side_of_each_threshol
 
 
 def test_a_replaced_bar_gives_the_row_of_the_bar_that_replaced_it() -> None:
-    bars = _walk(400, seed=2)
+    bars = walk_with_flat_volume(400, seed=2)
     batched = feature_matrix(bars, EVERY_KIND)
     live = LiveFeatures(EVERY_KIND)
     rows = []
@@ -121,43 +106,6 @@ def test_a_replaced_bar_gives_the_row_of_the_bar_that_replaced_it() -> None:
 def test_replacing_before_any_bar_is_refused() -> None:
     with pytest.raises(ValueError, match="no bar to replace yet"):
         LiveFeatures(EVERY_KIND).push((1.0, 1.0, 1.0, 1.0, 1.0), replace=True)
-
-
-def _handmade(path: Path, spec: FeatureSpec, window: int, *, flat: bool = False, seed: int = 0) -> Path:
-    """A model file with `spec`'s features: a scaler fitted on a random walk, a tanh layer and a softmax
-    over down/up, with a card.
-
-    Built with onnx's helper, so every feature kind is tested without training; `flat`: the input is
-    the newest feature row alone (a 1-D bars input of window 1).
-    """
-    rng = np.random.default_rng(seed)
-    width = len(spec.columns)
-    shape = (width,) if flat else (window, width)
-    scaler = Scaler.fit(feature_matrix(_walk(spec.warmup + 500, seed=seed + 100), spec)[spec.warmup:])
-    weights = {"mean": scaler.mean, "std": scaler.std, "flat_shape": np.array([-1, window * width], dtype=np.int64),
-               "w1": rng.normal(0.0, 1.0 / np.sqrt(window * width), (window * width, 16)).astype(np.float32),
-               "w2": rng.normal(0.0, 1.0, (16, 2)).astype(np.float32)}
-    nodes = [helper.make_node("Sub", ["features", "mean"], ["centred"]),
-             helper.make_node("Div", ["centred", "std"], ["scaled"]),
-             helper.make_node("Reshape", ["scaled", "flat_shape"], ["flat"]),
-             helper.make_node("MatMul", ["flat", "w1"], ["hidden"]),
-             helper.make_node("Tanh", ["hidden"], ["active"]),
-             helper.make_node("MatMul", ["active", "w2"], ["logits"]),
-             helper.make_node("Softmax", ["logits"], ["probabilities"], axis=-1)]
-    graph = helper.make_graph(
-        nodes, "handmade", [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", *shape])],
-        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 2])],
-        [numpy_helper.from_array(v, k) for k, v in weights.items()])
-    card = ModelCard(
-        architecture="handmade", params={}, features=spec, scalers={"features": scaler}, window=window,
-        label=LabelSpec("binary", 1), inputs=(TensorInfo("features", shape, columns=tuple(spec.columns), origin="bars"),),
-        outputs=(TensorInfo("probabilities", (2,), columns=("down", "up")),), train_range=("2001-01-01", "2002-01-01"),
-        val_range=("2002-01-02", "2002-06-01"), test_range=("2002-06-02", "2010-01-01"), embargo=1, metrics={})
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-    helper.set_model_props(model, {METADATA_KEY: card.to_json()})
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-    return path
 
 
 def _push_series(live: LiveWindow, bars: pd.DataFrame, tensors: dict[str, np.ndarray] | None = None) -> list:
@@ -180,16 +128,17 @@ def _scored(outputs: list, columns: list[str], index: pd.Index) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, OnnxModel]:
     folder = tmp_path_factory.mktemp("live_models")
-    return {"every-kind": OnnxModel(_handmade(folder / "every.onnx", EVERY_KIND, 12), device="cpu"),
-            "default": OnnxModel(_handmade(folder / "default.onnx", FeatureSpec.default(), 20, seed=1), device="cpu"),
-            "one-row": OnnxModel(_handmade(folder / "one_row.onnx", EVERY_KIND, 1, flat=True, seed=2), device="cpu"),
+    default = handmade_model(folder / "default.onnx", FeatureSpec.default(), 20, seed=1)
+    one_row = handmade_model(folder / "one_row.onnx", EVERY_KIND, 1, flat=True, seed=2)
+    return {"every-kind": OnnxModel(handmade_model(folder / "every.onnx", EVERY_KIND, 12), device="cpu"),
+            "default": OnnxModel(default, device="cpu"), "one-row": OnnxModel(one_row, device="cpu"),
             "lstm-0.1.0": OnnxModel(OLD / "lstm_v0_1_0.onnx", device="cpu")}
 
 
 @pytest.mark.parametrize("name", ["every-kind", "default", "one-row", "lstm-0.1.0"])
 def test_live_outputs_equal_predict_series_bar_by_bar(models: dict[str, OnnxModel], name: str) -> None:
     model = models[name]
-    bars = _walk(model.bars_required + 150, seed=3)
+    bars = walk_with_flat_volume(model.bars_required + 150, seed=3)
     outputs = _push_series(LiveWindow(model), bars)
     expected = model.predict_series(bars)
     assert all(x is None for x in outputs[:model.bars_required - 1]) and outputs[model.bars_required - 1] is not None
@@ -201,7 +150,7 @@ def test_live_outputs_equal_predict_series_bar_by_bar(models: dict[str, OnnxMode
 def test_a_feed_started_mid_series_equals_the_full_history_after_its_warm_up(models: dict[str, OnnxModel]) -> None:
     """The recursive indicators' seeds differ (this feed's first bar is bar 500), by less than the warm-up allows."""
     model = models["default"]
-    bars = _walk(model.bars_required + 700, seed=4)
+    bars = walk_with_flat_volume(model.bars_required + 700, seed=4)
     outputs = _push_series(LiveWindow(model), bars.iloc[500:])
     expected = model.predict_series(bars).iloc[500:]
     np.testing.assert_allclose(_scored(outputs, model.columns, bars.index[500:]).to_numpy(), expected.to_numpy(),
@@ -211,7 +160,7 @@ def test_a_feed_started_mid_series_equals_the_full_history_after_its_warm_up(mod
 def test_the_two_input_net_takes_its_fundamentals_bar_by_bar() -> None:
     """The 0.1.0 multitask net (fundamentals + bars, two heads): NaN-free rows only once published."""
     model = OnnxModel(OLD / "multitask_v0_1_0.onnx", device="cpu")
-    bars = _walk(model.bars_required + 200, seed=5, start="2013-10-01")
+    bars = walk_with_flat_volume(model.bars_required + 200, seed=5, start="2013-10-01")
     factors = load_fundamentals(OLD / "factors.csv")
     tensors = {i.name: fundamentals_at(factors, bars.index, i.columns) for i in model.tensor_inputs}
     assert not np.isfinite(tensors["fundamentals"][:model.bars_required]).all()  # published during the feed
@@ -224,7 +173,7 @@ def test_the_two_input_net_takes_its_fundamentals_bar_by_bar() -> None:
 
 def test_outputs_up_to_a_bar_ignore_the_bars_after_it(models: dict[str, OnnxModel]) -> None:
     model = models["every-kind"]
-    bars = _walk(model.bars_required + 120, seed=6)
+    bars = walk_with_flat_volume(model.bars_required + 120, seed=6)
     cut = model.bars_required + 60
     future = bars.copy()
     rng = np.random.default_rng(7)
@@ -242,7 +191,7 @@ def test_a_bar_still_forming_is_replaced_by_the_bar_at_the_same_time(models: dic
     """Each bar arrives first as a partial bar, then as its final values at the same time: the
     outputs are those of the final bars, and the partial bars leave nothing behind."""
     model = models["every-kind"]
-    bars = _walk(model.bars_required + 80, seed=8)
+    bars = walk_with_flat_volume(model.bars_required + 80, seed=8)
     live = LiveWindow(model)
     outputs = []
     for time, row in zip(bars.index, bars[list(COLUMNS)].to_numpy()):
@@ -259,7 +208,7 @@ def test_a_bar_still_forming_is_replaced_by_the_bar_at_the_same_time(models: dic
 
 def test_a_warm_up_shorter_than_bars_required_scores_nothing(models: dict[str, OnnxModel]) -> None:
     model = models["default"]
-    bars = _walk(model.bars_required, seed=9)
+    bars = walk_with_flat_volume(model.bars_required, seed=9)
     live = LiveWindow(model)
     outputs = _push_series(live, bars.iloc[:-1])
     assert outputs == [None] * (model.bars_required - 1)
@@ -276,12 +225,13 @@ def test_bad_bars_and_tensors_are_named(models: dict[str, OnnxModel]) -> None:
         live.push(pd.Timestamp("2020-01-02"), np.array([10.0, 13.0, 12.0, 11.0, 100.0]))
     two_inputs = OnnxModel(OLD / "multitask_v0_1_0.onnx", device="cpu")
     live = LiveWindow(two_inputs)
-    bars = _walk(two_inputs.bars_required, seed=10)
+    bars = walk_with_flat_volume(two_inputs.bars_required, seed=10)
     _push_series(live, bars.iloc[:-1])
     row = bars[list(COLUMNS)].to_numpy()[-1]
     with pytest.raises(InvalidInput, match=r"tensor inputs \[\]: model multitask_v0_1_0 takes \['fundamentals'\]"):
         live.push(bars.index[-1], row)
     with pytest.raises(InvalidInput, match="input 'fundamentals': NaN or infinite values"):
         live.push(bars.index[-1], row, {"fundamentals": np.array([[np.nan, 1.0]])})
-    with pytest.raises(InvalidInput, match=r"live bar .*: input 'fundamentals' of shape \[1, 3\]: expected \[N >= 1, 2\]"):
+    with pytest.raises(InvalidInput,
+                       match=r"live bar .*: input 'fundamentals' of shape \[1, 3\]: expected \[N >= 1, 2\]"):
         live.push(bars.index[-1], row, {"fundamentals": np.ones((1, 3))})

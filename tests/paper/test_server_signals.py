@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from signalstack.cli import main
+from signalstack.core.bars import COLUMNS
 from signalstack.paper.journal import KILL_AFTER_ENV, Event, Journal
 from signalstack.paper.kill_switch import request_stop
 from signalstack.paper.runner import PaperConfig, PaperResult, run_paper
@@ -28,7 +29,7 @@ from signalstack.server.options import ServeOptions, TlsFiles
 from signalstack.server.repository import ModelRepository
 
 from ..server.support import TOKEN, install, make_pki
-from ..support import free_port
+from ..support import SMALL, free_port, handmade_model, walk_with_flat_volume
 from .support import BARS, START_BAR, signalstack
 
 COSTS = {"cash": 50_000.0, "commission": 0.002, "slippage": 0.001}
@@ -339,6 +340,20 @@ def test_a_late_signal_is_a_timeout_gap_and_the_next_bar_is_scored(paper_model: 
         # Backtests of the source take one PredictSeries call: the model's own numbers, the first output's columns.
         pd.testing.assert_frame_equal(source.predict_series(replay_bars),
                                       OnnxSource(paper_model).predict_series(replay_bars), check_exact=True)
+
+
+def test_served_signals_carry_every_output_as_the_model_in_process_does(tmp_path: Path) -> None:
+    (tmp_path / "models").mkdir()
+    path = handmade_model(tmp_path / "models" / "twin.onnx", SMALL, 6, forecast=True, seed=3)
+    local = OnnxSource(path, threads=1)
+    bars = walk_with_flat_volume(local.bars_required + 8, seed=22)
+    with serving(tmp_path / "models", free_port()) as server, StreamSource(server.address, "twin") as served:
+        assert served.columns == local.columns == ["down", "up", "forecast"]
+        remote, here = served.for_symbol("X").live(), local.live()
+        pairs = [(remote.push(t, row), here.push(t, row)) for t, row in zip(bars.index, bars[list(COLUMNS)].to_numpy())]
+    scored = [(a, b) for a, b in pairs if b is not None]
+    assert len(scored) == 9 and all(a is not None and a.shape == (3,) for a, _ in scored)
+    np.testing.assert_allclose([a for a, _ in scored], [b for _, b in scored], rtol=1e-5, atol=1e-6)
 
 
 def test_a_server_that_is_not_there_is_named_at_start(replay_csv: Path, start: str, journal_dir: Path) -> None:

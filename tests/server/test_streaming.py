@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -16,6 +17,7 @@ from signalstack.protos.signalstack.v1 import signals_pb2 as pb
 from signalstack.server.client import SignalClient
 from signalstack.server.streaming import RollingBars, StreamWindows
 
+from ..support import SMALL, handmade_model, serving, walk_with_flat_volume
 from .support import bar_events
 
 
@@ -73,6 +75,22 @@ def test_stream_answers_every_bar_and_predicts_once_the_window_is_full(
         want = local.predict_windows([bars.iloc[end - n:end] for end in range(n, len(bars) + 1)])
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
         assert {(s.model, s.version, tuple(s.columns)) for s in answers} == {("tiny", 1, ("down", "up"))}
+
+
+def test_a_signal_carries_every_output_of_a_multi_output_model(tmp_path: Path) -> None:
+    model = OnnxModel(handmade_model(tmp_path / "twin.onnx", SMALL, 6, forecast=True, seed=3))
+    bars = walk_with_flat_volume(model.bars_required + 5, seed=21)
+    with serving(tmp_path) as target, SignalClient(target, timeout=30) as client:
+        answers = list(client.stream_signals(bar_events(bars, model="twin")))
+    scored = answers[model.bars_required - 1:]
+    assert not any(a.outputs for a in answers[:model.bars_required - 1])
+    assert [[(t.name, tuple(t.columns), tuple(t.shape)) for t in a.outputs] for a in scored] == [
+        [("probabilities", ("down", "up"), (1, 2)), ("forecast", ("forecast",), (1, 1))]] * len(scored)
+    want = model.predict_windows([bars.iloc[end - model.bars_required:end]
+                                  for end in range(model.bars_required, len(bars) + 1)])
+    got = np.array([[*a.outputs[0].values, *a.outputs[1].values] for a in scored], dtype=np.float32)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert [list(a.probabilities) for a in scored] == [list(a.outputs[0].values) for a in scored]  # as before
 
 
 def _fails(client: SignalClient, events: list[pb.BarEvent]) -> grpc.RpcError:

@@ -175,7 +175,7 @@ class BarEvent(_message.Message):
     def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., symbol: _Optional[str] = ..., time: _Optional[int] = ..., open: _Optional[float] = ..., high: _Optional[float] = ..., low: _Optional[float] = ..., close: _Optional[float] = ..., volume: _Optional[float] = ...) -> None: ...
 
 class Signal(_message.Message):
-    __slots__ = ("symbol", "time", "model", "version", "bars_needed", "columns", "probabilities")
+    __slots__ = ("symbol", "time", "model", "version", "bars_needed", "columns", "probabilities", "outputs")
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -183,6 +183,7 @@ class Signal(_message.Message):
     BARS_NEEDED_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
     PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     symbol: str
     time: int
     model: str
@@ -190,4 +191,5 @@ class Signal(_message.Message):
     bars_needed: int
     columns: _containers.RepeatedScalarFieldContainer[str]
     probabilities: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, symbol: _Optional[str] = ..., time: _Optional[int] = ..., model: _Optional[str] = ..., version: _Optional[int] = ..., bars_needed: _Optional[int] = ..., columns: _Optional[_Iterable[str]] = ..., probabilities: _Optional[_Iterable[float]] = ...) -> None: ...
+    outputs: _containers.RepeatedCompositeFieldContainer[Tensor]
+    def __init__(self, symbol: _Optional[str] = ..., time: _Optional[int] = ..., model: _Optional[str] = ..., version: _Optional[int] = ..., bars_needed: _Optional[int] = ..., columns: _Optional[_Iterable[str]] = ..., probabilities: _Optional[_Iterable[float]] = ..., outputs: _Optional[_Iterable[_Union[Tensor, _Mapping]]] = ...) -> None: ...

@@ -98,7 +98,7 @@ class SignalServiceServicer(object):
     def StreamSignals(self, request_iterator, context):
         """Live scoring: the client streams bars per symbol as they close; the server keeps a rolling
         window per (model, symbol) of this stream and answers every bar, in order, with its
-        probabilities once the window holds ModelInfo.bars_required bars. A bad bar ends the stream
+        outputs once the window holds ModelInfo.bars_required bars. A bad bar ends the stream
         with INVALID_ARGUMENT naming the bar; so does a model with tensor inputs (use Predict).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
