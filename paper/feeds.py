@@ -447,8 +447,8 @@ class ReplayFeed(LiveFeed):
     """A finished CSV file of bars replayed as a live Backtrader feed, one row every `pace` seconds; see
     the module's docstring and `LiveFeed` for its params."""
 
-    def haslivedata(self) -> bool:
-        return self._backlog_left() or (self._next < len(self._rows) and self._due <= time.monotonic())
+    def _waiting(self) -> bool:
+        return self._next < len(self._rows) and self._due <= time.monotonic()
 
     def start(self) -> None:
         super().start()

@@ -9,9 +9,11 @@ so its first input is the one a window of them gives.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
-from signalstack.core.bars import COLUMNS, check_values
+from signalstack.core.bars import COLUMNS, BarsError, bar_problem
 from signalstack.core.errors import InvalidInput, LimitExceeded
 from signalstack.core.live import LiveRows
 from signalstack.core.model import OnnxModel
@@ -43,7 +45,7 @@ class RollingBars:
             buffer[:, :kept] = self._buffer[:, self._end - kept:self._end]
             self._buffer, self._capacity, self._end = buffer, capacity, kept
 
-    def append(self, bar: np.ndarray) -> None:
+    def append(self, bar: Sequence[float]) -> None:
         """Add one bar: values in `COLUMNS` order."""
         if self._end == self._buffer.shape[1]:  # full: slide the kept bars to the front
             keep = self._capacity - 1
@@ -91,8 +93,9 @@ class StreamWindows:
         """Check one bar and append it to the window of (model, symbol), keeping `capacity` bars."""
         if len(symbol) > MAX_SYMBOL_CHARS:
             raise InvalidInput(f"{what}: symbol of {len(symbol)} characters, expected at most {MAX_SYMBOL_CHARS}")
-        bar = np.array(values, dtype=np.float64)
-        check_values({c: bar[i:i + 1] for i, c in enumerate(COLUMNS)}, what)
+        problem = bar_problem(*values)
+        if problem is not None:
+            raise BarsError(f"{what}: {problem}")
         window = self._windows.get((model, symbol))
         if window is None:
             if len(self._windows) >= self.max_symbols:
@@ -103,6 +106,6 @@ class StreamWindows:
             raise InvalidInput(f"{what}: time {time} of symbol {symbol!r} is not after its previous bar's "
                                f"{window.last_time} (expected bars in time order, each once)")
         window.reserve(capacity)
-        window.append(bar)
+        window.append(values)
         window.last_time = time or window.last_time
         return window

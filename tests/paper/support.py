@@ -1,17 +1,20 @@
-"""Helpers of the paper-trading tests: the quick feature spec, the replay's shape, the command line."""
+"""Helpers of the paper-trading tests: the quick feature spec, the replay's shape, the command line, reading
+a journal a run may be writing, waiting for a condition."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import backtrader as bt
 import pandas as pd
 
 from signalstack.core.features import Feature, FeatureSpec
+from signalstack.paper.journal import Event, Journal
 
 QUICK = FeatureSpec((Feature("ret", {"n": 1}), Feature("ma_ratio", {"n": 3}), Feature("volatility", {"n": 5})))
 """Features with a 5-bar warm-up: a model needs 15 bars of history, so replays stay short."""
@@ -58,3 +61,28 @@ class Recorder(bt.Strategy):
 
     def next(self) -> None:
         self.seen.append((pd.Timestamp(self.data.datetime.datetime(0)), self.data.close[0]))
+
+
+def journal_events(path: Path, *kinds: str) -> list[Event]:
+    """The events of `kinds` (every kind when none) of the journal at `path`, as a reader sees them."""
+    with Journal(path, readonly=True) as journal:
+        return journal.events(kinds)
+
+
+def journal_count(path: Path, kind: str) -> int:
+    """Events of `kind` in a journal a run may still be creating (0 until it can be read)."""
+    if not path.exists():
+        return 0
+    try:
+        with Journal(path, readonly=True) as journal:
+            return journal.counts()[kind]
+    except Exception:  # noqa: BLE001 - the run may still be creating its tables
+        return 0
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    """Return once `condition()` holds; fail naming `what` after `timeout` seconds (the machine may be busy)."""
+    ends = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < ends, f"timed out after {timeout:g} s waiting for {what}"
+        time.sleep(0.02)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import sqlite3
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +14,7 @@ from signalstack.cli import main
 from signalstack.paper.journal import Journal
 from signalstack.paper.kill_switch import stop_file
 
-from .support import paper_args, start_signalstack
+from .support import journal_count, paper_args, start_signalstack, wait_for
 
 STATUS_KEYS = {"cash", "equity", "positions", "open_orders", "orders", "fills", "bars", "signals", "stale_gaps",
                "rejected_bars", "last_bar", "last_signal"}
@@ -27,21 +25,8 @@ def _status(journal: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]
     return json.loads(capsys.readouterr().out)
 
 
-def _wait(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    ends = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < ends, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
-def _live_signals(journal: Path) -> int:
-    if not journal.exists():
-        return 0
-    try:
-        with Journal(journal, readonly=True) as read:
-            return read.counts()["signal"]
-    except Exception:  # noqa: BLE001 - the run may still be creating its tables
-        return 0
 
 
 def test_status_reads_a_running_journal_and_stop_flattens_then_resume_trades_on(
@@ -51,12 +36,12 @@ def test_status_reads_a_running_journal_and_stop_flattens_then_resume_trades_on(
     run = start_signalstack(["paper", "run", *paper_args(paper_model, replay_csv, start, thresholds, pace=0.03),
                              "--journal", str(journal)])
     try:
-        _wait(lambda: _live_signals(journal) >= 5, "live bars")
+        wait_for(lambda: journal_count(journal, "signal") >= 5, "live bars")
         status = _status(journal, capsys)
         assert STATUS_KEYS <= status.keys()
         assert status["last_signal"]["spx"].keys() == {"time", "p_up", "model", "version"}
         assert status["last_signal"]["spx"]["model"] == "quick" and status["rejected_bars"] == 0
-        _wait(lambda: _status(journal, capsys)["positions"]["spx"] != 0, "a position to flatten")
+        wait_for(lambda: _status(journal, capsys)["positions"]["spx"] != 0, "a position to flatten")
         assert main(["paper", "stop", "--journal", str(journal), "--flatten"]) == 0
         assert "stop requested" in capsys.readouterr().out
         assert run.wait(timeout=60) == 0, run.stderr.read()[-3000:]
@@ -91,7 +76,7 @@ def test_sigterm_ends_a_run_cleanly_with_its_journal_closed(paper_model: Path, r
     run = start_signalstack(["paper", "run", *paper_args(paper_model, replay_csv, start, thresholds, pace=0.05),
                              "--journal", str(journal)])
     try:
-        _wait(lambda: _live_signals(journal) >= 3, "live bars")
+        wait_for(lambda: journal_count(journal, "signal") >= 3, "live bars")
         run.send_signal(signal.SIGTERM)
         assert run.wait(timeout=30) == 0, run.stderr.read()[-3000:]
         assert "session ended: SIGTERM" in run.stdout.read()

@@ -12,17 +12,14 @@ from typing import Any
 import pandas as pd
 
 from signalstack.cli import main
-from signalstack.paper.journal import KILL_AFTER_ENV, Event, Journal
+from signalstack.paper.journal import KILL_AFTER_ENV, Event
 
-from .support import paper_args, signalstack
+from .support import journal_events, paper_args, signalstack
 
 DERIVED = ("bar", "rejected", "signal", "decision", "order", "accepted", "fill", "cancel", "snapshot")
 """The events a run derives from its bars; config, resume and stop events are a session's bookkeeping."""
 
 
-def _events(path: Path) -> list[Event]:
-    with Journal(path, readonly=True) as journal:
-        return journal.events()
 
 
 def _state(events: list[Event]) -> dict[str, dict[str, Any]]:
@@ -55,7 +52,7 @@ def test_runs_killed_at_random_events_resume_to_the_uninterrupted_journal(paper_
     args = paper_args(paper_model, replay_csv, start, thresholds)
     reference = journal_dir / "reference.sqlite"
     assert main(["paper", "run", *args, "--journal", str(reference)]) == 0
-    events = _events(reference)
+    events = journal_events(reference)
     expected = _state(events)
     assert len(expected["fill"]) >= 10
     seqs = {kind: [e.seq for e in events if e.kind == kind] for kind in DERIVED}
@@ -80,7 +77,7 @@ def test_runs_killed_at_random_events_resume_to_the_uninterrupted_journal(paper_
             enumerate(scenarios.values()))))
     for number, (name, kills) in enumerate(scenarios.items()):
         assert codes[name] == [-signal.SIGKILL] * len(kills) + [0], (name, kills)
-        crashed = _events(journal_dir / f"crash{number}.sqlite")
+        crashed = journal_events(journal_dir / f"crash{number}.sqlite")
         got = _state(crashed)
         for kind in ("order", "fill", "snapshot", "signal", "decision", "bar"):  # snapshots: the equity curve
             assert got[kind] == expected[kind], (name, kills, kind)
@@ -99,9 +96,9 @@ def test_a_run_of_two_feeds_resumes_to_the_same_journal(paper_model: Path, repla
             "--buy-threshold", str(thresholds["buy_threshold"]), "--sell-threshold", str(thresholds["sell_threshold"])]
     reference = journal_dir / "two.sqlite"
     assert main(["paper", "run", *args, "--journal", str(reference)]) == 0
-    events = _events(reference)
+    events = journal_events(reference)
     expected = _state(events)
     assert {e.symbol for e in events if e.kind == "fill"} == {"SPX", "LATE"}
     # The feeds run side by side, so a kill lands somewhere in either symbol's step.
     assert _crash_and_resume(args, journal_dir / "two-crashed.sqlite", (len(events) // 2,)) == [-signal.SIGKILL, 0]
-    assert _state(_events(journal_dir / "two-crashed.sqlite")) == expected
+    assert _state(journal_events(journal_dir / "two-crashed.sqlite")) == expected

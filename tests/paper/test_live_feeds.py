@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,8 @@ from signalstack.paper.push_client import PushAck, push_bars, unix_seconds
 from signalstack.paper.runner import PaperConfig, run_paper
 
 from ..server.support import TOKEN, make_pki
-from .support import BARS, START_BAR, Recorder, signalstack, start_signalstack
+from ..support import free_port
+from .support import BARS, START_BAR, Recorder, journal_count, journal_events, signalstack, start_signalstack, wait_for
 
 WAIT = 120.0
 """Seconds any wait of these tests may take before it fails (the machine may be busy)."""
@@ -41,40 +41,19 @@ LIVE = BARS - START_BAR
 """Live bars of a full run: each ends with a snapshot."""
 
 
-def _wait(condition: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
-    ends = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < ends, f"timed out after {timeout:g} s waiting for {what}"
-        time.sleep(0.02)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
-def _events(path: Path, kinds: tuple[str, ...] = ()) -> list[Event]:
-    with Journal(path, readonly=True) as journal:
-        return journal.events(kinds)
 
 
-def _count(path: Path, kind: str) -> int:
-    """Events of `kind` in a journal a run may still be creating (0 until it can be read)."""
-    if not path.exists():
-        return 0
-    try:
-        with Journal(path, readonly=True) as journal:
-            return journal.counts()[kind]
-    except Exception:  # noqa: BLE001 - the run may still be creating its tables
-        return 0
 
 
 def _trading(path: Path) -> dict[str, Any]:
     """What a run traded, comparable across runs of other feeds (whose run ids, hence order ids, differ):
     fills, the account after each bar, signals, and the bars and rejections by time."""
     by_kind: dict[str, list[Event]] = {}
-    for event in _events(path):
+    for event in journal_events(path):
         by_kind.setdefault(event.kind, []).append(event)
     return {
         "fills": [(e.time, {k: v for k, v in e.payload.items() if k != "order_id"}) for e in by_kind["fill"]],
@@ -194,16 +173,16 @@ def test_a_tail_feed_takes_complete_lines_as_they_are_appended(tmp_path: Path) -
             with csv.open("a") as fh:
                 fh.write("Date,Open,High,Low,Close,Volume\n2020-01-01,10,11,9,10.5,100\n2020-01-02,10,11,9,10.5,1")
                 fh.flush()
-                _wait(lambda: bars(journal) == 1, "the first complete row")
+                wait_for(lambda: bars(journal) == 1, "the first complete row", WAIT)
                 time.sleep(0.3)
                 seen_early.append(bars(journal))  # the partial row is no bar yet
                 fh.write("00\n2020-01-02,10,11,9,10.5,100\n2020-01-03,10,11,9,10.5,100\n")  # the duplicate: once
                 fh.write("2020-01-04,10,9,9,10.5,100\n\n2020-01-06,10,11,9,10.5,100\n")  # high < close; a blank
                 fh.flush()
-                _wait(lambda: bars(journal) == 4, "the appended rows")
+                wait_for(lambda: bars(journal) == 4, "the appended rows", WAIT)
                 fh.write("2020-01-05,10,11,9,10.5,100\n2020-01-08,10,11,9,10.5,100\n")  # out of order, then clean
                 fh.flush()
-                _wait(lambda: bars(journal) == 5, "the last row")
+                wait_for(lambda: bars(journal) == 5, "the last row", WAIT)
         except AssertionError as exc:
             problems.append(exc)
         finally:
@@ -246,7 +225,7 @@ def test_a_tail_run_trades_as_a_replay_of_the_final_file(paper_model: Path, feed
                     fh.write(text[offset:offset + 997])
                     fh.flush()
                     time.sleep(0.005)
-            _wait(lambda: _count(journal, "snapshot") == LIVE, "the last bar's snapshot")
+            wait_for(lambda: journal_count(journal, "snapshot") == LIVE, "the last bar's snapshot", WAIT)
         except AssertionError as exc:
             problems.append(exc)
         finally:
@@ -260,7 +239,7 @@ def test_a_tail_run_trades_as_a_replay_of_the_final_file(paper_model: Path, feed
     assert not problems, problems
     assert result.stopped == "kill switch"
     assert _trading(journal) == reference
-    assert [e.payload["row"] for e in _events(journal, ("rejected",))] == [BAD_AFTER + 2]
+    assert [e.payload["row"] for e in journal_events(journal, "rejected")] == [BAD_AFTER + 2]
 
 
 def test_a_killed_tail_run_resumes_after_its_last_journaled_row(paper_model: Path, feed_csv: Path, start: str,
@@ -273,17 +252,17 @@ def test_a_killed_tail_run_resumes_after_its_last_journaled_row(paper_model: Pat
             "--sell-threshold", str(strategy["sell_threshold"]), "--allow-short"]
     killed = signalstack(args, env={KILL_AFTER_ENV: str(kill)}, check=False, timeout=WAIT)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
-    seen = _events(journal, ("bar", "rejected"))
-    assert len(seen) < BARS + 1 and _count(journal, "snapshot") < LIVE  # the crash left bars unseen
+    seen = journal_events(journal, "bar", "rejected")
+    assert len(seen) < BARS + 1 and journal_count(journal, "snapshot") < LIVE  # the crash left bars unseen
     resumed = start_signalstack(["paper", "resume", "--journal", str(journal)])
     try:
-        _wait(lambda: _count(journal, "snapshot") == LIVE, "the resumed run's last snapshot")
+        wait_for(lambda: journal_count(journal, "snapshot") == LIVE, "the resumed run's last snapshot", WAIT)
         request_stop(journal)
         assert resumed.wait(timeout=WAIT) == 0, resumed.stderr.read()[-3000:]
     finally:
         resumed.kill()
     assert _trading(journal) == reference
-    rows = [e.payload["row"] for e in _events(journal, ("bar", "rejected"))]
+    rows = [e.payload["row"] for e in journal_events(journal, "bar", "rejected")]
     assert rows == sorted(rows) and len(rows) == len(set(rows)) == BARS + 1  # each row once, in order
 
 
@@ -291,7 +270,7 @@ def test_a_killed_tail_run_resumes_after_its_last_journaled_row(paper_model: Pat
 
 
 def test_a_grpc_endpoint_routes_each_symbol_acknowledges_and_journals_every_bar(tmp_path: Path) -> None:
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     day = 86_400
     t0 = unix_seconds("2020-01-01")
     clean = ("SPY", t0, 10, 11, 9, 10.5, 100)
@@ -308,7 +287,7 @@ def test_a_grpc_endpoint_routes_each_symbol_acknowledges_and_journals_every_bar(
         try:
             acks.append(push_bars(address, stream, timeout=WAIT))
             acks.append(push_bars(address, [("SPY", t0 + day, 10, 11, 9, 10.5, 100)], timeout=WAIT))  # sent again
-            _wait(lambda: len(journal.events(("bar",))) == 5, "the journaled bars")
+            wait_for(lambda: len(journal.events(("bar",))) == 5, "the journaled bars", WAIT)
         except (AssertionError, grpc.RpcError) as exc:
             problems.append(exc)
         finally:
@@ -356,7 +335,7 @@ def test_a_guarded_grpc_endpoint_takes_bars_only_over_tls_with_a_token(tmp_path:
     pki = make_pki(tmp_path)
     tokens = tmp_path / "feed_tokens"
     tokens.write_text(f"# senders\n{TOKEN}\n")
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     guarded = f"SPY=grpc:{address}?token_file={tokens}&tls_cert={pki.server_cert}&tls_key={pki.server_key}"
     spec = parse_feed(guarded)
     assert spec.security() == {"token_file": tokens, "tls_cert": pki.server_cert, "tls_key": pki.server_key}
@@ -399,7 +378,7 @@ def test_a_guarded_grpc_endpoint_takes_bars_only_over_tls_with_a_token(tmp_path:
 def test_feeds_at_one_address_must_guard_it_alike(tmp_path: Path) -> None:
     tokens = tmp_path / "feed_tokens"
     tokens.write_text(TOKEN + "\n")
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     with Journal(tmp_path / "j.sqlite") as journal:
         first = make_feed(parse_feed(f"SPY=grpc:{address}?token_file={tokens}"), journal, None)
         try:
@@ -417,7 +396,7 @@ def test_feeds_at_one_address_must_guard_it_alike(tmp_path: Path) -> None:
 def test_a_grpc_run_that_dies_frees_its_address(paper_model: Path, tmp_path: Path) -> None:
     # A journal too small for the pushed bars: the feed's Cerebro dies of the JournalError, and its endpoint must
     # stop with it, or the address would stay taken (and the feed registered) for the rest of the process.
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     outcome: dict[str, BaseException] = {}
 
     def run() -> None:
@@ -466,7 +445,7 @@ for bar in vendor_bars():
 
 
 def test_the_readme_vendor_adapter_pushes_bars_and_reports_rejections(tmp_path: Path) -> None:
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     vendor = "SPY,2020-01-02,10,11,9,10.5,100\nSPY,2020-01-03,10,10.2,9,10.5,100\nDIA,2020-01-03,1,1,1,1,1\n" \
              "SPY,2020-01-06T00:00:00Z,10.5,12,10,11.5,250\n"
     stop, done = threading.Event(), []
@@ -514,7 +493,7 @@ def _pushing(address: str, bars: list[tuple[Any, ...]], acks: list[PushAck | grp
 def test_a_killed_grpc_run_resumes_with_its_journaled_bars_and_takes_a_resend_once(
         paper_model: Path, feed_lines: list[str], start: str, strategy: dict[str, Any], reference: dict[str, Any],
         journal_dir: Path) -> None:
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     journal = journal_dir / "grpc-crash.sqlite"
     bars = _pushed(feed_lines)
     first_part = 120  # pushed before the crash
@@ -531,8 +510,8 @@ def test_a_killed_grpc_run_resumes_with_its_journaled_bars_and_takes_a_resend_on
     finally:
         killed.kill()
     pusher.join(WAIT)
-    before = len(_events(journal, ("bar",)))
-    assert 0 < before <= first_part and _count(journal, "snapshot") < LIVE
+    before = len(journal_events(journal, "bar"))
+    assert 0 < before <= first_part and journal_count(journal, "snapshot") < LIVE
 
     resumed = start_signalstack(["paper", "resume", "--journal", str(journal)])
     try:
@@ -541,7 +520,7 @@ def test_a_killed_grpc_run_resumes_with_its_journaled_bars_and_takes_a_resend_on
         assert all(isinstance(ack, PushAck) for ack in acks), acks
         assert sum(a.accepted for a in acks) == BARS - before and sum(a.rejected for a in acks) == 1
         assert sum(a.duplicates for a in acks) == before + 1  # the bars journaled before, and the line sent twice
-        _wait(lambda: _count(journal, "snapshot") == LIVE, "the resumed run's last snapshot")
+        wait_for(lambda: journal_count(journal, "snapshot") == LIVE, "the resumed run's last snapshot", WAIT)
         request_stop(journal)
         assert resumed.wait(timeout=WAIT) == 0, resumed.stderr.read()[-3000:]
     finally:

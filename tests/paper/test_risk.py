@@ -16,29 +16,34 @@ import pytest
 
 from signalstack.cli import main
 from signalstack.core.bars import load_bars
-from signalstack.paper.journal import KILL_AFTER_ENV, Event, Journal
+from signalstack.paper.journal import KILL_AFTER_ENV, Journal
 from signalstack.paper.risk import RiskBook, RiskLimits, RiskWaitCancelled
 from signalstack.paper.runner import PaperConfig, run_paper
 from signalstack.plugin.backtest import run_backtest
 from signalstack.plugin.sources import OnnxSource
 
-from .support import signalstack
+from .support import journal_events, signalstack
 
 DERIVED = ("signal", "risk", "decision", "order", "fill", "cancel", "snapshot")
 
 
-def _events(path: Path, *kinds: str) -> list[Event]:
-    with Journal(path, readonly=True) as journal:
-        return journal.events(kinds)
 
 
 def _derived(path: Path) -> dict[str, Any]:
-    return {e.key: e.payload for e in _events(path, *DERIVED)}
+    return {e.key: e.payload for e in journal_events(path, *DERIVED)}
 
 
 def _run(model: Path, feeds: list[str], journal: Path, strategy: dict[str, Any], **limits: float) -> None:
     result = run_paper(PaperConfig(model=model, feeds=feeds, strategy=strategy, risk=RiskLimits(**limits)), journal)
     assert result.stopped == "feeds ended"
+
+
+def _two_feeds(bars: pd.DataFrame, start: str, folder: Path) -> list[str]:
+    """Replay specs of two symbols trading from `start`, files written into `folder`: A on `bars`, B on them from
+    their 26th bar on (two accounts whose histories differ)."""
+    bars.to_csv(folder / "a.csv")
+    bars.iloc[25:].to_csv(folder / "b.csv")
+    return [f"A=replay:{folder / 'a.csv'}?start={start}", f"B=replay:{folder / 'b.csv'}?start={start}"]
 
 
 def _opens(decision: dict[str, Any]) -> bool:
@@ -112,8 +117,8 @@ def test_without_limits_a_paper_run_trades_as_the_backtest(paper_model: Path, re
     _run(paper_model, [f"replay:{replay_csv}?start={start}"], journal, strategy)
     backtest = run_backtest(OnnxSource(paper_model), load_bars(replay_csv), start=start, symbol=replay_csv.stem,
                             **strategy)
-    fills = [(pd.Timestamp(e.time), e.payload["size"], e.payload["price"]) for e in _events(journal, "fill")]
-    assert len(fills) >= 10 and not _events(journal, "risk")
+    fills = [(pd.Timestamp(e.time), e.payload["size"], e.payload["price"]) for e in journal_events(journal, "fill")]
+    assert len(fills) >= 10 and not journal_events(journal, "risk")
     assert fills == list(backtest.fills[["time", "size", "price"]].itertuples(index=False, name=None))
 
 
@@ -122,24 +127,24 @@ def test_max_position_cuts_every_entry_and_a_tiny_one_blocks_them_all(
     feed, strategy = f"replay:{replay_csv}?start={start}", {**thresholds, "allow_short": True, "stake": 0.9}
     cut = journal_dir / "cut.sqlite"
     _run(paper_model, [feed], cut, strategy, max_position=0.3)
-    risks = _events(cut, "risk")
-    orders = {e.time: e.payload for e in _events(cut, "order")}
-    equity = {e.time: e.payload["value"] for e in _events(cut, "snapshot")}
+    risks = journal_events(cut, "risk")
+    orders = {e.time: e.payload for e in journal_events(cut, "order")}
+    equity = {e.time: e.payload["value"] for e in journal_events(cut, "snapshot")}
     assert len(risks) >= 5 and {e.payload["action"] for e in risks} == {"cut"}
     for risk in risks:  # journaled before the order, which has the cut size and keeps the position within 30%
-        order = next(e for e in _events(cut, "order") if e.time == risk.time)
+        order = next(e for e in journal_events(cut, "order") if e.time == risk.time)
         assert risk.seq < order.seq and order.payload["size"] == risk.payload["placed"] < risk.payload["size"]
         assert risk.payload["units"] * order.payload["close"] <= 0.3 * equity[risk.time]
-    fills = _events(cut, "fill")
-    assert len(fills) >= 10 and all(orders[e.time]["size"] for e in _events(cut, "order"))
+    fills = journal_events(cut, "fill")
+    assert len(fills) >= 10 and all(orders[e.time]["size"] for e in journal_events(cut, "order"))
 
     blocked = journal_dir / "blocked.sqlite"
     _run(paper_model, [feed], blocked, strategy, max_position=1e-4)  # less than one unit of the index
-    risks = _events(blocked, "risk")
+    risks = journal_events(blocked, "risk")
     assert len(risks) >= 5 and {(e.payload["limit"], e.payload["action"], e.payload["placed"]) for e in risks} == {
         ("max_position", "blocked", 0.0)}
-    assert not _events(blocked, "order") and not _events(blocked, "decision")
-    assert {e.payload["position"][0] for e in _events(blocked, "snapshot")} == {0.0}
+    assert not journal_events(blocked, "order") and not journal_events(blocked, "decision")
+    assert {e.payload["position"][0] for e in journal_events(blocked, "snapshot")} == {0.0}
 
 
 @pytest.fixture
@@ -157,7 +162,7 @@ def test_daily_loss_limit_halts_entries_for_the_rest_of_the_day_but_not_exits(
     journal = journal_dir / "loss.sqlite"
     _run(paper_model, [f"replay:{intraday_csv}?start={start}"], journal, {**thresholds, "allow_short": True},
          daily_loss_limit=limit)
-    snapshots = pd.Series({pd.Timestamp(e.time): e.payload["value"] for e in _events(journal, "snapshot")})
+    snapshots = pd.Series({pd.Timestamp(e.time): e.payload["value"] for e in journal_events(journal, "snapshot")})
     closes = snapshots.groupby(snapshots.index.normalize()).last()
     lows = snapshots.groupby(snapshots.index.normalize()).cummin()  # the day's lowest equity up to each bar
 
@@ -167,11 +172,11 @@ def test_daily_loss_limit_halts_entries_for_the_rest_of_the_day_but_not_exits(
         first = before.iloc[-1] if len(before) else 10_000.0
         return 1 - lows.loc[when] / first if when in lows.index else 0.0
 
-    risks = _events(journal, "risk")
+    risks = journal_events(journal, "risk")
     assert len(risks) >= 2 and {e.payload["limit"] for e in risks} == {"daily_loss_limit"}
     for risk in risks:  # every halt is a day already down by the limit
         assert risk.payload["value"] == pytest.approx(loss(risk.time)) and risk.payload["value"] >= limit
-    decisions = [e.payload | {"time": e.time} for e in _events(journal, "decision")]
+    decisions = [e.payload | {"time": e.time} for e in journal_events(journal, "decision")]
     entries = [d for d in decisions if _opens(d)]
     assert entries and all(loss(d["time"]) < limit for d in entries)
     halted_days = {pd.Timestamp(e.time).normalize() for e in risks}
@@ -182,22 +187,19 @@ def test_daily_loss_limit_halts_entries_for_the_rest_of_the_day_but_not_exits(
 def test_max_gross_across_two_accounts_cuts_entries_the_same_way_every_run(
         paper_model: Path, replay_bars: pd.DataFrame, start: str, thresholds: dict[str, float],
         journal_dir: Path) -> None:
-    first, second = journal_dir / "a.csv", journal_dir / "b.csv"
-    replay_bars.to_csv(first)
-    replay_bars.iloc[25:].to_csv(second)
-    feeds = [f"A=replay:{first}?start={start}", f"B=replay:{second}?start={start}"]
+    feeds = _two_feeds(replay_bars, start, journal_dir)
     strategy = {**thresholds, "stake": 0.8}
     journals = [journal_dir / f"gross{i}.sqlite" for i in range(2)]
     for journal in journals:
         _run(paper_model, feeds, journal, strategy, max_gross=0.5)
     assert _derived(journals[0]) == _derived(journals[1])  # whatever the threads did
-    risks = _events(journals[0], "risk")
+    risks = journal_events(journals[0], "risk")
     assert len(risks) >= 3 and {e.payload["limit"] for e in risks} == {"max_gross"}
-    snapshots = _events(journals[0], "snapshot")
+    snapshots = journal_events(journals[0], "snapshot")
     for risk in risks:  # gross after the cut entry (0.8 of each account), at the deciding close, from the journal
         when = risk.time
         other = [e for e in snapshots if e.symbol != risk.symbol and e.time < when]
-        own = next(e for e in _events(journals[0], "order") if e.time == when and e.symbol == risk.symbol)
+        own = next(e for e in journal_events(journals[0], "order") if e.time == when and e.symbol == risk.symbol)
         own_equity = next(e for e in snapshots if e.symbol == risk.symbol and e.time == when).payload["value"]
         other_value, other_cash = (other[-1].payload["value"], other[-1].payload["cash"]) if other else (10_000.0,) * 2
         held = risk.payload["units"] * own.payload["close"]
@@ -214,7 +216,7 @@ def test_the_paper_command_takes_the_risk_flags(paper_model: Path, replay_csv: P
                  "--max-gross", "2", "--daily-loss-limit", "0.05"]) == 0
     with Journal(journal, readonly=True) as read:
         assert read.config()["risk"] == {"max_position": 0.25, "max_gross": 2.0, "daily_loss_limit": 0.05}
-    assert {e.payload["limit"] for e in _events(journal, "risk")} == {"max_position"}
+    assert {e.payload["limit"] for e in journal_events(journal, "risk")} == {"max_position"}
     assert main(["paper", "run", "--model", str(paper_model), "--feed", f"replay:{replay_csv}",
                  "--journal", str(journal_dir / "bad.sqlite"), "--max-gross", "0"]) == 1
 
@@ -222,20 +224,17 @@ def test_the_paper_command_takes_the_risk_flags(paper_model: Path, replay_csv: P
 def test_a_limited_run_killed_after_a_breach_resumes_to_the_same_decisions(
         paper_model: Path, replay_bars: pd.DataFrame, start: str, thresholds: dict[str, float],
         journal_dir: Path) -> None:
-    first, second = journal_dir / "a.csv", journal_dir / "b.csv"
-    replay_bars.to_csv(first)
-    replay_bars.iloc[25:].to_csv(second)
-    args = ["--model", str(paper_model), "--feed", f"A=replay:{first}?start={start}",
-            "--feed", f"B=replay:{second}?start={start}", "--buy-threshold", str(thresholds["buy_threshold"]),
+    a, b = _two_feeds(replay_bars, start, journal_dir)
+    args = ["--model", str(paper_model), "--feed", a, "--feed", b, "--buy-threshold", str(thresholds["buy_threshold"]),
             "--sell-threshold", str(thresholds["sell_threshold"]), "--allow-short", "--stake", "0.8",
             "--max-gross", "0.5", "--daily-loss-limit", "0.001"]
     reference = journal_dir / "reference.sqlite"
     assert main(["paper", "run", *args, "--journal", str(reference)]) == 0
     expected = _derived(reference)
-    risks = _events(reference, "risk")
+    risks = journal_events(reference, "risk")
     assert {e.payload["limit"] for e in risks} == {"max_gross", "daily_loss_limit"}
     kills = {"after journaling a breach, before acting on it": risks[len(risks) // 2].seq,
-             "at a random event": random.Random(7).choice(_events(reference, "snapshot")).seq + 1}
+             "at a random event": random.Random(7).choice(journal_events(reference, "snapshot")).seq + 1}
     for number, kill in enumerate(kills.values()):
         journal = journal_dir / f"killed{number}.sqlite"
         killed = signalstack(["paper", "run", *args, "--journal", str(journal)], env={KILL_AFTER_ENV: str(kill)},

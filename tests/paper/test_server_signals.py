@@ -18,7 +18,7 @@ import pytest
 
 from signalstack.cli import main
 from signalstack.core.bars import COLUMNS
-from signalstack.paper.journal import KILL_AFTER_ENV, Event, Journal
+from signalstack.paper.journal import KILL_AFTER_ENV, Journal
 from signalstack.paper.kill_switch import request_stop
 from signalstack.paper.runner import PaperConfig, PaperResult, run_paper
 from signalstack.paper.signals import TIMEOUT, UNAVAILABLE, Backoff, StreamSource
@@ -30,7 +30,7 @@ from signalstack.server.repository import ModelRepository
 
 from ..server.support import TOKEN, install, make_pki
 from ..support import SMALL, free_port, handmade_model, walk_with_flat_volume
-from .support import BARS, START_BAR, signalstack
+from .support import BARS, START_BAR, journal_count, journal_events, signalstack, wait_for
 
 COSTS = {"cash": 50_000.0, "commission": 0.002, "slippage": 0.001}
 LIVE_BARS = BARS - START_BAR
@@ -74,26 +74,10 @@ def in_process(paper_model: Path, replay_csv: Path, start: str, strategy: dict[s
                                  strategy=strategy, **COSTS), tmp_path_factory.mktemp("reference") / "run.sqlite")
 
 
-def _events(journal: Path, *kinds: str) -> list[Event]:
-    with Journal(journal, readonly=True) as read:
-        return read.events(kinds)
 
 
-def _count(journal: Path, kind: str) -> int:
-    if not journal.exists():
-        return 0
-    try:
-        with Journal(journal, readonly=True) as read:
-            return read.counts()[kind]
-    except Exception:  # noqa: BLE001 - the run may still be creating its tables
-        return 0
 
 
-def _wait(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    ends = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < ends, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def _in_thread(target: Callable[[], Any]) -> Callable[[float], Any]:
@@ -145,15 +129,15 @@ def test_served_signals_trade_as_the_model_in_process(models: Path, paper_model:
     pd.testing.assert_frame_equal(_fills(served), _fills(in_process), check_exact=True)
     pd.testing.assert_frame_equal(served.trades, in_process.trades, check_exact=True)
     pd.testing.assert_frame_equal(served.equity, in_process.equity, check_exact=True)
-    signals = _events(served.journal, "signal")
-    reference = _events(in_process.journal, "signal")
+    signals = journal_events(served.journal, "signal")
+    reference = journal_events(in_process.journal, "signal")
     assert len(signals) == LIVE_BARS
     assert [(e.time, e.payload["up"]) for e in signals] == [(e.time, e.payload["up"]) for e in reference]
     assert {(e.payload["model"], e.payload["version"]) for e in signals} == {("quick", 1)}
     status = served.status
     assert status["server"] == server.address and status["stale_gaps"] == 0 and status["model_changes"] == []
     assert status["last_signal"][replay_csv.stem]["version"] == 1
-    assert _events(served.journal, "config")[0].payload["server"] == server.address
+    assert journal_events(served.journal, "config")[0].payload["server"] == server.address
 
 
 def test_a_lost_server_costs_entries_on_stale_bars_only_and_its_new_version_is_picked_up(
@@ -165,16 +149,16 @@ def test_a_lost_server_costs_entries_on_stale_bars_only_and_its_new_version_is_p
     server = SignalServer(ServeOptions(models, port=port, grace=0)).start()
     try:
         join = _in_thread(lambda: run_paper(config, journal))
-        _wait(lambda: _count(journal, "snapshot") >= 30, "30 live bars")
+        wait_for(lambda: journal_count(journal, "snapshot") >= 30, "30 live bars")
         server.stop(0)
-        _wait(lambda: _count(journal, "gap") >= 3, "stale-signal gaps while the server is gone", timeout=20)
+        wait_for(lambda: journal_count(journal, "gap") >= 3, "stale-signal gaps while the server is gone", timeout=20)
         install(paper_model, models, "quick", 2)  # a second export: the restarted server serves v2 as newest
         server = SignalServer(ServeOptions(models, port=port, grace=0)).start()
         result = join(120)
     finally:
         server.stop(0)
     assert result.stopped == "feeds ended"
-    events = _events(journal)
+    events = journal_events(journal)
     of = {kind: [e for e in events if e.kind == kind] for kind in ("bar", "snapshot", "signal", "gap", "model",
                                                                       "decision")}
     assert len(of["bar"]) == BARS and len(of["snapshot"]) == LIVE_BARS  # no bar lost
@@ -215,17 +199,17 @@ def test_a_stopped_served_run_resumes_with_the_server(models: Path, replay_csv: 
                                         "--signal-timeout", "10",
                                         "--feed", f"replay:{replay_csv}?pace=0.02&start={start}",
                                         "--journal", str(journal), *flags]))
-        _wait(lambda: _count(journal, "snapshot") >= 40, "40 live bars")
+        wait_for(lambda: journal_count(journal, "snapshot") >= 40, "40 live bars")
         request_stop(journal)
         assert join(60) == 0
-        assert _count(journal, "snapshot") < LIVE_BARS
+        assert journal_count(journal, "snapshot") < LIVE_BARS
         assert main(["paper", "resume", "--journal", str(journal)]) == 0
     status = read_status(journal)
     assert status["stopped"]["reason"] == "feeds ended" and status["stale_gaps"] == 0
-    assert status["server"] == server.address and _count(journal, "resume") == 1
-    signals = _events(journal, "signal")  # both sessions': every live bar scored by the server
+    assert status["server"] == server.address and journal_count(journal, "resume") == 1
+    signals = journal_events(journal, "signal")  # both sessions': every live bar scored by the server
     assert len(signals) == LIVE_BARS and {e.payload["version"] for e in signals} == {1}
-    assert [e.payload["up"] for e in signals] == [e.payload["up"] for e in _events(in_process.journal, "signal")]
+    assert [e.payload["up"] for e in signals] == [e.payload["up"] for e in journal_events(in_process.journal, "signal")]
 
 
 def test_a_server_wanting_a_token_over_tls_is_reached_with_them_and_the_token_is_never_journaled(
@@ -250,18 +234,18 @@ def test_a_server_wanting_a_token_over_tls_is_reached_with_them_and_the_token_is
         assert "UNAUTHENTICATED: missing bearer token" in capsys.readouterr().err
         monkeypatch.setenv("SIGNALSTACK_TOKEN", TOKEN)
         join = _in_thread(lambda: main(["paper", "run", *flags, "--journal", str(journal)]))
-        _wait(lambda: _count(journal, "snapshot") >= 40, "40 live bars")
+        wait_for(lambda: journal_count(journal, "snapshot") >= 40, "40 live bars")
         request_stop(journal)
         assert join(60) == 0
         monkeypatch.delenv("SIGNALSTACK_TOKEN")
         assert main(["paper", "resume", "--journal", str(journal)]) == 1
         assert "with a bearer token, which the journal does not keep" in capsys.readouterr().err
         assert main(["paper", "resume", "--journal", str(journal), "--token", TOKEN]) == 0
-    config = _events(journal, "config")[0].payload
+    config = journal_events(journal, "config")[0].payload
     assert config["token"] is True and config["tls_ca"] == str(pki.ca.resolve())
     assert not [f for f in journal_dir.iterdir() if TOKEN.encode() in f.read_bytes()]
-    signals = _events(journal, "signal")  # both sessions', every live bar scored over TLS
-    assert [e.payload["up"] for e in signals] == [e.payload["up"] for e in _events(in_process.journal, "signal")]
+    signals = journal_events(journal, "signal")  # both sessions', every live bar scored over TLS
+    assert [e.payload["up"] for e in signals] == [e.payload["up"] for e in journal_events(in_process.journal, "signal")]
     assert read_status(journal)["stopped"]["reason"] == "feeds ended"
 
 
@@ -283,7 +267,7 @@ def test_a_served_run_killed_mid_bar_resumes_on_a_new_version_to_the_uninterrupt
         models: Path, paper_model: Path, replay_csv: Path, start: str, thresholds: dict[str, float],
         in_process: PaperResult, journal_dir: Path) -> None:
     journal = journal_dir / "crashed.sqlite"
-    orders = [e.seq for e in _events(in_process.journal, "order")]
+    orders = [e.seq for e in journal_events(in_process.journal, "order")]
     kill = orders[len(orders) // 2]  # both runs journal the same events: killed once a bar's signal, decision and
     # order are committed, before the broker gets the order
     flags = ["--buy-threshold", str(thresholds["buy_threshold"]), "--sell-threshold",
@@ -295,22 +279,22 @@ def test_a_served_run_killed_mid_bar_resumes_on_a_new_version_to_the_uninterrupt
                                f"replay:{replay_csv}?start={start}", "--journal", str(journal), *flags],
                               env={KILL_AFTER_ENV: str(kill)}, check=False)
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-2000:]
-    interrupted = _events(journal)[-1]
+    interrupted = journal_events(journal)[-1]
     assert interrupted.kind == "order"
-    assert [e.payload["version"] for e in _events(journal, "signal") if e.time == interrupted.time] == [1]
+    assert [e.payload["version"] for e in journal_events(journal, "signal") if e.time == interrupted.time] == [1]
     install(paper_model, models, "quick", 2)  # the server now serves v2 (a copy: the same predictions)
     with serving(models, port):
         signalstack(["paper", "resume", "--journal", str(journal)])
     with Journal(journal, readonly=True) as read:
         fills = fills_frame(read).drop(columns="order_id")
     pd.testing.assert_frame_equal(fills, _fills(in_process), check_exact=True)
-    assert [(e.time, e.payload) for e in _events(journal, "snapshot")] == \
-        [(e.time, e.payload) for e in _events(in_process.journal, "snapshot")]
+    assert [(e.time, e.payload) for e in journal_events(journal, "snapshot")] == \
+        [(e.time, e.payload) for e in journal_events(in_process.journal, "snapshot")]
     # The interrupted bar keeps its journaled v1 signal; v2 signals from the next bar on.
-    versions = {e.time: e.payload["version"] for e in _events(journal, "signal")}
+    versions = {e.time: e.payload["version"] for e in journal_events(journal, "signal")}
     assert {v for t, v in versions.items() if t <= interrupted.time} == {1}
     assert {v for t, v in versions.items() if t > interrupted.time} == {2}
-    [change] = _events(journal, "model")
+    [change] = journal_events(journal, "model")
     assert change.time == min(t for t in versions if t > interrupted.time) and change.payload["to"] == 2
     assert read_status(journal)["stale_gaps"] == 0
 
