@@ -1,0 +1,69 @@
+"""A client's credentials for a signalstack server: a bearer token and the TLS files, declared once.
+
+`backtest`, `paper run`, `GrpcSource`, StreamSignals streams and the BarFeed push client all take a
+`ClientSecurity`. The token is a secret: it is never written out (`to_dict` leaves it out, `repr`
+hides it); the file paths are kept and read again when a run resumes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, model_validator
+
+from signalstack.core.errors import SettingsError
+from signalstack.core.settings import Settings
+
+TOKEN_VARIABLE = "SIGNALSTACK_TOKEN"
+"""The environment variable a command line reads the bearer token from when --token is not given."""
+
+
+class ClientSecurity(Settings):
+    """How a client proves itself to a server and checks the server: a bearer token, TLS, a client certificate."""
+
+    token: str | None = Field(None, repr=False)
+    """Bearer token the server asks for (default: $SIGNALSTACK_TOKEN); never journaled or written to a file."""
+    tls_ca: Path | None = None
+    """CA certificate (PEM) of the server: connect with TLS."""
+    tls_cert: Path | None = None
+    """Client certificate (PEM), for servers that verify clients; with tls_key, over TLS."""
+    tls_key: Path | None = None
+    """Private key (PEM) of tls_cert."""
+
+    @model_validator(mode="after")
+    def _paired(self) -> ClientSecurity:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError(f"tls_cert {self.tls_cert} and tls_key {self.tls_key}: expected both or neither")
+        if self.tls_cert is not None and self.tls_ca is None:
+            raise ValueError(f"tls_cert {self.tls_cert} without tls_ca: a client certificate is sent over TLS only "
+                             "(expected the server's CA certificate too)")
+        return self
+
+    @classmethod
+    def from_environment(cls, token: str | None = None, **files: Path | None) -> ClientSecurity:
+        """Settings with `token`, else $SIGNALSTACK_TOKEN when it is set, and the TLS files given."""
+        return cls(token=token or os.environ.get(TOKEN_VARIABLE) or None, **files)
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_ca is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The TLS paths and whether a token is used; never the token itself."""
+        return {"token": self.token is not None, **{key: None if value is None else str(value) for key, value in (
+            ("tls_ca", self.tls_ca), ("tls_cert", self.tls_cert), ("tls_key", self.tls_key))}}
+
+    def pem(self) -> dict[str, bytes]:
+        """The PEM files read now, by gRPC's keyword (root_certificates, certificate_chain, private_key); an
+        unreadable file is a SettingsError naming it."""
+        out: dict[str, bytes] = {}
+        for keyword, path in (("root_certificates", self.tls_ca), ("certificate_chain", self.tls_cert),
+                              ("private_key", self.tls_key)):
+            if path is not None:
+                try:
+                    out[keyword] = Path(path).read_bytes()
+                except OSError as exc:
+                    raise SettingsError(f"{path}: cannot read it ({exc.strerror or exc}); expected a PEM file") from None
+        return out
