@@ -15,11 +15,11 @@ def add(sub: argparse._SubParsersAction) -> None:
                        "naive baselines on the same training rows, rerun the model on surrogate series with no "
                        "signal, and score everything on the test periods only. Writes OUT/<run id>/ (experiment.yaml, "
                        "metrics.json, predictions.csv, models/, report/, run.log) and prints the metrics table. "
-                       "The experiment file's keys: see signalstack.research.experiment.")
+                       "The experiment file's keys: see signalstack.research.settings.")
     p.add_argument("experiment", type=Path, metavar="EXP.yaml", help="the experiment file")
     p.add_argument("--out", type=Path, default=Path(defaults.OUT),
                    help=f"folder the run's folder is made in (default {defaults.OUT})")
-    p.add_argument("--seeds", type=int, default=None, help="seeds per fold, overriding the file's `seeds`")
+    p.add_argument("--seeds", type=int, default=argparse.SUPPRESS, help="seeds per fold, overriding the file's `seeds`")
     p.add_argument("--workers", type=int, default=defaults.WORKERS,
                    help=f"processes running the tasks side by side (default {defaults.WORKERS}: in this process)")
     p.add_argument("--ray-address", default=os.environ.get("RAY_ADDRESS") or None, metavar="ADDR",
@@ -31,13 +31,13 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    from signalstack.cli.flags import settings_from
     from signalstack.research.experiment import load_experiment
     from signalstack.research.run import run_experiment
+    from signalstack.research.settings import ExperimentFile
     from signalstack.research.summary import format_table, verdicts
 
-    experiment = load_experiment(args.experiment)
-    if args.seeds is not None:
-        experiment = experiment.with_seeds(args.seeds)
+    experiment = settings_from(ExperimentFile, args, load_experiment(args.experiment).model_dump(), source="--seeds")
     result = run_experiment(experiment, args.out, workers=args.workers, ray_address=args.ray_address)
     run = result.metrics["run"]
     print(f"{run['model']} on {run['data']}: {run['folds']} walk-forward folds x {run['seeds']} seed(s), "

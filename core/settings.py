@@ -22,10 +22,11 @@ from typing import Any, TypeVar
 
 import yaml
 from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, ValidationError
+from pydantic_core import PydanticCustomError
 
 from .errors import SettingsError
 
-__all__ = ["Settings", "SettingsError", "json_schema", "load_yaml", "parse"]
+__all__ = ["Settings", "SettingsError", "invalid", "json_schema", "load_yaml", "parse", "unknown_key"]
 
 
 def _names(field: str) -> AliasChoices:
@@ -71,7 +72,7 @@ def load_yaml(model: type[S], path: str | Path, *, context: Any = None) -> S:
     """The YAML file at `path` as `model`; a missing file, bad YAML or a bad value is one `SettingsError`."""
     path = Path(path)
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
     except FileNotFoundError:
         raise SettingsError(f"{path}: no such file (expected a YAML file of {model.__name__} settings)") from None
     except OSError as exc:
@@ -81,6 +82,20 @@ def load_yaml(model: type[S], path: str | Path, *, context: Any = None) -> S:
     if doc is not None and not isinstance(doc, Mapping):
         raise SettingsError(f"{path}: a {type(doc).__name__} at the top, expected a mapping of settings")
     return parse(model, doc, source=str(path), context=context)
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML's safe loader, but a date that does not exist (`2016-13-45`) stays text, so that the field that reads it
+    names it (YAML's own error says only "month must be in 1..12")."""
+
+    def construct_yaml_timestamp(self, node: yaml.Node) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError:
+            return self.construct_scalar(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
 
 
 def json_schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -100,16 +115,28 @@ def _describe(model: type[BaseModel], path: tuple[str | int, ...], errors: list[
     where = _dotted(path)
     first = errors[0]
     if first["type"] == "extra_forbidden":
-        valid = _keys_at(model, path[:-1])
-        close = difflib.get_close_matches(str(path[-1]).replace("-", "_"), valid, n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        return f"{where}: unknown key ({hint}expected one of {', '.join(valid)})"
+        return f"{where}: {unknown_key(str(path[-1]), _keys_at(model, path[:-1]))}"
     if first["type"] == "missing":
         return f"{where}: missing"
     expected = " or ".join(dict.fromkeys(_expected(error) for error in errors))
     if first["type"] in ("value_error", "assertion_error") and len(errors) == 1:
         return f"{where}: {expected}" if where else expected
     return f"{where or 'the document'}: {_shown(first['input'])}, expected {expected}"
+
+
+def invalid(path: str, message: str) -> ValidationError:
+    """The error a validator raises for the value at `path` below the one it checks (`params.hiden`), in its own
+    words: it reads `<the checked value's path>.<path>: <message>`."""
+    loc = tuple(int(part) if part.isdigit() else part for part in path.split("."))
+    error = PydanticCustomError("value_error", "{message}", {"message": message})
+    return ValidationError.from_exception_data("Settings", [{"type": error, "loc": loc, "input": None}])
+
+
+def unknown_key(key: str, valid: typing.Sequence[str]) -> str:
+    """What an unknown key is told: `unknown key (did you mean 'x'? expected one of ...)`."""
+    close = difflib.get_close_matches(key.replace("-", "_"), valid, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown key ({hint}expected one of {', '.join(valid)})"
 
 
 def _expected(error: Mapping[str, Any]) -> str:

@@ -48,6 +48,12 @@ Bars = pd.DataFrame | Mapping[str, pd.DataFrame]
 WINDOWS, INTRADAY, IMAGES, PAIRS, FUNDAMENTALS = "windows", "intraday", "images", "pairs", "fundamentals"
 """The data layouts `dataset_for` builds, named after what a net's declared inputs ask for."""
 
+READS = {WINDOWS: "(window, features) windows of one bar series",
+         FUNDAMENTALS: "dated fundamentals beside windows of one bar series",
+         INTRADAY: "day x intraday blocks of one series of intraday bars",
+         IMAGES: "factor images of the data's symbols", PAIRS: "pairs of the data's symbols"}
+"""What each layout's samples are made of, in words."""
+
 
 def train_and_export(bars: Bars, out: Path, *, architecture: str | Path = "lstm",
                      labels: LabelSpec = LabelSpec(), features: FeatureSpec | None = None, window: int = WINDOW,
@@ -140,7 +146,7 @@ def dataset_for(architecture: str | Path, bars: Bars, *, features: FeatureSpec |
         value = given[unused[0]]
         shown = "" if isinstance(value, pd.DataFrame) else " " + (
             ",".join(map(str, value)) if isinstance(value, tuple) else str(value))
-        raise ValueError(f"{unused[0]}{shown}: not used by {model}, which reads {_READS[layout]}")
+        raise ValueError(f"{unused[0]}{shown}: not used by {model}, which reads {READS[layout]}")
     for flag, value in (("--days", days), ("--bars-per-day", bars_per_day), ("--pairs-per-date", pairs_per_date),
                         ("--window", window)):
         if value is not None and value < 1:
@@ -159,7 +165,7 @@ def dataset_for(architecture: str | Path, bars: Bars, *, features: FeatureSpec |
         return factor_images(panel, spec, labels, days=window, shape=tuple(image) if image else None,
                              fractions=fractions, embargo=embargo)
     if len(panel) != 1:
-        raise ValueError(f"{model} reads {_READS[layout]}, got {len(panel)} --data; several are for nets with "
+        raise ValueError(f"{model} reads {READS[layout]}, got {len(panel)} --data; several are for nets with "
                          "an images input or a pair of inputs (inception, rank)")
     series = next(iter(panel.values()))
     if layout == FUNDAMENTALS:
@@ -170,7 +176,7 @@ def dataset_for(architecture: str | Path, bars: Bars, *, features: FeatureSpec |
     if layout == INTRADAY:
         typical = session_length(series)
         if typical < 2:
-            raise ValueError(f"{model} reads {_READS[INTRADAY]}: the bars have {typical} bar per day "
+            raise ValueError(f"{model} reads {READS[INTRADAY]}: the bars have {typical} bar per day "
                              "(expected intraday bars, several per day, such as 5-minute bars)")
         one_day = len(next(iter(declared.values()))) != 3
         if one_day and days is not None:
@@ -179,12 +185,6 @@ def dataset_for(architecture: str | Path, bars: Bars, *, features: FeatureSpec |
         return intraday_dataset(series, spec, labels, days=None if one_day else (days or INTRADAY_DAYS),
                                 bars_per_day=bars_per_day or typical, fractions=fractions, embargo=embargo)
     return build_dataset(series, spec, labels, window, fractions=fractions, embargo=embargo)
-
-
-_READS = {WINDOWS: "(window, features) windows of one bar series",
-          FUNDAMENTALS: "dated fundamentals beside windows of one bar series",
-          INTRADAY: "day x intraday blocks of one series of intraday bars",
-          IMAGES: "factor images of the --data symbols", PAIRS: "pairs of the --data symbols"}
 
 
 def session_length(bars: pd.DataFrame) -> int:
@@ -213,13 +213,16 @@ def train_dataset_and_export(dataset: Dataset, out: Path, *, architecture: str |
     return TrainedModel(out, card, result, artefacts, parity)
 
 
+def has_forecast_head(architecture: str | Path) -> bool:
+    """Whether a zoo net declares a forecast output beside another (the multitask net)."""
+    declared = get_entry(str(architecture)).n_outputs if str(architecture) in list_models() else None
+    return isinstance(declared, Mapping) and "forecast" in declared and len(declared) > 1
+
+
 def _targets(architecture: str | Path, labels: LabelSpec) -> LabelSpec | dict[str, LabelSpec]:
-    """`labels`, or a label per output for a zoo net that declares a forecast head beside its first
-    (the multitask net): that head forecasts the return over the same horizon."""
-    if str(architecture) not in list_models():
-        return labels
-    declared = get_entry(str(architecture)).n_outputs
-    if not isinstance(declared, Mapping) or "forecast" not in declared or len(declared) < 2:
+    """`labels`, or a label per output for a net with a forecast head beside its first: that head forecasts the
+    return over the same horizon."""
+    if not has_forecast_head(architecture):
         return labels
     return {labels.output_name: labels, "forecast": LabelSpec("regression", labels.horizon)}
 

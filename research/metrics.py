@@ -21,8 +21,8 @@ import pandas as pd
 
 from signalstack.core.labels import LabelSpec
 from signalstack.models.metrics import classification_metrics, regression_metrics
-from signalstack.plugin import defaults
 from signalstack.plugin.backtest import run_backtest
+from signalstack.plugin.settings import TradingSettings
 from signalstack.plugin.sources import PrecomputedSource
 from signalstack.plugin.stats import buy_and_hold, performance, signal_quality
 
@@ -120,11 +120,10 @@ def trade(frame: pd.DataFrame, bars: pd.DataFrame, labels: LabelSpec, options: M
     return {key: float(result.stats[key]) for key in TRADING_METRICS}
 
 
-def buy_and_hold_scores(bars: pd.DataFrame, options: Mapping[str, Any]) -> dict[str, float]:
+def buy_and_hold_scores(bars: pd.DataFrame, trading: TradingSettings) -> dict[str, float]:
     """The trading metrics of buying at the open after the first bar of `bars` and holding: run_backtest's benchmark."""
-    equity = buy_and_hold(bars, bars.index[0], options.get("cash", defaults.CASH),
-                          options.get("commission", defaults.COMMISSION))
-    stats = performance(equity, None, options.get("periods_per_year"))
+    equity = buy_and_hold(bars, bars.index[0], trading.cash, trading.commission)
+    stats = performance(equity, None, trading.periods_per_year)
     return {key: float(stats[key]) for key in TRADING_METRICS}
 
 

@@ -1,11 +1,12 @@
 """`run_experiment`: every task of an experiment, in this process or in worker processes, and the run's folder.
 
-Folds x seeds x series (the real bars and each surrogate) are independent tasks (`tasks.py`);
-with workers > 1 they run in a ProcessPoolExecutor of spawned processes, and with a Ray address as
-Ray tasks on that cluster (`executors.py` makes that one choice). Every task is seeded by itself, so
-a rerun with the same experiment gives the same metrics on the CPU, whatever the worker count or the
-executor. The run writes `OUT/<run id>/`, the id being the local start time and the experiment's digest
-(`20240501-142233-1a2b3c4d`):
+Folds x seeds x series (the real bars and each surrogate) are independent tasks (`layouts.Task`), each
+run by the experiment's layout on one CPU thread: a task shares nothing, builds its own series, fold and
+model, and returns plain rows, so worker processes may run tasks in any order. With workers > 1 they run
+in a ProcessPoolExecutor of spawned processes, and with a Ray address as Ray tasks on that cluster
+(`executors.py` makes that one choice). Every task is seeded by itself, so a rerun with the same experiment
+gives the same metrics on the CPU, whatever the worker count or the executor. The run writes `OUT/<run id>/`,
+the id being the local start time and the experiment's digest (`20240501-142233-1a2b3c4d`):
 
     experiment.yaml    the resolved experiment (absolute paths, defaults written out): running it again
                        reproduces the run
@@ -18,8 +19,9 @@ executor. The run writes `OUT/<run id>/`, the id being the local start time and 
                        `forecast_label`; a panel adds `symbol`; a ranking net's rows are its scorer's
                        per-symbol scores: time, symbol, score, forward_return, fold, seed)
     models/            fold{k}_seed{s}.onnx with its card (and .training/ artefacts), unless export: false
-    report/            report.html, charts, trades.csv, stats.json, config.json: the backtest of the
-                       seed-mean stitched predictions (plugin.report.write_report); folds.csv (every
+    report/            the layout's report (research/layouts): report.html, charts, trades.csv, stats.json,
+                       config.json of the backtest of the seed-mean stitched predictions (a panel's: the
+                       RankingStrategy backtest's equity.csv, fills.csv, stats.json); folds.csv (every
                        fold's metrics, model and baselines); summary.txt (the table and the verdicts)
     run.log            the run's log
 """
@@ -32,7 +34,7 @@ import logging
 import math
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -40,22 +42,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
+from threadpoolctl import threadpool_limits
 
 from signalstack import __version__
-from signalstack.core.bars import BarsError, load_bars
-from signalstack.core.fundamentals import load_fundamentals
-from signalstack.plugin.backtest import run_backtest
-from signalstack.plugin.report import format_report, write_report
-from signalstack.plugin.sources import PrecomputedSource
 
 from . import defaults
 from .executors import import_ray, run_all
-from .experiment import Data as Period
-from .experiment import Experiment
+from .layouts import Context, Task, TaskResult, layout_of
 from .metrics import aggregate, head_metric_names, metric_names, versus_surrogates
+from .settings import ExperimentFile
 from .summary import summary_text, write_folds
-from .tasks import Context, Data, Task, TaskResult, plan_folds, run_task, trading_bars
-from .walkforward import Fold, plan_built, sample_windows
 
 log = logging.getLogger(__name__)
 
@@ -68,30 +65,7 @@ class RunResult:
     """metrics.json's content, with NaN where the file has null."""
 
 
-def load_period(data: Period) -> Data:
-    """The experiment's bars: loaded and checked by load_bars, cut to [start, end]; {symbol: bars} on the dates
-    they share for several paths (the symbols of factor images)."""
-    if data.is_panel:
-        from .panel import load_panel
-
-        return load_panel(data)
-    bars = load_bars(data.path)
-    period = bars.loc[data.start:data.end]
-    if len(period) == 0:
-        raise BarsError(f"{data.path}: no bars in {data.start or 'the start'} .. {data.end or 'the end'} "
-                        f"(expected a period within {bars.index[0]} .. {bars.index[-1]})")
-    return period
-
-
-def plan(experiment: Experiment, bars: Data, fundamentals: pd.DataFrame | None) -> tuple[int, list[Fold]]:
-    """The samples (positions: bars, or days / dates for the nets whose builders make them) and the folds."""
-    if experiment.builds_samples:
-        return plan_built(experiment, bars, fundamentals)
-    samples = len(sample_windows(bars, experiment.features, experiment.labels, experiment.window))
-    return samples, plan_folds(experiment, samples)
-
-
-def make_tasks(experiment: Experiment, folds: int) -> list[Task]:
+def make_tasks(experiment: ExperimentFile, folds: int) -> list[Task]:
     """The real models first (their failures show soonest), then the baselines, then the surrogates."""
     seeds = range(experiment.seeds)
     tasks = [Task("model", k, seed) for k in range(folds) for seed in seeds]
@@ -102,7 +76,7 @@ def make_tasks(experiment: Experiment, folds: int) -> list[Task]:
     return tasks
 
 
-def run_experiment(experiment: Experiment, out: str | Path = defaults.OUT, *,
+def run_experiment(experiment: ExperimentFile, out: str | Path = defaults.OUT, *,
                    workers: int = defaults.WORKERS, ray_address: str | None = None) -> RunResult:
     """Run every task of `experiment` and write the run's folder under `out`; see the module's docstring.
 
@@ -118,35 +92,33 @@ def run_experiment(experiment: Experiment, out: str | Path = defaults.OUT, *,
     ray_address = ray_address or None
     if ray_address:
         import_ray(ray_address)  # a missing Ray fails here, before any folder is made
-    if experiment.data.is_panel and experiment.layout in ("windows", "pairs"):
-        return _run_panel(experiment, Path(out), workers, ray_address)
     began = time.perf_counter()
-    bars: Data = load_period(experiment.data)
-    fundamentals = load_fundamentals(experiment.fundamentals) if experiment.fundamentals else None
-    samples, folds = plan(experiment, bars, fundamentals)  # a layout that cannot work fails here, before training
-    first = next(iter(bars.values())) if isinstance(bars, Mapping) else bars
+    layout = layout_of(experiment)
+    bars, fundamentals = layout.load(experiment)
+    plan = layout.plan(experiment, bars, fundamentals)  # a layout that cannot work fails here, before training
     path = _new_folder(Path(out), experiment)
     (path / "experiment.yaml").write_text(experiment.to_yaml())
     with _logging_to(path / "run.log"):
-        tasks = make_tasks(experiment, len(folds))
-        log.info("run %s: %s on %s, %d bars, %d %s samples, %d folds x %d seeds, %d surrogates: %d tasks on "
-                 "%s", path.name, experiment.model.name, experiment.data.path, len(first), samples,
-                 experiment.layout, len(folds), experiment.seeds, experiment.surrogates.n, len(tasks),
+        tasks = make_tasks(experiment, len(plan.folds))
+        read = layout.describe(experiment, bars, plan)
+        log.info("run %s: %s on %s (%s, %d samples), %d folds x %d seeds, %d surrogates: %d tasks on %s", path.name,
+                 experiment.model.name, read["data"], layout.name, plan.samples, len(plan.folds), experiment.seeds,
+                 experiment.surrogates.n, len(tasks),
                  f"Ray at {ray_address}" if ray_address else f"{workers} worker(s)")
-        results = execute(Context(experiment, bars, path / "models", fundamentals), tasks, workers, ray_address)
-        metrics = collect(experiment, results)
+        results = execute(Context(experiment, layout, bars, path / "models", fundamentals), tasks, workers,
+                          ray_address)
+        metrics = collect(experiment, results, layout.extra_metrics)
         metrics["run"] = {"id": path.name, "digest": experiment.digest, "version": __version__,
-                          "created": dt.datetime.now().isoformat(timespec="seconds"), "data": _data_text(experiment),
-                          "bars": [first.index[0].isoformat(), first.index[-1].isoformat()], "samples": samples,
-                          "layout": experiment.layout, "model": experiment.model.name,
-                          "labels": experiment.labels.to_dict(), "folds": len(folds), "seeds": experiment.seeds,
+                          "created": dt.datetime.now().isoformat(timespec="seconds"), "model": experiment.model.name,
+                          "layout": layout.name, **read, "folds": len(plan.folds), "seeds": experiment.seeds,
                           "embargo": experiment.embargo, "surrogates": experiment.surrogates.n,
                           "surrogate_kind": experiment.surrogates.kind, "workers": workers,
                           "ray_address": ray_address, "metrics": list(metrics["model"])}
         predictions = pd.concat([r.predictions for r in results if r.predictions is not None])
         predictions = predictions.sort_values(["seed", "fold"], kind="stable").rename_axis("time")
         predictions.to_csv(path / "predictions.csv")
-        report = _write_report(experiment, bars, predictions, metrics, path / "report")
+        report = layout.write_report(experiment, bars, predictions, path / "report")
+        write_folds(metrics, path / "report" / "folds.csv")
         metrics["run"]["seconds"] = round(time.perf_counter() - began, 1)
         (path / "metrics.json").write_text(json.dumps(_json_ready(metrics), indent=2) + "\n")
         (path / "report" / "summary.txt").write_text(summary_text(metrics, report))
@@ -167,6 +139,19 @@ def execute(context: Context, tasks: Sequence[Task], workers: int, ray_address: 
         for result in run_all(run_task, context, tasks, workers=workers):
             _finished(done, result, len(tasks))
     return [done[t] for t in tasks]
+
+
+def run_task(context: Context, task: Task) -> TaskResult:
+    """The task run by its layout on one CPU thread: the same numbers whatever the worker count or the machine."""
+    began = time.perf_counter()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            rows, predictions = context.layout.run_task(context, task)
+    finally:
+        torch.set_num_threads(threads)  # a run in the caller's process leaves its setting as it was
+    return TaskResult(task, rows, predictions, time.perf_counter() - began)
 
 
 def run_task_shipping_models(context: Context, task: Task) -> tuple[TaskResult, dict[str, bytes]]:
@@ -193,10 +178,11 @@ def _finished(done: dict[Task, TaskResult], result: TaskResult, total: int) -> N
     log.info("[%d/%d] %s: %s (%.1f s)", len(done), total, result.task.name, shown or "done", result.seconds)
 
 
-def collect(experiment: Experiment, results: Sequence[TaskResult]) -> dict[str, Any]:
-    """metrics.json's sections from the task results (all but "run")."""
+def collect(experiment: ExperimentFile, results: Sequence[TaskResult], extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """metrics.json's sections from the task results (all but "run"): the labels' metrics, the further heads' and
+    the layout's `extra` ones."""
     real = [r.rows[0] for r in results if r.task.kind == "model" and r.task.surrogate is None]
-    names = metric_names(experiment.labels) + head_metric_names(real[0])
+    names = metric_names(experiment.labels.spec) + head_metric_names(real[0]) + extra
     folds = [{k: v for k, v in row.items() if k != "surrogate"} for row in real]
     baseline_rows = [row for r in results if r.task.kind == "baselines" for row in r.rows]
     model = {m: aggregate([row[m] for row in real]) for m in names}
@@ -213,23 +199,7 @@ def collect(experiment: Experiment, results: Sequence[TaskResult]) -> dict[str, 
             "baseline_folds": baseline_rows, "surrogate_runs": runs}
 
 
-def _write_report(experiment: Experiment, data: Data, predictions: pd.DataFrame, metrics: dict[str, Any],
-                  folder: Path) -> str:
-    """The backtest report of the seed-mean stitched predictions, and folds.csv; returns the backtest as text.
-
-    Traded on `tasks.trading_bars`: the first symbol's bars for factor images, daily bars for intraday nets."""
-    labels = experiment.labels
-    bars = trading_bars(experiment, data)
-    stitched = predictions.groupby(level="time")[labels.columns].mean()
-    source = PrecomputedSource(stitched, horizon=labels.horizon,
-                               name=f"{experiment.model.name} walk-forward (mean of {experiment.seeds} seed(s))")
-    result = run_backtest(source, bars.loc[stitched.index[0]:stitched.index[-1]], **experiment.backtest_keywords)
-    write_report(result, folder)
-    write_folds(metrics, folder / "folds.csv")
-    return format_report(result)
-
-
-def _new_folder(out: Path, experiment: Experiment) -> Path:
+def _new_folder(out: Path, experiment: ExperimentFile) -> Path:
     """OUT/<local time>-<digest>, with -2, -3 ... when a run of the same experiment started in the same second."""
     stem = f"{dt.datetime.now():%Y%m%d-%H%M%S}-{experiment.digest}"
     out.mkdir(parents=True, exist_ok=True)
@@ -273,46 +243,3 @@ def _json_ready(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def _run_panel(experiment: Experiment, out: Path, workers: int, ray_address: str | None) -> RunResult:
-    """run_experiment for a panel (several symbols, one model: panel.py) or a ranking net's pairs of them: the
-    same folder, with predictions.csv holding a symbol column and report/ the RankingStrategy backtest of the
-    seed-mean stitched scores."""
-    from . import panel as panels  # imported here: only a panel run needs it
-
-    began = time.perf_counter()
-    bars = panels.load_panel(experiment.data)
-    samples, dates, folds = panels.plan_ranked(experiment, bars)  # a layout that cannot work fails here
-    path = _new_folder(out, experiment)
-    (path / "experiment.yaml").write_text(experiment.to_yaml())
-    with _logging_to(path / "run.log"):
-        tasks = make_tasks(experiment, len(folds))
-        log.info("run %s: %s on a panel of %s, %d dates, %d samples, %d folds x %d seeds, %d surrogates: %d tasks "
-                 "on %s", path.name, experiment.model.name, ", ".join(bars), dates, samples,
-                 len(folds), experiment.seeds, experiment.surrogates.n, len(tasks),
-                 f"Ray at {ray_address}" if ray_address else f"{workers} worker(s)")
-        context = Context(experiment, bars, path / "models")  # type: ignore[arg-type]  # bars: {symbol: bars}
-        results = execute(context, tasks, workers, ray_address)
-        metrics = panels.add_panel_metrics(collect(experiment, results), experiment, results)
-        metrics["run"] = {"id": path.name, "digest": experiment.digest, "version": __version__,
-                          "created": dt.datetime.now().isoformat(timespec="seconds"), "model": experiment.model.name,
-                          **panels.run_info(experiment, bars, samples, dates), "folds": len(folds),
-                          "seeds": experiment.seeds, "embargo": experiment.embargo,
-                          "surrogates": experiment.surrogates.n, "surrogate_kind": experiment.surrogates.kind,
-                          "workers": workers, "ray_address": ray_address,
-                          "layout": experiment.layout, "metrics": list(metrics["model"])}
-        predictions = pd.concat([r.predictions for r in results if r.predictions is not None])
-        predictions = predictions.sort_values(["seed", "fold"], kind="stable").rename_axis("time")
-        predictions.to_csv(path / "predictions.csv")
-        report = panels.write_panel_report(experiment, bars, predictions, metrics, path / "report")
-        metrics["run"]["seconds"] = round(time.perf_counter() - began, 1)
-        (path / "metrics.json").write_text(json.dumps(_json_ready(metrics), indent=2) + "\n")
-        (path / "report" / "summary.txt").write_text(summary_text(metrics, report))
-        log.info("run %s done in %.1f s", path.name, metrics["run"]["seconds"])
-    return RunResult(path, metrics)
-
-
-def _data_text(experiment: Experiment) -> str:
-    """The run's data as metrics.json and the summary name it: the path, or the paths joined."""
-    return ", ".join(experiment.data.path) if experiment.data.is_panel else experiment.data.path

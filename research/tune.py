@@ -41,7 +41,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,13 +53,11 @@ from threadpoolctl import threadpool_limits
 
 from signalstack.models.train import train
 from signalstack.models.zoo import get_entry
-from signalstack.models.zoo.spec import is_spec_path
 
-from .experiment import Experiment
-from .run import load_period
+from .layouts import Layout, layout_of
 from .search import OUT, TOP_LEVEL, TRAIN, Param, Search
-from .tasks import plan_folds
-from .walkforward import Fold, fold_dataset, sample_windows
+from .settings import ExperimentFile
+from .walkforward import Fold, fold_dataset, plan_folds, sample_windows
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +66,7 @@ FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, op
 
 
 class TuneError(ValueError):
-    """A tuning request that cannot run: no search section, a panel, no trial that completed."""
+    """A tuning request that cannot run: no search section, a layout it cannot search, no trial that completed."""
 
 
 @dataclass(frozen=True)
@@ -100,25 +98,26 @@ def open_storage(url: str) -> Any:
     return url
 
 
-def apply_params(experiment: Experiment, params: dict[str, Any]) -> Experiment:
+def apply_params(experiment: ExperimentFile, params: dict[str, Any]) -> ExperimentFile:
     """The experiment with a trial's values in place (window top level, train keys, model parameters)."""
-    top = {k: v for k, v in params.items() if k in TOP_LEVEL}
+    changes: dict[str, Any] = {k: v for k, v in params.items() if k in TOP_LEVEL}
     training = {k: v for k, v in params.items() if k in TRAIN}
+    if training:
+        changes["train"] = {**experiment.train.model_dump(), **training}
     model_values = {k: v for k, v in params.items() if k not in TOP_LEVEL + TRAIN}
-    model = experiment.model
     if model_values:
-        defaults = get_entry(model.name).defaults
-        merged = dict(model.params)
+        defaults = get_entry(experiment.model.name).defaults
+        merged = dict(experiment.model.params)
         for key, value in model_values.items():
             declared = merged.get(key, defaults[key])
             if isinstance(declared, tuple) and not isinstance(value, tuple | list):
                 value = (value,) * max(1, len(declared))  # hidden: h for every layer, as many layers as set
             merged[key] = value
-        model = replace(model, params=merged)
-    return replace(experiment, model=model, train=replace(experiment.train, **training), **top)
+        changes["model"] = {"name": experiment.model.name, "params": merged}
+    return experiment.replaced(**changes)
 
 
-def validation_loss(experiment: Experiment, bars: pd.DataFrame, *, folds: int = 1, seed: int = 0,
+def validation_loss(experiment: ExperimentFile, bars: pd.DataFrame, *, folds: int = 1, seed: int = 0,
                     on_epoch: Any = None, epochs_per_fold: int | None = None) -> tuple[float, list[dict[str, Any]]]:
     """The mean over the first `folds` folds of the best validation loss, and one row per fold.
 
@@ -126,21 +125,20 @@ def validation_loss(experiment: Experiment, bars: pd.DataFrame, *, folds: int = 
     the validation tail, so nothing after that bar is read. `on_epoch(step, val_loss)` gets every epoch,
     at step fold * `epochs_per_fold` + epoch.
     """
-    if experiment.data.is_panel:
-        raise TuneError("panel experiments (data.path a list) are not supported by tune yet")
     horizon = experiment.labels.horizon
-    windows = sample_windows(bars, experiment.features, experiment.labels, experiment.window)
+    features, labels = experiment.features.spec, experiment.labels.spec
+    windows = sample_windows(bars, features, labels, experiment.window)
     used = plan_folds(experiment, len(windows))[:folds]
     stride = epochs_per_fold or experiment.train.epochs
     rows = []
     for fold in used:
         last = bars.index.get_loc(windows.times[fold.val.stop - 1]) + horizon  # the last bar a label reads
-        cut = sample_windows(bars.iloc[:last + 1], experiment.features, experiment.labels, experiment.window)
+        cut = sample_windows(bars.iloc[:last + 1], features, labels, experiment.window)
         if not cut.times[:fold.val.stop].equals(windows.times[:fold.val.stop]):
             raise ValueError(f"fold {fold.number}: samples moved when the bars after the validation tail were cut")
-        dataset = fold_dataset(cut, Fold(fold.number, fold.fit, fold.val, fold.val), features=experiment.features,
-                               labels=experiment.labels, window=experiment.window, embargo=experiment.embargo)
-        config = replace(experiment.train, seed=seed, progress=False)
+        dataset = fold_dataset(cut, Fold(fold.number, fold.fit, fold.val, fold.val), features=features,
+                               labels=labels, window=experiment.window, embargo=experiment.embargo)
+        config = experiment.train.config(seed)
         report = None if on_epoch is None else (
             lambda epoch, loss, k=fold.number: on_epoch(k * stride + epoch, loss))
         result = train(dataset, experiment.model.name, config, on_epoch=report, **dict(experiment.model.params))
@@ -150,12 +148,12 @@ def validation_loss(experiment: Experiment, bars: pd.DataFrame, *, folds: int = 
     return float(np.mean([r["val_loss"] for r in rows])), rows
 
 
-def _suggest(trial: optuna.Trial, param: Param) -> Any:
+def _suggest(trial: optuna.Trial, name: str, param: Param) -> Any:
     if param.choices is not None:
-        return trial.suggest_categorical(param.name, list(param.choices))
+        return trial.suggest_categorical(name, list(param.choices))
     if param.integer:
-        return trial.suggest_int(param.name, int(param.low), int(param.high), log=param.log)
-    return trial.suggest_float(param.name, param.low, param.high, log=param.log)
+        return trial.suggest_int(name, int(param.low), int(param.high), log=param.log)
+    return trial.suggest_float(name, param.low, param.high, log=param.log)
 
 
 def distribution(param: Param) -> optuna.distributions.BaseDistribution:
@@ -179,20 +177,18 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def max_epochs(experiment: Experiment, search: Search) -> int:
+def max_epochs(experiment: ExperimentFile, search: Search) -> int:
     """The most epochs a trial can train per fold: the stride between folds in the reported steps."""
-    for p in search.params:
-        if p.name == "epochs":
-            return int(max(p.values))
-    return experiment.train.epochs
+    epochs = search.params.get("epochs")
+    return experiment.train.epochs if epochs is None else int(max(epochs.values))
 
 
-def make_objective(experiment: Experiment, bars: pd.DataFrame, search: Search):
+def make_objective(experiment: ExperimentFile, bars: pd.DataFrame, search: Search):
     """The trial -> validation loss function the study minimises."""
     stride = max_epochs(experiment, search)
 
     def objective(trial: optuna.Trial) -> float:
-        values = {p.name: _suggest(trial, p) for p in search.params}
+        values = {name: _suggest(trial, name, p) for name, p in search.params.items()}
         candidate = apply_params(experiment, values)
 
         def report(step: int, loss: float) -> None:
@@ -222,19 +218,20 @@ def _pruner(search: Search) -> optuna.pruners.BasePruner:
     return optuna.pruners.MedianPruner(n_startup_trials=search.startup, n_warmup_steps=0)
 
 
-def checked_request(experiment: Experiment, trials: int | None) -> tuple[Search, int]:
-    """The search section and the study's total of trials, or TuneError saying why the request cannot run."""
+def checked_request(experiment: ExperimentFile, trials: int | None) -> tuple[Search, int, Layout]:
+    """The search section, the study's total of trials and the layout, or TuneError saying why the request cannot
+    run."""
     search = experiment.search
     if search is None:
         raise TuneError("the experiment has no search section (expected search: {params: {NAME: [low, high]}})")
-    if experiment.data.is_panel:
-        raise TuneError("panel experiments (data.path a list) are not supported by tune yet")
-    if is_spec_path(experiment.model.name) and any(p.name not in TOP_LEVEL + TRAIN for p in search.params):
-        raise TuneError("a spec file model takes no parameters to search")
+    layout = layout_of(experiment)
+    if not layout.tunable:
+        raise TuneError(f"model {experiment.model.name} reads {layout.reads}: tune searches windows of one series "
+                        "only so far")
     total = search.trials if trials is None else trials
     if total < 1:
         raise TuneError(f"--trials {total}: expected at least 1")
-    return search, total
+    return search, total, layout
 
 
 def finished(study: optuna.Study) -> int:
@@ -242,14 +239,14 @@ def finished(study: optuna.Study) -> int:
     return sum(t.state in FINISHED for t in study.trials)
 
 
-def tune(experiment: Experiment, out: str | Path = OUT, *, trials: int | None = None, storage: str | None = None,
+def tune(experiment: ExperimentFile, out: str | Path = OUT, *, trials: int | None = None, storage: str | None = None,
          study_name: str = "study") -> TuneResult:
     """Run (or resume) the study until it has `trials` finished trials (default search.trials); write its outputs."""
-    search, total = checked_request(experiment, trials)
+    search, total, layout = checked_request(experiment, trials)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     url = storage_url(storage, out)
-    bars = load_period(experiment.data)
+    bars, _ = layout.load(experiment)
     study = optuna.create_study(storage=open_storage(url), study_name=study_name, direction="minimize",
                                 pruner=_pruner(search), load_if_exists=True)
     seed = sampler_seed(search.seed, len(study.trials), shared=bool(storage))
@@ -265,7 +262,7 @@ def tune(experiment: Experiment, out: str | Path = OUT, *, trials: int | None = 
     return write_outputs(study, experiment, out)
 
 
-def write_outputs(study: optuna.Study, experiment: Experiment, out: Path) -> TuneResult:
+def write_outputs(study: optuna.Study, experiment: ExperimentFile, out: Path) -> TuneResult:
     """trials.csv, plots/ and (when a trial completed) best.yaml in `out`, from the study as its storage holds it."""
     table = trials_table(study)
     table.to_csv(out / "trials.csv", index=False)
@@ -297,10 +294,10 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=None if rows else ["number", "state", "value", "duration_s"])
 
 
-def write_best(study: optuna.Study, experiment: Experiment, path: Path) -> Path:
+def write_best(study: optuna.Study, experiment: ExperimentFile, path: Path) -> Path:
     """The experiment with the best trial's values and no search section, as a file `signalstack run` takes."""
     trial = study.best_trial
-    best = replace(apply_params(experiment, trial.params), search=None)
+    best = apply_params(experiment, trial.params).replaced(search=None)
     header = (f"# signalstack tune: study {study.study_name!r}, best of {len(study.trials)} trial(s): "
               f"trial {trial.number}, validation loss {trial.value:.6f}\n# params: {trial.params}\n")
     path.write_text(header + best.to_yaml())
