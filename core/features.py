@@ -7,16 +7,15 @@ bars <= t only: TA-Lib's functions are causal and nothing here shifts data backw
 A kind is one class: its name, its parameters (its `__init__`'s keywords, with their defaults and
 checks), its columns and warm-up, and its two forms side by side:
 
-- `batch`: whole columns through TA-Lib (`feature_matrix`: training, backtests, a served window);
-- the incremental form, the newest bar's values in plain Python (`live_features.LiveFeatures`: per
-  bar, numpy and TA-Lib calls on a few values cost more than their arithmetic). A recursive kind
-  (EMA ratio, MACD, RSI, ATR) keeps a state and `step`s it with TA-Lib's own seed and recurrence,
-  so a feed pushed from the series' first bar gives TA-Lib's numbers to rounding (~1e-15) and a
-  feed started later differs by less than the seed weight the warm-up allows (`SEED_WEIGHT`); a
-  windowed kind computes the newest bar's `values` from its last `warmup` + 1 bars with TA-Lib's
-  arithmetic and its zero rules (TA-Lib 0.8.1: a flat range, a flat window), equal to the batch
-  form to rounding (TA-Lib's running sums carry the whole series' rounding, these sum the window
-  afresh) and exactly on flat prices.
+- `batch`: whole columns through TA-Lib, for `feature_matrix` (training, backtests, a served window);
+- the newest bar's values in plain Python, for `LiveFeatures` (a live feed's row per bar, where numpy
+  and TA-Lib calls on a few values cost more than their arithmetic). A recursive kind (EMA ratio,
+  MACD, RSI, ATR) `step`s its state with TA-Lib's own seed and recurrence, so a feed pushed from the
+  series' first bar gives TA-Lib's numbers to rounding (~1e-15), and one started later differs by
+  less than the seed weight the warm-up allows (`SEED_WEIGHT`); a windowed kind computes its
+  `values` from the last `warmup` + 1 bars with TA-Lib's arithmetic and zero rules (TA-Lib 0.8.1: a
+  flat range, a flat window), equal to the batch form to rounding (TA-Lib's running sums carry the
+  whole series' rounding, these sum the window afresh) and exactly on flat prices.
 
 This module is imported by the server and the plugin: numpy, pandas and TA-Lib only.
 """
@@ -26,9 +25,9 @@ from __future__ import annotations
 import inspect
 import math
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from numbers import Integral, Real
 from types import SimpleNamespace
 from typing import Any, ClassVar
@@ -123,7 +122,8 @@ class WindowedKind(FeatureKind):
 
     @abstractmethod
     def values(self, w: Window) -> Values:
-        """The kind's values at the newest bar of `w` (NaN while `w` is shorter than the lookback)."""
+        """The kind's values at the newest bar of `w`, which holds that bar and at least the `warmup` before it
+        (with fewer, the values are NaN, as the batch form's)."""
 
 
 def _period(name: str, value: Any, least: int) -> int:
@@ -185,38 +185,25 @@ def _flat(highest: float, lowest: float) -> bool:
     return abs(highest - lowest) <= _EPSILON * (abs(highest) + abs(lowest))
 
 
-class _Ema:
-    """TA-Lib's EMA: the mean of the first `n` values, then value += k (x - value), k = 2 / (n + 1)."""
+class _Smoother:
+    """TA-Lib's EMA (value += k (x - value), k = 2 / (n + 1)) or, `wilder`, its Wilder smoothing (RSI,
+    ATR: value = (value (n - 1) + x) / n), in TA-Lib's order of operations, seeded by the mean of the
+    first `n` values."""
 
-    start: State = (0, 0.0, _NAN)  # values seen, their sum until the seed, the EMA
+    start: State = (0, 0.0, _NAN)  # values seen, their sum until the seed, the smoothed value
 
-    def __init__(self, n: int) -> None:
-        self.n, self.k = n, 2.0 / (n + 1)
-
-    def step(self, state: State, x: float) -> tuple[State, float]:
-        seen, total, value = state
-        seen += 1
-        if seen < self.n:
-            return (seen, total + x, _NAN), _NAN
-        value = (total + x) / self.n if seen == self.n else (x - value) * self.k + value
-        return (seen, total, value), value
-
-
-class _Wilder:
-    """TA-Lib's Wilder smoothing (RSI, ATR): the mean of the first `n` values, then
-    value = (value (n - 1) + x) / n, in TA-Lib's order of operations."""
-
-    start: State = (0, 0.0, _NAN)
-
-    def __init__(self, n: int) -> None:
-        self.n = n
+    def __init__(self, n: int, wilder: bool = False) -> None:
+        self.n, self.k, self.wilder = n, 2.0 / (n + 1), wilder
 
     def step(self, state: State, x: float) -> tuple[State, float]:
         seen, total, value = state
         seen += 1
         if seen < self.n:
             return (seen, total + x, _NAN), _NAN
-        value = (total + x) / self.n if seen == self.n else (value * (self.n - 1) + x) / self.n
+        if seen == self.n:
+            value = (total + x) / self.n
+        else:
+            value = (value * (self.n - 1) + x) / self.n if self.wilder else (x - value) * self.k + value
         return (seen, total, value), value
 
 
@@ -234,10 +221,7 @@ class _Ret(WindowedKind, name="ret"):
         return (out,)
 
     def values(self, w: Window) -> Values:
-        close = w.close
-        if len(close) <= self.n:
-            return (_NAN,)
-        return (math.log(close[-1] / close[-1 - self.n]),)
+        return (math.log(w.close[-1] / w.close[-1 - self.n]),)
 
 
 class _MaRatio(WindowedKind, name="ma_ratio"):
@@ -251,10 +235,7 @@ class _MaRatio(WindowedKind, name="ma_ratio"):
         return (b["close"] / _ta.SMA(b["close"], timeperiod=self.n) - 1.0,)
 
     def values(self, w: Window) -> Values:
-        close = w.close
-        if len(close) < self.n:
-            return (_NAN,)
-        return (close[-1] / (sum(close[-self.n:]) / self.n) - 1.0,)
+        return (w.close[-1] / (sum(w.close[-self.n:]) / self.n) - 1.0,)
 
 
 class _EmaRatio(RecursiveKind, name="ema_ratio"):
@@ -263,7 +244,7 @@ class _EmaRatio(RecursiveKind, name="ema_ratio"):
     def __init__(self, n: int = 20) -> None:
         self.n = _period("n", n, 2)
         self.columns, self.warmup = [f"ema{n}_ratio"], n - 1 + _converge(n)
-        self.ema = _Ema(n)
+        self.ema = _Smoother(n)
         self.start = self.ema.start
 
     def batch(self, b: Arrays) -> Columns:
@@ -286,7 +267,7 @@ class _Macd(RecursiveKind, name="macd"):
         self.warmup = slow + signal - 2 + _converge(slow) + _converge(signal)
         self.fast, self.slow = sorted(checked[:2])  # TA-Lib swaps them
         self.k_fast, self.k_slow = 2.0 / (self.fast + 1), 2.0 / (self.slow + 1)
-        self.signal = _Ema(checked[2])
+        self.signal = _Smoother(checked[2])
         # seen, the last `slow` closes until both EMAs start, fast EMA, slow EMA, signal state
         self.start = (0, (), _NAN, _NAN, self.signal.start)
 
@@ -323,7 +304,7 @@ class _Rsi(RecursiveKind, name="rsi"):
     def __init__(self, n: int = 14) -> None:
         self.n = _period("n", n, 2)
         self.columns, self.warmup = [f"rsi{n}"], n + _converge(n, 1.0 / n)
-        self.gain, self.loss = _Wilder(n), _Wilder(n)
+        self.gain, self.loss = _Smoother(n, wilder=True), _Smoother(n, wilder=True)
         self.start = (self.gain.start, self.loss.start)
 
     def batch(self, b: Arrays) -> Columns:
@@ -356,10 +337,7 @@ class _Kdj(WindowedKind, name="kdj"):
 
     def values(self, w: Window) -> Values:
         high, low, close = w.high, w.low, w.close
-        size = len(close)
-        if size <= self.warmup:
-            return (_NAN, _NAN, _NAN)
-        n, k, d = self.n, self.k, self.d
+        size, n, k, d = len(close), self.n, self.k, self.d
         fast = []
         for end in range(size - k - d + 2, size + 1):
             highest, lowest = max(high[end - n:end]), min(low[end - n:end])
@@ -387,8 +365,6 @@ class _Bbands(WindowedKind, name="bbands"):
 
     def values(self, w: Window) -> Values:
         close = w.close
-        if len(close) < self.n:
-            return (_NAN, _NAN)
         recent = close[-self.n:]
         middle = sum(recent) / self.n
         width = _std(recent) * self.dev
@@ -402,8 +378,8 @@ class _Atr(RecursiveKind, name="atr"):
     def __init__(self, n: int = 14) -> None:
         self.n = _period("n", n, 2)
         self.columns, self.warmup = [f"atr{n}"], n + _converge(n, 1.0 / n)
-        self.wilder = _Wilder(n)
-        self.start = self.wilder.start
+        self.average = _Smoother(n, wilder=True)
+        self.start = self.average.start
 
     def batch(self, b: Arrays) -> Columns:
         return (_ta.ATR(b["high"], b["low"], b["close"], timeperiod=self.n) / b["close"],)
@@ -413,7 +389,7 @@ class _Atr(RecursiveKind, name="atr"):
             return state, (_NAN,)
         _, high, low, close, _ = bar
         true_range = max(high - low, abs(prev[3] - high), abs(prev[3] - low))
-        state, atr = self.wilder.step(state, true_range)
+        state, atr = self.average.step(state, true_range)
         return state, (atr / close,)
 
 
@@ -428,8 +404,6 @@ class _Willr(WindowedKind, name="willr"):
         return (_ta.WILLR(b["high"], b["low"], b["close"], timeperiod=self.n) / 100.0 + 0.5,)
 
     def values(self, w: Window) -> Values:
-        if len(w.close) < self.n:
-            return (_NAN,)
         highest, lowest = max(w.high[-self.n:]), min(w.low[-self.n:])
         if _flat(highest, lowest):
             return (0.5,)
@@ -452,10 +426,7 @@ class _Obv(WindowedKind, name="obv"):
 
     def values(self, w: Window) -> Values:
         close, volume = w.close, w.volume
-        size = len(close)
-        if size <= self.n:
-            return (_NAN,)
-        change = 0.0
+        size, change = len(close), 0.0
         for i in range(size - self.n, size):
             if close[i] > close[i - 1]:
                 change += volume[i]
@@ -481,8 +452,6 @@ class _VolumeZ(WindowedKind, name="volume_z"):
 
     def values(self, w: Window) -> Values:
         volume = w.volume
-        if len(volume) < self.n:
-            return (_NAN,)
         recent = volume[-self.n:]
         mean = sum(recent) / self.n
         std = _std(recent)
@@ -504,10 +473,7 @@ class _Volatility(WindowedKind, name="volatility"):
         return (_ta.STDDEV(log_ret, timeperiod=self.n, nbdev=1.0),)
 
     def values(self, w: Window) -> Values:
-        logs = w.log_close
-        size = len(logs)
-        if size <= self.n:
-            return (_NAN,)
+        logs, size = w.log_close, len(w.log_close)
         return (_std([logs[i] - logs[i - 1] for i in range(size - self.n, size)]),)
 
 
@@ -563,17 +529,13 @@ class FeatureSpec:
         ))
 
     def __post_init__(self) -> None:
-        names = self._names
+        names = self.columns
         if len(set(names)) != len(names):
-            raise ValueError(f"feature spec repeats a column: {list(names)}")
-
-    @cached_property
-    def _names(self) -> tuple[str, ...]:
-        return tuple(c for f in self.features for c in f.columns)
+            raise ValueError(f"feature spec repeats a column: {names}")
 
     @property
     def columns(self) -> list[str]:
-        return list(self._names)
+        return [c for f in self.features for c in f.columns]
 
     @property
     def warmup(self) -> int:
@@ -599,6 +561,66 @@ def feature_matrix(bars: Mapping[str, Any], spec: FeatureSpec) -> np.ndarray:
     arrays = {c: np.ascontiguousarray(np.asarray(bars[c], dtype="float64")) for c in
               ("open", "high", "low", "close", "volume")}
     return np.column_stack([column for feature in spec.features for column in feature.maths.batch(arrays)])
+
+
+class LiveFeatures:
+    """The feature row of each new bar of one feed, from the states of recursive kinds and the last
+    bars windowed ones read; the rows equal `feature_matrix` over the whole feed. A bar replacing the
+    last one (a bar still forming) steps the states again from where they stood before that bar."""
+
+    def __init__(self, spec: FeatureSpec) -> None:
+        self.spec = spec
+        maths = [f.maths for f in spec.features]
+        # in the spec's order, so that each kind's values in turn make the row; True: a RecursiveKind
+        self._kinds: list[tuple[Any, bool]] = [(m, isinstance(m, RecursiveKind)) for m in maths]
+        lookbacks = [m.warmup + 1 for m in maths if isinstance(m, WindowedKind)]
+        self._windowed = bool(lookbacks)
+        self.lookback = max(lookbacks, default=1)
+        """Bars the windowed features read: the newest and their longest lookback."""
+        # The last `lookback` bars' columns: bounded, and a replaced bar is popped off the end.
+        self._columns: tuple[deque[float], ...] = tuple(deque(maxlen=self.lookback) for _ in range(5))
+        self._states: list[State] = [m.start for m in maths if isinstance(m, RecursiveKind)]
+        self._before: list[State] = list(self._states)
+        self._last: Bar | None = None
+        self._prev: Bar | None = None
+        self.count = 0
+        """Bars pushed (a replaced bar counts once)."""
+
+    def push(self, bar: Bar, replace: bool = False) -> np.ndarray:
+        """The feature row (float64, the spec's columns) of `bar`, the feed's new last bar; `replace`:
+        it replaces the last bar pushed instead."""
+        highs, lows, closes, volumes, logs = self._columns
+        if replace:
+            if self._last is None:
+                raise ValueError("LiveFeatures.push(replace=True): no bar to replace yet, expected a bar pushed first")
+            for column in self._columns:
+                column.pop()
+        else:
+            self._prev = self._last
+            self._before = self._states
+            self.count += 1
+        self._last = bar
+        _, high, low, close, volume = bar
+        highs.append(high)
+        lows.append(low)
+        closes.append(close)
+        volumes.append(volume)
+        logs.append(math.log(close))
+        size, before, prev = len(closes), self._before, self._prev
+        window = Window(list(highs), list(lows), list(closes), list(volumes), list(logs)) if self._windowed else None
+        row: list[float] = []
+        states: list[State] = []
+        for kind, recursive in self._kinds:
+            if recursive:
+                state, values = kind.step(before[len(states)], bar, prev)
+                states.append(state)
+            elif size > kind.warmup:
+                values = kind.values(window)
+            else:  # too few bars yet
+                values = (_NAN,) * len(kind.columns)
+            row += values
+        self._states = states
+        return np.array(row)
 
 
 def feature_kinds() -> list[str]:
