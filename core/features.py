@@ -28,6 +28,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from numbers import Integral, Real
 from types import SimpleNamespace
 from typing import Any, ClassVar
@@ -483,8 +484,6 @@ class Feature:
 
     kind: str
     params: Mapping[str, Any] = field(default_factory=dict)
-    maths: FeatureKind = field(init=False, repr=False, compare=False)
-    """The kind's maths for these parameters: columns, warm-up, batch and incremental forms."""
 
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:
@@ -494,13 +493,16 @@ class Feature:
         if unknown:
             raise ValueError(f"feature {self.kind!r}: unknown parameter(s) {sorted(unknown)} "
                              f"(expected {sorted(known)})")
-        params = {**known, **self.params}
+        object.__setattr__(self, "params", {**known, **self.params})
         try:
-            maths = _KINDS[self.kind](**params)
+            self.maths  # noqa: B018 - made now, so that a bad value fails where the feature is declared
         except ValueError as exc:
             raise ValueError(f"feature {self.kind!r}: {exc}") from None
-        object.__setattr__(self, "params", params)
-        object.__setattr__(self, "maths", maths)
+
+    @cached_property
+    def maths(self) -> FeatureKind:
+        """The kind's maths for these parameters: columns, warm-up, batch and incremental forms."""
+        return _KINDS[self.kind](**self.params)
 
     @property
     def columns(self) -> list[str]:
