@@ -1,5 +1,6 @@
 """The `signalstack` command: one module per subcommand, in the order of a researcher's workflow.
 
+`common`, `trading` and `flags` (flags made from typed settings) hold what subcommands share.
 Each subcommand imports what it needs when it runs, so `signalstack serve` never loads torch and
 `signalstack --help` loads neither torch nor onnxruntime nor Backtrader. Flag defaults come from
 the library's own constants. Library errors become one line on stderr and exit status 1.

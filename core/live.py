@@ -2,15 +2,13 @@
 
 Scoring a live bar the plain way rebuilds the last `bars_required` bars and recomputes all their
 features (hundreds of bars for a default spec, whose EMAs need a long warm-up) to use one new
-row. Here each new bar costs one feature row, from `LiveFeatures` (core.live_features): recursive
-indicators take one step from their state, windowed ones read the last few bars, all in plain
-Python, since per bar numpy and TA-Lib calls on a few values cost more than their arithmetic.
+row. Here each new bar costs one feature row: `features.LiveFeatures` runs each feature kind's
+incremental form in plain Python (a step from a state, or the last few bars).
 
 The model's (window, features) input is shifted by one row per bar (`LiveRows`), and `LiveWindow`
 runs it through `OnnxModel.predict` (the checks, the scaler inside the graph, the session) once per
 bar; the server's StreamSignals keeps a `LiveRows` per stream and symbol.
-A bar at the time of the last one replaces it (a bar still forming): recursive states step again
-from where they stood before that bar.
+A bar at the time of the last one replaces it (a bar still forming).
 
 No DataFrame is built per bar: Python floats for the features, numpy and onnxruntime for the model.
 """
@@ -25,8 +23,8 @@ import pandas as pd
 
 from .bars import COLUMNS, BarsError, bar_problem
 from .errors import InvalidInput
+from .features import Bar, LiveFeatures
 from .inputs import check_finite, check_names
-from .live_features import Bar, LiveFeatures
 from .model import OnnxModel
 from .outputs import join_outputs
 
