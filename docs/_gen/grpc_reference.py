@@ -25,11 +25,13 @@ def page() -> str:
     """The whole gRPC reference page."""
     files = descriptor_set()
     out = ["# gRPC services\n",
-           "Generated from the .proto files and their comments when this site was built. `signalstack serve` serves "
-           "`signalstack.v1.SignalService` and the Open Inference Protocol's `inference.GRPCInferenceService` on one "
-           "port; a paper run's `grpc:` feed serves `signalstack.v1.BarFeed`. The package `signalstack.v1` only "
-           "grows: no field or method is renamed, renumbered, retyped or removed (`buf breaking` checks it in CI).\n"]
-    for file in sorted(files.file, key=lambda f: (f.package != "signalstack.v1", f.name)):
+           ("Generated from the .proto files and their comments when this site was built. `signalstack serve` serves "
+            "`signalstack.v1.SignalService` and the Open Inference Protocol's `inference.GRPCInferenceService` on one "
+            "port; a paper run's `grpc:` feed serves `signalstack.v1.BarFeed`. The package `signalstack.v1` only "
+            "grows: no field or method is renamed, renumbered, retyped or removed (`buf breaking` checks it in CI).\n")]
+    # signalstack's own services first, the one a client calls before the paper run's push service.
+    for file in sorted(files.file, key=lambda f: (f.package != "signalstack.v1", not f.name.endswith("signals.proto"),
+                                                 f.name)):
         out.append(_file(file))
     return "\n".join(out)
 

@@ -17,7 +17,7 @@ DOCS = Path(__file__).resolve().parents[1]
 ROOT = DOCS.parent
 sys.path.insert(0, str(DOCS))
 
-from _gen import api_reference, cli_reference, grpc_reference, included, yaml_reference, zoo_reference  # noqa: E402
+from _gen import api_reference, cli_reference, grpc_reference, included, yaml_reference, zoo_reference
 
 
 def _write(path: str, text: str, edit: str | None = None) -> None:

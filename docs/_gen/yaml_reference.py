@@ -19,8 +19,8 @@ log = logging.getLogger("mkdocs.plugins.signalstack.yaml_reference")
 
 FILES: list[tuple[str, str, str]] = [
     ("Trading settings", "signalstack.plugin.settings.TradingSettings",
-     "How a model's signals are traded and what the broker charges: the keys of an experiment file's `backtest:` "
-     "section and of `paper.yaml`, and the flags of `signalstack backtest` and `signalstack paper run`."),
+     ("How a model's signals are traded and what the broker charges: the keys of an experiment file's `backtest:` "
+      "section and of `paper.yaml`, and the flags of `signalstack backtest` and `signalstack paper run`.")),
 ]
 """(title, model import path, what the document is), in page order. Add each settings model of a YAML file here."""
 
@@ -28,9 +28,9 @@ FILES: list[tuple[str, str, str]] = [
 def page() -> str:
     """The whole YAML reference page."""
     out = ["# YAML files\n",
-           "Generated from the settings models' JSON Schemas when this site was built. Keys may be written with "
-           "dashes or underscores (`buy-threshold` or `buy_threshold`); an unknown key is an error that names the "
-           "valid ones. `signalstack schema` prints these schemas for an editor that completes and checks YAML.\n"]
+           ("Generated from the settings models' JSON Schemas when this site was built. Keys may be written with "
+            "dashes or underscores (`buy-threshold` or `buy_threshold`); an unknown key is an error that names the "
+            "valid ones. `signalstack schema` prints these schemas for an editor that completes and checks YAML.\n")]
     for title, path, about in FILES:
         out.append(section(title, path, about))
     return "\n".join(out)

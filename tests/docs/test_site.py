@@ -30,7 +30,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """The site as `mkdocs build --strict` makes it, and the build's log."""
     out = tmp_path_factory.mktemp("site")
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "DISABLE_MKDOCS_2_WARNING": "true"}
-    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)], check=False,
+                          cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
     assert done.returncode == 0, f"mkdocs build --strict failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
     return out, done.stdout + done.stderr
@@ -48,7 +49,7 @@ def test_the_cli_reference_has_every_subcommand_and_flag(site: tuple[Path, str])
     from signalstack.cli import _parser
 
     page = (site[0] / "reference" / "cli.html").read_text(encoding="utf-8")
-    commands = [action for action in _parser()._actions if isinstance(action, argparse._SubParsersAction)][0]
+    commands = next(action for action in _parser()._actions if isinstance(action, argparse._SubParsersAction))
     for name, parser in commands.choices.items():
         assert f'id="{name}"' in page, f"no section for signalstack {name}"
         for action in parser._actions:
@@ -117,10 +118,12 @@ def test_pages_open_offline_in_headless_chromium(site: tuple[Path, str], name: s
                "--host-resolver-rules=MAP * ~NOTFOUND", f"--user-data-dir={tmp_path / 'profile'}",
                "--hide-scrollbars", "--window-size=1280,900"]
     url = page.as_uri()
-    dom = subprocess.run([*browser, "--virtual-time-budget=5000", "--dump-dom", url], capture_output=True, text=True,
+    dom = subprocess.run([*browser, "--virtual-time-budget=5000", "--dump-dom", url], check=False,
+                         capture_output=True, text=True,
                          timeout=120)
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert "md-header" in dom.stdout and "md-content" in dom.stdout  # the theme's layout, rendered
-    taken = subprocess.run([*browser, f"--screenshot={shot}", url], capture_output=True, text=True, timeout=120)
+    taken = subprocess.run([*browser, f"--screenshot={shot}", url], check=False, capture_output=True, text=True,
+                           timeout=120)
     assert taken.returncode == 0 and shot.is_file(), taken.stderr[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
