@@ -5,7 +5,8 @@ background jobs `&` and `kill %1` carry from block to block, as in the reader's 
 written to a file and run with the test's interpreter. Markers are HTML comments, invisible on the site:
 
 - `<!-- doctest: skip REASON -->` on the line before a block: shown, not run (a long-lived server, an install).
-- `<!-- doctest: needs PROGRAM -->` before a block: run only where PROGRAM is on PATH; the test says when not.
+- `<!-- doctest: needs PROGRAM ... -->` before a block: run only where each PROGRAM is on PATH; the test says when
+  not.
 - `<!-- doctest: wait-port PORT -->` before a block: first wait (60 s at most) until 127.0.0.1:PORT accepts.
 - `<!-- doctest: replace "OLD" "NEW" -->` anywhere: OLD becomes NEW in every block (smaller data or epochs).
 - `<!-- doctest: free-port PORT -->` anywhere: PORT becomes a free port in every block and marker.
@@ -73,6 +74,8 @@ def read_page(path: Path) -> Page:
                 free_ports.append(rest)
             elif verb == "after":
                 after = rest
+            elif verb == "needs":
+                pending[verb] += rest.split()
             elif verb in pending:
                 pending[verb].append(rest)
             else:

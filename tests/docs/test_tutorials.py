@@ -18,6 +18,8 @@ from .doctest_pages import read_page, script
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 TUTORIALS = sorted(path for path in (DOCS / "tutorials").glob("*.md") if path.name != "index.md")
 TIMEOUT_S = 600
+MAX_SKIPPED = 2
+"""Blocks a tutorial may show without running them: a block that does not run can rot, so keep them few."""
 
 pytestmark = pytest.mark.slow
 
@@ -55,8 +57,9 @@ def _run(page_path: Path, folders: dict[Path, Path], tmp_path_factory: pytest.Te
 def test_tutorial_runs(page_path: Path, page_folders: dict[Path, Path],
                        tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]) -> None:
     skipped = _run(page_path, page_folders, tmp_path_factory)
-    ran = [block for block in read_page(page_path).blocks if block.skip is None]
-    assert ran, f"{page_path.name} has no block that runs"
+    blocks = read_page(page_path).blocks
+    assert [block for block in blocks if block.skip is None], f"{page_path.name} has no block that runs"
+    assert sum(block.skip is not None for block in blocks) <= MAX_SKIPPED, f"{page_path.name} skips too many blocks"
     with capsys.disabled():
         for reason in skipped:
             print(f"\n  {reason}", end="")
