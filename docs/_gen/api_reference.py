@@ -38,7 +38,7 @@ PAGES: list[tuple[str, str, list[tuple[str, list[str]]]]] = [
         ("signalstack.paper.push_client", ["push_bars"]),
     ]),
     ("research.md", "Research runs", [
-        ("signalstack.research.experiment", ["load_experiment", "parse_experiment", "Experiment"]),
+        ("signalstack.research.experiment", ["load_experiment", "parse_experiment"]),
         ("signalstack.research.run", ["run_experiment", "RunResult"]),
     ]),
     ("models.md", "Training and the zoo", [

@@ -74,7 +74,7 @@ def _tables(schema: dict[str, Any], root: dict[str, Any], slug: str, prefix: lis
 
 
 def _type(prop: dict[str, Any], root: dict[str, Any], slug: str, dotted: str) -> str:
-    if "$ref" in prop:
+    if "$ref" in prop:  # its section is made by _tables, under the same anchor
         name = prop["$ref"].rsplit("/", 1)[-1]
         return f"[{md.text(name)}](#{slug}-{dotted.replace('.', '-').replace('_', '-')})"
     if "anyOf" in prop or "oneOf" in prop:
@@ -98,11 +98,13 @@ def _type(prop: dict[str, Any], root: dict[str, Any], slug: str, dotted: str) ->
 
 
 def _object_ref(prop: dict[str, Any], root: dict[str, Any]) -> dict[str, Any] | None:
-    """The nested settings a key holds (its `$ref`, alone or beside null), else None."""
-    for option in [prop, *prop.get("anyOf", ())]:
-        if "$ref" in option:
-            return root["$defs"][option["$ref"].rsplit("/", 1)[-1]]
-    return None
+    """The nested settings a key holds (its `$ref`: alone, beside null, or as the items of a list or mapping), else
+    None."""
+    if "$ref" in prop:
+        return root["$defs"][prop["$ref"].rsplit("/", 1)[-1]]
+    inner = [*prop.get("anyOf", ()), *prop.get("oneOf", ()), *prop.get("prefixItems", ())]
+    inner += [prop[key] for key in ("items", "additionalProperties") if isinstance(prop.get(key), dict)]
+    return next((found for option in inner if (found := _object_ref(option, root)) is not None), None)
 
 
 def _load(path: str) -> Any:
