@@ -1,0 +1,40 @@
+"""The package as griffe must see it to read the docstrings statically: `signalstack/core/...` in one tree.
+
+The repository installs `signalstack.core` from `core/` and so on (pyproject.toml's package-dir), which a static
+reader of the source cannot follow. This hook links the folders (and copies the top package's modules) into `build/docs-python/signalstack/` before the
+pages are rendered, from the same package-dir mapping, so a package added there is documented without a change here.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tomllib
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+TREE = ROOT / "build" / "docs-python"
+
+
+def link_tree() -> Path:
+    """Make `TREE` (the folder to give griffe as its search path) and return it."""
+    mapping = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["package-dir"]
+    if TREE.exists():
+        shutil.rmtree(TREE)
+    for package, folder in sorted(mapping.items()):
+        target = TREE.joinpath(*package.split("."))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if package == "signalstack":
+            target.mkdir()
+            for item in (ROOT / folder).iterdir():
+                if item.suffix == ".py":  # copied: griffe looks for submodules beside a link's target
+                    shutil.copy2(item, target / item.name)
+        else:
+            target.symlink_to(ROOT / folder, target_is_directory=True)
+    return TREE
+
+
+def on_config(config: Any) -> Any:
+    """mkdocs hook: the tree is made before mkdocstrings reads any module."""
+    link_tree()
+    return config
