@@ -64,6 +64,7 @@ class PaperConfig(_Source):
     """Everything a paper run is started with; journaled (less the bearer token) as its first event."""
 
     model: str | Path
+    """An exported ONNX model, run in process; with `server`, the name of a model that server serves."""
     feeds: tuple[Text, ...] = Field(min_length=1)
     """Feed specs (`parse_feed`); each feed is traded by its own `SignalStrategy` in an account of its own
     (as each `--data` of a backtest is), all in one journal."""
