@@ -56,7 +56,7 @@ def configure_broker(broker: bt.brokers.BackBroker, cash: float, commission: flo
 
 def run_backtest(source: SignalSource, bars: pd.DataFrame, settings: TradingSettings | None = None, *,
                  start: str | date | datetime | pd.Timestamp | None = None, preload: bool = True, symbol: str = "",
-                 fundamentals: pd.DataFrame | None = None, **trading: Any) -> BacktestResult:
+                 fundamentals: pd.DataFrame | None = None, log_orders: bool = False, **trading: Any) -> BacktestResult:
     """Trade `SignalStrategy` on `bars` from `start` and compare it with buy-and-hold.
 
     `settings` are the strategy's parameters, cash and costs (default `TradingSettings()`); keywords
@@ -65,7 +65,7 @@ def run_backtest(source: SignalSource, bars: pd.DataFrame, settings: TradingSett
     on whose close a decision may be made; the first fill is at the next bar's open. All bars are
     fed so the model has its history, but statistics cover [start, end] only. `preload=False` feeds
     the bars one at a time as a live feed does, so the model is asked bar by bar. `fundamentals`
-    (dated factor rows) feeds a two-input model.
+    (dated factor rows) feeds a two-input model. `log_orders` logs every fill at INFO.
 
     Annual figures run on the bars' clock: CAGR and turnover over the calendar time the period
     spans; Sharpe and Sortino with `periods_per_year` bars to a year, by default (None) the bars
@@ -85,7 +85,7 @@ def run_backtest(source: SignalSource, bars: pd.DataFrame, settings: TradingSett
     cerebro.adddata(bars_feed(bars, symbol))
     configure_broker(cerebro.broker, cash, commission, slippage)
     cerebro.addstrategy(SignalStrategy, source=source, start=start_bar, fundamentals=fundamentals,
-                        **settings.strategy_keywords())
+                        log_orders=log_orders, **settings.strategy_keywords())
     cerebro.addanalyzer(Performance, _name="performance", start=start_bar, periods_per_year=periods_per_year)
     cerebro.addanalyzer(SignalQuality, _name="quality", start=start_bar, line=settings.line)
     began = time.perf_counter()

@@ -628,10 +628,10 @@ def backtest_keys() -> tuple[str, ...]:
     """The keywords a `backtest:` section may set: run_backtest's and SignalStrategy's, less the period and source."""
     # Imported here, like the zoo: Backtrader is needed to check this section only.
     from signalstack.plugin.backtest import run_backtest
-    from signalstack.plugin.strategies import SignalStrategy
+    from signalstack.plugin.settings import TradingSettings
 
     own = [p.name for p in inspect.signature(run_backtest).parameters.values() if p.kind is p.KEYWORD_ONLY]
-    return tuple(sorted(set(own) | set(SignalStrategy.params._getkeys()) - _BACKTEST_EXCLUDED))
+    return tuple(sorted(set(own) | set(TradingSettings.model_fields) - _BACKTEST_EXCLUDED))
 
 
 def _backtest(value: Any, keys: tuple[str, ...] | None = None) -> dict[str, Any]:
