@@ -75,6 +75,7 @@ from backtest import SmaCross, random_walk, timed_run, train_tiny
 
 from signalstack.paper.journal import Journal
 from signalstack.paper.runner import PaperConfig, PaperResult, run_paper
+from signalstack.plugin.settings import TradingSettings
 from signalstack.plugin.sources import OnnxSource, TailScorer
 
 STRATEGY = {"buy_threshold": 0.52, "sell_threshold": 0.48}
@@ -173,7 +174,7 @@ def _paper(model: Path | str, csv: Path, start: pd.Timestamp, journal: Path, *, 
            symbols: Sequence[tuple[str, Path]] = ()) -> PaperResult:
     """One paper run on replayed files (pace=0), trading from `start`; `symbols` (name, file) replace `csv`."""
     feeds = [f"{name}=replay:{path}?pace=0&start={start.isoformat()}" for name, path in symbols or [("W", csv)]]
-    return run_paper(PaperConfig(model=model, feeds=feeds, strategy=STRATEGY, server=server), journal)
+    return run_paper(PaperConfig(model=model, feeds=feeds, trading=TradingSettings(**STRATEGY), server=server), journal)
 
 
 def latencies(journal: Path) -> dict[str, np.ndarray]:

@@ -29,16 +29,16 @@ import bisect
 import math
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import backtrader as bt
 import pandas as pd
 
-from .journal import Event, Journal
+from signalstack.core.settings import parse
 
-LIMITS = ("max_position", "max_gross", "daily_loss_limit")
-"""The risk limits a paper run takes, by their keyword names."""
+from .config import RiskLimits
+from .journal import Event, Journal
 
 _WAIT_SECONDS = 0.1
 """How often an entry waiting on the other feeds looks whether its own run is stopping."""
@@ -46,43 +46,6 @@ _WAIT_SECONDS = 0.1
 
 class RiskWaitCancelled(RuntimeError):
     """The run was told to stop while an entry waited on the other feeds; the bar is left unfinished."""
-
-
-@dataclass(frozen=True)
-class RiskLimits:
-    """What a paper run may hold; None leaves a limit off (see the module for each one)."""
-
-    max_position: float | None = None
-    """Largest position of a symbol, as a fraction of its account's equity."""
-    max_gross: float | None = None
-    """Largest gross exposure of the run: sum of |position value| / sum of equity over its accounts."""
-    daily_loss_limit: float | None = None
-    """Fraction of the day's starting equity the run may lose before entries halt for the day."""
-
-    def __post_init__(self) -> None:
-        for name in ("max_position", "max_gross"):
-            value = getattr(self, name)
-            if value is not None and not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} {value}: expected a fraction of equity > 0, or None for no limit")
-        loss = self.daily_loss_limit
-        if loss is not None and not (math.isfinite(loss) and 0 < loss < 1):
-            raise ValueError(f"daily_loss_limit {loss}: expected a fraction in (0, 1), or None for no limit")
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any] | None) -> RiskLimits:
-        """Limits from a journaled or configured mapping (missing keys: no limit)."""
-        values = dict(values or {})
-        unknown = sorted(set(values) - set(LIMITS))
-        if unknown:
-            raise ValueError(f"risk limits {', '.join(unknown)}: expected among {', '.join(LIMITS)}")
-        return cls(**values)
-
-    def active(self) -> bool:
-        """Whether any limit is set."""
-        return any(value is not None for value in asdict(self).values())
-
-    def as_dict(self) -> dict[str, float | None]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -235,7 +198,7 @@ class RiskBook:
 def open_book(config: Mapping[str, Any], journal: Journal) -> RiskBook | None:
     """The risk book of the run configured by `config` (its journaled payload), primed with the accounts
     its journal recorded so far; None when the run sets no limit."""
-    limits = RiskLimits.from_mapping(config.get("risk"))
+    limits = parse(RiskLimits, config.get("risk"), source="the journaled risk limits")
     if not limits.active():
         return None
     symbols = [feed["symbol"] for feed in config["feeds"]]
@@ -247,4 +210,4 @@ def _snapshot_record(event: Event) -> tuple[str, float, float, float]:
     return event.symbol or "", when, event.payload["value"], event.payload["cash"]
 
 
-__all__ = ["LIMITS", "Breach", "RiskBook", "RiskLimits", "RiskWaitCancelled", "Verdict", "open_book"]
+__all__ = ["Breach", "RiskBook", "RiskLimits", "RiskWaitCancelled", "Verdict", "open_book"]

@@ -15,7 +15,7 @@ import signal
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,59 +23,23 @@ import backtrader as bt
 import pandas as pd
 
 from signalstack import __version__
-from signalstack.plugin import defaults
 from signalstack.plugin.backtest import configure_broker
 from signalstack.plugin.sources import OnnxSource, SignalSource
-from signalstack.plugin.strategies import SignalStrategy
 from signalstack.server.client import security_keywords
+from signalstack.transport.security import ClientSecurity, ClientTls
 
 from .broker_state import SymbolState, checkpoint
+from .config import PaperConfig
 from .feed_kinds import make_feed
 from .feeds import FeedSpec, parse_feed
 from .journal import Journal, JournalError
 from .kill_switch import stop_file
-from .risk import RiskLimits, open_book
-from .signals import DEFAULT_SIGNAL_TIMEOUT, StreamSource, journaled_signals
+from .risk import open_book
+from .signals import StreamSource, journaled_signals
 from .status import equity_frame, fills_frame, read_status
 from .strategy import Controller, PaperStrategy
 
 log = logging.getLogger(__name__)
-
-STRATEGY_PARAMS = tuple(sorted(set(SignalStrategy.params._getkeys()) - {"source", "start", "fundamentals"}))
-"""The `SignalStrategy` parameters a paper run takes (the rest come from the run: source, start)."""
-
-
-@dataclass(frozen=True)
-class PaperConfig:
-    """Everything a paper run is started with; journaled whole as its first event."""
-
-    model: Path | str
-    """An exported ONNX model, run in process; with `server`, the name of a model that server serves."""
-    feeds: Sequence[str]
-    """Feed specs (`parse_feed`); each feed is traded by its own `SignalStrategy` in an account of its own
-    (as each `--data` of a backtest is), all in one journal."""
-    cash: float = defaults.CASH
-    commission: float = defaults.COMMISSION
-    slippage: float = defaults.SLIPPAGE
-    strategy: Mapping[str, Any] = field(default_factory=dict)
-    """`SignalStrategy` parameters (`STRATEGY_PARAMS`): thresholds, sizing, stake, line, ..."""
-    risk: RiskLimits = field(default_factory=RiskLimits)
-    """Position, gross exposure and daily loss limits (`signalstack.paper.risk`); none by default."""
-    server: str | None = None
-    """host:port of `signalstack serve`: signals then come from the newest version of `model` it serves,
-    over one StreamSignals stream per symbol (`signalstack.paper.signals`); None runs the file in process."""
-    signal_timeout: float = DEFAULT_SIGNAL_TIMEOUT
-    """With `server`: seconds a live bar waits for its signal before it is a stale-signal gap (no entry)."""
-    token: str | None = field(default=None, repr=False)
-    """With `server`: the bearer token it asks for. A secret: never journaled (the journal records only
-    that one was used), so `resume_paper` is given it again."""
-    tls_ca: Path | None = None
-    """With `server`: the PEM of the CA that signed its certificate, to connect over TLS; journaled as a path."""
-    tls_cert: Path | None = None
-    """With `tls_ca`: this client's certificate (PEM), for a server that verifies clients; with `tls_key`."""
-    tls_key: Path | None = None
-    """The private key (PEM) of `tls_cert`; journaled as a path, read again on resume."""
-
 
 @dataclass(frozen=True)
 class PaperResult:
@@ -98,14 +62,6 @@ class PaperResult:
 def run_paper(config: PaperConfig, journal_path: str | Path, *, max_pages: int | None = None) -> PaperResult:
     """Start a paper run journaled at `journal_path` (a new file) and trade until the feeds end, the
     kill switch is set or SIGTERM comes. `max_pages` caps the journal's size (tests of a full disk)."""
-    if config.cash <= 0 or config.commission < 0 or config.slippage < 0:
-        raise ValueError(f"cash {config.cash}, commission {config.commission}, slippage {config.slippage}: "
-                         "expected cash > 0 and costs >= 0")
-    unknown = sorted(set(config.strategy) - set(STRATEGY_PARAMS))
-    if unknown:
-        raise ValueError(f"strategy parameters {', '.join(unknown)}: expected among {', '.join(STRATEGY_PARAMS)}")
-    if not config.feeds:
-        raise ValueError("no feeds: expected at least one --feed")
     specs = [parse_feed(text) for text in config.feeds]
     symbols = [spec.symbol for spec in specs]
     if len(set(symbols)) < len(symbols):
@@ -114,9 +70,9 @@ def run_paper(config: PaperConfig, journal_path: str | Path, *, max_pages: int |
     payload: dict[str, Any] = {
         **described,
         "feeds": [{"spec": spec.canonical(), "symbol": spec.symbol, "pace": spec.pace} for spec in specs],
-        "cash": config.cash, "commission": config.commission, "slippage": config.slippage,
-        "strategy": dict(sorted(config.strategy.items())), "signalstack": __version__,
-        "risk": config.risk.as_dict(),
+        "cash": config.trading.cash, "commission": config.trading.commission, "slippage": config.trading.slippage,
+        "strategy": dict(sorted(config.trading.strategy_keywords().items())), "signalstack": __version__,
+        "risk": config.risk.to_dict(),
     }
     payload["run_id"] = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
     with _opened(source), Journal(journal_path, max_pages=max_pages) as journal:
@@ -154,21 +110,18 @@ LIVE_THREADS = 1
 its own, where one thread per call beats a pool (measured in bench/paper.py)."""
 
 
-_TLS = ("tls_ca", "tls_cert", "tls_key")
-"""The PaperConfig fields (and journal config keys) of the TLS files a served run connects with."""
-
-
 def _open_source(config: PaperConfig) -> tuple[SignalSource, dict[str, Any]]:
     """The run's signal source, and what the journal's config says of it: enough for `_reopen_source`
     (with the token given again: the journal says only whether there was one)."""
-    tls = {key: None if getattr(config, key) is None else Path(getattr(config, key)).resolve() for key in _TLS}
+    security = config.security
     if config.server is not None:
-        security = security_keywords(config.token, **tls)
-        served = StreamSource(config.server, str(config.model), timeout=config.signal_timeout, security=security)
+        security = security.model_copy(update={key: path.resolve() for key in ClientTls.model_fields
+                                               if (path := getattr(security, key)) is not None})
+        served = StreamSource(config.server, str(config.model), timeout=config.signal_timeout,
+                              security=security_keywords(**security.model_dump()))
         return served, {"model": served.model, "server": served.target, "signal_timeout": served.timeout,
-                        "model_name": served.name, "model_version": served.version,
-                        "token": config.token is not None, **{k: None if v is None else str(v) for k, v in tls.items()}}
-    given = [key for key, value in {"token": config.token, **tls}.items() if value is not None]
+                        "model_name": served.name, "model_version": served.version, **security.to_dict()}
+    given = [key for key, value in security.to_dict().items() if value]
     if given:
         raise ValueError(f"{', '.join(given)}: apply to signals from a server only (expected a server with them)")
     model = Path(config.model).resolve()
@@ -184,9 +137,10 @@ def _reopen_source(payload: Mapping[str, Any], token: str | None) -> SignalSourc
         if payload.get("token") and token is None:
             raise ValueError(f"run {payload['run_id']} reached {payload['server']} with a bearer token, which the "
                              "journal does not keep: expected it again (--token, or $SIGNALSTACK_TOKEN)")
-        tls = {key: None if payload.get(key) is None else Path(payload[key]) for key in _TLS}
+        security = ClientSecurity(token=token if payload.get("token") else None,
+                                  **{key: payload.get(key) for key in ClientTls.model_fields})
         return StreamSource(payload["server"], payload["model"], timeout=payload["signal_timeout"],
-                            security=security_keywords(token if payload.get("token") else None, **tls))
+                            security=security_keywords(**security.model_dump()))
     model = Path(payload["model"])
     if not model.is_file() or _sha256(model) != payload["model_sha256"]:
         raise ValueError(f"model {model}: {'changed' if model.is_file() else 'missing'} since run "
@@ -297,4 +251,4 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-__all__ = ["STRATEGY_PARAMS", "PaperConfig", "PaperResult", "resume_paper", "run_paper"]
+__all__ = ["PaperConfig", "PaperResult", "resume_paper", "run_paper"]

@@ -41,13 +41,10 @@ from signalstack.protos.signalstack.v1 import signals_pb2 as pb
 from signalstack.server import wire
 from signalstack.server.client import SignalClient
 
+from .config import DEFAULT_SIGNAL_TIMEOUT
 from .journal import Journal
 
 log = logging.getLogger(__name__)
-
-DEFAULT_SIGNAL_TIMEOUT = 2.0
-"""Seconds a bar waits for its signal (`paper run --signal-timeout`): far above a loopback or LAN
-answer (milliseconds), far below a daily or minute bar's spacing."""
 
 TIMEOUT = "timeout"
 """Gap: the stream is up but the bar's signal did not come within the deadline."""

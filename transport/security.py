@@ -20,11 +20,10 @@ TOKEN_VARIABLE = "SIGNALSTACK_TOKEN"
 """The environment variable a command line reads the bearer token from when --token is not given."""
 
 
-class ClientSecurity(Settings):
-    """How a client proves itself to a server and checks the server: a bearer token, TLS, a client certificate."""
+class ClientTls(Settings):
+    """The TLS files a client connects with: the files that may be written down (a paper.yaml's keys), unlike the
+    token."""
 
-    token: str | None = Field(None, repr=False)
-    """Bearer token the server asks for (default: $SIGNALSTACK_TOKEN); never journaled or written to a file."""
     tls_ca: Path | None = None
     """CA certificate (PEM) of the server: connect with TLS."""
     tls_cert: Path | None = None
@@ -33,7 +32,7 @@ class ClientSecurity(Settings):
     """Private key (PEM) of tls_cert."""
 
     @model_validator(mode="after")
-    def _paired(self) -> ClientSecurity:
+    def _paired(self) -> ClientTls:
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError(f"tls_cert {self.tls_cert} and tls_key {self.tls_key}: expected both or neither")
         if self.tls_cert is not None and self.tls_ca is None:
@@ -41,10 +40,18 @@ class ClientSecurity(Settings):
                              "(expected the server's CA certificate too)")
         return self
 
+
+class ClientSecurity(ClientTls):
+    """How a client proves itself to a server and checks the server: a bearer token, TLS, a client certificate."""
+
+    token: str | None = Field(None, repr=False)
+    """Bearer token the server asks for (default: $SIGNALSTACK_TOKEN); never journaled or written to a file."""
+
     @classmethod
-    def from_environment(cls, token: str | None = None, **files: Path | None) -> ClientSecurity:
-        """Settings with `token`, else $SIGNALSTACK_TOKEN when it is set, and the TLS files given."""
-        return cls(token=token or os.environ.get(TOKEN_VARIABLE) or None, **files)
+    def from_environment(cls, token: str | None = None, *, served: bool = True, **files: Path | None) -> ClientSecurity:
+        """Settings with `token`, else $SIGNALSTACK_TOKEN when it is set and the source is `served` (a model run in
+        process refuses a token), and the TLS files given."""
+        return cls.of(token=token or (os.environ.get(TOKEN_VARIABLE) if served else None) or None, **files)
 
     @property
     def tls(self) -> bool:

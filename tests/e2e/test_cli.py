@@ -236,3 +236,17 @@ def test_a_two_input_model_trains_and_backtests_with_a_fundamentals_csv(tmp_path
     assert "buy & hold" in done.stdout
     refused = run("backtest", "--model", str(out), "--data", "sample:sp500", check=False)
     assert refused.returncode == 1 and "fundamentals" in refused.stderr
+
+
+@pytest.mark.parametrize(("kind", "keys"), [
+    ("paper", {"model", "server", "feeds", "journal", "tls_ca", "buy_threshold", "hold", "cash", "max_gross"}),
+    ("trading", {"line", "buy_threshold", "sizing", "stake", "stop_loss", "hold", "commission", "slippage"}),
+    ("spec", {"name", "inputs", "layers", "outputs", "serve"}),
+])
+def test_schema_prints_a_files_json_schema_with_every_key_described(kind, keys):
+    schema = json.loads(run("schema", kind).stdout)
+    assert keys <= set(schema["properties"]) and schema["additionalProperties"] is False
+    objects = [schema, *schema.get("$defs", {}).values()]
+    undescribed = [f"{o.get('title')}.{key}" for o in objects for key, field in o.get("properties", {}).items()
+                   if not field.get("description")]
+    assert not undescribed

@@ -10,6 +10,7 @@ import pytest
 from signalstack.cli import main
 from signalstack.paper.journal import Journal, JournalError
 from signalstack.paper.runner import PaperConfig, run_paper
+from signalstack.plugin.settings import TradingSettings
 
 from .support import paper_args
 
@@ -87,7 +88,7 @@ def test_a_full_disk_stops_the_run_before_the_action_it_could_not_journal(paper_
                                                                           start: str, thresholds: dict[str, float],
                                                                           journal_dir: Path) -> None:
     config = PaperConfig(model=paper_model, feeds=[f"replay:{replay_csv}?start={start}"],
-                         strategy={**thresholds, "allow_short": True})
+                         trading=TradingSettings(**thresholds, allow_short=True))
     full = run_paper(config, journal_dir / "full.sqlite")
     with Journal(journal_dir / "full.sqlite", readonly=True) as journal:
         pages = journal._db.execute("PRAGMA page_count").fetchone()[0]

@@ -25,6 +25,7 @@ from signalstack.paper.journal import KILL_AFTER_ENV, Event, Journal, JournalErr
 from signalstack.paper.kill_switch import request_stop
 from signalstack.paper.push_client import PushAck, push_bars, unix_seconds
 from signalstack.paper.runner import PaperConfig, run_paper
+from signalstack.plugin.settings import TradingSettings
 
 from ..server.support import TOKEN, make_pki
 from ..support import free_port
@@ -99,7 +100,7 @@ def reference(paper_model: Path, feed_csv: Path, start: str, strategy: dict[str,
     """What a replay of the final file trades: every live feed of the same bars must trade the same."""
     journal = tmp_path_factory.mktemp("live_feeds_reference") / "replay.sqlite"
     result = run_paper(PaperConfig(model=paper_model, feeds=[f"SPX=replay:{feed_csv}?start={start}"],
-                                   strategy=strategy), journal)
+                                   trading=TradingSettings(**strategy)), journal)
     assert result.stopped == "feeds ended"
     traded = _trading(journal)
     assert len(traded["fills"]) >= 10 and len(traded["snapshots"]) == LIVE
@@ -233,8 +234,8 @@ def test_a_tail_run_trades_as_a_replay_of_the_final_file(paper_model: Path, feed
 
     writer = threading.Thread(target=write, daemon=True)
     writer.start()
-    result = run_paper(PaperConfig(model=paper_model, feeds=[f"SPX=tail:{csv}?start={start}"], strategy=strategy),
-                       journal)
+    result = run_paper(PaperConfig(model=paper_model, feeds=[f"SPX=tail:{csv}?start={start}"],
+                                   trading=TradingSettings(**strategy)), journal)
     writer.join(WAIT)
     assert not problems, problems
     assert result.stopped == "kill switch"

@@ -13,6 +13,7 @@ from signalstack.paper.journal import Journal
 from signalstack.paper.runner import PaperConfig, run_paper
 from signalstack.paper.status import fills_frame
 from signalstack.plugin.backtest import run_backtest
+from signalstack.plugin.settings import TradingSettings
 from signalstack.plugin.sources import OnnxSource
 
 
@@ -23,7 +24,7 @@ def test_paper_run_fills_trades_and_equity_equal_the_backtest(paper_model: Path,
     strategy = {**thresholds, "allow_short": allow_short, "stake": 0.9}
     costs = {"cash": 50_000.0, "commission": 0.002, "slippage": 0.001}
     paper = run_paper(PaperConfig(model=paper_model, feeds=[f"replay:{replay_csv}?pace=0&start={start}"],
-                                  strategy=strategy, **costs), journal_dir / "run.sqlite")
+                                  trading=TradingSettings(**strategy, **costs)), journal_dir / "run.sqlite")
     backtest = run_backtest(OnnxSource(paper_model), load_bars(replay_csv), start=start, symbol=replay_csv.stem,
                             **strategy, **costs)
     assert len(backtest.fills) >= 10 and paper.stopped == "feeds ended"

@@ -12,6 +12,7 @@ from signalstack.cli import main
 from signalstack.paper.report import paper_results, round_trips, write_paper_report
 from signalstack.paper.risk import RiskLimits
 from signalstack.paper.runner import PaperConfig, run_paper
+from signalstack.plugin.settings import TradingSettings
 
 REPORT_FILES = {"report.html", "equity.png", "drawdown.png", "price.png", "calibration.png", "trades.csv",
                 "stats.json", "config.json", "comparison.json"}
@@ -23,7 +24,7 @@ def test_a_replay_at_pace_0_reports_what_the_backtest_reports_with_no_difference
     journal = journal_dir / "run.sqlite"
     strategy = {**thresholds, "allow_short": True, "stake": 0.9}
     run = run_paper(PaperConfig(model=paper_model, feeds=[f"replay:{replay_csv}?pace=0&start={start}"],
-                                strategy=strategy, commission=0.002, slippage=0.001), journal)
+                                trading=TradingSettings(**strategy, commission=0.002, slippage=0.001)), journal)
     assert main(["paper", "report", "--journal", str(journal), "--out", str(tmp_path / "report")]) == 0
     out = tmp_path / "report"
     assert {p.name for p in out.iterdir()} == REPORT_FILES
@@ -56,7 +57,7 @@ def test_a_limited_run_reports_where_it_parted_from_the_backtest_for_each_symbol
     replay_bars.iloc[25:].to_csv(second)
     journal = journal_dir / "limited.sqlite"
     run_paper(PaperConfig(model=paper_model, feeds=[f"A=replay:{first}?start={start}", f"B=replay:{second}"],
-                          strategy={**thresholds, "stake": 0.9}, risk=RiskLimits(max_position=0.4)), journal)
+                          trading=TradingSettings(**thresholds, stake=0.9), risk=RiskLimits(max_position=0.4)), journal)
     paths = write_paper_report(journal, tmp_path / "limited")
     assert paths[0].name == "index.html" and {"A", "B"} <= {p.parent.name for p in paths}
     comparison = json.loads((tmp_path / "limited" / "comparison.json").read_text())

@@ -16,10 +16,12 @@ import pytest
 
 from signalstack.cli import main
 from signalstack.core.bars import load_bars
+from signalstack.core.errors import SettingsError
 from signalstack.paper.journal import KILL_AFTER_ENV, Journal
 from signalstack.paper.risk import RiskBook, RiskLimits, RiskWaitCancelled
 from signalstack.paper.runner import PaperConfig, run_paper
 from signalstack.plugin.backtest import run_backtest
+from signalstack.plugin.settings import TradingSettings
 from signalstack.plugin.sources import OnnxSource
 
 from .support import journal_events, signalstack
@@ -34,7 +36,8 @@ def _derived(path: Path) -> dict[str, Any]:
 
 
 def _run(model: Path, feeds: list[str], journal: Path, strategy: dict[str, Any], **limits: float) -> None:
-    result = run_paper(PaperConfig(model=model, feeds=feeds, strategy=strategy, risk=RiskLimits(**limits)), journal)
+    result = run_paper(PaperConfig(model=model, feeds=feeds, trading=TradingSettings(**strategy),
+                                   risk=RiskLimits(**limits)), journal)
     assert result.stopped == "feeds ended"
 
 
@@ -101,11 +104,13 @@ def test_gross_and_daily_loss_read_the_other_accounts_before_the_bar_once_their_
 
 
 def test_limits_are_checked_when_made() -> None:
-    for bad in ({"max_position": 0.0}, {"max_gross": -1.0}, {"daily_loss_limit": 1.0}, {"max_position": math.nan}):
-        with pytest.raises(ValueError, match=next(iter(bad))):
-            RiskLimits(**bad)
-    with pytest.raises(ValueError, match="max_loss: expected among max_position, max_gross, daily_loss_limit"):
-        RiskLimits.from_mapping({"max_loss": 0.1})
+    for bad, expected in (({"max_position": 0.0}, "> 0"), ({"max_gross": -1.0}, "> 0"),
+                          ({"daily_loss_limit": 1.0}, "< 1"), ({"max_position": math.nan}, "a finite number")):
+        with pytest.raises(SettingsError, match=f"^RiskLimits: {next(iter(bad))}: .*, expected {expected}$"):
+            RiskLimits.of(**bad)
+    with pytest.raises(SettingsError, match=r"max_loss: unknown key \(did you mean 'max_gross'\? expected one of "
+                                            r"max_position, max_gross, daily_loss_limit\)"):
+        RiskLimits.of(max_loss=0.1)
 
 
 # --- paper runs -------------------------------------------------------------------------------------------

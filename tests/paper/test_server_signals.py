@@ -23,10 +23,12 @@ from signalstack.paper.kill_switch import request_stop
 from signalstack.paper.runner import PaperConfig, PaperResult, run_paper
 from signalstack.paper.signals import TIMEOUT, UNAVAILABLE, Backoff, StreamSource
 from signalstack.paper.status import fills_frame, format_status, read_status
+from signalstack.plugin.settings import TradingSettings
 from signalstack.plugin.sources import OnnxSource
 from signalstack.server.app import SignalServer
 from signalstack.server.options import ServeOptions, TlsFiles
 from signalstack.server.repository import ModelRepository
+from signalstack.transport.security import ClientSecurity
 
 from ..server.support import TOKEN, install, make_pki
 from ..support import SMALL, free_port, handmade_model, walk_with_flat_volume
@@ -71,7 +73,8 @@ def in_process(paper_model: Path, replay_csv: Path, start: str, strategy: dict[s
                tmp_path_factory: pytest.TempPathFactory) -> PaperResult:
     """The reference: the same run with the model in process, uninterrupted."""
     return run_paper(PaperConfig(model=paper_model, feeds=[f"replay:{replay_csv}?pace=0&start={start}"],
-                                 strategy=strategy, **COSTS), tmp_path_factory.mktemp("reference") / "run.sqlite")
+                                 trading=TradingSettings(**strategy, **COSTS)),
+                     tmp_path_factory.mktemp("reference") / "run.sqlite")
 
 
 
@@ -123,7 +126,8 @@ def test_served_signals_trade_as_the_model_in_process(models: Path, paper_model:
                                                        journal_dir: Path) -> None:
     with serving(models, free_port()) as server:
         served = run_paper(PaperConfig(model="quick", server=server.address, signal_timeout=10,
-                                       feeds=[f"replay:{replay_csv}?pace=0&start={start}"], strategy=strategy, **COSTS),
+                                       feeds=[f"replay:{replay_csv}?pace=0&start={start}"],
+                                       trading=TradingSettings(**strategy, **COSTS)),
                            journal_dir / "served.sqlite")
     assert served.stopped == "feeds ended" and len(in_process.fills) >= 10
     pd.testing.assert_frame_equal(_fills(served), _fills(in_process), check_exact=True)
@@ -145,7 +149,8 @@ def test_a_lost_server_costs_entries_on_stale_bars_only_and_its_new_version_is_p
         strategy: dict[str, Any], journal_dir: Path) -> None:
     port, journal = free_port(), journal_dir / "outage.sqlite"
     config = PaperConfig(model="quick", server=f"127.0.0.1:{port}", signal_timeout=5,
-                         feeds=[f"replay:{replay_csv}?pace=0.05&start={start}"], strategy=strategy, **COSTS)
+                         feeds=[f"replay:{replay_csv}?pace=0.05&start={start}"],
+                         trading=TradingSettings(**strategy, **COSTS))
     server = SignalServer(ServeOptions(models, port=port, grace=0)).start()
     try:
         join = _in_thread(lambda: run_paper(config, journal))
@@ -253,13 +258,16 @@ def test_tls_files_and_tokens_are_refused_without_a_server(paper_model: Path, re
                                                           journal_dir: Path, tmp_path: Path) -> None:
     feed = [f"replay:{replay_csv}?pace=0&start={start}"]
     with pytest.raises(ValueError, match="token, tls_ca: apply to signals from a server only"):
-        run_paper(PaperConfig(model=paper_model, feeds=feed, token=TOKEN, tls_ca=tmp_path / "ca.pem"),
+        run_paper(PaperConfig(model=paper_model, feeds=feed,
+                              security=ClientSecurity(token=TOKEN, tls_ca=tmp_path / "ca.pem")),
                   journal_dir / "local.sqlite")
     with pytest.raises(ValueError, match="tls_cert .* and tls_key None: expected both or neither"):
-        run_paper(PaperConfig(model="quick", server="127.0.0.1:1", feeds=feed, tls_ca=tmp_path / "ca.pem",
-                              tls_cert=tmp_path / "desk.pem"), journal_dir / "served.sqlite")
+        run_paper(PaperConfig(model="quick", server="127.0.0.1:1", feeds=feed,
+                              security=ClientSecurity(tls_ca=tmp_path / "ca.pem", tls_cert=tmp_path / "desk.pem")),
+                  journal_dir / "served.sqlite")
     with pytest.raises(ValueError, match="ca.pem: cannot read it"):
-        run_paper(PaperConfig(model="quick", server="127.0.0.1:1", feeds=feed, tls_ca=tmp_path / "ca.pem"),
+        run_paper(PaperConfig(model="quick", server="127.0.0.1:1", feeds=feed,
+                              security=ClientSecurity(tls_ca=tmp_path / "ca.pem")),
                   journal_dir / "served.sqlite")
 
 
