@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 KINDS = {
+    "experiment": ("signalstack.research.settings", "ExperimentFile", "a research experiment (`signalstack run`)"),
     "paper": ("signalstack.paper.config", "PaperFile", "a `paper run --config` file"),
     "trading": ("signalstack.plugin.settings", "TradingSettings", "the trading settings of backtest and paper runs"),
     "spec": ("signalstack.models.zoo.spec", "Spec", "a net declared layer by layer (`train --model net.yaml`)"),

@@ -239,6 +239,7 @@ def test_a_two_input_model_trains_and_backtests_with_a_fundamentals_csv(tmp_path
 
 
 @pytest.mark.parametrize(("kind", "keys"), [
+    ("experiment", {"data", "features", "labels", "model", "walk_forward", "seeds", "surrogates", "backtest"}),
     ("paper", {"model", "server", "feeds", "journal", "tls_ca", "buy_threshold", "hold", "cash", "max_gross"}),
     ("trading", {"line", "buy_threshold", "sizing", "stake", "stop_loss", "hold", "commission", "slippage"}),
     ("spec", {"name", "inputs", "layers", "outputs", "serve"}),
