@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -414,23 +415,21 @@ def validate_bars(bars: pd.DataFrame, what: str = "bars", rows: Sequence[int] | 
     check_values({c: bars[c].to_numpy(dtype="float64") for c in COLUMNS}, what, index, rows)
 
 
-def _checks(open_: Any, high: Any, low: Any, close: Any, volume: Any,
-            finite: Any) -> Iterator[tuple[str, Any, Any, str]]:
-    """The checks of a bar in the order they are reported: (column, its value, passed, what was expected).
+_FLOATS = SimpleNamespace(isfinite=math.isfinite, maximum=max, minimum=min)
+"""What `_checks` needs of numpy, for one bar of floats."""
 
-    One bar (floats, `finite` math.isfinite) or many (arrays, np.isfinite) read the same, since only
-    operators combine them. High and low must lie outside the open/close body within a tolerance for
-    rounding (max(open, close) * (1 - tol), the same number as the larger of the two products).
-    """
+
+def _checks(open_: Any, high: Any, low: Any, close: Any, volume: Any, ops: Any) -> Iterator[tuple[str, Any, Any, str]]:
+    """The checks of a bar in the order they are reported: (column, its value, passed, what was expected),
+    for one bar (floats, `ops` `_FLOATS`) or many (arrays, `ops` numpy) alike."""
     prices = (("open", open_), ("high", high), ("low", low), ("close", close))
     for column, value in (*prices, ("volume", volume)):
-        yield column, value, finite(value), "expected a finite number"
+        yield column, value, ops.isfinite(value), "expected a finite number"
     for column, value in prices:
         yield column, value, value > 0, "expected a price > 0"
     yield "volume", volume, volume >= 0, "expected volume >= 0"
-    yield ("high", high, (high >= open_ * _BELOW_HIGH) & (high >= close * _BELOW_HIGH),
-           "expected high >= max(open, close)")
-    yield "low", low, (low <= open_ * _ABOVE_LOW) & (low <= close * _ABOVE_LOW), "expected low <= min(open, close)"
+    yield "high", high, high >= ops.maximum(open_, close) * _BELOW_HIGH, "expected high >= max(open, close)"
+    yield "low", low, low <= ops.minimum(open_, close) * _ABOVE_LOW, "expected low <= min(open, close)"
 
 
 def check_values(values: Mapping[str, np.ndarray], what: str = "bars", index: Sequence[Any] | None = None,
@@ -438,7 +437,7 @@ def check_values(values: Mapping[str, np.ndarray], what: str = "bars", index: Se
     """Raise `BarsError` for the first bar `_checks` refuse (non-finite value, price <= 0, negative volume,
     broken envelope), naming its row (`rows`, default counted from 1) and its time when `index` is given."""
     with np.errstate(invalid="ignore", over="ignore"):
-        checks = list(_checks(*(values[c] for c in COLUMNS), np.isfinite))
+        checks = list(_checks(*(values[c] for c in COLUMNS), np))
     if np.vstack([passed for _, _, passed, _ in checks]).all():  # clean bars, the usual case: one reduction
         return
     column, value, passed, expected = next(check for check in checks if not check[2].all())
@@ -451,7 +450,7 @@ def bar_problem(open_: float, high: float, low: float, close: float, volume: flo
     """Why one bar fails `check_values` ("high 5, expected high >= max(open, close)"), or None: the same
     `_checks` on plain floats, for live feeds that check one bar at a time (an array pass costs more
     than the bar's whole scoring)."""
-    for column, value, passed, expected in _checks(open_, high, low, close, volume, math.isfinite):
+    for column, value, passed, expected in _checks(open_, high, low, close, volume, _FLOATS):
         if not passed:
             return f"{column} {value:g}, {expected}"
     return None
