@@ -32,8 +32,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import backtrader as bt
-import pandas as pd
+from signalstack.core.times import bar_time, date_number
 
 from signalstack.core.settings import parse
 
@@ -172,7 +171,7 @@ class RiskBook:
                       for s in self._records):
                 if cancelled():
                     raise RiskWaitCancelled(f"{symbol}: stopped while waiting for the other feeds to reach "
-                                            f"{bt.num2date(when)}")
+                                            f"{bar_time(when)}")
                 self._changed.wait(_WAIT_SECONDS)
             return {s: self._before(s, when) for s in self._records if s != symbol}
 
@@ -206,7 +205,7 @@ def open_book(config: Mapping[str, Any], journal: Journal) -> RiskBook | None:
 
 
 def _snapshot_record(event: Event) -> tuple[str, float, float, float]:
-    when = bt.date2num(pd.Timestamp(event.time).to_pydatetime())
+    when = date_number(event.time)
     return event.symbol or "", when, event.payload["value"], event.payload["cash"]
 
 

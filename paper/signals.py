@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from signalstack.core.outputs import joined_columns
+from signalstack.core.times import as_time, unix_seconds
 from signalstack.plugin.sources import GrpcSource, Tensors
 from signalstack.protos.signalstack.v1 import signals_pb2 as pb
 from signalstack.server import wire
@@ -74,13 +75,13 @@ def journaled_signals(journal: Journal, symbol: str, after: pd.Timestamp | None)
     must not change."""
     found: dict[int, Journaled] = {}
     for event in journal.events(("signal", "gap")):
-        if event.symbol == symbol and event.time is not None and (after is None or pd.Timestamp(event.time) > after):
+        if event.symbol == symbol and event.time is not None and (after is None or as_time(event.time) > after):
             payload = event.payload
             if event.kind == "gap":
-                found[_unix(event.time)] = Journaled({}, None, payload["why"])
+                found[unix_seconds(event.time)] = Journaled({}, None, payload["why"])
             else:
                 values = {k: v for k, v in payload.items() if k not in ("model", "version")}
-                found[_unix(event.time)] = Journaled(values, payload["version"])
+                found[unix_seconds(event.time)] = Journaled(values, payload["version"])
     return found
 
 
@@ -284,8 +285,8 @@ class StreamScorer:
         """The bar as a BarEvent, kept as history; a bar at the time of the last one replaces it, and
         since a stream's times must increase, the stream is then reopened with the corrected history."""
         o, h, lo, c, v = (float(x) for x in np.asarray(bar, dtype=np.float64).ravel())
-        event = pb.BarEvent(model=self.source.model, version=0, symbol=self.symbol, time=_unix(time), open=o, high=h,
-                            low=lo, close=c, volume=v)
+        event = pb.BarEvent(model=self.source.model, version=0, symbol=self.symbol, time=unix_seconds(time), open=o,
+                            high=h, low=lo, close=c, volume=v)
         if self._history and self._history[-1].time == event.time:
             self._history[-1] = event
             self.close()
@@ -358,11 +359,6 @@ def _outputs(answer: pb.Signal) -> tuple[list[str], np.ndarray]:
     arrays = wire.tensor_arrays(answer.outputs, "output")
     columns = joined_columns({t.name: list(t.columns) for t in answer.outputs})
     return columns, np.concatenate([arrays[t.name].reshape(-1) for t in answer.outputs]).astype(np.float64)
-
-
-def _unix(time: Any) -> int:
-    """A bar time as the unix seconds of a BarEvent (naive times are UTC)."""
-    return int(pd.Timestamp(time).value // 1_000_000_000)
 
 
 def _now() -> float:

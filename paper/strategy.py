@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import backtrader as bt
-import pandas as pd
 
-from signalstack.plugin.feeds import bar_time
+from signalstack.core.times import bar_time, date_number
 from signalstack.plugin.indicators import OUTPUT_LINES
 from signalstack.plugin.strategies import SignalStrategy
 
@@ -87,7 +86,7 @@ class PaperStrategy(SignalStrategy):
         self._orders_on_bar = 0
         self._now = ""
         state: SymbolState | None = self.p.restore
-        self._through = -math.inf if state is None or state.through is None else _date_number(state.through)
+        self._through = date_number(None if state is None else state.through)
         self._outputs = [(c, OUTPUT_LINES[c]) for c in self.p.source.columns if c in OUTPUT_LINES]
         self._version: int | None = None  # the version of the last journaled signal (the journal's, at first)
 
@@ -260,11 +259,6 @@ class PaperStrategy(SignalStrategy):
             "cash": self.broker.getcash(), "value": self.broker.getvalue(), "position": [position.size, position.price],
             "strategy": {"entry_bar": self._entry_bar, "stopped_side": self._stopped_side}},
             symbol=symbol, time_=self._now)
-
-
-def _date_number(when: pd.Timestamp) -> float:
-    """A bar time as the feed stamps it (Backtrader's date number of the naive datetime)."""
-    return bt.date2num(pd.Timestamp(when).to_pydatetime())
 
 
 def _number(value: float) -> float | None:

@@ -15,7 +15,7 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from .feeds import bar_times
+from signalstack.core.times import bar_times
 
 log = logging.getLogger(__name__)
 

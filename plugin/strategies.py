@@ -15,6 +15,8 @@ from collections.abc import Mapping
 import backtrader as bt
 import pandas as pd
 
+from signalstack.core.times import date_number
+
 from . import defaults
 from .indicators import SignalIndicator, output_lines
 from .ledger import FILL_COLUMNS, TRADE_COLUMNS, Ledger
@@ -36,8 +38,7 @@ class _Recorded(bt.Strategy):
         self.ledger = Ledger(log_fills=self.p.log_orders)
         # Compared as Backtrader date numbers: converting every bar's time to a datetime costs more.
         self._gated = self.p.start is not None  # read on every bar: an attribute costs less than a param
-        self._decide_from = -math.inf if self.p.start is None else bt.date2num(
-            pd.Timestamp(self.p.start).to_pydatetime())
+        self._decide_from = date_number(self.p.start)
 
     def _before_start(self) -> bool:
         return self._gated and self.data.datetime[0] < self._decide_from

@@ -129,7 +129,7 @@ def write_bars(path: Path, content: str | bytes | None) -> Path:
 
 
 @pytest.mark.parametrize(("content", "message"), [
-    (None, "{path}: no such file (expected a CSV of OHLCV bars or sample:sp500|nasdaq)"),
+    (None, "{path}: no such file (expected a CSV or Parquet file of OHLCV bars or sample:sp500|nasdaq)"),
     (b"\x89PNG\r\n\x1a\n\x00\x00", "{path}: not a text file (invalid start byte; expected a UTF-8 CSV of OHLCV bars)"),
     ("Date,Open,High,Low,Close,Volume\n2018-01-02,1.2,1.3,1.1,1.25,100\n2018-01-32,1.2,1.3,1.1,1.25,100\n",
      "{path} row 2: Date '2018-01-32', expected a date or time such as 2020-01-02, 2020-01-02 09:30:00 or 2020.01.02"),

@@ -19,11 +19,12 @@ import grpc
 import pandas as pd
 import pytest
 
+from signalstack.core.times import unix_seconds
 from signalstack.paper.feed_kinds import make_feed
 from signalstack.paper.feeds import FEED_FORMS, parse_feed
 from signalstack.paper.journal import KILL_AFTER_ENV, Event, Journal, JournalError
 from signalstack.paper.kill_switch import request_stop
-from signalstack.paper.push_client import PushAck, push_bars, unix_seconds
+from signalstack.paper.push_client import PushAck, push_bars
 from signalstack.paper.runner import PaperConfig, run_paper
 from signalstack.plugin.settings import TradingSettings
 

@@ -9,6 +9,7 @@ import pytest
 
 from signalstack.cli import main
 from signalstack.core.bars import load_bars
+from signalstack.core.times import unix_seconds_array
 from signalstack.paper.journal import Journal
 from signalstack.paper.runner import PaperConfig, run_paper
 from signalstack.paper.status import fills_frame
@@ -34,6 +35,25 @@ def test_paper_run_fills_trades_and_equity_equal_the_backtest(paper_model: Path,
     pd.testing.assert_series_equal(equity, backtest.equity["strategy"], check_exact=True, check_names=False,
                                    check_index_type=False, check_freq=False)
     assert paper.status["orders"] == paper.status["fills"] == len(backtest.fills)
+
+
+@pytest.mark.parametrize("form", ["epoch-seconds csv", "parquet"])
+def test_a_file_of_epoch_times_or_parquet_trades_in_paper_as_in_the_backtest(
+        paper_model: Path, replay_bars: pd.DataFrame, start: str, thresholds: dict[str, float], journal_dir: Path,
+        tmp_path: Path, form: str) -> None:
+    """The file both read as `load_bars` reads it: every bar of the paper run's feed is traded, none rejected."""
+    if form == "parquet":
+        path = tmp_path / "spx.parquet"
+        replay_bars.rename_axis("Date").reset_index().to_parquet(path)
+    else:
+        path = tmp_path / "spx.csv"
+        replay_bars.set_axis(unix_seconds_array(replay_bars.index), axis=0).rename_axis("timestamp").to_csv(path)
+    strategy = {**thresholds, "allow_short": True}
+    paper = run_paper(PaperConfig(model=paper_model, feeds=[f"replay:{path}?pace=0&start={start}"], strategy=strategy),
+                      journal_dir / "run.sqlite")
+    backtest = run_backtest(OnnxSource(paper_model), load_bars(path), start=start, symbol="spx", **strategy)
+    assert paper.status["rejected_bars"] == 0 and len(backtest.fills) >= 10
+    pd.testing.assert_frame_equal(paper.fills.drop(columns="order_id"), backtest.fills, check_exact=True)
 
 
 def test_the_paper_command_fills_as_the_backtest_command_trades(paper_model: Path, replay_csv: Path, start: str,
