@@ -16,7 +16,6 @@ signals the run journaled (at horizon 1 for the signal-quality figures).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections import Counter
@@ -30,10 +29,11 @@ import pandas as pd
 
 from signalstack.plugin.backtest import BacktestResult, backtest_result, run_backtest
 from signalstack.plugin.report import Section, write_portfolio, write_report
-from signalstack.plugin.sources import OnnxSource, PrecomputedSource, SignalSource
+from signalstack.plugin.sources import OnnxSource, PrecomputedSource
 
-from .events import RunConfig, Signal
+from .events import Signal
 from .journal import Event, Journal
+from .runner import model_file
 from .status import bar_frames, equity_frame, fills_frame, trades_frame
 
 TOLERANCE = 1e-9
@@ -61,7 +61,7 @@ def paper_results(journal_path: str | Path) -> PaperReport:
     if not traded:
         raise ValueError(f"journal {journal_path}: no symbol has a finished live bar yet (expected a run that traded "
                          "at least one bar)")
-    source = _backtest_source(run)
+    source = None if run.server else OnnxSource(model_file(run))  # a served run's backtest replays its signals
     live, backtest, compared = {}, {}, {}
     for symbol in traded:
         curve = equity.loc[equity["symbol"] == symbol]
@@ -153,17 +153,6 @@ def _signals(events: Sequence[Event[Signal]], symbol: str) -> pd.DataFrame:
     """`symbol`'s journaled signals, one column per output column of the model."""
     rows = {pd.Timestamp(e.time): e.payload.outputs for e in events if e.symbol == symbol}
     return pd.DataFrame.from_dict(rows, orient="index", dtype=np.float64).sort_index()
-
-
-def _backtest_source(run: RunConfig) -> SignalSource | None:
-    """The run's model file, unchanged since the run began; None for a served model (its signals are replayed)."""
-    if run.server:
-        return None
-    model = Path(run.model)
-    if not model.is_file() or hashlib.sha256(model.read_bytes()).hexdigest() != run.model_sha256:
-        raise ValueError(f"model {model}: {'changed' if model.is_file() else 'missing'} since run {run.run_id} "
-                         f"began (expected the file with sha256 {run.model_sha256} to backtest against)")
-    return OnnxSource(model)
 
 
 def _replayed(signals: pd.DataFrame) -> PrecomputedSource:

@@ -183,11 +183,16 @@ def _reopen_source(run: RunConfig, token: str | None) -> SignalSource:
         tls = {key: None if getattr(run, key) is None else Path(getattr(run, key)) for key in _TLS}
         return StreamSource(run.server, run.model, timeout=run.signal_timeout,
                             security=security_keywords(token if run.token else None, **tls))
+    return OnnxSource(model_file(run), threads=LIVE_THREADS)
+
+
+def model_file(run: RunConfig) -> Path:
+    """The model file a run scored in process, checked unchanged since the run began (by its sha256)."""
     model = Path(run.model)
     if not model.is_file() or _sha256(model) != run.model_sha256:
         raise ValueError(f"model {model}: {'changed' if model.is_file() else 'missing'} since run "
                          f"{run.run_id} began (expected the file with sha256 {run.model_sha256})")
-    return OnnxSource(model, threads=LIVE_THREADS)
+    return model
 
 
 def _opened(source: SignalSource) -> AbstractContextManager[Any]:
@@ -288,4 +293,4 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-__all__ = ["STRATEGY_PARAMS", "PaperConfig", "PaperResult", "resume_paper", "run_paper"]
+__all__ = ["STRATEGY_PARAMS", "PaperConfig", "PaperResult", "model_file", "resume_paper", "run_paper"]
