@@ -16,10 +16,9 @@ one per event is what lets a paper run on a real disk keep up with its feeds.
 
 An event's payload is one of the typed kinds of `events`, and the journal keeps the `events.SCHEMA` it
 was created with (SQLite's user_version). Every event has a natural key (`bar:SPY:2020-01-02T00:00:00`,
-`order:<id>`, ...). A resumed run
-re-derives the events of the step the crash interrupted; appending one that is already there is a
-no-op when its payload is the same and an error when it differs, so a resumed run can neither
-duplicate an order nor silently diverge from what it journaled before.
+`order:<id>`, ...). A resumed run re-derives the events of the step the crash interrupted; appending
+one that is already there is a no-op when its payload is the same and an error when it differs, so a
+resumed run can neither duplicate an order nor silently diverge from what it journaled before.
 """
 
 from __future__ import annotations
