@@ -216,12 +216,21 @@ class Journal:
 
     def events(self, kinds: Sequence[str] = ()) -> list[Event]:
         """Events of the given kinds (all when empty), in sequence order."""
-        query = "SELECT seq, at, kind, key, symbol, time, payload FROM events"
-        if kinds:
-            query += f" WHERE kind IN ({', '.join('?' * len(kinds))})"
+        where = f" WHERE kind IN ({', '.join('?' * len(kinds))})" if kinds else ""
+        return self._read(where, tuple(kinds))
+
+    def last(self, kind: str, before: str | None = None) -> dict[str, Event]:
+        """{symbol: its last event of `kind`}, of those whose bar time is before `before` when given; a status
+        reads these rather than a whole run's events."""
+        return {e.symbol or "": e for e in self._read(
+            " WHERE seq IN (SELECT max(seq) FROM events WHERE kind = ? AND (? IS NULL OR time < ?) GROUP BY symbol)",
+            (kind, before, before))}
+
+    def _read(self, where: str, parameters: tuple[Any, ...]) -> list[Event]:
         try:
             with self._lock:
-                rows = self._db.execute(query + " ORDER BY seq", tuple(kinds)).fetchall()
+                rows = self._db.execute("SELECT seq, at, kind, key, symbol, time, payload FROM events" + where
+                                        + " ORDER BY seq", parameters).fetchall()
         except sqlite3.Error as exc:
             raise JournalError(f"journal {self.path}: cannot read it ({exc})") from None
         return [Event(seq, at, kind, key, symbol, when, KINDS[kind].decode(json.loads(payload)))

@@ -97,29 +97,25 @@ def read_status(path: str | Path) -> RunStatus:
     bars' own dates, open orders, counts, stale-signal gaps, model changes, risk breaches, how it stopped."""
     path = Path(path)
     with Journal(path, readonly=True) as journal:
-        run, counts = journal.config(), journal.counts()
-        events = journal.events(("bar", "signal", "gap", "model", "risk", "order", "fill", "cancel", "snapshot",
-                                 "stop"))
+        run, counts, snapshots = journal.config(), journal.counts(), journal.last("snapshot")
+        today = max((e.time[:10] for e in snapshots.values()), default=None)
+        day_start = journal.last("snapshot", before=today) if today else {}  # each account as the day began
+        last_bar, last_signal = journal.last("bar"), journal.last("signal")
+        events = journal.events(("gap", "model", "risk", "order", "fill", "cancel", "stop"))
     by_kind: dict[str, list[Event[Any]]] = defaultdict(list)
     for event in events:
         by_kind[event.kind].append(event)
-    accounts = {symbol: Snapshot(run.cash, run.cash, (0.0, 0.0), {}) for symbol in run.symbols}  # one per feed
-    today = max((e.time[:10] for e in by_kind["snapshot"]), default=None)
-    day_start = {symbol: run.cash for symbol in run.symbols}
-    for event in by_kind["snapshot"]:
-        accounts[event.symbol] = event.payload
-        if event.time[:10] < today:
-            day_start[event.symbol] = event.payload.value
+    accounts = {s: snapshots[s].payload if s in snapshots else Snapshot(run.cash, run.cash, (0.0, 0.0), {})
+                for s in run.symbols}  # an account per feed
     closed = {e.payload.order_id for e in by_kind["fill"] + by_kind["cancel"]}
-    last_bar: dict[str, str] = {}
-    for event in by_kind["bar"]:
-        last_bar[event.symbol] = max(last_bar.get(event.symbol, event.time), event.time)
     return RunStatus(
         run=run, accounts=accounts, today=today,
-        today_pnl=sum(a.value for a in accounts.values()) - sum(day_start.values()),
+        today_pnl=sum(a.value for a in accounts.values())
+        - sum(day_start[s].payload.value if s in day_start else run.cash for s in run.symbols),
         open_orders=[e for e in by_kind["order"] if e.payload.order_id not in closed], counts=counts,
-        risk_events=by_kind["risk"], gaps=by_kind["gap"],
-        model_changes=by_kind["model"], last_bar=last_bar, last_signal={e.symbol: e for e in by_kind["signal"]},
+        risk_events=by_kind["risk"], gaps=by_kind["gap"], model_changes=by_kind["model"],
+        last_bar={s: last_bar[s].time for s in run.symbols if s in last_bar},
+        last_signal={s: last_signal[s] for s in run.symbols if s in last_signal},
         stopped=by_kind["stop"][-1].payload if by_kind["stop"] else None, stop_requested=stop_file(path).exists())
 
 
@@ -190,9 +186,9 @@ def trades_frame(journal: Journal) -> pd.DataFrame:
     if journal.schema < 2:
         return _refilled(journal)
     rows = [{"symbol": e.symbol, **vars(e.payload)} for e in journal.events(("trade",))]
-    still_open = {e.symbol: e.payload.trade for e in journal.events(("snapshot",))}
+    still_open = [(symbol, e.payload.trade) for symbol, e in journal.last("snapshot").items() if e.payload.trade]
     rows += [{"symbol": symbol, "entry_time": t.opened, "direction": "long" if t.size > 0 else "short", "size": t.peak,
-              "entry_price": t.price, "commission": t.commission} for symbol, t in still_open.items() if t is not None]
+              "entry_price": t.price, "commission": t.commission} for symbol, t in still_open]
     frame = pd.DataFrame(rows, columns=list(TRADE_COLUMNS))
     for column in ("entry_time", "exit_time"):
         frame[column] = pd.to_datetime(frame[column])
