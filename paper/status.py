@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 from signalstack.core.bars import COLUMNS
+from signalstack.plugin.analyzers import Performance
 from signalstack.plugin.backtest import configure_broker
 from signalstack.plugin.feeds import bars_feed
-from signalstack.plugin.analyzers import Performance
 from signalstack.plugin.ledger import FILL_COLUMNS, TRADE_COLUMNS
 
 from .events import Bar, Gap, ModelChange, Order, RiskBreach, RunConfig, Signal, Snapshot, Stop
