@@ -116,7 +116,7 @@ def _status(args: argparse.Namespace) -> None:
     from signalstack.paper.status import format_status, read_status
 
     status = read_status(args.journal)
-    print(json.dumps(status, indent=2) if args.json else format_status(status))
+    print(json.dumps(status.as_dict(), indent=2) if args.json else format_status(status))
 
 
 def _paper_report(args: argparse.Namespace) -> None:

@@ -37,14 +37,15 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs
 
 import backtrader as bt
 import pandas as pd
 
-from signalstack.core.bars import COLUMNS, RawBar, bar_problem, read_rows
+from signalstack.core.bars import RawBar, bar_problem, read_rows
 from signalstack.core.times import as_time, date_number
+
+from .events import Bar, Rejected, Stop
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +237,7 @@ class LiveFeed(bt.feed.DataBase):
     journaled before, delivered first: a resumed run's history), `through` (the last bar time a resumed
     run had finished: journaled bars up to it are DELAYED history), `after_row` (the last row journaled,
     as a bar or a rejection: arrivals up to it are not taken again), `stopping` (a callable giving the
-    run's stop request, {reason, flatten}, or None), `qcheck` (seconds to wait for an arrival before
+    run's stop request, an `events.Stop`, or None), `qcheck` (seconds to wait for an arrival before
     handing control back to Cerebro).
     """
 
@@ -289,10 +290,10 @@ class LiveFeed(bt.feed.DataBase):
     def _should_end(self) -> bool:
         """While nothing comes: whether the feed ends now, the run being asked to stop (without flattening,
         which needs more bars) or `idle` seconds having passed since the last arrival."""
-        stopping: Callable[[], dict[str, Any] | None] | None = self.p.stopping
+        stopping: Callable[[], Stop | None] | None = self.p.stopping
         request = stopping() if stopping is not None else None
-        if request is not None and not request["flatten"]:
-            log.info("%s: feed ends, the run is stopping (%s)", self._symbol, request["reason"])
+        if request is not None and not request.flatten:
+            log.info("%s: feed ends, the run is stopping (%s)", self._symbol, request.reason)
             return True
         idle = self.p.spec.idle
         if idle is not None and time.monotonic() - self._heard >= idle:
@@ -310,13 +311,11 @@ class LiveFeed(bt.feed.DataBase):
             return verdict
         if verdict is not None:
             log.warning("%s row %d: rejected bar %s: %s", self._gate.name, raw.row, raw.time, verdict)
-            self.p.journal.append("rejected", f"rejected:{self._symbol}:{raw.row}",
-                                  {"row": raw.row, "reason": verdict, "values": list(raw.values)},
+            self.p.journal.append(Rejected(raw.row, verdict, tuple(raw.values)), f"rejected:{self._symbol}:{raw.row}",
                                   symbol=self._symbol, time_=None if raw.time is None else raw.time.isoformat())
             return verdict
         stamp = raw.time.isoformat()
-        self.p.journal.append("bar", f"bar:{self._symbol}:{stamp}",
-                              {"row": raw.row, "live": self._is_live(raw.time), **dict(zip(COLUMNS, raw.values))},
+        self.p.journal.append(Bar(raw.row, self._is_live(raw.time), *raw.values), f"bar:{self._symbol}:{stamp}",
                               symbol=self._symbol, time_=stamp)
         return None
 

@@ -30,13 +30,13 @@ import math
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from signalstack.core.times import bar_time, date_number
 
 from signalstack.core.settings import parse
 
 from .config import RiskLimits
+from .events import RiskBreach, RunConfig, Snapshot
 from .journal import Event, Journal
 
 _WAIT_SECONDS = 0.1
@@ -73,10 +73,9 @@ class Verdict:
     def journal(self, journal: Journal, symbol: str, time: str, number: int, side: str, wanted: float) -> None:
         """Journal each breach as a `risk` event, keyed by symbol, bar time, order number and limit."""
         for breach in self.breaches:
-            journal.append("risk", f"risk:{symbol}:{time}:{number}:{breach.limit}", {
-                "limit": breach.limit, "value": breach.value, "threshold": breach.threshold, "action": self.action,
-                "side": side, "size": wanted, "placed": self.size, "units": breach.units},
-                symbol=symbol, time_=time)
+            journal.append(RiskBreach(breach.limit, breach.value, breach.threshold, self.action, side, wanted,
+                                      self.size, breach.units), f"risk:{symbol}:{time}:{number}:{breach.limit}",
+                           symbol=symbol, time_=time)
 
 
 @dataclass(frozen=True)
@@ -194,19 +193,17 @@ class RiskBook:
         return max(0.0, 1.0 - worst / start)
 
 
-def open_book(config: Mapping[str, Any], journal: Journal) -> RiskBook | None:
-    """The risk book of the run configured by `config` (its journaled payload), primed with the accounts
-    its journal recorded so far; None when the run sets no limit."""
-    limits = parse(RiskLimits, config.get("risk"), source="the journaled risk limits")
+def open_book(config: RunConfig, journal: Journal) -> RiskBook | None:
+    """The risk book of the run configured by `config`, primed with the accounts its journal recorded so
+    far; None when the run sets no limit."""
+    limits = parse(RiskLimits, config.risk, source="the journaled risk limits")
     if not limits.active():
         return None
-    symbols = [feed["symbol"] for feed in config["feeds"]]
-    return RiskBook(limits, symbols, config["cash"], (_snapshot_record(e) for e in journal.events(("snapshot",))))
+    return RiskBook(limits, config.symbols, config.cash, (_snapshot_record(e) for e in journal.events(("snapshot",))))
 
 
-def _snapshot_record(event: Event) -> tuple[str, float, float, float]:
-    when = date_number(event.time)
-    return event.symbol or "", when, event.payload["value"], event.payload["cash"]
+def _snapshot_record(event: Event[Snapshot]) -> tuple[str, float, float, float]:
+    return event.symbol or "", date_number(event.time), event.payload.value, event.payload.cash
 
 
 __all__ = ["Breach", "RiskBook", "RiskLimits", "RiskWaitCancelled", "Verdict", "open_book"]

@@ -43,6 +43,7 @@ from signalstack.server import wire
 from signalstack.server.client import SignalClient
 
 from .config import DEFAULT_SIGNAL_TIMEOUT
+from .events import Gap, Signal
 from .journal import Journal
 
 log = logging.getLogger(__name__)
@@ -60,29 +61,12 @@ the same lines."""
 GAP_REASONS = (TIMEOUT, UNAVAILABLE, WARMING_UP, OUTPUTS_CHANGED)
 
 
-@dataclass(frozen=True)
-class Journaled:
-    """What the journal says of a bar's signal: its outputs by column and version, or the gap's reason."""
-
-    values: dict[str, float | None]
-    version: int | None
-    gap: str | None = None
-
-
-def journaled_signals(journal: Journal, symbol: str, after: pd.Timestamp | None) -> dict[int, Journaled]:
-    """{unix time: Journaled} of `symbol`'s signals and gaps journaled for bars after `after` (a resumed
-    run's last finished bar; None: it had finished none): the bar a stop or crash interrupted, whose signal
-    must not change."""
-    found: dict[int, Journaled] = {}
-    for event in journal.events(("signal", "gap")):
-        if event.symbol == symbol and event.time is not None and (after is None or as_time(event.time) > after):
-            payload = event.payload
-            if event.kind == "gap":
-                found[unix_seconds(event.time)] = Journaled({}, None, payload["why"])
-            else:
-                values = {k: v for k, v in payload.items() if k not in ("model", "version")}
-                found[unix_seconds(event.time)] = Journaled(values, payload["version"])
-    return found
+def journaled_signals(journal: Journal, symbol: str, after: pd.Timestamp | None) -> dict[int, Signal | Gap]:
+    """{unix time: the signal or gap} journaled for `symbol`'s bars after `after` (a resumed run's last
+    finished bar; None: it had finished none): the bar a stop or crash interrupted, whose signal must not
+    change."""
+    return {unix_seconds(event.time): event.payload for event in journal.events(("signal", "gap"))
+            if event.symbol == symbol and event.time is not None and (after is None or as_time(event.time) > after)}
 
 
 @dataclass(frozen=True)
@@ -130,7 +114,7 @@ class StreamSource(AbstractContextManager):
         self.timeout = float(timeout)
         self.backoff = backoff or Backoff()
         self.symbol = symbol
-        self.redo: dict[int, Journaled] = {}
+        self.redo: dict[int, Signal | Gap] = {}
         self.security = dict(security or {})
         """The bearer token and TLS certificates every connection presents (`security_keywords`)."""
         self._unary = GrpcSource(target, model, 0, connect_timeout=connect_timeout, **self.security)
@@ -154,7 +138,7 @@ class StreamSource(AbstractContextManager):
         self._scorers: list[StreamScorer] = []
         self._numbers = itertools.count(1)
 
-    def for_symbol(self, symbol: str, redo: dict[int, Journaled] | None = None) -> StreamSource:
+    def for_symbol(self, symbol: str, redo: dict[int, Signal | Gap] | None = None) -> StreamSource:
         """This source with its scorers' streams labelled `symbol` (the server's window key and logs),
         returning `redo`'s journaled signals for those bars (`journaled_signals`); it shares this source's
         connection and is closed with it."""
@@ -263,13 +247,13 @@ class StreamScorer:
         self._failures = 0
         return _outputs(answer)[1]
 
-    def _journaled(self, journaled: Journaled) -> np.ndarray | None:
+    def _journaled(self, journaled: Signal | Gap) -> np.ndarray | None:
         """The signal (or gap) the journal holds for a bar being traded again."""
-        self.gap = journaled.gap
-        if journaled.gap is not None:
+        if isinstance(journaled, Gap):
+            self.gap = journaled.why
             return None
         self.version = journaled.version
-        return np.array([np.nan if journaled.values.get(c) is None else journaled.values[c]
+        return np.array([np.nan if journaled.outputs.get(c) is None else journaled.outputs[c]
                          for c in self.source.columns], dtype=np.float64)
 
     def close(self) -> None:
@@ -365,5 +349,4 @@ def _now() -> float:
     return time.monotonic()
 
 
-__all__ = ["DEFAULT_SIGNAL_TIMEOUT", "GAP_REASONS", "Backoff", "Journaled", "StreamScorer", "StreamSource",
-           "journaled_signals"]
+__all__ = ["DEFAULT_SIGNAL_TIMEOUT", "GAP_REASONS", "Backoff", "StreamScorer", "StreamSource", "journaled_signals"]

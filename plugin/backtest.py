@@ -9,13 +9,15 @@ from datetime import date, datetime
 from typing import Any
 
 import backtrader as bt
+import numpy as np
 import pandas as pd
 
-from .analyzers import Performance, SignalQuality
+from .analyzers import Performance
 from .feeds import bars_feed
+from .indicators import OUTPUT_LINES
 from .settings import TradingSettings
 from .sources import SignalSource
-from .stats import buy_and_hold, performance
+from .stats import buy_and_hold, calibration, performance, signal_quality
 from .strategies import SignalStrategy
 
 log = logging.getLogger(__name__)
@@ -87,26 +89,41 @@ def run_backtest(source: SignalSource, bars: pd.DataFrame, settings: TradingSett
     cerebro.addstrategy(SignalStrategy, source=source, start=start_bar, fundamentals=fundamentals,
                         log_orders=log_orders, **settings.strategy_keywords())
     cerebro.addanalyzer(Performance, _name="performance", start=start_bar, periods_per_year=periods_per_year)
-    cerebro.addanalyzer(SignalQuality, _name="quality", start=start_bar, line=settings.line)
     began = time.perf_counter()
     run = cerebro.run()[0]
     log.info("backtest of %s over %d bars took %.2fs", source.name, len(bars), time.perf_counter() - began)
-
-    account, quality = run.analyzers.performance, run.analyzers.quality
-    benchmark = buy_and_hold(bars, start_bar, cash, commission)
-    stats = account.stats.copy()
-    stats["signal_hit_rate"] = quality.quality["hit_rate"]
     params = {
         "symbol": symbol, "source": source.name, "start": start_bar.isoformat(), "end": bars.index[-1].isoformat(),
         "out_of_sample": bool(start_bar >= test_start), "horizon": source.horizon,
         "cash": cash, "commission": commission, "slippage": slippage, "preload": preload,
         **dict(sorted(settings.strategy_keywords().items())),
     }
-    return BacktestResult(stats=stats, benchmark=performance(benchmark, None, periods_per_year),
-                          equity=pd.concat([account.equity, benchmark], axis=1), trades=account.trades,
-                          fills=account.fills, probabilities=run.signal.probabilities().loc[start_bar:],
-                          params=params, quality=quality.quality, calibration=quality.calibration,
-                          bars=bars.loc[start_bar:])
+    account = run.analyzers.performance
+    return backtest_result(params, bars, account.equity, account.trades, account.fills, run.signal.probabilities())
+
+
+def backtest_result(params: dict[str, Any], bars: pd.DataFrame, equity: pd.Series, trades: pd.DataFrame,
+                    fills: pd.DataFrame, outputs: pd.DataFrame) -> BacktestResult:
+    """The `BacktestResult` of what a backtest or a paper run traded: the one place its figures are computed.
+
+    `params` as `run_backtest` records them; `bars` every bar fed, warm-up included; `equity` the account's
+    value after each bar from start; `trades` and `fills` as a ledger frames them; `outputs` the source's.
+    """
+    start, periods, line = pd.Timestamp(params["start"]), params["periods_per_year"], params["line"]
+    traded = float(sum(fills.loc[fills["time"] >= start, "value"].tolist()))  # summed in fill order, as the ledger
+    stats = performance(equity, trades, periods, traded_value=traded)
+    output = next((column for column, name in OUTPUT_LINES.items() if name == line), line)
+    score = outputs[output].loc[start:] if output in outputs else pd.Series(dtype=np.float64)
+    probability = line.startswith("p_")
+    quality = signal_quality(score, bars["close"], params["horizon"], 0.5 if probability else 0.0,
+                             probability=probability)
+    stats["signal_hit_rate"] = quality["hit_rate"]
+    benchmark = buy_and_hold(bars, start, params["cash"], params["commission"])
+    return BacktestResult(
+        stats=stats, benchmark=performance(benchmark, None, periods), equity=pd.concat([equity, benchmark], axis=1),
+        trades=trades, fills=fills, probabilities=outputs.loc[start:], params=params, quality=quality,
+        calibration=calibration(score, bars["close"], params["horizon"]) if probability else pd.DataFrame(),
+        bars=bars.loc[start:])
 
 
 def _first_bar(bars: pd.DataFrame, start: str | date | datetime | pd.Timestamp) -> pd.Timestamp:

@@ -34,15 +34,15 @@ def test_a_run_takes_its_settings_from_the_file_and_flags_override_them(
     with Journal(override, readonly=True) as journal:
         run = journal.config()
         risks = journal.events(("risk",))
-    assert [feed["symbol"] for feed in run["feeds"]] == ["SPX"] and run["model"] == str(paper_model.resolve())
-    assert (run["cash"], run["commission"]) == (50_000, 0.001)  # the file's cash, the flag's commission
-    assert run["strategy"] | {"stake": None} == {
+    assert run.symbols == ["SPX"] and run.model == str(paper_model.resolve())
+    assert (run.cash, run.commission) == (50_000, 0.001)  # the file's cash, the flag's commission
+    assert run.strategy | {"stake": None} == {
         "line": "p_up", "buy_threshold": thresholds["buy_threshold"], "sell_threshold": thresholds["sell_threshold"],
         "allow_short": True, "sizing": "percent", "stake": None, "vol_target": 0.15, "periods_per_year": None,
         "vol_window": 20, "stop_loss": None, "take_profit": None, "hold": 3, "min_margin": 0.0}
-    assert run["strategy"]["stake"] == 0.95
-    assert run["risk"] == {"max_position": 0.3, "max_gross": 1.5, "daily_loss_limit": 0.1}
-    assert risks and {e.payload["limit"] for e in risks} <= {"max_position", "max_gross", "daily_loss_limit"}
+    assert run.strategy["stake"] == 0.95
+    assert run.risk == {"max_position": 0.3, "max_gross": 1.5, "daily_loss_limit": 0.1}
+    assert risks and {e.payload.limit for e in risks} <= {"max_position", "max_gross", "daily_loss_limit"}
 
 
 def test_flags_alone_still_need_model_feed_and_journal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

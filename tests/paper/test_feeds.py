@@ -64,8 +64,8 @@ def test_malformed_bars_are_rejected_journaled_and_never_reach_the_strategy(tmp_
     csv.write_text(ROWS)
     with Journal(tmp_path / "j.sqlite") as journal:
         run = _replay(f"replay:{csv}?start=2020-01-03", journal)
-        rejected = {e.payload["row"]: e.payload["reason"] for e in journal.events(("rejected",))}
-        journaled = [(e.time, e.payload["live"]) for e in journal.events(("bar",))]
+        rejected = {e.payload.row: e.payload.reason for e in journal.events(("rejected",))}
+        journaled = [(e.time, e.payload.live) for e in journal.events(("bar",))]
     clean = ["2020-01-01", "2020-01-02", "2020-01-08", "2020-01-10"]
     assert [t for t, _ in run.seen] == [pd.Timestamp(d) for d in clean]  # the duplicate delivery is taken once
     assert journaled == [(f"{d}T00:00:00", d >= "2020-01-03") for d in clean]
@@ -85,7 +85,7 @@ def test_live_bars_come_at_the_pace_and_history_at_once(tmp_path: Path) -> None:
     began = time.monotonic()
     with Journal(tmp_path / "j.sqlite") as journal:
         _replay(f"replay:{csv}?pace=0.2&start=2020-01-02", journal)
-        arrivals = [(e.payload["live"], e.at) for e in journal.events(("bar",))]
+        arrivals = [(e.payload.live, e.at) for e in journal.events(("bar",))]
     took = time.monotonic() - began
     live = [at for is_live, at in arrivals if is_live]
     gaps = [b - a for a, b in itertools.pairwise(live)]

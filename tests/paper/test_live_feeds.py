@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import pandas as pd
 import pytest
 
 from signalstack.core.times import unix_seconds
+from signalstack.paper.events import Stop
 from signalstack.paper.feed_kinds import make_feed
 from signalstack.paper.feeds import FEED_FORMS, parse_feed
 from signalstack.paper.journal import KILL_AFTER_ENV, Event, Journal, JournalError
@@ -58,12 +60,11 @@ def _trading(path: Path) -> dict[str, Any]:
     for event in journal_events(path):
         by_kind.setdefault(event.kind, []).append(event)
     return {
-        "fills": [(e.time, {k: v for k, v in e.payload.items() if k != "order_id"}) for e in by_kind["fill"]],
+        "fills": [(e.time, replace(e.payload, order_id="")) for e in by_kind["fill"]],
         "snapshots": {e.time: e.payload for e in by_kind["snapshot"]},
         "signals": {e.time: e.payload for e in by_kind["signal"]},
-        "bars": [(e.time, e.payload["live"], *(e.payload[c] for c in ("open", "high", "low", "close", "volume")))
-                 for e in by_kind["bar"]],
-        "rejected": [(e.time, e.payload["reason"]) for e in by_kind.get("rejected", [])],
+        "bars": [(e.time, e.payload.live, *e.payload.values) for e in by_kind["bar"]],
+        "rejected": [(e.time, e.payload.reason) for e in by_kind.get("rejected", [])],
     }
 
 
@@ -153,7 +154,7 @@ def test_specs_of_every_kind_parse_round_trip_and_name_their_bad_part(tmp_path: 
 def _run_feed(spec: str, journal: Journal, stop: threading.Event | None = None) -> Recorder:
     """A feed of `spec` on a Cerebro of its own until it ends (its idle time, or `stop` set: a run's stop)."""
     cerebro = bt.Cerebro(stdstats=False)
-    stopping = (lambda: {"reason": "test", "flatten": False} if stop.is_set() else None) if stop else None
+    stopping = (lambda: Stop("test") if stop.is_set() else None) if stop else None
     feed = make_feed(parse_feed(spec), journal, None, stopping)
     assert feed.islive()
     cerebro.adddata(feed, name=feed.p.spec.symbol)
@@ -195,8 +196,8 @@ def test_a_tail_feed_takes_complete_lines_as_they_are_appended(tmp_path: Path) -
         writer.start()
         run = _run_feed(f"tail:{csv}?start=2020-01-03", journal, stop)
         writer.join(WAIT)
-        rejected = {e.payload["row"]: e.payload["reason"] for e in journal.events(("rejected",))}
-        journaled = [(e.time, e.payload["row"], e.payload["live"]) for e in journal.events(("bar",))]
+        rejected = {e.payload.row: e.payload.reason for e in journal.events(("rejected",))}
+        journaled = [(e.time, e.payload.row, e.payload.live) for e in journal.events(("bar",))]
     assert not problems, problems
     assert seen_early == [1]
     assert [t for t, _ in run.seen] == [pd.Timestamp(d) for d in clean]
@@ -241,7 +242,7 @@ def test_a_tail_run_trades_as_a_replay_of_the_final_file(paper_model: Path, feed
     assert not problems, problems
     assert result.stopped == "kill switch"
     assert _trading(journal) == reference
-    assert [e.payload["row"] for e in journal_events(journal, "rejected")] == [BAD_AFTER + 2]
+    assert [e.payload.row for e in journal_events(journal, "rejected")] == [BAD_AFTER + 2]
 
 
 def test_a_killed_tail_run_resumes_after_its_last_journaled_row(paper_model: Path, feed_csv: Path, start: str,
@@ -264,7 +265,7 @@ def test_a_killed_tail_run_resumes_after_its_last_journaled_row(paper_model: Pat
     finally:
         resumed.kill()
     assert _trading(journal) == reference
-    rows = [e.payload["row"] for e in journal_events(journal, "bar", "rejected")]
+    rows = [e.payload.row for e in journal_events(journal, "bar", "rejected")]
     assert rows == sorted(rows) and len(rows) == len(set(rows)) == BARS + 1  # each row once, in order
 
 
@@ -303,8 +304,8 @@ def test_a_grpc_endpoint_routes_each_symbol_acknowledges_and_journals_every_bar(
             thread.start()
         for thread in threads:
             thread.join(WAIT)
-        bars = [(e.symbol, e.time, e.payload["row"], e.payload["live"]) for e in journal.events(("bar",))]
-        rejected = [(e.symbol, e.payload["row"], e.payload["reason"]) for e in journal.events(("rejected",))]
+        bars = [(e.symbol, e.time, e.payload.row, e.payload.live) for e in journal.events(("bar",))]
+        rejected = [(e.symbol, e.payload.row, e.payload.reason) for e in journal.events(("rejected",))]
     assert not problems, problems
     first, again = acks
     assert (first.accepted, first.duplicates, first.rejected) == (5, 1, 4)
@@ -465,8 +466,8 @@ def test_the_readme_vendor_adapter_pushes_bars_and_reports_rejections(tmp_path: 
         adapter.start()
         run = _run_feed(f"SPY=grpc:{address}", journal, stop)
         adapter.join(WAIT)
-        journaled = [(e.time, e.payload["close"]) for e in journal.events(("bar",))]
-        rejected = [e.payload["reason"] for e in journal.events(("rejected",))]
+        journaled = [(e.time, e.payload.close) for e in journal.events(("bar",))]
+        rejected = [e.payload.reason for e in journal.events(("rejected",))]
     (result,) = done
     assert result.returncode == 0, result.stderr[-3000:]
     assert journaled == [("2020-01-02T00:00:00", 10.5), ("2020-01-06T00:00:00", 11.5)]

@@ -34,7 +34,7 @@ def test_paper_run_fills_trades_and_equity_equal_the_backtest(paper_model: Path,
     equity = paper.equity.set_index("time")["value"].rename("strategy")
     pd.testing.assert_series_equal(equity, backtest.equity["strategy"], check_exact=True, check_names=False,
                                    check_index_type=False, check_freq=False)
-    assert paper.status["orders"] == paper.status["fills"] == len(backtest.fills)
+    assert paper.status.counts["order"] == paper.status.counts["fill"] == len(backtest.fills)
 
 
 @pytest.mark.parametrize("form", ["epoch-seconds csv", "parquet"])
