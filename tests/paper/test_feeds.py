@@ -10,7 +10,7 @@ import backtrader as bt
 import pandas as pd
 import pytest
 
-from signalstack.core.bars import COLUMNS, load_bars, read_rows
+from signalstack.core.bars import load_bars, read_rows
 from signalstack.paper.feed_kinds import make_feed
 from signalstack.paper.feeds import ReplayFeed, parse_feed
 from signalstack.paper.journal import Journal
@@ -113,7 +113,7 @@ def _fed(spec: str, journal: Journal) -> tuple[Recorder, list[tuple[object, ...]
     cerebro.adddata(make_feed(parse_feed(spec), journal, None), name="bars")
     cerebro.addstrategy(Recorder)
     run = cerebro.run()[0]
-    return run, [(e.time, *(e.payload[c] for c in COLUMNS)) for e in journal.events(("bar",))]
+    return run, [(e.time, *e.payload.values) for e in journal.events(("bar",))]
 
 
 @pytest.mark.parametrize("kind", ["replay", "tail"])
