@@ -137,7 +137,7 @@ def test_a_row_with_more_fields_than_its_header_is_rejected_naming_file_row_and_
                    "2006-01-02,09:03:00,3600.00,3601.00,3598.00,3599.00,894,0\n")
     with Journal(tmp_path / "j.sqlite") as journal:
         run, _ = _fed(f"SPX=replay:{csv}", journal)
-        rejected = [(e.payload["row"], e.payload["reason"]) for e in journal.events(("rejected",))]
+        rejected = [(e.payload.row, e.payload.reason) for e in journal.events(("rejected",))]
     reason = "9 fields, expected 7 like the header (or 8, a time after the date)"
     assert rejected == [(3, reason)]
     assert f"SPX (minutes.csv) row 3: rejected bar None: {reason}" in caplog.text

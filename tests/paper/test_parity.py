@@ -49,10 +49,10 @@ def test_a_file_of_epoch_times_or_parquet_trades_in_paper_as_in_the_backtest(
         path = tmp_path / "spx.csv"
         replay_bars.set_axis(unix_seconds_array(replay_bars.index), axis=0).rename_axis("timestamp").to_csv(path)
     strategy = {**thresholds, "allow_short": True}
-    paper = run_paper(PaperConfig(model=paper_model, feeds=[f"replay:{path}?pace=0&start={start}"], strategy=strategy),
-                      journal_dir / "run.sqlite")
+    paper = run_paper(PaperConfig(model=paper_model, feeds=[f"replay:{path}?pace=0&start={start}"],
+                                  trading=TradingSettings(**strategy)), journal_dir / "run.sqlite")
     backtest = run_backtest(OnnxSource(paper_model), load_bars(path), start=start, symbol="spx", **strategy)
-    assert paper.status["rejected_bars"] == 0 and len(backtest.fills) >= 10
+    assert paper.status.counts["rejected"] == 0 and len(backtest.fills) >= 10
     pd.testing.assert_frame_equal(paper.fills.drop(columns="order_id"), backtest.fills, check_exact=True)
 
 
