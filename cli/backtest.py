@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> None:
     from signalstack.plugin.report import format_portfolio, format_report, write_portfolio, write_report
     from signalstack.plugin.sources import open_source
     from signalstack.plugin.sweep import format_sweep, run_sweep, sweep_grid
-    from signalstack.server.client import security_keywords
+    from signalstack.transport.client import security_keywords
 
     spec = f"grpc://{args.server}/{args.model}" if args.server else args.model
     served = bool(args.server or spec.startswith("grpc://"))

@@ -38,7 +38,7 @@ import pandas as pd
 
 from signalstack.protos.signalstack.v1 import feeds_pb2 as pb
 from signalstack.protos.signalstack.v1 import feeds_pb2_grpc as pb_grpc
-from signalstack.server.channel import KEEPALIVE_OPTIONS
+from signalstack.transport.channel import KEEPALIVE_OPTIONS
 from signalstack.server.options import TlsFiles
 from signalstack.server.security import TokenAuth, read_tokens, server_credentials
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from signalstack.protos.signalstack.v1 import feeds_pb2 as pb
 from signalstack.protos.signalstack.v1 import feeds_pb2_grpc as pb_grpc
-from signalstack.server.channel import CHANNEL_OPTIONS
+from signalstack.transport.channel import CHANNEL_OPTIONS
 
 
 class PushedBar(NamedTuple):

@@ -27,7 +27,7 @@ from signalstack.plugin import defaults
 from signalstack.plugin.backtest import configure_broker
 from signalstack.plugin.sources import OnnxSource, SignalSource
 from signalstack.plugin.strategies import SignalStrategy
-from signalstack.server.client import security_keywords
+from signalstack.transport.client import security_keywords
 
 from .broker_state import SymbolState, checkpoint
 from .feed_kinds import make_feed

@@ -38,8 +38,8 @@ import pandas as pd
 from signalstack.core.outputs import joined_columns
 from signalstack.plugin.sources import GrpcSource, Tensors
 from signalstack.protos.signalstack.v1 import signals_pb2 as pb
-from signalstack.server import wire
-from signalstack.server.client import SignalClient
+from signalstack.transport import wire
+from signalstack.transport.client import SignalClient
 
 from .journal import Journal
 

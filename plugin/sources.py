@@ -159,7 +159,7 @@ class GrpcSource(AbstractContextManager):
         import grpc
 
         from signalstack.core.outputs import joined_columns
-        from signalstack.server.client import SignalClient
+        from signalstack.transport.client import SignalClient
 
         self.target = target
         self.model = model

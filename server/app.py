@@ -28,10 +28,10 @@ from signalstack.protos.inference import grpc_predict_v2_pb2_grpc as oip_grpc
 from signalstack.protos.pool import for_services
 from signalstack.protos.signalstack.v1 import signals_pb2 as pb
 from signalstack.protos.signalstack.v1 import signals_pb2_grpc as pb_grpc
+from signalstack.transport.channel import KEEPALIVE_OPTIONS
 
 from . import metrics
 from .batching import Batchers
-from .channel import KEEPALIVE_OPTIONS
 from .dataplane import DataPlane
 from .oip import InferenceServicer
 from .options import ServeOptions, address

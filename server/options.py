@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .channel import MAX_MESSAGE_BYTES
+from signalstack.transport.channel import MAX_MESSAGE_BYTES
 
 CALL_THREADS = 4
 """Threads that answer unary calls and score streams' bars. That work in Python (decoding, features,

@@ -17,8 +17,9 @@ import grpc
 from signalstack.core.model import OnnxModel
 from signalstack.protos.signalstack.v1 import signals_pb2 as pb
 from signalstack.protos.signalstack.v1 import signals_pb2_grpc as pb_grpc
+from signalstack.transport import wire
 
-from . import metrics, rpc, wire
+from . import metrics, rpc
 from .dataplane import DataPlane
 from .streaming import MAX_SYMBOLS, StreamWindows
 

@@ -13,7 +13,7 @@ import numpy as np
 import onnx
 import pytest
 
-from signalstack.server.client import SignalClient
+from signalstack.transport.client import SignalClient
 from signalstack.server.repository import ModelNotFound, ModelRepository, Watcher
 
 from .support import install, running

@@ -1,7 +1,7 @@
 """A Python client for SignalService: DataFrames of bars in, numpy and pandas out.
 
-This is what a strategy process loads for a `GrpcSource`: it imports neither onnxruntime nor the
-server's own modules (only `wire` and `channel`, which both ends share).
+This is what a strategy process loads for a `GrpcSource`: it imports neither onnxruntime nor
+`signalstack.server` (only `wire` and `channel`, which both ends share).
 
 Failed calls raise `grpc.RpcError` as is, so callers can branch on `.code()` (NOT_FOUND,
 INVALID_ARGUMENT, UNAUTHENTICATED, UNAVAILABLE, ...) and read the server's message in `.details()`.
@@ -24,8 +24,8 @@ from signalstack.core.outputs import join_outputs, joined_columns
 from signalstack.protos.signalstack.v1 import signals_pb2 as pb
 from signalstack.protos.signalstack.v1 import signals_pb2_grpc as pb_grpc
 
-from . import wire
-from .channel import CHANNEL_OPTIONS
+from signalstack.transport import wire
+from signalstack.transport.channel import CHANNEL_OPTIONS
 
 
 def security_keywords(token: str | None = None, tls_ca: Path | None = None, tls_cert: Path | None = None,
