@@ -23,7 +23,6 @@ from signalstack.core.featurizer import Bars
 from signalstack.core.outputs import join_outputs, joined_columns
 from signalstack.protos.signalstack.v1 import signals_pb2 as pb
 from signalstack.protos.signalstack.v1 import signals_pb2_grpc as pb_grpc
-
 from signalstack.transport import wire
 from signalstack.transport.channel import CHANNEL_OPTIONS
 

@@ -1,4 +1,5 @@
-"""A client's credentials for a signalstack server: a bearer token and the TLS files, declared once.
+"""Credentials, declared once: a client's bearer token and TLS files (`ClientSecurity`), a server's TLS files
+(`TlsFiles`, which `guard.server_credentials` reads).
 
 `backtest`, `paper run`, `GrpcSource`, StreamSignals streams and the BarFeed push client all take a
 `ClientSecurity`. The token is a secret: it is never written out (`to_dict` leaves it out, `repr`
@@ -8,6 +9,7 @@ hides it); the file paths are kept and read again when a run resumes.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +69,21 @@ class ClientSecurity(Settings):
                 except OSError as exc:
                     raise SettingsError(f"{path}: cannot read it ({exc.strerror or exc}); expected a PEM file") from None
         return out
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files for TLS; with `client_ca`, clients must present a certificate it signed."""
+
+    cert: Path
+    key: Path
+    client_ca: Path | None = None
+
+    @classmethod
+    def from_flags(cls, cert: Path | None, key: Path | None, client_ca: Path | None = None) -> TlsFiles | None:
+        """The files of --tls-cert, --tls-key and --tls-client-ca; None for plain text; errors name the mismatch."""
+        if (cert is None) != (key is None):
+            raise ValueError(f"tls_cert {cert} and tls_key {key}: expected both or neither")
+        if client_ca is not None and cert is None:
+            raise ValueError(f"tls_client_ca {client_ca} without tls_cert: client certificates need TLS")
+        return cls(Path(cert), Path(key), client_ca and Path(client_ca)) if cert is not None else None

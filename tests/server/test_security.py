@@ -14,10 +14,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from signalstack.protos.inference import grpc_predict_v2_pb2 as oip
 from signalstack.protos.inference import grpc_predict_v2_pb2_grpc as oip_grpc
 from signalstack.server.app import SignalServer
-from signalstack.transport.client import SignalClient
-from signalstack.server.options import TlsFiles
 from signalstack.server.repository import ModelRepository
-from signalstack.server.security import read_tokens, server_credentials
+from signalstack.transport.client import SignalClient
+from signalstack.transport.guard import read_tokens, server_credentials
+from signalstack.transport.security import TlsFiles
 
 from .support import TOKEN, Pki, bar_events, make_pki, running
 

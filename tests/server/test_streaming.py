@@ -14,8 +14,8 @@ from signalstack.core.bars import COLUMNS
 from signalstack.core.errors import InvalidInput, LimitExceeded
 from signalstack.core.model import OnnxModel
 from signalstack.protos.signalstack.v1 import signals_pb2 as pb
-from signalstack.transport.client import SignalClient
 from signalstack.server.streaming import RollingBars, StreamWindows
+from signalstack.transport.client import SignalClient
 
 from ..support import SMALL, handmade_model, serving, walk_with_flat_volume
 from .support import bar_events
