@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from signalstack.plugin import defaults
+from signalstack.transport.security import ClientSecurity
 
 from .trading import add_trading_flags, strategy_settings
 
@@ -54,12 +55,11 @@ def run(args: argparse.Namespace) -> None:
     from signalstack.plugin.report import format_portfolio, format_report, write_portfolio, write_report
     from signalstack.plugin.sources import open_source
     from signalstack.plugin.sweep import format_sweep, run_sweep, sweep_grid
-    from signalstack.transport.client import security_keywords
 
     spec = f"grpc://{args.server}/{args.model}" if args.server else args.model
     served = bool(args.server or spec.startswith("grpc://"))
     token = (args.token or os.environ.get("SIGNALSTACK_TOKEN")) if served else None
-    security = security_keywords(token, args.tls_ca, args.tls_cert, args.tls_key)
+    security = ClientSecurity(token=token, tls_ca=args.tls_ca, tls_cert=args.tls_cert, tls_key=args.tls_key)
     settings = dict(start=args.start, cash=args.cash, commission=args.commission, slippage=args.slippage,
                     **strategy_settings(args))
     if args.fundamentals:
@@ -73,14 +73,14 @@ def run(args: argparse.Namespace) -> None:
     if args.sweep:
         grid = sweep_grid(args.sweep)
         table = run_sweep(spec, universe if len(universe) > 1 else next(iter(universe.values())), grid,
-                          workers=args.workers, source_options=security, **settings)
+                          workers=args.workers, security=security, **settings)
         print(format_sweep(table, list(grid[0])))
         if args.out:
             args.out.mkdir(parents=True, exist_ok=True)
             table.to_csv(args.out / "sweep.csv", index=False)
             print(f"wrote {args.out / 'sweep.csv'}")
         return
-    source = open_source(spec, **security)
+    source = open_source(spec, security=security)
     try:
         results = {name: run_backtest(source, bars, symbol=name, **settings) for name, bars in universe.items()}
     finally:
@@ -94,14 +94,14 @@ def run(args: argparse.Namespace) -> None:
         print(f"wrote {written[0]} and {len(written) - 1} more files in {args.out}")
 
 
-def _rank(args: argparse.Namespace, spec: str, security: dict[str, Any], universe: dict[str, Any]) -> None:
+def _rank(args: argparse.Namespace, spec: str, security: ClientSecurity, universe: dict[str, Any]) -> None:
     """`--top-k`: one account holding the best-scored symbols (`run_ranking`)."""
     from signalstack.plugin.ranking import format_ranking, run_ranking, write_ranking
     from signalstack.plugin.sources import open_source
 
     if args.sweep or args.fundamentals:
         raise ValueError("--top-k: a ranking backtest takes neither --sweep nor --fundamentals")
-    source = open_source(spec, **security)
+    source = open_source(spec, security=security)
     try:
         line = "score" if "score" in source.columns else args.line
         result = run_ranking(source, universe, top_k=args.top_k, rebalance=args.rebalance, stake=args.stake,

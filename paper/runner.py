@@ -27,7 +27,7 @@ from signalstack.plugin import defaults
 from signalstack.plugin.backtest import configure_broker
 from signalstack.plugin.sources import OnnxSource, SignalSource
 from signalstack.plugin.strategies import SignalStrategy
-from signalstack.transport.client import security_keywords
+from signalstack.transport.security import ClientSecurity
 
 from .broker_state import SymbolState, checkpoint
 from .feed_kinds import make_feed
@@ -163,7 +163,7 @@ def _open_source(config: PaperConfig) -> tuple[SignalSource, dict[str, Any]]:
     (with the token given again: the journal says only whether there was one)."""
     tls = {key: None if getattr(config, key) is None else Path(getattr(config, key)).resolve() for key in _TLS}
     if config.server is not None:
-        security = security_keywords(config.token, **tls)
+        security = ClientSecurity(token=config.token, **tls)
         served = StreamSource(config.server, str(config.model), timeout=config.signal_timeout, security=security)
         return served, {"model": served.model, "server": served.target, "signal_timeout": served.timeout,
                         "model_name": served.name, "model_version": served.version,
@@ -186,7 +186,7 @@ def _reopen_source(payload: Mapping[str, Any], token: str | None) -> SignalSourc
                              "journal does not keep: expected it again (--token, or $SIGNALSTACK_TOKEN)")
         tls = {key: None if payload.get(key) is None else Path(payload[key]) for key in _TLS}
         return StreamSource(payload["server"], payload["model"], timeout=payload["signal_timeout"],
-                            security=security_keywords(token if payload.get("token") else None, **tls))
+                            security=ClientSecurity(token=token if payload.get("token") else None, **tls))
     model = Path(payload["model"])
     if not model.is_file() or _sha256(model) != payload["model_sha256"]:
         raise ValueError(f"model {model}: {'changed' if model.is_file() else 'missing'} since run "

@@ -1,6 +1,7 @@
 """Who may call a gRPC server: TLS (optionally verifying client certificates) and bearer tokens.
 
-`signalstack serve` and a paper run's BarFeed endpoints are guarded by this same code. Tokens are checked by a server interceptor, before any handler runs: a call must carry metadata
+`signalstack serve` and a paper run's BarFeed endpoints are guarded by this same code. Tokens are
+checked by a server interceptor, before any handler runs: a call must carry metadata
 ``authorization: Bearer <token>`` matching one line of the token file. Comparison is constant
 time, and tokens never reach a log line. Health checking stays open so load balancers and
 orchestrators can probe without a secret.

@@ -11,12 +11,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, model_validator
 
 from signalstack.core.errors import SettingsError
 from signalstack.core.settings import Settings
+
+from .channel import CHANNEL_OPTIONS
+
+if TYPE_CHECKING:
+    import grpc
 
 TOKEN_VARIABLE = "SIGNALSTACK_TOKEN"
 """The environment variable a command line reads the bearer token from when --token is not given."""
@@ -56,6 +61,20 @@ class ClientSecurity(Settings):
         """The TLS paths and whether a token is used; never the token itself."""
         return {"token": self.token is not None, **{key: None if value is None else str(value) for key, value in (
             ("tls_ca", self.tls_ca), ("tls_cert", self.tls_cert), ("tls_key", self.tls_key))}}
+
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        """The metadata every call sends: the bearer token, when there is one."""
+        return (("authorization", f"Bearer {self.token}"),) if self.token else ()
+
+    def channel(self, target: str) -> grpc.Channel:
+        """A channel to `target` (HOST:PORT) with the options both ends agree on: over TLS with `tls_ca`
+        (and this client's certificate when given), the PEM files read now; plain text without."""
+        import grpc  # here, not above: the serve options import this module, and the CLI's help loads no gRPC
+
+        if not self.tls:
+            return grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+        return grpc.secure_channel(target, grpc.ssl_channel_credentials(**self.pem()), options=CHANNEL_OPTIONS)
 
     def pem(self) -> dict[str, bytes]:
         """The PEM files read now, by gRPC's keyword (root_certificates, certificate_chain, private_key); an
