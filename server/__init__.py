@@ -7,7 +7,8 @@ Data flows one way through these layers, as in KServe's server:
   looks models up by name and version, and swaps them in and out as the folder changes; each is a
   `signalstack.core.model.OnnxModel`, the same runtime the Backtrader plugin uses in process;
 - `dataplane` is the one protocol-neutral path of a call: find the model and version, check the
-  inputs, batch (`batching`), run, name the outputs; `streaming` keeps the rolling windows of a stream;
+  inputs, batch (`batching`), run, name the outputs; its `open_stream` gives a stream of bars its own
+  state (`streaming.SignalStream`: a rolling window per model and symbol);
 - `servicer` (signalstack.v1.SignalService) and `oip` (the Open Inference Protocol v2) only translate
   wire messages (`signalstack.transport.wire`) to data-plane calls and back; `rpc` turns errors into
   gRPC status codes and counts calls in `metrics`; `signalstack.transport.guard` checks bearer tokens
