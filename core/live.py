@@ -32,9 +32,8 @@ from .outputs import join_outputs
 
 
 def checked_bar(bar: Sequence[float], *where: object) -> Bar:
-    """`bar` (open, high, low, close, volume) as floats: the one check of a live bar, in process and in a
-    server's stream (`bar_problem`). Raises BarsError naming the bar by `where` (joined by spaces, formatted
-    only then) and the first check it fails."""
+    """`bar` (open, high, low, close, volume) as floats, checked as every live bar is, in process and in a server's
+    stream: BarsError names it by `where` (joined by spaces, formatted only then) and its `bar_problem`."""
     values = tuple(float(x) for x in bar)
     problem = (f"{len(values)} values, expected {', '.join(COLUMNS)}" if len(values) != len(COLUMNS)
                else bar_problem(*values))

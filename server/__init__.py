@@ -17,6 +17,6 @@ Data flows one way through these layers, as in KServe's server:
   `workers` several on one port, `main.serve` picks between them; `triton` writes a Triton model
   repository for the same files; `logs` formats JSON log lines.
 
-The Python side of the wire, `signalstack.transport.client.SignalClient`, loads nothing of this package.
-Importing this package loads nothing; import the module you need.
+Clients (`signalstack.transport`) load nothing of this package. Importing this package loads nothing;
+import the module you need.
 """

@@ -10,14 +10,15 @@ each bar is scored through the server's batching queues like any other call.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from signalstack.core.bars import COLUMNS
 from signalstack.core.errors import InvalidInput, LimitExceeded
 from signalstack.core.live import LiveRows, checked_bar
+from signalstack.core.live_features import Bar
 from signalstack.core.model import OnnxModel
 
 from .batching import Batchers
@@ -29,44 +30,30 @@ MAX_SYMBOL_CHARS = 128
 
 
 class RollingBars:
-    """The latest `capacity` bars of one symbol, oldest first; appending is amortised O(1)."""
+    """The latest `capacity` bars of one symbol, oldest first, each as (open, high, low, close, volume): what a
+    model version new to the symbol builds its first input from."""
 
     def __init__(self, capacity: int) -> None:
-        self._buffer = np.empty((len(COLUMNS), 2 * capacity), dtype=np.float64)
-        self._capacity = capacity
-        self._end = 0  # one past the newest bar in the buffer
-        self._count = 0
+        self._bars: deque[Bar] = deque(maxlen=capacity)
         self.last_time = 0
 
     def __len__(self) -> int:
-        return min(self._count, self._capacity)
+        return len(self._bars)
 
     def reserve(self, capacity: int) -> None:
         """Keep at least `capacity` bars from now on (a newer model version may need more)."""
-        if capacity > self._capacity:
-            kept = len(self)
-            buffer = np.empty((len(COLUMNS), 2 * capacity), dtype=np.float64)
-            buffer[:, :kept] = self._buffer[:, self._end - kept:self._end]
-            self._buffer, self._capacity, self._end = buffer, capacity, kept
+        if capacity > (self._bars.maxlen or 0):
+            self._bars = deque(self._bars, maxlen=capacity)
 
     def append(self, bar: Sequence[float]) -> None:
         """Add one bar: values in `COLUMNS` order."""
-        if self._end == self._buffer.shape[1]:  # full: slide the kept bars to the front
-            keep = self._capacity - 1
-            self._buffer[:, :keep] = self._buffer[:, self._end - keep:self._end]
-            self._end = keep
-        self._buffer[:, self._end] = bar
-        self._end += 1
-        self._count += 1
+        self._bars.append(tuple(bar))  # type: ignore[arg-type]
 
-    def bars(self) -> list[tuple[float, float, float, float, float]]:
-        """The bars kept, oldest first, each as (open, high, low, close, volume)."""
-        kept = self._buffer[:, self._end - len(self):self._end]
-        return [tuple(bar) for bar in kept.T.tolist()]  # type: ignore[misc]
+    def bars(self) -> list[Bar]:
+        return list(self._bars)
 
-    def newest(self) -> tuple[float, float, float, float, float]:
-        """The last bar appended, as (open, high, low, close, volume)."""
-        return tuple(self._buffer[:, self._end - 1].tolist())  # type: ignore[return-value]
+    def newest(self) -> Bar:
+        return self._bars[-1]
 
 
 @dataclass(frozen=True)

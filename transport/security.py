@@ -71,7 +71,6 @@ class ClientSecurity(Settings):
         """A channel to `target` (HOST:PORT) with the options both ends agree on: over TLS with `tls_ca`
         (and this client's certificate when given), the PEM files read now; plain text without."""
         import grpc  # here, not above: the serve options import this module, and the CLI's help loads no gRPC
-
         if not self.tls:
             return grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
         return grpc.secure_channel(target, grpc.ssl_channel_credentials(**self.pem()), options=CHANNEL_OPTIONS)
