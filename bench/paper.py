@@ -143,7 +143,7 @@ def _free_port() -> int:
 @contextmanager
 def _server(model: Path, scratch: Path) -> Iterator[str]:
     """host:port of `signalstack serve` in a process of its own, serving `model` alone."""
-    from signalstack.server.client import SignalClient
+    from signalstack.transport.client import SignalClient
 
     served = scratch / "served"
     served.mkdir()

@@ -51,12 +51,10 @@ def run(args: argparse.Namespace) -> None:
     from signalstack.plugin.report import format_portfolio, format_report, write_portfolio, write_report
     from signalstack.plugin.sources import open_source
     from signalstack.plugin.sweep import format_sweep, run_sweep, sweep_grid
-    from signalstack.server.client import security_keywords
 
     spec = f"grpc://{args.server}/{args.model}" if args.server else args.model
     served = bool(args.server or spec.startswith("grpc://"))
-    client = ClientSecurity.from_environment(served=served, **given(args, ClientSecurity))
-    security = security_keywords(**client.model_dump())
+    security = ClientSecurity.from_environment(served=served, **given(args, ClientSecurity))
     trading = settings_from(TradingSettings, args)
     settings: dict[str, Any] = {"settings": trading, "start": args.start}
     if args.fundamentals:
@@ -70,14 +68,14 @@ def run(args: argparse.Namespace) -> None:
     if args.sweep:
         grid = sweep_grid(args.sweep)
         table = run_sweep(spec, universe if len(universe) > 1 else next(iter(universe.values())), grid,
-                          workers=args.workers, source_options=security, **settings)
+                          workers=args.workers, security=security, **settings)
         print(format_sweep(table, list(grid[0])))
         if args.out:
             args.out.mkdir(parents=True, exist_ok=True)
             table.to_csv(args.out / "sweep.csv", index=False)
             print(f"wrote {args.out / 'sweep.csv'}")
         return
-    source = open_source(spec, **security)
+    source = open_source(spec, security=security)
     try:
         results = {name: run_backtest(source, bars, symbol=name, **settings) for name, bars in universe.items()}
     finally:
@@ -91,7 +89,7 @@ def run(args: argparse.Namespace) -> None:
         print(f"wrote {written[0]} and {len(written) - 1} more files in {args.out}")
 
 
-def _rank(args: argparse.Namespace, spec: str, security: dict[str, Any], universe: dict[str, Any],
+def _rank(args: argparse.Namespace, spec: str, security: ClientSecurity, universe: dict[str, Any],
           trading: TradingSettings) -> None:
     """`--top-k`: one account holding the best-scored symbols (`run_ranking`)."""
     from signalstack.plugin.ranking import format_ranking, run_ranking, write_ranking
@@ -99,7 +97,7 @@ def _rank(args: argparse.Namespace, spec: str, security: dict[str, Any], univers
 
     if args.sweep or args.fundamentals:
         raise ValueError("--top-k: a ranking backtest takes neither --sweep nor --fundamentals")
-    source = open_source(spec, **security)
+    source = open_source(spec, security=security)
     try:
         line = "score" if "score" in source.columns else trading.line
         result = run_ranking(source, universe, trading, top_k=args.top_k, rebalance=args.rebalance, line=line,

@@ -81,7 +81,7 @@ class FeedSpec:
     idle: float | None = None
     """Seconds without a new row or bar after which a tail or grpc feed ends; None: it waits for a stop."""
     token_file: Path | None = None
-    """A grpc feed's bearer tokens, one per line (`server.security.read_tokens`): a sender must present one;
+    """A grpc feed's bearer tokens, one per line (`transport.guard.read_tokens`): a sender must present one;
     None: anyone who reaches the address may push bars."""
     tls_cert: Path | None = None
     """The certificate (PEM) a grpc feed's endpoint serves TLS with, beside `tls_key`; None: plain text."""

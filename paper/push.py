@@ -39,9 +39,9 @@ import pandas as pd
 from signalstack.core.times import as_time
 from signalstack.protos.signalstack.v1 import feeds_pb2 as pb
 from signalstack.protos.signalstack.v1 import feeds_pb2_grpc as pb_grpc
-from signalstack.server.channel import KEEPALIVE_OPTIONS
-from signalstack.server.options import TlsFiles
-from signalstack.server.security import TokenAuth, read_tokens, server_credentials
+from signalstack.transport.channel import KEEPALIVE_OPTIONS
+from signalstack.transport.guard import TokenAuth, read_tokens, server_credentials
+from signalstack.transport.security import TlsFiles
 
 from .feeds import DUPLICATE, FeedSpec, LiveFeed, RawBar
 from .journal import Journal, JournalError

@@ -10,12 +10,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import grpc
 
 from signalstack.core.times import TimeLike, unix_seconds
 from signalstack.protos.signalstack.v1 import feeds_pb2 as pb
 from signalstack.protos.signalstack.v1 import feeds_pb2_grpc as pb_grpc
-from signalstack.server.channel import CHANNEL_OPTIONS
+from signalstack.transport.security import ClientSecurity
 
 
 class PushedBar(NamedTuple):
@@ -52,23 +51,21 @@ class PushAck:
     rejections: tuple[Rejection, ...]
 
 
-def push_bars(target: str, bars: Iterable[PushedBar | tuple], *, timeout: float = 30.0, token: str | None = None,
-              root_certificates: bytes | None = None) -> PushAck:
+def push_bars(target: str, bars: Iterable[PushedBar | tuple], *, timeout: float = 30.0,
+              security: ClientSecurity | None = None) -> PushAck:
     """Stream `bars` to the paper run whose grpc feeds listen at `target` (HOST:PORT); return its acknowledgement.
 
-    `token`: a bearer token of the feed's token_file, when it has one; `root_certificates`: the PEM of
-    the CA that signed the feed's tls_cert, to connect over TLS (required when the feed serves TLS).
+    `security`: a bearer token of the feed's token_file, when it has one, and as `tls_ca` the CA that
+    signed the feed's tls_cert, to connect over TLS (required when the feed serves TLS).
     Waits up to `timeout` seconds in all, including for the run to be listening (a run being resumed).
     Raises ValueError for a bar that cannot be sent (a time that is no date, or not whole seconds) and
     grpc.RpcError when the run cannot be reached in time, refuses the token (UNAUTHENTICATED) or cannot
     journal.
     """
-    channel = (grpc.insecure_channel(target, options=CHANNEL_OPTIONS) if root_certificates is None else
-               grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates), options=CHANNEL_OPTIONS))
-    metadata = (("authorization", f"Bearer {token}"),) if token else ()
-    with channel:
+    security = security or ClientSecurity()
+    with security.channel(target) as channel:
         reply = pb_grpc.BarFeedStub(channel).PushBars(_messages(bars), timeout=timeout, wait_for_ready=True,
-                                                      metadata=metadata)
+                                                      metadata=security.metadata)
     return PushAck(accepted=reply.accepted, duplicates=reply.duplicates, rejected=reply.rejected,
                    rejections=tuple(Rejection(r.index, r.symbol, r.time, r.reason) for r in reply.rejections))
 

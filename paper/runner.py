@@ -25,7 +25,6 @@ import pandas as pd
 from signalstack import __version__
 from signalstack.plugin.backtest import configure_broker
 from signalstack.plugin.sources import OnnxSource, SignalSource
-from signalstack.server.client import security_keywords
 from signalstack.transport.security import ClientSecurity, ClientTls
 
 from .broker_state import SymbolState, checkpoint
@@ -115,8 +114,7 @@ def _open_source(config: PaperConfig) -> tuple[SignalSource, dict[str, Any]]:
     if config.server is not None:
         security = security.model_copy(update={key: path.resolve() for key in ClientTls.model_fields
                                                if (path := getattr(security, key)) is not None})
-        served = StreamSource(config.server, str(config.model), timeout=config.signal_timeout,
-                              security=security_keywords(**security.model_dump()))
+        served = StreamSource(config.server, str(config.model), timeout=config.signal_timeout, security=security)
         return served, {"model": served.model, "server": served.target, "signal_timeout": served.timeout,
                         "model_name": served.name, "model_version": served.version, **security.to_dict()}
     given = [key for key, value in security.to_dict().items() if value]
@@ -137,8 +135,7 @@ def _reopen_source(run: RunConfig, token: str | None) -> SignalSource:
                              "not keep: expected it again (--token, or $SIGNALSTACK_TOKEN)")
         security = ClientSecurity(token=token if run.token else None,
                                   **{key: getattr(run, key) for key in ClientTls.model_fields})
-        return StreamSource(run.server, run.model, timeout=run.signal_timeout,
-                            security=security_keywords(**security.model_dump()))
+        return StreamSource(run.server, run.model, timeout=run.signal_timeout, security=security)
     return OnnxSource(model_file(run), threads=LIVE_THREADS)
 
 

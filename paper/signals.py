@@ -26,10 +26,9 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
 
 import grpc
 import numpy as np
@@ -39,8 +38,9 @@ from signalstack.core.outputs import joined_columns
 from signalstack.core.times import as_time, unix_seconds
 from signalstack.plugin.sources import GrpcSource, Tensors
 from signalstack.protos.signalstack.v1 import signals_pb2 as pb
-from signalstack.server import wire
-from signalstack.server.client import SignalClient
+from signalstack.transport import wire
+from signalstack.transport.client import SignalClient
+from signalstack.transport.security import ClientSecurity
 
 from .config import DEFAULT_SIGNAL_TIMEOUT
 from .events import Gap, Signal
@@ -106,7 +106,7 @@ class StreamSource(AbstractContextManager):
 
     def __init__(self, target: str, model: str, *, timeout: float = DEFAULT_SIGNAL_TIMEOUT,
                  backoff: Backoff | None = None, connect_timeout: float = 10.0, symbol: str | None = None,
-                 security: Mapping[str, Any] | None = None) -> None:
+                 security: ClientSecurity | None = None) -> None:
         if not timeout > 0:
             raise ValueError(f"signal timeout {timeout}: expected seconds > 0")
         self.target = target
@@ -115,9 +115,9 @@ class StreamSource(AbstractContextManager):
         self.backoff = backoff or Backoff()
         self.symbol = symbol
         self.redo: dict[int, Signal | Gap] = {}
-        self.security = dict(security or {})
-        """The bearer token and TLS certificates every connection presents (`security_keywords`)."""
-        self._unary = GrpcSource(target, model, 0, connect_timeout=connect_timeout, **self.security)
+        self.security = security
+        """The bearer token and TLS files every connection presents."""
+        self._unary = GrpcSource(target, model, 0, connect_timeout=connect_timeout, security=security)
         card = self._unary.card
         if card.tensor_inputs or card.intraday:
             self._unary.close()
@@ -284,7 +284,7 @@ class StreamScorer:
         if _now() < self._retry_at:
             return False
         self.close()
-        client = SignalClient(self.source.target, timeout=max(deadline - _now(), 0.001), **self.source.security)
+        client = SignalClient(self.source.target, timeout=max(deadline - _now(), 0.001), security=self.source.security)
         try:
             info = client.get_model(self.source.model, 0)
         except grpc.RpcError as exc:

@@ -1,4 +1,5 @@
-"""A client's credentials for a signalstack server: a bearer token and the TLS files, declared once.
+"""Credentials, declared once: a client's bearer token and TLS files (`ClientSecurity`), a server's TLS files
+(`TlsFiles`, which `guard.server_credentials` reads).
 
 `backtest`, `paper run`, `GrpcSource`, StreamSignals streams and the BarFeed push client all take a
 `ClientSecurity`. The token is a secret: it is never written out (`to_dict` leaves it out, `repr`
@@ -8,13 +9,19 @@ hides it); the file paths are kept and read again when a run resumes.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, model_validator
 
 from signalstack.core.errors import SettingsError
 from signalstack.core.settings import Settings
+
+from .channel import CHANNEL_OPTIONS
+
+if TYPE_CHECKING:
+    import grpc
 
 TOKEN_VARIABLE = "SIGNALSTACK_TOKEN"
 """The environment variable a command line reads the bearer token from when --token is not given."""
@@ -62,6 +69,19 @@ class ClientSecurity(ClientTls):
         return {"token": self.token is not None, **{key: None if value is None else str(value) for key, value in (
             ("tls_ca", self.tls_ca), ("tls_cert", self.tls_cert), ("tls_key", self.tls_key))}}
 
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        """The metadata every call sends: the bearer token, when there is one."""
+        return (("authorization", f"Bearer {self.token}"),) if self.token else ()
+
+    def channel(self, target: str) -> grpc.Channel:
+        """A channel to `target` (HOST:PORT) with the options both ends agree on: over TLS with `tls_ca`
+        (and this client's certificate when given), the PEM files read now; plain text without."""
+        import grpc  # here, not above: the serve options import this module, and the CLI's help loads no gRPC
+        if not self.tls:
+            return grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+        return grpc.secure_channel(target, grpc.ssl_channel_credentials(**self.pem()), options=CHANNEL_OPTIONS)
+
     def pem(self) -> dict[str, bytes]:
         """The PEM files read now, by gRPC's keyword (root_certificates, certificate_chain, private_key); an
         unreadable file is a SettingsError naming it."""
@@ -74,3 +94,21 @@ class ClientSecurity(ClientTls):
                 except OSError as exc:
                     raise SettingsError(f"{path}: cannot read it ({exc.strerror or exc}); expected a PEM file") from None
         return out
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files for TLS; with `client_ca`, clients must present a certificate it signed."""
+
+    cert: Path
+    key: Path
+    client_ca: Path | None = None
+
+    @classmethod
+    def from_flags(cls, cert: Path | None, key: Path | None, client_ca: Path | None = None) -> TlsFiles | None:
+        """The files of --tls-cert, --tls-key and --tls-client-ca; None for plain text; errors name the mismatch."""
+        if (cert is None) != (key is None):
+            raise ValueError(f"tls_cert {cert} and tls_key {key}: expected both or neither")
+        if client_ca is not None and cert is None:
+            raise ValueError(f"tls_client_ca {client_ca} without tls_cert: client certificates need TLS")
+        return cls(Path(cert), Path(key), client_ca and Path(client_ca)) if cert is not None else None

@@ -30,7 +30,7 @@ PAGES: list[tuple[str, str, list[tuple[str, list[str]]]]] = [
     ("serving.md", "Serving and its clients", [
         ("signalstack.server.options", ["ServeOptions"]),
         ("signalstack.server.app", ["SignalServer"]),
-        ("signalstack.server.client", ["SignalClient"]),
+        ("signalstack.transport.client", ["SignalClient"]),
         ("signalstack.transport.security", ["ClientSecurity"]),
     ]),
     ("paper.md", "Paper trading", [

@@ -29,6 +29,7 @@ from signalstack.paper.kill_switch import request_stop
 from signalstack.paper.push_client import PushAck, push_bars
 from signalstack.paper.runner import PaperConfig, run_paper
 from signalstack.plugin.settings import TradingSettings
+from signalstack.transport.security import ClientSecurity
 
 from ..server.support import TOKEN, make_pki
 from ..support import free_port
@@ -345,20 +346,20 @@ def test_a_guarded_grpc_endpoint_takes_bars_only_over_tls_with_a_token(tmp_path:
     assert parse_feed(spec.canonical()) == parse_feed(parse_feed(spec.canonical()).canonical())
     assert parse_feed(spec.canonical()).security() == spec.security()
     bar = ("SPY", unix_seconds("2020-01-02"), 10, 11, 9, 10.5, 100)
-    ca = pki.ca.read_bytes()
     stop, outcomes = threading.Event(), {}
 
     def push() -> None:
         try:
-            for label, kwargs in (("no token", {"root_certificates": ca}), ("wrong token",
-                                  {"root_certificates": ca, "token": "not-the-token-0123456789"})):
+            for label, security in (("no token", ClientSecurity(tls_ca=pki.ca)), ("wrong token",
+                                    ClientSecurity(tls_ca=pki.ca, token="not-the-token-0123456789"))):
                 with pytest.raises(grpc.RpcError) as refused:
-                    push_bars(address, [bar], timeout=WAIT, **kwargs)
+                    push_bars(address, [bar], timeout=WAIT, security=security)
                 outcomes[label] = refused.value.code(), refused.value.details()
             with pytest.raises(grpc.RpcError) as plain:  # a token sent in plain text to a TLS endpoint
-                push_bars(address, [bar], timeout=5, token=TOKEN)
+                push_bars(address, [bar], timeout=5, security=ClientSecurity(token=TOKEN))
             outcomes["plain text"] = plain.value.code(), plain.value.details()
-            outcomes["accepted"] = push_bars(address, [bar], timeout=WAIT, token=TOKEN, root_certificates=ca)
+            outcomes["accepted"] = push_bars(address, [bar], timeout=WAIT,
+                                             security=ClientSecurity(token=TOKEN, tls_ca=pki.ca))
         except BaseException as exc:  # noqa: BLE001 - reported by the assertions below
             outcomes["error"] = exc
         finally:

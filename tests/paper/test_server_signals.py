@@ -27,9 +27,10 @@ from signalstack.paper.status import fills_frame, format_status, read_status
 from signalstack.plugin.settings import TradingSettings
 from signalstack.plugin.sources import OnnxSource
 from signalstack.server.app import SignalServer
-from signalstack.server.options import ServeOptions, TlsFiles
+from signalstack.server.options import ServeOptions
 from signalstack.server.repository import ModelRepository
 from signalstack.transport.security import ClientSecurity
+from signalstack.transport.security import TlsFiles
 
 from ..server.support import TOKEN, install, make_pki
 from ..support import SMALL, free_port, handmade_model, walk_with_flat_volume
