@@ -10,10 +10,13 @@ the id being the local start time and the experiment's digest (`20240501-142233-
 
     experiment.yaml    the resolved experiment (absolute paths, defaults written out): running it again
                        reproduces the run
-    metrics.json       {"run": {...}, "model": {METRIC: {mean, std, n}}, "baselines": {NAME: {METRIC: {...}}},
-                       "surrogates": {METRIC: {mean, std, n, percentile, p_value, significant}},
-                       "folds": [{model, fold, seed, train, val, test, METRIC: value, ..., best_epoch}],
-                       "baseline_folds": [...], "surrogate_runs": [{surrogate, METRIC: mean over its folds x seeds}]}
+    metrics.json       {"run": {...}, "model": {METRIC: SUMMARY}, "baselines": {NAME: {METRIC: SUMMARY}},
+                       "surrogates": {METRIC: {SUMMARY..., percentile, p_value, significant}},
+                       "folds": [{model, fold, seed, train, val, test, METRIC: value, ..., fills, best_epoch}],
+                       "baseline_folds": [...], "surrogate_runs": [{surrogate, METRIC: mean over its folds x seeds,
+                       n, no_trade}], "surrogate_folds": [{model, surrogate, fold, seed, ..., METRIC: value}]};
+                       SUMMARY is {mean, std, n, undefined} over every fold x seed (`metrics.summarise`), with
+                       no_trade beside a trading metric's
     predictions.csv    the stitched out-of-sample predictions of every seed: time, the output columns,
                        fold, seed, label, forward_return (a multitask net adds its `forecast` column and
                        `forecast_label`; a panel adds `symbol`; a ranking net's rows are its scorer's
@@ -50,7 +53,8 @@ from signalstack import __version__
 from . import defaults
 from .executors import import_ray, run_all
 from .layouts import Context, Task, TaskResult, layout_of
-from .metrics import aggregate, head_metric_names, metric_names, versus_surrogates
+from .metrics import (TRADING_METRICS, aggregate, head_metric_names, metric_names, no_trade, summarise,
+                      versus_surrogates)
 from .settings import ExperimentFile
 from .summary import summary_text, write_folds
 
@@ -172,31 +176,38 @@ def _write_files(folder: Path, files: dict[str, bytes]) -> None:
 
 
 def _finished(done: dict[Task, TaskResult], result: TaskResult, total: int) -> None:
+    """The task's line in the log: its scores (every baseline's, for a baselines task)."""
     done[result.task] = result
-    first = result.rows[0]
-    shown = ", ".join(f"{k} {first[k]:.4f}" for k in ("roc_auc", "ic", "sharpe") if k in first)
-    log.info("[%d/%d] %s: %s (%.1f s)", len(done), total, result.task.name, shown or "done", result.seconds)
+    parts = []
+    for row in result.rows:
+        scores = ", ".join(f"{k} {row[k]:.4f}" for k in ("roc_auc", "ic", "sharpe") if k in row)
+        parts.append(scores if result.task.kind == "model" else f"{row['model']} {scores}".strip())
+    log.info("[%d/%d] %s: %s (%.1f s)", len(done), total, result.task.name, "; ".join(parts) or "done",
+             result.seconds)
 
 
 def collect(experiment: ExperimentFile, results: Sequence[TaskResult], extra: tuple[str, ...] = ()) -> dict[str, Any]:
     """metrics.json's sections from the task results (all but "run"): the labels' metrics, the further heads' and
-    the layout's `extra` ones."""
+    the layout's `extra` ones, each summarised over every fold x seed (`metrics.summarise`: n, the undefined
+    values and, for trading metrics, the folds that did not trade are counted, never dropped)."""
     real = [r.rows[0] for r in results if r.task.kind == "model" and r.task.surrogate is None]
     names = metric_names(experiment.labels.spec) + head_metric_names(real[0]) + extra
     folds = [{k: v for k, v in row.items() if k != "surrogate"} for row in real]
     baseline_rows = [row for r in results if r.task.kind == "baselines" for row in r.rows]
-    model = {m: aggregate([row[m] for row in real]) for m in names}
-    baselines = {}
-    for name in experiment.baselines:
-        rows = [row for row in baseline_rows if row["model"] == name]
-        baselines[name] = {m: aggregate([row[m] for row in rows]) for m in names if m in rows[0]}
-    runs = []
+    model = summarise(real, names)
+    baselines = {name: summarise([row for row in baseline_rows if row["model"] == name], names)
+                 for name in experiment.baselines}
+    runs, surrogate_rows = [], []
     for number in range(experiment.surrogates.n):
         rows = [r.rows[0] for r in results if r.task.surrogate == number]
-        runs.append({"surrogate": number, **{m: aggregate([row[m] for row in rows])["mean"] for m in names}})
+        surrogate_rows += rows
+        runs.append({"surrogate": number, **{m: aggregate([row[m] for row in rows])["mean"] for m in names},
+                     "n": len(rows), "no_trade": no_trade(rows)})
     surrogates = {m: versus_surrogates(model[m]["mean"], [run[m] for run in runs], m) for m in names} if runs else {}
+    for name in set(surrogates) & set(TRADING_METRICS):  # runs none of whose folds traded
+        surrogates[name]["no_trade"] = sum(run["no_trade"] == run["n"] for run in runs)
     return {"model": model, "baselines": baselines, "surrogates": surrogates, "folds": folds,
-            "baseline_folds": baseline_rows, "surrogate_runs": runs}
+            "baseline_folds": baseline_rows, "surrogate_runs": runs, "surrogate_folds": surrogate_rows}
 
 
 def _new_folder(out: Path, experiment: ExperimentFile) -> Path:

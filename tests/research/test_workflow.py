@@ -13,6 +13,7 @@ from signalstack.core.bars import load_bars
 from signalstack.core.model import OnnxModel
 from signalstack.research.experiment import load_experiment
 from signalstack.research.run import run_experiment
+from signalstack.research.summary import verdicts
 
 from .support import TINY, ar1_bars, write_experiment
 
@@ -80,7 +81,9 @@ def test_the_command_runs_tasks_in_processes_and_the_experiment_copy_reruns_to_t
     assert "done in" in (run / "run.log").read_text()
     metrics = json.loads((run / "metrics.json").read_text())
     assert set(metrics) >= {"run", "model", "baselines", "surrogates", "folds"}
-    assert metrics["model"]["roc_auc"].keys() == {"mean", "std", "n"} and metrics["model"]["roc_auc"]["n"] == 2
+    assert metrics["model"]["roc_auc"].keys() == {"mean", "std", "n", "undefined"}
+    assert metrics["model"]["roc_auc"]["n"] == 2 and metrics["model"]["sharpe"].keys() == {"mean", "std", "n",
+                                                                                            "undefined", "no_trade"}
     assert [(row["fold"], row["seed"]) for row in metrics["folds"]] == [(0, 0), (0, 1)]
     experiment = load_experiment(run / "experiment.yaml")
     assert experiment.seeds == 2 and run.name.endswith(experiment.digest)
@@ -90,6 +93,20 @@ def test_the_command_runs_tasks_in_processes_and_the_experiment_copy_reruns_to_t
     assert rerun["folds"] == metrics["folds"]
     assert rerun["model"] == metrics["model"] and rerun["baselines"] == metrics["baselines"]
     pd.testing.assert_frame_equal(pd.read_csv(again.path / "predictions.csv"), pd.read_csv(run / "predictions.csv"))
+
+
+def test_folds_and_surrogates_that_never_trade_count_as_flat_with_sharpe_zero(tmp_path):
+    path = write_experiment(tmp_path, ar1_bars(1000, 0.3, seed=7), seeds=2, surrogates={"n": 2},
+                            backtest={"buy_threshold": 1.0})  # p_up never reaches 1: no fold buys
+    metrics = run_experiment(load_experiment(path), tmp_path / "runs").metrics
+    n = metrics["run"]["folds"] * metrics["run"]["seeds"]
+    assert metrics["model"]["sharpe"] == {"mean": 0.0, "std": 0.0, "n": n, "undefined": 0, "no_trade": n}
+    assert metrics["model"]["total_return"]["mean"] == 0.0 and metrics["model"]["total_return"]["no_trade"] == n
+    assert all(row["fills"] == 0 and row["sharpe"] == 0.0 for row in metrics["folds"] + metrics["surrogate_folds"])
+    sharpe = metrics["surrogates"]["sharpe"]
+    assert (sharpe["n"], sharpe["undefined"], sharpe["no_trade"]) == (2, 0, 2)
+    (line,) = [v for v in verdicts(metrics) if v.startswith("sharpe")]
+    assert line.startswith("sharpe 0.0000: INDISTINGUISHABLE FROM CHANCE (percentile 50 among 2 random_walk")
 
 
 def test_each_fold_model_is_exported_with_its_card_and_reproduces_its_out_of_sample_predictions(tmp_path):
