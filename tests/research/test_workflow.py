@@ -10,9 +10,10 @@ import pytest
 
 from signalstack.cli import main
 from signalstack.core.bars import load_bars
+from signalstack.core.fingerprint import data_digest
 from signalstack.core.model import OnnxModel
 from signalstack.research.experiment import load_experiment
-from signalstack.research.run import run_experiment
+from signalstack.research.run import run_digest, run_experiment
 from signalstack.research.summary import verdicts
 
 from .support import TINY, ar1_bars, write_experiment
@@ -86,11 +87,12 @@ def test_the_command_runs_tasks_in_processes_and_the_experiment_copy_reruns_to_t
                                                                                             "undefined", "no_trade"}
     assert [(row["fold"], row["seed"]) for row in metrics["folds"]] == [(0, 0), (0, 1)]
     experiment = load_experiment(run / "experiment.yaml")
-    assert experiment.seeds == 2 and run.name.endswith(experiment.digest)
+    assert experiment.seeds == 2 and metrics["run"]["experiment_digest"] == experiment.digest
+    assert run.name.endswith(metrics["run"]["digest"])
 
     again = run_experiment(experiment, tmp_path / "again", workers=1)
     rerun = json.loads((again.path / "metrics.json").read_text())
-    assert rerun["folds"] == metrics["folds"]
+    assert rerun["folds"] == metrics["folds"] and rerun["run"]["digest"] == metrics["run"]["digest"]
     assert rerun["model"] == metrics["model"] and rerun["baselines"] == metrics["baselines"]
     pd.testing.assert_frame_equal(pd.read_csv(again.path / "predictions.csv"), pd.read_csv(run / "predictions.csv"))
 
@@ -112,7 +114,8 @@ def test_folds_and_surrogates_that_never_trade_count_as_flat_with_sharpe_zero(tm
 def test_each_fold_model_is_exported_with_its_card_and_reproduces_its_out_of_sample_predictions(tmp_path):
     path = write_experiment(tmp_path, ar1_bars(1000, 0.3, seed=6), export=True, baselines=[])
     run = run_experiment(load_experiment(path), tmp_path / "runs").path
-    (row,) = json.loads((run / "metrics.json").read_text())["folds"]
+    metrics = json.loads((run / "metrics.json").read_text())
+    (row,) = metrics["folds"]
     bars = load_bars(tmp_path / "bars.csv")
     train_end, val_start, val_end, test_start = (bars.index.get_loc(pd.Timestamp(t)) for t in
                                                  (row["train"][1], *row["val"], row["test"][0]))
@@ -122,6 +125,11 @@ def test_each_fold_model_is_exported_with_its_card_and_reproduces_its_out_of_sam
     assert (list(card.train_range), list(card.val_range), list(card.test_range)) == (row["train"], row["val"],
                                                                                      row["test"])
     assert card.embargo == 1 and card.extra["seed"] == 0
+    assert card.data_digest == metrics["run"]["data_digest"] == data_digest(bars)
+    assert metrics["run"]["digest"] == run_digest(metrics["run"]["experiment_digest"], data_digest(bars))
+    edited = bars.copy()
+    edited.iloc[500, edited.columns.get_loc("volume")] += 1
+    assert run_digest(metrics["run"]["experiment_digest"], data_digest(edited)) != metrics["run"]["digest"]
     predictions = pd.read_csv(run / "predictions.csv", index_col="time", parse_dates=True)
     served = model.predict_series(bars).reindex(predictions.index)
     np.testing.assert_allclose(served[["down", "up"]], predictions[["down", "up"]], atol=1e-5)
