@@ -1,8 +1,16 @@
 """The research workflow end to end, on bars the tests make: chance on a random walk, skill on a planted
 dependence, the run folder, the command line, and reruns that reproduce the numbers."""
 
+import fcntl
 import json
 import math
+import os
+import pty
+import re
+import struct
+import subprocess
+import sys
+import termios
 
 import numpy as np
 import pandas as pd
@@ -74,6 +82,7 @@ def test_the_command_runs_tasks_in_processes_and_the_experiment_copy_reruns_to_t
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "roc_auc" in out and "majority" in out and "no surrogates ran" in out and "run folder:" in out
+    assert "task/s" not in err and "folds 2/2" not in err  # stderr is not a terminal: no progress bar
 
     (run,) = (tmp_path / "runs").iterdir()
     for name in ("experiment.yaml", "metrics.json", "predictions.csv", "run.log", "report/report.html",
@@ -133,6 +142,35 @@ def test_each_fold_model_is_exported_with_its_card_and_reproduces_its_out_of_sam
     predictions = pd.read_csv(run / "predictions.csv", index_col="time", parse_dates=True)
     served = model.predict_series(bars).reindex(predictions.index)
     np.testing.assert_allclose(served[["down", "up"]], predictions[["down", "up"]], atol=1e-5)
+
+
+def _stderr_on_a_terminal(argv: list[str]) -> str:
+    """What `signalstack ARGV` writes to stderr when stderr is a terminal (a pseudo-terminal here)."""
+    primary, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 160, 0, 0))  # a new one has 0 columns
+    process = subprocess.Popen([sys.executable, "-m", "signalstack.cli", *argv], stdout=subprocess.DEVNULL,
+                               stderr=secondary)
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(primary)
+    assert process.wait(timeout=600) == 0
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_the_command_shows_a_progress_bar_on_a_terminal_unless_quiet(tmp_path):
+    path = write_experiment(tmp_path, ar1_bars(1000, 0.3, seed=9), baselines=[])
+    shown = _stderr_on_a_terminal(["run", str(path), "--out", str(tmp_path / "runs")])
+    assert re.search(r"run: 100%.*1/1.*folds 1/1", shown), shown[-2000:]
+    quiet = _stderr_on_a_terminal(["run", str(path), "--out", str(tmp_path / "runs"), "--quiet"])
+    assert "run: " in quiet and "100%" not in quiet and "folds 1/1" not in quiet  # the log lines, no bar
 
 
 def test_the_command_names_a_missing_experiment_file(tmp_path, capsys):
