@@ -57,6 +57,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from signalstack import __version__
 from signalstack.core.fingerprint import data_digest
+from signalstack.models.pipeline import Bars
 
 from . import defaults
 from .executors import import_ray, run_all
@@ -165,7 +166,7 @@ class _Run:
 
     experiment: ExperimentFile
     layout: Layout
-    bars: Any
+    bars: Bars
     fundamentals: pd.DataFrame | None
     plan: Plan
     path: Path
