@@ -127,3 +127,13 @@ def test_an_undefined_value_is_counted_in_n_and_shown_as_undefined():
     assert math.isnan(none["mean"]) and none["n"] == 1 and none["undefined"] == 1
     s = versus_surrogates(0.6, [0.5, float("nan"), 0.55], "roc_auc")
     assert s["n"] == 3 and s["undefined"] == 1 and s["percentile"] == 100 and s["p_value"] == pytest.approx(1 / 3)
+
+
+def test_the_verdict_names_the_side_that_has_no_value():
+    nan = float("nan")
+    surrogates = {"sharpe": versus_surrogates(0.8, [nan, nan, nan], "sharpe"),
+                  "ic": versus_surrogates(nan, [0.1, 0.2], "ic")}
+    metrics = {"run": {"surrogate_kind": "random_walk"}, "surrogates": surrogates,
+               "model": {"sharpe": aggregate([0.8, 0.8]), "ic": aggregate([nan, nan])}}
+    assert verdicts(metrics) == ["ic: not comparable (undefined in all 2 folds x seeds of the run)",
+                                 "sharpe 0.8000: not comparable (none of the 3 surrogates has a value)"]
