@@ -174,6 +174,12 @@ class Labels(Settings):
         self.spec  # noqa: B018 - thresholds that make no rule are refused here
         return self
 
+    @model_serializer(mode="wrap")
+    def _written(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The section as written: the thresholds only for three-class labels, the only rule that reads them."""
+        written = handler(self)
+        return written if self.kind == "three" else {k: v for k, v in written.items() if k not in ("up", "down")}
+
 
 class ModelChoice(Settings):
     """The `model:` section: the net each fold trains."""

@@ -76,6 +76,8 @@ class Context:
     """The folder the real runs' fold models go to."""
     fundamentals: pd.DataFrame | None = None
     """The dated factors of a two-input net, loaded once."""
+    data_digest: Mapping[str, str] | None = None
+    """The fingerprint of the bars and fundamentals (`core.fingerprint.data_digest`), for the fold models' cards."""
 
 
 @dataclass(frozen=True)
@@ -200,7 +202,8 @@ class Layout(abc.ABC):
         experiment = context.experiment
         models = context.models if experiment.export and task.surrogate is None else None
         return train_fold(experiment, dataset, fold=task.fold, seed=task.seed, models=models, extra=extra,
-                          data_source=", ".join([*experiment.data.paths, *filter(None, [experiment.fundamentals])]))
+                          data_source=", ".join([*experiment.data.paths, *filter(None, [experiment.fundamentals])]),
+                          data_digest=context.data_digest)
 
     def describe(self, experiment: ExperimentFile, bars: Bars, plan: Plan) -> dict[str, Any]:
         """metrics.json's "run" fields that say what the run read."""

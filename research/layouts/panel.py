@@ -41,7 +41,7 @@ from signalstack.plugin.ranking import RankingResult, run_ranking
 from signalstack.plugin.sources import PrecomputedSource
 
 from ..baselines import BUY_AND_HOLD, baseline_predictions
-from ..metrics import TRADING_METRICS, class_scores, prediction_frame
+from ..metrics import class_scores, prediction_frame, trading_scores
 from ..settings import Backtest, DataFiles, ExperimentFile
 from ..surrogates import make_surrogate
 from ..walkforward import Fold, bars_input, plan_folds
@@ -214,8 +214,8 @@ def panel_score(frame: pd.DataFrame, y: np.ndarray, labels: LabelSpec) -> dict[s
 
 def trade_panel(scores: pd.DataFrame, panel: Mapping[str, pd.DataFrame], trading: Backtest, horizon: int,
                 name: str = "panel") -> tuple[dict[str, float], RankingResult]:
-    """`run_ranking` over the symbols on `scores` (dates x symbols) during its own period: total_return, sharpe,
-    max_drawdown, and the whole result (equity, fills, stats)."""
+    """`run_ranking` over the symbols on `scores` (dates x symbols) during its own period: its `trading_scores`
+    (total_return, sharpe, max_drawdown, fills), and the whole result (equity, fills, stats)."""
     start, end = scores.index[0], scores.index[-1]
     sources = {symbol: PrecomputedSource(scores[[symbol]].rename(columns={symbol: "score"}), horizon=horizon,
                                          name=f"{name} {symbol}") for symbol in panel}
@@ -223,7 +223,7 @@ def trade_panel(scores: pd.DataFrame, panel: Mapping[str, pd.DataFrame], trading
                          top_k=top_k(trading, panel), rebalance=trading.rebalance or horizon, stake=trading.stake,
                          line="score", start=start, cash=trading.cash, commission=trading.commission,
                          slippage=trading.slippage, periods_per_year=trading.periods_per_year)
-    return {key: float(result.stats[key]) for key in TRADING_METRICS}, result
+    return trading_scores(result.stats, len(result.fills)), result
 
 
 def top_k(trading: Backtest, panel: Mapping[str, pd.DataFrame]) -> int:

@@ -15,6 +15,7 @@ from signalstack.models.windows import fit_scaler
 from signalstack.research.experiment import load_experiment, parse_experiment
 from signalstack.research.layouts import layout_of
 from signalstack.research.layouts.series import session_bars
+from signalstack.research.metrics import TRADING_METRICS
 from signalstack.research.run import run_experiment
 
 from ..support import walk_bars
@@ -83,9 +84,11 @@ INTRADAY = {"data": {"path": "bars.csv"}, "model": {"name": "hier_lstm", "params
 
 
 def check_shape(metrics: dict, names: set[str], folds: int = 2) -> None:
-    """metrics.json's documented shape: {"model": {METRIC: {mean, std, n}}, ...} over `folds` folds x 1 seed."""
+    """metrics.json's documented shape: {"model": {METRIC: {mean, std, n, undefined}}, ...}, with no_trade beside a
+    trading metric's, over `folds` folds x 1 seed."""
     assert set(metrics["model"]) == names and metrics["run"]["metrics"] == list(metrics["model"])
-    assert all(summary.keys() == {"mean", "std", "n"} for summary in metrics["model"].values())
+    assert all(summary.keys() == {"mean", "std", "n", "undefined", *(["no_trade"] if name in TRADING_METRICS else [])}
+               for name, summary in metrics["model"].items())
     assert metrics["model"]["roc_auc"]["n"] == folds and [row["fold"] for row in metrics["folds"]] == list(range(folds))
 
 
