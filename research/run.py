@@ -19,10 +19,12 @@ the id being the local start time and the experiment's digest (`20240501-142233-
                        `forecast_label`; a panel adds `symbol`; a ranking net's rows are its scorer's
                        per-symbol scores: time, symbol, score, forward_return, fold, seed)
     models/            fold{k}_seed{s}.onnx with its card (and .training/ artefacts), unless export: false
-    report/            the layout's report (research/layouts): report.html, charts, trades.csv, stats.json,
-                       config.json of the backtest of the seed-mean stitched predictions (a panel's: the
-                       RankingStrategy backtest's equity.csv, fills.csv, stats.json); folds.csv (every
-                       fold's metrics, model and baselines); summary.txt (the table and the verdicts)
+    report/            index.html (research/report.py: the verdict, the model against its baselines and
+                       surrogates, each seed's stitched out-of-sample backtest, calibration, IC over time,
+                       per-seed and per-fold tables; static, charts inline); equity.csv, stats.json,
+                       trades.csv, fills.csv of those backtests (the layout's: a panel's rank the symbols);
+                       folds.csv (every fold's metrics, model and baselines); summary.txt (the table, the
+                       verdicts and the backtests)
     run.log            the run's log
 """
 
@@ -51,6 +53,7 @@ from . import defaults
 from .executors import import_ray, run_all
 from .layouts import Context, Task, TaskResult, layout_of
 from .metrics import aggregate, head_metric_names, metric_names, versus_surrogates
+from .report import Results, write_report
 from .settings import ExperimentFile
 from .summary import summary_text, write_folds
 
@@ -114,10 +117,10 @@ def run_experiment(experiment: ExperimentFile, out: str | Path = defaults.OUT, *
                           "embargo": experiment.embargo, "surrogates": experiment.surrogates.n,
                           "surrogate_kind": experiment.surrogates.kind, "workers": workers,
                           "ray_address": ray_address, "metrics": list(metrics["model"])}
-        predictions = pd.concat([r.predictions for r in results if r.predictions is not None])
-        predictions = predictions.sort_values(["seed", "fold"], kind="stable").rename_axis("time")
+        predictions = _stacked(results, "model").sort_values(["seed", "fold"], kind="stable")
         predictions.to_csv(path / "predictions.csv")
-        report = layout.write_report(experiment, bars, predictions, path / "report")
+        report = write_report(layout, Results(experiment, bars, metrics, predictions, _stacked(results, "baselines")),
+                              path / "report")
         write_folds(metrics, path / "report" / "folds.csv")
         metrics["run"]["seconds"] = round(time.perf_counter() - began, 1)
         (path / "metrics.json").write_text(json.dumps(_json_ready(metrics), indent=2) + "\n")
@@ -197,6 +200,12 @@ def collect(experiment: ExperimentFile, results: Sequence[TaskResult], extra: tu
     surrogates = {m: versus_surrogates(model[m]["mean"], [run[m] for run in runs], m) for m in names} if runs else {}
     return {"model": model, "baselines": baselines, "surrogates": surrogates, "folds": folds,
             "baseline_folds": baseline_rows, "surrogate_runs": runs}
+
+
+def _stacked(results: Sequence[TaskResult], kind: str) -> pd.DataFrame | None:
+    """The test predictions of the tasks of `kind` ("model": the real runs'; "baselines"), stacked; None without."""
+    frames = [r.predictions for r in results if r.task.kind == kind and r.predictions is not None]
+    return pd.concat(frames).rename_axis("time") if frames else None
 
 
 def _new_folder(out: Path, experiment: ExperimentFile) -> Path:
