@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
           f"{run['surrogates']} {run['surrogate_kind']} surrogates; test periods only")
     print(format_table(result.metrics))
     print("\n".join(verdicts(result.metrics)))
-    print(f"run folder: {result.path}/  (metrics.json, predictions.csv, report/report.html, report/summary.txt)")
+    print(f"run folder: {result.path}/  (metrics.json, predictions.csv, report/index.html, report/summary.txt)")
     return 0
 
 

@@ -26,10 +26,12 @@ experiment's digest and the fingerprints of the data it read):
                        `forecast_label`; a panel adds `symbol`; a ranking net's rows are its scorer's
                        per-symbol scores: time, symbol, score, forward_return, fold, seed)
     models/            fold{k}_seed{s}.onnx with its card (and .training/ artefacts), unless export: false
-    report/            the layout's report (research/layouts): report.html, charts, trades.csv, stats.json,
-                       config.json of the backtest of the seed-mean stitched predictions (a panel's: the
-                       RankingStrategy backtest's equity.csv, fills.csv, stats.json); folds.csv (every
-                       fold's metrics, model and baselines); summary.txt (the table and the verdicts)
+    report/            index.html (research/report.py: the verdict, the model against its baselines and
+                       surrogates, each seed's stitched out-of-sample backtest, calibration, IC over time,
+                       per-seed and per-fold tables; static, charts inline); equity.csv, stats.json,
+                       trades.csv, fills.csv of those backtests (the layout's: a panel's rank the symbols);
+                       folds.csv (every fold's metrics, model and baselines); summary.txt (the table, the
+                       verdicts and the backtests)
     run.log            the run's log
 """
 
@@ -65,6 +67,7 @@ from .interrupt import Interrupted, interruptible, signals_ignored
 from .layouts import Context, Layout, Plan, Task, TaskResult, layout_of
 from .metrics import (TRADING_METRICS, aggregate, head_metric_names, metric_names, no_trade, summarise,
                       versus_surrogates)
+from .report import Results, write_report
 from .runfolder import INTERRUPTED_KEYS, check_resumable, forget, keep, kept, read_status, write_status
 from .settings import ExperimentFile
 from .summary import summary_text, write_folds
@@ -229,10 +232,10 @@ def _write_results(run: _Run, results: list[TaskResult], read: dict[str, Any], w
                       "ray_address": ray_address, "metrics": list(metrics["model"]),
                       "experiment_digest": experiment.digest, "data_digest": status["data_digest"],
                       "tasks": len(results), "resumes": status["resumes"]}
-    predictions = pd.concat([r.predictions for r in results if r.predictions is not None])
-    predictions = predictions.sort_values(["seed", "fold"], kind="stable").rename_axis("time")
+    predictions = _stacked(results, "model").sort_values(["seed", "fold"], kind="stable")
     predictions.to_csv(path / "predictions.csv")
-    report = run.layout.write_report(experiment, run.bars, predictions, path / "report")
+    report = write_report(run.layout, Results(experiment, run.bars, metrics, predictions,
+                                              _stacked(results, "baselines")), path / "report")
     write_folds(metrics, path / "report" / "folds.csv")
     metrics["run"]["seconds"] = round(time.perf_counter() - began, 1)
     (path / "metrics.json").write_text(json.dumps(_json_ready(metrics), indent=2) + "\n")
@@ -343,6 +346,12 @@ def collect(experiment: ExperimentFile, results: Sequence[TaskResult], extra: tu
         surrogates[name]["no_trade"] = sum(run["no_trade"] == run["n"] for run in runs)
     return {"model": model, "baselines": baselines, "surrogates": surrogates, "folds": folds,
             "baseline_folds": baseline_rows, "surrogate_runs": runs, "surrogate_folds": surrogate_rows}
+
+
+def _stacked(results: Sequence[TaskResult], kind: str) -> pd.DataFrame | None:
+    """The test predictions of the tasks of `kind` ("model": the real runs'; "baselines"), stacked; None without."""
+    frames = [r.predictions for r in results if r.task.kind == kind and r.predictions is not None]
+    return pd.concat(frames).rename_axis("time") if frames else None
 
 
 def _new_folder(out: Path, digest: str) -> Path:

@@ -85,7 +85,7 @@ def test_the_command_runs_tasks_in_processes_and_the_experiment_copy_reruns_to_t
     assert "task/s" not in err and "folds 2/2" not in err  # stderr is not a terminal: no progress bar
 
     (run,) = (tmp_path / "runs").iterdir()
-    for name in ("experiment.yaml", "metrics.json", "predictions.csv", "run.log", "report/report.html",
+    for name in ("experiment.yaml", "metrics.json", "predictions.csv", "run.log", "report/index.html",
                  "report/folds.csv", "report/summary.txt"):
         assert (run / name).is_file(), name
     assert "done in" in (run / "run.log").read_text()
