@@ -10,7 +10,6 @@ from __future__ import annotations
 import shutil
 import tomllib
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 TREE = ROOT / "build" / "docs-python"
@@ -34,7 +33,11 @@ def link_tree() -> Path:
     return TREE
 
 
-def on_config(config: Any) -> Any:
-    """mkdocs hook: the tree is made before mkdocstrings reads any module."""
+def on_startup(command: str, dirty: bool) -> None:
+    """mkdocs hook: the tree is made before any plugin's `on_config`.
+
+    mkdocstrings fixes its search paths in its own `on_config`, from the folders that exist then: a tree made
+    in this hook's `on_config` came too late on a fresh clone, and griffe found the repository's own
+    `signalstack/` folder (the top package without its subpackages) instead.
+    """
     link_tree()
-    return config
