@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from signalstack.core.errors import InvalidInput
 from signalstack.core.labels import LabelSpec
 
 from .config import TrainConfig
@@ -184,6 +185,22 @@ class _Precision:
     def autocast(self) -> torch.autocast:
         return torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None)
 
+    def logits(self, net: SignalNet, xs: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The net's logits in float32 (losses are computed in float32), the forward pass autocast.
+
+        A CPU without bfloat16 kernels (oneDNN's LSTM on CPUs lacking AVX-512 BF16, for one) fails inside the
+        forward pass: that is the user's choice of precision meeting the machine, so it is refused as such.
+        """
+        with self.autocast():
+            try:
+                return [z.float() for z in net.logits(*xs)]
+            except RuntimeError as exc:
+                if self.dtype is not torch.bfloat16 or self.device.type != "cpu":
+                    raise
+                reason = str(exc).splitlines()[0]
+                raise InvalidInput(f"precision bf16 on this CPU: {reason}; expected a CPU with bfloat16 "
+                                   "kernels for this net (use precision fp32 or auto here)") from exc
+
     def step(self, loss: torch.Tensor, net: nn.Module, optimizer: torch.optim.Optimizer, clip_norm: float) -> None:
         optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -225,8 +242,7 @@ def _run_epoch(net: SignalNet, split: _Split, config: TrainConfig, amp: _Precisi
             idx = order[start:start + config.batch_size]
             if training and len(idx) < 2:
                 continue  # BatchNorm cannot normalise a batch of one
-            with amp.autocast():
-                outs = [z.float() for z in net.logits(*(x[idx] for x in inputs))]  # losses in float32
+            outs = amp.logits(net, [x[idx] for x in inputs])
             ys = [y[idx] for y in split.y]
             loss = sum(head.weight * _loss(head, z, y) for head, z, y in zip(net.heads, outs, ys))
             correct += _hits(net.heads[0], outs[0], ys[0])
