@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from signalstack.core.errors import InvalidInput
+from signalstack.core.errors import InvalidInput, SettingsError
 from signalstack.core.labels import LabelSpec
 
 from .config import TrainConfig
@@ -58,7 +58,7 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
     if name == "auto":
         return torch.float16 if device.type == "cuda" else None
     if name == "fp16" and device.type != "cuda":
-        raise ValueError(f"precision fp16 on {device}: expected a CUDA device (use bf16 or fp32 on the CPU)")
+        raise SettingsError(f"precision fp16 on {device}: expected a CUDA device (use bf16 or fp32 on the CPU)")
     return {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[name]
 
 
@@ -134,23 +134,23 @@ def bind_heads(body: SpecModel, targets: Mapping[str, LabelSpec]) -> list[tuple[
     elif sorted(o.name for o in outputs) == sorted(targets):
         pairs = [(o, o.name) for o in outputs]
     else:
-        raise ValueError(f"model outputs {[o.name or o.layer for o in outputs]}, dataset targets {list(targets)}: "
-                         "expected one of each or the same names")
+        raise SettingsError(f"model outputs {[o.name or o.layer for o in outputs]}, dataset targets {list(targets)}: "
+                            "expected one of each or the same names")
     bound = []
     for out, target in pairs:
         label = targets[target]
         loss = canonical_loss(out.loss) or ("crossentropy" if label.is_classification else "mae")
         name = out.name or target
         if (loss in CLASSIFICATION_LOSSES) != label.is_classification:
-            raise ValueError(f"output {name!r} (layer {out.layer!r}): loss {loss} does not fit {label.kind} labels")
+            raise SettingsError(f"output {name!r} (layer {out.layer!r}): loss {loss} does not fit {label.kind} labels")
         units = 1 if loss == "binary_crossentropy" else label.n_outputs
         if loss == "binary_crossentropy" and len(label.classes) != 2:
-            raise ValueError(f"output {name!r}: binary_crossentropy needs two classes, {label.kind} labels have "
-                             f"{len(label.classes)}")
+            raise SettingsError(f"output {name!r}: binary_crossentropy needs two classes, {label.kind} labels have "
+                                f"{len(label.classes)}")
         shape = body.shapes[out.layer]
         if shape != (units,):
-            raise ValueError(f"output {name!r} (layer {out.layer!r}) has shape {shape}: "
-                             f"the {label.kind} labels need ({units},)")
+            raise SettingsError(f"output {name!r} (layer {out.layer!r}) has shape {shape}: "
+                                f"the {label.kind} labels need ({units},)")
         bound.append((Head(name, loss, out.weight), target))
     return bound
 

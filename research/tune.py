@@ -54,6 +54,7 @@ import pandas as pd
 import torch
 from threadpoolctl import threadpool_limits
 
+from signalstack.core.errors import SettingsError
 from signalstack.models.train import train
 from signalstack.models.zoo import get_entry
 
@@ -72,7 +73,7 @@ INTERRUPTED = "interrupted"
 """The user attribute of a trial cut short by SIGINT or SIGTERM (Optuna records it as FAIL): not counted."""
 
 
-class TuneError(ValueError):
+class TuneError(SettingsError):
     """A tuning request that cannot run: no search section, a layout it cannot search, no trial that completed."""
 
 
