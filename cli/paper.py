@@ -38,7 +38,8 @@ def add(sub: argparse._SubParsersAction) -> None:
 
     run = actions.add_parser("run", help="start a paper run", description="Start a paper run; it ends when its "
                              "feeds end, on `paper stop` or on SIGTERM, and prints its status.")
-    add_flags(run, PaperFile, skip=("feeds",), metavars={"server": "HOST:PORT", "signal_timeout": "SECONDS"})
+    add_flags(run, PaperFile, skip=("feeds",), metavars={"server": "HOST:PORT", "signal_timeout": "SECONDS",
+                                                        "notify": "URL"})
     run.add_argument("--feed", dest="feeds", action="append", default=argparse.SUPPRESS, metavar="SPEC",
                      help=_FEED_HELP)
     add_flags(run, ClientSecurity, only=("token",))
@@ -53,6 +54,7 @@ def add(sub: argparse._SubParsersAction) -> None:
                                 "finished; orders already journaled are never placed twice.")
     resume.add_argument("--journal", required=True, type=Path, help="the run's FILE.sqlite")
     add_flags(resume, ClientSecurity, only=("token",))
+    add_flags(resume, PaperFile, only=("notify",), metavars={"notify": "URL"})
     resume.set_defaults(run=_resume)
 
     status = actions.add_parser("status", help="where a run stands, from its journal",
@@ -102,7 +104,8 @@ def _run(args: argparse.Namespace) -> None:
 def _resume(args: argparse.Namespace) -> None:
     from signalstack.paper.runner import resume_paper
 
-    _report(resume_paper(args.journal, token=ClientSecurity.from_environment(getattr(args, "token", None)).token))
+    _report(resume_paper(args.journal, token=ClientSecurity.from_environment(getattr(args, "token", None)).token,
+                         notify=getattr(args, "notify", ())))
 
 
 def _report(result: PaperResult) -> None:
