@@ -132,7 +132,7 @@ def _paper_report(args: argparse.Namespace) -> None:
         print(f"{symbol}: fills {c['fills']['live']} / {c['fills']['backtest']} backtest, total return "
               f"{c['total_return']['live']:.2%} / {c['total_return']['backtest']:.2%}, max |equity difference| "
               f"{c['max_abs_equity_difference']}, first divergence: "
-              + ("none" if first is None else f"{first['what']} at {first['time']}"))
+              + ("none" if first is None else f"{first['what']} at {first['time']}: {first['cause']}"))
     print(f"wrote {written[0]} and {len(written) - 1} more files in {args.out}")
 
 
