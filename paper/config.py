@@ -115,4 +115,22 @@ class PaperFile(RiskLimits, TradingSettings, ClientTls, _Notify, _Run):
                            security=security, notify=self.notify)
 
 
-__all__ = ["DEFAULT_SIGNAL_TIMEOUT", "PaperConfig", "PaperFile", "RiskLimits"]
+
+
+class WatchSettings(Settings):
+    """`paper watch`'s settings (`signalstack.paper.watch.WatchServer`)."""
+
+    journal: Annotated[list[Path], Field(min_length=1)]
+    """A run's FILE.sqlite to show, read-only (it may not exist yet); repeat for several runs on one page."""
+    host: Text = "127.0.0.1"
+    """Address to serve the page at; any other than loopback needs --token-file."""
+    port: int = Field(8765, ge=0, le=65535)
+    """TCP port (0: any free one)."""
+    token_file: Path | None = None
+    """Bearer tokens, one per line (as `signalstack serve --token-file` reads them): every request must bring one
+    (Authorization: Bearer TOKEN, or ?token=TOKEN on the page's address)."""
+    refresh: float = Field(1.0, gt=0)
+    """Seconds between the page's updates."""
+
+
+__all__ = ["DEFAULT_SIGNAL_TIMEOUT", "PaperConfig", "PaperFile", "RiskLimits", "WatchSettings"]
