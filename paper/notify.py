@@ -26,7 +26,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
@@ -166,7 +166,7 @@ class _Sender:
 
     _END = object()
 
-    def __init__(self, url: str, failed: Any) -> None:
+    def __init__(self, url: str, failed: Callable[[str, dict[str, Any], int, str], None]) -> None:
         self.url, self._failed = url, failed
         self._queue: queue.Queue[Any] = queue.Queue(QUEUE_SIZE)
         self._thread = threading.Thread(target=self._run, name=f"notify {target(url)}", daemon=True)

@@ -177,17 +177,17 @@ def _cause(symbol: str, at: pd.Timestamp, timeline: Timeline,
     said: list[tuple[pd.Timestamp, int, str]] = []
     for e in timeline.risk_events:
         if e.symbol == symbol:
-            said.append((pd.Timestamp(e.time), e.seq, f"risk limit {e.payload.limit} {e.payload.action or 'hit'} the "
-                         f"{e.payload.side} of {e.payload.size:g} decided on {e.time} ({e.payload.value:.4g} against "
-                         f"{e.payload.threshold:.4g})"))
+            said.append((pd.Timestamp(e.time), e.seq, (
+                f"risk limit {e.payload.limit} {e.payload.action or 'hit'} the {e.payload.side} of "
+                f"{e.payload.size:g} decided on {e.time} ({e.payload.value:.4g} against {e.payload.threshold:.4g})")))
     for e in causes:
         if e.symbol != symbol:
             continue
         if e.kind == "order" and e.payload.reason == "flatten":
             said.append((pd.Timestamp(e.time), e.seq, f"the position was closed by `paper stop --flatten` on {e.time}"))
         elif e.kind == "model":
-            said.append((pd.Timestamp(e.time), e.seq, f"signals came from model v{e.payload.version} (was "
-                         f"v{e.payload.previous}) from {e.time}"))
+            said.append((pd.Timestamp(e.time), e.seq, (f"signals came from model v{e.payload.version} (was "
+                                                        f"v{e.payload.previous}) from {e.time}")))
     for o in timeline.outages:
         if o.symbol == symbol:
             said.append((pd.Timestamp(o.first), 0, f"no signal on {o.bars} bars from {o.first} ({_reasons(o.why)})"))
@@ -258,9 +258,9 @@ def _run_lines(report: PaperReport) -> list[str]:
     source = f"served by {run.server}" if run.server else f"file {Path(run.model).name} (sha256 {run.model_sha256[:12]})"
     live = [session for session in timeline.sessions if session.first_bar]
     span = f"live bars {min(s.first_bar for s in live)} .. {max(s.last_bar for s in live)}" if live else "no live bar"
-    return [f"paper run {run.run_id} of {', '.join(report.live)}: model {run.model_name} "
+    return [(f"paper run {run.run_id} of {', '.join(report.live)}: model {run.model_name} "
              f"v{', v'.join(map(str, versions))} {source}; {span}, "
-             f"{_count(sum(s.bars for s in timeline.sessions), 'bar')} in {_count(len(timeline.sessions), 'session')}",
+             f"{_count(sum(s.bars for s in timeline.sessions), 'bar')} in {_count(len(timeline.sessions), 'session')}"),
              _verdict(report.comparison),
              ", ".join([_count(timeline.gap_bars(), "live bar") + " without a signal in "
                         + _count(len(timeline.outages), "outage"), _count(len(timeline.rejected), "rejected bar"),
@@ -313,7 +313,11 @@ def _settings(run: RunConfig, symbol: str) -> dict[str, Any]:
 
 def _sections(report: PaperReport, symbol: str | None = None) -> list[Section]:
     """The run's history and its comparison with its backtest, of every symbol or of `symbol`."""
-    timeline, mine = report.timeline, (lambda s: symbol is None or s == symbol)
+    timeline = report.timeline
+
+    def mine(of: str | None) -> bool:
+        return symbol is None or of == symbol
+
     sessions = [[str(s.number), _clock(s.began), "resume" if s.resumed else "start", s.first_bar or "-",
                  s.last_bar or "-", str(s.bars), s.ended, "-" if s.ended_at is None else _clock(s.ended_at)]
                 for s in timeline.sessions]
@@ -328,8 +332,8 @@ def _sections(report: PaperReport, symbol: str | None = None) -> list[Section]:
     versions = [[u.symbol, u.model, f"v{u.version}", u.first, u.last, str(u.bars)] for u in timeline.versions
                 if mine(u.symbol)]
     sections = [
-        Section("Sessions", ["Each start or resume of the run, the live bars it finished and how it ended (wall-clock "
-                             "times in UTC)."],
+        Section("Sessions", [("Each start or resume of the run, the live bars it finished and how it ended "
+                              "(wall-clock times in UTC).")],
                 ["session", "began", "how", "first live bar", "last live bar", "live bars", "ended", "ended at"],
                 sessions),
         Section("Bars without a signal and rejected bars",

@@ -87,31 +87,42 @@ def read_timeline(journal: Journal) -> Timeline:
                     notify_failed=[e for e in events if e.kind == "notify_failed"])
 
 
+@dataclass
+class _Open:
+    """The session being read: its start and the live bars it has finished so far."""
+
+    began: float
+    resumed: bool
+    first: str | None = None
+    last: str | None = None
+    bars: int = 0
+
+    def closed(self, number: int, ended: str, at: float | None) -> Session:
+        return Session(number, self.began, self.resumed, self.first, self.last, self.bars, ended, at)
+
+
 def _sessions(events: list[Event]) -> list[Session]:
     sessions: list[Session] = []
-    current: dict | None = None
-
-    def close(ended: str, at: float | None) -> None:
-        sessions.append(Session(len(sessions) + 1, current["began"], current["resumed"], current["first"],
-                                current["last"], current["bars"], ended, at))
-
+    current: _Open | None = None
     for event in events:
         if event.kind in ("config", "resume"):
             if current is not None:
-                close(CRASHED, None)
-            current = {"began": event.at, "resumed": event.kind == "resume", "first": None, "last": None, "bars": 0}
+                sessions.append(current.closed(len(sessions) + 1, CRASHED, None))
+            current = _Open(event.at, event.kind == "resume")
         elif current is None:
             continue
         elif event.kind == "snapshot":
-            current["first"] = current["first"] or event.time
-            current["last"] = max(current["last"] or event.time, event.time)
-            current["bars"] += 1
+            current.first = current.first or event.time
+            current.last = max(current.last or event.time, event.time)
+            current.bars += 1
         elif event.kind == "stop":
-            close(event.payload.reason + (" (closing positions first)" if event.payload.flatten else "")
-                  + (f": {event.payload.error}" if event.payload.error else ""), event.at)
+            stop = event.payload
+            sessions.append(current.closed(len(sessions) + 1, stop.reason + (
+                " (closing positions first)" if stop.flatten else "") + (f": {stop.error}" if stop.error else ""),
+                event.at))
             current = None
     if current is not None:
-        close(UNFINISHED, None)
+        sessions.append(current.closed(len(sessions) + 1, UNFINISHED, None))
     return sessions
 
 

@@ -198,7 +198,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.watch = watch
         super().__init__(*args)
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         url = urlsplit(self.path)
         query = parse_qs(url.query)
         given = query.get("token", [None])[0]
@@ -254,7 +254,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)  # the query (a token) is never logged above debug
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:

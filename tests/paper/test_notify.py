@@ -20,7 +20,6 @@ from signalstack.paper import notify
 from signalstack.paper.config import PaperConfig
 from signalstack.paper.kill_switch import request_stop
 from signalstack.paper.runner import run_paper
-from signalstack.paper.risk import RiskLimits
 from signalstack.plugin.settings import TradingSettings
 
 from ..support import free_port
@@ -31,7 +30,7 @@ SECRET = "T0001/B0001/not-for-the-log"
 
 
 class _Recorder(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.server.received.append((self.path, self.headers["Content-Type"], json.loads(body)))
         self.send_response(200)
@@ -147,8 +146,8 @@ def test_a_hanging_or_refusing_webhook_never_holds_a_bar_back_and_each_failure_i
     for url in (hang, refused):  # every document to each endpoint failed, none lost without a word
         assert sorted(e.payload.event for e in failed if url.startswith(e.payload.target)) == \
             sorted(e.key for e in notified)
-    assert {e.payload.error for e in failed} >= {f"{4} notifications already waiting (the endpoint is slow or down): "
-                                                 "dropped", f"still queued {1:g} s after the run ended"}
+    assert {e.payload.error for e in failed} >= {"4 notifications already waiting (the endpoint is slow or down): dropped",
+                                                 "still queued 1 s after the run ended"}
     assert any("refused" in e.payload.error.lower() and e.payload.attempts == notify.ATTEMPTS for e in failed)
     assert SECRET not in caplog.text and "failed after" in caplog.text
     assert not [f for f in journal_dir.iterdir() if SECRET.encode() in f.read_bytes()]

@@ -26,6 +26,7 @@ from ..support import free_port
 from .browser import ARTIFACTS, Browser, chromium
 from .support import START_BAR, journal_count, journal_events, wait_for
 
+
 def _in_thread(target: Callable[[], Any]) -> Callable[[], Any]:
     """Start `target` in a thread; the returned function waits for it (at most 120 s) and gives its result."""
     out: dict[str, Any] = {}
