@@ -95,7 +95,8 @@ def paper_results(journal_path: str | Path) -> PaperReport:
             {**params, "run_id": run.run_id}, bars[symbol],
             pd.Series(curve["value"].to_numpy(), index=pd.DatetimeIndex(curve["time"]), name="strategy"),
             _of(trades, symbol), _of(fills, symbol).drop(columns="order_id"),
-            outputs.reindex(bars[symbol].index[bars[symbol].index >= start]))  # NaN, not a line, where none came
+            outputs.reindex(index=bars[symbol].index[bars[symbol].index >= start],  # NaN, not a line, where none came
+                            columns=backtest[symbol].probabilities.columns))  # the model's outputs, signals or not
         compared[symbol] = _diverged(compare(live[symbol], backtest[symbol]), symbol, timeline, causes) | {
             "risk_events": risks.get(symbol, 0)}
     comparison = {"run_id": run.run_id, "tolerance": TOLERANCE, "same": all(c["same"] for c in compared.values())

@@ -112,6 +112,21 @@ def test_report_of_a_journal_without_a_finished_bar_says_so(journal_dir: Path, p
         paper_results(journal)
 
 
+def test_report_of_a_run_too_short_to_warm_up_works_without_a_signal(
+        paper_model: Path, replay_bars: pd.DataFrame, journal_dir: Path, tmp_path: Path) -> None:
+    """Issue 18, defect 4: a run that never had the history its model needs made no signal, and its report
+    failed with a KeyError in the chart code; now it is written, with no fill on either side."""
+    cold = journal_dir / "cold.csv"
+    replay_bars.iloc[:12].to_csv(cold)  # fewer bars than the window and the features' warm-up together
+    journal, start = journal_dir / "cold.sqlite", replay_bars.index[2].date().isoformat()
+    run = run_paper(PaperConfig(model=paper_model, feeds=[f"replay:{cold}?pace=0&start={start}"]), journal)
+    assert journal_count(journal, "signal") == 0 and run.fills.empty
+    assert main(["paper", "report", "--journal", str(journal), "--out", str(tmp_path / "cold")]) == 0
+    assert {p.name for p in (tmp_path / "cold").iterdir()} == REPORT_FILES
+    compared = json.loads((tmp_path / "cold" / "comparison.json").read_text())["symbols"]["cold"]  # the file's name
+    assert compared["fills"] == {"live": 0, "backtest": 0}
+
+
 def test_a_served_run_with_an_outage_rejected_rows_and_a_resume_shows_them_and_where_it_parted(
         paper_model: Path, replay_bars: pd.DataFrame, start: str, thresholds: dict[str, float], journal_dir: Path,
         tmp_path: Path) -> None:
