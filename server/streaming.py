@@ -18,7 +18,7 @@ import numpy as np
 
 from signalstack.core.errors import InvalidInput, LimitExceeded
 from signalstack.core.live import LiveRows, checked_bar
-from signalstack.core.live_features import Bar
+from signalstack.core.features import Bar
 from signalstack.core.model import OnnxModel
 
 from .batching import Batchers
