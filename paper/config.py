@@ -48,6 +48,12 @@ class RiskLimits(Settings):
         return any(value is not None for value in self.model_dump().values())
 
 
+class _Start(Settings):
+    allow_cold_start: bool = False
+    """Trade even when a feed has fewer bars before its start than the model needs: its first live bars then
+    get no signal (refused by default, naming the bars found and needed)."""
+
+
 class _Source(Settings):
     model: Text | None = None
     """FILE.onnx, run in process; with --server, the NAME of a model that server serves (its newest version,
@@ -60,7 +66,7 @@ class _Source(Settings):
     journaled, with no new entry (stops and exits still act)."""
 
 
-class PaperConfig(_Source):
+class PaperConfig(_Start, _Source):
     """Everything a paper run is started with; journaled (less the bearer token) as its first event."""
 
     model: str | Path
@@ -84,7 +90,7 @@ class _Run(_Source):
     """FILE.sqlite to create (a new file)."""
 
 
-class PaperFile(RiskLimits, TradingSettings, ClientTls, _Run):
+class PaperFile(_Start, RiskLimits, TradingSettings, ClientTls, _Run):
     """`paper run`'s settings, from its flags over a `--config` file; every key optional here (`model`, `feeds`
     and `journal` must come from one or the other)."""
 
@@ -97,7 +103,8 @@ class PaperFile(RiskLimits, TradingSettings, ClientTls, _Run):
         """What `run_paper` takes: these settings, reaching the server with `security` (these TLS files and the
         bearer token, which no file holds)."""
         return PaperConfig(model=self.model, feeds=self.feeds, trading=self.subset(TradingSettings),
-                           risk=self.subset(RiskLimits), server=self.server, signal_timeout=self.signal_timeout,
+                           risk=self.subset(RiskLimits), server=self.server,
+                           signal_timeout=self.signal_timeout, allow_cold_start=self.allow_cold_start,
                            security=security)
 
 

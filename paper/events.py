@@ -3,7 +3,8 @@
 A journal row holds an event's kind, natural key, symbol and bar time beside its payload: one of these
 classes as canonical JSON (`Payload.encode`, `Payload.decode`; keys are the fields' names). A journal
 keeps the `SCHEMA` it was created with, also when resumed, so a reader knows what to expect: schema 1
-(signalstack 0.2.0) has no `trade` events and no open trade in its snapshots. A later kind or field
+(signalstack 0.2.0) has no `trade` events and no open trade in its snapshots; schema 2's config has no
+cold-start permission or bar zones. A later kind or field
 comes with a new schema number.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
-SCHEMA = 2
+SCHEMA = 3
 """The journal layout this code writes; it reads every one up to it."""
 
 KINDS: dict[str, type[Payload]] = {}
@@ -47,6 +48,8 @@ class RunFeed:
     spec: str
     symbol: str
     pace: float
+    zone: str | None = None
+    """The UTC offset its bars were written with (`-04:00`), read from the file's first row; None: UTC."""
 
 
 @dataclass(frozen=True)
@@ -76,10 +79,17 @@ class RunConfig(Payload, kind="config"):
     tls_ca: str | None = None
     tls_cert: str | None = None
     tls_key: str | None = None
+    allow_cold_start: bool = False
+    """Whether the run may trade with less warm-up history than the model needs (its first bars get no signal)."""
 
     @property
     def symbols(self) -> list[str]:
         return [feed.symbol for feed in self.feeds]
+
+    @property
+    def zones(self) -> dict[str, str | None]:
+        """{symbol: the UTC offset its bars were written with, None for UTC}."""
+        return {feed.symbol: feed.zone for feed in self.feeds}
 
     def encode(self) -> dict[str, Any]:
         return {**vars(self), "feeds": [vars(feed) for feed in self.feeds]}
