@@ -15,6 +15,11 @@ once its file reaches `start`):
 
 `feed_zone` reads the UTC offset a file's times are written with, which the journal keeps so that times
 are printed in the bars' own zone.
+
+On resume (`check_unchanged`), a file feed's rows up to the last one journaled must still be the rows the
+run read: the file reaches that row, and the bars the journal holds are those rows (a sha256 digest of
+their row numbers, times and values). A changed or shortened file is refused naming the first row that
+differs: the resumed run would otherwise trade other bars than its journal says it saw.
 """
 
 from __future__ import annotations
@@ -22,15 +27,17 @@ from __future__ import annotations
 import bisect
 import csv
 import datetime as dt
+import hashlib
 import logging
 from collections.abc import Sequence
 
 import pandas as pd
 
-from signalstack.core.bars import BarLayout, BarsError, read_rows
+from signalstack.core.bars import BarLayout, BarsError, RawBar, read_rows
 from signalstack.core.errors import InvalidInput
 
-from .feeds import BarGate, FeedSpec
+from .broker_state import SymbolState
+from .feeds import BarGate, FeedSpec, JournaledBar
 from .status import shown
 
 log = logging.getLogger(__name__)
@@ -110,4 +117,42 @@ def feed_zone(spec: FeedSpec) -> str | None:
     return f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
-__all__ = ["check_feeds", "cold_start", "feed_zone"]
+def check_unchanged(spec: FeedSpec, state: SymbolState) -> None:
+    """Refuse to resume on a file feed whose rows up to the last journaled one are not those the run read
+    (see the module docstring). Raises InvalidInput naming the file, the rows and the first difference."""
+    if spec.path is None or state.after_row == 0:
+        return
+    if not spec.path.is_file():
+        raise InvalidInput(f"feed {spec.symbol}: {spec.path} is gone; the run read its rows up to {state.after_row} "
+                           "(expected the file it read, to resume after them)")
+    rows = {raw.row: raw for raw in read_rows(spec.path) if raw.row <= state.after_row}
+    last = max(rows, default=1)  # a data row's number is its line: the header is line 1
+    if last < state.after_row:
+        raise InvalidInput(f"feed {spec.symbol}: {spec.path} now ends at row {last}, the run read its rows up to "
+                           f"{state.after_row} (expected the file it read, rows only ever added after them)")
+    journaled = [_row_text(bar.row, bar.time.isoformat(), bar.values) for bar in state.bars]
+    now = [_file_row(rows.get(bar.row), bar) for bar in state.bars]
+    if _digest(journaled) != _digest(now):
+        first = next(i for i, (was, is_) in enumerate(zip(journaled, now)) if was != is_)
+        raise InvalidInput(f"feed {spec.symbol}: {spec.path} changed since the run read it: rows 1-{state.after_row} "
+                           f"digest {_digest(now)[:12]}, journaled {_digest(journaled)[:12]}; first difference row "
+                           f"{state.bars[first].row}: now {now[first]}, journaled {journaled[first]} (expected the "
+                           "file it read: give a new --journal to trade the new file)")
+
+
+def _file_row(raw: RawBar | None, bar: JournaledBar) -> str:
+    """A journaled bar's row as the file holds it now (`_row_text`), or that it holds none."""
+    if raw is None or raw.time is None:
+        return f"row {bar.row}: no bar"
+    return _row_text(raw.row, raw.time.isoformat(), raw.values)
+
+
+def _row_text(row: int, time: str, values: Sequence[float]) -> str:
+    return f"row {row}: {time} " + " ".join(repr(float(v)) for v in values)
+
+
+def _digest(rows: Sequence[str]) -> str:
+    return hashlib.sha256("\n".join(rows).encode()).hexdigest()
+
+
+__all__ = ["check_feeds", "check_unchanged", "cold_start", "feed_zone"]

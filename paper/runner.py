@@ -10,7 +10,7 @@ within a run the ids derive from it and the bar, so a resumed run re-derives the
 One process writes a journal at a time (its lease, `paper.lease`): a second `run` or `resume` on it is
 refused while the first lives, and a `resume` takes over from one that died. Before a run journals
 anything its feeds are checked (`paper.preflight`): bars there, a start within them, history enough
-for the model. What a session returns is read from the journal
+for the model; before a resume, files unchanged. What a session returns is read from the journal
 once it is closed.
 """
 
@@ -42,7 +42,7 @@ from .feed_kinds import make_feed
 from .feeds import FeedSpec, parse_feed
 from .journal import Journal, JournalError, Listener
 from .kill_switch import stop_file
-from .preflight import check_feeds, feed_zone
+from .preflight import check_feeds, check_unchanged, feed_zone
 from .progress import Progress
 from .risk import open_book
 from .signals import StreamSource, journaled_signals
@@ -107,7 +107,8 @@ def resume_paper(journal_path: str | Path, *, token: str | None = None,
     account and pending orders at its last finished bar, the bars it had seen as history; `token`:
     the server's bearer token, for a run that used one (the one secret the journal does not keep);
     `listeners` as for `run_paper`. A run whose process died (its lease free) is taken over; one still
-    running is refused (`lease.LeaseHeld`) before anything is journaled."""
+    running is refused (`lease.LeaseHeld`), and so is a feed file changed since the run read it
+    (`preflight.check_unchanged`), before anything is journaled."""
     path = Path(journal_path)
     if not path.is_file():
         raise ValueError(f"journal {path}: no such file (expected the --journal of a `paper run`)")
@@ -115,6 +116,9 @@ def resume_paper(journal_path: str | Path, *, token: str | None = None,
         run = journal.config()
         specs = [parse_feed(feed.spec) for feed in run.feeds]
         states = checkpoint(journal)
+        for spec in specs:
+            if spec.symbol in states:
+                check_unchanged(spec, states[spec.symbol])
         source = _reopen_source(run, token)
         _listen(journal, run, listeners)
         journal.append(Resume({s: None if state.through is None else state.through.isoformat()

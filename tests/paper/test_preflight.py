@@ -1,18 +1,21 @@
-"""What a run checks before it trades (bars there, a start within them, history enough for the model), and times
-printed in the bars' zone."""
+"""What a run checks before it trades (bars there, a start within them, history enough for the model), what a
+resume checks (the file it read unchanged), and times printed in the bars' zone."""
 
 from __future__ import annotations
 
 import json
 import re
+import signal
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from signalstack.cli import main
+from signalstack.paper.journal import KILL_AFTER_ENV
 
-from .support import (START_BAR, journal_count, journal_events, paper_args, signalstack, start_signalstack, wait_for)
+from .support import (BARS, START_BAR, journal_count, journal_events, paper_args, signalstack, start_signalstack,
+                      wait_for)
 
 REQUIRED = 15
 """Bars a prediction of the quick model needs (support.QUICK's warm-up and its window)."""
@@ -101,6 +104,42 @@ def test_a_tail_feed_whose_history_comes_short_is_refused_on_its_first_live_bar(
                    "signals until then)")
     assert [e.payload.reason for e in journal_events(journal, "stop")] == ["error"]
     assert journal_count(journal, "order") == 0
+
+
+def test_a_resume_refuses_a_replay_file_changed_or_cut_since_the_run_read_it(
+        paper_model: Path, replay_bars: pd.DataFrame, start: str, thresholds: dict[str, float], journal_dir: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    csv, journal = journal_dir / "spx.csv", journal_dir / "changed.sqlite"
+    replay_bars.to_csv(csv)
+    original = csv.read_text()
+    killed = signalstack(["paper", "run", *paper_args(paper_model, csv, start, thresholds), "--journal", str(journal)],
+                         env={KILL_AFTER_ENV: "300"}, check=False)
+    assert killed.returncode == -signal.SIGKILL
+    read_up_to = max(e.payload.row for e in journal_events(journal, "bar"))
+    lines = original.splitlines(keepends=True)
+
+    csv.write_text("".join(lines[:read_up_to - 10]))  # cut shorter than what the run read
+    assert main(["paper", "resume", "--journal", str(journal)]) == 1
+    assert _one_line_error(capsys) == (
+        f"signalstack paper: error: feed spx: {csv} now ends at row {read_up_to - 10}, the run read its rows up to "
+        f"{read_up_to} (expected the file it read, rows only ever added after them)")
+
+    changed = lines.copy()
+    fields = changed[20].split(",")
+    fields[4] = str(float(fields[4]) + 1.0)  # the 20th data row's close
+    changed[20] = ",".join(fields)
+    csv.write_text("".join(changed))
+    assert main(["paper", "resume", "--journal", str(journal)]) == 1
+    err = _one_line_error(capsys)
+    assert re.fullmatch(rf"signalstack paper: error: feed spx: {re.escape(str(csv))} changed since the run read it: "
+                        rf"rows 1-{read_up_to} digest \w{{12}}, journaled \w{{12}}; first difference row 21: now row "
+                        rf"21: .*, journaled row 21: .* \(expected the file it read: give a new --journal to trade "
+                        r"the new file\)", err), err
+    assert json.loads(_status_json(journal, capsys))["state"] == "crashed"  # the refusals wrote nothing
+
+    csv.write_text(original)
+    assert main(["paper", "resume", "--journal", str(journal)]) == 0
+    assert journal_count(journal, "bar") == BARS
 
 
 def _status_json(journal: Path, capsys: pytest.CaptureFixture[str]) -> str:
