@@ -15,7 +15,7 @@ $SIGNALSTACK_TOKEN, never in a file. Relative paths are read from the directory 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
@@ -48,6 +48,17 @@ class RiskLimits(Settings):
         return any(value is not None for value in self.model_dump().values())
 
 
+class StalePolicy(Settings):
+    """What a symbol does when its signals stop coming (a served model down or late): `signalstack.paper.strategy`
+    counts its live bars in a row without a fresh signal."""
+
+    max_stale: int | None = Field(None, ge=1)
+    """Live bars in a row without a fresh signal (stale-signal gaps) after which --on-stale acts, once per
+    outage (default: never)."""
+    on_stale: Literal["hold", "flatten"] = "hold"
+    """What a symbol stale for --max-stale bars does: hold its position (logged and journaled) or flatten it."""
+
+
 class _Start(Settings):
     allow_cold_start: bool = False
     """Trade even when a feed has fewer bars before its start than the model needs: its first live bars then
@@ -78,6 +89,8 @@ class PaperConfig(_Start, _Source):
     """The strategy's parameters, cash and costs, as a backtest takes them."""
     risk: RiskLimits = RiskLimits()
     """Position, gross exposure and daily loss limits (`signalstack.paper.risk`); none by default."""
+    stale: StalePolicy = StalePolicy()
+    """What a symbol does after a run of bars without a fresh signal; nothing by default."""
     security: ClientSecurity = ClientSecurity()
     """With `server`: its bearer token (never journaled: `resume_paper` is given it again) and TLS files
     (journaled as paths, read again on resume)."""
@@ -90,7 +103,7 @@ class _Run(_Source):
     """FILE.sqlite to create (a new file)."""
 
 
-class PaperFile(_Start, RiskLimits, TradingSettings, ClientTls, _Run):
+class PaperFile(_Start, StalePolicy, RiskLimits, TradingSettings, ClientTls, _Run):
     """`paper run`'s settings, from its flags over a `--config` file; every key optional here (`model`, `feeds`
     and `journal` must come from one or the other)."""
 
@@ -103,9 +116,9 @@ class PaperFile(_Start, RiskLimits, TradingSettings, ClientTls, _Run):
         """What `run_paper` takes: these settings, reaching the server with `security` (these TLS files and the
         bearer token, which no file holds)."""
         return PaperConfig(model=self.model, feeds=self.feeds, trading=self.subset(TradingSettings),
-                           risk=self.subset(RiskLimits), server=self.server,
+                           risk=self.subset(RiskLimits), stale=self.subset(StalePolicy), server=self.server,
                            signal_timeout=self.signal_timeout, allow_cold_start=self.allow_cold_start,
                            security=security)
 
 
-__all__ = ["DEFAULT_SIGNAL_TIMEOUT", "PaperConfig", "PaperFile", "RiskLimits"]
+__all__ = ["DEFAULT_SIGNAL_TIMEOUT", "PaperConfig", "PaperFile", "RiskLimits", "StalePolicy"]

@@ -3,8 +3,8 @@
 A journal row holds an event's kind, natural key, symbol and bar time beside its payload: one of these
 classes as canonical JSON (`Payload.encode`, `Payload.decode`; keys are the fields' names). A journal
 keeps the `SCHEMA` it was created with, also when resumed, so a reader knows what to expect: schema 1
-(signalstack 0.2.0) has no `trade` events and no open trade in its snapshots; schema 2's config has no
-cold-start permission or bar zones. A later kind or field
+(signalstack 0.2.0) has no `trade` events and no open trade in its snapshots; schema 2 has no `stale`
+events and its config no stale-signal policy, cold-start permission or bar zones. A later kind or field
 comes with a new schema number.
 """
 
@@ -79,6 +79,10 @@ class RunConfig(Payload, kind="config"):
     tls_ca: str | None = None
     tls_cert: str | None = None
     tls_key: str | None = None
+    max_stale: int | None = None
+    """Live bars in a row without a fresh signal after which a symbol's `on_stale` policy acts (None: never)."""
+    on_stale: str = "hold"
+    """What a symbol stale for `max_stale` bars does: "hold" its position or "flatten" it."""
     allow_cold_start: bool = False
     """Whether the run may trade with less warm-up history than the model needs (its first bars get no signal)."""
 
@@ -183,6 +187,17 @@ class ModelChange(Payload, kind="model"):
     @classmethod
     def decode(cls, doc: dict[str, Any]) -> Self:
         return cls(doc["model"], doc["from"], doc["to"])
+
+
+@dataclass(frozen=True)
+class Stale(Payload, kind="stale"):
+    """A symbol went `bars` live bars without a fresh signal (each a `gap`) and its stale-signal policy acted:
+    `action` "flatten" (its position closed) or "hold" (kept); `since`: its last signal's bar time (None: none)."""
+
+    bars: int
+    action: str
+    position: float
+    since: str | None
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 A desk leaving a run alone still wants to see it work. Every event the run journals passes here
 (`Journal.listen`), and becomes a log line when it is one a person acts on:
 
-- one line per order, fill and cancellation, per risk-limit breach;
+- one line per order, fill and cancellation, per risk-limit breach and stale-signal policy action;
 - one per stale-signal gap, at most `GAP_LINES` a `GAP_WINDOW`; the rest are counted, and the count is
   logged when the window ends (or the run stops): an outage of a minute-bar server must not flood the log;
 - each symbol's first signal of the session (after a cold start: when trading really begins);
@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from .events import Cancel, Fill, Gap, Order, RiskBreach, RunConfig, Signal, Snapshot
+from .events import Cancel, Fill, Gap, Order, RiskBreach, RunConfig, Signal, Snapshot, Stale
 from .journal import Event
 from .status import shown
 
@@ -52,7 +52,7 @@ class Progress:
         self._gaps_held: Counter[str] = Counter()  # gaps not logged in the window, by reason
         self._window_ends = 0.0
         self._handlers = {"order": self._order, "fill": self._fill, "cancel": self._cancel, "risk": self._risk,
-                          "gap": self._gap, "signal": self._new_signal,
+                          "gap": self._gap, "stale": self._stale, "signal": self._new_signal,
                           "snapshot": self._snapshot, "stop": self._stop}
 
     def __call__(self, event: Event[Any]) -> None:
@@ -82,6 +82,12 @@ class Progress:
         r = event.payload
         log.warning("%s: risk limit %s (%g, limit %g) on bar %s: %s %g -> %g", event.symbol, r.limit, r.value,
                     r.threshold, self._at(event), r.action, r.size, r.placed)
+
+    def _stale(self, event: Event[Stale]) -> None:
+        s = event.payload
+        log.warning("%s: %d bars without a fresh signal (last %s) on bar %s: %s the position of %g", event.symbol,
+                    s.bars, shown(s.since, self._zones.get(event.symbol or "")) if s.since else "none",
+                    self._at(event), "flattening" if s.action == "flatten" else "holding", s.position)
 
     def _gap(self, event: Event[Gap]) -> None:
         now = time.monotonic()

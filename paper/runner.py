@@ -90,7 +90,8 @@ def run_paper(config: PaperConfig, journal_path: str | Path, *, max_pages: int |
                         cash=config.trading.cash, commission=config.trading.commission,
                         slippage=config.trading.slippage,
                         strategy=dict(sorted(config.trading.strategy_keywords().items())), risk=config.risk.to_dict(),
-                        signalstack=__version__, allow_cold_start=config.allow_cold_start)
+                        signalstack=__version__, max_stale=config.stale.max_stale, on_stale=config.stale.on_stale,
+                        allow_cold_start=config.allow_cold_start)
         with _writing(journal_path, max_pages) as journal:
             if journal.counts()["config"]:
                 raise ValueError(f"journal {journal.path} already holds run {journal.config().run_id}: continue it "
@@ -223,7 +224,8 @@ def _trade(journal: Journal, run: RunConfig, source: SignalSource, specs: Sequen
     """Trade every feed in its own Cerebro and account, each in a thread, until all have stopped; why they
     stopped, journaled."""
     controller = Controller(journal, run.run_id, run.model_name, run.model_version, risk=open_book(run, journal),
-                            allow_cold_start=run.allow_cold_start)
+                            allow_cold_start=run.allow_cold_start, max_stale=run.max_stale,
+                            flatten_stale=run.on_stale == "flatten")
     cerebros = [_cerebro(run, _feed_source(source, spec.symbol, journal, states.get(spec.symbol)), spec, journal,
                          controller, states.get(spec.symbol)) for spec in specs]
     try:

@@ -35,7 +35,7 @@ from signalstack.plugin.backtest import configure_broker
 from signalstack.plugin.feeds import bars_feed
 from signalstack.plugin.ledger import FILL_COLUMNS, TRADE_COLUMNS
 
-from .events import Bar, Gap, ModelChange, Order, RiskBreach, RunConfig, Signal, Snapshot, Stop
+from .events import Bar, Gap, ModelChange, Order, RiskBreach, RunConfig, Signal, Snapshot, Stale, Stop
 from .journal import Event, Journal, Session
 from .kill_switch import stop_file, stop_request
 from .lease import is_held
@@ -80,6 +80,8 @@ class RunStatus:
     """Unix seconds when the status was read: the ages are counted to it."""
     last_bar_at: dict[str, float]
     """Unix seconds when each symbol's last bar was journaled."""
+    stale: list[Event[Stale]]
+    """Each time a symbol's stale-signal policy acted."""
     stopping: Stop | None
     """The stop a running run is honouring (journaled in its session, or the kill switch not yet read);
     None unless the state is stopping."""
@@ -160,6 +162,8 @@ class RunStatus:
             "heartbeat_age": self.heartbeat_age,
             "last_bar_age": {s: self.read_at - at for s, at in self.last_bar_at.items()},
             "unrealized_pnl": self.unrealized_pnl, "return_since_start": self.return_since_start,
+            "stale_actions": [{"symbol": e.symbol, "time": e.time, "bars": e.payload.bars, "action": e.payload.action,
+                               "position": e.payload.position, "since": e.payload.since} for e in self.stale],
             "zones": {s: zone or "UTC" for s, zone in self.run.zones.items()},
         }
 
@@ -175,7 +179,7 @@ def read_status(path: str | Path) -> RunStatus:
         today = max((e.time[:10] for e in snapshots.values()), default=None)
         day_start = journal.last("snapshot", before=today) if today else {}  # each account as the day began
         last_bar, last_signal = journal.last("bar"), journal.last("signal")
-        events = journal.events(("gap", "model", "risk", "order", "fill", "cancel", "stop", "resume"))
+        events = journal.events(("gap", "model", "risk", "order", "fill", "cancel", "stop", "stale", "resume"))
         sessions = journal.sessions()
     by_kind: dict[str, list[Event[Any]]] = defaultdict(list)
     for event in events:
@@ -195,7 +199,7 @@ def read_status(path: str | Path) -> RunStatus:
         last_signal={s: last_signal[s] for s in run.symbols if s in last_signal},
         stopped=by_kind["stop"][-1].payload if by_kind["stop"] else None, stop_requested=stop_file(path).exists(),
         state=state, session=session, read_at=time.time(),
-        last_bar_at={s: last_bar[s].at for s in run.symbols if s in last_bar},
+        last_bar_at={s: last_bar[s].at for s in run.symbols if s in last_bar}, stale=by_kind["stale"],
         stopping=stopping)
 
 
@@ -259,6 +263,10 @@ def format_status(status: RunStatus) -> str:
                      f"on {shown(last.time, zones.get(last.symbol or ''))} ({last.payload.action})")
     if status.gaps:
         lines.append("stale-signal gaps: " + ", ".join(f"{why} {n}" for why, n in status.gap_reasons().items()))
+    for event in status.stale:
+        lines.append(f"{event.symbol}: {event.payload.bars} bars without a fresh signal on "
+                     f"{shown(event.time, zones.get(event.symbol or ''))}: {event.payload.action} "
+                     f"(position {event.payload.position:g})")
     for change in status.model_changes:
         lines.append(f"{change.symbol}: model v{change.payload.previous} -> v{change.payload.version} from bar "
                      f"{shown(change.time, zones.get(change.symbol or ''))}")

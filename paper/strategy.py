@@ -9,12 +9,16 @@ the bar with the trade still open. It looks for the kill switch (every `kill_swi
 and on a resumed run it restores its position and Backtrader's open trade (which then closes as it
 would have) and re-submits its pending orders at the bar they were first submitted on.
 
-A rule of a live run that a backtest does not need:
+Two rules of a live run that a backtest does not need:
 
 - warm-up: on a new run's first live bar, a feed with fewer bars of history than the model needs is
   refused (`preflight.cold_start` says how many it has and needs) unless the run allows a cold start
   (its first signal is then logged by `progress.Progress`, as every session's is). File feeds whose history was all there were
   checked before the run began (`preflight.check_feeds`); this catches the feeds whose history comes live.
+- stale signals: a symbol counts its live bars in a row with a stale-signal gap (no fresh signal); at
+  the run's `max_stale` its policy acts once per outage, journaled as a `stale` event: "hold" keeps the
+  position, "flatten" closes it (and keeps it closed while the signals stay away: no entry is made
+  without one). A resumed run counts on from the journal (`broker_state.SymbolState.stale`).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from signalstack.plugin.strategies import SignalStrategy
 
 from .broker_state import SymbolState
 from .events import (Accepted, Cancel, ClosedTrade, Decision, Fill, Gap, ModelChange, OpenTrade, Order, Signal,
-                     Snapshot, Stop)
+                     Snapshot, Stale, Stop)
 from .journal import Journal
 from .kill_switch import POLL_SECONDS, stop_request
 from .preflight import cold_start
@@ -65,6 +69,10 @@ class Controller:
     """The run's risk limits and the accounts they are checked on; None: no limit is set."""
     allow_cold_start: bool = False
     """Whether a feed may trade with less history than the model needs (see the module docstring)."""
+    max_stale: int | None = None
+    """Live bars in a row without a fresh signal after which a symbol's stale-signal policy acts; None: never."""
+    flatten_stale: bool = False
+    """The policy: close the position (else hold it)."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _next_poll: float = -math.inf  # when to look for the kill switch's file next
 
@@ -105,6 +113,8 @@ class PaperStrategy(SignalStrategy):
         self._version: int | None = None  # the version of the last journaled signal (the journal's, at first)
         self._opened = (-1, "")  # the open trade's ref and opening time, converted once a trade (it costs ~20 µs)
         self._first_live = state is None or state.through is None  # a new run's first live bar checks the warm-up
+        self._stale = 0 if state is None else state.stale  # live bars in a row with a stale-signal gap
+        self._signalled = None if state is None else state.last_signal  # the bar time of the last signal
 
     def start(self) -> None:
         state: SymbolState | None = self.p.restore
@@ -149,7 +159,7 @@ class PaperStrategy(SignalStrategy):
         stop = self.p.controller.stop_requested()
         if stop is not None:
             self._stopping(stop)
-        elif decide:
+        elif not self._stale_policy() and decide:
             try:
                 super().next()
             except RiskWaitCancelled:
@@ -170,6 +180,27 @@ class PaperStrategy(SignalStrategy):
             raise InvalidInput(f"{said} (give more history before start, or --allow-cold-start to trade without "
                                "signals until then)")
         log.warning("%s; trading from a cold start (its first signal is logged)", said)
+
+    def _stale_policy(self) -> bool:
+        """At `max_stale` live bars in a row without a fresh signal, journal the policy's action (once per
+        outage); with "flatten", close the position, now or once a pending order is done, while the signals
+        stay away. True when it placed the closing order (no other decision on this bar)."""
+        controller: Controller = self.p.controller
+        if controller.max_stale is None or self._stale < controller.max_stale:
+            return False
+        symbol = self.data._name
+        if self._stale == controller.max_stale:
+            controller.journal.append(Stale(self._stale, "flatten" if controller.flatten_stale else "hold",
+                                            self.position.size, self._signalled),
+                                      f"stale:{symbol}:{self._now}", symbol=symbol, time_=self._now)
+        if not (controller.flatten_stale and self.position.size and self._order is None):
+            return False
+        self._reason = "stale"
+        try:
+            self._order = self.close()
+        finally:
+            self._reason = "stop"
+        return True
 
     def stop(self) -> None:
         if self.p.controller.risk is not None:
@@ -282,7 +313,10 @@ class PaperStrategy(SignalStrategy):
             why = None if scorer is None else scorer.gap
             if why is not None:  # no entry on this bar (the scorer has logged why); stops and exits still act
                 journal.append(Gap(why, controller.model), f"gap:{symbol}:{self._now}", symbol=symbol, time_=self._now)
+                self._stale += 1
             return  # else not enough history for a prediction yet
+        self._stale = 0
+        self._signalled = self._now
         version = controller.version if scorer is None or scorer.version is None else int(scorer.version)
         if self._version is None:
             self._version = next((e.payload.version for e in reversed(journal.events(("signal",)))
