@@ -3,6 +3,7 @@ a journal a run may be writing, waiting for a condition."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,10 +12,13 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import backtrader as bt
 import pandas as pd
+import pytest
 
+from signalstack.cli import main
 from signalstack.core.features import Feature, FeatureSpec
 from signalstack.paper.journal import Event, Journal
 
@@ -90,6 +94,13 @@ def same_ids(events: Sequence[Event]) -> list[Event]:
         return replace(event, key=event.key.replace(order_id, name), payload=replace(event.payload, order_id=name))
 
     return [renamed(event) for event in events]
+
+
+def status_json(journal: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    """`paper status --json` of `journal`, as printed (what was captured before is dropped)."""
+    capsys.readouterr()
+    assert main(["paper", "status", "--journal", str(journal), "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
 
 
 def journal_count(path: Path, kind: str) -> int:

@@ -3,14 +3,12 @@ flattening; nothing on a run that is not running), SIGTERM and Ctrl-C."""
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
@@ -22,16 +20,10 @@ from signalstack.paper.kill_switch import stop_file
 from signalstack.paper.runner import _signals_stop
 from signalstack.paper.strategy import Controller
 
-from .support import START_BAR, journal_count, paper_args, start_signalstack, wait_for
+from .support import START_BAR, journal_count, paper_args, start_signalstack, status_json, wait_for
 
 STATUS_KEYS = {"cash", "equity", "positions", "open_orders", "orders", "fills", "bars", "signals", "stale_gaps",
                "rejected_bars", "last_bar", "last_signal"}
-
-
-def _status(journal: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
-    assert main(["paper", "status", "--journal", str(journal), "--json"]) == 0
-    return json.loads(capsys.readouterr().out)
-
 
 
 def test_status_reads_a_running_journal_and_stop_flattens_then_resume_trades_on(
@@ -42,17 +34,17 @@ def test_status_reads_a_running_journal_and_stop_flattens_then_resume_trades_on(
                              "--journal", str(journal)])
     try:
         wait_for(lambda: journal_count(journal, "signal") >= 5, "live bars")
-        status = _status(journal, capsys)
+        status = status_json(journal, capsys)
         assert STATUS_KEYS <= status.keys()
         assert status["last_signal"]["spx"].keys() == {"time", "p_up", "model", "version"}
         assert status["last_signal"]["spx"]["model"] == "quick" and status["rejected_bars"] == 0
-        wait_for(lambda: _status(journal, capsys)["positions"]["spx"] != 0, "a position to flatten")
+        wait_for(lambda: status_json(journal, capsys)["positions"]["spx"] != 0, "a position to flatten")
         assert main(["paper", "stop", "--journal", str(journal), "--flatten"]) == 0
         assert "stop requested" in capsys.readouterr().out
         assert run.wait(timeout=60) == 0, run.stderr.read()[-3000:]
     finally:
         run.kill()
-    status = _status(journal, capsys)
+    status = status_json(journal, capsys)
     assert status["positions"] == {"spx": 0} and status["open_orders"] == []
     assert status["stopped"] == {"reason": "kill switch", "flatten": True}
     assert 0 < status["signals"] < 160 and not stop_file(journal).exists()
@@ -62,7 +54,7 @@ def test_status_reads_a_running_journal_and_stop_flattens_then_resume_trades_on(
 
     assert main(["paper", "resume", "--journal", str(journal)]) == 0  # the switch was honoured: trading goes on
     assert "session ended: feeds ended" in capsys.readouterr().out
-    status = _status(journal, capsys)
+    status = status_json(journal, capsys)
     assert status["signals"] == 160 and status["stopped"]["reason"] == "feeds ended"
     with Journal(journal, readonly=True) as read:
         values = {e.time[:10]: e.payload.value for e in read.events(("snapshot",))}  # the last of each date
@@ -95,7 +87,7 @@ def test_sigterm_or_ctrl_c_ends_a_run_cleanly_with_its_journal_closed(
     with Journal(journal, readonly=True) as read:
         last = read.events()[-1]
     assert (last.kind, last.payload) == ("stop", Stop(stop.name, flatten=False))
-    assert _status(journal, capsys)["state"] == "stopped"
+    assert status_json(journal, capsys)["state"] == "stopped"
 
 
 def test_a_second_ctrl_c_exits_at_once(tmp_path: Path) -> None:
@@ -124,17 +116,17 @@ def test_status_says_running_stopping_then_stopped_and_the_run_ends_printing_wha
                              str(thresholds["sell_threshold"]), "--allow-short", "--journal", str(journal)])
     try:
         wait_for(lambda: journal_count(journal, "snapshot") == 60, "the file's live bars")
-        running = _status(journal, capsys)
+        running = status_json(journal, capsys)
         assert running["state"] == "running" and running["pid"] == run.pid and running["positions"]["spx"] != 0
         account = running["accounts"]["spx"]
         size, price = running["positions"]["spx"], account["entry_price"]
         assert account["unrealized_pnl"] == pytest.approx(account["equity"] - account["cash"] - size * price)
         assert account["return_since_start"] == pytest.approx(account["equity"] / 100_000 - 1)
         time.sleep(1.5)  # no bar comes: the heartbeat goes on
-        assert _status(journal, capsys)["heartbeat"] > running["heartbeat"]
+        assert status_json(journal, capsys)["heartbeat"] > running["heartbeat"]
         assert main(["paper", "stop", "--journal", str(journal), "--flatten"]) == 0
         capsys.readouterr()
-        wait_for(lambda: _status(journal, capsys)["state"] == "stopping", "the stop read")
+        wait_for(lambda: status_json(journal, capsys)["state"] == "stopping", "the stop read")
         assert main(["paper", "status", "--journal", str(journal)]) == 0
         assert f"state: stopping (kill switch, closing positions first; pid {run.pid} on " in capsys.readouterr().out
         with feed.open("a") as fh:
@@ -146,7 +138,7 @@ def test_status_says_running_stopping_then_stopped_and_the_run_ends_printing_wha
     assert main(["paper", "status", "--journal", str(journal)]) == 0
     text = capsys.readouterr().out
     assert printed == f"{text}session ended: kill switch; journal {journal}\n"  # the final word is the journal's
-    stopped = _status(journal, capsys)
+    stopped = status_json(journal, capsys)
     assert stopped["state"] == "stopped" and "state: stopped (kill switch)" in text
     assert stopped["positions"] == {"spx": 0} and stopped["open_orders"] == [] and stopped["stop_requested"] is False
 

@@ -3,13 +3,11 @@ dead one; the sessions and heartbeat a status reads; every run an id of its own.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -19,7 +17,8 @@ from signalstack.paper.events import Bar, Stop
 from signalstack.paper.journal import Journal
 from signalstack.paper.lease import LeaseHeld, is_held, lease_file
 
-from .support import journal_count, journal_events, paper_args, same_ids, signalstack, start_signalstack, wait_for
+from .support import (journal_count, journal_events, paper_args, same_ids, signalstack, start_signalstack, status_json,
+                      wait_for)
 
 DERIVED = ("bar", "rejected", "signal", "decision", "order", "accepted", "fill", "cancel", "trade", "snapshot")
 
@@ -55,11 +54,6 @@ def test_one_process_writes_a_journal_and_readers_never_take_its_lease(tmp_path:
     assert first.ended is not None and (second.number, second.after_seq) == (first.number + 1, 1)
 
 
-def _status(journal: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
-    assert main(["paper", "status", "--journal", str(journal), "--json"]) == 0
-    return json.loads(capsys.readouterr().out)
-
-
 def test_a_second_writer_is_refused_while_the_run_lives_and_resume_takes_over_after_kill_9(
         paper_model: Path, replay_csv: Path, start: str, thresholds: dict[str, float], journal_dir: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -79,7 +73,7 @@ def test_a_second_writer_is_refused_while_the_run_lives_and_resume_takes_over_af
                              "--journal", str(journal)])
     try:
         wait_for(lambda: journal_count(journal, "signal") >= 5, "live bars")
-        status = _status(journal, capsys)
+        status = status_json(journal, capsys)
         assert (status["state"], status["pid"]) == ("running", run.pid) and status["heartbeat_age"] < 30
         for second in (["paper", "resume", "--journal", str(journal)],
                        ["paper", "run", *paper_args(paper_model, replay_csv, start, thresholds),
@@ -93,13 +87,13 @@ def test_a_second_writer_is_refused_while_the_run_lives_and_resume_takes_over_af
         assert run.wait(timeout=30) == -signal.SIGKILL
     finally:
         run.kill()
-    crashed = _status(journal, capsys)
+    crashed = status_json(journal, capsys)
     assert crashed["state"] == "crashed" and crashed["pid"] == run.pid and crashed["signals"] < 160
     assert lease_file(journal).exists()  # the dead run's lease file, unlocked: taken over, not in the way
     signalstack(["paper", "resume", "--journal", str(journal)])
     assert [(e.key, e.payload) for e in same_ids(journal_events(journal, *DERIVED))] == expected
-    done = _status(journal, capsys)
+    done = status_json(journal, capsys)
     assert done["state"] == "stopped" and done["stopped"]["reason"] == "feeds ended"
-    assert done["run_id"] != _status(reference, capsys)["run_id"]  # a run of the same settings: an id of its own
+    assert done["run_id"] != status_json(reference, capsys)["run_id"]  # a run of the same settings: an id of its own
     assert not {e.payload.order_id for e in journal_events(journal, "order")} & {e.payload.order_id for e in orders}
     assert not lease_file(journal).exists()

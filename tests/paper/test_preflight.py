@@ -3,7 +3,6 @@ resume checks (the file it read unchanged), and times printed in the bars' zone.
 
 from __future__ import annotations
 
-import json
 import re
 import signal
 from pathlib import Path
@@ -15,7 +14,7 @@ from signalstack.cli import main
 from signalstack.paper.journal import KILL_AFTER_ENV
 
 from .support import (BARS, START_BAR, journal_count, journal_events, paper_args, signalstack, start_signalstack,
-                      wait_for)
+                      status_json, wait_for)
 
 REQUIRED = 15
 """Bars a prediction of the quick model needs (support.QUICK's warm-up and its window)."""
@@ -135,17 +134,11 @@ def test_a_resume_refuses_a_replay_file_changed_or_cut_since_the_run_read_it(
                         rf"rows 1-{read_up_to} digest \w{{12}}, journaled \w{{12}}; first difference row 21: now row "
                         rf"21: .*, journaled row 21: .* \(expected the file it read: give a new --journal to trade "
                         r"the new file\)", err), err
-    assert json.loads(_status_json(journal, capsys))["state"] == "crashed"  # the refusals wrote nothing
+    assert status_json(journal, capsys)["state"] == "crashed"  # the refusals wrote nothing
 
     csv.write_text(original)
     assert main(["paper", "resume", "--journal", str(journal)]) == 0
     assert journal_count(journal, "bar") == BARS
-
-
-def _status_json(journal: Path, capsys: pytest.CaptureFixture[str]) -> str:
-    capsys.readouterr()
-    assert main(["paper", "status", "--journal", str(journal), "--json"]) == 0
-    return capsys.readouterr().out
 
 
 def test_times_are_printed_in_the_zone_of_the_bars(paper_model: Path, replay_bars: pd.DataFrame, start: str,
@@ -161,5 +154,5 @@ def test_times_are_printed_in_the_zone_of_the_bars(paper_model: Path, replay_bar
     assert f"spx: last bar {last}; last signal {last} p_up" in ran.stdout  # not 20:00 UTC: the file's own clock
     assert re.search(r"spx: filled \w+ (buy|sell) [\d.]+ at [\d.]+, commission [\d.]+, on bar 2018-\d\d-\d\dT16:00:00"
                      r"-04:00", ran.stderr)
-    with_zone = json.loads(_status_json(journal, capsys))
+    with_zone = status_json(journal, capsys)
     assert with_zone["zones"] == {"spx": "-04:00"} and with_zone["last_bar"]["spx"] == "2018-12-31T20:00:00"
