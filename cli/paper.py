@@ -3,6 +3,7 @@
 `run` starts a run (flags, or a YAML file of them with --config), `resume` continues one from its
 journal, `status` reads a journal (also while its run writes it), `stop` sets a run's kill switch,
 `report` writes a run's report folder beside a backtest of the same bars, `watch` serves a live page of runs.
+`run` and `resume` print, when they end, the status read from the journal after their last event.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def add(sub: argparse._SubParsersAction) -> None:
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     run = actions.add_parser("run", help="start a paper run", description="Start a paper run; it ends when its "
-                             "feeds end, on `paper stop` or on SIGTERM, and prints its status.")
+                             "feeds end, on `paper stop`, SIGTERM or Ctrl-C (a second Ctrl-C exits at once), and "
+                             "prints its status. One process writes a journal at a time.")
     add_flags(run, PaperFile, skip=("feeds",), metavars={"server": "HOST:PORT", "signal_timeout": "SECONDS",
                                                         "notify": "URL"})
     run.add_argument("--feed", dest="feeds", action="append", default=argparse.SUPPRESS, metavar="SPEC",
@@ -51,23 +53,26 @@ def add(sub: argparse._SubParsersAction) -> None:
     resume = actions.add_parser("resume", help="continue a run from its journal",
                                 description="Continue a run from its journal alone (configuration, account, "
                                 "pending orders, history for the model's warm-up) at the first bar it had not "
-                                "finished; orders already journaled are never placed twice.")
+                                "finished; orders already journaled are never placed twice. Refused while the run's "
+                                "process lives; a run whose process died is taken over.")
     resume.add_argument("--journal", required=True, type=Path, help="the run's FILE.sqlite")
     add_flags(resume, ClientSecurity, only=("token",))
     add_flags(resume, PaperFile, only=("notify",), metavars={"notify": "URL"})
     resume.set_defaults(run=_resume)
 
     status = actions.add_parser("status", help="where a run stands, from its journal",
-                                description="Cash, equity, positions, open orders, counts of bars, signals, "
-                                "orders, fills and rejected bars, the last bar and signal per symbol; readable while "
-                                "the run writes.")
+                                description="Its state (running, stopping, stopped or crashed, with its process "
+                                "and heartbeat), cash, equity, positions with entry price and unrealised P&L, open "
+                                "orders, counts of bars, signals, orders, fills and rejected bars, the last bar and "
+                                "signal per symbol; readable while the run writes.")
     status.add_argument("--journal", required=True, type=Path, help="the run's FILE.sqlite")
     status.add_argument("--json", action="store_true", help="print the status as one JSON object")
     status.set_defaults(run=_status)
 
     stop = actions.add_parser("stop", help="set a run's kill switch",
-                              description="Write the kill-switch file beside the journal; the running strategy "
-                              "looks for it every 0.1 s and stops at its next bar (a later `paper resume` trades on).")
+                              description="Write the kill-switch file beside the journal of a running run; it "
+                              "looks for it every 0.1 s and stops at its next bar (a later `paper resume` trades on). "
+                              "A run that is not running is left as it is.")
     stop.add_argument("--journal", required=True, type=Path, help="the run's FILE.sqlite")
     stop.add_argument("--flatten", action="store_true", help="close every position before stopping")
     stop.set_defaults(run=_stop)
@@ -147,9 +152,14 @@ def _paper_report(args: argparse.Namespace) -> None:
 
 
 def _stop(args: argparse.Namespace) -> None:
-    from signalstack.paper.kill_switch import request_stop
+    from signalstack.paper.kill_switch import NotRunning, request_stop
+    from signalstack.paper.status import read_status
 
-    switch = request_stop(args.journal, flatten=args.flatten)
+    try:
+        switch = request_stop(args.journal, flatten=args.flatten)
+    except NotRunning as exc:
+        print(f"{exc}; state: {read_status(args.journal).describe_state()}")
+        return
     print(f"stop requested ({switch}): the run stops at its next bar"
           + (" once its positions are closed" if args.flatten else ""))
 

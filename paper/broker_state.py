@@ -37,12 +37,16 @@ class SymbolState:
     """The account and strategy after it."""
     pending: list[Order] = field(default_factory=list)
     """The orders submitted by then and neither filled nor cancelled."""
+    stale: int = 0
+    """Its live bars in a row up to `through` with a stale-signal gap (no fresh signal)."""
+    last_signal: str | None = None
+    """The bar time of its last signal up to `through`."""
 
 
 def checkpoint(journal: Journal) -> dict[str, SymbolState]:
     """{symbol: the state a resumed run starts it from}, read from `journal` (see the module docstring)."""
     by_symbol: dict[str, list[Event]] = defaultdict(list)
-    for event in journal.events(("bar", "rejected", "snapshot", "order", "fill", "cancel")):
+    for event in journal.events(("bar", "rejected", "snapshot", "order", "fill", "cancel", "signal", "gap")):
         by_symbol[event.symbol].append(event)
     return {symbol: _symbol_state(symbol, events) for symbol, events in by_symbol.items()}
 
@@ -56,4 +60,8 @@ def _symbol_state(symbol: str, events: list[Event]) -> SymbolState:
     last = snapshots[-1]
     done = {e.payload.order_id for e in events if e.kind in ("fill", "cancel") and e.seq <= last.seq}
     pending = [e.payload for e in events if e.kind == "order" and e.seq <= last.seq and e.payload.order_id not in done]
-    return SymbolState(bars, after_row, pd.Timestamp(last.time), last.payload, pending)
+    scored = sorted((e.time, e.kind) for e in events if e.kind in ("signal", "gap") and e.time <= last.time)
+    signalled = [time for time, kind in scored if kind == "signal"]
+    stale = sum(1 for time, kind in scored if kind == "gap" and (not signalled or time > signalled[-1]))
+    return SymbolState(bars, after_row, pd.Timestamp(last.time), last.payload, pending, stale,
+                       signalled[-1] if signalled else None)

@@ -15,7 +15,7 @@ $SIGNALSTACK_TOKEN, never in a file. Relative paths are read from the directory 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator
 
@@ -50,6 +50,23 @@ class RiskLimits(Settings):
         return any(value is not None for value in self.model_dump().values())
 
 
+class StalePolicy(Settings):
+    """What a symbol does when its signals stop coming (a served model down or late): `signalstack.paper.strategy`
+    counts its live bars in a row without a fresh signal."""
+
+    max_stale: int | None = Field(None, ge=1)
+    """Live bars in a row without a fresh signal (stale-signal gaps) after which --on-stale acts, once per
+    outage (default: never)."""
+    on_stale: Literal["hold", "flatten"] = "hold"
+    """What a symbol stale for --max-stale bars does: hold its position (logged and journaled) or flatten it."""
+
+
+class _Start(Settings):
+    allow_cold_start: bool = False
+    """Trade even when a feed has fewer bars before its start than the model needs: its first live bars then
+    get no signal (refused by default, naming the bars found and needed)."""
+
+
 class _Source(Settings):
     model: Text | None = None
     """FILE.onnx, run in process; with --server, the NAME of a model that server serves (its newest version,
@@ -74,7 +91,7 @@ class _Notify(Settings):
         return (urls,) if isinstance(urls, str) else urls
 
 
-class PaperConfig(_Source, _Notify):
+class PaperConfig(_Start, _Source, _Notify):
     """Everything a paper run is started with; journaled (less the bearer token) as its first event."""
 
     model: str | Path
@@ -86,6 +103,8 @@ class PaperConfig(_Source, _Notify):
     """The strategy's parameters, cash and costs, as a backtest takes them."""
     risk: RiskLimits = RiskLimits()
     """Position, gross exposure and daily loss limits (`signalstack.paper.risk`); none by default."""
+    stale: StalePolicy = StalePolicy()
+    """What a symbol does after a run of bars without a fresh signal; nothing by default."""
     security: ClientSecurity = ClientSecurity()
     """With `server`: its bearer token (never journaled: `resume_paper` is given it again) and TLS files
     (journaled as paths, read again on resume)."""
@@ -98,7 +117,7 @@ class _Run(_Source):
     """FILE.sqlite to create (a new file)."""
 
 
-class PaperFile(RiskLimits, TradingSettings, ClientTls, _Notify, _Run):
+class PaperFile(_Start, StalePolicy, RiskLimits, TradingSettings, ClientTls, _Notify, _Run):
     """`paper run`'s settings, from its flags over a `--config` file; every key optional here (`model`, `feeds`
     and `journal` must come from one or the other)."""
 
@@ -111,10 +130,9 @@ class PaperFile(RiskLimits, TradingSettings, ClientTls, _Notify, _Run):
         """What `run_paper` takes: these settings, reaching the server with `security` (these TLS files and the
         bearer token, which no file holds)."""
         return PaperConfig(model=self.model, feeds=self.feeds, trading=self.subset(TradingSettings),
-                           risk=self.subset(RiskLimits), server=self.server, signal_timeout=self.signal_timeout,
+                           risk=self.subset(RiskLimits), stale=self.subset(StalePolicy), server=self.server,
+                           signal_timeout=self.signal_timeout, allow_cold_start=self.allow_cold_start,
                            security=security, notify=self.notify)
-
-
 
 
 class WatchSettings(Settings):
@@ -133,4 +151,4 @@ class WatchSettings(Settings):
     """Seconds between the page's updates."""
 
 
-__all__ = ["DEFAULT_SIGNAL_TIMEOUT", "PaperConfig", "PaperFile", "RiskLimits", "WatchSettings"]
+__all__ = ["DEFAULT_SIGNAL_TIMEOUT", "PaperConfig", "PaperFile", "RiskLimits", "StalePolicy", "WatchSettings"]

@@ -3,8 +3,9 @@
 A journal row holds an event's kind, natural key, symbol and bar time beside its payload: one of these
 classes as canonical JSON (`Payload.encode`, `Payload.decode`; keys are the fields' names). A journal
 keeps the `SCHEMA` it was created with, also when resumed, so a reader knows what to expect: schema 1
-(signalstack 0.2.0) has no `trade` events and no open trade in its snapshots; schema 2 no `notify_failed`
-events. A later kind or field comes with a new schema number.
+(signalstack 0.2.0) has no `trade` events and no open trade in its snapshots; schema 2 has no `stale` or
+`notify_failed` events and its config no stale-signal policy, cold-start permission or bar zones. A later kind or
+field comes with a new schema number.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ class RunFeed:
     spec: str
     symbol: str
     pace: float
+    zone: str | None = None
+    """The UTC offset its bars were written with (`-04:00`), read from the file's first row; None: UTC."""
 
 
 @dataclass(frozen=True)
@@ -76,10 +79,21 @@ class RunConfig(Payload, kind="config"):
     tls_ca: str | None = None
     tls_cert: str | None = None
     tls_key: str | None = None
+    max_stale: int | None = None
+    """Live bars in a row without a fresh signal after which a symbol's `on_stale` policy acts (None: never)."""
+    on_stale: str = "hold"
+    """What a symbol stale for `max_stale` bars does: "hold" its position or "flatten" it."""
+    allow_cold_start: bool = False
+    """Whether the run may trade with less warm-up history than the model needs (its first bars get no signal)."""
 
     @property
     def symbols(self) -> list[str]:
         return [feed.symbol for feed in self.feeds]
+
+    @property
+    def zones(self) -> dict[str, str | None]:
+        """{symbol: the UTC offset its bars were written with, None for UTC}."""
+        return {feed.symbol: feed.zone for feed in self.feeds}
 
     def encode(self) -> dict[str, Any]:
         return {**vars(self), "feeds": [vars(feed) for feed in self.feeds]}
@@ -173,6 +187,17 @@ class ModelChange(Payload, kind="model"):
     @classmethod
     def decode(cls, doc: dict[str, Any]) -> Self:
         return cls(doc["model"], doc["from"], doc["to"])
+
+
+@dataclass(frozen=True)
+class Stale(Payload, kind="stale"):
+    """A symbol went `bars` live bars without a fresh signal (each a `gap`) and its stale-signal policy acted:
+    `action` "flatten" (its position closed) or "hold" (kept); `since`: its last signal's bar time (None: none)."""
+
+    bars: int
+    action: str
+    position: float
+    since: str | None
 
 
 @dataclass(frozen=True)

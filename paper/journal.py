@@ -19,6 +19,16 @@ was created with (SQLite's user_version). Every event has a natural key (`bar:SP
 `order:<id>`, ...). A resumed run re-derives the events of the step the crash interrupted; appending
 one that is already there is a no-op when its payload is the same and an error when it differs, so a
 resumed run can neither duplicate an order nor silently diverge from what it journaled before.
+
+One process writes a journal at a time: a writer holds its `lease.Lease` from open to close, and records
+itself with its first event as a *session* (pid, host, start, the last event before it) in a table beside
+the events. Its
+heartbeat there is refreshed at most every `HEARTBEAT_SECONDS`, inside whatever transaction is open (a
+flush while the feeds wait commits it alone), so it costs no fsync of its own per bar; `close` marks the
+session ended. A status tells a live run (lease held) from one that stopped (session ended) or died.
+
+`listen` subscribes a callable to every event a writer appends (not to a re-derived one it already had),
+called after the append in the appending thread: how a run announces what it does (`paper.progress`).
 """
 
 from __future__ import annotations
@@ -38,6 +48,7 @@ from pathlib import Path
 from typing import Any, Generic, Self, TypeVar
 
 from .events import KINDS, SCHEMA, Payload, RunConfig
+from .lease import Holder, Lease
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +58,10 @@ DURABLE = frozenset({"config", "resume", "order", "stop"})
 KILL_AFTER_ENV = "SIGNALSTACK_PAPER_KILL_AFTER_SEQ"
 """Crash-test hook: when set to N, the process SIGKILLs itself right after the commit that makes event
 N durable, between journaling an action and taking it (tests/paper/test_crash.py)."""
+
+HEARTBEAT_SECONDS = 1.0
+"""How often a writer refreshes its session's heartbeat: often enough that a stuck run shows within
+seconds, seldom enough to cost nothing next to a bar's work."""
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS events (
@@ -63,6 +78,15 @@ BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
 BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
 CREATE INDEX IF NOT EXISTS events_by_kind ON events (kind, seq);
+CREATE TABLE IF NOT EXISTS sessions (
+    session INTEGER PRIMARY KEY AUTOINCREMENT,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    started REAL NOT NULL,
+    after_seq INTEGER NOT NULL,
+    heartbeat REAL NOT NULL,
+    ended REAL
+);
 """
 
 
@@ -86,12 +110,31 @@ class Event(Generic[P]):
     payload: P
 
 
+Listener = Callable[[Event[Any]], None]
+"""What `Journal.listen` calls with each event appended."""
+
+
+@dataclass(frozen=True)
+class Session:
+    """One process's time writing the journal."""
+
+    number: int
+    holder: Holder
+    after_seq: int
+    """The last event journaled before it began (0: none): its events are those after."""
+    heartbeat: float
+    """Unix seconds of its last heartbeat."""
+    ended: float | None
+    """Unix seconds when it closed the journal; None while it writes, or when it died."""
+
+
 class Journal:
     """An append-only event log in one SQLite file; a context manager that closes it.
 
-    `readonly` opens an existing journal for reading while a run may be writing it. `max_pages`
-    caps the database size (SQLite's max_page_count), which is how tests simulate a full disk.
-    One journal serves the threads of a run (one per feed), one call at a time.
+    `readonly` opens an existing journal for reading while a run may be writing it; a writer holds the
+    journal's lease until it closes (`lease.LeaseHeld` when another process does). `max_pages` caps the
+    database size (SQLite's max_page_count), which is how tests simulate a full disk. One journal serves
+    the threads of a run (one per feed), one call at a time.
     """
 
     def __init__(self, path: str | Path, *, readonly: bool = False, max_pages: int | None = None) -> None:
@@ -101,9 +144,27 @@ class Journal:
         self._lock = threading.Lock()
         self._newest = 0  # the last sequence number appended (committed or pending)
         self._broken: str | None = None  # why a write failed: its transaction was rolled back, nothing more goes in
-        self._listeners: list[Callable[[Event], None]] = []
+        self._listeners: list[Listener] = []
+        self._session: int | None = None  # this writer's row in the sessions table
+        self._ended = False
+        self._beat_due = math.inf  # when the heartbeat is next refreshed
+        self._lease: Lease | None = None
         if readonly and not self.path.is_file():
             raise JournalError(f"journal {self.path}: no such file (expected the --journal of a paper run)")
+        if not readonly:
+            try:
+                self._lease = Lease(self.path)
+            except OSError as exc:
+                raise JournalError(f"journal {self.path}: cannot write it ({exc}); expected a writable SQLite file "
+                                   "path") from None
+        try:
+            self._open(readonly, max_pages)
+        except BaseException:
+            if self._lease is not None:
+                self._lease.release()
+            raise
+
+    def _open(self, readonly: bool, max_pages: int | None) -> None:
         try:
             if readonly:
                 self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
@@ -130,6 +191,17 @@ class Journal:
             raise JournalError(f"journal {self.path}: schema {self.schema}, written by a newer signalstack; expected "
                                f"schema {SCHEMA} or older (upgrade signalstack to read it)")
 
+    def _begin_session(self, now: float) -> None:
+        """Record this writer as a session, in the transaction of its first event (the lock held): a writer
+        that writes nothing (a refused resume) leaves no session."""
+        assert self._lease is not None
+        holder = self._lease.holder
+        after = self._db.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+        cursor = self._db.execute("INSERT INTO sessions (pid, host, started, after_seq, heartbeat) "
+                                  "VALUES (?, ?, ?, ?, ?)", (holder.pid, holder.host, holder.started, after, now))
+        self._session = int(cursor.lastrowid)
+        self._beat_due = now + HEARTBEAT_SECONDS
+
     def __enter__(self) -> Self:
         return self
 
@@ -137,24 +209,56 @@ class Journal:
         self.close()
 
     def close(self) -> None:
-        """Commit what is pending and close; JournalError when the commit fails. A journal whose write
-        failed has nothing left to commit (that failure was raised to its writer) and just closes."""
+        """Commit what is pending, end the session (`end_session`) and close, letting the lease go; JournalError
+        when the commit fails. A journal whose write failed has nothing left to commit (that failure was
+        raised to its writer) and just closes."""
         try:
             if not self.readonly and self._broken is None:
-                self.flush()
+                self.end_session()
         finally:
             self._db.close()
+            if self._lease is not None:
+                self._lease.release()
+
+    def end_session(self) -> None:
+        """Commit what is pending and mark the session ended (once): the writer has written its last event. A
+        run reads its final status between this and `close`, so that its close, the last, tidies up the
+        WAL (a read-only connection cannot)."""
+        with self._lock:
+            self._check_intact("end the session")
+            if self._session is not None and not self._ended:
+                self._write_session(ended=True)
+                self._ended = True
+            self._commit("the session's end")
 
     def flush(self) -> None:
-        """Make every event appended so far durable (a no-op when all are); JournalError when they cannot be."""
+        """Make every event appended so far durable (a no-op when all are, unless the heartbeat is due);
+        JournalError when they cannot be."""
         with self._lock:
             self._check_intact("commit pending events")
+            if time.time() >= self._beat_due:
+                self._write_session()
             self._commit("pending events")
 
-    def listen(self, listener: Callable[[Event], None]) -> None:
-        """Call `listener` with each event appended from now on, in the appending thread, once it is in the
-        journal (not for a re-derived event already there). It must return at once: the run waits for it."""
+    def listen(self, listener: Listener) -> None:
+        """Call `listener` with every event appended from now on (see the module docstring); its errors are
+        logged, never raised to the writer."""
         self._listeners.append(listener)
+
+    def _write_session(self, *, ended: bool = False) -> None:
+        """Stamp the session's heartbeat (and its end, with `ended`) with the time, in the open transaction or a
+        new one (the lock held)."""
+        now = time.time()
+        try:
+            if not self._db.in_transaction:
+                self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("UPDATE sessions SET heartbeat = ?, ended = ? WHERE session = ?",
+                             (now, now if ended else None, self._session))
+        except sqlite3.Error as exc:
+            self._abandon(exc)
+            raise JournalError(f"journal {self.path}: cannot write the session's "
+                               f"{'end' if ended else 'heartbeat'} ({exc}); stopped") from None
+        self._beat_due = now + HEARTBEAT_SECONDS
 
     def append(self, payload: Payload, key: str, *, symbol: str | None = None,
                time_: str | None = None) -> int | None:
@@ -165,15 +269,19 @@ class Journal:
         Raises JournalError when the event cannot be written (read-only file, full disk) or when `key`
         is journaled with a different payload: the caller must not take the action it records.
         """
-        kind, text, at = payload.KIND, _dumps(payload.encode()), time.time()
+        kind, text, now = payload.KIND, _dumps(payload.encode()), time.time()
         with self._lock:
             self._check_intact(f"write {kind} event {key}")
             try:
                 if not self._db.in_transaction:
                     self._db.execute("BEGIN IMMEDIATE")
+                if self._session is None and self._lease is not None:
+                    self._begin_session(now)
                 cursor = self._db.execute(
                     "INSERT INTO events (at, kind, key, symbol, time, payload) VALUES (?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (key) DO NOTHING", (at, kind, key, symbol, time_, text))
+                    "ON CONFLICT (key) DO NOTHING", (now, kind, key, symbol, time_, text))
+                if now >= self._beat_due:
+                    self._write_session()
             except sqlite3.Error as exc:
                 self._abandon(exc)
                 raise JournalError(f"journal {self.path}: cannot write {kind} event {key} ({exc}); "
@@ -190,9 +298,16 @@ class Journal:
                                    f"now makes it {text}; expected the same (has the model or the feed file "
                                    "changed?)")
             return None
-        for listener in self._listeners:
-            listener(Event(seq, at, kind, key, symbol, time_, payload))
+        if self._listeners:
+            self._announce(Event(seq, now, kind, key, symbol, time_, payload))
         return seq
+
+    def _announce(self, event: Event[Any]) -> None:
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("journal %s: listener %r failed on event %s", self.path, listener, event.key)
 
     def _commit(self, what: str) -> None:
         """Commit the open transaction, if any (the lock held); fire the crash-test hook once its event is in."""
@@ -243,6 +358,19 @@ class Journal:
             raise JournalError(f"journal {self.path}: cannot read it ({exc})") from None
         return [Event(seq, at, kind, key, symbol, when, KINDS[kind].decode(json.loads(payload)))
                 for seq, at, kind, key, symbol, when, payload in rows]
+
+    def sessions(self) -> list[Session]:
+        """Every session that wrote the journal, in order (none in a journal older than sessions)."""
+        try:
+            with self._lock:
+                rows = self._db.execute("SELECT session, pid, host, started, after_seq, heartbeat, ended FROM sessions "
+                                        "ORDER BY session").fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return []
+            raise JournalError(f"journal {self.path}: cannot read it ({exc})") from None
+        return [Session(number, Holder(pid, host, started), after, beat, ended)
+                for number, pid, host, started, after, beat, ended in rows]
 
     def counts(self) -> dict[str, int]:
         """{kind: number of events} for every kind, zero included."""

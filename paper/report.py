@@ -86,7 +86,7 @@ def paper_results(journal_path: str | Path) -> PaperReport:
     for symbol in traded:
         curve = equity.loc[equity["symbol"] == symbol]
         start = curve["time"].iloc[0]
-        outputs = _signals(signals, symbol)
+        outputs = _signals(signals, symbol, None if source is None else source.columns)
         backtest[symbol] = run_backtest(source if source is not None else _replayed(outputs), bars[symbol],
                                         start=start, symbol=symbol, cash=run.cash, commission=run.commission,
                                         slippage=run.slippage, **run.strategy)
@@ -237,10 +237,11 @@ def _of(frame: pd.DataFrame, symbol: str) -> pd.DataFrame:
     return frame.loc[frame["symbol"] == symbol].reset_index(drop=True)
 
 
-def _signals(events: Sequence[Event[Signal]], symbol: str) -> pd.DataFrame:
-    """`symbol`'s journaled signals, one column per output column of the model."""
+def _signals(events: Sequence[Event[Signal]], symbol: str, columns: Sequence[str] | None) -> pd.DataFrame:
+    """`symbol`'s journaled signals, one column per output column of the model (`columns`, when known: also a
+    run with no signal yet, one that never had history enough, has them)."""
     rows = {pd.Timestamp(e.time): e.payload.outputs for e in events if e.symbol == symbol}
-    return pd.DataFrame.from_dict(rows, orient="index", dtype=np.float64).sort_index()
+    return pd.DataFrame.from_dict(rows, orient="index", dtype=np.float64, columns=columns).sort_index()
 
 
 def _replayed(signals: pd.DataFrame) -> PrecomputedSource:

@@ -4,18 +4,26 @@ A paper run is a backtest that cannot look ahead and cannot be lost: the same st
 next-bar-open fills as `run_backtest`, fed bar by bar by live feeds, with every step journaled
 before it is taken. Its configuration is the journal's first event, so `resume_paper` needs the
 journal alone.
+
+Each run gets an id of its own, at random, so two runs of the same settings never share order ids;
+within a run the ids derive from it and the bar, so a resumed run re-derives the ids it journaled.
+One process writes a journal at a time (its lease, `paper.lease`): a second `run` or `resume` on it is
+refused while the first lives, and a `resume` takes over from one that died. Before a run journals
+anything its feeds are checked (`paper.preflight`): bars there, a start within them, history enough
+for the model; before a resume, files unchanged. What a session returns is read from the journal
+once it is closed.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
+import secrets
 import signal
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +40,14 @@ from .config import PaperConfig
 from .events import Resume, RunConfig, RunFeed, Stop
 from .feed_kinds import make_feed
 from .feeds import FeedSpec, parse_feed
-from .journal import Journal, JournalError
+from .journal import Journal, JournalError, Listener
 from .kill_switch import stop_file
 from .notify import Notifier
+from .preflight import check_feeds, check_unchanged, feed_zone
+from .progress import Progress
 from .risk import open_book
 from .signals import StreamSource, journaled_signals
-from .status import RunStatus, equity_frame, fills_frame, read_status, trades_frame
+from .status import RunStatus, equity_frame, fills_frame, read_status, shown, trades_frame
 from .strategy import Controller, PaperStrategy
 
 log = logging.getLogger(__name__)
@@ -49,7 +59,7 @@ class PaperResult:
 
     journal: Path
     stopped: str
-    """Why this session ended: feeds ended, kill switch, SIGTERM."""
+    """Why this session ended: feeds ended, kill switch, SIGTERM, SIGINT."""
     status: RunStatus
     """`read_status` of the journal after the session."""
     fills: pd.DataFrame
@@ -60,50 +70,95 @@ class PaperResult:
     """Each feed's account after each of its live bars (all sessions), from the journal."""
 
 
-def run_paper(config: PaperConfig, journal_path: str | Path, *, max_pages: int | None = None) -> PaperResult:
+def run_paper(config: PaperConfig, journal_path: str | Path, *, max_pages: int | None = None,
+              listeners: Sequence[Listener] = ()) -> PaperResult:
     """Start a paper run journaled at `journal_path` (a new file) and trade until the feeds end, the
-    kill switch is set or SIGTERM comes. `max_pages` caps the journal's size (tests of a full disk)."""
+    kill switch is set, SIGTERM or Ctrl-C comes. `max_pages` caps the journal's size (tests of a full disk);
+    `listeners` are called with every event the run journals (`Journal.listen`: notifications), besides the
+    log lines of `progress.Progress`.
+
+    Raises InvalidInput before journaling anything when a feed cannot trade as asked (`preflight`), and
+    `lease.LeaseHeld` when another process writes the journal."""
     specs = [parse_feed(text) for text in config.feeds]
     symbols = [spec.symbol for spec in specs]
     if len(set(symbols)) < len(symbols):
         raise ValueError(f"feeds trade symbols {symbols}: expected distinct symbols (name them SYMBOL=replay:...)")
     source, described = _open_source(config)
-    run = RunConfig(run_id="", **described, feeds=tuple(RunFeed(spec.canonical(), spec.symbol, spec.pace)
-                                                          for spec in specs),
-                    cash=config.trading.cash, commission=config.trading.commission, slippage=config.trading.slippage,
-                    strategy=dict(sorted(config.trading.strategy_keywords().items())), risk=config.risk.to_dict(),
-                    signalstack=__version__)
-    run = replace(run, run_id=hashlib.sha256(json.dumps(run.encode(), sort_keys=True).encode()).hexdigest()[:12])
-    with _opened(source), Journal(journal_path, max_pages=max_pages) as journal, \
-            Notifier(config.notify, journal, run.run_id):
-        if journal.counts()["config"]:
-            raise ValueError(f"journal {journal.path} already holds run {journal.config().run_id}: continue it "
-                             f"with `signalstack paper resume --journal {journal.path}`, or give a new --journal")
-        journal.append(run, "config")
-        log.info("paper run %s: %s on %s, journal %s", run.run_id, source.name, ", ".join(symbols), journal.path)
-        return _trade(journal, run, source, specs, {})
+    with _opened(source):
+        check_feeds(specs, source.bars_required, config.allow_cold_start)
+        run = RunConfig(run_id=secrets.token_hex(6), **described,
+                        feeds=tuple(RunFeed(spec.canonical(), spec.symbol, spec.pace, feed_zone(spec)) for spec in specs),
+                        cash=config.trading.cash, commission=config.trading.commission,
+                        slippage=config.trading.slippage,
+                        strategy=dict(sorted(config.trading.strategy_keywords().items())), risk=config.risk.to_dict(),
+                        signalstack=__version__, max_stale=config.stale.max_stale, on_stale=config.stale.on_stale,
+                        allow_cold_start=config.allow_cold_start)
+        with _writing(journal_path, max_pages) as journal, Notifier(config.notify, journal, run.run_id):
+            if journal.counts()["config"]:
+                raise ValueError(f"journal {journal.path} already holds run {journal.config().run_id}: continue it "
+                                 f"with `signalstack paper resume --journal {journal.path}`, or give a new --journal")
+            _listen(journal, run, listeners)
+            journal.append(run, "config")
+            log.info("paper run %s: %s on %s, journal %s", run.run_id, source.name, ", ".join(symbols), journal.path)
+            return _result(journal, _trade(journal, run, source, specs, {}))
 
 
-def resume_paper(journal_path: str | Path, *, token: str | None = None, notify: Sequence[str] = ()) -> PaperResult:
+def resume_paper(journal_path: str | Path, *, token: str | None = None, notify: Sequence[str] = (),
+                 listeners: Sequence[Listener] = ()) -> PaperResult:
     """Continue the run journaled at `journal_path` from its journal alone: its configuration, the
     account and pending orders at its last finished bar, the bars it had seen as history; `token`:
     the server's bearer token, for a run that used one, and `notify`: the webhook URLs (the secrets the
-    journal does not keep)."""
+    journal does not keep); `listeners` as for `run_paper`. A run whose process died (its lease free) is taken over; one still
+    running is refused (`lease.LeaseHeld`), and so is a feed file changed since the run read it
+    (`preflight.check_unchanged`), before anything is journaled."""
     path = Path(journal_path)
     if not path.is_file():
         raise ValueError(f"journal {path}: no such file (expected the --journal of a `paper run`)")
-    with Journal(path) as journal:
+    with _writing(path) as journal:
         run = journal.config()
         notifier = Notifier(notify, journal, run.run_id)  # its URLs checked before the source is reached
-        source = _reopen_source(run, token)
         specs = [parse_feed(feed.spec) for feed in run.feeds]
         states = checkpoint(journal)
+        for spec in specs:
+            if spec.symbol in states:
+                check_unchanged(spec, states[spec.symbol])
+        source = _reopen_source(run, token)
+        _listen(journal, run, listeners)
+        journal.append(Resume({s: None if state.through is None else state.through.isoformat()
+                               for s, state in states.items()}), f"resume:{journal.counts()['resume'] + 1}")
+        log.info("paper run %s resumed after %s", run.run_id, ", ".join(
+            f"{s} {shown(None if state.through is None else state.through.isoformat(), run.zones.get(s))}"
+            for s, state in states.items()) or "no bar")
         with notifier, _opened(source):
-            journal.append(Resume({s: None if state.through is None else state.through.isoformat()
-                                   for s, state in states.items()}), f"resume:{journal.counts()['resume'] + 1}")
-            log.info("paper run %s resumed after %s", run.run_id, ", ".join(
-                f"{s} {state.through or 'no finished bar'}" for s, state in states.items()) or "no bar")
-            return _trade(journal, run, source, specs, states)
+            return _result(journal, _trade(journal, run, source, specs, states))
+
+
+@contextmanager
+def _writing(path: str | Path, max_pages: int | None = None) -> Iterator[Journal]:
+    """The journal opened for one session of a run, its lease held until it closes. The kill switch's file
+    goes with the session: a stop it did not honour is not left for the next one. It is removed after the
+    lease is let go, so that a `paper stop` racing the end either sees the run gone or has its file removed."""
+    journal = Journal(path, max_pages=max_pages)
+    try:
+        with journal:
+            yield journal
+    finally:
+        stop_file(journal.path).unlink(missing_ok=True)
+
+
+def _listen(journal: Journal, run: RunConfig, listeners: Sequence[Listener]) -> None:
+    """Subscribe the run's log lines (`Progress`) and `listeners` to every event the session journals."""
+    for listener in (Progress(run), *listeners):
+        journal.listen(listener)
+
+
+def _result(journal: Journal, stopped: str) -> PaperResult:
+    """The session's end as its journal says it, read as any reader would once the session has ended: the
+    final word is the journal's, every event of the session (a flattening's last fill included) in."""
+    journal.end_session()
+    with Journal(journal.path, readonly=True) as read:
+        return PaperResult(journal=journal.path, stopped=stopped, status=read_status(journal.path),
+                           fills=fills_frame(read), trades=trades_frame(read), equity=equity_frame(read))
 
 
 LIVE_THREADS = 1
@@ -167,26 +222,26 @@ def _feed_source(source: SignalSource, symbol: str, journal: Journal, state: Sym
 
 
 def _trade(journal: Journal, run: RunConfig, source: SignalSource, specs: Sequence[FeedSpec],
-           states: Mapping[str, SymbolState]) -> PaperResult:
-    """Trade every feed in its own Cerebro and account, each in a thread, until all have stopped."""
-    controller = Controller(journal, run.run_id, run.model_name, run.model_version, risk=open_book(run, journal))
+           states: Mapping[str, SymbolState]) -> str:
+    """Trade every feed in its own Cerebro and account, each in a thread, until all have stopped; why they
+    stopped, journaled."""
+    controller = Controller(journal, run.run_id, run.model_name, run.model_version, risk=open_book(run, journal),
+                            allow_cold_start=run.allow_cold_start, max_stale=run.max_stale,
+                            flatten_stale=run.on_stale == "flatten")
     cerebros = [_cerebro(run, _feed_source(source, spec.symbol, journal, states.get(spec.symbol)), spec, journal,
                          controller, states.get(spec.symbol)) for spec in specs]
     try:
-        with _sigterm_stops(cerebros, controller):
+        with _signals_stop(cerebros, controller):
             _run_all(cerebros)
     except Exception as exc:
         with suppress(JournalError):  # the journal itself may be what failed
             journal.append(Stop("error", error=" ".join(str(exc).split())), f"stop:{journal.counts()['stop'] + 1}")
         raise
     stop = controller.stop or Stop("feeds ended")
-    if stop.reason == "kill switch":
-        stop_file(journal.path).unlink(missing_ok=True)  # honoured; a resume trades on
-    else:
+    if stop.reason != "kill switch":  # the kill switch's stop was journaled when it was read
         journal.append(stop, f"stop:{journal.counts()['stop'] + 1}")
     log.info("paper run %s stopped: %s", run.run_id, stop.reason)
-    return PaperResult(journal=journal.path, stopped=stop.reason, status=read_status(journal.path),
-                       fills=fills_frame(journal), trades=trades_frame(journal), equity=equity_frame(journal))
+    return stop.reason
 
 
 def _cerebro(run: RunConfig, source: SignalSource, spec: FeedSpec, journal: Journal, controller: Controller,
@@ -198,7 +253,7 @@ def _cerebro(run: RunConfig, source: SignalSource, spec: FeedSpec, journal: Jour
     feed = make_feed(spec, journal, state, stopping=controller.stop_requested)  # a waiting feed ends on a stop
     cerebro.adddata(feed, name=spec.symbol)
     cerebro.addstrategy(PaperStrategy, source=source, start=spec.start, controller=controller, restore=state,
-                        **run.strategy)
+                        zone=run.zones.get(spec.symbol), **run.strategy)
     return cerebro
 
 
@@ -228,22 +283,30 @@ def _run_all(cerebros: Sequence[bt.Cerebro]) -> None:
 
 
 @contextmanager
-def _sigterm_stops(cerebros: Sequence[bt.Cerebro], controller: Controller) -> Iterator[None]:
-    """SIGTERM ends the run cleanly: each Cerebro stops after the bar in hand and the journal is closed."""
+def _signals_stop(cerebros: Sequence[bt.Cerebro], controller: Controller) -> Iterator[None]:
+    """SIGTERM and Ctrl-C (SIGINT) end the run cleanly: each Cerebro stops after the bar in hand, the stop is
+    journaled and the journal closed. A second Ctrl-C exits at once (KeyboardInterrupt: no stop journaled,
+    so the run reads as crashed and resumes as one)."""
     def stop(signum: int, frame: Any) -> None:
-        controller.stop = Stop("SIGTERM")
+        name = signal.Signals(signum).name
+        if signum == signal.SIGINT and controller.stop is not None and controller.stop.reason == name:
+            raise KeyboardInterrupt
+        controller.stop = Stop(name)
+        log.warning("%s: stopping after the bar in hand%s", name,
+                    " (Ctrl-C again to exit at once)" if signum == signal.SIGINT else "")
         for cerebro in cerebros:
             cerebro.runstop()
 
     try:
-        previous = signal.signal(signal.SIGTERM, stop)
-    except ValueError:  # not the main thread: SIGTERM keeps its handler
+        previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGTERM, signal.SIGINT)}
+    except ValueError:  # not the main thread: the signals keep their handlers
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _sha256(path: Path) -> str:

@@ -237,7 +237,8 @@ class StreamScorer:
             answer = self._answer(event.time, deadline)
         self.gap, detail = self._verdict(answer)
         if self.gap is not None:
-            log.warning("%s: no signal for bar %s (%s%s)", self.symbol, time, self.gap, f": {detail}" if detail else "")
+            # a gap's line is `progress.Progress`'s, rate-limited: this one has the detail, for debugging
+            log.debug("%s: no signal for bar %s (%s%s)", self.symbol, time, self.gap, f": {detail}" if detail else "")
             return None
         assert answer is not None
         if answer.version != self.version:

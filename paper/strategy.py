@@ -8,6 +8,17 @@ cancellation before the strategy reacts to it, each trade Backtrader closes, and
 the bar with the trade still open. It looks for the kill switch (every `kill_switch.POLL_SECONDS`),
 and on a resumed run it restores its position and Backtrader's open trade (which then closes as it
 would have) and re-submits its pending orders at the bar they were first submitted on.
+
+Two rules of a live run that a backtest does not need:
+
+- warm-up: on a new run's first live bar, a feed with fewer bars of history than the model needs is
+  refused (`preflight.cold_start` says how many it has and needs) unless the run allows a cold start
+  (its first signal is then logged by `progress.Progress`, as every session's is). File feeds whose history was all there were
+  checked before the run began (`preflight.check_feeds`); this catches the feeds whose history comes live.
+- stale signals: a symbol counts its live bars in a row with a stale-signal gap (no fresh signal); at
+  the run's `max_stale` its policy acts once per outage, journaled as a `stale` event: "hold" keeps the
+  position, "flatten" closes it (and keeps it closed while the signals stay away: no entry is made
+  without one). A resumed run counts on from the journal (`broker_state.SymbolState.stale`).
 """
 
 from __future__ import annotations
@@ -22,15 +33,17 @@ from typing import Any
 
 import backtrader as bt
 
-from signalstack.core.times import bar_time, date_number
+from signalstack.core.errors import InvalidInput
+from signalstack.core.times import as_time, bar_time, date_number
 from signalstack.plugin.indicators import OUTPUT_LINES
 from signalstack.plugin.strategies import SignalStrategy
 
 from .broker_state import SymbolState
 from .events import (Accepted, Cancel, ClosedTrade, Decision, Fill, Gap, ModelChange, OpenTrade, Order, Signal,
-                     Snapshot, Stop)
+                     Snapshot, Stale, Stop)
 from .journal import Journal
 from .kill_switch import POLL_SECONDS, stop_request
+from .preflight import cold_start
 from .risk import RiskBook, RiskWaitCancelled
 
 log = logging.getLogger(__name__)
@@ -54,6 +67,12 @@ class Controller:
     """The stop being honoured; None while the run goes on."""
     risk: RiskBook | None = None
     """The run's risk limits and the accounts they are checked on; None: no limit is set."""
+    allow_cold_start: bool = False
+    """Whether a feed may trade with less history than the model needs (see the module docstring)."""
+    max_stale: int | None = None
+    """Live bars in a row without a fresh signal after which a symbol's stale-signal policy acts; None: never."""
+    flatten_stale: bool = False
+    """The policy: close the position (else hold it)."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _next_poll: float = -math.inf  # when to look for the kill switch's file next
 
@@ -76,11 +95,11 @@ class PaperStrategy(SignalStrategy):
     """`SignalStrategy` trading one live feed in an account of its own, journaling every step; see the module.
 
     Params besides SignalStrategy's: `controller` (Controller), `restore` (the symbol's state at a
-    resumed run's checkpoint, or None for a new run). On a resumed run the bars up to the checkpoint
+    resumed run's checkpoint, or None for a new run), `zone` (the UTC offset of the feed's bars, for messages). On a resumed run the bars up to the checkpoint
     are history already traded; the pending orders are submitted again on the checkpoint's bar.
     """
 
-    params = (("controller", None), ("restore", None))
+    params = (("controller", None), ("restore", None), ("zone", None))
 
     def __init__(self) -> None:
         super().__init__()
@@ -93,6 +112,9 @@ class PaperStrategy(SignalStrategy):
         self._outputs = [(c, OUTPUT_LINES[c]) for c in self.p.source.columns if c in OUTPUT_LINES]
         self._version: int | None = None  # the version of the last journaled signal (the journal's, at first)
         self._opened = (-1, "")  # the open trade's ref and opening time, converted once a trade (it costs ~20 µs)
+        self._first_live = state is None or state.through is None  # a new run's first live bar checks the warm-up
+        self._stale = 0 if state is None else state.stale  # live bars in a row with a stale-signal gap
+        self._signalled = None if state is None else state.last_signal  # the bar time of the last signal
 
     def start(self) -> None:
         state: SymbolState | None = self.p.restore
@@ -131,16 +153,54 @@ class PaperStrategy(SignalStrategy):
             return  # history: warm-up, or bars a resumed run had traded already
         self._now = bar_time(now).isoformat()
         self._orders_on_bar = 0
+        if self._first_live:
+            self._check_warm_up()
         self._journal_signal()
         stop = self.p.controller.stop_requested()
         if stop is not None:
             self._stopping(stop)
-        elif decide:
+        elif not self._stale_policy() and decide:
             try:
                 super().next()
             except RiskWaitCancelled:
                 return  # stopping while an entry waited on the other feeds: unfinished, a resume redoes the bar
         self._journal_snapshot()
+
+    def _check_warm_up(self) -> None:
+        """On a new run's first live bar: refuse a feed whose history is short of the model's, or with a cold
+        start allowed, log it (see the module docstring)."""
+        self._first_live = False
+        if self.p.start is None:
+            return  # every bar is traded: the first ones warm the model up
+        history, required = len(self.data) - 1, self.p.source.bars_required
+        if history >= required - 1:
+            return
+        said = cold_start(self.data._name, history, required, as_time(self.p.start), None, self.p.zone)
+        if not self.p.controller.allow_cold_start:
+            raise InvalidInput(f"{said} (give more history before start, or --allow-cold-start to trade without "
+                               "signals until then)")
+        log.warning("%s; trading from a cold start (its first signal is logged)", said)
+
+    def _stale_policy(self) -> bool:
+        """At `max_stale` live bars in a row without a fresh signal, journal the policy's action (once per
+        outage); with "flatten", close the position, now or once a pending order is done, while the signals
+        stay away. True when it placed the closing order (no other decision on this bar)."""
+        controller: Controller = self.p.controller
+        if controller.max_stale is None or self._stale < controller.max_stale:
+            return False
+        symbol = self.data._name
+        if self._stale == controller.max_stale:
+            controller.journal.append(Stale(self._stale, "flatten" if controller.flatten_stale else "hold",
+                                            self.position.size, self._signalled),
+                                      f"stale:{symbol}:{self._now}", symbol=symbol, time_=self._now)
+        if not (controller.flatten_stale and self.position.size and self._order is None):
+            return False
+        self._reason = "stale"
+        try:
+            self._order = self.close()
+        finally:
+            self._reason = "stop"
+        return True
 
     def stop(self) -> None:
         if self.p.controller.risk is not None:
@@ -253,7 +313,10 @@ class PaperStrategy(SignalStrategy):
             why = None if scorer is None else scorer.gap
             if why is not None:  # no entry on this bar (the scorer has logged why); stops and exits still act
                 journal.append(Gap(why, controller.model), f"gap:{symbol}:{self._now}", symbol=symbol, time_=self._now)
+                self._stale += 1
             return  # else not enough history for a prediction yet
+        self._stale = 0
+        self._signalled = self._now
         version = controller.version if scorer is None or scorer.version is None else int(scorer.version)
         if self._version is None:
             self._version = next((e.payload.version for e in reversed(journal.events(("signal",)))

@@ -3,16 +3,22 @@ a journal a run may be writing, waiting for a condition."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import backtrader as bt
 import pandas as pd
+import pytest
 
+from signalstack.cli import main
 from signalstack.core.features import Feature, FeatureSpec
 from signalstack.paper.journal import Event, Journal
 
@@ -67,6 +73,34 @@ def journal_events(path: Path, *kinds: str) -> list[Event]:
     """The events of `kinds` (every kind when none) of the journal at `path`, as a reader sees them."""
     with Journal(path, readonly=True) as journal:
         return journal.events(kinds)
+
+
+def same_ids(events: Sequence[Event]) -> list[Event]:
+    """`events` with each order id (in keys and payloads) replaced by what names the order alike in every run of
+    the same bars: its symbol, bar and number among that bar's orders. Ids derive from the run id, which is new
+    for every run, so two runs are compared this way."""
+    names: dict[str, str] = {}
+    numbers: Counter[tuple[str | None, str | None]] = Counter()
+    for event in events:
+        if event.kind == "order":
+            numbers[event.symbol, event.time] += 1
+            names[event.payload.order_id] = f"{event.symbol}|{event.time}|{numbers[event.symbol, event.time]}"
+
+    def renamed(event: Event) -> Event:
+        order_id = getattr(event.payload, "order_id", None)
+        if order_id is None:
+            return event
+        name = names[order_id]
+        return replace(event, key=event.key.replace(order_id, name), payload=replace(event.payload, order_id=name))
+
+    return [renamed(event) for event in events]
+
+
+def status_json(journal: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    """`paper status --json` of `journal`, as printed (what was captured before is dropped)."""
+    capsys.readouterr()
+    assert main(["paper", "status", "--journal", str(journal), "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
 
 
 def journal_count(path: Path, kind: str) -> int:

@@ -14,7 +14,7 @@ import pandas as pd
 from signalstack.cli import main
 from signalstack.paper.journal import KILL_AFTER_ENV, Event
 
-from .support import journal_events, paper_args, signalstack
+from .support import journal_events, paper_args, same_ids, signalstack
 
 DERIVED = ("bar", "rejected", "signal", "decision", "order", "accepted", "fill", "cancel", "trade", "snapshot")
 """The events a run derives from its bars; config, resume and stop events are a session's bookkeeping."""
@@ -24,9 +24,9 @@ DERIVED = ("bar", "rejected", "signal", "decision", "order", "accepted", "fill",
 
 def _state(events: list[Event]) -> dict[str, dict[str, Any]]:
     """{kind: {key: payload}} of the derived events: orders, fills, the equity curve (snapshots: cash,
-    value, positions after each bar), signals, decisions, bars."""
+    value, positions after each bar), signals, decisions, bars; order ids named alike in every run."""
     state: dict[str, dict[str, Any]] = {kind: {} for kind in DERIVED}
-    for event in events:
+    for event in same_ids(events):
         if event.kind in DERIVED:
             state[event.kind][event.key] = event.payload
     return state

@@ -24,7 +24,7 @@ from signalstack.plugin.backtest import run_backtest
 from signalstack.plugin.settings import TradingSettings
 from signalstack.plugin.sources import OnnxSource
 
-from .support import journal_events, signalstack
+from .support import journal_events, same_ids, signalstack
 
 DERIVED = ("signal", "risk", "decision", "order", "fill", "cancel", "snapshot")
 
@@ -32,7 +32,8 @@ DERIVED = ("signal", "risk", "decision", "order", "fill", "cancel", "snapshot")
 
 
 def _derived(path: Path) -> dict[str, Any]:
-    return {e.key: e.payload for e in journal_events(path, *DERIVED)}
+    """The derived events by key, order ids named alike in every run (`same_ids`)."""
+    return {e.key: e.payload for e in same_ids(journal_events(path, *DERIVED))}
 
 
 def _run(model: Path, feeds: list[str], journal: Path, strategy: dict[str, Any], **limits: float) -> None:

@@ -18,6 +18,7 @@ import pytest
 
 from signalstack.cli import main
 from signalstack.core.bars import COLUMNS
+from signalstack.paper.config import StalePolicy
 from signalstack.paper.journal import KILL_AFTER_ENV, Journal
 from signalstack.paper.kill_switch import request_stop
 from signalstack.paper.runner import PaperConfig, PaperResult, run_paper
@@ -361,3 +362,39 @@ def test_a_server_that_is_not_there_is_named_at_start(replay_csv: Path, start: s
     assert time.monotonic() - started < 15
     assert main(["paper", "run", "--model", "quick.onnx", "--signal-timeout", "1", "--feed",
                  f"replay:{replay_csv}", "--journal", str(journal_dir / "x.sqlite")]) == 1
+
+
+@pytest.mark.parametrize("action", ["flatten", "hold"])
+def test_a_symbol_without_fresh_signals_for_max_stale_bars_is_flattened_or_held_as_asked(
+        models: Path, replay_csv: Path, start: str, strategy: dict[str, Any], journal_dir: Path, action: str) -> None:
+    port, journal, symbol = free_port(), journal_dir / f"stale-{action}.sqlite", replay_csv.stem
+    config = PaperConfig(model="quick", server=f"127.0.0.1:{port}", signal_timeout=5,
+                         feeds=[f"replay:{replay_csv}?pace=0.05&start={start}"],
+                         trading=TradingSettings(**strategy, **COSTS), stale=StalePolicy(max_stale=3, on_stale=action))
+    server = SignalServer(ServeOptions(models, port=port, grace=0)).start()
+    try:
+        join = _in_thread(lambda: run_paper(config, journal))
+        wait_for(lambda: journal_count(journal, "fill") >= 1, "a position")
+        server.stop(0)  # and it stays down: every later bar is a stale-signal gap
+        result = join(120)
+    finally:
+        server.stop(0)
+    assert result.stopped == "feeds ended"
+    events = journal_events(journal)
+    gaps = [e.time for e in events if e.kind == "gap"]
+    [stale] = [e for e in events if e.kind == "stale"]  # once for the whole outage
+    assert stale.time == gaps[2] and stale.payload.bars == 3 and stale.payload.action == action
+    assert stale.payload.since == max(e.time for e in events if e.kind == "signal" and e.time < gaps[0])
+    assert stale.payload.position != 0
+    positions = {e.time: e.payload.position[0] for e in events if e.kind == "snapshot"}
+    decisions = [e for e in events if e.kind == "decision" and e.time >= gaps[0]]
+    assert not [d for d in decisions if d.payload.reason == "signal"]  # no entry without a signal
+    if action == "flatten":
+        assert [(d.time, d.payload.reason) for d in decisions] == [(stale.time, "stale")]
+        assert all(size == 0 for time, size in positions.items() if time > stale.time)  # closed at the next open
+    else:
+        assert decisions == [] and positions[max(positions)] == stale.payload.position
+    status = read_status(journal)
+    assert status.as_dict()["stale_actions"] == [{"symbol": symbol, "time": stale.time, "bars": 3, "action": action,
+                                                  "position": stale.payload.position, "since": stale.payload.since}]
+    assert f"{symbol}: 3 bars without a fresh signal on {stale.time} UTC: {action}" in format_status(status)
