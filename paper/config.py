@@ -48,6 +48,26 @@ class RiskLimits(Settings):
         return any(value is not None for value in self.model_dump().values())
 
 
+DEFAULT_BAR_WAIT = 2.0
+"""Seconds a `--top-k` run's round waits for a symbol's late bar (`paper run --bar-wait`): far above the
+moment between two feeds' bars of one time, far below a daily or minute bar's spacing."""
+
+
+class RankingSettings(Settings):
+    """A `--top-k` run: its feeds traded as one account by `RankingStrategy` (`signalstack.paper.portfolio`)."""
+
+    top_k: int | None = Field(None, ge=1)
+    """Rank the feeds by the model's score (p_up, or --line, for a model without one) and hold the best K, equally
+    weighted, in one account, exactly as `backtest --top-k` does over the same bars (default: an account per
+    feed)."""
+    rebalance: int | None = Field(None, ge=1)
+    """With --top-k: steps of the clock (the union of the feeds' bar times) between rebalances (default: the
+    model's horizon)."""
+    bar_wait: float = Field(DEFAULT_BAR_WAIT, gt=0)
+    """With --top-k: seconds a time's round waits, once some feed's bar for it has come, for the other feeds' bars
+    before deciding without them."""
+
+
 class _Source(Settings):
     model: Text | None = None
     """FILE.onnx, run in process; with --server, the NAME of a model that server serves (its newest version,
@@ -75,6 +95,8 @@ class PaperConfig(_Source):
     security: ClientSecurity = ClientSecurity()
     """With `server`: its bearer token (never journaled: `resume_paper` is given it again) and TLS files
     (journaled as paths, read again on resume)."""
+    ranking: RankingSettings = RankingSettings()
+    """With `top_k`: the feeds traded as one ranked account instead of an account each."""
 
 
 class _Run(_Source):
@@ -84,7 +106,7 @@ class _Run(_Source):
     """FILE.sqlite to create (a new file)."""
 
 
-class PaperFile(RiskLimits, TradingSettings, ClientTls, _Run):
+class PaperFile(RiskLimits, TradingSettings, ClientTls, _Run, RankingSettings):
     """`paper run`'s settings, from its flags over a `--config` file; every key optional here (`model`, `feeds`
     and `journal` must come from one or the other)."""
 
@@ -98,7 +120,7 @@ class PaperFile(RiskLimits, TradingSettings, ClientTls, _Run):
         bearer token, which no file holds)."""
         return PaperConfig(model=self.model, feeds=self.feeds, trading=self.subset(TradingSettings),
                            risk=self.subset(RiskLimits), server=self.server, signal_timeout=self.signal_timeout,
-                           security=security)
+                           security=security, ranking=self.subset(RankingSettings))
 
 
-__all__ = ["DEFAULT_SIGNAL_TIMEOUT", "PaperConfig", "PaperFile", "RiskLimits"]
+__all__ = ["DEFAULT_BAR_WAIT", "DEFAULT_SIGNAL_TIMEOUT", "PaperConfig", "PaperFile", "RankingSettings", "RiskLimits"]

@@ -34,6 +34,7 @@ from .feed_kinds import make_feed
 from .feeds import FeedSpec, parse_feed
 from .journal import Journal, JournalError
 from .kill_switch import stop_file
+from .portfolio import portfolio_cerebro, portfolio_checkpoint, ranking_of
 from .risk import open_book
 from .signals import StreamSource, journaled_signals
 from .status import RunStatus, equity_frame, fills_frame, read_status, trades_frame
@@ -71,7 +72,7 @@ def run_paper(config: PaperConfig, journal_path: str | Path, *, max_pages: int |
                                                           for spec in specs),
                     cash=config.trading.cash, commission=config.trading.commission, slippage=config.trading.slippage,
                     strategy=dict(sorted(config.trading.strategy_keywords().items())), risk=config.risk.to_dict(),
-                    signalstack=__version__)
+                    signalstack=__version__, ranking=ranking_of(config, source, specs))
     run = replace(run, run_id=hashlib.sha256(json.dumps(run.encode(), sort_keys=True).encode()).hexdigest()[:12])
     with _opened(source), Journal(journal_path, max_pages=max_pages) as journal:
         if journal.counts()["config"]:
@@ -93,7 +94,7 @@ def resume_paper(journal_path: str | Path, *, token: str | None = None) -> Paper
         run = journal.config()
         source = _reopen_source(run, token)
         specs = [parse_feed(feed.spec) for feed in run.feeds]
-        states = checkpoint(journal)
+        states = (checkpoint if run.ranking is None else portfolio_checkpoint)(journal)
         journal.append(Resume({s: None if state.through is None else state.through.isoformat()
                                for s, state in states.items()}), f"resume:{journal.counts()['resume'] + 1}")
         log.info("paper run %s resumed after %s", run.run_id, ", ".join(
@@ -164,10 +165,15 @@ def _feed_source(source: SignalSource, symbol: str, journal: Journal, state: Sym
 
 def _trade(journal: Journal, run: RunConfig, source: SignalSource, specs: Sequence[FeedSpec],
            states: Mapping[str, SymbolState]) -> PaperResult:
-    """Trade every feed in its own Cerebro and account, each in a thread, until all have stopped."""
+    """Trade every feed in its own Cerebro and account, each in a thread (a --top-k run: all feeds in one), until
+    all have stopped."""
     controller = Controller(journal, run.run_id, run.model_name, run.model_version, risk=open_book(run, journal))
-    cerebros = [_cerebro(run, _feed_source(source, spec.symbol, journal, states.get(spec.symbol)), spec, journal,
-                         controller, states.get(spec.symbol)) for spec in specs]
+    sources = {spec.symbol: _feed_source(source, spec.symbol, journal, states.get(spec.symbol)) for spec in specs}
+    if run.ranking is not None:  # --top-k: every feed in one Cerebro and one account (paper.portfolio)
+        cerebros = [portfolio_cerebro(run, sources, specs, journal, controller, states)]
+    else:
+        cerebros = [_cerebro(run, sources[spec.symbol], spec, journal, controller, states.get(spec.symbol))
+                    for spec in specs]
     try:
         with _sigterm_stops(cerebros, controller):
             _run_all(cerebros)
