@@ -106,7 +106,7 @@ class _Run(_Source):
     """FILE.sqlite to create (a new file)."""
 
 
-class PaperFile(RiskLimits, TradingSettings, ClientTls, _Run, RankingSettings):
+class PaperFile(RankingSettings, RiskLimits, TradingSettings, ClientTls, _Run):
     """`paper run`'s settings, from its flags over a `--config` file; every key optional here (`model`, `feeds`
     and `journal` must come from one or the other)."""
 
