@@ -27,7 +27,8 @@ _FEED_HELP = ("replay:FILE.csv[?pace=SECONDS][&start=DATE]: a finished file's ba
               "gRPC service the run serves there (feeds naming one address share it, bars routed by symbol). Bars "
               "before start are warm-up history; tail and grpc feeds end on `paper stop`, SIGTERM or after idle "
               "seconds without a bar. SYMBOL=SPEC names the symbol (default: the file stem); repeat for several "
-              "symbols, each traded in an account of its own as backtest's --data are")
+              "symbols, each traded in an account of its own as backtest's --data are (with --top-k: one ranked "
+              "account)")
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -138,9 +139,9 @@ def _status(args: argparse.Namespace) -> None:
 
 
 def _paper_report(args: argparse.Namespace) -> None:
-    from signalstack.paper.report import write_paper_report
+    from signalstack.paper.portfolio_report import write_run_report
 
-    written = write_paper_report(args.journal, args.out)
+    written = write_run_report(args.journal, args.out)
     comparison = json.loads(written[-1].read_text())
     for symbol, c in comparison["symbols"].items():
         first = c["first_divergence"]

@@ -65,6 +65,24 @@ class _Start(Settings):
     allow_cold_start: bool = False
     """Trade even when a feed has fewer bars before its start than the model needs: its first live bars then
     get no signal (refused by default, naming the bars found and needed)."""
+DEFAULT_BAR_WAIT = 2.0
+"""Seconds a `--top-k` run's round waits for a symbol's late bar (`paper run --bar-wait`): far above the
+moment between two feeds' bars of one time, far below a daily or minute bar's spacing."""
+
+
+class RankingSettings(Settings):
+    """A `--top-k` run: its feeds traded as one account by `RankingStrategy` (`signalstack.paper.portfolio`)."""
+
+    top_k: int | None = Field(None, ge=1)
+    """Rank the feeds by the model's score (p_up, or --line, for a model without one) and hold the best K, equally
+    weighted, in one account, exactly as `backtest --top-k` does over the same bars (default: an account per
+    feed)."""
+    rebalance: int | None = Field(None, ge=1)
+    """With --top-k: steps of the clock (the union of the feeds' bar times) between rebalances (default: the
+    model's horizon)."""
+    bar_wait: float = Field(DEFAULT_BAR_WAIT, gt=0)
+    """With --top-k: seconds a time's round waits, once some feed's bar for it has come, for the other feeds' bars
+    before deciding without them."""
 
 
 class _Source(Settings):
@@ -108,6 +126,8 @@ class PaperConfig(_Start, _Source, _Notify):
     security: ClientSecurity = ClientSecurity()
     """With `server`: its bearer token (never journaled: `resume_paper` is given it again) and TLS files
     (journaled as paths, read again on resume)."""
+    ranking: RankingSettings = RankingSettings()
+    """With `top_k`: the feeds traded as one ranked account instead of an account each."""
 
 
 class _Run(_Source):
@@ -117,7 +137,7 @@ class _Run(_Source):
     """FILE.sqlite to create (a new file)."""
 
 
-class PaperFile(_Start, StalePolicy, RiskLimits, TradingSettings, ClientTls, _Notify, _Run):
+class PaperFile(RankingSettings, _Start, StalePolicy, RiskLimits, TradingSettings, ClientTls, _Notify, _Run):
     """`paper run`'s settings, from its flags over a `--config` file; every key optional here (`model`, `feeds`
     and `journal` must come from one or the other)."""
 
@@ -132,7 +152,7 @@ class PaperFile(_Start, StalePolicy, RiskLimits, TradingSettings, ClientTls, _No
         return PaperConfig(model=self.model, feeds=self.feeds, trading=self.subset(TradingSettings),
                            risk=self.subset(RiskLimits), stale=self.subset(StalePolicy), server=self.server,
                            signal_timeout=self.signal_timeout, allow_cold_start=self.allow_cold_start,
-                           security=security, notify=self.notify)
+                           security=security, notify=self.notify, ranking=self.subset(RankingSettings))
 
 
 class WatchSettings(Settings):
@@ -151,4 +171,5 @@ class WatchSettings(Settings):
     """Seconds between the page's updates."""
 
 
-__all__ = ["DEFAULT_SIGNAL_TIMEOUT", "PaperConfig", "PaperFile", "RiskLimits", "StalePolicy", "WatchSettings"]
+__all__ = ["DEFAULT_BAR_WAIT", "DEFAULT_SIGNAL_TIMEOUT", "PaperConfig", "PaperFile", "RankingSettings", "RiskLimits",
+           "StalePolicy", "WatchSettings"]

@@ -3,14 +3,14 @@
 A journal row holds an event's kind, natural key, symbol and bar time beside its payload: one of these
 classes as canonical JSON (`Payload.encode`, `Payload.decode`; keys are the fields' names). A journal
 keeps the `SCHEMA` it was created with, also when resumed, so a reader knows what to expect: schema 1
-(signalstack 0.2.0) has no `trade` events and no open trade in its snapshots; schema 2 has no `stale` or
-`notify_failed` events and its config no stale-signal policy, cold-start permission or bar zones. A later kind or
-field comes with a new schema number.
+(signalstack 0.2.0) has no `trade` events and no open trade in its snapshots; schema 2 has no `stale`,
+`notify_failed` or `portfolio` events and its config no stale-signal policy, cold-start permission, bar zones or
+`--top-k` ranking (`RunConfig.ranking`). A later kind or field comes with a new schema number.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
 SCHEMA = 3
@@ -53,6 +53,18 @@ class RunFeed:
 
 
 @dataclass(frozen=True)
+class Ranking:
+    """How a `--top-k` run trades its feeds as one account (`paper.portfolio`): `RankingStrategy` holding the
+    `top_k` best-scored symbols by `line`, rebalanced every `rebalance` steps of the clock, each step's round
+    of bars waiting up to `bar_wait` seconds for a symbol's late bar."""
+
+    top_k: int
+    rebalance: int
+    line: str
+    bar_wait: float
+
+
+@dataclass(frozen=True)
 class RunConfig(Payload, kind="config"):
     """The run's configuration, its first event: all `paper resume` needs besides a server's token."""
 
@@ -85,6 +97,8 @@ class RunConfig(Payload, kind="config"):
     """What a symbol stale for `max_stale` bars does: "hold" its position or "flatten" it."""
     allow_cold_start: bool = False
     """Whether the run may trade with less warm-up history than the model needs (its first bars get no signal)."""
+    ranking: Ranking | None = None
+    """A `--top-k` run's ranking, its feeds traded in one account; None: an account per feed."""
 
     @property
     def symbols(self) -> list[str]:
@@ -96,11 +110,15 @@ class RunConfig(Payload, kind="config"):
         return {feed.symbol: feed.zone for feed in self.feeds}
 
     def encode(self) -> dict[str, Any]:
-        return {**vars(self), "feeds": [vars(feed) for feed in self.feeds]}
+        doc = {**vars(self), "feeds": [vars(feed) for feed in self.feeds]}
+        del doc["ranking"]  # absent rather than null: a run of an account per feed is journaled as before
+        return doc if self.ranking is None else {**doc, "ranking": vars(self.ranking)}
 
     @classmethod
     def decode(cls, doc: dict[str, Any]) -> Self:
-        return cls(**{**doc, "feeds": tuple(RunFeed(**feed) for feed in doc["feeds"])})
+        ranking = doc.get("ranking")
+        return cls(**{**doc, "feeds": tuple(RunFeed(**feed) for feed in doc["feeds"]),
+                      "ranking": None if ranking is None else Ranking(**ranking)})
 
 
 @dataclass(frozen=True)
@@ -313,6 +331,30 @@ class Snapshot(Payload, kind="snapshot"):
         trade = doc.get("trade")
         return cls(doc["cash"], doc["value"], tuple(doc["position"]), doc["strategy"],
                    None if trade is None else OpenTrade(**trade))
+
+
+@dataclass(frozen=True)
+class Portfolio(Payload, kind="portfolio"):
+    """A `--top-k` run's one account after a step of its clock (schema 3), where a resumed run starts from: cash,
+    value, each symbol's position (size, price), the symbols with a bar at that step (`ranked`), the steps
+    `RankingStrategy` has counted, the orders still open and Backtrader's trade open in each symbol."""
+
+    cash: float
+    value: float
+    positions: dict[str, tuple[float, float]]
+    ranked: tuple[str, ...]
+    steps: int
+    open_orders: tuple[str, ...] = ()
+    trades: dict[str, OpenTrade] = field(default_factory=dict)
+
+    def encode(self) -> dict[str, Any]:
+        return {**vars(self), "positions": {s: list(p) for s, p in self.positions.items()}, "ranked": list(self.ranked),
+                "open_orders": list(self.open_orders), "trades": {s: vars(t) for s, t in self.trades.items()}}
+
+    @classmethod
+    def decode(cls, doc: dict[str, Any]) -> Self:
+        return cls(doc["cash"], doc["value"], {s: tuple(p) for s, p in doc["positions"].items()}, tuple(doc["ranked"]),
+                   doc["steps"], tuple(doc["open_orders"]), {s: OpenTrade(**t) for s, t in doc["trades"].items()})
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from signalstack.core.errors import InvalidInput
 from signalstack.plugin.backtest import BacktestResult, backtest_result, run_backtest
 from signalstack.plugin.charts import Marks, drawdown_chart, equity_chart, price_chart
 from signalstack.plugin.report import Page, Section, trading_rules, write_portfolio, write_report
@@ -76,6 +77,9 @@ def paper_results(journal_path: str | Path) -> PaperReport:
         causes = journal.events(("order", "model"))
         bars, fills, trades, equity = bar_frames(journal), fills_frame(journal), trades_frame(journal), equity_frame(
             journal)
+    if run.ranking is not None:
+        raise InvalidInput(f"journal {journal_path}: a --top-k run, one account: expected "
+                           "paper.portfolio_report for it (`paper report` picks it)")
     traded = [symbol for symbol in run.symbols if (equity["symbol"] == symbol).any()]
     if not traded:
         raise ValueError(f"journal {journal_path}: no symbol has a finished live bar yet (expected a run that traded "
@@ -244,6 +248,11 @@ def _signals(events: Sequence[Event[Signal]], symbol: str, columns: Sequence[str
     return pd.DataFrame.from_dict(rows, orient="index", dtype=np.float64, columns=columns).sort_index()
 
 
+def journaled_source(events: Sequence[Event[Signal]], symbol: str) -> PrecomputedSource:
+    """`symbol`'s journaled signals as a source: what a served run's backtest trades (no model file to re-run)."""
+    return _replayed(_signals(events, symbol, None))
+
+
 def _replayed(signals: pd.DataFrame) -> PrecomputedSource:
     if signals.empty:
         raise ValueError("no journaled signals to replay: expected a served run that scored at least one bar")
@@ -387,4 +396,4 @@ def _difference(value: float | None) -> str:
     return "no common bar" if value is None else f"{value:,.6g}"
 
 
-__all__ = ["KIND", "TOLERANCE", "PaperReport", "compare", "paper_results", "write_paper_report"]
+__all__ = ["KIND", "TOLERANCE", "PaperReport", "compare", "journaled_source", "paper_results", "write_paper_report"]

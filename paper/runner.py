@@ -45,6 +45,7 @@ from .kill_switch import stop_file
 from .notify import Notifier
 from .preflight import check_feeds, check_unchanged, feed_zone
 from .progress import Progress
+from .portfolio import portfolio_cerebro, portfolio_checkpoint, ranking_of
 from .risk import open_book
 from .signals import StreamSource, journaled_signals
 from .status import RunStatus, equity_frame, fills_frame, read_status, shown, trades_frame
@@ -92,7 +93,7 @@ def run_paper(config: PaperConfig, journal_path: str | Path, *, max_pages: int |
                         slippage=config.trading.slippage,
                         strategy=dict(sorted(config.trading.strategy_keywords().items())), risk=config.risk.to_dict(),
                         signalstack=__version__, max_stale=config.stale.max_stale, on_stale=config.stale.on_stale,
-                        allow_cold_start=config.allow_cold_start)
+                        allow_cold_start=config.allow_cold_start, ranking=ranking_of(config, source, specs))
         with _writing(journal_path, max_pages) as journal, Notifier(config.notify, journal, run.run_id):
             if journal.counts()["config"]:
                 raise ValueError(f"journal {journal.path} already holds run {journal.config().run_id}: continue it "
@@ -108,8 +109,8 @@ def resume_paper(journal_path: str | Path, *, token: str | None = None, notify: 
     """Continue the run journaled at `journal_path` from its journal alone: its configuration, the
     account and pending orders at its last finished bar, the bars it had seen as history; `token`:
     the server's bearer token, for a run that used one, and `notify`: the webhook URLs (the secrets the
-    journal does not keep); `listeners` as for `run_paper`. A run whose process died (its lease free) is taken over; one still
-    running is refused (`lease.LeaseHeld`), and so is a feed file changed since the run read it
+    journal does not keep); `listeners` as for `run_paper`. A run whose process died (its lease free) is
+    taken over; one still running is refused (`lease.LeaseHeld`), and so is a feed file changed since the run read it
     (`preflight.check_unchanged`), before anything is journaled."""
     path = Path(journal_path)
     if not path.is_file():
@@ -118,7 +119,7 @@ def resume_paper(journal_path: str | Path, *, token: str | None = None, notify: 
         run = journal.config()
         notifier = Notifier(notify, journal, run.run_id)  # its URLs checked before the source is reached
         specs = [parse_feed(feed.spec) for feed in run.feeds]
-        states = checkpoint(journal)
+        states = (checkpoint if run.ranking is None else portfolio_checkpoint)(journal)
         for spec in specs:
             if spec.symbol in states:
                 check_unchanged(spec, states[spec.symbol])
@@ -223,13 +224,17 @@ def _feed_source(source: SignalSource, symbol: str, journal: Journal, state: Sym
 
 def _trade(journal: Journal, run: RunConfig, source: SignalSource, specs: Sequence[FeedSpec],
            states: Mapping[str, SymbolState]) -> str:
-    """Trade every feed in its own Cerebro and account, each in a thread, until all have stopped; why they
-    stopped, journaled."""
+    """Trade every feed in its own Cerebro and account, each in a thread (a --top-k run: all feeds in one), until
+    all have stopped; why they stopped, journaled."""
     controller = Controller(journal, run.run_id, run.model_name, run.model_version, risk=open_book(run, journal),
                             allow_cold_start=run.allow_cold_start, max_stale=run.max_stale,
                             flatten_stale=run.on_stale == "flatten")
-    cerebros = [_cerebro(run, _feed_source(source, spec.symbol, journal, states.get(spec.symbol)), spec, journal,
-                         controller, states.get(spec.symbol)) for spec in specs]
+    sources = {spec.symbol: _feed_source(source, spec.symbol, journal, states.get(spec.symbol)) for spec in specs}
+    if run.ranking is not None:  # --top-k: every feed in one Cerebro and one account (paper.portfolio)
+        cerebros = [portfolio_cerebro(run, sources, specs, journal, controller, states)]
+    else:
+        cerebros = [_cerebro(run, sources[spec.symbol], spec, journal, controller, states.get(spec.symbol))
+                    for spec in specs]
     try:
         with _signals_stop(cerebros, controller):
             _run_all(cerebros)

@@ -35,7 +35,7 @@ from signalstack.plugin.backtest import configure_broker
 from signalstack.plugin.feeds import bars_feed
 from signalstack.plugin.ledger import FILL_COLUMNS, TRADE_COLUMNS
 
-from .events import Bar, Gap, ModelChange, Order, RiskBreach, RunConfig, Signal, Snapshot, Stale, Stop
+from .events import Bar, Gap, ModelChange, Order, Portfolio, RiskBreach, RunConfig, Signal, Snapshot, Stale, Stop
 from .journal import Event, Journal, Session
 from .kill_switch import stop_file, stop_request
 from .lease import is_held
@@ -85,23 +85,30 @@ class RunStatus:
     stopping: Stop | None
     """The stop a running run is honouring (journaled in its session, or the kill switch not yet read);
     None unless the state is stopping."""
+    portfolio: Portfolio | None = None
+    """A --top-k run's one account after its last finished step (`accounts` then hold each symbol's position
+    only); None for a run of an account per feed."""
 
     @property
     def cash(self) -> float:
-        return sum(a.cash for a in self.accounts.values())
+        return self.portfolio.cash if self.portfolio else sum(a.cash for a in self.accounts.values())
 
     @property
     def equity(self) -> float:
-        return sum(a.value for a in self.accounts.values())
+        return self.portfolio.value if self.portfolio else sum(a.value for a in self.accounts.values())
 
     @property
     def unrealized_pnl(self) -> float:
+        if self.portfolio is not None:  # one account: its positions' value less what they cost
+            held = self.portfolio.value - self.portfolio.cash
+            return held - sum(size * price for size, price in self.portfolio.positions.values())
         return sum(_unrealized(a) for a in self.accounts.values())
 
     @property
     def return_since_start(self) -> float:
-        """Equity against the starting cash of every account."""
-        return self.equity / (self.run.cash * len(self.accounts)) - 1.0 if self.accounts else 0.0
+        """Equity against the starting cash of every account (of the one account of a --top-k run)."""
+        accounts = 1 if self.portfolio is not None else len(self.accounts)
+        return self.equity / (self.run.cash * accounts) - 1.0 if accounts else 0.0
 
     @property
     def heartbeat_age(self) -> float | None:
@@ -140,7 +147,10 @@ class RunStatus:
             "today_pnl": self.today_pnl, "positions": {s: a.position[0] for s, a in self.accounts.items()},
             "accounts": {s: {"cash": a.cash, "equity": a.value, "entry_price": a.position[1] if a.position[0] else None,
                              "unrealized_pnl": _unrealized(a), "return_since_start": a.value / self.run.cash - 1.0}
-                         for s, a in self.accounts.items()},
+                         for s, a in self.accounts.items()}
+            if self.portfolio is None else {"portfolio": {"cash": self.cash, "equity": self.equity,
+                                                          "unrealized_pnl": self.unrealized_pnl,
+                                                          "return_since_start": self.return_since_start}},
             "open_orders": [{"order_id": e.payload.order_id, "symbol": e.symbol, "time": e.time,
                              "side": e.payload.side, "size": e.payload.size} for e in self.open_orders],
             **{name: self.counts[kind] for name, kind in (("bars", "bar"), ("signals", "signal"), ("orders", "order"),
@@ -175,24 +185,32 @@ def read_status(path: str | Path) -> RunStatus:
     path = Path(path)
     held = is_held(path)  # asked first: a run that ends meanwhile has journaled its end by the time it lets go
     with Journal(path, readonly=True) as journal:
-        run, counts, snapshots = journal.config(), journal.counts(), journal.last("snapshot")
+        run, counts = journal.config(), journal.counts()
+        kind = "snapshot" if run.ranking is None else "portfolio"  # an account per feed, or one (--top-k)
+        snapshots = journal.last(kind)
         today = max((e.time[:10] for e in snapshots.values()), default=None)
-        day_start = journal.last("snapshot", before=today) if today else {}  # each account as the day began
+        day_start = journal.last(kind, before=today) if today else {}  # each account as the day began
         last_bar, last_signal = journal.last("bar"), journal.last("signal")
         events = journal.events(("gap", "model", "risk", "order", "fill", "cancel", "stop", "stale", "resume"))
         sessions = journal.sessions()
     by_kind: dict[str, list[Event[Any]]] = defaultdict(list)
     for event in events:
         by_kind[event.kind].append(event)
-    accounts = {s: snapshots[s].payload if s in snapshots else Snapshot(run.cash, run.cash, (0.0, 0.0), {})
-                for s in run.symbols}  # an account per feed
+    portfolio = None
+    if run.ranking is None:
+        accounts = {s: snapshots[s].payload if s in snapshots else Snapshot(run.cash, run.cash, (0.0, 0.0), {})
+                    for s in run.symbols}  # an account per feed
+        start_value = sum(day_start[s].payload.value if s in day_start else run.cash for s in run.symbols)
+    else:
+        portfolio = snapshots[""].payload if snapshots else Portfolio(run.cash, run.cash, {}, (), 0)
+        accounts = {s: Snapshot(0.0, 0.0, portfolio.positions.get(s, (0.0, 0.0)), {}) for s in run.symbols}
+        start_value = day_start[""].payload.value if day_start else run.cash
     closed = {e.payload.order_id for e in by_kind["fill"] + by_kind["cancel"]}
     session = sessions[-1] if sessions else None
     state, stopping = _state(held, session, by_kind, stop_request(path))
     return RunStatus(
         run=run, accounts=accounts, today=today,
-        today_pnl=sum(a.value for a in accounts.values())
-        - sum(day_start[s].payload.value if s in day_start else run.cash for s in run.symbols),
+        today_pnl=(portfolio.value if portfolio else sum(a.value for a in accounts.values())) - start_value,
         open_orders=[e for e in by_kind["order"] if e.payload.order_id not in closed], counts=counts,
         risk_events=by_kind["risk"], gaps=by_kind["gap"], model_changes=by_kind["model"],
         last_bar={s: last_bar[s].time for s in run.symbols if s in last_bar},
@@ -200,7 +218,7 @@ def read_status(path: str | Path) -> RunStatus:
         stopped=by_kind["stop"][-1].payload if by_kind["stop"] else None, stop_requested=stop_file(path).exists(),
         state=state, session=session, read_at=time.time(),
         last_bar_at={s: last_bar[s].at for s in run.symbols if s in last_bar}, stale=by_kind["stale"],
-        stopping=stopping)
+        stopping=stopping, portfolio=portfolio)
 
 
 def _state(held: bool, session: Session | None, by_kind: dict[str, list[Event[Any]]],
@@ -290,9 +308,10 @@ def fills_frame(journal: Journal) -> pd.DataFrame:
 
 
 def equity_frame(journal: Journal) -> pd.DataFrame:
-    """Each feed's account value and cash after each of its live bars: one row per (symbol, time)."""
-    rows = [{"symbol": e.symbol, "time": pd.Timestamp(e.time), "value": e.payload.value, "cash": e.payload.cash}
-            for e in journal.events(("snapshot",))]
+    """Each feed's account value and cash after each of its live bars: one row per (symbol, time); a --top-k run's
+    one account after each step of its clock, as symbol "portfolio"."""
+    rows = [{"symbol": e.symbol or "portfolio", "time": pd.Timestamp(e.time), "value": e.payload.value,
+             "cash": e.payload.cash} for e in journal.events(("snapshot", "portfolio"))]
     return pd.DataFrame(rows, columns=["symbol", "time", "value", "cash"])
 
 
@@ -314,6 +333,7 @@ def trades_frame(journal: Journal) -> pd.DataFrame:
         return _refilled(journal)
     rows = [{"symbol": e.symbol, **vars(e.payload)} for e in journal.events(("trade",))]
     still_open = [(symbol, e.payload.trade) for symbol, e in journal.last("snapshot").items() if e.payload.trade]
+    still_open += [item for e in journal.last("portfolio").values() for item in e.payload.trades.items()]  # --top-k
     rows += [{"symbol": symbol, "entry_time": t.opened, "direction": "long" if t.size > 0 else "short", "size": t.peak,
               "entry_price": t.price, "commission": t.commission} for symbol, t in still_open]
     frame = pd.DataFrame(rows, columns=list(TRADE_COLUMNS))

@@ -276,21 +276,8 @@ class PaperStrategy(SignalStrategy):
     def notify_order(self, order: bt.Order) -> None:
         oid = self._ids.get(order.ref)
         if oid is not None:
-            self._journal_order_status(order, oid)
+            journal_order_status(self.p.controller.journal, order, oid)
         super().notify_order(order)
-
-    def _journal_order_status(self, order: bt.Order, oid: str) -> None:
-        journal, symbol = self.p.controller.journal, self.data._name
-        now = bar_time(self.data.datetime[0]).isoformat()
-        if order.status == order.Accepted:
-            journal.append(Accepted(oid), f"accepted:{oid}", symbol=symbol, time_=now)
-        elif order.status == order.Completed:
-            done = order.executed
-            journal.append(Fill(oid, "buy" if order.isbuy() else "sell", done.size, done.price,
-                                abs(done.size) * done.price, done.comm), f"fill:{oid}", symbol=symbol,
-                           time_=bar_time(done.dt).isoformat())
-        elif not order.alive():
-            journal.append(Cancel(oid, order.getstatusname()), f"cancel:{oid}", symbol=symbol, time_=now)
 
     def notify_trade(self, trade: bt.Trade) -> None:
         """Journal each trade Backtrader closes, as the ledger rows it (a journal of schema 1 has no trades)."""
@@ -349,6 +336,22 @@ class PaperStrategy(SignalStrategy):
             self._opened = (trade.ref, bar_time(trade.dtopen).isoformat())
         return OpenTrade(self._opened[1], trade.baropen, trade.size, trade.price, trade.commission, trade.pnl,
                          self.ledger.peak(trade))
+
+
+def journal_order_status(journal: Journal, order: bt.Order, oid: str) -> None:
+    """Journal what Backtrader notified of the order journaled as `oid`: its acceptance, its fill, or its end
+    unfilled (cancelled, margin, rejected), at its data's bar."""
+    symbol = order.data._name
+    now = bar_time(order.data.datetime[0]).isoformat()
+    if order.status == order.Accepted:
+        journal.append(Accepted(oid), f"accepted:{oid}", symbol=symbol, time_=now)
+    elif order.status == order.Completed:
+        done = order.executed
+        journal.append(Fill(oid, "buy" if order.isbuy() else "sell", done.size, done.price,
+                            abs(done.size) * done.price, done.comm), f"fill:{oid}", symbol=symbol,
+                       time_=bar_time(done.dt).isoformat())
+    elif not order.alive():
+        journal.append(Cancel(oid, order.getstatusname()), f"cancel:{oid}", symbol=symbol, time_=now)
 
 
 def _number(value: float) -> float | None:

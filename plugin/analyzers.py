@@ -25,14 +25,14 @@ from .stats import calibration, performance, signal_quality
 class Performance(bt.Analyzer):
     """Return, CAGR, Sharpe, Sortino, max drawdown, exposure, turnover and trades of the account.
 
-    The curve is the broker's value at each bar's close from the first bar at/after `start`
-    (default: the first bar); figures are `stats.performance` of it (see there): CAGR over the
-    calendar time the bars span, Sharpe and Sortino annualised with `periods_per_year` (default
-    None: the bars per year of the curve's own times). Backtrader's DrawDown gives the same max
-    drawdown (in percent). Its SharpeRatio (the data's timeframe and compression, factor our
-    periods_per_year, annualize, riskfreerate 0, stddev_sample) also counts a first return against
-    the starting cash, 0.0 when nothing fills on the first bar: it equals ours on the curve with
-    that starting cash put in front.
+    The curve is the broker's value at each close of the strategy's clock (with several datas, the
+    union of their bar times) from the first at/after `start` (default: the first); figures are
+    `stats.performance` of it (see there): CAGR over the calendar time the bars span, Sharpe and
+    Sortino annualised with `periods_per_year` (default None: the bars per year of the curve's own
+    times). Backtrader's DrawDown gives the same max drawdown (in percent). Its SharpeRatio (the
+    data's timeframe and compression, factor our periods_per_year, annualize, riskfreerate 0,
+    stddev_sample) also counts a first return against the starting cash, 0.0 when nothing fills on
+    the first bar: it equals ours on the curve with that starting cash put in front.
 
     After the run: `equity` (Series), `trades` and `fills` (frames, as a strategy's ledger gives).
     """
@@ -50,7 +50,7 @@ class Performance(bt.Analyzer):
         self._values = array("d")
 
     def next(self) -> None:
-        self._times.append(self.data.datetime[0])
+        self._times.append(self.strategy.datetime[0])  # the clock: with several datas, a data's time may be stale
         self._values.append(self.strategy.broker.getvalue())
 
     def notify_order(self, order: bt.Order) -> None:

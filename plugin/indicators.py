@@ -66,6 +66,7 @@ class SignalIndicator(bt.Indicator):
         self._fills = [(names.index(lines[c]), i) for i, c in enumerate(source.columns) if c in lines]  # (line, output)
         self._scoring: _Scoring = _Days(self) if source.intraday else _Bars(self)
         self.addminperiod(self._scoring.minperiod)
+        self._seen = 0  # bars of the data taken so far, bar by bar
 
     def once(self, start: int, end: int) -> None:
         end = min(end, len(self.data.close.array))
@@ -75,12 +76,25 @@ class SignalIndicator(bt.Indicator):
                 self.lines[k].array[start:end] = array("d", scores[:, i].tolist())
 
     def prenext(self) -> None:
-        self._scoring.history()
+        if self._new_bar():
+            self._scoring.history()
 
     def next(self) -> None:
+        if not self._new_bar():
+            return  # a step of another data's bar: this data's bar and lines are the ones it has
         outputs = self._scoring.current()
         for k, i in self._fills:
             self.lines[k][0] = math.nan if outputs is None else float(outputs[i])
+
+    def _new_bar(self) -> bool:
+        """Whether the data has a bar not taken yet. Bar by bar, Backtrader steps every indicator at each time any
+        data of the strategy has a bar (several symbols whose trading days differ): a data without a bar then
+        keeps its last one, which must be neither scored again nor pushed twice to a live scorer."""
+        bars = len(self)
+        if bars == self._seen:
+            return False
+        self._seen = bars
+        return True
 
     def probabilities(self) -> pd.DataFrame:
         """The lines so far as a frame indexed by bar time, one column per output of the source

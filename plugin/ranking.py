@@ -61,7 +61,10 @@ def run_ranking(source: SignalSource | Mapping[str, SignalSource], universe: Map
     Of `settings` (default `TradingSettings()`, with keywords named as its fields applied over them) the
     stake, cash, costs and periods_per_year apply. `rebalance` defaults to the model's horizon, `line` to
     "score" for a ranking model, else p_up; `start` (default: the model's test period start) is the first
-    decision bar. Symbols are aligned on their common period: the decision clock is the first symbol's bars.
+    decision time. The clock is the union of the symbols' bar times, from the first at/after `start` to the
+    last bar of any symbol: at each time the symbols with a bar then are ranked, and one that is suspended,
+    not yet listed or delisted is skipped (see `RankingStrategy`). Raises InvalidInput for a symbol with no
+    bar at or after the start (it could be neither traded nor held).
     """
     if len(universe) < 2:
         raise InvalidInput(f"ranking over {len(universe)} symbol(s): expected at least 2 (repeat --data)")
@@ -71,26 +74,26 @@ def run_ranking(source: SignalSource | Mapping[str, SignalSource], universe: Map
     first = source if not isinstance(source, Mapping) else next(iter(source.values()))
     rebalance = first.horizon if rebalance is None else rebalance
     begin = pd.Timestamp(start) if start is not None else first.test_start
-    common = max(bars.index[0] for bars in universe.values()), min(bars.index[-1] for bars in universe.values())
-    clock = next(iter(universe.values())).index
-    decisions = clock[(clock >= max(begin, common[0])) & (clock <= common[1])]
-    if len(decisions) == 0:
-        raise InvalidInput(f"start {begin}: no bar of the common period {common[0]} .. {common[1]} at or after it")
-    start_bar = decisions[0]
+    traded = {symbol: bars.index[bars.index >= begin] for symbol, bars in universe.items()}
+    ended = [f"{symbol} (last bar {universe[symbol].index[-1]})" for symbol, times in traded.items() if not len(times)]
+    if ended:
+        raise InvalidInput(f"start {begin}: {', '.join(ended)} end before it, expected every symbol to have a bar at "
+                           "or after the start")
+    start_bar, end = min(times[0] for times in traded.values()), max(times[-1] for times in traded.values())
     cerebro = bt.Cerebro(stdstats=False)
     for symbol, bars in universe.items():
-        cerebro.adddata(bars_feed(bars.loc[:common[1]], symbol))
+        cerebro.adddata(bars_feed(bars, symbol))
     configure_broker(cerebro.broker, cash, commission, slippage)
     cerebro.addstrategy(RankingStrategy, source=source, line=line, top_k=top_k, rebalance=rebalance, stake=stake,
                         start=start_bar)
     cerebro.addanalyzer(Performance, _name="performance", start=start_bar, periods_per_year=periods_per_year)
     run = cerebro.run()[0]
     account = run.analyzers.performance
-    sleeves = {s: buy_and_hold(bars.loc[:common[1]], start_bar, cash, commission) for s, bars in universe.items()}
+    sleeves = {s: buy_and_hold(bars, start_bar, cash, commission) for s, bars in universe.items()}
     benchmark = equal_weight(sleeves, cash).loc[start_bar:].rename("equal_weight")
     names = first.name if not isinstance(source, Mapping) else ", ".join(s.name for s in source.values())
     params = {"symbols": list(universe), "source": names, "start": start_bar.isoformat(),
-              "end": common[1].isoformat(), "out_of_sample": bool(start_bar >= first.test_start), "top_k": top_k,
+              "end": end.isoformat(), "out_of_sample": bool(start_bar >= first.test_start), "top_k": top_k,
               "rebalance": rebalance, "stake": stake, "line": run.p.line or ("score" if "score" in first.columns
                                                                                else "p_up"),
               "cash": cash, "commission": commission, "slippage": slippage, "periods_per_year": periods_per_year}

@@ -16,7 +16,7 @@ import backtrader as bt
 import pandas as pd
 
 from signalstack.core.errors import SettingsError
-from signalstack.core.times import date_number
+from signalstack.core.times import bar_time, date_number
 
 from . import defaults
 from .indicators import SignalIndicator, output_lines
@@ -195,13 +195,22 @@ class SignalStrategy(_Recorded):
 
 
 class RankingStrategy(_Recorded):
-    """Every `rebalance` bars, hold the `top_k` datas with the highest score, equally weighted.
+    """Every `rebalance` steps of the clock, hold the `top_k` datas with the highest score, equally weighted.
 
     Each data gets a `SignalIndicator` of `source`: one model for all, or a mapping from data name
     to source (per-symbol tables of precomputed scores). The score is `line`: "score" for a
-    ranking model, else p_up. The chosen ones are set to stake / top_k of equity each, the rest
-    closed; orders that sell go first, to free cash. Datas without a score that bar are skipped;
-    ties go to the data added first. The first rebalance is on the first bar at/after `start`.
+    ranking model, else p_up. The chosen ones are set to stake / top_k of equity each (see below for
+    a position that cannot trade), the rest closed; orders that sell go first, to free cash. Ties go to the data added first. The first
+    rebalance is on the first step of the clock at/after `start`.
+
+    The clock is the union of the datas' bar times: Backtrader steps the strategy at every time some
+    data has a bar, and a data without a bar at that time still shows its last one. Only a data whose
+    bar is fresh (its time is the clock's) is ranked or traded; one that is suspended, not yet listed
+    or delisted is skipped, so it is not bought, and a position in it, which cannot trade either, is
+    kept at its last close and set aside: the chosen ones get stake / top_k of the rest of the equity.
+    A fresh data without a score (warm-up, a missing prediction) is skipped too. An order whose data
+    has no bar at the next step of the clock is cancelled there, as a day order on a suspended stock
+    would be, rather than filled whenever the data trades again.
     """
 
     params = (
@@ -225,6 +234,7 @@ class RankingStrategy(_Recorded):
         self.signals = [SignalIndicator(data, source=source) for data, source in zip(self.datas, sources)]
         self._lines = [_signal_line(signal, source, line) for signal, source in zip(self.signals, sources)]
         self._bars = 0
+        self._unfilled: dict[int, bt.Order] = {}  # order ref -> a live order, until it fills or ends
 
     def _source_of(self, data: bt.AbstractDataBase) -> SignalSource:
         if not isinstance(self.p.source, Mapping):
@@ -234,19 +244,52 @@ class RankingStrategy(_Recorded):
                              f"{', '.join(map(repr, self.p.source))})")
         return self.p.source[data._name]
 
+    def fresh(self) -> list[bool]:
+        """For each data, whether it has a bar at the clock's time (not a suspended, unlisted or ended one's last)."""
+        now = self.datetime[0]
+        return [len(data) > 0 and data.datetime[0] == now for data in self.datas]
+
+    def prenext(self) -> None:
+        self.next()  # a data not yet listed, or still warming up, holds Backtrader in prenext: rank the others
+
     def next(self) -> None:
-        if self._before_start():
+        fresh = self.fresh()
+        if self._unfilled:
+            self._cancel_stale(fresh)
+        if self._gated and self.datetime[0] < self._decide_from:
             return
         self._bars += 1
-        if (self._bars - 1) % self.p.rebalance:
-            return
-        scored = [(-line[0], i) for i, line in enumerate(self._lines) if not math.isnan(line[0])]
+        if (self._bars - 1) % self.p.rebalance == 0:
+            self._rebalance(fresh)
+
+    def _cancel_stale(self, fresh: list[bool]) -> None:
+        """Cancel the orders still open whose data has no bar at this step, where they were to fill."""
+        datas = {id(data): i for i, data in enumerate(self.datas)}
+        for order in list(self._unfilled.values()):
+            if not fresh[datas[id(order.data)]]:
+                log.info("%s: no bar at %s to fill its %s order of %g: cancelled", order.data._name,
+                         bar_time(self.datetime[0]), "buy" if order.isbuy() else "sell", order.created.size)
+                self.cancel(order)
+
+    def _rebalance(self, fresh: list[bool]) -> None:
+        """Target stake / top_k of equity in each of the best-scored fresh datas and nothing in the other fresh
+        ones, sells first."""
+        scored = [(-line[0], i) for i, line in enumerate(self._lines) if fresh[i] and not math.isnan(line[0])]
         chosen = {i for _, i in sorted(scored)[:self.p.top_k]}
-        weights = [self.p.stake / self.p.top_k if i in chosen else 0.0 for i in range(len(self.datas))]
-        equity = self.broker.getvalue()
-        excess = [self.broker.getvalue(datas=[data]) - weight * equity for data, weight in zip(self.datas, weights)]
-        for i in sorted(range(len(self.datas)), key=lambda i: -excess[i]):  # sells first, to free cash
-            if weights[i] or self.getposition(self.datas[i]).size:
-                self.order_target_percent(self.datas[i], target=weights[i])
-        log.debug("%s: rebalanced into %s", self.data.datetime.date(0),
-                  ", ".join(self.datas[i]._name or str(i) for i in sorted(chosen)))
+        held = {i: self.broker.getvalue(datas=[data]) for i, data in enumerate(self.datas)}
+        stuck = sum(value for i, value in held.items() if not fresh[i] and self.getposition(self.datas[i]).size)
+        target = self.p.stake / self.p.top_k * (self.broker.getvalue() - stuck)
+        tradable = [i for i in range(len(self.datas)) if fresh[i]]
+        for i in sorted(tradable, key=lambda i: target * (i in chosen) - held[i]):  # sells first, to free cash
+            if i in chosen or self.getposition(self.datas[i]).size:
+                self.order_target_value(self.datas[i], target=target if i in chosen else 0.0)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s: rebalanced into %s", bar_time(self.datetime[0]),
+                      ", ".join(self.datas[i]._name or str(i) for i in sorted(chosen)))
+
+    def notify_order(self, order: bt.Order) -> None:
+        super().notify_order(order)
+        if order.alive():
+            self._unfilled[order.ref] = order
+        else:
+            self._unfilled.pop(order.ref, None)

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import backtrader as bt
 import numpy as np
 import pandas as pd
 import pytest
 
-from signalstack.plugin import PrecomputedSource, run_ranking, write_ranking
+from signalstack.cli import main
+from signalstack.plugin import PrecomputedSource, RankingStrategy, bars_feed, run_ranking, write_ranking
 from signalstack.plugin.ranking import format_ranking
+from signalstack.plugin.sources import TailScorer
 from signalstack.plugin.stats import buy_and_hold
 
+from ..calendars import LATE, SUSPENDED, expected_holdings, held_after, shared_universe, walk_universe
 from .support import hand_bars
 
 SCALE = {"a": 1.0, "b": 2.0, "c": 0.5}
@@ -55,3 +60,93 @@ def test_ranking_decides_from_start_and_refuses_a_universe_of_one() -> None:
     assert result.fills["time"].min() == index[7] and result.equity.index[0] == index[6]
     with pytest.raises(ValueError, match="ranking over 1 symbol"):
         run_ranking(_sources(universe), {"a": universe["a"]})
+
+
+def _random_scores(universe: dict[str, pd.DataFrame], seed: int = 5) -> dict[str, pd.Series]:
+    rng = np.random.default_rng(seed)
+    return {name: pd.Series(rng.random(len(bars)), index=bars.index) for name, bars in universe.items()}
+
+
+def _check_union_clock(universe: dict[str, pd.DataFrame], equity: pd.DataFrame, fills: pd.DataFrame,
+                       scores: dict[str, pd.Series], start: pd.Timestamp, rebalance: int) -> None:
+    """The run decided on every time some symbol traded, ranked only the symbols trading then, and filled each
+    order at its symbol's next bar of the clock."""
+    clock = pd.DatetimeIndex(sorted(set().union(*(bars.index for bars in universe.values()))))
+    assert list(equity.index) == list(clock[clock >= start])  # one value per time of the union, none twice
+    for _, fill in fills.iterrows():
+        assert fill["price"] == pytest.approx(universe[fill["symbol"]].loc[fill["time"], "open"], rel=1e-12)  # its own bar
+    expected = expected_holdings(universe, scores, start, rebalance)
+    assert set(fills["time"]) <= {time for time, _ in expected}
+    for time, held in expected:
+        assert held_after(fills, time) == held, time
+    suspended = universe[SUSPENDED].index
+    gap = clock[(clock >= start) & (clock > suspended[0]) & (clock < suspended[-1]) & ~clock.isin(suspended)]
+    assert fills["time"].between(gap[0], gap[-1]).sum() >= 2  # ranked while the first symbol did not trade
+
+
+def test_ranking_over_stocks_with_suspensions_listings_and_delistings_runs_on_the_union_of_their_days() -> None:
+    universe = walk_universe()
+    scores = _random_scores(universe)
+    sources = {name: PrecomputedSource(score.to_frame("score"), horizon=3) for name, score in scores.items()}
+    start = universe[SUSPENDED].index[20]
+    result = run_ranking(sources, universe, top_k=1, start=start, cash=100_000.0, slippage=0.0)
+    assert result.params["end"] == universe[SUSPENDED].index[-1].isoformat()  # the last bar of any symbol
+    _check_union_clock(universe, result.equity, result.fills, scores, start, rebalance=3)
+    assert len(result.fills) >= 40
+    listed = universe[LATE].index[0]
+    assert result.sleeves[LATE].loc[result.sleeves.index < listed].isna().all()  # no sleeve before it lists
+    assert result.sleeves[LATE].loc[listed] == 100_000.0 and result.equity["equal_weight"].notna().all()
+
+
+def test_a_ranking_backtest_of_real_stocks_with_holes_cut_out(tmp_path: Path) -> None:
+    """`backtest --top-k 1` over Oracle (suspended for months), Yahoo (listed late) and NVIDIA (delisted early)."""
+    universe = shared_universe()
+    files = []
+    for name, bars in universe.items():
+        bars.to_csv(tmp_path / f"{name}.csv")
+        files += ["--data", f"{name}={tmp_path / f'{name}.csv'}"]
+    clock = pd.DatetimeIndex(sorted(set().union(*(bars.index for bars in universe.values()))))
+    table = pd.Series(np.random.default_rng(9).random(len(clock)), index=clock.rename("time"))
+    table.to_frame("score").to_csv(tmp_path / "scores.csv")  # one score per date: ties go to the first given
+    assert main(["backtest", "--model", str(tmp_path / "scores.csv"), *files, "--top-k", "1", "--rebalance", "5",
+                 "--start", "2009-01-02", "--slippage", "0", "--out", str(tmp_path / "out")]) == 0
+    equity = pd.read_csv(tmp_path / "out" / "equity.csv", index_col="time", parse_dates=True)
+    fills = pd.read_csv(tmp_path / "out" / "fills.csv", parse_dates=["time"])
+    scores = {name: table.reindex(bars.index) for name, bars in universe.items()}
+    _check_union_clock(universe, equity, fills, scores, pd.Timestamp("2009-01-02"), rebalance=5)
+
+
+class _Counted(PrecomputedSource):
+    """Precomputed scores whose live scorer counts the bars pushed to it, by time."""
+
+    def live(self) -> TailScorer:
+        scorer = TailScorer(self)
+        push = scorer.push
+
+        def counted(time: pd.Timestamp, *args: object, **kwargs: object) -> object:
+            self.pushed.append(time)
+            return push(time, *args, **kwargs)
+
+        scorer.push = counted  # type: ignore[method-assign]
+        self.pushed: list[pd.Timestamp] = []
+        return scorer
+
+
+def test_bar_by_bar_each_symbol_is_scored_once_a_bar_and_trades_as_preloaded() -> None:
+    """Live feeds run Backtrader bar by bar, stepping every data's indicator at each time of the clock: a symbol
+    without a bar then is not scored again (a served model's stream would be reopened for a repeated bar)."""
+    universe = walk_universe(days=120)
+    scores = _random_scores(universe)
+    fills = {}
+    for preload in (True, False):
+        sources = {name: _Counted(score.to_frame("score"), horizon=3) for name, score in scores.items()}
+        cerebro = bt.Cerebro(stdstats=False, preload=preload, runonce=preload)
+        for name, bars in universe.items():
+            cerebro.adddata(bars_feed(bars, name))
+        cerebro.addstrategy(RankingStrategy, source=sources, top_k=1, rebalance=3, stake=0.9)
+        fills[preload] = cerebro.run()[0].fill_frame()
+        if not preload:
+            for name, source in sources.items():
+                assert source.pushed == list(universe[name].index), name
+    assert len(fills[True]) >= 10
+    pd.testing.assert_frame_equal(fills[False], fills[True])
