@@ -120,11 +120,9 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 def _sample_frame(name: str) -> pd.DataFrame:
     if name not in SAMPLES:
         raise BarsError(f"sample:{name}: unknown sample (expected one of {', '.join(SAMPLES)})")
-    if name == "sp500":
-        from arch.data import sp500 as module
-    else:
-        from arch.data import nasdaq as module
-    return module.load()
+    from arch.data import nasdaq, sp500
+
+    return (sp500 if name == "sp500" else nasdaq).load()
 
 
 _HEADER_EXAMPLE = "Date,Open,High,Low,Close,Volume"
@@ -208,7 +206,7 @@ class RawBar(NamedTuple):
         return self.problem is None and all(v != v for v in self.values)
 
 
-_NO_VALUES = (math.nan,) * len(COLUMNS)
+_NO_VALUES = (math.nan, math.nan, math.nan, math.nan, math.nan)
 
 
 @dataclass(frozen=True)
@@ -349,7 +347,7 @@ def _frame_bars(frame: pd.DataFrame, what: str, adjust: bool) -> pd.DataFrame:
     frame.columns = names
     indexed = isinstance(frame.index, pd.DatetimeIndex)
     roles = _roles(names, what, time=not indexed)
-    index = frame.index if indexed else _frame_times(frame, _time_columns(roles), what)
+    index = pd.DatetimeIndex(frame.index) if indexed else _frame_times(frame, _time_columns(roles), what)
     if index.tz is not None:
         index = index.tz_convert("UTC").tz_localize(None)
     # Text that is no number is NaN, refused as such by the checks (a CSV's rows name the text they hold).
@@ -400,12 +398,14 @@ def _text(value: Any) -> str:
     return str(int(value)) if whole else "" if pd.isna(value) else str(value).strip()
 
 
-def validate_bars(bars: pd.DataFrame, what: str = "bars", rows: Sequence[int] | None = None) -> None:
+def validate_bars(bars: pd.DataFrame, what: str = "bars", rows: Sequence[int] | np.ndarray | None = None) -> None:
     """Raise `BarsError` naming the first bad row and column; return None for clean bars. `rows`: each
     bar's number in errors (default: counted from 1)."""
     if len(bars) == 0:
         raise BarsError(f"{what}: no bars")
     index = bars.index
+    if not isinstance(index, pd.DatetimeIndex):
+        raise BarsError(f"{what}: a {type(index).__name__} of row labels, expected a DatetimeIndex of bar times")
     step = np.diff(index.asi8)
     if (step <= 0).any():
         i = int(np.argmax(step <= 0)) + 1
@@ -432,12 +432,12 @@ def _checks(open_: Any, high: Any, low: Any, close: Any, volume: Any, ops: Any) 
     yield "low", low, low <= ops.minimum(open_, close) * _ABOVE_LOW, "expected low <= min(open, close)"
 
 
-def check_values(values: Mapping[str, np.ndarray], what: str = "bars", index: Sequence[Any] | None = None,
-                 rows: Sequence[int] | None = None) -> None:
+def check_values(values: Mapping[str, np.ndarray], what: str = "bars", index: pd.Index | Sequence[Any] | None = None,
+                 rows: Sequence[int] | np.ndarray | None = None) -> None:
     """Raise `BarsError` for the first bar `_checks` refuse (non-finite value, price <= 0, negative volume,
     broken envelope), naming its row (`rows`, default counted from 1) and its time when `index` is given."""
     with np.errstate(invalid="ignore", over="ignore"):
-        checks = list(_checks(*(values[c] for c in COLUMNS), np))
+        checks = list(_checks(values["open"], values["high"], values["low"], values["close"], values["volume"], np))
     if np.vstack([passed for _, _, passed, _ in checks]).all():  # clean bars, the usual case: one reduction
         return
     column, value, passed, expected = next(check for check in checks if not check[2].all())

@@ -124,7 +124,8 @@ class ModelCard:
     def bars_required(self) -> int:
         """Raw bars a prediction needs at least: the window (of bars, or of days of intraday bars)
         plus the features' warm-up."""
-        return self.warmup + self.window * (self.bars_input.shape[-2] if self.intraday else 1)
+        days = self.bars_input.shape[-2] if self.bars_input is not None and self.intraday else 1
+        return self.warmup + self.window * days
 
     def to_json(self) -> str:
         doc = asdict(self)

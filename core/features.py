@@ -358,7 +358,7 @@ class _Bbands(WindowedKind, name="bbands"):
         self.n = _period("n", n, 2)
         if isinstance(dev, bool) or not isinstance(dev, Real) or not math.isfinite(dev):
             raise SettingsError(f"dev {dev!r}, expected a finite number")
-        self.dev = float(dev)
+        self.dev: float = float(dev)
         self.columns, self.warmup = ["bb_pctb", "bb_width"], n - 1
 
     def batch(self, b: Arrays) -> Columns:
@@ -560,7 +560,7 @@ def compute_features(bars: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     return pd.DataFrame(feature_matrix(bars, spec), index=bars.index, columns=spec.columns)
 
 
-def feature_matrix(bars: Mapping[str, Any], spec: FeatureSpec) -> np.ndarray:
+def feature_matrix(bars: pd.DataFrame | Mapping[str, Any], spec: FeatureSpec) -> np.ndarray:
     """(bars, features) float64 array from anything with open/high/low/close/volume columns."""
     arrays = {c: np.ascontiguousarray(np.asarray(bars[c], dtype="float64")) for c in
               ("open", "high", "low", "close", "volume")}

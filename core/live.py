@@ -33,11 +33,14 @@ def checked_bar(bar: Sequence[float], *where: object) -> Bar:
     """`bar` (open, high, low, close, volume) as floats, checked as every live bar is, in process and in a server's
     stream: BarsError names it by `where` (joined by spaces, formatted only then) and its `bar_problem`."""
     values = tuple(float(x) for x in bar)
-    problem = (f"{len(values)} values, expected {', '.join(COLUMNS)}" if len(values) != len(COLUMNS)
-               else bar_problem(*values))
-    if problem is not None:
-        raise BarsError(f"{' '.join(map(str, where))}: {problem}")
-    return values  # type: ignore[return-value]
+    if len(values) == len(COLUMNS):
+        open_, high, low, close, volume = values
+        problem = bar_problem(open_, high, low, close, volume)
+        if problem is None:
+            return open_, high, low, close, volume
+    else:
+        problem = f"{len(values)} values, expected {', '.join(COLUMNS)}"
+    raise BarsError(f"{' '.join(map(str, where))}: {problem}")
 
 
 class LiveRows:

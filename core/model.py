@@ -138,6 +138,7 @@ class OnnxModel:
         rows are not finite (fundamentals not yet published) get NaN outputs.
         """
         n, positions, windows = self.featurizer.series(bars)
+        assert self.bars_input is not None  # series raised InvalidInput for a model that takes no bars
         if index is None:
             index = bars.index if isinstance(bars, pd.DataFrame) else pd.RangeIndex(n)
         rows = series_rows(self.tensor_inputs, tensors or {}, n, self.name)

@@ -21,7 +21,9 @@ class Scaler:
             return NotImplemented
         return np.array_equal(self.mean, other.mean) and np.array_equal(self.std, other.std)
 
-    __hash__ = None  # type: ignore[assignment]  # equal by value, and mutable arrays: not hashable
+    # Equal by value, and mutable arrays: not hashable. None is Python's way to say so, which typeshed's
+    # `object.__hash__` (a method) does not admit, hence the ignore.
+    __hash__ = None  # type: ignore[assignment]
 
     @classmethod
     def fit(cls, rows: np.ndarray) -> Scaler:

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import pydantic_core
 import yaml
 from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, ValidationError
-from pydantic_core import PydanticCustomError
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from .errors import SettingsError
 
@@ -104,7 +104,7 @@ class _Loader(yaml.SafeLoader):
     """YAML's safe loader, but a date that does not exist (`2016-13-45`) stays text, so that the field that reads it
     names it (YAML's own error says only "month must be in 1..12")."""
 
-    def construct_yaml_timestamp(self, node: yaml.Node) -> Any:
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
         try:
             return super().construct_yaml_timestamp(node)
         except ValueError:
@@ -121,13 +121,13 @@ def json_schema(model: type[BaseModel]) -> dict[str, Any]:
 
 def describe_errors(model: type[BaseModel], exc: ValidationError) -> str:
     """Every error of `exc` as `path: value, expected ...`, one per bad value, joined with '; '."""
-    grouped: dict[tuple[str | int, ...], list[dict[str, Any]]] = {}
+    grouped: dict[tuple[str | int, ...], list[ErrorDetails]] = {}
     for error in exc.errors(include_url=False):
         grouped.setdefault(_field_path(model, error["loc"]), []).append(error)
     return "; ".join(_describe(model, path, errors) for path, errors in grouped.items())
 
 
-def _describe(model: type[BaseModel], path: tuple[str | int, ...], errors: list[dict[str, Any]]) -> str:
+def _describe(model: type[BaseModel], path: tuple[str | int, ...], errors: list[ErrorDetails]) -> str:
     where = _dotted(path)
     first = errors[0]
     if first["type"] == "extra_forbidden":

@@ -57,14 +57,15 @@ def as_time(when: TimeLike) -> pd.Timestamp:
     numpy times converted. Raises ValueError quoting what names no time."""
     try:
         if isinstance(when, str):
-            stamp = pd.Timestamp(parse_time(when.strip()))
+            parsed = parse_time(when.strip())
+            stamp = None if parsed is None else pd.Timestamp(parsed)
         elif isinstance(when, (int, float)) and not isinstance(when, bool):
             stamp = pd.Timestamp(when, unit="s")
         else:
             stamp = pd.Timestamp(when)
     except (TypeError, ValueError, OverflowError):
-        stamp = pd.NaT
-    if stamp is pd.NaT:
+        stamp = None
+    if stamp is None or stamp is pd.NaT:
         raise InvalidInput(f"time {when!r}: expected a date or time such as 2020-01-02, 2020-01-02 09:30:00 or "
                            "unix seconds")
     return stamp if stamp.tzinfo is None else stamp.tz_convert("UTC").tz_localize(None)
@@ -75,10 +76,9 @@ def date_number(when: TimeLike | None) -> float:
     arithmetic of `backtrader.date2num`, here so that the core needs no Backtrader."""
     if when is None:
         return -math.inf
-    if not isinstance(when, dt.datetime) or when.tzinfo is not None:
-        when = as_time(when)
-    return math.fsum((float(when.toordinal()), when.hour / 24.0, when.minute / 1440.0, when.second / 86400.0,
-                      when.microsecond / 86400e6))
+    stamp = when if isinstance(when, dt.datetime) and when.tzinfo is None else as_time(when)
+    return math.fsum((float(stamp.toordinal()), stamp.hour / 24.0, stamp.minute / 1440.0, stamp.second / 86400.0,
+                      stamp.microsecond / 86400e6))
 
 
 def bar_times(numbers: np.ndarray | list[float]) -> pd.DatetimeIndex:

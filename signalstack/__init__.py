@@ -16,4 +16,4 @@ The package is layered, and imports only point down the list:
 Importing this package loads nothing else.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

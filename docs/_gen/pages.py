@@ -2,8 +2,8 @@
 
 Each page comes from the code as it is when the site is built: the CLI from the argparse parsers, the YAML keys
 from the settings models' JSON Schemas, the gRPC services from the .proto files, the zoo from its registry, the
-Python API from the docstrings (mkdocstrings), and the benchmark notes and the recipes from the READMEs beside
-the code they describe.
+Python API from the docstrings (mkdocstrings), and the benchmark notes, the recipes and the changelog from the files
+beside the code they describe.
 """
 
 from __future__ import annotations
@@ -35,3 +35,4 @@ for name, text in api_reference.pages().items():
     _write(f"reference/api/{name}", text)
 _write("benchmarks/notes.md", included.page(ROOT / "bench" / "README.md", "Benchmarks: reading the figures"))
 _write("examples.md", included.page(ROOT / "examples" / "README.md", None))
+_write("changelog.md", included.page(ROOT / "CHANGELOG.md", None))

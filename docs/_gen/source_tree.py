@@ -41,3 +41,7 @@ def on_startup(command: str, dirty: bool) -> None:
     `signalstack/` folder (the top package without its subpackages) instead.
     """
     link_tree()
+
+
+if __name__ == "__main__":  # `python docs/_gen/source_tree.py`: the tree mypy reads (pyproject.toml's [tool.mypy])
+    print(link_tree())

@@ -21,6 +21,14 @@ FILES: list[tuple[str, str, str]] = [
     ("Trading settings", "signalstack.plugin.settings.TradingSettings",
      ("How a model's signals are traded and what the broker charges: the keys of an experiment file's `backtest:` "
       "section and of `paper.yaml`, and the flags of `signalstack backtest` and `signalstack paper run`.")),
+    ("Experiment file", "signalstack.research.settings.ExperimentFile",
+     ("The YAML file `signalstack run` and `signalstack tune` read: the data, the samples, the model, the "
+      "walk-forward folds x seeds, the baselines, the surrogates and the search space of a research run. A relative "
+      "path is read from the experiment file's folder.")),
+    ("`paper.yaml`", "signalstack.paper.config.PaperFile",
+     ("The file `signalstack paper run --config` reads: one key per flag of `paper run` (the flags given override "
+      "it), the trading settings and the risk limits among them. The bearer token is never a key: `--token` or "
+      "`$SIGNALSTACK_TOKEN`.")),
 ]
 """(title, model import path, what the document is), in page order. Add each settings model of a YAML file here."""
 
