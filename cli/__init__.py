@@ -1,6 +1,6 @@
 """The `signalstack` command: one module per subcommand, in the order of a researcher's workflow.
 
-`common`, `trading` and `flags` (flags made from typed settings) hold what subcommands share.
+`common` and `flags` (flags made from typed settings) hold what subcommands share.
 Each subcommand imports what it needs when it runs, so `signalstack serve` never loads torch and
 `signalstack --help` loads neither torch nor onnxruntime nor Backtrader. Flag defaults come from
 the library's own constants.
@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from signalstack import __version__
 
 from . import backtest, demo, export_triton, info, models, paper, run, schema, serve, summary, train, tune
-from .common import user_error
+from .common import INTERRUPTED, user_error
 
 SUBCOMMANDS = (demo, models, summary, train, run, tune, info, serve, backtest, paper, export_triton, schema)
 """In workflow order: try it, pick an architecture, train, inspect, serve, trade, scale out; then the files' schemas."""
@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.run(args) or 0
     except KeyboardInterrupt:
-        return 130
+        return INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the CLI's job is to turn any failure into one line
         line = user_error(exc)
         if args.debug:

@@ -37,17 +37,15 @@ def add_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, model: 
         if typing.get_origin(inner) in (list, tuple):  # a flag given once per item
             kwargs["action"] = "append"
             inner = typing.get_args(inner)[0]
+        metavar = (metavars or {}).get(name, _metavar(inner))
         if inner is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
+        elif typing.get_origin(inner) is Literal:
+            kwargs["choices"] = typing.get_args(inner)
         else:
-            choices = _choices(inner)
-            if choices is not None:
-                kwargs["choices"] = choices
-            else:
-                kwargs["type"] = _converter(inner)
-            kwargs["metavar"] = (metavars or {}).get(name, _metavar(inner, name)) if choices is None else None
-        if kwargs.get("metavar") is None:
-            kwargs.pop("metavar", None)
+            kwargs["type"] = _converter(inner)
+            if metavar is not None:
+                kwargs["metavar"] = metavar
         parser.add_argument("--" + name.replace("_", "-"), **kwargs)
 
 
@@ -79,21 +77,11 @@ def _optional_inner(annotation: Any) -> Any:
     return annotation
 
 
-def _choices(tp: Any) -> tuple[Any, ...] | None:
-    if typing.get_origin(tp) is Literal:
-        return typing.get_args(tp)
-    return None
-
-
 def _converter(tp: Any) -> Any:
     """argparse's `type`: int, float and Path convert; a union (e.g. bars or 'horizon') stays text for the
     settings to read leniently."""
     return tp if tp in (int, float, Path) else str
 
 
-def _metavar(tp: Any, name: str) -> str | None:
-    if tp is Path:
-        return "FILE"
-    if tp in (int, float):
-        return "N" if tp is int else None
-    return None
+def _metavar(tp: Any) -> str | None:
+    return "FILE" if tp is Path else "N" if tp is int else None

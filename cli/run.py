@@ -9,14 +9,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from signalstack.core.errors import SettingsError
+from signalstack.cli.common import INTERRUPTED
 from signalstack.research import defaults
 
 if TYPE_CHECKING:
     from signalstack.research.run import RunResult
-
-INTERRUPTED = 130
-"""The exit status of a run stopped by SIGINT or SIGTERM (128 + SIGINT, as a shell reports Ctrl-C)."""
-
 
 def add(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="walk-forward folds, seeds, baselines and surrogates",

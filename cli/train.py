@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from signalstack.core.errors import SettingsError
 from signalstack.core.labels import LABEL_KINDS
-from signalstack.models.config import INTRADAY_DAYS, PRECISIONS, WINDOW, TrainConfig
+from signalstack.models.config import INTRADAY_DAYS, WINDOW, TrainConfig
 
 from .common import parse_params
-
-if TYPE_CHECKING:
-    pass
-
-DEFAULTS = TrainConfig()
+from .flags import add_flags, settings_from
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -47,18 +42,7 @@ def add(sub: argparse._SubParsersAction) -> None:
                    help="ordered pairs of symbols drawn per date for rank (default: all of them)")
     p.add_argument("--fundamentals", metavar="CSV", help="dated fundamental factors (first column: the date each row "
                    "became known) for the two-input nets dual_rnn, dual_lstm and multitask")
-    p.add_argument("--epochs", type=int, default=DEFAULTS.epochs,
-                   help=f"maximum epochs (default {DEFAULTS.epochs}; early stopping may end sooner)")
-    p.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, help=f"default {DEFAULTS.batch_size}")
-    p.add_argument("--lr", type=float, default=DEFAULTS.lr, help=f"learning rate (default {DEFAULTS.lr:g})")
-    p.add_argument("--optimizer", choices=("adam", "sgd"), default=DEFAULTS.optimizer,
-                   help=f"default {DEFAULTS.optimizer}")
-    p.add_argument("--patience", type=int, default=DEFAULTS.patience,
-                   help=f"epochs without validation improvement before stopping (default {DEFAULTS.patience})")
-    p.add_argument("--seed", type=int, default=DEFAULTS.seed, help=f"random seed (default {DEFAULTS.seed})")
-    p.add_argument("--device", default=DEFAULTS.device, help="auto (CUDA when present), cpu or cuda")
-    p.add_argument("--precision", default=DEFAULTS.precision, choices=PRECISIONS,
-                   help="mixed precision: auto is fp16 with loss scaling on CUDA, fp32 on the CPU; bf16 runs on both")
+    add_flags(p, TrainConfig, skip=("weight_decay", "clip_norm", "progress"))
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="architecture parameter, e.g. --param hidden=32,32 --param dropout=0.3")
     p.set_defaults(run=run)
@@ -72,9 +56,7 @@ def run(args: argparse.Namespace) -> None:
     labels = LabelSpec.three_class() if args.labels == "three" else LabelSpec(args.labels)
     if args.horizon is not None:
         labels = LabelSpec(labels.kind, args.horizon, labels.up, labels.down)
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-                         patience=args.patience, seed=args.seed, device=args.device,
-                         precision=args.precision)
+    config = settings_from(TrainConfig, args)
     image = parse_image(args.image) if args.image is not None else None
     bars = load_bars(args.data[0]) if len(args.data) == 1 and not named_spec(args.data[0]) else load_symbols(args.data)
     fundamentals = load_fundamentals(args.fundamentals) if args.fundamentals else None

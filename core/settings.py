@@ -121,17 +121,18 @@ def json_schema(model: type[BaseModel]) -> dict[str, Any]:
 
 def describe_errors(model: type[BaseModel], exc: ValidationError) -> str:
     """Every error of `exc` as `path: value, expected ...`, one per bad value, joined with '; '."""
-    grouped: dict[tuple[str | int, ...], list[ErrorDetails]] = {}
+    grouped: dict[tuple[str | int, ...], tuple[Any, list[ErrorDetails]]] = {}
     for error in exc.errors(include_url=False):
-        grouped.setdefault(_field_path(model, error["loc"]), []).append(error)
-    return "; ".join(_describe(model, path, errors) for path, errors in grouped.items())
+        path, at = _field_path(model, error["loc"])
+        grouped.setdefault(path, (at, []))[1].append(error)
+    return "; ".join(_describe(path, at, errors) for path, (at, errors) in grouped.items())
 
 
-def _describe(model: type[BaseModel], path: tuple[str | int, ...], errors: list[ErrorDetails]) -> str:
+def _describe(path: tuple[str | int, ...], at: Any, errors: list[ErrorDetails]) -> str:
     where = _dotted(path)
     first = errors[0]
     if first["type"] == "extra_forbidden":
-        return f"{where}: {unknown_key(str(path[-1]), _keys_at(model, path[:-1]))}"
+        return f"{where}: {unknown_key(str(path[-1]), list(_model_fields(at) or ()))}"
     if first["type"] == "missing":
         return f"{where}: missing"
     expected = " or ".join(dict.fromkeys(_expected(error) for error in errors))
@@ -183,8 +184,9 @@ def _expected(error: Mapping[str, Any]) -> str:
     return str(error["msg"]).replace("Input should be", "").strip() or kind
 
 
-def _field_path(model: type[BaseModel], loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
-    """The part of a pydantic error location that names keys and list positions (not union members' tags)."""
+def _field_path(model: type[BaseModel], loc: tuple[str | int, ...]) -> tuple[tuple[str | int, ...], Any]:
+    """The part of a pydantic error location that names keys and list positions (not union members' tags), and
+    the type at its end (for an unknown key, the settings class it is no field of)."""
     path: list[str | int] = []
     current: Any = model
     for part in loc:
@@ -196,12 +198,12 @@ def _field_path(model: type[BaseModel], loc: tuple[str | int, ...]) -> tuple[str
                 path.append(part)
                 break
             current = fields[name].annotation
-        elif _is_mapping(current):
-            current = _value_type(current)
+        elif (value := _value_type(current)) is not None:
+            current = value
         else:  # a union member's tag
             break
         path.append(part)
-    return tuple(path)
+    return tuple(path), current
 
 
 def _model_fields(tp: Any) -> dict[str, Any] | None:
@@ -230,29 +232,12 @@ def _item_type(tp: Any) -> Any:
     return None
 
 
-def _is_mapping(tp: Any) -> bool:
-    return any(typing.get_origin(m) in (dict, Mapping) for m in _members(tp))
-
-
 def _value_type(tp: Any) -> Any:
+    """The value type of a mapping type (or of a union's mapping member); None for no mapping."""
     for member in _members(tp):
         if typing.get_origin(member) in (dict, Mapping):
             return typing.get_args(member)[1]
     return None
-
-
-def _keys_at(model: type[BaseModel], path: tuple[str | int, ...]) -> list[str]:
-    """The keys the mapping at `path` of a `model` document may hold."""
-    current: Any = model
-    for part in path:
-        if isinstance(part, int):
-            current = _item_type(current)
-            continue
-        fields = _model_fields(current)
-        name = part.replace("-", "_") if isinstance(part, str) else part
-        current = fields[name].annotation if fields and name in fields else None
-    fields = _model_fields(current)
-    return list(fields) if fields else []
 
 
 def _dotted(path: tuple[str | int, ...]) -> str:

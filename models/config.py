@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
-from signalstack.core.errors import SettingsError
+from pydantic import Field
+
+from signalstack.core.settings import Settings
 
 WINDOW = 60
 """Bars per input window of a model made from bars, unless a run says otherwise."""
@@ -18,26 +19,29 @@ PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 """What `TrainConfig.precision` accepts."""
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 30
-    batch_size: int = 64
+class TrainConfig(Settings):
+    """How a net is trained; `signalstack train`'s flags are made from these fields."""
+
+    epochs: int = Field(30, ge=1)
+    """Maximum epochs (early stopping may end sooner)."""
+    batch_size: int = Field(64, ge=1)
+    """Samples per step."""
     lr: float = 1e-3
+    """Learning rate."""
     optimizer: Literal["adam", "sgd"] = "adam"
+    """adam or sgd."""
     weight_decay: float = 0.0
+    """L2 penalty."""
     patience: int = 5
+    """Epochs without validation improvement before stopping."""
     clip_norm: float = 1.0
+    """Gradients are clipped to this norm."""
     seed: int = 0
+    """Random seed."""
     device: str = "auto"
-    precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
+    """auto (CUDA when present), cpu or cuda."""
+    precision: Literal[PRECISIONS] = "auto"
     """Mixed precision of the forward pass: auto is fp16 with loss scaling on CUDA (tensor cores make it pay)
     and fp32 on the CPU (where autocast slows nets this small down); bf16 runs on either."""
     progress: bool = True
-
-    def __post_init__(self) -> None:
-        if self.optimizer not in ("adam", "sgd"):
-            raise SettingsError(f"optimizer {self.optimizer!r}: expected 'adam' or 'sgd'")
-        if self.precision not in PRECISIONS:
-            raise SettingsError(f"precision {self.precision!r}: expected one of {', '.join(PRECISIONS)}")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise SettingsError(f"epochs={self.epochs}, batch_size={self.batch_size}: expected both >= 1")
+    """Show a progress bar per epoch."""

@@ -6,7 +6,7 @@ import json
 import logging
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -103,7 +103,7 @@ def train(dataset: Dataset, architecture: str | Path, config: TrainConfig = Trai
             if out_dir is not None:
                 out_dir.mkdir(parents=True, exist_ok=True)
                 torch.save({"state_dict": best_state, "epoch": best_epoch, "architecture": str(architecture),
-                            "params": params, "config": asdict(config)}, out_dir / "checkpoint.pt")
+                            "params": params, "config": config.model_dump()}, out_dir / "checkpoint.pt")
         elif epoch + 1 - best_epoch >= config.patience:
             log.info("early stop at epoch %d: val_loss has not improved since epoch %d", epoch + 1, best_epoch)
             break

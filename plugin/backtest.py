@@ -78,8 +78,6 @@ def run_backtest(source: SignalSource, bars: pd.DataFrame, settings: TradingSett
     same override, else the bars per year seen up to each decision.
     """
     settings = (settings or TradingSettings()).replaced(**trading)
-    cash, commission, slippage, periods_per_year = (settings.cash, settings.commission, settings.slippage,
-                                                    settings.periods_per_year)
     test_start = source.test_start
     start_bar = _first_bar(bars, start if start is not None else test_start)
     if start_bar < test_start:
@@ -87,17 +85,18 @@ def run_backtest(source: SignalSource, bars: pd.DataFrame, settings: TradingSett
                     "trained or validated on", start_bar.date(), source.name, test_start.date())
     cerebro = bt.Cerebro(stdstats=False, preload=preload, runonce=preload)
     cerebro.adddata(bars_feed(bars, symbol))
-    configure_broker(cerebro.broker, cash, commission, slippage)
+    configure_broker(cerebro.broker, settings.cash, settings.commission, settings.slippage)
     cerebro.addstrategy(SignalStrategy, source=source, start=start_bar, fundamentals=fundamentals,
                         log_orders=log_orders, **settings.strategy_keywords())
-    cerebro.addanalyzer(Performance, _name="performance", start=start_bar, periods_per_year=periods_per_year)
+    cerebro.addanalyzer(Performance, _name="performance", start=start_bar,
+                        periods_per_year=settings.periods_per_year)
     began = time.perf_counter()
     run = cerebro.run()[0]
     log.info("backtest of %s over %d bars took %.2fs", source.name, len(bars), time.perf_counter() - began)
     params = {
         "symbol": symbol, "source": source.name, "start": start_bar.isoformat(), "end": bars.index[-1].isoformat(),
         "out_of_sample": bool(start_bar >= test_start), "horizon": source.horizon,
-        "cash": cash, "commission": commission, "slippage": slippage, "preload": preload,
+        "cash": settings.cash, "commission": settings.commission, "slippage": settings.slippage, "preload": preload,
         **dict(sorted(settings.strategy_keywords().items())),
     }
     account = run.analyzers.performance

@@ -50,10 +50,6 @@ class _Recorded(bt.Strategy):
     def notify_trade(self, trade: bt.Trade) -> None:
         self.ledger.on_trade(trade)
 
-    def trade_frame(self) -> pd.DataFrame:
-        """Round trips, entry to exit, in the order they opened (columns `TRADE_COLUMNS`)."""
-        return self.ledger.trades()
-
     def fill_frame(self) -> pd.DataFrame:
         """Every executed order: symbol, time, side, signed size, price, value, commission."""
         return self.ledger.fills()

@@ -15,6 +15,7 @@ every node's shape and rejects unknown types, shape mismatches and cycles, namin
 
 from __future__ import annotations
 
+import graphlib
 import heapq
 import json
 import re
@@ -300,33 +301,23 @@ def _owner(node: LayerSpec, nodes: Mapping[str, LayerSpec]) -> str:
 
 def _topological(spec: Spec, nodes: Mapping[str, LayerSpec]) -> list[str]:
     """Nodes in an order where every node follows its inputs; a cycle is named."""
-    pending = {n.name: {i for i in n.inputs if i in nodes} for n in spec.layers}
+    sorter = graphlib.TopologicalSorter({n.name: [i for i in n.inputs if i in nodes] for n in spec.layers})
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as exc:
+        cycle = exc.args[1][::-1]  # each node followed by an input it reads, as the spec's arrows go
+        raise SpecError(f"layer {cycle[0]!r} is in a cycle: {' -> '.join(cycle)}") from None
     position = {n.name: k for k, n in enumerate(spec.layers)}
     order: list[str] = []
-    ready = [(position[n.name], n.name) for n in spec.layers if not pending[n.name]]
-    while ready:
+    ready: list[tuple[int, str]] = []
+    while sorter.is_active():
+        for name in sorter.get_ready():
+            heapq.heappush(ready, (position[name], name))
         # The earliest-listed ready node first: a spec written in order keeps its order.
         _, name = heapq.heappop(ready)
         order.append(name)
-        for other in spec.layers:
-            deps = pending[other.name]
-            if name in deps:
-                deps.discard(name)
-                if not deps:
-                    heapq.heappush(ready, (position[other.name], other.name))
-    if len(order) < len(nodes):
-        raise SpecError(f"layer {_cycle(pending)[0]!r} is in a cycle: {' -> '.join(_cycle(pending))}")
+        sorter.done(name)
     return order
-
-
-def _cycle(pending: Mapping[str, set[str]]) -> list[str]:
-    """One cycle among the nodes still waiting on an input, as a path that returns to its start."""
-    name = next(n for n, deps in pending.items() if deps)
-    path: list[str] = []
-    while name not in path:
-        path.append(name)
-        name = sorted(pending[name])[0]
-    return path[path.index(name):] + [name]
 
 
 def _check_outputs(spec: Spec, nodes: Mapping[str, LayerSpec], shapes: Mapping[str, Shape]) -> None:

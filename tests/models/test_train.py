@@ -79,8 +79,8 @@ def test_mixed_precision_autocasts_the_forward_pass_and_is_refused_where_it_cann
     assert resolve_precision("auto", torch.device("cuda")) is torch.float16
     with pytest.raises(ValueError, match="precision fp16 on cpu: expected a CUDA device"):
         resolve_precision("fp16", torch.device("cpu"))
-    with pytest.raises(ValueError, match="precision 'fp8'"):
-        TrainConfig(precision="fp8")
+    with pytest.raises(ValueError, match="precision: 'fp8', expected one of 'auto', 'fp32', 'fp16', 'bf16'"):
+        TrainConfig.of(precision="fp8")
     if not _cpu_runs_bf16_lstm():
         with pytest.raises(InvalidInput, match="precision bf16 on this CPU: .*use precision fp32"):
             train(small, "lstm", TrainConfig(epochs=1, progress=False, precision="bf16", device="cpu"), **TINY_PARAMS)
