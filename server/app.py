@@ -52,7 +52,8 @@ class SignalServer:
 
     Unary calls, and the scoring of each bar a stream sends, run on `options.call_threads`
     threads (more wait their turn). Streaming calls run on `options.stream_threads`: each open
-    StreamSignals, health Watch or reflection stream holds one while it lasts.
+    StreamSignals, health Watch or reflection stream holds one while it lasts. One process: several
+    sharing a port are `serve`'s (`options.workers`).
     """
 
     def __init__(self, options: ServeOptions, repository: ModelRepository | None = None) -> None:

@@ -6,7 +6,7 @@ of a model at once) runs the graph itself at once, so an idle server adds no han
 latency. Callers arriving while every turn is taken queue up; a caller whose turn ends hands it to
 the oldest of them, which runs everything queued by then (up to `max_batch_size` windows).
 `max_delay_us` lets a turn wait that long for a fuller batch: throughput for latency, zero by
-default. Two instances keep two cores busy at low load, where batches are small.
+default. An instance per core of the process keeps every core busy at low load, where batches are small.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 from signalstack.core.model import OnnxModel
 
 from . import metrics
-from .options import BatchPolicy
+from .options import BatchPolicy, cores
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,8 @@ class Batcher:
     """
 
     def __init__(self, model: OnnxModel, policy: BatchPolicy) -> None:
-        self.policy = policy
+        self.policy = policy.for_cores(cores())
+        self._instances = cast(int, self.policy.instances)
         self._cond = threading.Condition()
         self._queue: deque[_Call] = deque()
         self._queued = 0  # windows in the queue
@@ -85,11 +86,11 @@ class Batcher:
             self._batch_sizes.observe(n)
             return model.predict_checked(x)
         with self._cond:
-            if not self._queue and self._turns < policy.instances and not policy.max_delay_us:
+            if not self._queue and self._turns < self._instances and not policy.max_delay_us:
                 self._turns += 1  # nothing to batch with and nothing to wait for: run at once, no queue entry
                 call = None
             else:
-                call = _Call(x, n, self._turns < policy.instances)
+                call = _Call(x, n, self._turns < self._instances)
                 self._turns += call.lead
                 self._queue.append(call)
                 self._queued += n
@@ -169,7 +170,11 @@ class Batcher:
 
 
 class Batchers:
-    """A `Batcher` per loaded model version, made on first use and dropped with the model."""
+    """A `Batcher` per loaded model version, made on first use and dropped with the model.
+
+    A policy whose `instances` was left to the machine gets one per core of this process (`serve` decides
+    them beforehand for worker processes: cores / workers).
+    """
 
     def __init__(self, default: BatchPolicy = BatchPolicy(),
                  per_model: Mapping[str, BatchPolicy] | None = None) -> None:
@@ -183,8 +188,10 @@ class Batchers:
 
     def predict(self, model: OnnxModel, inputs: Inputs) -> Inputs:
         """`model`'s outputs by name for its inputs by name, through its batching queue."""
-        with self._lock:
-            batcher = self._batchers.get(model)
-            if batcher is None:
-                batcher = self._batchers[model] = Batcher(model, self.policy(model.name))
+        batcher = self._batchers.get(model)
+        if batcher is None:  # made under the lock, so that concurrent first calls share one queue
+            with self._lock:
+                batcher = self._batchers.get(model)
+                if batcher is None:
+                    batcher = self._batchers[model] = Batcher(model, self.policy(model.name))
         return batcher.predict(model, inputs)

@@ -142,11 +142,11 @@ def test_policies_apply_per_model() -> None:
     assert BatchPolicy.parse("16:0:1") == BatchPolicy(16, 0, instances=1)
 
 
-@pytest.mark.parametrize("text, message", [("0", "max_batch_size 0: expected >= 1"),
-                                           ("8:-5", "max_delay_us -5: expected >= 0"),
-                                           ("8:0:0", "instances 0: expected >= 1"),
+@pytest.mark.parametrize("text, message", [("0", "batching '0': max_batch_size: 0, expected >= 1"),
+                                           ("8:-5", "max_delay_us: -5, expected >= 0"),
+                                           ("8:0:0", "instances: 0, expected >= 1"),
                                            ("8:0:1:2", "4 fields"),
-                                           ("big", "expected MAX_BATCH_SIZE")])
+                                           ("big", "expected integers MAX_BATCH_SIZE")])
 def test_bad_policies_are_refused(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         BatchPolicy.parse(text)
