@@ -50,10 +50,10 @@ INFERENCE_SERVICE_NAME = oip_pb.DESCRIPTOR.services_by_name["GRPCInferenceServic
 class SignalServer:
     """A gRPC server for the models of `options.models_dir` (or of `repository`), bound at once, started by `start`.
 
-    Unary calls, and the scoring of each bar a stream sends, run on `options.call_threads`
-    threads (more wait their turn). Streaming calls run on `options.stream_threads`: each open
-    StreamSignals, health Watch or reflection stream holds one while it lasts. One process: several
-    sharing a port are `serve`'s (`options.workers`).
+    Unary calls run on `options.call_threads` threads (more wait their turn). Streaming calls run
+    on `options.stream_threads`: each open StreamSignals, health Watch or reflection stream holds one
+    while it lasts, and at most `options.call_threads` of them score a bar at once. One process:
+    several sharing a port are `serve`'s (`options.workers`).
     """
 
     def __init__(self, options: ServeOptions, repository: ModelRepository | None = None) -> None:
