@@ -1,6 +1,6 @@
 """Benchmark of the signal server against the gRPC echo server: calls/s, latency and server CPU per call.
 
-    python bench/serve.py                      # about 4 minutes on 2 cores
+    python bench/serve.py                      # about 5 minutes on 2 cores
     python bench/serve.py --model m.onnx --seconds 12 --tuned '{"workers": 3}'
 
 Every figure comes from the same run, so ratios compare like with like:
@@ -463,11 +463,11 @@ def _rows(r: dict[str, Stats], figures: dict[str, float], args: argparse.Namespa
                   f"  {f'in process: {work}':<50}{us(local):>16}",
                   f"  {f'{name}, defaults':<50}{us(served):>16}  p50 = "
                   f"{served.p(50) / (echo.p(50) + local.p(50)):.2f} x (echo + in process)"]
-    head = f"{'calls/s':>9}{'x echo':>8}{'p50 ms':>8}{'p99 ms':>8}{'CPU ms':>8}"
-    sections = ((f"throughput, {args.clients} clients", ("Predict", "ModelInfer", "PredictSeries"), "per call"),
-                (f"streaming, {args.streams} StreamSignals streams", ("StreamSignals",), "bars/s, CPU per bar"))
-    for title, names, unit in sections:
-        lines += ["", f"{title + ' (' + unit + ')':<44}{head}"]
+    sections = ((f"throughput, {args.clients} clients, CPU per call", ("Predict", "ModelInfer", "PredictSeries"),
+                 "calls/s"),
+                (f"streaming, {args.streams} streams, CPU per bar", ("StreamSignals",), "bars/s"))
+    for title, names, rate in sections:
+        lines += ["", f"{title:<44}{rate:>9}{'x echo':>8}{'p50 ms':>8}{'p99 ms':>8}{'CPU ms':>8}"]
         for name in names:
             echo = r[f"{name} echo"]
             for label in ("echo", "asyncio echo", "defaults", "tuned"):
@@ -500,7 +500,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--streams", type=int, default=64, help="concurrent streams")
     parser.add_argument("--stream-bars", type=int, default=1000, help="answered bars of the one stream (a tenth "
                         "each when streams run concurrently)")
-    parser.add_argument("--tuned", default=TUNED, help=f"ServeOptions fields of the tuned server, as JSON (default {TUNED})")
+    parser.add_argument("--tuned", default=TUNED, help=f"ServeOptions fields of the tuned server, as JSON "
+                        f"(default {TUNED})")
     args = parser.parse_args(argv)
     started = time.monotonic()
     stats, figures, described = run(args)

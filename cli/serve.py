@@ -34,9 +34,9 @@ def add(sub: argparse._SubParsersAction) -> None:
     add_flags(p, ServeOptions, only=("intra_op_threads",))
     p.add_argument("--max-message-mb", type=int, default=MAX_MESSAGE_MB,
                    help=f"largest request or response in MiB (default {MAX_MESSAGE_MB})")
-    for name in TlsFiles.model_fields:
-        p.add_argument(f"--tls-{name.replace('_', '-')}", type=Path, metavar="PEM",
-                       help=TlsFiles.model_fields[name].description)
+    p.add_argument("--tls-cert", type=Path, metavar="PEM", help="server certificate chain: serve over TLS")
+    p.add_argument("--tls-key", type=Path, metavar="PEM", help="server private key, with --tls-cert")
+    p.add_argument("--tls-client-ca", type=Path, metavar="PEM", help="require client certificates signed by this CA")
     add_flags(p, ServeOptions, only=("token_file", "metrics_port", "metrics_host"))
     p.add_argument("--log-format", choices=("text", "json"), default="text",
                    help="log lines as text or JSON (default text)")

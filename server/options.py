@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -70,15 +71,13 @@ TRITON_BATCHING = BatchPolicy(64, 100)
 so a short wait for company pays off there."""
 
 
-class TlsFiles(_Positional):
+@dataclass(frozen=True)
+class TlsFiles:
     """PEM files for TLS; with `client_ca`, clients must present a certificate it signed."""
 
     cert: Path
-    """Server certificate chain (PEM): serve over TLS."""
     key: Path
-    """Private key (PEM) of the server certificate."""
     client_ca: Path | None = None
-    """Require client certificates signed by this CA (PEM)."""
 
     @classmethod
     def from_flags(cls, cert: Path | None, key: Path | None, client_ca: Path | None = None) -> TlsFiles | None:
@@ -87,7 +86,7 @@ class TlsFiles(_Positional):
             raise ValueError(f"tls_cert {cert} and tls_key {key}: expected both or neither")
         if client_ca is not None and cert is None:
             raise ValueError(f"tls_client_ca {client_ca} without tls_cert: client certificates need TLS")
-        return cls(cert, key, client_ca) if cert is not None else None
+        return cls(Path(cert), Path(key), client_ca and Path(client_ca)) if cert is not None else None
 
 
 class ServeOptions(_Positional):

@@ -225,7 +225,8 @@ def test_serve_flags_make_the_options_and_leave_workers_and_instances_to_the_mac
     given = _flags("--device", "cpu", "--max-delay-us", "300", "--model-batching", "slow=8:0:3", "--tls-cert", "c.pem",
                    "--tls-key", "k.pem")
     assert given == ServeOptions(Path("models"), port=8500, device="cpu", batching=BatchPolicy(max_delay_us=300),
-                                 model_batching={"slow": BatchPolicy(8, 0, 3)}, tls=TlsFiles("c.pem", "k.pem"))
+                                 model_batching={"slow": BatchPolicy(8, 0, 3)},
+                                 tls=TlsFiles(Path("c.pem"), Path("k.pem")))
     decided = given.resolved()  # one process per core, one instance per core of a process
     assert decided.workers == cores() and decided.batching.instances == 1 and decided.reuse_port == (cores() > 1)
     assert decided.model_batching["slow"].instances == 3 and decided.resolved() == decided

@@ -34,36 +34,15 @@ def _batch_runs(model: OnnxModel) -> dict[float, float]:
     return {float(s.labels["le"]): s.value for s in samples if s.name.endswith("_bucket")}
 
 
-def _concurrently(batchers: Batchers, model: OnnxModel, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    results: list[np.ndarray | BaseException | None] = [None] * len(inputs)
-
-    def call(i: int) -> None:
-        try:
-            results[i] = batchers.predict(model, inputs[i])
-        except BaseException as exc:  # recorded, re-raised in the test thread
-            results[i] = exc
-
-    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(inputs))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(t.is_alive() for t in threads), "a batched call never returned"
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    return results  # type: ignore[return-value]
-
-
 def _queued(model: OnnxModel) -> float:
     """Windows waiting in `model`'s batching queue, from the metrics registry."""
     return metrics.QUEUE.labels(model.name, str(model.version)).collect()[0].samples[0].value
 
 
-def _arriving_in_turn(batchers: Batchers, model: OnnxModel,
-                      inputs: list[dict[str, np.ndarray]]) -> tuple[list[dict[str, np.ndarray]], list[float]]:
-    """Each call's results and seconds waited, the calls arriving one after another: each starts once the
-    windows of those before it are queued, so the first callers take the turns and later ones queue."""
+def _calls(batchers: Batchers, model: OnnxModel, inputs: list[dict[str, np.ndarray]],
+           in_turn: bool = False) -> tuple[list[dict[str, np.ndarray]], list[float]]:
+    """Each call's results and seconds waited, every call on a thread of its own. `in_turn`: each starts once
+    the windows of those before it are queued, so the first callers take the turns and later ones queue."""
     results: list[dict[str, np.ndarray] | BaseException | None] = [None] * len(inputs)
     waited = [0.0] * len(inputs)
 
@@ -81,7 +60,7 @@ def _arriving_in_turn(batchers: Batchers, model: OnnxModel,
         thread.start()
         queued += len(next(iter(x.values())))
         deadline = time.monotonic() + 10
-        while _queued(model) < queued and time.monotonic() < deadline and thread.is_alive():
+        while in_turn and _queued(model) < queued and time.monotonic() < deadline and thread.is_alive():
             time.sleep(0.001)
     for thread in threads:
         thread.join(timeout=60)
@@ -99,7 +78,7 @@ def test_a_full_batch_runs_once_at_once_and_every_caller_gets_its_rows(model: On
     batchers = Batchers(BatchPolicy(max_batch_size=7, max_delay_us=30_000_000, instances=instances))
     inputs = [_windows(model, n, seed) for seed, n in enumerate((1, 2, 3, 1))]
     before = _batch_runs(model)
-    results, waited = _arriving_in_turn(batchers, model, inputs)
+    results, waited = _calls(batchers, model, inputs, in_turn=True)
     after = _batch_runs(model)
     assert max(waited) < 5.0, f"callers waited {[round(w, 2) for w in waited]} s for a full batch"
     for x, got in zip(inputs, results):
@@ -110,7 +89,8 @@ def test_a_full_batch_runs_once_at_once_and_every_caller_gets_its_rows(model: On
 
 def test_a_batch_short_of_full_waits_out_the_delay(model: OnnxModel) -> None:
     batchers = Batchers(BatchPolicy(max_batch_size=8, max_delay_us=300_000))
-    results, waited = _arriving_in_turn(batchers, model, [_windows(model, n, seed) for seed, n in enumerate((1, 2))])
+    inputs = [_windows(model, n, seed) for seed, n in enumerate((1, 2))]
+    results, waited = _calls(batchers, model, inputs, in_turn=True)
     assert 0.25 < min(waited) and max(waited) < 5.0, waited
     assert [len(r["probabilities"]) for r in results] == [1, 2]
 
@@ -119,7 +99,7 @@ def test_a_batch_short_of_full_waits_out_the_delay(model: OnnxModel) -> None:
 def test_many_concurrent_callers_get_their_own_results(model: OnnxModel, policy: BatchPolicy) -> None:
     batchers = Batchers(policy)
     inputs = [_windows(model, 1 + i % 3, seed=i) for i in range(48)]
-    for x, got in zip(inputs, _concurrently(batchers, model, inputs)):
+    for x, got in zip(inputs, _calls(batchers, model, inputs)[0]):
         np.testing.assert_allclose(got["probabilities"], model.predict(x)["probabilities"], rtol=1e-5, atol=1e-6)
 
 
@@ -155,7 +135,7 @@ def test_bad_policies_are_refused(text: str, message: str) -> None:
 def test_a_model_dropped_after_its_calls_is_freed(tiny_model: Path) -> None:
     batchers = Batchers(BatchPolicy(4))
     model = OnnxModel(tiny_model, name="dropped")
-    _concurrently(batchers, model, [_windows(model, 1, seed) for seed in range(6)])
+    _calls(batchers, model, [_windows(model, 1, seed) for seed in range(6)])
     alive = weakref.ref(model)
     del model
     gc.collect()
