@@ -50,10 +50,10 @@ INFERENCE_SERVICE_NAME = oip_pb.DESCRIPTOR.services_by_name["GRPCInferenceServic
 class SignalServer:
     """A gRPC server for the models of `options.models_dir` (or of `repository`), bound at once, started by `start`.
 
-    Unary calls run on `options.call_threads` threads (more wait their turn). Streaming calls run
-    on `options.stream_threads`: each open StreamSignals, health Watch or reflection stream holds one
-    while it lasts, and at most `options.call_threads` of them score a bar at once. One process:
-    several sharing a port are `serve`'s (`options.workers`).
+    Unary calls, and the scoring of each bar a stream sends, run on `options.call_threads`
+    threads (more wait their turn). Streaming calls run on `options.stream_threads`: each open
+    StreamSignals, health Watch or reflection stream holds one while it lasts. One process: several
+    sharing a port are `serve`'s (`options.workers`).
     """
 
     def __init__(self, options: ServeOptions, repository: ModelRepository | None = None) -> None:
@@ -73,8 +73,7 @@ class SignalServer:
                                    interceptors=[TokenAuth(self.tokens)] if self.tokens else None)
         plane = DataPlane(self.repository, Batchers(options.batching, options.model_batching), self.stopping)
         methods = _Methods()
-        scoring = threading.BoundedSemaphore(options.call_threads)
-        pb_grpc.add_SignalServiceServicer_to_server(SignalServicer(plane, compute=scoring), methods)
+        pb_grpc.add_SignalServiceServicer_to_server(SignalServicer(plane, compute=calls), methods)
         oip_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(plane), methods)
         self.health = _health(self.repository)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, methods)

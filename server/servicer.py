@@ -8,9 +8,9 @@ with the same messages. `rpc` turns errors into status codes.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Iterator
+from concurrent import futures
 
 import grpc
 
@@ -29,9 +29,9 @@ class SignalServicer(pb_grpc.SignalServiceServicer):
     """Answers SignalService calls through a `DataPlane`."""
 
     def __init__(self, plane: DataPlane, *, max_symbols: int = MAX_SYMBOLS,
-                 compute: threading.Semaphore | None = None) -> None:
-        """`compute`: held while a stream's bar is scored (on the stream's own thread), so that many open
-        streams do not all compute at once; None: no bound."""
+                 compute: futures.Executor | None = None) -> None:
+        """`compute`: where a stream's bars are scored (the server's unary call threads), so that
+        many open streams do not all compute at once on their own threads; None scores in place."""
         self.plane = plane
         self.max_symbols = max_symbols
         self.compute = compute
@@ -80,8 +80,7 @@ class SignalServicer(pb_grpc.SignalServiceServicer):
             if self.compute is None:
                 signal = self._signal(windows, i, event, call)
             else:
-                with self.compute:
-                    signal = self._signal(windows, i, event, call)
+                signal = self.compute.submit(self._signal, windows, i, event, call).result()
             metrics.LATENCY.labels("StreamSignals", *call.labels).observe(time.perf_counter() - started)
             yield signal
 
