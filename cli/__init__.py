@@ -1,5 +1,6 @@
 """The `signalstack` command: one module per subcommand, in the order of a researcher's workflow.
 
+`common`, `trading` and `flags` (flags made from typed settings) hold what subcommands share.
 Each subcommand imports what it needs when it runs, so `signalstack serve` never loads torch and
 `signalstack --help` loads neither torch nor onnxruntime nor Backtrader. Flag defaults come from
 the library's own constants. Library errors become one line on stderr and exit status 1.
@@ -14,11 +15,11 @@ from collections.abc import Sequence
 
 from signalstack import __version__
 
-from . import backtest, demo, export_triton, info, models, paper, run, serve, summary, train, tune
+from . import backtest, demo, export_triton, info, models, paper, run, schema, serve, summary, train, tune
 from .common import describe
 
-SUBCOMMANDS = (demo, models, summary, train, run, tune, info, serve, backtest, paper, export_triton)
-"""In workflow order: try it, pick an architecture, train, inspect, serve, trade, scale out."""
+SUBCOMMANDS = (demo, models, summary, train, run, tune, info, serve, backtest, paper, export_triton, schema)
+"""In workflow order: try it, pick an architecture, train, inspect, serve, trade, scale out; then the files' schemas."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,15 +2,13 @@
 
 Scoring a live bar the plain way rebuilds the last `bars_required` bars and recomputes all their
 features (hundreds of bars for a default spec, whose EMAs need a long warm-up) to use one new
-row. Here each new bar costs one feature row, from `LiveFeatures` (core.live_features): recursive
-indicators take one step from their state, windowed ones read the last few bars, all in plain
-Python, since per bar numpy and TA-Lib calls on a few values cost more than their arithmetic.
+row. Here each new bar costs one feature row: `features.LiveFeatures` runs each feature kind's
+incremental form in plain Python (a step from a state, or the last few bars).
 
 The model's (window, features) input is shifted by one row per bar (`LiveRows`), and `LiveWindow`
 runs it through `OnnxModel.predict` (the checks, the scaler inside the graph, the session) once per
 bar; the server's StreamSignals keeps a `LiveRows` per stream and symbol.
-A bar at the time of the last one replaces it (a bar still forming): recursive states step again
-from where they stood before that bar.
+A bar at the time of the last one replaces it (a bar still forming).
 
 No DataFrame is built per bar: Python floats for the features, numpy and onnxruntime for the model.
 """
@@ -25,10 +23,21 @@ import pandas as pd
 
 from .bars import COLUMNS, BarsError, bar_problem
 from .errors import InvalidInput
+from .features import Bar, LiveFeatures
 from .inputs import check_finite, check_names
-from .live_features import Bar, LiveFeatures
 from .model import OnnxModel
 from .outputs import join_outputs
+
+
+def checked_bar(bar: Sequence[float], *where: object) -> Bar:
+    """`bar` (open, high, low, close, volume) as floats, checked as every live bar is, in process and in a server's
+    stream: BarsError names it by `where` (joined by spaces, formatted only then) and its `bar_problem`."""
+    values = tuple(float(x) for x in bar)
+    problem = (f"{len(values)} values, expected {', '.join(COLUMNS)}" if len(values) != len(COLUMNS)
+               else bar_problem(*values))
+    if problem is not None:
+        raise BarsError(f"{' '.join(map(str, where))}: {problem}")
+    return values  # type: ignore[return-value]
 
 
 class LiveRows:
@@ -93,13 +102,8 @@ class LiveWindow:
         volume), `tensors` its other inputs (one row each); a bar at the last one's time replaces it.
         None while fewer than `bars_required` bars were pushed, or when `score` is False (the bar is
         history only). Bad bar values and tensors raise InvalidInput naming them."""
-        values = tuple(float(x) for x in bar)
-        if len(values) != len(COLUMNS):
-            raise BarsError(f"live bar {time}: {len(values)} values, expected {', '.join(COLUMNS)}")
-        problem = bar_problem(*values)
-        if problem is not None:
-            raise BarsError(f"live bar {time}: {problem}")
-        self._rows.push(values, replace=self._time is not None and time == self._time)  # type: ignore[arg-type]
+        values = checked_bar(bar, "live bar", time)
+        self._rows.push(values, replace=self._time is not None and time == self._time)
         self._time = time
         if not score or self._rows.count < self.model.bars_required:
             return None

@@ -8,8 +8,9 @@ unknown key gets a "did you mean" when one of the valid keys is close. A key may
 or underscores (`buy-threshold` or `buy_threshold`), as flags are. `json_schema` is what `signalstack
 schema` prints, so editors complete and check the YAML files.
 
-Files are read strictly (`0.5` is a number, `"0.5"` is not; `1` is not `true`); flags, which argparse has
-already typed or left as text, are read leniently (`"horizon"` or `"5"` for an int-or-word field).
+Files are read as JSON is, strictly (`0.5` is a number, `"0.5"` is not; `1` is not `true`; text is a path or a
+date, a list a tuple); flags, which argparse has already typed or left as text, and Python keywords are read
+leniently (`"horizon"` or `"5"` for an int-or-word field): `Model.of(**keywords)`.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pydantic_core
 import yaml
 from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, ValidationError
+from pydantic_core import PydanticCustomError
 
 from .errors import SettingsError
 
-__all__ = ["Settings", "SettingsError", "json_schema", "load_yaml", "parse"]
+__all__ = ["Settings", "SettingsError", "invalid", "json_schema", "load_yaml", "parse", "unknown_key"]
 
 
 def _names(field: str) -> AliasChoices:
@@ -43,6 +46,17 @@ class Settings(BaseModel):
                               alias_generator=AliasGenerator(validation_alias=_names), populate_by_name=True,
                               arbitrary_types_allowed=True)
 
+    @classmethod
+    def of(cls, **keywords: Any) -> typing.Self:
+        """Settings from a Python caller's keywords, read leniently; a bad one is a `SettingsError` named by the
+        class (constructing the class directly raises pydantic's own error)."""
+        return parse(cls, keywords, source=cls.__name__, strict=False)
+
+    def subset(self, model: type[S]) -> S:
+        """The fields of `model` among these settings (a flat file's trading part, say) as a `model`."""
+        return parse(model, {name: getattr(self, name) for name in model.model_fields}, source=model.__name__,
+                     strict=False)
+
     def replaced(self, **changes: Any) -> typing.Self:
         """A copy with `changes` applied and checked as a document would be (leniently, as flags are)."""
         return parse(type(self), {**self.model_dump(), **changes}, source=type(self).__name__, strict=False)
@@ -57,12 +71,15 @@ S = TypeVar("S", bound=BaseModel)
 
 def parse(model: type[S], doc: Any, *, source: str, strict: bool = True, context: Any = None) -> S:
     """`doc` (a mapping, usually read from YAML) as `model`, checked; raises `SettingsError` naming `source`,
-    each bad value's path and what was expected. `strict` refuses text for numbers and numbers for booleans;
-    `context` reaches the model's validators (e.g. the folder relative paths are read from)."""
+    each bad value's path and what was expected. `strict` reads `doc` as JSON strictly (text is no number, a
+    number no boolean); `context` reaches the model's validators (e.g. the folder relative paths are read from)."""
     if doc is None:
         doc = {}
     try:
-        return model.model_validate(doc, strict=strict, context=context)
+        if strict:  # as JSON: YAML's dates and lists read as the fields' dates, paths and tuples, still strictly
+            text = pydantic_core.to_json(doc, inf_nan_mode="constants", serialize_unknown=True)
+            return model.model_validate_json(text, strict=True, context=context)
+        return model.model_validate(doc, context=context)
     except ValidationError as exc:
         raise SettingsError(f"{source}: {describe_errors(model, exc)}") from None
 
@@ -71,7 +88,7 @@ def load_yaml(model: type[S], path: str | Path, *, context: Any = None) -> S:
     """The YAML file at `path` as `model`; a missing file, bad YAML or a bad value is one `SettingsError`."""
     path = Path(path)
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
     except FileNotFoundError:
         raise SettingsError(f"{path}: no such file (expected a YAML file of {model.__name__} settings)") from None
     except OSError as exc:
@@ -81,6 +98,20 @@ def load_yaml(model: type[S], path: str | Path, *, context: Any = None) -> S:
     if doc is not None and not isinstance(doc, Mapping):
         raise SettingsError(f"{path}: a {type(doc).__name__} at the top, expected a mapping of settings")
     return parse(model, doc, source=str(path), context=context)
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML's safe loader, but a date that does not exist (`2016-13-45`) stays text, so that the field that reads it
+    names it (YAML's own error says only "month must be in 1..12")."""
+
+    def construct_yaml_timestamp(self, node: yaml.Node) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError:
+            return self.construct_scalar(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
 
 
 def json_schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -100,16 +131,28 @@ def _describe(model: type[BaseModel], path: tuple[str | int, ...], errors: list[
     where = _dotted(path)
     first = errors[0]
     if first["type"] == "extra_forbidden":
-        valid = _keys_at(model, path[:-1])
-        close = difflib.get_close_matches(str(path[-1]).replace("-", "_"), valid, n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        return f"{where}: unknown key ({hint}expected one of {', '.join(valid)})"
+        return f"{where}: {unknown_key(str(path[-1]), _keys_at(model, path[:-1]))}"
     if first["type"] == "missing":
         return f"{where}: missing"
     expected = " or ".join(dict.fromkeys(_expected(error) for error in errors))
     if first["type"] in ("value_error", "assertion_error") and len(errors) == 1:
         return f"{where}: {expected}" if where else expected
     return f"{where or 'the document'}: {_shown(first['input'])}, expected {expected}"
+
+
+def invalid(path: str, message: str) -> ValidationError:
+    """The error a validator raises for the value at `path` below the one it checks (`params.hiden`), in its own
+    words: it reads `<the checked value's path>.<path>: <message>`."""
+    loc = tuple(int(part) if part.isdigit() else part for part in path.split("."))
+    error = PydanticCustomError("value_error", "{message}", {"message": message})
+    return ValidationError.from_exception_data("Settings", [{"type": error, "loc": loc, "input": None}])
+
+
+def unknown_key(key: str, valid: typing.Sequence[str]) -> str:
+    """What an unknown key is told: `unknown key (did you mean 'x'? expected one of ...)`."""
+    close = difflib.get_close_matches(key.replace("-", "_"), valid, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown key ({hint}expected one of {', '.join(valid)})"
 
 
 def _expected(error: Mapping[str, Any]) -> str:
@@ -131,8 +174,10 @@ def _expected(error: Mapping[str, Any]) -> str:
     if kind == "literal_error":
         choices = str(ctx.get("expected", ""))
         return f"one of {choices.replace(' or ', ', ')}" if " or " in choices else choices
-    if kind in ("too_short", "too_long"):
-        return error["msg"].replace("List should have", "a list of").replace("Tuple should have", "a list of")
+    if kind in ("too_short", "too_long", "string_too_short", "string_too_long"):
+        bound = ctx.get("min_length", ctx.get("max_length"))
+        what, unit = ("text", "character") if kind.startswith("string") else ("a list", "item")
+        return f"{what} of at {'least' if 'short' in kind else 'most'} {bound} {unit}{'s' * (bound != 1)}"
     if kind in ("value_error", "assertion_error"):
         return str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
     return str(error["msg"]).replace("Input should be", "").strip() or kind

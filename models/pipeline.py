@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from signalstack.core import fingerprint
 from signalstack.core.card import ModelCard, TensorInfo
 from signalstack.core.features import FeatureSpec
 from signalstack.core.labels import LabelSpec
@@ -48,6 +49,12 @@ Bars = pd.DataFrame | Mapping[str, pd.DataFrame]
 WINDOWS, INTRADAY, IMAGES, PAIRS, FUNDAMENTALS = "windows", "intraday", "images", "pairs", "fundamentals"
 """The data layouts `dataset_for` builds, named after what a net's declared inputs ask for."""
 
+READS = {WINDOWS: "(window, features) windows of one bar series",
+         FUNDAMENTALS: "dated fundamentals beside windows of one bar series",
+         INTRADAY: "day x intraday blocks of one series of intraday bars",
+         IMAGES: "factor images of the data's symbols", PAIRS: "pairs of the data's symbols"}
+"""What each layout's samples are made of, in words."""
+
 
 def train_and_export(bars: Bars, out: Path, *, architecture: str | Path = "lstm",
                      labels: LabelSpec = LabelSpec(), features: FeatureSpec | None = None, window: int = WINDOW,
@@ -70,7 +77,7 @@ def train_and_export(bars: Bars, out: Path, *, architecture: str | Path = "lstm"
                           fundamentals=fundamentals, days=days, bars_per_day=bars_per_day, image=image,
                           pairs_per_date=pairs_per_date)
     return train_dataset_and_export(dataset, out, architecture=architecture, config=config, data_source=data_source,
-                                    params=params)
+                                    params=params, data_digest=fingerprint.data_digest(bars, fundamentals))
 
 
 def declared_inputs(architecture: str | Path) -> dict[str, tuple[int | None, ...]]:
@@ -140,7 +147,7 @@ def dataset_for(architecture: str | Path, bars: Bars, *, features: FeatureSpec |
         value = given[unused[0]]
         shown = "" if isinstance(value, pd.DataFrame) else " " + (
             ",".join(map(str, value)) if isinstance(value, tuple) else str(value))
-        raise ValueError(f"{unused[0]}{shown}: not used by {model}, which reads {_READS[layout]}")
+        raise ValueError(f"{unused[0]}{shown}: not used by {model}, which reads {READS[layout]}")
     for flag, value in (("--days", days), ("--bars-per-day", bars_per_day), ("--pairs-per-date", pairs_per_date),
                         ("--window", window)):
         if value is not None and value < 1:
@@ -159,7 +166,7 @@ def dataset_for(architecture: str | Path, bars: Bars, *, features: FeatureSpec |
         return factor_images(panel, spec, labels, days=window, shape=tuple(image) if image else None,
                              fractions=fractions, embargo=embargo)
     if len(panel) != 1:
-        raise ValueError(f"{model} reads {_READS[layout]}, got {len(panel)} --data; several are for nets with "
+        raise ValueError(f"{model} reads {READS[layout]}, got {len(panel)} --data; several are for nets with "
                          "an images input or a pair of inputs (inception, rank)")
     series = next(iter(panel.values()))
     if layout == FUNDAMENTALS:
@@ -170,7 +177,7 @@ def dataset_for(architecture: str | Path, bars: Bars, *, features: FeatureSpec |
     if layout == INTRADAY:
         typical = session_length(series)
         if typical < 2:
-            raise ValueError(f"{model} reads {_READS[INTRADAY]}: the bars have {typical} bar per day "
+            raise ValueError(f"{model} reads {READS[INTRADAY]}: the bars have {typical} bar per day "
                              "(expected intraday bars, several per day, such as 5-minute bars)")
         one_day = len(next(iter(declared.values()))) != 3
         if one_day and days is not None:
@@ -181,12 +188,6 @@ def dataset_for(architecture: str | Path, bars: Bars, *, features: FeatureSpec |
     return build_dataset(series, spec, labels, window, fractions=fractions, embargo=embargo)
 
 
-_READS = {WINDOWS: "(window, features) windows of one bar series",
-          FUNDAMENTALS: "dated fundamentals beside windows of one bar series",
-          INTRADAY: "day x intraday blocks of one series of intraday bars",
-          IMAGES: "factor images of the --data symbols", PAIRS: "pairs of the --data symbols"}
-
-
 def session_length(bars: pd.DataFrame) -> int:
     """The most common number of bars per date (the larger on a tie): a full session's bar count."""
     counts = pd.Series(pd.DatetimeIndex(bars.index).normalize()).value_counts()
@@ -195,31 +196,35 @@ def session_length(bars: pd.DataFrame) -> int:
 
 def train_dataset_and_export(dataset: Dataset, out: Path, *, architecture: str | Path,
                              config: TrainConfig = TrainConfig(), data_source: str = "",
-                             params: dict[str, Any] | None = None,
-                             extra: Mapping[str, Any] | None = None) -> TrainedModel:
+                             params: dict[str, Any] | None = None, extra: Mapping[str, Any] | None = None,
+                             data_digest: Mapping[str, str] | None = None) -> TrainedModel:
     """Train on any dataset (multi-input, multi-output, pairs, images...) and export what it serves.
 
     `extra`: more fields for the card's `extra` (a research run's record of a rule the label
-    spec cannot name, such as a panel's cross-sectional labels)."""
+    spec cannot name, such as a panel's cross-sectional labels); `data_digest`: the card's
+    fingerprint of the data the set was built from (`core.fingerprint.data_digest`)."""
     out = _onnx_path(out)
     artefacts = out.with_name(out.stem + ".training")
     result = train(dataset, architecture, config, artefacts, **(params or {}))
     serving = result.net.for_serving()
     card = make_card(result, serving, dataset, architecture=str(architecture), data_source=data_source,
-                     extra={"best_epoch": result.best_epoch, "train_device": result.device, "seed": config.seed,
+                     data_digest=data_digest, extra={"best_epoch": result.best_epoch, "train_device": result.device, "seed": config.seed,
                             **(extra or {})})
     parity = export_onnx(serving, card, out, _serving_inputs(result.net, serving, dataset.x_of(dataset.test),
                                                             PARITY_WINDOWS))
     return TrainedModel(out, card, result, artefacts, parity)
 
 
+def has_forecast_head(architecture: str | Path) -> bool:
+    """Whether a zoo net declares a forecast output beside another (the multitask net)."""
+    declared = get_entry(str(architecture)).n_outputs if str(architecture) in list_models() else None
+    return isinstance(declared, Mapping) and "forecast" in declared and len(declared) > 1
+
+
 def _targets(architecture: str | Path, labels: LabelSpec) -> LabelSpec | dict[str, LabelSpec]:
-    """`labels`, or a label per output for a zoo net that declares a forecast head beside its first
-    (the multitask net): that head forecasts the return over the same horizon."""
-    if str(architecture) not in list_models():
-        return labels
-    declared = get_entry(str(architecture)).n_outputs
-    if not isinstance(declared, Mapping) or "forecast" not in declared or len(declared) < 2:
+    """`labels`, or a label per output for a net with a forecast head beside its first: that head forecasts the
+    return over the same horizon."""
+    if not has_forecast_head(architecture):
         return labels
     return {labels.output_name: labels, "forecast": LabelSpec("regression", labels.horizon)}
 
@@ -245,7 +250,8 @@ def _served_inputs(net: SignalNet, serving: SignalNet) -> dict[str, str]:
 
 
 def make_card(result: TrainResult, serving: SignalNet, dataset: Dataset, *, architecture: str,
-              data_source: str = "", extra: dict[str, Any] | None = None) -> ModelCard:
+              data_source: str = "", extra: dict[str, Any] | None = None,
+              data_digest: Mapping[str, str] | None = None) -> ModelCard:
     """The model card of `serving` (the trained net, or the part it serves) trained on `dataset`."""
     infos = {i.name: i for i in dataset.inputs}
     inputs = tuple(replace(infos[old], name=new, shape=serving.body.shapes[new])
@@ -266,6 +272,7 @@ def make_card(result: TrainResult, serving: SignalNet, dataset: Dataset, *, arch
         extra=extra or {},
         targets=dict(targets) if len(targets) > 1 else {},
         spec=result.net.body.spec.to_dict(),
+        data_digest=dict(data_digest or {}),
     )
 
 

@@ -1,11 +1,12 @@
 """Backtrader plugin: a model's outputs as an indicator, strategies on them, analyzers, backtests and reports.
 
-Data flows one way: `sources` (ONNX in process, gRPC, or a table) -> `indicators` -> `strategies`
-(fills and trades in a `ledger`) -> `backtest` (Cerebro, costs, benchmark) with `analyzers` ->
-`stats` -> `report` (`charts`, HTML); `sweep` runs many backtests in worker processes; `defaults`
-holds the trading defaults. Importing this package loads nothing; each name below loads its
-module (Backtrader, pandas, matplotlib) when first used, never torch, and a source loads its
-runtime (onnxruntime, or a gRPC channel) when it is made.
+Data flows one way: `sources` (ONNX in process, gRPC, or a table) and `feeds` (bars as Backtrader
+data) -> `indicators` -> `strategies` (fills and trades in a `ledger`) -> `backtest` (Cerebro, costs,
+benchmark) or `ranking` (the top-k of a universe in one account) with `analyzers` -> `stats` ->
+`report` (`charts`, HTML); `sweep` runs many backtests in worker processes; `settings` and
+`defaults` hold the trading settings and their defaults. Importing this package loads nothing; each
+name below loads its module (Backtrader, pandas, matplotlib) when first used, never torch, and a
+source loads its runtime (onnxruntime, or a gRPC channel) when it is made.
 """
 
 from __future__ import annotations

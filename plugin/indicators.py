@@ -5,15 +5,19 @@ from __future__ import annotations
 import logging
 import math
 import re
+from abc import ABC, abstractmethod
 from array import array
 
 import backtrader as bt
 import numpy as np
 import pandas as pd
 
+from signalstack.core.days import day_blocks
 from signalstack.core.fundamentals import fundamentals_at
 
-from .feeds import bar_time, bar_times, data_bars
+from signalstack.core.times import bar_time, bar_times
+
+from .feeds import data_bars
 from .sources import LiveScorer, SignalSource
 
 log = logging.getLogger(__name__)
@@ -34,34 +38,16 @@ def output_lines(source: SignalSource) -> dict[str, str]:
         lines[horizon_step] = "forecast"
     return lines
 
+
 class SignalIndicator(bt.Indicator):
     """The outputs of a `SignalSource` for every bar: lines p_down, p_flat, p_up, forecast, score.
 
-    Lines the source has no output for stay NaN (p_flat for a binary model, the probabilities for
-    a regressor, ...). A path regressor's step t+h (h the model's horizon) fills `forecast`.
-
-    Backtest path (preloaded data, also resampled): on the first bar it can score, it reads the
-    whole preloaded series and asks the source for all bars in one call (a few batched RPCs for a
-    server), then serves lines from memory. Reading the full arrays only batches the work:
-    `predict_series` is causal, so the value at bar t depends on bars <= t alone. runonce and next
-    modes make the same single call.
-
-    Live path (data not preloaded: live feeds, replayed bars): each bar is pushed, when it comes,
-    to the source's live scorer (`source.live()`), which keeps the history it needs; a replayed
-    bar is scored again as it updates. Features are windowed exactly, so both paths give the same
-    values.
-
-    Two-input models (fundamental factors beside the bars): `fundamentals` is a DataFrame keyed
-    by the date each row became known, with the columns the model card names; or pass it as
-    the indicator's second data (`fundamentals_feed`). A bar gets the latest row dated at or
-    before it, the rule training used; bars before the first row get NaN. A multi-output model
-    fills the lines of all its outputs (a multi-task net: p_down, p_flat, p_up and forecast).
-
-    Day x intraday models (hier_lstm, td_cnn_lstm, cnn1d) read intraday bars and decide daily:
-    the indicator's data is the daily data (e.g. `cerebro.resampledata` of the intraday feed) and
-    its second data the intraday feed, `SignalIndicator(daily, minutes, source=...)`. A daily bar
-    gets the prediction made at its date's last intraday bar, from intraday bars of that date and
-    before only; a date whose session is too short for the model's block gets NaN.
+    Lines the source has no output for stay NaN (p_flat for a binary model, ...); a multi-output model
+    fills the lines of all its outputs, a path regressor's step t+h (h its horizon) `forecast`. The
+    data reach the source through a `_Scoring`: `_Bars` (the data's bars, with `fundamentals`, dated
+    rows, or a second data from `fundamentals_feed` for a two-input model) or `_Days` (a day x intraday
+    model: `SignalIndicator(daily, intraday, source=...)`). Preloaded data (backtests) are scored in
+    one call (`once`, and `next` alike), live data bar by bar (`next`): the same values, as scoring is causal.
     """
 
     lines = tuple(OUTPUT_LINES.values())
@@ -76,66 +62,130 @@ class SignalIndicator(bt.Indicator):
         if unknown or not lines:
             raise ValueError(f"{source.name}: outputs {source.columns}, expected outputs among "
                              f"{', '.join(OUTPUT_LINES)} (or a path t+1 .. t+horizon)")
-        self._used = [i for i, c in enumerate(source.columns) if c in lines]  # outputs that fill a line
-        self._columns = [list(OUTPUT_LINES.values()).index(lines[source.columns[i]]) for i in self._used]
-        self._check_tensor_inputs(source)
-        if source.intraday and len(self.datas) < 2:
-            raise ValueError(f"{source.name}: reads day x intraday blocks: expected the intraday data as the "
-                             "indicator's second data, SignalIndicator(daily, intraday, source=...)")
-        self._scores: np.ndarray | None = None
-        self._days: pd.DataFrame | None = None  # an intraday model's predictions by date, when batched
-        self._live: LiveScorer | None = None  # the live path's scorer, made on the first live bar
-        # An intraday model's history is counted in intraday bars; its daily clock needs `window` days.
-        self.addminperiod(source.card.window if source.intraday else source.bars_required)
+        names = list(OUTPUT_LINES.values())
+        self._fills = [(names.index(lines[c]), i) for i, c in enumerate(source.columns) if c in lines]  # (line, output)
+        self._scoring: _Scoring = _Days(self) if source.intraday else _Bars(self)
+        self.addminperiod(self._scoring.minperiod)
 
     def once(self, start: int, end: int) -> None:
         end = min(end, len(self.data.close.array))
-        if start >= end:
-            return
-        scores = self._score_loaded()
-        for k in self._columns:
-            self.lines[k].array[start:end] = array("d", scores[start:end, k].tolist())
+        if start < end:
+            scores = self._scoring.series()[start:end]
+            for k, i in self._fills:
+                self.lines[k].array[start:end] = array("d", scores[:, i].tolist())
 
     def prenext(self) -> None:
-        if not self.p.source.intraday and self.data.buflen() == len(self.data):
-            self._score_last(score=False)  # live: the scorer keeps the bars of the warm-up
+        self._scoring.history()
 
     def next(self) -> None:
-        if self.p.source.intraday:
-            row = self._score_day()
-        else:
-            if self._scores is None and self.data.buflen() > len(self.data):
-                self._score_loaded()  # preloaded: the bars ahead are there to batch
-            row = self._scores[len(self) - 1] if self._scores is not None else self._score_last()
-        for k in self._columns:
-            self.lines[k][0] = row[k]
+        outputs = self._scoring.current()
+        for k, i in self._fills:
+            self.lines[k][0] = math.nan if outputs is None else float(outputs[i])
 
     def probabilities(self) -> pd.DataFrame:
         """The lines so far as a frame indexed by bar time, one column per output of the source
         ('down', 'up', ... or 'forecast' or 'score')."""
         n = self.buflen()
         outputs = list(OUTPUT_LINES)
-        table = {outputs[k]: np.asarray(self.lines[k].array[:n]) for k in self._columns}
+        table = {outputs[k]: np.asarray(self.lines[k].array[:n]) for k, _ in self._fills}
         return pd.DataFrame(table, index=bar_times(self.data.datetime.array[:n]))
 
-    def _check_tensor_inputs(self, source: SignalSource) -> None:
-        """Refuse, naming them, tensor inputs this indicator has no way to make."""
+    @property
+    def live_scorer(self) -> LiveScorer | None:
+        """The scorer of the live path (None until the first live bar): its `version` is the model
+        version behind the current outputs."""
+        return self._scoring.live
+
+
+class _Scoring(ABC):
+    """How an indicator's data reach its source: every bar the data hold in one call (`series`), or
+    the current bar (`current`: from that call when the data are preloaded, else as it comes live)."""
+
+    minperiod: int  # bars of the indicator's data up to the first with outputs
+
+    def __init__(self, indicator: SignalIndicator) -> None:
+        self.indicator = indicator
+        self.source: SignalSource = indicator.p.source
+        self.live: LiveScorer | None = None  # made by the first live bar
+        self._series: np.ndarray | None = None
+        self._check_tensor_inputs()
+
+    def series(self) -> np.ndarray:
+        """(bars, the source's columns) outputs for every bar the data holds, NaN where there are none; once."""
+        if self._series is None:
+            bars = data_bars(self.indicator.data)
+            scored = self._score(bars).reindex(index=bars.index, columns=self.source.columns)
+            self._series = scored.to_numpy(dtype=np.float64)
+            log.debug("%s: scored %d bars in one call", self.source.name, len(bars))
+        return self._series
+
+    @abstractmethod
+    def current(self) -> np.ndarray | None:
+        """The source's outputs at the current bar; None: no signal for it."""
+
+    def history(self) -> None:
+        """Keep the current bar, one of the warm-up, where a live scorer needs it."""
+
+    @abstractmethod
+    def _score(self, bars: pd.DataFrame) -> pd.DataFrame:
+        """Outputs for every bar of `bars` (all the indicator's data holds) in one call, indexed by bar time."""
+
+    def _check_tensor_inputs(self) -> None:
+        """Refuse, naming them, tensor inputs the indicator has no way to make."""
+        source, indicator = self.source, self.indicator
         if not source.tensor_inputs:
             return
         unmade = [i.name for i in source.tensor_inputs if len(i.shape) != 1 or len(i.columns) != i.shape[0]]
         if unmade:
             raise ValueError(f"{source.name}: inputs {unmade} are tensors a bar feed cannot make (factor "
                              "images): score them elsewhere and trade a PrecomputedSource")
-        if self.p.fundamentals is None and (len(self.datas) < 2 or source.intraday):
+        if indicator.p.fundamentals is None and (len(indicator.datas) < 2 or source.intraday):
             wanted = {i.name: list(i.columns) for i in source.tensor_inputs}
             raise ValueError(f"{source.name}: takes {wanted} besides bars: expected fundamentals=DataFrame "
                              "(dated rows with those columns) or a second data from fundamentals_feed")
-        if self.p.fundamentals is None:
-            lines = set(self.datas[1].lines.getlinealiases())
+        if indicator.p.fundamentals is None:
+            lines = set(indicator.datas[1].lines.getlinealiases())
             missing = [c for i in source.tensor_inputs for c in i.columns if c not in lines]
             if missing:
-                raise ValueError(f"{source.name}: second data {self.datas[1]._name!r} lacks lines {missing} "
+                raise ValueError(f"{source.name}: second data {indicator.datas[1]._name!r} lacks lines {missing} "
                                  "(expected a fundamentals_feed with the model's columns)")
+
+
+class _Bars(_Scoring):
+    """A model of the indicator's own bars, with its tensor inputs (a two-input net's fundamentals):
+    a bar gets the latest fundamentals row dated at or before it, the rule training used (bars
+    before the first row get NaN). Live, each bar is pushed to the source's live scorer
+    (`source.live()`), which keeps the history it needs; a replayed bar is scored again as it updates."""
+
+    def __init__(self, indicator: SignalIndicator) -> None:
+        super().__init__(indicator)
+        self.minperiod = self.source.bars_required
+
+    def current(self) -> np.ndarray | None:
+        data = self.indicator.data
+        if self._series is not None or data.buflen() > len(data):  # preloaded: the bars ahead are there to batch
+            return self.series()[len(self.indicator) - 1]
+        return self._push()
+
+    def history(self) -> None:
+        if self.indicator.data.buflen() == len(self.indicator.data):  # live
+            self._push(score=False)
+
+    def _score(self, bars: pd.DataFrame) -> pd.DataFrame:
+        return self.source.predict_series(bars, self._tensors(bars.index))
+
+    def _push(self, score: bool = True) -> np.ndarray | None:
+        """The current bar pushed to the live scorer (made on the first bar); `score` False keeps it as history."""
+        if self.live is None:
+            self.live = self.source.live()
+        data = self.indicator.data
+        time = bar_time(data.datetime[0])
+        bar = (data.open[0], data.high[0], data.low[0], data.close[0], data.volume[0])
+        tensors, known = {}, True
+        if self.source.tensor_inputs:
+            tensors = self._tensors(pd.DatetimeIndex([time]), newest=True)
+            known = all(np.isfinite(x).all() for x in tensors.values())  # fundamentals published yet
+        return self.live.push(time, bar, tensors, score=score and known)
 
     def _tensors(self, times: pd.DatetimeIndex, newest: bool = False) -> dict[str, np.ndarray]:
         """The source's tensor inputs for bars at `times`: the latest fundamentals row dated <= each.
@@ -143,12 +193,12 @@ class SignalIndicator(bt.Indicator):
         `newest`: `times` is the bar being scored live, so of a second data only its newest row
         holding values counts; reading just that keeps a live bar's cost flat as the feed grows.
         """
-        inputs = self.p.source.tensor_inputs
+        inputs = self.source.tensor_inputs
         if not inputs:
             return {}
-        frame = self.p.fundamentals
+        frame = self.indicator.p.fundamentals
         if frame is None:
-            data = self.datas[1]
+            data = self.indicator.datas[1]
             columns = sorted({c for i in inputs for c in i.columns})
             arrays = [getattr(data.lines, c).array for c in columns]
             n = data.buflen()
@@ -160,72 +210,44 @@ class SignalIndicator(bt.Indicator):
                                  index=bar_times(data.datetime.array[rows])).dropna(how="all")
         return {i.name: fundamentals_at(frame, times, i.columns) for i in inputs}
 
-    def _score_loaded(self) -> np.ndarray:
-        """(bars, lines) outputs for every bar the data holds, NaN where the source gave none; once."""
-        if self._scores is None:
-            bars = data_bars(self.data)
-            if self.p.source.intraday:
-                scored = self._score_days(bars.index)
-            else:
-                scored = self.p.source.predict_series(bars, self._tensors(bars.index))
-            scored = scored.reindex(index=bars.index, columns=self.p.source.columns)
-            self._scores = self._to_lines(scored.to_numpy(dtype=np.float64))
-            log.debug("%s: scored %d bars in one call", self.p.source.name, len(bars))
-        return self._scores
 
-    def _score_days(self, days: pd.DatetimeIndex) -> pd.DataFrame:
-        """An intraday model's predictions at each date's closing intraday bar, indexed by `days`;
-        one call over the whole intraday series (causal: a date's value reads bars up to its close)."""
-        if self._days is None:
-            scored = self.p.source.predict_series(data_bars(self.datas[1])).dropna(how="all")
-            self._days = scored.set_axis(scored.index.normalize())
-        return self._days.reindex(days.normalize()).set_axis(days)
+class _Days(_Scoring):
+    """A day x intraday model (hier_lstm, td_cnn_lstm, cnn1d) on a daily clock: the indicator's data
+    is the daily data (e.g. `cerebro.resampledata` of the intraday feed), its second data the
+    intraday feed. A daily bar gets the prediction made at its date's last intraday bar, from
+    intraday bars of that date and before only; a date whose session is too short for the model's
+    block gets NaN. Preloaded intraday data are scored in one call, live ones once a day."""
 
-    def _score_day(self) -> np.ndarray:
-        """An intraday model's outputs for the current daily bar: from the batched table when the
-        intraday data is preloaded, else from the intraday bars of its date and the days before."""
-        date = bar_times([self.data.datetime[0]])
-        if self.datas[1].buflen() > len(self.datas[1]):
-            return self._to_lines(self._score_days(date).to_numpy(dtype=np.float64))[0]
-        source, date = self.p.source, date[0].normalize()
-        intraday = data_bars(self.datas[1], last=len(self.datas[1]))
-        intraday = intraday.loc[intraday.index.normalize() <= date]
-        per_day = source.card.bars_input.shape[-2]
-        keep = source.card.window + -(-source.card.warmup // per_day) + 2  # days, the warm-up's included
-        dates = intraday.index.normalize().unique()
+    def __init__(self, indicator: SignalIndicator) -> None:
+        super().__init__(indicator)
+        if len(indicator.datas) < 2:
+            raise ValueError(f"{self.source.name}: reads day x intraday blocks: expected the intraday data as the "
+                             "indicator's second data, SignalIndicator(daily, intraday, source=...)")
+        self.minperiod = self.source.card.window  # days: the daily clock's history, counted in days
+        self._days: pd.DataFrame | None = None
+
+    def current(self) -> np.ndarray | None:
+        intraday = self.indicator.datas[1]
+        if intraday.buflen() > len(intraday):  # preloaded: the day's prediction from the one call
+            return self._score(data_bars(self.indicator.data, last=1)).to_numpy(dtype=np.float64)[0]
+        # live: from the intraday bars of the current date and the days before it the model reads
+        card, date = self.source.card, bar_time(self.indicator.data.datetime[0]).normalize()
+        bars = data_bars(intraday, last=len(intraday))
+        bars = bars.loc[bars.index.normalize() <= date]
+        per_day = card.bars_input.shape[-2]
+        keep = card.window + -(-card.warmup // per_day) + 2  # days, the warm-up's included
+        dates = bars.index.normalize().unique()
         if len(dates):
-            intraday = intraday.loc[intraday.index.normalize() >= dates[max(0, len(dates) - keep)]]
-        usable = intraday.iloc[source.card.warmup:]  # the runtime's rule: rows after the warm-up, per day
-        per_date = usable.groupby(usable.index.normalize()).size()
-        complete = per_date[per_date >= per_day]
-        if len(complete) < source.card.window or complete.index[-1] != date:
-            return np.full(len(OUTPUT_LINES), np.nan)  # no session that date, too short, or too little history
-        return self._to_lines(source.predict_last(intraday).reshape(1, -1))[0]
+            bars = bars.loc[bars.index.normalize() >= dates[max(0, len(dates) - keep)]]
+        ends = day_blocks(bars.to_numpy(), bars.index, card.warmup, per_day)[1]  # the runtime's day rule
+        if len(ends) < card.window or bars.index[ends[-1]].normalize() != date:
+            return None  # no session that date, too short, or too little history
+        return self.source.predict_last(bars)
 
-    def _score_last(self, score: bool = True) -> np.ndarray:
-        """The live path: the current bar pushed to the source's live scorer (made on the first bar);
-        `score` False keeps it as history only."""
-        if self._live is None:
-            self._live = self.p.source.live()
-        data = self.data
-        time = bar_time(data.datetime[0])
-        bar = (data.open[0], data.high[0], data.low[0], data.close[0], data.volume[0])
-        tensors, known = {}, True
-        if self.p.source.tensor_inputs:
-            tensors = self._tensors(pd.DatetimeIndex([time]), newest=True)
-            known = all(np.isfinite(x).all() for x in tensors.values())  # fundamentals published yet
-        outputs = self._live.push(time, bar, tensors, score=score and known)
-        if outputs is None:
-            return np.full(len(OUTPUT_LINES), np.nan)
-        return self._to_lines(np.asarray(outputs, dtype=np.float64).reshape(1, -1))[0]
-
-    @property
-    def live_scorer(self) -> LiveScorer | None:
-        """The scorer of the live path (None until the first live bar): its `version` is the model
-        version behind the current outputs."""
-        return self._live
-
-    def _to_lines(self, outputs: np.ndarray) -> np.ndarray:
-        out = np.full((len(outputs), len(OUTPUT_LINES)), np.nan)
-        out[:, self._columns] = outputs[:, self._used]
-        return out
+    def _score(self, bars: pd.DataFrame) -> pd.DataFrame:
+        """The predictions at the closing intraday bar of each date of `bars`, indexed by its times; one
+        call over the whole intraday series (causal: a date's value reads bars up to its close)."""
+        if self._days is None:
+            scored = self.source.predict_series(data_bars(self.indicator.datas[1])).dropna(how="all")
+            self._days = scored.set_axis(scored.index.normalize())
+        return self._days.reindex(bars.index.normalize()).set_axis(bars.index)

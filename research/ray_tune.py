@@ -44,9 +44,8 @@ import optuna
 import pandas as pd
 
 from .executors import LOCAL, RAY_INSTALL, RayNotInstalled, import_ray
-from .experiment import Experiment
-from .run import load_period
 from .search import OUT, Search
+from .settings import ExperimentFile
 from .tune import (
     TuneError,
     TuneResult,
@@ -73,7 +72,7 @@ FINAL = "final"
 """True on the one report made after training: the trial ran to its end (else the scheduler stopped it)."""
 
 
-def tune_on_ray(experiment: Experiment, out: str | Path = OUT, *, ray_address: str, trials: int | None = None,
+def tune_on_ray(experiment: ExperimentFile, out: str | Path = OUT, *, ray_address: str, trials: int | None = None,
                 storage: str | None = None, study_name: str = "study", concurrent: int | None = None) -> TuneResult:
     """Run (or resume) the study on the Ray cluster at `ray_address` until it has `trials` finished trials.
 
@@ -82,7 +81,7 @@ def tune_on_ray(experiment: Experiment, out: str | Path = OUT, *, ray_address: s
     the trials running at once (default: the cluster's CPUs when the study begins). Writes the same outputs
     as `tune` and returns the same result.
     """
-    search, total = checked_request(experiment, trials)
+    search, total, layout = checked_request(experiment, trials)
     tune = _import_tune(ray_address)
     out = Path(out)
     url = storage_url(storage, out)
@@ -101,8 +100,8 @@ def tune_on_ray(experiment: Experiment, out: str | Path = OUT, *, ray_address: s
     log.info("study %r in %s: %d trial(s) finished, %d to run on Ray at %s (total %d)", study_name, url, done,
              remaining, ray_address, total)
     if remaining:
-        seed = sampler_seed(search.seed, len(study.trials), shared=bool(storage))
-        bars = load_period(experiment.data)
+        seed = sampler_seed(search.seed, len(study.trials))
+        bars, _ = layout.load(experiment)
         with _connected(import_ray(ray_address), ray_address) as ray:
             at_once = concurrent or max(1, int(ray.cluster_resources().get("CPU", 1)))
             _fit(tune, experiment, bars, search, remaining, at_once, study_storage, study_name, seed, out)
@@ -135,7 +134,7 @@ def _connected(ray: Any, address: str) -> Iterator[Any]:
             ray.shutdown()
 
 
-def _fit(tune: Any, experiment: Experiment, bars: pd.DataFrame, search: Search, trials: int, at_once: int,
+def _fit(tune: Any, experiment: ExperimentFile, bars: pd.DataFrame, search: Search, trials: int, at_once: int,
          storage: optuna.storages.BaseStorage, study_name: str, seed: int, out: Path) -> None:
     """`trials` more trials of the study, `at_once` at a time, on the Ray session this process holds."""
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
@@ -147,8 +146,9 @@ def _fit(tune: Any, experiment: Experiment, bars: pd.DataFrame, search: Search, 
     else:  # rungs at steps 1, 2, 4, ... below `last`; a trial in the worse half at a rung stops
         scheduler = ASHAScheduler(time_attr=STEP, metric=LOSS, mode="min", max_t=last, grace_period=1,
                                   reduction_factor=2)
-    searcher = _study_search(space={p.name: distribution(p) for p in search.params}, metric=LOSS, mode="min",
-                             sampler=optuna.samplers.TPESampler(seed=seed), storage=storage, study_name=study_name)
+    searcher = _study_search(space={name: distribution(p) for name, p in search.params.items()}, metric=LOSS,
+                             mode="min", sampler=optuna.samplers.TPESampler(seed=seed), storage=storage,
+                             study_name=study_name)
     trainable = tune.with_parameters(_trial, experiment=experiment, bars=bars, folds=search.folds, stride=stride)
     tuner = tune.Tuner(tune.with_resources(trainable, {"cpu": 1}),
                        tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=trials,
@@ -196,7 +196,7 @@ def _study_search(**options: Any) -> Any:
     return StudySearch(**options)
 
 
-def _trial(config: dict[str, Any], experiment: Experiment, bars: pd.DataFrame, folds: int, stride: int) -> None:
+def _trial(config: dict[str, Any], experiment: ExperimentFile, bars: pd.DataFrame, folds: int, stride: int) -> None:
     """Runs in a Ray worker: one trial's objective, reported to Ray Tune after every epoch and once at the end."""
     from ray import tune
 

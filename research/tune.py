@@ -18,7 +18,11 @@ journal file, for several processes on one host; any SQLAlchemy URL, e.g. postgr
 cluster) under `--study` (default the experiment file's stem), so running the same command again
 resumes it: `trials` is the study's total, and a study that has them runs none (processes sharing a
 study may overshoot it by one trial each). The sampler (TPE) is seeded with search.seed plus the trials
-already in the study (plus the process id when --storage is given), so a resumed study draws new trials.
+already in the study, so the same seed and storage draw the same trials and a resumed study draws new ones
+(processes that join a shared study at the same moment draw alike: give each its own search.seed).
+SIGINT or SIGTERM stops the study cleanly: the trial it cut short is recorded as interrupted (FAIL in
+Optuna's storage, with the user attribute `interrupted`), does not count towards `trials`, and the
+outputs are written for the trials that finished; running the same command again continues the study.
 With `--ray-address` the same study runs on a Ray cluster through Ray Tune (`research/ray_tune.py`):
 the same objective, space, sampler, storage and outputs; Ray Tune's ASHA scheduler stops bad trials there.
 The out folder gets:
@@ -35,7 +39,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import sys
 import time
 import warnings
@@ -53,22 +56,24 @@ from threadpoolctl import threadpool_limits
 
 from signalstack.models.train import train
 from signalstack.models.zoo import get_entry
-from signalstack.models.zoo.spec import is_spec_path
 
-from .experiment import Experiment
-from .run import load_period
+from .interrupt import interruptible
+from .layouts import Layout, layout_of
 from .search import OUT, TOP_LEVEL, TRAIN, Param, Search
-from .tasks import plan_folds
-from .walkforward import Fold, fold_dataset, sample_windows
+from .settings import ExperimentFile
+from .walkforward import Fold, fold_dataset, plan_folds, sample_windows
 
 log = logging.getLogger(__name__)
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
-"""The states that count towards a study's total of trials."""
+"""The states that count towards a study's total of trials (a FAIL only when a signal did not cause it)."""
+
+INTERRUPTED = "interrupted"
+"""The user attribute of a trial cut short by SIGINT or SIGTERM (Optuna records it as FAIL): not counted."""
 
 
 class TuneError(ValueError):
-    """A tuning request that cannot run: no search section, a panel, no trial that completed."""
+    """A tuning request that cannot run: no search section, a layout it cannot search, no trial that completed."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,8 @@ class TuneResult:
     plots: dict[str, Path]
     skipped: dict[str, str]
     """Plots not drawn, with the reason."""
+    interrupted: str | None = None
+    """The signal that stopped the study (SIGINT, SIGTERM), or None when it ran its trials."""
 
 
 def storage_url(storage: str | None, out: Path) -> str:
@@ -100,25 +107,26 @@ def open_storage(url: str) -> Any:
     return url
 
 
-def apply_params(experiment: Experiment, params: dict[str, Any]) -> Experiment:
+def apply_params(experiment: ExperimentFile, params: dict[str, Any]) -> ExperimentFile:
     """The experiment with a trial's values in place (window top level, train keys, model parameters)."""
-    top = {k: v for k, v in params.items() if k in TOP_LEVEL}
+    changes: dict[str, Any] = {k: v for k, v in params.items() if k in TOP_LEVEL}
     training = {k: v for k, v in params.items() if k in TRAIN}
+    if training:
+        changes["train"] = {**experiment.train.model_dump(), **training}
     model_values = {k: v for k, v in params.items() if k not in TOP_LEVEL + TRAIN}
-    model = experiment.model
     if model_values:
-        defaults = get_entry(model.name).defaults
-        merged = dict(model.params)
+        defaults = get_entry(experiment.model.name).defaults
+        merged = dict(experiment.model.params)
         for key, value in model_values.items():
             declared = merged.get(key, defaults[key])
             if isinstance(declared, tuple) and not isinstance(value, tuple | list):
                 value = (value,) * max(1, len(declared))  # hidden: h for every layer, as many layers as set
             merged[key] = value
-        model = replace(model, params=merged)
-    return replace(experiment, model=model, train=replace(experiment.train, **training), **top)
+        changes["model"] = {"name": experiment.model.name, "params": merged}
+    return experiment.replaced(**changes)
 
 
-def validation_loss(experiment: Experiment, bars: pd.DataFrame, *, folds: int = 1, seed: int = 0,
+def validation_loss(experiment: ExperimentFile, bars: pd.DataFrame, *, folds: int = 1, seed: int = 0,
                     on_epoch: Any = None, epochs_per_fold: int | None = None) -> tuple[float, list[dict[str, Any]]]:
     """The mean over the first `folds` folds of the best validation loss, and one row per fold.
 
@@ -126,21 +134,20 @@ def validation_loss(experiment: Experiment, bars: pd.DataFrame, *, folds: int = 
     the validation tail, so nothing after that bar is read. `on_epoch(step, val_loss)` gets every epoch,
     at step fold * `epochs_per_fold` + epoch.
     """
-    if experiment.data.is_panel:
-        raise TuneError("panel experiments (data.path a list) are not supported by tune yet")
     horizon = experiment.labels.horizon
-    windows = sample_windows(bars, experiment.features, experiment.labels, experiment.window)
+    features, labels = experiment.features.spec, experiment.labels.spec
+    windows = sample_windows(bars, features, labels, experiment.window)
     used = plan_folds(experiment, len(windows))[:folds]
     stride = epochs_per_fold or experiment.train.epochs
     rows = []
     for fold in used:
         last = bars.index.get_loc(windows.times[fold.val.stop - 1]) + horizon  # the last bar a label reads
-        cut = sample_windows(bars.iloc[:last + 1], experiment.features, experiment.labels, experiment.window)
+        cut = sample_windows(bars.iloc[:last + 1], features, labels, experiment.window)
         if not cut.times[:fold.val.stop].equals(windows.times[:fold.val.stop]):
             raise ValueError(f"fold {fold.number}: samples moved when the bars after the validation tail were cut")
-        dataset = fold_dataset(cut, Fold(fold.number, fold.fit, fold.val, fold.val), features=experiment.features,
-                               labels=experiment.labels, window=experiment.window, embargo=experiment.embargo)
-        config = replace(experiment.train, seed=seed, progress=False)
+        dataset = fold_dataset(cut, Fold(fold.number, fold.fit, fold.val, fold.val), features=features,
+                               labels=labels, window=experiment.window, embargo=experiment.embargo)
+        config = experiment.train.config(seed)
         report = None if on_epoch is None else (
             lambda epoch, loss, k=fold.number: on_epoch(k * stride + epoch, loss))
         result = train(dataset, experiment.model.name, config, on_epoch=report, **dict(experiment.model.params))
@@ -150,12 +157,12 @@ def validation_loss(experiment: Experiment, bars: pd.DataFrame, *, folds: int = 
     return float(np.mean([r["val_loss"] for r in rows])), rows
 
 
-def _suggest(trial: optuna.Trial, param: Param) -> Any:
+def _suggest(trial: optuna.Trial, name: str, param: Param) -> Any:
     if param.choices is not None:
-        return trial.suggest_categorical(param.name, list(param.choices))
+        return trial.suggest_categorical(name, list(param.choices))
     if param.integer:
-        return trial.suggest_int(param.name, int(param.low), int(param.high), log=param.log)
-    return trial.suggest_float(param.name, param.low, param.high, log=param.log)
+        return trial.suggest_int(name, int(param.low), int(param.high), log=param.log)
+    return trial.suggest_float(name, param.low, param.high, log=param.log)
 
 
 def distribution(param: Param) -> optuna.distributions.BaseDistribution:
@@ -179,20 +186,18 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def max_epochs(experiment: Experiment, search: Search) -> int:
+def max_epochs(experiment: ExperimentFile, search: Search) -> int:
     """The most epochs a trial can train per fold: the stride between folds in the reported steps."""
-    for p in search.params:
-        if p.name == "epochs":
-            return int(max(p.values))
-    return experiment.train.epochs
+    epochs = search.params.get("epochs")
+    return experiment.train.epochs if epochs is None else int(max(epochs.values))
 
 
-def make_objective(experiment: Experiment, bars: pd.DataFrame, search: Search):
+def make_objective(experiment: ExperimentFile, bars: pd.DataFrame, search: Search):
     """The trial -> validation loss function the study minimises."""
     stride = max_epochs(experiment, search)
 
     def objective(trial: optuna.Trial) -> float:
-        values = {p.name: _suggest(trial, p) for p in search.params}
+        values = {name: _suggest(trial, name, p) for name, p in search.params.items()}
         candidate = apply_params(experiment, values)
 
         def report(step: int, loss: float) -> None:
@@ -200,8 +205,13 @@ def make_objective(experiment: Experiment, bars: pd.DataFrame, search: Search):
             if trial.should_prune():
                 raise optuna.TrialPruned(f"validation loss {loss:.4f} at step {step}")
 
-        with one_thread():
-            value, rows = validation_loss(candidate, bars, folds=search.folds, on_epoch=report, epochs_per_fold=stride)
+        try:
+            with one_thread():
+                value, rows = validation_loss(candidate, bars, folds=search.folds, on_epoch=report,
+                                              epochs_per_fold=stride)
+        except KeyboardInterrupt:
+            trial.set_user_attr(INTERRUPTED, True)  # Optuna records it FAIL: `finished` does not count it
+            raise
         trial.set_user_attr("fold_losses", [round(r["val_loss"], 6) for r in rows])
         trial.set_user_attr("best_epochs", [r["best_epoch"] for r in rows])
         return value
@@ -209,11 +219,10 @@ def make_objective(experiment: Experiment, bars: pd.DataFrame, search: Search):
     return objective
 
 
-def sampler_seed(seed: int, trials: int, *, shared: bool) -> int:
+def sampler_seed(seed: int, trials: int) -> int:
     """The sampler's seed: search.seed moved on by the trials the study holds, so that a resumed study does not
-    draw its first trials again; with a storage given (journal or a database, which several processes may share)
-    the process id is mixed in too, so that processes started together draw different trials."""
-    return (seed + trials + (os.getpid() * 1_000_003 if shared else 0)) % 2**32
+    draw its first trials again, and the same seed and storage always draw the same trials."""
+    return (seed + trials) % 2**32
 
 
 def _pruner(search: Search) -> optuna.pruners.BasePruner:
@@ -222,50 +231,97 @@ def _pruner(search: Search) -> optuna.pruners.BasePruner:
     return optuna.pruners.MedianPruner(n_startup_trials=search.startup, n_warmup_steps=0)
 
 
-def checked_request(experiment: Experiment, trials: int | None) -> tuple[Search, int]:
-    """The search section and the study's total of trials, or TuneError saying why the request cannot run."""
+def checked_request(experiment: ExperimentFile, trials: int | None) -> tuple[Search, int, Layout]:
+    """The search section, the study's total of trials and the layout, or TuneError saying why the request cannot
+    run."""
     search = experiment.search
     if search is None:
         raise TuneError("the experiment has no search section (expected search: {params: {NAME: [low, high]}})")
-    if experiment.data.is_panel:
-        raise TuneError("panel experiments (data.path a list) are not supported by tune yet")
-    if is_spec_path(experiment.model.name) and any(p.name not in TOP_LEVEL + TRAIN for p in search.params):
-        raise TuneError("a spec file model takes no parameters to search")
+    layout = layout_of(experiment)
+    if not layout.tunable:
+        raise TuneError(f"model {experiment.model.name} reads {layout.reads}: tune searches windows of one series "
+                        "only so far")
     total = search.trials if trials is None else trials
     if total < 1:
         raise TuneError(f"--trials {total}: expected at least 1")
-    return search, total
+    return search, total, layout
 
 
 def finished(study: optuna.Study) -> int:
-    """The trials that count towards the study's total."""
-    return sum(t.state in FINISHED for t in study.trials)
+    """The trials that count towards the study's total: those that ran to an end, not those a signal cut short."""
+    return sum(t.state in FINISHED and not t.user_attrs.get(INTERRUPTED) for t in study.trials)
 
 
-def tune(experiment: Experiment, out: str | Path = OUT, *, trials: int | None = None, storage: str | None = None,
+def tune(experiment: ExperimentFile, out: str | Path = OUT, *, trials: int | None = None, storage: str | None = None,
          study_name: str = "study") -> TuneResult:
-    """Run (or resume) the study until it has `trials` finished trials (default search.trials); write its outputs."""
-    search, total = checked_request(experiment, trials)
+    """Run (or resume) the study until it has `trials` finished trials (default search.trials); write its outputs.
+
+    On SIGINT or SIGTERM the trial running is recorded as interrupted and the outputs are written for the trials
+    that finished; the result says which signal stopped it (`interrupted`)."""
+    search, total, layout = checked_request(experiment, trials)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     url = storage_url(storage, out)
-    bars = load_period(experiment.data)
+    bars, _ = layout.load(experiment)
     study = optuna.create_study(storage=open_storage(url), study_name=study_name, direction="minimize",
                                 pruner=_pruner(search), load_if_exists=True)
-    seed = sampler_seed(search.seed, len(study.trials), shared=bool(storage))
-    study.sampler = optuna.samplers.TPESampler(seed=seed)
+    study.sampler = optuna.samplers.TPESampler(seed=sampler_seed(search.seed, len(study.trials)))
     done = finished(study)
     remaining = max(0, total - done)
     log.info("study %r in %s: %d trial(s) finished, %d to run (total %d)", study_name, url, done, remaining, total)
+    stopped = None
     if remaining:
         began = time.perf_counter()
-        study.optimize(make_objective(experiment, bars, search), n_trials=remaining, catch=(ValueError,),
-                       callbacks=[optuna.study.MaxTrialsCallback(total, states=FINISHED), _log_trial])
-        log.info("%d trial(s) in %.1f s", remaining, time.perf_counter() - began)
-    return write_outputs(study, experiment, out)
+        with interruptible() as received, _interrupts_unlogged():
+            try:
+                study.optimize(make_objective(experiment, bars, search), n_trials=remaining, catch=(ValueError,),
+                               callbacks=[_stop_at(total), _log_trial])
+            except KeyboardInterrupt:
+                stopped = received.name
+        log.info("%d trial(s) in %.1f s", finished(study) - done, time.perf_counter() - began)
+        if stopped:
+            cut = [t.number for t in study.trials if t.user_attrs.get(INTERRUPTED)]
+            log.info("stopped by %s: %s", stopped, f"trial {cut[-1]} interrupted, not counted" if cut else
+                     "between trials")
+    return replace(write_outputs(study, experiment, out), interrupted=stopped)
 
 
-def write_outputs(study: optuna.Study, experiment: Experiment, out: Path) -> TuneResult:
+class _NoInterrupts(logging.Filter):
+    """Drops Optuna's warnings (a traceback, then the trial's value) about a trial that a signal cut short, and what
+    it logs after: the study is ending, and `tune` says so in a line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stopping = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.stopping = self.stopping or bool(record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt))
+        return not self.stopping
+
+
+@contextmanager
+def _interrupts_unlogged() -> Iterator[None]:
+    logger = logging.getLogger("optuna.study._optimize")  # where Optuna logs a failed trial
+    dropped = _NoInterrupts()
+    logger.addFilter(dropped)
+    try:
+        yield
+    finally:
+        logger.removeFilter(dropped)
+
+
+def _stop_at(total: int) -> Any:
+    """A callback that stops the study once `finished` counts `total` trials (Optuna's MaxTrialsCallback would count
+    an interrupted trial)."""
+
+    def stop(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if finished(study) >= total:
+            study.stop()
+
+    return stop
+
+
+def write_outputs(study: optuna.Study, experiment: ExperimentFile, out: Path) -> TuneResult:
     """trials.csv, plots/ and (when a trial completed) best.yaml in `out`, from the study as its storage holds it."""
     table = trials_table(study)
     table.to_csv(out / "trials.csv", index=False)
@@ -285,22 +341,24 @@ def _log_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
 
 
 def trials_table(study: optuna.Study) -> pd.DataFrame:
-    """One row per trial: number, state, value, duration_s, param_<name>..., fold_losses, best_epochs."""
+    """One row per trial: number, state (Optuna's, or INTERRUPTED for a trial a signal cut short), value,
+    duration_s, param_<name>..., fold_losses, best_epochs."""
     rows = []
     for t in study.trials:
+        state = INTERRUPTED.upper() if t.user_attrs.get(INTERRUPTED) else t.state.name
         seconds = (t.datetime_complete - t.datetime_start).total_seconds() \
             if t.datetime_complete and t.datetime_start else None
-        rows.append({"number": t.number, "state": t.state.name, "value": t.value,
+        rows.append({"number": t.number, "state": state, "value": t.value,
                      "duration_s": None if seconds is None else round(seconds, 3),
                      **{f"param_{k}": v for k, v in t.params.items()},
                      "fold_losses": t.user_attrs.get("fold_losses"), "best_epochs": t.user_attrs.get("best_epochs")})
     return pd.DataFrame(rows, columns=None if rows else ["number", "state", "value", "duration_s"])
 
 
-def write_best(study: optuna.Study, experiment: Experiment, path: Path) -> Path:
+def write_best(study: optuna.Study, experiment: ExperimentFile, path: Path) -> Path:
     """The experiment with the best trial's values and no search section, as a file `signalstack run` takes."""
     trial = study.best_trial
-    best = replace(apply_params(experiment, trial.params), search=None)
+    best = apply_params(experiment, trial.params).replaced(search=None)
     header = (f"# signalstack tune: study {study.study_name!r}, best of {len(study.trials)} trial(s): "
               f"trial {trial.number}, validation loss {trial.value:.6f}\n# params: {trial.params}\n")
     path.write_text(header + best.to_yaml())

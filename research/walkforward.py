@@ -33,9 +33,10 @@ from signalstack.core.labels import LabelSpec, make_labels
 from signalstack.models.windows import Dataset, WindowSet, fit_scaler, make_windows
 
 if TYPE_CHECKING:
+    from signalstack.models.pipeline import Bars
     from signalstack.models.train import TrainResult
 
-    from .experiment import Experiment
+    from .settings import ExperimentFile
 
 
 @dataclass(frozen=True)
@@ -158,67 +159,57 @@ def fold_of_split(dataset: Dataset, fold: Fold) -> Dataset:
     return replace(dataset, test=test)
 
 
-def built_samples(experiment: Experiment, data: pd.DataFrame | Mapping[str, pd.DataFrame],
-                  fundamentals: pd.DataFrame | None,
+def built_samples(experiment: ExperimentFile, data: Bars, keywords: Mapping[str, Any],
                   split: tuple[float, float, float] = (1 / 3, 1 / 3, 1 / 3)) -> Dataset:
     """The set `signalstack train` builds for the experiment's net (pipeline.dataset_for) from `data` (one series,
-    or {symbol: bars} for images and pairs), split by `split` with the experiment's embargo."""
-    from signalstack.models.pipeline import dataset_for, session_length  # torch: only where a net's set is built
+    or {symbol: bars} for images and pairs) with the layout's `keywords`, split by `split` with the experiment's
+    embargo."""
+    from signalstack.models.pipeline import dataset_for  # torch: only where a net's set is built
 
-    keywords: dict[str, Any] = {}
-    if experiment.layout == "fundamentals":
-        keywords["fundamentals"] = fundamentals
-    elif experiment.layout == "intraday" and experiment.intraday is not None:
-        series = data if isinstance(data, pd.DataFrame) else next(iter(data.values()))
-        keywords.update(days=experiment.intraday.days,
-                        bars_per_day=experiment.intraday.bars_per_day or session_length(series))
-    elif experiment.layout == "images":
-        keywords["image"] = experiment.image
-    elif experiment.layout == "pairs":
-        keywords["pairs_per_date"] = experiment.pairs_per_date
-    return dataset_for(experiment.model.name, data, features=experiment.features, labels=experiment.labels,
+    return dataset_for(experiment.model.name, data, features=experiment.features.spec, labels=experiment.labels.spec,
                        window=experiment.window, fractions=split, embargo=experiment.embargo, **keywords)
 
 
-def plan_built(experiment: Experiment, data: pd.DataFrame | Mapping[str, pd.DataFrame],
-               fundamentals: pd.DataFrame | None) -> tuple[int, list[Fold]]:
+def plan_built(experiment: ExperimentFile, data: Bars, keywords: Mapping[str, Any]) -> tuple[int, list[Fold]]:
     """The sample times of the net's set over `data` and the experiment's walk-forward folds over them."""
     wf = experiment.walk_forward
     try:
-        n = sample_count(built_samples(experiment, data, fundamentals))
+        n = sample_count(built_samples(experiment, data, keywords))
     except ValueError as exc:
         if "too few for splits" not in str(exc):
             raise
         needed = wf.train + experiment.embargo + wf.test
-        raise ValueError(f"{experiment.layout} samples of model {experiment.model.name}: {str(exc).split(':')[0]}, "
-                         f"expected at least train + embargo + test = {needed} for one walk-forward fold") from None
-    return n, walk_forward(n, train=wf.train, test=wf.test, step=wf.step, embargo=experiment.embargo,
-                           expanding=wf.expanding, val=wf.val)
+        raise ValueError(f"the samples of model {experiment.model.name}: {str(exc).split(':')[0]}, expected at least "
+                         f"train + embargo + test = {needed} for one walk-forward fold") from None
+    return n, plan_folds(experiment, n)
 
 
-def built_fold(experiment: Experiment, data: pd.DataFrame | Mapping[str, pd.DataFrame],
-               fundamentals: pd.DataFrame | None, number: int) -> tuple[Dataset, Fold]:
+def built_fold(experiment: ExperimentFile, data: Bars, keywords: Mapping[str, Any], number: int
+               ) -> tuple[Dataset, Fold]:
     """Fold `number`'s set, built by the net's builder with the fold's split (scalers fitted on its fit rows)."""
-    n, folds = plan_built(experiment, data, fundamentals)
+    n, folds = plan_built(experiment, data, keywords)
     fold = folds[number]
-    dataset = built_samples(experiment, data, fundamentals, fold_fractions(n, fold, experiment.embargo))
+    dataset = built_samples(experiment, data, keywords, fold_fractions(n, fold, experiment.embargo))
     return fold_of_split(dataset, fold), fold
 
 
-def export_folder(experiment: Experiment, models: Path, surrogate: int | None) -> Path | None:
-    """Where a task's fold model is exported: the run's `models` folder for the real bars of a run that
-    exports, else None (surrogate runs are never exported)."""
-    return models if experiment.export and surrogate is None else None
+def plan_folds(experiment: ExperimentFile, samples: int) -> list[Fold]:
+    """The experiment's walk-forward folds over `samples` samples."""
+    wf = experiment.walk_forward
+    return walk_forward(samples, train=wf.train, test=wf.test, step=wf.step, embargo=experiment.embargo,
+                        expanding=wf.expanding, val=wf.val)
 
 
-def train_fold(experiment: Experiment, dataset: Dataset, *, fold: int, seed: int, models: Path | None,
-               data_source: str = "", extra: Mapping[str, Any] | None = None) -> TrainResult:
+def train_fold(experiment: ExperimentFile, dataset: Dataset, *, fold: int, seed: int, models: Path | None,
+               data_source: str = "", extra: Mapping[str, Any] | None = None,
+               data_digest: Mapping[str, str] | None = None) -> TrainResult:
     """Train the experiment's net on a fold's set with `seed`; with `models` (a real run that exports) also
-    write it as models/fold{fold}_seed{seed}.onnx with its card (`extra`: more card fields)."""
+    write it as models/fold{fold}_seed{seed}.onnx with its card (`extra`: more card fields; `data_digest`: the
+    fingerprint of the data the run read)."""
     # Imported here: torch and the exporter (onnx, onnxruntime) load only in the processes that train.
     from signalstack.models.train import train
 
-    config = replace(experiment.train, seed=seed, progress=False)
+    config = experiment.train.config(seed)
     params = dict(experiment.model.params)
     if models is None:
         return train(dataset, experiment.model.name, config, **params)
@@ -226,4 +217,4 @@ def train_fold(experiment: Experiment, dataset: Dataset, *, fold: int, seed: int
 
     return train_dataset_and_export(dataset, models / f"fold{fold}_seed{seed}.onnx",
                                     architecture=experiment.model.name, config=config, data_source=data_source,
-                                    params=params, extra=extra).result
+                                    params=params, extra=extra, data_digest=data_digest).result

@@ -28,6 +28,19 @@ def test_unknown_kind_and_parameter_are_named():
     assert "macd" in feature_kinds()
 
 
+@pytest.mark.parametrize(("kind", "params", "expected"), [
+    ("rsi", {"n": 1}, "feature 'rsi': n 1, expected an integer >= 2"),
+    ("ret", {"n": 2.5}, "feature 'ret': n 2.5, expected an integer >= 1"),
+    ("macd", {"signal": True}, "feature 'macd': signal True, expected an integer >= 2"),
+    ("bbands", {"dev": float("nan")}, "feature 'bbands': dev nan, expected a finite number"),
+])
+def test_parameter_values_out_of_range_are_named(kind: str, params: dict, expected: str):
+    """TA-Lib refuses these periods (or a warm-up cannot converge): said when the spec is read, not when computed."""
+    with pytest.raises(ValueError) as error:
+        Feature(kind, params)
+    assert str(error.value) == expected
+
+
 def test_kdj_j_is_three_k_minus_two_d(sp500):
     table = compute_features(sp500.iloc[:300], FeatureSpec((Feature("kdj"),)))
     k, d, j = (table[c] + 0.5 for c in ("kdj_k", "kdj_d", "kdj_j"))

@@ -10,10 +10,9 @@ import pytest
 
 from signalstack.core.bars import COLUMNS
 from signalstack.core.errors import InvalidInput
-from signalstack.core.features import Feature, FeatureSpec, feature_kinds, feature_matrix
+from signalstack.core.features import Feature, FeatureSpec, LiveFeatures, feature_kinds, feature_matrix
 from signalstack.core.fundamentals import fundamentals_at, load_fundamentals
 from signalstack.core.live import LiveWindow
-from signalstack.core.live_features import LiveFeatures
 from signalstack.core.model import OnnxModel
 
 from ..support import handmade_model, walk_with_flat_volume

@@ -5,13 +5,13 @@ with their sizes cut down to seconds."""
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from signalstack.research.experiment import Experiment, Surrogates, WalkForward, load_experiment
+from signalstack.research.experiment import load_experiment
 from signalstack.research.run import run_experiment
+from signalstack.research.settings import ExperimentFile
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 FILES = sorted(EXAMPLES.glob("*.yaml"))
@@ -25,10 +25,10 @@ def test_there_is_an_example_per_recipe_of_the_reference_posts():
 
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
 def test_every_example_parses_with_the_experiment_loader(path):
-    experiment = load_experiment(path)  # an unknown key, a bad value or an unknown model raises ExperimentError
-    assert isinstance(experiment, Experiment)
+    experiment = load_experiment(path)  # an unknown key, a bad value or an unknown model raises SettingsError
+    assert isinstance(experiment, ExperimentFile)
     if path.name.startswith("003_"):  # the post tunes its hyperparameters: `signalstack tune` reads this space
-        assert experiment.search is not None and "window" in experiment.search.names
+        assert experiment.search is not None and "window" in experiment.search.params
 
 
 def test_the_readme_describes_every_example():
@@ -37,9 +37,8 @@ def test_the_readme_describes_every_example():
         assert path.name in readme, f"examples/README.md does not mention {path.name}"
 
 
-def _data_or_skip(experiment: Experiment) -> None:
-    paths = experiment.data.path if experiment.data.is_panel else (experiment.data.path,)
-    for path in paths:
+def _data_or_skip(experiment: ExperimentFile) -> None:
+    for path in experiment.data.paths:
         if not path.startswith("sample:") and not Path(path).is_file():
             pytest.skip(f"{path} not present: the example reads data the user supplies (see examples/README.md)")
 
@@ -48,10 +47,11 @@ def _data_or_skip(experiment: Experiment) -> None:
 def test_the_lstm_trading_example_runs_end_to_end_when_cut_down(tmp_path):
     experiment = load_experiment(EXAMPLES / "003_lstm_updown.yaml")
     _data_or_skip(experiment)
-    tiny = replace(experiment, data=replace(experiment.data, start="2013-01-01", end="2016-12-31"),
-                   model=replace(experiment.model, params={"hidden": (4,), "dropout": 0.0}),
-                   train=replace(experiment.train, epochs=1), walk_forward=WalkForward(train=300, test=150),
-                   surrogates=Surrogates(n=1), baselines=("majority", "buy_and_hold"))
+    tiny = experiment.replaced(data={"path": experiment.data.path, "start": "2013-01-01", "end": "2016-12-31"},
+                               model={"name": experiment.model.name, "params": {"hidden": (4,), "dropout": 0.0}},
+                               train={**experiment.train.model_dump(), "epochs": 1},
+                               walk_forward={"train": 300, "test": 150}, surrogates={"n": 1},
+                               baselines=["majority", "buy_and_hold"])
     result = run_experiment(tiny, tmp_path)
     metrics = result.metrics
     assert metrics["run"]["folds"] >= 2 and metrics["run"]["surrogates"] == 1
@@ -65,8 +65,8 @@ def test_the_lstm_trading_example_runs_end_to_end_when_cut_down(tmp_path):
 def test_the_minute_bar_conv1d_example_runs_end_to_end_when_cut_down(tmp_path):
     experiment = load_experiment(EXAMPLES / "000_cnn1d_minutes.yaml")
     _data_or_skip(experiment)
-    tiny = replace(experiment, train=replace(experiment.train, epochs=1), surrogates=Surrogates(n=0),
-                   baselines=("majority",))
+    tiny = experiment.replaced(train={**experiment.train.model_dump(), "epochs": 1}, surrogates={"n": 0},
+                               baselines=["majority"])
     metrics = run_experiment(tiny, tmp_path).metrics
     assert metrics["run"]["folds"] >= 2 and len(metrics["folds"]) == metrics["run"]["folds"]
     assert 0.0 <= metrics["model"]["roc_auc"]["mean"] <= 1.0

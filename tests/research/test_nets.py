@@ -10,11 +10,13 @@ import pytest
 import yaml
 
 from signalstack.core.bars import load_bars
+from signalstack.core.errors import SettingsError
 from signalstack.models.windows import fit_scaler
-from signalstack.research.experiment import ExperimentError, load_experiment, parse_experiment
-from signalstack.research.run import load_period, run_experiment
-from signalstack.research.tasks import session_bars
-from signalstack.research.walkforward import built_fold, plan_built
+from signalstack.research.experiment import load_experiment, parse_experiment
+from signalstack.research.layouts import layout_of
+from signalstack.research.layouts.series import session_bars
+from signalstack.research.metrics import TRADING_METRICS
+from signalstack.research.run import run_experiment
 
 from ..support import walk_bars
 from .support import TINY, ar1_bars
@@ -82,9 +84,11 @@ INTRADAY = {"data": {"path": "bars.csv"}, "model": {"name": "hier_lstm", "params
 
 
 def check_shape(metrics: dict, names: set[str], folds: int = 2) -> None:
-    """metrics.json's documented shape: {"model": {METRIC: {mean, std, n}}, ...} over `folds` folds x 1 seed."""
+    """metrics.json's documented shape: {"model": {METRIC: {mean, std, n, undefined}}, ...}, with no_trade beside a
+    trading metric's, over `folds` folds x 1 seed."""
     assert set(metrics["model"]) == names and metrics["run"]["metrics"] == list(metrics["model"])
-    assert all(summary.keys() == {"mean", "std", "n"} for summary in metrics["model"].values())
+    assert all(summary.keys() == {"mean", "std", "n", "undefined", *(["no_trade"] if name in TRADING_METRICS else [])}
+               for name, summary in metrics["model"].items())
     assert metrics["model"]["roc_auc"]["n"] == folds and [row["fold"] for row in metrics["folds"]] == list(range(folds))
 
 
@@ -97,7 +101,7 @@ def positions(index: pd.DatetimeIndex, row: dict) -> tuple[int, ...]:
 
 def test_a_two_input_net_runs_each_fold_on_bars_and_fundamentals(daily):
     experiment = load_experiment(write(daily, TWO_INPUT))
-    assert experiment.layout == "fundamentals" and experiment.fundamentals == str(daily / "fundamentals.csv")
+    assert layout_of(experiment).name == "fundamentals" and experiment.fundamentals == str(daily / "fundamentals.csv")
     result = run_experiment(experiment, daily / "runs")
     check_shape(result.metrics, CLASS_METRICS)
     predictions = pd.read_csv(result.path / "predictions.csv")
@@ -107,7 +111,7 @@ def test_a_two_input_net_runs_each_fold_on_bars_and_fundamentals(daily):
     for row in result.metrics["folds"]:  # samples are bars here: an embargo of the horizon (2) before each part
         fit_end, val_start, val_end, test_start = positions(bars.index, row)
         assert val_start - fit_end == 3 and test_start - val_end == 3
-    assert (result.path / "report" / "report.html").is_file()
+    assert (result.path / "report" / "index.html").is_file()
 
 
 def test_a_fold_never_reads_a_test_bar_and_its_scalers_see_its_fit_rows_alone(daily, minutes):
@@ -116,12 +120,12 @@ def test_a_fold_never_reads_a_test_bar_and_its_scalers_see_its_fit_rows_alone(da
     cases = [(load_experiment(write(daily, TWO_INPUT)), "fundamentals"),
              (load_experiment(write(minutes, INTRADAY)), None)]
     for experiment, extra in cases:
-        bars = load_period(experiment.data)
-        fundamentals = pd.read_csv(experiment.fundamentals, index_col=0, parse_dates=True) if extra else None
-        _, folds = plan_built(experiment, bars, fundamentals)
+        layout = layout_of(experiment)
+        bars, fundamentals = layout.load(experiment)
+        folds = layout.plan(experiment, bars, fundamentals).folds
         assert len(folds) == 2
         for number in range(2):
-            dataset, fold = built_fold(experiment, bars, fundamentals, number)
+            dataset, fold = layout.fold(experiment, bars, fundamentals, number)
             assert len(dataset.train) == fold.fit.stop and len(dataset.test) == fold.test.stop - fold.test.start
             assert dataset.train.times[-1] < dataset.val.times[0] and dataset.val.times[-1] < dataset.test.times[0]
             for name, x in dataset.x_of(dataset.train).items():
@@ -136,7 +140,7 @@ def test_a_fold_never_reads_a_test_bar_and_its_scalers_see_its_fit_rows_alone(da
             moved = None if fundamentals is None else fundamentals.copy()
             if moved is not None:
                 moved.loc[moved.index >= cut] = 99.0
-            again, _ = built_fold(experiment, changed, moved, number)
+            again, _ = layout.fold(experiment, changed, moved, number)
             for part in ("train", "val"):
                 before, after = getattr(dataset, part), getattr(again, part)
                 assert before.times.equals(after.times)
@@ -151,7 +155,7 @@ def test_a_fold_never_reads_a_test_bar_and_its_scalers_see_its_fit_rows_alone(da
 
 def test_a_day_by_intraday_net_runs_on_minute_bars_one_sample_a_day(minutes):
     experiment = load_experiment(write(minutes, {**INTRADAY, "surrogates": {"n": 1}}))
-    assert experiment.layout == "intraday" and experiment.intraday.bars_per_day is None  # auto: the session length
+    assert layout_of(experiment).name == "intraday" and experiment.intraday.bars_per_day == "auto"  # session length
     result = run_experiment(experiment, minutes / "runs")
     check_shape(result.metrics, CLASS_METRICS)
     predictions = pd.read_csv(result.path / "predictions.csv", parse_dates=["time"])
@@ -163,17 +167,20 @@ def test_a_day_by_intraday_net_runs_on_minute_bars_one_sample_a_day(minutes):
         fit_end, val_start, val_end, test_start = positions(days, row)
         assert val_start - fit_end == 2 and test_start - val_end == 2
     stats = json.loads((result.path / "report" / "stats.json").read_text())
-    assert stats  # the stitched predictions were backtested on the daily bars
+    assert list(stats)[:2] == ["seed 0", "buy & hold"]  # the seed's stitched predictions, on the daily bars
+    equity = pd.read_csv(result.path / "report" / "equity.csv", parse_dates=["time"])
+    assert (equity["time"].dt.strftime("%H:%M") == "15:00").all() and len(equity) == 2 * 25
     assert result.metrics["surrogates"]["roc_auc"]["n"] == 1  # a surrogate of the minute bars ran the same folds
 
 
 def test_a_t_by_f_net_with_an_intraday_section_reads_one_day_blocks_of_the_session_length(minutes):
     experiment = load_experiment(write(minutes, {**INTRADAY, "intraday": {},
                                                  "model": {"name": "cnn1d", "params": {"filters": 2, "pool": 2}}}))
-    assert experiment.layout == "intraday" and experiment.intraday.days is None
-    dataset, _ = built_fold(experiment, load_period(experiment.data), None, 0)
+    layout = layout_of(experiment)
+    assert layout.name == "intraday" and experiment.intraday.days is None
+    dataset, _ = layout.fold(experiment, layout.load(experiment)[0], None, 0)
     assert dataset.inputs[0].shape == (12, 3) and dataset.inputs[0].origin == "intraday"
-    with pytest.raises(ExperimentError, match="intraday.days: 3, not used by this model"):
+    with pytest.raises(SettingsError, match="intraday.days: 3, not used by this model"):
         parse_experiment({**TINY, **INTRADAY, "model": {"name": "cnn1d"}}, base=minutes)
 
 
@@ -259,7 +266,7 @@ def test_a_cross_sectional_panel_model_card_records_the_cross_sectional_rule(sym
     ({"model": {"name": "inception"}, "image": [5]}, r"image: \[5\], expected \[HEIGHT, WIDTH\]"),
 ], ids=["rolling", "unused-fundamentals", "no-fundamentals", "multitask-regression", "rank-one-file", "bad-image"])
 def test_a_combination_a_net_cannot_run_is_refused_naming_it(daily, changes, message):
-    with pytest.raises(ExperimentError, match=message):
+    with pytest.raises(SettingsError, match=message):
         parse_experiment({**TINY, "data": {"path": "bars.csv"}, **changes}, base=daily)
 
 

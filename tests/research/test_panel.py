@@ -8,20 +8,23 @@ import pandas as pd
 import pytest
 import yaml
 
-from signalstack.research.experiment import ExperimentError, load_experiment, parse_experiment
-from signalstack.research.panel import (
+from signalstack.core.errors import SettingsError
+from signalstack.research.experiment import load_experiment, parse_experiment
+from signalstack.research.layouts.panel import (
     align,
     cross_sectional_labels,
+    daily_ic,
     ic_summary,
     panel_dataset,
     panel_windows,
     trade_panel,
 )
 from signalstack.research.run import run_experiment
-from signalstack.research.tasks import plan_folds
+from signalstack.research.settings import Backtest
+from signalstack.research.walkforward import plan_folds
 
 from ..support import SMALL
-from .support import TINY, ar1_bars
+from .support import TINY, ar1_bars, read_tables
 
 SYMBOLS = ("AAA", "BBB", "CCC", "DDD")
 
@@ -74,14 +77,15 @@ def test_folds_split_by_date_and_no_training_label_reads_a_test_date(tmp_path) -
     experiment = load_experiment(write_panel(tmp_path, make_panel(0.0, n=1000, seed=2),
                                              labels={"kind": "cross_sectional", "horizon": 5}))
     panel = {s: ar1_bars(1000, 0.0, seed=20 + i) for i, s in enumerate(SYMBOLS)}
-    pw = panel_windows(panel, SMALL, experiment.labels, experiment.window, cross_sectional=True)
+    labels = experiment.labels.spec
+    pw = panel_windows(panel, SMALL, labels, experiment.window, cross_sectional=True)
     assert len(pw.windows) == 4 * len(pw.dates)  # every date a full cross-section
     folds = plan_folds(experiment, len(pw.dates))
     assert len(folds) >= 2
     rng = np.random.default_rng(9)
     for fold in folds:
-        dataset, symbols = panel_dataset(pw, fold, features=SMALL, labels=experiment.labels,
-                                         window=experiment.window, embargo=experiment.embargo)
+        dataset, symbols = panel_dataset(pw, fold, features=SMALL, labels=labels, window=experiment.window,
+                                         embargo=experiment.embargo)
         fit, val, test = (set(part.times) for part in (dataset.train, dataset.val, dataset.test))
         assert not (fit & val or fit & test or val & test)  # one date never in two parts
         test_start = pw.dates[fold.test.start]
@@ -94,9 +98,8 @@ def test_folds_split_by_date_and_no_training_label_reads_a_test_date(tmp_path) -
             late = b.index >= test_start
             b.loc[late, ["open", "high", "low", "close"]] *= rng.uniform(0.5, 1.5, size=(int(late.sum()), 1))
             perturbed[s] = b
-        again, _ = panel_dataset(panel_windows(perturbed, SMALL, experiment.labels, experiment.window, True), fold,
-                                 features=SMALL, labels=experiment.labels, window=experiment.window,
-                                 embargo=experiment.embargo)
+        again, _ = panel_dataset(panel_windows(perturbed, SMALL, labels, experiment.window, True), fold,
+                                 features=SMALL, labels=labels, window=experiment.window, embargo=experiment.embargo)
         for before, after in ((dataset.train, again.train), (dataset.val, again.val)):
             np.testing.assert_array_equal(before.x, after.x)
             np.testing.assert_array_equal(before.y, after.y)
@@ -120,7 +123,7 @@ def test_ranking_backtest_holds_the_top_scored_symbols() -> None:
     panel = align(make_panel(0.0, n=60, seed=3))
     index = next(iter(panel.values())).index[10:]
     scores = pd.DataFrame({"AAA": 0.9, "BBB": 0.1, "CCC": 0.8, "DDD": 0.2}, index=index)
-    found, account = trade_panel(scores, panel, {"top_k": 2, "rebalance": 5, "commission": 0.0}, horizon=1)
+    found, account = trade_panel(scores, panel, Backtest(top_k=2, rebalance=5, commission=0.0), horizon=1)
     assert set(account.fills["symbol"]) == {"AAA", "CCC"}
     assert np.isfinite(found["total_return"])
 
@@ -134,11 +137,11 @@ def test_experiment_files_take_a_panel_and_cross_sectional_labels(tmp_path) -> N
     assert [p.rsplit("/", 1)[1] for p in experiment.data.path] == [f"{s}.csv" for s in SYMBOLS]
     assert parse_experiment(yaml.safe_load(experiment.to_yaml())) == experiment
     doc = yaml.safe_load(path.read_text())
-    with pytest.raises(ExperimentError, match="cross_sectional.*panel"):
+    with pytest.raises(SettingsError, match="cross_sectional.*panel"):
         parse_experiment({**doc, "data": {"path": "AAA.csv"}}, base=tmp_path)
-    with pytest.raises(ExperimentError, match="backtest.buy_threshold: unknown key.*top_k"):
+    with pytest.raises(SettingsError, match="backtest.buy_threshold: unknown key.*top_k"):
         parse_experiment({**doc, "backtest": {"buy_threshold": 0.6}}, base=tmp_path)
-    with pytest.raises(ExperimentError, match="data.path"):
+    with pytest.raises(SettingsError, match="data.path"):
         parse_experiment({**doc, "data": {"path": ["AAA.csv"]}}, base=tmp_path)
 
 
@@ -181,9 +184,28 @@ def test_the_run_folder_holds_stacked_predictions_and_the_ranking_backtest(plant
     assert metrics["run"]["symbols"] == list(SYMBOLS) and metrics["run"]["labels"]["kind"] == "cross_sectional"
     assert {"ic", "icir", "rank_icir", "sharpe"} <= set(metrics["model"])
     assert set(metrics["baselines"]) == {"logistic", "buy_and_hold"}
-    for name in ("equity.csv", "fills.csv", "stats.json", "folds.csv", "summary.txt"):
+    for name in ("index.html", "equity.csv", "fills.csv", "stats.json", "folds.csv", "summary.txt"):
         assert (path / "report" / name).is_file()
     assert "RankingStrategy over 4 symbols" in (path / "report" / "summary.txt").read_text()
+
+
+def test_the_panel_report_ranks_each_seeds_stitched_scores_and_its_ic_is_taken_across_the_symbols(planted_run):
+    path = planted_run.path / "report"
+    page = (path / "index.html").read_text()
+    tables = read_tables(page)
+    stats = json.loads((path / "stats.json").read_text())
+    assert list(stats) == ["seed 0", "buy & hold (equal weight)", "baseline logistic"]  # the ranking of each
+    assert [row["curve"] for row in tables["curves"]] == list(stats)
+    equal = stats["buy & hold (equal weight)"]
+    assert equal["fills"] is None and equal["total_return"] is not None
+    fills = pd.read_csv(path / "fills.csv")
+    assert set(fills["curve"]) <= {"seed 0", "baseline logistic"} and len(fills) > 0
+    assert "across the 4 symbols" in page and "RankingStrategy over 4 symbols" in page
+    predictions = pd.read_csv(planted_run.path / "predictions.csv", index_col=0, parse_dates=True)
+    ic = tables["ic-table"][0]
+    assert int(ic["n"]) == predictions.index.nunique()  # one IC a test date
+    daily = daily_ic(predictions, "up")["ic"]
+    assert abs(float(ic["mean IC"]) - daily.mean()) < 5e-5 and daily.mean() > 0.15  # the planted signal, date by date
 
 
 # ---------------------------------------------------------------------------- export and embedding
@@ -209,7 +231,7 @@ def test_a_symbol_embedding_adds_one_hot_symbol_channels_and_still_finds_the_sig
     panel = drift_panel()
     experiment = load_experiment(write_panel(tmp_path, panel, symbol_embedding=True, baselines=[]))
     assert experiment.symbol_embedding
-    pw = panel_windows(panel, SMALL, experiment.labels, experiment.window, True, embedding=True)
+    pw = panel_windows(panel, SMALL, experiment.labels.spec, experiment.window, True, embedding=True)
     assert pw.columns[-4:] == tuple(f"symbol={s}" for s in SYMBOLS) and pw.windows.x.shape[2] == 3 + 4
     np.testing.assert_array_equal(pw.windows.x[pw.symbols == "BBB"][:, :, 3:], np.eye(4)[1][None, None].repeat(
         int((pw.symbols == "BBB").sum()), 0).repeat(experiment.window, 1))
@@ -217,5 +239,5 @@ def test_a_symbol_embedding_adds_one_hot_symbol_channels_and_still_finds_the_sig
     print("embedding:", {m: round(found[m]["mean"], 4) for m in ("ic", "rank_ic", "roc_auc")})
     assert found["roc_auc"]["mean"] > 0.6
     doc = yaml.safe_load((tmp_path / "exp.yaml").read_text())
-    with pytest.raises(ExperimentError, match="symbol_embedding.*export: false"):
+    with pytest.raises(SettingsError, match="symbol_embedding.*export: false"):
         parse_experiment({**doc, "export": True}, base=tmp_path)

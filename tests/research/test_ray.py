@@ -71,7 +71,7 @@ def test_every_executor_yields_every_result_and_raises_a_task_error_as_itself(wo
 def test_the_command_passes_the_ray_address_from_the_flag_or_else_from_the_environment(tmp_path, monkeypatch, capsys):
     path = write_experiment(tmp_path, ar1_bars(600, 0.0, seed=1))
 
-    def fake_run(experiment, out, *, workers, ray_address):
+    def fake_run(experiment, out, *, workers, ray_address, progress):
         raise RuntimeError(f"would run on {ray_address} with {workers} worker(s)")
 
     monkeypatch.setattr("signalstack.research.run.run_experiment", fake_run)
@@ -88,7 +88,7 @@ def test_the_command_passes_the_ray_address_from_the_flag_or_else_from_the_envir
 
 def test_fold_models_written_in_a_ray_task_come_back_as_bytes_and_land_in_the_run_folder(tmp_path, monkeypatch):
     from signalstack.research import run as runner
-    from signalstack.research.tasks import Context, Task, TaskResult
+    from signalstack.research.layouts import Context, Task, TaskResult
 
     def fake_task(context, task):
         assert context.models != tmp_path / "models"  # a folder of the worker's own
@@ -98,7 +98,7 @@ def test_fold_models_written_in_a_ray_task_come_back_as_bytes_and_land_in_the_ru
         return TaskResult(task, [{"model": "lstm"}], None, 0.0)
 
     monkeypatch.setattr(runner, "run_task", fake_task)
-    result, files = runner.run_task_shipping_models(Context(None, None, tmp_path / "models"), Task("model", 0, 0))
+    result, files = runner.run_task_shipping_models(Context(None, None, None, tmp_path / "models"), Task("model", 0, 0))
     assert result.rows == [{"model": "lstm"}]
     assert files == {"fold0_seed0.onnx": b"onnx", "fold0_seed0.training/metrics.json": b"{}"}
     runner._write_files(tmp_path / "models", files)

@@ -15,9 +15,8 @@ import pytest
 from signalstack.cli import main
 from signalstack.research.experiment import load_experiment
 from signalstack.research.search import Param
-from signalstack.research.tasks import plan_folds
 from signalstack.research.tune import _suggest, apply_params, distribution, open_storage, validation_loss
-from signalstack.research.walkforward import sample_windows
+from signalstack.research.walkforward import plan_folds, sample_windows
 
 from .support import ar1_bars, local_ray, time_limit, write_experiment
 from .test_tune import QUICK, _rewrite
@@ -53,7 +52,7 @@ def test_a_study_on_ray_writes_the_outputs_scores_as_the_local_objective_and_nev
     path = write_experiment(tmp_path / "real", bars, train=QUICK, search=SPACE,
                             walk_forward={"train": 300, "test": 150})
     experiment = load_experiment(path)
-    windows = sample_windows(bars, experiment.features, experiment.labels, experiment.window)
+    windows = sample_windows(bars, experiment.features.spec, experiment.labels.spec, experiment.window)
     folds = plan_folds(experiment, len(windows))
     first_test = windows.times[folds[0].test.start]  # every fold's test period is at or after it
     changed = write_experiment(tmp_path / "changed", _rewrite(bars, first_test, seed=1), train=QUICK, search=SPACE,
@@ -122,12 +121,12 @@ def test_asha_stops_a_bad_trial_the_study_records_it_as_pruned_and_a_trial_that_
 def test_ray_trials_draw_from_the_distributions_the_local_study_draws_from():
     study = optuna.create_study()
     trial = study.ask()
-    params = [Param("hidden", 2, 6, integer=True), Param("units", 8, 64, log=True, integer=True),
-              Param("lr", 0.001, 0.05, log=True), Param("dropout", 0.0, 0.5),
-              Param("optimizer", choices=("adam", "sgd"))]
-    for param in params:
-        _suggest(trial, param)
-    assert trial.distributions == {p.name: distribution(p) for p in params}
+    params = {name: Param.model_validate(spec) for name, spec in
+              {"hidden": [2, 6], "units": [8, 64, "log"], "lr": [0.001, 0.05, "log"], "dropout": [0.0, 0.5],
+               "optimizer": ["adam", "sgd"]}.items()}
+    for name, param in params.items():
+        _suggest(trial, name, param)
+    assert trial.distributions == {name: distribution(p) for name, p in params.items()}
 
 
 def test_the_command_takes_the_ray_address_from_the_flag_or_else_from_the_environment(tmp_path, monkeypatch, capsys):

@@ -1,8 +1,14 @@
 """`signalstack tune`: the search section, a study that writes its table, plots and best experiment and resumes
-from its storage, pruning fed by the training loop, and an objective that never reads a test-period bar."""
+from its storage, pruning fed by the training loop, an objective that never reads a test-period bar, the same
+trials from the same seed, and a study stopped by Ctrl-C that keeps what finished."""
 
 import math
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import optuna
@@ -12,13 +18,13 @@ import yaml
 
 from signalstack.cli import main
 from signalstack.core.bars import load_bars
+from signalstack.core.errors import SettingsError
 from signalstack.models.config import TrainConfig
 from signalstack.models.train import train
-from signalstack.research.experiment import ExperimentError, load_experiment, parse_experiment
+from signalstack.research.experiment import load_experiment, parse_experiment
 from signalstack.research.search import Param
-from signalstack.research.tasks import plan_folds
-from signalstack.research.tune import apply_params, open_storage, tune, validation_loss
-from signalstack.research.walkforward import fold_dataset, sample_windows
+from signalstack.research.tune import TuneError, apply_params, open_storage, tune, validation_loss
+from signalstack.research.walkforward import fold_dataset, plan_folds, sample_windows
 
 from .support import TINY, ar1_bars, write_experiment
 
@@ -41,11 +47,10 @@ def test_the_search_section_parses_round_trips_and_maps_names_to_their_places():
     experiment = parse_experiment(doc)
     search = experiment.search
     assert (search.trials, search.folds, search.pruner, search.startup) == (7, 2, "median", 5)
-    params = {p.name: p for p in search.params}
-    assert params["window"] == Param("window", 20, 120, integer=True)
-    assert params["hidden"] == Param("hidden", 16, 256, log=True, integer=True)
-    assert params["dropout"] == Param("dropout", 0.0, 0.5)
-    assert params["batch_size"].choices == (32, 64, 128) and params["lr"].choices == (0.01, 0.1)
+    params = {name: (p.low, p.high, p.log, p.integer) for name, p in search.params.items()}
+    assert params["window"] == (20, 120, False, True) and params["hidden"] == (16, 256, True, True)
+    assert params["dropout"] == (0.0, 0.5, False, False) and search.params["dropout"] == Param.model_validate([0, 0.5])
+    assert search.params["batch_size"].choices == (32, 64, 128) and search.params["lr"].choices == (0.01, 0.1)
     again = parse_experiment(yaml.safe_load(experiment.to_yaml()))
     assert again == experiment and again.digest == experiment.digest
     assert "search" not in parse_experiment({"data": {"path": "sample:sp500"}}).to_dict()  # old digests stay
@@ -60,21 +65,23 @@ def test_the_search_section_parses_round_trips_and_maps_names_to_their_places():
 
 @pytest.mark.parametrize("search, message", [
     ({"params": {"lr": [0.001, 0.1]}, "trails": 3},
-     re.escape("search.trails: unknown key (expected one of trials, folds, seed, pruner, startup, params)")),
+     re.escape("search.trails: unknown key (did you mean 'trials'? expected one of trials, folds, seed, pruner, "
+               "startup, params)")),
     ({"params": {"hiden": [4, 8]}},
-     re.escape("search.params.hiden: unknown key (expected one of window, epochs, batch_size, lr, optimizer, "
-               "weight_decay, patience, clip_norm, hidden, dropout")),
+     re.escape("search.params.hiden: unknown key (did you mean 'hidden'? expected one of window, epochs, batch_size, "
+               "lr, optimizer, weight_decay, patience, clip_norm, hidden, dropout")),
     ({"params": {}}, "search.params: {}, expected a mapping"),
     ({"params": {"lr": [0.1, 0.01]}}, r"search.params.lr: \[0.1, 0.01\], expected low < high"),
     ({"params": {"lr": [0.0, 0.1, "log"]}}, "expected low > 0 on a log scale"),
     ({"params": {"window": [10.0, 50]}}, "search.params.window: .*expected integer bounds"),
     ({"params": {"optimizer": ["adam", "rmsprop"]}}, "expected choices among adam, sgd"),
     ({"params": {"lr": 0.01}}, r"search.params.lr: 0.01, expected \[low, high\]"),
-    ({"params": {"lr": [0.001, 0.1]}, "pruner": "hyperband"}, "search.pruner: 'hyperband', expected one of median"),
-    ({"params": {"lr": [0.001, 0.1]}, "trials": 0}, "search.trials: 0, expected an integer >= 1"),
+    ({"params": {"lr": {"choices": []}}}, r"search.params.lr: {'choices': \[\]}, expected a non-empty list"),
+    ({"params": {"lr": [0.001, 0.1]}, "pruner": "hyperband"}, "search.pruner: 'hyperband', expected one of 'median'"),
+    ({"params": {"lr": [0.001, 0.1]}, "trials": 0}, "search.trials: 0, expected >= 1"),
 ])
 def test_a_bad_search_section_is_an_error_naming_the_key_and_what_was_expected(search, message):
-    with pytest.raises(ExperimentError, match=message):
+    with pytest.raises(SettingsError, match=message):
         parse_experiment({"data": {"path": "sample:sp500"}, "search": search}, source="exp.yaml")
 
 
@@ -133,11 +140,11 @@ def test_a_journal_storage_is_shared_by_name_and_a_bad_trial_is_pruned_by_the_me
 
 def test_the_epoch_callback_sees_each_validation_loss_changes_nothing_and_its_exception_propagates(tmp_path):
     experiment = load_experiment(write_experiment(tmp_path, ar1_bars(900, 0.3, seed=5)))
-    windows = sample_windows(load_bars(tmp_path / "bars.csv"), experiment.features, experiment.labels,
-                             experiment.window)
+    features, labels = experiment.features.spec, experiment.labels.spec
+    windows = sample_windows(load_bars(tmp_path / "bars.csv"), features, labels, experiment.window)
     fold = plan_folds(experiment, len(windows))[0]
-    dataset = fold_dataset(windows, fold, features=experiment.features, labels=experiment.labels,
-                           window=experiment.window, embargo=experiment.embargo)
+    dataset = fold_dataset(windows, fold, features=features, labels=labels, window=experiment.window,
+                           embargo=experiment.embargo)
     config = TrainConfig(epochs=2, batch_size=64, lr=0.01, progress=False)
     params = dict(experiment.model.params)
     seen = []
@@ -168,7 +175,7 @@ def test_the_objective_never_reads_a_test_period_bar(tmp_path):
     bars = ar1_bars(900, 0.3, seed=6)
     experiment = load_experiment(write_experiment(tmp_path, bars, train={**QUICK, "epochs": 1},
                                                   walk_forward={"train": 300, "test": 150}))
-    windows = sample_windows(bars, experiment.features, experiment.labels, experiment.window)
+    windows = sample_windows(bars, experiment.features.spec, experiment.labels.spec, experiment.window)
     folds = plan_folds(experiment, len(windows))
     assert len(folds) == 3
     first_test = windows.times[folds[0].test.start]  # every fold's test period is at or after it
@@ -191,3 +198,70 @@ def test_tune_names_a_missing_search_section(tmp_path, capsys):
     path = write_experiment(tmp_path, ar1_bars(700, 0.3, seed=7))
     assert main(["tune", str(path), "--out", str(tmp_path / "t")]) == 1
     assert re.search(r"signalstack tune: error: .*no search section", capsys.readouterr().err)
+
+
+def test_tune_refuses_a_layout_whose_samples_it_cannot_search(tmp_path):
+    for i, name in enumerate("AB"):
+        ar1_bars(300, 0.0, seed=i).to_csv(tmp_path / f"{name}.csv")
+    experiment = parse_experiment({"data": {"path": ["A.csv", "B.csv"]}, "search": {"params": {"lr": [0.001, 0.1]}}},
+                                  base=tmp_path)
+    with pytest.raises(TuneError, match="reads .* windows of every symbol of a panel: tune searches windows of one"):
+        tune(experiment, tmp_path / "out")
+
+
+def _tune_process(path, out, *extra):
+    return subprocess.Popen([sys.executable, "-m", "signalstack.cli", "tune", str(path), "--out", str(out), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+@pytest.mark.slow
+def test_two_fresh_studies_with_the_same_file_and_seed_draw_the_same_trials(tmp_path):
+    path = write_experiment(tmp_path, ar1_bars(900, 0.3, seed=3), train={**QUICK, "epochs": 1},
+                            search={**SPACE, "trials": 2, "pruner": "none"})
+    tables = []
+    for name in ("a", "b"):  # separate processes, as two sessions are
+        storage = f"sqlite:///{tmp_path / name}.db"
+        process = _tune_process(path, tmp_path / name, "--storage", storage)
+        _, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err
+        tables.append(pd.read_csv(tmp_path / name / "trials.csv"))
+    params = [table.filter(like="param_") for table in tables]
+    assert len(params[0]) == 2
+    pd.testing.assert_frame_equal(params[0], params[1])
+
+
+@pytest.mark.slow
+def test_a_study_stopped_by_sigint_keeps_its_finished_trials_and_goes_on_without_counting_the_cut_one(tmp_path,
+                                                                                                       capsys):
+    quiet()
+    path = write_experiment(tmp_path, ar1_bars(900, 0.3, seed=3), train={**QUICK, "epochs": 6},
+                            search={**SPACE, "trials": 3, "pruner": "none"})
+    out = tmp_path / "tune"
+    process = _tune_process(path, out)
+    storage = open_storage(f"sqlite:///{out / 'study.db'}")
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and process.poll() is None:  # a trial finished, the next one running
+        states = [t.state for t in optuna.load_study(study_name="exp", storage=storage).trials] \
+            if (out / "study.db").is_file() else []
+        if optuna.trial.TrialState.COMPLETE in states and states[-1] == optuna.trial.TrialState.RUNNING:
+            break
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=300)
+
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    assert [line for line in stderr.splitlines() if line.startswith("signalstack tune:")] == [
+        "signalstack tune: interrupted by SIGINT: the trial it cut short is not counted; the same command continues "
+        "the study"]
+    first = pd.read_csv(out / "trials.csv")
+    assert list(first["state"]).count("INTERRUPTED") == 1 and first["state"].iloc[-1] == "INTERRUPTED"
+    kept = first[first["state"] != "INTERRUPTED"]
+    assert len(kept) >= 1 and (out / "best.yaml").is_file() and "best: trial" in stdout
+
+    assert main(["tune", str(path), "--out", str(out)]) == 0  # the same storage: the study goes on
+    again = pd.read_csv(out / "trials.csv")
+    counted = again[again["state"] != "INTERRUPTED"]
+    assert len(counted) == 3 and list(again["number"]) == list(range(len(first) + 3 - len(kept)))
+    pd.testing.assert_frame_equal(again.iloc[:len(first)], first, check_dtype=False)
+    assert "3 complete" in capsys.readouterr().out
