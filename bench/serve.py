@@ -1,31 +1,38 @@
-"""Benchmark of the signal server: latency against its floor, batching throughput, streaming.
+"""Benchmark of the signal server against the gRPC echo server: calls/s, latency and server CPU per call.
 
-    python bench/serve.py                      # about 2 minutes on 2 cores
-    python bench/serve.py --model m.onnx --seconds 12 --workers 4
+    python bench/serve.py                      # about 5 minutes on 2 cores
+    python bench/serve.py --model m.onnx --seconds 12 --tuned '{"workers": 3}'
 
 Every figure comes from the same run, so ratios compare like with like:
 
-- latency: sequential one-window calls, p50/p99, against the floor they cannot beat: a gRPC echo
-  round trip of the same request bytes (same server options, same thread pool) plus the same work
-  done in process (`predict_windows` for Predict: features and model; `predict` for
-  ModelInfer: the model alone);
-- throughput: 32 concurrent one-window clients, batching off (max batch 1) and on, one process and
-  `--workers`, in windows/s with p99, against batched onnxruntime in process; beside them the echo
-  server under the same load, the most calls/s one Python gRPC process answers doing no work;
-- streaming: StreamSignals predicted bars/s for one stream and for 64 concurrent streams.
+- latency: sequential one-window calls from one client, p50/p99, against the floor they cannot
+  beat: a gRPC echo round trip of the same request bytes plus the same work done in process
+  (`predict_windows` for Predict: features and model; `predict` for ModelInfer: the model alone);
+- throughput: 32 concurrent clients calling Predict and ModelInfer (one window per call) and
+  PredictSeries (`--series-bars` bars per call), and 64 concurrent StreamSignals streams, each
+  against the echo server under the same load with the same request bytes: the most calls/s one
+  Python gRPC process answers doing no work. `x echo` is calls/s over the echo's. `CPU` is the
+  server's CPU time (every process of it, user and system) over the calls it answered while
+  measured: what a call costs, whatever else runs on the machine;
+- servers: `defaults` is `signalstack serve` with no tuning flags (worker processes and batching
+  decided from the machine); `tuned` adds `--tuned` (ServeOptions fields as JSON); `echo` is a
+  grpcio thread-pool server answering with the request bytes (4 threads for unary calls, as
+  signalstack gives them), `asyncio echo` the same on grpc.aio, for comparison;
+- in process: onnxruntime's CPU per window at batch 1 and 64, the part of a call the model is.
 
 All servers run at once, each in its own process, and the measurements interleave in `--rounds`
-rounds, so a change in background load hits every side of a comparison alike. Load generators
-are separate processes too (clients send pre-serialised bytes, each on its own connection), so
-client and server never share an interpreter lock; on a small machine they still share the cores.
-Without --model, a window-60 LSTM is trained once (1 epoch) and cached under
-~/.cache/signalstack/bench. The CUDA provider is used automatically when onnxruntime has it and it
-works.
+rounds, so a change in background load hits every side of a comparison alike; each figure is the
+best of its rounds (most calls/s, least latency and CPU). Load generators are separate processes
+too (clients send pre-serialised bytes, each on its own connection), so client and server never
+share an interpreter lock; on a small machine they still share the cores. Without --model, a
+window-60 LSTM is trained once (1 epoch) and cached under ~/.cache/signalstack/bench. The CUDA
+provider is used automatically when onnxruntime has it and it works.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import multiprocessing
 import os
@@ -35,7 +42,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent import futures
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -46,27 +53,46 @@ import grpc
 import numpy as np
 
 PREDICT = "/signalstack.v1.SignalService/Predict"
+SERIES = "/signalstack.v1.SignalService/PredictSeries"
 INFER = "/inference.GRPCInferenceService/ModelInfer"
 STREAM = "/signalstack.v1.SignalService/StreamSignals"
 ECHO = "/bench.Echo/Echo"
+STREAM_ECHO = "/bench.Echo/StreamEcho"
 CACHE = Path.home() / ".cache" / "signalstack" / "bench" / "lstm60.onnx"
 CLIENT_PROCESSES = 2
-STREAM_THREADS = 128  # >= concurrent streams: each open stream holds a server thread; unary calls use the default
+ECHO_THREADS = 4  # the threads a signalstack server process gives unary calls by default
+STREAM_THREADS = 128  # >= concurrent streams: each open stream holds a server thread (capacity, not tuning)
 START_DELAY = 0.3  # seconds for every client of a phase to connect before it starts
 WARM_UP = 0.5
-CHANNEL = [("grpc.use_local_subchannel_pool", 1),  # a connection per client, so --workers share the load
+TUNED = '{"call_threads": 8, "batching": {"max_delay_us": 500}}'
+"""The usual hand-tuning for throughput: more threads, and a wait for company, so that batches fill."""
+CHANNEL = [("grpc.use_local_subchannel_pool", 1),  # a connection per client, so worker processes share the load
            ("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
 
 
 @dataclass(frozen=True)
 class Stats:
-    """Latencies of one phase (seconds) and its rate (calls or bars per second)."""
+    """Latencies of one phase (seconds), its rate (calls or bars per second), and the CPU seconds per call of the
+    server and of the load generators."""
 
     latencies: np.ndarray
     rate: float = 0.0
+    cpu: float = float("nan")
+    client_cpu: float = float("nan")
 
     def p(self, q: float) -> float:
         return float(np.percentile(self.latencies, q)) if len(self.latencies) else float("nan")
+
+
+def _best(rounds: list[Stats]) -> Stats:
+    """The best of several rounds of one measurement: most calls/s, least latency and CPU."""
+    latencies = min((r.latencies for r in rounds if len(r.latencies)), key=lambda a: np.percentile(a, 99),
+                    default=np.array([]))
+    def least(values: list[float]) -> float:
+        return min((v for v in values if not np.isnan(v)), default=float("nan"))
+
+    return Stats(latencies, max(r.rate for r in rounds), least([r.cpu for r in rounds]),
+                 least([r.client_cpu for r in rounds]))
 
 
 def _timed(fn: Callable[[], object], calls: int) -> Stats:
@@ -81,15 +107,52 @@ def _timed(fn: Callable[[], object], calls: int) -> Stats:
     return Stats(out, calls / out.sum())
 
 
-def _batched_limit(predict: Callable[[np.ndarray], object], x: np.ndarray, seconds: float) -> float:
-    """Windows per second of in-process onnxruntime on batches of 64."""
-    batch = np.repeat(x, 64, axis=0)
-    predict(batch)
-    done, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        predict(batch)
-        done += len(batch)
-    return done / (time.perf_counter() - start)
+def _cpu_per_window(predict: Callable[[np.ndarray], object], x: np.ndarray, batch: int) -> float:
+    """CPU seconds per window of in-process onnxruntime on batches of `batch`, best of 5."""
+    xs = np.repeat(x, batch, axis=0)
+    predict(xs)
+    runs = max(5, 400 // batch)
+    best = float("inf")
+    for _ in range(5):
+        start = time.thread_time()
+        for _ in range(runs):
+            predict(xs)
+        best = min(best, (time.thread_time() - start) / runs / batch)
+    return best
+
+
+# Server CPU, from /proc ----------------------------------------------------------------------------
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of process `pid` and its descendants (the workers); nan without /proc."""
+    ticks = 0
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            for child in Path(f"/proc/{pid}/task/{task}/children").read_text().split():
+                ticks += int(_cpu_seconds(int(child)) * os.sysconf("SC_CLK_TCK"))
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (ticks + int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class _CpuWindow:
+    """The CPU seconds processes `pids` use between two wall-clock times, sampled by a thread at each."""
+
+    def __init__(self, pids: list[int], begin: float, end: float) -> None:
+        self._samples: list[float] = []
+
+        def sample() -> None:
+            for at in (begin, end):
+                time.sleep(max(0.0, at - time.time()))
+                self._samples.append(sum(_cpu_seconds(pid) for pid in pids))
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+
+    def seconds(self) -> float:
+        self._thread.join()
+        return self._samples[1] - self._samples[0]
 
 
 # Load generation, in spawned processes -----------------------------------------------------------
@@ -103,18 +166,19 @@ def _unary_client(target: str, method: str, payload: bytes, start_at: float, sec
         begin, end = start_at + WARM_UP, start_at + WARM_UP + seconds
         while (now := time.time()) < end:
             t0 = time.perf_counter()
-            call(payload, timeout=30)
+            call(payload, timeout=60)
             if now >= begin:
                 latencies.append(time.perf_counter() - t0)
         return latencies
 
 
-def _stream_client(target: str, events: list[bytes], ready_after: int, start_at: float) -> tuple[float, float, int]:
+def _stream_client(target: str, method: str, events: list[bytes], ready_after: int,
+                   start_at: float) -> tuple[float, float, int]:
     """Stream `events` as fast as the server answers; (first, last) wall time of answers past ready_after."""
     with grpc.insecure_channel(target, options=CHANNEL) as channel:
         time.sleep(max(0.0, start_at - time.time()))
         first = last = 0.0
-        for i, _ in enumerate(channel.stream_stream(STREAM)(iter(events), timeout=600)):
+        for i, _ in enumerate(channel.stream_stream(method)(iter(events), timeout=600)):
             if i == ready_after:
                 first = time.time()
             last = time.time()
@@ -141,6 +205,7 @@ class Clients:
         self._processes = [context.Process(target=_client_loop, args=(child,), daemon=True) for _, child in pipes]
         for process in self._processes:
             process.start()
+        self.pids = [process.pid for process in self._processes]
 
     def run(self, kind: str, args: tuple, clients: int) -> list:
         """`clients` clients of `kind` spread over the processes; every client's result."""
@@ -157,41 +222,60 @@ class Clients:
             process.join(timeout=30)
 
 
-def _throughput(clients: Clients, target: str, method: str, payload: bytes, n: int, seconds: float) -> Stats:
-    results = clients.run("unary", (target, method, payload, time.time() + START_DELAY, seconds), n)
+@dataclass(frozen=True)
+class Server:
+    """A server under test: the address clients dial and the process whose CPU is counted."""
+
+    target: str
+    pid: int
+
+
+def _throughput(clients: Clients, server: Server, method: str, payload: bytes, n: int, seconds: float) -> Stats:
+    start_at = time.time() + START_DELAY
+    begin, end = start_at + WARM_UP, start_at + WARM_UP + seconds
+    cpu, client_cpu = _CpuWindow([server.pid], begin, end), _CpuWindow(clients.pids, begin, end)
+    results = clients.run("unary", (server.target, method, payload, start_at, seconds), n)
     latencies = np.concatenate([np.asarray(r) for r in results])
-    return Stats(latencies, len(latencies) / seconds)
+    calls = max(1, len(latencies))
+    return Stats(latencies, len(latencies) / seconds, cpu.seconds() / calls, client_cpu.seconds() / calls)
 
 
-def _latency(target: str, method: str, payload: bytes, calls: int) -> Stats:
-    with grpc.insecure_channel(target, options=CHANNEL) as channel:
+def _latency(server: Server, method: str, payload: bytes, calls: int) -> Stats:
+    with grpc.insecure_channel(server.target, options=CHANNEL) as channel:
         call = channel.unary_unary(method)
         return _timed(lambda: call(payload, timeout=30), calls)
 
 
-def _streams(clients: Clients, target: str, events: list[bytes], ready_after: int, streams: int) -> Stats:
-    """Predicted bars per second over all streams (per stream for one)."""
-    results = clients.run("stream", (target, events, ready_after, time.time() + START_DELAY), streams)
+def _streams(clients: Clients, server: Server, method: str, events: list[bytes], ready_after: int,
+             streams: int) -> Stats:
+    """Answered bars per second over all streams past each stream's first `ready_after` (per stream for one),
+    and the server's CPU per bar over the whole phase."""
+    before = _cpu_seconds(server.pid)
+    results = clients.run("stream", (server.target, method, events, ready_after, time.time() + START_DELAY), streams)
+    cpu = (_cpu_seconds(server.pid) - before) / (len(events) * streams)
     first, last = min(r[0] for r in results), max(r[1] for r in results)
-    return Stats(np.array([]), sum(r[2] for r in results) / (last - first))
-
-
-def _merge(rounds: list[Stats]) -> Stats:
-    """All latencies of several rounds, at the median rate of the rounds."""
-    return Stats(np.concatenate([r.latencies for r in rounds]), float(np.median([r.rate for r in rounds])))
+    return Stats(np.array([]), sum(r[2] for r in results) / (last - first), cpu)
 
 
 # Servers, in child processes ---------------------------------------------------------------------
 
 def _echo_server(port: int) -> None:
-    """A gRPC server answering ECHO with the request bytes: the transport cost without any work, on
-    as many threads as a signalstack server gives unary calls."""
-    from signalstack.server.options import CALL_THREADS
+    """A gRPC server answering with the request bytes: the transport's cost without any work, with a
+    signalstack server's threads (ECHO_THREADS for unary calls, STREAM_THREADS for streams)."""
+    calls = futures.ThreadPoolExecutor(ECHO_THREADS)
+    server = grpc.server(futures.ThreadPoolExecutor(STREAM_THREADS), options=[("grpc.so_reuseport", 0), *CHANNEL[1:]])
 
-    handler = grpc.method_handlers_generic_handler("bench.Echo", {
-        "Echo": grpc.unary_unary_rpc_method_handler(lambda request, context: request)})
-    server = grpc.server(futures.ThreadPoolExecutor(CALL_THREADS), handlers=[handler],
-                         options=[("grpc.so_reuseport", 0), *CHANNEL[1:]])
+    def echo(request: bytes, context: grpc.ServicerContext) -> bytes:
+        return request
+
+    echo.experimental_thread_pool = calls  # type: ignore[attr-defined]
+
+    def stream_echo(requests: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
+        yield from requests
+
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("bench.Echo", {
+        "Echo": grpc.unary_unary_rpc_method_handler(echo),
+        "StreamEcho": grpc.stream_stream_rpc_method_handler(stream_echo)}),))
     server.add_insecure_port(f"127.0.0.1:{port}")
     server.start()
     stop = threading.Event()
@@ -200,8 +284,33 @@ def _echo_server(port: int) -> None:
     server.stop(None)
 
 
-def _start(stack: ExitStack, code: str, port: int) -> str:
-    """Run `code` in a child Python until `stack` closes (then SIGTERM); the target it will answer on."""
+def _asyncio_echo_server(port: int) -> None:
+    """The echo server on grpc.aio: every call a coroutine on one event loop, no thread pool."""
+
+    async def echo(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        return request
+
+    async def stream_echo(requests: object, context: grpc.aio.ServicerContext) -> object:
+        async for request in requests:  # type: ignore[attr-defined]
+            yield request
+
+    async def main() -> None:
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0), *CHANNEL[1:]])
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("bench.Echo", {
+            "Echo": grpc.unary_unary_rpc_method_handler(echo),
+            "StreamEcho": grpc.stream_stream_rpc_method_handler(stream_echo)}),))
+        server.add_insecure_port(f"127.0.0.1:{port}")
+        await server.start()
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await stop.wait()
+        await server.stop(None)
+
+    asyncio.run(main())
+
+
+def _start(stack: ExitStack, code: str, port: int) -> Server:
+    """Run `code` in a child Python until `stack` closes (then SIGTERM); the server it will be."""
     process = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.DEVNULL)
 
     def stop() -> None:
@@ -212,22 +321,21 @@ def _start(stack: ExitStack, code: str, port: int) -> str:
             process.kill()
 
     stack.callback(stop)
-    return f"127.0.0.1:{port}"
+    return Server(f"127.0.0.1:{port}", process.pid)
 
 
-def _wait_ready(targets: list[str]) -> None:
-    """Return once every target accepts connections."""
-    for target in targets:
-        with grpc.insecure_channel(target) as channel:
+def _wait_ready(servers: list[Server]) -> None:
+    """Return once every server accepts connections."""
+    for server in servers:
+        with grpc.insecure_channel(server.target) as channel:
             grpc.channel_ready_future(channel).result(timeout=300)
-    time.sleep(1.0)  # let every worker of a multi-process server bind
+    time.sleep(2.0)  # let every worker of a multi-process server bind
 
 
-def _serve_code(models: Path, port: int, max_batch_size: int, **options: object) -> str:
+def _serve_code(models: Path, port: int, options: dict[str, object]) -> str:
     return ("import json\nfrom pathlib import Path\nfrom signalstack.server.main import serve\n"
-            "from signalstack.server.options import BatchPolicy, ServeOptions\n"
-            f"serve(ServeOptions(Path({str(models)!r}), '127.0.0.1', {port}, batching=BatchPolicy({max_batch_size}), "
-            f"**json.loads({json.dumps(options)!r})))\n")
+            "from signalstack.server.options import ServeOptions\n"
+            f"serve(ServeOptions(Path({str(models)!r}), '127.0.0.1', {port}, **json.loads({json.dumps(options)!r})))\n")
 
 
 def _free_port() -> int:
@@ -255,8 +363,17 @@ def _model(path: Path | None) -> Path:
     return CACHE
 
 
-def run(args: argparse.Namespace) -> list[tuple[str, str, str]]:
-    """Every measurement, as (section/measure, value, comparison) rows."""
+@dataclass(frozen=True)
+class Method:
+    """One RPC under load: its path and request bytes (a stream's messages for a streaming one)."""
+
+    path: str
+    payload: bytes | list[bytes]
+    streaming: bool = False
+
+
+def run(args: argparse.Namespace) -> tuple[dict[str, Stats], dict[str, float], str]:
+    """Every measurement by name, the in-process figures, and a line describing the model."""
     from signalstack.core.bars import COLUMNS, load_bars
     from signalstack.core.model import OnnxModel
     from signalstack.protos.inference import grpc_predict_v2_pb2 as oip
@@ -267,24 +384,28 @@ def run(args: argparse.Namespace) -> list[tuple[str, str, str]]:
     bars = load_bars("sample:sp500")
     window = bars.iloc[-local.bars_required:]
     x = local.featurizer.window(window)[np.newaxis].astype(np.float32)
-    predict = pb.PredictRequest(model="bench", windows=[pb.Bars(**{c: window[c].tolist() for c in COLUMNS})])
-    infer = oip.ModelInferRequest(model_name="bench", raw_input_contents=[x.tobytes()], inputs=[
-        oip.ModelInferRequest.InferInputTensor(name=local.bars_input.name, datatype="FP32", shape=x.shape)])
-    payloads = {"Predict": predict.SerializeToString(), "ModelInfer": infer.SerializeToString()}
-    methods = {"Predict": PREDICT, "ModelInfer": INFER}
-    in_process = {"Predict": lambda: local.predict_windows([window]),
-                  "ModelInfer": lambda: local.predict({local.bars_input.name: x})}
+    series = bars.iloc[-args.series_bars:]
     stream_bars = bars.iloc[-(local.bars_required + args.stream_bars):]
     events = [pb.BarEvent(model="bench", symbol="SPY", open=r.open, high=r.high, low=r.low, close=r.close,
                           volume=r.volume).SerializeToString() for r in stream_bars.itertuples()]
-    short = events[:local.bars_required + args.stream_bars // 10]
-    print(f"model {path.name}: window {local.window} x {local.bars_input.shape[-1]} features, "
-          f"{local.bars_required} bars per window, {local.provider}", flush=True)
+    methods = {
+        "Predict": Method(PREDICT, pb.PredictRequest(model="bench", windows=[pb.Bars(
+            **{c: window[c].tolist() for c in COLUMNS})]).SerializeToString()),
+        "ModelInfer": Method(INFER, oip.ModelInferRequest(model_name="bench", raw_input_contents=[x.tobytes()], inputs=[
+            oip.ModelInferRequest.InferInputTensor(name=local.bars_input.name, datatype="FP32", shape=x.shape)])
+            .SerializeToString()),
+        "PredictSeries": Method(SERIES, pb.PredictSeriesRequest(model="bench", bars=pb.Bars(
+            **{c: series[c].tolist() for c in COLUMNS})).SerializeToString()),
+        "StreamSignals": Method(STREAM, events[:local.bars_required + args.stream_bars // 10], streaming=True),
+    }
+    in_process = {"Predict": lambda: local.predict_windows([window]),
+                  "ModelInfer": lambda: local.predict({local.bars_input.name: x})}
+    described = (f"model {path.name}: window {local.window} x {local.bars_input.shape[-1]} features, "
+                 f"{local.bars_required} bars per window, {local.provider}")
+    print(described, flush=True)
 
     base = {"stream_threads": STREAM_THREADS, "watch_interval": 0}
-    setups = {"on": {**base, "max_batch_size": args.batch}, "off": {**base, "max_batch_size": 1}}
-    if args.workers > 1:
-        setups[f"on, {args.workers} workers"] = {**setups["on"], "workers": args.workers}
+    setups = {"defaults": base, "tuned": {**base, **json.loads(args.tuned)}}
     laps: dict[str, list[Stats]] = {}
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         models = Path(tmp)
@@ -292,84 +413,103 @@ def run(args: argparse.Namespace) -> list[tuple[str, str, str]]:
         (models / "bench" / "1" / "model.onnx").write_bytes(path.read_bytes())
         clients = Clients()
         stack.callback(clients.close)
-        port = _free_port()
-        echo = _start(stack, f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
-                             f"from serve import _echo_server\n_echo_server({port})\n", port)
-        targets = {}
+        here = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\nfrom serve import "
+        servers = {}
+        for label, function in (("echo", "_echo_server"), ("asyncio echo", "_asyncio_echo_server")):
+            port = _free_port()
+            servers[label] = _start(stack, f"{here}{function}\n{function}({port})\n", port)
         for label, options in setups.items():
             port = _free_port()
-            targets[label] = _start(stack, _serve_code(models, port, **options), port)
-        _wait_ready([echo, *targets.values()])
-        limit = _batched_limit(lambda b: local.predict({local.bars_input.name: b}), x, args.seconds)
+            servers[label] = _start(stack, _serve_code(models, port, options), port)
+        _wait_ready(list(servers.values()))
+        figures = {f"cpu per window, batch {n}": _cpu_per_window(
+            lambda b: local.predict({local.bars_input.name: b}), x, n) for n in (1, 64)}
+        share = args.seconds / args.rounds
         # Rounds interleave what is compared, so a change in background load hits every side alike.
         for lap in range(args.rounds):
             print(f"round {lap + 1} of {args.rounds} ...", flush=True)
-            for name in methods:
+            for name, method in methods.items():
+                for label, server in servers.items():
+                    if label == "asyncio echo" and name not in ("ModelInfer", "StreamSignals"):
+                        continue
+                    called = (STREAM_ECHO if method.streaming else ECHO) if label.endswith("echo") else method.path
+                    if method.streaming:
+                        stats = _streams(clients, server, called, method.payload,  # type: ignore[arg-type]
+                                         local.bars_required - 1, args.streams)
+                    else:
+                        stats = _throughput(clients, server, called, method.payload,  # type: ignore[arg-type]
+                                            args.clients, share)
+                    laps.setdefault(f"{name} {label}", []).append(stats)
+            for name, work in in_process.items():
                 calls = args.calls // args.rounds
-                laps.setdefault(f"echo {name}", []).append(_latency(echo, ECHO, payloads[name], calls))
-                laps.setdefault(f"in process {name}", []).append(_timed(in_process[name], calls))
-                laps.setdefault(f"latency {name}", []).append(_latency(targets["on"], methods[name], payloads[name],
-                                                                       calls))
-                laps.setdefault(f"echo load {name}", []).append(_throughput(
-                    clients, echo, ECHO, payloads[name], args.clients, args.seconds / args.rounds))
-                for label, target in targets.items():
-                    laps.setdefault(f"{name} {label}", []).append(_throughput(
-                        clients, target, methods[name], payloads[name], args.clients, args.seconds / args.rounds))
-        print("streams ...", flush=True)
-        laps["stream 1"] = [_streams(clients, targets["on"], events, local.bars_required - 1, 1)]
-        laps["streams"] = [_streams(clients, targets["on"], short, local.bars_required - 1, args.streams)]
-    return _rows({key: _merge(value) for key, value in laps.items()}, limit, args)
+                payload = methods[name].payload
+                laps.setdefault(f"latency {name} echo", []).append(_latency(servers["echo"], ECHO, payload, calls))
+                laps.setdefault(f"latency {name} in process", []).append(_timed(work, calls))
+                laps.setdefault(f"latency {name}", []).append(_latency(servers["defaults"], methods[name].path,
+                                                                       payload, calls))
+        print("one stream ...", flush=True)
+        laps["one stream"] = [_streams(clients, servers["defaults"], STREAM, events, local.bars_required - 1, 1)]
+    return {key: _best(value) for key, value in laps.items()}, figures, described
 
 
-def _rows(r: dict[str, Stats], limit: float, args: argparse.Namespace) -> list[tuple[str, str, str]]:
+def _rows(r: dict[str, Stats], figures: dict[str, float], args: argparse.Namespace) -> list[str]:
     def us(s: Stats) -> str:
         return f"{s.p(50) * 1e6:,.0f} / {s.p(99) * 1e6:,.0f}"
 
-    rows = [("latency, one window, sequential", "p50 / p99 µs", "")]
+    lines = [f"{'latency, one client, one window per call':<52}{'p50 / p99 µs':>16}"]
     for name, work in (("Predict", "predict_windows (features + model)"), ("ModelInfer", "predict (model)")):
-        echo, local, served = r[f"echo {name}"], r[f"in process {name}"], r[f"latency {name}"]
-        rows += [(f"  gRPC echo round trip ({name} bytes)", us(echo), ""),
-                 (f"  in process: {work}", us(local), ""),
-                 (f"  {name}", us(served),
-                  f"p50 = {served.p(50) / (echo.p(50) + local.p(50)):.2f} x (echo + in process)")]
-    rows += [(f"throughput, {args.clients} clients, one window per call", "windows/s (p99 ms)", ""),
-             ("  in process: batched onnxruntime (64 per run)", f"{limit:,.0f}", "the limit")]
-    for name in ("Predict", "ModelInfer"):
-        off, echo = r[f"{name} off"].rate, r[f"echo load {name}"]
-        rows.append((f"  gRPC echo of {name} bytes, one process", f"{echo.rate:,.0f} ({echo.p(99) * 1e3:.1f})",
-                     f"{echo.rate / off:.2f} x batching off: the transport alone"))
-        for label in [k.removeprefix(f"{name} ") for k in r if k.startswith(f"{name} ")]:
-            s = r[f"{name} {label}"]
-            rows.append((f"  {name}, batching {label}", f"{s.rate:,.0f} ({s.p(99) * 1e3:.1f})",
-                         f"{s.rate / off:.2f} x batching off, {s.rate / limit:.1%} of the limit"))
-    rows += [("streaming, StreamSignals", "predicted bars/s", ""),
-             ("  one stream", f"{r['stream 1'].rate:,.0f}", ""),
-             (f"  {args.streams} concurrent streams, all together", f"{r['streams'].rate:,.0f}",
-              f"{r['streams'].rate / args.streams:,.1f} per stream")]
-    return rows
+        echo, local, served = r[f"latency {name} echo"], r[f"latency {name} in process"], r[f"latency {name}"]
+        lines += [f"  {f'gRPC echo round trip ({name} bytes)':<50}{us(echo):>16}",
+                  f"  {f'in process: {work}':<50}{us(local):>16}",
+                  f"  {f'{name}, defaults':<50}{us(served):>16}  p50 = "
+                  f"{served.p(50) / (echo.p(50) + local.p(50)):.2f} x (echo + in process)"]
+    sections = ((f"throughput, {args.clients} clients, CPU per call", ("Predict", "ModelInfer", "PredictSeries"),
+                 "calls/s"),
+                (f"streaming, {args.streams} streams, CPU per bar", ("StreamSignals",), "bars/s"))
+    for title, names, rate in sections:
+        lines += ["", f"{title:<44}{rate:>9}{'x echo':>8}{'p50 ms':>8}{'p99 ms':>8}{'CPU ms':>8}"]
+        for name in names:
+            echo = r[f"{name} echo"]
+            for label in ("echo", "asyncio echo", "defaults", "tuned"):
+                s = r.get(f"{name} {label}")
+                if s is None:
+                    continue
+                what = f"gRPC {label} ({name} bytes)" if label.endswith("echo") else f"{name}, {label}"
+                latency = f"{s.p(50) * 1e3:8.1f}{s.p(99) * 1e3:8.1f}" if len(s.latencies) else f"{'':16}"
+                lines.append(f"  {what:<42}{s.rate:9,.0f}{s.rate / echo.rate:8.2f}{latency}{s.cpu * 1e3:8.3f}")
+    echo, served = r["ModelInfer echo"], r["ModelInfer defaults"]
+    lines += ["", f"load generators: {echo.client_cpu * 1e3:.3f} ms CPU per echo call, {served.client_cpu * 1e3:.3f} "
+                  "per ModelInfer call (where every core is busy, calls/s ~ cores / (their CPU + the server's))",
+              f"one stream, defaults: {r['one stream'].rate:,.0f} bars/s answered, "
+                  f"{r['one stream'].cpu * 1e3:.3f} ms CPU per bar",
+              f"in process, onnxruntime on one thread: {figures['cpu per window, batch 1'] * 1e3:.3f} ms CPU per "
+              f"window at batch 1, {figures['cpu per window, batch 64'] * 1e3:.3f} at batch 64",
+              f"tuned: {args.tuned}"]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, help="ONNX model exported by signalstack train (default: cached LSTM)")
-    parser.add_argument("--calls", type=int, default=2000, help="sequential calls per latency measurement")
-    parser.add_argument("--seconds", type=float, default=4.5, help="measured seconds per throughput setting, "
+    parser.add_argument("--calls", type=int, default=1500, help="sequential calls per latency measurement")
+    parser.add_argument("--seconds", type=float, default=6.0, help="measured seconds per server and method, "
                         "split over the rounds")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of every measurement")
-    parser.add_argument("--clients", type=int, default=32, help="concurrent one-window clients")
-    parser.add_argument("--batch", type=int, default=64, help="max batch size when batching is on")
-    parser.add_argument("--workers", type=int, default=2, help="server processes for the multi-process row (1: skip)")
+    parser.add_argument("--clients", type=int, default=32, help="concurrent unary clients")
+    parser.add_argument("--series-bars", type=int, default=600, help="bars per PredictSeries call")
     parser.add_argument("--streams", type=int, default=64, help="concurrent streams")
-    parser.add_argument("--stream-bars", type=int, default=1000, help="predicted bars per stream (a tenth each "
-                        "when streams run concurrently)")
+    parser.add_argument("--stream-bars", type=int, default=1000, help="answered bars of the one stream (a tenth "
+                        "each when streams run concurrently)")
+    parser.add_argument("--tuned", default=TUNED, help=f"ServeOptions fields of the tuned server, as JSON "
+                        f"(default {TUNED})")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    rows = run(args)
-    width = max(len(r[0]) for r in rows), max(len(r[1]) for r in rows)
+    stats, figures, described = run(args)
     print()
-    for measure, value, comparison in rows:
-        print(f"{measure:<{width[0]}}  {value:>{width[1]}}  {comparison}")
-    print(f"\n{os.cpu_count()} CPUs, {time.monotonic() - started:.0f} s")
+    print(described)
+    print("\n".join(_rows(stats, figures, args)))
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    print(f"\n{os.cpu_count()} CPUs, load average {load[0]:.1f} at the end, {time.monotonic() - started:.0f} s")
     return 0
 
 

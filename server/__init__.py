@@ -2,7 +2,8 @@
 
 Data flows one way through these layers, as in KServe's server:
 
-- `options` holds every serving option (`ServeOptions`, `BatchPolicy`) with its default;
+- `options` holds every serving option (`ServeOptions`, `BatchPolicy`, typed settings) with its default,
+  and decides what is left to the machine (worker processes, batching instances);
 - `repository` finds the ONNX files of a model folder (NAME.onnx, or NAME/VERSION/model.onnx),
   looks models up by name and version, and swaps them in and out as the folder changes; each is a
   `signalstack.core.model.OnnxModel`, the same runtime the Backtrader plugin uses in process;

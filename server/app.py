@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from concurrent import futures
 from types import TracebackType
 
@@ -37,7 +38,7 @@ from .dataplane import DataPlane
 from .oip import InferenceServicer
 from .options import ServeOptions, address
 from .repository import ModelRepository
-from .rpc import DecodeErrors, UnaryThreads
+from .rpc import served
 from .servicer import SignalServicer
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,8 @@ class SignalServer:
 
     Unary calls, and the scoring of each bar a stream sends, run on `options.call_threads`
     threads (more wait their turn). Streaming calls run on `options.stream_threads`: each open
-    StreamSignals, health Watch or reflection stream holds one while it lasts.
+    StreamSignals, health Watch or reflection stream holds one while it lasts. One process: several
+    sharing a port are `serve`'s (`options.workers`).
     """
 
     def __init__(self, options: ServeOptions, repository: ModelRepository | None = None) -> None:
@@ -67,18 +69,23 @@ class SignalServer:
         calls = futures.ThreadPoolExecutor(options.call_threads, thread_name_prefix="signalstack-call")
         streams = futures.ThreadPoolExecutor(options.stream_threads, thread_name_prefix="signalstack-stream")
         self._pools = (calls, streams)
-        interceptors = [*([TokenAuth(self.tokens)] if self.tokens else []), UnaryThreads(calls), DecodeErrors()]
-        self._server = grpc.server(streams, options=grpc_options, interceptors=interceptors)
+        self._server = grpc.server(streams, options=grpc_options,
+                                   interceptors=[TokenAuth(self.tokens)] if self.tokens else None)
         plane = DataPlane(self.repository, Batchers(options.batching, options.model_batching), self.stopping)
-        pb_grpc.add_SignalServiceServicer_to_server(SignalServicer(plane, compute=calls), self._server)
-        oip_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(plane), self._server)
+        methods = _Methods()
+        pb_grpc.add_SignalServiceServicer_to_server(SignalServicer(plane, compute=calls), methods)
+        oip_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(plane), methods)
         self.health = _health(self.repository)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, methods)
         # signalstack's messages live in their own descriptor pool (so Triton's and KServe's generated
         # code can share the process): reflection describes the services from a pool holding all four.
         described = [SERVICE_NAME, INFERENCE_SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                      reflection.SERVICE_NAME]
-        reflection.enable_server_reflection(described, self._server, pool=for_services(described))
+        reflection.enable_server_reflection(described, methods, pool=for_services(described))
+        for service, handlers in methods.services.items():
+            handlers = served(handlers, calls)
+            self._server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
+            self._server.add_registered_method_handlers(service, handlers)
         where = options.address
         try:
             if options.tls is not None:
@@ -117,6 +124,20 @@ class SignalServer:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
         self.stop()
+
+
+class _Methods:
+    """Takes the place of the server while generated `add_*_to_server` functions register their handlers,
+    so that the server registers them as `rpc.served` makes them."""
+
+    def __init__(self) -> None:
+        self.services: dict[str, Mapping[str, grpc.RpcMethodHandler]] = {}
+
+    def add_registered_method_handlers(self, service: str, handlers: Mapping[str, grpc.RpcMethodHandler]) -> None:
+        self.services[service] = handlers
+
+    def add_generic_rpc_handlers(self, handlers: object) -> None:
+        """Generated code registers the same methods here too; `SignalServer` does both with the served ones."""
 
 
 class _Health(health.HealthServicer):

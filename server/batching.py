@@ -6,12 +6,13 @@ of a model at once) runs the graph itself at once, so an idle server adds no han
 latency. Callers arriving while every turn is taken queue up; a caller whose turn ends hands it to
 the oldest of them, which runs everything queued by then (up to `max_batch_size` windows).
 `max_delay_us` lets a turn wait that long for a fuller batch: throughput for latency, zero by
-default. Two instances keep two cores busy at low load, where batches are small.
+default. An instance per core of the process keeps every core busy at low load, where batches are small.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 import weakref
@@ -24,7 +25,7 @@ import numpy as np
 from signalstack.core.model import OnnxModel
 
 from . import metrics
-from .options import BatchPolicy
+from .options import BatchPolicy, cores
 
 log = logging.getLogger(__name__)
 
@@ -39,17 +40,23 @@ def _samples(x: Inputs) -> int:
 class _Call:
     """One caller's windows, waiting for their turn or their result."""
 
-    __slots__ = ("x", "n", "arrived", "done", "wake", "lead", "result", "error")
+    __slots__ = ("x", "n", "arrived", "wake", "lead", "taken", "result", "error")
 
-    def __init__(self, x: Inputs) -> None:
+    def __init__(self, x: Inputs, n: int, lead: bool) -> None:
         self.x = x
-        self.n = _samples(x)
+        self.n = n
         self.arrived = time.monotonic()
-        self.done = threading.Event()  # result or error set
-        self.wake = threading.Event()  # done, or handed a turn
-        self.lead = False
+        # One item per event the caller may be waiting for: a turn handed to it, or its batch finished. A
+        # queue rather than an Event, because both may come before the caller looks.
+        self.wake: queue.SimpleQueue[bool] = queue.SimpleQueue()
+        self.lead = lead  # holds a turn
+        self.taken = False  # in a batch, running or done
         self.result: Inputs | None = None
         self.error: BaseException | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.result is not None or self.error is not None
 
 
 class Batcher:
@@ -60,9 +67,11 @@ class Batcher:
     """
 
     def __init__(self, model: OnnxModel, policy: BatchPolicy) -> None:
-        self.policy = policy
+        self.policy = policy.for_cores(cores())
+        self._instances = cast(int, self.policy.instances)
         self._cond = threading.Condition()
         self._queue: deque[_Call] = deque()
+        self._queued = 0  # windows in the queue
         self._turns = 0  # callers holding a turn: running batches, or waiting out max_delay_us
         labels = (model.name, str(model.version))
         self._batch_sizes = metrics.BATCH.labels(*labels)
@@ -71,56 +80,64 @@ class Batcher:
     def predict(self, model: OnnxModel, inputs: Inputs) -> Inputs:
         """`model`'s outputs by name for its raw inputs by name, batched with concurrent calls."""
         x = model.check_inputs(inputs)
-        if self.policy.max_batch_size == 1:
-            self._batch_sizes.observe(_samples(x))
+        n = _samples(x)
+        policy = self.policy
+        if policy.max_batch_size == 1:
+            self._batch_sizes.observe(n)
             return model.predict_checked(x)
-        if not self.policy.max_delay_us:
-            with self._cond:
-                idle = not self._queue and self._turns < self.policy.instances
-                self._turns += idle
-            if idle:  # nothing to batch with and nothing to wait for: run at once, no queue entry
-                try:
-                    self._batch_sizes.observe(_samples(x))
-                    return model.predict_checked(x)
-                finally:
-                    self._pass_turn()
-        call = _Call(x)
         with self._cond:
-            self._queue.append(call)
-            self._depth.inc(call.n)
-            call.lead = self._turns < self.policy.instances
-            self._turns += call.lead
-            self._cond.notify()  # a turn waiting out max_delay_us may now have a full batch
+            if not self._queue and self._turns < self._instances and not policy.max_delay_us:
+                self._turns += 1  # nothing to batch with and nothing to wait for: run at once, no queue entry
+                call = None
+            else:
+                call = _Call(x, n, self._turns < self._instances)
+                self._turns += call.lead
+                self._queue.append(call)
+                self._queued += n
+                self._depth.inc(n)
+                self._cond.notify_all()  # a turn waiting out max_delay_us may now have a full batch
+        if call is None:
+            try:
+                self._batch_sizes.observe(n)
+                return model.predict_checked(x)
+            finally:
+                self._pass_turn()
         if not call.lead:
-            call.wake.wait()
+            call.wake.get()  # handed a turn, or done by another's turn
         if call.lead:
             try:
-                while not call.done.is_set():
-                    batch = self._next_batch()
-                    if not batch:  # another turn took this call: it is running there
-                        call.done.wait()
-                    else:
+                while not call.done:
+                    batch = self._next_batch(call)
+                    if batch:
                         self._run(model, batch)
+                    else:  # another turn took this call: it is running there
+                        call.wake.get()
             finally:
                 self._pass_turn()
         if call.error is not None:
             raise call.error
         return cast(Inputs, call.result)
 
-    def _next_batch(self) -> list[_Call]:
-        """The oldest queued calls holding at most max_batch_size windows; empty when none is queued."""
-        limit = self.policy.max_batch_size
+    def _next_batch(self, call: _Call) -> list[_Call]:
+        """The oldest queued calls holding at most max_batch_size windows; empty once `call` is in another's batch.
+
+        With max_delay_us, waits until the batch is full or its oldest call has waited that long.
+        """
+        limit, delay = self.policy.max_batch_size, self.policy.max_delay_us / 1e6
         with self._cond:
-            if self._queue and self.policy.max_delay_us:
-                deadline = self._queue[0].arrived + self.policy.max_delay_us / 1e6
-                while (self._queue and sum(c.n for c in self._queue) < limit
-                       and (wait := deadline - time.monotonic()) > 0):
-                    self._cond.wait(wait)
+            while (delay and not call.taken and self._queue and self._queued < limit
+                   and (wait := self._queue[0].arrived + delay - time.monotonic()) > 0):
+                self._cond.wait(wait)
             batch, size = [], 0
-            while self._queue and (not batch or size + self._queue[0].n <= limit):
-                batch.append(self._queue.popleft())
-                size += batch[-1].n
-            self._depth.dec(size)
+            if not call.taken:
+                while self._queue and (not batch or size + self._queue[0].n <= limit):
+                    batch.append(self._queue.popleft())
+                    batch[-1].taken = True
+                    size += batch[-1].n
+                self._queued -= size
+                self._depth.dec(size)
+                if delay:
+                    self._cond.notify_all()  # turns waiting out the delay for calls of this batch stop waiting
         return batch
 
     def _run(self, model: OnnxModel, batch: list[_Call]) -> None:
@@ -139,8 +156,7 @@ class Batcher:
                 call.error = exc
         finally:
             for call in batch:
-                call.done.set()
-                call.wake.set()
+                call.wake.put(True)
 
     def _pass_turn(self) -> None:
         """Hand this turn to the oldest queued caller not holding one, or give it up."""
@@ -150,11 +166,15 @@ class Batcher:
                 self._turns -= 1
             else:
                 waiting.lead = True
-                waiting.wake.set()
+                waiting.wake.put(True)
 
 
 class Batchers:
-    """A `Batcher` per loaded model version, made on first use and dropped with the model."""
+    """A `Batcher` per loaded model version, made on first use and dropped with the model.
+
+    A policy whose `instances` was left to the machine gets one per core of this process (`serve` decides
+    them beforehand for worker processes: cores / workers).
+    """
 
     def __init__(self, default: BatchPolicy = BatchPolicy(),
                  per_model: Mapping[str, BatchPolicy] | None = None) -> None:
@@ -168,8 +188,10 @@ class Batchers:
 
     def predict(self, model: OnnxModel, inputs: Inputs) -> Inputs:
         """`model`'s outputs by name for its inputs by name, through its batching queue."""
-        with self._lock:
-            batcher = self._batchers.get(model)
-            if batcher is None:
-                batcher = self._batchers[model] = Batcher(model, self.policy(model.name))
+        batcher = self._batchers.get(model)
+        if batcher is None:  # made under the lock, so that concurrent first calls share one queue
+            with self._lock:
+                batcher = self._batchers.get(model)
+                if batcher is None:
+                    batcher = self._batchers[model] = Batcher(model, self.policy(model.name))
         return batcher.predict(model, inputs)

@@ -6,6 +6,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 
 from .app import INFERENCE_SERVICE_NAME, SERVICE_NAME, SignalServer
@@ -15,12 +16,17 @@ from .repository import Watcher
 log = logging.getLogger(__name__)
 
 
+def no_models(root: Path) -> ValueError:
+    """The error of a model folder without a model to serve."""
+    return ValueError(f"{root}: no loadable models (expected NAME.onnx or NAME/VERSION/model.onnx files exported by "
+                      "signalstack train)")
+
+
 def run(options: ServeOptions, ready: Callable[[], None] | None = None) -> None:
     """Serve in this process until SIGTERM or SIGINT; call `ready` once serving. Must run in the main thread."""
     server = SignalServer(options)
     if not server.repository.models():
-        raise ValueError(f"{options.models_dir}: no loadable models (expected NAME.onnx or NAME/VERSION/model.onnx "
-                         "files exported by signalstack train)")
+        raise no_models(options.models_dir)
     watcher = Watcher(server.repository, options.watch_interval) if options.watch_interval > 0 else None
     stop = threading.Event()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent import futures
 from typing import Any, TypeVar
 
@@ -59,11 +59,22 @@ def _status(method: str, exc: Exception) -> tuple[grpc.StatusCode, str]:
     return grpc.StatusCode.INTERNAL, f"{method} failed: {type(exc).__name__}: {exc}"
 
 
+_counters: dict[tuple[str, grpc.StatusCode, str, int], tuple[Any, Any]] = {}
+"""(calls counter, latency histogram) by (method, code, model, version). prometheus_client's `labels` takes
+a lock and checks its labels on every call, so each pair is looked up once; bounded like the labels."""
+
+
 def _count(method: str, call: Call, code: grpc.StatusCode, started: float | None) -> None:
-    model, version = call.labels
-    metrics.REQUESTS.labels(method, model, version, code.name).inc()
+    model = call.model
+    key = (method, code, model.name, model.version) if model else (method, code, "", 0)
+    children = _counters.get(key)
+    if children is None:
+        name, version = call.labels
+        children = _counters.setdefault(key, (metrics.REQUESTS.labels(method, name, version, code.name),
+                                              metrics.LATENCY.labels(method, name, version)))
+    children[0].inc()
     if started is not None:
-        metrics.LATENCY.labels(method, model, version).observe(time.perf_counter() - started)
+        children[1].observe(time.perf_counter() - started)
 
 
 def unary(handler: Handler) -> Handler:
@@ -109,55 +120,6 @@ def streaming(handler: Handler) -> Handler:
     return wrapper  # type: ignore[return-value]
 
 
-class _PerMethod(grpc.ServerInterceptor):
-    """An interceptor that swaps some methods' handlers for wrapped ones, made once per method."""
-
-    def __init__(self) -> None:
-        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
-
-    def _wraps(self, handler: grpc.RpcMethodHandler) -> bool:
-        raise NotImplementedError
-
-    def _wrap(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-        raise NotImplementedError
-
-    def intercept_service(self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
-                          details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
-        handler = continuation(details)
-        if handler is None or not self._wraps(handler):
-            return handler
-        cached = self._wrapped.get(details.method)
-        if cached is None or cached[0] is not handler:
-            cached = self._wrapped[details.method] = (handler, self._wrap(handler))
-        return cached[1]
-
-
-class UnaryThreads(_PerMethod):
-    """Runs unary-unary calls on `pool`, leaving the server's own pool to streaming calls.
-
-    A stream holds its thread while it is open, so streams need many threads; a unary call's
-    Python work holds the GIL, so it runs best on a few. gRPC runs a method on the pool its
-    behaviour names as `experimental_thread_pool`.
-    """
-
-    def __init__(self, pool: futures.ThreadPoolExecutor) -> None:
-        super().__init__()
-        self._pool = pool
-
-    def _wraps(self, handler: grpc.RpcMethodHandler) -> bool:
-        return handler.unary_unary is not None
-
-    def _wrap(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-        behaviour = handler.unary_unary
-
-        def run(request: Any, context: grpc.ServicerContext) -> Any:
-            return behaviour(request, context)
-
-        run.experimental_thread_pool = self._pool  # type: ignore[attr-defined]
-        return method_handler(handler, run, request_deserializer=handler.request_deserializer,
-                              response_serializer=handler.response_serializer)
-
-
 class _Undecodable:
     """Stands in for a request whose bytes are not the expected message."""
 
@@ -167,21 +129,21 @@ class _Undecodable:
         self.message = message
 
 
-class DecodeErrors(_PerMethod):
-    """Answers requests that are not valid protobuf with INVALID_ARGUMENT naming the expected message.
+def served(handlers: Mapping[str, grpc.RpcMethodHandler], unary_pool: futures.ThreadPoolExecutor) -> \
+        dict[str, grpc.RpcMethodHandler]:
+    """`handlers` (by method name) as the server runs them: a request that is not valid protobuf refused with
+    INVALID_ARGUMENT naming the expected message, and unary-unary methods run on `unary_pool`.
 
-    Without it gRPC answers INTERNAL ("Exception deserializing request!"), which blames the server
-    for a client's bytes.
+    Without the first, gRPC answers INTERNAL ("Exception deserializing request!"), which blames the server
+    for a client's bytes. The second leaves the server's own pool to streams: a stream holds its thread
+    while it is open, so streams need many threads, while a unary call's Python work holds the GIL and runs
+    best on a few. gRPC runs a method on the pool its behaviour names as `experimental_thread_pool`. Both are
+    set on the handlers themselves rather than by interceptors, which gRPC would run on every call.
     """
-
-    def _wraps(self, handler: grpc.RpcMethodHandler) -> bool:
-        return handler.request_deserializer is not None
-
-    def _wrap(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-        return _tolerant(handler)
+    return {name: _tolerant(handler, unary_pool) for name, handler in handlers.items()}
 
 
-def _tolerant(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+def _tolerant(handler: grpc.RpcMethodHandler, unary_pool: futures.ThreadPoolExecutor) -> grpc.RpcMethodHandler:
     """`handler` with a deserializer that never raises, and a behaviour that refuses what it could not decode."""
     decode = handler.request_deserializer
     kind = getattr(getattr(decode, "__self__", None), "DESCRIPTOR", None)
@@ -213,5 +175,7 @@ def _tolerant(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
             return behaviour(request, context)
 
-    return method_handler(handler, run, request_deserializer=deserialize,
+        if handler.unary_unary is not None:
+            run.experimental_thread_pool = unary_pool  # type: ignore[attr-defined]
+    return method_handler(handler, run, request_deserializer=decode and deserialize,
                           response_serializer=handler.response_serializer)

@@ -38,7 +38,7 @@ RESTART_PAUSE = 1.0
 
 def run_workers(options: ServeOptions) -> None:
     """Run `options.workers` serving processes on options.port until SIGTERM or SIGINT. Must run in the main thread."""
-    workers, metrics_port = options.workers, options.metrics_port
+    workers, metrics_port = options.workers or 1, options.metrics_port
     _check_free(options.host, options.port)
     context = multiprocessing.get_context("spawn")
     records: Any = context.Queue()

@@ -33,11 +33,49 @@ def bars_message(bars: Bars) -> pb.Bars:
 
 def bars_arrays(bars: pb.Bars) -> dict[str, np.ndarray]:
     """A Bars message's columns, and its times as "time" when it carries them."""
-    # upb's repeated scalar fields expose a buffer, so np.asarray copies without a Python loop.
-    arrays = {c: np.asarray(getattr(bars, c), dtype=np.float64) for c in COLUMNS}
+    arrays = _packed_columns(bars.SerializeToString())
+    if arrays is None:  # not the packed encoding upb writes: through protobuf's own containers
+        arrays = {c: np.asarray(getattr(bars, c), dtype=np.float64) for c in COLUMNS}
     if len(bars.time):
         arrays["time"] = np.asarray(bars.time, dtype=np.int64)
     return arrays
+
+
+_COLUMN_FIELDS = {pb.Bars.DESCRIPTOR.fields_by_name[c].number: c for c in COLUMNS}
+_TIME_FIELD = pb.Bars.DESCRIPTOR.fields_by_name["time"].number
+_EMPTY = np.empty(0)
+
+
+def _packed_columns(data: bytes) -> dict[str, np.ndarray] | None:
+    """The double columns of serialised Bars, read from their packed fields at once; None for any other layout.
+
+    Protobuf's repeated fields give numpy one Python float at a time (about 25 µs a 456-bar column);
+    packed doubles on the wire are the array's own little-endian bytes (2 µs for five columns).
+    """
+    arrays, pos = dict.fromkeys(COLUMNS, _EMPTY), 0
+    while pos < len(data):
+        key, pos = _varint(data, pos)
+        size, pos = _varint(data, pos)
+        column = _COLUMN_FIELDS.get(key >> 3)
+        if key & 7 != 2 or (column is None and key >> 3 != _TIME_FIELD) or pos + size > len(data) or \
+                (column is not None and size % 8):
+            return None
+        if column is not None:  # copied: aligned and writeable, as arrays made from protobuf's fields are
+            arrays[column] = np.frombuffer(data, "<f8", size // 8, pos).copy()
+        pos += size
+    return arrays
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    """The base-128 varint at `pos`, and the position after it."""
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        value |= (byte & 0x7F) << shift
+        pos += 1
+        if byte < 0x80:
+            return value, pos
+        shift += 7
 
 
 def tensor_message(name: str, x: np.ndarray, columns: Sequence[str] = ()) -> pb.Tensor:

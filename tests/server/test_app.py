@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import queue
 import signal
@@ -19,10 +20,11 @@ import grpc
 import pandas as pd
 import pytest
 
+from signalstack.cli import serve as serve_cli
 from signalstack.protos.signalstack.v1 import signals_pb2 as pb
 from signalstack.server.app import SignalServer
 from signalstack.server.main import serve
-from signalstack.server.options import BatchPolicy, ServeOptions
+from signalstack.server.options import BatchPolicy, ServeOptions, cores
 from signalstack.server.repository import ModelRepository
 from signalstack.transport.client import SignalClient
 from signalstack.transport.security import TlsFiles
@@ -200,18 +202,34 @@ def test_workers_share_one_port_and_stop_together(model_dir: Path, tmp_path: Pat
     assert output.count("server stopped") == 2 and "all workers stopped" in output, output
 
 
-def test_several_workers_need_a_fixed_port(model_dir: Path) -> None:
-    with pytest.raises(ValueError, match="port 0 with several workers: expected a fixed port"):
-        ServeOptions(model_dir, "127.0.0.1", 0, workers=2)
+def _flags(*argv: str) -> ServeOptions:
+    """The options `signalstack serve --models models --port 8500 ARGV` runs with."""
+    parser = argparse.ArgumentParser()
+    serve_cli.add(parser.add_subparsers())
+    return serve_cli.options(parser.parse_args(["serve", "--models", "models", "--port", "8500", *argv]))
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: TlsFiles.from_flags(Path("server.crt"), None), "expected both or neither"),
-    (lambda: TlsFiles.from_flags(None, None, Path("ca.crt")), "client certificates need TLS"),
-    (lambda: ServeOptions(Path("models"), workers=0), "workers 0: expected >= 1"),
-    (lambda: BatchPolicy.parse("lots"), "batching 'lots'"),
-    (lambda: ServeOptions(Path("models"), call_threads=0), "call_threads 0, stream_threads 16: expected >= 1 each"),
+    (lambda: _flags("--tls-cert", "server.crt"), "expected both or neither"),
+    (lambda: _flags("--tls-client-ca", "ca.crt"), "client certificates need TLS"),
+    (lambda: _flags("--workers", "0"), "flags: workers: 0, expected >= 1"),
+    (lambda: _flags("--model-batching", "tiny=lots"), "batching 'lots'"),
+    (lambda: _flags("--call-threads", "0"), "flags: call_threads: 0, expected >= 1"),
+    (lambda: _flags("--port", "0", "--workers", "2"), "port 0 with several workers: expected a fixed port"),
 ])
 def test_serve_refuses_inconsistent_options(make: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         make()  # type: ignore[operator]
+
+
+def test_serve_flags_make_the_options_and_leave_workers_and_instances_to_the_machine() -> None:
+    given = _flags("--device", "cpu", "--max-delay-us", "300", "--model-batching", "slow=8:0:3", "--tls-cert", "c.pem",
+                   "--tls-key", "k.pem")
+    assert given == ServeOptions(Path("models"), port=8500, device="cpu", batching=BatchPolicy(max_delay_us=300),
+                                 model_batching={"slow": BatchPolicy(8, 0, 3)},
+                                 tls=TlsFiles(Path("c.pem"), Path("k.pem")))
+    decided = given.resolved()  # one process per core, one instance per core of a process
+    assert decided.workers == cores() and decided.batching.instances == 1 and decided.reuse_port == (cores() > 1)
+    assert decided.model_batching["slow"].instances == 3 and decided.resolved() == decided
+    assert _flags("--device", "cpu", "--workers", "1").resolved().batching.instances == cores()
+    assert ServeOptions(Path("models")).resolved().workers == 1  # port 0: one process
