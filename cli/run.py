@@ -27,6 +27,10 @@ def add(sub: argparse._SubParsersAction) -> None:
                    "(with --workers CPUs when above 1), `auto` finds a running one, or HOST:PORT / ray://HOST:PORT "
                    "(default: the RAY_ADDRESS environment variable; unset: not on Ray). "
                    "Needs pip install 'signalstack[ray]'")
+    p.add_argument("--mlflow", default=None, metavar="URI",
+                   help="also log the run to MLflow at this tracking URI (http://HOST:PORT, sqlite:///FILE.db, a "
+                   "folder), under the experiment file's name, overriding the file's tracking.mlflow. "
+                   "Needs pip install 'signalstack[mlflow]'")
     p.set_defaults(run=run)
 
 
@@ -36,8 +40,10 @@ def run(args: argparse.Namespace) -> None:
     from signalstack.research.run import run_experiment
     from signalstack.research.settings import ExperimentFile
     from signalstack.research.summary import format_table, verdicts
+    from signalstack.research.tracking import tracked
 
     experiment = settings_from(ExperimentFile, args, load_experiment(args.experiment).model_dump(), source="--seeds")
+    experiment = tracked(experiment, args.mlflow, args.experiment.stem)
     result = run_experiment(experiment, args.out, workers=args.workers, ray_address=args.ray_address)
     run = result.metrics["run"]
     print(f"{run['model']} on {run['data']}: {run['folds']} walk-forward folds x {run['seeds']} seed(s), "

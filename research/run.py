@@ -24,6 +24,9 @@ the id being the local start time and the experiment's digest (`20240501-142233-
                        RankingStrategy backtest's equity.csv, fills.csv, stats.json); folds.csv (every
                        fold's metrics, model and baselines); summary.txt (the table and the verdicts)
     run.log            the run's log
+
+With tracking (the file's `tracking:`, or `--mlflow`), the finished folder is also logged to MLflow as one run
+(research/tracking.py).
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from .layouts import Context, Task, TaskResult, layout_of
 from .metrics import aggregate, head_metric_names, metric_names, versus_surrogates
 from .settings import ExperimentFile
 from .summary import summary_text, write_folds
+from .tracking import connect
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +96,7 @@ def run_experiment(experiment: ExperimentFile, out: str | Path = defaults.OUT, *
     ray_address = ray_address or None
     if ray_address:
         import_ray(ray_address)  # a missing Ray fails here, before any folder is made
+    tracker = connect(experiment)  # so does a missing MLflow; the tracking server is reached meanwhile
     began = time.perf_counter()
     layout = layout_of(experiment)
     bars, fundamentals = layout.load(experiment)
@@ -122,6 +127,8 @@ def run_experiment(experiment: ExperimentFile, out: str | Path = defaults.OUT, *
         metrics["run"]["seconds"] = round(time.perf_counter() - began, 1)
         (path / "metrics.json").write_text(json.dumps(_json_ready(metrics), indent=2) + "\n")
         (path / "report" / "summary.txt").write_text(summary_text(metrics, report))
+        if tracker is not None:
+            tracker.log_run(path, metrics)
         log.info("run %s done in %.1f s", path.name, metrics["run"]["seconds"])
     return RunResult(path, metrics)
 

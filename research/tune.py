@@ -21,6 +21,8 @@ study may overshoot it by one trial each). The sampler (TPE) is seeded with sear
 already in the study (plus the process id when --storage is given), so a resumed study draws new trials.
 With `--ray-address` the same study runs on a Ray cluster through Ray Tune (`research/ray_tune.py`):
 the same objective, space, sampler, storage and outputs; Ray Tune's ASHA scheduler stops bad trials there.
+With tracking (`--mlflow URI` or the file's `tracking:`), the study is a parent run in MLflow and each trial
+a run nested under it, logged as it finishes (on Ray: when the study ends); see `research/tracking.py`.
 The out folder gets:
 
     study.db        the study (default storage)
@@ -57,6 +59,7 @@ from signalstack.models.zoo import get_entry
 from .layouts import Layout, layout_of
 from .search import OUT, TOP_LEVEL, TRAIN, Param, Search
 from .settings import ExperimentFile
+from .tracking import study_tracker
 from .walkforward import Fold, fold_dataset, plan_folds, sample_windows
 
 log = logging.getLogger(__name__)
@@ -246,6 +249,7 @@ def tune(experiment: ExperimentFile, out: str | Path = OUT, *, trials: int | Non
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     url = storage_url(storage, out)
+    trials_log = study_tracker(experiment, study_name, url)  # MLflow, when the experiment asks for it
     bars, _ = layout.load(experiment)
     study = optuna.create_study(storage=open_storage(url), study_name=study_name, direction="minimize",
                                 pruner=_pruner(search), load_if_exists=True)
@@ -257,9 +261,13 @@ def tune(experiment: ExperimentFile, out: str | Path = OUT, *, trials: int | Non
     if remaining:
         began = time.perf_counter()
         study.optimize(make_objective(experiment, bars, search), n_trials=remaining, catch=(ValueError,),
-                       callbacks=[optuna.study.MaxTrialsCallback(total, states=FINISHED), _log_trial])
+                       callbacks=[optuna.study.MaxTrialsCallback(total, states=FINISHED), _log_trial,
+                                  *([trials_log] if trials_log else [])])
         log.info("%d trial(s) in %.1f s", remaining, time.perf_counter() - began)
-    return write_outputs(study, experiment, out)
+    result = write_outputs(study, experiment, out)
+    if trials_log is not None:
+        trials_log.finish(result.study, out)
+    return result
 
 
 def write_outputs(study: optuna.Study, experiment: ExperimentFile, out: Path) -> TuneResult:
