@@ -15,11 +15,12 @@ from collections.abc import Sequence
 
 from signalstack import __version__
 
-from . import backtest, demo, export_triton, info, models, paper, run, serve, summary, train, tune
+from . import backtest, compare, demo, export_triton, info, models, paper, run, serve, summary, train, tune
 from .common import describe
 
-SUBCOMMANDS = (demo, models, summary, train, run, tune, info, serve, backtest, paper, export_triton)
-"""In workflow order: try it, pick an architecture, train, inspect, serve, trade, scale out."""
+SUBCOMMANDS = (demo, models, summary, train, run, tune, compare, info, serve, backtest, paper, export_triton)
+"""In workflow order: try it, pick an architecture, train, research (run, tune, compare), inspect, serve, trade,
+scale out."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

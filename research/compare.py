@@ -2,7 +2,8 @@
 between two runs is more than the spread of their fold results.
 
 Each run is a folder `signalstack run` wrote: its experiment.yaml (the resolved experiment) and metrics.json
-are read back, nothing is rerun. Every run after the first is compared with the first, metric by metric, on
+are read back, nothing is rerun. The experiment files are lined up key by key (`train.lr`), with the data
+fingerprints metrics.json records, so that a change of data shows beside a change of settings. Every run after the first is compared with the first, metric by metric, on
 its fold results (metrics.json's `folds`, one row per fold x seed):
 
 - when both runs tested the same folds (the same test periods), a paired t-test across the folds, each fold's
@@ -117,7 +118,7 @@ def compare(paths: Sequence[str | Path]) -> Comparison:
     if len(paths) < 2:
         raise ValueError(f"{len(paths)} run folder(s), expected at least 2 to compare")
     runs = [read_run(p) for p in paths]
-    documents = [flatten(run.experiment) for run in runs]
+    documents = [{**flatten(run.experiment), **fingerprints(run.metrics)} for run in runs]
     keys = list(dict.fromkeys(key for document in documents for key in document))
     differing, same = {}, 0
     for key in keys:
@@ -151,16 +152,17 @@ def difference(reference: Run, run: Run, metric: str) -> Difference:
                           f"unpaired: {len(b)} and {len(a)} fold results, expected 2 each", math.nan)
     test = f"Welch's t-test over {len(b)} and {len(a)} fold results (the folds differ)"
     return Difference(metric, run.name, reference.name, delta, test,
-                      _p_value(stats.ttest_ind(b, a, equal_var=False).pvalue, same=bool(np.isclose(np.mean(b),
-                                                                                                 np.mean(a)))))
+                      _p_value(stats.ttest_ind(b, a, equal_var=False).pvalue,
+                               same=len(a) == len(b) and bool(np.allclose(sorted(a), sorted(b)))))
 
 
 def _p_value(p_value: float, *, same: bool) -> float:
-    """The test's p-value; where it is undefined (no spread at all), 1 when the runs' values are the `same` and 0
-    when they differ (a difference with no spread is more than its spread)."""
-    if math.isfinite(p_value):
-        return float(p_value)
-    return 1.0 if same else 0.0
+    """The test's p-value, but 1 when the values compared are the `same` up to rounding (where the test would read
+    rounding errors as a difference, or be undefined), and 0 where it is undefined for values that differ with no
+    spread at all (a difference with no spread is more than its spread)."""
+    if same:
+        return 1.0
+    return float(p_value) if math.isfinite(p_value) else 0.0
 
 
 def _mean(run: Run, metric: str) -> float:
@@ -177,6 +179,12 @@ def flatten(document: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
+
+
+def fingerprints(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """The data fingerprints in metrics.json's run section (its keys that hold `fingerprint`, flattened), as
+    `run.<key>`: the bars a run read, beside its experiment file's keys."""
+    return {f"run.{key}": value for key, value in flatten(metrics.get("run", {})).items() if "fingerprint" in key}
 
 
 def shown(value: Any) -> str:

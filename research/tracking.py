@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 
 from signalstack.core.errors import SignalstackError
 
-from .compare import flatten, shown
+from .compare import fingerprints, flatten, shown
 from .settings import ExperimentFile
 
 if TYPE_CHECKING:
@@ -131,8 +131,7 @@ class Tracker:
                 then marked FAILED).
         """
         run = flatten(metrics.get("run", {}))
-        params = {**_params(_yaml(path / "experiment.yaml")),
-                  **{f"run.{key}": shown(value) for key, value in run.items() if "fingerprint" in key}}
+        params = {**_params(_yaml(path / "experiment.yaml")), **_params(fingerprints(metrics))}
         tags = {f"signalstack.{key}": shown(value) for key, value in run.items() if value is not None}
         summary = path / "report" / "summary.txt"
         if summary.is_file():
