@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
 import logging
 import math
+import threading
 import time
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -95,16 +95,16 @@ class Tracker:
 
     It connects in a thread of its own: importing MLflow takes seconds, which the run's own work hides (the
     timing is in bench/README.md). A connection that fails is logged as a warning at once, and raised by the
-    first call that needs it.
+    first call that needs it. The thread is a daemon, so that a run stopped meanwhile (Ctrl-C) does not wait
+    for a server that does not answer.
     """
 
     def __init__(self, uri: str, experiment: str) -> None:
         self.uri = uri
         self.experiment = experiment
         self.began = _now()  # the MLflow run's start time (ms since the epoch)
-        pool = ThreadPoolExecutor(1, thread_name_prefix="signalstack-mlflow")
-        self._connection = pool.submit(self._connect)
-        pool.shutdown(wait=False)  # the thread ends once connected
+        self._connection: Future[tuple[Any, str]] = Future()
+        threading.Thread(target=self._connect, name="signalstack-mlflow", daemon=True).start()
 
     @property
     def client(self) -> Any:
@@ -115,13 +115,13 @@ class Tracker:
     def experiment_id(self) -> str:
         return self._connection.result()[1]
 
-    def _connect(self) -> tuple[Any, str]:
+    def _connect(self) -> None:
         try:
             client = import_mlflow(self.uri).MlflowClient(tracking_uri=self.uri)
-            return client, _experiment_id(client, self.experiment, self.uri)
-        except Exception as exc:
+            self._connection.set_result((client, _experiment_id(client, self.experiment, self.uri)))
+        except Exception as exc:  # noqa: BLE001 - raised again by whoever needs the connection
             log.warning("MLflow at %s: %s: %s (nothing will be logged there)", self.uri, type(exc).__name__, exc)
-            raise
+            self._connection.set_exception(exc)
 
     def log_run(self, path: Path, metrics: Mapping[str, Any]) -> str:
         """The run folder `path` and its metrics (metrics.json's content) as one MLflow run; its id.

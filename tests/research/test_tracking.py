@@ -131,11 +131,12 @@ def test_a_study_is_a_parent_run_with_a_nested_run_per_trial_and_resumes_into_it
     uri, client = server
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     search = {"trials": 2, "startup": 1, "params": {"lr": [0.001, 0.05, "log"], "optimizer": ["adam", "sgd"]}}
-    path = write_experiment(tmp_path, ar1_bars(900, 0.3, seed=3), train=QUICK, search=search,
-                            tracking={"mlflow": uri, "experiment": "studies"})  # the file's section, from Python
+    experiment = load_experiment(write_experiment(tmp_path, ar1_bars(900, 0.3, seed=3), train=QUICK, search=search))
     out = tmp_path / "tune"
-    tune(load_experiment(path), out, study_name="lr")
-    result = tune(load_experiment(path), out, trials=3, study_name="lr")  # resumed: one more trial
+    tune(experiment, out, trials=1, study_name="lr")  # not tracked
+    logged = experiment.replaced(tracking={"mlflow": uri, "experiment": "studies"})  # the section, from Python
+    tune(logged, out, trials=2, study_name="lr")  # trial 0 is logged when the study ends, trial 1 as it finishes
+    result = tune(logged, out, trials=3, study_name="lr")  # resumed: one more trial, under the same parent
     table = pd.read_csv(out / "trials.csv")
 
     experiment_id = client.get_experiment_by_name("studies").experiment_id
