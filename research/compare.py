@@ -3,8 +3,9 @@ between two runs is more than the spread of their fold results.
 
 Each run is a folder `signalstack run` wrote: its experiment.yaml (the resolved experiment) and metrics.json
 are read back, nothing is rerun. The experiment files are lined up key by key (`train.lr`), with the data
-fingerprints metrics.json records, so that a change of data shows beside a change of settings. Every run after the first is compared with the first, metric by metric, on
-its fold results (metrics.json's `folds`, one row per fold x seed):
+fingerprints metrics.json records, so that a change of data shows beside a change of settings. Every run
+after the first is compared with the first, metric by metric, on its fold results (metrics.json's `folds`, one
+row per fold x seed):
 
 - when both runs tested the same folds (the same test periods), a paired t-test across the folds, each fold's
   value being its mean over the run's seeds: the folds' common market periods cancel out of the difference;
@@ -224,9 +225,10 @@ def tables(comparison: Comparison) -> dict[str, tuple[list[str], list[list[str]]
     out["experiment"] = (["key", *letters], [[key, *values] for key, values in comparison.differing.items()])
     out["metrics"] = (["metric", *letters],
                       [[m, *(summary_cell(run, m) for run in runs)] for m in comparison.metrics])
+    letter_of = {run.name: letter for run, letter in zip(runs, letters)}
     out["differences"] = (["metric", "runs", "difference", "test", "more than the spread"],
-                          [[d.metric, f"{letters[[r.name for r in runs].index(d.run)]} - A", _number(d.delta, "{:+.4f}"),
-                            d.test, verdict_cell(d)] for d in comparison.differences])
+                          [[d.metric, f"{letter_of[d.run]} - A", _number(d.delta, "{:+.4f}"), d.test, verdict_cell(d)]
+                           for d in comparison.differences])
     return out
 
 
