@@ -27,6 +27,7 @@ runs when it is missing, then connects while the run works, and warns at once wh
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import logging
@@ -146,14 +147,15 @@ class Tracker:
                              params=[Param(k, v) for k, v in params.items()],
                              tags=[RunTag(k, v[:LONGEST_VALUE]) for k, v in tags.items()])
             client.log_artifacts(run_id, str(path))
+            client.set_terminated(run_id, "FINISHED")
         except SignalstackError:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure of the server or the network, said in one line
             if run_id is not None:
-                client.set_terminated(run_id, "FAILED")
+                with contextlib.suppress(Exception):  # the server may be gone: the error below says what failed
+                    client.set_terminated(run_id, "FAILED")
             raise TrackingError(f"MLflow at {self.uri}: logging run {path.name} failed ({type(exc).__name__}: "
                                 f"{exc}); its folder {path} is complete") from exc
-        client.set_terminated(run_id, "FINISHED")
         log.info("run %s logged to MLflow at %s: experiment %s, run %s", path.name, self.uri, self.experiment_id,
                  run_id)
         return run_id
