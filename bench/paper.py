@@ -75,6 +75,7 @@ from backtest import SmaCross, random_walk, timed_run, train_tiny
 
 from signalstack.paper.journal import Journal
 from signalstack.paper.runner import PaperConfig, PaperResult, run_paper
+from signalstack.plugin.settings import TradingSettings
 from signalstack.plugin.sources import OnnxSource, TailScorer
 
 STRATEGY = {"buy_threshold": 0.52, "sell_threshold": 0.48}
@@ -142,7 +143,7 @@ def _free_port() -> int:
 @contextmanager
 def _server(model: Path, scratch: Path) -> Iterator[str]:
     """host:port of `signalstack serve` in a process of its own, serving `model` alone."""
-    from signalstack.server.client import SignalClient
+    from signalstack.transport.client import SignalClient
 
     served = scratch / "served"
     served.mkdir()
@@ -173,14 +174,14 @@ def _paper(model: Path | str, csv: Path, start: pd.Timestamp, journal: Path, *, 
            symbols: Sequence[tuple[str, Path]] = ()) -> PaperResult:
     """One paper run on replayed files (pace=0), trading from `start`; `symbols` (name, file) replace `csv`."""
     feeds = [f"{name}=replay:{path}?pace=0&start={start.isoformat()}" for name, path in symbols or [("W", csv)]]
-    return run_paper(PaperConfig(model=model, feeds=feeds, strategy=STRATEGY, server=server), journal)
+    return run_paper(PaperConfig(model=model, feeds=feeds, trading=TradingSettings(**STRATEGY), server=server), journal)
 
 
 def latencies(journal: Path) -> dict[str, np.ndarray]:
     """Seconds from each live bar's "bar" event to its "signal" event, and to its "order" events."""
     with Journal(journal, readonly=True) as read:
         events = read.events(("bar", "signal", "order"))
-    arrived = {(e.symbol, e.time): e.at for e in events if e.kind == "bar" and e.payload.get("live")}
+    arrived = {(e.symbol, e.time): e.at for e in events if e.kind == "bar" and e.payload.live}
     out: dict[str, list[float]] = {"signal": [], "order": []}
     for e in events:
         if e.kind in out and (e.symbol, e.time) in arrived:
@@ -201,7 +202,7 @@ def live_span(journal: Path) -> tuple[int, float]:
     """Live bars of a run and the seconds from its first live bar's event to its last event."""
     with Journal(journal, readonly=True) as read:
         events = read.events()
-    live = [e.at for e in events if e.kind == "bar" and e.payload.get("live")]
+    live = [e.at for e in events if e.kind == "bar" and e.payload.live]
     return len(live), max(e.at for e in events) - min(live)
 
 
@@ -231,7 +232,7 @@ def run(args: argparse.Namespace, scratch: Path, journals: Path) -> dict[str, An
         result, _, cpu = _measured(lambda: _paper(model.stem if served else model, csv, start, journal,
                                                   server=served))
         figures["latency"][label] = latencies(journal)
-        return label, result.status["bars"], _bar_loop(journal), cpu, result.status["orders"]
+        return label, result.status.counts["bar"], _bar_loop(journal), cpu, result.status.counts["order"]
 
     def backtest_case(label: str, strategy: type[bt.Strategy], preload: bool) -> tuple[str, int, float, float, int]:
         (seconds, filled), _, cpu = _measured(lambda: timed_run(strategy, [bars], preload=preload))
@@ -273,8 +274,8 @@ def run(args: argparse.Namespace, scratch: Path, journals: Path) -> dict[str, An
     first_live = _minute_bars(1, 0).index[0] + pd.Timedelta(minutes=required)
     result, wall, cpu = _measured(lambda: _paper(model, csv, first_live, journal, symbols=files))
     live, span = live_span(journal)
-    figures["symbols"] = {"bars": result.status["bars"], "wall": wall, "cpu": cpu, "live": live, "span": span,
-                          "orders": result.status["orders"]}
+    figures["symbols"] = {"bars": result.status.counts["bar"], "wall": wall, "cpu": cpu, "live": live, "span": span,
+                          "orders": result.status.counts["order"]}
     return figures
 
 

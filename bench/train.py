@@ -41,6 +41,14 @@ What each figure means:
   at once against one alone, measured just before and just after the runs: what the machine
   offers two processes now (1.0 on two idle cores, 0.5 when others leave one core's worth), the
   baseline the walk-forward's efficiency is read against.
+- resumed: the 1-worker run once more uninterrupted, then again stopped by a real SIGINT (sent to
+  this process by a watcher thread) once a third of its tasks are kept in the run folder, then
+  `resume_run`, back to back in this warmed-up process. Wall s: the resume against what the tasks
+  it had left cost in the uninterrupted run (its seconds less the kept tasks' own seconds, each
+  task timing itself); 1.00 x means a resume costs the tasks it had left and nothing more (it
+  reloads the data and writes the report, as a run does). CPU s: the stopped part and the resume
+  together against the uninterrupted run, which load moves less: about 1.00 x means no finished
+  task ran twice (the task the signal cut short is lost, and the data is read twice).
   Peak MiB of this process (getrusage, reset before each run) and of the largest worker, read
   from the workers' own /proc VmHWM while they run: getrusage(RUSAGE_CHILDREN) cannot give a
   spawned worker's own peak, because exec keeps the peak the process had before it (the
@@ -63,7 +71,9 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import pickle
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -72,7 +82,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import numpy as np
 import pandas as pd
@@ -94,6 +104,9 @@ from signalstack.models.pipeline import (
 from signalstack.models.train import train
 from signalstack.models.windows import Dataset
 from signalstack.models.zoo import get_entry, list_models
+
+if TYPE_CHECKING:
+    from signalstack.research.settings import ExperimentFile
 
 MINUTE_NETS = ("cnn1d",)
 """(T, F) nets whose post reads one day of minute prices: given bars per day, `dataset_for` makes them
@@ -138,6 +151,24 @@ class WalkRow:
 
 
 @dataclass(frozen=True)
+class Resumed:
+    """The 1-worker run stopped by SIGINT once a third of its tasks were kept, then resumed, against the same run
+    uninterrupted (`full`) just before, in the same warm process."""
+
+    tasks: int
+    kept: int
+    """Tasks finished and kept when the signal came."""
+    kept_seconds: float
+    """The kept tasks' own wall seconds (each task times itself)."""
+    first: tuple[float, float]
+    """Wall and CPU seconds from the start to the stop."""
+    resume: tuple[float, float]
+    """Wall and CPU seconds of the resume."""
+    full: tuple[float, float]
+    """Wall and CPU seconds of the uninterrupted 1-worker run."""
+
+
+@dataclass(frozen=True)
 class Tracked:
     """The 1-worker walk-forward run in pairs, back to back: without tracking, then logged to MLflow at `uri`."""
 
@@ -151,6 +182,7 @@ class Tracked:
 class WalkForward:
     rows: list[WalkRow]
     """One per worker count: 1, then 2."""
+    resumed: Resumed
     ceilings: tuple[float, float]
     """`parallel_ceiling` just before the 1-worker run and just after the 2-worker run."""
     children_mib: float
@@ -309,8 +341,44 @@ def bench_walk_forward(args: argparse.Namespace, folder: Path) -> WalkForward:
             seconds, cpu = time.perf_counter() - began, cpu_seconds() - cpu
         rows.append(WalkRow(workers, int(result.metrics["run"]["folds"]), seconds, cpu, peak_mib(),
                             children.peak_mib))
+    resumed = bench_resume(experiment, folder / "resumed")
     ceilings = (before, parallel_ceiling(args.spin))
-    return WalkForward(rows, ceilings, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0)
+    return WalkForward(rows, resumed, ceilings, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0)
+
+
+def bench_resume(experiment: ExperimentFile, out: Path) -> Resumed:
+    """The experiment with 1 worker uninterrupted, then again stopped by a real SIGINT once a third of its tasks
+    are kept, then resumed: back to back in this process, which earlier runs have warmed up (imports, caches)."""
+    from signalstack.research.interrupt import Interrupted
+    from signalstack.research.run import resume_run, run_experiment
+    from signalstack.research.runfolder import TASKS
+
+    began, cpu = time.perf_counter(), cpu_seconds()
+    total = run_experiment(experiment, out / "full", workers=1).metrics["run"]["tasks"]
+    full = (time.perf_counter() - began, cpu_seconds() - cpu)
+    out = out / "stopped"
+    third = total // 3
+
+    def interrupt_at_a_third() -> None:
+        while len(list(out.glob(f"*/{TASKS}/*.pickle"))) < third:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)  # the main thread, running the next task, gets it
+
+    watcher = threading.Thread(target=interrupt_at_a_third, daemon=True)
+    began, cpu = time.perf_counter(), cpu_seconds()
+    watcher.start()
+    try:
+        run_experiment(experiment, out, workers=1)
+        raise RuntimeError(f"the run finished before {third} of its {total} tasks were kept and a signal stopped it")
+    except Interrupted:
+        first = (time.perf_counter() - began, cpu_seconds() - cpu)
+    watcher.join()
+    (path,) = out.iterdir()
+    kept = [pickle.loads(p.read_bytes()) for p in (path / TASKS).glob("*.pickle")]
+    began, cpu = time.perf_counter(), cpu_seconds()
+    resume_run(path, workers=1)
+    return Resumed(total, len(kept), sum(result.seconds for result in kept), first,
+                   (time.perf_counter() - began, cpu_seconds() - cpu), full)
 
 
 def bench_tracking(args: argparse.Namespace, folder: Path) -> Tracked:
@@ -473,6 +541,16 @@ def walk_table(rows: Sequence[WalkRow]) -> str:
     return "\n".join(lines)
 
 
+def resumed_lines(r: Resumed) -> str:
+    left = r.full[0] - r.kept_seconds  # what the tasks left cost in the uninterrupted run, its overhead included
+    return (f"resumed: 1 worker, stopped by SIGINT after {r.kept} of {r.tasks} tasks, then resumed\n"
+            f"  wall s: resume {r.resume[0]:.1f} against {left:.1f} for the tasks left in the uninterrupted run "
+            f"({r.resume[0] / left:.2f} x); stopped part + resume {r.first[0] + r.resume[0]:.1f} against "
+            f"{r.full[0]:.1f}\n"
+            f"  CPU s: stopped part {r.first[1]:.1f} + resume {r.resume[1]:.1f} = {r.first[1] + r.resume[1]:.1f} "
+            f"against {r.full[1]:.1f} uninterrupted ({(r.first[1] + r.resume[1]) / r.full[1]:.2f} x)")
+
+
 def load() -> str:
     return "load average " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
 
@@ -549,6 +627,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             walk = bench_walk_forward(args, Path(folder))
             tracked = bench_tracking(args, Path(folder)) if args.mlflow else None
         print(walk_table(walk.rows))
+        print(resumed_lines(walk.resumed))
         if tracked is not None:
             print(tracking_lines(tracked))
         print(f"ceiling: two processes each burning {args.spin:g} s of CPU in bare Python, at once against one "

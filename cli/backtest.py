@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from signalstack.plugin import defaults
+from signalstack.plugin.settings import TradingSettings
+from signalstack.transport.security import ClientSecurity
 
-from .trading import add_trading_flags, strategy_settings
+from .flags import add_flags, given, settings_from
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -24,16 +26,13 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, action="append", metavar="BARS",
                    help="CSV of OHLCV bars, sample:sp500 / sample:nasdaq, or SYMBOL=CSV; repeat for several symbols")
     p.add_argument("--server", metavar="HOST:PORT", help="score through a running signalstack server")
-    p.add_argument("--token", help="bearer token for the server (default: $SIGNALSTACK_TOKEN)")
-    p.add_argument("--tls-ca", type=Path, metavar="PEM", help="CA certificate of the server: connect with TLS")
-    p.add_argument("--tls-cert", type=Path, metavar="PEM", help="client certificate, for servers that verify clients")
-    p.add_argument("--tls-key", type=Path, metavar="PEM", help="client private key, with --tls-cert")
+    add_flags(p, ClientSecurity)
     p.add_argument("--out", type=Path, help="report folder (report.html, PNG charts, trades.csv, stats.json, "
                    "config.json; a folder per symbol and index.html for several --data; sweep.csv for --sweep)")
     p.add_argument("--start", help="first decision date (default: the model's test period start)")
     p.add_argument("--fundamentals", metavar="CSV", help="dated fundamental factors for a two-input model "
                    "(the columns its card names; first column: the date each row became known)")
-    add_trading_flags(p)
+    add_flags(p, TradingSettings)
     p.add_argument("--top-k", type=int, metavar="K", help="rank the --data symbols by the model's score (p_up, or "
                    "--line, for a model without one) and hold the best K, equally weighted, in one account")
     p.add_argument("--rebalance", type=int, metavar="BARS", help="with --top-k: bars between rebalances "
@@ -46,41 +45,37 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    import os
-
     from signalstack.core.bars import load_symbols
     from signalstack.core.fundamentals import load_fundamentals
     from signalstack.plugin.backtest import run_backtest
     from signalstack.plugin.report import format_portfolio, format_report, write_portfolio, write_report
     from signalstack.plugin.sources import open_source
     from signalstack.plugin.sweep import format_sweep, run_sweep, sweep_grid
-    from signalstack.server.client import security_keywords
 
     spec = f"grpc://{args.server}/{args.model}" if args.server else args.model
     served = bool(args.server or spec.startswith("grpc://"))
-    token = (args.token or os.environ.get("SIGNALSTACK_TOKEN")) if served else None
-    security = security_keywords(token, args.tls_ca, args.tls_cert, args.tls_key)
-    settings = dict(start=args.start, cash=args.cash, commission=args.commission, slippage=args.slippage,
-                    **strategy_settings(args))
+    security = ClientSecurity.from_environment(served=served, **given(args, ClientSecurity))
+    trading = settings_from(TradingSettings, args)
+    settings: dict[str, Any] = {"settings": trading, "start": args.start}
     if args.fundamentals:
         settings["fundamentals"] = load_fundamentals(args.fundamentals)
     universe = load_symbols(args.data)
     if args.top_k is not None:
-        _rank(args, spec, security, universe)
+        _rank(args, spec, security, universe, trading)
         return
     if args.rebalance is not None:
         raise ValueError(f"--rebalance {args.rebalance}: applies to a ranking backtest (give --top-k)")
     if args.sweep:
         grid = sweep_grid(args.sweep)
         table = run_sweep(spec, universe if len(universe) > 1 else next(iter(universe.values())), grid,
-                          workers=args.workers, source_options=security, **settings)
+                          workers=args.workers, security=security, **settings)
         print(format_sweep(table, list(grid[0])))
         if args.out:
             args.out.mkdir(parents=True, exist_ok=True)
             table.to_csv(args.out / "sweep.csv", index=False)
             print(f"wrote {args.out / 'sweep.csv'}")
         return
-    source = open_source(spec, **security)
+    source = open_source(spec, security=security)
     try:
         results = {name: run_backtest(source, bars, symbol=name, **settings) for name, bars in universe.items()}
     finally:
@@ -94,19 +89,19 @@ def run(args: argparse.Namespace) -> None:
         print(f"wrote {written[0]} and {len(written) - 1} more files in {args.out}")
 
 
-def _rank(args: argparse.Namespace, spec: str, security: dict[str, Any], universe: dict[str, Any]) -> None:
+def _rank(args: argparse.Namespace, spec: str, security: ClientSecurity, universe: dict[str, Any],
+          trading: TradingSettings) -> None:
     """`--top-k`: one account holding the best-scored symbols (`run_ranking`)."""
     from signalstack.plugin.ranking import format_ranking, run_ranking, write_ranking
     from signalstack.plugin.sources import open_source
 
     if args.sweep or args.fundamentals:
         raise ValueError("--top-k: a ranking backtest takes neither --sweep nor --fundamentals")
-    source = open_source(spec, **security)
+    source = open_source(spec, security=security)
     try:
-        line = "score" if "score" in source.columns else args.line
-        result = run_ranking(source, universe, top_k=args.top_k, rebalance=args.rebalance, stake=args.stake,
-                             line=line, start=args.start, cash=args.cash, commission=args.commission,
-                             slippage=args.slippage, periods_per_year=args.periods_per_year)
+        line = "score" if "score" in source.columns else trading.line
+        result = run_ranking(source, universe, trading, top_k=args.top_k, rebalance=args.rebalance, line=line,
+                             start=args.start)
     finally:
         getattr(source, "close", lambda: None)()
     print(format_ranking(result))

@@ -1,8 +1,11 @@
-"""What the subcommands share: KEY=VALUE flags, and errors as one line."""
+"""What the subcommands share: KEY=VALUE flags, errors as one line, the exit status of an interrupted command."""
 
 from __future__ import annotations
 
 from typing import Any
+
+INTERRUPTED = 130
+"""The exit status of a command stopped by SIGINT or SIGTERM (128 + SIGINT, as a shell reports Ctrl-C)."""
 
 
 def key_value(pair: str, flag: str) -> tuple[str, str]:

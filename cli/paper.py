@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .trading import add_trading_flags, strategy_settings
+from signalstack.paper.config import PaperFile
+from signalstack.transport.security import ClientSecurity, ClientTls
+
+from .flags import add_flags, settings_from
 
 if TYPE_CHECKING:
     from signalstack.paper.runner import PaperResult
@@ -36,33 +38,13 @@ def add(sub: argparse._SubParsersAction) -> None:
 
     run = actions.add_parser("run", help="start a paper run", description="Start a paper run; it ends when its "
                              "feeds end, on `paper stop` or on SIGTERM, and prints its status.")
-    run.add_argument("--model", help="FILE.onnx, run in process; with --server, the NAME of a model "
-                     "that server serves (its newest version, picked up as new versions are served)")
-    run.add_argument("--server", metavar="HOST:PORT", help="take signals from `signalstack serve` there: one "
-                     "StreamSignals stream per symbol, reconnected with backoff if it drops")
-    run.add_argument("--signal-timeout", type=float, metavar="SECONDS", help="with --server: how long a live bar "
-                     "waits for its signal; a bar without one by then is a stale-signal gap, journaled, with no new "
-                     "entry (stops and exits still act) (default 2)")
-    run.add_argument("--token", help="with --server: its bearer token (default: $SIGNALSTACK_TOKEN); never "
-                     "journaled, so `paper resume` needs it again")
-    run.add_argument("--tls-ca", type=Path, metavar="PEM", help="with --server: the CA certificate of the server: "
-                     "connect with TLS")
-    run.add_argument("--tls-cert", type=Path, metavar="PEM", help="with --tls-ca: client certificate, for servers "
-                     "that verify clients")
-    run.add_argument("--tls-key", type=Path, metavar="PEM", help="client private key, with --tls-cert")
-    run.add_argument("--feed", action="append", metavar="SPEC", help=_FEED_HELP)
-    run.add_argument("--journal", type=Path, help="FILE.sqlite to create (a new file)")
-    add_trading_flags(run)
-    run.add_argument("--max-position", type=float, metavar="FRACTION", help="risk limit: a symbol's position at "
-                     "most this fraction of its account's equity; larger entries are cut down (default: no limit)")
-    run.add_argument("--max-gross", type=float, metavar="FRACTION", help="risk limit: gross exposure of the run, "
-                     "sum of |position value| / sum of equity over its accounts (default: no limit)")
-    run.add_argument("--daily-loss-limit", type=float, metavar="FRACTION", help="risk limit: once the run's equity "
-                     "is this fraction below the day's start, no entry for the rest of that day; exits still trade "
-                     "(default: no limit)")
+    add_flags(run, PaperFile, skip=("feeds",), metavars={"server": "HOST:PORT", "signal_timeout": "SECONDS"})
+    run.add_argument("--feed", dest="feeds", action="append", default=argparse.SUPPRESS, metavar="SPEC",
+                     help=_FEED_HELP)
+    add_flags(run, ClientSecurity, only=("token",))
     run.add_argument("--config", type=Path, metavar="FILE.yaml", help="settings as YAML, keys named as these flags "
-                     "(feeds: a list of --feed specs); flags given here override the file")
-    _defer_to_config(run)
+                     "(feeds: a list of --feed specs; `signalstack schema paper` lists them); flags given here "
+                     "override the file")
     run.set_defaults(run=_run)
 
     resume = actions.add_parser("resume", help="continue a run from its journal",
@@ -70,8 +52,7 @@ def add(sub: argparse._SubParsersAction) -> None:
                                 "pending orders, history for the model's warm-up) at the first bar it had not "
                                 "finished; orders already journaled are never placed twice.")
     resume.add_argument("--journal", required=True, type=Path, help="the run's FILE.sqlite")
-    resume.add_argument("--token", help="the server's bearer token, for a run that used one (default: "
-                        "$SIGNALSTACK_TOKEN)")
+    add_flags(resume, ClientSecurity, only=("token",))
     resume.set_defaults(run=_resume)
 
     status = actions.add_parser("status", help="where a run stands, from its journal",
@@ -100,55 +81,28 @@ def add(sub: argparse._SubParsersAction) -> None:
     report.set_defaults(run=_paper_report)
 
 
-def _defer_to_config(run: argparse.ArgumentParser) -> None:
-    """Let `--config` fill the flags the command line leaves out: each flag's default is kept aside and
-    the flag defaults to None (not given) until `_settle` merges the file in."""
-    kept = {a.dest: a.default for a in run._actions if a.option_strings and a.dest not in ("help", "config", "token")}
-    run.set_defaults(**dict.fromkeys(kept), flag_defaults=kept)
-
-
-_PATHS = ("journal", "tls_ca", "tls_cert", "tls_key")
-"""Settings that are files: a --config file's text becomes a Path, as the flag's would."""
-
-
-def _settle(args: argparse.Namespace) -> None:
-    """Each flag's value: the command line's, else the --config file's, else the flag's default."""
-    from signalstack.paper.config import read_config
-
-    settings = read_config(args.config) if args.config is not None else {}
-    if "feeds" in settings:
-        settings["feed"] = settings.pop("feeds")
-    for dest, default in args.flag_defaults.items():
-        if getattr(args, dest) is None:
-            value = settings.get(dest, default)
-            setattr(args, dest, Path(value) if dest in _PATHS and value is not None else value)
-    missing = [flag for flag, dest in (("--model", "model"), ("--feed", "feed"), ("--journal", "journal"))
-               if getattr(args, dest) is None]
-    if missing:
-        raise ValueError(f"{', '.join(missing)}: not given (expected on the command line or in a --config file)")
-
-
 def _run(args: argparse.Namespace) -> None:
-    from signalstack.paper.risk import RiskLimits
-    from signalstack.paper.runner import PaperConfig, run_paper
+    from signalstack.core.settings import SettingsError, load_yaml
+    from signalstack.paper.runner import run_paper
 
-    _settle(args)
-    if args.signal_timeout is not None and args.server is None:
-        raise ValueError(f"--signal-timeout {args.signal_timeout:g}: applies to signals from a --server only")
-    served = {} if args.signal_timeout is None else {"signal_timeout": args.signal_timeout}
-    token = (args.token or os.environ.get("SIGNALSTACK_TOKEN")) if args.server else args.token
-    config = PaperConfig(model=args.model if args.server else Path(args.model), feeds=args.feed, cash=args.cash,
-                         commission=args.commission, slippage=args.slippage, strategy=strategy_settings(args),
-                         server=args.server, risk=RiskLimits(args.max_position, args.max_gross,
-                                                             args.daily_loss_limit),
-                         token=token, tls_ca=args.tls_ca, tls_cert=args.tls_cert, tls_key=args.tls_key, **served)
-    _report(run_paper(config, args.journal))
+    file = load_yaml(PaperFile, args.config) if args.config is not None else PaperFile()
+    settings = settings_from(PaperFile, args, file.model_dump(exclude_unset=True),
+                             source="flags" if args.config is None else f"{args.config} and flags")
+    missing = [flag for flag, value in (("--model", settings.model), ("--feed", settings.feeds),
+                                        ("--journal", settings.journal)) if value is None]
+    if missing:
+        raise SettingsError(f"{', '.join(missing)}: not given (expected on the command line or in a --config file)")
+    if "signal_timeout" in settings.model_fields_set and settings.server is None:
+        raise SettingsError(f"--signal-timeout {settings.signal_timeout:g}: applies to signals from a --server only")
+    security = ClientSecurity.from_environment(getattr(args, "token", None), served=settings.server is not None,
+                                               **settings.subset(ClientTls).model_dump())
+    _report(run_paper(settings.config(security), settings.journal))
 
 
 def _resume(args: argparse.Namespace) -> None:
     from signalstack.paper.runner import resume_paper
 
-    _report(resume_paper(args.journal, token=args.token or os.environ.get("SIGNALSTACK_TOKEN")))
+    _report(resume_paper(args.journal, token=ClientSecurity.from_environment(getattr(args, "token", None)).token))
 
 
 def _report(result: PaperResult) -> None:
@@ -162,7 +116,7 @@ def _status(args: argparse.Namespace) -> None:
     from signalstack.paper.status import format_status, read_status
 
     status = read_status(args.journal)
-    print(json.dumps(status, indent=2) if args.json else format_status(status))
+    print(json.dumps(status.as_dict(), indent=2) if args.json else format_status(status))
 
 
 def _paper_report(args: argparse.Namespace) -> None:

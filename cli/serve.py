@@ -7,7 +7,8 @@ import logging
 import socket
 from pathlib import Path
 
-from signalstack.server.options import BatchPolicy, ServeOptions, TlsFiles, address, default
+from signalstack.server.options import BatchPolicy, ServeOptions, address, default
+from signalstack.transport.security import TlsFiles
 
 from .common import key_value
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 from pathlib import Path
 
+from signalstack.cli.common import INTERRUPTED
 from signalstack.research import search
 
 
@@ -43,7 +45,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> None:
+def run(args: argparse.Namespace) -> int:
     import optuna
 
     from signalstack.research.experiment import load_experiment
@@ -74,3 +76,8 @@ def run(args: argparse.Namespace) -> None:
     print(f"trials: {result.out / 'trials.csv'}; plots: {', '.join(str(p) for p in result.plots.values()) or 'none'}")
     for plot, why in result.skipped.items():
         print(f"plot {plot} skipped: {why}")
+    if result.interrupted:
+        print(f"signalstack tune: interrupted by {result.interrupted}: the trial it cut short is not counted; the "
+              "same command continues the study", file=sys.stderr)
+        return INTERRUPTED
+    return 0

@@ -1,24 +1,31 @@
-"""OHLCV bars: loading from CSV, the bundled samples or a DataFrame, and validation.
+"""OHLCV bars: the one reader of CSV rows, loading from CSV, Parquet, the bundled samples or a DataFrame,
+and the checks of a bar.
 
 Every other module works on the frame `load_bars` returns: a tz-naive, strictly increasing
-DatetimeIndex named ``time`` and float columns ``open, high, low, close, volume``.
+DatetimeIndex named ``time`` and float columns ``open, high, low, close, volume``. A CSV file is
+read row by row by the `BarLayout` its header names, the same parser every paper feed reads its
+rows with (`read_rows` for a replay, `BarLayout.parse_line` for a file being appended to), so a
+file loads and replays the same bars. Times are read by `core.times`.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import logging
 import math
 import re
-import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from .errors import InvalidInput
+from .times import parse_time
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +34,8 @@ SAMPLES = ("sp500", "nasdaq")
 """Daily bars shipped by the `arch` package (1999-2018, NCSA licence), reachable as ``sample:NAME``."""
 
 # Tolerance for the high/low envelope check: published bars are rounded to a few decimals.
-_ENVELOPE_TOL = 1e-6
+_BELOW_HIGH = 1 - 1e-6
+_ABOVE_LOW = 1 + 1e-6
 
 
 class BarsError(InvalidInput):
@@ -35,25 +43,37 @@ class BarsError(InvalidInput):
 
 
 def load_bars(data: str | Path | pd.DataFrame, *, adjust: bool = True) -> pd.DataFrame:
-    """Bars from a CSV path, ``sample:sp500`` / ``sample:nasdaq``, or a DataFrame, validated.
+    """Bars from a CSV or Parquet path, ``sample:sp500`` / ``sample:nasdaq``, or a DataFrame, validated.
 
     Column names are read in any letter case (and without MetaTrader's angle brackets); the time
     comes from one Date, Datetime, Timestamp or Time column, or from Date and Time side by side
-    (see `_read_csv` for the vendor layouts). Volume is Volume/Vol, or tick volume where that is
-    missing or 0 throughout (MetaTrader's <TICKVOL> next to <VOL>).
+    (see `BarLayout` for the vendor layouts), or from a frame's DatetimeIndex. Volume is
+    Volume/Vol, or tick volume where that is missing or 0 (MetaTrader's <TICKVOL> next to <VOL>).
+    A Parquet file (``.parquet``/``.pq``) is read as the frame it holds, with the same columns and checks.
 
     ``adjust`` rescales open/high/low/close by ``Adj Close / Close`` when the bars have an
     adjusted close, so splits and dividends do not show up as returns.
     """
     if isinstance(data, pd.DataFrame):
-        return _normalise(data.copy(), "DataFrame", adjust)
+        return _frame_bars(data.copy(), "DataFrame", adjust)
     text = str(data)
     if text.startswith("sample:"):
-        return _normalise(_sample_frame(text.removeprefix("sample:")), text, adjust)
+        return _frame_bars(_sample_frame(text.removeprefix("sample:")), text, adjust)
     path = Path(text)
     if not path.is_file():
-        raise BarsError(f"{path}: no such file (expected a CSV of OHLCV bars or sample:{'|'.join(SAMPLES)})")
-    return _normalise(_read_csv(path), str(path), adjust)
+        raise BarsError(f"{path}: no such file (expected a CSV or Parquet file of OHLCV bars or "
+                        f"sample:{'|'.join(SAMPLES)})")
+    if path.suffix.lower() in _PARQUET:
+        return _frame_bars(_read_parquet(path), str(path), adjust)
+    rows = read_rows(path, adjust=adjust)
+    bad = next((raw for raw in rows if raw.problem is not None), None)
+    if bad is not None:
+        when = "" if bad.time is None else f" ({bad.time})"
+        raise BarsError(f"{path} row {bad.row - 1}{when}: {bad.problem}")
+    bars = pd.DataFrame([raw.values for raw in rows], columns=list(COLUMNS),
+                        index=pd.DatetimeIndex([raw.time for raw in rows], name="time"))
+    validate_bars(bars, str(path), rows=[raw.row - 1 for raw in rows])  # counted without the header, as ever
+    return bars
 
 
 SYMBOL = re.compile(r"^[A-Za-z0-9_.^-]+$")
@@ -87,6 +107,16 @@ def load_symbols(specs: Sequence[str]) -> dict[str, pd.DataFrame]:
     return universe
 
 
+_PARQUET = (".parquet", ".pq")
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise BarsError(f"{path}: not readable as Parquet ({' '.join(str(exc).split())})") from None
+
+
 def _sample_frame(name: str) -> pd.DataFrame:
     if name not in SAMPLES:
         raise BarsError(f"sample:{name}: unknown sample (expected one of {', '.join(SAMPLES)})")
@@ -99,7 +129,9 @@ def _sample_frame(name: str) -> pd.DataFrame:
 
 _HEADER_EXAMPLE = "Date,Open,High,Low,Close,Volume"
 _TIME_EXPECTED = "one of Date, Datetime, Timestamp, Time, or Date and Time side by side"
-_NA = ["null", "NaN", ""]
+_TIME_EXAMPLES = "a date or time such as 2020-01-02, 2020-01-02 09:30:00 or 2020.01.02"
+_MISSING = frozenset({"", "null", "NULL", "NaN", "nan", "NA", "N/A", "n/a", "#N/A", "None"})
+"""Fields that hold no value (Yahoo writes null on holidays)."""
 
 _ROLES: dict[str, tuple[str, ...]] = {
     "date": ("date",),
@@ -116,292 +148,309 @@ _ROLES: dict[str, tuple[str, ...]] = {
 """What each column of a header means, by its key: the name in lower case without MetaTrader's angle
 brackets, spaces, dots or underscores (`<TICKVOL>` -> tickvol, `Adj Close` -> adjclose)."""
 _ROLE_OF = {key: role for role, keys in _ROLES.items() for key in keys}
+_VALUES = ("open", "high", "low", "close", "volume", "tick_volume", "adj_close")
+"""The roles a row's numbers are read for, in `BarLayout.fields` order."""
 
 
 def _key(name: str) -> str:
     return re.sub(r"[^0-9a-z]", "", name.strip().strip("<>").lower())
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    """The file's rows as text, under its own header; comma, tab or semicolon separated, names in any case.
-
-    Layouts: Yahoo (`Date,Open,High,Low,Close,Adj Close,Volume`), Stooq (`Date,Open,...,Volume`, or
-    `<TICKER>,<PER>,<DATE>,<TIME>,<OPEN>,...` with dates like 20180102 and times like 093000),
-    Backtrader's generic CSV (`Date[,Time],Open,High,Low,Close,Volume,OpenInterest`), MetaTrader 5's
-    bar export (tab-separated `<DATE> <TIME> <OPEN> ... <TICKVOL> <VOL> <SPREAD>`, dates like
-    2018.01.02). Backtrader's minute files sometimes carry date and time as two fields under a
-    header that names only `Date`; such rows are detected by their field count and a time-like
-    second field.
-    """
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as fh:
-            line = fh.readline()
-            first = fh.readline()
-    except UnicodeDecodeError as exc:
-        raise _not_text(path, exc) from None
-    if not line.strip():
-        what = "empty file" if not line else "empty first line"
-        raise BarsError(f"{path}: {what} (expected a header such as {_HEADER_EXAMPLE}, then one bar per line)")
-    sep = separator(line)
-    header = [h.strip() for h in next(csv.reader([line], delimiter=sep))]
-    if not any(_key(h) in _ROLE_OF for h in header) and any(_looks_like_data(h) for h in header):
-        raise BarsError(f"{path}: no header line (first line {line.strip()!r} looks like a bar; expected column "
-                        "names first, such as Date,Time,Open,High,Low,Close,Volume)")
-    roles = header_roles(header, str(path))
-    at = split_time_at(header, roles, next(csv.reader([first], delimiter=sep), []))
-    if at is not None:
-        header.insert(at, "Time")
-    names = _distinct(header)
-    try:
-        frame = pd.read_csv(path, sep=sep, header=None, skiprows=1, names=names, dtype=str, na_values=_NA,
-                            skipinitialspace=True, index_col=False, encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise _not_text(path, exc) from None
-    except (pd.errors.ParserError, ValueError) as exc:
-        text = " ".join(str(exc).split())
-        counts = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text)
-        if counts:
-            want, at, saw = map(int, counts.groups())
-            raise BarsError(f"{path} row {at - 1}: {saw} fields, expected {want} like the header") from None
-        raise BarsError(f"{path}: not readable as CSV ({text})") from None
-    return frame
-
-
-def _not_text(path: Path, exc: UnicodeDecodeError) -> BarsError:
-    return BarsError(f"{path}: not a text file ({exc.reason}; expected a UTF-8 CSV of OHLCV bars)")
-
-
-def _looks_like_data(field: str) -> bool:
-    return bool(re.fullmatch(r"[-+]?\d[\d.:/ -]*", field.strip()))
-
-
-def split_time_at(header: Sequence[str], roles: Mapping[str, str], fields: Sequence[str]) -> int | None:
-    """Where a row carries a time its header does not name, else None: Backtrader's minute files put date
-    and time in two fields under a header that names only Date, so such a row has one field more than the
-    header and a time-like field right after the date."""
-    if len(fields) != len(header) + 1 or "date" not in roles or {"time", "datetime"} & roles.keys():
-        return None
-    at = list(header).index(roles["date"]) + 1
-    return at if _looks_like_time(fields[at]) else None
-
-
-def _looks_like_time(field: str) -> bool:
-    return bool(re.fullmatch(r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?|\d{4}|\d{6}", field.strip()))
-
-
-def _distinct(names: list[str]) -> list[str]:
-    """Names pandas accepts: a repeat of a column no role reads (two blank trailing names) gets a suffix."""
-    seen: dict[str, int] = {}
-    out = []
-    for name in names:
-        seen[name] = seen.get(name, 0) + 1
-        out.append(name if seen[name] == 1 else f"{name}.{seen[name] - 1}")
-    return out
-
-
-def separator(header_line: str) -> str:
-    """The field separator of a CSV of bars, from its header line: tab, semicolon or comma."""
-    return "\t" if "\t" in header_line else ";" if header_line.count(";") > header_line.count(",") else ","
-
-
-def header_roles(names: Sequence[str], what: str) -> dict[str, str]:
-    """{role: column name} for the columns a role reads (`_ROLES`: date, time, datetime, open, ..., volume,
-    adj_close, tick_volume); a role two columns claim is an error naming both."""
+def _roles(names: Sequence[str], what: str, *, time: bool) -> dict[str, str]:
+    """{role: column name} of a header or a frame's columns (`_ROLES`); a role two columns claim, no time
+    column (when `time`) or a missing value column is an error naming the header."""
     claimed: dict[str, list[str]] = {}
     for name in names:
         role = _ROLE_OF.get(_key(name))
         if role is not None:
             claimed.setdefault(role, []).append(name)
+    header = ", ".join(names)
     for role, columns in claimed.items():
         if len(columns) > 1:
             raise BarsError(f"{what}: ambiguous header: {' and '.join(columns)} both read as {role} "
-                            f"(expected one {role} column; header: {', '.join(names)})")
+                            f"(expected one {role} column; header: {header})")
     stamps = [claimed[r][0] for r in ("date", "time", "datetime") if r in claimed]
     if "datetime" in claimed and len(stamps) > 1:
         raise BarsError(f"{what}: ambiguous header: time columns {', '.join(stamps)} (expected {_TIME_EXPECTED}; "
-                        f"header: {', '.join(names)})")
-    return {role: columns[0] for role, columns in claimed.items()}
+                        f"header: {header})")
+    if time and not stamps:
+        raise BarsError(f"{what}: no time column (expected {_TIME_EXPECTED}, in any letter case; header: {header})")
+    roles = {role: columns[0] for role, columns in claimed.items()}
+    missing = [c for c in COLUMNS if c not in roles and not (c == "volume" and "tick_volume" in roles)]
+    if missing:
+        raise BarsError(f"{what}: missing column(s) {', '.join(missing)} (expected {', '.join(COLUMNS)} in any "
+                        f"letter case; have {header})")
+    return roles
 
 
-def _normalise(frame: pd.DataFrame, what: str, adjust: bool) -> pd.DataFrame:
+def _time_columns(roles: Mapping[str, str]) -> list[str]:
+    """The column(s) a bar's time is read from: Datetime/Timestamp, or Date and/or Time."""
+    return [roles["datetime"]] if "datetime" in roles else [roles[r] for r in ("date", "time") if r in roles]
+
+
+def _time_problem(columns: Sequence[str], text: str) -> str:
+    return f"{'/'.join(columns)} {text!r}, expected {_TIME_EXAMPLES}"
+
+
+class RawBar(NamedTuple):
+    """One arrival of a feed (a data row of a file, a pushed bar): its row number, time (naive UTC) and
+    values (open, high, low, close, volume; NaN where missing), or the problem found reading it."""
+
+    row: int
+    """A file's line number (the header is line 1); a pushed bar's number among its symbol's arrivals."""
+    time: dt.datetime | None
+    values: tuple[float, float, float, float, float]
+    problem: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        """Whether the row holds no value at all (Yahoo's holidays): no bar, and nothing wrong."""
+        return self.problem is None and all(v != v for v in self.values)
+
+
+_NO_VALUES = (math.nan,) * len(COLUMNS)
+
+
+@dataclass(frozen=True)
+class BarLayout:
+    """Where a CSV of bars keeps its values, read from its header (comma, tab or semicolon separated, names
+    in any case): Yahoo's, Stooq's, Backtrader's, MetaTrader's layouts (README's Data section) and more.
+    Backtrader's minute files carry date and time as two fields under a header that names only `Date`:
+    such a row has one field more than the header and a time-like field right after the date, and is
+    read by `split`. Any other row with more fields than the header is refused.
+    """
+
+    sep: str
+    width: int
+    when: tuple[int, ...]
+    """The field(s) of the time, joined by a space."""
+    when_names: tuple[str, ...]
+    fields: tuple[tuple[int, int], ...]
+    """(slot in `_VALUES`, field) of each value the file holds (adj_close only when it `adjusts` prices)."""
+    adjusts: bool
+    split: BarLayout | None = None
+    """The layout of a row that carries a time its header does not name, when the header names only a date."""
+
+    @classmethod
+    def from_header(cls, line: str, what: str, *, adjust: bool = True) -> BarLayout:
+        """The layout of the file `what` whose first line is `line`; BarsError for a line that names no bars.
+        `adjust`: rescale prices by the adjusted close where the file has one (as `load_bars`)."""
+        if not line.strip():
+            raise BarsError(f"{what}: {'empty file' if not line else 'empty first line'} (expected a header such "
+                            f"as {_HEADER_EXAMPLE}, then one bar per line)")
+        sep = "\t" if "\t" in line else ";" if line.count(";") > line.count(",") else ","
+        header = [name.strip() for name in next(csv.reader([line.rstrip("\r\n")], delimiter=sep), [])]
+        if not any(_key(h) in _ROLE_OF for h in header) and any(re.fullmatch(r"[-+]?\d[\d.:/ -]*", h) for h in header):
+            raise BarsError(f"{what}: no header line (first line {line.strip()!r} looks like a bar; expected column "
+                            "names first, such as Date,Time,Open,High,Low,Close,Volume)")
+        roles = _roles(header, what, time=True)
+        split = None
+        if "date" in roles and not {"time", "datetime"} & roles.keys():
+            names = [*header]
+            names.insert(header.index(roles["date"]) + 1, "Time")
+            split = cls._of(sep, names, {**roles, "time": "Time"}, adjust)
+        return cls._of(sep, header, roles, adjust, split)
+
+    @classmethod
+    def _of(cls, sep: str, header: list[str], roles: dict[str, str], adjust: bool,
+            split: BarLayout | None = None) -> BarLayout:
+        columns = _time_columns(roles)
+        adjusts = adjust and "adj_close" in roles
+        return cls(sep=sep, width=len(header), when=tuple(header.index(c) for c in columns), when_names=tuple(columns),
+                   fields=tuple((slot, header.index(roles[role])) for slot, role in enumerate(_VALUES)
+                                if role in roles and (adjusts or role != "adj_close")),
+                   adjusts=adjusts, split=split)
+
+    def parse_line(self, line: str, row: int) -> RawBar | None:
+        """The bar of one line of the file (its number `row`), None for a blank line."""
+        if '"' in line:
+            try:
+                fields = next(csv.reader([line], delimiter=self.sep, strict=True), [])
+            except csv.Error as exc:
+                return RawBar(row=row, time=None, values=_NO_VALUES, problem=f"not readable as CSV ({exc})")
+        else:  # what csv.reader makes of a line without quotes, at a fraction of its cost
+            fields = line.rstrip("\r\n").split(self.sep)
+        return self.parse(fields, row) if any(f.strip() for f in fields) else None
+
+    def parse(self, fields: list[str], row: int) -> RawBar:
+        """The bar of one data row's `fields` (a csv.reader row, numbered `row`), or why it is none: too many
+        fields, a time or number that cannot be read, or values `bar_problem` refuses (as the file gives
+        them, before the adjusted close rescales them)."""
+        if len(fields) > self.width:
+            split = self.split
+            if split is not None and len(fields) == split.width and _TIME_LIKE.fullmatch(fields[split.when[1]]):
+                return split.parse(fields, row)
+            besides = "" if split is None else f" (or {split.width}, a time after the date)"
+            return RawBar(row=row, time=None, values=_NO_VALUES,
+                          problem=f"{len(fields)} fields, expected {self.width} like the header{besides}")
+        if len(fields) < self.width:
+            fields = [*fields, *[""] * (self.width - len(fields))]  # trailing fields left out hold no value
+        problems = []
+        when = self.when
+        text = fields[when[0]].strip() if len(when) == 1 else " ".join([fields[i].strip() for i in when])
+        time = parse_time(text)
+        if time is None:
+            problems.append(_time_problem(self.when_names, text))
+        numbers = [math.nan] * len(_VALUES)
+        for slot, at in self.fields:
+            try:
+                numbers[slot] = float(fields[at])  # blanks around the number are allowed
+            except ValueError:
+                field = fields[at].strip()
+                if field not in _MISSING:
+                    problems.append(f"{_VALUES[slot]} {field!r}, expected a number")
+        open_, high, low, close, volume, ticks, adj_close = numbers
+        if (volume != volume or volume == 0) and ticks == ticks:  # MetaTrader's tick volume stands in
+            volume = ticks
+        values = (open_, high, low, close, volume)
+        if problems or (open_ != open_ and high != high and low != low and close != close and volume != volume):
+            # unreadable, or no values at all (`RawBar.empty`): nothing to check
+            return RawBar(row=row, time=time, values=values, problem="; ".join(problems) or None)
+        problem = bar_problem(*values)
+        if problem is None and self.adjusts:
+            if not adj_close > 0:
+                problem = f"adj_close {adj_close:g}, expected a price > 0"
+            else:
+                ratio = adj_close / close
+                values = (open_ * ratio, high * ratio, low * ratio, close * ratio, volume)
+        return RawBar(row=row, time=time, values=values, problem=problem)
+
+
+def read_rows(path: Path, *, adjust: bool = True) -> list[RawBar]:
+    """The bars of the data rows of a CSV file of bars, by the `BarLayout` its header names, each row read
+    on its own so that one bad row spoils only itself; rows with no values are dropped with a warning
+    counting them. A Parquet file's bars are `load_bars`' (refused whole for a bad row), numbered from 1."""
+    if path.suffix.lower() in _PARQUET:
+        return [RawBar(row, time, tuple(values)) for row, (time, *values) in enumerate(
+            load_bars(path, adjust=adjust).itertuples(), start=1)]
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            layout = BarLayout.from_header(fh.readline(), str(path), adjust=adjust)
+            rows = [raw for row, line in enumerate(fh, start=2) if (raw := layout.parse_line(line, row)) is not None]
+    except UnicodeDecodeError as exc:
+        raise BarsError(f"{path}: not a text file ({exc.reason}; expected a UTF-8 CSV of OHLCV bars)") from None
+    empty = [raw for raw in rows if raw.empty]
+    if empty:
+        log.warning("%s: dropped %d row(s) with no values (first at %s)", path, len(empty), empty[0].time)
+        rows = [raw for raw in rows if not raw.empty]
+    return rows
+
+
+_TIME_LIKE = re.compile(r"\s*(\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?|\d{4}|\d{6})\s*")
+
+
+def _frame_bars(frame: pd.DataFrame, what: str, adjust: bool) -> pd.DataFrame:
+    """Bars from a frame's columns (named as a CSV header would be) and its times: a DatetimeIndex or the
+    time column(s), read as `BarLayout` reads a row."""
     if isinstance(frame.columns, pd.MultiIndex) and all(
             frame.columns.get_level_values(i).nunique() == 1 for i in range(1, frame.columns.nlevels)):
         frame.columns = frame.columns.get_level_values(0)  # yfinance's (Price, Ticker) columns for one ticker
     names = [str(c).strip() for c in frame.columns]
     frame.columns = names
-    roles = header_roles(names, what)
-    if isinstance(frame.index, pd.DatetimeIndex):
-        index = frame.index if frame.index.tz is None else frame.index.tz_convert("UTC").tz_localize(None)
-    else:
-        index = _time_index(frame, roles, what, names)
-    if "tick_volume" in roles and ("volume" not in roles or _all_zero(frame[roles["volume"]])):
-        if "volume" in roles:
-            log.info("%s: volume from %s (%s is 0 throughout)", what, roles["tick_volume"], roles["volume"])
-        roles["volume"] = roles["tick_volume"]
-    missing = [c for c in COLUMNS if c not in roles]
-    if missing:
-        raise BarsError(f"{what}: missing column(s) {', '.join(missing)} (expected {', '.join(COLUMNS)} in any "
-                        f"letter case; have {', '.join(names)})")
-    wanted = [*COLUMNS, *(["adj_close"] if adjust and "adj_close" in roles else [])]
-    raw = {col: frame[roles[col]].reset_index(drop=True) for col in wanted}
-    numbers = {col: pd.to_numeric(text, errors="coerce").to_numpy(dtype="float64") for col, text in raw.items()}
-    for col, text in raw.items():
-        if not pd.api.types.is_numeric_dtype(text.dtype):
-            _fail_where(what, {col: text.to_numpy(dtype=object)}, index,
-                        np.isnan(numbers[col]) & text.notna().to_numpy(), col, "expected a number", quote=True)
-    bars = pd.DataFrame({col: numbers[col] for col in COLUMNS}, index=index)
-    # Yahoo files mark holidays with all-'null' rows: checked as a clean placeholder so that rows
-    # keep their numbers in errors, then dropped and counted.
+    indexed = isinstance(frame.index, pd.DatetimeIndex)
+    roles = _roles(names, what, time=not indexed)
+    index = frame.index if indexed else _frame_times(frame, _time_columns(roles), what)
+    if index.tz is not None:
+        index = index.tz_convert("UTC").tz_localize(None)
+    # Text that is no number is NaN, refused as such by the checks (a CSV's rows name the text they hold).
+    numbers = {role: pd.to_numeric(frame[roles[role]], errors="coerce").to_numpy(dtype="float64")
+               for role in _VALUES if role in roles}
+    volume = numbers.get("volume")
+    if "tick_volume" in numbers:  # where volume is missing or 0, as `BarLayout.parse` reads a row
+        ticks = numbers["tick_volume"]
+        volume = ticks if volume is None else np.where(((volume == 0) | np.isnan(volume)) & ~np.isnan(ticks), ticks,
+                                                       volume)
+    bars = pd.DataFrame({**{c: numbers[c] for c in COLUMNS[:4]}, "volume": volume}, index=pd.DatetimeIndex(index))
     empty = bars.isna().all(axis=1).to_numpy()
-    checked = bars.copy()
-    checked.iloc[np.flatnonzero(empty)] = [1.0, 1.0, 1.0, 1.0, 0.0]
-    validate_bars(checked, what)
-    if "adj_close" in numbers:
-        adj = numbers["adj_close"]
-        _fail_where(what, {"adj_close": adj}, index, ~(adj > 0) & ~empty, "adj_close", "expected a price > 0")
-    bars = _drop_empty_rows(bars, empty, what)
-    if "adj_close" in numbers:
-        ratio = numbers["adj_close"][~empty] / bars["close"].to_numpy()
+    if empty.any():
+        log.warning("%s: dropped %d row(s) with no values (first at %s)", what, int(empty.sum()), bars.index[empty][0])
+        bars = bars.loc[~empty]
+    rows = np.flatnonzero(~empty) + 1  # numbered as the frame's rows, from 1
+    bars.index.name = "time"
+    validate_bars(bars, what, rows=rows)
+    if adjust and "adj_close" in numbers:
+        adj = numbers["adj_close"][~empty]
+        bad = ~(adj > 0)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise BarsError(f"{what} row {rows[i]} ({bars.index[i]}): adj_close {adj[i]:g}, expected a price > 0")
+        ratio = adj / bars["close"].to_numpy()
         for col in ("open", "high", "low", "close"):
             bars[col] = bars[col].to_numpy() * ratio
-    bars.index.name = "time"
     return bars
 
 
-def _all_zero(column: pd.Series) -> bool:
-    return bool((pd.to_numeric(column, errors="coerce").fillna(0) == 0).all())
-
-
-def _time_index(frame: pd.DataFrame, roles: dict[str, str], what: str, names: Sequence[str]) -> pd.DatetimeIndex:
-    """Bar times from the time column(s): ISO dates and times, MetaTrader's 2018.01.02, Stooq's 20180102
-    with times like 093000, epoch seconds or milliseconds; offsets are converted to UTC."""
-    if "datetime" in roles:
-        columns = [roles["datetime"]]
-    else:
-        columns = [roles[r] for r in ("date", "time") if r in roles]
-    if not columns:
-        raise BarsError(f"{what}: no time column (expected {_TIME_EXPECTED}, in any letter case; "
-                        f"header: {', '.join(names)})")
-    parts = [frame[c].reset_index(drop=True) for c in columns]
+def _frame_times(frame: pd.DataFrame, columns: Sequence[str], what: str) -> pd.DatetimeIndex:
+    """Bar times from a frame's time column(s): datetimes as they are, anything else read as `parse_time`
+    reads a CSV field (numbers as their digits: 20180102, epoch seconds)."""
+    parts = [frame[c] for c in columns]
     if len(parts) == 1 and pd.api.types.is_datetime64_any_dtype(parts[0].dtype):
-        stamps = pd.to_datetime(parts[0], utc=True)
-    elif len(parts) == 1 and pd.api.types.is_numeric_dtype(parts[0].dtype):  # a DataFrame's numbers
-        whole = parts[0].dropna().mod(1).eq(0).all()
-        stamps = _parse_stamps(parts[0].astype("Int64").astype(str).where(parts[0].notna())) if whole \
-            else pd.to_datetime(parts[0], unit="s", utc=True)
-    else:
-        text = [p.astype(str).where(p.notna()).str.strip() for p in parts]
-        if len(text) == 2:
-            text[1] = text[1].str.replace(r"^(\d{2})(\d{2})(\d{2})?$", lambda m: ":".join(g for g in m.groups() if g),
-                                          regex=True)
-            stamps = _parse_stamps(_iso_dates(text[0]) + " " + text[1])
-        else:
-            stamps = _parse_stamps(text[0])
-    bad = stamps.isna().to_numpy()
-    if bad.any():
-        row = int(np.argmax(bad))
-        value = " ".join("" if pd.isna(p.iloc[row]) else str(p.iloc[row]) for p in parts)
-        raise BarsError(f"{what} row {row + 1}: {'/'.join(columns)} {value!r}, expected a date or time such as "
-                        "2020-01-02, 2020-01-02 09:30:00 or 2020.01.02")
-    return pd.DatetimeIndex(stamps.dt.tz_localize(None))
+        return pd.DatetimeIndex(parts[0])
+    texts = [" ".join(_text(value) for value in row) for row in zip(*parts)]
+    times = [parse_time(text) for text in texts]
+    bad = next((i for i, when in enumerate(times) if when is None), None)
+    if bad is not None:
+        raise BarsError(f"{what} row {bad + 1}: {_time_problem(columns, texts[bad])}")
+    return pd.DatetimeIndex(times)
 
 
-def _iso_dates(text: pd.Series) -> pd.Series:
-    """MetaTrader's 2018.01.02 and Stooq's 20180102 as 2018-01-02; other text as it is."""
-    return text.str.replace(r"^(\d{4})\.?(\d{2})\.?(\d{2})(?=$|[ T])", r"\1-\2-\3", regex=True)
+def _text(value: Any) -> str:
+    """A frame's time value as the text of a CSV field: whole numbers without a decimal point."""
+    whole = isinstance(value, float) and value.is_integer()
+    return str(int(value)) if whole else "" if pd.isna(value) else str(value).strip()
 
 
-def _parse_stamps(text: pd.Series) -> pd.Series:
-    """UTC timestamps, NaT where `text` is not one; the format is decided by the first value."""
-    given = text.dropna()
-    if len(given) and given.str.fullmatch(r"\d{9,10}|\d{12,13}").all():
-        unit = "s" if len(given.iloc[0]) <= 10 else "ms"
-        return pd.to_datetime(pd.to_numeric(text), unit=unit, utc=True)
-    text = _iso_dates(text)
-    stamps = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
-    if len(given) and pd.isna(stamps.loc[given.index[0]]):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "could not infer format": parsed one by one
-            stamps = pd.to_datetime(text, utc=True, errors="coerce")
-    return stamps
-
-
-def _drop_empty_rows(bars: pd.DataFrame, empty: np.ndarray, what: str) -> pd.DataFrame:
-    """Rows with no values carry no bar: dropped, counted in a warning."""
-    if empty.any():
-        log.warning("%s: dropped %d row(s) with no values (first at %s)", what, int(empty.sum()),
-                    bars.index[empty][0])
-        bars = bars.loc[~empty]
-    if len(bars) == 0:
-        raise BarsError(f"{what}: no bars")
-    return bars
-
-
-def validate_bars(bars: pd.DataFrame, what: str = "bars") -> None:
-    """Raise `BarsError` naming the first bad row and column; return None for clean bars."""
+def validate_bars(bars: pd.DataFrame, what: str = "bars", rows: Sequence[int] | None = None) -> None:
+    """Raise `BarsError` naming the first bad row and column; return None for clean bars. `rows`: each
+    bar's number in errors (default: counted from 1)."""
     if len(bars) == 0:
         raise BarsError(f"{what}: no bars")
     index = bars.index
     step = np.diff(index.asi8)
     if (step <= 0).any():
-        row = int(np.argmax(step <= 0)) + 1
-        kind = "duplicate" if step[row - 1] == 0 else "out-of-order"
-        raise BarsError(f"{what} row {row + 1}: {kind} timestamp {index[row]} after {index[row - 1]}")
-    check_values({c: bars[c].to_numpy(dtype="float64") for c in COLUMNS}, what, bars.index)
+        i = int(np.argmax(step <= 0)) + 1
+        kind = "duplicate" if step[i - 1] == 0 else "out-of-order"
+        raise BarsError(f"{what} row {i + 1 if rows is None else rows[i]}: {kind} timestamp {index[i]} after "
+                        f"{index[i - 1]}")
+    check_values({c: bars[c].to_numpy(dtype="float64") for c in COLUMNS}, what, index, rows)
 
 
-def check_values(values: Mapping[str, np.ndarray], what: str = "bars", index: Sequence[Any] | None = None) -> None:
-    """Raise `BarsError` for the first non-finite value, price <= 0, negative volume or broken envelope."""
-    if _clean(values):
+_FLOATS = SimpleNamespace(isfinite=math.isfinite, maximum=max, minimum=min)
+"""What `_checks` needs of numpy, for one bar of floats."""
+
+
+def _checks(open_: Any, high: Any, low: Any, close: Any, volume: Any, ops: Any) -> Iterator[tuple[str, Any, Any, str]]:
+    """The checks of a bar in the order they are reported: (column, its value, passed, what was expected),
+    for one bar (floats, `ops` `_FLOATS`) or many (arrays, `ops` numpy) alike."""
+    prices = (("open", open_), ("high", high), ("low", low), ("close", close))
+    for column, value in (*prices, ("volume", volume)):
+        yield column, value, ops.isfinite(value), "expected a finite number"
+    for column, value in prices:
+        yield column, value, value > 0, "expected a price > 0"
+    yield "volume", volume, volume >= 0, "expected volume >= 0"
+    yield "high", high, high >= ops.maximum(open_, close) * _BELOW_HIGH, "expected high >= max(open, close)"
+    yield "low", low, low <= ops.minimum(open_, close) * _ABOVE_LOW, "expected low <= min(open, close)"
+
+
+def check_values(values: Mapping[str, np.ndarray], what: str = "bars", index: Sequence[Any] | None = None,
+                 rows: Sequence[int] | None = None) -> None:
+    """Raise `BarsError` for the first bar `_checks` refuse (non-finite value, price <= 0, negative volume,
+    broken envelope), naming its row (`rows`, default counted from 1) and its time when `index` is given."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        checks = list(_checks(*(values[c] for c in COLUMNS), np))
+    if np.vstack([passed for _, _, passed, _ in checks]).all():  # clean bars, the usual case: one reduction
         return
-    for col in COLUMNS:
-        _fail_where(what, values, index, ~np.isfinite(values[col]), col, "expected a finite number")
-    for col in ("open", "high", "low", "close"):
-        _fail_where(what, values, index, values[col] <= 0, col, "expected a price > 0")
-    _fail_where(what, values, index, values["volume"] < 0, "volume", "expected volume >= 0")
-    top = np.maximum(values["open"], values["close"]) * (1 - _ENVELOPE_TOL)
-    bottom = np.minimum(values["open"], values["close"]) * (1 + _ENVELOPE_TOL)
-    _fail_where(what, values, index, values["high"] < top, "high", "expected high >= max(open, close)")
-    _fail_where(what, values, index, values["low"] > bottom, "low", "expected low <= min(open, close)")
+    column, value, passed, expected = next(check for check in checks if not check[2].all())
+    i = int(np.argmin(passed))
+    when = f" ({index[i]})" if index is not None else ""
+    raise BarsError(f"{what} row {i + 1 if rows is None else rows[i]}{when}: {column} {value[i]:g}, {expected}")
 
 
 def bar_problem(open_: float, high: float, low: float, close: float, volume: float) -> str | None:
     """Why one bar fails `check_values` ("high 5, expected high >= max(open, close)"), or None: the same
-    checks in the same order on plain floats, for live feeds that check one bar at a time (an array
-    pass costs more than the bar's whole scoring)."""
-    bar = {"open": open_, "high": high, "low": low, "close": close, "volume": volume}
-    for col in COLUMNS:
-        if not math.isfinite(bar[col]):
-            return f"{col} {bar[col]:g}, expected a finite number"
-    for col in ("open", "high", "low", "close"):
-        if bar[col] <= 0:
-            return f"{col} {bar[col]:g}, expected a price > 0"
-    if volume < 0:
-        return f"volume {volume:g}, expected volume >= 0"
-    if high < max(open_, close) * (1 - _ENVELOPE_TOL):
-        return f"high {high:g}, expected high >= max(open, close)"
-    if low > min(open_, close) * (1 + _ENVELOPE_TOL):
-        return f"low {low:g}, expected low <= min(open, close)"
+    `_checks` on plain floats, for live feeds that check one bar at a time (an array pass costs more
+    than the bar's whole scoring)."""
+    for column, value, passed, expected in _checks(open_, high, low, close, volume, _FLOATS):
+        if not passed:
+            return f"{column} {value:g}, {expected}"
     return None
-
-
-def _clean(values: Mapping[str, np.ndarray]) -> bool:
-    """Whether `values` pass every check of `check_values`, in a few array passes: clean bars, the usual
-    case on every served request, skip the search for the first bad row. Positive lows inside the
-    envelope imply positive opens, highs and closes."""
-    open_, high, low, close, volume = (values[c] for c in COLUMNS)
-    top = np.maximum(open_, close) * (1 - _ENVELOPE_TOL)
-    bottom = np.minimum(open_, close) * (1 + _ENVELOPE_TOL)
-    with np.errstate(invalid="ignore", over="ignore"):
-        return bool(np.isfinite(high + low + volume + top + bottom).all() and (low > 0).all() and (volume >= 0).all()
-                    and (high >= top).all() and (low <= bottom).all())
-
-
-def _fail_where(what: str, values: Mapping[str, np.ndarray], index: Sequence[Any] | None, bad: np.ndarray,
-                col: str, expected: str, *, quote: bool = False) -> None:
-    """Raise for the first True in `bad`; rows are counted from 1, a CSV header not included."""
-    if bad.any():
-        row = int(np.argmax(bad))
-        when = f" ({index[row]})" if index is not None else ""
-        value = repr(values[col][row]) if quote else f"{values[col][row]:g}"
-        raise BarsError(f"{what} row {row + 1}{when}: {col} {value}, {expected}")

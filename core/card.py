@@ -89,6 +89,9 @@ class ModelCard:
     targets: Mapping[str, LabelSpec] = field(default_factory=dict)
     spec: Mapping[str, Any] = field(default_factory=dict)
     """The layer graph the model was built from (see zoo/spec.py); empty in files from before the zoo."""
+    data_digest: Mapping[str, str] = field(default_factory=dict)
+    """`core.fingerprint.data_digest` of the data the model was trained from: {"bars": ...} and, for a net that
+    reads dated factors, {"fundamentals": ...}; empty in files from before it was recorded."""
 
     @property
     def horizon(self) -> int:
@@ -136,6 +139,8 @@ class ModelCard:
         del doc["scalers"]
         doc["horizon"] = self.horizon
         doc["classes"] = self.classes
+        if not self.data_digest:  # not recorded: written as the files from before it were
+            del doc["data_digest"]
         return json.dumps(doc, sort_keys=True)
 
     @classmethod

@@ -20,6 +20,7 @@ from .card import ModelCard, TensorInfo
 from .days import day_blocks, day_windows
 from .errors import InvalidInput
 from .features import feature_matrix
+from .times import unix_times
 
 Bars = Mapping[str, Any]
 """Anything with open/high/low/close/volume columns: a DataFrame or a dict of 1-D arrays (with
@@ -49,7 +50,7 @@ class Featurizer:
         n = len(arrays["close"])
         self._enough(n, what)
         if self.intraday:
-            times = bar_times(bars, n, what)
+            times = _bar_times(bars, n, what)
             check_values(arrays, what)
             blocks, ends = self._day_blocks(feature_matrix(arrays, self._spec).astype(np.float32), times)
             span = self.window_size
@@ -75,7 +76,7 @@ class Featurizer:
         check_values(arrays, "series")
         table = feature_matrix(arrays, self._spec).astype(np.float32)
         if self.intraday:
-            blocks, ends = self._day_blocks(table, bar_times(bars, n, "series"))
+            blocks, ends = self._day_blocks(table, _bar_times(bars, n, "series"))
             if len(ends) < self.window_size:
                 raise InvalidInput(f"series: {len(ends)} days with {info.shape[-2]} bars after the warm-up, "
                                    f"expected at least {self.window_size}")
@@ -102,12 +103,12 @@ class Featurizer:
         return self.info
 
 
-def bar_times(bars: Bars, n: int, what: str) -> pd.DatetimeIndex:
+def _bar_times(bars: Bars, n: int, what: str) -> pd.DatetimeIndex:
     """Each bar's time: a DataFrame's DatetimeIndex, or a mapping's "time" column of unix seconds."""
     if isinstance(bars, pd.DataFrame) and isinstance(bars.index, pd.DatetimeIndex):
         times = bars.index
     elif not isinstance(bars, pd.DataFrame) and "time" in bars and len(bars["time"]):
-        times = pd.to_datetime(np.asarray(bars["time"], dtype=np.int64), unit="s")
+        times = unix_times(bars["time"])
     else:
         raise InvalidInput(f"{what}: no bar times: an intraday model groups bars into days (expected a "
                            "DatetimeIndex, or unix seconds in 'time')")

@@ -29,6 +29,17 @@ from .model import OnnxModel
 from .outputs import join_outputs
 
 
+def checked_bar(bar: Sequence[float], *where: object) -> Bar:
+    """`bar` (open, high, low, close, volume) as floats, checked as every live bar is, in process and in a server's
+    stream: BarsError names it by `where` (joined by spaces, formatted only then) and its `bar_problem`."""
+    values = tuple(float(x) for x in bar)
+    problem = (f"{len(values)} values, expected {', '.join(COLUMNS)}" if len(values) != len(COLUMNS)
+               else bar_problem(*values))
+    if problem is not None:
+        raise BarsError(f"{' '.join(map(str, where))}: {problem}")
+    return values  # type: ignore[return-value]
+
+
 class LiveRows:
     """A model's bars input (one window of feature rows) kept up to date bar by bar: each bar pushed adds
     its `LiveFeatures` row and shifts the window by one, so the input after a bar costs one row.
@@ -91,13 +102,8 @@ class LiveWindow:
         volume), `tensors` its other inputs (one row each); a bar at the last one's time replaces it.
         None while fewer than `bars_required` bars were pushed, or when `score` is False (the bar is
         history only). Bad bar values and tensors raise InvalidInput naming them."""
-        values = tuple(float(x) for x in bar)
-        if len(values) != len(COLUMNS):
-            raise BarsError(f"live bar {time}: {len(values)} values, expected {', '.join(COLUMNS)}")
-        problem = bar_problem(*values)
-        if problem is not None:
-            raise BarsError(f"live bar {time}: {problem}")
-        self._rows.push(values, replace=self._time is not None and time == self._time)  # type: ignore[arg-type]
+        values = checked_bar(bar, "live bar", time)
+        self._rows.push(values, replace=self._time is not None and time == self._time)
         self._time = time
         if not score or self._rows.count < self.model.bars_required:
             return None

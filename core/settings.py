@@ -8,8 +8,9 @@ unknown key gets a "did you mean" when one of the valid keys is close. A key may
 or underscores (`buy-threshold` or `buy_threshold`), as flags are. `json_schema` is what `signalstack
 schema` prints, so editors complete and check the YAML files.
 
-Files are read strictly (`0.5` is a number, `"0.5"` is not; `1` is not `true`); flags, which argparse has
-already typed or left as text, are read leniently (`"horizon"` or `"5"` for an int-or-word field).
+Files are read as JSON is, strictly (`0.5` is a number, `"0.5"` is not; `1` is not `true`; text is a path or a
+date, a list a tuple); flags, which argparse has already typed or left as text, and Python keywords are read
+leniently (`"horizon"` or `"5"` for an int-or-word field): `Model.of(**keywords)`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pydantic_core
 import yaml
 from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, ValidationError
 from pydantic_core import PydanticCustomError
@@ -44,6 +46,17 @@ class Settings(BaseModel):
                               alias_generator=AliasGenerator(validation_alias=_names), populate_by_name=True,
                               arbitrary_types_allowed=True)
 
+    @classmethod
+    def of(cls, **keywords: Any) -> typing.Self:
+        """Settings from a Python caller's keywords, read leniently; a bad one is a `SettingsError` named by the
+        class (constructing the class directly raises pydantic's own error)."""
+        return parse(cls, keywords, source=cls.__name__, strict=False)
+
+    def subset(self, model: type[S]) -> S:
+        """The fields of `model` among these settings (a flat file's trading part, say) as a `model`."""
+        return parse(model, {name: getattr(self, name) for name in model.model_fields}, source=model.__name__,
+                     strict=False)
+
     def replaced(self, **changes: Any) -> typing.Self:
         """A copy with `changes` applied and checked as a document would be (leniently, as flags are)."""
         return parse(type(self), {**self.model_dump(), **changes}, source=type(self).__name__, strict=False)
@@ -58,12 +71,15 @@ S = TypeVar("S", bound=BaseModel)
 
 def parse(model: type[S], doc: Any, *, source: str, strict: bool = True, context: Any = None) -> S:
     """`doc` (a mapping, usually read from YAML) as `model`, checked; raises `SettingsError` naming `source`,
-    each bad value's path and what was expected. `strict` refuses text for numbers and numbers for booleans;
-    `context` reaches the model's validators (e.g. the folder relative paths are read from)."""
+    each bad value's path and what was expected. `strict` reads `doc` as JSON strictly (text is no number, a
+    number no boolean); `context` reaches the model's validators (e.g. the folder relative paths are read from)."""
     if doc is None:
         doc = {}
     try:
-        return model.model_validate(doc, strict=strict, context=context)
+        if strict:  # as JSON: YAML's dates and lists read as the fields' dates, paths and tuples, still strictly
+            text = pydantic_core.to_json(doc, inf_nan_mode="constants", serialize_unknown=True)
+            return model.model_validate_json(text, strict=True, context=context)
+        return model.model_validate(doc, context=context)
     except ValidationError as exc:
         raise SettingsError(f"{source}: {describe_errors(model, exc)}") from None
 
@@ -158,8 +174,10 @@ def _expected(error: Mapping[str, Any]) -> str:
     if kind == "literal_error":
         choices = str(ctx.get("expected", ""))
         return f"one of {choices.replace(' or ', ', ')}" if " or " in choices else choices
-    if kind in ("too_short", "too_long"):
-        return error["msg"].replace("List should have", "a list of").replace("Tuple should have", "a list of")
+    if kind in ("too_short", "too_long", "string_too_short", "string_too_long"):
+        bound = ctx.get("min_length", ctx.get("max_length"))
+        what, unit = ("text", "character") if kind.startswith("string") else ("a list", "item")
+        return f"{what} of at {'least' if 'short' in kind else 'most'} {bound} {unit}{'s' * (bound != 1)}"
     if kind in ("value_error", "assertion_error"):
         return str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
     return str(error["msg"]).replace("Input should be", "").strip() or kind

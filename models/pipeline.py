@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from signalstack.core import fingerprint
 from signalstack.core.card import ModelCard, TensorInfo
 from signalstack.core.features import FeatureSpec
 from signalstack.core.labels import LabelSpec
@@ -76,7 +77,7 @@ def train_and_export(bars: Bars, out: Path, *, architecture: str | Path = "lstm"
                           fundamentals=fundamentals, days=days, bars_per_day=bars_per_day, image=image,
                           pairs_per_date=pairs_per_date)
     return train_dataset_and_export(dataset, out, architecture=architecture, config=config, data_source=data_source,
-                                    params=params)
+                                    params=params, data_digest=fingerprint.data_digest(bars, fundamentals))
 
 
 def declared_inputs(architecture: str | Path) -> dict[str, tuple[int | None, ...]]:
@@ -195,18 +196,19 @@ def session_length(bars: pd.DataFrame) -> int:
 
 def train_dataset_and_export(dataset: Dataset, out: Path, *, architecture: str | Path,
                              config: TrainConfig = TrainConfig(), data_source: str = "",
-                             params: dict[str, Any] | None = None,
-                             extra: Mapping[str, Any] | None = None) -> TrainedModel:
+                             params: dict[str, Any] | None = None, extra: Mapping[str, Any] | None = None,
+                             data_digest: Mapping[str, str] | None = None) -> TrainedModel:
     """Train on any dataset (multi-input, multi-output, pairs, images...) and export what it serves.
 
     `extra`: more fields for the card's `extra` (a research run's record of a rule the label
-    spec cannot name, such as a panel's cross-sectional labels)."""
+    spec cannot name, such as a panel's cross-sectional labels); `data_digest`: the card's
+    fingerprint of the data the set was built from (`core.fingerprint.data_digest`)."""
     out = _onnx_path(out)
     artefacts = out.with_name(out.stem + ".training")
     result = train(dataset, architecture, config, artefacts, **(params or {}))
     serving = result.net.for_serving()
     card = make_card(result, serving, dataset, architecture=str(architecture), data_source=data_source,
-                     extra={"best_epoch": result.best_epoch, "train_device": result.device, "seed": config.seed,
+                     data_digest=data_digest, extra={"best_epoch": result.best_epoch, "train_device": result.device, "seed": config.seed,
                             **(extra or {})})
     parity = export_onnx(serving, card, out, _serving_inputs(result.net, serving, dataset.x_of(dataset.test),
                                                             PARITY_WINDOWS))
@@ -248,7 +250,8 @@ def _served_inputs(net: SignalNet, serving: SignalNet) -> dict[str, str]:
 
 
 def make_card(result: TrainResult, serving: SignalNet, dataset: Dataset, *, architecture: str,
-              data_source: str = "", extra: dict[str, Any] | None = None) -> ModelCard:
+              data_source: str = "", extra: dict[str, Any] | None = None,
+              data_digest: Mapping[str, str] | None = None) -> ModelCard:
     """The model card of `serving` (the trained net, or the part it serves) trained on `dataset`."""
     infos = {i.name: i for i in dataset.inputs}
     inputs = tuple(replace(infos[old], name=new, shape=serving.body.shapes[new])
@@ -269,6 +272,7 @@ def make_card(result: TrainResult, serving: SignalNet, dataset: Dataset, *, arch
         extra=extra or {},
         targets=dict(targets) if len(targets) > 1 else {},
         spec=result.net.body.spec.to_dict(),
+        data_digest=dict(data_digest or {}),
     )
 
 

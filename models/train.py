@@ -8,7 +8,7 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -23,6 +23,9 @@ from .network import Head, SignalNet
 from .windows import Arrays, Dataset, WindowSet, as_named
 from .zoo import create_model
 from .zoo.spec import CLASSIFICATION_LOSSES, SpecModel, canonical_loss
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 
@@ -270,8 +273,14 @@ def evaluate(net: SignalNet, dataset: Dataset, part: WindowSet) -> dict[str, flo
 
 def plot_history(history: list[dict[str, float]], path: Path, title: str = "") -> None:
     """Loss and accuracy per epoch, train vs validation, as a PNG."""
+    history_figure(history, title).savefig(path, dpi=110)
+
+
+def history_figure(history: list[dict[str, float]], title: str = "") -> Figure:
+    """The figure `plot_history` saves: loss and accuracy against whole epochs."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [h["epoch"] for h in history]
     fig = Figure(figsize=(9, 3.5))
@@ -280,9 +289,10 @@ def plot_history(history: list[dict[str, float]], path: Path, title: str = "") -
         ax.plot(epochs, [h[key] for h in history], label="train")
         ax.plot(epochs, [h[f"val_{key}"] for h in history], label="validation")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole: no 0.5 ticks on a short run
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(f"{title} training curves")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    return fig

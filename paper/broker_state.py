@@ -1,7 +1,8 @@
 """Where each symbol of a paper run stands according to its journal alone: what a resumed run starts from.
 
 Each feed of a run trades its own account, as each `--data` of a backtest does. After each live
-bar the strategy journals a `snapshot` of that account (cash, position, the strategy's own state).
+bar the strategy journals a `snapshot` of that account (cash, position, the strategy's own state,
+Backtrader's open trade).
 A crash can strike in the middle of a bar's step, after some of its events are journaled and
 before the rest are, so a resumed run restarts each symbol from its last snapshot: the bars up to
 it are history (the model's warm-up), the bars journaled after it are delivered again and their
@@ -16,21 +17,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from signalstack.core.bars import COLUMNS
-
+from .events import Order, Snapshot
 from .feeds import JournaledBar
 from .journal import Event, Journal
-
-
-@dataclass(frozen=True)
-class PendingOrder:
-    """An order submitted before the checkpoint and neither filled nor cancelled by then."""
-
-    order_id: str
-    side: str
-    """buy or sell."""
-    size: float
-    """Units, unsigned."""
 
 
 @dataclass(frozen=True)
@@ -43,14 +32,11 @@ class SymbolState:
     after_row: int
     """The last row of the feed file journaled (as a bar or a rejection): reading resumes after it."""
     through: pd.Timestamp | None = None
-    """The last finished live bar (its snapshot is journaled); None: none yet, start afresh."""
-    cash: float | None = None
-    """The account's cash then; None: the run's starting cash."""
-    size: float = 0.0
-    price: float = 0.0
-    strategy: dict[str, int] = field(default_factory=dict)
-    """The strategy's state then (`entry_bar`, `stopped_side`)."""
-    pending: list[PendingOrder] = field(default_factory=list)
+    """The last finished live bar; None: none yet, start afresh."""
+    snapshot: Snapshot | None = None
+    """The account and strategy after it."""
+    pending: list[Order] = field(default_factory=list)
+    """The orders submitted by then and neither filled nor cancelled."""
 
 
 def checkpoint(journal: Journal) -> dict[str, SymbolState]:
@@ -62,15 +48,12 @@ def checkpoint(journal: Journal) -> dict[str, SymbolState]:
 
 
 def _symbol_state(symbol: str, events: list[Event]) -> SymbolState:
-    bars = [JournaledBar(pd.Timestamp(e.time), tuple(e.payload[c] for c in COLUMNS), e.payload["row"])
-            for e in events if e.kind == "bar"]
-    after_row = max((e.payload["row"] for e in events if e.kind in ("bar", "rejected")), default=0)
-    snapshots = [e for e in events if e.kind == "snapshot"]
+    bars = [JournaledBar(pd.Timestamp(e.time), e.payload.values, e.payload.row) for e in events if e.kind == "bar"]
+    after_row = max((e.payload.row for e in events if e.kind in ("bar", "rejected")), default=0)
+    snapshots: list[Event[Snapshot]] = [e for e in events if e.kind == "snapshot"]
     if not snapshots:
         return SymbolState(bars=bars, after_row=after_row)
     last = snapshots[-1]
-    done = {e.payload["order_id"] for e in events if e.kind in ("fill", "cancel") and e.seq <= last.seq}
-    pending = [PendingOrder(e.payload["order_id"], e.payload["side"], e.payload["size"]) for e in events if e.kind == "order" and e.seq <= last.seq and e.payload["order_id"] not in done]
-    size, price = last.payload["position"]
-    return SymbolState(bars=bars, after_row=after_row, through=pd.Timestamp(last.time), cash=last.payload["cash"],
-                       size=size, price=price, strategy=last.payload["strategy"], pending=pending)
+    done = {e.payload.order_id for e in events if e.kind in ("fill", "cancel") and e.seq <= last.seq}
+    pending = [e.payload for e in events if e.kind == "order" and e.seq <= last.seq and e.payload.order_id not in done]
+    return SymbolState(bars, after_row, pd.Timestamp(last.time), last.payload, pending)

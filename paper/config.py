@@ -1,111 +1,104 @@
-"""`paper run --config paper.yaml`: a paper run's settings in a YAML file whose keys mirror `paper run`'s flags.
-
-Each key is a flag's name without the dashes (`buy_threshold` or `buy-threshold` for `--buy-threshold`),
-except `feeds`, the list of `--feed` specs. Flags given on the command line override the file; a key
-the file leaves out takes the flag's default. An unknown key, or a value of the wrong kind, is an
-error naming the key and what was expected. Every key (all optional here; `model`, `feeds` and
-`journal` must come from the file or the command line):
+"""A paper run's settings: `PaperConfig`, what `run_paper` takes, and `PaperFile`, the `paper run` flags and the
+`--config paper.yaml` file they override, one key per flag (dashes or underscores; `feeds` for `--feed`):
 
     model: quick.onnx            # FILE.onnx, or with `server` the name of a served model
-    server: 127.0.0.1:50051      # signals from `signalstack serve` (optional)
-    signal_timeout: 2.0          # with server: seconds a bar waits for its signal
-    tls_ca: ca.pem               # with server: connect over TLS (tls_cert, tls_key: a client
-    tls_cert: desk.pem           #   certificate for servers that verify clients); the bearer token
-    tls_key: desk.key            #   is no key here: --token or $SIGNALSTACK_TOKEN, never in a file
     feeds:                       # one account per feed; a single spec may be given as a string
       - SPX=replay:spx.csv?pace=0&start=2018-06-01
-    journal: run.sqlite          # a new file
-    line: p_up                   # p_up | forecast | score
+    journal: run.sqlite
     buy_threshold: 0.55
-    sell_threshold: 0.45
-    allow_short: false
-    sizing: percent              # percent | fixed | volatility
-    stake: 0.95
-    vol_target: 0.15
-    periods_per_year: 252
-    stop_loss: 0.05
-    take_profit: 0.10
-    hold: 0                      # bars, or horizon
-    min_margin: 0.0
-    cash: 100000
-    commission: 0.001
-    slippage: 0.0005
-    max_position: 0.5            # risk limits (signalstack.paper.risk); unset: none
     max_gross: 1.0
-    daily_loss_limit: 0.02
 
-Relative paths (model, journal, TLS files, replay files) are read from the directory the command runs in, as
-the same flags would be.
+`signalstack schema paper` prints every key with its description. The bearer token is no key: --token or
+$SIGNALSTACK_TOKEN, never in a file. Relative paths are read from the directory the command runs in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated
 
-import yaml
+from pydantic import Field, field_validator
 
+from signalstack.core.settings import Settings
+from signalstack.plugin.settings import TradingSettings
+from signalstack.transport.security import ClientSecurity, ClientTls
 
-def _text(value: Any) -> bool:
-    return isinstance(value, str) and bool(value.strip())
+DEFAULT_SIGNAL_TIMEOUT = 2.0
+"""Seconds a bar waits for its signal (`paper run --signal-timeout`): far above a loopback or LAN
+answer (milliseconds), far below a daily or minute bar's spacing."""
 
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _feeds(value: Any) -> bool:
-    return _text(value) or (isinstance(value, list) and bool(value) and all(_text(v) for v in value))
+Text = Annotated[str, Field(min_length=1)]
 
 
-def _hold(value: Any) -> bool:
-    return value == "horizon" or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
+class RiskLimits(Settings):
+    """What a paper run may hold; None leaves a limit off (`signalstack.paper.risk` says how each is checked)."""
+
+    max_position: float | None = Field(None, gt=0, allow_inf_nan=False)
+    """Risk limit: a symbol's position at most this fraction of its account's equity; larger entries are cut down
+    (default: no limit)."""
+    max_gross: float | None = Field(None, gt=0, allow_inf_nan=False)
+    """Risk limit: the run's gross exposure, sum of |position value| / sum of equity over its accounts, at most
+    this (default: no limit)."""
+    daily_loss_limit: float | None = Field(None, gt=0, lt=1)
+    """Risk limit: once the run's equity is this fraction below the day's start, no entry for the rest of that
+    day; exits still trade (default: no limit)."""
+
+    def active(self) -> bool:
+        """Whether any limit is set."""
+        return any(value is not None for value in self.model_dump().values())
 
 
-_TEXT, _NUMBER = (_text, "a string"), (_number, "a number")
-KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "model": _TEXT, "server": _TEXT, "signal_timeout": _NUMBER, "tls_ca": _TEXT, "tls_cert": _TEXT, "tls_key": _TEXT,
-    "feeds": (_feeds, "a feed spec or a list of them"), "journal": _TEXT,
-    "line": _TEXT, "buy_threshold": _NUMBER, "sell_threshold": _NUMBER,
-    "allow_short": (lambda v: isinstance(v, bool), "true or false"), "sizing": _TEXT, "stake": _NUMBER,
-    "vol_target": _NUMBER, "periods_per_year": _NUMBER, "stop_loss": _NUMBER, "take_profit": _NUMBER,
-    "hold": (_hold, "bars >= 0 or horizon"), "min_margin": _NUMBER,
-    "cash": _NUMBER, "commission": _NUMBER, "slippage": _NUMBER,
-    "max_position": _NUMBER, "max_gross": _NUMBER, "daily_loss_limit": _NUMBER,
-}
-"""The keys a paper run's YAML file takes, each with its check and what it expects."""
+class _Source(Settings):
+    model: Text | None = None
+    """FILE.onnx, run in process; with --server, the NAME of a model that server serves (its newest version,
+    picked up as new versions are served)."""
+    server: Text | None = None
+    """Take signals from `signalstack serve` at HOST:PORT: one StreamSignals stream per symbol, reconnected with
+    backoff if it drops."""
+    signal_timeout: float = Field(DEFAULT_SIGNAL_TIMEOUT, gt=0)
+    """With --server: how long a live bar waits for its signal; a bar without one by then is a stale-signal gap,
+    journaled, with no new entry (stops and exits still act)."""
 
 
-def read_config(path: str | Path) -> dict[str, Any]:
-    """The settings of the YAML file at `path`, keyed as `KEYS` (dashes read as underscores), checked;
-    `feeds` always a list. Raises ValueError naming the file and the bad key or value."""
-    path = Path(path)
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ValueError(f"config {path}: cannot read it ({exc.strerror or exc})") from None
-    except yaml.YAMLError as exc:
-        raise ValueError(f"config {path}: not YAML ({' '.join(str(exc).split())})") from None
-    if loaded is None:
-        return {}
-    if not isinstance(loaded, Mapping):
-        raise ValueError(  # noqa: TRY004 - a bad file is a ValueError, like every other bad setting
-            f"config {path}: a {type(loaded).__name__} at the top, expected a mapping of settings")
-    settings: dict[str, Any] = {}
-    for raw, value in loaded.items():
-        key = str(raw).replace("-", "_")
-        if key not in KEYS:
-            raise ValueError(f"config {path}: unknown key {raw!r}; expected among {', '.join(KEYS)}")
-        if key in settings:
-            raise ValueError(f"config {path}: key {key!r} given twice")
-        check, expected = KEYS[key]
-        if value is not None and not check(value):
-            raise ValueError(f"config {path}: {raw} is {value!r}, expected {expected}")
-        settings[key] = value
-    if isinstance(settings.get("feeds"), str):
-        settings["feeds"] = [settings["feeds"]]
-    return {key: value for key, value in settings.items() if value is not None}
+class PaperConfig(_Source):
+    """Everything a paper run is started with; journaled (less the bearer token) as its first event."""
+
+    model: str | Path
+    """An exported ONNX model, run in process; with `server`, the name of a model that server serves."""
+    feeds: tuple[Text, ...] = Field(min_length=1)
+    """Feed specs (`parse_feed`); each feed is traded by its own `SignalStrategy` in an account of its own
+    (as each `--data` of a backtest is), all in one journal."""
+    trading: TradingSettings = TradingSettings()
+    """The strategy's parameters, cash and costs, as a backtest takes them."""
+    risk: RiskLimits = RiskLimits()
+    """Position, gross exposure and daily loss limits (`signalstack.paper.risk`); none by default."""
+    security: ClientSecurity = ClientSecurity()
+    """With `server`: its bearer token (never journaled: `resume_paper` is given it again) and TLS files
+    (journaled as paths, read again on resume)."""
 
 
-__all__ = ["KEYS", "read_config"]
+class _Run(_Source):
+    feeds: Text | Annotated[list[Text], Field(min_length=1)] | None = None
+    """--feed specs: one, or a list (see `paper run --help`), each traded in an account of its own."""
+    journal: Path | None = None
+    """FILE.sqlite to create (a new file)."""
+
+
+class PaperFile(RiskLimits, TradingSettings, ClientTls, _Run):
+    """`paper run`'s settings, from its flags over a `--config` file; every key optional here (`model`, `feeds`
+    and `journal` must come from one or the other)."""
+
+    @field_validator("feeds")
+    @classmethod
+    def _listed(cls, feeds: str | list[str] | None) -> list[str] | None:
+        return [feeds] if isinstance(feeds, str) else feeds
+
+    def config(self, security: ClientSecurity) -> PaperConfig:
+        """What `run_paper` takes: these settings, reaching the server with `security` (these TLS files and the
+        bearer token, which no file holds)."""
+        return PaperConfig(model=self.model, feeds=self.feeds, trading=self.subset(TradingSettings),
+                           risk=self.subset(RiskLimits), server=self.server, signal_timeout=self.signal_timeout,
+                           security=security)
+
+
+__all__ = ["DEFAULT_SIGNAL_TIMEOUT", "PaperConfig", "PaperFile", "RiskLimits"]

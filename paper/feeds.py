@@ -3,9 +3,9 @@
 
 Every feed is a Backtrader *live* feed (`islive()`), so Cerebro runs bar by bar as it would on a market:
 
-- `replay:FILE.csv[?pace=SECONDS][&start=DATE]` (`ReplayFeed`): a finished file, one row every `pace`
-  seconds (0: as fast as the run goes; a row that is then rejected takes its turn, as a bad tick of a
-  live source would); the feed ends with the file.
+- `replay:FILE.csv[?pace=SECONDS][&start=DATE]` (`ReplayFeed`): a finished file (CSV or Parquet), one
+  row every `pace` seconds (0: as fast as the run goes; a row that is then rejected takes its turn, as
+  a bad tick of a live source would); the feed ends with the file.
 - `tail:FILE.csv[?idle=SECONDS][&start=DATE]` (`signalstack.paper.tail`): a file another process
   appends rows to, followed as `tail -f` does.
 - `SYMBOL=grpc:HOST:PORT[?idle=SECONDS][&start=DATE][&token_file=FILE][&tls_cert=PEM&tls_key=PEM]`
@@ -16,33 +16,36 @@ Every feed is a Backtrader *live* feed (`islive()`), so Cerebro runs bar by bar 
 What they share (`LiveFeed`): bars before `start` are history for the model's warm-up, delivered with
 the DELAYED status (no trading), later bars are LIVE. `_load` returns None while nothing new has come
 and False once the feed has ended. Every arrival is checked the way a live source must be: one whose
-time or values cannot be a bar (NaN, price <= 0, high/low outside the open/close envelope, a time out
-of order or repeated with other values) is logged, journaled as rejected with the reason and never
-reaches the strategy; a bar delivered again (same time, same values) is taken once. Each accepted bar
-is journaled before it is delivered. While nothing comes, a feed ends when the run is asked to stop
-(the kill switch without --flatten, SIGTERM; with --flatten it waits for the bars that close the
-position) or after `idle` seconds of silence (never by default). A resumed run delivers the bars the
-journal holds first (history up to its checkpoint, the bars after it again), then goes on with the
-first bar it had not journaled.
+time or values cannot be a bar (a row with more fields than its header, NaN, price <= 0, high/low
+outside the open/close envelope, a time out of order or repeated with other values) is logged, journaled
+as rejected with the reason and never reaches the strategy; a bar delivered again (same time, same
+values) is taken once; a row with no values at all (Yahoo's holidays) is skipped. Each accepted bar is
+journaled before it is delivered. While nothing comes, a feed ends when the run is asked to stop (the
+kill switch without --flatten, SIGTERM; with --flatten it waits for the bars that close the position)
+or after `idle` seconds of silence (never by default). A resumed run delivers the bars the journal
+holds first (history up to its checkpoint, the bars after it again), then goes on with the first bar
+it had not journaled.
 """
 
 from __future__ import annotations
 
-import csv
+import datetime as dt
 import logging
 import math
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs
 
 import backtrader as bt
 import pandas as pd
 
-from signalstack.core.bars import COLUMNS, BarsError, bar_problem, header_roles, separator, split_time_at
+from signalstack.core.bars import RawBar, bar_problem, read_rows
+from signalstack.core.times import as_time, date_number
+
+from .events import Bar, Rejected, Stop
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +81,7 @@ class FeedSpec:
     idle: float | None = None
     """Seconds without a new row or bar after which a tail or grpc feed ends; None: it waits for a stop."""
     token_file: Path | None = None
-    """A grpc feed's bearer tokens, one per line (`server.security.read_tokens`): a sender must present one;
+    """A grpc feed's bearer tokens, one per line (`transport.guard.read_tokens`): a sender must present one;
     None: anyone who reaches the address may push bars."""
     tls_cert: Path | None = None
     """The certificate (PEM) a grpc feed's endpoint serves TLS with, beside `tls_key`; None: plain text."""
@@ -131,8 +134,8 @@ def parse_feed(text: str) -> FeedSpec:
     start = None
     if options.get("start"):
         try:
-            start = pd.Timestamp(options["start"])
-        except (TypeError, ValueError):
+            start = as_time(options["start"])
+        except ValueError:
             raise ValueError(f"feed {text!r}: start {options['start']!r}, expected a date or datetime") from None
     if kind == "grpc":
         if symbol is None:
@@ -146,7 +149,7 @@ def parse_feed(text: str) -> FeedSpec:
                         address=_address(text, location), idle=idle, **files)
     path = Path(location).expanduser().resolve()
     if kind == "replay" and not path.is_file():
-        raise ValueError(f"feed {text!r}: {path} is not a file (expected a CSV of OHLCV bars)")
+        raise ValueError(f"feed {text!r}: {path} is not a file (expected a CSV or Parquet file of OHLCV bars)")
     if kind == "tail" and (path.is_dir() or not path.parent.is_dir()):
         raise ValueError(f"feed {text!r}: {path} is {'a folder' if path.is_dir() else 'in no existing folder'} "
                          "(expected a CSV file of OHLCV bars, or its future path in an existing folder)")
@@ -186,115 +189,6 @@ def _address(text: str, location: str) -> str:
     return f"{host}:{int(port)}"
 
 
-@dataclass(frozen=True)
-class RawBar:
-    """One arrival of a feed (a data row of a file, a pushed bar): its row number, time and values, or why
-    it is no bar."""
-
-    row: int
-    """A file's line number; the number of a pushed bar among its symbol's journaled arrivals."""
-    time: pd.Timestamp | None
-    values: tuple[float, float, float, float, float]
-    """open, high, low, close, volume (NaN where a value is missing or not a number)."""
-    problem: str | None = None
-    """Why the row cannot be a bar, found while reading it (an unreadable time or number)."""
-
-
-@dataclass(frozen=True)
-class CsvLayout:
-    """Where a CSV of bars keeps its values, read from its header: the separator and each value's column.
-
-    The header names a time (Datetime/Timestamp, Date, or Date and Time) and open, high, low, close,
-    volume in any letter case, comma, tab or semicolon separated, read as `load_bars` reads a header
-    (`core.bars.header_roles`: the same names, an ambiguous header refused). An adjusted close rescales the
-    row's prices as `load_bars` does, so a replay trades the same prices as a backtest of the file.
-    """
-
-    sep: str
-    header: tuple[str, ...]
-    named: dict[str, str]
-    """{role: column name}, as `header_roles` reads the header."""
-    roles: dict[str, int]
-    when: tuple[int, ...]
-    split: CsvLayout | None = None
-    """The layout of a row that carries a time its header does not name (`split_time_at`: Backtrader's minute
-    files), as `load_bars` reads such a file; None when the header names a time."""
-
-    @classmethod
-    def from_header(cls, header_line: str, where: Path) -> CsvLayout:
-        """The layout of the file `where` whose first line is `header_line`; BarsError if it names no bars."""
-        sep = separator(header_line)
-        header = [name.strip() for name in next(csv.reader([header_line], delimiter=sep), [])]
-        layout = cls._of(sep, header, where)
-        if "date" in layout.named and not {"time", "datetime"} & layout.named.keys():
-            split = [*header]
-            split.insert(header.index(layout.named["date"]) + 1, "Time")
-            layout = replace(layout, split=cls._of(sep, split, where))
-        return layout
-
-    @classmethod
-    def _of(cls, sep: str, header: list[str], where: Path) -> CsvLayout:
-        named = header_roles(header, str(where))  # the roles load_bars reads
-        at = {role: header.index(name) for role, name in named.items()}
-        roles = {column: at[column] for column in (*COLUMNS, "adj_close") if column in at}
-        when = (at["datetime"],) if "datetime" in at else tuple(at[r] for r in ("date", "time") if r in at)
-        missing = [c for c in COLUMNS if c not in roles]
-        if not when or missing:
-            raise BarsError(f"{where}: header {', '.join(header)}: expected a Date/Datetime column and "
-                            f"{', '.join(COLUMNS)} (missing {', '.join(missing) or 'the time'})")
-        return cls(sep=sep, header=tuple(header), named=named, roles=roles, when=when)
-
-    def raw_bar(self, fields: list[str], row: int) -> RawBar:
-        """The bar of one data row's `fields` (a csv.reader row), or why it is none."""
-        if self.split is not None and split_time_at(self.header, self.named, fields) is not None:
-            return self.split.raw_bar(fields, row)
-
-        def field(i: int) -> str:
-            return fields[i].strip() if i < len(fields) else ""
-
-        problems = []
-        stamp_text = " ".join(field(i) for i in self.when)
-        try:
-            stamp = pd.Timestamp(stamp_text)
-            if stamp is pd.NaT:
-                raise ValueError(stamp_text)
-            if stamp.tzinfo is not None:
-                stamp = stamp.tz_convert("UTC").tz_localize(None)
-        except (TypeError, ValueError):
-            stamp = None
-            problems.append(f"time {stamp_text!r}, expected a date or datetime")
-        numbers = {}
-        for column in (*COLUMNS, "adj_close"):
-            if column not in self.roles:
-                continue
-            text = field(self.roles[column])
-            try:
-                numbers[column] = float(text) if text else math.nan
-            except ValueError:
-                numbers[column] = math.nan
-                problems.append(f"{column} {text!r}, expected a number")
-        if "adj_close" in numbers:
-            ratio = numbers["adj_close"] / numbers["close"]
-            for column in ("open", "high", "low", "close"):
-                numbers[column] *= ratio
-        values = tuple(numbers[c] for c in COLUMNS)
-        return RawBar(row=row, time=stamp, values=values, problem="; ".join(problems) or None)  # type: ignore[arg-type]
-
-    def parse_line(self, line: str, row: int) -> RawBar | None:
-        """The bar of one line of the file (numbered `row`), None for a blank line."""
-        fields = next(csv.reader([line], delimiter=self.sep), [])
-        return self.raw_bar(fields, row) if any(f.strip() for f in fields) else None
-
-
-def read_rows(path: Path) -> list[RawBar]:
-    """The data rows of a CSV of bars (see `CsvLayout`), each read on its own so that one bad row spoils
-    only itself; a row's number is its line in the file."""
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        layout = CsvLayout.from_header(fh.readline(), path)
-        reader = csv.reader(fh, delimiter=layout.sep)
-        return [layout.raw_bar(fields, reader.line_num + 1) for fields in reader if any(f.strip() for f in fields)]
-
-
 DUPLICATE = "duplicate"
 """`BarGate.check`'s verdict for a bar accepted before, delivered again: taken once, not rejected."""
 
@@ -305,16 +199,14 @@ class BarGate:
     `seen` are the bars accepted before (a resumed run's journaled bars) as (time, values), in order.
     """
 
-    def __init__(self, name: str, seen: Iterable[tuple[pd.Timestamp, tuple[float, ...]]] = ()) -> None:
+    def __init__(self, name: str, seen: Iterable[tuple[dt.datetime, tuple[float, ...]]] = ()) -> None:
         self.name = name
         self._seen = dict(seen)  # every bar accepted, so that a resent bar is known however old it is
-        self.last: pd.Timestamp | None = max(self._seen, default=None)
+        self.last: dt.datetime | None = max(self._seen, default=None)
 
     def check(self, raw: RawBar) -> str | None:
         """None for a bar to deliver (and remembers it), `DUPLICATE` for a bar accepted before, else why not."""
-        if raw.problem:
-            return raw.problem
-        problem = bar_problem(*raw.values)  # "high 5, expected high >= max(open, close)"
+        problem = raw.problem or bar_problem(*raw.values)  # "high 5, expected high >= max(open, close)"
         if problem is not None:
             return problem
         before = self._seen.get(raw.time)
@@ -345,7 +237,7 @@ class LiveFeed(bt.feed.DataBase):
     journaled before, delivered first: a resumed run's history), `through` (the last bar time a resumed
     run had finished: journaled bars up to it are DELAYED history), `after_row` (the last row journaled,
     as a bar or a rejection: arrivals up to it are not taken again), `stopping` (a callable giving the
-    run's stop request, {reason, flatten}, or None), `qcheck` (seconds to wait for an arrival before
+    run's stop request, an `events.Stop`, or None), `qcheck` (seconds to wait for an arrival before
     handing control back to Cerebro).
     """
 
@@ -398,10 +290,10 @@ class LiveFeed(bt.feed.DataBase):
     def _should_end(self) -> bool:
         """While nothing comes: whether the feed ends now, the run being asked to stop (without flattening,
         which needs more bars) or `idle` seconds having passed since the last arrival."""
-        stopping: Callable[[], dict[str, Any] | None] | None = self.p.stopping
+        stopping: Callable[[], Stop | None] | None = self.p.stopping
         request = stopping() if stopping is not None else None
-        if request is not None and not request["flatten"]:
-            log.info("%s: feed ends, the run is stopping (%s)", self._symbol, request["reason"])
+        if request is not None and not request.flatten:
+            log.info("%s: feed ends, the run is stopping (%s)", self._symbol, request.reason)
             return True
         idle = self.p.spec.idle
         if idle is not None and time.monotonic() - self._heard >= idle:
@@ -418,34 +310,32 @@ class LiveFeed(bt.feed.DataBase):
             log.debug("%s row %d: bar %s delivered again, taken once", self._symbol, raw.row, raw.time)
             return verdict
         if verdict is not None:
-            log.warning("%s row %d: rejected bar %s: %s", self._symbol, raw.row, raw.time, verdict)
-            self.p.journal.append("rejected", f"rejected:{self._symbol}:{raw.row}",
-                                  {"row": raw.row, "reason": verdict, "values": list(raw.values)},
+            log.warning("%s row %d: rejected bar %s: %s", self._gate.name, raw.row, raw.time, verdict)
+            self.p.journal.append(Rejected(raw.row, verdict, tuple(raw.values)), f"rejected:{self._symbol}:{raw.row}",
                                   symbol=self._symbol, time_=None if raw.time is None else raw.time.isoformat())
             return verdict
         stamp = raw.time.isoformat()
-        self.p.journal.append("bar", f"bar:{self._symbol}:{stamp}",
-                              {"row": raw.row, "live": self._is_live(raw.time), **dict(zip(COLUMNS, raw.values))},
+        self.p.journal.append(Bar(raw.row, self._is_live(raw.time), *raw.values), f"bar:{self._symbol}:{stamp}",
                               symbol=self._symbol, time_=stamp)
         return None
 
-    def _is_live(self, when: pd.Timestamp | None) -> bool:
+    def _is_live(self, when: dt.datetime | None) -> bool:
         """Whether a bar at `when` is traded (LIVE) rather than history for the warm-up (DELAYED)."""
         if when is None:
             return True
         start, through = self.p.spec.start, self.p.through
         return (start is None or when >= start) and (through is None or when > through)
 
-    def _deliver(self, when: pd.Timestamp, values: Sequence[float], live: bool) -> None:
+    def _deliver(self, when: dt.datetime, values: Sequence[float], live: bool) -> None:
         self.put_notification(self.LIVE if live else self.DELAYED)
         lines = self.lines
         lines.open[0], lines.high[0], lines.low[0], lines.close[0], lines.volume[0] = values
-        lines.datetime[0] = bt.date2num(when.to_pydatetime())
+        lines.datetime[0] = date_number(when)
 
 
 class ReplayFeed(LiveFeed):
-    """A finished CSV file of bars replayed as a live Backtrader feed, one row every `pace` seconds; see
-    the module's docstring and `LiveFeed` for its params."""
+    """A finished CSV or Parquet file of bars (`core.bars.read_rows`) replayed as a live Backtrader feed, one
+    row every `pace` seconds; see the module's docstring and `LiveFeed` for its params."""
 
     def _waiting(self) -> bool:
         return self._next < len(self._rows) and self._due <= time.monotonic()

@@ -14,10 +14,11 @@ at `flush` (feeds flush before they wait for a bar, and before a pushed bar is a
 those bars again from their source and re-derives the rest. One fsync per bar or order instead of
 one per event is what lets a paper run on a real disk keep up with its feeds.
 
-Every event has a natural key (`bar:SPY:2020-01-02T00:00:00`, `order:<id>`, ...). A resumed run
-re-derives the events of the step the crash interrupted; appending one that is already there is a
-no-op when its payload is the same and an error when it differs, so a resumed run can neither
-duplicate an order nor silently diverge from what it journaled before.
+An event's payload is one of the typed kinds of `events`, and the journal keeps the `events.SCHEMA` it
+was created with (SQLite's user_version). Every event has a natural key (`bar:SPY:2020-01-02T00:00:00`,
+`order:<id>`, ...). A resumed run re-derives the events of the step the crash interrupted; appending
+one that is already there is a no-op when its payload is the same and an error when it differs, so a
+resumed run can neither duplicate an order nor silently diverge from what it journaled before.
 """
 
 from __future__ import annotations
@@ -34,15 +35,11 @@ from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Generic, Self, TypeVar
+
+from .events import KINDS, SCHEMA, Payload, RunConfig
 
 log = logging.getLogger(__name__)
-
-KINDS = ("config", "resume", "bar", "rejected", "signal", "gap", "model", "decision", "risk", "order", "accepted",
-         "fill", "cancel", "snapshot", "stop")
-"""What an event records: the run's configuration, a resume, a bar seen (or rejected), a signal (or a
-stale-signal gap: none in time), a change of model version, a decision, a risk limit's breach, an order
-(submitted, accepted by the broker's checks, filled or cancelled), the account after a bar, a stop."""
 
 DURABLE = frozenset({"config", "resume", "order", "stop"})
 """Kinds whose events commit before `append` returns: each precedes an action the run cannot take back."""
@@ -51,7 +48,7 @@ KILL_AFTER_ENV = "SIGNALSTACK_PAPER_KILL_AFTER_SEQ"
 """Crash-test hook: when set to N, the process SIGKILLs itself right after the commit that makes event
 N durable, between journaling an action and taking it (tests/paper/test_crash.py)."""
 
-_SCHEMA = """
+_TABLES = """
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     at REAL NOT NULL,
@@ -73,8 +70,11 @@ class JournalError(RuntimeError):
     """The journal cannot be opened, written or trusted; the run stops before acting."""
 
 
+P = TypeVar("P", bound=Payload)
+
+
 @dataclass(frozen=True)
-class Event:
+class Event(Generic[P]):
     """One journaled event: `seq` orders them, `at` is the wall-clock time it was written."""
 
     seq: int
@@ -83,7 +83,7 @@ class Event:
     key: str
     symbol: str | None
     time: str | None
-    payload: dict[str, Any]
+    payload: P
 
 
 class Journal:
@@ -112,14 +112,22 @@ class Journal:
                 self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=FULL")
-                self._db.executescript(_SCHEMA)
+                self._db.executescript(_TABLES)
                 if max_pages is not None:
                     self._db.execute(f"PRAGMA max_page_count={int(max_pages)}")
-            self._db.execute("SELECT count(*) FROM events").fetchone()
+            empty = self._db.execute("SELECT count(*) FROM events").fetchone()[0] == 0
+            if empty and not readonly:
+                self._db.execute(f"PRAGMA user_version={SCHEMA}")
+            # the events.SCHEMA it was created with, kept when resumed; schema 1 journals never set it
+            self.schema: int = self._db.execute("PRAGMA user_version").fetchone()[0] or 1
         except sqlite3.Error as exc:
             what = "read" if readonly else "write"
             raise JournalError(f"journal {self.path}: cannot {what} it ({exc}); expected a "
                                f"{'paper journal' if readonly else 'writable SQLite file path'}") from None
+        if self.schema > SCHEMA:
+            self._db.close()
+            raise JournalError(f"journal {self.path}: schema {self.schema}, written by a newer signalstack; expected "
+                               f"schema {SCHEMA} or older (upgrade signalstack to read it)")
 
     def __enter__(self) -> Self:
         return self
@@ -142,7 +150,7 @@ class Journal:
             self._check_intact("commit pending events")
             self._commit("pending events")
 
-    def append(self, kind: str, key: str, payload: Mapping[str, Any], *, symbol: str | None = None,
+    def append(self, payload: Payload, key: str, *, symbol: str | None = None,
                time_: str | None = None) -> int | None:
         """Journal an event and return its sequence number; None when an event with `key` is already
         there with the same payload (a re-derived step of a resumed run). A `DURABLE` kind is on disk
@@ -151,9 +159,7 @@ class Journal:
         Raises JournalError when the event cannot be written (read-only file, full disk) or when `key`
         is journaled with a different payload: the caller must not take the action it records.
         """
-        if kind not in KINDS:
-            raise ValueError(f"event kind {kind!r}: expected one of {', '.join(KINDS)}")
-        text = _dumps(payload)
+        kind, text = payload.KIND, _dumps(payload.encode())
         with self._lock:
             self._check_intact(f"write {kind} event {key}")
             try:
@@ -210,15 +216,24 @@ class Journal:
 
     def events(self, kinds: Sequence[str] = ()) -> list[Event]:
         """Events of the given kinds (all when empty), in sequence order."""
-        query = "SELECT seq, at, kind, key, symbol, time, payload FROM events"
-        if kinds:
-            query += f" WHERE kind IN ({', '.join('?' * len(kinds))})"
+        where = f" WHERE kind IN ({', '.join('?' * len(kinds))})" if kinds else ""
+        return self._read(where, tuple(kinds))
+
+    def last(self, kind: str, before: str | None = None) -> dict[str, Event]:
+        """{symbol: its last event of `kind`}, of those whose bar time is before `before` when given; a status
+        reads these rather than a whole run's events."""
+        return {e.symbol or "": e for e in self._read(
+            " WHERE seq IN (SELECT max(seq) FROM events WHERE kind = ? AND (? IS NULL OR time < ?) GROUP BY symbol)",
+            (kind, before, before))}
+
+    def _read(self, where: str, parameters: tuple[Any, ...]) -> list[Event]:
         try:
             with self._lock:
-                rows = self._db.execute(query + " ORDER BY seq", tuple(kinds)).fetchall()
+                rows = self._db.execute("SELECT seq, at, kind, key, symbol, time, payload FROM events" + where
+                                        + " ORDER BY seq", parameters).fetchall()
         except sqlite3.Error as exc:
             raise JournalError(f"journal {self.path}: cannot read it ({exc})") from None
-        return [Event(seq, at, kind, key, symbol, when, json.loads(payload))
+        return [Event(seq, at, kind, key, symbol, when, KINDS[kind].decode(json.loads(payload)))
                 for seq, at, kind, key, symbol, when, payload in rows]
 
     def counts(self) -> dict[str, int]:
@@ -227,7 +242,7 @@ class Journal:
             rows = dict(self._db.execute("SELECT kind, count(*) FROM events GROUP BY kind").fetchall())
         return {kind: int(rows.get(kind, 0)) for kind in KINDS}
 
-    def config(self) -> dict[str, Any]:
+    def config(self) -> RunConfig:
         """The run's configuration: the payload of its config event."""
         found = self.events(("config",))
         if not found:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .events import Stop
+
 POLL_SECONDS = 0.1
 """How often a running paper run looks for the switch: a file system call on every bar of a fast
 replay would cost more than the rest of the bar's bookkeeping, and a person waits 0.1 s unnoticed."""
@@ -31,9 +33,9 @@ def request_stop(journal: str | Path, flatten: bool = False) -> Path:
     return switch
 
 
-def stop_request(journal: Path) -> dict[str, object] | None:
-    """The pending request ({reason, flatten}) when the switch is set, else None. An unreadable
-    switch file still stops the run, without flattening."""
+def stop_request(journal: Path) -> Stop | None:
+    """The pending request when the switch is set, else None. An unreadable switch file still stops
+    the run, without flattening."""
     switch = stop_file(journal)
     if not switch.exists():
         return None
@@ -41,4 +43,4 @@ def stop_request(journal: Path) -> dict[str, object] | None:
         flatten = bool(json.loads(switch.read_text() or "{}").get("flatten", False))
     except (OSError, ValueError, AttributeError):
         flatten = False
-    return {"reason": "kill switch", "flatten": flatten}
+    return Stop("kill switch", flatten)

@@ -36,11 +36,12 @@ from pathlib import Path
 import grpc
 import pandas as pd
 
+from signalstack.core.times import as_time
 from signalstack.protos.signalstack.v1 import feeds_pb2 as pb
 from signalstack.protos.signalstack.v1 import feeds_pb2_grpc as pb_grpc
-from signalstack.server.channel import KEEPALIVE_OPTIONS
-from signalstack.server.options import TlsFiles
-from signalstack.server.security import TokenAuth, read_tokens, server_credentials
+from signalstack.transport.channel import KEEPALIVE_OPTIONS
+from signalstack.transport.guard import TokenAuth, read_tokens, server_credentials
+from signalstack.transport.security import TlsFiles
 
 from .feeds import DUPLICATE, FeedSpec, LiveFeed, RawBar
 from .journal import Journal, JournalError
@@ -206,13 +207,12 @@ def _named(security: dict[str, Path | None]) -> str:
 
 def _bar_time(seconds: int) -> tuple[pd.Timestamp | None, str | None]:
     """A pushed bar's time (naive UTC, as a file's times are read) from unix seconds, or why it is none."""
-    problem = f"time {seconds}, expected unix seconds > 0 of a date pandas can hold"
-    if seconds <= 0:
-        return None, problem
     try:
-        return pd.Timestamp(seconds, unit="s"), None
-    except (OverflowError, ValueError):
-        return None, problem
+        if seconds > 0:
+            return as_time(seconds), None
+    except ValueError:
+        pass
+    return None, f"time {seconds}, expected unix seconds > 0 of a date pandas can hold"
 
 
 class _BarFeedServicer(pb_grpc.BarFeedServicer):

@@ -6,25 +6,23 @@ that trades. Each call is one `BarFeed.PushBars` stream; its acknowledgement say
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import grpc
-import pandas as pd
 
+from signalstack.core.times import TimeLike, unix_seconds
 from signalstack.protos.signalstack.v1 import feeds_pb2 as pb
 from signalstack.protos.signalstack.v1 import feeds_pb2_grpc as pb_grpc
-from signalstack.server.channel import CHANNEL_OPTIONS
+from signalstack.transport.security import ClientSecurity
 
 
 class PushedBar(NamedTuple):
     """One bar to push; any 7-item sequence in this order will do."""
 
     symbol: str
-    time: int | str | dt.datetime | pd.Timestamp
-    """Unix seconds, or a date/datetime (naive ones are UTC)."""
+    time: TimeLike
+    """Unix seconds, or a date/datetime (naive ones are UTC): `core.times.unix_seconds`, in whole seconds."""
     open: float
     high: float
     low: float
@@ -53,23 +51,21 @@ class PushAck:
     rejections: tuple[Rejection, ...]
 
 
-def push_bars(target: str, bars: Iterable[PushedBar | tuple], *, timeout: float = 30.0, token: str | None = None,
-              root_certificates: bytes | None = None) -> PushAck:
+def push_bars(target: str, bars: Iterable[PushedBar | tuple], *, timeout: float = 30.0,
+              security: ClientSecurity | None = None) -> PushAck:
     """Stream `bars` to the paper run whose grpc feeds listen at `target` (HOST:PORT); return its acknowledgement.
 
-    `token`: a bearer token of the feed's token_file, when it has one; `root_certificates`: the PEM of
-    the CA that signed the feed's tls_cert, to connect over TLS (required when the feed serves TLS).
+    `security`: a bearer token of the feed's token_file, when it has one, and as `tls_ca` the CA that
+    signed the feed's tls_cert, to connect over TLS (required when the feed serves TLS).
     Waits up to `timeout` seconds in all, including for the run to be listening (a run being resumed).
     Raises ValueError for a bar that cannot be sent (a time that is no date, or not whole seconds) and
     grpc.RpcError when the run cannot be reached in time, refuses the token (UNAUTHENTICATED) or cannot
     journal.
     """
-    channel = (grpc.insecure_channel(target, options=CHANNEL_OPTIONS) if root_certificates is None else
-               grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates), options=CHANNEL_OPTIONS))
-    metadata = (("authorization", f"Bearer {token}"),) if token else ()
-    with channel:
+    security = security or ClientSecurity()
+    with security.channel(target) as channel:
         reply = pb_grpc.BarFeedStub(channel).PushBars(_messages(bars), timeout=timeout, wait_for_ready=True,
-                                                      metadata=metadata)
+                                                      metadata=security.metadata)
     return PushAck(accepted=reply.accepted, duplicates=reply.duplicates, rejected=reply.rejected,
                    rejections=tuple(Rejection(r.index, r.symbol, r.time, r.reason) for r in reply.rejections))
 
@@ -77,24 +73,5 @@ def push_bars(target: str, bars: Iterable[PushedBar | tuple], *, timeout: float 
 def _messages(bars: Iterable[PushedBar | tuple]) -> Iterator[pb.FeedBar]:
     for bar in bars:
         symbol, when, open_, high, low, close, volume = bar
-        yield pb.FeedBar(symbol=symbol, time=unix_seconds(when), open=open_, high=high, low=low, close=close,
-                         volume=volume)
-
-
-def unix_seconds(when: int | str | dt.datetime | pd.Timestamp) -> int:
-    """A bar time as the unix seconds `BarFeed` takes: ints as they are, dates and datetimes (naive: UTC)
-    converted. Raises ValueError for what is no date or has fractions of a second."""
-    if isinstance(when, int) and not isinstance(when, bool):
-        return when
-    try:
-        stamp = pd.Timestamp(when)
-    except (TypeError, ValueError):
-        raise ValueError(f"bar time {when!r}: expected unix seconds or a date/datetime") from None
-    if stamp is pd.NaT:
-        raise ValueError(f"bar time {when!r}: expected unix seconds or a date/datetime")
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert("UTC").tz_localize(None)
-    seconds, rest = divmod(stamp.value, 1_000_000_000)
-    if rest:
-        raise ValueError(f"bar time {when!r}: has fractions of a second, expected whole seconds")
-    return int(seconds)
+        yield pb.FeedBar(symbol=symbol, time=unix_seconds(when, exact=True), open=open_, high=high, low=low,
+                         close=close, volume=volume)

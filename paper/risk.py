@@ -29,16 +29,15 @@ import bisect
 import math
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
-import backtrader as bt
-import pandas as pd
+from signalstack.core.times import bar_time, date_number
 
+from signalstack.core.settings import parse
+
+from .config import RiskLimits
+from .events import RiskBreach, RunConfig, Snapshot
 from .journal import Event, Journal
-
-LIMITS = ("max_position", "max_gross", "daily_loss_limit")
-"""The risk limits a paper run takes, by their keyword names."""
 
 _WAIT_SECONDS = 0.1
 """How often an entry waiting on the other feeds looks whether its own run is stopping."""
@@ -46,43 +45,6 @@ _WAIT_SECONDS = 0.1
 
 class RiskWaitCancelled(RuntimeError):
     """The run was told to stop while an entry waited on the other feeds; the bar is left unfinished."""
-
-
-@dataclass(frozen=True)
-class RiskLimits:
-    """What a paper run may hold; None leaves a limit off (see the module for each one)."""
-
-    max_position: float | None = None
-    """Largest position of a symbol, as a fraction of its account's equity."""
-    max_gross: float | None = None
-    """Largest gross exposure of the run: sum of |position value| / sum of equity over its accounts."""
-    daily_loss_limit: float | None = None
-    """Fraction of the day's starting equity the run may lose before entries halt for the day."""
-
-    def __post_init__(self) -> None:
-        for name in ("max_position", "max_gross"):
-            value = getattr(self, name)
-            if value is not None and not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} {value}: expected a fraction of equity > 0, or None for no limit")
-        loss = self.daily_loss_limit
-        if loss is not None and not (math.isfinite(loss) and 0 < loss < 1):
-            raise ValueError(f"daily_loss_limit {loss}: expected a fraction in (0, 1), or None for no limit")
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any] | None) -> RiskLimits:
-        """Limits from a journaled or configured mapping (missing keys: no limit)."""
-        values = dict(values or {})
-        unknown = sorted(set(values) - set(LIMITS))
-        if unknown:
-            raise ValueError(f"risk limits {', '.join(unknown)}: expected among {', '.join(LIMITS)}")
-        return cls(**values)
-
-    def active(self) -> bool:
-        """Whether any limit is set."""
-        return any(value is not None for value in asdict(self).values())
-
-    def as_dict(self) -> dict[str, float | None]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -111,10 +73,9 @@ class Verdict:
     def journal(self, journal: Journal, symbol: str, time: str, number: int, side: str, wanted: float) -> None:
         """Journal each breach as a `risk` event, keyed by symbol, bar time, order number and limit."""
         for breach in self.breaches:
-            journal.append("risk", f"risk:{symbol}:{time}:{number}:{breach.limit}", {
-                "limit": breach.limit, "value": breach.value, "threshold": breach.threshold, "action": self.action,
-                "side": side, "size": wanted, "placed": self.size, "units": breach.units},
-                symbol=symbol, time_=time)
+            journal.append(RiskBreach(breach.limit, breach.value, breach.threshold, self.action, side, wanted,
+                                      self.size, breach.units), f"risk:{symbol}:{time}:{number}:{breach.limit}",
+                           symbol=symbol, time_=time)
 
 
 @dataclass(frozen=True)
@@ -209,7 +170,7 @@ class RiskBook:
                       for s in self._records):
                 if cancelled():
                     raise RiskWaitCancelled(f"{symbol}: stopped while waiting for the other feeds to reach "
-                                            f"{bt.num2date(when)}")
+                                            f"{bar_time(when)}")
                 self._changed.wait(_WAIT_SECONDS)
             return {s: self._before(s, when) for s in self._records if s != symbol}
 
@@ -232,19 +193,17 @@ class RiskBook:
         return max(0.0, 1.0 - worst / start)
 
 
-def open_book(config: Mapping[str, Any], journal: Journal) -> RiskBook | None:
-    """The risk book of the run configured by `config` (its journaled payload), primed with the accounts
-    its journal recorded so far; None when the run sets no limit."""
-    limits = RiskLimits.from_mapping(config.get("risk"))
+def open_book(config: RunConfig, journal: Journal) -> RiskBook | None:
+    """The risk book of the run configured by `config`, primed with the accounts its journal recorded so
+    far; None when the run sets no limit."""
+    limits = parse(RiskLimits, config.risk, source="the journaled risk limits")
     if not limits.active():
         return None
-    symbols = [feed["symbol"] for feed in config["feeds"]]
-    return RiskBook(limits, symbols, config["cash"], (_snapshot_record(e) for e in journal.events(("snapshot",))))
+    return RiskBook(limits, config.symbols, config.cash, (_snapshot_record(e) for e in journal.events(("snapshot",))))
 
 
-def _snapshot_record(event: Event) -> tuple[str, float, float, float]:
-    when = bt.date2num(pd.Timestamp(event.time).to_pydatetime())
-    return event.symbol or "", when, event.payload["value"], event.payload["cash"]
+def _snapshot_record(event: Event[Snapshot]) -> tuple[str, float, float, float]:
+    return event.symbol or "", date_number(event.time), event.payload.value, event.payload.cash
 
 
-__all__ = ["LIMITS", "Breach", "RiskBook", "RiskLimits", "RiskWaitCancelled", "Verdict", "open_book"]
+__all__ = ["Breach", "RiskBook", "RiskLimits", "RiskWaitCancelled", "Verdict", "open_book"]

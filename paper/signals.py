@@ -26,28 +26,27 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
 
 import grpc
 import numpy as np
 import pandas as pd
 
 from signalstack.core.outputs import joined_columns
+from signalstack.core.times import as_time, unix_seconds
 from signalstack.plugin.sources import GrpcSource, Tensors
 from signalstack.protos.signalstack.v1 import signals_pb2 as pb
-from signalstack.server import wire
-from signalstack.server.client import SignalClient
+from signalstack.transport import wire
+from signalstack.transport.client import SignalClient
+from signalstack.transport.security import ClientSecurity
 
+from .config import DEFAULT_SIGNAL_TIMEOUT
+from .events import Gap, Signal
 from .journal import Journal
 
 log = logging.getLogger(__name__)
-
-DEFAULT_SIGNAL_TIMEOUT = 2.0
-"""Seconds a bar waits for its signal (`paper run --signal-timeout`): far above a loopback or LAN
-answer (milliseconds), far below a daily or minute bar's spacing."""
 
 TIMEOUT = "timeout"
 """Gap: the stream is up but the bar's signal did not come within the deadline."""
@@ -62,29 +61,12 @@ the same lines."""
 GAP_REASONS = (TIMEOUT, UNAVAILABLE, WARMING_UP, OUTPUTS_CHANGED)
 
 
-@dataclass(frozen=True)
-class Journaled:
-    """What the journal says of a bar's signal: its outputs by column and version, or the gap's reason."""
-
-    values: dict[str, float | None]
-    version: int | None
-    gap: str | None = None
-
-
-def journaled_signals(journal: Journal, symbol: str, after: pd.Timestamp | None) -> dict[int, Journaled]:
-    """{unix time: Journaled} of `symbol`'s signals and gaps journaled for bars after `after` (a resumed
-    run's last finished bar; None: it had finished none): the bar a stop or crash interrupted, whose signal
-    must not change."""
-    found: dict[int, Journaled] = {}
-    for event in journal.events(("signal", "gap")):
-        if event.symbol == symbol and event.time is not None and (after is None or pd.Timestamp(event.time) > after):
-            payload = event.payload
-            if event.kind == "gap":
-                found[_unix(event.time)] = Journaled({}, None, payload["why"])
-            else:
-                values = {k: v for k, v in payload.items() if k not in ("model", "version")}
-                found[_unix(event.time)] = Journaled(values, payload["version"])
-    return found
+def journaled_signals(journal: Journal, symbol: str, after: pd.Timestamp | None) -> dict[int, Signal | Gap]:
+    """{unix time: the signal or gap} journaled for `symbol`'s bars after `after` (a resumed run's last
+    finished bar; None: it had finished none): the bar a stop or crash interrupted, whose signal must not
+    change."""
+    return {unix_seconds(event.time): event.payload for event in journal.events(("signal", "gap"))
+            if event.symbol == symbol and event.time is not None and (after is None or as_time(event.time) > after)}
 
 
 @dataclass(frozen=True)
@@ -124,7 +106,7 @@ class StreamSource(AbstractContextManager):
 
     def __init__(self, target: str, model: str, *, timeout: float = DEFAULT_SIGNAL_TIMEOUT,
                  backoff: Backoff | None = None, connect_timeout: float = 10.0, symbol: str | None = None,
-                 security: Mapping[str, Any] | None = None) -> None:
+                 security: ClientSecurity | None = None) -> None:
         if not timeout > 0:
             raise ValueError(f"signal timeout {timeout}: expected seconds > 0")
         self.target = target
@@ -132,10 +114,10 @@ class StreamSource(AbstractContextManager):
         self.timeout = float(timeout)
         self.backoff = backoff or Backoff()
         self.symbol = symbol
-        self.redo: dict[int, Journaled] = {}
-        self.security = dict(security or {})
-        """The bearer token and TLS certificates every connection presents (`security_keywords`)."""
-        self._unary = GrpcSource(target, model, 0, connect_timeout=connect_timeout, **self.security)
+        self.redo: dict[int, Signal | Gap] = {}
+        self.security = security
+        """The bearer token and TLS files every connection presents."""
+        self._unary = GrpcSource(target, model, 0, connect_timeout=connect_timeout, security=security)
         card = self._unary.card
         if card.tensor_inputs or card.intraday:
             self._unary.close()
@@ -156,7 +138,7 @@ class StreamSource(AbstractContextManager):
         self._scorers: list[StreamScorer] = []
         self._numbers = itertools.count(1)
 
-    def for_symbol(self, symbol: str, redo: dict[int, Journaled] | None = None) -> StreamSource:
+    def for_symbol(self, symbol: str, redo: dict[int, Signal | Gap] | None = None) -> StreamSource:
         """This source with its scorers' streams labelled `symbol` (the server's window key and logs),
         returning `redo`'s journaled signals for those bars (`journaled_signals`); it shares this source's
         connection and is closed with it."""
@@ -265,13 +247,13 @@ class StreamScorer:
         self._failures = 0
         return _outputs(answer)[1]
 
-    def _journaled(self, journaled: Journaled) -> np.ndarray | None:
+    def _journaled(self, journaled: Signal | Gap) -> np.ndarray | None:
         """The signal (or gap) the journal holds for a bar being traded again."""
-        self.gap = journaled.gap
-        if journaled.gap is not None:
+        if isinstance(journaled, Gap):
+            self.gap = journaled.why
             return None
         self.version = journaled.version
-        return np.array([np.nan if journaled.values.get(c) is None else journaled.values[c]
+        return np.array([np.nan if journaled.outputs.get(c) is None else journaled.outputs[c]
                          for c in self.source.columns], dtype=np.float64)
 
     def close(self) -> None:
@@ -287,8 +269,8 @@ class StreamScorer:
         """The bar as a BarEvent, kept as history; a bar at the time of the last one replaces it, and
         since a stream's times must increase, the stream is then reopened with the corrected history."""
         o, h, lo, c, v = (float(x) for x in np.asarray(bar, dtype=np.float64).ravel())
-        event = pb.BarEvent(model=self.source.model, version=0, symbol=self.symbol, time=_unix(time), open=o, high=h,
-                            low=lo, close=c, volume=v)
+        event = pb.BarEvent(model=self.source.model, version=0, symbol=self.symbol, time=unix_seconds(time), open=o,
+                            high=h, low=lo, close=c, volume=v)
         if self._history and self._history[-1].time == event.time:
             self._history[-1] = event
             self.close()
@@ -302,7 +284,7 @@ class StreamScorer:
         if _now() < self._retry_at:
             return False
         self.close()
-        client = SignalClient(self.source.target, timeout=max(deadline - _now(), 0.001), **self.source.security)
+        client = SignalClient(self.source.target, timeout=max(deadline - _now(), 0.001), security=self.source.security)
         try:
             info = client.get_model(self.source.model, 0)
         except grpc.RpcError as exc:
@@ -363,14 +345,8 @@ def _outputs(answer: pb.Signal) -> tuple[list[str], np.ndarray]:
     return columns, np.concatenate([arrays[t.name].reshape(-1) for t in answer.outputs]).astype(np.float64)
 
 
-def _unix(time: Any) -> int:
-    """A bar time as the unix seconds of a BarEvent (naive times are UTC)."""
-    return int(pd.Timestamp(time).value // 1_000_000_000)
-
-
 def _now() -> float:
     return time.monotonic()
 
 
-__all__ = ["DEFAULT_SIGNAL_TIMEOUT", "GAP_REASONS", "Backoff", "Journaled", "StreamScorer", "StreamSource",
-           "journaled_signals"]
+__all__ = ["DEFAULT_SIGNAL_TIMEOUT", "GAP_REASONS", "Backoff", "StreamScorer", "StreamSource", "journaled_signals"]

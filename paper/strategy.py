@@ -4,9 +4,10 @@ The trading rules are `SignalStrategy`'s, untouched, so a paper run trades like 
 subclass adds what trading live needs: each live bar's signal, each decision and order are
 journaled before the order reaches the broker (with an id derived from the run, symbol, bar and
 decision, so a resumed run re-derives the same ids instead of placing new orders), each fill or
-cancellation before the strategy reacts to it, and the account after the bar. It looks for the kill
-switch (every `kill_switch.POLL_SECONDS`), and on a resumed run it restores its position and
-re-submits its pending orders at the bar they were first submitted on.
+cancellation before the strategy reacts to it, each trade Backtrader closes, and the account after
+the bar with the trade still open. It looks for the kill switch (every `kill_switch.POLL_SECONDS`),
+and on a resumed run it restores its position and Backtrader's open trade (which then closes as it
+would have) and re-submits its pending orders at the bar they were first submitted on.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import backtrader as bt
-import pandas as pd
 
-from signalstack.plugin.feeds import bar_time
+from signalstack.core.times import bar_time, date_number
 from signalstack.plugin.indicators import OUTPUT_LINES
 from signalstack.plugin.strategies import SignalStrategy
 
 from .broker_state import SymbolState
+from .events import (Accepted, Cancel, ClosedTrade, Decision, Fill, Gap, ModelChange, OpenTrade, Order, Signal,
+                     Snapshot, Stop)
 from .journal import Journal
 from .kill_switch import POLL_SECONDS, stop_request
 from .risk import RiskBook, RiskWaitCancelled
@@ -48,25 +50,25 @@ class Controller:
     run_id: str
     model: str
     version: int
-    stop: dict[str, Any] | None = None
-    """The stop being honoured ({reason, flatten}); None while the run goes on."""
+    stop: Stop | None = None
+    """The stop being honoured; None while the run goes on."""
     risk: RiskBook | None = None
     """The run's risk limits and the accounts they are checked on; None: no limit is set."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _next_poll: float = -math.inf  # when to look for the kill switch's file next
 
-    def stop_requested(self) -> dict[str, Any] | None:
-        """The kill switch's request ({reason, flatten}) once its file exists (looked for at most every
+    def stop_requested(self) -> Stop | None:
+        """The kill switch's request once its file exists (looked for at most every
         `POLL_SECONDS`), journaled (once) before any strategy acts on it."""
         with self._lock:
             if self.stop is None and time.monotonic() >= self._next_poll:
                 self._next_poll = time.monotonic() + POLL_SECONDS
                 request = stop_request(self.journal.path)
                 if request is not None:
-                    self.journal.append("stop", f"stop:{self.journal.counts()['stop'] + 1}", request)
+                    self.journal.append(request, f"stop:{self.journal.counts()['stop'] + 1}")
                     self.stop = request
                     log.warning("kill switch set: stopping%s",
-                                " once every position is closed" if request["flatten"] else "")
+                                " once every position is closed" if request.flatten else "")
             return self.stop
 
 
@@ -87,21 +89,31 @@ class PaperStrategy(SignalStrategy):
         self._orders_on_bar = 0
         self._now = ""
         state: SymbolState | None = self.p.restore
-        self._through = -math.inf if state is None or state.through is None else _date_number(state.through)
+        self._through = date_number(None if state is None else state.through)
         self._outputs = [(c, OUTPUT_LINES[c]) for c in self.p.source.columns if c in OUTPUT_LINES]
         self._version: int | None = None  # the version of the last journaled signal (the journal's, at first)
+        self._opened = (-1, "")  # the open trade's ref and opening time, converted once a trade (it costs ~20 µs)
 
     def start(self) -> None:
         state: SymbolState | None = self.p.restore
-        if state is None or state.through is None:
+        if state is None or state.snapshot is None:
             return
-        self.broker.set_cash(state.cash)
-        if state.size:
+        snapshot = state.snapshot
+        self.broker.set_cash(snapshot.cash)
+        if snapshot.position[0]:
             position = bt.Position()  # opened through update(), which also stamps it (short credit reads the stamp)
-            position.update(state.size, state.price, state.through.to_pydatetime())
+            position.update(*snapshot.position, state.through.to_pydatetime())
             self.broker.positions[self.data] = position
-        self._entry_bar = state.strategy["entry_bar"]
-        self._stopped_side = state.strategy["stopped_side"]
+        self._entry_bar = snapshot.strategy["entry_bar"]
+        self._stopped_side = snapshot.strategy["stopped_side"]
+        if snapshot.trade is not None:  # Backtrader's own trade goes on, so that it closes as it would have
+            opened = snapshot.trade
+            trade = bt.Trade(data=self.data, size=opened.size, price=opened.price, commission=opened.commission)
+            trade.pnl, trade.baropen, trade.dtopen = opened.pnl, opened.bar, date_number(opened.opened)
+            trade.long, trade.isopen, trade.status = opened.size > 0, True, trade.Open
+            self._trades[self.data][0].append(trade)  # where Strategy keeps a data's trades (tradeid 0)
+            self.ledger.resume(trade, opened.peak)
+            self._opened = (trade.ref, opened.opened)
 
     def prenext(self) -> None:
         self._step(decide=False)
@@ -134,11 +146,11 @@ class PaperStrategy(SignalStrategy):
         if self.p.controller.risk is not None:
             self.p.controller.risk.finish(self.data._name)
 
-    def _stopping(self, stop: dict[str, Any]) -> None:
+    def _stopping(self, stop: Stop) -> None:
         """Stop this feed's run; with `flatten`, only once its position is closed (and no order is pending)."""
         if self._order is not None:
             return
-        if stop["flatten"] and self.position.size:
+        if stop.flatten and self.position.size:
             self._reason = "flatten"
             self._order = self.close()
             return
@@ -177,11 +189,9 @@ class PaperStrategy(SignalStrategy):
         number = self._orders_on_bar
         oid = order_id(self.p.controller.run_id, symbol, self._now, number, side)
         held = self.position.size
-        journal.append("decision", f"decision:{symbol}:{self._now}:{number}",
-                       {"reason": self._reason, "side": side, "size": abs(size), "position": held,
-                        "line": _number(self._line[0])}, symbol=symbol, time_=self._now)
-        journal.append("order", f"order:{oid}", {"order_id": oid, "side": side, "size": abs(size), "type": "market",
-                                                 "reason": self._reason, "close": self.data.close[0]},
+        journal.append(Decision(self._reason, side, abs(size), held, _number(self._line[0])),
+                       f"decision:{symbol}:{self._now}:{number}", symbol=symbol, time_=self._now)
+        journal.append(Order(oid, side, abs(size), "market", self._reason, self.data.close[0]), f"order:{oid}",
                        symbol=symbol, time_=self._now)
         order = place(self, size=abs(size), **kwargs)
         self._ids[order.ref] = oid
@@ -213,16 +223,24 @@ class PaperStrategy(SignalStrategy):
         journal, symbol = self.p.controller.journal, self.data._name
         now = bar_time(self.data.datetime[0]).isoformat()
         if order.status == order.Accepted:
-            journal.append("accepted", f"accepted:{oid}", {"order_id": oid}, symbol=symbol, time_=now)
+            journal.append(Accepted(oid), f"accepted:{oid}", symbol=symbol, time_=now)
         elif order.status == order.Completed:
             done = order.executed
-            when = bar_time(done.dt).isoformat()
-            journal.append("fill", f"fill:{oid}", {
-                "order_id": oid, "side": "buy" if order.isbuy() else "sell", "size": done.size, "price": done.price,
-                "value": abs(done.size) * done.price, "commission": done.comm}, symbol=symbol, time_=when)
+            journal.append(Fill(oid, "buy" if order.isbuy() else "sell", done.size, done.price,
+                                abs(done.size) * done.price, done.comm), f"fill:{oid}", symbol=symbol,
+                           time_=bar_time(done.dt).isoformat())
         elif not order.alive():
-            journal.append("cancel", f"cancel:{oid}", {"order_id": oid, "status": order.getstatusname()},
-                           symbol=symbol, time_=now)
+            journal.append(Cancel(oid, order.getstatusname()), f"cancel:{oid}", symbol=symbol, time_=now)
+
+    def notify_trade(self, trade: bt.Trade) -> None:
+        """Journal each trade Backtrader closes, as the ledger rows it (a journal of schema 1 has no trades)."""
+        row = self.ledger.on_trade(trade)
+        journal = self.p.controller.journal
+        if row is not None and journal.schema >= 2:
+            del row["symbol"]
+            row["entry_time"], row["exit_time"] = (bar_time(row[k]).isoformat() for k in ("entry_time", "exit_time"))
+            journal.append(ClosedTrade(**row), f"trade:{self.data._name}:{row['exit_time']}", symbol=self.data._name,
+                           time_=row["exit_time"])
 
     def _journal_signal(self) -> None:
         """Journal the bar's signal with the model version that made it, after a "model" event when that
@@ -234,37 +252,40 @@ class PaperStrategy(SignalStrategy):
         if all(v is None for v in values.values()):
             why = None if scorer is None else scorer.gap
             if why is not None:  # no entry on this bar (the scorer has logged why); stops and exits still act
-                journal.append("gap", f"gap:{symbol}:{self._now}", {"why": why, "model": controller.model},
-                               symbol=symbol, time_=self._now)
+                journal.append(Gap(why, controller.model), f"gap:{symbol}:{self._now}", symbol=symbol, time_=self._now)
             return  # else not enough history for a prediction yet
         version = controller.version if scorer is None or scorer.version is None else int(scorer.version)
         if self._version is None:
-            self._version = next((e.payload["version"] for e in reversed(journal.events(("signal",)))
+            self._version = next((e.payload.version for e in reversed(journal.events(("signal",)))
                                   if e.symbol == symbol and e.time < self._now), controller.version)
         if version != self._version:
             log.info("%s: model %s v%d from bar %s on (was v%d)", symbol, controller.model, version, self._now,
                      self._version)
-            journal.append("model", f"model:{symbol}:{self._now}",
-                           {"model": controller.model, "from": self._version, "to": version},
+            journal.append(ModelChange(controller.model, self._version, version), f"model:{symbol}:{self._now}",
                            symbol=symbol, time_=self._now)
         self._version = version
-        journal.append("signal", f"signal:{symbol}:{self._now}", {**values, "model": controller.model,
-                                                                  "version": version},
-                       symbol=symbol, time_=self._now)
+        journal.append(Signal(values, controller.model, version), f"signal:{symbol}:{self._now}", symbol=symbol,
+                       time_=self._now)
 
     def _journal_snapshot(self) -> None:
         symbol, position = self.data._name, self.position
         if self.p.controller.risk is not None:
             self.p.controller.risk.record(symbol, self.data.datetime[0], self.broker.getvalue(), self.broker.getcash())
-        self.p.controller.journal.append("snapshot", f"snapshot:{symbol}:{self._now}", {
-            "cash": self.broker.getcash(), "value": self.broker.getvalue(), "position": [position.size, position.price],
-            "strategy": {"entry_bar": self._entry_bar, "stopped_side": self._stopped_side}},
-            symbol=symbol, time_=self._now)
+        self.p.controller.journal.append(
+            Snapshot(self.broker.getcash(), self.broker.getvalue(), (position.size, position.price),
+                     {"entry_bar": self._entry_bar, "stopped_side": self._stopped_side}, self._open_trade()),
+            f"snapshot:{symbol}:{self._now}", symbol=symbol, time_=self._now)
 
-
-def _date_number(when: pd.Timestamp) -> float:
-    """A bar time as the feed stamps it (Backtrader's date number of the naive datetime)."""
-    return bt.date2num(pd.Timestamp(when).to_pydatetime())
+    def _open_trade(self) -> OpenTrade | None:
+        """Backtrader's trade open after this bar, as a snapshot keeps it (none in a journal of schema 1)."""
+        trades = self._trades[self.data][0]
+        if not trades or not trades[-1].isopen or self.p.controller.journal.schema < 2:
+            return None
+        trade = trades[-1]
+        if self._opened[0] != trade.ref:
+            self._opened = (trade.ref, bar_time(trade.dtopen).isoformat())
+        return OpenTrade(self._opened[1], trade.baropen, trade.size, trade.price, trade.commission, trade.pnl,
+                         self.ledger.peak(trade))
 
 
 def _number(value: float) -> float | None:

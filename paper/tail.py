@@ -17,9 +17,9 @@ import collections
 import logging
 import time
 
-from signalstack.core.bars import BarsError
+from signalstack.core.bars import BarLayout, BarsError, RawBar
 
-from .feeds import CsvLayout, LiveFeed, RawBar
+from .feeds import LiveFeed
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class TailFeed(LiveFeed):
         super().start()
         self._offset = 0  # bytes of the file read so far: whole lines only
         self._line = 0  # lines read so far
-        self._layout: CsvLayout | None = None
+        self._layout: BarLayout | None = None
         self._pending: collections.deque[RawBar] = collections.deque()
 
     def _waiting(self) -> bool:
@@ -75,9 +75,10 @@ class TailFeed(LiveFeed):
             self._line += 1
             text = line.decode("utf-8-sig" if self._line == 1 else "utf-8", errors="replace").rstrip("\r")
             if self._layout is None:
-                self._layout = CsvLayout.from_header(text, path)
+                self._layout = BarLayout.from_header(text, str(path))
             elif self._line > self.p.after_row and (raw := self._layout.parse_line(text, self._line)) is not None:
-                rows.append(raw)
+                if not raw.empty:  # as a replay of the file skips it
+                    rows.append(raw)
         if rows:
             log.debug("%s: %d new row(s) in %s", self._symbol, len(rows), path.name)
         return rows

@@ -6,7 +6,6 @@ Both compute their figures through `stats`, the one place statistics are defined
 
 from __future__ import annotations
 
-import math
 from array import array
 from typing import Any
 
@@ -14,15 +13,12 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from .feeds import bar_times, data_bars
+from signalstack.core.times import bar_times, date_number
+
+from .feeds import data_bars
 from .indicators import OUTPUT_LINES, SignalIndicator
 from .ledger import Ledger
 from .stats import calibration, performance, signal_quality
-
-
-def _date_number(start: Any) -> float:
-    """A `start` parameter as a Backtrader date number; None is minus infinity (from the first bar)."""
-    return -math.inf if start is None else bt.date2num(pd.Timestamp(start).to_pydatetime())
 
 
 class Performance(bt.Analyzer):
@@ -48,7 +44,7 @@ class Performance(bt.Analyzer):
         own = getattr(self.strategy, "ledger", None)
         self.ledger = own if isinstance(own, Ledger) else Ledger()
         self._records = own is not self.ledger
-        self._from = _date_number(self.p.start)
+        self._from = date_number(self.p.start)
         self._times = array("d")
         self._values = array("d")
 

@@ -9,13 +9,15 @@ from datetime import date, datetime
 from typing import Any
 
 import backtrader as bt
+import numpy as np
 import pandas as pd
 
-from . import defaults
-from .analyzers import Performance, SignalQuality
+from .analyzers import Performance
 from .feeds import bars_feed
+from .indicators import OUTPUT_LINES
+from .settings import TradingSettings
 from .sources import SignalSource
-from .stats import buy_and_hold, performance
+from .stats import buy_and_hold, calibration, performance, signal_quality
 from .strategies import SignalStrategy
 
 log = logging.getLogger(__name__)
@@ -54,22 +56,18 @@ def configure_broker(broker: bt.brokers.BackBroker, cash: float, commission: flo
     broker.set_slippage_perc(slippage, slip_open=True, slip_limit=True, slip_match=True, slip_out=False)
 
 
-def run_backtest(source: SignalSource, bars: pd.DataFrame, *,
-                 start: str | date | datetime | pd.Timestamp | None = None, cash: float = defaults.CASH,
-                 commission: float = defaults.COMMISSION, slippage: float = defaults.SLIPPAGE,
-                 buy_threshold: float = defaults.BUY_THRESHOLD, sell_threshold: float = defaults.SELL_THRESHOLD,
-                 allow_short: bool = False, stake: float = defaults.STAKE,
-                 periods_per_year: float | None = None, preload: bool = True, symbol: str = "",
-                 fundamentals: pd.DataFrame | None = None, **strategy: Any) -> BacktestResult:
+def run_backtest(source: SignalSource, bars: pd.DataFrame, settings: TradingSettings | None = None, *,
+                 start: str | date | datetime | pd.Timestamp | None = None, preload: bool = True, symbol: str = "",
+                 fundamentals: pd.DataFrame | None = None, log_orders: bool = False, **trading: Any) -> BacktestResult:
     """Trade `SignalStrategy` on `bars` from `start` and compare it with buy-and-hold.
 
-    `start` (default: the model card's test period start, so out of sample) is the first bar on
-    whose close a decision may be made; the first fill is at the next bar's open. All bars are fed
-    so the model has its history, but statistics cover [start, end] only. `commission` and
-    `slippage` are fractions of traded value and of price (slippage applies to open fills too).
-    `preload=False` feeds the bars one at a time as a live feed does, so the model is asked bar by
-    bar. `fundamentals` (dated factor rows) feeds a two-input model. Further keywords are
-    `SignalStrategy` parameters (sizing, stop_loss, hold, line, ...).
+    `settings` are the strategy's parameters, cash and costs (default `TradingSettings()`); keywords
+    named as its fields (buy_threshold=0.6, commission=0.0, ...) are applied over them and checked
+    once. `start` (default: the model card's test period start, so out of sample) is the first bar
+    on whose close a decision may be made; the first fill is at the next bar's open. All bars are
+    fed so the model has its history, but statistics cover [start, end] only. `preload=False` feeds
+    the bars one at a time as a live feed does, so the model is asked bar by bar. `fundamentals`
+    (dated factor rows) feeds a two-input model. `log_orders` logs every fill at INFO.
 
     Annual figures run on the bars' clock: CAGR and turnover over the calendar time the period
     spans; Sharpe and Sortino with `periods_per_year` bars to a year, by default (None) the bars
@@ -77,46 +75,55 @@ def run_backtest(source: SignalSource, bars: pd.DataFrame, *,
     need no setting. `stats["periods_per_year"]` is the factor used. Volatility sizing takes the
     same override, else the bars per year seen up to each decision.
     """
-    if cash <= 0 or commission < 0 or slippage < 0:
-        raise ValueError(f"cash {cash}, commission {commission}, slippage {slippage}: "
-                         "expected cash > 0 and costs >= 0")
-    known = set(SignalStrategy.params._getkeys()) - {"source", "start", "fundamentals"}
-    unknown = sorted(set(strategy) - known)
-    if unknown:
-        raise ValueError(f"strategy parameters {', '.join(unknown)}: expected among {', '.join(sorted(known))}")
+    settings = (settings or TradingSettings()).replaced(**trading)
+    cash, commission, slippage, periods_per_year = (settings.cash, settings.commission, settings.slippage,
+                                                    settings.periods_per_year)
     test_start = source.test_start
     start_bar = _first_bar(bars, start if start is not None else test_start)
     if start_bar < test_start:
         log.warning("start %s precedes %s's test period (from %s): the backtest includes bars it was "
                     "trained or validated on", start_bar.date(), source.name, test_start.date())
-    strategy.update(buy_threshold=buy_threshold, sell_threshold=sell_threshold, allow_short=allow_short,
-                    stake=stake, periods_per_year=periods_per_year)
     cerebro = bt.Cerebro(stdstats=False, preload=preload, runonce=preload)
     cerebro.adddata(bars_feed(bars, symbol))
     configure_broker(cerebro.broker, cash, commission, slippage)
-    cerebro.addstrategy(SignalStrategy, source=source, start=start_bar, fundamentals=fundamentals, **strategy)
+    cerebro.addstrategy(SignalStrategy, source=source, start=start_bar, fundamentals=fundamentals,
+                        log_orders=log_orders, **settings.strategy_keywords())
     cerebro.addanalyzer(Performance, _name="performance", start=start_bar, periods_per_year=periods_per_year)
-    line = strategy.get("line", "p_up")
-    cerebro.addanalyzer(SignalQuality, _name="quality", start=start_bar, line=line)
     began = time.perf_counter()
     run = cerebro.run()[0]
     log.info("backtest of %s over %d bars took %.2fs", source.name, len(bars), time.perf_counter() - began)
-
-    account, quality = run.analyzers.performance, run.analyzers.quality
-    benchmark = buy_and_hold(bars, start_bar, cash, commission)
-    stats = account.stats.copy()
-    stats["signal_hit_rate"] = quality.quality["hit_rate"]
     params = {
         "symbol": symbol, "source": source.name, "start": start_bar.isoformat(), "end": bars.index[-1].isoformat(),
         "out_of_sample": bool(start_bar >= test_start), "horizon": source.horizon,
         "cash": cash, "commission": commission, "slippage": slippage, "preload": preload,
-        **{key: getattr(run.p, key) for key in sorted(known)},
+        **dict(sorted(settings.strategy_keywords().items())),
     }
-    return BacktestResult(stats=stats, benchmark=performance(benchmark, None, periods_per_year),
-                          equity=pd.concat([account.equity, benchmark], axis=1), trades=account.trades,
-                          fills=account.fills, probabilities=run.signal.probabilities().loc[start_bar:],
-                          params=params, quality=quality.quality, calibration=quality.calibration,
-                          bars=bars.loc[start_bar:])
+    account = run.analyzers.performance
+    return backtest_result(params, bars, account.equity, account.trades, account.fills, run.signal.probabilities())
+
+
+def backtest_result(params: dict[str, Any], bars: pd.DataFrame, equity: pd.Series, trades: pd.DataFrame,
+                    fills: pd.DataFrame, outputs: pd.DataFrame) -> BacktestResult:
+    """The `BacktestResult` of what a backtest or a paper run traded: the one place its figures are computed.
+
+    `params` as `run_backtest` records them; `bars` every bar fed, warm-up included; `equity` the account's
+    value after each bar from start; `trades` and `fills` as a ledger frames them; `outputs` the source's.
+    """
+    start, periods, line = pd.Timestamp(params["start"]), params["periods_per_year"], params["line"]
+    traded = float(sum(fills.loc[fills["time"] >= start, "value"].tolist()))  # summed in fill order, as the ledger
+    stats = performance(equity, trades, periods, traded_value=traded)
+    output = next((column for column, name in OUTPUT_LINES.items() if name == line), line)
+    score = outputs[output].loc[start:] if output in outputs else pd.Series(dtype=np.float64)
+    probability = line.startswith("p_")
+    quality = signal_quality(score, bars["close"], params["horizon"], 0.5 if probability else 0.0,
+                             probability=probability)
+    stats["signal_hit_rate"] = quality["hit_rate"]
+    benchmark = buy_and_hold(bars, start, params["cash"], params["commission"])
+    return BacktestResult(
+        stats=stats, benchmark=performance(benchmark, None, periods), equity=pd.concat([equity, benchmark], axis=1),
+        trades=trades, fills=fills, probabilities=outputs.loc[start:], params=params, quality=quality,
+        calibration=calibration(score, bars["close"], params["horizon"]) if probability else pd.DataFrame(),
+        bars=bars.loc[start:])
 
 
 def _first_bar(bars: pd.DataFrame, start: str | date | datetime | pd.Timestamp) -> pd.Timestamp:

@@ -1,4 +1,4 @@
-"""Our normalised bars as a Backtrader feed, and a feed's bars and date numbers back as pandas."""
+"""Our normalised bars as a Backtrader feed, and a feed's bars back as pandas (times: `core.times`)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,7 @@ import numpy as np
 import pandas as pd
 
 from signalstack.core.bars import COLUMNS, validate_bars
-
-_UNIX_EPOCH = 719163.0
-"""Backtrader's date number (days since 0001-01-01, counted from 1) of 1970-01-01 00:00."""
-
-_UNIT = pd.DatetimeIndex(["1970-01-01"]).unit
-"""pandas' default time resolution (us from pandas 3, ns before), so our indexes match parsed ones."""
+from signalstack.core.times import bar_times, date_number
 
 
 class BarsData(bt.feed.DataBase):
@@ -30,7 +25,7 @@ class BarsData(bt.feed.DataBase):
     def start(self) -> None:
         super().start()
         bars: pd.DataFrame = self.p.bars
-        times = [bt.date2num(t) for t in pd.DatetimeIndex(bars.index).to_pydatetime()]
+        times = [date_number(t) for t in pd.DatetimeIndex(bars.index)]
         self._rows = zip(*(bars[c].to_numpy(dtype=np.float64).tolist() for c in COLUMNS), times)
 
     def _load(self) -> bool:
@@ -92,24 +87,6 @@ def _bar_size(index: pd.DatetimeIndex) -> dict[str, Any]:
     whole_minutes = seconds % 60 == 0
     return {"timeframe": bt.TimeFrame.Minutes if whole_minutes else bt.TimeFrame.Seconds,
             "compression": int(seconds // 60 if whole_minutes else seconds), "sessionend": max(index.time)}
-
-
-def bar_times(numbers: np.ndarray | list[float]) -> pd.DatetimeIndex:
-    """Timestamps of Backtrader date numbers (tz-naive, as the feed got them).
-
-    A float64 date number resolves about 10 microseconds, so times are rounded to the millisecond:
-    daily and intraday bars come back exactly as they went in. NaN (no time) becomes NaT.
-    """
-    values = np.asarray(numbers, dtype=np.float64)
-    known = np.isfinite(values)
-    millis = np.full(len(values), np.iinfo(np.int64).min, dtype=np.int64)  # int64 min is NaT
-    millis[known] = np.rint((values[known] - _UNIX_EPOCH) * 86_400_000.0).astype(np.int64)
-    return pd.DatetimeIndex(millis.view("datetime64[ms]").astype(f"datetime64[{_UNIT}]"), name="time")
-
-
-def bar_time(number: float) -> pd.Timestamp:
-    """One date number's `bar_times` entry, without an array: the live path converts one bar at a time."""
-    return pd.Timestamp(round((number - _UNIX_EPOCH) * 86_400_000.0), unit="ms")
 
 
 def data_bars(data: bt.AbstractDataBase, last: int | None = None) -> pd.DataFrame:

@@ -15,7 +15,9 @@ import pandas as pd
 from signalstack.core.days import day_blocks
 from signalstack.core.fundamentals import fundamentals_at
 
-from .feeds import bar_time, bar_times, data_bars
+from signalstack.core.times import bar_time, bar_times
+
+from .feeds import data_bars
 from .sources import LiveScorer, SignalSource
 
 log = logging.getLogger(__name__)

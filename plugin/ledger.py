@@ -15,7 +15,7 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from .feeds import bar_times
+from signalstack.core.times import bar_times
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +59,25 @@ class Ledger:
             log.log(level, "%s %s %s %g @ %.4f (commission %.2f)", order.data._name, order.data.datetime.date(0),
                     side, done.size, done.price, done.comm)
 
-    def on_trade(self, trade: bt.Trade) -> None:
-        """Track a trade's largest size while open; on close, row it at the closing fill's price."""
+    def on_trade(self, trade: bt.Trade) -> dict[str, Any] | None:
+        """Track a trade's largest size while open; on close, row it at the closing fill's price and return
+        the row (times as date numbers)."""
         self._peak[trade.ref] = max(self._peak.get(trade.ref, 0.0), abs(trade.size))
         if trade.isclosed:
             self._open.pop(trade.ref, None)
             self._trades.append(_trade_row(trade, self._peak.pop(trade.ref), self._last_price[id(trade.data)]))
-        elif trade.isopen:
+            return dict(self._trades[-1])
+        if trade.isopen:
             self._open[trade.ref] = trade
+        return None
+
+    def resume(self, trade: bt.Trade, peak: float) -> None:
+        """Take `trade` as open since before this run (a resumed paper run's), having reached `peak` units."""
+        self._open[trade.ref], self._peak[trade.ref] = trade, peak
+
+    def peak(self, trade: bt.Trade) -> float:
+        """The largest size the open `trade` has reached."""
+        return self._peak[trade.ref]
 
     def traded_value(self, since: float = -math.inf) -> float:
         """Sum of |size| x price over fills at or after date number `since`."""

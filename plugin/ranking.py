@@ -20,12 +20,12 @@ from typing import Any
 import backtrader as bt
 import pandas as pd
 
-from . import defaults
 from .analyzers import Performance
 from .backtest import configure_broker
 from .charts import png_bytes, portfolio_chart
 from .feeds import bars_feed
 from .report import plain_stats
+from .settings import TradingSettings
 from .sources import SignalSource
 from .stats import buy_and_hold, equal_weight, performance
 from .strategies import RankingStrategy
@@ -50,22 +50,22 @@ class RankingResult:
     params: dict[str, Any]
 
 
-def run_ranking(source: SignalSource | Mapping[str, SignalSource], universe: Mapping[str, pd.DataFrame], *,
-                top_k: int = 1, rebalance: int | None = None, stake: float = defaults.STAKE,
+def run_ranking(source: SignalSource | Mapping[str, SignalSource], universe: Mapping[str, pd.DataFrame],
+                settings: TradingSettings | None = None, *, top_k: int = 1, rebalance: int | None = None,
                 line: str | None = None, start: str | date | datetime | pd.Timestamp | None = None,
-                cash: float = defaults.CASH, commission: float = defaults.COMMISSION,
-                slippage: float = defaults.SLIPPAGE, periods_per_year: float | None = None) -> RankingResult:
+                **trading: Any) -> RankingResult:
     """Trade `RankingStrategy` over `universe` ({symbol: bars}) and compare it with holding all symbols.
 
-    `rebalance` defaults to the model's horizon, `line` to "score" for a ranking model, else p_up;
-    `start` (default: the model's test period start) is the first decision bar. Symbols are aligned
-    on their common period: the decision clock is the first symbol's bars.
+    Of `settings` (default `TradingSettings()`, with keywords named as its fields applied over them) the
+    stake, cash, costs and periods_per_year apply. `rebalance` defaults to the model's horizon, `line` to
+    "score" for a ranking model, else p_up; `start` (default: the model's test period start) is the first
+    decision bar. Symbols are aligned on their common period: the decision clock is the first symbol's bars.
     """
     if len(universe) < 2:
         raise ValueError(f"ranking over {len(universe)} symbol(s): expected at least 2 (repeat --data)")
-    if cash <= 0 or commission < 0 or slippage < 0:
-        raise ValueError(f"cash {cash}, commission {commission}, slippage {slippage}: "
-                         "expected cash > 0 and costs >= 0")
+    settings = (settings or TradingSettings()).replaced(**trading)
+    stake, cash, commission, slippage, periods_per_year = (settings.stake, settings.cash, settings.commission,
+                                                           settings.slippage, settings.periods_per_year)
     first = source if not isinstance(source, Mapping) else next(iter(source.values()))
     rebalance = first.horizon if rebalance is None else rebalance
     begin = pd.Timestamp(start) if start is not None else first.test_start

@@ -2,7 +2,8 @@
 
 One symbol: `write_report` (report.html, a PNG per chart, trades.csv, stats.json, config.json).
 Several: `write_portfolio` writes one such folder per symbol and an index.html portfolio page.
-The HTML is self-contained (charts embedded as base64 PNG), so it can be mailed or archived alone.
+Either page takes extra `Section`s (a paper run's comparison with its backtest). The HTML is
+self-contained (charts embedded as base64 PNG), so it can be mailed or archived alone.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import html
 import json
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,16 @@ _CHARTS: tuple[tuple[str, Callable[[BacktestResult], Figure]], ...] = (
 _TRADES_SHOWN = 200
 
 
+@dataclass(frozen=True)
+class Section:
+    """A part a caller adds to a report page: a heading, lines of text, and a table of plain text cells."""
+
+    title: str
+    lines: Sequence[str] = ()
+    header: Sequence[str] = ()
+    rows: Sequence[Sequence[str]] = ()
+
+
 def format_report(result: BacktestResult) -> str:
     """The strategy's statistics next to buy-and-hold's, with the period, costs and signal quality, as text."""
     lines = [*_describe(result), "", f"{'':<22}{'strategy':>12}{'buy & hold':>12}"]
@@ -93,9 +105,11 @@ def _cell(stats: pd.Series, key: str, fmt: str) -> str:
     return "-" if pd.isna(value) else fmt.format(value)
 
 
-def write_report(result: BacktestResult, out_dir: str | Path, kind: str = "Backtest") -> list[Path]:
+def write_report(result: BacktestResult, out_dir: str | Path, kind: str = "Backtest",
+                 sections: Sequence[Section] = ()) -> list[Path]:
     """Write report.html, a PNG per chart, trades.csv, stats.json and config.json into `out_dir`
-    (created); return their paths, the page first. `kind` heads the page ("Backtest", "Paper run")."""
+    (created); return their paths, the page first. `kind` heads the page ("Backtest", "Paper run");
+    `sections` end it."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     images: dict[str, bytes] = {}
@@ -113,7 +127,7 @@ def write_report(result: BacktestResult, out_dir: str | Path, kind: str = "Backt
            "signal_quality": plain_stats(result.quality), "params": result.params}
     paths[-2].write_text(json.dumps(doc, indent=2, default=str) + "\n")
     paths[-1].write_text(json.dumps(result.params, indent=2, default=str) + "\n")
-    paths[0].write_text(_symbol_page(result, images, kind))
+    paths[0].write_text(_symbol_page(result, images, kind, sections))
     return paths
 
 
@@ -122,10 +136,12 @@ def plain_stats(stats: pd.Series) -> dict[str, Any]:
     return {key: None if pd.isna(value) else float(value) for key, value in stats.items()}
 
 
-def write_portfolio(results: Mapping[str, BacktestResult], out_dir: str | Path, kind: str = "Backtest") -> list[Path]:
+def write_portfolio(results: Mapping[str, BacktestResult], out_dir: str | Path, kind: str = "Backtest",
+                    sections: Sequence[Section] = ()) -> list[Path]:
     """One `write_report` folder per symbol under `out_dir`, and index.html, portfolio.png and
     portfolio.json for the symbols traded side by side with the cash split equally; return the
-    paths, the portfolio page first. `kind` heads the pages ("Backtest", "Paper run")."""
+    paths, the portfolio page first. `kind` heads the pages ("Backtest", "Paper run"); `sections`
+    end the portfolio page."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     folders = _folders(results)
@@ -137,7 +153,7 @@ def write_portfolio(results: Mapping[str, BacktestResult], out_dir: str | Path, 
     paths[1].write_bytes(png)
     doc = {"strategy": plain_stats(stats), "buy_and_hold": plain_stats(benchmark), "symbols": list(results)}
     paths[2].write_text(json.dumps(doc, indent=2) + "\n")
-    paths[0].write_text(_portfolio_page(results, folders, equity, stats, benchmark, png, kind))
+    paths[0].write_text(_portfolio_page(results, folders, equity, stats, benchmark, png, kind, sections))
     return paths
 
 
@@ -198,7 +214,12 @@ img { max-width: 100%; display: block; margin: 0.6em 0; border: 1px solid #e4e8e
 """
 
 
-def _document(title: str, body: list[str]) -> str:
+def _document(title: str, body: list[str], sections: Sequence[Section]) -> str:
+    for section in sections:
+        body += [f"<h2>{html.escape(section.title)}</h2>",
+                 *(f'<p class="meta">{html.escape(line)}</p>' for line in section.lines)]
+        if section.header:
+            body.append(_table(section.header, section.rows))
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
             + "\n".join(body) + "\n</body>\n</html>\n")
@@ -208,7 +229,7 @@ def _image(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
 
 
-def _table(header: list[str], rows: list[list[str]], first_is_label: bool = True) -> str:
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], first_is_label: bool = True) -> str:
     head = "".join(f'<th class="{"label" if i == 0 and first_is_label else ""}">{html.escape(h)}</th>'
                    for i, h in enumerate(header))
     body = "".join("<tr>" + "".join(
@@ -249,7 +270,8 @@ def _trades_table(trades: pd.DataFrame) -> str:
     return _table(["entry", "exit", "side", "size", "entry price", "exit price", "pnl after costs"], rows) + note
 
 
-def _symbol_page(result: BacktestResult, images: Mapping[str, bytes], kind: str) -> str:
+def _symbol_page(result: BacktestResult, images: Mapping[str, bytes], kind: str,
+                 sections: Sequence[Section]) -> str:
     p = result.params
     title = f"{kind}: {p['symbol'] or p['source']}"
     body = [f"<h1>{html.escape(title)}</h1>"] + [f'<p class="meta">{html.escape(line)}</p>'
@@ -266,11 +288,11 @@ def _symbol_page(result: BacktestResult, images: Mapping[str, bytes], kind: str)
              "<h2>Trades</h2>", _trades_table(result.trades),
              "<h2>Configuration</h2>",
              _table(["parameter", "value"], [[key, str(value)] for key, value in result.params.items()])]
-    return _document(title, body)
+    return _document(title, body, sections)
 
 
 def _portfolio_page(results: Mapping[str, BacktestResult], folders: Mapping[str, str], equity: pd.DataFrame,
-                    stats: pd.Series, benchmark: pd.Series, png: bytes, kind: str) -> str:
+                    stats: pd.Series, benchmark: pd.Series, png: bytes, kind: str, sections: Sequence[Section]) -> str:
     title = f"{kind} of a portfolio: {len(results)} symbols"
     first = next(iter(results.values())).params
     rows = []
@@ -285,4 +307,4 @@ def _portfolio_page(results: Mapping[str, BacktestResult], folders: Mapping[str,
             _stats_table(stats, benchmark),
             "<h2>Symbols</h2>", _table(["symbol", *(label for label, _, _ in _SUMMARY), "buy & hold"], rows),
             "<h2>Monthly returns of the portfolio</h2>", _monthly_table(equity["strategy"])]
-    return _document(title, body)
+    return _document(title, body, sections)

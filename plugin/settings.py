@@ -6,7 +6,6 @@ Importing this module loads neither Backtrader nor onnxruntime, so `--help` can 
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
@@ -15,6 +14,7 @@ from signalstack.core.settings import Settings
 
 from . import defaults
 
+Line = Literal["p_up", "forecast", "score"]
 Sizing = Literal["percent", "fixed", "volatility"]
 
 
@@ -25,7 +25,7 @@ class TradingSettings(Settings):
     broker. A regression model trades its forecast line with thresholds 0 (`for_forecast`).
     """
 
-    line: str = "p_up"
+    line: Line = "p_up"
     """Indicator line the thresholds apply to: p_up, or forecast for a regression model, score for a ranker."""
     buy_threshold: float = defaults.BUY_THRESHOLD
     """Go long when the line is at or above this."""
@@ -68,15 +68,17 @@ class TradingSettings(Settings):
                              "expected 0 <= sell_threshold <= buy_threshold <= 1")
         if self.sizing != "fixed" and not self.stake <= 1.0:
             raise ValueError(f"stake {self.stake} with {self.sizing} sizing: expected a fraction of equity in (0, 1]")
-        if self.periods_per_year is not None and not math.isfinite(self.periods_per_year):
-            raise ValueError(f"periods_per_year {self.periods_per_year}: expected a finite number of bars")
         return self
 
     def strategy_keywords(self) -> dict[str, Any]:
         """The `SignalStrategy` parameters of these settings (everything but the broker's cash and costs)."""
-        return self.model_dump(exclude={"cash", "commission", "slippage"})
+        return self.model_dump(include=set(STRATEGY_FIELDS))
 
     @classmethod
     def for_forecast(cls, **given: Any) -> TradingSettings:
         """Settings for a regression model: the forecast line, thresholds 0, unless `given` says otherwise."""
-        return cls.model_validate({"line": "forecast", "buy_threshold": 0.0, "sell_threshold": 0.0, **given})
+        return cls.of(**{"line": "forecast", "buy_threshold": 0.0, "sell_threshold": 0.0, **given})
+
+
+STRATEGY_FIELDS = tuple(name for name in TradingSettings.model_fields if name not in ("cash", "commission", "slippage"))
+"""The fields that are `SignalStrategy` parameters; the others (cash and costs) set up the broker."""

@@ -15,13 +15,16 @@ import re
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pandas as pd
 
 from signalstack.core.bars import COLUMNS
 from signalstack.core.card import ModelCard, TensorInfo
+
+if TYPE_CHECKING:
+    from signalstack.transport.security import ClientSecurity
 
 log = logging.getLogger(__name__)
 
@@ -148,25 +151,20 @@ class GrpcSource(AbstractContextManager):
     A series is scored by one PredictSeries call, never one call per bar.
     """
 
-    def __init__(self, target: str, model: str, version: int = 0, *, timeout: float = 60.0, token: str | None = None,
-                 root_certificates: bytes | None = None, private_key: bytes | None = None,
-                 certificate_chain: bytes | None = None, connect_timeout: float = 10.0) -> None:
-        """`token` is sent as a bearer token; `root_certificates` (PEM of the server's CA) switches
-        to TLS, with `private_key` and `certificate_chain` for servers that verify clients.
+    def __init__(self, target: str, model: str, version: int = 0, *, timeout: float = 60.0,
+                 security: ClientSecurity | None = None, connect_timeout: float = 10.0) -> None:
+        """`security`: the bearer token to send and the TLS files to connect with (None: plain text).
 
         The first call, which pins the version, waits at most `connect_timeout` s: a server that is
         not there is a ConnectionError naming `target`, not a wait of `timeout` s."""
         import grpc
 
         from signalstack.core.outputs import joined_columns
-        from signalstack.server.client import SignalClient
+        from signalstack.transport.client import SignalClient
 
         self.target = target
         self.model = model
-        security = {"token": token, "root_certificates": root_certificates, "private_key": private_key,
-                    "certificate_chain": certificate_chain}
-        self.client = SignalClient(target, timeout=min(timeout, connect_timeout),
-                                   **{k: v for k, v in security.items() if v is not None})
+        self.client = SignalClient(target, timeout=min(timeout, connect_timeout), security=security)
         try:
             info = self.client.get_model(model, version)
         except grpc.RpcError as exc:
@@ -270,22 +268,24 @@ def _describe(source: OnnxSource | GrpcSource, card: ModelCard) -> None:
     source.intraday = card.intraday
 
 
-def open_source(spec: str, model: str | None = None, version: int = 0, **security: Any) -> SignalSource:
+def open_source(spec: str, model: str | None = None, version: int = 0,
+                security: ClientSecurity | None = None) -> SignalSource:
     """A source from a command-line spec.
 
-    ``grpc://host:port/model``, or ``host:port`` with `model`, is a served model (`security`:
-    GrpcSource's token and TLS keywords); a path ending ``.onnx`` is run in process; ``.csv`` is a
-    table of precomputed probabilities (or forecasts, or scores).
+    ``grpc://host:port/model``, or ``host:port`` with `model`, is a served model (`security`: its
+    token and TLS files); a path ending ``.onnx`` is run in process; ``.csv`` is a table of
+    precomputed probabilities (or forecasts, or scores).
     """
     served = spec.startswith("grpc://") or _HOST_PORT.match(spec)
-    if security and not served:
-        raise ValueError(f"signal source {spec!r}: {', '.join(security)} apply to a gRPC server only")
+    given = [] if security is None else [name for name, value in security.to_dict().items() if value]
+    if given and not served:
+        raise ValueError(f"signal source {spec!r}: {', '.join(given)} apply to a gRPC server only")
     if spec.startswith("grpc://"):
         target, _, path_model = spec.removeprefix("grpc://").partition("/")
         name = path_model or model
         if not name or not _HOST_PORT.match(target):
             raise ValueError(f"signal source {spec!r}: expected grpc://host:port/model")
-        return GrpcSource(target, name, version, **security)
+        return GrpcSource(target, name, version, security=security)
     suffix = Path(spec).suffix.lower()
     if suffix == ".onnx":
         return OnnxSource(spec)
@@ -294,6 +294,6 @@ def open_source(spec: str, model: str | None = None, version: int = 0, **securit
     if served:
         if not model:
             raise ValueError(f"signal source {spec!r}: a server address needs a model name")
-        return GrpcSource(spec, model, version, **security)
+        return GrpcSource(spec, model, version, security=security)
     raise ValueError(f"signal source {spec!r}: expected FILE.onnx, FILE.csv of probabilities, "
                      "grpc://host:port/model, or host:port with a model name")

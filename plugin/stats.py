@@ -196,12 +196,17 @@ def calibration(p_up: pd.Series, close: pd.Series, horizon: int, buckets: int = 
     Columns: low, high (bin edges), count, predicted (mean p_up), observed (share that went up);
     empty bins have count 0 and NaN means.
     """
+    known = _outcomes(p_up, close, horizon)
+    return reliability(known["score"], known["forward"] > 0, buckets)
+
+
+def reliability(p_up: pd.Series, up: pd.Series, buckets: int = 10) -> pd.DataFrame:
+    """Predicted against observed frequency of `up` (True / False per sample of `p_up`), in `buckets` equal bins
+    of p_up over [0, 1]: the columns of `calibration`, whatever the outcome is (a price move, a label)."""
     if buckets < 1:
         raise ValueError(f"calibration buckets {buckets}: expected at least 1")
-    known = _outcomes(p_up, close, horizon)
-    bucket = np.clip((known["score"].to_numpy() * buckets).astype(int), 0, buckets - 1)
-    grouped = pd.DataFrame({"p": known["score"].to_numpy(), "up": (known["forward"] > 0).to_numpy(float),
-                            "bucket": bucket}).groupby("bucket")
+    bucket = np.clip((p_up.to_numpy() * buckets).astype(int), 0, buckets - 1)
+    grouped = pd.DataFrame({"p": p_up.to_numpy(), "up": up.to_numpy(float), "bucket": bucket}).groupby("bucket")
     edges = np.linspace(0.0, 1.0, buckets + 1)
     table = pd.DataFrame({"low": edges[:-1], "high": edges[1:]})
     table["count"] = grouped.size().reindex(range(buckets), fill_value=0).to_numpy()

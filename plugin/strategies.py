@@ -15,18 +15,18 @@ from collections.abc import Mapping
 import backtrader as bt
 import pandas as pd
 
+from signalstack.core.times import date_number
+
 from . import defaults
 from .indicators import SignalIndicator, output_lines
 from .ledger import FILL_COLUMNS, TRADE_COLUMNS, Ledger
+from .settings import STRATEGY_FIELDS, TradingSettings
 from .sources import SignalSource
 from .stats import per_year
 
 log = logging.getLogger(__name__)
 
-SIZINGS = ("percent", "fixed", "volatility")
-"""How `SignalStrategy` sizes a position; see its `sizing` parameter."""
-
-__all__ = ["FILL_COLUMNS", "SIZINGS", "TRADE_COLUMNS", "RankingStrategy", "SignalStrategy"]
+__all__ = ["FILL_COLUMNS", "TRADE_COLUMNS", "RankingStrategy", "SignalStrategy"]
 
 
 class _Recorded(bt.Strategy):
@@ -38,8 +38,7 @@ class _Recorded(bt.Strategy):
         self.ledger = Ledger(log_fills=self.p.log_orders)
         # Compared as Backtrader date numbers: converting every bar's time to a datetime costs more.
         self._gated = self.p.start is not None  # read on every bar: an attribute costs less than a param
-        self._decide_from = -math.inf if self.p.start is None else bt.date2num(
-            pd.Timestamp(self.p.start).to_pydatetime())
+        self._decide_from = date_number(self.p.start)
 
     def _before_start(self) -> bool:
         return self._gated and self.data.datetime[0] < self._decide_from
@@ -93,23 +92,7 @@ class SignalStrategy(_Recorded):
     Every order notification is logged (DEBUG; fills at INFO with log_orders, refusals WARNING).
     """
 
-    params = (
-        ("source", None),
-        ("fundamentals", None),
-        ("line", "p_up"),
-        ("buy_threshold", defaults.BUY_THRESHOLD),
-        ("sell_threshold", defaults.SELL_THRESHOLD),
-        ("allow_short", False),
-        ("sizing", "percent"),
-        ("stake", defaults.STAKE),
-        ("vol_target", defaults.VOL_TARGET),
-        ("vol_window", 20),
-        ("periods_per_year", None),
-        ("stop_loss", None),
-        ("take_profit", None),
-        ("hold", 0),
-        ("min_margin", 0.0),
-    )
+    params = (("source", None), ("fundamentals", None), *TradingSettings().strategy_keywords().items())
 
     def __init__(self) -> None:
         super().__init__()
@@ -132,32 +115,12 @@ class SignalStrategy(_Recorded):
         self._thresholds = (p.buy_threshold, p.sell_threshold, -1 if p.allow_short else 0, p.min_margin)
 
     def _check_params(self) -> None:
-        p = self.p
-        if p.source is None:
+        """The parameters checked by `TradingSettings`' rules (a bad one is a `SettingsError`), then kept as read."""
+        if self.p.source is None:
             raise ValueError("SignalStrategy: source is None, expected a SignalSource")
-        if not p.sell_threshold <= p.buy_threshold:
-            raise ValueError(f"thresholds sell {p.sell_threshold} / buy {p.buy_threshold}: "
-                             "expected sell_threshold <= buy_threshold")
-        if p.line.startswith("p_") and not 0.0 <= p.sell_threshold <= p.buy_threshold <= 1.0:
-            raise ValueError(f"thresholds sell {p.sell_threshold} / buy {p.buy_threshold} on {p.line}: "
-                             "expected 0 <= sell_threshold <= buy_threshold <= 1")
-        if p.sizing not in SIZINGS:
-            raise ValueError(f"sizing {p.sizing!r}: expected one of {', '.join(SIZINGS)}")
-        if not (p.stake > 0 if p.sizing == "fixed" else 0.0 < p.stake <= 1.0):
-            raise ValueError(f"stake {p.stake} with {p.sizing} sizing: expected "
-                             + ("units > 0" if p.sizing == "fixed" else "a fraction of equity in (0, 1]"))
-        for name in ("stop_loss", "take_profit"):
-            value = getattr(p, name)
-            if value is not None and not 0.0 < value:
-                raise ValueError(f"{name} {value}: expected a fraction of the entry price > 0, or None")
-        if p.hold != "horizon" and not (isinstance(p.hold, int) and p.hold >= 0):
-            raise ValueError(f"hold {p.hold!r}: expected bars >= 0 or 'horizon'")
-        if p.periods_per_year is not None and not (math.isfinite(p.periods_per_year) and p.periods_per_year > 0):
-            raise ValueError(f"periods_per_year {p.periods_per_year}: expected bars per year > 0, or None to "
-                             "count them on the bars' clock")
-        if not 0.0 <= p.min_margin <= 1.0 or p.vol_target <= 0 or p.vol_window < 2:
-            raise ValueError(f"min_margin {p.min_margin}, vol_target {p.vol_target}, vol_window {p.vol_window}: "
-                             "expected 0 <= min_margin <= 1, vol_target > 0, vol_window >= 2")
+        checked = TradingSettings.of(**{name: getattr(self.p, name) for name in STRATEGY_FIELDS})
+        for name, value in checked.strategy_keywords().items():
+            setattr(self.p, name, value)
 
     def next(self) -> None:
         if self._order is not None or self._before_start():

@@ -12,6 +12,8 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
+from signalstack.transport.security import ClientSecurity
+
 from . import defaults
 from .backtest import run_backtest
 from .sources import SignalSource, open_source
@@ -63,10 +65,10 @@ def sweep_grid(specs: Sequence[str]) -> list[dict[str, float | int]]:
 
 def run_sweep(source: str | SignalSource, bars: pd.DataFrame | Mapping[str, pd.DataFrame],
               grid: Sequence[Mapping[str, Any]], *, workers: int = defaults.SWEEP_WORKERS, progress: bool = True,
-              source_options: Mapping[str, Any] | None = None, **fixed: Any) -> pd.DataFrame:
+              security: ClientSecurity | None = None, **fixed: Any) -> pd.DataFrame:
     """Backtest every grid point on every symbol in `workers` processes; one row per (symbol, point).
 
-    `source` is a spec for `open_source`, with `source_options` (token, TLS) for a server (each
+    `source` is a spec for `open_source`, with `security` (token, TLS) for a server (each
     worker opens its own: ONNX sessions and channels do not cross processes), or a picklable
     source such as a `PrecomputedSource`. `fixed` keywords go
     to every `run_backtest`. Rows hold the symbol, the point's values, the strategy's stats,
@@ -80,7 +82,7 @@ def run_sweep(source: str | SignalSource, bars: pd.DataFrame | Mapping[str, pd.D
     rows: list[dict[str, Any] | None] = [None] * len(tasks)
     context = multiprocessing.get_context("spawn")  # no fork of a process holding threads (onnxruntime, gRPC)
     with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context, initializer=_start_worker,
-                             initargs=(source, dict(source_options or {}), universe, fixed)) as pool, \
+                             initargs=(source, security, universe, fixed)) as pool, \
             tqdm(total=len(tasks), desc="sweep", unit="backtest", disable=not progress) as bar:
         futures = {pool.submit(_backtest_point, symbol, point): i for i, (symbol, point) in enumerate(tasks)}
         for future in as_completed(futures):
@@ -108,10 +110,10 @@ def format_sweep(results: pd.DataFrame, swept: Sequence[str]) -> str:
 _worker: dict[str, Any] = {}
 
 
-def _start_worker(source: str | SignalSource, options: Mapping[str, Any], universe: Mapping[str, pd.DataFrame],
+def _start_worker(source: str | SignalSource, security: ClientSecurity | None, universe: Mapping[str, pd.DataFrame],
                   fixed: Mapping[str, Any]) -> None:
-    _worker.update(source=open_source(source, **options) if isinstance(source, str) else source, universe=universe,
-                   fixed=fixed)
+    _worker.update(source=open_source(source, security=security) if isinstance(source, str) else source,
+                   universe=universe, fixed=fixed)
 
 
 def _backtest_point(symbol: str, point: Mapping[str, Any]) -> dict[str, Any]:

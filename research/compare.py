@@ -183,9 +183,10 @@ def flatten(document: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def fingerprints(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    """The data fingerprints in metrics.json's run section (its keys that hold `fingerprint`, flattened), as
-    `run.<key>`: the bars a run read, beside its experiment file's keys."""
-    return {f"run.{key}": value for key, value in flatten(metrics.get("run", {})).items() if "fingerprint" in key}
+    """The data fingerprints in metrics.json's run section (its `data_digest`, flattened), as
+    `run.data_digest.<bars|fundamentals>`: the data a run read, beside its experiment file's keys."""
+    return {f"run.{key}": value for key, value in flatten(metrics.get("run", {})).items()
+            if key.split(".")[0] == "data_digest"}
 
 
 def shown(value: Any) -> str:

@@ -24,6 +24,8 @@ from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from .interrupt import ignore_interrupts
+
 log = logging.getLogger(__name__)
 
 Shared = TypeVar("Shared")
@@ -59,7 +61,9 @@ def run_all(function: Callable[[Shared, Item], Result], shared: Shared, items: S
 
     `function` must be a module-level function (workers import it by name). With a Ray address,
     `workers` only sizes the instance that `local` starts (all of this machine's CPUs when 1).
-    A task's exception is raised here, as its own type; the tasks not yet started are cancelled.
+    A task's exception is raised here, as its own type; the tasks not yet started are cancelled, and a pool's
+    running ones stopped, as they are when the caller is interrupted or stops iterating. Worker processes
+    ignore SIGINT (`interrupt.ignore_interrupts`): a Ctrl-C reaches the caller, which decides.
     """
     if workers < 1:
         raise ValueError(f"workers {workers}: expected at least 1")
@@ -72,14 +76,28 @@ def run_all(function: Callable[[Shared, Item], Result], shared: Shared, items: S
 
 def _in_processes(function: Callable[[Shared, Item], Result], shared: Shared, items: Sequence[Item],
                   workers: int) -> Iterator[Result]:
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures: list[Future[Result]] = [pool.submit(function, shared, item) for item in items]
-        try:
-            for future in as_completed(futures):
-                yield future.result()
-        finally:
-            for future in futures:
-                future.cancel()  # tasks not started yet; the running ones finish, then the pool closes
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=ignore_interrupts)
+    futures: list[Future[Result]] = [pool.submit(function, shared, item) for item in items]
+    try:
+        for future in as_completed(futures):
+            yield future.result()
+    except BaseException:  # a task's error, an interrupt, or the caller stopping early: the running tasks too
+        _stop(pool, futures)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _stop(pool: ProcessPoolExecutor, futures: Sequence[Future[Any]]) -> None:
+    """Ends the pool's worker processes now: the tasks they run are dropped, those not started cancelled.
+
+    The executor has no public way to end running tasks before Python 3.14 (`terminate_workers`), hence its
+    `_processes`."""
+    for future in futures:
+        future.cancel()
+    for process in list(pool._processes.values()):
+        process.terminate()
 
 
 @dataclass

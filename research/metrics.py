@@ -111,37 +111,71 @@ def balanced_accuracy(predicted: np.ndarray, y: np.ndarray) -> float:
 
 def trade(frame: pd.DataFrame, bars: pd.DataFrame, labels: LabelSpec, options: Mapping[str, Any],
           name: str = "predictions") -> dict[str, float]:
-    """total_return, sharpe and max_drawdown of SignalStrategy on `frame` over its own period of `bars`.
+    """`trading_scores` of SignalStrategy on `frame` over its own period of `bars`.
 
     Only the period's bars are fed: the first decision is on its first bar's close.
     """
     period = bars.loc[frame.index[0]:frame.index[-1]]
     result = run_backtest(PrecomputedSource(frame, horizon=labels.horizon, name=name), period, **options)
-    return {key: float(result.stats[key]) for key in TRADING_METRICS}
+    return trading_scores(result.stats, len(result.fills))
+
+
+def trading_scores(stats: pd.Series, fills: int) -> dict[str, float]:
+    """A backtest's total_return, sharpe and max_drawdown, and its `fills` (orders filled).
+
+    A backtest that never traded stayed in cash: its equity curve is flat, its return 0 and its Sharpe 0
+    (a mean return of 0), not undefined, so that a fold where the model stayed out counts in the mean
+    like any other instead of leaving it to the folds that happened to trade.
+    """
+    found = {key: float(stats[key]) for key in TRADING_METRICS}
+    if fills == 0:
+        found["sharpe"] = 0.0
+    return {**found, "fills": int(fills)}
 
 
 def buy_and_hold_scores(bars: pd.DataFrame, trading: TradingSettings) -> dict[str, float]:
     """The trading metrics of buying at the open after the first bar of `bars` and holding: run_backtest's benchmark."""
     equity = buy_and_hold(bars, bars.index[0], trading.cash, trading.commission)
-    stats = performance(equity, None, trading.periods_per_year)
-    return {key: float(stats[key]) for key in TRADING_METRICS}
+    return trading_scores(performance(equity, None, trading.periods_per_year), fills=1)
 
 
-def aggregate(values: Sequence[float]) -> dict[str, float | int]:
-    """{"mean", "std", "n"} over the finite values (std with ddof 1; NaN below two values)."""
+def aggregate(values: Sequence[float | None]) -> dict[str, float | int]:
+    """{"mean", "std", "n", "undefined"}: n counts every value, `undefined` those that are None or NaN (an IC of
+    constant predictions, a ROC AUC on one class), and the mean and std (ddof 1; NaN below two values) are
+    over the others. An undefined value is counted, never silently left out of n."""
     finite = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype="float64")
-    n = len(finite)
-    return {"mean": float(finite.mean()) if n else math.nan, "std": float(finite.std(ddof=1)) if n > 1 else math.nan,
-            "n": n}
+    defined = len(finite)
+    return {"mean": float(finite.mean()) if defined else math.nan,
+            "std": float(finite.std(ddof=1)) if defined > 1 else math.nan, "n": len(values),
+            "undefined": len(values) - defined}
 
 
-def versus_surrogates(real: float, values: Sequence[float], metric: str) -> dict[str, Any]:
+def no_trade(rows: Sequence[Mapping[str, Any]]) -> int:
+    """The rows whose backtest filled no order (a flat equity curve: return 0, Sharpe 0)."""
+    return sum(1 for row in rows if row.get("fills") == 0)
+
+
+def summarise(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> dict[str, dict[str, float | int]]:
+    """{METRIC: aggregate} over the rows (folds x seeds) of one predictor, for the metrics in `names` its rows have;
+    the trading metrics' also say how many of the rows did not trade (`no_trade`)."""
+    found: dict[str, dict[str, float | int]] = {}
+    for name in names:
+        if rows and name in rows[0]:
+            found[name] = aggregate([row[name] for row in rows])
+            if name in TRADING_METRICS:
+                found[name]["no_trade"] = no_trade(rows)
+    return found
+
+
+def versus_surrogates(real: float, values: Sequence[float | None], metric: str) -> dict[str, Any]:
     """The surrogate distribution of `metric` (one value per surrogate run) and where `real` falls in it.
 
-    - percentile: the share of surrogate runs the real one beats (ties half), in percent; "beats"
-      means higher, or lower for `LOWER_IS_BETTER` metrics.
-    - p_value: (1 + surrogate runs at least as good) / (n + 1), the Monte-Carlo p-value: it cannot go
-      below 1 / (n + 1), so n >= 19 surrogates are needed to reach `SIGNIFICANCE`.
+    n counts every surrogate run and `undefined` those without a value, which cannot be compared; the
+    others are the distribution:
+    - percentile: the share of them the real one beats (ties half), in percent; "beats" means higher,
+      or lower for `LOWER_IS_BETTER` metrics.
+    - p_value: (1 + those at least as good) / (compared + 1), the Monte-Carlo p-value: it cannot go
+      below 1 / (compared + 1), so 19 compared surrogates are needed to reach `SIGNIFICANCE`.
     - significant: p_value <= SIGNIFICANCE.
     """
     summary: dict[str, Any] = aggregate(values)

@@ -102,7 +102,7 @@ def tune_on_ray(experiment: ExperimentFile, out: str | Path = OUT, *, ray_addres
     log.info("study %r in %s: %d trial(s) finished, %d to run on Ray at %s (total %d)", study_name, url, done,
              remaining, ray_address, total)
     if remaining:
-        seed = sampler_seed(search.seed, len(study.trials), shared=bool(storage))
+        seed = sampler_seed(search.seed, len(study.trials))
         bars, _ = layout.load(experiment)
         with _connected(import_ray(ray_address), ray_address) as ray:
             at_once = concurrent or max(1, int(ray.cluster_resources().get("CPU", 1)))

@@ -175,6 +175,12 @@ class Labels(Settings):
         self.spec  # noqa: B018 - thresholds that make no rule are refused here
         return self
 
+    @model_serializer(mode="wrap")
+    def _written(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The section as written: the thresholds only for three-class labels, the only rule that reads them."""
+        written = handler(self)
+        return written if self.kind == "three" else {k: v for k, v in written.items() if k not in ("up", "down")}
+
 
 class ModelChoice(Settings):
     """The `model:` section: the net each fold trains."""
@@ -397,6 +403,9 @@ class ExperimentFile(Settings):
     """The folds."""
     seeds: int = Field(1, ge=1)
     """Each fold's model is trained with seeds 0 .. seeds-1."""
+    ensemble: bool = False
+    """The report also backtests the mean of every seed's stitched predictions, labelled as that ensemble, beside
+    each seed's own backtest; the metrics stay per fold and seed either way."""
     baselines: list[str] | None = Field(None, validate_default=True)
     """Naive baselines fitted per fold (research/baselines.py): majority, logistic, gbm, buy_and_hold for classes;
     mean, ridge, gbm, buy_and_hold for returns. Default: all of them."""
@@ -496,9 +505,10 @@ class ExperimentFile(Settings):
     @model_serializer(mode="wrap")
     def _written(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         """The document that parses back to this experiment: paths absolute, defaults written out, the keys of
-        other layouts and of no search left out."""
+        other layouts and of no search left out, and the switches that are off (symbol_embedding, ensemble), so
+        that a file without them keeps its digest."""
         return {key: value for key, value in handler(self).items()
-                if not (value is None or (key == "symbol_embedding" and not value))}
+                if not (value is None or (key in ("symbol_embedding", "ensemble") and not value))}
 
     @property
     def cross_sectional(self) -> bool:

@@ -22,24 +22,34 @@ HEADLINE = ("roc_auc", "ic", "rank_ic", "sharpe")
 
 
 def format_table(metrics: Mapping[str, Any]) -> str:
-    """Metric by metric: the model's mean ± std (n) over folds x seeds, each baseline's mean over folds, and
-    the surrogate runs' mean ± std with the real run's percentile and p-value among them."""
+    """Metric by metric: the model's mean ± std (n) over folds x seeds, each baseline's mean (n) over folds, and
+    the surrogate runs' mean ± std (n) with the real run's percentile and p-value among them; a count of values
+    that were undefined, or of backtests that did not trade, follows its n."""
     baselines = list(metrics["baselines"])
     surrogates = metrics["surrogates"]
     header = ["metric", "model", *baselines] + (["surrogates", "pct", "p"] if surrogates else [])
     rows = [header]
     for name, summary in metrics["model"].items():
-        row = [name, f"{_number(summary['mean'])} ± {_number(summary['std'])} ({summary['n']})"]
-        row += [_number(metrics["baselines"][b].get(name, {}).get("mean")) for b in baselines]
+        row = [name, _cell(summary)]
+        row += [_cell(metrics["baselines"][b].get(name), spread=False) for b in baselines]
         if surrogates:
             s = surrogates.get(name)
             row += ["-", "-", "-"] if s is None else [
-                f"{_number(s['mean'])} ± {_number(s['std'])}", _number(s["percentile"], "{:.0f}"),
-                _number(s["p_value"], "{:.3f}")]
+                _cell(s), _number(s["percentile"], "{:.0f}"), _number(s["p_value"], "{:.3f}")]
         rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in
                                enumerate(zip(row, widths))).rstrip() for row in rows)
+
+
+def _cell(summary: Mapping[str, Any] | None, spread: bool = True) -> str:
+    """`mean ± std (n)`, or `mean (n)`; `; k undefined` and `; k no trade` inside the brackets when there are."""
+    if summary is None:
+        return "-"
+    counts = [str(summary["n"])] + [f"{summary[key]} {words}" for key, words in
+                                    (("undefined", "undefined"), ("no_trade", "no trade")) if summary.get(key)]
+    value = f"{_number(summary['mean'])} ± {_number(summary['std'])}" if spread else _number(summary["mean"])
+    return f"{value} ({'; '.join(counts)})"
 
 
 def verdicts(metrics: Mapping[str, Any]) -> list[str]:
@@ -52,19 +62,24 @@ def verdicts(metrics: Mapping[str, Any]) -> list[str]:
     for name in HEADLINE:
         if name not in surrogates:
             continue
-        s, real = surrogates[name], metrics["model"][name]["mean"]
-        among = f"{s['n']} {run['surrogate_kind']} surrogates"
-        if not math.isfinite(s["percentile"]):
-            lines.append(f"{name}: not comparable (no finite value for the run or its surrogates)")
+        s, real = surrogates[name], metrics["model"][name]
+        compared = s["n"] - s["undefined"]
+        among = f"{s['n']} {run['surrogate_kind']} surrogates" + (
+            f", {s['undefined']} of them without a value" if s["undefined"] else "")
+        if not math.isfinite(real["mean"]):
+            lines.append(f"{name}: not comparable (undefined in all {real['n']} folds x seeds of the run)")
+        elif not compared:
+            lines.append(f"{name} {_number(real['mean'])}: not comparable (none of the {s['n']} surrogates has a "
+                         "value)")
         elif s["significant"]:
-            lines.append(f"{name} {_number(real)}: above chance (percentile {s['percentile']:.0f} among {among}, "
-                         f"p = {s['p_value']:.3f} <= {SIGNIFICANCE})")
+            lines.append(f"{name} {_number(real['mean'])}: above chance (percentile {s['percentile']:.0f} among "
+                         f"{among}, p = {s['p_value']:.3f} <= {SIGNIFICANCE})")
         else:
-            needed = round(1 / SIGNIFICANCE) - 1  # p >= 1 / (n + 1)
-            reach = "" if s["n"] >= needed else (
-                f"; {s['n']} surrogates cannot give p <= {SIGNIFICANCE}: run at least {needed}")
-            lines.append(f"{name} {_number(real)}: INDISTINGUISHABLE FROM CHANCE (percentile {s['percentile']:.0f} "
-                         f"among {among}, p = {s['p_value']:.3f} > {SIGNIFICANCE}{reach})")
+            needed = round(1 / SIGNIFICANCE) - 1  # p >= 1 / (compared + 1)
+            reach = "" if compared >= needed else (
+                f"; {compared} compared surrogates cannot give p <= {SIGNIFICANCE}: run at least {needed}")
+            lines.append(f"{name} {_number(real['mean'])}: INDISTINGUISHABLE FROM CHANCE (percentile "
+                         f"{s['percentile']:.0f} among {among}, p = {s['p_value']:.3f} > {SIGNIFICANCE}{reach})")
     return lines
 
 
@@ -89,7 +104,8 @@ def _number(value: Any, fmt: str = "{:.4f}") -> str:
 def write_folds(metrics: Mapping[str, Any], path: Path) -> None:
     """`folds.csv`: a row per model and baseline fold of `metrics`, each [first, last] range as two columns."""
     table = pd.DataFrame([_fold_row(row) for row in [*metrics["folds"], *metrics["baseline_folds"]]])
-    table = table.astype({"seed": "Int64", "best_epoch": "Int64"})  # baselines have neither: blank, not NaN floats
+    # Baselines have no seed nor epoch, and those that do not trade no fills: blank, not NaN floats.
+    table = table.astype({key: "Int64" for key in ("seed", "best_epoch", "fills") if key in table})
     table.to_csv(path, index=False)
 
 

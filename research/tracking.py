@@ -16,12 +16,14 @@ runs when it is missing, then connects while the run works, and warns at once wh
               every fold's values at step = fold (`fold.seed<s>.roc_auc`, `fold.<baseline>.roc_auc`); a value that
               is undefined (null in metrics.json) is not logged
   tags        metrics.json's run section (`signalstack.<key>`), the summary as the run's note
-  artifacts   the whole run folder: experiment.yaml, metrics.json, predictions.csv, report/, models/, run.log
+  artifacts   the whole run folder: experiment.yaml, status.json, metrics.json, predictions.csv, report/, models/,
+              run.log
 - a study of `signalstack tune` (`StudyTracker`): a parent run named after the study (the experiment file as
   params; at the end the best value, the trial counts, trials.csv, best.yaml and plots/ as artifacts), and under
   it one nested run per finished trial: the trial's values as params, `val_loss` (its value), `epoch_val_loss` at
-  each reported step, `fold_loss` and `best_epoch` at step = fold; status FINISHED, KILLED (pruned) or FAILED, and
-  the Optuna state as the tag `optuna.state`. A resumed study finds its parent run again (by the study's name
+  each reported step, `fold_loss` and `best_epoch` at step = fold; status FINISHED, KILLED (pruned, or cut short by
+  a signal) or FAILED, and the state (`tune.trial_state`) as the tag `optuna.state`; a study a signal stopped
+  leaves its parent run KILLED. A resumed study finds its parent run again (by the study's name
   and storage) and adds the trials it does not hold yet.
 """
 
@@ -60,8 +62,9 @@ DEFAULT_EXPERIMENT = "signalstack"
 LONGEST_VALUE = 6000
 """MLflow keeps a parameter's value up to this many characters: a longer one is cut, ending in `...`."""
 
-STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
-"""The MLflow status of a trial's run by its Optuna state (MLflow has no pruned state)."""
+STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED", "INTERRUPTED": "KILLED"}
+"""The MLflow status of a trial's run by its state (`tune.trial_state`: Optuna's, or INTERRUPTED for a trial a signal
+cut short); MLflow has no pruned or interrupted state."""
 
 
 class MlflowNotInstalled(SignalstackError, ImportError):
@@ -247,7 +250,8 @@ class StudyTracker:
         from mlflow.entities import Metric, Param
 
         client = self.tracker.client
-        tags = {"mlflow.parentRunId": self.parent, "optuna.trial": str(trial.number), "optuna.state": trial.state.name}
+        state = _state(trial)
+        tags = {"mlflow.parentRunId": self.parent, "optuna.trial": str(trial.number), "optuna.state": state}
         start = _ms(trial.datetime_start)
         run_id = client.create_run(self.tracker.experiment_id, start_time=start, run_name=f"trial {trial.number}",
                                    tags=tags).info.run_id
@@ -258,20 +262,21 @@ class StudyTracker:
             values += [(name, value, fold) for fold, value in enumerate(trial.user_attrs.get(key) or ())]
         client.log_batch(run_id, metrics=[Metric(k, float(v), stamp, s) for k, v, s in values if _finite(v)],
                          params=[Param(k, shown(v)) for k, v in trial.params.items()])
-        client.set_terminated(run_id, STATUS[trial.state.name], end_time=stamp)
+        client.set_terminated(run_id, STATUS[state], end_time=stamp)
         self.logged.add(trial.number)
         return run_id
 
-    def finish(self, study: optuna.Study, out: Path) -> None:
+    def finish(self, study: optuna.Study, out: Path, interrupted: str | None = None) -> None:
         """The trials not logged yet, then the study's summary and the outputs `tune` wrote in `out` (trials.csv,
-        best.yaml, plots/) on the parent run, which ends FINISHED."""
+        best.yaml, plots/) on the parent run, which ends FINISHED, or KILLED when the signal `interrupted` stopped
+        the study (the same command continues it, and this run with it)."""
         from mlflow.entities import Metric
 
         trials = [t for t in study.trials if t.state.name in STATUS]
         for trial in trials:
             self(study, trial)
         client, stamp = self.tracker.client, _now()
-        counts = {state: sum(t.state.name == state for t in trials) for state in STATUS}
+        counts = {state: sum(_state(t) == state for t in trials) for state in STATUS}
         metrics = [Metric("trials", float(len(trials)), stamp, 0)]
         metrics += [Metric(f"trials.{state.lower()}", float(n), stamp, 0) for state, n in counts.items()]
         if counts["COMPLETE"]:
@@ -283,7 +288,7 @@ class StudyTracker:
                 client.log_artifact(self.parent, str(out / name))
         for plot in sorted((out / "plots").glob("*.png")):
             client.log_artifact(self.parent, str(plot), "plots")
-        client.set_terminated(self.parent, "FINISHED")
+        client.set_terminated(self.parent, "KILLED" if interrupted else "FINISHED")
         log.info("study %r: %d trial(s) logged to MLflow at %s under run %s", study.study_name, len(self.logged),
                  self.tracker.uri, self.parent)
 
@@ -328,6 +333,12 @@ def _params(document: Mapping[str, Any]) -> dict[str, str]:
         text = shown(value)
         params[key] = text if len(text) <= LONGEST_VALUE else text[:LONGEST_VALUE - 3] + "..."
     return params
+
+
+def _state(trial: optuna.trial.FrozenTrial) -> str:
+    from .tune import trial_state  # tune imports this module
+
+    return trial_state(trial)
 
 
 def _finite(value: Any) -> bool:

@@ -18,7 +18,11 @@ journal file, for several processes on one host; any SQLAlchemy URL, e.g. postgr
 cluster) under `--study` (default the experiment file's stem), so running the same command again
 resumes it: `trials` is the study's total, and a study that has them runs none (processes sharing a
 study may overshoot it by one trial each). The sampler (TPE) is seeded with search.seed plus the trials
-already in the study (plus the process id when --storage is given), so a resumed study draws new trials.
+already in the study, so the same seed and storage draw the same trials and a resumed study draws new ones
+(processes that join a shared study at the same moment draw alike: give each its own search.seed).
+SIGINT or SIGTERM stops the study cleanly: the trial it cut short is recorded as interrupted (FAIL in
+Optuna's storage, with the user attribute `interrupted`), does not count towards `trials`, and the
+outputs are written for the trials that finished; running the same command again continues the study.
 With `--ray-address` the same study runs on a Ray cluster through Ray Tune (`research/ray_tune.py`):
 the same objective, space, sampler, storage and outputs; Ray Tune's ASHA scheduler stops bad trials there.
 With tracking (`--mlflow URI` or the file's `tracking:`), the study is a parent run in MLflow and each trial
@@ -37,13 +41,12 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import sys
 import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +59,7 @@ from threadpoolctl import threadpool_limits
 from signalstack.models.train import train
 from signalstack.models.zoo import get_entry
 
+from .interrupt import interruptible
 from .layouts import Layout, layout_of
 from .search import OUT, TOP_LEVEL, TRAIN, Param, Search
 from .settings import ExperimentFile
@@ -65,7 +69,10 @@ from .walkforward import Fold, fold_dataset, plan_folds, sample_windows
 log = logging.getLogger(__name__)
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
-"""The states that count towards a study's total of trials."""
+"""The states that count towards a study's total of trials (a FAIL only when a signal did not cause it)."""
+
+INTERRUPTED = "interrupted"
+"""The user attribute of a trial cut short by SIGINT or SIGTERM (Optuna records it as FAIL): not counted."""
 
 
 class TuneError(ValueError):
@@ -83,6 +90,8 @@ class TuneResult:
     plots: dict[str, Path]
     skipped: dict[str, str]
     """Plots not drawn, with the reason."""
+    interrupted: str | None = None
+    """The signal that stopped the study (SIGINT, SIGTERM), or None when it ran its trials."""
 
 
 def storage_url(storage: str | None, out: Path) -> str:
@@ -199,8 +208,13 @@ def make_objective(experiment: ExperimentFile, bars: pd.DataFrame, search: Searc
             if trial.should_prune():
                 raise optuna.TrialPruned(f"validation loss {loss:.4f} at step {step}")
 
-        with one_thread():
-            value, rows = validation_loss(candidate, bars, folds=search.folds, on_epoch=report, epochs_per_fold=stride)
+        try:
+            with one_thread():
+                value, rows = validation_loss(candidate, bars, folds=search.folds, on_epoch=report,
+                                              epochs_per_fold=stride)
+        except KeyboardInterrupt:
+            trial.set_user_attr(INTERRUPTED, True)  # Optuna records it FAIL: `finished` does not count it
+            raise
         trial.set_user_attr("fold_losses", [round(r["val_loss"], 6) for r in rows])
         trial.set_user_attr("best_epochs", [r["best_epoch"] for r in rows])
         return value
@@ -208,11 +222,10 @@ def make_objective(experiment: ExperimentFile, bars: pd.DataFrame, search: Searc
     return objective
 
 
-def sampler_seed(seed: int, trials: int, *, shared: bool) -> int:
+def sampler_seed(seed: int, trials: int) -> int:
     """The sampler's seed: search.seed moved on by the trials the study holds, so that a resumed study does not
-    draw its first trials again; with a storage given (journal or a database, which several processes may share)
-    the process id is mixed in too, so that processes started together draw different trials."""
-    return (seed + trials + (os.getpid() * 1_000_003 if shared else 0)) % 2**32
+    draw its first trials again, and the same seed and storage always draw the same trials."""
+    return (seed + trials) % 2**32
 
 
 def _pruner(search: Search) -> optuna.pruners.BasePruner:
@@ -238,13 +251,16 @@ def checked_request(experiment: ExperimentFile, trials: int | None) -> tuple[Sea
 
 
 def finished(study: optuna.Study) -> int:
-    """The trials that count towards the study's total."""
-    return sum(t.state in FINISHED for t in study.trials)
+    """The trials that count towards the study's total: those that ran to an end, not those a signal cut short."""
+    return sum(t.state in FINISHED and not t.user_attrs.get(INTERRUPTED) for t in study.trials)
 
 
 def tune(experiment: ExperimentFile, out: str | Path = OUT, *, trials: int | None = None, storage: str | None = None,
          study_name: str = "study") -> TuneResult:
-    """Run (or resume) the study until it has `trials` finished trials (default search.trials); write its outputs."""
+    """Run (or resume) the study until it has `trials` finished trials (default search.trials); write its outputs.
+
+    On SIGINT or SIGTERM the trial running is recorded as interrupted and the outputs are written for the trials
+    that finished; the result says which signal stopped it (`interrupted`)."""
     search, total, layout = checked_request(experiment, trials)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -253,21 +269,63 @@ def tune(experiment: ExperimentFile, out: str | Path = OUT, *, trials: int | Non
     bars, _ = layout.load(experiment)
     study = optuna.create_study(storage=open_storage(url), study_name=study_name, direction="minimize",
                                 pruner=_pruner(search), load_if_exists=True)
-    seed = sampler_seed(search.seed, len(study.trials), shared=bool(storage))
-    study.sampler = optuna.samplers.TPESampler(seed=seed)
+    study.sampler = optuna.samplers.TPESampler(seed=sampler_seed(search.seed, len(study.trials)))
     done = finished(study)
     remaining = max(0, total - done)
     log.info("study %r in %s: %d trial(s) finished, %d to run (total %d)", study_name, url, done, remaining, total)
+    stopped = None
     if remaining:
         began = time.perf_counter()
-        study.optimize(make_objective(experiment, bars, search), n_trials=remaining, catch=(ValueError,),
-                       callbacks=[optuna.study.MaxTrialsCallback(total, states=FINISHED), _log_trial,
-                                  *([trials_log] if trials_log else [])])
-        log.info("%d trial(s) in %.1f s", remaining, time.perf_counter() - began)
-    result = write_outputs(study, experiment, out)
+        with interruptible() as received, _interrupts_unlogged():
+            try:
+                study.optimize(make_objective(experiment, bars, search), n_trials=remaining, catch=(ValueError,),
+                               callbacks=[_stop_at(total), _log_trial, *([trials_log] if trials_log else [])])
+            except KeyboardInterrupt:
+                stopped = received.name
+        log.info("%d trial(s) in %.1f s", finished(study) - done, time.perf_counter() - began)
+        if stopped:
+            cut = [t.number for t in study.trials if t.user_attrs.get(INTERRUPTED)]
+            log.info("stopped by %s: %s", stopped, f"trial {cut[-1]} interrupted, not counted" if cut else
+                     "between trials")
+    result = replace(write_outputs(study, experiment, out), interrupted=stopped)
     if trials_log is not None:
-        trials_log.finish(result.study, out)
+        trials_log.finish(result.study, out, interrupted=stopped)
     return result
+
+
+class _NoInterrupts(logging.Filter):
+    """Drops Optuna's warnings (a traceback, then the trial's value) about a trial that a signal cut short, and what
+    it logs after: the study is ending, and `tune` says so in a line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stopping = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.stopping = self.stopping or bool(record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt))
+        return not self.stopping
+
+
+@contextmanager
+def _interrupts_unlogged() -> Iterator[None]:
+    logger = logging.getLogger("optuna.study._optimize")  # where Optuna logs a failed trial
+    dropped = _NoInterrupts()
+    logger.addFilter(dropped)
+    try:
+        yield
+    finally:
+        logger.removeFilter(dropped)
+
+
+def _stop_at(total: int) -> Any:
+    """A callback that stops the study once `finished` counts `total` trials (Optuna's MaxTrialsCallback would count
+    an interrupted trial)."""
+
+    def stop(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if finished(study) >= total:
+            study.stop()
+
+    return stop
 
 
 def write_outputs(study: optuna.Study, experiment: ExperimentFile, out: Path) -> TuneResult:
@@ -289,13 +347,19 @@ def _log_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     log.info("trial %d %s%s %s", trial.number, trial.state.name.lower(), value, trial.params)
 
 
+def trial_state(trial: optuna.trial.FrozenTrial) -> str:
+    """The trial's Optuna state by name, or INTERRUPTED for a trial a signal cut short (which Optuna holds as FAIL)."""
+    return INTERRUPTED.upper() if trial.user_attrs.get(INTERRUPTED) else trial.state.name
+
+
 def trials_table(study: optuna.Study) -> pd.DataFrame:
-    """One row per trial: number, state, value, duration_s, param_<name>..., fold_losses, best_epochs."""
+    """One row per trial: number, state (Optuna's, or INTERRUPTED for a trial a signal cut short), value,
+    duration_s, param_<name>..., fold_losses, best_epochs."""
     rows = []
     for t in study.trials:
         seconds = (t.datetime_complete - t.datetime_start).total_seconds() \
             if t.datetime_complete and t.datetime_start else None
-        rows.append({"number": t.number, "state": t.state.name, "value": t.value,
+        rows.append({"number": t.number, "state": trial_state(t), "value": t.value,
                      "duration_s": None if seconds is None else round(seconds, 3),
                      **{f"param_{k}": v for k, v in t.params.items()},
                      "fold_losses": t.user_attrs.get("fold_losses"), "best_epochs": t.user_attrs.get("best_epochs")})

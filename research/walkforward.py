@@ -201,9 +201,11 @@ def plan_folds(experiment: ExperimentFile, samples: int) -> list[Fold]:
 
 
 def train_fold(experiment: ExperimentFile, dataset: Dataset, *, fold: int, seed: int, models: Path | None,
-               data_source: str = "", extra: Mapping[str, Any] | None = None) -> TrainResult:
+               data_source: str = "", extra: Mapping[str, Any] | None = None,
+               data_digest: Mapping[str, str] | None = None) -> TrainResult:
     """Train the experiment's net on a fold's set with `seed`; with `models` (a real run that exports) also
-    write it as models/fold{fold}_seed{seed}.onnx with its card (`extra`: more card fields)."""
+    write it as models/fold{fold}_seed{seed}.onnx with its card (`extra`: more card fields; `data_digest`: the
+    fingerprint of the data the run read)."""
     # Imported here: torch and the exporter (onnx, onnxruntime) load only in the processes that train.
     from signalstack.models.train import train
 
@@ -215,4 +217,4 @@ def train_fold(experiment: ExperimentFile, dataset: Dataset, *, fold: int, seed:
 
     return train_dataset_and_export(dataset, models / f"fold{fold}_seed{seed}.onnx",
                                     architecture=experiment.model.name, config=config, data_source=data_source,
-                                    params=params, extra=extra).result
+                                    params=params, extra=extra, data_digest=data_digest).result

@@ -28,16 +28,16 @@ from signalstack.protos.inference import grpc_predict_v2_pb2_grpc as oip_grpc
 from signalstack.protos.pool import for_services
 from signalstack.protos.signalstack.v1 import signals_pb2 as pb
 from signalstack.protos.signalstack.v1 import signals_pb2_grpc as pb_grpc
+from signalstack.transport.channel import KEEPALIVE_OPTIONS
+from signalstack.transport.guard import TokenAuth, read_tokens, server_credentials
 
 from . import metrics
 from .batching import Batchers
-from .channel import KEEPALIVE_OPTIONS
 from .dataplane import DataPlane
 from .oip import InferenceServicer
 from .options import ServeOptions, address
 from .repository import ModelRepository
 from .rpc import DecodeErrors, UnaryThreads
-from .security import TokenAuth, read_tokens, server_credentials
 from .servicer import SignalServicer
 
 log = logging.getLogger(__name__)

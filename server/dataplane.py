@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -21,18 +20,10 @@ from signalstack.core.model import OnnxModel
 
 from .batching import Batchers
 from .repository import ModelNotFound, ModelRepository
-from .streaming import StreamWindows
+from .streaming import MAX_SYMBOLS, SignalStream
 
 Outputs = dict[str, np.ndarray]
 """Every output of a model by name, in the model's order."""
-
-
-@dataclass(frozen=True)
-class Signal:
-    """The data plane's answer to one streamed bar: bars still missing, or the model's outputs."""
-
-    bars_needed: int
-    outputs: Outputs | None
 
 
 class DataPlane:
@@ -89,19 +80,7 @@ class DataPlane:
         table = model.predict_series(bars, tensors=tensors).to_numpy(np.float32)
         return n - len(table), model.split(table)
 
-    def stream_signal(self, windows: StreamWindows, model: OnnxModel, symbol: str, time: int,
-                      values: tuple[float, ...], what: str) -> Signal:
-        """One streamed bar added to its symbol's window, scored once the window holds `bars_required` bars."""
-        if model.tensor_inputs or model.intraday:
-            reason = ("groups intraday bars into days" if model.intraday else
-                      f"also takes tensor inputs ({', '.join(i.name for i in model.tensor_inputs)})")
-            raise InvalidInput(f"{what}: model {model.name} {reason}, which a stream of bar events does not "
-                               "serve; use Predict or PredictSeries")
-        bars = windows.add(model.name, symbol, time, values, model.bars_required, what)
-        rows = windows.input(model, symbol)  # kept up to date while the window fills, too
-        needed = max(0, model.bars_required - len(bars))
-        if needed:
-            return Signal(needed, None)
-        # the rows themselves, not a copy: a stream's bars are scored one after the other, so this is
-        # answered before its next bar shifts them
-        return Signal(0, self.batchers.predict(model, {model.bars_input.name: rows.input()}))
+    def open_stream(self, max_symbols: int = MAX_SYMBOLS) -> SignalStream:
+        """A stream of bar events' state (its windows, at most `max_symbols`), answered through the batching
+        queues of the unary calls."""
+        return SignalStream(self.batchers, max_symbols)

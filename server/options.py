@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .channel import MAX_MESSAGE_BYTES
+from signalstack.transport.channel import MAX_MESSAGE_BYTES
+from signalstack.transport.security import TlsFiles
 
 CALL_THREADS = 4
 """Threads that answer unary calls and score streams' bars. That work in Python (decoding, features,
@@ -61,24 +62,6 @@ class BatchPolicy:
 TRITON_BATCHING = BatchPolicy(64, 100)
 """Dynamic batching written into the config.pbtxt of a Triton export: Triton batches across processes,
 so a short wait for company pays off there."""
-
-
-@dataclass(frozen=True)
-class TlsFiles:
-    """PEM files for TLS; with `client_ca`, clients must present a certificate it signed."""
-
-    cert: Path
-    key: Path
-    client_ca: Path | None = None
-
-    @classmethod
-    def from_flags(cls, cert: Path | None, key: Path | None, client_ca: Path | None = None) -> TlsFiles | None:
-        """The files of --tls-cert, --tls-key and --tls-client-ca; None for plain text; errors name the mismatch."""
-        if (cert is None) != (key is None):
-            raise ValueError(f"tls_cert {cert} and tls_key {key}: expected both or neither")
-        if client_ca is not None and cert is None:
-            raise ValueError(f"tls_client_ca {client_ca} without tls_cert: client certificates need TLS")
-        return cls(Path(cert), Path(key), client_ca and Path(client_ca)) if cert is not None else None
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import grpc
 
 from signalstack.core.errors import InvalidInput, LimitExceeded
 from signalstack.core.model import OnnxModel
+from signalstack.transport.guard import method_handler
 
 from . import metrics
 from .repository import ModelNotFound
@@ -214,11 +215,3 @@ def _tolerant(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
 
     return method_handler(handler, run, request_deserializer=deserialize,
                           response_serializer=handler.response_serializer)
-
-
-def method_handler(like: grpc.RpcMethodHandler, behaviour: Callable[..., Any], **serializers: Any) -> \
-        grpc.RpcMethodHandler:
-    """A handler of the same streaming shape as `like` that runs `behaviour`."""
-    make = {(False, False): grpc.unary_unary_rpc_method_handler, (False, True): grpc.unary_stream_rpc_method_handler,
-            (True, False): grpc.stream_unary_rpc_method_handler, (True, True): grpc.stream_stream_rpc_method_handler}
-    return make[(like.request_streaming, like.response_streaming)](behaviour, **serializers)

@@ -17,10 +17,11 @@ import grpc
 from signalstack.core.model import OnnxModel
 from signalstack.protos.signalstack.v1 import signals_pb2 as pb
 from signalstack.protos.signalstack.v1 import signals_pb2_grpc as pb_grpc
+from signalstack.transport import wire
 
-from . import metrics, rpc, wire
+from . import metrics, rpc
 from .dataplane import DataPlane
-from .streaming import MAX_SYMBOLS, StreamWindows
+from .streaming import MAX_SYMBOLS, SignalStream
 
 log = logging.getLogger(__name__)
 
@@ -74,22 +75,22 @@ class SignalServicer(pb_grpc.SignalServiceServicer):
     @rpc.streaming
     def StreamSignals(self, requests: Iterator[pb.BarEvent], context: grpc.ServicerContext,
                       call: rpc.Call) -> Iterator[pb.Signal]:
-        windows = StreamWindows(self.max_symbols)
+        stream = self.plane.open_stream(self.max_symbols)
         for i, event in enumerate(requests):
             started = time.perf_counter()
             if self.compute is None:
-                signal = self._signal(windows, i, event, call)
+                signal = self._signal(stream, i, event, call)
             else:
-                signal = self.compute.submit(self._signal, windows, i, event, call).result()
+                signal = self.compute.submit(self._signal, stream, i, event, call).result()
             metrics.LATENCY.labels("StreamSignals", *call.labels).observe(time.perf_counter() - started)
             yield signal
 
-    def _signal(self, windows: StreamWindows, i: int, event: pb.BarEvent, call: rpc.Call) -> pb.Signal:
+    def _signal(self, stream: SignalStream, i: int, event: pb.BarEvent, call: rpc.Call) -> pb.Signal:
         """The answer to a stream's message `i`."""
         model = call.model = self.plane.model(event.model, event.version)
-        answer = self.plane.stream_signal(windows, model, event.symbol, event.time,
-                                          (event.open, event.high, event.low, event.close, event.volume),
-                                          f"StreamSignals message {i} (symbol {event.symbol!r})")
+        answer = stream.signal(model, event.symbol, event.time,
+                               (event.open, event.high, event.low, event.close, event.volume),
+                               f"StreamSignals message {i} (symbol {event.symbol!r})")
         signal = pb.Signal(symbol=event.symbol, time=event.time, model=model.name, version=model.version,
                            columns=model.output_columns[model.output_names[0]], bars_needed=answer.bars_needed)
         if answer.outputs is not None:

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = {"signalstack": "signalstack", "signalstack.core": "core", "signalstack.models": "models",
             "signalstack.research": "research", "signalstack.paper": "paper",
             "signalstack.server": "server", "signalstack.plugin": "plugin", "signalstack.cli": "cli",
-            "signalstack.protos": "protos"}
+            "signalstack.protos": "protos", "signalstack.transport": "transport"}
 """Each subpackage and its folder in the source tree (pyproject's package-dir)."""
 
 
@@ -37,9 +37,9 @@ def test_the_core_the_server_trading_and_the_cli_never_load_torch() -> None:
 
 def test_a_strategy_process_client_loads_neither_onnxruntime_nor_the_server() -> None:
     # What GrpcSource loads: the client and what both ends of the wire share, nothing that serves.
-    loaded = _loaded("import signalstack.server.client")
-    server = {m for m in loaded if m.startswith("signalstack.server.")}
-    assert server == {"signalstack.server.client", "signalstack.server.wire", "signalstack.server.channel"}
+    loaded = _loaded("import signalstack.transport.client")
+    assert {"signalstack.transport.wire", "signalstack.transport.channel"} <= set(loaded)
+    assert not [m for m in loaded if m.startswith("signalstack.server")]
     assert "onnxruntime" not in loaded and "torch" not in loaded
 
 
@@ -112,11 +112,13 @@ def test_no_import_cycles_anywhere_in_the_package() -> None:
 
 def test_layers_point_down_only() -> None:
     graph = _graph()
+    # transport is what client and server share: below server, plugin and paper, which import nothing of server
+    transport = {"signalstack.core", "signalstack.protos", "signalstack.transport", "signalstack"}
     below = {"signalstack.core": {"signalstack.core"},
-             "signalstack.server": {"signalstack.core", "signalstack.server", "signalstack.protos", "signalstack"},
-             "signalstack.plugin": {"signalstack.core", "signalstack.plugin", "signalstack.server", "signalstack"},
-             "signalstack.paper": {"signalstack.core", "signalstack.plugin", "signalstack.server", "signalstack.protos",
-                                   "signalstack.paper", "signalstack"}}
+             "signalstack.transport": transport,
+             "signalstack.server": transport | {"signalstack.server"},
+             "signalstack.plugin": {"signalstack.core", "signalstack.transport", "signalstack.plugin", "signalstack"},
+             "signalstack.paper": transport | {"signalstack.plugin", "signalstack.paper"}}
     for layer, allowed in below.items():
         for module, imported in graph.items():
             if module == layer or module.startswith(layer + "."):

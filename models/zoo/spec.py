@@ -19,12 +19,17 @@ import heapq
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import pydantic_core
 import torch
+from pydantic import Field, field_validator, model_validator
 from torch import nn
+
+from signalstack.core.errors import SettingsError
+from signalstack.core.settings import Settings, parse
 
 from . import layers_conv, layers_recurrent  # noqa: F401  (register their layer types)
 from .layers import Layer, Shape, ShapeError, make_layer
@@ -37,76 +42,94 @@ _LOSS_ALIASES = {"categorical_crossentropy": "crossentropy", "sparse_categorical
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class SpecError(ValueError):
+class SpecError(SettingsError):
     """A spec that cannot be built; the message names the layer (or input, or output) at fault."""
 
 
-@dataclass(frozen=True)
-class InputSpec:
-    """A named input; a None dimension takes its size from the data. `scale: false` skips standardising."""
+class InputSpec(Settings):
+    """A named input of the net."""
 
     name: str
+    """The input's name, which layers list among their inputs."""
     shape: tuple[int | None, ...]
+    """Its shape without the batch axis; null takes a size from the data."""
     scale: bool = True
+    """false: the input reaches the net raw, not standardised."""
 
 
-@dataclass(frozen=True)
-class LayerSpec:
+class LayerSpec(Settings):
+    """A node of the graph: a layer of a type called on its inputs, or another node's layer called again."""
+
     name: str
-    type: str
-    inputs: tuple[str, ...]
-    params: Mapping[str, Any] = field(default_factory=dict)
+    """The node's name, which later layers and outputs list."""
     shares: str = ""
     """Another node whose layer (and weights) this node calls; then `type` and `params` come from it."""
+    type: str = ""
+    """The layer type (Dense, LSTM, Conv1D, ...; `signalstack models` and the zoo's catalogue list them)."""
+    params: dict[str, Any] = {}
+    """The type's parameters (units, activation, ...), as Keras names them."""
+    inputs: tuple[str, ...]
+    """The inputs or nodes it is called on (one may be written without a list)."""
+
+    @field_validator("inputs", mode="before")
+    @classmethod
+    def _listed(cls, inputs: Any) -> Any:
+        return (inputs,) if isinstance(inputs, str) else tuple(inputs) if isinstance(inputs, list) else inputs
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _as_json(cls, params: Any) -> Any:
+        """Plain JSON values (tuples as lists), so that a spec written in Python equals its document."""
+        return pydantic_core.from_json(pydantic_core.to_json(params)) if isinstance(params, Mapping) else params
+
+    @model_validator(mode="after")
+    def _typed(self) -> LayerSpec:
+        if self.shares and {"type", "params"} & self.model_fields_set:
+            raise ValueError(f"layer {self.name!r} shares {self.shares!r}: its type and params come from there, "
+                             "give neither")
+        if not self.shares and not self.type:
+            raise ValueError(f"layer {self.name!r}: needs a 'type' (or 'shares: <layer>')")
+        return self
 
 
-@dataclass(frozen=True)
-class OutputSpec:
+class OutputSpec(Settings):
     """A model output: its node, and the ONNX name and loss (both chosen from the labels when empty)."""
 
     layer: str
+    """The node whose value the output is."""
     name: str = ""
+    """The output's name in the ONNX file (probabilities, forecast, ...)."""
     loss: str = ""
-    weight: float = 1.0
+    """crossentropy, binary_crossentropy, mae or mse (Keras' long names too)."""
+    weight: float = Field(1.0, ge=0)
+    """The loss's weight in the total, for a net with several outputs."""
 
 
-@dataclass(frozen=True)
-class Spec:
-    inputs: tuple[InputSpec, ...]
-    layers: tuple[LayerSpec, ...]
-    outputs: tuple[OutputSpec, ...]
+class Spec(Settings):
+    """A net declared layer by layer: its inputs, a graph of named layers, its outputs."""
+
     name: str = ""
-    serve: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-    """{inputs: {served name: spec input}, outputs: {served name: node}}: what export writes."""
+    """The net's name (a spec file's stem when left out)."""
+    inputs: tuple[InputSpec, ...] = Field(min_length=1)
+    """The net's inputs, in the order the data gives them."""
+    layers: tuple[LayerSpec, ...] = Field(min_length=1)
+    """The graph's nodes, each after its inputs or not (a cycle is refused)."""
+    outputs: tuple[OutputSpec, ...] = Field(min_length=1)
+    """The net's outputs, in the order the labels take them."""
+    serve: dict[str, dict[str, str]] = {}
+    """{inputs: {served name: spec input}, outputs: {served name: node}}: the subgraph export writes (e.g. a
+    ranking net's scorer); the whole net when left out."""
 
     @classmethod
-    def from_dict(cls, doc: Mapping[str, Any]) -> Spec:
-        """Parse a spec document; raises SpecError naming the entry at fault."""
-        _known_keys(doc, {"name", "inputs", "layers", "outputs", "serve"}, "spec")
-        try:
-            inputs = tuple(InputSpec(str(i["name"]), tuple(None if d is None else int(d) for d in i["shape"]),
-                                     bool(i.get("scale", True))) for i in _entries(doc, "inputs"))
-            layers = tuple(_layer(entry) for entry in _entries(doc, "layers"))
-            outputs = tuple(OutputSpec(str(o["layer"]), str(o.get("name") or ""), str(o.get("loss") or ""),
-                                       float(o.get("weight", 1.0))) for o in _entries(doc, "outputs"))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise SpecError(f"spec entry missing or malformed: {exc}") from None
-        serve = {k: dict(v) for k, v in (doc.get("serve") or {}).items()}
-        return cls(inputs, layers, outputs, str(doc.get("name") or ""), serve)
+    def from_dict(cls, doc: Mapping[str, Any], source: str = "spec") -> Spec:
+        """Parse a spec document; raises SettingsError naming `source`, each bad entry's path and what was expected."""
+        return parse(cls, doc, source=source)
 
     def to_dict(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {
-            "name": self.name,
-            "inputs": [{"name": i.name, "shape": list(i.shape), **({} if i.scale else {"scale": False})}
-                       for i in self.inputs],
-            "layers": [{"name": n.name, **({"shares": n.shares} if n.shares else {"type": n.type}),
-                        **({"params": _plain(n.params)} if n.params else {}), "inputs": list(n.inputs)}
-                       for n in self.layers],
-            "outputs": [{k: v for k, v in (("layer", o.layer), ("name", o.name), ("loss", o.loss),
-                                           ("weight", o.weight)) if v != ""} for o in self.outputs],
-        }
-        if self.serve:
-            doc["serve"] = {k: dict(v) for k, v in self.serve.items()}
+        """The spec as plain YAML/JSON, as a card keeps it: defaults left out, but the name and every weight."""
+        doc = {"name": self.name, **self.model_dump(mode="json", exclude_defaults=True)}
+        for output, written in zip(self.outputs, doc["outputs"], strict=True):
+            written["weight"] = output.weight
         return doc
 
     @property
@@ -123,43 +146,8 @@ class Spec:
             if len(data) != len(spec.shape) or any(s is not None and s != d for s, d in zip(spec.shape, data)):
                 raise SpecError(f"input {spec.name!r}: spec shape {list(spec.shape)}, data shape {data} "
                                 "(use null for a size taken from the data)")
-            filled.append(replace(spec, shape=data))
-        return replace(self, inputs=tuple(filled))
-
-
-def _entries(doc: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
-    value = doc.get(key)
-    if not isinstance(value, list) or not value or not all(isinstance(v, Mapping) for v in value):
-        raise SpecError(f"spec {key!r}: expected a non-empty list of mappings, got {value!r}")
-    return value
-
-
-def _known_keys(entry: Mapping[str, Any], allowed: set[str], where: str) -> None:
-    unknown = set(entry) - allowed
-    if unknown:
-        raise SpecError(f"{where}: unknown key(s) {sorted(unknown)} (expected some of {sorted(allowed)})")
-
-
-def _layer(entry: Mapping[str, Any]) -> LayerSpec:
-    name = str(entry.get("name", ""))
-    _known_keys(entry, {"name", "type", "params", "inputs", "shares"}, f"layer {name!r}")
-    raw = entry.get("inputs", ())
-    inputs = (raw,) if isinstance(raw, str) else tuple(str(i) for i in raw)
-    shares = str(entry.get("shares") or "")
-    if shares and ("type" in entry or "params" in entry):
-        raise SpecError(f"layer {name!r} shares {shares!r}: its type and params come from there, give neither")
-    if not shares and "type" not in entry:
-        raise SpecError(f"layer {name!r}: needs a 'type' (or 'shares: <layer>')")
-    return LayerSpec(name, str(entry.get("type", "")), inputs, dict(entry.get("params") or {}), shares)
-
-
-def _plain(value: Any) -> Any:
-    """Tuples as lists, so a spec dumps to plain YAML/JSON."""
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+            filled.append(spec.model_copy(update={"shape": data}))
+        return self.model_copy(update={"inputs": tuple(filled)})
 
 
 def is_spec_path(name: str | Path) -> bool:
@@ -180,8 +168,8 @@ def load_spec(path: str | Path) -> Spec:
         doc = yaml.safe_load(text)
     if not isinstance(doc, Mapping):
         raise SpecError(f"{path}: expected a mapping with inputs, layers and outputs")
-    spec = Spec.from_dict(doc)
-    return spec if spec.name else replace(spec, name=path.stem)
+    spec = Spec.from_dict(doc, source=str(path))
+    return spec if spec.name else spec.model_copy(update={"name": path.stem})
 
 
 def canonical_loss(loss: str) -> str:
@@ -361,8 +349,6 @@ def _check_outputs(spec: Spec, nodes: Mapping[str, LayerSpec], shapes: Mapping[s
         if loss in CLASSIFICATION_LOSSES and activation in ("softmax", "sigmoid"):
             raise SpecError(f"layer {out.layer!r} is an output with loss {loss} and ends in {activation}: "
                             "the exported head applies it; give the layer a linear activation")
-        if out.weight < 0:
-            raise SpecError(f"output {out.name or out.layer!r}: loss weight {out.weight} (expected >= 0)")
 
 
 class SpecBuilder:
@@ -376,26 +362,25 @@ class SpecBuilder:
         self._counts: dict[str, int] = {}
 
     def input(self, name: str, shape: Sequence[int]) -> str:
-        self._inputs.append(InputSpec(name, tuple(int(d) for d in shape)))
+        self._inputs.append(InputSpec(name=name, shape=tuple(int(d) for d in shape)))
         return name
 
     def add(self, kind: str, inputs: str | Sequence[str], name: str = "", **params: Any) -> str:
         name = name or self._auto(kind)
-        self._layers.append(LayerSpec(name, kind, (inputs,) if isinstance(inputs, str) else tuple(inputs),
-                                      _plain(params)))
+        self._layers.append(LayerSpec(name=name, type=kind, inputs=inputs, params=params))
         return name
 
     def share(self, layer: str, inputs: str | Sequence[str], name: str = "") -> str:
         """Call the layer of node `layer` again, with the same weights, on other inputs."""
         name = name or f"{layer}_shared"
-        self._layers.append(LayerSpec(name, "", (inputs,) if isinstance(inputs, str) else tuple(inputs), {}, layer))
+        self._layers.append(LayerSpec(name=name, shares=layer, inputs=inputs))
         return name
 
     def output(self, layer: str, name: str = "", loss: str = "", weight: float = 1.0) -> None:
-        self._outputs.append(OutputSpec(layer, name, loss, weight))
+        self._outputs.append(OutputSpec(layer=layer, name=name, loss=loss, weight=weight))
 
     def spec(self, serve: Mapping[str, Mapping[str, str]] | None = None) -> Spec:
-        return Spec(tuple(self._inputs), tuple(self._layers), tuple(self._outputs), self.name, dict(serve or {}))
+        return Spec(inputs=self._inputs, layers=self._layers, outputs=self._outputs, name=self.name, serve=serve or {})
 
     def _auto(self, kind: str) -> str:
         base = re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", kind).lower()

@@ -11,7 +11,8 @@ of every layout, in this order:
     run_task(context, task)  one task: a fold's model with one seed, or its baselines, on the real bars or a
                              surrogate (`series`), on the fold's samples (`fold`); its rows and predictions
     describe(...)            metrics.json's "run" fields that say what it read
-    write_report(...)        its section of report/, and its backtest in a line of text
+    write_report(...)        its section of report/index.html (`report.LayoutReport`: the stitched backtests of each
+                             seed, the IC over time) and their files in report/
 
 The base class runs one series (the bars, traded as they are); each layout says how its samples are planned
 and cut into folds, and overrides what differs.
@@ -36,17 +37,35 @@ from signalstack.models.pipeline import WINDOWS, Bars, declared_inputs, input_la
 from signalstack.models.train import TrainResult, predict
 from signalstack.models.windows import Dataset, as_named
 from signalstack.plugin.backtest import run_backtest
-from signalstack.plugin.report import format_report, write_report
 from signalstack.plugin.sources import PrecomputedSource
+from signalstack.plugin.stats import signal_quality
 
+from .. import charts
 from ..baselines import BUY_AND_HOLD, baseline_predictions, first_target
 from ..metrics import buy_and_hold_scores, prediction_frame, score, score_outputs, trade
+from ..report import (
+    BEST_BY,
+    Curve,
+    ICOverTime,
+    LayoutReport,
+    Results,
+    curves_text,
+    ic_statistics,
+    line_name,
+    stitched_runs,
+    unfitted_note,
+    write_curves,
+)
 from ..settings import RANKING, Backtest, DataFiles, ExperimentFile
 from ..surrogates import make_surrogate
 from ..walkforward import Fold, train_fold
 
+IC_WINDOW = 63
+"""Test samples per window of a single series' IC over time (a quarter of daily bars)."""
+
 Outcome = tuple[list[dict[str, Any]], pd.DataFrame | None]
-"""A task's rows (one per scored predictor) and a real model's test predictions."""
+"""A task's rows (one per scored predictor), and its test predictions on the real bars: the model's, or the fitted
+baselines' (a `baseline` column naming each)."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +95,8 @@ class Context:
     """The folder the real runs' fold models go to."""
     fundamentals: pd.DataFrame | None = None
     """The dated factors of a two-input net, loaded once."""
+    data_digest: Mapping[str, str] | None = None
+    """The fingerprint of the bars and fundamentals (`core.fingerprint.data_digest`), for the fold models' cards."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +105,8 @@ class TaskResult:
     rows: list[dict[str, Any]]
     """One per scored predictor: {"model", "fold", "seed", "train", "val", "test", METRIC: value, ...}."""
     predictions: pd.DataFrame | None
-    """A real model task's test predictions with fold, seed, label and forward_return columns."""
+    """A real model task's test predictions with fold, seed, label and forward_return columns; a baselines task's
+    (on the real bars) are its fitted baselines', with fold and baseline columns (buy-and-hold has none)."""
     seconds: float
 
 
@@ -173,8 +195,13 @@ class Layout(abc.ABC):
         bars = self.trading_bars(data)
         ranges = fold_ranges(dataset, fold, task)
         if task.kind == "baselines":
-            return [{"model": name, **ranges, **_baseline_scores(name, dataset, bars, experiment)}
-                    for name in experiment.baselines], None
+            rows, frames = [], []
+            for name in experiment.baselines:
+                found, frame = _baseline_scores(name, dataset, bars, experiment)
+                rows.append({"model": name, **ranges, **found})
+                if frame is not None:
+                    frames.append(frame.assign(fold=fold.number, baseline=name))
+            return rows, pd.concat(frames) if frames else None
         result = self.train(context, task, dataset)
         outputs = as_named(predict(result.net, dataset.x_of(dataset.test)), next(iter(dataset.targets)))
         ys = dataset.y_of(dataset.test)
@@ -200,7 +227,8 @@ class Layout(abc.ABC):
         experiment = context.experiment
         models = context.models if experiment.export and task.surrogate is None else None
         return train_fold(experiment, dataset, fold=task.fold, seed=task.seed, models=models, extra=extra,
-                          data_source=", ".join([*experiment.data.paths, *filter(None, [experiment.fundamentals])]))
+                          data_source=", ".join([*experiment.data.paths, *filter(None, [experiment.fundamentals])]),
+                          data_digest=context.data_digest)
 
     def describe(self, experiment: ExperimentFile, bars: Bars, plan: Plan) -> dict[str, Any]:
         """metrics.json's "run" fields that say what the run read."""
@@ -208,18 +236,78 @@ class Layout(abc.ABC):
         return {"data": ", ".join(experiment.data.paths), "bars": [times[0].isoformat(), times[-1].isoformat()],
                 "samples": plan.samples, "labels": experiment.labels.spec.to_dict()}
 
-    def write_report(self, experiment: ExperimentFile, bars: Bars, predictions: pd.DataFrame, folder: Path) -> str:
-        """report/: the backtest of the seed-mean stitched predictions on the trading bars (plugin.report); returns
-        the backtest as text."""
+    def column(self, experiment: ExperimentFile) -> str:
+        """The predictions' column the backtest trades and the IC reads: p_up, or the (last step's) forecast."""
         labels = experiment.labels.spec
-        traded = self.trading_bars(bars)
-        stitched = predictions.groupby(level="time")[labels.columns].mean()
-        source = PrecomputedSource(stitched, horizon=labels.horizon,
-                                   name=f"{experiment.model.name} walk-forward (mean of {experiment.seeds} seed(s))")
-        result = run_backtest(source, traded.loc[stitched.index[0]:stitched.index[-1]],
-                              **experiment.backtest.keywords())
-        write_report(result, folder)
-        return format_report(result)
+        return "up" if labels.is_classification else labels.columns[-1]
+
+    def write_report(self, results: Results, folder: Path) -> LayoutReport:
+        """Its section of report/index.html, with equity.csv, stats.json, trades.csv and fills.csv in `folder`: each
+        of `report.stitched_runs` (every seed's stitched predictions alone, the seeds' mean only as an asked-for
+        ensemble, the best fitted baseline's) traded by `backtest` over its out-of-sample period beside buy-and-hold,
+        and the IC over time (`ic_over_time`)."""
+        curves, benchmark = [], None
+        for name, (kind, rows) in stitched_runs(results).items():
+            curve, held = self.backtest(results, rows.sort_index(), name, kind)
+            curves.append(curve)
+            benchmark = benchmark or held
+        curves.insert(sum(c.kind in (charts.SEED, charts.ENSEMBLE) for c in curves), benchmark)
+        write_curves(curves, folder)
+        times = results.predictions.index
+        rule = f"{self.backtest_rule(results)}, {times.min().date()} .. {times.max().date()}"
+        description = (f"{rule}. Each curve trades one seed's out-of-sample predictions of every fold, stitched in "
+                       "time, as one backtest (so positions carry across fold boundaries, and its figures differ "
+                       "from the per-fold ones above); buy & hold and the fitted baseline with the best mean "
+                       f"{BEST_BY} over the folds are traded over the same bars."
+                       + (" The ensemble curve trades the mean of the seeds' predictions, as the experiment asks "
+                          "(ensemble: true)." if results.experiment.ensemble else ""))
+        return LayoutReport("Stitched out-of-sample backtests", description, f"{rule}:\n{curves_text(curves)}",
+                            curves, self.ic_over_time(results), unfitted_note(results))
+
+    def backtest_rule(self, results: Results) -> str:
+        """The strategy the stitched predictions are traded by, in words."""
+        trading = results.experiment.backtest
+        return (f"SignalStrategy on {trading.line}: buy at >= {trading.buy_threshold}, sell at <= "
+                f"{trading.sell_threshold}"
+                + (", short allowed" if trading.allow_short else ""))
+
+    def backtest(self, results: Results, rows: pd.DataFrame, name: str, kind: str) -> tuple[Curve, Curve]:
+        """`rows` (stitched predictions, in time order) traded by SignalStrategy on the trading bars of their
+        period, and buy-and-hold over the same bars."""
+        experiment = results.experiment
+        labels = experiment.labels.spec
+        frame = rows[labels.columns]
+        source = PrecomputedSource(frame, horizon=labels.horizon, name=f"{experiment.model.name} walk-forward {name}")
+        traded = self.trading_bars(results.bars)
+        result = run_backtest(source, traded.loc[frame.index[0]:frame.index[-1]], **experiment.backtest.keywords())
+        return (Curve.of(name, kind, result.equity["strategy"], result.stats, result.trades, result.fills),
+                Curve.of("buy & hold", charts.BENCHMARK, result.equity["buy_and_hold"], result.benchmark))
+
+    def ic_over_time(self, results: Results) -> ICOverTime:
+        """One series has one prediction per date, so no cross-section to correlate on a date: each seed's IC at a
+        date is the correlation over the `IC_WINDOW` (at most a quarter of its) test samples up to it, and the ICIR
+        is taken over non-overlapping windows, overlapping ones not being independent."""
+        column, horizon = self.column(results.experiment), results.experiment.labels.horizon
+        close = self.trading_bars(results.bars)["close"]
+        values, summary, windows = {}, {}, set()
+        for seed, rows in results.predictions.groupby("seed", sort=True):
+            rows = rows.sort_index()
+            window = min(IC_WINDOW, max(len(rows) // 4, 3))
+            windows.add(window)
+            line, forward = rows[column], rows["forward_return"]
+            values[f"seed {seed}"] = line.rolling(window).corr(forward).replace([np.inf, -np.inf], np.nan)
+            blocks = [signal_quality(line.iloc[i:i + window], close, horizon, probability=False)["ic_pearson"]
+                      for i in range(0, len(rows) - window + 1, window)]
+            summary[f"seed {seed}"] = ic_statistics(blocks)
+        window = "/".join(str(w) for w in sorted(windows))
+        definition = ("One series has one prediction per date, so there is no cross-section to correlate on a "
+                      f"date: here the IC of a date t is the Pearson correlation of {line_name(column)} with the "
+                      f"forward return close[t+{horizon}]/close[t] - 1 over the {window} test samples up to t (a "
+                      "trailing window over each seed's stitched out-of-sample predictions; known only once those "
+                      "returns are). The ICIR is the mean over the std (ddof 1) of the ICs of consecutive "
+                      f"non-overlapping {window}-sample windows (n: those windows), since overlapping windows are not "
+                      "independent; the metrics' IC is instead one correlation over each fold's whole test period.")
+        return ICOverTime(pd.DataFrame(values), pd.DataFrame(summary).T, definition)
 
 
 def load_period(data: DataFiles) -> pd.DataFrame:
@@ -244,14 +332,16 @@ def model_row(experiment: ExperimentFile, task: Task, ranges: dict[str, Any]) ->
             **ranges}
 
 
-def _baseline_scores(name: str, dataset: Dataset, bars: pd.DataFrame, experiment: ExperimentFile) -> dict[str, float]:
+def _baseline_scores(name: str, dataset: Dataset, bars: pd.DataFrame, experiment: ExperimentFile
+                     ) -> tuple[dict[str, float], pd.DataFrame | None]:
+    """A baseline's scores on the fold's test samples, and its predictions (none for buy-and-hold)."""
     labels, trading = experiment.labels.spec, experiment.backtest
     if name == BUY_AND_HOLD:
         times = dataset.test.times
-        return buy_and_hold_scores(bars.loc[times[0]:times[-1]], trading)
+        return buy_and_hold_scores(bars.loc[times[0]:times[-1]], trading), None
     frame = prediction_frame(baseline_predictions(name, dataset), dataset.test.times, labels)
     y = first_target(dataset, dataset.test)
-    return {**score(frame, y, labels, bars), **trade(frame, bars, labels, trading.keywords(), name=name)}
+    return {**score(frame, y, labels, bars), **trade(frame, bars, labels, trading.keywords(), name=name)}, frame
 
 
 # ------------------------------------------------------------------------------------------------ registry

@@ -15,12 +15,12 @@ pairs; its exported scorer scores every symbol's factor row per test date, which
 Scores (`panel_score`): accuracy ... Brier of the pooled test samples; IC and rank IC per date across symbols,
 averaged over the test dates as Qlib does, with ICIR and rank ICIR (mean / std of the daily values). Trading
 (`trade_panel`): `run_ranking` on the scores, holding the top_k (default half the universe) equally weighted,
-rebalanced every `rebalance` bars (default h), on the stitched scores of every seed.
+rebalanced every `rebalance` bars (default h): per fold for the metrics, and in the report on each seed's stitched
+scores (`Ranked.backtest`).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,13 +40,18 @@ from signalstack.models.windows import Dataset, WindowSet, fit_scaler, make_wind
 from signalstack.plugin.ranking import RankingResult, run_ranking
 from signalstack.plugin.sources import PrecomputedSource
 
+from .. import charts
 from ..baselines import BUY_AND_HOLD, baseline_predictions
-from ..metrics import TRADING_METRICS, class_scores, prediction_frame
+from ..metrics import class_scores, prediction_frame, trading_scores
+from ..report import Curve, ICOverTime, Results, ic_statistics, line_name
 from ..settings import Backtest, DataFiles, ExperimentFile
 from ..surrogates import make_surrogate
 from ..walkforward import Fold, bars_input, plan_folds
 from .base import Context, Layout, Outcome, Plan, Task, fold_ranges, model_row, register_layout
 from .series import Built
+
+IC_SMOOTHING = 20
+"""Dates per rolling mean of a panel's daily IC in the report's chart (the daily values are noisy)."""
 
 SymbolBars = dict[str, pd.DataFrame]
 """{symbol: bars}, every frame on the same dates."""
@@ -214,8 +219,8 @@ def panel_score(frame: pd.DataFrame, y: np.ndarray, labels: LabelSpec) -> dict[s
 
 def trade_panel(scores: pd.DataFrame, panel: Mapping[str, pd.DataFrame], trading: Backtest, horizon: int,
                 name: str = "panel") -> tuple[dict[str, float], RankingResult]:
-    """`run_ranking` over the symbols on `scores` (dates x symbols) during its own period: total_return, sharpe,
-    max_drawdown, and the whole result (equity, fills, stats)."""
+    """`run_ranking` over the symbols on `scores` (dates x symbols) during its own period: its `trading_scores`
+    (total_return, sharpe, max_drawdown, fills), and the whole result (equity, fills, stats)."""
     start, end = scores.index[0], scores.index[-1]
     sources = {symbol: PrecomputedSource(scores[[symbol]].rename(columns={symbol: "score"}), horizon=horizon,
                                          name=f"{name} {symbol}") for symbol in panel}
@@ -223,7 +228,7 @@ def trade_panel(scores: pd.DataFrame, panel: Mapping[str, pd.DataFrame], trading
                          top_k=top_k(trading, panel), rebalance=trading.rebalance or horizon, stake=trading.stake,
                          line="score", start=start, cash=trading.cash, commission=trading.commission,
                          slippage=trading.slippage, periods_per_year=trading.periods_per_year)
-    return {key: float(result.stats[key]) for key in TRADING_METRICS}, result
+    return trading_scores(result.stats, len(result.fills)), result
 
 
 def top_k(trading: Backtest, panel: Mapping[str, pd.DataFrame]) -> int:
@@ -304,24 +309,42 @@ class Ranked(Symbols):
         return {**super().describe(experiment, bars, plan), "symbols": list(bars), "dates": plan.positions,
                 "symbol_embedding": experiment.symbol_embedding}
 
-    def write_report(self, experiment: ExperimentFile, bars: Bars, predictions: pd.DataFrame, folder: Path) -> str:
-        """The RankingStrategy backtest of the seed-mean stitched scores (equity.csv, fills.csv, stats.json) in
-        `folder`; returns it in a line of text."""
-        folder.mkdir(parents=True, exist_ok=True)
-        horizon, column = experiment.labels.horizon, self.column(experiment)
-        stitched = predictions.groupby([predictions.index, "symbol"], sort=True)[column].mean().unstack("symbol")
-        stitched = stitched[[s for s in bars if s in stitched.columns]]
-        found, ranked = trade_panel(stitched, bars, experiment.backtest, horizon,
-                                    name=f"{experiment.model.name} walk-forward")
-        ranked.equity["strategy"].rename_axis("time").to_csv(folder / "equity.csv")
-        ranked.fills.to_csv(folder / "fills.csv", index=False)
-        stats = {k: float(v) if isinstance(v, int | float | np.number) else str(v) for k, v in ranked.stats.items()}
-        (folder / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
+    def backtest_rule(self, results: Results) -> str:
+        experiment, bars = results.experiment, results.bars
+        column = self.column(experiment)
         return (f"RankingStrategy over {len(bars)} symbols ({', '.join(bars)}): top {top_k(experiment.backtest, bars)} "
-                f"by { {'up': 'p_up', 'score': 'the scorer'}.get(column, column)}, rebalanced every "
-                f"{experiment.backtest.rebalance or horizon} bars, {stitched.index[0].date()} .. "
-                f"{stitched.index[-1].date()}: total return {found['total_return']:.4f}, sharpe "
-                f"{found['sharpe']:.4f}, max drawdown {found['max_drawdown']:.4f}")
+                f"by {'the scorer' if column == 'score' else line_name(column)}, rebalanced every "
+                f"{experiment.backtest.rebalance or experiment.labels.horizon} bars")
+
+    def backtest(self, results: Results, rows: pd.DataFrame, name: str, kind: str) -> tuple[Curve, Curve]:
+        """`rows` (stitched per-symbol predictions) ranked by RankingStrategy over their dates, and the universe held
+        in equal weights over the same bars."""
+        experiment, bars = results.experiment, results.bars
+        scores = rows.pivot_table(index=rows.index, columns="symbol", values=self.column(experiment), aggfunc="mean",
+                                  sort=True)
+        scores = scores[[s for s in bars if s in scores.columns]]
+        _, ranked = trade_panel(scores, bars, experiment.backtest, experiment.labels.horizon,
+                                name=f"{experiment.model.name} walk-forward {name}")
+        held = Curve.of("buy & hold (equal weight)", charts.BENCHMARK, ranked.equity["equal_weight"], ranked.benchmark)
+        return Curve.of(name, kind, ranked.equity["strategy"], ranked.stats, ranked.trades, ranked.fills), held
+
+    def ic_over_time(self, results: Results) -> ICOverTime:
+        """A date's IC across the symbols (`daily_ic`), as the metrics' IC averages it; drawn as a rolling mean."""
+        column, horizon = self.column(results.experiment), results.experiment.labels.horizon
+        values, summary, windows = {}, {}, set()
+        for seed, rows in results.predictions.groupby("seed", sort=True):
+            daily = daily_ic(rows.sort_index(), column)["ic"]
+            window = min(IC_SMOOTHING, max(len(daily) // 4, 1))
+            windows.add(window)
+            values[f"seed {seed}"] = daily.rolling(window, min_periods=window).mean()
+            summary[f"seed {seed}"] = ic_statistics(daily.tolist())
+        window = "/".join(str(w) for w in sorted(windows))
+        definition = (f"The IC of a date is the Pearson correlation, across the {len(results.bars)} symbols, of "
+                      f"{line_name(column)} with each symbol's forward return close[t+{horizon}]/close[t] - 1 (the "
+                      "metrics' IC is its mean over each fold's test dates). The chart draws each seed's "
+                      f"{window}-date rolling mean of it; the ICIR is the mean over the std (ddof 1) of the daily "
+                      "values over each seed's stitched test dates (n: dates).")
+        return ICOverTime(pd.DataFrame(values), pd.DataFrame(summary).T, definition)
 
 
 @register_layout
@@ -366,9 +389,15 @@ class Panel(Ranked):
             return {**panel_score(frame, dataset.test.y, labels), **found}, frame
 
         if task.kind == "baselines":
-            return [_buy_and_hold(panel, dataset, experiment, ranges) if name == BUY_AND_HOLD else
-                    {"model": name, **ranges, **scored(baseline_predictions(name, dataset), name)[0]}
-                    for name in experiment.baselines], None
+            rows, frames = [], []
+            for name in experiment.baselines:
+                if name == BUY_AND_HOLD:
+                    rows.append(_buy_and_hold(panel, dataset, experiment, ranges))
+                    continue
+                found, frame = scored(baseline_predictions(name, dataset), name)
+                rows.append({"model": name, **ranges, **found})
+                frames.append(frame.assign(fold=fold.number, baseline=name))
+            return rows, pd.concat(frames) if frames else None
         result = self.train(context, task, dataset, extra=_label_record(experiment))
         if len(result.net.heads) != 1:
             raise ValueError(f"model {experiment.model.name} has outputs {list(result.net.output_names)}: "

@@ -7,8 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from signalstack.core.bars import COLUMNS, BarsError, bar_problem, check_values, load_bars
+from signalstack.core.bars import COLUMNS, BarsError, bar_problem, check_values, load_bars, load_symbols
 
+from ..layouts import LAYOUTS, layout_file
 from ..support import shared_csv
 
 HEADER = "Date,Open,High,Low,Close,Adj Close,Volume\n"
@@ -142,53 +143,10 @@ def test_check_values_refuses_bars_with_a_bad_row_and_names_one(rows):
     assert int(err.value.args[0].split()[2].rstrip(":")) in bad
 
 
-# Vendors' layouts: two bars each, 2018-01-02 and the next bar, open 1.2, high 1.3, low 1.1, close 1.25.
-LAYOUTS = {
-    "yahoo": ("Date,Open,High,Low,Close,Adj Close,Volume\n"
-              "2018-01-02,1.2,1.3,1.1,1.25,1.25,100\n2018-01-03,1.2,1.3,1.1,1.25,1.25,100\n", "2018-01-03"),
-    "stooq": ("Date,Open,High,Low,Close,Volume\n"
-              "2018-01-02,1.2,1.3,1.1,1.25,100\n2018-01-03,1.2,1.3,1.1,1.25,100\n", "2018-01-03"),
-    "stooq-bulk": ("<TICKER>,<PER>,<DATE>,<TIME>,<OPEN>,<HIGH>,<LOW>,<CLOSE>,<VOL>,<OPENINT>\n"
-                   "AAPL.US,5,20180102,093000,1.2,1.3,1.1,1.25,100,0\n"
-                   "AAPL.US,5,20180102,093500,1.2,1.3,1.1,1.25,100,0\n", "2018-01-02 09:35"),
-    "backtrader": ("Date,Open,High,Low,Close,Volume,OpenInterest\n"
-                   "2018-01-02,1.2,1.3,1.1,1.25,100,0\n2018-01-03,1.2,1.3,1.1,1.25,100,0\n", "2018-01-03"),
-    "backtrader-time": ("Date,Time,Open,High,Low,Close,Volume,OpenInterest\n"
-                        "2018-01-02,09:05:00,1.2,1.3,1.1,1.25,100,0\n"
-                        "2018-01-02,09:10:00,1.2,1.3,1.1,1.25,100,0\n", "2018-01-02 09:10"),
-    "backtrader-minutes": ("Date,Open,High,Low,Close,Volume,OpenInterest\n"  # rows carry a time the header omits
-                           "2018-01-02,09:01:00,1.2,1.3,1.1,1.25,100,0\n"
-                           "2018-01-02,09:02:00,1.2,1.3,1.1,1.25,100,0\n", "2018-01-02 09:02"),
-    "metatrader5": ("<DATE>\t<TIME>\t<OPEN>\t<HIGH>\t<LOW>\t<CLOSE>\t<TICKVOL>\t<VOL>\t<SPREAD>\n"
-                    "2018.01.02\t00:00:00\t1.2\t1.3\t1.1\t1.25\t100\t0\t12\n"
-                    "2018.01.02\t00:15:00\t1.2\t1.3\t1.1\t1.25\t100\t0\t12\n", "2018-01-02 00:15"),
-    "metatrader5-daily": ("<DATE>\t<OPEN>\t<HIGH>\t<LOW>\t<CLOSE>\t<TICKVOL>\t<VOL>\t<SPREAD>\n"
-                          "2018.01.02\t1.2\t1.3\t1.1\t1.25\t100\t0\t12\n"
-                          "2018.01.03\t1.2\t1.3\t1.1\t1.25\t100\t0\t12\n", "2018-01-03"),
-    "metatrader4": ("Date,Time,Open,High,Low,Close,Volume\n"
-                    "2018.01.02,00:00,1.2,1.3,1.1,1.25,100\n2018.01.02,00:01,1.2,1.3,1.1,1.25,100\n",
-                    "2018-01-02 00:01"),
-    "lower-case": ("date,open,high,low,close,volume\n"
-                   "2018-01-02,1.2,1.3,1.1,1.25,100\n2018-01-03,1.2,1.3,1.1,1.25,100\n", "2018-01-03"),
-    "upper-case": ("DATE,OPEN,HIGH,LOW,CLOSE,VOLUME\n"
-                   "2018-01-02,1.2,1.3,1.1,1.25,100\n2018-01-03,1.2,1.3,1.1,1.25,100\n", "2018-01-03"),
-    "datetime-with-offsets": ("Datetime,Open,High,Low,Close,Volume\n"  # to UTC, across a DST change
-                              "2018-03-09 09:30:00-05:00,1.2,1.3,1.1,1.25,100\n"
-                              "2018-03-12 09:30:00-04:00,1.2,1.3,1.1,1.25,100\n", "2018-03-12 13:30"),
-    "epoch-timestamp": ("timestamp,open,high,low,close,volume\n"
-                        "1514851200,1.2,1.3,1.1,1.25,100\n1514851260,1.2,1.3,1.1,1.25,100\n", "2018-01-02 00:01"),
-    "time-semicolons-bom": ("\ufeffTime;Open;High;Low;Close;Volume\n"
-                            "2018-01-02 10:00;1.2;1.3;1.1;1.25;100\n2018-01-02 11:00;1.2;1.3;1.1;1.25;100\n",
-                            "2018-01-02 11:00"),
-}
-
-
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_every_vendor_layout_loads_the_same_bars(tmp_path, layout):
-    text, second = LAYOUTS[layout]
-    path = tmp_path / "bars.csv"
-    path.write_text(text, encoding="utf-8")
-    bars = load_bars(path)
+    bars = load_bars(layout_file(tmp_path, layout))
+    second = LAYOUTS[layout][1]
     assert list(bars.columns) == list(COLUMNS) and bars.index.name == "time" and bars.index.tz is None
     assert bars.index[1] == pd.Timestamp(second)
     assert bars.iloc[0].tolist() == [1.2, 1.3, 1.1, 1.25, 100.0]
@@ -241,7 +199,7 @@ def test_a_header_the_loader_cannot_read_one_way_is_named(tmp_path, header, mess
      b"1.25,100\n", " row 2: Date/Time '2018.01.02 25:61', expected a date or time such as"),
     (b"Date,Open,High,Low,Close,Volume\n2018-01-02,1.2,1.3,1.1,1.25,100\n2018-01-03,1.2,1.3,1.1,n/a1,100\n",
      " row 2 (2018-01-03 00:00:00): close 'n/a1', expected a number"),
-    (b"Date,Open,High,Low,Close,Volume\n\"2018-01-02,1.2\n", ": not readable as CSV (Error tokenizing data."),
+    (b"Date,Open,High,Low,Close,Volume\n\"2018-01-02,1.2\n", " row 1: not readable as CSV (unexpected end of data)"),
 ])
 def test_a_file_that_is_not_a_csv_of_bars_is_named_with_its_row(tmp_path, content, message):
     path = tmp_path / "bars.csv"
@@ -292,3 +250,45 @@ def test_one_bar_fails_bar_problem_exactly_where_and_how_it_fails_check_values(b
     except BarsError as exc:
         expected = str(exc).removeprefix("bar row 1: ")
     assert bar_problem(*bar) == expected
+
+
+def test_a_row_with_more_fields_than_its_header_is_refused_naming_the_counts(tmp_path):
+    """Backtrader's minute files carry a time their Date-only header leaves out: such rows load; a row with
+    yet another field does not."""
+    header = "Date,Open,High,Low,Close,Volume,OpenInterest\n"
+    rows = ["2006-01-02,09:01:00,3602.00,3603.00,3597.00,3599.00,5699,0",
+            "2006-01-02,09:02:00,3600.00,3601.00,3598.00,3599.00,894,0"]
+    assert load_bars(write(tmp_path, rows, header)).index[1] == pd.Timestamp("2006-01-02 09:02")
+    path = write(tmp_path, [*rows, "2006-01-02,09:03:00,3600.00,3601.00,3598.00,3599.00,894,0,7"], header)
+    with pytest.raises(BarsError) as err:
+        load_bars(path)
+    assert str(err.value) == (f"{path} row 3: 9 fields, expected 7 like the header (or 8, a time after the date)")
+
+
+@pytest.mark.parametrize("layout", [name for name in LAYOUTS if name != "backtrader-minutes"])
+def test_a_parquet_file_loads_as_the_csv_of_the_same_columns(tmp_path, layout):
+    csv = layout_file(tmp_path, layout)
+    pd.read_csv(csv, sep=None, engine="python", dtype=str, encoding="utf-8-sig").to_parquet(tmp_path / "bars.parquet")
+    pd.testing.assert_frame_equal(load_bars(tmp_path / "bars.parquet"), load_bars(csv), check_exact=True)
+
+
+def test_a_parquet_file_of_typed_columns_is_checked_as_a_csv_is(tmp_path):
+    times = pd.DatetimeIndex(["2020-01-02 09:30", "2020-01-03 09:30", "2020-01-06 09:30"]).tz_localize("US/Eastern")
+    frame = pd.DataFrame({"Timestamp": times, "Open": [10.0, 10.2, 10.4], "High": [10.5, 10.6, 10.9],
+                          "Low": [9.8, 10.1, 10.3], "Close": [10.2, 10.4, 10.8], "Volume": [1000, 1100, 900]})
+    path = tmp_path / "bars.parquet"
+    frame.to_parquet(path)
+    bars = load_bars(path)
+    assert bars.index[0] == pd.Timestamp("2020-01-02 14:30") and bars["volume"].tolist() == [1000.0, 1100.0, 900.0]
+    assert load_symbols([f"SPX={path}"])["SPX"].equals(bars)
+    frame.loc[1, "High"] = 10.3
+    frame.to_parquet(path)
+    with pytest.raises(BarsError) as err:
+        load_bars(path)
+    assert str(err.value) == f"{path} row 2 (2020-01-03 14:30:00): high 10.3, expected high >= max(open, close)"
+    frame.drop(columns="Volume").to_parquet(path)
+    with pytest.raises(BarsError, match=r"bars.parquet: missing column\(s\) volume"):
+        load_bars(path)
+    path.write_text("Date,Open,High,Low,Close,Volume\n")
+    with pytest.raises(BarsError, match=r"bars.parquet: not readable as Parquet \("):
+        load_bars(path)

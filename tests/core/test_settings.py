@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from datetime import date
+from pathlib import Path
 from typing import Annotated, Literal
 
 import pytest
@@ -78,3 +80,33 @@ def test_json_schema_carries_descriptions_and_refuses_unknown_keys() -> None:
     schema = json_schema(Inner)
     assert schema["properties"]["ratio"]["description"] == "A share."
     assert schema["additionalProperties"] is False
+
+
+class Files(Settings):
+    path: Path | None = None
+    """A file."""
+    when: date | None = None
+    """A day."""
+    sizes: tuple[int, ...] = ()
+    """Sizes."""
+
+
+def test_a_file_reads_paths_dates_and_lists_as_json_does(tmp_path) -> None:
+    path = tmp_path / "f.yaml"
+    path.write_text("path: ca.pem\nwhen: 2020-01-02\nsizes: [1, 2]\n")
+    assert load_yaml(Files, path) == Files(path=Path("ca.pem"), when=date(2020, 1, 2), sizes=(1, 2))
+    with pytest.raises(SettingsError, match=r"^x: sizes\[1\]: '2', expected an integer$"):
+        parse(Files, {"sizes": [1, "2"]}, source="x")
+
+
+def test_keywords_read_leniently_and_the_error_names_the_class() -> None:
+    assert Inner.of(hold="3", on="true") == Inner(hold=3, on=True)
+    with pytest.raises(SettingsError, match=r"^Inner: ratio: 2, expected <= 1$"):
+        Inner.of(ratio=2)
+
+
+def test_a_subset_takes_the_fields_of_a_part() -> None:
+    class Wide(Inner):
+        extra: int = 1
+
+    assert Wide(ratio=0.25, extra=2).subset(Inner) == Inner(ratio=0.25)

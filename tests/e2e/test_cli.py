@@ -129,7 +129,7 @@ def write_bars(path: Path, content: str | bytes | None) -> Path:
 
 
 @pytest.mark.parametrize(("content", "message"), [
-    (None, "{path}: no such file (expected a CSV of OHLCV bars or sample:sp500|nasdaq)"),
+    (None, "{path}: no such file (expected a CSV or Parquet file of OHLCV bars or sample:sp500|nasdaq)"),
     (b"\x89PNG\r\n\x1a\n\x00\x00", "{path}: not a text file (invalid start byte; expected a UTF-8 CSV of OHLCV bars)"),
     ("Date,Open,High,Low,Close,Volume\n2018-01-02,1.2,1.3,1.1,1.25,100\n2018-01-32,1.2,1.3,1.1,1.25,100\n",
      "{path} row 2: Date '2018-01-32', expected a date or time such as 2020-01-02, 2020-01-02 09:30:00 or 2020.01.02"),
@@ -236,3 +236,18 @@ def test_a_two_input_model_trains_and_backtests_with_a_fundamentals_csv(tmp_path
     assert "buy & hold" in done.stdout
     refused = run("backtest", "--model", str(out), "--data", "sample:sp500", check=False)
     assert refused.returncode == 1 and "fundamentals" in refused.stderr
+
+
+@pytest.mark.parametrize(("kind", "keys"), [
+    ("experiment", {"data", "features", "labels", "model", "walk_forward", "seeds", "surrogates", "backtest"}),
+    ("paper", {"model", "server", "feeds", "journal", "tls_ca", "buy_threshold", "hold", "cash", "max_gross"}),
+    ("trading", {"line", "buy_threshold", "sizing", "stake", "stop_loss", "hold", "commission", "slippage"}),
+    ("spec", {"name", "inputs", "layers", "outputs", "serve"}),
+])
+def test_schema_prints_a_files_json_schema_with_every_key_described(kind, keys):
+    schema = json.loads(run("schema", kind).stdout)
+    assert keys <= set(schema["properties"]) and schema["additionalProperties"] is False
+    objects = [schema, *schema.get("$defs", {}).values()]
+    undescribed = [f"{o.get('title')}.{key}" for o in objects for key, field in o.get("properties", {}).items()
+                   if not field.get("description")]
+    assert not undescribed

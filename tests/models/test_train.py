@@ -4,7 +4,7 @@ import pytest
 from signalstack.core.features import FeatureSpec
 from signalstack.core.labels import LabelSpec
 from signalstack.models.metrics import classification_metrics, roc_auc
-from signalstack.models.train import TrainConfig, predict, train
+from signalstack.models.train import TrainConfig, history_figure, predict, train
 from signalstack.models.windows import build_dataset
 from signalstack.models.zoo import create_model, list_models
 
@@ -90,3 +90,13 @@ def test_mixed_precision_autocasts_the_forward_pass_and_is_refused_where_it_cann
     assert seen and True not in seen
     assert np.isfinite(mixed.history[-1]["loss"]) and mixed.metrics["accuracy"] > 0
     assert mixed.history[0]["loss"] != plain.history[0]["loss"]  # bf16 rounding shows in the first epoch already
+
+
+def test_the_training_plot_ticks_whole_epochs_only():
+    history = [{"epoch": e, "loss": 0.7 - 0.01 * e, "val_loss": 0.69, "accuracy": 0.5, "val_accuracy": 0.5}
+               for e in (1, 2)]
+    figure = history_figure(history, "lstm")
+    figure.canvas.draw()
+    for ax in figure.axes:
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks

@@ -222,7 +222,7 @@ def test_served_over_grpc_as_onnxruntime_runs_it(name, exported, zoo_server, zoo
     import grpc
 
     from signalstack.core.model import OnnxModel, join_outputs
-    from signalstack.server.client import SignalClient
+    from signalstack.transport.client import SignalClient
 
     trained = exported(name)
     folder, repository, target = zoo_server

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from signalstack.cli import main
+from signalstack.paper.events import Stop
 from signalstack.paper.journal import Journal
 from signalstack.paper.kill_switch import stop_file
 
@@ -53,14 +54,14 @@ def test_status_reads_a_running_journal_and_stop_flattens_then_resume_trades_on(
     assert 0 < status["signals"] < 160 and not stop_file(journal).exists()
     with Journal(journal, readonly=True) as read:
         last_order = read.events(("order",))[-1].payload
-    assert last_order["reason"] == "flatten"
+    assert last_order.reason == "flatten"
 
     assert main(["paper", "resume", "--journal", str(journal)]) == 0  # the switch was honoured: trading goes on
     assert "session ended: feeds ended" in capsys.readouterr().out
     status = _status(journal, capsys)
     assert status["signals"] == 160 and status["stopped"]["reason"] == "feeds ended"
     with Journal(journal, readonly=True) as read:
-        values = {e.time[:10]: e.payload["value"] for e in read.events(("snapshot",))}  # the last of each date
+        values = {e.time[:10]: e.payload.value for e in read.events(("snapshot",))}  # the last of each date
     days = sorted(values)
     assert status["today"] == days[-1] == "2018-12-31" and status["risk_events"] == []
     assert status["today_pnl"] == pytest.approx(values[days[-1]] - values[days[-2]])
@@ -87,4 +88,4 @@ def test_sigterm_ends_a_run_cleanly_with_its_journal_closed(paper_model: Path, r
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     with Journal(journal, readonly=True) as read:
         last = read.events()[-1]
-    assert (last.kind, last.payload) == ("stop", {"reason": "SIGTERM", "flatten": False})
+    assert (last.kind, last.payload) == ("stop", Stop("SIGTERM", flatten=False))

@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from signalstack.cli import main
-from signalstack.paper.config import KEYS, read_config
+from signalstack.core.settings import SettingsError, json_schema, load_yaml
+from signalstack.paper.config import PaperFile
 from signalstack.paper.journal import Journal
 
 
@@ -33,15 +34,15 @@ def test_a_run_takes_its_settings_from_the_file_and_flags_override_them(
     with Journal(override, readonly=True) as journal:
         run = journal.config()
         risks = journal.events(("risk",))
-    assert [feed["symbol"] for feed in run["feeds"]] == ["SPX"] and run["model"] == str(paper_model.resolve())
-    assert (run["cash"], run["commission"]) == (50_000, 0.001)  # the file's cash, the flag's commission
-    assert run["strategy"] | {"stake": None} == {
+    assert run.symbols == ["SPX"] and run.model == str(paper_model.resolve())
+    assert (run.cash, run.commission) == (50_000, 0.001)  # the file's cash, the flag's commission
+    assert run.strategy | {"stake": None} == {
         "line": "p_up", "buy_threshold": thresholds["buy_threshold"], "sell_threshold": thresholds["sell_threshold"],
         "allow_short": True, "sizing": "percent", "stake": None, "vol_target": 0.15, "periods_per_year": None,
-        "stop_loss": None, "take_profit": None, "hold": 3, "min_margin": 0.0}
-    assert run["strategy"]["stake"] == 0.95
-    assert run["risk"] == {"max_position": 0.3, "max_gross": 1.5, "daily_loss_limit": 0.1}
-    assert risks and {e.payload["limit"] for e in risks} <= {"max_position", "max_gross", "daily_loss_limit"}
+        "vol_window": 20, "stop_loss": None, "take_profit": None, "hold": 3, "min_margin": 0.0}
+    assert run.strategy["stake"] == 0.95
+    assert run.risk == {"max_position": 0.3, "max_gross": 1.5, "daily_loss_limit": 0.1}
+    assert risks and {e.payload.limit for e in risks} <= {"max_position", "max_gross", "daily_loss_limit"}
 
 
 def test_flags_alone_still_need_model_feed_and_journal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -52,19 +53,20 @@ def test_flags_alone_still_need_model_feed_and_journal(tmp_path: Path, capsys: p
 
 
 @pytest.mark.parametrize(("settings", "error"), [
-    ({"max_loss": 0.1}, "unknown key 'max_loss'; expected among model, server, signal_timeout, tls_ca, tls_cert, "
-                        "tls_key, feeds, journal, line"),
-    ({"feed": "replay:x.csv"}, "unknown key 'feed'; expected among"),
-    ({"stake": "lots"}, "stake is 'lots', expected a number"),
-    ({"allow_short": "yes"}, "allow_short is 'yes', expected true or false"),
-    ({"hold": -1}, "hold is -1, expected bars >= 0 or horizon"),
-    ({"feeds": []}, "feeds is [], expected a feed spec or a list of them"),
-], ids=["unknown", "feed-not-feeds", "number", "bool", "hold", "feeds"])
+    ({"max_loss": 0.1}, "max_loss: unknown key (did you mean 'max_gross'? expected one of model, server, "
+                        "signal_timeout, feeds, journal, tls_ca, tls_cert, tls_key, line, "),
+    ({"feed": "replay:x.csv"}, "feed: unknown key (did you mean 'feeds'? expected one of"),
+    ({"stake": "lots"}, "stake: 'lots', expected a number"),
+    ({"allow_short": "yes"}, "allow_short: 'yes', expected true or false"),
+    ({"hold": -1}, "hold: -1, expected >= 0 or 'horizon'"),
+    ({"feeds": []}, "feeds: [], expected text or a list of at least 1 item"),
+    ({"stake": 2}, "stake 2.0 with percent sizing: expected a fraction of equity in (0, 1]"),
+], ids=["unknown", "feed-not-feeds", "number", "bool", "hold", "feeds", "stake"])
 def test_a_bad_key_or_value_is_an_error_naming_it(tmp_path: Path, settings: dict, error: str,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     config = _write(tmp_path / "bad.yaml", settings)
-    with pytest.raises(ValueError, match="^config .*bad.yaml: ") as raised:
-        read_config(config)
+    with pytest.raises(SettingsError, match=r"^\S*bad\.yaml: ") as raised:
+        load_yaml(PaperFile, config)
     assert error in str(raised.value)
     assert main(["paper", "run", "--config", str(config)]) == 1
     assert error in capsys.readouterr().err
@@ -75,15 +77,22 @@ def test_the_file_is_read_as_documented(tmp_path: Path) -> None:
 
     example = "\n".join(line.split("#")[0].removeprefix("    ") for line in module.__doc__.splitlines()
                         if line.startswith("    "))
-    settings = read_config(_write(tmp_path / "doc.yaml", yaml.safe_load(example)))
-    assert set(settings) == set(KEYS) and settings["feeds"] == ["SPX=replay:spx.csv?pace=0&start=2018-06-01"]
-    assert read_config(_write(tmp_path / "one.yaml", {"feeds": "replay:a.csv", "stop_loss": None})) == {
-        "feeds": ["replay:a.csv"]}
+    settings = load_yaml(PaperFile, _write(tmp_path / "doc.yaml", yaml.safe_load(example)))
+    assert settings.feeds == ["SPX=replay:spx.csv?pace=0&start=2018-06-01"] and settings.max_gross == 1.0
+    one = load_yaml(PaperFile, _write(tmp_path / "one.yaml", {"feeds": "replay:a.csv", "stop_loss": None}))
+    assert one.model_dump(exclude_unset=True) == {"feeds": ["replay:a.csv"], "stop_loss": None}
+    assert one.model_dump(exclude_defaults=True) == {"feeds": ["replay:a.csv"]}
     (tmp_path / "list.yaml").write_text("- model\n")
-    with pytest.raises(ValueError, match="a list at the top, expected a mapping of settings"):
-        read_config(tmp_path / "list.yaml")
-    with pytest.raises(ValueError, match="cannot read it"):
-        read_config(tmp_path / "missing.yaml")
+    with pytest.raises(SettingsError, match="a list at the top, expected a mapping of settings"):
+        load_yaml(PaperFile, tmp_path / "list.yaml")
+    with pytest.raises(SettingsError, match="no such file"):
+        load_yaml(PaperFile, tmp_path / "missing.yaml")
+
+
+def test_every_key_is_documented_in_the_schema() -> None:
+    properties = json_schema(PaperFile)["properties"]
+    assert set(properties) == set(PaperFile.model_fields)
+    assert all(spec.get("description") for spec in properties.values())
 
 
 def test_the_keys_are_the_flags_of_paper_run() -> None:
@@ -97,4 +106,4 @@ def test_the_keys_are_the_flags_of_paper_run() -> None:
 
     run = subparser(subparser(_parser(), "paper"), "run")
     flags = {a.dest for a in run._actions if a.option_strings} - {"help", "config"}
-    assert set(KEYS) == (flags - {"feed", "token"}) | {"feeds"}  # a secret stays out of files: --token or the env
+    assert set(PaperFile.model_fields) == flags - {"token"}  # a secret stays out of files: --token or the env

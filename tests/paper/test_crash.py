@@ -16,7 +16,7 @@ from signalstack.paper.journal import KILL_AFTER_ENV, Event
 
 from .support import journal_events, paper_args, signalstack
 
-DERIVED = ("bar", "rejected", "signal", "decision", "order", "accepted", "fill", "cancel", "snapshot")
+DERIVED = ("bar", "rejected", "signal", "decision", "order", "accepted", "fill", "cancel", "trade", "snapshot")
 """The events a run derives from its bars; config, resume and stop events are a session's bookkeeping."""
 
 
@@ -54,9 +54,9 @@ def test_runs_killed_at_random_events_resume_to_the_uninterrupted_journal(paper_
     assert main(["paper", "run", *args, "--journal", str(reference)]) == 0
     events = journal_events(reference)
     expected = _state(events)
-    assert len(expected["fill"]) >= 10
+    assert len(expected["fill"]) >= 10 and len(expected["trade"]) >= 5
     seqs = {kind: [e.seq for e in events if e.kind == kind] for kind in DERIVED}
-    history = [e.seq for e in events if e.kind == "bar" and not e.payload["live"]]
+    history = [e.seq for e in events if e.kind == "bar" and not e.payload.live]
     live = [e.seq for e in events if e.seq > max(history)]
     rng = random.Random(12)
     first = rng.choice(live[: len(live) // 2])
@@ -79,7 +79,7 @@ def test_runs_killed_at_random_events_resume_to_the_uninterrupted_journal(paper_
         assert codes[name] == [-signal.SIGKILL] * len(kills) + [0], (name, kills)
         crashed = journal_events(journal_dir / f"crash{number}.sqlite")
         got = _state(crashed)
-        for kind in ("order", "fill", "snapshot", "signal", "decision", "bar"):  # snapshots: the equity curve
+        for kind in ("order", "fill", "trade", "snapshot", "signal", "decision", "bar"):  # snapshots: the equity curve
             assert got[kind] == expected[kind], (name, kills, kind)
         assert got == expected, (name, kills)
         assert sum(e.kind == "resume" for e in crashed) == len(kills)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,16 @@ import grpc
 import pandas as pd
 import pytest
 
+from signalstack.core.times import unix_seconds
+from signalstack.paper.events import Stop
 from signalstack.paper.feed_kinds import make_feed
 from signalstack.paper.feeds import FEED_FORMS, parse_feed
 from signalstack.paper.journal import KILL_AFTER_ENV, Event, Journal, JournalError
 from signalstack.paper.kill_switch import request_stop
-from signalstack.paper.push_client import PushAck, push_bars, unix_seconds
+from signalstack.paper.push_client import PushAck, push_bars
 from signalstack.paper.runner import PaperConfig, run_paper
+from signalstack.plugin.settings import TradingSettings
+from signalstack.transport.security import ClientSecurity
 
 from ..server.support import TOKEN, make_pki
 from ..support import free_port
@@ -56,12 +61,11 @@ def _trading(path: Path) -> dict[str, Any]:
     for event in journal_events(path):
         by_kind.setdefault(event.kind, []).append(event)
     return {
-        "fills": [(e.time, {k: v for k, v in e.payload.items() if k != "order_id"}) for e in by_kind["fill"]],
+        "fills": [(e.time, replace(e.payload, order_id="")) for e in by_kind["fill"]],
         "snapshots": {e.time: e.payload for e in by_kind["snapshot"]},
         "signals": {e.time: e.payload for e in by_kind["signal"]},
-        "bars": [(e.time, e.payload["live"], *(e.payload[c] for c in ("open", "high", "low", "close", "volume")))
-                 for e in by_kind["bar"]],
-        "rejected": [(e.time, e.payload["reason"]) for e in by_kind.get("rejected", [])],
+        "bars": [(e.time, e.payload.live, *e.payload.values) for e in by_kind["bar"]],
+        "rejected": [(e.time, e.payload.reason) for e in by_kind.get("rejected", [])],
     }
 
 
@@ -99,7 +103,7 @@ def reference(paper_model: Path, feed_csv: Path, start: str, strategy: dict[str,
     """What a replay of the final file trades: every live feed of the same bars must trade the same."""
     journal = tmp_path_factory.mktemp("live_feeds_reference") / "replay.sqlite"
     result = run_paper(PaperConfig(model=paper_model, feeds=[f"SPX=replay:{feed_csv}?start={start}"],
-                                   strategy=strategy), journal)
+                                   trading=TradingSettings(**strategy)), journal)
     assert result.stopped == "feeds ended"
     traded = _trading(journal)
     assert len(traded["fills"]) >= 10 and len(traded["snapshots"]) == LIVE
@@ -151,7 +155,7 @@ def test_specs_of_every_kind_parse_round_trip_and_name_their_bad_part(tmp_path: 
 def _run_feed(spec: str, journal: Journal, stop: threading.Event | None = None) -> Recorder:
     """A feed of `spec` on a Cerebro of its own until it ends (its idle time, or `stop` set: a run's stop)."""
     cerebro = bt.Cerebro(stdstats=False)
-    stopping = (lambda: {"reason": "test", "flatten": False} if stop.is_set() else None) if stop else None
+    stopping = (lambda: Stop("test") if stop.is_set() else None) if stop else None
     feed = make_feed(parse_feed(spec), journal, None, stopping)
     assert feed.islive()
     cerebro.adddata(feed, name=feed.p.spec.symbol)
@@ -193,8 +197,8 @@ def test_a_tail_feed_takes_complete_lines_as_they_are_appended(tmp_path: Path) -
         writer.start()
         run = _run_feed(f"tail:{csv}?start=2020-01-03", journal, stop)
         writer.join(WAIT)
-        rejected = {e.payload["row"]: e.payload["reason"] for e in journal.events(("rejected",))}
-        journaled = [(e.time, e.payload["row"], e.payload["live"]) for e in journal.events(("bar",))]
+        rejected = {e.payload.row: e.payload.reason for e in journal.events(("rejected",))}
+        journaled = [(e.time, e.payload.row, e.payload.live) for e in journal.events(("bar",))]
     assert not problems, problems
     assert seen_early == [1]
     assert [t for t, _ in run.seen] == [pd.Timestamp(d) for d in clean]
@@ -233,13 +237,13 @@ def test_a_tail_run_trades_as_a_replay_of_the_final_file(paper_model: Path, feed
 
     writer = threading.Thread(target=write, daemon=True)
     writer.start()
-    result = run_paper(PaperConfig(model=paper_model, feeds=[f"SPX=tail:{csv}?start={start}"], strategy=strategy),
-                       journal)
+    result = run_paper(PaperConfig(model=paper_model, feeds=[f"SPX=tail:{csv}?start={start}"],
+                                   trading=TradingSettings(**strategy)), journal)
     writer.join(WAIT)
     assert not problems, problems
     assert result.stopped == "kill switch"
     assert _trading(journal) == reference
-    assert [e.payload["row"] for e in journal_events(journal, "rejected")] == [BAD_AFTER + 2]
+    assert [e.payload.row for e in journal_events(journal, "rejected")] == [BAD_AFTER + 2]
 
 
 def test_a_killed_tail_run_resumes_after_its_last_journaled_row(paper_model: Path, feed_csv: Path, start: str,
@@ -262,7 +266,7 @@ def test_a_killed_tail_run_resumes_after_its_last_journaled_row(paper_model: Pat
     finally:
         resumed.kill()
     assert _trading(journal) == reference
-    rows = [e.payload["row"] for e in journal_events(journal, "bar", "rejected")]
+    rows = [e.payload.row for e in journal_events(journal, "bar", "rejected")]
     assert rows == sorted(rows) and len(rows) == len(set(rows)) == BARS + 1  # each row once, in order
 
 
@@ -301,8 +305,8 @@ def test_a_grpc_endpoint_routes_each_symbol_acknowledges_and_journals_every_bar(
             thread.start()
         for thread in threads:
             thread.join(WAIT)
-        bars = [(e.symbol, e.time, e.payload["row"], e.payload["live"]) for e in journal.events(("bar",))]
-        rejected = [(e.symbol, e.payload["row"], e.payload["reason"]) for e in journal.events(("rejected",))]
+        bars = [(e.symbol, e.time, e.payload.row, e.payload.live) for e in journal.events(("bar",))]
+        rejected = [(e.symbol, e.payload.row, e.payload.reason) for e in journal.events(("rejected",))]
     assert not problems, problems
     first, again = acks
     assert (first.accepted, first.duplicates, first.rejected) == (5, 1, 4)
@@ -342,20 +346,20 @@ def test_a_guarded_grpc_endpoint_takes_bars_only_over_tls_with_a_token(tmp_path:
     assert parse_feed(spec.canonical()) == parse_feed(parse_feed(spec.canonical()).canonical())
     assert parse_feed(spec.canonical()).security() == spec.security()
     bar = ("SPY", unix_seconds("2020-01-02"), 10, 11, 9, 10.5, 100)
-    ca = pki.ca.read_bytes()
     stop, outcomes = threading.Event(), {}
 
     def push() -> None:
         try:
-            for label, kwargs in (("no token", {"root_certificates": ca}), ("wrong token",
-                                  {"root_certificates": ca, "token": "not-the-token-0123456789"})):
+            for label, security in (("no token", ClientSecurity(tls_ca=pki.ca)), ("wrong token",
+                                    ClientSecurity(tls_ca=pki.ca, token="not-the-token-0123456789"))):
                 with pytest.raises(grpc.RpcError) as refused:
-                    push_bars(address, [bar], timeout=WAIT, **kwargs)
+                    push_bars(address, [bar], timeout=WAIT, security=security)
                 outcomes[label] = refused.value.code(), refused.value.details()
             with pytest.raises(grpc.RpcError) as plain:  # a token sent in plain text to a TLS endpoint
-                push_bars(address, [bar], timeout=5, token=TOKEN)
+                push_bars(address, [bar], timeout=5, security=ClientSecurity(token=TOKEN))
             outcomes["plain text"] = plain.value.code(), plain.value.details()
-            outcomes["accepted"] = push_bars(address, [bar], timeout=WAIT, token=TOKEN, root_certificates=ca)
+            outcomes["accepted"] = push_bars(address, [bar], timeout=WAIT,
+                                             security=ClientSecurity(token=TOKEN, tls_ca=pki.ca))
         except BaseException as exc:  # noqa: BLE001 - reported by the assertions below
             outcomes["error"] = exc
         finally:
@@ -463,8 +467,8 @@ def test_the_readme_vendor_adapter_pushes_bars_and_reports_rejections(tmp_path: 
         adapter.start()
         run = _run_feed(f"SPY=grpc:{address}", journal, stop)
         adapter.join(WAIT)
-        journaled = [(e.time, e.payload["close"]) for e in journal.events(("bar",))]
-        rejected = [e.payload["reason"] for e in journal.events(("rejected",))]
+        journaled = [(e.time, e.payload.close) for e in journal.events(("bar",))]
+        rejected = [e.payload.reason for e in journal.events(("rejected",))]
     (result,) = done
     assert result.returncode == 0, result.stderr[-3000:]
     assert journaled == [("2020-01-02T00:00:00", 10.5), ("2020-01-06T00:00:00", 11.5)]

@@ -9,10 +9,12 @@ import pytest
 
 from signalstack.cli import main
 from signalstack.core.bars import load_bars
+from signalstack.core.times import unix_seconds_array
 from signalstack.paper.journal import Journal
 from signalstack.paper.runner import PaperConfig, run_paper
 from signalstack.paper.status import fills_frame
 from signalstack.plugin.backtest import run_backtest
+from signalstack.plugin.settings import TradingSettings
 from signalstack.plugin.sources import OnnxSource
 
 
@@ -23,7 +25,7 @@ def test_paper_run_fills_trades_and_equity_equal_the_backtest(paper_model: Path,
     strategy = {**thresholds, "allow_short": allow_short, "stake": 0.9}
     costs = {"cash": 50_000.0, "commission": 0.002, "slippage": 0.001}
     paper = run_paper(PaperConfig(model=paper_model, feeds=[f"replay:{replay_csv}?pace=0&start={start}"],
-                                  strategy=strategy, **costs), journal_dir / "run.sqlite")
+                                  trading=TradingSettings(**strategy, **costs)), journal_dir / "run.sqlite")
     backtest = run_backtest(OnnxSource(paper_model), load_bars(replay_csv), start=start, symbol=replay_csv.stem,
                             **strategy, **costs)
     assert len(backtest.fills) >= 10 and paper.stopped == "feeds ended"
@@ -32,7 +34,26 @@ def test_paper_run_fills_trades_and_equity_equal_the_backtest(paper_model: Path,
     equity = paper.equity.set_index("time")["value"].rename("strategy")
     pd.testing.assert_series_equal(equity, backtest.equity["strategy"], check_exact=True, check_names=False,
                                    check_index_type=False, check_freq=False)
-    assert paper.status["orders"] == paper.status["fills"] == len(backtest.fills)
+    assert paper.status.counts["order"] == paper.status.counts["fill"] == len(backtest.fills)
+
+
+@pytest.mark.parametrize("form", ["epoch-seconds csv", "parquet"])
+def test_a_file_of_epoch_times_or_parquet_trades_in_paper_as_in_the_backtest(
+        paper_model: Path, replay_bars: pd.DataFrame, start: str, thresholds: dict[str, float], journal_dir: Path,
+        tmp_path: Path, form: str) -> None:
+    """The file both read as `load_bars` reads it: every bar of the paper run's feed is traded, none rejected."""
+    if form == "parquet":
+        path = tmp_path / "spx.parquet"
+        replay_bars.rename_axis("Date").reset_index().to_parquet(path)
+    else:
+        path = tmp_path / "spx.csv"
+        replay_bars.set_axis(unix_seconds_array(replay_bars.index), axis=0).rename_axis("timestamp").to_csv(path)
+    strategy = {**thresholds, "allow_short": True}
+    paper = run_paper(PaperConfig(model=paper_model, feeds=[f"replay:{path}?pace=0&start={start}"],
+                                  trading=TradingSettings(**strategy)), journal_dir / "run.sqlite")
+    backtest = run_backtest(OnnxSource(paper_model), load_bars(path), start=start, symbol="spx", **strategy)
+    assert paper.status.counts["rejected"] == 0 and len(backtest.fills) >= 10
+    pd.testing.assert_frame_equal(paper.fills.drop(columns="order_id"), backtest.fills, check_exact=True)
 
 
 def test_the_paper_command_fills_as_the_backtest_command_trades(paper_model: Path, replay_csv: Path, start: str,

@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 
 from signalstack.cli import main
-from signalstack.paper.report import paper_results, round_trips, write_paper_report
+from signalstack.paper.report import paper_results, write_paper_report
 from signalstack.paper.risk import RiskLimits
 from signalstack.paper.runner import PaperConfig, run_paper
+from signalstack.plugin.settings import TradingSettings
 
 REPORT_FILES = {"report.html", "equity.png", "drawdown.png", "price.png", "calibration.png", "trades.csv",
                 "stats.json", "config.json", "comparison.json"}
@@ -23,7 +24,7 @@ def test_a_replay_at_pace_0_reports_what_the_backtest_reports_with_no_difference
     journal = journal_dir / "run.sqlite"
     strategy = {**thresholds, "allow_short": True, "stake": 0.9}
     run = run_paper(PaperConfig(model=paper_model, feeds=[f"replay:{replay_csv}?pace=0&start={start}"],
-                                strategy=strategy, commission=0.002, slippage=0.001), journal)
+                                trading=TradingSettings(**strategy, commission=0.002, slippage=0.001)), journal)
     assert main(["paper", "report", "--journal", str(journal), "--out", str(tmp_path / "report")]) == 0
     out = tmp_path / "report"
     assert {p.name for p in out.iterdir()} == REPORT_FILES
@@ -43,7 +44,8 @@ def test_a_replay_at_pace_0_reports_what_the_backtest_reports_with_no_difference
     pd.testing.assert_series_equal(live.stats, backtest.stats, check_exact=False, rtol=1e-12)
     pd.testing.assert_frame_equal(live.equity, backtest.equity, check_freq=False, check_index_type=False)
     stats = json.loads((out / "stats.json").read_text())
-    assert stats["strategy"]["trades"] == backtest.stats["trades"] and stats["params"]["run_id"] == run.status["run_id"]
+    assert stats["strategy"]["trades"] == backtest.stats["trades"]
+    assert stats["params"]["run_id"] == run.status.run.run_id
     trades = pd.read_csv(out / "trades.csv", parse_dates=["entry_time", "exit_time"])
     assert len(trades) == len(backtest.trades)
 
@@ -56,7 +58,7 @@ def test_a_limited_run_reports_where_it_parted_from_the_backtest_for_each_symbol
     replay_bars.iloc[25:].to_csv(second)
     journal = journal_dir / "limited.sqlite"
     run_paper(PaperConfig(model=paper_model, feeds=[f"A=replay:{first}?start={start}", f"B=replay:{second}"],
-                          strategy={**thresholds, "stake": 0.9}, risk=RiskLimits(max_position=0.4)), journal)
+                          trading=TradingSettings(**thresholds, stake=0.9), risk=RiskLimits(max_position=0.4)), journal)
     paths = write_paper_report(journal, tmp_path / "limited")
     assert paths[0].name == "index.html" and {"A", "B"} <= {p.parent.name for p in paths}
     comparison = json.loads((tmp_path / "limited" / "comparison.json").read_text())
@@ -70,27 +72,14 @@ def test_a_limited_run_reports_where_it_parted_from_the_backtest_for_each_symbol
     assert "the run and its backtest differ" in (tmp_path / "limited" / "index.html").read_text()
 
 
-def test_round_trips_split_a_reversal_and_average_an_added_entry() -> None:
-    times = pd.date_range("2024-01-01", periods=6, freq="D")
-    fills = pd.DataFrame({"symbol": "X", "time": times[[0, 1, 3, 5]], "side": ["buy", "buy", "sell", "buy"],
-                          "size": [10.0, 10.0, -30.0, 10.0], "price": [100.0, 110.0, 120.0, 90.0],
-                          "value": [1000.0, 1100.0, 3600.0, 900.0], "commission": [1.0, 1.1, 3.6, 0.9]})
-    trades = round_trips(fills, times, commission=0.001)
-    assert list(trades["direction"]) == ["long", "short"]
-    long, short = trades.iloc[0], trades.iloc[1]
-    assert (long["size"], long["entry_price"], long["exit_price"], long["bars"]) == (20.0, 105.0, 120.0, 3.0)
-    assert long["pnl"] == pytest.approx(300.0) and long["commission"] == pytest.approx(1.0 + 1.1 + 2.4)
-    assert short["size"] == 10.0 and short["entry_price"] == 120.0 and short["pnl"] == pytest.approx(300.0)
-    assert short["commission"] == pytest.approx(1.2 + 0.9) and short["exit_time"] == times[5]
-
-
 def test_report_of_a_journal_without_a_finished_bar_says_so(journal_dir: Path, paper_model: Path,
                                                             replay_csv: Path) -> None:
+    from signalstack.paper.events import RunConfig, RunFeed
     from signalstack.paper.journal import Journal
 
     journal = journal_dir / "empty.sqlite"
     with Journal(journal) as write:
-        write.append("config", "config", {"run_id": "r1", "feeds": [{"symbol": "spx", "spec": str(replay_csv),
-                                                                      "pace": 0.0}], "model": str(paper_model)})
+        write.append(RunConfig("r1", str(paper_model), "quick", 1, (RunFeed(str(replay_csv), "spx", 0.0),), 1e4, 0.0,
+                               0.0, {}, {}, "0"), "config")
     with pytest.raises(ValueError, match="no symbol has a finished live bar"):
         paper_results(journal)

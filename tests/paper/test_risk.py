@@ -16,10 +16,12 @@ import pytest
 
 from signalstack.cli import main
 from signalstack.core.bars import load_bars
+from signalstack.core.errors import SettingsError
 from signalstack.paper.journal import KILL_AFTER_ENV, Journal
 from signalstack.paper.risk import RiskBook, RiskLimits, RiskWaitCancelled
 from signalstack.paper.runner import PaperConfig, run_paper
 from signalstack.plugin.backtest import run_backtest
+from signalstack.plugin.settings import TradingSettings
 from signalstack.plugin.sources import OnnxSource
 
 from .support import journal_events, signalstack
@@ -34,7 +36,8 @@ def _derived(path: Path) -> dict[str, Any]:
 
 
 def _run(model: Path, feeds: list[str], journal: Path, strategy: dict[str, Any], **limits: float) -> None:
-    result = run_paper(PaperConfig(model=model, feeds=feeds, strategy=strategy, risk=RiskLimits(**limits)), journal)
+    result = run_paper(PaperConfig(model=model, feeds=feeds, trading=TradingSettings(**strategy),
+                                   risk=RiskLimits(**limits)), journal)
     assert result.stopped == "feeds ended"
 
 
@@ -101,11 +104,13 @@ def test_gross_and_daily_loss_read_the_other_accounts_before_the_bar_once_their_
 
 
 def test_limits_are_checked_when_made() -> None:
-    for bad in ({"max_position": 0.0}, {"max_gross": -1.0}, {"daily_loss_limit": 1.0}, {"max_position": math.nan}):
-        with pytest.raises(ValueError, match=next(iter(bad))):
-            RiskLimits(**bad)
-    with pytest.raises(ValueError, match="max_loss: expected among max_position, max_gross, daily_loss_limit"):
-        RiskLimits.from_mapping({"max_loss": 0.1})
+    for bad, expected in (({"max_position": 0.0}, "> 0"), ({"max_gross": -1.0}, "> 0"),
+                          ({"daily_loss_limit": 1.0}, "< 1"), ({"max_position": math.nan}, "a finite number")):
+        with pytest.raises(SettingsError, match=f"^RiskLimits: {next(iter(bad))}: .*, expected {expected}$"):
+            RiskLimits.of(**bad)
+    with pytest.raises(SettingsError, match=r"max_loss: unknown key \(did you mean 'max_gross'\? expected one of "
+                                            r"max_position, max_gross, daily_loss_limit\)"):
+        RiskLimits.of(max_loss=0.1)
 
 
 # --- paper runs -------------------------------------------------------------------------------------------
@@ -117,7 +122,7 @@ def test_without_limits_a_paper_run_trades_as_the_backtest(paper_model: Path, re
     _run(paper_model, [f"replay:{replay_csv}?start={start}"], journal, strategy)
     backtest = run_backtest(OnnxSource(paper_model), load_bars(replay_csv), start=start, symbol=replay_csv.stem,
                             **strategy)
-    fills = [(pd.Timestamp(e.time), e.payload["size"], e.payload["price"]) for e in journal_events(journal, "fill")]
+    fills = [(pd.Timestamp(e.time), e.payload.size, e.payload.price) for e in journal_events(journal, "fill")]
     assert len(fills) >= 10 and not journal_events(journal, "risk")
     assert fills == list(backtest.fills[["time", "size", "price"]].itertuples(index=False, name=None))
 
@@ -129,22 +134,22 @@ def test_max_position_cuts_every_entry_and_a_tiny_one_blocks_them_all(
     _run(paper_model, [feed], cut, strategy, max_position=0.3)
     risks = journal_events(cut, "risk")
     orders = {e.time: e.payload for e in journal_events(cut, "order")}
-    equity = {e.time: e.payload["value"] for e in journal_events(cut, "snapshot")}
-    assert len(risks) >= 5 and {e.payload["action"] for e in risks} == {"cut"}
+    equity = {e.time: e.payload.value for e in journal_events(cut, "snapshot")}
+    assert len(risks) >= 5 and {e.payload.action for e in risks} == {"cut"}
     for risk in risks:  # journaled before the order, which has the cut size and keeps the position within 30%
         order = next(e for e in journal_events(cut, "order") if e.time == risk.time)
-        assert risk.seq < order.seq and order.payload["size"] == risk.payload["placed"] < risk.payload["size"]
-        assert risk.payload["units"] * order.payload["close"] <= 0.3 * equity[risk.time]
+        assert risk.seq < order.seq and order.payload.size == risk.payload.placed < risk.payload.size
+        assert risk.payload.units * order.payload.close <= 0.3 * equity[risk.time]
     fills = journal_events(cut, "fill")
-    assert len(fills) >= 10 and all(orders[e.time]["size"] for e in journal_events(cut, "order"))
+    assert len(fills) >= 10 and all(orders[e.time].size for e in journal_events(cut, "order"))
 
     blocked = journal_dir / "blocked.sqlite"
     _run(paper_model, [feed], blocked, strategy, max_position=1e-4)  # less than one unit of the index
     risks = journal_events(blocked, "risk")
-    assert len(risks) >= 5 and {(e.payload["limit"], e.payload["action"], e.payload["placed"]) for e in risks} == {
+    assert len(risks) >= 5 and {(e.payload.limit, e.payload.action, e.payload.placed) for e in risks} == {
         ("max_position", "blocked", 0.0)}
     assert not journal_events(blocked, "order") and not journal_events(blocked, "decision")
-    assert {e.payload["position"][0] for e in journal_events(blocked, "snapshot")} == {0.0}
+    assert {e.payload.position[0] for e in journal_events(blocked, "snapshot")} == {0.0}
 
 
 @pytest.fixture
@@ -162,7 +167,7 @@ def test_daily_loss_limit_halts_entries_for_the_rest_of_the_day_but_not_exits(
     journal = journal_dir / "loss.sqlite"
     _run(paper_model, [f"replay:{intraday_csv}?start={start}"], journal, {**thresholds, "allow_short": True},
          daily_loss_limit=limit)
-    snapshots = pd.Series({pd.Timestamp(e.time): e.payload["value"] for e in journal_events(journal, "snapshot")})
+    snapshots = pd.Series({pd.Timestamp(e.time): e.payload.value for e in journal_events(journal, "snapshot")})
     closes = snapshots.groupby(snapshots.index.normalize()).last()
     lows = snapshots.groupby(snapshots.index.normalize()).cummin()  # the day's lowest equity up to each bar
 
@@ -173,10 +178,10 @@ def test_daily_loss_limit_halts_entries_for_the_rest_of_the_day_but_not_exits(
         return 1 - lows.loc[when] / first if when in lows.index else 0.0
 
     risks = journal_events(journal, "risk")
-    assert len(risks) >= 2 and {e.payload["limit"] for e in risks} == {"daily_loss_limit"}
+    assert len(risks) >= 2 and {e.payload.limit for e in risks} == {"daily_loss_limit"}
     for risk in risks:  # every halt is a day already down by the limit
-        assert risk.payload["value"] == pytest.approx(loss(risk.time)) and risk.payload["value"] >= limit
-    decisions = [e.payload | {"time": e.time} for e in journal_events(journal, "decision")]
+        assert risk.payload.value == pytest.approx(loss(risk.time)) and risk.payload.value >= limit
+    decisions = [vars(e.payload) | {"time": e.time} for e in journal_events(journal, "decision")]
     entries = [d for d in decisions if _opens(d)]
     assert entries and all(loss(d["time"]) < limit for d in entries)
     halted_days = {pd.Timestamp(e.time).normalize() for e in risks}
@@ -194,16 +199,16 @@ def test_max_gross_across_two_accounts_cuts_entries_the_same_way_every_run(
         _run(paper_model, feeds, journal, strategy, max_gross=0.5)
     assert _derived(journals[0]) == _derived(journals[1])  # whatever the threads did
     risks = journal_events(journals[0], "risk")
-    assert len(risks) >= 3 and {e.payload["limit"] for e in risks} == {"max_gross"}
+    assert len(risks) >= 3 and {e.payload.limit for e in risks} == {"max_gross"}
     snapshots = journal_events(journals[0], "snapshot")
     for risk in risks:  # gross after the cut entry (0.8 of each account), at the deciding close, from the journal
         when = risk.time
         other = [e for e in snapshots if e.symbol != risk.symbol and e.time < when]
         own = next(e for e in journal_events(journals[0], "order") if e.time == when and e.symbol == risk.symbol)
-        own_equity = next(e for e in snapshots if e.symbol == risk.symbol and e.time == when).payload["value"]
-        other_value, other_cash = (other[-1].payload["value"], other[-1].payload["cash"]) if other else (10_000.0,) * 2
-        held = risk.payload["units"] * own.payload["close"]
-        assert risk.payload["value"] > 0.5 and (abs(other_value - other_cash) + held) / (other_value + own_equity) \
+        own_equity = next(e for e in snapshots if e.symbol == risk.symbol and e.time == when).payload.value
+        other_value, other_cash = (other[-1].payload.value, other[-1].payload.cash) if other else (10_000.0,) * 2
+        held = risk.payload.units * own.payload.close
+        assert risk.payload.value > 0.5 and (abs(other_value - other_cash) + held) / (other_value + own_equity) \
             <= 0.5 + 1e-9
 
 
@@ -215,8 +220,8 @@ def test_the_paper_command_takes_the_risk_flags(paper_model: Path, replay_csv: P
                  "--sell-threshold", str(thresholds["sell_threshold"]), "--max-position", "0.25",
                  "--max-gross", "2", "--daily-loss-limit", "0.05"]) == 0
     with Journal(journal, readonly=True) as read:
-        assert read.config()["risk"] == {"max_position": 0.25, "max_gross": 2.0, "daily_loss_limit": 0.05}
-    assert {e.payload["limit"] for e in journal_events(journal, "risk")} == {"max_position"}
+        assert read.config().risk == {"max_position": 0.25, "max_gross": 2.0, "daily_loss_limit": 0.05}
+    assert {e.payload.limit for e in journal_events(journal, "risk")} == {"max_position"}
     assert main(["paper", "run", "--model", str(paper_model), "--feed", f"replay:{replay_csv}",
                  "--journal", str(journal_dir / "bad.sqlite"), "--max-gross", "0"]) == 1
 
@@ -232,7 +237,7 @@ def test_a_limited_run_killed_after_a_breach_resumes_to_the_same_decisions(
     assert main(["paper", "run", *args, "--journal", str(reference)]) == 0
     expected = _derived(reference)
     risks = journal_events(reference, "risk")
-    assert {e.payload["limit"] for e in risks} == {"max_gross", "daily_loss_limit"}
+    assert {e.payload.limit for e in risks} == {"max_gross", "daily_loss_limit"}
     kills = {"after journaling a breach, before acting on it": risks[len(risks) // 2].seq,
              "at a random event": random.Random(7).choice(journal_events(reference, "snapshot")).seq + 1}
     for number, kill in enumerate(kills.values()):

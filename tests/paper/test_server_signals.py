@@ -22,11 +22,15 @@ from signalstack.paper.journal import KILL_AFTER_ENV, Journal
 from signalstack.paper.kill_switch import request_stop
 from signalstack.paper.runner import PaperConfig, PaperResult, run_paper
 from signalstack.paper.signals import TIMEOUT, UNAVAILABLE, Backoff, StreamSource
+from signalstack.paper.events import ModelChange
 from signalstack.paper.status import fills_frame, format_status, read_status
+from signalstack.plugin.settings import TradingSettings
 from signalstack.plugin.sources import OnnxSource
 from signalstack.server.app import SignalServer
-from signalstack.server.options import ServeOptions, TlsFiles
+from signalstack.server.options import ServeOptions
 from signalstack.server.repository import ModelRepository
+from signalstack.transport.security import ClientSecurity
+from signalstack.transport.security import TlsFiles
 
 from ..server.support import TOKEN, install, make_pki
 from ..support import SMALL, free_port, handmade_model, walk_with_flat_volume
@@ -71,7 +75,8 @@ def in_process(paper_model: Path, replay_csv: Path, start: str, strategy: dict[s
                tmp_path_factory: pytest.TempPathFactory) -> PaperResult:
     """The reference: the same run with the model in process, uninterrupted."""
     return run_paper(PaperConfig(model=paper_model, feeds=[f"replay:{replay_csv}?pace=0&start={start}"],
-                                 strategy=strategy, **COSTS), tmp_path_factory.mktemp("reference") / "run.sqlite")
+                                 trading=TradingSettings(**strategy, **COSTS)),
+                     tmp_path_factory.mktemp("reference") / "run.sqlite")
 
 
 
@@ -123,7 +128,8 @@ def test_served_signals_trade_as_the_model_in_process(models: Path, paper_model:
                                                        journal_dir: Path) -> None:
     with serving(models, free_port()) as server:
         served = run_paper(PaperConfig(model="quick", server=server.address, signal_timeout=10,
-                                       feeds=[f"replay:{replay_csv}?pace=0&start={start}"], strategy=strategy, **COSTS),
+                                       feeds=[f"replay:{replay_csv}?pace=0&start={start}"],
+                                       trading=TradingSettings(**strategy, **COSTS)),
                            journal_dir / "served.sqlite")
     assert served.stopped == "feeds ended" and len(in_process.fills) >= 10
     pd.testing.assert_frame_equal(_fills(served), _fills(in_process), check_exact=True)
@@ -132,12 +138,12 @@ def test_served_signals_trade_as_the_model_in_process(models: Path, paper_model:
     signals = journal_events(served.journal, "signal")
     reference = journal_events(in_process.journal, "signal")
     assert len(signals) == LIVE_BARS
-    assert [(e.time, e.payload["up"]) for e in signals] == [(e.time, e.payload["up"]) for e in reference]
-    assert {(e.payload["model"], e.payload["version"]) for e in signals} == {("quick", 1)}
-    status = served.status
+    assert [(e.time, e.payload.outputs) for e in signals] == [(e.time, e.payload.outputs) for e in reference]
+    assert {(e.payload.model, e.payload.version) for e in signals} == {("quick", 1)}
+    status = served.status.as_dict()
     assert status["server"] == server.address and status["stale_gaps"] == 0 and status["model_changes"] == []
     assert status["last_signal"][replay_csv.stem]["version"] == 1
-    assert journal_events(served.journal, "config")[0].payload["server"] == server.address
+    assert journal_events(served.journal, "config")[0].payload.server == server.address
 
 
 def test_a_lost_server_costs_entries_on_stale_bars_only_and_its_new_version_is_picked_up(
@@ -145,7 +151,8 @@ def test_a_lost_server_costs_entries_on_stale_bars_only_and_its_new_version_is_p
         strategy: dict[str, Any], journal_dir: Path) -> None:
     port, journal = free_port(), journal_dir / "outage.sqlite"
     config = PaperConfig(model="quick", server=f"127.0.0.1:{port}", signal_timeout=5,
-                         feeds=[f"replay:{replay_csv}?pace=0.05&start={start}"], strategy=strategy, **COSTS)
+                         feeds=[f"replay:{replay_csv}?pace=0.05&start={start}"],
+                         trading=TradingSettings(**strategy, **COSTS))
     server = SignalServer(ServeOptions(models, port=port, grace=0)).start()
     try:
         join = _in_thread(lambda: run_paper(config, journal))
@@ -165,24 +172,24 @@ def test_a_lost_server_costs_entries_on_stale_bars_only_and_its_new_version_is_p
     gaps = {e.time for e in of["gap"]}
     signalled = {e.time for e in of["signal"]}
     assert len(gaps) >= 3 and not gaps & signalled and gaps | signalled == {e.time for e in of["snapshot"]}
-    assert {e.payload["why"] for e in of["gap"]} <= {UNAVAILABLE, TIMEOUT}
-    assert not [e for e in of["decision"] if e.time in gaps and e.payload["reason"] == "signal"]  # no entry
+    assert {e.payload.why for e in of["gap"]} <= {UNAVAILABLE, TIMEOUT}
+    assert not [e for e in of["decision"] if e.time in gaps and e.payload.reason == "signal"]  # no entry
     # Reconnected with the history re-sent: every signal, before and after the outage, is the model's own.
     p_up = OnnxSource(paper_model).predict_series(replay_bars)["up"]
-    assert [e.payload["up"] for e in of["signal"]] == [float(np.float32(p_up[pd.Timestamp(e.time)]))
+    assert [e.payload.outputs["up"] for e in of["signal"]] == [float(np.float32(p_up[pd.Timestamp(e.time)]))
                                                        for e in of["signal"]]
     first_gap = min(gaps)
-    assert {e.payload["version"] for e in of["signal"] if e.time < first_gap} == {1}
+    assert {e.payload.version for e in of["signal"] if e.time < first_gap} == {1}
     after = [e for e in of["signal"] if e.time > max(gaps)]
-    assert len(after) >= 20 and {e.payload["version"] for e in after} == {2}
+    assert len(after) >= 20 and {e.payload.version for e in after} == {2}
     [change] = of["model"]
-    first_v2 = min(e.time for e in of["signal"] if e.payload["version"] == 2)
-    assert change.time == first_v2 > first_gap and change.payload == {"model": "quick", "from": 1, "to": 2}
-    status = read_status(journal)
+    first_v2 = min(e.time for e in of["signal"] if e.payload.version == 2)
+    assert change.time == first_v2 > first_gap and change.payload == ModelChange("quick", 1, 2)
+    status = read_status(journal).as_dict()
     assert status["stale_gaps"] == len(of["gap"]) and sum(status["gap_reasons"].values()) == len(of["gap"])
     assert status["model_changes"] == [{"symbol": replay_csv.stem, "time": first_v2, "from": 1, "to": 2}]
     assert status["last_signal"][replay_csv.stem]["version"] == 2
-    text = format_status(status)
+    text = format_status(read_status(journal))
     assert f"stale gaps {len(of['gap'])}" in text and "stale-signal gaps: unavailable" in text
     assert f"{replay_csv.stem}: model v1 -> v2 from bar {first_v2}" in text and f"from {config.server}" in text
 
@@ -205,11 +212,12 @@ def test_a_stopped_served_run_resumes_with_the_server(models: Path, replay_csv: 
         assert journal_count(journal, "snapshot") < LIVE_BARS
         assert main(["paper", "resume", "--journal", str(journal)]) == 0
     status = read_status(journal)
-    assert status["stopped"]["reason"] == "feeds ended" and status["stale_gaps"] == 0
-    assert status["server"] == server.address and journal_count(journal, "resume") == 1
+    assert status.stopped.reason == "feeds ended" and status.gaps == []
+    assert status.run.server == server.address and journal_count(journal, "resume") == 1
     signals = journal_events(journal, "signal")  # both sessions': every live bar scored by the server
-    assert len(signals) == LIVE_BARS and {e.payload["version"] for e in signals} == {1}
-    assert [e.payload["up"] for e in signals] == [e.payload["up"] for e in journal_events(in_process.journal, "signal")]
+    assert len(signals) == LIVE_BARS and {e.payload.version for e in signals} == {1}
+    assert [e.payload.outputs["up"] for e in signals] == [e.payload.outputs["up"]
+                                                          for e in journal_events(in_process.journal, "signal")]
 
 
 def test_a_server_wanting_a_token_over_tls_is_reached_with_them_and_the_token_is_never_journaled(
@@ -242,24 +250,28 @@ def test_a_server_wanting_a_token_over_tls_is_reached_with_them_and_the_token_is
         assert "with a bearer token, which the journal does not keep" in capsys.readouterr().err
         assert main(["paper", "resume", "--journal", str(journal), "--token", TOKEN]) == 0
     config = journal_events(journal, "config")[0].payload
-    assert config["token"] is True and config["tls_ca"] == str(pki.ca.resolve())
+    assert config.token is True and config.tls_ca == str(pki.ca.resolve())
     assert not [f for f in journal_dir.iterdir() if TOKEN.encode() in f.read_bytes()]
     signals = journal_events(journal, "signal")  # both sessions', every live bar scored over TLS
-    assert [e.payload["up"] for e in signals] == [e.payload["up"] for e in journal_events(in_process.journal, "signal")]
-    assert read_status(journal)["stopped"]["reason"] == "feeds ended"
+    assert [e.payload.outputs["up"] for e in signals] == [e.payload.outputs["up"]
+                                                          for e in journal_events(in_process.journal, "signal")]
+    assert read_status(journal).stopped.reason == "feeds ended"
 
 
 def test_tls_files_and_tokens_are_refused_without_a_server(paper_model: Path, replay_csv: Path, start: str,
                                                           journal_dir: Path, tmp_path: Path) -> None:
     feed = [f"replay:{replay_csv}?pace=0&start={start}"]
     with pytest.raises(ValueError, match="token, tls_ca: apply to signals from a server only"):
-        run_paper(PaperConfig(model=paper_model, feeds=feed, token=TOKEN, tls_ca=tmp_path / "ca.pem"),
+        run_paper(PaperConfig(model=paper_model, feeds=feed,
+                              security=ClientSecurity(token=TOKEN, tls_ca=tmp_path / "ca.pem")),
                   journal_dir / "local.sqlite")
     with pytest.raises(ValueError, match="tls_cert .* and tls_key None: expected both or neither"):
-        run_paper(PaperConfig(model="quick", server="127.0.0.1:1", feeds=feed, tls_ca=tmp_path / "ca.pem",
-                              tls_cert=tmp_path / "desk.pem"), journal_dir / "served.sqlite")
+        run_paper(PaperConfig(model="quick", server="127.0.0.1:1", feeds=feed,
+                              security=ClientSecurity(tls_ca=tmp_path / "ca.pem", tls_cert=tmp_path / "desk.pem")),
+                  journal_dir / "served.sqlite")
     with pytest.raises(ValueError, match="ca.pem: cannot read it"):
-        run_paper(PaperConfig(model="quick", server="127.0.0.1:1", feeds=feed, tls_ca=tmp_path / "ca.pem"),
+        run_paper(PaperConfig(model="quick", server="127.0.0.1:1", feeds=feed,
+                              security=ClientSecurity(tls_ca=tmp_path / "ca.pem")),
                   journal_dir / "served.sqlite")
 
 
@@ -281,7 +293,7 @@ def test_a_served_run_killed_mid_bar_resumes_on_a_new_version_to_the_uninterrupt
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-2000:]
     interrupted = journal_events(journal)[-1]
     assert interrupted.kind == "order"
-    assert [e.payload["version"] for e in journal_events(journal, "signal") if e.time == interrupted.time] == [1]
+    assert [e.payload.version for e in journal_events(journal, "signal") if e.time == interrupted.time] == [1]
     install(paper_model, models, "quick", 2)  # the server now serves v2 (a copy: the same predictions)
     with serving(models, port):
         signalstack(["paper", "resume", "--journal", str(journal)])
@@ -291,12 +303,12 @@ def test_a_served_run_killed_mid_bar_resumes_on_a_new_version_to_the_uninterrupt
     assert [(e.time, e.payload) for e in journal_events(journal, "snapshot")] == \
         [(e.time, e.payload) for e in journal_events(in_process.journal, "snapshot")]
     # The interrupted bar keeps its journaled v1 signal; v2 signals from the next bar on.
-    versions = {e.time: e.payload["version"] for e in journal_events(journal, "signal")}
+    versions = {e.time: e.payload.version for e in journal_events(journal, "signal")}
     assert {v for t, v in versions.items() if t <= interrupted.time} == {1}
     assert {v for t, v in versions.items() if t > interrupted.time} == {2}
     [change] = journal_events(journal, "model")
-    assert change.time == min(t for t in versions if t > interrupted.time) and change.payload["to"] == 2
-    assert read_status(journal)["stale_gaps"] == 0
+    assert change.time == min(t for t in versions if t > interrupted.time) and change.payload.version == 2
+    assert read_status(journal).gaps == []
 
 
 def test_a_late_signal_is_a_timeout_gap_and_the_next_bar_is_scored(paper_model: Path, models: Path,

@@ -18,6 +18,7 @@ import pytest
 from pandas.tseries.holiday import USFederalHolidayCalendar
 from pandas.tseries.offsets import CustomBusinessDay
 
+from signalstack.core.errors import SettingsError
 from signalstack.plugin import Performance, PrecomputedSource, SignalStrategy, bars_feed, performance, run_backtest
 from signalstack.plugin.stats import DAYS_PER_YEAR, bars_per_year, per_year
 
@@ -207,5 +208,5 @@ def test_volatility_sizing_annualises_hourly_bars_on_their_clock() -> None:
 def test_periods_per_year_must_be_positive() -> None:
     bars = _random_walk(_fx_hours(1))
     source = PrecomputedSource(up_probabilities([0.5] * len(bars), bars.index))
-    with pytest.raises(ValueError, match="periods_per_year 0: expected bars per year > 0"):
+    with pytest.raises(SettingsError, match="periods_per_year: 0, expected > 0"):
         run_backtest(source, bars, start=bars.index[0], periods_per_year=0)

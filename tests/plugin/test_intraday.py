@@ -80,7 +80,7 @@ def test_short_days_get_no_sample_and_minute_bars_between_closes_no_prediction(t
 def test_grpc_serves_intraday_models_with_bar_times(trained, target: str, minutes: pd.DataFrame) -> None:
     import grpc
 
-    from signalstack.server.client import SignalClient
+    from signalstack.transport.client import SignalClient
 
     local = OnnxSource(trained[0].path)
     with GrpcSource(target, "hier") as served:

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from signalstack.plugin import GrpcSource, OnnxSource, PrecomputedSource, open_source, run_backtest
+from signalstack.transport.security import ClientSecurity
 
 from ..support import free_port
 from .support import indicator_lines
@@ -129,10 +130,11 @@ def test_grpc_source_sends_its_bearer_token(model_dir: Path, tmp_path: Path) -> 
         with pytest.raises(grpc.RpcError) as caught:
             GrpcSource(server.address, "tiny")
         assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
-        with open_source(f"grpc://{server.address}/tiny", token="s3cret-token-of-the-test-0123") as source:
+        security = ClientSecurity(token="s3cret-token-of-the-test-0123")
+        with open_source(f"grpc://{server.address}/tiny", security=security) as source:
             assert source.version >= 1 and source.columns == ["down", "up"]
 
 
 def test_security_options_are_refused_for_local_sources(tiny_model: Path) -> None:
     with pytest.raises(ValueError, match="token apply to a gRPC server only"):
-        open_source(str(tiny_model), token="s3cret-token-of-the-test-0123")
+        open_source(str(tiny_model), security=ClientSecurity(token="s3cret-token-of-the-test-0123"))

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from signalstack.plugin import PrecomputedSource, RankingStrategy, bars_feed, run_backtest
+from signalstack.core.errors import SettingsError
+from signalstack.plugin import PrecomputedSource, RankingStrategy, SignalStrategy, bars_feed, run_backtest
 from signalstack.plugin.stats import per_year
 
 from .support import bars_from, hand_bars, up_probabilities
@@ -119,15 +120,29 @@ def test_order_notifications_are_logged(caplog: pytest.LogCaptureFixture) -> Non
 
 
 @pytest.mark.parametrize("params, message", [
-    ({"sizing": "kelly"}, "sizing 'kelly': expected one of percent, fixed, volatility"),
-    ({"stop_loss": -0.1}, "stop_loss -0.1: expected a fraction of the entry price > 0"),
-    ({"hold": "week"}, "hold 'week': expected bars >= 0 or 'horizon'"),
+    ({"sizing": "kelly"}, "sizing: 'kelly', expected one of 'percent', 'fixed', 'volatility'"),
+    ({"stop_loss": -0.1}, "stop_loss: -0.1, expected > 0"),
+    ({"hold": "week"}, "hold: 'week', expected an integer or 'horizon'"),
     ({"line": "forecast"}, "line 'forecast': precomputed outputs \\['down', 'up'\\]"),
-    ({"trailing": 0.1}, "strategy parameters trailing: expected among"),
+    ({"trailing": 0.1}, "trailing: unknown key \\(expected one of line, buy_threshold, "),
+    ({"buy_treshold": 0.6}, "buy_treshold: unknown key \\(did you mean 'buy_threshold'\\?"),
 ])
 def test_bad_parameters_are_named(params: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         _fills(HAND, [0.5] * 12, **params)
+
+
+def test_the_strategy_checks_its_parameters_by_the_trading_settings_rules() -> None:
+    """SignalStrategy made directly (not through run_backtest) refuses what TradingSettings refuses, in its words,
+    and trades on the checked values."""
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.adddata(bars_feed(HAND))
+    cerebro.addstrategy(SignalStrategy, source=PrecomputedSource(up_probabilities([0.5] * 12, HAND.index)), stake=2)
+    with pytest.raises(SettingsError, match=r"^TradingSettings: stake 2.0 with percent sizing: expected a fraction "):
+        cerebro.run()
+    with pytest.raises(SettingsError, match=r"^TradingSettings: stake 2.0 with percent sizing: expected a fraction "):
+        _fills(HAND, [0.5] * 12, stake=2)
+    assert list(_fills(HAND, [0.6] + [0.5] * 11, sizing="fixed", stake="7")["size"]) == [7.0]
 
 
 def test_a_regressor_trades_on_its_forecast() -> None:

@@ -165,7 +165,7 @@ def test_the_server_names_a_missing_tensor_input_and_refuses_streams_for_it(targ
     import grpc
 
     from signalstack.protos.signalstack.v1 import signals_pb2 as pb
-    from signalstack.server.client import SignalClient
+    from signalstack.transport.client import SignalClient
 
     with SignalClient(target) as client:
         with pytest.raises(grpc.RpcError) as info:

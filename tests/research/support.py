@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,43 @@ def write_experiment(folder: Path, bars: pd.DataFrame, **changes: Any) -> Path:
     path = folder / "exp.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
+
+
+def read_tables(text: str) -> dict[str, list[dict[str, str]]]:
+    """Each table of an HTML page, by its id, as a list of {header: cell text} rows."""
+    parser = _Tables()
+    parser.feed(text)
+    return {ident: [dict(zip(rows[0], row, strict=False)) for row in rows[1:]] for ident, rows in parser.tables.items()}
+
+
+class _Tables(HTMLParser):
+    """{table id: rows of cell texts, the header row first}."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self._table: str | None = None
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table":
+            self._table = dict(attrs).get("id") or ""
+            self.tables[self._table] = []
+        elif tag == "tr" and self._table is not None:
+            self.tables[self._table].append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None and self._table is not None:
+            self.tables[self._table][-1].append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "table":
+            self._table = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
 
 
 @contextmanager

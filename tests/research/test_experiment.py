@@ -114,6 +114,10 @@ def test_the_resolved_document_parses_back_to_the_same_experiment_and_digest(tmp
     assert experiment.replaced(seeds=3).replaced(seeds=1) == experiment
     minimal = parse_experiment(MINIMAL)
     assert parse_experiment(yaml.safe_load(minimal.to_yaml())) == minimal
+    assert minimal.to_dict()["labels"] == {"kind": "binary", "horizon": 1}  # no three-class thresholds
+    three = parse_experiment({**MINIMAL, "labels": {"kind": "three", "up": 0.02}})
+    assert three.to_dict()["labels"] == {"kind": "three", "horizon": 1, "up": 0.02, "down": -0.01}
+    assert parse_experiment(yaml.safe_load(three.to_yaml())) == three
 
 
 def test_a_missing_file_and_broken_yaml_are_named(tmp_path):

@@ -15,6 +15,7 @@ from signalstack.models.windows import fit_scaler
 from signalstack.research.experiment import load_experiment, parse_experiment
 from signalstack.research.layouts import layout_of
 from signalstack.research.layouts.series import session_bars
+from signalstack.research.metrics import TRADING_METRICS
 from signalstack.research.run import run_experiment
 
 from ..support import walk_bars
@@ -83,9 +84,11 @@ INTRADAY = {"data": {"path": "bars.csv"}, "model": {"name": "hier_lstm", "params
 
 
 def check_shape(metrics: dict, names: set[str], folds: int = 2) -> None:
-    """metrics.json's documented shape: {"model": {METRIC: {mean, std, n}}, ...} over `folds` folds x 1 seed."""
+    """metrics.json's documented shape: {"model": {METRIC: {mean, std, n, undefined}}, ...}, with no_trade beside a
+    trading metric's, over `folds` folds x 1 seed."""
     assert set(metrics["model"]) == names and metrics["run"]["metrics"] == list(metrics["model"])
-    assert all(summary.keys() == {"mean", "std", "n"} for summary in metrics["model"].values())
+    assert all(summary.keys() == {"mean", "std", "n", "undefined", *(["no_trade"] if name in TRADING_METRICS else [])}
+               for name, summary in metrics["model"].items())
     assert metrics["model"]["roc_auc"]["n"] == folds and [row["fold"] for row in metrics["folds"]] == list(range(folds))
 
 
@@ -108,7 +111,7 @@ def test_a_two_input_net_runs_each_fold_on_bars_and_fundamentals(daily):
     for row in result.metrics["folds"]:  # samples are bars here: an embargo of the horizon (2) before each part
         fit_end, val_start, val_end, test_start = positions(bars.index, row)
         assert val_start - fit_end == 3 and test_start - val_end == 3
-    assert (result.path / "report" / "report.html").is_file()
+    assert (result.path / "report" / "index.html").is_file()
 
 
 def test_a_fold_never_reads_a_test_bar_and_its_scalers_see_its_fit_rows_alone(daily, minutes):
@@ -164,7 +167,9 @@ def test_a_day_by_intraday_net_runs_on_minute_bars_one_sample_a_day(minutes):
         fit_end, val_start, val_end, test_start = positions(days, row)
         assert val_start - fit_end == 2 and test_start - val_end == 2
     stats = json.loads((result.path / "report" / "stats.json").read_text())
-    assert stats  # the stitched predictions were backtested on the daily bars
+    assert list(stats)[:2] == ["seed 0", "buy & hold"]  # the seed's stitched predictions, on the daily bars
+    equity = pd.read_csv(result.path / "report" / "equity.csv", parse_dates=["time"])
+    assert (equity["time"].dt.strftime("%H:%M") == "15:00").all() and len(equity) == 2 * 25
     assert result.metrics["surrogates"]["roc_auc"]["n"] == 1  # a surrogate of the minute bars ran the same folds
 
 

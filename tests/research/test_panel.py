@@ -13,6 +13,7 @@ from signalstack.research.experiment import load_experiment, parse_experiment
 from signalstack.research.layouts.panel import (
     align,
     cross_sectional_labels,
+    daily_ic,
     ic_summary,
     panel_dataset,
     panel_windows,
@@ -23,7 +24,7 @@ from signalstack.research.settings import Backtest
 from signalstack.research.walkforward import plan_folds
 
 from ..support import SMALL
-from .support import TINY, ar1_bars
+from .support import TINY, ar1_bars, read_tables
 
 SYMBOLS = ("AAA", "BBB", "CCC", "DDD")
 
@@ -183,9 +184,28 @@ def test_the_run_folder_holds_stacked_predictions_and_the_ranking_backtest(plant
     assert metrics["run"]["symbols"] == list(SYMBOLS) and metrics["run"]["labels"]["kind"] == "cross_sectional"
     assert {"ic", "icir", "rank_icir", "sharpe"} <= set(metrics["model"])
     assert set(metrics["baselines"]) == {"logistic", "buy_and_hold"}
-    for name in ("equity.csv", "fills.csv", "stats.json", "folds.csv", "summary.txt"):
+    for name in ("index.html", "equity.csv", "fills.csv", "stats.json", "folds.csv", "summary.txt"):
         assert (path / "report" / name).is_file()
     assert "RankingStrategy over 4 symbols" in (path / "report" / "summary.txt").read_text()
+
+
+def test_the_panel_report_ranks_each_seeds_stitched_scores_and_its_ic_is_taken_across_the_symbols(planted_run):
+    path = planted_run.path / "report"
+    page = (path / "index.html").read_text()
+    tables = read_tables(page)
+    stats = json.loads((path / "stats.json").read_text())
+    assert list(stats) == ["seed 0", "buy & hold (equal weight)", "baseline logistic"]  # the ranking of each
+    assert [row["curve"] for row in tables["curves"]] == list(stats)
+    equal = stats["buy & hold (equal weight)"]
+    assert equal["fills"] is None and equal["total_return"] is not None
+    fills = pd.read_csv(path / "fills.csv")
+    assert set(fills["curve"]) <= {"seed 0", "baseline logistic"} and len(fills) > 0
+    assert "across the 4 symbols" in page and "RankingStrategy over 4 symbols" in page
+    predictions = pd.read_csv(planted_run.path / "predictions.csv", index_col=0, parse_dates=True)
+    ic = tables["ic-table"][0]
+    assert int(ic["n"]) == predictions.index.nunique()  # one IC a test date
+    daily = daily_ic(predictions, "up")["ic"]
+    assert abs(float(ic["mean IC"]) - daily.mean()) < 5e-5 and daily.mean() > 0.15  # the planted signal, date by date
 
 
 # ---------------------------------------------------------------------------- export and embedding

@@ -71,7 +71,7 @@ def test_every_executor_yields_every_result_and_raises_a_task_error_as_itself(wo
 def test_the_command_passes_the_ray_address_from_the_flag_or_else_from_the_environment(tmp_path, monkeypatch, capsys):
     path = write_experiment(tmp_path, ar1_bars(600, 0.0, seed=1))
 
-    def fake_run(experiment, out, *, workers, ray_address):
+    def fake_run(experiment, out, *, workers, ray_address, progress):
         raise RuntimeError(f"would run on {ray_address} with {workers} worker(s)")
 
     monkeypatch.setattr("signalstack.research.run.run_experiment", fake_run)

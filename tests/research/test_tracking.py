@@ -6,6 +6,7 @@ import logging
 import math
 import re
 import sys
+from pathlib import Path
 
 import optuna
 import pandas as pd
@@ -15,7 +16,7 @@ import yaml
 from signalstack.cli import main
 from signalstack.core.errors import SettingsError
 from signalstack.research.experiment import load_experiment, parse_experiment
-from signalstack.research.tracking import MLFLOW_INSTALL, TrackingError, Tracker, tracked
+from signalstack.research.tracking import MLFLOW_INSTALL, Tracker, TrackingError, tracked
 from signalstack.research.tune import tune
 
 from ..support import free_port
@@ -101,6 +102,7 @@ def test_a_run_is_logged_with_its_experiment_metrics_folds_and_folder(tmp_path, 
     assert params["train.epochs"] == "2" and params["model.name"] == "lstm" and params["model.params.hidden"] == "[4]"
     assert params["data.path"] == str(tmp_path / "bars.csv") and params["tracking.mlflow"] == uri
     assert json.loads(params["features.features"]) == resolved["features"]["features"]
+    assert params["run.data_digest.bars"] == metrics["run"]["data_digest"]["bars"]  # the data's fingerprint
     assert tags["signalstack.digest"] == metrics["run"]["digest"] and tags["signalstack.id"] == folder.name
     assert "roc_auc" in tags["mlflow.note.content"]  # the summary
 
@@ -119,11 +121,13 @@ def test_a_run_is_logged_with_its_experiment_metrics_folds_and_folder(tmp_path, 
 
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"experiment.yaml", "metrics.json", "predictions.csv", "report", "models", "run.log"} <= artifacts
+    assert "tasks" not in artifacts  # the kept tasks are gone once the run completes
     models = {a.path for a in client.list_artifacts(run.info.run_id, "models")}
     assert {f"models/fold{k}_seed0.onnx" for k in range(metrics["run"]["folds"])} <= models
-    assert "report/summary.txt" in {a.path for a in client.list_artifacts(run.info.run_id, "report")}
+    assert {"report/summary.txt", "report/index.html"} <= {a.path for a in client.list_artifacts(run.info.run_id,
+                                                                                                  "report")}
     copy = client.download_artifacts(run.info.run_id, "metrics.json", str(tmp_path))
-    assert json.loads(open(copy).read()) == metrics
+    assert json.loads(Path(copy).read_text()) == metrics
 
 
 @pytest.mark.slow

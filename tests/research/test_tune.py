@@ -1,8 +1,14 @@
 """`signalstack tune`: the search section, a study that writes its table, plots and best experiment and resumes
-from its storage, pruning fed by the training loop, and an objective that never reads a test-period bar."""
+from its storage, pruning fed by the training loop, an objective that never reads a test-period bar, the same
+trials from the same seed, and a study stopped by Ctrl-C that keeps what finished."""
 
 import math
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import optuna
@@ -201,3 +207,61 @@ def test_tune_refuses_a_layout_whose_samples_it_cannot_search(tmp_path):
                                   base=tmp_path)
     with pytest.raises(TuneError, match="reads .* windows of every symbol of a panel: tune searches windows of one"):
         tune(experiment, tmp_path / "out")
+
+
+def _tune_process(path, out, *extra):
+    return subprocess.Popen([sys.executable, "-m", "signalstack.cli", "tune", str(path), "--out", str(out), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+@pytest.mark.slow
+def test_two_fresh_studies_with_the_same_file_and_seed_draw_the_same_trials(tmp_path):
+    path = write_experiment(tmp_path, ar1_bars(900, 0.3, seed=3), train={**QUICK, "epochs": 1},
+                            search={**SPACE, "trials": 2, "pruner": "none"})
+    tables = []
+    for name in ("a", "b"):  # separate processes, as two sessions are
+        storage = f"sqlite:///{tmp_path / name}.db"
+        process = _tune_process(path, tmp_path / name, "--storage", storage)
+        _, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err
+        tables.append(pd.read_csv(tmp_path / name / "trials.csv"))
+    params = [table.filter(like="param_") for table in tables]
+    assert len(params[0]) == 2
+    pd.testing.assert_frame_equal(params[0], params[1])
+
+
+@pytest.mark.slow
+def test_a_study_stopped_by_sigint_keeps_its_finished_trials_and_goes_on_without_counting_the_cut_one(tmp_path,
+                                                                                                       capsys):
+    quiet()
+    path = write_experiment(tmp_path, ar1_bars(900, 0.3, seed=3), train={**QUICK, "epochs": 6},
+                            search={**SPACE, "trials": 3, "pruner": "none"})
+    out = tmp_path / "tune"
+    process = _tune_process(path, out)
+    storage = open_storage(f"sqlite:///{out / 'study.db'}")
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and process.poll() is None:  # a trial finished, the next one running
+        states = [t.state for t in optuna.load_study(study_name="exp", storage=storage).trials] \
+            if (out / "study.db").is_file() else []
+        if optuna.trial.TrialState.COMPLETE in states and states[-1] == optuna.trial.TrialState.RUNNING:
+            break
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=300)
+
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    assert [line for line in stderr.splitlines() if line.startswith("signalstack tune:")] == [
+        "signalstack tune: interrupted by SIGINT: the trial it cut short is not counted; the same command continues "
+        "the study"]
+    first = pd.read_csv(out / "trials.csv")
+    assert list(first["state"]).count("INTERRUPTED") == 1 and first["state"].iloc[-1] == "INTERRUPTED"
+    kept = first[first["state"] != "INTERRUPTED"]
+    assert len(kept) >= 1 and (out / "best.yaml").is_file() and "best: trial" in stdout
+
+    assert main(["tune", str(path), "--out", str(out)]) == 0  # the same storage: the study goes on
+    again = pd.read_csv(out / "trials.csv")
+    counted = again[again["state"] != "INTERRUPTED"]
+    assert len(counted) == 3 and list(again["number"]) == list(range(len(first) + 3 - len(kept)))
+    pd.testing.assert_frame_equal(again.iloc[:len(first)], first, check_dtype=False)
+    assert "3 complete" in capsys.readouterr().out

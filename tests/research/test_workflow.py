@@ -1,8 +1,16 @@
 """The research workflow end to end, on bars the tests make: chance on a random walk, skill on a planted
 dependence, the run folder, the command line, and reruns that reproduce the numbers."""
 
+import fcntl
 import json
 import math
+import os
+import pty
+import re
+import struct
+import subprocess
+import sys
+import termios
 
 import numpy as np
 import pandas as pd
@@ -10,9 +18,11 @@ import pytest
 
 from signalstack.cli import main
 from signalstack.core.bars import load_bars
+from signalstack.core.fingerprint import data_digest
 from signalstack.core.model import OnnxModel
 from signalstack.research.experiment import load_experiment
-from signalstack.research.run import run_experiment
+from signalstack.research.run import run_digest, run_experiment
+from signalstack.research.summary import verdicts
 
 from .support import TINY, ar1_bars, write_experiment
 
@@ -72,30 +82,49 @@ def test_the_command_runs_tasks_in_processes_and_the_experiment_copy_reruns_to_t
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "roc_auc" in out and "majority" in out and "no surrogates ran" in out and "run folder:" in out
+    assert "task/s" not in err and "folds 2/2" not in err  # stderr is not a terminal: no progress bar
 
     (run,) = (tmp_path / "runs").iterdir()
-    for name in ("experiment.yaml", "metrics.json", "predictions.csv", "run.log", "report/report.html",
+    for name in ("experiment.yaml", "metrics.json", "predictions.csv", "run.log", "report/index.html",
                  "report/folds.csv", "report/summary.txt"):
         assert (run / name).is_file(), name
     assert "done in" in (run / "run.log").read_text()
     metrics = json.loads((run / "metrics.json").read_text())
     assert set(metrics) >= {"run", "model", "baselines", "surrogates", "folds"}
-    assert metrics["model"]["roc_auc"].keys() == {"mean", "std", "n"} and metrics["model"]["roc_auc"]["n"] == 2
+    assert metrics["model"]["roc_auc"].keys() == {"mean", "std", "n", "undefined"}
+    assert metrics["model"]["roc_auc"]["n"] == 2 and metrics["model"]["sharpe"].keys() == {"mean", "std", "n",
+                                                                                            "undefined", "no_trade"}
     assert [(row["fold"], row["seed"]) for row in metrics["folds"]] == [(0, 0), (0, 1)]
     experiment = load_experiment(run / "experiment.yaml")
-    assert experiment.seeds == 2 and run.name.endswith(experiment.digest)
+    assert experiment.seeds == 2 and metrics["run"]["experiment_digest"] == experiment.digest
+    assert run.name.endswith(metrics["run"]["digest"])
 
     again = run_experiment(experiment, tmp_path / "again", workers=1)
     rerun = json.loads((again.path / "metrics.json").read_text())
-    assert rerun["folds"] == metrics["folds"]
+    assert rerun["folds"] == metrics["folds"] and rerun["run"]["digest"] == metrics["run"]["digest"]
     assert rerun["model"] == metrics["model"] and rerun["baselines"] == metrics["baselines"]
     pd.testing.assert_frame_equal(pd.read_csv(again.path / "predictions.csv"), pd.read_csv(run / "predictions.csv"))
+
+
+def test_folds_and_surrogates_that_never_trade_count_as_flat_with_sharpe_zero(tmp_path):
+    path = write_experiment(tmp_path, ar1_bars(1000, 0.3, seed=7), seeds=2, surrogates={"n": 2},
+                            backtest={"buy_threshold": 1.0})  # p_up never reaches 1: no fold buys
+    metrics = run_experiment(load_experiment(path), tmp_path / "runs").metrics
+    n = metrics["run"]["folds"] * metrics["run"]["seeds"]
+    assert metrics["model"]["sharpe"] == {"mean": 0.0, "std": 0.0, "n": n, "undefined": 0, "no_trade": n}
+    assert metrics["model"]["total_return"]["mean"] == 0.0 and metrics["model"]["total_return"]["no_trade"] == n
+    assert all(row["fills"] == 0 and row["sharpe"] == 0.0 for row in metrics["folds"] + metrics["surrogate_folds"])
+    sharpe = metrics["surrogates"]["sharpe"]
+    assert (sharpe["n"], sharpe["undefined"], sharpe["no_trade"]) == (2, 0, 2)
+    (line,) = [v for v in verdicts(metrics) if v.startswith("sharpe")]
+    assert line.startswith("sharpe 0.0000: INDISTINGUISHABLE FROM CHANCE (percentile 50 among 2 random_walk")
 
 
 def test_each_fold_model_is_exported_with_its_card_and_reproduces_its_out_of_sample_predictions(tmp_path):
     path = write_experiment(tmp_path, ar1_bars(1000, 0.3, seed=6), export=True, baselines=[])
     run = run_experiment(load_experiment(path), tmp_path / "runs").path
-    (row,) = json.loads((run / "metrics.json").read_text())["folds"]
+    metrics = json.loads((run / "metrics.json").read_text())
+    (row,) = metrics["folds"]
     bars = load_bars(tmp_path / "bars.csv")
     train_end, val_start, val_end, test_start = (bars.index.get_loc(pd.Timestamp(t)) for t in
                                                  (row["train"][1], *row["val"], row["test"][0]))
@@ -105,9 +134,43 @@ def test_each_fold_model_is_exported_with_its_card_and_reproduces_its_out_of_sam
     assert (list(card.train_range), list(card.val_range), list(card.test_range)) == (row["train"], row["val"],
                                                                                      row["test"])
     assert card.embargo == 1 and card.extra["seed"] == 0
+    assert card.data_digest == metrics["run"]["data_digest"] == data_digest(bars)
+    assert metrics["run"]["digest"] == run_digest(metrics["run"]["experiment_digest"], data_digest(bars))
+    edited = bars.copy()
+    edited.iloc[500, edited.columns.get_loc("volume")] += 1
+    assert run_digest(metrics["run"]["experiment_digest"], data_digest(edited)) != metrics["run"]["digest"]
     predictions = pd.read_csv(run / "predictions.csv", index_col="time", parse_dates=True)
     served = model.predict_series(bars).reindex(predictions.index)
     np.testing.assert_allclose(served[["down", "up"]], predictions[["down", "up"]], atol=1e-5)
+
+
+def _stderr_on_a_terminal(argv: list[str]) -> str:
+    """What `signalstack ARGV` writes to stderr when stderr is a terminal (a pseudo-terminal here)."""
+    primary, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 160, 0, 0))  # a new one has 0 columns
+    process = subprocess.Popen([sys.executable, "-m", "signalstack.cli", *argv], stdout=subprocess.DEVNULL,
+                               stderr=secondary)
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(primary)
+    assert process.wait(timeout=600) == 0
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_the_command_shows_a_progress_bar_on_a_terminal_unless_quiet(tmp_path):
+    path = write_experiment(tmp_path, ar1_bars(1000, 0.3, seed=9), baselines=[])
+    shown = _stderr_on_a_terminal(["run", str(path), "--out", str(tmp_path / "runs")])
+    assert re.search(r"run: 100%.*1/1.*folds 1/1", shown), shown[-2000:]
+    quiet = _stderr_on_a_terminal(["run", str(path), "--out", str(tmp_path / "runs"), "--quiet"])
+    assert "run: " in quiet and "100%" not in quiet and "folds 1/1" not in quiet  # the log lines, no bar
 
 
 def test_the_command_names_a_missing_experiment_file(tmp_path, capsys):

@@ -9,7 +9,7 @@ import grpc
 import pytest
 
 from signalstack.core.model import OnnxModel
-from signalstack.server.client import SignalClient
+from signalstack.transport.client import SignalClient
 
 
 @pytest.fixture(scope="module")

@@ -21,10 +21,11 @@ import pytest
 
 from signalstack.protos.signalstack.v1 import signals_pb2 as pb
 from signalstack.server.app import SignalServer
-from signalstack.server.client import SignalClient
 from signalstack.server.main import serve
-from signalstack.server.options import BatchPolicy, ServeOptions, TlsFiles
+from signalstack.server.options import BatchPolicy, ServeOptions
 from signalstack.server.repository import ModelRepository
+from signalstack.transport.client import SignalClient
+from signalstack.transport.security import TlsFiles
 
 from ..support import free_port
 from .support import bar_events, running, wait_until_serving

@@ -38,10 +38,15 @@ def oldest_versions() -> dict[str, str]:
     return {name: next(s.version for s in requirements[name].specifier if s.operator == ">=") for name in GRPC}
 
 
+NOT_FOR_SERVER_TESTS = ("tritonclient", "protobuf", "ray", "mlflow", "signalstack")
+"""What the test extra holds that tests/server does not use: Triton's client and its protobuf cap, Ray, MLflow and
+signalstack's own extras (the docs site)."""
+
+
 def _test_requirements() -> list[str]:
-    """The test extra but Triton's client and its protobuf cap."""
+    """The test extra, less what tests/server does not use."""
     extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["test"]
-    return [text for text in extra if Requirement(text).name not in ("tritonclient", "protobuf")]
+    return [text for text in extra if Requirement(text).name not in NOT_FOR_SERVER_TESTS]
 
 
 def _run(command: list[str], timeout: float, **kwargs: object) -> subprocess.CompletedProcess[str]:

@@ -21,8 +21,8 @@ from signalstack.core.model import OnnxModel
 from signalstack.protos.inference import grpc_predict_v2_pb2_grpc as oip_grpc
 from signalstack.protos.signalstack.v1 import signals_pb2 as pb
 from signalstack.protos.signalstack.v1 import signals_pb2_grpc as pb_grpc
-from signalstack.server.client import SignalClient
 from signalstack.server.repository import ModelRepository, Watcher
+from signalstack.transport.client import SignalClient
 
 from .support import bar_events, infer_request, install, running
 

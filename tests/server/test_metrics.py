@@ -12,8 +12,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from signalstack.server import metrics
-from signalstack.server.client import SignalClient
 from signalstack.server.repository import ModelRepository
+from signalstack.transport.client import SignalClient
 
 from .support import install, running
 

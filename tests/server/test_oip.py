@@ -13,7 +13,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoRe
 from signalstack.core.model import OnnxModel
 from signalstack.protos.inference import grpc_predict_v2_pb2 as oip
 from signalstack.protos.inference import grpc_predict_v2_pb2_grpc as oip_grpc
-from signalstack.server.client import SignalClient
+from signalstack.transport.client import SignalClient
 
 from .support import infer_request
 

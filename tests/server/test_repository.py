@@ -13,8 +13,8 @@ import numpy as np
 import onnx
 import pytest
 
-from signalstack.server.client import SignalClient
 from signalstack.server.repository import ModelNotFound, ModelRepository, Watcher
+from signalstack.transport.client import SignalClient
 
 from .support import install, running
 

@@ -14,10 +14,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from signalstack.protos.inference import grpc_predict_v2_pb2 as oip
 from signalstack.protos.inference import grpc_predict_v2_pb2_grpc as oip_grpc
 from signalstack.server.app import SignalServer
-from signalstack.server.client import SignalClient
-from signalstack.server.options import TlsFiles
 from signalstack.server.repository import ModelRepository
-from signalstack.server.security import read_tokens, server_credentials
+from signalstack.transport.client import SignalClient
+from signalstack.transport.guard import read_tokens, server_credentials
+from signalstack.transport.security import ClientSecurity, TlsFiles
 
 from .support import TOKEN, Pki, bar_events, make_pki, running
 
@@ -51,7 +51,7 @@ def _code(call: object) -> tuple[grpc.StatusCode, str]:
 def test_calls_without_a_valid_token_are_unauthenticated(guarded: SignalServer, sp500: pd.DataFrame,
                                                          token: str | None, message: str) -> None:
     target = f"127.0.0.1:{guarded.port}"
-    with SignalClient(target, timeout=10, token=token) as client:
+    with SignalClient(target, timeout=10, security=ClientSecurity(token=token)) as client:
         assert _code(client.list_models) == (grpc.StatusCode.UNAUTHENTICATED, message)
         assert _code(lambda: list(client.stream_signals(bar_events(sp500.iloc[:3])))) == (
             grpc.StatusCode.UNAUTHENTICATED, message)
@@ -64,10 +64,10 @@ def test_calls_without_a_valid_token_are_unauthenticated(guarded: SignalServer, 
 
 def test_a_valid_token_is_accepted_on_every_service(guarded: SignalServer, sp500: pd.DataFrame) -> None:
     target = f"127.0.0.1:{guarded.port}"
-    with SignalClient(target, timeout=10, token=TOKEN) as client:
+    with SignalClient(target, timeout=10, security=ClientSecurity(token=TOKEN)) as client:
         assert [m.name for m in client.list_models()] == ["tiny"]
         assert len(list(client.stream_signals(bar_events(sp500.iloc[:3])))) == 3
-    with SignalClient(target, timeout=10, token="another-token-for-rotation") as client:
+    with SignalClient(target, timeout=10, security=ClientSecurity(token="another-token-for-rotation")) as client:
         assert client.get_model("tiny").version == 1
     with grpc.insecure_channel(target) as channel:
         stub = oip_grpc.GRPCInferenceServiceStub(channel)
@@ -86,7 +86,7 @@ def test_tokens_never_reach_the_logs(guarded: SignalServer, caplog: pytest.LogCa
     wrong = "wrong-but-still-secret-0123456789"
     with caplog.at_level(logging.DEBUG):
         for token in (TOKEN, wrong):
-            with SignalClient(f"127.0.0.1:{guarded.port}", timeout=10, token=token) as client:
+            with SignalClient(f"127.0.0.1:{guarded.port}", timeout=10, security=ClientSecurity(token=token)) as client:
                 try:
                     client.get_model("nope")
                 except grpc.RpcError:
@@ -110,7 +110,7 @@ def test_token_files_hold_one_token_per_line(tmp_path: Path) -> None:
 def test_tls_serves_clients_that_trust_the_ca(repository: ModelRepository, pki: Pki) -> None:
     with running(repository, tls=TlsFiles(pki.server_cert, pki.server_key)) as server:
         target = f"127.0.0.1:{server.port}"
-        with SignalClient(target, timeout=10, root_certificates=pki.ca.read_bytes()) as client:
+        with SignalClient(target, timeout=10, security=ClientSecurity(tls_ca=pki.ca)) as client:
             assert [m.name for m in client.list_models()] == ["tiny"]
         with SignalClient(target, timeout=5) as plaintext:
             assert _code(plaintext.list_models)[0] == grpc.StatusCode.UNAVAILABLE
@@ -119,12 +119,12 @@ def test_tls_serves_clients_that_trust_the_ca(repository: ModelRepository, pki: 
 def test_tls_with_client_certificates_refuses_clients_without_one(repository: ModelRepository, pki: Pki) -> None:
     tls = TlsFiles(pki.server_cert, pki.server_key, client_ca=pki.ca)
     with running(repository, tls=tls, tokens=[TOKEN]) as server:
-        target, ca = f"127.0.0.1:{server.port}", pki.ca.read_bytes()
-        with SignalClient(target, timeout=10, token=TOKEN, root_certificates=ca,
-                          private_key=pki.client_key.read_bytes(),
-                          certificate_chain=pki.client_cert.read_bytes()) as client:
+        target = f"127.0.0.1:{server.port}"
+        desk = ClientSecurity(token=TOKEN, tls_ca=pki.ca, tls_cert=pki.client_cert, tls_key=pki.client_key)
+        with SignalClient(target, timeout=10, security=desk) as client:
             assert [m.name for m in client.list_models()] == ["tiny"]
-        with SignalClient(target, timeout=5, token=TOKEN, root_certificates=ca) as anonymous:
+        anonymous_security = ClientSecurity(token=TOKEN, tls_ca=pki.ca)
+        with SignalClient(target, timeout=5, security=anonymous_security) as anonymous:
             assert _code(anonymous.list_models)[0] == grpc.StatusCode.UNAVAILABLE
 
 

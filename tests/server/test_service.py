@@ -15,7 +15,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoRe
 from signalstack.core.model import OnnxModel
 from signalstack.protos.signalstack.v1 import signals_pb2 as pb
 from signalstack.protos.signalstack.v1 import signals_pb2_grpc as pb_grpc
-from signalstack.server.client import SignalClient
+from signalstack.transport.client import SignalClient
 
 
 def _windows(sp500: pd.DataFrame, n: int) -> list[pd.DataFrame]:

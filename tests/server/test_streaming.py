@@ -14,8 +14,9 @@ from signalstack.core.bars import COLUMNS
 from signalstack.core.errors import InvalidInput, LimitExceeded
 from signalstack.core.model import OnnxModel
 from signalstack.protos.signalstack.v1 import signals_pb2 as pb
-from signalstack.server.client import SignalClient
-from signalstack.server.streaming import RollingBars, StreamWindows
+from signalstack.server.batching import Batchers
+from signalstack.server.streaming import RollingBars, SignalStream
+from signalstack.transport.client import SignalClient
 
 from ..support import SMALL, handmade_model, serving, walk_with_flat_volume
 from .support import bar_events
@@ -39,24 +40,24 @@ def test_a_symbol_s_input_takes_a_row_per_bar_and_a_new_version_starts_from_the_
     bars = sp500.iloc[:n + 6]
     newer = copy.copy(local)  # the same graph served as the next version
     newer.version = local.version + 1
-    windows = StreamWindows()
+    stream = SignalStream(Batchers())
     for i, values in enumerate(bars[list(COLUMNS)].itertuples(index=False, name=None)):
-        windows.add("tiny", "SPY", i + 1, values, n, f"bar {i}")
-        rows = windows.input(local if i < n + 2 else newer, "SPY")  # the version changes at bar n + 2
+        stream.add("tiny", "SPY", i + 1, values, n, f"bar {i}")
+        rows = stream.input(local if i < n + 2 else newer, "SPY")  # the version changes at bar n + 2
         if i >= n - 1:  # the window is full: the input is the one the window of the last n bars gives
             want = local.featurizer.window(bars.iloc[i + 1 - n:i + 1])
             np.testing.assert_allclose(rows.input()[0], want, rtol=0, atol=1e-6)
 
 
 def test_each_stream_keeps_at_most_max_symbols_windows() -> None:
-    windows = StreamWindows(max_symbols=2)
+    stream = SignalStream(Batchers(), max_symbols=2)
     bar = (10.0, 11.0, 9.0, 10.5, 100.0)
-    windows.add("tiny", "A", 0, bar, 5, "bar 0")
-    windows.add("tiny", "B", 0, bar, 5, "bar 1")
+    stream.add("tiny", "A", 0, bar, 5, "bar 0")
+    stream.add("tiny", "B", 0, bar, 5, "bar 1")
     with pytest.raises(LimitExceeded, match="symbol 'C' would be window 3 of this stream, expected at most 2"):
-        windows.add("tiny", "C", 0, bar, 5, "bar 2")
+        stream.add("tiny", "C", 0, bar, 5, "bar 2")
     with pytest.raises(InvalidInput, match="bar 3: symbol of 129 characters, expected at most 128"):
-        windows.add("tiny", "X" * 129, 0, bar, 5, "bar 3")
+        stream.add("tiny", "X" * 129, 0, bar, 5, "bar 3")
 
 
 def test_stream_answers_every_bar_and_predicts_once_the_window_is_full(

@@ -27,7 +27,7 @@ import numpy as np
 import tritonclient.grpc as triton
 from tritonclient.grpc import model_config_pb2
 import signalstack.cli, signalstack.core.model, signalstack.models, signalstack.plugin
-import signalstack.server.app, signalstack.server.client, signalstack.server.oip, signalstack.server.triton
+import signalstack.server.app, signalstack.transport.client, signalstack.server.oip, signalstack.server.triton
 from google.protobuf import descriptor_pool, message_factory
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 import grpc
@@ -35,7 +35,7 @@ from signalstack.core.bars import load_bars
 from signalstack.core.model import OnnxModel
 from signalstack.protos.inference import grpc_predict_v2_pb2 as ours
 from signalstack.server.app import SignalServer
-from signalstack.server.client import SignalClient
+from signalstack.transport.client import SignalClient
 from signalstack.server.options import ServeOptions
 from tests.support import free_port
 

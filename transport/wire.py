@@ -16,11 +16,10 @@ from signalstack.core.bars import COLUMNS
 from signalstack.core.card import TensorInfo
 from signalstack.core.errors import InvalidInput
 from signalstack.core.featurizer import Bars
+from signalstack.core.times import unix_seconds_array
 from signalstack.protos.signalstack.v1 import signals_pb2 as pb
 
 MAX_TENSOR_DIMS = 8
-
-_TICKS_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 
 
 def bars_message(bars: Bars) -> pb.Bars:
@@ -28,7 +27,7 @@ def bars_message(bars: Bars) -> pb.Bars:
     models group bars into days by them)."""
     message = pb.Bars(**{c: np.asarray(bars[c], dtype=np.float64).tolist() for c in COLUMNS})
     if isinstance(bars, pd.DataFrame) and isinstance(bars.index, pd.DatetimeIndex):
-        message.time.extend((bars.index.asi8 // _TICKS_PER_SECOND[bars.index.unit]).tolist())
+        message.time.extend(unix_seconds_array(bars.index).tolist())
     return message
 
 

@@ -1,6 +1,7 @@
-"""Who may call the server: TLS (optionally verifying client certificates) and bearer tokens.
+"""Who may call a gRPC server: TLS (optionally verifying client certificates) and bearer tokens.
 
-Tokens are checked by a server interceptor, before any handler runs: a call must carry metadata
+`signalstack serve` and a paper run's BarFeed endpoints are guarded by this same code. Tokens are
+checked by a server interceptor, before any handler runs: a call must carry metadata
 ``authorization: Bearer <token>`` matching one line of the token file. Comparison is constant
 time, and tokens never reach a log line. Health checking stays open so load balancers and
 orchestrators can probe without a secret.
@@ -16,8 +17,7 @@ from typing import Any
 
 import grpc
 
-from .options import TlsFiles
-from .rpc import method_handler
+from .security import TlsFiles
 
 log = logging.getLogger(__name__)
 
@@ -100,3 +100,11 @@ def _refusal(handler: grpc.RpcMethodHandler, method: str, problem: str) -> grpc.
         context.abort(grpc.StatusCode.UNAUTHENTICATED, problem)
 
     return method_handler(handler, abort)  # no deserializer: an unauthenticated payload is never parsed
+
+
+def method_handler(like: grpc.RpcMethodHandler, behaviour: Callable[..., Any], **serializers: Any) -> \
+        grpc.RpcMethodHandler:
+    """A handler of the same streaming shape as `like` that runs `behaviour`."""
+    make = {(False, False): grpc.unary_unary_rpc_method_handler, (False, True): grpc.unary_stream_rpc_method_handler,
+            (True, False): grpc.stream_unary_rpc_method_handler, (True, True): grpc.stream_stream_rpc_method_handler}
+    return make[(like.request_streaming, like.response_streaming)](behaviour, **serializers)

@@ -1,7 +1,7 @@
 """A Python client for SignalService: DataFrames of bars in, numpy and pandas out.
 
-This is what a strategy process loads for a `GrpcSource`: it imports neither onnxruntime nor the
-server's own modules (only `wire` and `channel`, which both ends share).
+This is what a strategy process loads for a `GrpcSource`: it imports neither onnxruntime nor
+`signalstack.server` (only `wire` and `channel`, which both ends share).
 
 Failed calls raise `grpc.RpcError` as is, so callers can branch on `.code()` (NOT_FOUND,
 INVALID_ARGUMENT, UNAUTHENTICATED, UNAVAILABLE, ...) and read the server's message in `.details()`.
@@ -10,11 +10,8 @@ INVALID_ARGUMENT, UNAUTHENTICATED, UNAVAILABLE, ...) and read the server's messa
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from pathlib import Path
 from types import TracebackType
-from typing import Any
 
-import grpc
 import numpy as np
 import pandas as pd
 
@@ -23,48 +20,21 @@ from signalstack.core.featurizer import Bars
 from signalstack.core.outputs import join_outputs, joined_columns
 from signalstack.protos.signalstack.v1 import signals_pb2 as pb
 from signalstack.protos.signalstack.v1 import signals_pb2_grpc as pb_grpc
-
-from . import wire
-from .channel import CHANNEL_OPTIONS
-
-
-def security_keywords(token: str | None = None, tls_ca: Path | None = None, tls_cert: Path | None = None,
-                      tls_key: Path | None = None) -> dict[str, Any]:
-    """The `SignalClient` (and `GrpcSource`) keywords for a bearer token and the PEM files of the
-    command lines' --tls-ca, --tls-cert and --tls-key: only those given. An unreadable file or a
-    client certificate without its key, or without TLS, is a ValueError naming it."""
-    if (tls_cert is None) != (tls_key is None):
-        raise ValueError(f"tls_cert {tls_cert} and tls_key {tls_key}: expected both or neither")
-    if tls_cert is not None and tls_ca is None:
-        raise ValueError(f"tls_cert {tls_cert} without tls_ca: a client certificate is sent over TLS only "
-                         "(expected the server's CA certificate too)")
-    keywords: dict[str, Any] = {"token": token} if token else {}
-    for keyword, path in (("root_certificates", tls_ca), ("certificate_chain", tls_cert), ("private_key", tls_key)):
-        if path is not None:
-            try:
-                keywords[keyword] = Path(path).read_bytes()
-            except OSError as exc:
-                raise ValueError(f"{path}: cannot read it ({exc.strerror or exc}); expected a PEM file") from None
-    return keywords
+from signalstack.transport import wire
+from signalstack.transport.security import ClientSecurity
 
 
 class SignalClient:
     """A channel to a signalstack server; use it as a context manager to close the channel."""
 
-    def __init__(self, target: str, *, timeout: float = 60.0, token: str | None = None,
-                 root_certificates: bytes | None = None, private_key: bytes | None = None,
-                 certificate_chain: bytes | None = None) -> None:
-        """`token`: the server's bearer token, if it wants one. TLS when `root_certificates` (PEM of
-        the CA that signed the server's certificate) is given; `private_key` and
-        `certificate_chain` are this client's certificate, for servers that verify clients."""
+    def __init__(self, target: str, *, timeout: float = 60.0, security: ClientSecurity | None = None) -> None:
+        """`security`: the bearer token the server wants and the TLS files to connect with (read now: a
+        SettingsError names one that cannot be read); None: plain text, no token."""
+        security = security or ClientSecurity()
         self.target = target
         self.timeout = timeout
-        if root_certificates is None:
-            self._channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
-        else:
-            credentials = grpc.ssl_channel_credentials(root_certificates, private_key, certificate_chain)
-            self._channel = grpc.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
-        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self._channel = security.channel(target)
+        self._metadata = security.metadata
         self._stub = pb_grpc.SignalServiceStub(self._channel)
 
     def __enter__(self) -> SignalClient:
