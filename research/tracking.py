@@ -22,7 +22,7 @@ runs when it is missing, then connects while the run works, and warns at once wh
   params; at the end the best value, the trial counts, trials.csv, best.yaml and plots/ as artifacts), and under
   it one nested run per finished trial: the trial's values as params, `val_loss` (its value), `epoch_val_loss` at
   each reported step, `fold_loss` and `best_epoch` at step = fold; status FINISHED, KILLED (pruned, or cut short by
-  a signal) or FAILED, and the state (`tune.trial_state`) as the tag `optuna.state`; a study a signal stopped
+  a signal) or FAILED, and the state (`interrupt.trial_state`) as the tag `optuna.state`; a study a signal stopped
   leaves its parent run KILLED. A resumed study finds its parent run again (by the study's name
   and storage) and adds the trials it does not hold yet.
 """
@@ -46,6 +46,7 @@ from urllib.parse import urlsplit
 from signalstack.core.errors import SignalstackError
 
 from .compare import fingerprints, flatten, shown
+from .interrupt import trial_state
 from .settings import ExperimentFile
 
 if TYPE_CHECKING:
@@ -63,8 +64,8 @@ LONGEST_VALUE = 6000
 """MLflow keeps a parameter's value up to this many characters: a longer one is cut, ending in `...`."""
 
 STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED", "INTERRUPTED": "KILLED"}
-"""The MLflow status of a trial's run by its state (`tune.trial_state`: Optuna's, or INTERRUPTED for a trial a signal
-cut short); MLflow has no pruned or interrupted state."""
+"""The MLflow status of a trial's run by its state (`interrupt.trial_state`: Optuna's, or INTERRUPTED for a trial a
+signal cut short); MLflow has no pruned or interrupted state."""
 
 
 class MlflowNotInstalled(SignalstackError, ImportError):
@@ -250,7 +251,7 @@ class StudyTracker:
         from mlflow.entities import Metric, Param
 
         client = self.tracker.client
-        state = _state(trial)
+        state = trial_state(trial)
         tags = {"mlflow.parentRunId": self.parent, "optuna.trial": str(trial.number), "optuna.state": state}
         start = _ms(trial.datetime_start)
         run_id = client.create_run(self.tracker.experiment_id, start_time=start, run_name=f"trial {trial.number}",
@@ -276,7 +277,7 @@ class StudyTracker:
         for trial in trials:
             self(study, trial)
         client, stamp = self.tracker.client, _now()
-        counts = {state: sum(_state(t) == state for t in trials) for state in STATUS}
+        counts = {state: sum(trial_state(t) == state for t in trials) for state in STATUS}
         metrics = [Metric("trials", float(len(trials)), stamp, 0)]
         metrics += [Metric(f"trials.{state.lower()}", float(n), stamp, 0) for state, n in counts.items()]
         if counts["COMPLETE"]:
@@ -333,12 +334,6 @@ def _params(document: Mapping[str, Any]) -> dict[str, str]:
         text = shown(value)
         params[key] = text if len(text) <= LONGEST_VALUE else text[:LONGEST_VALUE - 3] + "..."
     return params
-
-
-def _state(trial: optuna.trial.FrozenTrial) -> str:
-    from .tune import trial_state  # tune imports this module
-
-    return trial_state(trial)
 
 
 def _finite(value: Any) -> bool:

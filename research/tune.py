@@ -59,7 +59,7 @@ from threadpoolctl import threadpool_limits
 from signalstack.models.train import train
 from signalstack.models.zoo import get_entry
 
-from .interrupt import interruptible
+from .interrupt import INTERRUPTED, interruptible, trial_state
 from .layouts import Layout, layout_of
 from .search import OUT, TOP_LEVEL, TRAIN, Param, Search
 from .settings import ExperimentFile
@@ -70,10 +70,6 @@ log = logging.getLogger(__name__)
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
 """The states that count towards a study's total of trials (a FAIL only when a signal did not cause it)."""
-
-INTERRUPTED = "interrupted"
-"""The user attribute of a trial cut short by SIGINT or SIGTERM (Optuna records it as FAIL): not counted."""
-
 
 class TuneError(ValueError):
     """A tuning request that cannot run: no search section, a layout it cannot search, no trial that completed."""
@@ -345,11 +341,6 @@ def write_outputs(study: optuna.Study, experiment: ExperimentFile, out: Path) ->
 def _log_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     value = "" if trial.value is None else f" value {trial.value:.5f}"
     log.info("trial %d %s%s %s", trial.number, trial.state.name.lower(), value, trial.params)
-
-
-def trial_state(trial: optuna.trial.FrozenTrial) -> str:
-    """The trial's Optuna state by name, or INTERRUPTED for a trial a signal cut short (which Optuna holds as FAIL)."""
-    return INTERRUPTED.upper() if trial.user_attrs.get(INTERRUPTED) else trial.state.name
 
 
 def trials_table(study: optuna.Study) -> pd.DataFrame:

@@ -4,7 +4,6 @@ read back from headless Chromium."""
 
 import json
 import subprocess
-from html.parser import HTMLParser
 
 import numpy as np
 import pytest
@@ -16,7 +15,7 @@ from signalstack.research.experiment import parse_experiment
 from signalstack.research.metrics import aggregate
 
 from ..support import CHROMIUM_FLAGS, chromium
-from .support import ar1_bars, write_experiment
+from .support import ar1_bars, read_tables, write_experiment
 
 BASE = {"data": {"path": "sample:sp500"}, "seeds": 1}
 """A sample's experiment file: parses with no data file beside it."""
@@ -87,33 +86,6 @@ def test_the_experiment_differences_name_each_differing_key_with_its_value_in_ea
         format_comparison(found)
 
 
-class Tables(HTMLParser):
-    """The text of every cell of every table of a page, by the table's id."""
-
-    def __init__(self, page: str) -> None:
-        super().__init__()
-        self.tables: dict[str, list[list[str]]] = {}
-        self._table, self._cell = None, None
-        self.feed(page)
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "table":
-            self._table = self.tables.setdefault(dict(attrs)["id"], [])
-        elif tag == "tr":
-            self._table.append([])
-        elif tag in ("td", "th"):
-            self._cell = ""
-
-    def handle_data(self, data):
-        if self._cell is not None:
-            self._cell += data
-
-    def handle_endtag(self, tag):
-        if tag in ("td", "th"):
-            self._table[-1].append(self._cell.strip())
-            self._cell = None
-
-
 def test_the_page_opens_offline_in_headless_chromium_and_its_tables_hold_the_comparison(tmp_path, capsys):
     browser = chromium()
     a = run_folder(tmp_path, "a", [[0.40], [0.60], [0.50]], periods(3), surrogate_percentile=97.0)
@@ -130,17 +102,18 @@ def test_the_page_opens_offline_in_headless_chromium_and_its_tables_hold_the_com
     assert dom.returncode == 0, dom.stderr[-2000:]
     console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line or "Failed to load" in line]
     assert not console, console
-    tables = Tables(dom.stdout).tables
-    assert tables["experiment"] == [["key", "A", "B"], ["train.lr", "0.001", "0.01"]]
+    tables = {name: [list(row.items()) for row in rows] for name, rows in read_tables(dom.stdout).items()}
+    assert tables["experiment"] == [[("key", "train.lr"), ("A", "0.001"), ("B", "0.01")]]
     metrics = json.loads((a / "metrics.json").read_text())["model"]["roc_auc"]
     second = [0.42, 0.61, 0.53]
-    assert tables["metrics"][1] == ["roc_auc", f"{metrics['mean']:.4f} ± {metrics['std']:.4f} (3), pct 97",
-                                    f"{np.mean(second):.4f} ± {np.std(second, ddof=1):.4f} (3)"]
-    header, row = tables["differences"]
-    assert header == ["metric", "runs", "difference", "test", "more than the spread"]
-    assert row[:4] == ["roc_auc", "B - A", f"{np.mean([0.02, 0.01, 0.03]):+.4f}", "paired t-test over 3 folds"]
-    assert row[4].startswith(("yes (p = ", "no (p = "))
-    assert [r[0] for r in tables["runs"][1:]] == ["A", "B"] and tables["runs"][1][1] == str(a)
+    assert [cell for _, cell in tables["metrics"][0]] == [
+        "roc_auc", f"{metrics['mean']:.4f} ± {metrics['std']:.4f} (3), pct 97",
+        f"{np.mean(second):.4f} ± {np.std(second, ddof=1):.4f} (3)"]
+    (row,) = tables["differences"]
+    assert row[:4] == [("metric", "roc_auc"), ("runs", "B - A"), ("difference", f"{np.mean([0.02, 0.01, 0.03]):+.4f}"),
+                       ("test", "paired t-test over 3 folds")]
+    assert row[4][0] == "more than the spread" and row[4][1].startswith(("yes (p = ", "no (p = "))
+    assert [r[0][1] for r in tables["runs"]] == ["A", "B"] and tables["runs"][0][1][1] == str(a)
 
 
 def test_a_folder_that_is_not_a_run_is_refused_in_one_line(tmp_path, capsys):
@@ -173,5 +146,5 @@ def test_two_real_runs_on_the_same_folds_are_compared_fold_by_fold(tmp_path, cap
     auc = first_metrics["model"]["roc_auc"]
     assert f"{auc['mean']:.4f} ± {auc['std']:.4f} ({auc['n']}), pct " in printed
     assert printed.count("paired t-test over 2 folds") == 4
-    tables = Tables((tmp_path / "compare.html").read_text()).tables
-    assert [row[0] for row in tables["metrics"][1:]] == found.metrics
+    tables = read_tables((tmp_path / "compare.html").read_text())
+    assert [next(iter(row.values())) for row in tables["metrics"]] == found.metrics

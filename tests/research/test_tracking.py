@@ -140,24 +140,32 @@ def test_a_study_is_a_parent_run_with_a_nested_run_per_trial_and_resumes_into_it
     tune(experiment, out, trials=1, study_name="lr")  # not tracked
     logged = experiment.replaced(tracking={"mlflow": uri, "experiment": "studies"})  # the section, from Python
     tune(logged, out, trials=2, study_name="lr")  # trial 0 is logged when the study ends, trial 1 as it finishes
-    result = tune(logged, out, trials=3, study_name="lr")  # resumed: one more trial, under the same parent
+    study = optuna.load_study(study_name="lr", storage=f"sqlite:///{out / 'study.db'}")
+    study.add_trial(optuna.trial.create_trial(  # trial 2: what a signal leaves behind (tune's SIGINT test stops one)
+        state=optuna.trial.TrialState.FAIL, params={"lr": 0.01, "optimizer": "adam"}, user_attrs={"interrupted": True},
+        intermediate_values={0: 0.7},
+        distributions={"lr": optuna.distributions.FloatDistribution(0.001, 0.05, log=True),
+                       "optimizer": optuna.distributions.CategoricalDistribution(["adam", "sgd"])}))
+    result = tune(logged, out, trials=3, study_name="lr")  # resumed: one more trial (3), under the same parent
     table = pd.read_csv(out / "trials.csv")
 
     experiment_id = client.get_experiment_by_name("studies").experiment_id
     (parent,) = client.search_runs([experiment_id], "tags.`signalstack.study` = 'lr'")
     assert parent.info.run_name == "lr" and parent.info.status == "FINISHED"
     assert json.loads(parent.data.params["search.params.lr"]) == [0.001, 0.05, "log"]
-    assert parent.data.metrics["trials"] == 3
+    assert parent.data.metrics["trials"] == 4 and parent.data.metrics["trials.interrupted"] == 1
     assert parent.data.metrics["best_val_loss"] == pytest.approx(result.study.best_value)
     assert {"trials.csv", "best.yaml", "plots"} <= {a.path for a in client.list_artifacts(parent.info.run_id)}
 
     children = client.search_runs([experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
     by_number = {int(run.data.tags["optuna.trial"]): run for run in children}
-    assert sorted(by_number) == list(table["number"]) == [0, 1, 2]  # each trial once, across the resume
+    assert sorted(by_number) == list(table["number"]) == [0, 1, 2, 3]  # each trial once, across the resume
+    assert list(table["state"])[2] == "INTERRUPTED"
     for row in table.itertuples():
         run = by_number[row.number]
         assert run.info.run_name == f"trial {row.number}" and run.data.tags["optuna.state"] == row.state
-        assert run.info.status == {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}[row.state]
+        assert run.info.status == {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED",
+                                   "INTERRUPTED": "KILLED"}[row.state]
         assert math.isclose(float(run.data.params["lr"]), row.param_lr) and run.data.params["optimizer"] == \
             row.param_optimizer
         if row.state == "COMPLETE":
