@@ -98,8 +98,8 @@ def import_mlflow(uri: str) -> Any:
 class Tracker:
     """The MLflow experiment that a run or a study is logged under, on its tracking server.
 
-    It connects in a thread of its own: importing MLflow takes seconds, which the run's own work hides (the
-    timing is in bench/README.md). A connection that fails is logged as a warning at once, and raised by the
+    It connects in a thread of its own: importing MLflow takes seconds, which the run's own work hides
+    (`bench/train.py --mlflow` times it). A connection that fails is logged as a warning at once, and raised by the
     first call that needs it. The thread is a daemon, so that a run stopped meanwhile (Ctrl-C) does not wait
     for a server that does not answer.
     """
