@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from signalstack.core.errors import SettingsError
 from signalstack.plugin import defaults
 from signalstack.plugin.settings import TradingSettings
 from signalstack.transport.security import ClientSecurity
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> None:
         _rank(args, spec, security, universe, trading)
         return
     if args.rebalance is not None:
-        raise ValueError(f"--rebalance {args.rebalance}: applies to a ranking backtest (give --top-k)")
+        raise SettingsError(f"--rebalance {args.rebalance}: applies to a ranking backtest (give --top-k)")
     if args.sweep:
         grid = sweep_grid(args.sweep)
         table = run_sweep(spec, universe if len(universe) > 1 else next(iter(universe.values())), grid,
@@ -96,7 +97,7 @@ def _rank(args: argparse.Namespace, spec: str, security: ClientSecurity, univers
     from signalstack.plugin.sources import open_source
 
     if args.sweep or args.fundamentals:
-        raise ValueError("--top-k: a ranking backtest takes neither --sweep nor --fundamentals")
+        raise SettingsError("--top-k: a ranking backtest takes neither --sweep nor --fundamentals")
     source = open_source(spec, security=security)
     try:
         line = "score" if "score" in source.columns else trading.line

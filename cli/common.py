@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
+
+from signalstack.core.errors import SettingsError, SignalstackError
 
 INTERRUPTED = 130
 """The exit status of a command stopped by SIGINT or SIGTERM (128 + SIGINT, as a shell reports Ctrl-C)."""
@@ -12,7 +15,7 @@ def key_value(pair: str, flag: str) -> tuple[str, str]:
     """KEY and VALUE of a KEY=VALUE flag, or a ValueError naming the flag."""
     key, sep, value = pair.partition("=")
     if not sep or not key:
-        raise ValueError(f"{flag} {pair!r}: expected KEY=VALUE")
+        raise SettingsError(f"{flag} {pair!r}: expected KEY=VALUE")
     return key, value
 
 
@@ -33,6 +36,22 @@ def _scalar(text: str) -> Any:
         except ValueError:
             pass
     return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def user_error(exc: BaseException) -> str | None:
+    """The one line for a failure the user can fix, or None for a bug.
+
+    signalstack's own errors, and the third-party failures the CLI meets that are a user's mistake in
+    disguise: the system refusing a file, a port or a connection the user named (`OSError`, as
+    "bars.csv: Permission denied"), and a gRPC server's refusal (`grpc.RpcError`, its status and message).
+    """
+    grpc = sys.modules.get("grpc")  # a gRPC error can only come from a command that imported grpc
+    if isinstance(exc, SignalstackError) or (grpc is not None and isinstance(exc, grpc.RpcError)):
+        return describe(exc)
+    if isinstance(exc, OSError):
+        named = " -> ".join(str(name) for name in (exc.filename, exc.filename2) if name is not None)
+        return f"{named}: {exc.strerror}" if named and exc.strerror else describe(exc)
+    return None
 
 
 def describe(exc: BaseException) -> str:

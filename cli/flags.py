@@ -34,6 +34,9 @@ def add_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, model: 
         kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "dest": name,
                                   "help": _help(field.description, field.default, field.is_required())}
         inner = _optional_inner(field.annotation)
+        if typing.get_origin(inner) in (list, tuple):  # a flag given once per item
+            kwargs["action"] = "append"
+            inner = typing.get_args(inner)[0]
         if inner is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
@@ -61,7 +64,7 @@ def settings_from(model: type[S], args: argparse.Namespace, base: Mapping[str, A
 
 def _help(description: str | None, default: Any, required: bool) -> str:
     text = " ".join((description or "").split())
-    if required or default is None or isinstance(default, bool) and not default:
+    if required or default is None or isinstance(default, bool | tuple | list) and not default:
         return text
     shown = f"{default:g}" if isinstance(default, float) else str(default)
     return f"{text} (default {shown})" if text else f"default {shown}"

@@ -2,7 +2,7 @@
 
 `run` starts a run (flags, or a YAML file of them with --config), `resume` continues one from its
 journal, `status` reads a journal (also while its run writes it), `stop` sets a run's kill switch,
-`report` writes a run's report folder beside a backtest of the same bars.
+`report` writes a run's report folder beside a backtest of the same bars, `watch` serves a live page of runs.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from signalstack.paper.config import PaperFile
+from signalstack.paper.config import PaperFile, WatchSettings
 from signalstack.transport.security import ClientSecurity, ClientTls
 
 from .flags import add_flags, settings_from
@@ -38,7 +38,8 @@ def add(sub: argparse._SubParsersAction) -> None:
 
     run = actions.add_parser("run", help="start a paper run", description="Start a paper run; it ends when its "
                              "feeds end, on `paper stop` or on SIGTERM, and prints its status.")
-    add_flags(run, PaperFile, skip=("feeds",), metavars={"server": "HOST:PORT", "signal_timeout": "SECONDS"})
+    add_flags(run, PaperFile, skip=("feeds",), metavars={"server": "HOST:PORT", "signal_timeout": "SECONDS",
+                                                        "notify": "URL"})
     run.add_argument("--feed", dest="feeds", action="append", default=argparse.SUPPRESS, metavar="SPEC",
                      help=_FEED_HELP)
     add_flags(run, ClientSecurity, only=("token",))
@@ -53,6 +54,7 @@ def add(sub: argparse._SubParsersAction) -> None:
                                 "finished; orders already journaled are never placed twice.")
     resume.add_argument("--journal", required=True, type=Path, help="the run's FILE.sqlite")
     add_flags(resume, ClientSecurity, only=("token",))
+    add_flags(resume, PaperFile, only=("notify",), metavars={"notify": "URL"})
     resume.set_defaults(run=_resume)
 
     status = actions.add_parser("status", help="where a run stands, from its journal",
@@ -80,6 +82,16 @@ def add(sub: argparse._SubParsersAction) -> None:
     report.add_argument("--out", required=True, type=Path, help="report folder (created)")
     report.set_defaults(run=_paper_report)
 
+    watch = actions.add_parser("watch", help="a live page of runs, from their journals",
+                               description="Serve one page that follows runs while they trade, read-only on their "
+                               "journals: state, equity against buy-and-hold, positions, recent orders and fills, the "
+                               "last signal per symbol with its model and version, stale-signal gaps, rejected bars "
+                               "and risk events. Its JSON (api/status) is `paper status --json` per journal. Nothing "
+                               "is loaded from outside this machine.")
+    add_flags(watch, WatchSettings, metavars={"journal": "FILE.sqlite", "host": "HOST", "port": "PORT",
+                                              "refresh": "SECONDS"})
+    watch.set_defaults(run=_watch)
+
 
 def _run(args: argparse.Namespace) -> None:
     from signalstack.core.settings import SettingsError, load_yaml
@@ -102,7 +114,8 @@ def _run(args: argparse.Namespace) -> None:
 def _resume(args: argparse.Namespace) -> None:
     from signalstack.paper.runner import resume_paper
 
-    _report(resume_paper(args.journal, token=ClientSecurity.from_environment(getattr(args, "token", None)).token))
+    _report(resume_paper(args.journal, token=ClientSecurity.from_environment(getattr(args, "token", None)).token,
+                         notify=getattr(args, "notify", ())))
 
 
 def _report(result: PaperResult) -> None:
@@ -129,7 +142,7 @@ def _paper_report(args: argparse.Namespace) -> None:
         print(f"{symbol}: fills {c['fills']['live']} / {c['fills']['backtest']} backtest, total return "
               f"{c['total_return']['live']:.2%} / {c['total_return']['backtest']:.2%}, max |equity difference| "
               f"{c['max_abs_equity_difference']}, first divergence: "
-              + ("none" if first is None else f"{first['what']} at {first['time']}"))
+              + ("none" if first is None else f"{first['what']} at {first['time']}: {first['cause']}"))
     print(f"wrote {written[0]} and {len(written) - 1} more files in {args.out}")
 
 
@@ -139,3 +152,19 @@ def _stop(args: argparse.Namespace) -> None:
     switch = request_stop(args.journal, flatten=args.flatten)
     print(f"stop requested ({switch}): the run stops at its next bar"
           + (" once its positions are closed" if args.flatten else ""))
+
+
+def _watch(args: argparse.Namespace) -> None:
+    from signalstack.paper.watch import WatchServer
+    from signalstack.transport.guard import read_tokens
+
+    settings = settings_from(WatchSettings, args)
+    tokens = read_tokens(settings.token_file) if settings.token_file is not None else ()
+    server = WatchServer(settings.journal, host=settings.host, port=settings.port, tokens=tokens,
+                         refresh=settings.refresh)
+    print(f"watching {len(settings.journal)} journal{'s' if len(settings.journal) > 1 else ''} at {server.url}"
+          + (" (open it with ?token=TOKEN, a token of --token-file)" if tokens else "") + "; Ctrl-C stops", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("stopped")

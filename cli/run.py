@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from signalstack.core.errors import SettingsError
 from signalstack.research import defaults
 
 if TYPE_CHECKING:
@@ -80,10 +81,10 @@ def _run_or_resume(args: argparse.Namespace, progress: bool) -> RunResult:
     options = {"workers": args.workers, "ray_address": args.ray_address, "progress": progress}
     if args.resume is not None:
         if args.experiment is not None or hasattr(args, "seeds") or args.mlflow is not None:
-            raise ValueError(f"--resume {args.resume}: runs the experiment.yaml of that folder (and logs the run "
-                             "where its tracking section says), expected no EXP.yaml, --seeds or --mlflow beside it")
+            raise SettingsError(f"--resume {args.resume}: runs the experiment.yaml of that folder (and logs the run "
+                                "where its tracking section says), expected no EXP.yaml, --seeds or --mlflow beside it")
         return resume_run(args.resume, **options)
     if args.experiment is None:
-        raise ValueError("expected an experiment file EXP.yaml (or --resume RUN_DIR)")
+        raise SettingsError("expected an experiment file EXP.yaml (or --resume RUN_DIR)")
     experiment = settings_from(ExperimentFile, args, load_experiment(args.experiment).model_dump(), source="--seeds")
     return run_experiment(tracked(experiment, args.mlflow, args.experiment.stem), args.out, **options)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from signalstack.core.errors import SettingsError
 from signalstack.core.labels import LABEL_KINDS
 from signalstack.models.config import INTRADAY_DAYS, PRECISIONS, WINDOW, TrainConfig
 
@@ -105,7 +106,7 @@ def parse_image(text: str) -> tuple[int, int]:
     try:
         height, width = (int(p) for p in parts)
     except ValueError:
-        raise ValueError(f"--image {text}: expected HEIGHT,WIDTH, two positive integers such as 224,224") from None
+        raise SettingsError(f"--image {text}: expected HEIGHT,WIDTH, two positive integers such as 224,224") from None
     if min(height, width) < 1:
-        raise ValueError(f"--image {text}: expected HEIGHT,WIDTH, two positive integers such as 224,224")
+        raise SettingsError(f"--image {text}: expected HEIGHT,WIDTH, two positive integers such as 224,224")
     return height, width

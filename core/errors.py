@@ -23,3 +23,11 @@ class LimitExceeded(SignalstackError, ValueError):
 class SettingsError(SignalstackError, ValueError):
     """Settings that cannot be used (a file's key, a flag, a keyword): the message names each bad value by its
     path and says what was expected."""
+
+
+class NotFound(SignalstackError, FileNotFoundError, KeyError, ValueError):
+    """A file, model or name the user gave that does not exist: the message names it and says what was expected.
+
+    Also a FileNotFoundError, a KeyError and a ValueError, the classes these failures were raised as before, so
+    that existing `except` clauses still catch it.
+    """

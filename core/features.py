@@ -37,6 +37,8 @@ import numpy as np
 import pandas as pd
 import talib
 
+from .errors import SettingsError
+
 
 def _unwrapped(name: str) -> Callable[..., Any]:
     """TA-Lib's function without the pandas/polars type check `talib` wraps it in: the inputs here
@@ -130,7 +132,7 @@ class WindowedKind(FeatureKind):
 def _period(name: str, value: Any, least: int) -> int:
     """`value` when it is an integer >= `least` (TA-Lib's bound for the period, or the one a warm-up needs)."""
     if isinstance(value, bool) or not isinstance(value, Integral) or value < least:
-        raise ValueError(f"{name} {value!r}, expected an integer >= {least}")
+        raise SettingsError(f"{name} {value!r}, expected an integer >= {least}")
     return int(value)
 
 
@@ -355,7 +357,7 @@ class _Bbands(WindowedKind, name="bbands"):
     def __init__(self, n: int = 20, dev: float = 2.0) -> None:
         self.n = _period("n", n, 2)
         if isinstance(dev, bool) or not isinstance(dev, Real) or not math.isfinite(dev):
-            raise ValueError(f"dev {dev!r}, expected a finite number")
+            raise SettingsError(f"dev {dev!r}, expected a finite number")
         self.dev = float(dev)
         self.columns, self.warmup = ["bb_pctb", "bb_width"], n - 1
 
@@ -487,17 +489,17 @@ class Feature:
 
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:
-            raise ValueError(f"unknown feature kind {self.kind!r} (expected one of {', '.join(sorted(_KINDS))})")
+            raise SettingsError(f"unknown feature kind {self.kind!r} (expected one of {', '.join(sorted(_KINDS))})")
         known = _KINDS[self.kind].defaults
         unknown = set(self.params) - set(known)
         if unknown:
-            raise ValueError(f"feature {self.kind!r}: unknown parameter(s) {sorted(unknown)} "
-                             f"(expected {sorted(known)})")
+            raise SettingsError(f"feature {self.kind!r}: unknown parameter(s) {sorted(unknown)} "
+                                f"(expected {sorted(known)})")
         object.__setattr__(self, "params", {**known, **self.params})
         try:
             self.maths  # noqa: B018 - made now, so that a bad value fails where the feature is declared
         except ValueError as exc:
-            raise ValueError(f"feature {self.kind!r}: {exc}") from None
+            raise SettingsError(f"feature {self.kind!r}: {exc}") from None
 
     @cached_property
     def maths(self) -> FeatureKind:
@@ -533,7 +535,7 @@ class FeatureSpec:
     def __post_init__(self) -> None:
         names = self.columns
         if len(set(names)) != len(names):
-            raise ValueError(f"feature spec repeats a column: {names}")
+            raise SettingsError(f"feature spec repeats a column: {names}")
 
     @property
     def columns(self) -> list[str]:

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .errors import InvalidInput, NotFound
+
 
 def load_fundamentals(source: str | Path | pd.DataFrame) -> pd.DataFrame:
     """Fundamental factors from a CSV (first column: the date each row became known) or a DataFrame, checked."""
@@ -20,7 +22,7 @@ def load_fundamentals(source: str | Path | pd.DataFrame) -> pd.DataFrame:
     else:
         path = Path(source)
         if not path.is_file():
-            raise ValueError(f"{path}: no such file (expected a CSV of dated fundamental factors)")
+            raise NotFound(f"{path}: no such file (expected a CSV of dated fundamental factors)")
         frame = pd.read_csv(path, index_col=0, parse_dates=True)
     _check_fundamentals(frame)
     return frame
@@ -36,18 +38,18 @@ def fundamentals_at(frame: pd.DataFrame, times: pd.Index, columns: Sequence[str]
     if columns:
         missing = [c for c in columns if c not in frame.columns]
         if missing:
-            raise ValueError(f"fundamentals lack column(s) {missing} (have {', '.join(map(str, frame.columns))})")
+            raise InvalidInput(f"fundamentals lack column(s) {missing} (have {', '.join(map(str, frame.columns))})")
         frame = frame[list(columns)]
     return frame.reindex(times, method="ffill").to_numpy(dtype="float32")
 
 
 def _check_fundamentals(frame: pd.DataFrame) -> None:
     if not isinstance(frame.index, pd.DatetimeIndex):
-        raise ValueError(f"fundamentals index is {type(frame.index).__name__}: expected a DatetimeIndex of dates")
+        raise InvalidInput(f"fundamentals index is {type(frame.index).__name__}: expected a DatetimeIndex of dates")
     if not frame.index.is_monotonic_increasing or frame.index.has_duplicates:
-        raise ValueError("fundamentals dates: expected strictly increasing dates (one row per date)")
+        raise InvalidInput("fundamentals dates: expected strictly increasing dates (one row per date)")
     bad = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     if bad:
-        raise ValueError(f"fundamentals column(s) {bad}: expected numbers")
+        raise InvalidInput(f"fundamentals column(s) {bad}: expected numbers")
     if frame.shape[1] == 0:
-        raise ValueError("fundamentals: no columns")
+        raise InvalidInput("fundamentals: no columns")

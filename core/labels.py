@@ -8,6 +8,8 @@ from typing import Any, Literal, Mapping
 import numpy as np
 import pandas as pd
 
+from .errors import SettingsError
+
 LabelKind = Literal["binary", "three", "regression", "path", "pair"]
 LABEL_KINDS: tuple[str, ...] = ("binary", "three", "regression", "path", "pair")
 
@@ -31,11 +33,11 @@ class LabelSpec:
 
     def __post_init__(self) -> None:
         if self.kind not in LABEL_KINDS:
-            raise ValueError(f"label kind {self.kind!r}: expected one of {', '.join(LABEL_KINDS)}")
+            raise SettingsError(f"label kind {self.kind!r}: expected one of {', '.join(LABEL_KINDS)}")
         if self.horizon < 1:
-            raise ValueError(f"label horizon {self.horizon}: expected an integer >= 1")
+            raise SettingsError(f"label horizon {self.horizon}: expected an integer >= 1")
         if self.kind == "three" and not self.down < 0 < self.up:
-            raise ValueError(f"three-class thresholds down={self.down}, up={self.up}: expected down < 0 < up")
+            raise SettingsError(f"three-class thresholds down={self.down}, up={self.up}: expected down < 0 < up")
 
     @classmethod
     def three_class(cls, horizon: int = 14, up: float = 0.025, down: float = -0.01) -> LabelSpec:

@@ -52,8 +52,8 @@ class LiveRows:
     def __init__(self, model: OnnxModel) -> None:
         info = model.bars_input
         if info is None or model.intraday:
-            raise ValueError(f"model {model.name}: a live window needs a bars input of one window of feature rows, "
-                             f"got {'none' if info is None else 'day x intraday blocks'}")
+            raise InvalidInput(f"model {model.name}: a live window needs a bars input of one window of feature rows, "
+                               f"got {'none' if info is None else 'day x intraday blocks'}")
         self.info = info
         self._features = LiveFeatures(model.card.features)
         self._rows = np.full((model.window, len(model.card.features.columns)), np.nan, dtype=np.float32)

@@ -46,11 +46,11 @@ class OnnxModel:
         self.version = version
         self.provider = self.session.provider
         if METADATA_KEY not in self.session.metadata:
-            raise ValueError(f"{self.path}: no '{METADATA_KEY}' metadata (export it with signalstack train)")
+            raise InvalidInput(f"{self.path}: no '{METADATA_KEY}' metadata (export it with signalstack train)")
         try:
             self.card = ModelCard.from_json(self.session.metadata[METADATA_KEY])
         except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"{self.path}: unreadable '{METADATA_KEY}' model card ({exc})") from None
+            raise InvalidInput(f"{self.path}: unreadable '{METADATA_KEY}' model card ({exc})") from None
         self.inputs = self._described(self.card.inputs, self.session.input_names, "input")
         # Files written before outputs carried their columns had one output of the label's columns.
         legacy = tuple(self.card.label.columns)
@@ -69,7 +69,7 @@ class OnnxModel:
         """The card's descriptions of the graph's inputs or outputs, in graph order; one for each."""
         by_name = {i.name: i for i in infos}
         if sorted(by_name) != sorted(graph):
-            raise ValueError(f"{self.path}: graph {kind}s {graph}, but the card describes {sorted(by_name)}")
+            raise InvalidInput(f"{self.path}: graph {kind}s {graph}, but the card describes {sorted(by_name)}")
         return tuple(by_name[n] for n in graph)
 
     def check_inputs(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -96,11 +96,11 @@ class OnnxModel:
         try:
             out = self.predict(zeros)
         except Exception as exc:
-            raise ValueError(f"{self.path}: warm-up run failed ({exc})") from exc
+            raise InvalidInput(f"{self.path}: warm-up run failed ({exc})") from exc
         for name, columns in self.output_columns.items():
             if out[name].shape != (1, len(columns)):
-                raise ValueError(f"{self.path}: warm-up output {name!r} of shape {out[name].shape}, "
-                                 f"expected {(1, len(columns))} for columns {columns}")
+                raise InvalidInput(f"{self.path}: warm-up output {name!r} of shape {out[name].shape}, "
+                                   f"expected {(1, len(columns))} for columns {columns}")
 
     def request_inputs(self, windows: Sequence[Bars], tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The graph inputs of one request: features of `windows` for the bars input, `tensors` for the rest.

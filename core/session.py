@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from .errors import InvalidInput, NotFound, SettingsError
+
 log = logging.getLogger(__name__)
 
 CPU = "CPUExecutionProvider"
@@ -40,7 +42,7 @@ _cuda_works: bool | None = None
 def check_device(device: str) -> str:
     """`device` if it is one of `DEVICES`, else a ValueError naming them."""
     if device not in DEVICES:
-        raise ValueError(f"device {device!r}: expected one of {', '.join(DEVICES)}")
+        raise SettingsError(f"device {device!r}: expected one of {', '.join(DEVICES)}")
     return device
 
 
@@ -49,8 +51,8 @@ def _providers(device: str) -> list[str]:
     built = CUDA in ort.get_available_providers()
     if device == "cuda":
         if not built:
-            raise ValueError("device cuda: this onnxruntime build has no CUDA provider (expected onnxruntime-gpu; "
-                             "use --device cpu or auto)")
+            raise SettingsError("device cuda: this onnxruntime build has no CUDA provider (expected onnxruntime-gpu; "
+                                "use --device cpu or auto)")
         return [CUDA, CPU]
     if device == "auto" and built and _cuda_works is not False:
         return [CUDA, CPU]
@@ -75,6 +77,8 @@ class OnnxSession:
         global _cuda_works
         self.path = Path(path)
         self.device = check_device(device)
+        if not self.path.is_file():  # onnxruntime would say "[ONNXRuntimeError] : 3 : NO_SUCHFILE"
+            raise NotFound(f"model file {self.path} not found (expected an .onnx file written by signalstack train)")
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.log_severity_level = 3
@@ -84,15 +88,15 @@ class OnnxSession:
                 with _quiet():
                     self._session = ort.InferenceSession(str(self.path), options, providers=asked)
             except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
-                raise ValueError(f"{self.path}: not a loadable ONNX model ({exc})") from exc
+                raise InvalidInput(f"{self.path}: not a loadable ONNX model ({exc})") from exc
             self.provider = self._session.get_providers()[0]
             if device == "auto" and CUDA in asked:
                 _cuda_works = self.provider == CUDA
                 if not _cuda_works:
                     log.debug("onnxruntime's CUDA provider did not start here: models run on the CPU")
         if device == "cuda" and self.provider != CUDA:
-            raise ValueError(f"{self.path}: device cuda, but onnxruntime's CUDA provider did not start here (no GPU, "
-                             "or CUDA/cuDNN libraries missing); use --device cpu or auto")
+            raise SettingsError(f"{self.path}: device cuda, but onnxruntime's CUDA provider did not start here "
+                                "(no GPU, or CUDA/cuDNN libraries missing); use --device cpu or auto")
         self.input_names = [i.name for i in self._session.get_inputs()]
         self.output_names = [o.name for o in self._session.get_outputs()]
         self.metadata: Mapping[str, str] = self._session.get_modelmeta().custom_metadata_map

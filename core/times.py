@@ -15,6 +15,8 @@ import re
 import numpy as np
 import pandas as pd
 
+from .errors import InvalidInput
+
 TimeLike = str | float | dt.date | np.datetime64
 """What `as_time` takes: text as `parse_time` reads it, unix seconds, a date, datetime or Timestamp."""
 
@@ -63,8 +65,8 @@ def as_time(when: TimeLike) -> pd.Timestamp:
     except (TypeError, ValueError, OverflowError):
         stamp = pd.NaT
     if stamp is pd.NaT:
-        raise ValueError(f"time {when!r}: expected a date or time such as 2020-01-02, 2020-01-02 09:30:00 or "
-                         "unix seconds")
+        raise InvalidInput(f"time {when!r}: expected a date or time such as 2020-01-02, 2020-01-02 09:30:00 or "
+                           "unix seconds")
     return stamp if stamp.tzinfo is None else stamp.tz_convert("UTC").tz_localize(None)
 
 
@@ -98,7 +100,7 @@ def unix_seconds(when: TimeLike, *, exact: bool = False) -> int:
     """A bar time as unix seconds, fractions of a second dropped (ValueError with `exact`)."""
     seconds, rest = divmod(as_time(when).value, 1_000_000_000)
     if exact and rest:
-        raise ValueError(f"time {when!r}: has fractions of a second, expected whole seconds")
+        raise InvalidInput(f"time {when!r}: has fractions of a second, expected whole seconds")
     return int(seconds)
 
 

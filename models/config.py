@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from signalstack.core.errors import SettingsError
+
 WINDOW = 60
 """Bars per input window of a model made from bars, unless a run says otherwise."""
 
@@ -34,8 +36,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("adam", "sgd"):
-            raise ValueError(f"optimizer {self.optimizer!r}: expected 'adam' or 'sgd'")
+            raise SettingsError(f"optimizer {self.optimizer!r}: expected 'adam' or 'sgd'")
         if self.precision not in PRECISIONS:
-            raise ValueError(f"precision {self.precision!r}: expected one of {', '.join(PRECISIONS)}")
+            raise SettingsError(f"precision {self.precision!r}: expected one of {', '.join(PRECISIONS)}")
         if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError(f"epochs={self.epochs}, batch_size={self.batch_size}: expected both >= 1")
+            raise SettingsError(f"epochs={self.epochs}, batch_size={self.batch_size}: expected both >= 1")

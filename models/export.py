@@ -15,6 +15,7 @@ import onnxruntime as ort
 import torch
 
 from signalstack.core.card import METADATA_KEY, ModelCard
+from signalstack.core.errors import SignalstackError
 
 from .network import SignalNet
 from .train import predict
@@ -26,7 +27,7 @@ PARITY_TOLERANCE = 1e-5
 OPSET = 18
 
 
-class ExportError(RuntimeError):
+class ExportError(SignalstackError, RuntimeError):
     """The exported graph does not reproduce the torch model."""
 
 

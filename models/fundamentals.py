@@ -11,6 +11,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from signalstack.core.card import TensorInfo
+from signalstack.core.errors import InvalidInput
 from signalstack.core.features import FeatureSpec, compute_features
 from signalstack.core.fundamentals import fundamentals_at
 from signalstack.core.labels import LabelSpec
@@ -29,8 +30,8 @@ def fundamental_dataset(bars: pd.DataFrame, fundamentals: pd.DataFrame, features
     y = labels_at(bars, labels, windows.times)
     keep = known_rows(known) & known_rows(y)
     if not keep.any():
-        raise ValueError(f"no window has fundamentals dated on or before it (first row {fundamentals.index[0]}, "
-                         f"last window {windows.times[-1]})")
+        raise InvalidInput(f"no window has fundamentals dated on or before it (first row {fundamentals.index[0]}, "
+                           f"last window {windows.times[-1]})")
     x = {"fundamentals": known[keep], "features": windows.x[keep]}
     y = {name: a[keep] for name, a in y.items()} if isinstance(y, Mapping) else y[keep]
     inputs = [TensorInfo("fundamentals", (fundamentals.shape[1],), columns=tuple(map(str, fundamentals.columns)),

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from signalstack.core.card import TensorInfo
+from signalstack.core.errors import InvalidInput, SettingsError
 from signalstack.core.features import FeatureSpec, compute_features
 from signalstack.core.labels import LabelSpec
 from signalstack.core.scaler import Scaler
@@ -37,13 +38,13 @@ def factor_images(assets: Mapping[str, pd.DataFrame], features: FeatureSpec, lab
         raise ValueError("no assets: expected {name: bars} for one or more assets")
     target = target or next(iter(assets))
     if target not in assets:
-        raise ValueError(f"target {target!r}: expected one of {', '.join(assets)}")
+        raise SettingsError(f"target {target!r}: expected one of {', '.join(assets)}")
     tables = {name: compute_features(bars, features).iloc[features.warmup:] for name, bars in assets.items()}
     common = tables[target].index
     for table in tables.values():
         common = common.intersection(table.index)
     if len(common) < days:
-        raise ValueError(f"{len(common)} dates shared by {', '.join(assets)} after warm-up: expected >= days={days}")
+        raise InvalidInput(f"{len(common)} dates shared by {', '.join(assets)} after warm-up: expected >= days={days}")
     cube = np.stack([tables[name].loc[common].to_numpy(dtype="float32") for name in assets], axis=-1)
     x = np.lib.stride_tricks.sliding_window_view(cube, days, axis=0).transpose(0, 3, 1, 2)
     times = common[days - 1:]

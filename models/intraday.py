@@ -14,6 +14,7 @@ import pandas as pd
 
 from signalstack.core.card import TensorInfo
 from signalstack.core.days import day_blocks, day_windows
+from signalstack.core.errors import InvalidInput, SettingsError
 from signalstack.core.features import FeatureSpec, compute_features
 from signalstack.core.labels import LabelSpec
 
@@ -31,7 +32,7 @@ def intraday_dataset(bars: pd.DataFrame, features: FeatureSpec, labels: LabelSpe
     warm-up (half sessions, the warm-up itself) are skipped and counted in the log.
     """
     if bars_per_day < 1 or (days is not None and days < 1):
-        raise ValueError(f"days={days}, bars_per_day={bars_per_day}: expected positive sizes (days may be None)")
+        raise SettingsError(f"days={days}, bars_per_day={bars_per_day}: expected positive sizes (days may be None)")
     table = compute_features(bars, features).to_numpy(dtype="float32")
     blocks, ends = day_blocks(table, pd.DatetimeIndex(bars.index), features.warmup, bars_per_day)
     total = bars.index.normalize().nunique()
@@ -40,7 +41,7 @@ def intraday_dataset(bars: pd.DataFrame, features: FeatureSpec, labels: LabelSpe
                  total, bars_per_day)
     span = days or 1
     if len(blocks) < span:
-        raise ValueError(f"{len(blocks)} days with {bars_per_day} bars after warm-up: expected at least {span}")
+        raise InvalidInput(f"{len(blocks)} days with {bars_per_day} bars after warm-up: expected at least {span}")
     x = day_windows(blocks, days)
     times = bars.index[ends[span - 1:]]
     daily = bars.groupby(bars.index.normalize()).tail(1)  # each day's closing bar: labels compare day closes

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from signalstack.core.card import TensorInfo
+from signalstack.core.errors import InvalidInput
 from signalstack.core.features import FeatureSpec, compute_features
 from signalstack.core.labels import LabelSpec, forward_returns
 
@@ -30,7 +31,7 @@ def rank_pairs(assets: Mapping[str, pd.DataFrame], features: FeatureSpec, horizo
     scorer the ranking net exports sees any stock's factors on the same scale.
     """
     if len(assets) < 2:
-        raise ValueError(f"{len(assets)} stock(s): a pair needs at least 2")
+        raise InvalidInput(f"{len(assets)} stock(s): a pair needs at least 2")
     names = list(assets)
     tables = {n: compute_features(bars, features).iloc[features.warmup:] for n, bars in assets.items()}
     returns = {n: pd.Series(forward_returns(bars["close"].to_numpy("float64"), horizon), index=bars.index)
@@ -54,7 +55,7 @@ def rank_pairs(assets: Mapping[str, pd.DataFrame], features: FeatureSpec, horizo
         ys.append((ahead[d, a[untied]] > ahead[d, b[untied]]).astype("float32"))
         times.append(np.full(int(untied.sum()), common[d].to_datetime64()))
     if not ys:
-        raise ValueError(f"no date where all of {', '.join(names)} have factors and a {horizon}-bar future")
+        raise InvalidInput(f"no date where all of {', '.join(names)} have factors and a {horizon}-bar future")
     x = {"stock_a": np.concatenate(rows_a), "stock_b": np.concatenate(rows_b)}
     shape = (len(features.columns),)
     inputs = [TensorInfo(n, shape, columns=tuple(features.columns), origin="bars") for n in x]

@@ -13,6 +13,7 @@ import pandas as pd
 
 from signalstack.core import fingerprint
 from signalstack.core.card import ModelCard, TensorInfo
+from signalstack.core.errors import SettingsError
 from signalstack.core.features import FeatureSpec
 from signalstack.core.labels import LabelSpec
 
@@ -107,8 +108,8 @@ def input_layout(inputs: Mapping[str, tuple[int | None, ...]], bars_per_day: int
         return INTRADAY
     if len(shapes) == 1:
         return INTRADAY if bars_per_day is not None else WINDOWS
-    raise ValueError(f"inputs {', '.join(inputs)}: no data builder makes them (expected one input of bars, "
-                     "images, two of one shape for pairs, or fundamentals beside features)")
+    raise SettingsError(f"inputs {', '.join(inputs)}: no data builder makes them (expected one input of bars, "
+                        "images, two of one shape for pairs, or fundamentals beside features)")
 
 
 def dataset_for(architecture: str | Path, bars: Bars, *, features: FeatureSpec | None = None,
@@ -147,42 +148,42 @@ def dataset_for(architecture: str | Path, bars: Bars, *, features: FeatureSpec |
         value = given[unused[0]]
         shown = "" if isinstance(value, pd.DataFrame) else " " + (
             ",".join(map(str, value)) if isinstance(value, tuple) else str(value))
-        raise ValueError(f"{unused[0]}{shown}: not used by {model}, which reads {READS[layout]}")
+        raise SettingsError(f"{unused[0]}{shown}: not used by {model}, which reads {READS[layout]}")
     for flag, value in (("--days", days), ("--bars-per-day", bars_per_day), ("--pairs-per-date", pairs_per_date),
                         ("--window", window)):
         if value is not None and value < 1:
-            raise ValueError(f"{flag} {value}: expected a positive integer")
+            raise SettingsError(f"{flag} {value}: expected a positive integer")
     if layout == PAIRS:
         if len(panel) < 2:
-            raise ValueError(f"{model} needs at least 2 --data series, got {len(panel)}")
+            raise SettingsError(f"{model} needs at least 2 --data series, got {len(panel)}")
         if labels.kind not in ("binary", "pair"):
-            raise ValueError(f"--labels {labels.kind}: {model} trains on pair labels (1 when the first stock's "
-                             f"return over --horizon bars beats the second's); expected the default labels")
+            raise SettingsError(f"--labels {labels.kind}: {model} trains on pair labels (1 when the first stock's "
+                                f"return over --horizon bars beats the second's); expected the default labels")
         return rank_pairs(panel, spec, labels.horizon, pairs_per_date=pairs_per_date, fractions=fractions,
                           embargo=embargo)
     if layout == IMAGES:
         if image is not None and (len(image) != 2 or min(image) < 1):
-            raise ValueError(f"--image {','.join(map(str, image))}: expected HEIGHT,WIDTH, two positive integers")
+            raise SettingsError(f"--image {','.join(map(str, image))}: expected HEIGHT,WIDTH, two positive integers")
         return factor_images(panel, spec, labels, days=window, shape=tuple(image) if image else None,
                              fractions=fractions, embargo=embargo)
     if len(panel) != 1:
-        raise ValueError(f"{model} reads {READS[layout]}, got {len(panel)} --data; several are for nets with "
-                         "an images input or a pair of inputs (inception, rank)")
+        raise SettingsError(f"{model} reads {READS[layout]}, got {len(panel)} --data; several are for nets with "
+                            "an images input or a pair of inputs (inception, rank)")
     series = next(iter(panel.values()))
     if layout == FUNDAMENTALS:
         if fundamentals is None:
-            raise ValueError(f"{model} needs --fundamentals CSV (its inputs: {', '.join(declared)})")
+            raise SettingsError(f"{model} needs --fundamentals CSV (its inputs: {', '.join(declared)})")
         return fundamental_dataset(series, fundamentals, spec, _targets(architecture, labels), window,
                                    fractions=fractions, embargo=embargo)
     if layout == INTRADAY:
         typical = session_length(series)
         if typical < 2:
-            raise ValueError(f"{model} reads {READS[INTRADAY]}: the bars have {typical} bar per day "
-                             "(expected intraday bars, several per day, such as 5-minute bars)")
+            raise SettingsError(f"{model} reads {READS[INTRADAY]}: the bars have {typical} bar per day "
+                                "(expected intraday bars, several per day, such as 5-minute bars)")
         one_day = len(next(iter(declared.values()))) != 3
         if one_day and days is not None:
-            raise ValueError(f"--days {days}: not used by {model}, which reads one day's block (bars per day, "
-                             "features)")
+            raise SettingsError(f"--days {days}: not used by {model}, which reads one day's block (bars per day, "
+                                "features)")
         return intraday_dataset(series, spec, labels, days=None if one_day else (days or INTRADAY_DAYS),
                                 bars_per_day=bars_per_day or typical, fractions=fractions, embargo=embargo)
     return build_dataset(series, spec, labels, window, fractions=fractions, embargo=embargo)
@@ -232,7 +233,7 @@ def _targets(architecture: str | Path, labels: LabelSpec) -> LabelSpec | dict[st
 def _onnx_path(out: Path) -> Path:
     out = Path(out)
     if out.suffix != ".onnx":
-        raise ValueError(f"--out {out}: expected a path ending in .onnx")
+        raise SettingsError(f"--out {out}: expected a path ending in .onnx")
     return out
 
 

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from signalstack.core.errors import InvalidInput, SettingsError
 from signalstack.core.labels import LabelSpec
 
 from .config import TrainConfig
@@ -57,7 +58,7 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
     if name == "auto":
         return torch.float16 if device.type == "cuda" else None
     if name == "fp16" and device.type != "cuda":
-        raise ValueError(f"precision fp16 on {device}: expected a CUDA device (use bf16 or fp32 on the CPU)")
+        raise SettingsError(f"precision fp16 on {device}: expected a CUDA device (use bf16 or fp32 on the CPU)")
     return {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[name]
 
 
@@ -133,23 +134,23 @@ def bind_heads(body: SpecModel, targets: Mapping[str, LabelSpec]) -> list[tuple[
     elif sorted(o.name for o in outputs) == sorted(targets):
         pairs = [(o, o.name) for o in outputs]
     else:
-        raise ValueError(f"model outputs {[o.name or o.layer for o in outputs]}, dataset targets {list(targets)}: "
-                         "expected one of each or the same names")
+        raise SettingsError(f"model outputs {[o.name or o.layer for o in outputs]}, dataset targets {list(targets)}: "
+                            "expected one of each or the same names")
     bound = []
     for out, target in pairs:
         label = targets[target]
         loss = canonical_loss(out.loss) or ("crossentropy" if label.is_classification else "mae")
         name = out.name or target
         if (loss in CLASSIFICATION_LOSSES) != label.is_classification:
-            raise ValueError(f"output {name!r} (layer {out.layer!r}): loss {loss} does not fit {label.kind} labels")
+            raise SettingsError(f"output {name!r} (layer {out.layer!r}): loss {loss} does not fit {label.kind} labels")
         units = 1 if loss == "binary_crossentropy" else label.n_outputs
         if loss == "binary_crossentropy" and len(label.classes) != 2:
-            raise ValueError(f"output {name!r}: binary_crossentropy needs two classes, {label.kind} labels have "
-                             f"{len(label.classes)}")
+            raise SettingsError(f"output {name!r}: binary_crossentropy needs two classes, {label.kind} labels have "
+                                f"{len(label.classes)}")
         shape = body.shapes[out.layer]
         if shape != (units,):
-            raise ValueError(f"output {name!r} (layer {out.layer!r}) has shape {shape}: "
-                             f"the {label.kind} labels need ({units},)")
+            raise SettingsError(f"output {name!r} (layer {out.layer!r}) has shape {shape}: "
+                                f"the {label.kind} labels need ({units},)")
         bound.append((Head(name, loss, out.weight), target))
     return bound
 
@@ -183,6 +184,22 @@ class _Precision:
 
     def autocast(self) -> torch.autocast:
         return torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None)
+
+    def logits(self, net: SignalNet, xs: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The net's logits in float32 (losses are computed in float32), the forward pass autocast.
+
+        A CPU without bfloat16 kernels (oneDNN's LSTM on CPUs lacking AVX-512 BF16, for one) fails inside the
+        forward pass: that is the user's choice of precision meeting the machine, so it is refused as such.
+        """
+        with self.autocast():
+            try:
+                return [z.float() for z in net.logits(*xs)]
+            except RuntimeError as exc:
+                if self.dtype is not torch.bfloat16 or self.device.type != "cpu":
+                    raise
+                reason = str(exc).splitlines()[0]
+                raise InvalidInput(f"precision bf16 on this CPU: {reason}; expected a CPU with bfloat16 "
+                                   "kernels for this net (use precision fp32 or auto here)") from exc
 
     def step(self, loss: torch.Tensor, net: nn.Module, optimizer: torch.optim.Optimizer, clip_norm: float) -> None:
         optimizer.zero_grad(set_to_none=True)
@@ -225,8 +242,7 @@ def _run_epoch(net: SignalNet, split: _Split, config: TrainConfig, amp: _Precisi
             idx = order[start:start + config.batch_size]
             if training and len(idx) < 2:
                 continue  # BatchNorm cannot normalise a batch of one
-            with amp.autocast():
-                outs = [z.float() for z in net.logits(*(x[idx] for x in inputs))]  # losses in float32
+            outs = amp.logits(net, [x[idx] for x in inputs])
             ys = [y[idx] for y in split.y]
             loss = sum(head.weight * _loss(head, z, y) for head, z, y in zip(net.heads, outs, ys))
             correct += _hits(net.heads[0], outs[0], ys[0])

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from signalstack.core.card import TensorInfo
+from signalstack.core.errors import InvalidInput, SettingsError
 from signalstack.core.features import FeatureSpec, compute_features
 from signalstack.core.labels import LabelSpec, make_labels
 from signalstack.core.scaler import Scaler
@@ -105,7 +106,7 @@ def make_windows(features: pd.DataFrame, labels: pd.Series | pd.DataFrame | None
     """
     values = features.to_numpy(dtype="float32")[first:]
     if len(values) < window:
-        raise ValueError(f"{len(values)} feature rows after warm-up: expected at least window={window}")
+        raise InvalidInput(f"{len(values)} feature rows after warm-up: expected at least window={window}")
     x = np.lib.stride_tricks.sliding_window_view(values, window, axis=0).transpose(0, 2, 1)
     times = features.index[first + window - 1:]
     if labels is None:
@@ -134,11 +135,11 @@ def known_rows(arrays: Arrays) -> np.ndarray:
 def split_by_time(n: int, fractions: tuple[float, float, float], embargo: int) -> tuple[slice, slice, slice]:
     """Train, validation and test slices in time order, `embargo` samples dropped between each."""
     if abs(sum(fractions) - 1.0) > 1e-9 or min(fractions) <= 0:
-        raise ValueError(f"split fractions {fractions}: expected three positive numbers summing to 1")
+        raise SettingsError(f"split fractions {fractions}: expected three positive numbers summing to 1")
     usable = n - 2 * embargo
     n_train, n_val = int(usable * fractions[0]), int(usable * fractions[1])
     if min(n_train, n_val, usable - n_train - n_val) < 2:
-        raise ValueError(f"{n} samples with embargo {embargo}: too few for splits {fractions}")
+        raise InvalidInput(f"{n} samples with embargo {embargo}: too few for splits {fractions}")
     val_start = n_train + embargo
     test_start = val_start + n_val + embargo
     return slice(0, n_train), slice(val_start, val_start + n_val), slice(test_start, n)
@@ -182,7 +183,7 @@ def make_dataset(windows: WindowSet, *, features: FeatureSpec, labels: LabelSpec
     horizon = max(s.horizon for s in specs)
     embargo = horizon if embargo is None else embargo
     if embargo < horizon:
-        raise ValueError(f"embargo {embargo}: expected >= the label horizon {horizon}")
+        raise SettingsError(f"embargo {embargo}: expected >= the label horizon {horizon}")
     parts = split_windows(windows, fractions, embargo)
     x = as_named(parts[0].x, inputs[0].name)
     if shared_scaler:

@@ -17,11 +17,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from signalstack.core.settings import Settings
 from signalstack.plugin.settings import TradingSettings
 from signalstack.transport.security import ClientSecurity, ClientTls
+
+from .notify import webhook_url
 
 DEFAULT_SIGNAL_TIMEOUT = 2.0
 """Seconds a bar waits for its signal (`paper run --signal-timeout`): far above a loopback or LAN
@@ -60,7 +62,19 @@ class _Source(Settings):
     journaled, with no new entry (stops and exits still act)."""
 
 
-class PaperConfig(_Source):
+class _Notify(Settings):
+    notify: tuple[Annotated[str, AfterValidator(webhook_url)], ...] = ()
+    """Webhook URL to POST a JSON document to on each fill, risk event, stop, start and resume (Slack, Discord
+    and Teams incoming webhooks take it as it is); repeat for several. Never journaled: give it again to
+    `paper resume`."""
+
+    @field_validator("notify", mode="before")
+    @classmethod
+    def _one_or_many(cls, urls: object) -> object:
+        return (urls,) if isinstance(urls, str) else urls
+
+
+class PaperConfig(_Source, _Notify):
     """Everything a paper run is started with; journaled (less the bearer token) as its first event."""
 
     model: str | Path
@@ -84,7 +98,7 @@ class _Run(_Source):
     """FILE.sqlite to create (a new file)."""
 
 
-class PaperFile(RiskLimits, TradingSettings, ClientTls, _Run):
+class PaperFile(RiskLimits, TradingSettings, ClientTls, _Notify, _Run):
     """`paper run`'s settings, from its flags over a `--config` file; every key optional here (`model`, `feeds`
     and `journal` must come from one or the other)."""
 
@@ -98,7 +112,25 @@ class PaperFile(RiskLimits, TradingSettings, ClientTls, _Run):
         bearer token, which no file holds)."""
         return PaperConfig(model=self.model, feeds=self.feeds, trading=self.subset(TradingSettings),
                            risk=self.subset(RiskLimits), server=self.server, signal_timeout=self.signal_timeout,
-                           security=security)
+                           security=security, notify=self.notify)
 
 
-__all__ = ["DEFAULT_SIGNAL_TIMEOUT", "PaperConfig", "PaperFile", "RiskLimits"]
+
+
+class WatchSettings(Settings):
+    """`paper watch`'s settings (`signalstack.paper.watch.WatchServer`)."""
+
+    journal: Annotated[list[Path], Field(min_length=1)]
+    """A run's FILE.sqlite to show, read-only (it may not exist yet); repeat for several runs on one page."""
+    host: Text = "127.0.0.1"
+    """Address to serve the page at; any other than loopback needs --token-file."""
+    port: int = Field(8765, ge=0, le=65535)
+    """TCP port (0: any free one)."""
+    token_file: Path | None = None
+    """Bearer tokens, one per line (as `signalstack serve --token-file` reads them): every request must bring one
+    (Authorization: Bearer TOKEN, or ?token=TOKEN on the page's address)."""
+    refresh: float = Field(1.0, gt=0)
+    """Seconds between the page's updates."""
+
+
+__all__ = ["DEFAULT_SIGNAL_TIMEOUT", "PaperConfig", "PaperFile", "RiskLimits", "WatchSettings"]

@@ -3,8 +3,8 @@
 A journal row holds an event's kind, natural key, symbol and bar time beside its payload: one of these
 classes as canonical JSON (`Payload.encode`, `Payload.decode`; keys are the fields' names). A journal
 keeps the `SCHEMA` it was created with, also when resumed, so a reader knows what to expect: schema 1
-(signalstack 0.2.0) has no `trade` events and no open trade in its snapshots. A later kind or field
-comes with a new schema number.
+(signalstack 0.2.0) has no `trade` events and no open trade in its snapshots; schema 2 no `notify_failed`
+events. A later kind or field comes with a new schema number.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
-SCHEMA = 2
+SCHEMA = 3
 """The journal layout this code writes; it reads every one up to it."""
 
 KINDS: dict[str, type[Payload]] = {}
@@ -301,3 +301,15 @@ class Stop(Payload, kind="stop"):
 
     def encode(self) -> dict[str, Any]:
         return vars(self) if self.error is not None else {"reason": self.reason, "flatten": self.flatten}
+
+
+@dataclass(frozen=True)
+class NotifyFailed(Payload, kind="notify_failed"):
+    """A notification (`signalstack.paper.notify`) that did not reach its webhook: the event it told of (its
+    key), where it went (scheme, host and port only: a webhook's path is its secret), after how many attempts,
+    and the last error."""
+
+    event: str
+    target: str
+    attempts: int
+    error: str

@@ -31,7 +31,7 @@ import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +101,7 @@ class Journal:
         self._lock = threading.Lock()
         self._newest = 0  # the last sequence number appended (committed or pending)
         self._broken: str | None = None  # why a write failed: its transaction was rolled back, nothing more goes in
+        self._listeners: list[Callable[[Event], None]] = []
         if readonly and not self.path.is_file():
             raise JournalError(f"journal {self.path}: no such file (expected the --journal of a paper run)")
         try:
@@ -150,6 +151,11 @@ class Journal:
             self._check_intact("commit pending events")
             self._commit("pending events")
 
+    def listen(self, listener: Callable[[Event], None]) -> None:
+        """Call `listener` with each event appended from now on, in the appending thread, once it is in the
+        journal (not for a re-derived event already there). It must return at once: the run waits for it."""
+        self._listeners.append(listener)
+
     def append(self, payload: Payload, key: str, *, symbol: str | None = None,
                time_: str | None = None) -> int | None:
         """Journal an event and return its sequence number; None when an event with `key` is already
@@ -159,7 +165,7 @@ class Journal:
         Raises JournalError when the event cannot be written (read-only file, full disk) or when `key`
         is journaled with a different payload: the caller must not take the action it records.
         """
-        kind, text = payload.KIND, _dumps(payload.encode())
+        kind, text, at = payload.KIND, _dumps(payload.encode()), time.time()
         with self._lock:
             self._check_intact(f"write {kind} event {key}")
             try:
@@ -167,7 +173,7 @@ class Journal:
                     self._db.execute("BEGIN IMMEDIATE")
                 cursor = self._db.execute(
                     "INSERT INTO events (at, kind, key, symbol, time, payload) VALUES (?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (key) DO NOTHING", (time.time(), kind, key, symbol, time_, text))
+                    "ON CONFLICT (key) DO NOTHING", (at, kind, key, symbol, time_, text))
             except sqlite3.Error as exc:
                 self._abandon(exc)
                 raise JournalError(f"journal {self.path}: cannot write {kind} event {key} ({exc}); "
@@ -184,6 +190,8 @@ class Journal:
                                    f"now makes it {text}; expected the same (has the model or the feed file "
                                    "changed?)")
             return None
+        for listener in self._listeners:
+            listener(Event(seq, at, kind, key, symbol, time_, payload))
         return seq
 
     def _commit(self, what: str) -> None:

@@ -34,6 +34,7 @@ from .feed_kinds import make_feed
 from .feeds import FeedSpec, parse_feed
 from .journal import Journal, JournalError
 from .kill_switch import stop_file
+from .notify import Notifier
 from .risk import open_book
 from .signals import StreamSource, journaled_signals
 from .status import RunStatus, equity_frame, fills_frame, read_status, trades_frame
@@ -73,7 +74,8 @@ def run_paper(config: PaperConfig, journal_path: str | Path, *, max_pages: int |
                     strategy=dict(sorted(config.trading.strategy_keywords().items())), risk=config.risk.to_dict(),
                     signalstack=__version__)
     run = replace(run, run_id=hashlib.sha256(json.dumps(run.encode(), sort_keys=True).encode()).hexdigest()[:12])
-    with _opened(source), Journal(journal_path, max_pages=max_pages) as journal:
+    with _opened(source), Journal(journal_path, max_pages=max_pages) as journal, \
+            Notifier(config.notify, journal, run.run_id):
         if journal.counts()["config"]:
             raise ValueError(f"journal {journal.path} already holds run {journal.config().run_id}: continue it "
                              f"with `signalstack paper resume --journal {journal.path}`, or give a new --journal")
@@ -82,23 +84,25 @@ def run_paper(config: PaperConfig, journal_path: str | Path, *, max_pages: int |
         return _trade(journal, run, source, specs, {})
 
 
-def resume_paper(journal_path: str | Path, *, token: str | None = None) -> PaperResult:
+def resume_paper(journal_path: str | Path, *, token: str | None = None, notify: Sequence[str] = ()) -> PaperResult:
     """Continue the run journaled at `journal_path` from its journal alone: its configuration, the
     account and pending orders at its last finished bar, the bars it had seen as history; `token`:
-    the server's bearer token, for a run that used one (the one secret the journal does not keep)."""
+    the server's bearer token, for a run that used one, and `notify`: the webhook URLs (the secrets the
+    journal does not keep)."""
     path = Path(journal_path)
     if not path.is_file():
         raise ValueError(f"journal {path}: no such file (expected the --journal of a `paper run`)")
     with Journal(path) as journal:
         run = journal.config()
+        notifier = Notifier(notify, journal, run.run_id)  # its URLs checked before the source is reached
         source = _reopen_source(run, token)
         specs = [parse_feed(feed.spec) for feed in run.feeds]
         states = checkpoint(journal)
-        journal.append(Resume({s: None if state.through is None else state.through.isoformat()
-                               for s, state in states.items()}), f"resume:{journal.counts()['resume'] + 1}")
-        log.info("paper run %s resumed after %s", run.run_id, ", ".join(
-            f"{s} {state.through or 'no finished bar'}" for s, state in states.items()) or "no bar")
-        with _opened(source):
+        with notifier, _opened(source):
+            journal.append(Resume({s: None if state.through is None else state.through.isoformat()
+                                   for s, state in states.items()}), f"resume:{journal.counts()['resume'] + 1}")
+            log.info("paper run %s resumed after %s", run.run_id, ", ".join(
+                f"{s} {state.through or 'no finished bar'}" for s, state in states.items()) or "no bar")
             return _trade(journal, run, source, specs, states)
 
 

@@ -13,6 +13,7 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
+from signalstack.core.errors import InvalidInput, SettingsError
 from signalstack.core.times import bar_times, date_number
 
 from .feeds import data_bars
@@ -64,8 +65,8 @@ class Performance(bt.Analyzer):
         times = np.asarray(self._times)
         kept = times >= self._from
         if not kept.any():
-            raise ValueError(f"Performance start {self.p.start}: after the last bar "
-                             f"{bar_times(times[-1:])[0] if len(times) else 'of no bars'}")
+            raise InvalidInput(f"Performance start {self.p.start}: after the last bar "
+                               f"{bar_times(times[-1:])[0] if len(times) else 'of no bars'}")
         self.equity = pd.Series(np.asarray(self._values)[kept], index=bar_times(times[kept]), name="strategy")
         self.trades = self.ledger.trades()
         self.fills = self.ledger.fills()
@@ -100,8 +101,8 @@ class SignalQuality(bt.Analyzer):
         output = outputs.get(self.p.line)
         predictions = signal.probabilities()
         if output not in predictions:
-            raise ValueError(f"SignalQuality line {self.p.line!r}: the source fills "
-                             f"{', '.join(OUTPUT_LINES[c] for c in predictions)}")
+            raise SettingsError(f"SignalQuality line {self.p.line!r}: the source fills "
+                                f"{', '.join(OUTPUT_LINES[c] for c in predictions)}")
         score = predictions[output]
         if self.p.start is not None:
             score = score.loc[pd.Timestamp(self.p.start):]

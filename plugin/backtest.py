@@ -12,6 +12,8 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
+from signalstack.core.errors import InvalidInput
+
 from .analyzers import Performance
 from .feeds import bars_feed
 from .indicators import OUTPUT_LINES
@@ -131,8 +133,8 @@ def _first_bar(bars: pd.DataFrame, start: str | date | datetime | pd.Timestamp) 
     try:
         when = pd.Timestamp(start)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"start {start!r}: expected a date or datetime ({exc})") from None
+        raise InvalidInput(f"start {start!r}: expected a date or datetime ({exc})") from None
     later = bars.index[bars.index >= when]
     if len(later) == 0:
-        raise ValueError(f"start {when}: after the last bar {bars.index[-1]} (expected a start within the bars)")
+        raise InvalidInput(f"start {when}: after the last bar {bars.index[-1]} (expected a start within the bars)")
     return later[0]

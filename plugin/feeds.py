@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from signalstack.core.bars import COLUMNS, validate_bars
+from signalstack.core.errors import InvalidInput
 from signalstack.core.times import bar_times, date_number
 
 
@@ -60,8 +61,8 @@ def fundamentals_feed(frame: pd.DataFrame, bars: pd.DataFrame | None = None,
 
     bad = [c for c in frame.columns if not str(c).isidentifier() or str(c) in _RESERVED_LINES]
     if bad:
-        raise ValueError(f"fundamentals columns {bad}: expected Python identifiers other than "
-                         f"{', '.join(sorted(_RESERVED_LINES))} (they become line names)")
+        raise InvalidInput(f"fundamentals columns {bad}: expected Python identifiers other than "
+                           f"{', '.join(sorted(_RESERVED_LINES))} (they become line names)")
     columns = [str(c) for c in frame.columns]
     if bars is not None:
         frame = pd.DataFrame(fundamentals_at(frame, bars.index), index=bars.index, columns=columns)

@@ -20,6 +20,8 @@ from typing import Any
 import backtrader as bt
 import pandas as pd
 
+from signalstack.core.errors import InvalidInput
+
 from .analyzers import Performance
 from .backtest import configure_broker
 from .charts import png_bytes, portfolio_chart
@@ -62,7 +64,7 @@ def run_ranking(source: SignalSource | Mapping[str, SignalSource], universe: Map
     decision bar. Symbols are aligned on their common period: the decision clock is the first symbol's bars.
     """
     if len(universe) < 2:
-        raise ValueError(f"ranking over {len(universe)} symbol(s): expected at least 2 (repeat --data)")
+        raise InvalidInput(f"ranking over {len(universe)} symbol(s): expected at least 2 (repeat --data)")
     settings = (settings or TradingSettings()).replaced(**trading)
     stake, cash, commission, slippage, periods_per_year = (settings.stake, settings.cash, settings.commission,
                                                            settings.slippage, settings.periods_per_year)
@@ -73,7 +75,7 @@ def run_ranking(source: SignalSource | Mapping[str, SignalSource], universe: Map
     clock = next(iter(universe.values())).index
     decisions = clock[(clock >= max(begin, common[0])) & (clock <= common[1])]
     if len(decisions) == 0:
-        raise ValueError(f"start {begin}: no bar of the common period {common[0]} .. {common[1]} at or after it")
+        raise InvalidInput(f"start {begin}: no bar of the common period {common[0]} .. {common[1]} at or after it")
     start_bar = decisions[0]
     cerebro = bt.Cerebro(stdstats=False)
     for symbol, bars in universe.items():

@@ -2,8 +2,9 @@
 
 One symbol: `write_report` (report.html, a PNG per chart, trades.csv, stats.json, config.json).
 Several: `write_portfolio` writes one such folder per symbol and an index.html portfolio page.
-Either page takes extra `Section`s (a paper run's comparison with its backtest). The HTML is
-self-contained (charts embedded as base64 PNG), so it can be mailed or archived alone.
+A `Page` changes what heads, shows and ends a page (a paper run's title, description, settings, charts
+and `Section`s of its own). The HTML is self-contained (charts embedded as base64 PNG), so it can be
+mailed or archived alone.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,19 @@ class Section:
     rows: Sequence[Sequence[str]] = ()
 
 
+@dataclass(frozen=True)
+class Page:
+    """What a caller puts on a report page in place of a backtest's: the kind of run that heads it, the
+    lines under its title, the settings table, charts by name ("equity", "drawdown", "price",
+    "calibration"), and sections at its end. Left out, each is the backtest's (no sections)."""
+
+    kind: str = "Backtest"
+    lines: Sequence[str] | None = None
+    settings: Mapping[str, Any] | None = None
+    figures: Mapping[str, Figure] = field(default_factory=dict)
+    sections: Sequence[Section] = ()
+
+
 def format_report(result: BacktestResult) -> str:
     """The strategy's statistics next to buy-and-hold's, with the period, costs and signal quality, as text."""
     lines = [*_describe(result), "", f"{'':<22}{'strategy':>12}{'buy & hold':>12}"]
@@ -80,6 +94,13 @@ def _describe(result: BacktestResult) -> list[str]:
     """Two lines: what was traded over which period; the strategy's rules and costs."""
     p = result.params
     period = "out of sample" if p["out_of_sample"] else "NOT out of sample: includes training/validation bars"
+    name = f"{p['symbol']} with {p['source']}" if p["symbol"] else p["source"]
+    return [f"backtest of {name}: {p['start'][:10]} .. {p['end'][:10]}, {len(result.equity)} bars ({period})",
+            trading_rules(p)]
+
+
+def trading_rules(p: Mapping[str, Any]) -> str:
+    """One line of the strategy's rules and costs, from a result's `params`."""
     rules = [("long/short" if p["allow_short"] else "long only"), _sizing(p),
              f"buy {p['line']} >= {p['buy_threshold']}, sell {p['line']} <= {p['sell_threshold']}"]
     rules += [f"{name.replace('_', ' ')} {p[name]:.1%}" for name in ("stop_loss", "take_profit") if p[name]]
@@ -87,9 +108,7 @@ def _describe(result: BacktestResult) -> list[str]:
         rules.append(f"hold {p['hold']} bars" if p["hold"] != "horizon" else f"hold {p['horizon']} bars (horizon)")
     if p["min_margin"]:
         rules.append(f"min margin {p['min_margin']}")
-    name = f"{p['symbol']} with {p['source']}" if p["symbol"] else p["source"]
-    return [f"backtest of {name}: {p['start'][:10]} .. {p['end'][:10]}, {len(result.equity)} bars ({period})",
-            "; ".join(rules) + f"; commission {p['commission']:.3%}, slippage {p['slippage']:.3%}"]
+    return "; ".join(rules) + f"; commission {p['commission']:.3%}, slippage {p['slippage']:.3%}"
 
 
 def _sizing(p: Mapping[str, Any]) -> str:
@@ -105,18 +124,16 @@ def _cell(stats: pd.Series, key: str, fmt: str) -> str:
     return "-" if pd.isna(value) else fmt.format(value)
 
 
-def write_report(result: BacktestResult, out_dir: str | Path, kind: str = "Backtest",
-                 sections: Sequence[Section] = ()) -> list[Path]:
+def write_report(result: BacktestResult, out_dir: str | Path, page: Page = Page()) -> list[Path]:
     """Write report.html, a PNG per chart, trades.csv, stats.json and config.json into `out_dir`
-    (created); return their paths, the page first. `kind` heads the page ("Backtest", "Paper run");
-    `sections` end it."""
+    (created); return their paths, the page first. `page`: what the page says in place of a backtest's."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     images: dict[str, bytes] = {}
     for name, chart in _CHARTS:
         if name == "calibration" and result.calibration.empty:
             continue  # a forecast or score line has no probabilities to calibrate
-        images[name] = png_bytes(chart(result))
+        images[name] = png_bytes(page.figures[name] if name in page.figures else chart(result))
     paths = [out / "report.html"]
     for name, png in images.items():
         paths.append(out / f"{name}.png")
@@ -127,7 +144,7 @@ def write_report(result: BacktestResult, out_dir: str | Path, kind: str = "Backt
            "signal_quality": plain_stats(result.quality), "params": result.params}
     paths[-2].write_text(json.dumps(doc, indent=2, default=str) + "\n")
     paths[-1].write_text(json.dumps(result.params, indent=2, default=str) + "\n")
-    paths[0].write_text(_symbol_page(result, images, kind, sections))
+    paths[0].write_text(_symbol_page(result, images, page))
     return paths
 
 
@@ -136,24 +153,24 @@ def plain_stats(stats: pd.Series) -> dict[str, Any]:
     return {key: None if pd.isna(value) else float(value) for key, value in stats.items()}
 
 
-def write_portfolio(results: Mapping[str, BacktestResult], out_dir: str | Path, kind: str = "Backtest",
-                    sections: Sequence[Section] = ()) -> list[Path]:
+def write_portfolio(results: Mapping[str, BacktestResult], out_dir: str | Path, page: Page = Page(),
+                    pages: Mapping[str, Page] | None = None) -> list[Path]:
     """One `write_report` folder per symbol under `out_dir`, and index.html, portfolio.png and
     portfolio.json for the symbols traded side by side with the cash split equally; return the
-    paths, the portfolio page first. `kind` heads the pages ("Backtest", "Paper run"); `sections`
-    end the portfolio page."""
+    paths, the portfolio page first. `page` heads and ends the portfolio page (its kind, its lines
+    under the title, its sections), `pages` each symbol's (default: of `page`'s kind)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     folders = _folders(results)
     paths = [out / "index.html", out / "portfolio.png", out / "portfolio.json"]
     for symbol, result in results.items():
-        paths += write_report(result, out / folders[symbol], kind)
+        paths += write_report(result, out / folders[symbol], (pages or {}).get(symbol, Page(page.kind)))
     equity, stats, benchmark = _portfolio(results)
     png = png_bytes(portfolio_chart(equity, {s: r.equity["strategy"] for s, r in results.items()}))
     paths[1].write_bytes(png)
     doc = {"strategy": plain_stats(stats), "buy_and_hold": plain_stats(benchmark), "symbols": list(results)}
     paths[2].write_text(json.dumps(doc, indent=2) + "\n")
-    paths[0].write_text(_portfolio_page(results, folders, equity, stats, benchmark, png, kind, sections))
+    paths[0].write_text(_portfolio_page(results, folders, equity, stats, benchmark, png, page))
     return paths
 
 
@@ -270,12 +287,11 @@ def _trades_table(trades: pd.DataFrame) -> str:
     return _table(["entry", "exit", "side", "size", "entry price", "exit price", "pnl after costs"], rows) + note
 
 
-def _symbol_page(result: BacktestResult, images: Mapping[str, bytes], kind: str,
-                 sections: Sequence[Section]) -> str:
+def _symbol_page(result: BacktestResult, images: Mapping[str, bytes], page: Page) -> str:
     p = result.params
-    title = f"{kind}: {p['symbol'] or p['source']}"
-    body = [f"<h1>{html.escape(title)}</h1>"] + [f'<p class="meta">{html.escape(line)}</p>'
-                                                 for line in _describe(result)]
+    title = f"{page.kind}: {p['symbol'] or p['source']}"
+    lines = _describe(result) if page.lines is None else page.lines
+    body = [f"<h1>{html.escape(title)}</h1>"] + [f'<p class="meta">{html.escape(line)}</p>' for line in lines]
     body += ["<h2>Performance</h2>", _stats_table(result.stats, result.benchmark),
              "<h2>Equity against buy &amp; hold</h2>", _image(images["equity"], "equity curve"),
              "<h2>Drawdown</h2>", _image(images["drawdown"], "drawdown"),
@@ -287,24 +303,25 @@ def _symbol_page(result: BacktestResult, images: Mapping[str, bytes], kind: str,
     body += ["<h2>Monthly returns</h2>", _monthly_table(result.equity["strategy"]),
              "<h2>Trades</h2>", _trades_table(result.trades),
              "<h2>Configuration</h2>",
-             _table(["parameter", "value"], [[key, str(value)] for key, value in result.params.items()])]
-    return _document(title, body, sections)
+             _table(["parameter", "value"], [[key, str(value)] for key, value in
+                                             (result.params if page.settings is None else page.settings).items()])]
+    return _document(title, body, page.sections)
 
 
 def _portfolio_page(results: Mapping[str, BacktestResult], folders: Mapping[str, str], equity: pd.DataFrame,
-                    stats: pd.Series, benchmark: pd.Series, png: bytes, kind: str, sections: Sequence[Section]) -> str:
-    title = f"{kind} of a portfolio: {len(results)} symbols"
+                    stats: pd.Series, benchmark: pd.Series, png: bytes, page: Page) -> str:
+    title = f"{page.kind} of a portfolio: {len(results)} symbols"
     first = next(iter(results.values())).params
     rows = []
     for symbol, result in results.items():
         link = f'<td class="label"><a href="{html.escape(folders[symbol])}/report.html">{html.escape(symbol)}</a></td>'
         rows.append([link] + [_cell(result.stats, key, fmt) for _, key, fmt in _SUMMARY]
                     + [_cell(result.benchmark, "total_return", "{:.2%}")])
-    body = [f"<h1>{html.escape(title)}</h1>",
-            f'<p class="meta">{html.escape(first["source"])}; cash {first["cash"]:,.0f} split equally; '
-            f"each symbol traded on its own as in its report.</p>",
+    lines = page.lines if page.lines is not None else [
+        f"{first['source']}; cash {first['cash']:,.0f} split equally; each symbol traded on its own as in its report."]
+    body = [f"<h1>{html.escape(title)}</h1>", *(f'<p class="meta">{html.escape(line)}</p>' for line in lines),
             "<h2>Portfolio against buy &amp; hold</h2>", _image(png, "portfolio equity"),
             _stats_table(stats, benchmark),
             "<h2>Symbols</h2>", _table(["symbol", *(label for label, _, _ in _SUMMARY), "buy & hold"], rows),
             "<h2>Monthly returns of the portfolio</h2>", _monthly_table(equity["strategy"])]
-    return _document(title, body, sections)
+    return _document(title, body, page.sections)

@@ -22,6 +22,7 @@ import pandas as pd
 
 from signalstack.core.bars import COLUMNS
 from signalstack.core.card import ModelCard, TensorInfo
+from signalstack.core.errors import InvalidInput, NotFound, SettingsError
 
 if TYPE_CHECKING:
     from signalstack.transport.security import ClientSecurity
@@ -217,10 +218,10 @@ class PrecomputedSource:
                  name: str = "precomputed") -> None:
         if not isinstance(frame.index, pd.DatetimeIndex) or not frame.index.is_monotonic_increasing \
                 or not frame.index.is_unique:
-            raise ValueError(f"{name}: probabilities need a strictly increasing DatetimeIndex "
-                             f"(got {type(frame.index).__name__})")
+            raise InvalidInput(f"{name}: probabilities need a strictly increasing DatetimeIndex "
+                               f"(got {type(frame.index).__name__})")
         if len(frame) == 0:
-            raise ValueError(f"{name}: no rows of probabilities")
+            raise InvalidInput(f"{name}: no rows of probabilities")
         self.frame = frame.astype(np.float64)
         self.name = name
         self.columns = [str(c) for c in frame.columns]
@@ -236,7 +237,7 @@ class PrecomputedSource:
         """Read a CSV whose first column is the bar time and the others are class probabilities."""
         path = Path(path)
         if not path.is_file():
-            raise ValueError(f"{path}: no such file (expected a CSV of time + class probabilities)")
+            raise NotFound(f"{path}: no such file (expected a CSV of time + class probabilities)")
         frame = pd.read_csv(path, index_col=0, parse_dates=True)
         return cls(frame, horizon=horizon, card=card, name=str(path))
 
@@ -246,8 +247,8 @@ class PrecomputedSource:
     def predict_last(self, bars: pd.DataFrame, tensors: Tensors | None = None) -> np.ndarray:
         time = bars.index[-1]
         if time not in self.frame.index:
-            raise ValueError(f"{self.name}: no probabilities for bar {time} "
-                             f"(have {self.frame.index[0]} .. {self.frame.index[-1]})")
+            raise InvalidInput(f"{self.name}: no probabilities for bar {time} "
+                               f"(have {self.frame.index[0]} .. {self.frame.index[-1]})")
         return self.frame.loc[time].to_numpy()
 
     def live(self) -> LiveScorer:
@@ -279,12 +280,12 @@ def open_source(spec: str, model: str | None = None, version: int = 0,
     served = spec.startswith("grpc://") or _HOST_PORT.match(spec)
     given = [] if security is None else [name for name, value in security.to_dict().items() if value]
     if given and not served:
-        raise ValueError(f"signal source {spec!r}: {', '.join(given)} apply to a gRPC server only")
+        raise SettingsError(f"signal source {spec!r}: {', '.join(given)} apply to a gRPC server only")
     if spec.startswith("grpc://"):
         target, _, path_model = spec.removeprefix("grpc://").partition("/")
         name = path_model or model
         if not name or not _HOST_PORT.match(target):
-            raise ValueError(f"signal source {spec!r}: expected grpc://host:port/model")
+            raise SettingsError(f"signal source {spec!r}: expected grpc://host:port/model")
         return GrpcSource(target, name, version, security=security)
     suffix = Path(spec).suffix.lower()
     if suffix == ".onnx":
@@ -293,7 +294,7 @@ def open_source(spec: str, model: str | None = None, version: int = 0,
         return PrecomputedSource.from_csv(spec)
     if served:
         if not model:
-            raise ValueError(f"signal source {spec!r}: a server address needs a model name")
+            raise SettingsError(f"signal source {spec!r}: a server address needs a model name")
         return GrpcSource(spec, model, version, security=security)
-    raise ValueError(f"signal source {spec!r}: expected FILE.onnx, FILE.csv of probabilities, "
-                     "grpc://host:port/model, or host:port with a model name")
+    raise SettingsError(f"signal source {spec!r}: expected FILE.onnx, FILE.csv of probabilities, "
+                        "grpc://host:port/model, or host:port with a model name")

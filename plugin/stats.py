@@ -9,6 +9,8 @@ from datetime import date, datetime
 import numpy as np
 import pandas as pd
 
+from signalstack.core.errors import InvalidInput, SettingsError
+
 DAYS_PER_YEAR = 365.25
 """A calendar year in days (leap years averaged in): the unit of CAGR, turnover and bars per year."""
 
@@ -37,8 +39,8 @@ def performance(equity: pd.Series, trades: pd.DataFrame | None = None, periods_p
     if len(values) == 0 or not np.all(np.isfinite(values)) or values.min() <= 0:
         raise ValueError(f"equity of {len(values)} bars: expected at least one bar, all finite and > 0")
     if periods_per_year is not None and not (math.isfinite(periods_per_year) and periods_per_year > 0):
-        raise ValueError(f"periods_per_year {periods_per_year}: expected bars per year > 0, or None to infer "
-                         "it from the bar times")
+        raise SettingsError(f"periods_per_year {periods_per_year}: expected bars per year > 0, or None to infer "
+                            "it from the bar times")
     times = _bar_times(equity.index)
     years = _years(times)
     periods = bars_per_year(times) if periods_per_year is None else float(periods_per_year)
@@ -126,7 +128,7 @@ def buy_and_hold(bars: pd.DataFrame, start: str | date | datetime | pd.Timestamp
     """
     period = bars.loc[bars.index >= pd.Timestamp(start)]
     if len(period) == 0:
-        raise ValueError(f"buy-and-hold from {start}: no bars at or after it (last bar {bars.index[-1]})")
+        raise InvalidInput(f"buy-and-hold from {start}: no bars at or after it (last bar {bars.index[-1]})")
     equity = pd.Series(float(cash), index=period.index, name="buy_and_hold")
     if len(period) > 1:
         shares = cash / (period["open"].iloc[1] * (1.0 + commission))
@@ -226,7 +228,7 @@ def signal_hit_rate(probs: pd.DataFrame, bars: pd.DataFrame, horizon: int) -> fl
 def _outcomes(score: pd.Series, close: pd.Series, horizon: int) -> pd.DataFrame:
     """Score and forward return per bar of `score` that has both; computed after the fact."""
     if horizon < 1:
-        raise ValueError(f"horizon {horizon}: expected an integer >= 1 bar")
+        raise SettingsError(f"horizon {horizon}: expected an integer >= 1 bar")
     forward = (close.shift(-horizon) / close - 1.0).reindex(score.index)
     return pd.DataFrame({"score": score, "forward": forward}).dropna()
 

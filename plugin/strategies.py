@@ -15,6 +15,7 @@ from collections.abc import Mapping
 import backtrader as bt
 import pandas as pd
 
+from signalstack.core.errors import SettingsError
 from signalstack.core.times import date_number
 
 from . import defaults
@@ -62,8 +63,8 @@ def _signal_line(indicator: SignalIndicator, source: SignalSource, line: str) ->
     """The indicator's line `line`, checked to be one the source fills."""
     filled = set(output_lines(source).values())
     if line not in filled:
-        raise ValueError(f"line {line!r}: {source.name} outputs {source.columns}, which fill lines "
-                         f"{', '.join(sorted(filled))}")
+        raise SettingsError(f"line {line!r}: {source.name} outputs {source.columns}, which fill lines "
+                            f"{', '.join(sorted(filled))}")
     return getattr(indicator, line)
 
 
@@ -217,8 +218,8 @@ class RankingStrategy(_Recorded):
         if p.source is None:
             raise ValueError("RankingStrategy: source is None, expected a SignalSource")
         if not 1 <= p.top_k <= len(self.datas) or p.rebalance < 1 or not 0.0 < p.stake <= 1.0:
-            raise ValueError(f"top_k {p.top_k}, rebalance {p.rebalance}, stake {p.stake}: expected 1 <= top_k <= "
-                             f"{len(self.datas)} datas, rebalance >= 1 bar, stake in (0, 1]")
+            raise SettingsError(f"top_k {p.top_k}, rebalance {p.rebalance}, stake {p.stake}: expected 1 <= top_k <= "
+                                f"{len(self.datas)} datas, rebalance >= 1 bar, stake in (0, 1]")
         sources = [self._source_of(data) for data in self.datas]
         line = p.line or ("score" if "score" in sources[0].columns else "p_up")
         self.signals = [SignalIndicator(data, source=source) for data, source in zip(self.datas, sources)]

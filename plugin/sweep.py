@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
+from signalstack.core.errors import SettingsError
 from signalstack.transport.security import ClientSecurity
 
 from . import defaults
@@ -33,21 +34,21 @@ def parse_sweep(text: str) -> tuple[str, list[float | int]]:
     """
     name, sep, spec = text.partition("=")
     if not sep or not name.strip() or not spec.strip():
-        raise ValueError(f"--sweep {text!r}: expected NAME=START:STOP:STEP or NAME=V1,V2,...")
+        raise SettingsError(f"--sweep {text!r}: expected NAME=START:STOP:STEP or NAME=V1,V2,...")
     parts = spec.split(":") if ":" in spec else spec.split(",")
     integral = not any("." in p or "e" in p.lower() for p in parts)
     try:
         numbers = [int(p) if integral else float(p) for p in parts]
     except ValueError:
-        raise ValueError(f"--sweep {text!r}: {spec!r} are not numbers (expected e.g. 0.5:0.7:0.05)") from None
+        raise SettingsError(f"--sweep {text!r}: {spec!r} are not numbers (expected e.g. 0.5:0.7:0.05)") from None
     if ":" not in spec:
         return name.strip(), numbers
     if len(numbers) != 3 or numbers[2] <= 0 or numbers[1] < numbers[0]:
-        raise ValueError(f"--sweep {text!r}: expected START:STOP:STEP with START <= STOP and STEP > 0")
+        raise SettingsError(f"--sweep {text!r}: expected START:STOP:STEP with START <= STOP and STEP > 0")
     start, stop, step = numbers
     count = math.floor((stop - start) / step + 1e-9) + 1
     if count > _MAX_POINTS:
-        raise ValueError(f"--sweep {text!r}: {count} values, expected at most {_MAX_POINTS}")
+        raise SettingsError(f"--sweep {text!r}: {count} values, expected at most {_MAX_POINTS}")
     values = [start + i * step for i in range(count)]
     return name.strip(), values if integral else [round(v, 10) for v in values]
 
@@ -56,10 +57,10 @@ def sweep_grid(specs: Sequence[str]) -> list[dict[str, float | int]]:
     """Every combination of the values of `--sweep` specs, as keyword dicts, the last spec varying fastest."""
     axes = dict(parse_sweep(spec) for spec in specs)
     if len(axes) != len(specs):
-        raise ValueError(f"--sweep {', '.join(specs)}: a parameter is swept twice")
+        raise SettingsError(f"--sweep {', '.join(specs)}: a parameter is swept twice")
     grid = [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
     if len(grid) > _MAX_POINTS:
-        raise ValueError(f"sweep of {len(grid)} points: expected at most {_MAX_POINTS}")
+        raise SettingsError(f"sweep of {len(grid)} points: expected at most {_MAX_POINTS}")
     return grid
 
 
@@ -76,7 +77,7 @@ def run_sweep(source: str | SignalSource, bars: pd.DataFrame | Mapping[str, pd.D
     sell_threshold above buy_threshold), in grid order.
     """
     if workers < 1:
-        raise ValueError(f"workers {workers}: expected at least 1 process")
+        raise SettingsError(f"workers {workers}: expected at least 1 process")
     universe = {"": bars} if isinstance(bars, pd.DataFrame) else dict(bars)
     tasks = [(symbol, dict(point)) for symbol in universe for point in grid]
     rows: list[dict[str, Any] | None] = [None] * len(tasks)

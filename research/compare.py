@@ -31,7 +31,7 @@ import numpy as np
 import yaml
 from scipy import stats
 
-from signalstack.core.errors import SignalstackError
+from signalstack.core.errors import InvalidInput, SignalstackError
 
 from .metrics import SIGNIFICANCE
 from .summary import HEADLINE
@@ -117,7 +117,7 @@ def read_run(path: str | Path) -> Run:
 def compare(paths: Sequence[str | Path]) -> Comparison:
     """The runs at `paths` side by side, each after the first compared with the first."""
     if len(paths) < 2:
-        raise ValueError(f"{len(paths)} run folder(s), expected at least 2 to compare")
+        raise InvalidInput(f"{len(paths)} run folder(s), expected at least 2 to compare")
     runs = [read_run(p) for p in paths]
     documents = [{**flatten(run.experiment), **fingerprints(run.metrics)} for run in runs]
     keys = list(dict.fromkeys(key for document in documents for key in document))

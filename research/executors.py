@@ -24,6 +24,8 @@ from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from signalstack.core.errors import SettingsError, SignalstackError
+
 from .interrupt import ignore_interrupts
 
 log = logging.getLogger(__name__)
@@ -42,7 +44,7 @@ CAPTURED_LOGGER = "signalstack"
 """The logger whose records a Ray task sends back with its result."""
 
 
-class RayNotInstalled(ImportError):
+class RayNotInstalled(SignalstackError, ImportError):
     """A Ray address was given but `import ray` fails."""
 
 
@@ -66,7 +68,7 @@ def run_all(function: Callable[[Shared, Item], Result], shared: Shared, items: S
     ignore SIGINT (`interrupt.ignore_interrupts`): a Ctrl-C reaches the caller, which decides.
     """
     if workers < 1:
-        raise ValueError(f"workers {workers}: expected at least 1")
+        raise SettingsError(f"workers {workers}: expected at least 1")
     if ray_address:
         return _on_ray(import_ray(ray_address), function, shared, items, workers, ray_address)
     if workers == 1:

@@ -61,6 +61,7 @@ from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from signalstack import __version__
+from signalstack.core.errors import SettingsError
 from signalstack.core.fingerprint import data_digest
 from signalstack.models.pipeline import Bars
 
@@ -255,7 +256,7 @@ def _write_results(run: _Run, results: list[TaskResult], read: dict[str, Any], w
 def _checked_executor(workers: int, ray_address: str | None) -> str | None:
     """The Ray address or None; a bad worker count or a missing Ray fails here, before any folder is made."""
     if workers < 1:
-        raise ValueError(f"workers {workers}: expected at least 1")
+        raise SettingsError(f"workers {workers}: expected at least 1")
     ray_address = ray_address or None
     if ray_address:
         import_ray(ray_address)

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from signalstack.core.bars import load_bars
+from signalstack.core.errors import InvalidInput
 
 SURROGATE_KINDS = ("random_walk", "block_shuffle")
 
@@ -80,6 +81,6 @@ def make_surrogate(bars: pd.DataFrame, kind: str, number: int, *, block: int = 2
     if kind not in SURROGATE_KINDS:
         raise ValueError(f"surrogate kind {kind!r}: expected one of {', '.join(SURROGATE_KINDS)}")
     if len(bars) < 3:
-        raise ValueError(f"{len(bars)} bars: a surrogate needs at least 3")
+        raise InvalidInput(f"{len(bars)} bars: a surrogate needs at least 3")
     rng = np.random.default_rng([seed, number])
     return random_walk(bars, rng) if kind == "random_walk" else block_shuffle(bars, block, rng)

@@ -56,6 +56,7 @@ import pandas as pd
 import torch
 from threadpoolctl import threadpool_limits
 
+from signalstack.core.errors import SettingsError
 from signalstack.models.train import train
 from signalstack.models.zoo import get_entry
 
@@ -71,7 +72,7 @@ log = logging.getLogger(__name__)
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
 """The states that count towards a study's total of trials (a FAIL only when a signal did not cause it)."""
 
-class TuneError(ValueError):
+class TuneError(SettingsError):
     """A tuning request that cannot run: no search section, a layout it cannot search, no trial that completed."""
 
 

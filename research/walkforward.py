@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from signalstack.core.card import TensorInfo
+from signalstack.core.errors import InvalidInput, SettingsError
 from signalstack.core.features import FeatureSpec, compute_features
 from signalstack.core.labels import LabelSpec, make_labels
 from signalstack.models.windows import Dataset, WindowSet, fit_scaler, make_windows
@@ -62,14 +63,14 @@ def walk_forward(n: int, *, train: int, test: int, embargo: int, step: int | Non
     """
     step = test if step is None else step
     if min(train, test, step) < 1 or embargo < 0 or not 0 < val < 1:
-        raise ValueError(f"walk-forward train={train}, test={test}, step={step}, embargo={embargo}, val={val}: "
-                         "expected train, test, step >= 1, embargo >= 0 and 0 < val < 1")
+        raise SettingsError(f"walk-forward train={train}, test={test}, step={step}, embargo={embargo}, val={val}: "
+                            "expected train, test, step >= 1, embargo >= 0 and 0 < val < 1")
     if step < test:
-        raise ValueError(f"walk-forward step {step}: expected >= test ({test}) so that each sample is tested once")
+        raise SettingsError(f"walk-forward step {step}: expected >= test ({test}) so that each sample is tested once")
     first = train + embargo + test
     if n < first:
-        raise ValueError(f"{n} samples: expected at least train + embargo + test = {train} + {embargo} + {test} "
-                         f"= {first} for one walk-forward fold")
+        raise InvalidInput(f"{n} samples: expected at least train + embargo + test = {train} + {embargo} + {test} "
+                           f"= {first} for one walk-forward fold")
     count = (n - first) // step + 1
     offset = n - first - (count - 1) * step
     folds = []
@@ -80,9 +81,9 @@ def walk_forward(n: int, *, train: int, test: int, embargo: int, step: int | Non
         tail = max(2, round(val * (stop - start)))
         fit_stop = stop - tail - embargo
         if fit_stop - start < 2:
-            raise ValueError(f"fold {k}: a training window of {stop - start} samples leaves {fit_stop - start} to fit "
-                             f"after a validation tail of {tail} and an embargo of {embargo}: expected at least 2 "
-                             "(a longer walk_forward.train or a smaller val)")
+            raise InvalidInput(f"fold {k}: a training window of {stop - start} samples leaves {fit_stop - start} "
+                               f"to fit after a validation tail of {tail} and an embargo of {embargo}: expected "
+                               "at least 2 (a longer walk_forward.train or a smaller val)")
         folds.append(Fold(k, slice(start, fit_stop), slice(stop - tail, stop), slice(test_start, test_start + test)))
     return folds
 
@@ -179,8 +180,8 @@ def plan_built(experiment: ExperimentFile, data: Bars, keywords: Mapping[str, An
         if "too few for splits" not in str(exc):
             raise
         needed = wf.train + experiment.embargo + wf.test
-        raise ValueError(f"the samples of model {experiment.model.name}: {str(exc).split(':')[0]}, expected at least "
-                         f"train + embargo + test = {needed} for one walk-forward fold") from None
+        raise InvalidInput(f"the samples of model {experiment.model.name}: {str(exc).split(':')[0]}, expected at least "
+                           f"train + embargo + test = {needed} for one walk-forward fold") from None
     return n, plan_folds(experiment, n)
 
 

@@ -21,7 +21,8 @@ def page() -> str:
     out = ["# Command line\n",
            ("Generated from the parsers of `signalstack` when this site was built: every subcommand, every flag, "
             "its default and its help. `signalstack COMMAND --help` prints the same. Errors are one line on "
-            "stderr with exit status 1; `-v` adds debug logging and full tracebacks.\n"),
+            "stderr with exit status 1, a bug as one line naming the file that holds its traceback; `--debug` prints "
+            "the traceback instead, `-v` adds debug logging.\n"),
            _section(root, ["signalstack"], None, level=2)]
     for words, parser, help_text in _commands(root, ["signalstack"]):
         out.append(_section(parser, words, help_text, level=min(len(words), 4)))

@@ -17,10 +17,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from signalstack.core.errors import InvalidInput
+
 Shape = tuple[int, ...]
 
 
-class ShapeError(ValueError):
+class ShapeError(InvalidInput):
     """Input shapes a layer cannot take; the spec builder prefixes the layer's name."""
 
 

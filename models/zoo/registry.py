@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from signalstack.core.errors import NotFound, SettingsError
+
 from .spec import SPEC_SUFFIXES, Spec, SpecError, SpecModel, build, is_spec_path, load_spec
 
 Outputs = int | Mapping[str, int]
@@ -66,7 +68,7 @@ def register_model(name: str, inputs: Mapping[str, tuple[int, ...]] | None = Non
 
 def get_entry(name: str) -> ModelEntry:
     if name not in _REGISTRY:
-        raise KeyError(f"unknown model {name!r} (expected one of {', '.join(list_models())}, "
+        raise NotFound(f"unknown model {name!r} (expected one of {', '.join(list_models())}, "
                        f"or a {'/'.join(SPEC_SUFFIXES)} spec file)")
     return _REGISTRY[name]
 
@@ -80,15 +82,15 @@ def model_spec(model: str | Path, inputs: Mapping[str, tuple[int, ...]], n_outpu
     """
     if is_spec_path(model):
         if params:
-            raise ValueError(f"spec file {model}: takes no parameters, got {sorted(params)}")
+            raise SettingsError(f"spec file {model}: takes no parameters, got {sorted(params)}")
         return load_spec(model).with_shapes(inputs)
     entry = get_entry(str(model))
     if set(inputs) != set(entry.input_names):
-        raise ValueError(f"model {model!r} takes inputs {entry.input_names}, got {tuple(inputs)}")
+        raise SettingsError(f"model {model!r} takes inputs {entry.input_names}, got {tuple(inputs)}")
     unknown = set(params) - set(entry.defaults)
     if unknown:
-        raise ValueError(f"model {model!r}: unknown parameter(s) {sorted(unknown)} "
-                         f"(expected some of {sorted(entry.defaults)})")
+        raise SettingsError(f"model {model!r}: unknown parameter(s) {sorted(unknown)} "
+                            f"(expected some of {sorted(entry.defaults)})")
     shapes = {name: tuple(int(d) for d in inputs[name]) for name in entry.input_names}
     return entry.builder(inputs=shapes, n_outputs=n_outputs, **_as_declared(entry, params))
 

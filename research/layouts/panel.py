@@ -31,6 +31,7 @@ import pandas as pd
 
 from signalstack.core.bars import BarsError, load_bars
 from signalstack.core.card import TensorInfo
+from signalstack.core.errors import InvalidInput, SettingsError
 from signalstack.core.features import FeatureSpec, compute_features
 from signalstack.core.labels import LabelSpec, forward_returns, make_labels
 from signalstack.models.metrics import regression_metrics
@@ -137,7 +138,7 @@ def panel_windows(panel: Mapping[str, pd.DataFrame], features: FeatureSpec, labe
     for ws in sets.values():
         common = ws.times if common is None else common.intersection(ws.times)
     if common is None or len(common) == 0:
-        raise ValueError("panel: no sample date shared by every symbol")
+        raise InvalidInput("panel: no sample date shared by every symbol")
     xs, ys, times, symbols = [], [], [], []
     for i, (symbol, ws) in enumerate(sets.items()):
         keep = ws.times.isin(common)
@@ -400,8 +401,8 @@ class Panel(Ranked):
             return rows, pd.concat(frames) if frames else None
         result = self.train(context, task, dataset, extra=_label_record(experiment))
         if len(result.net.heads) != 1:
-            raise ValueError(f"model {experiment.model.name} has outputs {list(result.net.output_names)}: "
-                             "expected one output (a panel run ranks the symbols on one score)")
+            raise SettingsError(f"model {experiment.model.name} has outputs {list(result.net.output_names)}: "
+                                "expected one output (a panel run ranks the symbols on one score)")
         found, frame = scored(np.asarray(predict(result.net, dataset.x_of(dataset.test))), task.name)
         row = {**model_row(experiment, task, ranges), **found, "best_epoch": result.best_epoch}
         if task.surrogate is not None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import onnxruntime as ort
 import pytest
 
+from signalstack.core.errors import NotFound
 from signalstack.core.session import CUDA, OnnxSession, check_device
 
 LOAD_TWICE = ("import logging, sys\n"
@@ -53,3 +54,11 @@ def test_auto_takes_cuda_where_it_starts_and_the_cpu_elsewhere(tiny_model: Path)
 def test_an_unknown_device_is_refused_naming_the_choices() -> None:
     with pytest.raises(ValueError, match="device 'gpu': expected one of auto, cpu, cuda"):
         check_device("gpu")
+
+
+def test_a_missing_model_file_is_our_own_error_not_onnxruntimes(tmp_path: Path) -> None:
+    path = tmp_path / "no.onnx"
+    with pytest.raises(NotFound) as info:
+        OnnxSession(path)
+    assert str(info.value) == f"model file {path} not found (expected an .onnx file written by signalstack train)"
+    assert isinstance(info.value, FileNotFoundError | ValueError)  # what callers caught before

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from signalstack.core.errors import InvalidInput
 from signalstack.core.features import FeatureSpec
 from signalstack.core.labels import LabelSpec
 from signalstack.models.metrics import classification_metrics, roc_auc
@@ -67,8 +68,9 @@ def test_roc_auc_matches_hand_computation():
 
 
 def test_mixed_precision_autocasts_the_forward_pass_and_is_refused_where_it_cannot_run(small, monkeypatch):
-    """bf16 autocast trains on the CPU (the path CUDA's fp16 takes, loss scaling aside); auto stays fp32 on the
-    CPU, and fp16 without CUDA is refused naming the device."""
+    """bf16 autocast trains on the CPU (the path CUDA's fp16 takes, loss scaling aside), or is refused as one line
+    on a CPU without bfloat16 LSTM kernels; auto stays fp32 on the CPU, and fp16 without CUDA is refused naming
+    the device."""
     import torch
 
     from signalstack.models.train import resolve_precision
@@ -79,6 +81,10 @@ def test_mixed_precision_autocasts_the_forward_pass_and_is_refused_where_it_cann
         resolve_precision("fp16", torch.device("cpu"))
     with pytest.raises(ValueError, match="precision 'fp8'"):
         TrainConfig(precision="fp8")
+    if not _cpu_runs_bf16_lstm():
+        with pytest.raises(InvalidInput, match="precision bf16 on this CPU: .*use precision fp32"):
+            train(small, "lstm", TrainConfig(epochs=1, progress=False, precision="bf16", device="cpu"), **TINY_PARAMS)
+        return
     seen = []
     forward = torch.nn.LSTM.forward
     monkeypatch.setattr(torch.nn.LSTM, "forward", lambda self, *a, **k: seen.append(
@@ -90,6 +96,18 @@ def test_mixed_precision_autocasts_the_forward_pass_and_is_refused_where_it_cann
     assert seen and True not in seen
     assert np.isfinite(mixed.history[-1]["loss"]) and mixed.metrics["accuracy"] > 0
     assert mixed.history[0]["loss"] != plain.history[0]["loss"]  # bf16 rounding shows in the first epoch already
+
+
+def _cpu_runs_bf16_lstm() -> bool:
+    """Whether this CPU has oneDNN's bfloat16 LSTM (CPUs without AVX-512 BF16 fail to build the primitive)."""
+    import torch
+
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        try:
+            torch.nn.LSTM(3, 4, batch_first=True)(torch.zeros(2, 5, 3))
+        except RuntimeError:
+            return False
+    return True
 
 
 def test_the_training_plot_ticks_whole_epochs_only():

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from signalstack.cli import main
+from signalstack.core.errors import SignalstackError
 from signalstack.research.executors import RayNotInstalled, run_all
 from signalstack.research.experiment import load_experiment
 from signalstack.research.run import run_experiment
@@ -72,7 +73,7 @@ def test_the_command_passes_the_ray_address_from_the_flag_or_else_from_the_envir
     path = write_experiment(tmp_path, ar1_bars(600, 0.0, seed=1))
 
     def fake_run(experiment, out, *, workers, ray_address, progress):
-        raise RuntimeError(f"would run on {ray_address} with {workers} worker(s)")
+        raise SignalstackError(f"would run on {ray_address} with {workers} worker(s)")
 
     monkeypatch.setattr("signalstack.research.run.run_experiment", fake_run)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)

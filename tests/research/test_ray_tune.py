@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from signalstack.cli import main
+from signalstack.core.errors import SignalstackError
 from signalstack.research.experiment import load_experiment
 from signalstack.research.search import Param
 from signalstack.research.tune import _suggest, apply_params, distribution, open_storage, validation_loss
@@ -133,10 +134,10 @@ def test_the_command_takes_the_ray_address_from_the_flag_or_else_from_the_enviro
     path = write_experiment(tmp_path, ar1_bars(600, 0.0, seed=1), search=SPACE)
 
     def on_ray(experiment, out, *, ray_address, trials, storage, study_name):
-        raise RuntimeError(f"would tune on Ray at {ray_address}")
+        raise SignalstackError(f"would tune on Ray at {ray_address}")
 
     def here(experiment, out, *, trials, storage, study_name):
-        raise RuntimeError("would tune here")
+        raise SignalstackError("would tune here")
 
     monkeypatch.setattr("signalstack.research.ray_tune.tune_on_ray", on_ray)
     monkeypatch.setattr("signalstack.research.tune.tune", here)

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -231,6 +232,18 @@ def test_two_fresh_studies_with_the_same_file_and_seed_draw_the_same_trials(tmp_
 
 
 @pytest.mark.slow
+def _trial_states(database: Path, name: str) -> list[optuna.trial.TrialState]:
+    """The study's trial states so far; none before the tuning process made its folder and database, or while the
+    database holds its tables but not yet the study."""
+    if not database.is_file():
+        return []
+    try:
+        study = optuna.load_study(study_name=name, storage=open_storage(f"sqlite:///{database}"))
+    except KeyError:
+        return []
+    return [t.state for t in study.trials]
+
+
 def test_a_study_stopped_by_sigint_keeps_its_finished_trials_and_goes_on_without_counting_the_cut_one(tmp_path,
                                                                                                        capsys):
     quiet()
@@ -238,11 +251,9 @@ def test_a_study_stopped_by_sigint_keeps_its_finished_trials_and_goes_on_without
                             search={**SPACE, "trials": 3, "pruner": "none"})
     out = tmp_path / "tune"
     process = _tune_process(path, out)
-    storage = open_storage(f"sqlite:///{out / 'study.db'}")
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and process.poll() is None:  # a trial finished, the next one running
-        states = [t.state for t in optuna.load_study(study_name="exp", storage=storage).trials] \
-            if (out / "study.db").is_file() else []
+        states = _trial_states(out / "study.db", "exp")
         if optuna.trial.TrialState.COMPLETE in states and states[-1] == optuna.trial.TrialState.RUNNING:
             break
         time.sleep(0.2)
