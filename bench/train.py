@@ -3,6 +3,7 @@
     python bench/train.py                      # about 2.5 minutes on 2 idle cores
     python bench/train.py --quick              # a smoke run: 6 models (every input kind), 3 folds: ~1 minute
     python bench/train.py --models lstm,inception --steps 10 --batch-size 32 --threads 1
+    python bench/train.py --models mlp --steps 2 --mlflow   # the walk-forward run without and with MLflow
 
 No data files: every input is built by signalstack's own data builders (`pipeline.dataset_for`,
 which picks windows, fundamentals, factor images, pairs or day x intraday blocks from what a
@@ -52,6 +53,12 @@ What each figure means:
   from the workers' own /proc VmHWM while they run: getrusage(RUSAGE_CHILDREN) cannot give a
   spawned worker's own peak, because exec keeps the peak the process had before it (the
   parent's resident memory at spawn), so it is printed below the table only for comparison.
+- MLflow (`--mlflow [URI]`): `signalstack run` of the walk-forward experiment (1 worker) as a user runs it, a
+  process each time, `--mlflow-pairs` times in turn without tracking and with `--mlflow URI` (default: a SQLite
+  store made beforehand by another process, as a tracking server is started beforehand); the fastest of each
+  side counts (the one other load slowed least), and the wall and CPU seconds tracking adds, MLflow's import
+  included. `research/tracking.py` connects in a thread beside the run's work, so where a core is free that
+  cost hides from the wall time, not from the CPU s.
 
 Nothing here asserts a speed; load from other processes shows up as noise, so the machine's load
 average is printed before and after. On a busy machine `--threads 1` gives far steadier figures:
@@ -159,6 +166,16 @@ class Resumed:
     """Wall and CPU seconds of the resume."""
     full: tuple[float, float]
     """Wall and CPU seconds of the uninterrupted 1-worker run."""
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """The 1-worker walk-forward run in pairs, back to back: without tracking, then logged to MLflow at `uri`."""
+
+    uri: str
+    seconds: tuple[list[float], list[float]]
+    """Each pair's wall seconds: without tracking, then with."""
+    cpu_seconds: tuple[list[float], list[float]]
 
 
 @dataclass(frozen=True)
@@ -364,6 +381,43 @@ def bench_resume(experiment: ExperimentFile, out: Path) -> Resumed:
                    (time.perf_counter() - began, cpu_seconds() - cpu), full)
 
 
+def bench_tracking(args: argparse.Namespace, folder: Path) -> Tracked:
+    """`signalstack run` of the walk-forward experiment of `bench_walk_forward` (its files in `folder`) on 1 worker,
+    `--mlflow-pairs` times in turn without tracking and with `--mlflow`, each a process of its own, as a user runs
+    it: each logged run pays MLflow's import."""
+    uri = args.mlflow
+    if uri == "sqlite":  # made in another process, as a tracking server would be: MLflow's schema migrations run
+        uri = f"sqlite:///{(folder / 'mlflow.db').resolve()}"  # once per store, and this one keeps its import to pay
+        make = (f"import mlflow; mlflow.MlflowClient({uri!r}).create_experiment('bench', "  # artifacts beside it
+                f"artifact_location={(folder / 'artifacts').resolve().as_uri()!r})")
+        subprocess.run([sys.executable, "-c", make], check=True, capture_output=True,
+                       env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
+    command = [sys.executable, "-m", "signalstack.cli", "run", str(folder / "exp.yaml"), "--out", str(folder / "runs")]
+    seconds: tuple[list[float], list[float]] = ([], [])
+    cpu: tuple[list[float], list[float]] = ([], [])
+    for _ in range(args.mlflow_pairs):
+        for side, flags in enumerate(([], ["--mlflow", uri])):
+            began, used = time.perf_counter(), cpu_seconds()
+            subprocess.run(command + flags, check=True, capture_output=True,
+                           env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
+            seconds[side].append(time.perf_counter() - began)
+            cpu[side].append(cpu_seconds() - used)
+    return Tracked(uri, seconds, cpu)
+
+
+def tracking_lines(tracked: Tracked) -> str:
+    """Each pair, then the fastest of each side (the one other load on the machine slowed least)."""
+    lines = [f"MLflow: `signalstack run` without tracking, then logged to {tracked.uri}, in turn "
+             f"(wall s/CPU s): " + ", ".join(f"{a:.1f}/{b:.1f} and {c:.1f}/{d:.1f}" for a, b, c, d in zip(
+                 tracked.seconds[0], tracked.cpu_seconds[0], tracked.seconds[1], tracked.cpu_seconds[1]))]
+    plain, logged = (min(side) for side in tracked.seconds)
+    plain_cpu, logged_cpu = (min(side) for side in tracked.cpu_seconds)
+    lines.append(f"fastest: {plain:.1f} s without, {logged:.1f} s with: {logged - plain:+.1f} s "
+                 f"({100 * (logged / plain - 1):+.1f}%) wall; {logged_cpu - plain_cpu:+.1f} CPU s "
+                 f"({100 * (logged_cpu / plain_cpu - 1):+.1f}%)")
+    return "\n".join(lines)
+
+
 _SPIN = "import time\nstart = time.process_time()\nwhile time.process_time() - start < {seconds}:\n    pass\n"
 
 
@@ -520,6 +574,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--fold-epochs", type=int, help=f"epochs per fold's model (default {FULL['fold_epochs']})")
     parser.add_argument("--fold-window", type=int,
                         help=f"window of the walk-forward LSTM (default {FULL['fold_window']})")
+    parser.add_argument("--mlflow", nargs="?", const="sqlite", default=None, metavar="URI",
+                        help="also time the 1-worker walk-forward run without tracking and logged to MLflow at URI "
+                        "(default: a SQLite file beside the run), back to back (needs signalstack[mlflow])")
+    parser.add_argument("--mlflow-pairs", type=int, default=3,
+                        help="pairs of runs without and with MLflow, in turn (default 3; the fastest of each counts)")
     parser.add_argument("--spin", type=float,
                         help=f"CPU seconds per process of the parallel ceiling (default {FULL['spin']})")
     args = parser.parse_args(argv)
@@ -531,7 +590,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         if unknown:
             parser.error(f"{flag} {','.join(unknown)}: expected some of {', '.join(list_models())}")
     for key in ("steps", "batch_size", "image_days", "threads", "fold_train", "fold_test", "fold_epochs",
-                "fold_window"):
+                "fold_window", "mlflow_pairs"):
         if getattr(args, key) < 1:
             parser.error(f"--{key.replace('_', '-')} {getattr(args, key)}: expected a positive integer")
     if args.batch_size < 2:
@@ -566,8 +625,11 @@ def main(argv: Sequence[str] | None = None) -> int:
               "baselines, fold models exported", flush=True)
         with tempfile.TemporaryDirectory(prefix="bench-train-") as folder:
             walk = bench_walk_forward(args, Path(folder))
+            tracked = bench_tracking(args, Path(folder)) if args.mlflow else None
         print(walk_table(walk.rows))
         print(resumed_lines(walk.resumed))
+        if tracked is not None:
+            print(tracking_lines(tracked))
         print(f"ceiling: two processes each burning {args.spin:g} s of CPU in bare Python, at once against one "
               f"alone, ran at efficiency {walk.ceilings[0]:.2f} before the runs and {walk.ceilings[1]:.2f} after")
         print(f"getrusage(RUSAGE_CHILDREN) at the end: {walk.children_mib:,.0f} MiB, the largest child peak, each "

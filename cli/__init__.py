@@ -25,11 +25,12 @@ from collections.abc import Sequence
 
 from signalstack import __version__
 
-from . import backtest, demo, export_triton, info, models, paper, run, schema, serve, summary, train, tune
+from . import backtest, compare, demo, export_triton, info, models, paper, run, schema, serve, summary, train, tune
 from .common import INTERRUPTED, user_error
 
-SUBCOMMANDS = (demo, models, summary, train, run, tune, info, serve, backtest, paper, export_triton, schema)
-"""In workflow order: try it, pick an architecture, train, inspect, serve, trade, scale out; then the files' schemas."""
+SUBCOMMANDS = (demo, models, summary, train, run, tune, compare, info, serve, backtest, paper, export_triton, schema)
+"""In workflow order: try it, pick an architecture, train, research (run, tune, compare), inspect, serve, trade,
+scale out; then the files' schemas."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

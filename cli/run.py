@@ -37,6 +37,10 @@ def add(sub: argparse._SubParsersAction) -> None:
                    "(with --workers CPUs when above 1), `auto` finds a running one, or HOST:PORT / ray://HOST:PORT "
                    "(default: the RAY_ADDRESS environment variable; unset: not on Ray). "
                    "Needs pip install 'signalstack[ray]'")
+    p.add_argument("--mlflow", default=None, metavar="URI",
+                   help="also log the run to MLflow at this tracking URI (http://HOST:PORT, sqlite:///FILE.db, a "
+                   "folder), under the experiment file's name, overriding the file's tracking.mlflow. "
+                   "Needs pip install 'signalstack[mlflow]'")
     p.add_argument("--quiet", action="store_true",
                    help="no progress bar (there is none either when stderr is not a terminal)")
     p.set_defaults(run=run)
@@ -69,14 +73,15 @@ def _run_or_resume(args: argparse.Namespace, progress: bool) -> RunResult:
     from signalstack.research.experiment import load_experiment
     from signalstack.research.run import resume_run, run_experiment
     from signalstack.research.settings import ExperimentFile
+    from signalstack.research.tracking import tracked
 
     options = {"workers": args.workers, "ray_address": args.ray_address, "progress": progress}
     if args.resume is not None:
-        if args.experiment is not None or hasattr(args, "seeds"):
-            raise SettingsError(f"--resume {args.resume}: runs the experiment.yaml of that folder, expected neither "
-                                "EXP.yaml nor --seeds beside it")
+        if args.experiment is not None or hasattr(args, "seeds") or args.mlflow is not None:
+            raise SettingsError(f"--resume {args.resume}: runs the experiment.yaml of that folder (and logs the run "
+                                "where its tracking section says), expected no EXP.yaml, --seeds or --mlflow beside it")
         return resume_run(args.resume, **options)
     if args.experiment is None:
         raise SettingsError("expected an experiment file EXP.yaml (or --resume RUN_DIR)")
     experiment = settings_from(ExperimentFile, args, load_experiment(args.experiment).model_dump(), source="--seeds")
-    return run_experiment(experiment, args.out, **options)
+    return run_experiment(tracked(experiment, args.mlflow, args.experiment.stem), args.out, **options)

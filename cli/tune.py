@@ -38,6 +38,10 @@ def add(sub: argparse._SubParsersAction) -> None:
                    "finds a running one, or HOST:PORT / ray://HOST:PORT (ray:// needs a database --storage) "
                    "(default: the RAY_ADDRESS environment variable; unset: Optuna in this process). "
                    "Needs pip install 'signalstack[ray]'")
+    p.add_argument("--mlflow", default=None, metavar="URI",
+                   help="also log the study to MLflow at this tracking URI (http://HOST:PORT, sqlite:///FILE.db, a "
+                   "folder): a parent run for the study and a nested run per trial, under the experiment file's "
+                   "name, overriding the file's tracking.mlflow. Needs pip install 'signalstack[mlflow]'")
     p.set_defaults(run=run)
 
 
@@ -45,11 +49,12 @@ def run(args: argparse.Namespace) -> int:
     import optuna
 
     from signalstack.research.experiment import load_experiment
+    from signalstack.research.tracking import tracked
     from signalstack.research.tune import storage_url, tune
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # signalstack logs one line per trial
     logging.getLogger("signalstack").setLevel(logging.INFO)
-    experiment = load_experiment(args.experiment)
+    experiment = tracked(load_experiment(args.experiment), args.mlflow, args.experiment.stem)
     name = args.study or args.experiment.stem
     if args.ray_address:
         from signalstack.research.ray_tune import tune_on_ray

@@ -14,9 +14,15 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import optuna
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+INTERRUPTED = "interrupted"
+"""The user attribute of a `tune` trial cut short by SIGINT or SIGTERM (Optuna records it as FAIL): not counted."""
 
 
 class Interrupted(KeyboardInterrupt):
@@ -76,3 +82,9 @@ def ignore_interrupts() -> None:
     """A worker process's initializer: SIGINT ignored, so that a Ctrl-C sent to the process group reaches the main
     process only, which stops the workers itself."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def trial_state(trial: optuna.trial.FrozenTrial) -> str:
+    """The trial's Optuna state by name, or INTERRUPTED for a trial a signal cut short (which Optuna holds as FAIL):
+    as trials.csv and MLflow show it."""
+    return INTERRUPTED.upper() if trial.user_attrs.get(INTERRUPTED) else trial.state.name

@@ -46,6 +46,7 @@ import pandas as pd
 from .executors import LOCAL, RAY_INSTALL, RayNotInstalled, import_ray
 from .search import OUT, Search
 from .settings import ExperimentFile
+from .tracking import study_tracker
 from .tune import (
     TuneError,
     TuneResult,
@@ -92,6 +93,7 @@ def tune_on_ray(experiment: ExperimentFile, out: str | Path = OUT, *, ray_addres
     if concurrent is not None and concurrent < 1:
         raise TuneError(f"concurrent {concurrent}: expected at least 1 trial at a time")
     out.mkdir(parents=True, exist_ok=True)
+    trials_log = study_tracker(experiment, study_name, url)  # MLflow, when the experiment asks for it
     study_storage = optuna.storages.get_storage(open_storage(url))
     study = optuna.create_study(storage=study_storage, study_name=study_name, direction="minimize",
                                 load_if_exists=True)
@@ -105,7 +107,10 @@ def tune_on_ray(experiment: ExperimentFile, out: str | Path = OUT, *, ray_addres
         with _connected(import_ray(ray_address), ray_address) as ray:
             at_once = concurrent or max(1, int(ray.cluster_resources().get("CPU", 1)))
             _fit(tune, experiment, bars, search, remaining, at_once, study_storage, study_name, seed, out)
-    return write_outputs(optuna.load_study(study_name=study_name, storage=study_storage), experiment, out)
+    result = write_outputs(optuna.load_study(study_name=study_name, storage=study_storage), experiment, out)
+    if trials_log is not None:
+        trials_log.finish(result.study, out)  # the trials as nested runs, at the end (Ray Tune reports to OptunaSearch)
+    return result
 
 
 def _import_tune(address: str) -> Any:

@@ -33,6 +33,9 @@ experiment's digest and the fingerprints of the data it read):
                        folds.csv (every fold's metrics, model and baselines); summary.txt (the table, the
                        verdicts and the backtests)
     run.log            the run's log
+
+With tracking (the file's `tracking:`, or `--mlflow`), the finished folder is also logged to MLflow as one run
+(research/tracking.py).
 """
 
 from __future__ import annotations
@@ -66,12 +69,12 @@ from . import defaults
 from .executors import import_ray, run_all
 from .interrupt import Interrupted, interruptible, signals_ignored
 from .layouts import Context, Layout, Plan, Task, TaskResult, layout_of
-from .metrics import (TRADING_METRICS, aggregate, head_metric_names, metric_names, no_trade, summarise,
-                      versus_surrogates)
+from .metrics import TRADING_METRICS, aggregate, head_metric_names, metric_names, no_trade, summarise, versus_surrogates
 from .report import Results, write_report
 from .runfolder import INTERRUPTED_KEYS, check_resumable, forget, keep, kept, read_status, write_status
 from .settings import ExperimentFile
 from .summary import summary_text, write_folds
+from .tracking import Tracker, connect
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +115,7 @@ def run_experiment(experiment: ExperimentFile, out: str | Path = defaults.OUT, *
     (status.json), and raises `interrupt.Interrupted`, whose text says how to go on: `resume_run`.
     """
     ray_address = _checked_executor(workers, ray_address)
+    tracker = connect(experiment)  # a missing MLflow fails here too; the server is reached meanwhile
     began = time.perf_counter()
     layout = layout_of(experiment)
     bars, fundamentals = layout.load(experiment)
@@ -125,7 +129,7 @@ def run_experiment(experiment: ExperimentFile, out: str | Path = defaults.OUT, *
               "experiment_digest": experiment.digest, "data_digest": data, "tasks": len(tasks), "finished": 0,
               "resumes": 0}
     write_status(path, status)
-    return _carry_out(_Run(experiment, layout, bars, fundamentals, plan, path, tasks, status), {}, workers,
+    return _carry_out(_Run(experiment, layout, bars, fundamentals, plan, path, tasks, status, tracker), {}, workers,
                       ray_address, progress, began)
 
 
@@ -144,6 +148,7 @@ def resume_run(folder: str | Path, *, workers: int = defaults.WORKERS, ray_addre
     path = Path(folder)
     status = read_status(path)
     experiment = load_experiment(path / "experiment.yaml")
+    tracker = connect(experiment)  # its tracking section, as when the run began
     layout = layout_of(experiment)
     bars, fundamentals = layout.load(experiment)
     check_resumable(path, status, experiment.digest, data_digest(bars, fundamentals))
@@ -153,8 +158,8 @@ def resume_run(folder: str | Path, *, workers: int = defaults.WORKERS, ray_addre
     status = {key: value for key, value in status.items() if key not in INTERRUPTED_KEYS}
     status.update(status="running", finished=len(done), resumes=status["resumes"] + 1)
     write_status(path, status)
-    return _carry_out(_Run(experiment, layout, bars, fundamentals, plan, path, tasks, status), done, workers,
-                      ray_address, progress, began)
+    return _carry_out(_Run(experiment, layout, bars, fundamentals, plan, path, tasks, status, tracker), done,
+                      workers, ray_address, progress, began)
 
 
 def run_digest(experiment_digest: str, data: dict[str, str]) -> str:
@@ -176,6 +181,8 @@ class _Run:
     path: Path
     tasks: list[Task]
     status: dict[str, Any]
+    tracker: Tracker | None
+    """Where the finished run is also logged (MLflow), when its experiment asks for it."""
 
 
 def _carry_out(run: _Run, done: dict[Task, TaskResult], workers: int, ray_address: str | None, progress: bool,
@@ -216,6 +223,8 @@ def _carry_out(run: _Run, done: dict[Task, TaskResult], workers: int, ray_addres
             raise
         write_status(path, {**run.status, "status": "complete", "finished": len(tasks)})
         forget(path)
+        if run.tracker is not None:  # the folder complete, its kept tasks gone: that is what is logged
+            run.tracker.log_run(path, metrics)
         log.info("run %s done in %.1f s", path.name, metrics["run"]["seconds"])
     return RunResult(path, metrics)
 

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import pandas as pd
 import yaml
@@ -353,6 +354,32 @@ class Intraday(Settings):
         return {key: value for key, value in handler(self).items() if value is not None}
 
 
+class Tracking(Settings):
+    """The `tracking:` section: where a run (and each trial of `signalstack tune`) is also logged, besides its folder.
+    Where a run is logged does not change what it computes: the section is left out of the experiment's digest."""
+
+    mlflow: str | None = None
+    """An MLflow tracking URI (http://HOST:PORT, sqlite:///mlflow.db, a folder), read as MLflow reads it: a relative
+    path from the current folder; `--mlflow` overrides it. Credentials go in MLFLOW_TRACKING_USERNAME and
+    MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN), never in the URI. Needs pip install 'signalstack[mlflow]'."""
+    experiment: str | None = None
+    """The MLflow experiment the runs go under (made when missing); default: the experiment file's name without its
+    extension (`signalstack` when run from Python without a file)."""
+
+    @field_validator("mlflow")
+    @classmethod
+    def _no_credentials(cls, uri: str | None) -> str | None:
+        """The URI is written into the run's experiment.yaml and logged as a parameter: no password may ride in it."""
+        if uri is not None and "@" in urlsplit(uri).netloc:
+            raise ValueError(f"a URI to {urlsplit(uri).hostname} with a user or password in it, expected none (set "
+                             "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD instead)")
+        return uri
+
+    @model_serializer(mode="wrap")
+    def _written(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return {key: value for key, value in handler(self).items() if value is not None}
+
+
 class ExperimentFile(Settings):
     """An experiment file: the data, the samples, the model, the walk-forward folds x seeds, the baselines and the
     surrogates a research run is made of. Positions (walk_forward, embargo, label horizon) count bars, or days for
@@ -403,6 +430,8 @@ class ExperimentFile(Settings):
     (HEIGHT * WIDTH = window * features); default not reshaped."""
     pairs_per_date: PositiveInt | None = None
     """rank: ordered pairs of symbols drawn per date (default all)."""
+    tracking: Tracking | None = None
+    """Where the run is also logged (MLflow); not part of the digest."""
 
     @field_validator("baselines")
     @classmethod
@@ -497,5 +526,7 @@ class ExperimentFile(Settings):
 
     @property
     def digest(self) -> str:
-        """Eight hex digits of the SHA-256 of the resolved document: the same experiment, the same digest."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
+        """Eight hex digits of the SHA-256 of the resolved document less its `tracking:` section: the same experiment,
+        the same digest, wherever it is logged."""
+        document = {key: value for key, value in self.to_dict().items() if key != "tracking"}
+        return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:8]

@@ -25,6 +25,8 @@ Optuna's storage, with the user attribute `interrupted`), does not count towards
 outputs are written for the trials that finished; running the same command again continues the study.
 With `--ray-address` the same study runs on a Ray cluster through Ray Tune (`research/ray_tune.py`):
 the same objective, space, sampler, storage and outputs; Ray Tune's ASHA scheduler stops bad trials there.
+With tracking (`--mlflow URI` or the file's `tracking:`), the study is a parent run in MLflow and each trial
+a run nested under it, logged as it finishes (on Ray: when the study ends); see `research/tracking.py`.
 The out folder gets:
 
     study.db        the study (default storage)
@@ -58,20 +60,17 @@ from signalstack.core.errors import SettingsError
 from signalstack.models.train import train
 from signalstack.models.zoo import get_entry
 
-from .interrupt import interruptible
+from .interrupt import INTERRUPTED, interruptible, trial_state
 from .layouts import Layout, layout_of
 from .search import OUT, TOP_LEVEL, TRAIN, Param, Search
 from .settings import ExperimentFile
+from .tracking import study_tracker
 from .walkforward import Fold, fold_dataset, plan_folds, sample_windows
 
 log = logging.getLogger(__name__)
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
 """The states that count towards a study's total of trials (a FAIL only when a signal did not cause it)."""
-
-INTERRUPTED = "interrupted"
-"""The user attribute of a trial cut short by SIGINT or SIGTERM (Optuna records it as FAIL): not counted."""
-
 
 class TuneError(SettingsError):
     """A tuning request that cannot run: no search section, a layout it cannot search, no trial that completed."""
@@ -263,6 +262,7 @@ def tune(experiment: ExperimentFile, out: str | Path = OUT, *, trials: int | Non
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     url = storage_url(storage, out)
+    trials_log = study_tracker(experiment, study_name, url)  # MLflow, when the experiment asks for it
     bars, _ = layout.load(experiment)
     study = optuna.create_study(storage=open_storage(url), study_name=study_name, direction="minimize",
                                 pruner=_pruner(search), load_if_exists=True)
@@ -276,7 +276,7 @@ def tune(experiment: ExperimentFile, out: str | Path = OUT, *, trials: int | Non
         with interruptible() as received, _interrupts_unlogged():
             try:
                 study.optimize(make_objective(experiment, bars, search), n_trials=remaining, catch=(ValueError,),
-                               callbacks=[_stop_at(total), _log_trial])
+                               callbacks=[_stop_at(total), _log_trial, *([trials_log] if trials_log else [])])
             except KeyboardInterrupt:
                 stopped = received.name
         log.info("%d trial(s) in %.1f s", finished(study) - done, time.perf_counter() - began)
@@ -284,7 +284,10 @@ def tune(experiment: ExperimentFile, out: str | Path = OUT, *, trials: int | Non
             cut = [t.number for t in study.trials if t.user_attrs.get(INTERRUPTED)]
             log.info("stopped by %s: %s", stopped, f"trial {cut[-1]} interrupted, not counted" if cut else
                      "between trials")
-    return replace(write_outputs(study, experiment, out), interrupted=stopped)
+    result = replace(write_outputs(study, experiment, out), interrupted=stopped)
+    if trials_log is not None:
+        trials_log.finish(result.study, out, interrupted=stopped)
+    return result
 
 
 class _NoInterrupts(logging.Filter):
@@ -346,10 +349,9 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
     duration_s, param_<name>..., fold_losses, best_epochs."""
     rows = []
     for t in study.trials:
-        state = INTERRUPTED.upper() if t.user_attrs.get(INTERRUPTED) else t.state.name
         seconds = (t.datetime_complete - t.datetime_start).total_seconds() \
             if t.datetime_complete and t.datetime_start else None
-        rows.append({"number": t.number, "state": state, "value": t.value,
+        rows.append({"number": t.number, "state": trial_state(t), "value": t.value,
                      "duration_s": None if seconds is None else round(seconds, 3),
                      **{f"param_{k}": v for k, v in t.params.items()},
                      "fold_losses": t.user_attrs.get("fold_losses"), "best_epochs": t.user_attrs.get("best_epochs")})

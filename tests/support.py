@@ -1,8 +1,9 @@
 """Helpers for tests: real data files, free loopback ports, a real server over a model folder, quick features,
-random-walk bars and handmade model files."""
+random-walk bars, handmade model files and headless Chromium for HTML pages."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +32,22 @@ def shared_csv(name: str) -> Path:
     if not path.is_file():
         pytest.skip(f"{path} not present: ../shared/data comes with the team checkout, not a fresh clone")
     return path
+
+
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--enable-logging=stderr", "--v=0", "--window-size=1200,2000")
+"""Headless Chromium fetching nothing in the background, its console on stderr."""
+
+
+def chromium() -> str:
+    """The Chromium executable, or a skip saying how to install it."""
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.skip("no chromium on PATH: install the Debian/Ubuntu package `chromium` "
+                "(apt-get install -y chromium) to render HTML pages")
 
 
 def free_port() -> int:

@@ -2,42 +2,28 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 from matplotlib.image import imread
 
 from signalstack.plugin import PrecomputedSource, run_backtest, write_report
 
+from ..support import CHROMIUM_FLAGS, chromium
 from .support import up_probabilities
-
-_CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                   "--enable-logging=stderr", "--v=0", "--window-size=1200,2000")
-
-
-def _chromium() -> str:
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
-    pytest.skip("no chromium on PATH: install the Debian/Ubuntu package `chromium` "
-                "(apt-get install -y chromium) to render the HTML report")
 
 
 def test_html_report_renders_in_headless_chromium(sp500: pd.DataFrame, tmp_path: Path) -> None:
-    browser = _chromium()
+    browser = chromium()
     bars = sp500.loc["2012":"2014"]
     p_up = np.random.default_rng(3).uniform(0.35, 0.65, len(bars))
     result = run_backtest(PrecomputedSource(up_probabilities(p_up, bars.index)), bars, start=bars.index[0],
                           symbol="sp500")
     page = write_report(result, tmp_path / "report")[0]
     shot = tmp_path / "screenshot.png"
-    run = subprocess.run([browser, *_CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
+    run = subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
                           f"--screenshot={shot}", page.resolve().as_uri()],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]

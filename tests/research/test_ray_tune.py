@@ -110,8 +110,8 @@ def test_asha_stops_a_bad_trial_the_study_records_it_as_pruned_and_a_trial_that_
     assert [t.params for t in result.study.trials] == queued
     good, bad, _ = result.study.trials
     assert [t.state.name for t in result.study.trials] == ["COMPLETE", "PRUNED", "FAIL"]
-    assert "a trial failed on Ray: ValueError: 802 feature rows after warm-up: expected at least window=5000" \
-        in caplog.text and "trial 2 fail {'lr': 0.01, 'window': 5000}" in caplog.text
+    assert ("a trial failed on Ray: signalstack.core.errors.InvalidInput: 802 feature rows after warm-up: expected "
+            "at least window=5000") in caplog.text and "trial 2 fail {'lr': 0.01, 'window': 5000}" in caplog.text
     assert list(good.intermediate_values) == [1, 2] and good.value == min(good.intermediate_values.values())
     assert good.user_attrs["fold_losses"] == [round(good.value, 6)]
     assert list(bad.intermediate_values) == [1] and bad.intermediate_values[1] > good.intermediate_values[1]

@@ -139,7 +139,9 @@ def test_a_killed_run_resumes_only_with_the_experiment_and_the_data_it_began_wit
     yaml_file.write_text(written)
 
     assert main(["run", "--resume", str(run), "--seeds", "3"]) == 1
-    assert "expected neither EXP.yaml nor --seeds beside it" in capsys.readouterr().err
+    assert "expected no EXP.yaml, --seeds or --mlflow beside it" in capsys.readouterr().err
+    assert main(["run", "--resume", str(run), "--mlflow", "sqlite:///never-made.db"]) == 1
+    assert "expected no EXP.yaml, --seeds or --mlflow beside it" in capsys.readouterr().err
     assert main(["run", "--resume", str(run)]) == 0
     metrics = json.loads((run / "metrics.json").read_text())
     assert comparable(metrics) == comparable(json.loads((uninterrupted / "metrics.json").read_text()))
