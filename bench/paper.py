@@ -1,4 +1,4 @@
-"""Paper-run speed in one run: replay throughput, bar-to-order latency, and 100 one-minute symbols.
+"""Paper-run speed in one run: replay throughput, bar-to-order latency, a ranked basket, and 100 one-minute symbols.
 
     python bench/paper.py [--model FILE.onnx] [--bars 3000] [--repeat 3] [--symbols 100] [--symbol-live 60]
                           [--journal-dir DIR] [--skip-server]
@@ -28,14 +28,25 @@ the figures are then the run's work, not a disk's fsync; give --journal-dir to m
       batched call: the same trades with no scoring per bar, so what is left is the paper run's
       own cost (feed checks, journal, Backtrader's live loop, the strategy): the ceiling any live
       scorer can approach;
+    - the in-process run again with `--notify` to a webhook on 127.0.0.1 in a process of its own
+      that answers 200 (the journal's heartbeat is on in every paper case): each fill, the start and
+      the stop POSTed from the notifier's thread while the bars go on;
+    - a `--top-k 1` run over three replay feeds of random walks on the same business days, but with
+      calendars of their own (one suspended for a sixth of them, one listed late, one delisted early
+      with a hole of its own): one account, one Cerebro, a thread per feed, rounds of bars of one
+      time; its bars are every bar of the three feeds;
     - the same with signals from `signalstack serve` on 127.0.0.1 in a process of its own
       (PaperConfig.server: one StreamSignals stream); its CPU column counts this process only.
-    Every paper case counts all the bars its feed delivered, history included. Issue 12's goal: the
-    in-process paper run at 0.4 x the crossover's bars/s or better; both readings are printed.
-(b) latency of each live bar, p50 / p99 in ms, from the journal of each paper run in (a): a bar's
-    "bar" event (written when the feed accepts the bar, before the strategy sees it) to its
-    "signal" event (scored; the strategy decides next), and to its "order" event for the bars
-    that placed one (decided; journaled before the broker gets the order).
+    Every paper case counts all the bars its feeds delivered, history included. Issue 12's goal: the
+    in-process paper run at 0.4 x the crossover's bars/s or better; both readings are printed. The
+    three-symbol run's bars/s is also given against the single-symbol run's.
+(b) latency of each live bar, p50 / p99 in ms, from the journal of each paper run in (a) (the
+    fastest of the in-process ones): a bar's "bar" event (written when the feed accepts the bar,
+    before the strategy sees it) to its "signal" event (scored; the strategy decides next), and to
+    its "order" event for the bars that placed one (decided; journaled before the broker gets the
+    order). Issue 18's goal: bar -> order with notifications on within 10% of the plain in-process
+    run's: the ratios of their p50s and p99s are printed for each round, the runs of a round taken
+    one after the other.
 (c) --symbols feeds of one-minute bars in one paper run (one process, a thread per feed, pace=0,
     bars_required + --symbol-live bars each): the live bars/s it sustained (from its first live
     bar to its last event) and its CPU use (process CPU time / wall time: 1.0 is one core busy,
@@ -59,6 +70,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -73,13 +85,17 @@ import pandas as pd
 # random walk, crossover and tiny model are shared rather than copied.
 from backtest import SmaCross, random_walk, timed_run, train_tiny
 
+from signalstack.paper.config import RankingSettings
 from signalstack.paper.journal import Journal
+from signalstack.paper.notify import NOTIFIED
 from signalstack.paper.runner import PaperConfig, PaperResult, run_paper
 from signalstack.plugin.settings import TradingSettings
 from signalstack.plugin.sources import OnnxSource, TailScorer
 
 STRATEGY = {"buy_threshold": 0.52, "sell_threshold": 0.48}
 """Thresholds near 0.5, so a barely trained model trades often and orders get measured."""
+PLAIN, NOTIFYING, RANKED = "paper, in process, incremental", "paper, in process, --notify", "paper, 3 symbols, --top-k 1"
+"""The cases issue 18's goals compare: bar -> order with notifications on against plain; three symbols' bars/s."""
 
 
 class Idle(bt.Strategy):
@@ -170,11 +186,72 @@ def _server(model: Path, scratch: Path) -> Iterator[str]:
         process.wait(timeout=30)
 
 
+_WEBHOOK = """
+import http.server
+
+class Answer(http.server.BaseHTTPRequestHandler):
+    posts = 0
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        Answer.posts += 1
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_GET(self):
+        body = str(Answer.posts).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+server = http.server.HTTPServer(("127.0.0.1", 0), Answer)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"""
+"""A webhook that answers every POST with 200 and a GET with the number of POSTs it took."""
+
+
+@contextmanager
+def _webhook() -> Iterator[str]:
+    """The URL of `_WEBHOOK` on 127.0.0.1, in a process of its own (as a desk's chat server is)."""
+    process = subprocess.Popen([sys.executable, "-c", _WEBHOOK], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        yield f"http://127.0.0.1:{int(process.stdout.readline())}/hook"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _posts(url: str) -> int:
+    """How many notifications the webhook at `url` has taken."""
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return int(answer.read())
+
+
 def _paper(model: Path | str, csv: Path, start: pd.Timestamp, journal: Path, *, server: str | None = None,
-           symbols: Sequence[tuple[str, Path]] = ()) -> PaperResult:
+           symbols: Sequence[tuple[str, Path]] = (), notify: Sequence[str] = (), top_k: int | None = None) -> PaperResult:
     """One paper run on replayed files (pace=0), trading from `start`; `symbols` (name, file) replace `csv`."""
     feeds = [f"{name}=replay:{path}?pace=0&start={start.isoformat()}" for name, path in symbols or [("W", csv)]]
-    return run_paper(PaperConfig(model=model, feeds=feeds, trading=TradingSettings(**STRATEGY), server=server), journal)
+    return run_paper(PaperConfig(model=model, feeds=feeds, trading=TradingSettings(**STRATEGY), server=server,
+                                 notify=tuple(notify), ranking=RankingSettings(top_k=top_k)), journal)
+
+
+def calendars(n: int, listed: int, first: int) -> dict[str, pd.DataFrame]:
+    """Three random walks on the business days of `random_walk(n)`, each on a calendar of its own (as
+    A-shares' calendars differ): "LATE" listed on day `listed`; of the days from `first` (the first
+    traded) on, "SUSP" suspended from 30% to 50% of them, "GONE" delisted after 80% with 5 days missing
+    from 60%."""
+    walks = [random_walk(n, seed) for seed in (11, 12, 13)]
+    day = [first + int((n - first) * share) for share in (0.3, 0.5, 0.6, 0.8)]
+    return {"SUSP": pd.concat([walks[0].iloc[:day[0]], walks[0].iloc[day[1]:]]),
+            "LATE": walks[1].iloc[listed:],
+            "GONE": pd.concat([walks[2].iloc[:day[2]], walks[2].iloc[day[2] + 5:day[3]]])}
 
 
 def latencies(journal: Path) -> dict[str, np.ndarray]:
@@ -223,16 +300,30 @@ def run(args: argparse.Namespace, scratch: Path, journals: Path) -> dict[str, An
     csv = scratch / "walk.csv"
     bars.to_csv(csv)
     start = bars.index[required]
-    figures: dict[str, Any] = {"rows": [], "latency": {}}
+    figures: dict[str, Any] = {"rows": [], "latency": {}, "rounds": [], "counts": {}, "notified": []}
+    listed = required // 8
+    basket = []
+    for name, walk in calendars(args.bars, listed, required + listed).items():
+        basket.append((name, scratch / f"{name}.csv"))
+        walk.to_csv(basket[-1][1])
+    ranked_start = bars.index[required + listed]  # LATE too has the model's history by then
 
     numbers = itertools.count()
 
-    def paper_case(label: str, served: str | None = None) -> tuple[str, int, float, float, int]:
+    def paper_case(label: str, served: str | None = None, begin: pd.Timestamp = start,
+                   **options: Any) -> tuple[str, int, float, float, int]:
         journal = journals / f"{next(numbers)}.sqlite"
-        result, _, cpu = _measured(lambda: _paper(model.stem if served else model, csv, start, journal,
-                                                  server=served))
-        figures["latency"][label] = latencies(journal)
+        result, _, cpu = _measured(lambda: _paper(model.stem if served else model, csv, begin, journal,
+                                                  server=served, **options))
+        figures["latency"][label], figures["counts"][label] = latencies(journal), result.status.counts
         return label, result.status.counts["bar"], _bar_loop(journal), cpu, result.status.counts["order"]
+
+    def notified_case() -> tuple[str, int, float, float, int]:
+        before = _posts(hook)
+        row = paper_case(NOTIFYING, notify=[hook])
+        counts = figures["counts"][NOTIFYING]  # (to send, taken): every document reached the webhook?
+        figures["notified"].append((sum(counts[kind] for kind in NOTIFIED), _posts(hook) - before))
+        return row
 
     def backtest_case(label: str, strategy: type[bt.Strategy], preload: bool) -> tuple[str, int, float, float, int]:
         (seconds, filled), _, cpu = _measured(lambda: timed_run(strategy, [bars], preload=preload))
@@ -252,15 +343,22 @@ def run(args: argparse.Namespace, scratch: Path, journals: Path) -> dict[str, An
         lambda: backtest_case("SMA(10/30) backtest, preloaded", SmaCross, True),
         lambda: backtest_case("SMA(10/30), bar by bar", SmaCross, False),
         lambda: backtest_case("nothing done per bar, bar by bar", Idle, False),
-        lambda: paper_case("paper, in process, incremental"), tail_case, looked_up_case,
+        lambda: paper_case(PLAIN), notified_case, tail_case, looked_up_case,
+        lambda: paper_case(RANKED, symbols=basket, top_k=1, begin=ranked_start),
     ]
     best: dict[str, tuple[str, int, float, float, int]] = {}
-    for _ in range(args.repeat):  # in turn, the fastest of each: other load on the machine is noise
-        for case in cases:
-            row = case()
-            if row[0] not in best or row[2] < best[row[0]][2]:
-                best[row[0]] = row
+    chosen: dict[str, int] = {}  # the round of each case's fastest run, whose latencies (b) shows
+    with _webhook() as hook:
+        for number in range(args.repeat):  # in turn, the fastest of each: other load on the machine is noise
+            for case in cases:
+                row = case()
+                if row[0] not in best or row[2] < best[row[0]][2]:
+                    best[row[0]], chosen[row[0]] = row, number
+            figures["rounds"].append(figures["latency"])
+            figures["latency"] = {}
     figures["rows"] = list(best.values())
+    figures["latency"] = {label: figures["rounds"][chosen[label]][label] for label in best
+                          if label in figures["rounds"][0]}
     if not args.skip_server:
         with _server(model, scratch) as target:
             figures["rows"].append(paper_case("paper, StreamSignals server", served=target))
@@ -296,16 +394,28 @@ def table(figures: dict[str, Any], args: argparse.Namespace) -> str:
         lines.append(f"  {label:<34}{n:>7}{wall:>9.2f}{speed:>9,.0f}{speed / preloaded[0]:>7.3f}"
                      f"{speed / bar_by_bar[0]:>7.3f}{cost * 1e6:>12,.0f}{preloaded[1] / cost:>7.3f}"
                      f"{bar_by_bar[1] / cost:>7.3f}{orders:>8}")
-    incremental, tail = by_label["paper, in process, incremental"], by_label["paper, in process, TailScorer"]
+    incremental, tail = by_label[PLAIN], by_label["paper, in process, TailScorer"]
     lines.append(f"  incremental against TailScorer: {incremental[0] / tail[0]:.2f} x the bars/s, "
                  f"{tail[1] / incremental[1]:.2f} x less CPU per bar")
     lines.append(f"  goal, paper in process >= 0.4 x the crossover's bars/s: {incremental[0] / bar_by_bar[0]:.3f} x "
                  f"the crossover run bar by bar as a live feed runs, {incremental[0] / preloaded[0]:.3f} x preloaded")
+    ranked = by_label[RANKED]
+    lines.append(f"  3 symbols, --top-k 1, one account: {ranked[0]:,.0f} bars/s = {ranked[0] / incremental[0]:.2f} x the "
+                 f"single-symbol run's, {ranked[1] / incremental[1]:.2f} x its CPU per bar")
     lines += ["(b) live bar -> signal / -> order, ms",
               f"  {'case':<34}{'bars':>7}{'signal p50':>12}{'p99':>9}{'orders':>8}{'order p50':>11}{'p99':>9}"]
     for label, lat in figures["latency"].items():
         lines.append(f"  {label:<34}{len(lat['signal']):>7}{_ms(lat['signal'], 50):>12}{_ms(lat['signal'], 99):>9}"
                      f"{len(lat['order']):>8}{_ms(lat['order'], 50):>11}{_ms(lat['order'], 99):>9}")
+    ratios = [[np.percentile(r[NOTIFYING]["order"], q) / np.percentile(r[PLAIN]["order"], q) for r in figures["rounds"]]
+              for q in (50, 99)]
+    shown = [", ".join(f"{ratio:.2f}" for ratio in each) for each in ratios]
+    lines.append(f"  goal, bar -> order with --notify within 10% of plain: --notify / plain, run against run in each "
+                 f"round: p50 {shown[0]} (median {np.median(ratios[0]):.2f}: "
+                 f"{'met' if np.median(ratios[0]) <= 1.1 else 'NOT met'}); p99 {shown[1]} (median "
+                 f"{np.median(ratios[1]):.2f}: {'met' if np.median(ratios[1]) <= 1.1 else 'NOT met'})")
+    lines.append("  the webhook took " + ", ".join(f"{taken} of {sent}" for sent, taken in figures["notified"])
+                 + " notifications (start, fills, stop)")
     s = figures["symbols"]
     needed = args.symbols / 60.0
     sustained = s["live"] / s["span"]
