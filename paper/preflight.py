@@ -53,10 +53,14 @@ def cold_start(symbol: str, found: int, required: int, start: pd.Timestamp, begi
             f"({required} per prediction, the start bar's included): {when}")
 
 
-def check_feeds(specs: Sequence[FeedSpec], required: int, allow_cold_start: bool) -> None:
+def check_feeds(specs: Sequence[FeedSpec], required: int, allow_cold_start: bool, *, ranked: bool = False) -> None:
     """Refuse, in one line, a run whose file feeds cannot trade as asked (see the module docstring).
 
+    A `--top-k` run (`ranked`) ranks a symbol once it has history enough, as its backtest does, so a symbol short
+    of it (listed after the start, say) is only logged; that run is refused when every symbol is short.
+
     Raises InvalidInput (BarsError for a file that names no bars)."""
+    short = []
     for spec in specs:
         if spec.path is None or (spec.kind == "tail" and not spec.path.is_file()):
             continue
@@ -78,8 +82,12 @@ def check_feeds(specs: Sequence[FeedSpec], required: int, allow_cold_start: bool
         found = bisect.bisect_left(times, spec.start)
         if found < required - 1 and not allow_cold_start:
             begins = times[required - 1].isoformat() if len(times) >= required else None
-            raise InvalidInput(cold_start(spec.symbol, found, required, spec.start, begins, feed_zone(spec))
-                               + " (give more history, or --allow-cold-start to trade without signals until then)")
+            short.append(cold_start(spec.symbol, found, required, spec.start, begins, feed_zone(spec)))
+    if short and (not ranked or len(short) == len(specs)):
+        raise InvalidInput("; ".join(short) + " (give more history, or --allow-cold-start to trade without signals "
+                           "until then)")
+    for line in short:
+        log.warning("%s: it is ranked from then on", line)
 
 
 def _accepted_times(spec: FeedSpec) -> list[dt.datetime]:

@@ -86,7 +86,7 @@ def run_paper(config: PaperConfig, journal_path: str | Path, *, max_pages: int |
         raise ValueError(f"feeds trade symbols {symbols}: expected distinct symbols (name them SYMBOL=replay:...)")
     source, described = _open_source(config)
     with _opened(source):
-        check_feeds(specs, source.bars_required, config.allow_cold_start)
+        check_feeds(specs, source.bars_required, config.allow_cold_start, ranked=config.ranking.top_k is not None)
         run = RunConfig(run_id=secrets.token_hex(6), **described,
                         feeds=tuple(RunFeed(spec.canonical(), spec.symbol, spec.pace, feed_zone(spec)) for spec in specs),
                         cash=config.trading.cash, commission=config.trading.commission,
@@ -125,12 +125,12 @@ def resume_paper(journal_path: str | Path, *, token: str | None = None, notify: 
                 check_unchanged(spec, states[spec.symbol])
         source = _reopen_source(run, token)
         _listen(journal, run, listeners)
-        journal.append(Resume({s: None if state.through is None else state.through.isoformat()
-                               for s, state in states.items()}), f"resume:{journal.counts()['resume'] + 1}")
-        log.info("paper run %s resumed after %s", run.run_id, ", ".join(
-            f"{s} {shown(None if state.through is None else state.through.isoformat(), run.zones.get(s))}"
-            for s, state in states.items()) or "no bar")
-        with notifier, _opened(source):
+        with notifier, _opened(source):  # the notifier listening before the resume is journaled, to announce it
+            journal.append(Resume({s: None if state.through is None else state.through.isoformat()
+                                   for s, state in states.items()}), f"resume:{journal.counts()['resume'] + 1}")
+            log.info("paper run %s resumed after %s", run.run_id, ", ".join(
+                f"{s} {shown(None if state.through is None else state.through.isoformat(), run.zones.get(s))}"
+                for s, state in states.items()) or "no bar")
             return _result(journal, _trade(journal, run, source, specs, states))
 
 

@@ -57,7 +57,8 @@ function card(label, html) {
 // The run's state: the status's own `state` where it has one, else what the journal's stop events say.
 function state(s) {
   if (s.state) {
-    return `<span class="state ${escape(s.state)}">${shown(s, "state", "text")}</span>`;
+    const why = s.state === "stopped" && s.stopped ? `: ${shown(s, "stopped.reason", "text")}` : "";
+    return `<span class="state ${escape(s.state)}">${shown(s, "state", "text")}${why}</span>`;
   }
   if (s.stopped) {
     return `<span class="state stopped">stopped: ${shown(s, "stopped.reason", "text")}</span>`;

@@ -87,11 +87,14 @@ def same_ids(events: Sequence[Event]) -> list[Event]:
             names[event.payload.order_id] = f"{event.symbol}|{event.time}|{numbers[event.symbol, event.time]}"
 
     def renamed(event: Event) -> Event:
-        order_id = getattr(event.payload, "order_id", None)
+        payload = event.payload
+        if getattr(payload, "open_orders", None):  # a --top-k run's account names its open orders
+            payload = replace(payload, open_orders=tuple(names.get(o, o) for o in payload.open_orders))
+        order_id = getattr(payload, "order_id", None)
         if order_id is None:
-            return event
+            return replace(event, payload=payload)
         name = names[order_id]
-        return replace(event, key=event.key.replace(order_id, name), payload=replace(event.payload, order_id=name))
+        return replace(event, key=event.key.replace(order_id, name), payload=replace(payload, order_id=name))
 
     return [renamed(event) for event in events]
 

@@ -54,7 +54,7 @@ def test_flags_alone_still_need_model_feed_and_journal(tmp_path: Path, capsys: p
 
 @pytest.mark.parametrize(("settings", "error"), [
     ({"max_loss": 0.1}, "max_loss: unknown key (did you mean 'max_gross'? expected one of model, server, "
-                        "signal_timeout, feeds, journal, tls_ca, tls_cert, tls_key, line, "),
+                        "signal_timeout, feeds, journal, notify, tls_ca, tls_cert, tls_key, line, "),
     ({"feed": "replay:x.csv"}, "feed: unknown key (did you mean 'feeds'? expected one of"),
     ({"stake": "lots"}, "stake: 'lots', expected a number"),
     ({"allow_short": "yes"}, "allow_short: 'yes', expected true or false"),

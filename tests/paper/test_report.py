@@ -119,7 +119,8 @@ def test_report_of_a_run_too_short_to_warm_up_works_without_a_signal(
     cold = journal_dir / "cold.csv"
     replay_bars.iloc[:12].to_csv(cold)  # fewer bars than the window and the features' warm-up together
     journal, start = journal_dir / "cold.sqlite", replay_bars.index[2].date().isoformat()
-    run = run_paper(PaperConfig(model=paper_model, feeds=[f"replay:{cold}?pace=0&start={start}"]), journal)
+    run = run_paper(PaperConfig(model=paper_model, feeds=[f"replay:{cold}?pace=0&start={start}"],
+                                allow_cold_start=True), journal)
     assert journal_count(journal, "signal") == 0 and run.fills.empty
     assert main(["paper", "report", "--journal", str(journal), "--out", str(tmp_path / "cold")]) == 0
     assert {p.name for p in (tmp_path / "cold").iterdir()} == REPORT_FILES
