@@ -427,7 +427,7 @@ def test_a_grpc_run_that_dies_frees_its_address(paper_model: Path, tmp_path: Pat
 
 VENDOR_FEED_PAGE = Path(__file__).resolve().parents[2] / "docs" / "how-to" / "vendor-feed.md"
 (ADAPTER,) = re.findall(r'^```python title="vendor_adapter.py"\n(.*?)^```$', VENDOR_FEED_PAGE.read_text(),
-                        flags=re.M | re.S)
+                        flags=re.MULTILINE | re.DOTALL)
 """The vendor adapter of the how-to guide (docs/how-to/vendor-feed.md), read from the page: run as written."""
 
 
