@@ -212,7 +212,7 @@ _NO_VALUES = (math.nan, math.nan, math.nan, math.nan, math.nan)
 @dataclass(frozen=True)
 class BarLayout:
     """Where a CSV of bars keeps its values, read from its header (comma, tab or semicolon separated, names
-    in any case): Yahoo's, Stooq's, Backtrader's, MetaTrader's layouts (README's Data section) and more.
+    in any case): Yahoo's, Stooq's, Backtrader's, MetaTrader's layouts (docs/how-to/own-bars.md) and more.
     Backtrader's minute files carry date and time as two fields under a header that names only `Date`:
     such a row has one field more than the header and a time-like field right after the date, and is
     read by `split`. Any other row with more fields than the header is refused.

@@ -13,7 +13,8 @@ PAGES: list[tuple[str, str, list[tuple[str, list[str]]]]] = [
         ("signalstack.core.model", ["OnnxModel"]),
         ("signalstack.core.card", ["ModelCard", "TensorInfo"]),
         ("signalstack.core.settings", ["Settings", "parse", "load_yaml", "json_schema"]),
-        ("signalstack.core.errors", ["SignalstackError", "InvalidInput", "LimitExceeded", "SettingsError"]),
+        ("signalstack.core.errors", ["SignalstackError", "InvalidInput", "LimitExceeded", "SettingsError",
+                                     "NotFound"]),
     ]),
     ("plugin.md", "Backtrader plugin: sources, strategies, backtests", [
         ("signalstack.plugin.sources", ["SignalSource", "OnnxSource", "GrpcSource", "PrecomputedSource",

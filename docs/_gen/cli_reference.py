@@ -20,9 +20,12 @@ def page() -> str:
     root = _parser()
     out = ["# Command line\n",
            ("Generated from the parsers of `signalstack` when this site was built: every subcommand, every flag, "
-            "its default and its help. `signalstack COMMAND --help` prints the same. Errors are one line on "
-            "stderr with exit status 1, a bug as one line naming the file that holds its traceback; `--debug` prints "
-            "the traceback instead, `-v` adds debug logging.\n"),
+            "its default and its help. `signalstack COMMAND --help` prints the same, each default the library's "
+            "own constant; `signalstack --version` prints the version. A mistake in what you gave a command (a "
+            "flag, a file, a setting) is one line on stderr, `signalstack COMMAND: error: ...`, with exit status 1. "
+            "Anything else is a bug in signalstack: one line saying so, with the exception and the temporary file "
+            "holding its traceback to attach to a report on the issue tracker, also exit status 1; `--debug` "
+            "prints the traceback instead, `-v` adds debug logging, Ctrl-C exits 130.\n"),
            _section(root, ["signalstack"], None, level=2)]
     for words, parser, help_text in _commands(root, ["signalstack"]):
         out.append(_section(parser, words, help_text, level=min(len(words), 4)))

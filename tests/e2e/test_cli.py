@@ -1,4 +1,4 @@
-"""The README's commands, run as a user runs them: real processes, a real server on 127.0.0.1."""
+"""The commands the README and the docs show, run as a user runs them: real processes, a real server on 127.0.0.1."""
 
 import argparse
 import json

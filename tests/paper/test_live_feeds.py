@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -424,31 +425,13 @@ def test_a_grpc_run_that_dies_frees_its_address(paper_model: Path, tmp_path: Pat
         make_feed(parse_feed(f"SPY=grpc:{address}"), journal, None).stop()  # listens there again
 
 
-ADAPTER = '''"""A vendor adapter: forward each bar the vendor closes to a paper run's grpc feed, one stream per bar."""
-import os
-import sys
-
-from signalstack.paper.push_client import push_bars
-
-TARGET = os.environ.get("SIGNALSTACK_FEED", "127.0.0.1:50061")  # HOST:PORT of --feed SYMBOL=grpc:HOST:PORT
+VENDOR_FEED_PAGE = Path(__file__).resolve().parents[2] / "docs" / "how-to" / "vendor-feed.md"
+(ADAPTER,) = re.findall(r'^```python title="vendor_adapter.py"\n(.*?)^```$', VENDOR_FEED_PAGE.read_text(),
+                        flags=re.MULTILINE | re.DOTALL)
+"""The vendor adapter of the how-to guide (docs/how-to/vendor-feed.md), read from the page: run as written."""
 
 
-def vendor_bars():
-    """Your market data here; this vendor writes SYMBOL,TIME,OPEN,HIGH,LOW,CLOSE,VOLUME lines to stdin."""
-    for line in sys.stdin:
-        symbol, when, *values = line.strip().split(",")
-        yield (symbol, when, *map(float, values))
-
-
-for bar in vendor_bars():
-    ack = push_bars(TARGET, [bar], timeout=30)  # returns once the run has journaled the bar
-    for rejection in ack.rejections:
-        print(f"rejected {rejection.symbol} {rejection.time}: {rejection.reason}", file=sys.stderr)
-'''
-"""The vendor adapter of the README (Paper trading, feeds), line for line."""
-
-
-def test_the_readme_vendor_adapter_pushes_bars_and_reports_rejections(tmp_path: Path) -> None:
+def test_the_guide_vendor_adapter_pushes_bars_and_reports_rejections(tmp_path: Path) -> None:
     address = f"127.0.0.1:{free_port()}"
     vendor = "SPY,2020-01-02,10,11,9,10.5,100\nSPY,2020-01-03,10,10.2,9,10.5,100\nDIA,2020-01-03,1,1,1,1,1\n" \
              "SPY,2020-01-06T00:00:00Z,10.5,12,10,11.5,250\n"
