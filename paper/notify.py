@@ -39,8 +39,12 @@ from .journal import Event, Journal, JournalError
 
 log = logging.getLogger(__name__)
 
-NOTIFIED = frozenset({"config", "resume", "fill", "risk", "stop"})
+NOTIFIED = frozenset({"config", "resume", "fill", "risk", "stale", "stop"})
 """The kinds of journal event a notification is sent for (`config`: the run's start)."""
+STEP_ENDS = frozenset({"config", "resume", "snapshot", "portfolio", "stop"})
+"""Kinds after which no bar is being handled: the documents of a bar's fills, risk and stale events wait for its
+snapshot, so that their POSTs run between bars instead of competing with the bar's scoring and order for the
+interpreter (measured: a bar's order p99 doubled with them sent at once; bench/README.md)."""
 QUEUE_SIZE = 256
 """Documents waiting per URL; beyond it a new one is dropped (logged and journaled), never waited for."""
 ATTEMPTS = 3
@@ -93,6 +97,9 @@ def _said(event: Event) -> str:
             action = {"cut": "order cut", "blocked": "order blocked"}.get(p.action, p.action or "no action")
             return (f"{event.symbol} risk limit {p.limit}: {p.value:.4g} against {p.threshold:.4g} ({action})"
                     f"{on}")
+        case "stale":
+            return (f"{event.symbol} had no fresh signal for {p.bars} bars: position {p.position:g} "
+                    f"{'flattened' if p.action == 'flatten' else 'held'}{on}")
         case "stop":
             return f"stopped: {p.reason}{' (flattening positions)' if p.flatten else ''}" + (
                 f": {p.error}" if p.error else "")
@@ -110,6 +117,8 @@ class Notifier:
     def __init__(self, urls: Sequence[str], journal: Journal, run_id: str) -> None:
         self._journal, self._run_id = journal, run_id
         self._senders = [_Sender(webhook_url(url), self._failed) for url in urls]
+        self._pending: list[dict[str, Any]] = []  # the documents of the bar being handled (STEP_ENDS)
+        self._taking = threading.Lock()  # feeds of their own accounts journal from threads of their own
         self._closed = False  # no new document is taken
         self._done = False  # the journal may close: a failure is logged only
         self._lock = threading.Lock()
@@ -125,18 +134,30 @@ class Notifier:
         self.close()
 
     def announce(self, event: Event) -> None:
-        """Queue `event`'s document for every URL when it is a kind people hear of; returns at once."""
-        if event.kind not in NOTIFIED or self._closed:
+        """Take `event`'s document when it is a kind people hear of, and queue what was taken for every URL once
+        the bar is handled (`STEP_ENDS`); returns at once."""
+        if self._closed:
             return
-        document = notification(event, self._run_id)
-        for sender in self._senders:
-            sender.put(document)
+        with self._taking:
+            if event.kind in NOTIFIED:
+                self._pending.append(notification(event, self._run_id))
+            if event.kind not in STEP_ENDS or not self._pending:
+                return
+            documents, self._pending = self._pending, []
+        for document in documents:
+            for sender in self._senders:
+                sender.put(document)
 
     def close(self) -> None:
         """Let the senders deliver for up to `DRAIN_S` seconds in all, then journal what is left undelivered."""
         if self._closed:
             return
         self._closed = True
+        with self._taking:
+            documents, self._pending = self._pending, []
+        for document in documents:  # a bar that never ended (the run failed inside it)
+            for sender in self._senders:
+                sender.put(document)
         ends = time.monotonic() + DRAIN_S
         for sender in self._senders:
             sender.finish(ends)

@@ -162,3 +162,18 @@ def test_a_notify_url_that_is_not_http_is_named_without_its_path(capsys: pytest.
     assert PaperConfig(model="m.onnx", feeds=["replay:x.csv"], notify="https://hooks.example/x").notify == (
         "https://hooks.example/x",)
     assert notify.target("https://hooks.example:8443/services/T/B/C?x=1") == "https://hooks.example:8443"
+
+
+def test_a_stale_policy_action_is_said_in_one_line_and_waits_for_the_bar_to_end() -> None:
+    """The stale-signal policy's action is notified; a bar's documents are queued once its snapshot is journaled."""
+    from signalstack.paper.events import Stale
+    from signalstack.paper.journal import Event
+    from signalstack.paper.notify import STEP_ENDS, notification
+
+    event = Event(7, 1_600_000_000.0, "stale", "stale:spx:3", "spx", "2020-01-02T00:00:00",
+                  Stale(bars=3, action="flatten", position=12.0, since="2019-12-30T00:00:00"))
+    document = notification(event, "run1")
+    assert document["text"] == ("signalstack paper run1: spx had no fresh signal for 3 bars: position 12 flattened "
+                                "on the bar of 2020-01-02T00:00:00")
+    assert document["data"] == {"bars": 3, "action": "flatten", "position": 12.0, "since": "2019-12-30T00:00:00"}
+    assert "snapshot" in STEP_ENDS and not {"fill", "risk", "stale"} & STEP_ENDS
