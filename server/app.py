@@ -19,6 +19,7 @@ import threading
 from collections.abc import Mapping
 from concurrent import futures
 from types import TracebackType
+from typing import cast
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -73,15 +74,17 @@ class SignalServer:
                                    interceptors=[TokenAuth(self.tokens)] if self.tokens else None)
         plane = DataPlane(self.repository, Batchers(options.batching, options.model_batching), self.stopping)
         methods = _Methods()
-        pb_grpc.add_SignalServiceServicer_to_server(SignalServicer(plane, compute=calls), methods)
-        oip_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(plane), methods)
+        # The generated functions take a server and call only the two methods `_Methods` has.
+        registry = cast(grpc.Server, methods)
+        pb_grpc.add_SignalServiceServicer_to_server(SignalServicer(plane, compute=calls), registry)
+        oip_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(plane), registry)
         self.health = _health(self.repository)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, methods)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, registry)
         # signalstack's messages live in their own descriptor pool (so Triton's and KServe's generated
         # code can share the process): reflection describes the services from a pool holding all four.
         described = [SERVICE_NAME, INFERENCE_SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                      reflection.SERVICE_NAME]
-        reflection.enable_server_reflection(described, methods, pool=for_services(described))
+        reflection.enable_server_reflection(described, registry, pool=for_services(described))
         for service, handlers in methods.services.items():
             handlers = served(handlers, calls)
             self._server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
@@ -146,7 +149,8 @@ class _Health(health.HealthServicer):
     def Check(self, request: health_pb2.HealthCheckRequest,
               context: grpc.ServicerContext) -> health_pb2.HealthCheckResponse:
         response = super().Check(request, context)
-        if context.code() == grpc.StatusCode.NOT_FOUND:
+        # code() is gRPC's (experimental) reading of the status set so far; types-grpcio does not declare it.
+        if context.code() == grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
             context.set_details(f"no health status for {request.service[:100]!r} (expected '', a service name "
                                 "or a loaded model's name)")
         return response

@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 Inputs = Mapping[str, np.ndarray]
 """Arrays by tensor name, all with the same number of samples on axis 0."""
 
+Outputs = dict[str, np.ndarray]
+"""Every output of a model by name, in the model's order."""
+
 
 def _samples(x: Inputs) -> int:
     return len(next(iter(x.values())))
@@ -51,7 +54,7 @@ class _Call:
         self.wake: queue.SimpleQueue[bool] = queue.SimpleQueue()
         self.lead = lead  # holds a turn
         self.taken = False  # in a batch, running or done
-        self.result: Inputs | None = None
+        self.result: Outputs | None = None
         self.error: BaseException | None = None
 
     @property
@@ -77,7 +80,7 @@ class Batcher:
         self._batch_sizes = metrics.BATCH.labels(*labels)
         self._depth = metrics.QUEUE.labels(*labels)
 
-    def predict(self, model: OnnxModel, inputs: Inputs) -> Inputs:
+    def predict(self, model: OnnxModel, inputs: Inputs) -> Outputs:
         """`model`'s outputs by name for its raw inputs by name, batched with concurrent calls."""
         x = model.check_inputs(inputs)
         n = _samples(x)
@@ -116,7 +119,7 @@ class Batcher:
                 self._pass_turn()
         if call.error is not None:
             raise call.error
-        return cast(Inputs, call.result)
+        return cast(Outputs, call.result)
 
     def _next_batch(self, call: _Call) -> list[_Call]:
         """The oldest queued calls holding at most max_batch_size windows; empty once `call` is in another's batch.
@@ -128,7 +131,8 @@ class Batcher:
             while (delay and not call.taken and self._queue and self._queued < limit
                    and (wait := self._queue[0].arrived + delay - time.monotonic()) > 0):
                 self._cond.wait(wait)
-            batch, size = [], 0
+            batch: list[_Call] = []
+            size = 0
             if not call.taken:
                 while self._queue and (not batch or size + self._queue[0].n <= limit):
                     batch.append(self._queue.popleft())
@@ -186,7 +190,7 @@ class Batchers:
     def policy(self, name: str) -> BatchPolicy:
         return self.per_model.get(name, self.default)
 
-    def predict(self, model: OnnxModel, inputs: Inputs) -> Inputs:
+    def predict(self, model: OnnxModel, inputs: Inputs) -> Outputs:
         """`model`'s outputs by name for its inputs by name, through its batching queue."""
         batcher = self._batchers.get(model)
         if batcher is None:  # made under the lock, so that concurrent first calls share one queue

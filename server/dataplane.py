@@ -18,12 +18,9 @@ from signalstack.core.featurizer import Bars
 from signalstack.core.inputs import check_finite
 from signalstack.core.model import OnnxModel
 
-from .batching import Batchers
+from .batching import Batchers, Outputs
 from .repository import ModelNotFound, ModelRepository
 from .streaming import MAX_SYMBOLS, SignalStream
-
-Outputs = dict[str, np.ndarray]
-"""Every output of a model by name, in the model's order."""
 
 
 class DataPlane:

@@ -25,7 +25,7 @@ def serve(options: ServeOptions) -> None:
              "windows", options.workers, "as set" if given.workers else f"for {cores()} cores",
              options.call_threads, options.batching.instances,
              "as set" if given.batching.instances else "one per core", options.batching.max_batch_size)
-    if options.workers > 1:
+    if (options.workers or 1) > 1:
         root = options.models_dir
         if not root.is_dir() or not any(root.glob("*.onnx")) and not any(root.glob(f"*/*/{MODEL_FILE}")):
             raise no_models(root)  # refused here, in one line, rather than by every worker

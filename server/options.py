@@ -65,7 +65,7 @@ class BatchPolicy(_Positional):
         return self if self.instances is not None else self.model_copy(update={"instances": max(1, cores)})
 
 
-TRITON_BATCHING = BatchPolicy(64, 100)
+TRITON_BATCHING = BatchPolicy(max_batch_size=64, max_delay_us=100)
 """Dynamic batching written into the config.pbtxt of a Triton export: Triton batches across processes,
 so a short wait for company pays off there."""
 

@@ -26,7 +26,9 @@ from .repository import ModelNotFound
 
 log = logging.getLogger(__name__)
 
-Handler = TypeVar("Handler", bound=Callable[..., Any])
+_Servicer = TypeVar("_Servicer")
+_Request = TypeVar("_Request")
+_Response = TypeVar("_Response")
 
 _CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (ModelNotFound, grpc.StatusCode.NOT_FOUND),
@@ -77,12 +79,14 @@ def _count(method: str, call: Call, code: grpc.StatusCode, started: float | None
         children[1].observe(time.perf_counter() - started)
 
 
-def unary(handler: Handler) -> Handler:
-    """Wrap a `(self, request, context, call)` handler answering with one message."""
+def unary(handler: Callable[[_Servicer, _Request, grpc.ServicerContext, Call], _Response]) -> \
+        Callable[[_Servicer, _Request, grpc.ServicerContext], _Response]:
+    """Wrap a `(self, request, context, call)` handler answering with one message: the `(self, request, context)`
+    method gRPC calls."""
     method = handler.__name__
 
     @functools.wraps(handler)
-    def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+    def wrapper(self: _Servicer, request: _Request, context: grpc.ServicerContext) -> _Response:
         started, call = time.perf_counter(), Call()
         try:
             response = handler(self, request, context, call)
@@ -93,15 +97,17 @@ def unary(handler: Handler) -> Handler:
         _count(method, call, grpc.StatusCode.OK, started)
         return response
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
-def streaming(handler: Handler) -> Handler:
-    """Wrap a `(self, requests, context, call)` generator answering with a stream of messages."""
+def streaming(handler: Callable[[_Servicer, Iterator[_Request], grpc.ServicerContext, Call], Iterator[_Response]]) \
+        -> Callable[[_Servicer, Iterator[_Request], grpc.ServicerContext], Iterator[_Response]]:
+    """Wrap a `(self, requests, context, call)` generator answering with a stream of messages: the
+    `(self, requests, context)` method gRPC calls."""
     method = handler.__name__
 
     @functools.wraps(handler)
-    def wrapper(self: Any, requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
+    def wrapper(self: _Servicer, requests: Iterator[_Request], context: grpc.ServicerContext) -> Iterator[_Response]:
         call = Call()
         metrics.STREAMS.inc()
         code = grpc.StatusCode.CANCELLED  # unless it ends one of the ways below
@@ -117,7 +123,7 @@ def streaming(handler: Handler) -> Handler:
             metrics.STREAMS.dec()
             _count(method, call, code, None)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 class _Undecodable:
@@ -149,33 +155,43 @@ def _tolerant(handler: grpc.RpcMethodHandler, unary_pool: futures.ThreadPoolExec
     kind = getattr(getattr(decode, "__self__", None), "DESCRIPTOR", None)
     expected = kind.full_name if kind is not None else "request message"
 
-    def deserialize(data: bytes) -> Any:
-        try:
-            return decode(data)
-        except Exception as exc:  # protobuf's DecodeError, or anything a custom deserializer raises
-            return _Undecodable(f"request of {len(data)} bytes is not a valid {expected} ({exc})")
-
     def checked(requests: Iterator[Any]) -> Iterator[Any]:
         for request in requests:
             if isinstance(request, _Undecodable):
                 raise InvalidInput(request.message)
             yield request
 
+    run: Callable[[Any, grpc.ServicerContext], Any]
     if handler.request_streaming:
-        behaviour = handler.stream_stream or handler.stream_unary
+        streamed = handler.stream_stream or handler.stream_unary
+        assert streamed is not None  # gRPC's handler of a request stream carries one of the two
 
         def run(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
-            return behaviour(checked(requests), context)
+            return streamed(checked(requests), context)
     else:
-        behaviour = handler.unary_unary or handler.unary_stream
+        answer = handler.unary_unary or handler.unary_stream
+        assert answer is not None  # gRPC's handler of a single request carries one of the two
 
         def run(request: Any, context: grpc.ServicerContext) -> Any:
             if isinstance(request, _Undecodable):
                 log.info("%s refused: INVALID_ARGUMENT %s", expected, request.message)
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
-            return behaviour(request, context)
+            return answer(request, context)
 
         if handler.unary_unary is not None:
+            # gRPC reads this (experimental) attribute off the behaviour function; no type declares it.
             run.experimental_thread_pool = unary_pool  # type: ignore[attr-defined]
-    return method_handler(handler, run, request_deserializer=decode and deserialize,
+    return method_handler(handler, run, request_deserializer=decode and _never_raising(decode, expected),
                           response_serializer=handler.response_serializer)
+
+
+def _never_raising(decode: Callable[[bytes], Any], expected: str) -> Callable[[bytes], Any]:
+    """`decode`, answering an `_Undecodable` that names the `expected` message where it would raise."""
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return decode(data)
+        except Exception as exc:  # protobuf's DecodeError, or anything a custom deserializer raises
+            return _Undecodable(f"request of {len(data)} bytes is not a valid {expected} ({exc})")
+
+    return deserialize

@@ -47,7 +47,8 @@ class RollingBars:
 
     def append(self, bar: Sequence[float]) -> None:
         """Add one bar: values in `COLUMNS` order."""
-        self._bars.append(tuple(bar))  # type: ignore[arg-type]
+        open_, high, low, close, volume = bar
+        self._bars.append((open_, high, low, close, volume))
 
     def bars(self) -> list[Bar]:
         return list(self._bars)
@@ -88,7 +89,7 @@ class SignalStream:
             return Signal(needed, None)
         # the rows themselves, not a copy: a stream's bars are scored one after the other, so this is
         # answered before its next bar shifts them
-        return Signal(0, self._batchers.predict(model, {model.bars_input.name: rows.input()}))
+        return Signal(0, self._batchers.predict(model, {rows.info.name: rows.input()}))
 
     def input(self, model: OnnxModel, symbol: str) -> LiveRows:
         """`model`'s bars input for `symbol` after the bar `add` took last: one new row, or, for a version

@@ -111,4 +111,6 @@ class TlsFiles:
             raise ValueError(f"tls_cert {cert} and tls_key {key}: expected both or neither")
         if client_ca is not None and cert is None:
             raise ValueError(f"tls_client_ca {client_ca} without tls_cert: client certificates need TLS")
-        return cls(Path(cert), Path(key), client_ca and Path(client_ca)) if cert is not None else None
+        if cert is None or key is None:  # both or neither, as checked above
+            return None
+        return cls(Path(cert), Path(key), client_ca and Path(client_ca))
