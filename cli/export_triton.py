@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from signalstack.server.options import TRITON_BATCHING
+from signalstack.server.options import TRITON_BATCHING, BatchPolicy
+
+from .flags import settings_from
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -22,8 +24,7 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from signalstack.server.options import BatchPolicy
     from signalstack.server.triton import export_triton
 
-    for path in export_triton(args.models, args.out, batching=BatchPolicy(args.max_batch_size, args.max_delay_us)):
+    for path in export_triton(args.models, args.out, batching=settings_from(BatchPolicy, args)):
         print(f"wrote {path}")

@@ -43,6 +43,7 @@ import backtrader as bt
 import pandas as pd
 
 from signalstack.core.bars import RawBar, bar_problem, read_rows
+from signalstack.core.errors import SettingsError
 from signalstack.core.times import as_time, date_number
 
 from .events import Bar, Rejected, Stop
@@ -110,7 +111,7 @@ def parse_feed(text: str) -> FeedSpec:
     """A `FeedSpec` from one of `FEED_FORMS`.
 
     A file feed's symbol defaults to the file's stem; a grpc feed must name its symbol, which the pushed
-    bars name. Raises ValueError naming the bad part.
+    bars name. Raises SettingsError naming the bad part.
     """
     symbol = None
     named = _SYMBOL_PREFIX.match(text)
@@ -120,15 +121,15 @@ def parse_feed(text: str) -> FeedSpec:
         rest = text
     kind, sep, body = rest.partition(":")
     if not sep or kind not in _OPTIONS:
-        raise ValueError(f"feed {text!r}: kind {kind if sep else rest!r}, expected {FEED_FORMS}")
+        raise SettingsError(f"feed {text!r}: kind {kind if sep else rest!r}, expected {FEED_FORMS}")
     location, _, query = body.partition("?")
     if not location:
-        raise ValueError(f"feed {text!r}: nothing after {kind}: (expected {FEED_FORMS})")
+        raise SettingsError(f"feed {text!r}: nothing after {kind}: (expected {FEED_FORMS})")
     options = {key: values[-1] for key, values in parse_qs(query, keep_blank_values=True).items()}
     unknown = sorted(set(options) - set(_OPTIONS[kind]))
     if unknown:
-        raise ValueError(f"feed {text!r}: unknown option(s) {', '.join(unknown)} "
-                         f"(a {kind} feed takes {' and '.join(_OPTIONS[kind])})")
+        raise SettingsError(f"feed {text!r}: unknown option(s) {', '.join(unknown)} "
+                            f"(a {kind} feed takes {' and '.join(_OPTIONS[kind])})")
     pace = _seconds(text, options, "pace", at_least_zero=True) or 0.0
     idle = _seconds(text, options, "idle", at_least_zero=False)
     start = None
@@ -136,23 +137,23 @@ def parse_feed(text: str) -> FeedSpec:
         try:
             start = as_time(options["start"])
         except ValueError:
-            raise ValueError(f"feed {text!r}: start {options['start']!r}, expected a date or datetime") from None
+            raise SettingsError(f"feed {text!r}: start {options['start']!r}, expected a date or datetime") from None
     if kind == "grpc":
         if symbol is None:
-            raise ValueError(f"feed {text!r}: no symbol, expected SYMBOL=grpc:HOST:PORT (the symbol the pushed "
-                             "bars name)")
+            raise SettingsError(f"feed {text!r}: no symbol, expected SYMBOL=grpc:HOST:PORT (the symbol the pushed "
+                                "bars name)")
         files = {name: _file(text, options, name) for name in ("token_file", "tls_cert", "tls_key")}
         if (files["tls_cert"] is None) != (files["tls_key"] is None):
-            raise ValueError(f"feed {text!r}: tls_cert {files['tls_cert']} and tls_key {files['tls_key']}: expected "
-                             "both or neither")
+            raise SettingsError(f"feed {text!r}: tls_cert {files['tls_cert']} and tls_key {files['tls_key']}: expected "
+                                "both or neither")
         return FeedSpec(text=text, path=None, symbol=symbol, start=start, kind=kind,
                         address=_address(text, location), idle=idle, **files)
     path = Path(location).expanduser().resolve()
     if kind == "replay" and not path.is_file():
-        raise ValueError(f"feed {text!r}: {path} is not a file (expected a CSV or Parquet file of OHLCV bars)")
+        raise SettingsError(f"feed {text!r}: {path} is not a file (expected a CSV or Parquet file of OHLCV bars)")
     if kind == "tail" and (path.is_dir() or not path.parent.is_dir()):
-        raise ValueError(f"feed {text!r}: {path} is {'a folder' if path.is_dir() else 'in no existing folder'} "
-                         "(expected a CSV file of OHLCV bars, or its future path in an existing folder)")
+        raise SettingsError(f"feed {text!r}: {path} is {'a folder' if path.is_dir() else 'in no existing folder'} "
+                            "(expected a CSV file of OHLCV bars, or its future path in an existing folder)")
     return FeedSpec(text=text, path=path, symbol=symbol or path.stem, pace=pace, start=start, kind=kind, idle=idle)
 
 
@@ -162,8 +163,8 @@ def _file(text: str, options: dict[str, str], name: str) -> Path | None:
         return None
     path = Path(options[name]).expanduser().resolve()
     if not path.is_file():
-        raise ValueError(f"feed {text!r}: {name} {path} is not a file (expected "
-                         f"{'a file of bearer tokens, one per line' if name == 'token_file' else 'a PEM file'})")
+        raise SettingsError(f"feed {text!r}: {name} {path} is not a file (expected "
+                            f"{'a file of bearer tokens, one per line' if name == 'token_file' else 'a PEM file'})")
     return path
 
 
@@ -177,7 +178,7 @@ def _seconds(text: str, options: dict[str, str], name: str, at_least_zero: bool)
         value = math.nan
     if not (math.isfinite(value) and (value >= 0 if at_least_zero else value > 0)):
         bound = ">= 0" if at_least_zero else "> 0"
-        raise ValueError(f"feed {text!r}: {name} {options[name]!r}, expected seconds {bound}")
+        raise SettingsError(f"feed {text!r}: {name} {options[name]!r}, expected seconds {bound}")
     return value
 
 
@@ -185,7 +186,7 @@ def _address(text: str, location: str) -> str:
     """HOST:PORT of a grpc feed, checked (an IPv6 host in brackets: [::1]:50061)."""
     host, sep, port = location.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"feed {text!r}: address {location!r}, expected HOST:PORT with a port from 1 to 65535")
+        raise SettingsError(f"feed {text!r}: address {location!r}, expected HOST:PORT with a port from 1 to 65535")
     return f"{host}:{int(port)}"
 
 

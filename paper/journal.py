@@ -47,6 +47,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, Self, TypeVar
 
+from signalstack.core.errors import SignalstackError
+
 from .events import KINDS, SCHEMA, Payload, RunConfig
 from .lease import Holder, Lease
 
@@ -90,8 +92,11 @@ CREATE TABLE IF NOT EXISTS sessions (
 """
 
 
-class JournalError(RuntimeError):
-    """The journal cannot be opened, written or trusted; the run stops before acting."""
+class JournalError(SignalstackError, RuntimeError):
+    """The journal cannot be opened, written or trusted; the run stops before acting.
+
+    Also a RuntimeError, the class it was before errors had one root, so that existing `except` clauses still
+    catch it."""
 
 
 P = TypeVar("P", bound=Payload)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from signalstack.core.errors import SignalstackError
+from signalstack.core.errors import NotFound, SignalstackError
 
 from .events import Stop
 from .journal import Journal
@@ -40,7 +40,7 @@ def request_stop(journal: str | Path, flatten: bool = False) -> Path:
     no process runs it (stopped, crashed, or ending as the switch was set)."""
     path = Path(journal)
     if not path.is_file():
-        raise ValueError(f"journal {path}: no such file (expected the --journal of a `paper run`)")
+        raise NotFound(f"journal {path}: no such file (expected the --journal of a `paper run`)")
     with Journal(path, readonly=True) as read:
         run = read.config()
     not_running = NotRunning(f"run {run.run_id} is not running (no process holds journal {path}): nothing to stop, "

@@ -36,6 +36,7 @@ from pathlib import Path
 import grpc
 import pandas as pd
 
+from signalstack.core.errors import SettingsError
 from signalstack.core.times import as_time
 from signalstack.protos.signalstack.v1 import feeds_pb2 as pb
 from signalstack.protos.signalstack.v1 import feeds_pb2_grpc as pb_grpc
@@ -138,8 +139,8 @@ class PushEndpoint:
         except RuntimeError:  # newer grpcio raises where older ones return 0
             port = 0
         if not port:
-            raise ValueError(f"feed grpc:{address}: cannot listen at {address} (taken, or not an address of this "
-                             "machine); expected a free HOST:PORT")
+            raise SettingsError(f"feed grpc:{address}: cannot listen at {address} (taken, or not an address of this "
+                                "machine); expected a free HOST:PORT")
         self._server.start()
         log.info("BarFeed endpoint listening at %s (%s, %s)", address, "TLS" if credentials else "plain text",
                  "bearer tokens" if guard else "no token")
@@ -155,13 +156,13 @@ class PushEndpoint:
             if endpoint is None:
                 endpoint = _OPEN[spec.address] = cls(spec)
             elif endpoint.security != spec.security():
-                raise ValueError(f"feed {spec.text!r}: grpc:{spec.address} is served with "
-                                 f"{_named(endpoint.security)}, this feed asks for {_named(spec.security())}; "
-                                 "expected the same token_file, tls_cert and tls_key for every feed at one address")
+                raise SettingsError(f"feed {spec.text!r}: grpc:{spec.address} is served with "
+                                    f"{_named(endpoint.security)}, this feed asks for {_named(spec.security())}; "
+                                    "expected the same token_file, tls_cert and tls_key for every feed at one address")
             with endpoint._lock:
                 if spec.symbol in endpoint._feeds:
-                    raise ValueError(f"feed {spec.text!r}: {spec.symbol} is already fed through grpc:{spec.address}; "
-                                     "expected one feed per symbol and address")
+                    raise SettingsError(f"feed {spec.text!r}: {spec.symbol} is already fed through "
+                                        f"grpc:{spec.address}; expected one feed per symbol and address")
                 endpoint._feeds[spec.symbol] = feed
         return endpoint
 

@@ -58,7 +58,7 @@ def push_bars(target: str, bars: Iterable[PushedBar | tuple], *, timeout: float 
     `security`: a bearer token of the feed's token_file, when it has one, and as `tls_ca` the CA that
     signed the feed's tls_cert, to connect over TLS (required when the feed serves TLS).
     Waits up to `timeout` seconds in all, including for the run to be listening (a run being resumed).
-    Raises ValueError for a bar that cannot be sent (a time that is no date, or not whole seconds) and
+    Raises InvalidInput for a bar that cannot be sent (a time that is no date, or not whole seconds) and
     grpc.RpcError when the run cannot be reached in time, refuses the token (UNAUTHENTICATED) or cannot
     journal.
     """

@@ -82,8 +82,8 @@ def paper_results(journal_path: str | Path) -> PaperReport:
                            "paper.portfolio_report for it (`paper report` picks it)")
     traded = [symbol for symbol in run.symbols if (equity["symbol"] == symbol).any()]
     if not traded:
-        raise ValueError(f"journal {journal_path}: no symbol has a finished live bar yet (expected a run that traded "
-                         "at least one bar)")
+        raise InvalidInput(f"journal {journal_path}: no symbol has a finished live bar yet (expected a run that traded "
+                           "at least one bar)")
     source = None if run.server else OnnxSource(model_file(run))  # a served run's backtest replays its signals
     risks = Counter(e.symbol for e in timeline.risk_events)
     live, backtest, compared = {}, {}, {}
@@ -255,7 +255,7 @@ def journaled_source(events: Sequence[Event[Signal]], symbol: str) -> Precompute
 
 def _replayed(signals: pd.DataFrame) -> PrecomputedSource:
     if signals.empty:
-        raise ValueError("no journaled signals to replay: expected a served run that scored at least one bar")
+        raise InvalidInput("no journaled signals to replay: expected a served run that scored at least one bar")
     return PrecomputedSource(signals, name="journaled signals")
 
 

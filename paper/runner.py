@@ -31,6 +31,7 @@ import backtrader as bt
 import pandas as pd
 
 from signalstack import __version__
+from signalstack.core.errors import InvalidInput, NotFound, SettingsError
 from signalstack.plugin.backtest import configure_broker
 from signalstack.plugin.sources import OnnxSource, SignalSource
 from signalstack.transport.security import ClientSecurity, ClientTls
@@ -83,7 +84,7 @@ def run_paper(config: PaperConfig, journal_path: str | Path, *, max_pages: int |
     specs = [parse_feed(text) for text in config.feeds]
     symbols = [spec.symbol for spec in specs]
     if len(set(symbols)) < len(symbols):
-        raise ValueError(f"feeds trade symbols {symbols}: expected distinct symbols (name them SYMBOL=replay:...)")
+        raise SettingsError(f"feeds trade symbols {symbols}: expected distinct symbols (name them SYMBOL=replay:...)")
     source, described = _open_source(config)
     with _opened(source):
         check_feeds(specs, source.bars_required, config.allow_cold_start, ranked=config.ranking.top_k is not None)
@@ -96,8 +97,9 @@ def run_paper(config: PaperConfig, journal_path: str | Path, *, max_pages: int |
                         allow_cold_start=config.allow_cold_start, ranking=ranking_of(config, source, specs))
         with _writing(journal_path, max_pages) as journal, Notifier(config.notify, journal, run.run_id):
             if journal.counts()["config"]:
-                raise ValueError(f"journal {journal.path} already holds run {journal.config().run_id}: continue it "
-                                 f"with `signalstack paper resume --journal {journal.path}`, or give a new --journal")
+                raise SettingsError(f"journal {journal.path} already holds run {journal.config().run_id}: continue "
+                                    f"it with `signalstack paper resume --journal {journal.path}`, or give a new "
+                                    "--journal")
             _listen(journal, run, listeners)
             journal.append(run, "config")
             log.info("paper run %s: %s on %s, journal %s", run.run_id, source.name, ", ".join(symbols), journal.path)
@@ -114,7 +116,7 @@ def resume_paper(journal_path: str | Path, *, token: str | None = None, notify: 
     (`preflight.check_unchanged`), before anything is journaled."""
     path = Path(journal_path)
     if not path.is_file():
-        raise ValueError(f"journal {path}: no such file (expected the --journal of a `paper run`)")
+        raise NotFound(f"journal {path}: no such file (expected the --journal of a `paper run`)")
     with _writing(path) as journal:
         run = journal.config()
         notifier = Notifier(notify, journal, run.run_id)  # its URLs checked before the source is reached
@@ -179,7 +181,7 @@ def _open_source(config: PaperConfig) -> tuple[SignalSource, dict[str, Any]]:
                         "model_name": served.name, "model_version": served.version, **security.to_dict()}
     given = [key for key, value in security.to_dict().items() if value]
     if given:
-        raise ValueError(f"{', '.join(given)}: apply to signals from a server only (expected a server with them)")
+        raise SettingsError(f"{', '.join(given)}: apply to signals from a server only (expected a server with them)")
     model = Path(config.model).resolve()
     source = OnnxSource(model, threads=LIVE_THREADS)
     return source, {"model": str(model), "model_sha256": _sha256(model), "model_name": source.name,
@@ -191,8 +193,8 @@ def _reopen_source(run: RunConfig, token: str | None) -> SignalSource:
     the same TLS files and `token` when the run used one; or the same model file, unchanged."""
     if run.server:
         if run.token and token is None:
-            raise ValueError(f"run {run.run_id} reached {run.server} with a bearer token, which the journal does "
-                             "not keep: expected it again (--token, or $SIGNALSTACK_TOKEN)")
+            raise SettingsError(f"run {run.run_id} reached {run.server} with a bearer token, which the journal does "
+                                "not keep: expected it again (--token, or $SIGNALSTACK_TOKEN)")
         security = ClientSecurity(token=token if run.token else None,
                                   **{key: getattr(run, key) for key in ClientTls.model_fields})
         return StreamSource(run.server, run.model, timeout=run.signal_timeout, security=security)
@@ -203,8 +205,8 @@ def model_file(run: RunConfig) -> Path:
     """The model file a run scored in process, checked unchanged since the run began (by its sha256)."""
     model = Path(run.model)
     if not model.is_file() or _sha256(model) != run.model_sha256:
-        raise ValueError(f"model {model}: {'changed' if model.is_file() else 'missing'} since run "
-                         f"{run.run_id} began (expected the file with sha256 {run.model_sha256})")
+        raise InvalidInput(f"model {model}: {'changed' if model.is_file() else 'missing'} since run "
+                           f"{run.run_id} began (expected the file with sha256 {run.model_sha256})")
     return model
 
 

@@ -34,6 +34,7 @@ import grpc
 import numpy as np
 import pandas as pd
 
+from signalstack.core.errors import InvalidInput
 from signalstack.core.outputs import joined_columns
 from signalstack.core.times import as_time, unix_seconds
 from signalstack.plugin.sources import GrpcSource, Tensors
@@ -123,8 +124,8 @@ class StreamSource(AbstractContextManager):
             self._unary.close()
             what = "reads intraday blocks" if card.intraday else \
                 f"takes tensor inputs ({', '.join(i.name for i in card.tensor_inputs)})"
-            raise ValueError(f"model {model} at {target} {what}: StreamSignals serves bars-only models "
-                             "(expected a model whose only input is made from bars)")
+            raise InvalidInput(f"model {model} at {target} {what}: StreamSignals serves bars-only models "
+                               "(expected a model whose only input is made from bars)")
         self.name = model
         self.card = card
         self.version = self._unary.version

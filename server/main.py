@@ -6,8 +6,8 @@ import logging
 
 from . import metrics
 from .options import ServeOptions, cores
-from .process import no_models, run
-from .repository import MODEL_FILE
+from .process import run
+from .repository import MODEL_FILE, no_models
 from .workers import run_workers
 
 log = logging.getLogger(__name__)

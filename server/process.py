@@ -6,20 +6,13 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from types import FrameType
 
 from .app import INFERENCE_SERVICE_NAME, SERVICE_NAME, SignalServer
 from .options import ServeOptions
-from .repository import Watcher
+from .repository import Watcher, no_models
 
 log = logging.getLogger(__name__)
-
-
-def no_models(root: Path) -> ValueError:
-    """The error of a model folder without a model to serve."""
-    return ValueError(f"{root}: no loadable models (expected NAME.onnx or NAME/VERSION/model.onnx files exported by "
-                      "signalstack train)")
 
 
 def run(options: ServeOptions, ready: Callable[[], None] | None = None) -> None:

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from signalstack.core.errors import NotFound
 from signalstack.core.model import OnnxModel
 
 log = logging.getLogger(__name__)
@@ -38,12 +39,17 @@ _Key = tuple[str, int]
 _Stamp = tuple[int, int, int]  # (mtime_ns, size, inode): changes whenever a file is rewritten or replaced
 
 
-class ModelNotFound(KeyError):
-    """No loaded model has the requested name or version; the message lists what is loaded."""
+class ModelNotFound(NotFound):
+    """No loaded model has the requested name or version; the message lists what is loaded.
 
-    def __str__(self) -> str:
-        # KeyError's own str() quotes its argument, which would garble the gRPC status message.
-        return str(self.args[0])
+    A NotFound, hence still the KeyError it was before errors had one root; its str() is the message itself,
+    unquoted, as the gRPC status carries it."""
+
+
+def no_models(root: Path) -> NotFound:
+    """The error of a model folder without a model to serve or export."""
+    return NotFound(f"{root}: no loadable models (expected NAME.onnx or NAME/VERSION/model.onnx files exported by "
+                    "signalstack train)")
 
 
 class ModelRepository:

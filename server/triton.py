@@ -18,10 +18,11 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
+from signalstack.core.errors import SettingsError
 from signalstack.core.model import OnnxModel
 
 from .options import TRITON_BATCHING, BatchPolicy
-from .repository import MODEL_FILE, ModelRepository
+from .repository import MODEL_FILE, ModelRepository, no_models
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +36,10 @@ def export_triton(models_dir: Path, out_dir: Path, *, batching: BatchPolicy = TR
     repository = ModelRepository(Path(models_dir), warm_up=False)
     models = repository.models()
     if not models:
-        raise ValueError(f"{models_dir}: no loadable models (expected NAME.onnx or NAME/VERSION/model.onnx files)")
+        raise no_models(models_dir)
     out_dir = Path(out_dir)
     if out_dir.resolve() == Path(models_dir).resolve():
-        raise ValueError(f"out_dir {out_dir}: expected a folder other than the models folder")
+        raise SettingsError(f"out_dir {out_dir}: expected a folder other than the models folder")
     written = []
     for name in sorted({m.name for m in models}):
         versions = [m for m in models if m.name == name]

@@ -17,6 +17,8 @@ from typing import Any
 
 import grpc
 
+from signalstack.core.errors import SettingsError
+
 from .security import TlsFiles
 
 log = logging.getLogger(__name__)
@@ -40,7 +42,7 @@ def _read(path: Path, what: str) -> bytes:
     except OSError as exc:
         raise OSError(f"{path}: cannot read the TLS {what} ({exc.strerror})") from None
     if b"-----BEGIN " not in data:
-        raise ValueError(f"{path}: not a PEM file (expected the TLS {what}, starting with -----BEGIN)")
+        raise SettingsError(f"{path}: not a PEM file (expected the TLS {what}, starting with -----BEGIN)")
     return data
 
 
@@ -52,11 +54,11 @@ def read_tokens(path: Path) -> list[str]:
         raise OSError(f"{path}: cannot read the token file ({exc.strerror})") from None
     tokens = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
     if not tokens:
-        raise ValueError(f"{path}: no token (expected one token per line)")
+        raise SettingsError(f"{path}: no token (expected one token per line)")
     short = [i for i, token in enumerate(tokens, 1) if len(token) < 16 or any(c.isspace() for c in token)]
     if short:
-        raise ValueError(f"{path}: the token on non-blank line {short[0]} is shorter than 16 characters or holds "
-                         "spaces (expected long random tokens, e.g. from `openssl rand -hex 32`)")
+        raise SettingsError(f"{path}: the token on non-blank line {short[0]} is shorter than 16 characters or holds "
+                            "spaces (expected long random tokens, e.g. from `openssl rand -hex 32`)")
     return tokens
 
 

@@ -108,9 +108,9 @@ class TlsFiles:
     def from_flags(cls, cert: Path | None, key: Path | None, client_ca: Path | None = None) -> TlsFiles | None:
         """The files of --tls-cert, --tls-key and --tls-client-ca; None for plain text; errors name the mismatch."""
         if (cert is None) != (key is None):
-            raise ValueError(f"tls_cert {cert} and tls_key {key}: expected both or neither")
+            raise SettingsError(f"tls_cert {cert} and tls_key {key}: expected both or neither")
         if client_ca is not None and cert is None:
-            raise ValueError(f"tls_client_ca {client_ca} without tls_cert: client certificates need TLS")
+            raise SettingsError(f"tls_client_ca {client_ca} without tls_cert: client certificates need TLS")
         if cert is None or key is None:  # both or neither, as checked above
             return None
         return cls(Path(cert), Path(key), client_ca and Path(client_ca))

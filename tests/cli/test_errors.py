@@ -81,3 +81,29 @@ def test_the_installed_command_prints_the_missing_model_line_and_exits_1():
     done = subprocess.run([CLI, "info", "no.onnx"], capture_output=True, text=True, timeout=120)
     assert (done.returncode, done.stderr) == (1, "signalstack info: error: model file no.onnx not found "
                                                  "(expected an .onnx file written by signalstack train)\n")
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["paper", "resume", "--journal", "{junk}"],
+     "journal {junk}: cannot write it (file is not a database); expected a writable SQLite file path"),
+    (["paper", "stop", "--journal", "{missing}"],
+     "journal {missing}: no such file (expected the --journal of a `paper run`)"),
+    (["paper", "run", "--model", "no.onnx", "--feed", "replay:{bars}", "--feed", "replay:{bars}", "--journal",
+      "{missing}"], "feeds trade symbols ['bars', 'bars']: expected distinct symbols (name them SYMBOL=replay:...)"),
+    (["serve", "--models", "{empty}", "--port", "0"],
+     "{empty}: no loadable models (expected NAME.onnx or NAME/VERSION/model.onnx files exported by signalstack train)"),
+    (["serve", "--models", "{empty}", "--port", "0", "--tls-cert", "{bars}"],
+     "tls_cert {bars} and tls_key None: expected both or neither"),
+    (["export-triton", "--models", "{empty}", "--out", "{missing}", "--max-batch-size", "0"],
+     "flags: max_batch_size: 0, expected >= 1"),
+], ids=["paper-resume-not-a-journal", "paper-stop-no-journal", "paper-run-same-symbol-twice", "serve-no-models",
+        "serve-cert-without-key", "export-triton-batch-size"])
+def test_a_mistake_given_to_paper_or_serve_is_one_error_line_not_a_bug(capsys, tmp_path, argv, said):
+    files = {"junk": tmp_path / "junk.sqlite", "missing": tmp_path / "missing.sqlite", "bars": tmp_path / "bars.csv",
+             "empty": tmp_path / "models"}
+    files["junk"].write_bytes(bytes(range(256)) * 16)  # random bytes, not SQLite
+    files["bars"].write_text("time,open,high,low,close,volume\n2020-01-02,1,1,1,1,100\n")
+    files["empty"].mkdir()
+    lines = fails(capsys, *(arg.format(**files) for arg in argv))
+    assert lines[-1] == f"signalstack {argv[0]}: error: {said.format(**files)}"
+    assert not [line for line in lines[:-1] if "error:" in line or "bug:" in line]
