@@ -49,8 +49,10 @@ def random_walk(n: int, seed: int, start: str = "1980-01-01") -> pd.DataFrame:
     open_ = np.r_[100.0, close[:-1]] * np.exp(rng.normal(0.0, 0.003, n))
     high = np.maximum(open_, close) * np.exp(np.abs(rng.normal(0.0, 0.006, n)))
     low = np.minimum(open_, close) * np.exp(-np.abs(rng.normal(0.0, 0.006, n)))
-    return pd.DataFrame({"open": open_, "high": high, "low": low, "close": close,
-                         "volume": rng.lognormal(14.0, 0.3, n)}, index=pd.bdate_range(start, periods=n, name="time"))
+    return pd.DataFrame(
+        {"open": open_, "high": high, "low": low, "close": close, "volume": rng.lognormal(14.0, 0.3, n)},
+        index=pd.bdate_range(start, periods=n, name="time"),
+    )
 
 
 class SmaCross(bt.Strategy):
@@ -73,12 +75,13 @@ def sma_signal(bars: pd.DataFrame, fast: int = 10, slow: int = 30) -> Precompute
     SmaCross's trades, so its time against SmaCross's is the plugin's own cost per bar."""
     above = bars["close"].rolling(fast).mean() > bars["close"].rolling(slow).mean()
     p_up = np.where(above, 0.6, 0.4)
-    p_up[:slow - 1] = np.nan
+    p_up[: slow - 1] = np.nan
     return PrecomputedSource(pd.DataFrame({"down": 1.0 - p_up, "up": p_up}, index=bars.index))
 
 
-def timed_run(strategy: type[bt.Strategy], datas: Sequence[pd.DataFrame], *, preload: bool = True,
-              **params: object) -> tuple[float, int]:
+def timed_run(
+    strategy: type[bt.Strategy], datas: Sequence[pd.DataFrame], *, preload: bool = True, **params: object
+) -> tuple[float, int]:
     """Seconds of one cerebro.run() and the orders it filled."""
     cerebro = bt.Cerebro(stdstats=False, preload=preload, runonce=preload)
     for i, bars in enumerate(datas):
@@ -99,8 +102,14 @@ def train_tiny(folder: Path) -> Path:
     from signalstack.models.pipeline import train_and_export
 
     out = folder / "tiny.onnx"
-    train_and_export(load_bars("sample:sp500"), out, window=20, params={"hidden": (8, 8), "dropout": 0.1},
-                     config=TrainConfig(epochs=2, progress=False), data_source="sample:sp500")
+    train_and_export(
+        load_bars("sample:sp500"),
+        out,
+        window=20,
+        params={"hidden": (8, 8), "dropout": 0.1},
+        config=TrainConfig(epochs=2, progress=False),
+        data_source="sample:sp500",
+    )
     return out
 
 
@@ -144,33 +153,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         model = args.model or train_tiny(Path(scratch))
         source = OnnxSource(model)
         bars = random_walk(args.bars, seed=7)
-        per_bar = bars.iloc[:source.card.bars_required - 1 + args.per_bar]
-        print(f"model {model.name}: {source.card.architecture}, window {source.card.window}, "
-              f"{source.card.bars_required} bars of history per prediction", file=sys.stderr)
+        per_bar = bars.iloc[: source.card.bars_required - 1 + args.per_bar]
+        print(
+            f"model {model.name}: {source.card.architecture}, window {source.card.window}, "
+            f"{source.card.bars_required} bars of history per prediction",
+            file=sys.stderr,
+        )
         served = Path(scratch) / "served"
         served.mkdir()
         shutil.copy(model, served / model.name)  # the server loads every model of its folder: only this one
         with SignalServer(ServeOptions(served, grace=0)) as server, GrpcSource(server.address, model.stem) as remote:
-            batched = [("SMA(10/30) crossover", SmaCross, {}),
-                       ("SMA's own signal as a table", SignalStrategy, {"source": sma_signal(bars)}),
-                       ("ML in process (1 batched call)", SignalStrategy, {"source": source}),
-                       ("ML via gRPC (1 PredictSeries)", SignalStrategy, {"source": remote})]
+            batched = [
+                ("SMA(10/30) crossover", SmaCross, {}),
+                ("SMA's own signal as a table", SignalStrategy, {"source": sma_signal(bars)}),
+                ("ML in process (1 batched call)", SignalStrategy, {"source": source}),
+                ("ML via gRPC (1 PredictSeries)", SignalStrategy, {"source": remote}),
+            ]
             best = {label: (math.inf, 0) for label, _, _ in batched}
             for _ in range(args.repeat):  # interleaved, best of each: other load on the machine is noise
                 for label, strategy, params in batched:
                     best[label] = min(best[label], timed_run(strategy, [bars], **params))
             rows = [(label, len(bars), *best[label]) for label, _, _ in batched]
-            for label, params in (("ML, 1 onnxruntime call per bar", {"source": source}),
-                                  ("ML, 1 gRPC call per bar", {"source": remote})):
+            for label, params in (
+                ("ML, 1 onnxruntime call per bar", {"source": source}),
+                ("ML, 1 gRPC call per bar", {"source": remote}),
+            ):
                 rows.append((label, len(per_bar), *timed_run(SignalStrategy, [per_bar], preload=False, **params)))
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
             seconds, filled, before, peak = pool.submit(portfolio_case, model, args.symbols, args.symbol_bars).result()
     print(_table(rows))
-    print(f"\n{args.symbols} symbols x {args.symbol_bars} bars, RankingStrategy top 10 every 5 bars "
-          f"({args.symbols} batched inferences): {seconds:.1f}s, {args.symbols * args.symbol_bars / seconds:,.0f} "
-          f"symbol-bars/s, {filled} fills; peak RSS {peak:.0f} MiB, {peak - before:.0f} MiB over the "
-          f"{before:.0f} MiB resident before the run (imports, model, bars)")
+    print(
+        f"\n{args.symbols} symbols x {args.symbol_bars} bars, RankingStrategy top 10 every 5 bars "
+        f"({args.symbols} batched inferences): {seconds:.1f}s, {args.symbols * args.symbol_bars / seconds:,.0f} "
+        f"symbol-bars/s, {filled} fills; peak RSS {peak:.0f} MiB, {peak - before:.0f} MiB over the "
+        f"{before:.0f} MiB resident before the run (imports, model, bars)"
+    )
     return 0
 
 

@@ -94,7 +94,11 @@ from signalstack.plugin.sources import OnnxSource, TailScorer
 
 STRATEGY = {"buy_threshold": 0.52, "sell_threshold": 0.48}
 """Thresholds near 0.5, so a barely trained model trades often and orders get measured."""
-PLAIN, NOTIFYING, RANKED = "paper, in process, incremental", "paper, in process, --notify", "paper, 3 symbols, --top-k 1"
+PLAIN, NOTIFYING, RANKED = (
+    "paper, in process, incremental",
+    "paper, in process, --notify",
+    "paper, 3 symbols, --top-k 1",
+)
 """The cases issue 18's goals compare: bar -> order with notifications on against plain; three symbols' bars/s."""
 
 
@@ -139,8 +143,9 @@ class _Lookup:
     def __init__(self, outputs: dict[pd.Timestamp, np.ndarray]) -> None:
         self._outputs = outputs
 
-    def push(self, time: pd.Timestamp, bar: Sequence[float], tensors: Any = None, *,
-             score: bool = True) -> np.ndarray | None:
+    def push(
+        self, time: pd.Timestamp, bar: Sequence[float], tensors: Any = None, *, score: bool = True
+    ) -> np.ndarray | None:
         return self._outputs.get(time) if score else None
 
 
@@ -165,9 +170,24 @@ def _server(model: Path, scratch: Path) -> Iterator[str]:
     served.mkdir()
     shutil.copy(model, served / model.name)
     port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "signalstack.cli", "serve", "--models", str(served),
-                                "--port", str(port), "--grace", "0", "--watch-interval", "0"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "signalstack.cli",
+            "serve",
+            "--models",
+            str(served),
+            "--port",
+            str(port),
+            "--grace",
+            "0",
+            "--watch-interval",
+            "0",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     target = f"127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -234,12 +254,30 @@ def _posts(url: str) -> int:
         return int(answer.read())
 
 
-def _paper(model: Path | str, csv: Path, start: pd.Timestamp, journal: Path, *, server: str | None = None,
-           symbols: Sequence[tuple[str, Path]] = (), notify: Sequence[str] = (), top_k: int | None = None) -> PaperResult:
+def _paper(
+    model: Path | str,
+    csv: Path,
+    start: pd.Timestamp,
+    journal: Path,
+    *,
+    server: str | None = None,
+    symbols: Sequence[tuple[str, Path]] = (),
+    notify: Sequence[str] = (),
+    top_k: int | None = None,
+) -> PaperResult:
     """One paper run on replayed files (pace=0), trading from `start`; `symbols` (name, file) replace `csv`."""
     feeds = [f"{name}=replay:{path}?pace=0&start={start.isoformat()}" for name, path in symbols or [("W", csv)]]
-    return run_paper(PaperConfig(model=model, feeds=feeds, trading=TradingSettings(**STRATEGY), server=server,
-                                 notify=tuple(notify), ranking=RankingSettings(top_k=top_k)), journal)
+    return run_paper(
+        PaperConfig(
+            model=model,
+            feeds=feeds,
+            trading=TradingSettings(**STRATEGY),
+            server=server,
+            notify=tuple(notify),
+            ranking=RankingSettings(top_k=top_k),
+        ),
+        journal,
+    )
 
 
 def calendars(n: int, listed: int, first: int) -> dict[str, pd.DataFrame]:
@@ -249,9 +287,11 @@ def calendars(n: int, listed: int, first: int) -> dict[str, pd.DataFrame]:
     from 60%."""
     walks = [random_walk(n, seed) for seed in (11, 12, 13)]
     day = [first + int((n - first) * share) for share in (0.3, 0.5, 0.6, 0.8)]
-    return {"SUSP": pd.concat([walks[0].iloc[:day[0]], walks[0].iloc[day[1]:]]),
-            "LATE": walks[1].iloc[listed:],
-            "GONE": pd.concat([walks[2].iloc[:day[2]], walks[2].iloc[day[2] + 5:day[3]]])}
+    return {
+        "SUSP": pd.concat([walks[0].iloc[: day[0]], walks[0].iloc[day[1] :]]),
+        "LATE": walks[1].iloc[listed:],
+        "GONE": pd.concat([walks[2].iloc[: day[2]], walks[2].iloc[day[2] + 5 : day[3]]]),
+    }
 
 
 def latencies(journal: Path) -> dict[str, np.ndarray]:
@@ -294,8 +334,11 @@ def run(args: argparse.Namespace, scratch: Path, journals: Path) -> dict[str, An
     model = args.model or train_tiny(scratch)
     source = OnnxSource(model)
     required = source.bars_required
-    print(f"model {model.name}: {source.card.architecture}, window {source.card.window}, {required} bars of "
-          f"history per prediction; journals in {journals}", file=sys.stderr)
+    print(
+        f"model {model.name}: {source.card.architecture}, window {source.card.window}, {required} bars of "
+        f"history per prediction; journals in {journals}",
+        file=sys.stderr,
+    )
     bars = random_walk(args.bars, seed=7)
     csv = scratch / "walk.csv"
     bars.to_csv(csv)
@@ -310,11 +353,13 @@ def run(args: argparse.Namespace, scratch: Path, journals: Path) -> dict[str, An
 
     numbers = itertools.count()
 
-    def paper_case(label: str, served: str | None = None, begin: pd.Timestamp = start,
-                   **options: Any) -> tuple[str, int, float, float, int]:
+    def paper_case(
+        label: str, served: str | None = None, begin: pd.Timestamp = start, **options: Any
+    ) -> tuple[str, int, float, float, int]:
         journal = journals / f"{next(numbers)}.sqlite"
-        result, _, cpu = _measured(lambda: _paper(model.stem if served else model, csv, begin, journal,
-                                                  server=served, **options))
+        result, _, cpu = _measured(
+            lambda: _paper(model.stem if served else model, csv, begin, journal, server=served, **options)
+        )
         figures["latency"][label], figures["counts"][label] = latencies(journal), result.status.counts
         return label, result.status.counts["bar"], _bar_loop(journal), cpu, result.status.counts["order"]
 
@@ -343,7 +388,10 @@ def run(args: argparse.Namespace, scratch: Path, journals: Path) -> dict[str, An
         lambda: backtest_case("SMA(10/30) backtest, preloaded", SmaCross, True),
         lambda: backtest_case("SMA(10/30), bar by bar", SmaCross, False),
         lambda: backtest_case("nothing done per bar, bar by bar", Idle, False),
-        lambda: paper_case(PLAIN), notified_case, tail_case, looked_up_case,
+        lambda: paper_case(PLAIN),
+        notified_case,
+        tail_case,
+        looked_up_case,
         lambda: paper_case(RANKED, symbols=basket, top_k=1, begin=ranked_start),
     ]
     best: dict[str, tuple[str, int, float, float, int]] = {}
@@ -357,8 +405,9 @@ def run(args: argparse.Namespace, scratch: Path, journals: Path) -> dict[str, An
             figures["rounds"].append(figures["latency"])
             figures["latency"] = {}
     figures["rows"] = list(best.values())
-    figures["latency"] = {label: figures["rounds"][chosen[label]][label] for label in best
-                          if label in figures["rounds"][0]}
+    figures["latency"] = {
+        label: figures["rounds"][chosen[label]][label] for label in best if label in figures["rounds"][0]
+    }
     if not args.skip_server:
         with _server(model, scratch) as target:
             figures["rows"].append(paper_case("paper, StreamSignals server", served=target))
@@ -372,8 +421,14 @@ def run(args: argparse.Namespace, scratch: Path, journals: Path) -> dict[str, An
     first_live = _minute_bars(1, 0).index[0] + pd.Timedelta(minutes=required)
     result, wall, cpu = _measured(lambda: _paper(model, csv, first_live, journal, symbols=files))
     live, span = live_span(journal)
-    figures["symbols"] = {"bars": result.status.counts["bar"], "wall": wall, "cpu": cpu, "live": live, "span": span,
-                          "orders": result.status.counts["order"]}
+    figures["symbols"] = {
+        "bars": result.status.counts["bar"],
+        "wall": wall,
+        "cpu": cpu,
+        "live": live,
+        "span": span,
+        "orders": result.status.counts["order"],
+    }
     return figures
 
 
@@ -386,47 +441,72 @@ def table(figures: dict[str, Any], args: argparse.Namespace) -> str:
     rows = figures["rows"]
     by_label = {label: (n / wall, cpu / n) for label, n, wall, cpu, _ in rows}
     preloaded, bar_by_bar = by_label["SMA(10/30) backtest, preloaded"], by_label["SMA(10/30), bar by bar"]
-    header = (f"  {'case':<34}{'bars':>7}{'seconds':>9}{'bars/s':>9}{'x SMA':>7}{'x bar':>7}{'CPU µs/bar':>12}"
-              f"{'x SMA':>7}{'x bar':>7}{'orders':>8}")
+    header = (
+        f"  {'case':<34}{'bars':>7}{'seconds':>9}{'bars/s':>9}{'x SMA':>7}{'x bar':>7}{'CPU µs/bar':>12}"
+        f"{'x SMA':>7}{'x bar':>7}{'orders':>8}"
+    )
     lines = ["(a) replay throughput", header]
-    for label, n, wall, cpu, orders in rows:
+    for label, n, wall, _cpu, orders in rows:
         speed, cost = by_label[label]
-        lines.append(f"  {label:<34}{n:>7}{wall:>9.2f}{speed:>9,.0f}{speed / preloaded[0]:>7.3f}"
-                     f"{speed / bar_by_bar[0]:>7.3f}{cost * 1e6:>12,.0f}{preloaded[1] / cost:>7.3f}"
-                     f"{bar_by_bar[1] / cost:>7.3f}{orders:>8}")
+        lines.append(
+            f"  {label:<34}{n:>7}{wall:>9.2f}{speed:>9,.0f}{speed / preloaded[0]:>7.3f}"
+            f"{speed / bar_by_bar[0]:>7.3f}{cost * 1e6:>12,.0f}{preloaded[1] / cost:>7.3f}"
+            f"{bar_by_bar[1] / cost:>7.3f}{orders:>8}"
+        )
     incremental, tail = by_label[PLAIN], by_label["paper, in process, TailScorer"]
-    lines.append(f"  incremental against TailScorer: {incremental[0] / tail[0]:.2f} x the bars/s, "
-                 f"{tail[1] / incremental[1]:.2f} x less CPU per bar")
-    lines.append(f"  goal, paper in process >= 0.4 x the crossover's bars/s: {incremental[0] / bar_by_bar[0]:.3f} x "
-                 f"the crossover run bar by bar as a live feed runs, {incremental[0] / preloaded[0]:.3f} x preloaded")
+    lines.append(
+        f"  incremental against TailScorer: {incremental[0] / tail[0]:.2f} x the bars/s, "
+        f"{tail[1] / incremental[1]:.2f} x less CPU per bar"
+    )
+    lines.append(
+        f"  goal, paper in process >= 0.4 x the crossover's bars/s: {incremental[0] / bar_by_bar[0]:.3f} x "
+        f"the crossover run bar by bar as a live feed runs, {incremental[0] / preloaded[0]:.3f} x preloaded"
+    )
     ranked = by_label[RANKED]
-    lines.append(f"  3 symbols, --top-k 1, one account: {ranked[0]:,.0f} bars/s = {ranked[0] / incremental[0]:.2f} x the "
-                 f"single-symbol run's, {ranked[1] / incremental[1]:.2f} x its CPU per bar")
-    lines += ["(b) live bar -> signal / -> order, ms",
-              f"  {'case':<34}{'bars':>7}{'signal p50':>12}{'p99':>9}{'orders':>8}{'order p50':>11}{'p99':>9}"]
+    lines.append(
+        f"  3 symbols, --top-k 1, one account: {ranked[0]:,.0f} bars/s = {ranked[0] / incremental[0]:.2f} x the "
+        f"single-symbol run's, {ranked[1] / incremental[1]:.2f} x its CPU per bar"
+    )
+    lines += [
+        "(b) live bar -> signal / -> order, ms",
+        f"  {'case':<34}{'bars':>7}{'signal p50':>12}{'p99':>9}{'orders':>8}{'order p50':>11}{'p99':>9}",
+    ]
     for label, lat in figures["latency"].items():
-        lines.append(f"  {label:<34}{len(lat['signal']):>7}{_ms(lat['signal'], 50):>12}{_ms(lat['signal'], 99):>9}"
-                     f"{len(lat['order']):>8}{_ms(lat['order'], 50):>11}{_ms(lat['order'], 99):>9}")
-    ratios = [[np.percentile(r[NOTIFYING]["order"], q) / np.percentile(r[PLAIN]["order"], q) for r in figures["rounds"]]
-              for q in (50, 99)]
+        lines.append(
+            f"  {label:<34}{len(lat['signal']):>7}{_ms(lat['signal'], 50):>12}{_ms(lat['signal'], 99):>9}"
+            f"{len(lat['order']):>8}{_ms(lat['order'], 50):>11}{_ms(lat['order'], 99):>9}"
+        )
+    ratios = [
+        [np.percentile(r[NOTIFYING]["order"], q) / np.percentile(r[PLAIN]["order"], q) for r in figures["rounds"]]
+        for q in (50, 99)
+    ]
     shown = [", ".join(f"{ratio:.2f}" for ratio in each) for each in ratios]
-    lines.append(f"  goal, bar -> order with --notify within 10% of plain: --notify / plain, run against run in each "
-                 f"round: p50 {shown[0]} (median {np.median(ratios[0]):.2f}: "
-                 f"{'met' if np.median(ratios[0]) <= 1.1 else 'NOT met'}); p99 {shown[1]} (median "
-                 f"{np.median(ratios[1]):.2f}: {'met' if np.median(ratios[1]) <= 1.1 else 'NOT met'})")
-    lines.append("  the webhook took " + ", ".join(f"{taken} of {sent}" for sent, taken in figures["notified"])
-                 + " notifications (start, fills, stop)")
+    lines.append(
+        f"  goal, bar -> order with --notify within 10% of plain: --notify / plain, run against run in each "
+        f"round: p50 {shown[0]} (median {np.median(ratios[0]):.2f}: "
+        f"{'met' if np.median(ratios[0]) <= 1.1 else 'NOT met'}); p99 {shown[1]} (median "
+        f"{np.median(ratios[1]):.2f}: {'met' if np.median(ratios[1]) <= 1.1 else 'NOT met'})"
+    )
+    lines.append(
+        "  the webhook took "
+        + ", ".join(f"{taken} of {sent}" for sent, taken in figures["notified"])
+        + " notifications (start, fills, stop)"
+    )
     s = figures["symbols"]
     needed = args.symbols / 60.0
     sustained = s["live"] / s["span"]
     per_bar = s["cpu"] / s["bars"]
     lines.append(f"(c) {args.symbols} symbols of one-minute bars, one paper run (pace=0, {os.cpu_count()} cores)")
-    lines.append(f"  bars delivered {s['bars']:,} ({s['live']:,} live, the rest warm-up history) in {s['wall']:.1f} s: "
-                 f"{s['bars'] / s['wall']:,.0f} bars/s, CPU use {s['cpu'] / s['wall']:.2f} cores, "
-                 f"{per_bar * 1e6:,.0f} CPU µs/bar")
-    lines.append(f"  needed: {needed:.2f} bars/s ({args.symbols} bars a minute); live bars sustained {sustained:,.0f} "
-                 f"bars/s = {sustained / needed:,.0f} x that; one core at {per_bar * 1e6:,.0f} µs/bar: "
-                 f"{1 / per_bar / needed:,.0f} x; the needed rate takes {per_bar * needed * 100:.2f}% of a core")
+    lines.append(
+        f"  bars delivered {s['bars']:,} ({s['live']:,} live, the rest warm-up history) in {s['wall']:.1f} s: "
+        f"{s['bars'] / s['wall']:,.0f} bars/s, CPU use {s['cpu'] / s['wall']:.2f} cores, "
+        f"{per_bar * 1e6:,.0f} CPU µs/bar"
+    )
+    lines.append(
+        f"  needed: {needed:.2f} bars/s ({args.symbols} bars a minute); live bars sustained {sustained:,.0f} "
+        f"bars/s = {sustained / needed:,.0f} x that; one core at {per_bar * 1e6:,.0f} µs/bar: "
+        f"{1 / per_bar / needed:,.0f} x; the needed rate takes {per_bar * needed * 100:.2f}% of a core"
+    )
     return "\n".join(lines)
 
 
@@ -436,16 +516,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--bars", type=int, default=3_000, help="daily bars of the throughput cases (a), (b)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each in-process case of (a); the fastest counts")
     parser.add_argument("--symbols", type=int, default=100, help="feeds of case (c)")
-    parser.add_argument("--symbol-live", type=int, default=60,
-                        help="live one-minute bars per feed of case (c), after the model's warm-up bars")
+    parser.add_argument(
+        "--symbol-live",
+        type=int,
+        default=60,
+        help="live one-minute bars per feed of case (c), after the model's warm-up bars",
+    )
     parser.add_argument("--journal-dir", type=Path, help="where journals go (default: /dev/shm when writable)")
     parser.add_argument("--skip-server", action="store_true", help="leave out the StreamSignals case")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     shm = Path("/dev/shm")
     parent = args.journal_dir or (shm if shm.is_dir() and os.access(shm, os.W_OK) else None)
-    with tempfile.TemporaryDirectory(prefix="bench-paper-") as scratch, \
-            tempfile.TemporaryDirectory(prefix="bench-paper-journals-", dir=parent) as journals:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-paper-") as scratch,
+        tempfile.TemporaryDirectory(prefix="bench-paper-journals-", dir=parent) as journals,
+    ):
         figures = run(args, Path(scratch), Path(journals))
     print(table(figures, args))
     print(f"\nuptime: {subprocess.run(['uptime'], check=False, capture_output=True, text=True).stdout.strip()}")

@@ -66,8 +66,11 @@ START_DELAY = 0.3  # seconds for every client of a phase to connect before it st
 WARM_UP = 0.5
 TUNED = '{"call_threads": 8, "batching": {"max_delay_us": 500}}'
 """The usual hand-tuning for throughput: more threads, and a wait for company, so that batches fill."""
-CHANNEL = [("grpc.use_local_subchannel_pool", 1),  # a connection per client, so worker processes share the load
-           ("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
+CHANNEL = [
+    ("grpc.use_local_subchannel_pool", 1),  # a connection per client, so worker processes share the load
+    ("grpc.max_receive_message_length", 64 << 20),
+    ("grpc.max_send_message_length", 64 << 20),
+]
 
 
 @dataclass(frozen=True)
@@ -86,13 +89,16 @@ class Stats:
 
 def _best(rounds: list[Stats]) -> Stats:
     """The best of several rounds of one measurement: most calls/s, least latency and CPU."""
-    latencies = min((r.latencies for r in rounds if len(r.latencies)), key=lambda a: np.percentile(a, 99),
-                    default=np.array([]))
+    latencies = min(
+        (r.latencies for r in rounds if len(r.latencies)), key=lambda a: np.percentile(a, 99), default=np.array([])
+    )
+
     def least(values: list[float]) -> float:
         return min((v for v in values if not np.isnan(v)), default=float("nan"))
 
-    return Stats(latencies, max(r.rate for r in rounds), least([r.cpu for r in rounds]),
-                 least([r.client_cpu for r in rounds]))
+    return Stats(
+        latencies, max(r.rate for r in rounds), least([r.cpu for r in rounds]), least([r.client_cpu for r in rounds])
+    )
 
 
 def _timed(fn: Callable[[], object], calls: int) -> Stats:
@@ -122,6 +128,7 @@ def _cpu_per_window(predict: Callable[[np.ndarray], object], x: np.ndarray, batc
 
 
 # Server CPU, from /proc ----------------------------------------------------------------------------
+
 
 def _cpu_seconds(pid: int) -> float:
     """User and system CPU seconds of process `pid` and its descendants (the workers); nan without /proc."""
@@ -157,6 +164,7 @@ class _CpuWindow:
 
 # Load generation, in spawned processes -----------------------------------------------------------
 
+
 def _unary_client(target: str, method: str, payload: bytes, start_at: float, seconds: float) -> list[float]:
     """Call `method` back to back on a connection of its own from start_at + WARM_UP for `seconds`."""
     with grpc.insecure_channel(target, options=CHANNEL) as channel:
@@ -172,8 +180,9 @@ def _unary_client(target: str, method: str, payload: bytes, start_at: float, sec
         return latencies
 
 
-def _stream_client(target: str, method: str, events: list[bytes], ready_after: int,
-                   start_at: float) -> tuple[float, float, int]:
+def _stream_client(
+    target: str, method: str, events: list[bytes], ready_after: int, start_at: float
+) -> tuple[float, float, int]:
     """Stream `events` as fast as the server answers; (first, last) wall time of answers past ready_after."""
     with grpc.insecure_channel(target, options=CHANNEL) as channel:
         time.sleep(max(0.0, start_at - time.time()))
@@ -246,8 +255,9 @@ def _latency(server: Server, method: str, payload: bytes, calls: int) -> Stats:
         return _timed(lambda: call(payload, timeout=30), calls)
 
 
-def _streams(clients: Clients, server: Server, method: str, events: list[bytes], ready_after: int,
-             streams: int) -> Stats:
+def _streams(
+    clients: Clients, server: Server, method: str, events: list[bytes], ready_after: int, streams: int
+) -> Stats:
     """Answered bars per second over all streams past each stream's first `ready_after` (per stream for one),
     and the server's CPU per bar over the whole phase."""
     before = _cpu_seconds(server.pid)
@@ -258,6 +268,7 @@ def _streams(clients: Clients, server: Server, method: str, events: list[bytes],
 
 
 # Servers, in child processes ---------------------------------------------------------------------
+
 
 def _echo_server(port: int) -> None:
     """A gRPC server answering with the request bytes: the transport's cost without any work, with a
@@ -273,9 +284,17 @@ def _echo_server(port: int) -> None:
     def stream_echo(requests: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
         yield from requests
 
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("bench.Echo", {
-        "Echo": grpc.unary_unary_rpc_method_handler(echo),
-        "StreamEcho": grpc.stream_stream_rpc_method_handler(stream_echo)}),))
+    server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                "bench.Echo",
+                {
+                    "Echo": grpc.unary_unary_rpc_method_handler(echo),
+                    "StreamEcho": grpc.stream_stream_rpc_method_handler(stream_echo),
+                },
+            ),
+        )
+    )
     server.add_insecure_port(f"127.0.0.1:{port}")
     server.start()
     stop = threading.Event()
@@ -296,9 +315,17 @@ def _asyncio_echo_server(port: int) -> None:
 
     async def main() -> None:
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0), *CHANNEL[1:]])
-        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("bench.Echo", {
-            "Echo": grpc.unary_unary_rpc_method_handler(echo),
-            "StreamEcho": grpc.stream_stream_rpc_method_handler(stream_echo)}),))
+        server.add_generic_rpc_handlers(
+            (
+                grpc.method_handlers_generic_handler(
+                    "bench.Echo",
+                    {
+                        "Echo": grpc.unary_unary_rpc_method_handler(echo),
+                        "StreamEcho": grpc.stream_stream_rpc_method_handler(stream_echo),
+                    },
+                ),
+            )
+        )
         server.add_insecure_port(f"127.0.0.1:{port}")
         await server.start()
         stop = asyncio.Event()
@@ -333,9 +360,11 @@ def _wait_ready(servers: list[Server]) -> None:
 
 
 def _serve_code(models: Path, port: int, options: dict[str, object]) -> str:
-    return ("import json\nfrom pathlib import Path\nfrom signalstack.server.main import serve\n"
-            "from signalstack.server.options import ServeOptions\n"
-            f"serve(ServeOptions(Path({str(models)!r}), '127.0.0.1', {port}, **json.loads({json.dumps(options)!r})))\n")
+    return (
+        "import json\nfrom pathlib import Path\nfrom signalstack.server.main import serve\n"
+        "from signalstack.server.options import ServeOptions\n"
+        f"serve(ServeOptions(Path({str(models)!r}), '127.0.0.1', {port}, **json.loads({json.dumps(options)!r})))\n"
+    )
 
 
 def _free_port() -> int:
@@ -347,6 +376,7 @@ def _free_port() -> int:
 
 
 # The run -----------------------------------------------------------------------------------------
+
 
 def _model(path: Path | None) -> Path:
     """`path`, or the cached benchmark model, trained on first use."""
@@ -382,26 +412,49 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Stats], dict[str, float], s
     path = _model(args.model)
     local = OnnxModel(path, threads=1)
     bars = load_bars("sample:sp500")
-    window = bars.iloc[-local.bars_required:]
+    window = bars.iloc[-local.bars_required :]
     x = local.featurizer.window(window)[np.newaxis].astype(np.float32)
-    series = bars.iloc[-args.series_bars:]
-    stream_bars = bars.iloc[-(local.bars_required + args.stream_bars):]
-    events = [pb.BarEvent(model="bench", symbol="SPY", open=r.open, high=r.high, low=r.low, close=r.close,
-                          volume=r.volume).SerializeToString() for r in stream_bars.itertuples()]
+    series = bars.iloc[-args.series_bars :]
+    stream_bars = bars.iloc[-(local.bars_required + args.stream_bars) :]
+    events = [
+        pb.BarEvent(
+            model="bench", symbol="SPY", open=r.open, high=r.high, low=r.low, close=r.close, volume=r.volume
+        ).SerializeToString()
+        for r in stream_bars.itertuples()
+    ]
     methods = {
-        "Predict": Method(PREDICT, pb.PredictRequest(model="bench", windows=[pb.Bars(
-            **{c: window[c].tolist() for c in COLUMNS})]).SerializeToString()),
-        "ModelInfer": Method(INFER, oip.ModelInferRequest(model_name="bench", raw_input_contents=[x.tobytes()], inputs=[
-            oip.ModelInferRequest.InferInputTensor(name=local.bars_input.name, datatype="FP32", shape=x.shape)])
-            .SerializeToString()),
-        "PredictSeries": Method(SERIES, pb.PredictSeriesRequest(model="bench", bars=pb.Bars(
-            **{c: series[c].tolist() for c in COLUMNS})).SerializeToString()),
-        "StreamSignals": Method(STREAM, events[:local.bars_required + args.stream_bars // 10], streaming=True),
+        "Predict": Method(
+            PREDICT,
+            pb.PredictRequest(
+                model="bench", windows=[pb.Bars(**{c: window[c].tolist() for c in COLUMNS})]
+            ).SerializeToString(),
+        ),
+        "ModelInfer": Method(
+            INFER,
+            oip.ModelInferRequest(
+                model_name="bench",
+                raw_input_contents=[x.tobytes()],
+                inputs=[
+                    oip.ModelInferRequest.InferInputTensor(name=local.bars_input.name, datatype="FP32", shape=x.shape)
+                ],
+            ).SerializeToString(),
+        ),
+        "PredictSeries": Method(
+            SERIES,
+            pb.PredictSeriesRequest(
+                model="bench", bars=pb.Bars(**{c: series[c].tolist() for c in COLUMNS})
+            ).SerializeToString(),
+        ),
+        "StreamSignals": Method(STREAM, events[: local.bars_required + args.stream_bars // 10], streaming=True),
     }
-    in_process = {"Predict": lambda: local.predict_windows([window]),
-                  "ModelInfer": lambda: local.predict({local.bars_input.name: x})}
-    described = (f"model {path.name}: window {local.window} x {local.bars_input.shape[-1]} features, "
-                 f"{local.bars_required} bars per window, {local.provider}")
+    in_process = {
+        "Predict": lambda: local.predict_windows([window]),
+        "ModelInfer": lambda: local.predict({local.bars_input.name: x}),
+    }
+    described = (
+        f"model {path.name}: window {local.window} x {local.bars_input.shape[-1]} features, "
+        f"{local.bars_required} bars per window, {local.provider}"
+    )
     print(described, flush=True)
 
     base = {"stream_threads": STREAM_THREADS, "watch_interval": 0}
@@ -422,8 +475,10 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Stats], dict[str, float], s
             port = _free_port()
             servers[label] = _start(stack, _serve_code(models, port, options), port)
         _wait_ready(list(servers.values()))
-        figures = {f"cpu per window, batch {n}": _cpu_per_window(
-            lambda b: local.predict({local.bars_input.name: b}), x, n) for n in (1, 64)}
+        figures = {
+            f"cpu per window, batch {n}": _cpu_per_window(lambda b: local.predict({local.bars_input.name: b}), x, n)
+            for n in (1, 64)
+        }
         share = args.seconds / args.rounds
         # Rounds interleave what is compared, so a change in background load hits every side alike.
         for lap in range(args.rounds):
@@ -434,19 +489,32 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Stats], dict[str, float], s
                         continue
                     called = (STREAM_ECHO if method.streaming else ECHO) if label.endswith("echo") else method.path
                     if method.streaming:
-                        stats = _streams(clients, server, called, method.payload,  # type: ignore[arg-type]
-                                         local.bars_required - 1, args.streams)
+                        stats = _streams(
+                            clients,
+                            server,
+                            called,
+                            method.payload,  # type: ignore[arg-type]
+                            local.bars_required - 1,
+                            args.streams,
+                        )
                     else:
-                        stats = _throughput(clients, server, called, method.payload,  # type: ignore[arg-type]
-                                            args.clients, share)
+                        stats = _throughput(
+                            clients,
+                            server,
+                            called,
+                            method.payload,  # type: ignore[arg-type]
+                            args.clients,
+                            share,
+                        )
                     laps.setdefault(f"{name} {label}", []).append(stats)
             for name, work in in_process.items():
                 calls = args.calls // args.rounds
                 payload = methods[name].payload
                 laps.setdefault(f"latency {name} echo", []).append(_latency(servers["echo"], ECHO, payload, calls))
                 laps.setdefault(f"latency {name} in process", []).append(_timed(work, calls))
-                laps.setdefault(f"latency {name}", []).append(_latency(servers["defaults"], methods[name].path,
-                                                                       payload, calls))
+                laps.setdefault(f"latency {name}", []).append(
+                    _latency(servers["defaults"], methods[name].path, payload, calls)
+                )
         print("one stream ...", flush=True)
         laps["one stream"] = [_streams(clients, servers["defaults"], STREAM, events, local.bars_required - 1, 1)]
     return {key: _best(value) for key, value in laps.items()}, figures, described
@@ -459,13 +527,16 @@ def _rows(r: dict[str, Stats], figures: dict[str, float], args: argparse.Namespa
     lines = [f"{'latency, one client, one window per call':<52}{'p50 / p99 µs':>16}"]
     for name, work in (("Predict", "predict_windows (features + model)"), ("ModelInfer", "predict (model)")):
         echo, local, served = r[f"latency {name} echo"], r[f"latency {name} in process"], r[f"latency {name}"]
-        lines += [f"  {f'gRPC echo round trip ({name} bytes)':<50}{us(echo):>16}",
-                  f"  {f'in process: {work}':<50}{us(local):>16}",
-                  f"  {f'{name}, defaults':<50}{us(served):>16}  p50 = "
-                  f"{served.p(50) / (echo.p(50) + local.p(50)):.2f} x (echo + in process)"]
-    sections = ((f"throughput, {args.clients} clients, CPU per call", ("Predict", "ModelInfer", "PredictSeries"),
-                 "calls/s"),
-                (f"streaming, {args.streams} streams, CPU per bar", ("StreamSignals",), "bars/s"))
+        lines += [
+            f"  {f'gRPC echo round trip ({name} bytes)':<50}{us(echo):>16}",
+            f"  {f'in process: {work}':<50}{us(local):>16}",
+            f"  {f'{name}, defaults':<50}{us(served):>16}  p50 = "
+            f"{served.p(50) / (echo.p(50) + local.p(50)):.2f} x (echo + in process)",
+        ]
+    sections = (
+        (f"throughput, {args.clients} clients, CPU per call", ("Predict", "ModelInfer", "PredictSeries"), "calls/s"),
+        (f"streaming, {args.streams} streams, CPU per bar", ("StreamSignals",), "bars/s"),
+    )
     for title, names, rate in sections:
         lines += ["", f"{title:<44}{rate:>9}{'x echo':>8}{'p50 ms':>8}{'p99 ms':>8}{'CPU ms':>8}"]
         for name in names:
@@ -478,13 +549,16 @@ def _rows(r: dict[str, Stats], figures: dict[str, float], args: argparse.Namespa
                 latency = f"{s.p(50) * 1e3:8.1f}{s.p(99) * 1e3:8.1f}" if len(s.latencies) else f"{'':16}"
                 lines.append(f"  {what:<42}{s.rate:9,.0f}{s.rate / echo.rate:8.2f}{latency}{s.cpu * 1e3:8.3f}")
     echo, served = r["ModelInfer echo"], r["ModelInfer defaults"]
-    lines += ["", f"load generators: {echo.client_cpu * 1e3:.3f} ms CPU per echo call, {served.client_cpu * 1e3:.3f} "
-                  "per ModelInfer call (where every core is busy, calls/s ~ cores / (their CPU + the server's))",
-              f"one stream, defaults: {r['one stream'].rate:,.0f} bars/s answered, "
-                  f"{r['one stream'].cpu * 1e3:.3f} ms CPU per bar",
-              f"in process, onnxruntime on one thread: {figures['cpu per window, batch 1'] * 1e3:.3f} ms CPU per "
-              f"window at batch 1, {figures['cpu per window, batch 64'] * 1e3:.3f} at batch 64",
-              f"tuned: {args.tuned}"]
+    lines += [
+        "",
+        f"load generators: {echo.client_cpu * 1e3:.3f} ms CPU per echo call, {served.client_cpu * 1e3:.3f} "
+        "per ModelInfer call (where every core is busy, calls/s ~ cores / (their CPU + the server's))",
+        f"one stream, defaults: {r['one stream'].rate:,.0f} bars/s answered, "
+        f"{r['one stream'].cpu * 1e3:.3f} ms CPU per bar",
+        f"in process, onnxruntime on one thread: {figures['cpu per window, batch 1'] * 1e3:.3f} ms CPU per "
+        f"window at batch 1, {figures['cpu per window, batch 64'] * 1e3:.3f} at batch 64",
+        f"tuned: {args.tuned}",
+    ]
     return lines
 
 
@@ -492,16 +566,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, help="ONNX model exported by signalstack train (default: cached LSTM)")
     parser.add_argument("--calls", type=int, default=1500, help="sequential calls per latency measurement")
-    parser.add_argument("--seconds", type=float, default=6.0, help="measured seconds per server and method, "
-                        "split over the rounds")
+    parser.add_argument(
+        "--seconds", type=float, default=6.0, help="measured seconds per server and method, split over the rounds"
+    )
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of every measurement")
     parser.add_argument("--clients", type=int, default=32, help="concurrent unary clients")
     parser.add_argument("--series-bars", type=int, default=600, help="bars per PredictSeries call")
     parser.add_argument("--streams", type=int, default=64, help="concurrent streams")
-    parser.add_argument("--stream-bars", type=int, default=1000, help="answered bars of the one stream (a tenth "
-                        "each when streams run concurrently)")
-    parser.add_argument("--tuned", default=TUNED, help=f"ServeOptions fields of the tuned server, as JSON "
-                        f"(default {TUNED})")
+    parser.add_argument(
+        "--stream-bars",
+        type=int,
+        default=1000,
+        help="answered bars of the one stream (a tenth each when streams run concurrently)",
+    )
+    parser.add_argument(
+        "--tuned", default=TUNED, help=f"ServeOptions fields of the tuned server, as JSON (default {TUNED})"
+    )
     args = parser.parse_args(argv)
     started = time.monotonic()
     stats, figures, described = run(args)

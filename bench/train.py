@@ -121,10 +121,30 @@ FIVE_MINUTE_NETS = ("hier_lstm",)
 PANEL = ("A", "B", "C", "D")
 """The symbols of the image and pair nets: four, the Inception post's four channels."""
 
-FULL = {"models": ",".join(list_models()), "steps": 10, "batch_size": 64, "image_days": 56, "folds": 10,
-        "fold_train": 500, "fold_test": 100, "fold_epochs": 3, "fold_window": 30, "spin": 2.0}
-QUICK = {"models": "mlp,lstm,rank,multitask,hier_lstm,inception", "steps": 2, "batch_size": 32, "image_days": 16,
-         "folds": 3, "fold_train": 200, "fold_test": 50, "fold_epochs": 1, "fold_window": 10, "spin": 0.5}
+FULL = {
+    "models": ",".join(list_models()),
+    "steps": 10,
+    "batch_size": 64,
+    "image_days": 56,
+    "folds": 10,
+    "fold_train": 500,
+    "fold_test": 100,
+    "fold_epochs": 3,
+    "fold_window": 30,
+    "spin": 2.0,
+}
+QUICK = {
+    "models": "mlp,lstm,rank,multitask,hier_lstm,inception",
+    "steps": 2,
+    "batch_size": 32,
+    "image_days": 16,
+    "folds": 3,
+    "fold_train": 200,
+    "fold_test": 50,
+    "fold_epochs": 1,
+    "fold_window": 10,
+    "spin": 0.5,
+}
 """The knobs' values for a full run and for --quick; a knob given on the command line wins over both."""
 
 
@@ -191,15 +211,23 @@ class WalkForward:
 
 # Data: seeded random walks -----------------------------------------------------------------------
 
+
 def walk_bars(index: pd.DatetimeIndex, seed: int, volatility: float) -> pd.DataFrame:
     """OHLCV bars at `index`'s times from a geometric random walk with `volatility` per bar."""
     rng = np.random.default_rng(seed)
     close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, volatility, len(index))))
     open_ = np.r_[100.0, close[:-1]] * np.exp(rng.normal(0.0, volatility / 4, len(index)))
     spread = np.abs(rng.normal(0.0, volatility / 2, len(index)))
-    return pd.DataFrame({"open": open_, "high": np.maximum(open_, close) * (1 + spread),
-                         "low": np.minimum(open_, close) * (1 - spread), "close": close,
-                         "volume": rng.lognormal(12.0, 0.3, len(index)).round()}, index=index.rename("time"))
+    return pd.DataFrame(
+        {
+            "open": open_,
+            "high": np.maximum(open_, close) * (1 + spread),
+            "low": np.minimum(open_, close) * (1 - spread),
+            "close": close,
+            "volume": rng.lognormal(12.0, 0.3, len(index)).round(),
+        },
+        index=index.rename("time"),
+    )
 
 
 def daily_bars(n: int, seed: int) -> pd.DataFrame:
@@ -211,8 +239,10 @@ def minute_bars(days: int, seed: int) -> pd.DataFrame:
     """`days` business days of BARS_PER_DAY one-minute bars, a morning and an afternoon session (0.08% a bar)."""
     half = BARS_PER_DAY // 2
     minutes = np.r_[np.arange(1, half + 1), np.arange(half + 91, BARS_PER_DAY + 91)]  # minutes after 09:30
-    stamps = pd.bdate_range("2015-01-05", periods=days).to_numpy()[:, None] + \
-        (pd.Timedelta(hours=9, minutes=30) + pd.to_timedelta(minutes, unit="min")).to_numpy()[None, :]
+    stamps = (
+        pd.bdate_range("2015-01-05", periods=days).to_numpy()[:, None]
+        + (pd.Timedelta(hours=9, minutes=30) + pd.to_timedelta(minutes, unit="min")).to_numpy()[None, :]
+    )
     return walk_bars(pd.DatetimeIndex(stamps.ravel()), seed, 0.0008)
 
 
@@ -231,12 +261,14 @@ def fundamentals_for(bars: pd.DataFrame, columns: int, seed: int) -> pd.DataFram
 
 # Part 1: training steps per model ---------------------------------------------------------------
 
+
 def labels_for(name: str) -> LabelSpec:
     """The target the post trains: its registered output size says binary, three-class, a return or a path."""
     declared = get_entry(name).n_outputs
     first = declared if isinstance(declared, int) else next(iter(declared.values()))
     return {1: LabelSpec("regression"), 2: LabelSpec("binary"), 3: LabelSpec("three")}.get(
-        first, LabelSpec("path", first))
+        first, LabelSpec("path", first)
+    )
 
 
 def window_for(name: str) -> int:
@@ -288,10 +320,15 @@ def train_speed(dataset: Dataset, name: str, steps: int, batch: int, device: str
     marks: list[float] = []
     needed = steps * batch
     if len(dataset.train) < needed:
-        raise ValueError(f"{name}: {len(dataset.train)} training samples, expected >= {needed} "
-                         f"({steps} steps of {batch})")
-    small = replace(dataset, train=dataset.train.take(slice(0, needed)), val=dataset.val.take(slice(0, 2)),
-                    test=dataset.test.take(slice(0, batch)))
+        raise ValueError(
+            f"{name}: {len(dataset.train)} training samples, expected >= {needed} ({steps} steps of {batch})"
+        )
+    small = replace(
+        dataset,
+        train=dataset.train.take(slice(0, needed)),
+        val=dataset.val.take(slice(0, 2)),
+        test=dataset.test.take(slice(0, batch)),
+    )
     config = TrainConfig(epochs=2, batch_size=batch, patience=2, device=device, progress=False)
     result = train(small, name, config, on_epoch=lambda epoch, loss: marks.append(time.perf_counter()))
     return needed / (marks[1] - marks[0]), sum(p.numel() for p in result.net.parameters())
@@ -312,13 +349,19 @@ def bench_model(name: str, steps: int, batch: int, image_days: int, gpu: bool) -
 
 # Part 2: a walk-forward run with 1 and 2 workers --------------------------------------------------
 
+
 def experiment_doc(args: argparse.Namespace) -> dict:
     """The walk-forward experiment: an LSTM (post sizes) on one symbol, `--folds` folds, the default baselines,
     fold models exported, on the CPU (so that a GPU machine times the same thing)."""
-    return {"data": {"path": "bars.csv"}, "labels": {"kind": "binary", "horizon": 1},
-            "model": {"name": "lstm"}, "window": args.fold_window,
-            "train": {"epochs": args.fold_epochs, "patience": args.fold_epochs, "device": "cpu"},
-            "walk_forward": {"train": args.fold_train, "test": args.fold_test}, "seeds": 1}
+    return {
+        "data": {"path": "bars.csv"},
+        "labels": {"kind": "binary", "horizon": 1},
+        "model": {"name": "lstm"},
+        "window": args.fold_window,
+        "train": {"epochs": args.fold_epochs, "patience": args.fold_epochs, "device": "cpu"},
+        "walk_forward": {"train": args.fold_train, "test": args.fold_test},
+        "seeds": 1,
+    }
 
 
 def bench_walk_forward(args: argparse.Namespace, folder: Path) -> WalkForward:
@@ -339,8 +382,7 @@ def bench_walk_forward(args: argparse.Namespace, folder: Path) -> WalkForward:
             began, cpu = time.perf_counter(), cpu_seconds()
             result = run_experiment(experiment, folder / "runs", workers=workers)
             seconds, cpu = time.perf_counter() - began, cpu_seconds() - cpu
-        rows.append(WalkRow(workers, int(result.metrics["run"]["folds"]), seconds, cpu, peak_mib(),
-                            children.peak_mib))
+        rows.append(WalkRow(workers, int(result.metrics["run"]["folds"]), seconds, cpu, peak_mib(), children.peak_mib))
     resumed = bench_resume(experiment, folder / "resumed")
     ceilings = (before, parallel_ceiling(args.spin))
     return WalkForward(rows, resumed, ceilings, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0)
@@ -377,8 +419,14 @@ def bench_resume(experiment: ExperimentFile, out: Path) -> Resumed:
     kept = [pickle.loads(p.read_bytes()) for p in (path / TASKS).glob("*.pickle")]
     began, cpu = time.perf_counter(), cpu_seconds()
     resume_run(path, workers=1)
-    return Resumed(total, len(kept), sum(result.seconds for result in kept), first,
-                   (time.perf_counter() - began, cpu_seconds() - cpu), full)
+    return Resumed(
+        total,
+        len(kept),
+        sum(result.seconds for result in kept),
+        first,
+        (time.perf_counter() - began, cpu_seconds() - cpu),
+        full,
+    )
 
 
 def bench_tracking(args: argparse.Namespace, folder: Path) -> Tracked:
@@ -388,18 +436,25 @@ def bench_tracking(args: argparse.Namespace, folder: Path) -> Tracked:
     uri = args.mlflow
     if uri == "sqlite":  # made in another process, as a tracking server would be: MLflow's schema migrations run
         uri = f"sqlite:///{(folder / 'mlflow.db').resolve()}"  # once per store, and this one keeps its import to pay
-        make = (f"import mlflow; mlflow.MlflowClient({uri!r}).create_experiment('bench', "  # artifacts beside it
-                f"artifact_location={(folder / 'artifacts').resolve().as_uri()!r})")
-        subprocess.run([sys.executable, "-c", make], check=True, capture_output=True,
-                       env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
+        make = (
+            f"import mlflow; mlflow.MlflowClient({uri!r}).create_experiment('bench', "  # artifacts beside it
+            f"artifact_location={(folder / 'artifacts').resolve().as_uri()!r})"
+        )
+        subprocess.run(
+            [sys.executable, "-c", make],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
+        )
     command = [sys.executable, "-m", "signalstack.cli", "run", str(folder / "exp.yaml"), "--out", str(folder / "runs")]
     seconds: tuple[list[float], list[float]] = ([], [])
     cpu: tuple[list[float], list[float]] = ([], [])
     for _ in range(args.mlflow_pairs):
         for side, flags in enumerate(([], ["--mlflow", uri])):
             began, used = time.perf_counter(), cpu_seconds()
-            subprocess.run(command + flags, check=True, capture_output=True,
-                           env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
+            subprocess.run(
+                command + flags, check=True, capture_output=True, env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+            )
             seconds[side].append(time.perf_counter() - began)
             cpu[side].append(cpu_seconds() - used)
     return Tracked(uri, seconds, cpu)
@@ -407,14 +462,23 @@ def bench_tracking(args: argparse.Namespace, folder: Path) -> Tracked:
 
 def tracking_lines(tracked: Tracked) -> str:
     """Each pair, then the fastest of each side (the one other load on the machine slowed least)."""
-    lines = [f"MLflow: `signalstack run` without tracking, then logged to {tracked.uri}, in turn "
-             f"(wall s/CPU s): " + ", ".join(f"{a:.1f}/{b:.1f} and {c:.1f}/{d:.1f}" for a, b, c, d in zip(
-                 tracked.seconds[0], tracked.cpu_seconds[0], tracked.seconds[1], tracked.cpu_seconds[1]))]
+    lines = [
+        f"MLflow: `signalstack run` without tracking, then logged to {tracked.uri}, in turn "
+        f"(wall s/CPU s): "
+        + ", ".join(
+            f"{a:.1f}/{b:.1f} and {c:.1f}/{d:.1f}"
+            for a, b, c, d in zip(
+                tracked.seconds[0], tracked.cpu_seconds[0], tracked.seconds[1], tracked.cpu_seconds[1]
+            )
+        )
+    ]
     plain, logged = (min(side) for side in tracked.seconds)
     plain_cpu, logged_cpu = (min(side) for side in tracked.cpu_seconds)
-    lines.append(f"fastest: {plain:.1f} s without, {logged:.1f} s with: {logged - plain:+.1f} s "
-                 f"({100 * (logged / plain - 1):+.1f}%) wall; {logged_cpu - plain_cpu:+.1f} CPU s "
-                 f"({100 * (logged_cpu / plain_cpu - 1):+.1f}%)")
+    lines.append(
+        f"fastest: {plain:.1f} s without, {logged:.1f} s with: {logged - plain:+.1f} s "
+        f"({100 * (logged / plain - 1):+.1f}%) wall; {logged_cpu - plain_cpu:+.1f} CPU s "
+        f"({100 * (logged_cpu / plain_cpu - 1):+.1f}%)"
+    )
     return "\n".join(lines)
 
 
@@ -424,10 +488,12 @@ _SPIN = "import time\nstart = time.process_time()\nwhile time.process_time() - s
 def parallel_ceiling(seconds: float) -> float:
     """The parallel efficiency this machine gives two CPU-bound processes now: the wall time of one bare Python
     process burning `seconds` of CPU over that of two doing so at once (1.0: two free cores; 0.5: one)."""
+
     def wall(count: int) -> float:
         began = time.perf_counter()
-        spinning = [subprocess.Popen([sys.executable, "-I", "-S", "-c", _SPIN.format(seconds=seconds)])
-                    for _ in range(count)]
+        spinning = [
+            subprocess.Popen([sys.executable, "-I", "-S", "-c", _SPIN.format(seconds=seconds)]) for _ in range(count)
+        ]
         for process in spinning:
             process.wait()
         return time.perf_counter() - began
@@ -513,17 +579,23 @@ class ChildPeaks:
 
 # The table ---------------------------------------------------------------------------------------
 
+
 def models_table(rows: Sequence[ModelRow], gpu: bool) -> str:
     head = f"{'model':<20}{'input':<34}{'params':>11}{'samples/s':>11}{'peak MiB':>10}{'+MiB':>7}"
     if gpu:
         head += f"{'GPU samples/s':>15}{'x CPU':>7}"
     lines = [head]
     for r in rows:
-        line = (f"{r.name:<20}{r.input:<34}{r.params:>11,}{r.samples_per_s:>11,.0f}{r.peak_mib:>10,.0f}"
-                f"{max(0.0, r.peak_mib - r.start_mib):>7,.0f}")
+        line = (
+            f"{r.name:<20}{r.input:<34}{r.params:>11,}{r.samples_per_s:>11,.0f}{r.peak_mib:>10,.0f}"
+            f"{max(0.0, r.peak_mib - r.start_mib):>7,.0f}"
+        )
         if gpu:
-            line += (f"{r.gpu_samples_per_s:>15,.0f}{r.gpu_samples_per_s / r.samples_per_s:>7.1f}"
-                     if r.gpu_samples_per_s is not None else f"{'-':>15}{'-':>7}")
+            line += (
+                f"{r.gpu_samples_per_s:>15,.0f}{r.gpu_samples_per_s / r.samples_per_s:>7.1f}"
+                if r.gpu_samples_per_s is not None
+                else f"{'-':>15}{'-':>7}"
+            )
         lines.append(line)
     return "\n".join(lines)
 
@@ -535,20 +607,24 @@ def walk_table(rows: Sequence[WalkRow]) -> str:
     for r in rows:
         efficiency = t1 / (r.workers * r.seconds)
         worker = f"{r.worker_peak_mib:>17,.0f}" if r.worker_peak_mib is not None else f"{'-':>17}"
-        lines.append(f"{r.workers:<9}{r.folds:>6}{r.seconds:>9.1f}{r.cpu_seconds:>8.1f}{t1 / r.seconds:>12.2f}"
-                     f"{efficiency:>12.2f}"
-                     f"{r.peak_mib:>10,.0f}{worker}")
+        lines.append(
+            f"{r.workers:<9}{r.folds:>6}{r.seconds:>9.1f}{r.cpu_seconds:>8.1f}{t1 / r.seconds:>12.2f}"
+            f"{efficiency:>12.2f}"
+            f"{r.peak_mib:>10,.0f}{worker}"
+        )
     return "\n".join(lines)
 
 
 def resumed_lines(r: Resumed) -> str:
     left = r.full[0] - r.kept_seconds  # what the tasks left cost in the uninterrupted run, its overhead included
-    return (f"resumed: 1 worker, stopped by SIGINT after {r.kept} of {r.tasks} tasks, then resumed\n"
-            f"  wall s: resume {r.resume[0]:.1f} against {left:.1f} for the tasks left in the uninterrupted run "
-            f"({r.resume[0] / left:.2f} x); stopped part + resume {r.first[0] + r.resume[0]:.1f} against "
-            f"{r.full[0]:.1f}\n"
-            f"  CPU s: stopped part {r.first[1]:.1f} + resume {r.resume[1]:.1f} = {r.first[1] + r.resume[1]:.1f} "
-            f"against {r.full[1]:.1f} uninterrupted ({(r.first[1] + r.resume[1]) / r.full[1]:.2f} x)")
+    return (
+        f"resumed: 1 worker, stopped by SIGINT after {r.kept} of {r.tasks} tasks, then resumed\n"
+        f"  wall s: resume {r.resume[0]:.1f} against {left:.1f} for the tasks left in the uninterrupted run "
+        f"({r.resume[0] / left:.2f} x); stopped part + resume {r.first[0] + r.resume[0]:.1f} against "
+        f"{r.full[0]:.1f}\n"
+        f"  CPU s: stopped part {r.first[1]:.1f} + resume {r.resume[1]:.1f} = {r.first[1] + r.resume[1]:.1f} "
+        f"against {r.full[1]:.1f} uninterrupted ({(r.first[1] + r.resume[1]) / r.full[1]:.2f} x)"
+    )
 
 
 def load() -> str:
@@ -557,30 +633,55 @@ def load() -> str:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a smoke run: " + ", ".join(
-        f"{k.replace('_', '-')} {v}" for k, v in QUICK.items()))
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run: " + ", ".join(f"{k.replace('_', '-')} {v}" for k, v in QUICK.items()),
+    )
     parser.add_argument("--models", help=f"comma-separated zoo names (default: all {len(list_models())})")
     parser.add_argument("--steps", type=int, help=f"timed training steps per model (default {FULL['steps']})")
     parser.add_argument("--batch-size", type=int, help=f"samples per step (default {FULL['batch_size']})")
-    parser.add_argument("--image-days", type=int,
-                        help=f"days per factor image: (days, 21 factors, 4 symbols) (default {FULL['image_days']})")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
-                        help="torch threads for the model steps (default: torch's)")
-    parser.add_argument("--gpu-models", default="lstm,inception",
-                        help="models also timed on the GPU when torch sees CUDA (default lstm,inception)")
+    parser.add_argument(
+        "--image-days",
+        type=int,
+        help=f"days per factor image: (days, 21 factors, 4 symbols) (default {FULL['image_days']})",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=torch.get_num_threads(),
+        help="torch threads for the model steps (default: torch's)",
+    )
+    parser.add_argument(
+        "--gpu-models",
+        default="lstm,inception",
+        help="models also timed on the GPU when torch sees CUDA (default lstm,inception)",
+    )
     parser.add_argument("--folds", type=int, help=f"walk-forward folds (default {FULL['folds']}; 0 skips the run)")
     parser.add_argument("--fold-train", type=int, help=f"training samples per fold (default {FULL['fold_train']})")
     parser.add_argument("--fold-test", type=int, help=f"test samples per fold (default {FULL['fold_test']})")
     parser.add_argument("--fold-epochs", type=int, help=f"epochs per fold's model (default {FULL['fold_epochs']})")
-    parser.add_argument("--fold-window", type=int,
-                        help=f"window of the walk-forward LSTM (default {FULL['fold_window']})")
-    parser.add_argument("--mlflow", nargs="?", const="sqlite", default=None, metavar="URI",
-                        help="also time the 1-worker walk-forward run without tracking and logged to MLflow at URI "
-                        "(default: a SQLite file beside the run), back to back (needs signalstack[mlflow])")
-    parser.add_argument("--mlflow-pairs", type=int, default=3,
-                        help="pairs of runs without and with MLflow, in turn (default 3; the fastest of each counts)")
-    parser.add_argument("--spin", type=float,
-                        help=f"CPU seconds per process of the parallel ceiling (default {FULL['spin']})")
+    parser.add_argument(
+        "--fold-window", type=int, help=f"window of the walk-forward LSTM (default {FULL['fold_window']})"
+    )
+    parser.add_argument(
+        "--mlflow",
+        nargs="?",
+        const="sqlite",
+        default=None,
+        metavar="URI",
+        help="also time the 1-worker walk-forward run without tracking and logged to MLflow at URI "
+        "(default: a SQLite file beside the run), back to back (needs signalstack[mlflow])",
+    )
+    parser.add_argument(
+        "--mlflow-pairs",
+        type=int,
+        default=3,
+        help="pairs of runs without and with MLflow, in turn (default 3; the fastest of each counts)",
+    )
+    parser.add_argument(
+        "--spin", type=float, help=f"CPU seconds per process of the parallel ceiling (default {FULL['spin']})"
+    )
     args = parser.parse_args(argv)
     for key, value in (QUICK if args.quick else FULL).items():
         if getattr(args, key) is None:
@@ -589,8 +690,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         unknown = sorted(set(names.split(",")) - set(list_models()))
         if unknown:
             parser.error(f"{flag} {','.join(unknown)}: expected some of {', '.join(list_models())}")
-    for key in ("steps", "batch_size", "image_days", "threads", "fold_train", "fold_test", "fold_epochs",
-                "fold_window", "mlflow_pairs"):
+    for key in (
+        "steps",
+        "batch_size",
+        "image_days",
+        "threads",
+        "fold_train",
+        "fold_test",
+        "fold_epochs",
+        "fold_window",
+        "mlflow_pairs",
+    ):
         if getattr(args, key) < 1:
             parser.error(f"--{key.replace('_', '-')} {getattr(args, key)}: expected a positive integer")
     if args.batch_size < 2:
@@ -608,21 +718,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     cuda = torch.cuda.is_available()
     gpu_models = set(args.gpu_models.split(",")) if cuda else set()
     resets = reset_peak()
-    print(f"torch {torch.__version__}, {args.threads} thread(s), {os.cpu_count()} CPU(s), "
-          f"{'CUDA: ' + torch.cuda.get_device_name() if cuda else 'no CUDA'}; {load()}", flush=True)
+    print(
+        f"torch {torch.__version__}, {args.threads} thread(s), {os.cpu_count()} CPU(s), "
+        f"{'CUDA: ' + torch.cuda.get_device_name() if cuda else 'no CUDA'}; {load()}",
+        flush=True,
+    )
     if not resets:
         print("no /proc/self/clear_refs: each peak MiB is the process's peak so far, not the part's own")
-    print(f"\ntraining: an epoch of {args.steps} step(s) of {args.batch_size} samples per model, after a warm-up "
-          "epoch of the same steps")
+    print(
+        f"\ntraining: an epoch of {args.steps} step(s) of {args.batch_size} samples per model, after a warm-up "
+        "epoch of the same steps"
+    )
     rows = []
     for name in args.models.split(","):
         rows.append(bench_model(name, args.steps, args.batch_size, args.image_days, name in gpu_models))
         print(f"  {name}: {rows[-1].samples_per_s:,.0f} samples/s", file=sys.stderr, flush=True)
     print(models_table(rows, any(row.gpu_samples_per_s is not None for row in rows)), flush=True)
     if args.folds:
-        print(f"\nwalk-forward: run_experiment, lstm (window {args.fold_window}, {args.fold_epochs} epoch(s)), "
-              f"{args.folds} folds of {args.fold_train} training + {args.fold_test} test samples, default "
-              "baselines, fold models exported", flush=True)
+        print(
+            f"\nwalk-forward: run_experiment, lstm (window {args.fold_window}, {args.fold_epochs} epoch(s)), "
+            f"{args.folds} folds of {args.fold_train} training + {args.fold_test} test samples, default "
+            "baselines, fold models exported",
+            flush=True,
+        )
         with tempfile.TemporaryDirectory(prefix="bench-train-") as folder:
             walk = bench_walk_forward(args, Path(folder))
             tracked = bench_tracking(args, Path(folder)) if args.mlflow else None
@@ -630,10 +748,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(resumed_lines(walk.resumed))
         if tracked is not None:
             print(tracking_lines(tracked))
-        print(f"ceiling: two processes each burning {args.spin:g} s of CPU in bare Python, at once against one "
-              f"alone, ran at efficiency {walk.ceilings[0]:.2f} before the runs and {walk.ceilings[1]:.2f} after")
-        print(f"getrusage(RUSAGE_CHILDREN) at the end: {walk.children_mib:,.0f} MiB, the largest child peak, each "
-              "of which starts from this process's peak when it spawned that child (not a worker's own figure)")
+        print(
+            f"ceiling: two processes each burning {args.spin:g} s of CPU in bare Python, at once against one "
+            f"alone, ran at efficiency {walk.ceilings[0]:.2f} before the runs and {walk.ceilings[1]:.2f} after"
+        )
+        print(
+            f"getrusage(RUSAGE_CHILDREN) at the end: {walk.children_mib:,.0f} MiB, the largest child peak, each "
+            "of which starts from this process's peak when it spawned that child (not a worker's own figure)"
+        )
     print(f"\n{load()}")
     return 0
 

@@ -63,8 +63,11 @@ def bench(name: str, folder: Path, repeats: int, threads: int) -> dict[str, floa
     options.intra_op_num_threads = threads
     options.log_severity_level = 3
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    row = {"params": sum(p.numel() for p in net.parameters()),
-           "keras": sum(m.keras_params() for m in net.body.layers.values()), "kb": path.stat().st_size / 1024}
+    row = {
+        "params": sum(p.numel() for p in net.parameters()),
+        "keras": sum(m.keras_params() for m in net.body.layers.values()),
+        "kb": path.stat().st_size / 1024,
+    }
     with torch.inference_mode():
         expected = net(*(torch.from_numpy(sample[n]) for n in net.input_names))
     expected = expected if isinstance(expected, tuple) else (expected,)
@@ -73,9 +76,9 @@ def bench(name: str, folder: Path, repeats: int, threads: int) -> dict[str, floa
     for batch in (1, 64):
         feed = {n: np.ascontiguousarray(a[:batch]) for n, a in sample.items()}
         tensors = [torch.from_numpy(feed[n]) for n in net.input_names]
-        row[f"ort_{batch}"] = median_ms(lambda: session.run(None, feed), repeats)
+        row[f"ort_{batch}"] = median_ms(lambda feed=feed: session.run(None, feed), repeats)
         with torch.inference_mode():
-            row[f"torch_{batch}"] = median_ms(lambda: net(*tensors), repeats)
+            row[f"torch_{batch}"] = median_ms(lambda tensors=tensors: net(*tensors), repeats)
     return row
 
 
@@ -83,23 +86,33 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=",".join(list_models()), help="comma-separated names (default: all)")
     parser.add_argument("--repeats", type=int, default=200)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
-                        help="intra-op threads for both runtimes (default: torch's)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=torch.get_num_threads(),
+        help="intra-op threads for both runtimes (default: torch's)",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    header = (f"{'model':<20} {'params':>9} {'keras':>9} {'onnx KB':>8} {'parity':>8} "
-              f"{'ort b1 ms':>9} {'torch b1':>9} {'x':>5} {'ort b64':>9} {'torch b64':>9} {'x':>5}")
-    print(f"onnxruntime {ort.__version__}, torch {torch.__version__}, {args.threads} thread(s), "
-          f"median of {args.repeats}")
+    header = (
+        f"{'model':<20} {'params':>9} {'keras':>9} {'onnx KB':>8} {'parity':>8} "
+        f"{'ort b1 ms':>9} {'torch b1':>9} {'x':>5} {'ort b64':>9} {'torch b64':>9} {'x':>5}"
+    )
+    print(
+        f"onnxruntime {ort.__version__}, torch {torch.__version__}, {args.threads} thread(s), median of {args.repeats}"
+    )
     print(header)
     print("-" * len(header))
     slower = []
     with tempfile.TemporaryDirectory() as folder:
         for name in args.models.split(","):
             r = bench(name, Path(folder), args.repeats, args.threads)
-            print(f"{name:<20} {r['params']:>9,} {r['keras']:>9,} {r['kb']:>8.1f} {r['parity']:>8.1e} "
-                  f"{r['ort_1']:>9.3f} {r['torch_1']:>9.3f} {r['torch_1'] / r['ort_1']:>5.1f} "
-                  f"{r['ort_64']:>9.3f} {r['torch_64']:>9.3f} {r['torch_64'] / r['ort_64']:>5.1f}", flush=True)
+            print(
+                f"{name:<20} {r['params']:>9,} {r['keras']:>9,} {r['kb']:>8.1f} {r['parity']:>8.1e} "
+                f"{r['ort_1']:>9.3f} {r['torch_1']:>9.3f} {r['torch_1'] / r['ort_1']:>5.1f} "
+                f"{r['ort_64']:>9.3f} {r['torch_64']:>9.3f} {r['torch_64'] / r['ort_64']:>5.1f}",
+                flush=True,
+            )
             if r["ort_1"] >= r["torch_1"]:
                 slower.append(name)
     if slower:

@@ -36,14 +36,17 @@ scale out; then the files' schemas."""
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
     _quiet_third_parties()
     try:
         return args.run(args) or 0
     except KeyboardInterrupt:
         return INTERRUPTED
-    except Exception as exc:  # noqa: BLE001 - the CLI's job is to turn any failure into one line
+    except Exception as exc:
         line = user_error(exc)
         if args.debug:
             traceback.print_exception(exc)
@@ -59,18 +62,23 @@ def _bug_report(exc: Exception, command: str, argv: Sequence[str] | None) -> str
     what = " ".join("".join(traceback.format_exception_only(exc)).split())
     stamp = time.strftime("%Y%m%d-%H%M%S")
     try:
-        with tempfile.NamedTemporaryFile("w", prefix=f"signalstack-{command}-{stamp}-", suffix=".txt",
-                                         delete=False) as out:
-            out.write(f"signalstack {__version__}, Python {platform.python_version()} on {platform.platform()}\n"
-                      f"command: signalstack {' '.join(sys.argv[1:] if argv is None else argv)}\n\n")
+        with tempfile.NamedTemporaryFile(
+            "w", prefix=f"signalstack-{command}-{stamp}-", suffix=".txt", delete=False
+        ) as out:
+            out.write(
+                f"signalstack {__version__}, Python {platform.python_version()} on {platform.platform()}\n"
+                f"command: signalstack {' '.join(sys.argv[1:] if argv is None else argv)}\n\n"
+            )
             traceback.print_exception(exc, file=out)
     except OSError as why:
         traceback.print_exception(exc)
         where = f"printed above (no temporary file: {why.strerror or why})"
     else:
         where = f"written to {out.name}"
-    return (f"{what} (an error in signalstack itself, not in what you gave it; its traceback is {where}; "
-            "please report it on signalstack's issue tracker with that traceback, or rerun with --debug)")
+    return (
+        f"{what} (an error in signalstack itself, not in what you gave it; its traceback is {where}; "
+        "please report it on signalstack's issue tracker with that traceback, or rerun with --debug)"
+    )
 
 
 def _quiet_third_parties() -> None:
@@ -86,20 +94,24 @@ class _Formatter(argparse.HelpFormatter):
         super().add_argument(action)
         if action.help is not argparse.SUPPRESS:
             for sub in self._iter_indented_subactions(action):
-                self._action_max_length = max(self._action_max_length,
-                                              len(self._format_action_invocation(sub)) + self._current_indent)
+                self._action_max_length = max(
+                    self._action_max_length, len(self._format_action_invocation(sub)) + self._current_indent
+                )
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="signalstack", formatter_class=_Formatter,
-                                     description="Deep-learning signals for Backtrader: "
-                                     "train in PyTorch, export to ONNX, serve over gRPC, backtest.")
+    parser = argparse.ArgumentParser(
+        prog="signalstack",
+        formatter_class=_Formatter,
+        description="Deep-learning signals for Backtrader: "
+        "train in PyTorch, export to ONNX, serve over gRPC, backtest.",
+    )
     parser.add_argument("--version", action="version", version=f"signalstack {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="debug logging")
-    parser.add_argument("--debug", action="store_true",
-                        help="print a failure's full traceback instead of its one line")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                                help="in workflow order; `COMMAND --help` lists its flags")
+    parser.add_argument("--debug", action="store_true", help="print a failure's full traceback instead of its one line")
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help="in workflow order; `COMMAND --help` lists its flags"
+    )
     for command in SUBCOMMANDS:
         command.add(sub)
     return parser

@@ -15,33 +15,71 @@ from .flags import add_flags, given, settings_from
 
 
 def add(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("backtest", help="backtest a model's signals in Backtrader vs buy-and-hold",
-                       description="Runs SignalStrategy over the model's out-of-sample period (from its "
-                       "test_range start) unless --start says otherwise. Orders fill at the next bar's open. "
-                       "Several --data give one report per symbol and a portfolio page; with --top-k they are "
-                       "traded as one ranked account instead (RankingStrategy); --sweep backtests a grid of "
-                       "parameters in parallel processes and tabulates them.")
-    p.add_argument("--model", required=True, help="FILE.onnx (in process), FILE.csv of precomputed predictions "
-                   "(time column, then down/up, forecast or score), grpc://HOST:PORT/MODEL, or a model name "
-                   "with --server")
-    p.add_argument("--data", required=True, action="append", metavar="BARS",
-                   help="CSV of OHLCV bars, sample:sp500 / sample:nasdaq, or SYMBOL=CSV; repeat for several symbols")
+    p = sub.add_parser(
+        "backtest",
+        help="backtest a model's signals in Backtrader vs buy-and-hold",
+        description="Runs SignalStrategy over the model's out-of-sample period (from its "
+        "test_range start) unless --start says otherwise. Orders fill at the next bar's open. "
+        "Several --data give one report per symbol and a portfolio page; with --top-k they are "
+        "traded as one ranked account instead (RankingStrategy); --sweep backtests a grid of "
+        "parameters in parallel processes and tabulates them.",
+    )
+    p.add_argument(
+        "--model",
+        required=True,
+        help="FILE.onnx (in process), FILE.csv of precomputed predictions "
+        "(time column, then down/up, forecast or score), grpc://HOST:PORT/MODEL, or a model name "
+        "with --server",
+    )
+    p.add_argument(
+        "--data",
+        required=True,
+        action="append",
+        metavar="BARS",
+        help="CSV of OHLCV bars, sample:sp500 / sample:nasdaq, or SYMBOL=CSV; repeat for several symbols",
+    )
     p.add_argument("--server", metavar="HOST:PORT", help="score through a running signalstack server")
     add_flags(p, ClientSecurity)
-    p.add_argument("--out", type=Path, help="report folder (report.html, PNG charts, trades.csv, stats.json, "
-                   "config.json; a folder per symbol and index.html for several --data; sweep.csv for --sweep)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="report folder (report.html, PNG charts, trades.csv, stats.json, "
+        "config.json; a folder per symbol and index.html for several --data; sweep.csv for --sweep)",
+    )
     p.add_argument("--start", help="first decision date (default: the model's test period start)")
-    p.add_argument("--fundamentals", metavar="CSV", help="dated fundamental factors for a two-input model "
-                   "(the columns its card names; first column: the date each row became known)")
+    p.add_argument(
+        "--fundamentals",
+        metavar="CSV",
+        help="dated fundamental factors for a two-input model "
+        "(the columns its card names; first column: the date each row became known)",
+    )
     add_flags(p, TradingSettings)
-    p.add_argument("--top-k", type=int, metavar="K", help="rank the --data symbols by the model's score (p_up, or "
-                   "--line, for a model without one) and hold the best K, equally weighted, in one account")
-    p.add_argument("--rebalance", type=int, metavar="BARS", help="with --top-k: bars between rebalances "
-                   "(default: the model's horizon)")
-    p.add_argument("--sweep", action="append", default=[], metavar="NAME=START:STOP:STEP",
-                   help="sweep a run_backtest parameter (STOP included, or NAME=V1,V2,...); repeat for a grid")
-    p.add_argument("--workers", type=int, default=defaults.SWEEP_WORKERS,
-                   help=f"processes for --sweep (default {defaults.SWEEP_WORKERS})")
+    p.add_argument(
+        "--top-k",
+        type=int,
+        metavar="K",
+        help="rank the --data symbols by the model's score (p_up, or "
+        "--line, for a model without one) and hold the best K, equally weighted, in one account",
+    )
+    p.add_argument(
+        "--rebalance",
+        type=int,
+        metavar="BARS",
+        help="with --top-k: bars between rebalances (default: the model's horizon)",
+    )
+    p.add_argument(
+        "--sweep",
+        action="append",
+        default=[],
+        metavar="NAME=START:STOP:STEP",
+        help="sweep a run_backtest parameter (STOP included, or NAME=V1,V2,...); repeat for a grid",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=defaults.SWEEP_WORKERS,
+        help=f"processes for --sweep (default {defaults.SWEEP_WORKERS})",
+    )
     p.set_defaults(run=run)
 
 
@@ -68,8 +106,14 @@ def run(args: argparse.Namespace) -> None:
         raise SettingsError(f"--rebalance {args.rebalance}: applies to a ranking backtest (give --top-k)")
     if args.sweep:
         grid = sweep_grid(args.sweep)
-        table = run_sweep(spec, universe if len(universe) > 1 else next(iter(universe.values())), grid,
-                          workers=args.workers, security=security, **settings)
+        table = run_sweep(
+            spec,
+            universe if len(universe) > 1 else next(iter(universe.values())),
+            grid,
+            workers=args.workers,
+            security=security,
+            **settings,
+        )
         print(format_sweep(table, list(grid[0])))
         if args.out:
             args.out.mkdir(parents=True, exist_ok=True)
@@ -85,13 +129,17 @@ def run(args: argparse.Namespace) -> None:
     if len(results) > 1:
         print("\n" + format_portfolio(results))
     if args.out:
-        written = write_portfolio(results, args.out) if len(results) > 1 else write_report(
-            next(iter(results.values())), args.out)
+        written = (
+            write_portfolio(results, args.out)
+            if len(results) > 1
+            else write_report(next(iter(results.values())), args.out)
+        )
         print(f"wrote {written[0]} and {len(written) - 1} more files in {args.out}")
 
 
-def _rank(args: argparse.Namespace, spec: str, security: ClientSecurity, universe: dict[str, Any],
-          trading: TradingSettings) -> None:
+def _rank(
+    args: argparse.Namespace, spec: str, security: ClientSecurity, universe: dict[str, Any], trading: TradingSettings
+) -> None:
     """`--top-k`: one account holding the best-scored symbols (`run_ranking`)."""
     from signalstack.plugin.ranking import format_ranking, run_ranking, write_ranking
     from signalstack.plugin.sources import open_source
@@ -101,8 +149,9 @@ def _rank(args: argparse.Namespace, spec: str, security: ClientSecurity, univers
     source = open_source(spec, security=security)
     try:
         line = "score" if "score" in source.columns else trading.line
-        result = run_ranking(source, universe, trading, top_k=args.top_k, rebalance=args.rebalance, line=line,
-                             start=args.start)
+        result = run_ranking(
+            source, universe, trading, top_k=args.top_k, rebalance=args.rebalance, line=line, start=args.start
+        )
     finally:
         getattr(source, "close", lambda: None)()
     print(format_ranking(result))

@@ -19,11 +19,15 @@ EPOCHS = 15
 
 
 def add(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="train, export, serve and backtest on bundled S&P 500 bars",
-                       description="The whole workflow on data a dependency ships: train an LSTM on S&P 500 "
-                       "daily bars, export it, serve it on a free local port, backtest through the server.")
-    p.add_argument("--out", type=Path, default=Path("signalstack-demo"),
-                   help="output folder (default signalstack-demo)")
+    p = sub.add_parser(
+        "demo",
+        help="train, export, serve and backtest on bundled S&P 500 bars",
+        description="The whole workflow on data a dependency ships: train an LSTM on S&P 500 "
+        "daily bars, export it, serve it on a free local port, backtest through the server.",
+    )
+    p.add_argument(
+        "--out", type=Path, default=Path("signalstack-demo"), help="output folder (default signalstack-demo)"
+    )
     p.add_argument("--data", default="sample:sp500", help="bars to use (default sample:sp500)")
     p.add_argument("--epochs", type=int, default=EPOCHS, help=f"maximum epochs (default {EPOCHS})")
     p.set_defaults(run=run)
@@ -40,8 +44,14 @@ def _stage(progress: tqdm, name: str) -> Iterator[None]:
     progress.update()
 
 
-def run_demo(out: Path, *, data: str = "sample:sp500", epochs: int = EPOCHS, window: int = WINDOW,
-             params: dict[str, Any] | None = None) -> Path:
+def run_demo(
+    out: Path,
+    *,
+    data: str = "sample:sp500",
+    epochs: int = EPOCHS,
+    window: int = WINDOW,
+    params: dict[str, Any] | None = None,
+) -> Path:
     """Train an LSTM, export it, serve it on a free 127.0.0.1 port, backtest through the server.
 
     Prints the report and where the files are; returns the report folder. The server is
@@ -62,8 +72,14 @@ def run_demo(out: Path, *, data: str = "sample:sp500", epochs: int = EPOCHS, win
         with _stage(progress, "load bars"):
             bars = load_bars(data)
         with _stage(progress, "train + export"):
-            trained = train_and_export(bars, models_dir / f"{MODEL_NAME}.onnx", window=window, data_source=data,
-                                       config=TrainConfig(epochs=epochs), params=params)
+            trained = train_and_export(
+                bars,
+                models_dir / f"{MODEL_NAME}.onnx",
+                window=window,
+                data_source=data,
+                config=TrainConfig(epochs=epochs),
+                params=params,
+            )
         with _stage(progress, "start server"):
             server = SignalServer(ServeOptions(models_dir, grace=2.0))
         with server:

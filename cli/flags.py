@@ -23,16 +23,24 @@ from signalstack.core.settings import parse
 S = TypeVar("S", bound=BaseModel)
 
 
-def add_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, model: type[BaseModel], *,
-              only: Iterable[str] | None = None, skip: Iterable[str] = (),
-              metavars: Mapping[str, str] | None = None) -> None:
+def add_flags(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    model: type[BaseModel],
+    *,
+    only: Iterable[str] | None = None,
+    skip: Iterable[str] = (),
+    metavars: Mapping[str, str] | None = None,
+) -> None:
     """A flag for each of `model`'s fields (`only` these, less `skip`), helped and defaulted by the field."""
     skipped = set(skip)
     names = list(only) if only is not None else [name for name in model.model_fields if name not in skipped]
     for name in names:
         field = model.model_fields[name]
-        kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "dest": name,
-                                  "help": _help(field.description, field.default, field.is_required())}
+        kwargs: dict[str, Any] = {
+            "default": argparse.SUPPRESS,
+            "dest": name,
+            "help": _help(field.description, field.default, field.is_required()),
+        }
         inner = _optional_inner(field.annotation)
         if typing.get_origin(inner) in (list, tuple):  # a flag given once per item
             kwargs["action"] = "append"
@@ -54,8 +62,9 @@ def given(args: argparse.Namespace, model: type[BaseModel]) -> dict[str, Any]:
     return {name: getattr(args, name) for name in model.model_fields if hasattr(args, name)}
 
 
-def settings_from(model: type[S], args: argparse.Namespace, base: Mapping[str, Any] | None = None, *,
-                  source: str = "flags") -> S:
+def settings_from(
+    model: type[S], args: argparse.Namespace, base: Mapping[str, Any] | None = None, *, source: str = "flags"
+) -> S:
     """`model` from `base` (a settings file's mapping, or nothing) with the flags given on top."""
     return parse(model, {**(base or {}), **given(args, model)}, source=source, strict=False)
 

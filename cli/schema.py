@@ -15,10 +15,13 @@ KINDS = {
 
 
 def add(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("schema", help="print the JSON Schema of a settings file kind",
-                       description="Prints the JSON Schema of a settings file: "
-                       + "; ".join(f"{kind}: {what}" for kind, (_, _, what) in KINDS.items())
-                       + ". Point an editor's YAML support at it to complete and check the file.")
+    p = sub.add_parser(
+        "schema",
+        help="print the JSON Schema of a settings file kind",
+        description="Prints the JSON Schema of a settings file: "
+        + "; ".join(f"{kind}: {what}" for kind, (_, _, what) in KINDS.items())
+        + ". Point an editor's YAML support at it to complete and check the file.",
+    )
     p.add_argument("kind", choices=list(KINDS), help="which file")
     p.set_defaults(run=run)
 

@@ -61,8 +61,9 @@ def load_bars(data: str | Path | pd.DataFrame, *, adjust: bool = True) -> pd.Dat
         return _frame_bars(_sample_frame(text.removeprefix("sample:")), text, adjust)
     path = Path(text)
     if not path.is_file():
-        raise BarsError(f"{path}: no such file (expected a CSV or Parquet file of OHLCV bars or "
-                        f"sample:{'|'.join(SAMPLES)})")
+        raise BarsError(
+            f"{path}: no such file (expected a CSV or Parquet file of OHLCV bars or sample:{'|'.join(SAMPLES)})"
+        )
     if path.suffix.lower() in _PARQUET:
         return _frame_bars(_read_parquet(path), str(path), adjust)
     rows = read_rows(path, adjust=adjust)
@@ -70,8 +71,11 @@ def load_bars(data: str | Path | pd.DataFrame, *, adjust: bool = True) -> pd.Dat
     if bad is not None:
         when = "" if bad.time is None else f" ({bad.time})"
         raise BarsError(f"{path} row {bad.row - 1}{when}: {bad.problem}")
-    bars = pd.DataFrame([raw.values for raw in rows], columns=list(COLUMNS),
-                        index=pd.DatetimeIndex([raw.time for raw in rows], name="time"))
+    bars = pd.DataFrame(
+        [raw.values for raw in rows],
+        columns=list(COLUMNS),
+        index=pd.DatetimeIndex([raw.time for raw in rows], name="time"),
+    )
     validate_bars(bars, str(path), rows=[raw.row - 1 for raw in rows])  # counted without the header, as ever
     return bars
 
@@ -165,19 +169,24 @@ def _roles(names: Sequence[str], what: str, *, time: bool) -> dict[str, str]:
     header = ", ".join(names)
     for role, columns in claimed.items():
         if len(columns) > 1:
-            raise BarsError(f"{what}: ambiguous header: {' and '.join(columns)} both read as {role} "
-                            f"(expected one {role} column; header: {header})")
+            raise BarsError(
+                f"{what}: ambiguous header: {' and '.join(columns)} both read as {role} "
+                f"(expected one {role} column; header: {header})"
+            )
     stamps = [claimed[r][0] for r in ("date", "time", "datetime") if r in claimed]
     if "datetime" in claimed and len(stamps) > 1:
-        raise BarsError(f"{what}: ambiguous header: time columns {', '.join(stamps)} (expected {_TIME_EXPECTED}; "
-                        f"header: {header})")
+        raise BarsError(
+            f"{what}: ambiguous header: time columns {', '.join(stamps)} (expected {_TIME_EXPECTED}; header: {header})"
+        )
     if time and not stamps:
         raise BarsError(f"{what}: no time column (expected {_TIME_EXPECTED}, in any letter case; header: {header})")
     roles = {role: columns[0] for role, columns in claimed.items()}
     missing = [c for c in COLUMNS if c not in roles and not (c == "volume" and "tick_volume" in roles)]
     if missing:
-        raise BarsError(f"{what}: missing column(s) {', '.join(missing)} (expected {', '.join(COLUMNS)} in any "
-                        f"letter case; have {header})")
+        raise BarsError(
+            f"{what}: missing column(s) {', '.join(missing)} (expected {', '.join(COLUMNS)} in any "
+            f"letter case; have {header})"
+        )
     return roles
 
 
@@ -234,13 +243,17 @@ class BarLayout:
         """The layout of the file `what` whose first line is `line`; BarsError for a line that names no bars.
         `adjust`: rescale prices by the adjusted close where the file has one (as `load_bars`)."""
         if not line.strip():
-            raise BarsError(f"{what}: {'empty file' if not line else 'empty first line'} (expected a header such "
-                            f"as {_HEADER_EXAMPLE}, then one bar per line)")
+            raise BarsError(
+                f"{what}: {'empty file' if not line else 'empty first line'} (expected a header such "
+                f"as {_HEADER_EXAMPLE}, then one bar per line)"
+            )
         sep = "\t" if "\t" in line else ";" if line.count(";") > line.count(",") else ","
         header = [name.strip() for name in next(csv.reader([line.rstrip("\r\n")], delimiter=sep), [])]
         if not any(_key(h) in _ROLE_OF for h in header) and any(re.fullmatch(r"[-+]?\d[\d.:/ -]*", h) for h in header):
-            raise BarsError(f"{what}: no header line (first line {line.strip()!r} looks like a bar; expected column "
-                            "names first, such as Date,Time,Open,High,Low,Close,Volume)")
+            raise BarsError(
+                f"{what}: no header line (first line {line.strip()!r} looks like a bar; expected column "
+                "names first, such as Date,Time,Open,High,Low,Close,Volume)"
+            )
         roles = _roles(header, what, time=True)
         split = None
         if "date" in roles and not {"time", "datetime"} & roles.keys():
@@ -250,14 +263,24 @@ class BarLayout:
         return cls._of(sep, header, roles, adjust, split)
 
     @classmethod
-    def _of(cls, sep: str, header: list[str], roles: dict[str, str], adjust: bool,
-            split: BarLayout | None = None) -> BarLayout:
+    def _of(
+        cls, sep: str, header: list[str], roles: dict[str, str], adjust: bool, split: BarLayout | None = None
+    ) -> BarLayout:
         columns = _time_columns(roles)
         adjusts = adjust and "adj_close" in roles
-        return cls(sep=sep, width=len(header), when=tuple(header.index(c) for c in columns), when_names=tuple(columns),
-                   fields=tuple((slot, header.index(roles[role])) for slot, role in enumerate(_VALUES)
-                                if role in roles and (adjusts or role != "adj_close")),
-                   adjusts=adjusts, split=split)
+        return cls(
+            sep=sep,
+            width=len(header),
+            when=tuple(header.index(c) for c in columns),
+            when_names=tuple(columns),
+            fields=tuple(
+                (slot, header.index(roles[role]))
+                for slot, role in enumerate(_VALUES)
+                if role in roles and (adjusts or role != "adj_close")
+            ),
+            adjusts=adjusts,
+            split=split,
+        )
 
     def parse_line(self, line: str, row: int) -> RawBar | None:
         """The bar of one line of the file (its number `row`), None for a blank line."""
@@ -279,8 +302,12 @@ class BarLayout:
             if split is not None and len(fields) == split.width and _TIME_LIKE.fullmatch(fields[split.when[1]]):
                 return split.parse(fields, row)
             besides = "" if split is None else f" (or {split.width}, a time after the date)"
-            return RawBar(row=row, time=None, values=_NO_VALUES,
-                          problem=f"{len(fields)} fields, expected {self.width} like the header{besides}")
+            return RawBar(
+                row=row,
+                time=None,
+                values=_NO_VALUES,
+                problem=f"{len(fields)} fields, expected {self.width} like the header{besides}",
+            )
         if len(fields) < self.width:
             fields = [*fields, *[""] * (self.width - len(fields))]  # trailing fields left out hold no value
         problems = []
@@ -319,8 +346,10 @@ def read_rows(path: Path, *, adjust: bool = True) -> list[RawBar]:
     on its own so that one bad row spoils only itself; rows with no values are dropped with a warning
     counting them. A Parquet file's bars are `load_bars`' (refused whole for a bad row), numbered from 1."""
     if path.suffix.lower() in _PARQUET:
-        return [RawBar(row, time, tuple(values)) for row, (time, *values) in enumerate(
-            load_bars(path, adjust=adjust).itertuples(), start=1)]
+        return [
+            RawBar(row, time, tuple(values))
+            for row, (time, *values) in enumerate(load_bars(path, adjust=adjust).itertuples(), start=1)
+        ]
     try:
         with path.open(encoding="utf-8-sig", newline="") as fh:
             layout = BarLayout.from_header(fh.readline(), str(path), adjust=adjust)
@@ -341,7 +370,8 @@ def _frame_bars(frame: pd.DataFrame, what: str, adjust: bool) -> pd.DataFrame:
     """Bars from a frame's columns (named as a CSV header would be) and its times: a DatetimeIndex or the
     time column(s), read as `BarLayout` reads a row."""
     if isinstance(frame.columns, pd.MultiIndex) and all(
-            frame.columns.get_level_values(i).nunique() == 1 for i in range(1, frame.columns.nlevels)):
+        frame.columns.get_level_values(i).nunique() == 1 for i in range(1, frame.columns.nlevels)
+    ):
         frame.columns = frame.columns.get_level_values(0)  # yfinance's (Price, Ticker) columns for one ticker
     names = [str(c).strip() for c in frame.columns]
     frame.columns = names
@@ -351,13 +381,17 @@ def _frame_bars(frame: pd.DataFrame, what: str, adjust: bool) -> pd.DataFrame:
     if index.tz is not None:
         index = index.tz_convert("UTC").tz_localize(None)
     # Text that is no number is NaN, refused as such by the checks (a CSV's rows name the text they hold).
-    numbers = {role: pd.to_numeric(frame[roles[role]], errors="coerce").to_numpy(dtype="float64")
-               for role in _VALUES if role in roles}
+    numbers = {
+        role: pd.to_numeric(frame[roles[role]], errors="coerce").to_numpy(dtype="float64")
+        for role in _VALUES
+        if role in roles
+    }
     volume = numbers.get("volume")
     if "tick_volume" in numbers:  # where volume is missing or 0, as `BarLayout.parse` reads a row
         ticks = numbers["tick_volume"]
-        volume = ticks if volume is None else np.where(((volume == 0) | np.isnan(volume)) & ~np.isnan(ticks), ticks,
-                                                       volume)
+        volume = (
+            ticks if volume is None else np.where(((volume == 0) | np.isnan(volume)) & ~np.isnan(ticks), ticks, volume)
+        )
     bars = pd.DataFrame({**{c: numbers[c] for c in COLUMNS[:4]}, "volume": volume}, index=pd.DatetimeIndex(index))
     empty = bars.isna().all(axis=1).to_numpy()
     if empty.any():
@@ -410,8 +444,9 @@ def validate_bars(bars: pd.DataFrame, what: str = "bars", rows: Sequence[int] | 
     if (step <= 0).any():
         i = int(np.argmax(step <= 0)) + 1
         kind = "duplicate" if step[i - 1] == 0 else "out-of-order"
-        raise BarsError(f"{what} row {i + 1 if rows is None else rows[i]}: {kind} timestamp {index[i]} after "
-                        f"{index[i - 1]}")
+        raise BarsError(
+            f"{what} row {i + 1 if rows is None else rows[i]}: {kind} timestamp {index[i]} after {index[i - 1]}"
+        )
     check_values({c: bars[c].to_numpy(dtype="float64") for c in COLUMNS}, what, index, rows)
 
 
@@ -432,8 +467,12 @@ def _checks(open_: Any, high: Any, low: Any, close: Any, volume: Any, ops: Any) 
     yield "low", low, low <= ops.minimum(open_, close) * _ABOVE_LOW, "expected low <= min(open, close)"
 
 
-def check_values(values: Mapping[str, np.ndarray], what: str = "bars", index: pd.Index | Sequence[Any] | None = None,
-                 rows: Sequence[int] | np.ndarray | None = None) -> None:
+def check_values(
+    values: Mapping[str, np.ndarray],
+    what: str = "bars",
+    index: pd.Index | Sequence[Any] | None = None,
+    rows: Sequence[int] | np.ndarray | None = None,
+) -> None:
     """Raise `BarsError` for the first bar `_checks` refuse (non-finite value, price <= 0, negative volume,
     broken envelope), naming its row (`rows`, default counted from 1) and its time when `index` is given."""
     with np.errstate(invalid="ignore", over="ignore"):

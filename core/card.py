@@ -9,8 +9,9 @@ first files, so every model exported since still loads.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from .features import FeatureSpec
 from .labels import LabelSpec
@@ -50,8 +51,13 @@ class TensorInfo:
             raise ValueError(f"tensor {self.name!r} origin {self.origin!r}: expected one of {ORIGINS}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype, "columns": list(self.columns),
-                "source": self.origin}
+        return {
+            "name": self.name,
+            "shape": list(self.shape),
+            "dtype": self.dtype,
+            "columns": list(self.columns),
+            "source": self.origin,
+        }
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any], is_input: bool) -> TensorInfo:

@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 
 
-def day_blocks(table: np.ndarray, times: pd.DatetimeIndex, first: int,
-               bars_per_day: int) -> tuple[np.ndarray, np.ndarray]:
+def day_blocks(
+    table: np.ndarray, times: pd.DatetimeIndex, first: int, bars_per_day: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(blocks (kept days, bars_per_day, F), position of each kept day's last bar): each day's final
     `bars_per_day` feature rows at positions >= `first`; days with fewer such rows are skipped.
 

@@ -47,8 +47,12 @@ def _unwrapped(name: str) -> Callable[..., Any]:
     return getattr(fn, "__wrapped__", fn)
 
 
-_ta = SimpleNamespace(**{name: _unwrapped(name) for name in
-                         ("ATR", "BBANDS", "EMA", "MACD", "OBV", "RSI", "SMA", "STDDEV", "STOCH", "SUM", "WILLR")})
+_ta = SimpleNamespace(
+    **{
+        name: _unwrapped(name)
+        for name in ("ATR", "BBANDS", "EMA", "MACD", "OBV", "RSI", "SMA", "STDDEV", "STOCH", "SUM", "WILLR")
+    }
+)
 
 # Recursive indicators (EMA, Wilder smoothing) remember their seed forever, with a weight that
 # decays geometrically. A serve-time window carries enough extra bars for that weight to fall
@@ -77,8 +81,9 @@ class Window:
 
     __slots__ = ("high", "low", "close", "volume", "log_close")
 
-    def __init__(self, high: list[float], low: list[float], close: list[float], volume: list[float],
-                 log_close: list[float]) -> None:
+    def __init__(
+        self, high: list[float], low: list[float], close: list[float], volume: list[float], log_close: list[float]
+    ) -> None:
         self.high, self.low, self.close, self.volume, self.log_close = high, low, close, volume, log_close
 
 
@@ -238,7 +243,7 @@ class _MaRatio(WindowedKind, name="ma_ratio"):
         return (b["close"] / _ta.SMA(b["close"], timeperiod=self.n) - 1.0,)
 
     def values(self, w: Window) -> Values:
-        return (w.close[-1] / (sum(w.close[-self.n:]) / self.n) - 1.0,)
+        return (w.close[-1] / (sum(w.close[-self.n :]) / self.n) - 1.0,)
 
 
 class _EmaRatio(RecursiveKind, name="ema_ratio"):
@@ -287,7 +292,7 @@ class _Macd(RecursiveKind, name="macd"):
             return (seen, (*closes, close), fast, slow, signal), (_NAN, _NAN, _NAN)
         if seen == self.slow:
             closes = (*closes, close)
-            fast, slow = _mean(closes[-self.fast:]), _mean(closes)
+            fast, slow = _mean(closes[-self.fast :]), _mean(closes)
             closes = ()
         else:
             fast = (close - fast) * self.k_fast + fast
@@ -334,8 +339,16 @@ class _Kdj(WindowedKind, name="kdj"):
         self.columns, self.warmup = ["kdj_k", "kdj_d", "kdj_j"], n + k + d - 3
 
     def batch(self, b: Arrays) -> Columns:
-        slow_k, slow_d = _ta.STOCH(b["high"], b["low"], b["close"], fastk_period=self.n, slowk_period=self.k,
-                                   slowk_matype=0, slowd_period=self.d, slowd_matype=0)
+        slow_k, slow_d = _ta.STOCH(
+            b["high"],
+            b["low"],
+            b["close"],
+            fastk_period=self.n,
+            slowk_period=self.k,
+            slowk_matype=0,
+            slowd_period=self.d,
+            slowd_matype=0,
+        )
         return slow_k / 100.0 - 0.5, slow_d / 100.0 - 0.5, (3.0 * slow_k - 2.0 * slow_d) / 100.0 - 0.5
 
     def values(self, w: Window) -> Values:
@@ -343,9 +356,9 @@ class _Kdj(WindowedKind, name="kdj"):
         size, n, k, d = len(close), self.n, self.k, self.d
         fast = []
         for end in range(size - k - d + 2, size + 1):
-            highest, lowest = max(high[end - n:end]), min(low[end - n:end])
+            highest, lowest = max(high[end - n : end]), min(low[end - n : end])
             fast.append(0.0 if _flat(highest, lowest) else (close[end - 1] - lowest) / ((highest - lowest) / 100.0))
-        slow = [sum(fast[i:i + k]) / k for i in range(d)]
+        slow = [sum(fast[i : i + k]) / k for i in range(d)]
         slow_k, slow_d = slow[-1], sum(slow) / d
         return (slow_k / 100.0 - 0.5, slow_d / 100.0 - 0.5, (3.0 * slow_k - 2.0 * slow_d) / 100.0 - 0.5)
 
@@ -362,13 +375,12 @@ class _Bbands(WindowedKind, name="bbands"):
         self.columns, self.warmup = ["bb_pctb", "bb_width"], n - 1
 
     def batch(self, b: Arrays) -> Columns:
-        upper, middle, lower = _ta.BBANDS(b["close"], timeperiod=self.n, nbdevup=self.dev, nbdevdn=self.dev,
-                                          matype=0)
+        upper, middle, lower = _ta.BBANDS(b["close"], timeperiod=self.n, nbdevup=self.dev, nbdevdn=self.dev, matype=0)
         return _ratios(b["close"] - lower, upper - lower) - 0.5, (upper - lower) / middle
 
     def values(self, w: Window) -> Values:
         close = w.close
-        recent = close[-self.n:]
+        recent = close[-self.n :]
         middle = sum(recent) / self.n
         width = _std(recent) * self.dev
         upper, lower = middle + width, middle - width
@@ -407,7 +419,7 @@ class _Willr(WindowedKind, name="willr"):
         return (_ta.WILLR(b["high"], b["low"], b["close"], timeperiod=self.n) / 100.0 + 0.5,)
 
     def values(self, w: Window) -> Values:
-        highest, lowest = max(w.high[-self.n:]), min(w.low[-self.n:])
+        highest, lowest = max(w.high[-self.n :]), min(w.low[-self.n :])
         if _flat(highest, lowest):
             return (0.5,)
         return ((highest - w.close[-1]) / ((highest - lowest) / -100.0) / 100.0 + 0.5,)
@@ -435,7 +447,7 @@ class _Obv(WindowedKind, name="obv"):
                 change += volume[i]
             elif close[i] < close[i - 1]:
                 change -= volume[i]
-        return (_ratio(change, sum(volume[-self.n:])),)
+        return (_ratio(change, sum(volume[-self.n :])),)
 
 
 class _VolumeZ(WindowedKind, name="volume_z"):
@@ -455,7 +467,7 @@ class _VolumeZ(WindowedKind, name="volume_z"):
 
     def values(self, w: Window) -> Values:
         volume = w.volume
-        recent = volume[-self.n:]
+        recent = volume[-self.n :]
         mean = sum(recent) / self.n
         std = _std(recent)
         if not std > 1e-9 * max(mean, 1.0):
@@ -493,8 +505,9 @@ class Feature:
         known = _KINDS[self.kind].defaults
         unknown = set(self.params) - set(known)
         if unknown:
-            raise SettingsError(f"feature {self.kind!r}: unknown parameter(s) {sorted(unknown)} "
-                                f"(expected {sorted(known)})")
+            raise SettingsError(
+                f"feature {self.kind!r}: unknown parameter(s) {sorted(unknown)} (expected {sorted(known)})"
+            )
         object.__setattr__(self, "params", {**known, **self.params})
         try:
             self.maths  # noqa: B018 - made now, so that a bad value fails where the feature is declared
@@ -524,13 +537,26 @@ class FeatureSpec:
     @classmethod
     def default(cls) -> FeatureSpec:
         """The reference set: returns, MA/EMA ratios, MACD, RSI, KDJ, Bollinger, ATR, W%R, OBV, volume, volatility."""
-        return cls((
-            Feature("ret", {"n": 1}), Feature("ret", {"n": 5}), Feature("ret", {"n": 10}),
-            Feature("ma_ratio", {"n": 3}), Feature("ma_ratio", {"n": 10}),
-            Feature("ema_ratio", {"n": 12}), Feature("ema_ratio", {"n": 26}),
-            Feature("macd"), Feature("rsi"), Feature("kdj"), Feature("bbands"), Feature("atr"),
-            Feature("willr"), Feature("obv"), Feature("volume_z"), Feature("volatility"),
-        ))
+        return cls(
+            (
+                Feature("ret", {"n": 1}),
+                Feature("ret", {"n": 5}),
+                Feature("ret", {"n": 10}),
+                Feature("ma_ratio", {"n": 3}),
+                Feature("ma_ratio", {"n": 10}),
+                Feature("ema_ratio", {"n": 12}),
+                Feature("ema_ratio", {"n": 26}),
+                Feature("macd"),
+                Feature("rsi"),
+                Feature("kdj"),
+                Feature("bbands"),
+                Feature("atr"),
+                Feature("willr"),
+                Feature("obv"),
+                Feature("volume_z"),
+                Feature("volatility"),
+            )
+        )
 
     def __post_init__(self) -> None:
         names = self.columns
@@ -547,8 +573,12 @@ class FeatureSpec:
         return max(f.warmup for f in self.features)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"features": [{"kind": f.kind, "params": dict(f.params)} for f in self.features],
-                "columns": self.columns, "warmup": self.warmup, "seed_weight": SEED_WEIGHT}
+        return {
+            "features": [{"kind": f.kind, "params": dict(f.params)} for f in self.features],
+            "columns": self.columns,
+            "warmup": self.warmup,
+            "seed_weight": SEED_WEIGHT,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureSpec:
@@ -562,8 +592,10 @@ def compute_features(bars: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
 
 def feature_matrix(bars: pd.DataFrame | Mapping[str, Any], spec: FeatureSpec) -> np.ndarray:
     """(bars, features) float64 array from anything with open/high/low/close/volume columns."""
-    arrays = {c: np.ascontiguousarray(np.asarray(bars[c], dtype="float64")) for c in
-              ("open", "high", "low", "close", "volume")}
+    arrays = {
+        c: np.ascontiguousarray(np.asarray(bars[c], dtype="float64"))
+        for c in ("open", "high", "low", "close", "volume")
+    }
     return np.column_stack([column for feature in spec.features for column in feature.maths.batch(arrays)])
 
 

@@ -55,12 +55,14 @@ class Featurizer:
             blocks, ends = self._day_blocks(feature_matrix(arrays, self._spec).astype(np.float32), times)
             span = self.window_size
             if len(ends) < span or ends[-1] != n - 1:
-                raise InvalidInput(f"{what}: {len(ends)} days with {info.shape[-2]} bars after the warm-up "
-                                   f"ending at the last bar, expected the last {span} days complete up to it")
+                raise InvalidInput(
+                    f"{what}: {len(ends)} days with {info.shape[-2]} bars after the warm-up "
+                    f"ending at the last bar, expected the last {span} days complete up to it"
+                )
             return day_windows(blocks[-span:], span if len(info.shape) == 3 else None)[-1]
-        tail = {c: a[-self.bars_required:] for c, a in arrays.items()}
+        tail = {c: a[-self.bars_required :] for c, a in arrays.items()}
         check_values(tail, what)
-        return feature_matrix(tail, self._spec)[-self.window_size:].reshape(info.shape)
+        return feature_matrix(tail, self._spec)[-self.window_size :].reshape(info.shape)
 
     def series(self, bars: Bars) -> tuple[int, np.ndarray, np.ndarray]:
         """(bars given, positions, inputs): the bars input of every bar with enough history, and those
@@ -78,28 +80,36 @@ class Featurizer:
         if self.intraday:
             blocks, ends = self._day_blocks(table, _bar_times(bars, n, "series"))
             if len(ends) < self.window_size:
-                raise InvalidInput(f"series: {len(ends)} days with {info.shape[-2]} bars after the warm-up, "
-                                   f"expected at least {self.window_size}")
+                raise InvalidInput(
+                    f"series: {len(ends)} days with {info.shape[-2]} bars after the warm-up, "
+                    f"expected at least {self.window_size}"
+                )
             days = self.window_size if len(info.shape) == 3 else None
-            return n, ends[self.window_size - 1:], day_windows(blocks, days)
+            return n, ends[self.window_size - 1 :], day_windows(blocks, days)
         positions = np.arange(self.bars_required - 1, n)
-        windows = np.lib.stride_tricks.sliding_window_view(table[self.card.warmup:], self.window_size, axis=0)
+        windows = np.lib.stride_tricks.sliding_window_view(table[self.card.warmup :], self.window_size, axis=0)
         return n, positions, windows.transpose(0, 2, 1).reshape(len(positions), *info.shape)
 
     def _enough(self, n: int, what: str) -> None:
         if n < self.bars_required:
-            needs = (f"{self.window_size} days of {self._info().shape[-2]} bars" if self.intraday
-                     else f"window {self.window_size}")
-            raise InvalidInput(f"{what}: {n} bars, expected at least {self.bars_required} "
-                               f"({needs} + warm-up {self.card.warmup})")
+            needs = (
+                f"{self.window_size} days of {self._info().shape[-2]} bars"
+                if self.intraday
+                else f"window {self.window_size}"
+            )
+            raise InvalidInput(
+                f"{what}: {n} bars, expected at least {self.bars_required} ({needs} + warm-up {self.card.warmup})"
+            )
 
     def _day_blocks(self, table: np.ndarray, times: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
         return day_blocks(table, times, self.card.warmup, self._info().shape[-2])
 
     def _info(self) -> TensorInfo:
         if self.info is None:
-            raise InvalidInput(f"model {self.model} takes no bars: its inputs are tensors "
-                               f"({', '.join(i.name for i in self.card.inputs)}); send them as tensors")
+            raise InvalidInput(
+                f"model {self.model} takes no bars: its inputs are tensors "
+                f"({', '.join(i.name for i in self.card.inputs)}); send them as tensors"
+            )
         return self.info
 
 
@@ -110,8 +120,10 @@ def _bar_times(bars: Bars, n: int, what: str) -> pd.DatetimeIndex:
     elif not isinstance(bars, pd.DataFrame) and "time" in bars and len(bars["time"]):
         times = unix_times(bars["time"])
     else:
-        raise InvalidInput(f"{what}: no bar times: an intraday model groups bars into days (expected a "
-                           "DatetimeIndex, or unix seconds in 'time')")
+        raise InvalidInput(
+            f"{what}: no bar times: an intraday model groups bars into days (expected a "
+            "DatetimeIndex, or unix seconds in 'time')"
+        )
     if len(times) != n or not times.is_monotonic_increasing:
         raise InvalidInput(f"{what}: {len(times)} bar times for {n} bars, expected one increasing time per bar")
     return times

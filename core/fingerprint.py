@@ -23,8 +23,9 @@ def frame_digest(frame: pd.DataFrame) -> str:
     return found.hexdigest()[:DIGITS]
 
 
-def data_digest(bars: pd.DataFrame | Mapping[str, pd.DataFrame],
-                fundamentals: pd.DataFrame | None = None) -> dict[str, str]:
+def data_digest(
+    bars: pd.DataFrame | Mapping[str, pd.DataFrame], fundamentals: pd.DataFrame | None = None
+) -> dict[str, str]:
     """{"bars": digest} of one series or of {symbol: bars} (the symbols and their order included), and
     {"fundamentals": digest} beside it when dated factors were read."""
     if isinstance(bars, Mapping):

@@ -26,8 +26,10 @@ def check_batch(infos: Sequence[TensorInfo], inputs: Mapping[str, np.ndarray], m
     for info in infos:
         x = np.asarray(inputs[info.name])
         if x.ndim != len(info.shape) + 1 or x.shape[1:] != info.shape or len(x) < 1:
-            raise InvalidInput(f"input {info.name!r} of shape {list(x.shape)[:8]}: expected [N >= 1, "
-                               f"{', '.join(map(str, info.shape))}]")
+            raise InvalidInput(
+                f"input {info.name!r} of shape {list(x.shape)[:8]}: expected [N >= 1, "
+                f"{', '.join(map(str, info.shape))}]"
+            )
         if batch is not None and len(x) != batch:
             raise InvalidInput(f"input {info.name!r} holds {len(x)} samples, expected {batch} like {names[0]!r}")
         batch = len(x)
@@ -35,8 +37,13 @@ def check_batch(infos: Sequence[TensorInfo], inputs: Mapping[str, np.ndarray], m
     return checked
 
 
-def check_names(infos: Sequence[TensorInfo], tensors: Mapping[str, np.ndarray], model: str, besides: str = "",
-                what: str = "tensor inputs") -> None:
+def check_names(
+    infos: Sequence[TensorInfo],
+    tensors: Mapping[str, np.ndarray],
+    model: str,
+    besides: str = "",
+    what: str = "tensor inputs",
+) -> None:
     """InvalidInput unless `tensors` holds exactly the inputs of `infos` (`besides` says what else the model reads)."""
     expected = [i.name for i in infos]
     if sorted(tensors) != sorted(expected):
@@ -50,8 +57,9 @@ def check_finite(tensors: Mapping[str, np.ndarray]) -> None:
             raise InvalidInput(f"input {name!r}: NaN or infinite values, expected finite numbers")
 
 
-def series_rows(infos: Sequence[TensorInfo], tensors: Mapping[str, np.ndarray], n: int,
-                model: str) -> dict[str, np.ndarray]:
+def series_rows(
+    infos: Sequence[TensorInfo], tensors: Mapping[str, np.ndarray], n: int, model: str
+) -> dict[str, np.ndarray]:
     """A series' tensor inputs as float32 arrays of one row per bar, after checking names and shapes.
 
     Rows may hold NaN: a bar whose row is not finite (fundamentals not yet published) gets no output.
@@ -61,7 +69,9 @@ def series_rows(infos: Sequence[TensorInfo], tensors: Mapping[str, np.ndarray], 
     for info in infos:
         x = np.asarray(tensors[info.name], dtype=np.float32)
         if x.shape != (n, *info.shape):
-            raise InvalidInput(f"series input {info.name!r} of shape {list(x.shape)[:8]}: expected "
-                               f"{[n, *info.shape]} (one row per bar)")
+            raise InvalidInput(
+                f"series input {info.name!r} of shape {list(x.shape)[:8]}: expected "
+                f"{[n, *info.shape]} (one row per bar)"
+            )
         rows[info.name] = x
     return rows

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -46,8 +47,13 @@ class LabelSpec:
     @property
     def classes(self) -> list[str]:
         """Class names in output order; empty for regression and path."""
-        return {"binary": ["down", "up"], "three": ["down", "flat", "up"], "regression": [], "path": [],
-                "pair": ["down", "up"]}[self.kind]
+        return {
+            "binary": ["down", "up"],
+            "three": ["down", "flat", "up"],
+            "regression": [],
+            "path": [],
+            "pair": ["down", "up"],
+        }[self.kind]
 
     @property
     def is_classification(self) -> bool:
@@ -76,8 +82,7 @@ class LabelSpec:
         if self.kind == "binary":
             return f"up if close[t+{h}] > close[t] else down"
         if self.kind == "three":
-            return (f"r = close[t+{h}]/close[t]-1; down if r < {self.down:g}, up if r > {self.up:g}, "
-                    "else flat")
+            return f"r = close[t+{h}]/close[t]-1; down if r < {self.down:g}, up if r > {self.up:g}, else flat"
         if self.kind == "path":
             return f"close[t+k]/close[t]-1 for k = 1..{h}"
         if self.kind == "pair":
@@ -85,8 +90,14 @@ class LabelSpec:
         return f"close[t+{h}]/close[t]-1"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "horizon": self.horizon, "up": self.up, "down": self.down,
-                "classes": self.classes, "rule": self.rule}
+        return {
+            "kind": self.kind,
+            "horizon": self.horizon,
+            "up": self.up,
+            "down": self.down,
+            "classes": self.classes,
+            "rule": self.rule,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LabelSpec:

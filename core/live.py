@@ -55,8 +55,10 @@ class LiveRows:
     def __init__(self, model: OnnxModel) -> None:
         info = model.bars_input
         if info is None or model.intraday:
-            raise InvalidInput(f"model {model.name}: a live window needs a bars input of one window of feature rows, "
-                               f"got {'none' if info is None else 'day x intraday blocks'}")
+            raise InvalidInput(
+                f"model {model.name}: a live window needs a bars input of one window of feature rows, "
+                f"got {'none' if info is None else 'day x intraday blocks'}"
+            )
         self.info = info
         self._features = LiveFeatures(model.card.features)
         self._rows = np.full((model.window, len(model.card.features.columns)), np.nan, dtype=np.float32)
@@ -99,8 +101,14 @@ class LiveWindow:
         self._rows = LiveRows(model)
         self._time: Any = None
 
-    def push(self, time: pd.Timestamp, bar: Sequence[float], tensors: Mapping[str, np.ndarray] | None = None, *,
-             score: bool = True) -> np.ndarray | None:
+    def push(
+        self,
+        time: pd.Timestamp,
+        bar: Sequence[float],
+        tensors: Mapping[str, np.ndarray] | None = None,
+        *,
+        score: bool = True,
+    ) -> np.ndarray | None:
         """Outputs (the model's `columns`) for the bar that closed at `time` (`bar`: open, high, low, close,
         volume), `tensors` its other inputs (one row each); a bar at the last one's time replaces it.
         None while fewer than `bars_required` bars were pushed, or when `score` is False (the bar is

@@ -38,8 +38,9 @@ class OnnxModel:
     `columns` joins them.
     """
 
-    def __init__(self, path: str | Path, *, name: str | None = None, version: int = 1, device: str = "auto",
-                 threads: int = 0) -> None:
+    def __init__(
+        self, path: str | Path, *, name: str | None = None, version: int = 1, device: str = "auto", threads: int = 0
+    ) -> None:
         self.session = OnnxSession(path, device=device, threads=threads)
         self.path = self.session.path
         self.name = name or self.path.stem
@@ -54,8 +55,10 @@ class OnnxModel:
         self.inputs = self._described(self.card.inputs, self.session.input_names, "input")
         # Files written before outputs carried their columns had one output of the label's columns.
         legacy = tuple(self.card.label.columns)
-        self.outputs = tuple(o if o.columns else replace(o, columns=legacy)
-                             for o in self._described(self.card.outputs, self.session.output_names, "output"))
+        self.outputs = tuple(
+            o if o.columns else replace(o, columns=legacy)
+            for o in self._described(self.card.outputs, self.session.output_names, "output")
+        )
         self.bars_input, self.tensor_inputs = self.card.bars_input, self.card.tensor_inputs
         self.intraday = self.card.intraday
         self.window, self.bars_required = self.card.window, self.card.bars_required
@@ -99,8 +102,10 @@ class OnnxModel:
             raise InvalidInput(f"{self.path}: warm-up run failed ({exc})") from exc
         for name, columns in self.output_columns.items():
             if out[name].shape != (1, len(columns)):
-                raise InvalidInput(f"{self.path}: warm-up output {name!r} of shape {out[name].shape}, "
-                                   f"expected {(1, len(columns))} for columns {columns}")
+                raise InvalidInput(
+                    f"{self.path}: warm-up output {name!r} of shape {out[name].shape}, "
+                    f"expected {(1, len(columns))} for columns {columns}"
+                )
 
     def request_inputs(self, windows: Sequence[Bars], tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The graph inputs of one request: features of `windows` for the bars input, `tensors` for the rest.
@@ -114,14 +119,19 @@ class OnnxModel:
         inputs = dict(tensors)
         if self.bars_input is None:
             if windows:
-                raise InvalidInput(f"{len(windows)} windows of bars: model {self.name} takes tensors only "
-                                   f"({', '.join(i.name for i in self.tensor_inputs)})")
+                raise InvalidInput(
+                    f"{len(windows)} windows of bars: model {self.name} takes tensors only "
+                    f"({', '.join(i.name for i in self.tensor_inputs)})"
+                )
         else:
             if not windows:
-                raise InvalidInput(f"no windows: model {self.name} needs at least one window of bars "
-                                   f"for its input {self.bars_input.name!r}")
+                raise InvalidInput(
+                    f"no windows: model {self.name} needs at least one window of bars "
+                    f"for its input {self.bars_input.name!r}"
+                )
             inputs[self.bars_input.name] = np.stack(
-                [self.featurizer.window(w, f"window {i}") for i, w in enumerate(windows)]).astype(np.float32)
+                [self.featurizer.window(w, f"window {i}") for i, w in enumerate(windows)]
+            ).astype(np.float32)
         return inputs
 
     def predict_windows(self, windows: Sequence[Bars], tensors: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
@@ -129,8 +139,9 @@ class OnnxModel:
         with `tensors` {name: (N, ...)} for a model's other inputs."""
         return join_outputs(self.predict(self.request_inputs(windows, tensors or {})))
 
-    def predict_series(self, bars: Bars, index: pd.Index | None = None,
-                       tensors: Mapping[str, np.ndarray] | None = None) -> pd.DataFrame:
+    def predict_series(
+        self, bars: Bars, index: pd.Index | None = None, tensors: Mapping[str, np.ndarray] | None = None
+    ) -> pd.DataFrame:
         """Outputs (`columns`) for every bar that has `bars_required` bars of history, rows named by `index`.
 
         Features are computed once over the whole series, so this is the fast path for backtests.
@@ -149,7 +160,7 @@ class OnnxModel:
         out = np.full((n - positions[0], len(self.columns)), np.nan, dtype=np.float32)
         scored = np.flatnonzero(known)
         for i in range(0, len(scored), BATCH):
-            at = scored[i:i + BATCH]
+            at = scored[i : i + BATCH]
             batch = {self.bars_input.name: windows[at], **{name: x[at] for name, x in others.items()}}
             out[positions[at] - positions[0]] = join_outputs(self.predict(batch))
-        return pd.DataFrame(out, index=index[positions[0]:], columns=self.columns)
+        return pd.DataFrame(out, index=index[positions[0] :], columns=self.columns)

@@ -51,8 +51,10 @@ def _providers(device: str) -> list[str]:
     built = CUDA in ort.get_available_providers()
     if device == "cuda":
         if not built:
-            raise SettingsError("device cuda: this onnxruntime build has no CUDA provider (expected onnxruntime-gpu; "
-                                "use --device cpu or auto)")
+            raise SettingsError(
+                "device cuda: this onnxruntime build has no CUDA provider (expected onnxruntime-gpu; "
+                "use --device cpu or auto)"
+            )
         return [CUDA, CPU]
     if device == "auto" and built and _cuda_works is not False:
         return [CUDA, CPU]
@@ -95,8 +97,10 @@ class OnnxSession:
                 if not _cuda_works:
                     log.debug("onnxruntime's CUDA provider did not start here: models run on the CPU")
         if device == "cuda" and self.provider != CUDA:
-            raise SettingsError(f"{self.path}: device cuda, but onnxruntime's CUDA provider did not start here "
-                                "(no GPU, or CUDA/cuDNN libraries missing); use --device cpu or auto")
+            raise SettingsError(
+                f"{self.path}: device cuda, but onnxruntime's CUDA provider did not start here "
+                "(no GPU, or CUDA/cuDNN libraries missing); use --device cpu or auto"
+            )
         self.input_names = [i.name for i in self._session.get_inputs()]
         self.output_names = [o.name for o in self._session.get_outputs()]
         self.metadata: Mapping[str, str] = self._session.get_modelmeta().custom_metadata_map

@@ -42,9 +42,14 @@ class Settings(BaseModel):
     description and the reference's text, written once.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True,
-                              alias_generator=AliasGenerator(validation_alias=_names), populate_by_name=True,
-                              arbitrary_types_allowed=True)
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        use_attribute_docstrings=True,
+        alias_generator=AliasGenerator(validation_alias=_names),
+        populate_by_name=True,
+        arbitrary_types_allowed=True,
+    )
 
     @classmethod
     def of(cls, **keywords: Any) -> typing.Self:
@@ -54,8 +59,9 @@ class Settings(BaseModel):
 
     def subset(self, model: type[S]) -> S:
         """The fields of `model` among these settings (a flat file's trading part, say) as a `model`."""
-        return parse(model, {name: getattr(self, name) for name in model.model_fields}, source=model.__name__,
-                     strict=False)
+        return parse(
+            model, {name: getattr(self, name) for name in model.model_fields}, source=model.__name__, strict=False
+        )
 
     def replaced(self, **changes: Any) -> typing.Self:
         """A copy with `changes` applied and checked as a document would be (leniently, as flags are)."""
@@ -162,14 +168,27 @@ def _expected(error: Mapping[str, Any]) -> str:
     if kind in bounds:
         bound = next(iter(ctx.values()))
         return f"{bounds[kind]} {bound:g}" if isinstance(bound, float) else f"{bounds[kind]} {bound}"
-    simple = {"int_type": "an integer", "int_parsing": "an integer", "int_from_float": "an integer",
-              "float_type": "a number", "float_parsing": "a number", "bool_type": "true or false",
-              "bool_parsing": "true or false", "string_type": "text", "list_type": "a list",
-              "tuple_type": "a list", "dict_type": "a mapping", "model_type": "a mapping of settings",
-              "model_attributes_type": "a mapping of settings", "finite_number": "a finite number",
-              "date_type": "a date such as 2010-01-04", "date_parsing": "a date such as 2010-01-04",
-              "datetime_type": "a date or time such as 2010-01-04 09:30",
-              "datetime_parsing": "a date or time such as 2010-01-04 09:30", "none_required": "nothing (null)"}
+    simple = {
+        "int_type": "an integer",
+        "int_parsing": "an integer",
+        "int_from_float": "an integer",
+        "float_type": "a number",
+        "float_parsing": "a number",
+        "bool_type": "true or false",
+        "bool_parsing": "true or false",
+        "string_type": "text",
+        "list_type": "a list",
+        "tuple_type": "a list",
+        "dict_type": "a mapping",
+        "model_type": "a mapping of settings",
+        "model_attributes_type": "a mapping of settings",
+        "finite_number": "a finite number",
+        "date_type": "a date such as 2010-01-04",
+        "date_parsing": "a date such as 2010-01-04",
+        "datetime_type": "a date or time such as 2010-01-04 09:30",
+        "datetime_parsing": "a date or time such as 2010-01-04 09:30",
+        "none_required": "nothing (null)",
+    }
     if kind in simple:
         return simple[kind]
     if kind == "literal_error":

@@ -49,7 +49,7 @@ def parse_time(text: str) -> dt.datetime | None:
         if stamp is pd.NaT:
             return None
         when = stamp.to_pydatetime(warn=False)
-    return when if when.tzinfo is None else when.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return when if when.tzinfo is None else when.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def as_time(when: TimeLike) -> pd.Timestamp:
@@ -66,8 +66,9 @@ def as_time(when: TimeLike) -> pd.Timestamp:
     except (TypeError, ValueError, OverflowError):
         stamp = None
     if stamp is None or stamp is pd.NaT:
-        raise InvalidInput(f"time {when!r}: expected a date or time such as 2020-01-02, 2020-01-02 09:30:00 or "
-                           "unix seconds")
+        raise InvalidInput(
+            f"time {when!r}: expected a date or time such as 2020-01-02, 2020-01-02 09:30:00 or unix seconds"
+        )
     return stamp if stamp.tzinfo is None else stamp.tz_convert("UTC").tz_localize(None)
 
 
@@ -77,8 +78,15 @@ def date_number(when: TimeLike | None) -> float:
     if when is None:
         return -math.inf
     stamp = when if isinstance(when, dt.datetime) and when.tzinfo is None else as_time(when)
-    return math.fsum((float(stamp.toordinal()), stamp.hour / 24.0, stamp.minute / 1440.0, stamp.second / 86400.0,
-                      stamp.microsecond / 86400e6))
+    return math.fsum(
+        (
+            float(stamp.toordinal()),
+            stamp.hour / 24.0,
+            stamp.minute / 1440.0,
+            stamp.second / 86400.0,
+            stamp.microsecond / 86400e6,
+        )
+    )
 
 
 def bar_times(numbers: np.ndarray | list[float]) -> pd.DatetimeIndex:

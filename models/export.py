@@ -41,8 +41,10 @@ def export_onnx(net: SignalNet, card: ModelCard, path: Path, sample: Arrays) -> 
     """
     inputs, outputs = [i.name for i in card.inputs], [o.name for o in card.outputs]
     if inputs != list(net.input_names) or outputs != list(net.output_names):
-        raise ValueError(f"card inputs {inputs} / outputs {outputs}: expected the net's "
-                         f"{list(net.input_names)} / {list(net.output_names)}")
+        raise ValueError(
+            f"card inputs {inputs} / outputs {outputs}: expected the net's "
+            f"{list(net.input_names)} / {list(net.output_names)}"
+        )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = as_named(sample, inputs[0])
@@ -53,8 +55,10 @@ def export_onnx(net: SignalNet, card: ModelCard, path: Path, sample: Arrays) -> 
     error = parity_error(net, path, sample)
     if not error <= PARITY_TOLERANCE:
         path.unlink()
-        raise ExportError(f"{path.name}: onnxruntime differs from torch by {error:.3g} on {len(arrays[inputs[0]])} "
-                          f"samples (expected <= {PARITY_TOLERANCE:g}); file removed")
+        raise ExportError(
+            f"{path.name}: onnxruntime differs from torch by {error:.3g} on {len(arrays[inputs[0]])} "
+            f"samples (expected <= {PARITY_TOLERANCE:g}); file removed"
+        )
     log.info("exported %s (parity %.2g on %d samples)", path, error, len(arrays[inputs[0]]))
     return error
 
@@ -62,8 +66,9 @@ def export_onnx(net: SignalNet, card: ModelCard, path: Path, sample: Arrays) -> 
 def onnx_graph(net: SignalNet, sample: Mapping[str, np.ndarray]) -> onnx.ModelProto:
     """`net` traced to ONNX with its input and output names and a dynamic batch axis; no metadata."""
     net = net.cpu().eval()
-    examples = tuple(torch.as_tensor(np.ascontiguousarray(sample[name][:8]), dtype=torch.float32)
-                     for name in net.input_names)
+    examples = tuple(
+        torch.as_tensor(np.ascontiguousarray(sample[name][:8]), dtype=torch.float32) for name in net.input_names
+    )
     batch = torch.export.Dim("batch", min=1)
     # The exporter prints its progress to stdout and warns and logs about its own internals (e.g.
     # torchvision ops it skips); none is actionable for a user, and a failure still raises.
@@ -74,9 +79,15 @@ def onnx_graph(net: SignalNet, sample: Mapping[str, np.ndarray]) -> onnx.ModelPr
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             program = torch.onnx.export(
-                net, examples, input_names=list(net.input_names), output_names=list(net.output_names),
-                dynamic_shapes=(tuple({0: batch} for _ in examples),), opset_version=OPSET, dynamo=True,
-                verbose=False)
+                net,
+                examples,
+                input_names=list(net.input_names),
+                output_names=list(net.output_names),
+                dynamic_shapes=(tuple({0: batch} for _ in examples),),
+                opset_version=OPSET,
+                dynamo=True,
+                verbose=False,
+            )
     finally:
         exporter_log.setLevel(level)
     model = program.model_proto
@@ -95,7 +106,11 @@ def parity_error(net: SignalNet, path: Path, sample: Arrays) -> float:
     arrays = {name: np.ascontiguousarray(a, dtype=np.float32) for name, a in as_named(sample, names[0]).items()}
     expected = as_named(predict(net, arrays), net.output_names[0])
     n = len(arrays[names[0]])
-    runs = [session.run(list(net.output_names), {name: arrays[name][i:i + 512] for name in names})
-            for i in range(0, n, 512)]
-    return max(float(np.abs(expected[name] - np.concatenate([r[k] for r in runs])).max())
-               for k, name in enumerate(net.output_names))
+    runs = [
+        session.run(list(net.output_names), {name: arrays[name][i : i + 512] for name in names})
+        for i in range(0, n, 512)
+    ]
+    return max(
+        float(np.abs(expected[name] - np.concatenate([r[k] for r in runs])).max())
+        for k, name in enumerate(net.output_names)
+    )

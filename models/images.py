@@ -24,10 +24,17 @@ from signalstack.core.scaler import Scaler
 from .windows import Dataset, WindowSet, known_rows, labels_at, make_dataset
 
 
-def factor_images(assets: Mapping[str, pd.DataFrame], features: FeatureSpec, labels: LabelSpec, *,
-                  days: int = 56, target: str | None = None, shape: tuple[int, int] | None = None,
-                  fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
-                  embargo: int | None = None) -> Dataset:
+def factor_images(
+    assets: Mapping[str, pd.DataFrame],
+    features: FeatureSpec,
+    labels: LabelSpec,
+    *,
+    days: int = 56,
+    target: str | None = None,
+    shape: tuple[int, int] | None = None,
+    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+    embargo: int | None = None,
+) -> Dataset:
     """Images (days, factors, assets), or reshaped to `shape` = (height, width) per channel, labelled on `target`.
 
     `target` defaults to the first asset. Each asset's factors are computed on its own full
@@ -39,7 +46,7 @@ def factor_images(assets: Mapping[str, pd.DataFrame], features: FeatureSpec, lab
     target = target or next(iter(assets))
     if target not in assets:
         raise SettingsError(f"target {target!r}: expected one of {', '.join(assets)}")
-    tables = {name: compute_features(bars, features).iloc[features.warmup:] for name, bars in assets.items()}
+    tables = {name: compute_features(bars, features).iloc[features.warmup :] for name, bars in assets.items()}
     common = tables[target].index
     for table in tables.values():
         common = common.intersection(table.index)
@@ -47,13 +54,21 @@ def factor_images(assets: Mapping[str, pd.DataFrame], features: FeatureSpec, lab
         raise InvalidInput(f"{len(common)} dates shared by {', '.join(assets)} after warm-up: expected >= days={days}")
     cube = np.stack([tables[name].loc[common].to_numpy(dtype="float32") for name in assets], axis=-1)
     x = np.lib.stride_tricks.sliding_window_view(cube, days, axis=0).transpose(0, 3, 1, 2)
-    times = common[days - 1:]
+    times = common[days - 1 :]
     y = labels_at(assets[target], labels, times)
     keep = known_rows(y) & known_rows(x)
     x = np.ascontiguousarray(x[keep])
     info = TensorInfo("images", x.shape[1:], columns=tuple(assets), origin="tensor")
-    dataset = make_dataset(WindowSet(x, y[keep], times[keep]), features=features, labels=labels, window=days,
-                           inputs=[info], embargo=embargo, fractions=fractions, feature_axes={"images": 2})
+    dataset = make_dataset(
+        WindowSet(x, y[keep], times[keep]),
+        features=features,
+        labels=labels,
+        window=days,
+        inputs=[info],
+        embargo=embargo,
+        fractions=fractions,
+        feature_axes={"images": 2},
+    )
     if shape is None:
         return dataset
     if shape[0] * shape[1] != days * x.shape[2]:
@@ -69,15 +84,28 @@ def _reshaped(dataset: Dataset, image: tuple[int, ...]) -> Dataset:
     def layout(values: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(np.broadcast_to(values, grid).reshape(image))
 
-    train, val, test = (WindowSet(p.x.reshape(len(p), *image), p.y, p.times)
-                        for p in (dataset.train, dataset.val, dataset.test))
-    return replace(dataset, train=train, val=val, test=test,
-                   scalers={"images": Scaler(layout(scaler.mean), layout(scaler.std))},
-                   inputs=(replace(dataset.inputs[0], shape=image),))
+    train, val, test = (
+        WindowSet(p.x.reshape(len(p), *image), p.y, p.times) for p in (dataset.train, dataset.val, dataset.test)
+    )
+    return replace(
+        dataset,
+        train=train,
+        val=val,
+        test=test,
+        scalers={"images": Scaler(layout(scaler.mean), layout(scaler.std))},
+        inputs=(replace(dataset.inputs[0], shape=image),),
+    )
 
 
-def render_image(image: np.ndarray, path: str | Path, *, channels: Sequence[str] = (), factors: Sequence[str] = (),
-                 scaler: Scaler | None = None, title: str = "") -> Path:
+def render_image(
+    image: np.ndarray,
+    path: str | Path,
+    *,
+    channels: Sequence[str] = (),
+    factors: Sequence[str] = (),
+    scaler: Scaler | None = None,
+    title: str = "",
+) -> Path:
     """Write one (height, width, channels) image as a PNG: a heat map per channel, side by side.
 
     With the dataset's `scaler`, the image is shown as the model sees it (factors on one scale).
@@ -98,8 +126,9 @@ def render_image(image: np.ndarray, path: str | Path, *, channels: Sequence[str]
     axes = fig.subplots(1, n, squeeze=False)[0]
     for k, ax in enumerate(axes):
         limit = float(np.abs(image[:, :, k]).max()) or 1.0
-        shown = ax.imshow(image[:, :, k], aspect="auto", cmap="RdBu_r", interpolation="nearest", vmin=-limit,
-                          vmax=limit)
+        shown = ax.imshow(
+            image[:, :, k], aspect="auto", cmap="RdBu_r", interpolation="nearest", vmin=-limit, vmax=limit
+        )
         ax.set_title(names[k])
         ax.set_ylabel("day (oldest at top)")
         if len(factors) == image.shape[1]:

@@ -23,9 +23,16 @@ from .windows import Dataset, WindowSet, known_rows, labels_at, make_dataset
 log = logging.getLogger(__name__)
 
 
-def intraday_dataset(bars: pd.DataFrame, features: FeatureSpec, labels: LabelSpec, *, days: int | None = 10,
-                     bars_per_day: int = 48, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
-                     embargo: int | None = None) -> Dataset:
+def intraday_dataset(
+    bars: pd.DataFrame,
+    features: FeatureSpec,
+    labels: LabelSpec,
+    *,
+    days: int | None = 10,
+    bars_per_day: int = 48,
+    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+    embargo: int | None = None,
+) -> Dataset:
     """Samples of shape (days, bars_per_day, F), or (bars_per_day, F) for one day with `days=None`.
 
     Label horizons count days. Days with fewer than `bars_per_day` bars after the features'
@@ -37,16 +44,27 @@ def intraday_dataset(bars: pd.DataFrame, features: FeatureSpec, labels: LabelSpe
     blocks, ends = day_blocks(table, pd.DatetimeIndex(bars.index), features.warmup, bars_per_day)
     total = bars.index.normalize().nunique()
     if total > len(blocks):
-        log.info("intraday windows: %d of %d days skipped (fewer than %d bars after warm-up)", total - len(blocks),
-                 total, bars_per_day)
+        log.info(
+            "intraday windows: %d of %d days skipped (fewer than %d bars after warm-up)",
+            total - len(blocks),
+            total,
+            bars_per_day,
+        )
     span = days or 1
     if len(blocks) < span:
         raise InvalidInput(f"{len(blocks)} days with {bars_per_day} bars after warm-up: expected at least {span}")
     x = day_windows(blocks, days)
-    times = bars.index[ends[span - 1:]]
+    times = bars.index[ends[span - 1 :]]
     daily = bars.groupby(bars.index.normalize()).tail(1)  # each day's closing bar: labels compare day closes
     y = labels_at(daily, labels, times)
     keep = known_rows(y)
     info = TensorInfo("features", x.shape[1:], columns=tuple(features.columns), origin="intraday")
-    return make_dataset(WindowSet(x[keep], y[keep], times[keep]), features=features, labels=labels, window=span,
-                        inputs=[info], embargo=embargo, fractions=fractions)
+    return make_dataset(
+        WindowSet(x[keep], y[keep], times[keep]),
+        features=features,
+        labels=labels,
+        window=span,
+        inputs=[info],
+        embargo=embargo,
+        fractions=fractions,
+    )

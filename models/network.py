@@ -60,8 +60,10 @@ class SignalNet(nn.Module):
         return tuple(h.name for h in self.heads)
 
     def logits(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        scaled = [(x - getattr(self, f"{name}_mean")) / getattr(self, f"{name}_std") if on else x
-                  for x, name, on in zip(inputs, self.input_names, self.scaled)]
+        scaled = [
+            (x - getattr(self, f"{name}_mean")) / getattr(self, f"{name}_std") if on else x
+            for x, name, on in zip(inputs, self.input_names, self.scaled)
+        ]
         return self.body(*scaled)
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:

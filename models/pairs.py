@@ -21,9 +21,16 @@ from signalstack.core.labels import LabelSpec, forward_returns
 from .windows import Dataset, WindowSet, make_dataset
 
 
-def rank_pairs(assets: Mapping[str, pd.DataFrame], features: FeatureSpec, horizon: int = 5, *,
-               pairs_per_date: int | None = None, seed: int = 0,
-               fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), embargo: int | None = None) -> Dataset:
+def rank_pairs(
+    assets: Mapping[str, pd.DataFrame],
+    features: FeatureSpec,
+    horizon: int = 5,
+    *,
+    pairs_per_date: int | None = None,
+    seed: int = 0,
+    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+    embargo: int | None = None,
+) -> Dataset:
     """Pairs with inputs `stock_a`, `stock_b` (factor rows) and pair labels, on dates all stocks share.
 
     Every ordered pair of distinct stocks per date, or `pairs_per_date` of them drawn with
@@ -33,9 +40,11 @@ def rank_pairs(assets: Mapping[str, pd.DataFrame], features: FeatureSpec, horizo
     if len(assets) < 2:
         raise InvalidInput(f"{len(assets)} stock(s): a pair needs at least 2")
     names = list(assets)
-    tables = {n: compute_features(bars, features).iloc[features.warmup:] for n, bars in assets.items()}
-    returns = {n: pd.Series(forward_returns(bars["close"].to_numpy("float64"), horizon), index=bars.index)
-               for n, bars in assets.items()}
+    tables = {n: compute_features(bars, features).iloc[features.warmup :] for n, bars in assets.items()}
+    returns = {
+        n: pd.Series(forward_returns(bars["close"].to_numpy("float64"), horizon), index=bars.index)
+        for n, bars in assets.items()
+    }
     common = tables[names[0]].index
     for table in tables.values():
         common = common.intersection(table.index)
@@ -46,8 +55,11 @@ def rank_pairs(assets: Mapping[str, pd.DataFrame], features: FeatureSpec, horizo
     rng = np.random.default_rng(seed)
     rows_a, rows_b, ys, times = [], [], [], []
     for d in np.flatnonzero(valid):
-        chosen = order if pairs_per_date is None else order[rng.choice(len(order), min(pairs_per_date, len(order)),
-                                                                        replace=False)]
+        chosen = (
+            order
+            if pairs_per_date is None
+            else order[rng.choice(len(order), min(pairs_per_date, len(order)), replace=False)]
+        )
         a, b = chosen[:, 0], chosen[:, 1]
         untied = ahead[d, a] != ahead[d, b]
         rows_a.append(factors[d, a[untied]])
@@ -59,6 +71,13 @@ def rank_pairs(assets: Mapping[str, pd.DataFrame], features: FeatureSpec, horizo
     x = {"stock_a": np.concatenate(rows_a), "stock_b": np.concatenate(rows_b)}
     shape = (len(features.columns),)
     inputs = [TensorInfo(n, shape, columns=tuple(features.columns), origin="bars") for n in x]
-    return make_dataset(WindowSet(x, np.concatenate(ys), pd.DatetimeIndex(np.concatenate(times))),
-                        features=features, labels=LabelSpec("pair", horizon), window=1, inputs=inputs,
-                        embargo=embargo, fractions=fractions, shared_scaler=True)
+    return make_dataset(
+        WindowSet(x, np.concatenate(ys), pd.DatetimeIndex(np.concatenate(times))),
+        features=features,
+        labels=LabelSpec("pair", horizon),
+        window=1,
+        inputs=inputs,
+        embargo=embargo,
+        fractions=fractions,
+        shared_scaler=True,
+    )

@@ -50,20 +50,33 @@ Bars = pd.DataFrame | Mapping[str, pd.DataFrame]
 WINDOWS, INTRADAY, IMAGES, PAIRS, FUNDAMENTALS = "windows", "intraday", "images", "pairs", "fundamentals"
 """The data layouts `dataset_for` builds, named after what a net's declared inputs ask for."""
 
-READS = {WINDOWS: "(window, features) windows of one bar series",
-         FUNDAMENTALS: "dated fundamentals beside windows of one bar series",
-         INTRADAY: "day x intraday blocks of one series of intraday bars",
-         IMAGES: "factor images of the data's symbols", PAIRS: "pairs of the data's symbols"}
+READS = {
+    WINDOWS: "(window, features) windows of one bar series",
+    FUNDAMENTALS: "dated fundamentals beside windows of one bar series",
+    INTRADAY: "day x intraday blocks of one series of intraday bars",
+    IMAGES: "factor images of the data's symbols",
+    PAIRS: "pairs of the data's symbols",
+}
 """What each layout's samples are made of, in words."""
 
 
-def train_and_export(bars: Bars, out: Path, *, architecture: str | Path = "lstm",
-                     labels: LabelSpec = LabelSpec(), features: FeatureSpec | None = None, window: int = WINDOW,
-                     config: TrainConfig = TrainConfig(), data_source: str = "",
-                     params: dict[str, Any] | None = None,
-                     fundamentals: pd.DataFrame | None = None, days: int | None = None,
-                     bars_per_day: int | None = None, image: tuple[int, int] | None = None,
-                     pairs_per_date: int | None = None) -> TrainedModel:
+def train_and_export(
+    bars: Bars,
+    out: Path,
+    *,
+    architecture: str | Path = "lstm",
+    labels: LabelSpec = LabelSpec(),
+    features: FeatureSpec | None = None,
+    window: int = WINDOW,
+    config: TrainConfig = TrainConfig(),
+    data_source: str = "",
+    params: dict[str, Any] | None = None,
+    fundamentals: pd.DataFrame | None = None,
+    days: int | None = None,
+    bars_per_day: int | None = None,
+    image: tuple[int, int] | None = None,
+    pairs_per_date: int | None = None,
+) -> TrainedModel:
     """Train on the first 70% of the samples (by time), validate and test on the rest, export to `out`.
 
     `architecture` is a zoo name or a spec file (.yaml/.yml/.json); `bars` one series, or
@@ -74,11 +87,27 @@ def train_and_export(bars: Bars, out: Path, *, architecture: str | Path = "lstm"
     return over the same horizon as `labels`.
     """
     out = _onnx_path(out)
-    dataset = dataset_for(architecture, bars, features=features, labels=labels, window=window,
-                          fundamentals=fundamentals, days=days, bars_per_day=bars_per_day, image=image,
-                          pairs_per_date=pairs_per_date)
-    return train_dataset_and_export(dataset, out, architecture=architecture, config=config, data_source=data_source,
-                                    params=params, data_digest=fingerprint.data_digest(bars, fundamentals))
+    dataset = dataset_for(
+        architecture,
+        bars,
+        features=features,
+        labels=labels,
+        window=window,
+        fundamentals=fundamentals,
+        days=days,
+        bars_per_day=bars_per_day,
+        image=image,
+        pairs_per_date=pairs_per_date,
+    )
+    return train_dataset_and_export(
+        dataset,
+        out,
+        architecture=architecture,
+        config=config,
+        data_source=data_source,
+        params=params,
+        data_digest=fingerprint.data_digest(bars, fundamentals),
+    )
 
 
 def declared_inputs(architecture: str | Path) -> dict[str, tuple[int | None, ...]]:
@@ -108,15 +137,27 @@ def input_layout(inputs: Mapping[str, tuple[int | None, ...]], bars_per_day: int
         return INTRADAY
     if len(shapes) == 1:
         return INTRADAY if bars_per_day is not None else WINDOWS
-    raise SettingsError(f"inputs {', '.join(inputs)}: no data builder makes them (expected one input of bars, "
-                        "images, two of one shape for pairs, or fundamentals beside features)")
+    raise SettingsError(
+        f"inputs {', '.join(inputs)}: no data builder makes them (expected one input of bars, "
+        "images, two of one shape for pairs, or fundamentals beside features)"
+    )
 
 
-def dataset_for(architecture: str | Path, bars: Bars, *, features: FeatureSpec | None = None,
-                labels: LabelSpec = LabelSpec(), window: int = WINDOW, fundamentals: pd.DataFrame | None = None,
-                days: int | None = None, bars_per_day: int | None = None, image: tuple[int, int] | None = None,
-                pairs_per_date: int | None = None, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
-                embargo: int | None = None) -> Dataset:
+def dataset_for(
+    architecture: str | Path,
+    bars: Bars,
+    *,
+    features: FeatureSpec | None = None,
+    labels: LabelSpec = LabelSpec(),
+    window: int = WINDOW,
+    fundamentals: pd.DataFrame | None = None,
+    days: int | None = None,
+    bars_per_day: int | None = None,
+    image: tuple[int, int] | None = None,
+    pairs_per_date: int | None = None,
+    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+    embargo: int | None = None,
+) -> Dataset:
     """The training set `architecture` takes, by its declared inputs (`input_layout`), from bars:
 
     - WINDOWS: `build_dataset`, (window, features) windows of one series.
@@ -139,53 +180,93 @@ def dataset_for(architecture: str | Path, bars: Bars, *, features: FeatureSpec |
     layout = input_layout(declared, bars_per_day)
     spec = features or FeatureSpec.default()
     panel = dict(bars) if isinstance(bars, Mapping) else {"bars": bars}
-    given = {"--days": days, "--bars-per-day": bars_per_day, "--image": image, "--pairs-per-date": pairs_per_date,
-             "--fundamentals": fundamentals}
-    used = {WINDOWS: (), FUNDAMENTALS: ("--fundamentals",), INTRADAY: ("--days", "--bars-per-day"),
-            IMAGES: ("--image",), PAIRS: ("--pairs-per-date",)}[layout]
+    given = {
+        "--days": days,
+        "--bars-per-day": bars_per_day,
+        "--image": image,
+        "--pairs-per-date": pairs_per_date,
+        "--fundamentals": fundamentals,
+    }
+    used = {
+        WINDOWS: (),
+        FUNDAMENTALS: ("--fundamentals",),
+        INTRADAY: ("--days", "--bars-per-day"),
+        IMAGES: ("--image",),
+        PAIRS: ("--pairs-per-date",),
+    }[layout]
     unused = [flag for flag, value in given.items() if value is not None and flag not in used]
     if unused:
         value = given[unused[0]]
-        shown = "" if isinstance(value, pd.DataFrame) else " " + (
-            ",".join(map(str, value)) if isinstance(value, tuple) else str(value))
+        shown = (
+            ""
+            if isinstance(value, pd.DataFrame)
+            else " " + (",".join(map(str, value)) if isinstance(value, tuple) else str(value))
+        )
         raise SettingsError(f"{unused[0]}{shown}: not used by {model}, which reads {READS[layout]}")
-    for flag, value in (("--days", days), ("--bars-per-day", bars_per_day), ("--pairs-per-date", pairs_per_date),
-                        ("--window", window)):
+    for flag, value in (
+        ("--days", days),
+        ("--bars-per-day", bars_per_day),
+        ("--pairs-per-date", pairs_per_date),
+        ("--window", window),
+    ):
         if value is not None and value < 1:
             raise SettingsError(f"{flag} {value}: expected a positive integer")
     if layout == PAIRS:
         if len(panel) < 2:
             raise SettingsError(f"{model} needs at least 2 --data series, got {len(panel)}")
         if labels.kind not in ("binary", "pair"):
-            raise SettingsError(f"--labels {labels.kind}: {model} trains on pair labels (1 when the first stock's "
-                                f"return over --horizon bars beats the second's); expected the default labels")
-        return rank_pairs(panel, spec, labels.horizon, pairs_per_date=pairs_per_date, fractions=fractions,
-                          embargo=embargo)
+            raise SettingsError(
+                f"--labels {labels.kind}: {model} trains on pair labels (1 when the first stock's "
+                f"return over --horizon bars beats the second's); expected the default labels"
+            )
+        return rank_pairs(
+            panel, spec, labels.horizon, pairs_per_date=pairs_per_date, fractions=fractions, embargo=embargo
+        )
     if layout == IMAGES:
         if image is not None and (len(image) != 2 or min(image) < 1):
             raise SettingsError(f"--image {','.join(map(str, image))}: expected HEIGHT,WIDTH, two positive integers")
-        return factor_images(panel, spec, labels, days=window, shape=tuple(image) if image else None,
-                             fractions=fractions, embargo=embargo)
+        return factor_images(
+            panel,
+            spec,
+            labels,
+            days=window,
+            shape=tuple(image) if image else None,
+            fractions=fractions,
+            embargo=embargo,
+        )
     if len(panel) != 1:
-        raise SettingsError(f"{model} reads {READS[layout]}, got {len(panel)} --data; several are for nets with "
-                            "an images input or a pair of inputs (inception, rank)")
+        raise SettingsError(
+            f"{model} reads {READS[layout]}, got {len(panel)} --data; several are for nets with "
+            "an images input or a pair of inputs (inception, rank)"
+        )
     series = next(iter(panel.values()))
     if layout == FUNDAMENTALS:
         if fundamentals is None:
             raise SettingsError(f"{model} needs --fundamentals CSV (its inputs: {', '.join(declared)})")
-        return fundamental_dataset(series, fundamentals, spec, _targets(architecture, labels), window,
-                                   fractions=fractions, embargo=embargo)
+        return fundamental_dataset(
+            series, fundamentals, spec, _targets(architecture, labels), window, fractions=fractions, embargo=embargo
+        )
     if layout == INTRADAY:
         typical = session_length(series)
         if typical < 2:
-            raise SettingsError(f"{model} reads {READS[INTRADAY]}: the bars have {typical} bar per day "
-                                "(expected intraday bars, several per day, such as 5-minute bars)")
+            raise SettingsError(
+                f"{model} reads {READS[INTRADAY]}: the bars have {typical} bar per day "
+                "(expected intraday bars, several per day, such as 5-minute bars)"
+            )
         one_day = len(next(iter(declared.values()))) != 3
         if one_day and days is not None:
-            raise SettingsError(f"--days {days}: not used by {model}, which reads one day's block (bars per day, "
-                                "features)")
-        return intraday_dataset(series, spec, labels, days=None if one_day else (days or INTRADAY_DAYS),
-                                bars_per_day=bars_per_day or typical, fractions=fractions, embargo=embargo)
+            raise SettingsError(
+                f"--days {days}: not used by {model}, which reads one day's block (bars per day, features)"
+            )
+        return intraday_dataset(
+            series,
+            spec,
+            labels,
+            days=None if one_day else (days or INTRADAY_DAYS),
+            bars_per_day=bars_per_day or typical,
+            fractions=fractions,
+            embargo=embargo,
+        )
     return build_dataset(series, spec, labels, window, fractions=fractions, embargo=embargo)
 
 
@@ -195,10 +276,17 @@ def session_length(bars: pd.DataFrame) -> int:
     return int(counts.value_counts().sort_index(ascending=False).idxmax()) if len(counts) else 0
 
 
-def train_dataset_and_export(dataset: Dataset, out: Path, *, architecture: str | Path,
-                             config: TrainConfig = TrainConfig(), data_source: str = "",
-                             params: dict[str, Any] | None = None, extra: Mapping[str, Any] | None = None,
-                             data_digest: Mapping[str, str] | None = None) -> TrainedModel:
+def train_dataset_and_export(
+    dataset: Dataset,
+    out: Path,
+    *,
+    architecture: str | Path,
+    config: TrainConfig = TrainConfig(),
+    data_source: str = "",
+    params: dict[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    data_digest: Mapping[str, str] | None = None,
+) -> TrainedModel:
     """Train on any dataset (multi-input, multi-output, pairs, images...) and export what it serves.
 
     `extra`: more fields for the card's `extra` (a research run's record of a rule the label
@@ -208,11 +296,18 @@ def train_dataset_and_export(dataset: Dataset, out: Path, *, architecture: str |
     artefacts = out.with_name(out.stem + ".training")
     result = train(dataset, architecture, config, artefacts, **(params or {}))
     serving = result.net.for_serving()
-    card = make_card(result, serving, dataset, architecture=str(architecture), data_source=data_source,
-                     data_digest=data_digest, extra={"best_epoch": result.best_epoch, "train_device": result.device, "seed": config.seed,
-                            **(extra or {})})
-    parity = export_onnx(serving, card, out, _serving_inputs(result.net, serving, dataset.x_of(dataset.test),
-                                                            PARITY_WINDOWS))
+    card = make_card(
+        result,
+        serving,
+        dataset,
+        architecture=str(architecture),
+        data_source=data_source,
+        data_digest=data_digest,
+        extra={"best_epoch": result.best_epoch, "train_device": result.device, "seed": config.seed, **(extra or {})},
+    )
+    parity = export_onnx(
+        serving, card, out, _serving_inputs(result.net, serving, dataset.x_of(dataset.test), PARITY_WINDOWS)
+    )
     return TrainedModel(out, card, result, artefacts, parity)
 
 
@@ -250,26 +345,45 @@ def _served_inputs(net: SignalNet, serving: SignalNet) -> dict[str, str]:
     return dict(net.body.spec.serve["inputs"])
 
 
-def make_card(result: TrainResult, serving: SignalNet, dataset: Dataset, *, architecture: str,
-              data_source: str = "", extra: dict[str, Any] | None = None,
-              data_digest: Mapping[str, str] | None = None) -> ModelCard:
+def make_card(
+    result: TrainResult,
+    serving: SignalNet,
+    dataset: Dataset,
+    *,
+    architecture: str,
+    data_source: str = "",
+    extra: dict[str, Any] | None = None,
+    data_digest: Mapping[str, str] | None = None,
+) -> ModelCard:
     """The model card of `serving` (the trained net, or the part it serves) trained on `dataset`."""
     infos = {i.name: i for i in dataset.inputs}
-    inputs = tuple(replace(infos[old], name=new, shape=serving.body.shapes[new])
-                   for new, old in _served_inputs(result.net, serving).items())
+    inputs = tuple(
+        replace(infos[old], name=new, shape=serving.body.shapes[new])
+        for new, old in _served_inputs(result.net, serving).items()
+    )
     targets = dataset.targets
     first = next(iter(targets.values()))
-    outputs = tuple(TensorInfo(head.name, serving.body.shapes[node],
-                               columns=_columns(head, targets.get(head.name, first)))
-                    for head, node in zip(serving.heads, serving.body.output_nodes))
+    outputs = tuple(
+        TensorInfo(head.name, serving.body.shapes[node], columns=_columns(head, targets.get(head.name, first)))
+        for head, node in zip(serving.heads, serving.body.output_nodes)
+    )
     scalers = {name: serving.scaler(name) for name in serving.input_names}
     return ModelCard(
-        architecture=architecture, params=result.params, features=dataset.features,
+        architecture=architecture,
+        params=result.params,
+        features=dataset.features,
         scalers={name: s for name, s in scalers.items() if s is not None},
-        window=dataset.window, label=first, inputs=inputs, outputs=outputs,
-        train_range=dataset.train.time_range, val_range=dataset.val.time_range,
-        test_range=dataset.test.time_range, embargo=dataset.embargo, metrics=result.metrics,
-        data_source=data_source, created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        window=dataset.window,
+        label=first,
+        inputs=inputs,
+        outputs=outputs,
+        train_range=dataset.train.time_range,
+        val_range=dataset.val.time_range,
+        test_range=dataset.test.time_range,
+        embargo=dataset.embargo,
+        metrics=result.metrics,
+        data_source=data_source,
+        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         extra=extra or {},
         targets=dict(targets) if len(targets) > 1 else {},
         spec=result.net.body.spec.to_dict(),

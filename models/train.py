@@ -62,9 +62,14 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
     return {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[name]
 
 
-def train(dataset: Dataset, architecture: str | Path, config: TrainConfig = TrainConfig(),
-          out_dir: Path | None = None, on_epoch: Callable[[int, float], None] | None = None,
-          **params: Any) -> TrainResult:
+def train(
+    dataset: Dataset,
+    architecture: str | Path,
+    config: TrainConfig = TrainConfig(),
+    out_dir: Path | None = None,
+    on_epoch: Callable[[int, float], None] | None = None,
+    **params: Any,
+) -> TrainResult:
     """Train `architecture` (a zoo name or a spec file) on the train split; returns the best-validation model.
 
     Test metrics are computed on the test split. With `out_dir`, writes `checkpoint.pt` (best
@@ -83,8 +88,10 @@ def train(dataset: Dataset, architecture: str | Path, config: TrainConfig = Trai
     net = SignalNet(body, scalers, [head for head, _ in bound]).to(device)
     optimizer = _optimizer(net, config)
     generator = torch.Generator().manual_seed(config.seed)
-    batches = {name: _Split(dataset.x_of(part), dataset.y_of(part), [target for _, target in bound], device)
-               for name, part in (("train", dataset.train), ("val", dataset.val))}
+    batches = {
+        name: _Split(dataset.x_of(part), dataset.y_of(part), [target for _, target in bound], device)
+        for name, part in (("train", dataset.train), ("val", dataset.val))
+    }
 
     history: list[dict[str, float]] = []
     best_loss, best_epoch, best_state = float("inf"), -1, None
@@ -92,8 +99,15 @@ def train(dataset: Dataset, architecture: str | Path, config: TrainConfig = Trai
     for epoch in bar:
         train_loss, train_acc = _run_epoch(net, batches["train"], config, amp, optimizer, generator)
         val_loss, val_acc = _run_epoch(net, batches["val"], config, amp)
-        history.append({"epoch": epoch + 1, "loss": train_loss, "accuracy": train_acc,
-                        "val_loss": val_loss, "val_accuracy": val_acc})
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "loss": train_loss,
+                "accuracy": train_acc,
+                "val_loss": val_loss,
+                "val_accuracy": val_acc,
+            }
+        )
         bar.set_postfix(loss=f"{train_loss:.4f}", val_loss=f"{val_loss:.4f}")
         if on_epoch is not None:
             on_epoch(epoch + 1, val_loss)
@@ -102,8 +116,16 @@ def train(dataset: Dataset, architecture: str | Path, config: TrainConfig = Trai
             best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
             if out_dir is not None:
                 out_dir.mkdir(parents=True, exist_ok=True)
-                torch.save({"state_dict": best_state, "epoch": best_epoch, "architecture": str(architecture),
-                            "params": params, "config": config.model_dump()}, out_dir / "checkpoint.pt")
+                torch.save(
+                    {
+                        "state_dict": best_state,
+                        "epoch": best_epoch,
+                        "architecture": str(architecture),
+                        "params": params,
+                        "config": config.model_dump(),
+                    },
+                    out_dir / "checkpoint.pt",
+                )
         elif epoch + 1 - best_epoch >= config.patience:
             log.info("early stop at epoch %d: val_loss has not improved since epoch %d", epoch + 1, best_epoch)
             break
@@ -115,9 +137,12 @@ def train(dataset: Dataset, architecture: str | Path, config: TrainConfig = Trai
     result = TrainResult(net, history, metrics, best_epoch, str(device), dict(params))
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "metrics.json").write_text(json.dumps(
-            {"test": metrics, "best_epoch": best_epoch, "history": history, "test_range": dataset.test.time_range},
-            indent=2))
+        (out_dir / "metrics.json").write_text(
+            json.dumps(
+                {"test": metrics, "best_epoch": best_epoch, "history": history, "test_range": dataset.test.time_range},
+                indent=2,
+            )
+        )
         plot_history(history, out_dir / "training.png", title=str(architecture))
     return result
 
@@ -134,8 +159,10 @@ def bind_heads(body: SpecModel, targets: Mapping[str, LabelSpec]) -> list[tuple[
     elif sorted(o.name for o in outputs) == sorted(targets):
         pairs = [(o, o.name) for o in outputs]
     else:
-        raise SettingsError(f"model outputs {[o.name or o.layer for o in outputs]}, dataset targets {list(targets)}: "
-                            "expected one of each or the same names")
+        raise SettingsError(
+            f"model outputs {[o.name or o.layer for o in outputs]}, dataset targets {list(targets)}: "
+            "expected one of each or the same names"
+        )
     bound = []
     for out, target in pairs:
         label = targets[target]
@@ -145,12 +172,14 @@ def bind_heads(body: SpecModel, targets: Mapping[str, LabelSpec]) -> list[tuple[
             raise SettingsError(f"output {name!r} (layer {out.layer!r}): loss {loss} does not fit {label.kind} labels")
         units = 1 if loss == "binary_crossentropy" else label.n_outputs
         if loss == "binary_crossentropy" and len(label.classes) != 2:
-            raise SettingsError(f"output {name!r}: binary_crossentropy needs two classes, {label.kind} labels have "
-                                f"{len(label.classes)}")
+            raise SettingsError(
+                f"output {name!r}: binary_crossentropy needs two classes, {label.kind} labels have {len(label.classes)}"
+            )
         shape = body.shapes[out.layer]
         if shape != (units,):
-            raise SettingsError(f"output {name!r} (layer {out.layer!r}) has shape {shape}: "
-                                f"the {label.kind} labels need ({units},)")
+            raise SettingsError(
+                f"output {name!r} (layer {out.layer!r}) has shape {shape}: the {label.kind} labels need ({units},)"
+            )
         bound.append((Head(name, loss, out.weight), target))
     return bound
 
@@ -165,8 +194,9 @@ class _Split:
     """One split's inputs by name and its targets in head order, as tensors on the training device (moved
     there once, not once per batch)."""
 
-    def __init__(self, x: Mapping[str, np.ndarray], y: Mapping[str, np.ndarray], targets: list[str],
-                 device: torch.device) -> None:
+    def __init__(
+        self, x: Mapping[str, np.ndarray], y: Mapping[str, np.ndarray], targets: list[str], device: torch.device
+    ) -> None:
         self.x = {name: torch.as_tensor(a, dtype=torch.float32).to(device) for name, a in x.items()}
         self.y = [torch.as_tensor(y[t], dtype=torch.float32).to(device) for t in targets]
 
@@ -198,8 +228,10 @@ class _Precision:
                 if self.dtype is not torch.bfloat16 or self.device.type != "cpu":
                     raise
                 reason = str(exc).splitlines()[0]
-                raise InvalidInput(f"precision bf16 on this CPU: {reason}; expected a CPU with bfloat16 "
-                                   "kernels for this net (use precision fp32 or auto here)") from exc
+                raise InvalidInput(
+                    f"precision bf16 on this CPU: {reason}; expected a CPU with bfloat16 "
+                    "kernels for this net (use precision fp32 or auto here)"
+                ) from exc
 
     def step(self, loss: torch.Tensor, net: nn.Module, optimizer: torch.optim.Optimizer, clip_norm: float) -> None:
         optimizer.zero_grad(set_to_none=True)
@@ -227,9 +259,14 @@ def _hits(head: Head, z: torch.Tensor, y: torch.Tensor) -> float:
     return float(((z.reshape(y.shape) > 0) == (y > threshold)).float().reshape(len(y), -1).mean(dim=1).sum())
 
 
-def _run_epoch(net: SignalNet, split: _Split, config: TrainConfig, amp: _Precision,
-               optimizer: torch.optim.Optimizer | None = None,
-               generator: torch.Generator | None = None) -> tuple[float, float]:
+def _run_epoch(
+    net: SignalNet,
+    split: _Split,
+    config: TrainConfig,
+    amp: _Precision,
+    optimizer: torch.optim.Optimizer | None = None,
+    generator: torch.Generator | None = None,
+) -> tuple[float, float]:
     """One pass; trains when an optimizer is given, else evaluates. Returns (weighted loss, first head's accuracy)."""
     training = optimizer is not None
     net.train(training)
@@ -239,7 +276,7 @@ def _run_epoch(net: SignalNet, split: _Split, config: TrainConfig, amp: _Precisi
     total_loss, correct = 0.0, 0.0
     with torch.set_grad_enabled(training):
         for start in range(0, n, config.batch_size):
-            idx = order[start:start + config.batch_size]
+            idx = order[start : start + config.batch_size]
             if training and len(idx) < 2:
                 continue  # BatchNorm cannot normalise a batch of one
             outs = amp.logits(net, [x[idx] for x in inputs])
@@ -262,7 +299,7 @@ def predict(net: SignalNet, x: Arrays, batch_size: int = 1024) -> np.ndarray | d
     arrays = [x[name] for name in net.input_names] if isinstance(x, Mapping) else [x]
     parts: list[list[np.ndarray]] = [[] for _ in net.heads]
     for i in range(0, len(arrays[0]), batch_size):
-        out = net(*(torch.as_tensor(a[i:i + batch_size], dtype=torch.float32) for a in arrays))
+        out = net(*(torch.as_tensor(a[i : i + batch_size], dtype=torch.float32) for a in arrays))
         for k, tensor in enumerate(out if isinstance(out, tuple) else (out,)):
             parts[k].append(tensor.numpy())
     merged = [np.concatenate(p) for p in parts]
@@ -281,8 +318,11 @@ def evaluate(net: SignalNet, dataset: Dataset, part: WindowSet) -> dict[str, flo
         label, y, values = targets[target], ys[target], outputs[head.name]
         if head.loss == "binary_crossentropy":
             values = np.column_stack([1.0 - values[:, 0], values[:, 0]])
-        found = classification_metrics(values, y, label.classes) if label.is_classification else \
-            regression_metrics(values, y)
+        found = (
+            classification_metrics(values, y, label.classes)
+            if label.is_classification
+            else regression_metrics(values, y)
+        )
         metrics.update(found if single else {f"{head.name}.{k}": v for k, v in found.items()})
     return metrics
 

@@ -98,8 +98,9 @@ class Dataset:
         return as_named(part.x, self.inputs[0].name)
 
 
-def make_windows(features: pd.DataFrame, labels: pd.Series | pd.DataFrame | None, window: int,
-                 first: int = 0) -> WindowSet:
+def make_windows(
+    features: pd.DataFrame, labels: pd.Series | pd.DataFrame | None, window: int, first: int = 0
+) -> WindowSet:
     """Every window whose last row is at index >= first + window - 1 and whose label is known.
 
     `first` is the first usable feature row (the spec's warm-up); rows before it are never read.
@@ -108,18 +109,20 @@ def make_windows(features: pd.DataFrame, labels: pd.Series | pd.DataFrame | None
     if len(values) < window:
         raise InvalidInput(f"{len(values)} feature rows after warm-up: expected at least window={window}")
     x = np.lib.stride_tricks.sliding_window_view(values, window, axis=0).transpose(0, 2, 1)
-    times = features.index[first + window - 1:]
+    times = features.index[first + window - 1 :]
     if labels is None:
         return WindowSet(np.ascontiguousarray(x), np.full(len(x), np.nan, "float32"), times)
-    y = labels.to_numpy(dtype="float32")[first + window - 1:]
+    y = labels.to_numpy(dtype="float32")[first + window - 1 :]
     known = ~np.isnan(y) if y.ndim == 1 else ~np.isnan(y).any(axis=1)
     return WindowSet(np.ascontiguousarray(x[known]), y[known], times[known])
 
 
 def labels_at(bars: pd.DataFrame, labels: LabelSpec | Mapping[str, LabelSpec], times: pd.Index) -> Arrays:
     """The targets of one spec (an array) or of {output name: spec} (a mapping) at `times`; NaN if unknown."""
+
     def one(spec: LabelSpec) -> np.ndarray:
         return make_labels(bars, spec).reindex(times).to_numpy(dtype="float32")
+
     return one(labels) if isinstance(labels, LabelSpec) else {name: one(spec) for name, spec in labels.items()}
 
 
@@ -145,8 +148,9 @@ def split_by_time(n: int, fractions: tuple[float, float, float], embargo: int) -
     return slice(0, n_train), slice(val_start, val_start + n_val), slice(test_start, n)
 
 
-def split_windows(windows: WindowSet, fractions: tuple[float, float, float],
-                  embargo: int) -> tuple[WindowSet, WindowSet, WindowSet]:
+def split_windows(
+    windows: WindowSet, fractions: tuple[float, float, float], embargo: int
+) -> tuple[WindowSet, WindowSet, WindowSet]:
     """Train, validation and test samples by time; the embargo counts distinct sample times.
 
     Sets with several samples per time (pairs of stocks on one date) split on dates, so one
@@ -164,15 +168,23 @@ def fit_scaler(x: np.ndarray, feature_axes: int = 1) -> Scaler:
     uses every training bar once; a 2-D input (one vector per sample) is fitted on all rows.
     """
     newest = x if x.ndim == 2 else x[:, -1]
-    shape = newest.shape[newest.ndim - feature_axes:]
+    shape = newest.shape[newest.ndim - feature_axes :]
     fitted = Scaler.fit(newest.reshape(-1, int(np.prod(shape))).astype("float64"))
     return Scaler(fitted.mean.reshape(shape), fitted.std.reshape(shape))
 
 
-def make_dataset(windows: WindowSet, *, features: FeatureSpec, labels: LabelSpec | Mapping[str, LabelSpec],
-                 window: int, inputs: Sequence[TensorInfo], embargo: int | None = None,
-                 fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
-                 feature_axes: Mapping[str, int] | None = None, shared_scaler: bool = False) -> Dataset:
+def make_dataset(
+    windows: WindowSet,
+    *,
+    features: FeatureSpec,
+    labels: LabelSpec | Mapping[str, LabelSpec],
+    window: int,
+    inputs: Sequence[TensorInfo],
+    embargo: int | None = None,
+    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+    feature_axes: Mapping[str, int] | None = None,
+    shared_scaler: bool = False,
+) -> Dataset:
     """Split samples by time with an embargo (default: the longest label horizon) and fit the scalers.
 
     `feature_axes` gives, per input, how many trailing axes are standardised position by
@@ -191,16 +203,23 @@ def make_dataset(windows: WindowSet, *, features: FeatureSpec, labels: LabelSpec
         scalers = {name: one for name in x}
     else:
         scalers = {name: fit_scaler(a, (feature_axes or {}).get(name, 1)) for name, a in x.items()}
-    return Dataset(*parts, features=features, labels=labels, window=window, embargo=embargo, scalers=scalers,
-                   inputs=tuple(inputs))
+    return Dataset(
+        *parts, features=features, labels=labels, window=window, embargo=embargo, scalers=scalers, inputs=tuple(inputs)
+    )
 
 
-def build_dataset(bars: pd.DataFrame, features: FeatureSpec, labels: LabelSpec, window: int,
-                  fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
-                  embargo: int | None = None) -> Dataset:
+def build_dataset(
+    bars: pd.DataFrame,
+    features: FeatureSpec,
+    labels: LabelSpec,
+    window: int,
+    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+    embargo: int | None = None,
+) -> Dataset:
     """Features, labels, windows and splits for one bar series; the scaler sees training rows only."""
     table = compute_features(bars, features)
     windows = make_windows(table, make_labels(bars, labels), window, first=features.warmup)
     info = TensorInfo("features", (window, len(features.columns)), columns=tuple(features.columns), origin="bars")
-    return make_dataset(windows, features=features, labels=labels, window=window, inputs=[info], embargo=embargo,
-                        fractions=fractions)
+    return make_dataset(
+        windows, features=features, labels=labels, window=window, inputs=[info], embargo=embargo, fractions=fractions
+    )

@@ -63,5 +63,6 @@ def _symbol_state(symbol: str, events: list[Event]) -> SymbolState:
     scored = sorted((e.time, e.kind) for e in events if e.kind in ("signal", "gap") and e.time <= last.time)
     signalled = [time for time, kind in scored if kind == "signal"]
     stale = sum(1 for time, kind in scored if kind == "gap" and (not signalled or time > signalled[-1]))
-    return SymbolState(bars, after_row, pd.Timestamp(last.time), last.payload, pending, stale,
-                       signalled[-1] if signalled else None)
+    return SymbolState(
+        bars, after_row, pd.Timestamp(last.time), last.payload, pending, stale, signalled[-1] if signalled else None
+    )

@@ -65,6 +65,8 @@ class _Start(Settings):
     allow_cold_start: bool = False
     """Trade even when a feed has fewer bars before its start than the model needs: its first live bars then
     get no signal (refused by default, naming the bars found and needed)."""
+
+
 DEFAULT_BAR_WAIT = 2.0
 """Seconds a `--top-k` run's round waits for a symbol's late bar (`paper run --bar-wait`): far above the
 moment between two feeds' bars of one time, far below a daily or minute bar's spacing."""
@@ -149,10 +151,19 @@ class PaperFile(RankingSettings, _Start, StalePolicy, RiskLimits, TradingSetting
     def config(self, security: ClientSecurity) -> PaperConfig:
         """What `run_paper` takes: these settings, reaching the server with `security` (these TLS files and the
         bearer token, which no file holds)."""
-        return PaperConfig(model=self.model, feeds=self.feeds, trading=self.subset(TradingSettings),
-                           risk=self.subset(RiskLimits), stale=self.subset(StalePolicy), server=self.server,
-                           signal_timeout=self.signal_timeout, allow_cold_start=self.allow_cold_start,
-                           security=security, notify=self.notify, ranking=self.subset(RankingSettings))
+        return PaperConfig(
+            model=self.model,
+            feeds=self.feeds,
+            trading=self.subset(TradingSettings),
+            risk=self.subset(RiskLimits),
+            stale=self.subset(StalePolicy),
+            server=self.server,
+            signal_timeout=self.signal_timeout,
+            allow_cold_start=self.allow_cold_start,
+            security=security,
+            notify=self.notify,
+            ranking=self.subset(RankingSettings),
+        )
 
 
 class WatchSettings(Settings):
@@ -171,5 +182,13 @@ class WatchSettings(Settings):
     """Seconds between the page's updates."""
 
 
-__all__ = ["DEFAULT_BAR_WAIT", "DEFAULT_SIGNAL_TIMEOUT", "PaperConfig", "PaperFile", "RankingSettings", "RiskLimits",
-           "StalePolicy", "WatchSettings"]
+__all__ = [
+    "DEFAULT_BAR_WAIT",
+    "DEFAULT_SIGNAL_TIMEOUT",
+    "PaperConfig",
+    "PaperFile",
+    "RankingSettings",
+    "RiskLimits",
+    "StalePolicy",
+    "WatchSettings",
+]

@@ -117,8 +117,13 @@ class RunConfig(Payload, kind="config"):
     @classmethod
     def decode(cls, doc: dict[str, Any]) -> Self:
         ranking = doc.get("ranking")
-        return cls(**{**doc, "feeds": tuple(RunFeed(**feed) for feed in doc["feeds"]),
-                      "ranking": None if ranking is None else Ranking(**ranking)})
+        return cls(
+            **{
+                **doc,
+                "feeds": tuple(RunFeed(**feed) for feed in doc["feeds"]),
+                "ranking": None if ranking is None else Ranking(**ranking),
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -329,8 +334,13 @@ class Snapshot(Payload, kind="snapshot"):
     @classmethod
     def decode(cls, doc: dict[str, Any]) -> Self:
         trade = doc.get("trade")
-        return cls(doc["cash"], doc["value"], tuple(doc["position"]), doc["strategy"],
-                   None if trade is None else OpenTrade(**trade))
+        return cls(
+            doc["cash"],
+            doc["value"],
+            tuple(doc["position"]),
+            doc["strategy"],
+            None if trade is None else OpenTrade(**trade),
+        )
 
 
 @dataclass(frozen=True)
@@ -348,13 +358,25 @@ class Portfolio(Payload, kind="portfolio"):
     trades: dict[str, OpenTrade] = field(default_factory=dict)
 
     def encode(self) -> dict[str, Any]:
-        return {**vars(self), "positions": {s: list(p) for s, p in self.positions.items()}, "ranked": list(self.ranked),
-                "open_orders": list(self.open_orders), "trades": {s: vars(t) for s, t in self.trades.items()}}
+        return {
+            **vars(self),
+            "positions": {s: list(p) for s, p in self.positions.items()},
+            "ranked": list(self.ranked),
+            "open_orders": list(self.open_orders),
+            "trades": {s: vars(t) for s, t in self.trades.items()},
+        }
 
     @classmethod
     def decode(cls, doc: dict[str, Any]) -> Self:
-        return cls(doc["cash"], doc["value"], {s: tuple(p) for s, p in doc["positions"].items()}, tuple(doc["ranked"]),
-                   doc["steps"], tuple(doc["open_orders"]), {s: OpenTrade(**t) for s, t in doc["trades"].items()})
+        return cls(
+            doc["cash"],
+            doc["value"],
+            {s: tuple(p) for s, p in doc["positions"].items()},
+            tuple(doc["ranked"]),
+            doc["steps"],
+            tuple(doc["open_orders"]),
+            {s: OpenTrade(**t) for s, t in doc["trades"].items()},
+        )
 
 
 @dataclass(frozen=True)

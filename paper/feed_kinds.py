@@ -18,14 +18,24 @@ FEED_KINDS: dict[str, type[LiveFeed]] = {"replay": ReplayFeed, "tail": TailFeed,
 """Each `FeedSpec.kind` and its Backtrader feed."""
 
 
-def make_feed(spec: FeedSpec, journal: Journal, state: SymbolState | None,
-              stopping: Callable[[], dict[str, Any] | None] | None = None,
-              kind: Callable[[type[LiveFeed]], type[LiveFeed]] | None = None) -> LiveFeed:
+def make_feed(
+    spec: FeedSpec,
+    journal: Journal,
+    state: SymbolState | None,
+    stopping: Callable[[], dict[str, Any] | None] | None = None,
+    kind: Callable[[type[LiveFeed]], type[LiveFeed]] | None = None,
+) -> LiveFeed:
     """The live feed of `spec`, journaling into `journal`; `state` is where a resumed run left the symbol
     (None for a new run): its journaled bars come first and arrivals journaled then are not taken again.
     `stopping` gives the run's stop request, so that a feed waiting for bars ends when the run stops. `kind`
     makes the class to build from the spec's kind (a portfolio run's feeds join its rounds, `paper.rounds`)."""
     made = FEED_KINDS[spec.kind] if kind is None else kind(FEED_KINDS[spec.kind])
-    return made(spec=spec, journal=journal, journaled=tuple(state.bars) if state else (),
-                through=state.through if state else None, after_row=state.after_row if state else 0, stopping=stopping,
-                name=spec.symbol)
+    return made(
+        spec=spec,
+        journal=journal,
+        journaled=tuple(state.bars) if state else (),
+        through=state.through if state else None,
+        after_row=state.after_row if state else 0,
+        stopping=stopping,
+        name=spec.symbol,
+    )

@@ -50,14 +50,19 @@ from .events import Bar, Rejected, Stop
 
 log = logging.getLogger(__name__)
 
-FEED_FORMS = ("replay:FILE.csv[?pace=SECONDS][&start=DATE], tail:FILE.csv[?idle=SECONDS][&start=DATE] or "
-              "grpc:HOST:PORT[?idle=SECONDS][&start=DATE][&token_file=FILE][&tls_cert=PEM&tls_key=PEM], prefixed "
-              "SYMBOL= (optional for files, required for grpc:)")
+FEED_FORMS = (
+    "replay:FILE.csv[?pace=SECONDS][&start=DATE], tail:FILE.csv[?idle=SECONDS][&start=DATE] or "
+    "grpc:HOST:PORT[?idle=SECONDS][&start=DATE][&token_file=FILE][&tls_cert=PEM&tls_key=PEM], prefixed "
+    "SYMBOL= (optional for files, required for grpc:)"
+)
 """The feed specs `paper run --feed` accepts."""
 
 _SYMBOL_PREFIX = re.compile(r"^([A-Za-z0-9_.^\-]+)=(?=[a-z]+:)")
-_OPTIONS = {"replay": ("pace", "start"), "tail": ("idle", "start"),
-            "grpc": ("idle", "start", "token_file", "tls_cert", "tls_key")}
+_OPTIONS = {
+    "replay": ("pace", "start"),
+    "tail": ("idle", "start"),
+    "grpc": ("idle", "start", "token_file", "tls_cert", "tls_key"),
+}
 """Each kind of feed and the options its spec takes."""
 
 
@@ -116,7 +121,7 @@ def parse_feed(text: str) -> FeedSpec:
     symbol = None
     named = _SYMBOL_PREFIX.match(text)
     if named:
-        symbol, rest = named.group(1), text[named.end():]
+        symbol, rest = named.group(1), text[named.end() :]
     else:
         rest = text
     kind, sep, body = rest.partition(":")
@@ -128,8 +133,10 @@ def parse_feed(text: str) -> FeedSpec:
     options = {key: values[-1] for key, values in parse_qs(query, keep_blank_values=True).items()}
     unknown = sorted(set(options) - set(_OPTIONS[kind]))
     if unknown:
-        raise SettingsError(f"feed {text!r}: unknown option(s) {', '.join(unknown)} "
-                            f"(a {kind} feed takes {' and '.join(_OPTIONS[kind])})")
+        raise SettingsError(
+            f"feed {text!r}: unknown option(s) {', '.join(unknown)} "
+            f"(a {kind} feed takes {' and '.join(_OPTIONS[kind])})"
+        )
     pace = _seconds(text, options, "pace", at_least_zero=True) or 0.0
     idle = _seconds(text, options, "idle", at_least_zero=False)
     start = None
@@ -140,20 +147,32 @@ def parse_feed(text: str) -> FeedSpec:
             raise SettingsError(f"feed {text!r}: start {options['start']!r}, expected a date or datetime") from None
     if kind == "grpc":
         if symbol is None:
-            raise SettingsError(f"feed {text!r}: no symbol, expected SYMBOL=grpc:HOST:PORT (the symbol the pushed "
-                                "bars name)")
+            raise SettingsError(
+                f"feed {text!r}: no symbol, expected SYMBOL=grpc:HOST:PORT (the symbol the pushed bars name)"
+            )
         files = {name: _file(text, options, name) for name in ("token_file", "tls_cert", "tls_key")}
         if (files["tls_cert"] is None) != (files["tls_key"] is None):
-            raise SettingsError(f"feed {text!r}: tls_cert {files['tls_cert']} and tls_key {files['tls_key']}: expected "
-                                "both or neither")
-        return FeedSpec(text=text, path=None, symbol=symbol, start=start, kind=kind,
-                        address=_address(text, location), idle=idle, **files)
+            raise SettingsError(
+                f"feed {text!r}: tls_cert {files['tls_cert']} and tls_key {files['tls_key']}: expected both or neither"
+            )
+        return FeedSpec(
+            text=text,
+            path=None,
+            symbol=symbol,
+            start=start,
+            kind=kind,
+            address=_address(text, location),
+            idle=idle,
+            **files,
+        )
     path = Path(location).expanduser().resolve()
     if kind == "replay" and not path.is_file():
         raise SettingsError(f"feed {text!r}: {path} is not a file (expected a CSV or Parquet file of OHLCV bars)")
     if kind == "tail" and (path.is_dir() or not path.parent.is_dir()):
-        raise SettingsError(f"feed {text!r}: {path} is {'a folder' if path.is_dir() else 'in no existing folder'} "
-                            "(expected a CSV file of OHLCV bars, or its future path in an existing folder)")
+        raise SettingsError(
+            f"feed {text!r}: {path} is {'a folder' if path.is_dir() else 'in no existing folder'} "
+            "(expected a CSV file of OHLCV bars, or its future path in an existing folder)"
+        )
     return FeedSpec(text=text, path=path, symbol=symbol or path.stem, pace=pace, start=start, kind=kind, idle=idle)
 
 
@@ -163,8 +182,10 @@ def _file(text: str, options: dict[str, str], name: str) -> Path | None:
         return None
     path = Path(options[name]).expanduser().resolve()
     if not path.is_file():
-        raise SettingsError(f"feed {text!r}: {name} {path} is not a file (expected "
-                            f"{'a file of bearer tokens, one per line' if name == 'token_file' else 'a PEM file'})")
+        raise SettingsError(
+            f"feed {text!r}: {name} {path} is not a file (expected "
+            f"{'a file of bearer tokens, one per line' if name == 'token_file' else 'a PEM file'})"
+        )
     return path
 
 
@@ -242,8 +263,15 @@ class LiveFeed(bt.feed.DataBase):
     handing control back to Cerebro).
     """
 
-    params = (("spec", None), ("journal", None), ("journaled", ()), ("through", None), ("after_row", 0),
-              ("stopping", None), ("qcheck", 0.5))
+    params = (
+        ("spec", None),
+        ("journal", None),
+        ("journaled", ()),
+        ("through", None),
+        ("after_row", 0),
+        ("stopping", None),
+        ("qcheck", 0.5),
+    )
 
     def __init__(self) -> None:
         spec: FeedSpec = self.p.spec
@@ -312,12 +340,20 @@ class LiveFeed(bt.feed.DataBase):
             return verdict
         if verdict is not None:
             log.warning("%s row %d: rejected bar %s: %s", self._gate.name, raw.row, raw.time, verdict)
-            self.p.journal.append(Rejected(raw.row, verdict, tuple(raw.values)), f"rejected:{self._symbol}:{raw.row}",
-                                  symbol=self._symbol, time_=None if raw.time is None else raw.time.isoformat())
+            self.p.journal.append(
+                Rejected(raw.row, verdict, tuple(raw.values)),
+                f"rejected:{self._symbol}:{raw.row}",
+                symbol=self._symbol,
+                time_=None if raw.time is None else raw.time.isoformat(),
+            )
             return verdict
         stamp = raw.time.isoformat()
-        self.p.journal.append(Bar(raw.row, self._is_live(raw.time), *raw.values), f"bar:{self._symbol}:{stamp}",
-                              symbol=self._symbol, time_=stamp)
+        self.p.journal.append(
+            Bar(raw.row, self._is_live(raw.time), *raw.values),
+            f"bar:{self._symbol}:{stamp}",
+            symbol=self._symbol,
+            time_=stamp,
+        )
         return None
 
     def _is_live(self, when: dt.datetime | None) -> bool:

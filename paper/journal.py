@@ -160,8 +160,9 @@ class Journal:
             try:
                 self._lease = Lease(self.path)
             except OSError as exc:
-                raise JournalError(f"journal {self.path}: cannot write it ({exc}); expected a writable SQLite file "
-                                   "path") from None
+                raise JournalError(
+                    f"journal {self.path}: cannot write it ({exc}); expected a writable SQLite file path"
+                ) from None
         try:
             self._open(readonly, max_pages)
         except BaseException:
@@ -172,8 +173,9 @@ class Journal:
     def _open(self, readonly: bool, max_pages: int | None) -> None:
         try:
             if readonly:
-                self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
-                                           check_same_thread=False)
+                self._db = sqlite3.connect(
+                    f"{self.path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+                )
             else:
                 # transactions are opened and committed by hand (see the module docstring)
                 self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -189,12 +191,16 @@ class Journal:
             self.schema: int = self._db.execute("PRAGMA user_version").fetchone()[0] or 1
         except sqlite3.Error as exc:
             what = "read" if readonly else "write"
-            raise JournalError(f"journal {self.path}: cannot {what} it ({exc}); expected a "
-                               f"{'paper journal' if readonly else 'writable SQLite file path'}") from None
+            raise JournalError(
+                f"journal {self.path}: cannot {what} it ({exc}); expected a "
+                f"{'paper journal' if readonly else 'writable SQLite file path'}"
+            ) from None
         if self.schema > SCHEMA:
             self._db.close()
-            raise JournalError(f"journal {self.path}: schema {self.schema}, written by a newer signalstack; expected "
-                               f"schema {SCHEMA} or older (upgrade signalstack to read it)")
+            raise JournalError(
+                f"journal {self.path}: schema {self.schema}, written by a newer signalstack; expected "
+                f"schema {SCHEMA} or older (upgrade signalstack to read it)"
+            )
 
     def _begin_session(self, now: float) -> None:
         """Record this writer as a session, in the transaction of its first event (the lock held): a writer
@@ -202,8 +208,10 @@ class Journal:
         assert self._lease is not None
         holder = self._lease.holder
         after = self._db.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
-        cursor = self._db.execute("INSERT INTO sessions (pid, host, started, after_seq, heartbeat) "
-                                  "VALUES (?, ?, ?, ?, ?)", (holder.pid, holder.host, holder.started, after, now))
+        cursor = self._db.execute(
+            "INSERT INTO sessions (pid, host, started, after_seq, heartbeat) VALUES (?, ?, ?, ?, ?)",
+            (holder.pid, holder.host, holder.started, after, now),
+        )
         self._session = int(cursor.lastrowid)
         self._beat_due = now + HEARTBEAT_SECONDS
 
@@ -257,16 +265,18 @@ class Journal:
         try:
             if not self._db.in_transaction:
                 self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("UPDATE sessions SET heartbeat = ?, ended = ? WHERE session = ?",
-                             (now, now if ended else None, self._session))
+            self._db.execute(
+                "UPDATE sessions SET heartbeat = ?, ended = ? WHERE session = ?",
+                (now, now if ended else None, self._session),
+            )
         except sqlite3.Error as exc:
             self._abandon(exc)
-            raise JournalError(f"journal {self.path}: cannot write the session's "
-                               f"{'end' if ended else 'heartbeat'} ({exc}); stopped") from None
+            raise JournalError(
+                f"journal {self.path}: cannot write the session's {'end' if ended else 'heartbeat'} ({exc}); stopped"
+            ) from None
         self._beat_due = now + HEARTBEAT_SECONDS
 
-    def append(self, payload: Payload, key: str, *, symbol: str | None = None,
-               time_: str | None = None) -> int | None:
+    def append(self, payload: Payload, key: str, *, symbol: str | None = None, time_: str | None = None) -> int | None:
         """Journal an event and return its sequence number; None when an event with `key` is already
         there with the same payload (a re-derived step of a resumed run). A `DURABLE` kind is on disk
         when this returns, with all events before it; the others at the next commit (module docstring).
@@ -284,13 +294,16 @@ class Journal:
                     self._begin_session(now)
                 cursor = self._db.execute(
                     "INSERT INTO events (at, kind, key, symbol, time, payload) VALUES (?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (key) DO NOTHING", (now, kind, key, symbol, time_, text))
+                    "ON CONFLICT (key) DO NOTHING",
+                    (now, kind, key, symbol, time_, text),
+                )
                 if now >= self._beat_due:
                     self._write_session()
             except sqlite3.Error as exc:
                 self._abandon(exc)
-                raise JournalError(f"journal {self.path}: cannot write {kind} event {key} ({exc}); "
-                                   "stopped before acting on it") from None
+                raise JournalError(
+                    f"journal {self.path}: cannot write {kind} event {key} ({exc}); stopped before acting on it"
+                ) from None
             seq = int(cursor.lastrowid) if cursor.rowcount else None
             before = None if seq else self._db.execute("SELECT payload FROM events WHERE key = ?", (key,)).fetchone()[0]
             if seq is not None:
@@ -299,9 +312,11 @@ class Journal:
                 self._commit(f"{kind} event {key}")
         if seq is None:
             if before != text:
-                raise JournalError(f"journal {self.path}: event {key} was journaled as {before}, the resumed run "
-                                   f"now makes it {text}; expected the same (has the model or the feed file "
-                                   "changed?)")
+                raise JournalError(
+                    f"journal {self.path}: event {key} was journaled as {before}, the resumed run "
+                    f"now makes it {text}; expected the same (has the model or the feed file "
+                    "changed?)"
+                )
             return None
         if self._listeners:
             self._announce(Event(seq, now, kind, key, symbol, time_, payload))
@@ -322,8 +337,9 @@ class Journal:
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             self._abandon(exc)
-            raise JournalError(f"journal {self.path}: cannot commit {what} ({exc}); stopped before acting on "
-                               "it") from None
+            raise JournalError(
+                f"journal {self.path}: cannot commit {what} ({exc}); stopped before acting on it"
+            ) from None
         if self._kill_after is not None and self._newest >= self._kill_after:
             os.kill(os.getpid(), signal.SIGKILL)
 
@@ -339,8 +355,10 @@ class Journal:
     def _check_intact(self, what: str) -> None:
         """JournalError when an earlier write failed (the lock held)."""
         if self._broken is not None:
-            raise JournalError(f"journal {self.path}: cannot {what}: an earlier write failed ({self._broken}) and "
-                               "its events were rolled back; stopped before acting on it")
+            raise JournalError(
+                f"journal {self.path}: cannot {what}: an earlier write failed ({self._broken}) and "
+                "its events were rolled back; stopped before acting on it"
+            )
 
     def events(self, kinds: Sequence[str] = ()) -> list[Event]:
         """Events of the given kinds (all when empty), in sequence order."""
@@ -350,32 +368,43 @@ class Journal:
     def last(self, kind: str, before: str | None = None) -> dict[str, Event]:
         """{symbol: its last event of `kind`}, of those whose bar time is before `before` when given; a status
         reads these rather than a whole run's events."""
-        return {e.symbol or "": e for e in self._read(
-            " WHERE seq IN (SELECT max(seq) FROM events WHERE kind = ? AND (? IS NULL OR time < ?) GROUP BY symbol)",
-            (kind, before, before))}
+        return {
+            e.symbol or "": e
+            for e in self._read(
+                " WHERE seq IN (SELECT max(seq) FROM events"
+                " WHERE kind = ? AND (? IS NULL OR time < ?) GROUP BY symbol)",
+                (kind, before, before),
+            )
+        }
 
     def _read(self, where: str, parameters: tuple[Any, ...]) -> list[Event]:
         try:
             with self._lock:
-                rows = self._db.execute("SELECT seq, at, kind, key, symbol, time, payload FROM events" + where
-                                        + " ORDER BY seq", parameters).fetchall()
+                rows = self._db.execute(
+                    "SELECT seq, at, kind, key, symbol, time, payload FROM events" + where + " ORDER BY seq", parameters
+                ).fetchall()
         except sqlite3.Error as exc:
             raise JournalError(f"journal {self.path}: cannot read it ({exc})") from None
-        return [Event(seq, at, kind, key, symbol, when, KINDS[kind].decode(json.loads(payload)))
-                for seq, at, kind, key, symbol, when, payload in rows]
+        return [
+            Event(seq, at, kind, key, symbol, when, KINDS[kind].decode(json.loads(payload)))
+            for seq, at, kind, key, symbol, when, payload in rows
+        ]
 
     def sessions(self) -> list[Session]:
         """Every session that wrote the journal, in order (none in a journal older than sessions)."""
         try:
             with self._lock:
-                rows = self._db.execute("SELECT session, pid, host, started, after_seq, heartbeat, ended FROM sessions "
-                                        "ORDER BY session").fetchall()
+                rows = self._db.execute(
+                    "SELECT session, pid, host, started, after_seq, heartbeat, ended FROM sessions ORDER BY session"
+                ).fetchall()
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):
                 return []
             raise JournalError(f"journal {self.path}: cannot read it ({exc})") from None
-        return [Session(number, Holder(pid, host, started), after, beat, ended)
-                for number, pid, host, started, after, beat, ended in rows]
+        return [
+            Session(number, Holder(pid, host, started), after, beat, ended)
+            for number, pid, host, started, after, beat, ended in rows
+        ]
 
     def counts(self) -> dict[str, int]:
         """{kind: number of events} for every kind, zero included."""

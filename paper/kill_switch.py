@@ -43,8 +43,9 @@ def request_stop(journal: str | Path, flatten: bool = False) -> Path:
         raise NotFound(f"journal {path}: no such file (expected the --journal of a `paper run`)")
     with Journal(path, readonly=True) as read:
         run = read.config()
-    not_running = NotRunning(f"run {run.run_id} is not running (no process holds journal {path}): nothing to stop, "
-                             "no stop file written")
+    not_running = NotRunning(
+        f"run {run.run_id} is not running (no process holds journal {path}): nothing to stop, no stop file written"
+    )
     if not is_held(path):
         raise not_running
     switch = stop_file(path)

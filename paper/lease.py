@@ -74,9 +74,11 @@ class Lease:
                     time.sleep(0.02)
                     continue
                 held = _read_holder(self.path)
-                raise LeaseHeld(f"journal {journal}: written by {held.describe() if held else 'another process'} "
-                                "(expected no other writer: one run writes a journal at a time; `paper status` "
-                                "reads it meanwhile, `paper stop` stops it)") from None
+                raise LeaseHeld(
+                    f"journal {journal}: written by {held.describe() if held else 'another process'} "
+                    "(expected no other writer: one run writes a journal at a time; `paper status` "
+                    "reads it meanwhile, `paper stop` stops it)"
+                ) from None
             if _same_file(fd, self.path):
                 break
             os.close(fd)  # its holder removed it between our open and our lock: lock the new one

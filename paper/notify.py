@@ -75,10 +75,18 @@ def target(url: str) -> str:
 def notification(event: Event, run_id: str) -> dict[str, Any]:
     """The document sent for `event` of run `run_id` (see the module)."""
     text = f"signalstack paper {run_id}: {_said(event)}"
-    return {"text": text, "content": text, "run_id": run_id, "event": event.kind, "key": event.key,
-            "seq": event.seq, "symbol": event.symbol, "time": event.time,
-            "at": datetime.fromtimestamp(event.at, UTC).isoformat(timespec="milliseconds"),
-            "data": event.payload.encode()}
+    return {
+        "text": text,
+        "content": text,
+        "run_id": run_id,
+        "event": event.kind,
+        "key": event.key,
+        "seq": event.seq,
+        "symbol": event.symbol,
+        "time": event.time,
+        "at": datetime.fromtimestamp(event.at, UTC).isoformat(timespec="milliseconds"),
+        "data": event.payload.encode(),
+    }
 
 
 def _said(event: Event) -> str:
@@ -88,21 +96,26 @@ def _said(event: Event) -> str:
         case "config":
             return f"started: model {p.model_name} v{p.model_version} on {', '.join(p.symbols)}"
         case "resume":
-            return "resumed after " + (", ".join(f"{s} {t or 'no finished bar'}" for s, t in p.through.items())
-                                       or "no bar")
+            return "resumed after " + (
+                ", ".join(f"{s} {t or 'no finished bar'}" for s, t in p.through.items()) or "no bar"
+            )
         case "fill":
-            return (f"{event.symbol} {'bought' if p.size > 0 else 'sold'} {abs(p.size):g} at {p.price:,.4f} "
-                    f"(commission {p.commission:,.2f}){on}")
+            return (
+                f"{event.symbol} {'bought' if p.size > 0 else 'sold'} {abs(p.size):g} at {p.price:,.4f} "
+                f"(commission {p.commission:,.2f}){on}"
+            )
         case "risk":
             action = {"cut": "order cut", "blocked": "order blocked"}.get(p.action, p.action or "no action")
-            return (f"{event.symbol} risk limit {p.limit}: {p.value:.4g} against {p.threshold:.4g} ({action})"
-                    f"{on}")
+            return f"{event.symbol} risk limit {p.limit}: {p.value:.4g} against {p.threshold:.4g} ({action}){on}"
         case "stale":
-            return (f"{event.symbol} had no fresh signal for {p.bars} bars: position {p.position:g} "
-                    f"{'flattened' if p.action == 'flatten' else 'held'}{on}")
+            return (
+                f"{event.symbol} had no fresh signal for {p.bars} bars: position {p.position:g} "
+                f"{'flattened' if p.action == 'flatten' else 'held'}{on}"
+            )
         case "stop":
             return f"stopped: {p.reason}{' (flattening positions)' if p.flatten else ''}" + (
-                f": {p.error}" if p.error else "")
+                f": {p.error}" if p.error else ""
+            )
         case _:
             return f"{event.kind}{f' {event.symbol}' if event.symbol else ''}{on}"
 
@@ -129,8 +142,9 @@ class Notifier:
         self._journal.listen(self.announce)
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         self.close()
 
     def announce(self, event: Event) -> None:
@@ -176,8 +190,10 @@ class Notifier:
             if self._done:
                 return
             try:
-                self._journal.append(NotifyFailed(document["key"], where, attempts, error),
-                                     f"notify_failed:{document['key']}:{where}:{time.time_ns()}")
+                self._journal.append(
+                    NotifyFailed(document["key"], where, attempts, error),
+                    f"notify_failed:{document['key']}:{where}:{time.time_ns()}",
+                )
             except JournalError as exc:  # the journal broke meanwhile: the log line has said it
                 log.warning("notification failure not journaled: %s", exc)
 
@@ -201,8 +217,12 @@ class _Sender:
         try:
             self._queue.put_nowait(document)
         except queue.Full:
-            self._failed(self.url, document, 0, f"{QUEUE_SIZE} notifications already waiting (the endpoint is slow "
-                         "or down): dropped")
+            self._failed(
+                self.url,
+                document,
+                0,
+                f"{QUEUE_SIZE} notifications already waiting (the endpoint is slow or down): dropped",
+            )
 
     def finish(self, ends: float) -> None:
         """Ask the thread to end after what is queued and wait for it until `ends` (monotonic)."""
@@ -239,8 +259,9 @@ class _Sender:
         error = ""
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                request = urllib.request.Request(self.url, body, {"Content-Type": "application/json",
-                                                                  "User-Agent": "signalstack-paper"})
+                request = urllib.request.Request(
+                    self.url, body, {"Content-Type": "application/json", "User-Agent": "signalstack-paper"}
+                )
                 with urllib.request.urlopen(request, timeout=TIMEOUT_S) as answer:
                     answer.read()
                 return
@@ -255,5 +276,15 @@ class _Sender:
         self._failed(self.url, document, attempt, error)
 
 
-__all__ = ["ATTEMPTS", "BACKOFF_S", "DRAIN_S", "NOTIFIED", "QUEUE_SIZE", "TIMEOUT_S", "Notifier", "notification",
-           "target", "webhook_url"]
+__all__ = [
+    "ATTEMPTS",
+    "BACKOFF_S",
+    "DRAIN_S",
+    "NOTIFIED",
+    "QUEUE_SIZE",
+    "TIMEOUT_S",
+    "Notifier",
+    "notification",
+    "target",
+    "webhook_url",
+]

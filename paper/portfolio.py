@@ -36,8 +36,19 @@ from signalstack.plugin.strategies import RankingStrategy
 
 from .broker_state import SymbolState, checkpoint
 from .config import PaperConfig
-from .events import (ClosedTrade, Decision, Gap, ModelChange, OpenTrade, Order, Portfolio, Ranking, RunConfig, Signal,
-                     Stop)
+from .events import (
+    ClosedTrade,
+    Decision,
+    Gap,
+    ModelChange,
+    OpenTrade,
+    Order,
+    Portfolio,
+    Ranking,
+    RunConfig,
+    Signal,
+    Stop,
+)
 from .feed_kinds import make_feed
 from .feeds import FeedSpec
 from .journal import Journal
@@ -57,18 +68,25 @@ def ranking_of(config: PaperConfig, source: SignalSource, specs: Sequence[FeedSp
             raise SettingsError(f"--rebalance {settings.rebalance}: applies to a ranking run (give --top-k)")
         return None
     if len(specs) < 2 or settings.top_k > len(specs):
-        raise SettingsError(f"--top-k {settings.top_k} over {len(specs)} feed(s): expected at least 2 feeds and "
-                            "--top-k at most their number")
+        raise SettingsError(
+            f"--top-k {settings.top_k} over {len(specs)} feed(s): expected at least 2 feeds and "
+            "--top-k at most their number"
+        )
     starts = {spec.start for spec in specs}
     if len(starts) > 1:
-        raise SettingsError(f"feeds start at {', '.join(sorted(str(s) for s in starts))}: a --top-k run decides from "
-                            "one start, expected the same start= on every feed (or none)")
+        raise SettingsError(
+            f"feeds start at {', '.join(sorted(str(s) for s in starts))}: a --top-k run decides from "
+            "one start, expected the same start= on every feed (or none)"
+        )
     if config.risk.active():
-        raise SettingsError("risk limits (--max-position, --max-gross, --daily-loss-limit) apply to an account per "
-                            "feed: expected none with --top-k")
+        raise SettingsError(
+            "risk limits (--max-position, --max-gross, --daily-loss-limit) apply to an account per "
+            "feed: expected none with --top-k"
+        )
     line = "score" if "score" in source.columns else config.trading.line
-    return Ranking(top_k=settings.top_k, rebalance=settings.rebalance or source.horizon, line=line,
-                   bar_wait=settings.bar_wait)
+    return Ranking(
+        top_k=settings.top_k, rebalance=settings.rebalance or source.horizon, line=line, bar_wait=settings.bar_wait
+    )
 
 
 @dataclass(frozen=True)
@@ -88,8 +106,10 @@ def portfolio_checkpoint(journal: Journal) -> dict[str, SymbolState]:
     run, states = journal.config(), checkpoint(journal)
     last = journal.last("portfolio").get("")
     through = None if last is None else pd.Timestamp(last.time)
-    return {symbol: replace(states.get(symbol, SymbolState(bars=[], after_row=0)), through=through)
-            for symbol in run.symbols}
+    return {
+        symbol: replace(states.get(symbol, SymbolState(bars=[], after_row=0)), through=through)
+        for symbol in run.symbols
+    }
 
 
 def _restored(journal: Journal) -> PortfolioState | None:
@@ -100,8 +120,14 @@ def _restored(journal: Journal) -> PortfolioState | None:
     return PortfolioState(pd.Timestamp(last.time), last.payload, [orders[oid] for oid in last.payload.open_orders])
 
 
-def portfolio_cerebro(run: RunConfig, sources: Mapping[str, SignalSource], specs: Sequence[FeedSpec],
-                      journal: Journal, controller: Controller, states: Mapping[str, SymbolState]) -> bt.Cerebro:
+def portfolio_cerebro(
+    run: RunConfig,
+    sources: Mapping[str, SignalSource],
+    specs: Sequence[FeedSpec],
+    journal: Journal,
+    controller: Controller,
+    states: Mapping[str, SymbolState],
+) -> bt.Cerebro:
     """The Cerebro of a portfolio run: every feed in the run's rounds, the broker as `run_ranking` sets it up, and
     the journaling `PortfolioStrategy` (restored from the journal on a resumed run)."""
     assert run.ranking is not None
@@ -114,9 +140,17 @@ def portfolio_cerebro(run: RunConfig, sources: Mapping[str, SignalSource], specs
         rounds.join(feed)
         cerebro.adddata(feed, name=spec.symbol)
     ranking = run.ranking
-    cerebro.addstrategy(PortfolioStrategy, source=dict(sources), line=ranking.line, top_k=ranking.top_k,
-                        rebalance=ranking.rebalance, stake=run.strategy["stake"], start=specs[0].start,
-                        controller=controller, restore=_restored(journal))
+    cerebro.addstrategy(
+        PortfolioStrategy,
+        source=dict(sources),
+        line=ranking.line,
+        top_k=ranking.top_k,
+        rebalance=ranking.rebalance,
+        stake=run.strategy["stake"],
+        start=specs[0].start,
+        controller=controller,
+        restore=_restored(journal),
+    )
     return cerebro
 
 
@@ -141,8 +175,9 @@ class PortfolioStrategy(RankingStrategy):
         self._reason = "rebalance"
         self._now = ""
         self._orders_on_step = 0
-        self._outputs = [[(c, OUTPUT_LINES[c]) for c in signal.p.source.columns if c in OUTPUT_LINES]
-                         for signal in self.signals]
+        self._outputs = [
+            [(c, OUTPUT_LINES[c]) for c in signal.p.source.columns if c in OUTPUT_LINES] for signal in self.signals
+        ]
         self._versions: list[int | None] = [None] * len(self.datas)  # each symbol's last journaled model version
         self._taken = [0] * len(self.datas)  # bars of each data seen by a step
 
@@ -172,8 +207,13 @@ class PortfolioStrategy(RankingStrategy):
             place = bt.Strategy.buy if pending.side == "buy" else bt.Strategy.sell
             order = place(self, data=self.getdatabyname(symbol), size=pending.size)
             self._ids[order.ref], self._placed[order.ref] = pending.order_id, order
-            log.info("%s: order %s (%s %g) open at the checkpoint, submitted again", symbol, pending.order_id,
-                     pending.side, pending.size)
+            log.info(
+                "%s: order %s (%s %g) open at the checkpoint, submitted again",
+                symbol,
+                pending.order_id,
+                pending.side,
+                pending.size,
+            )
 
     def next(self) -> None:
         now = self.datetime[0]
@@ -185,8 +225,9 @@ class PortfolioStrategy(RankingStrategy):
             return  # history: the warm-up, or steps a resumed run had finished
         if now <= self._decided:
             late = ", ".join(data._name for data, new in zip(self.datas, arrived) if new)
-            log.warning("%s: bar at %s came after that time was decided: its symbol's history only", late,
-                        bar_time(now))
+            log.warning(
+                "%s: bar at %s came after that time was decided: its symbol's history only", late, bar_time(now)
+            )
             return
         self._decided = now
         self._now = bar_time(now).isoformat()
@@ -222,8 +263,9 @@ class PortfolioStrategy(RankingStrategy):
     def sell(self, data: Any = None, size: float | None = None, **kwargs: Any) -> bt.Order | None:
         return self._journaled("sell", bt.Strategy.sell, data, size, kwargs)
 
-    def _journaled(self, side: str, place: Any, data: bt.AbstractDataBase, size: float | None,
-                   kwargs: dict[str, Any]) -> bt.Order | None:
+    def _journaled(
+        self, side: str, place: Any, data: bt.AbstractDataBase, size: float | None, kwargs: dict[str, Any]
+    ) -> bt.Order | None:
         """Journal the decision and the order, then submit it under its deterministic id."""
         if not size:
             return None
@@ -232,11 +274,20 @@ class PortfolioStrategy(RankingStrategy):
         number = self._orders_on_step
         oid = order_id(self.p.controller.run_id, symbol, self._now, number, side)
         line = self._lines[self.datas.index(data)][0]
-        journal.append(Decision(self._reason, side, abs(size), self.getposition(data).size,
-                                None if math.isnan(line) else float(line)),
-                       f"decision:{symbol}:{self._now}:{number}", symbol=symbol, time_=self._now)
-        journal.append(Order(oid, side, abs(size), "market", self._reason, data.close[0]), f"order:{oid}",
-                       symbol=symbol, time_=self._now)
+        journal.append(
+            Decision(
+                self._reason, side, abs(size), self.getposition(data).size, None if math.isnan(line) else float(line)
+            ),
+            f"decision:{symbol}:{self._now}:{number}",
+            symbol=symbol,
+            time_=self._now,
+        )
+        journal.append(
+            Order(oid, side, abs(size), "market", self._reason, data.close[0]),
+            f"order:{oid}",
+            symbol=symbol,
+            time_=self._now,
+        )
         order = place(self, data=data, size=abs(size), **kwargs)
         self._ids[order.ref], self._placed[order.ref] = oid, order
         return order
@@ -255,8 +306,9 @@ class PortfolioStrategy(RankingStrategy):
         if row is not None:
             symbol = row.pop("symbol")
             row["entry_time"], row["exit_time"] = (bar_time(row[k]).isoformat() for k in ("entry_time", "exit_time"))
-            self.p.controller.journal.append(ClosedTrade(**row), f"trade:{symbol}:{row['exit_time']}", symbol=symbol,
-                                             time_=row["exit_time"])
+            self.p.controller.journal.append(
+                ClosedTrade(**row), f"trade:{symbol}:{row['exit_time']}", symbol=symbol, time_=row["exit_time"]
+            )
 
     def _journal_signal(self, i: int) -> None:
         """Journal symbol `i`'s signal at this step with the model version that made it (a "model" event first when
@@ -272,16 +324,33 @@ class PortfolioStrategy(RankingStrategy):
             return  # else not enough history for a prediction yet
         version = controller.version if scorer is None or scorer.version is None else int(scorer.version)
         if self._versions[i] is None:
-            self._versions[i] = next((e.payload.version for e in reversed(journal.events(("signal",)))
-                                      if e.symbol == symbol and e.time < self._now), controller.version)
+            self._versions[i] = next(
+                (
+                    e.payload.version
+                    for e in reversed(journal.events(("signal",)))
+                    if e.symbol == symbol and e.time < self._now
+                ),
+                controller.version,
+            )
         if version != self._versions[i]:
-            log.info("%s: model %s v%d from bar %s on (was v%d)", symbol, controller.model, version, self._now,
-                     self._versions[i])
-            journal.append(ModelChange(controller.model, self._versions[i], version), f"model:{symbol}:{self._now}",
-                           symbol=symbol, time_=self._now)
+            log.info(
+                "%s: model %s v%d from bar %s on (was v%d)",
+                symbol,
+                controller.model,
+                version,
+                self._now,
+                self._versions[i],
+            )
+            journal.append(
+                ModelChange(controller.model, self._versions[i], version),
+                f"model:{symbol}:{self._now}",
+                symbol=symbol,
+                time_=self._now,
+            )
         self._versions[i] = version
-        journal.append(Signal(values, controller.model, version), f"signal:{symbol}:{self._now}", symbol=symbol,
-                       time_=self._now)
+        journal.append(
+            Signal(values, controller.model, version), f"signal:{symbol}:{self._now}", symbol=symbol, time_=self._now
+        )
 
     def _journal_account(self, fresh: list[bool]) -> None:
         """Journal the account after this step: where a resumed run starts from."""
@@ -292,12 +361,20 @@ class PortfolioStrategy(RankingStrategy):
             opened = self._trades[data][0]
             if opened and opened[-1].isopen:
                 trade = opened[-1]
-                trades[data._name] = OpenTrade(bar_time(trade.dtopen).isoformat(), trade.baropen, trade.size,
-                                               trade.price, trade.commission, trade.pnl, self.ledger.peak(trade))
+                trades[data._name] = OpenTrade(
+                    bar_time(trade.dtopen).isoformat(),
+                    trade.baropen,
+                    trade.size,
+                    trade.price,
+                    trade.commission,
+                    trade.pnl,
+                    self.ledger.peak(trade),
+                )
         still_open = tuple(self._ids[ref] for ref, order in sorted(self._placed.items()) if order.alive())
         ranked = tuple(data._name for data, is_fresh in zip(self.datas, fresh) if is_fresh)
-        account = Portfolio(self.broker.getcash(), self.broker.getvalue(), positions, ranked, self._bars, still_open,
-                            trades)
+        account = Portfolio(
+            self.broker.getcash(), self.broker.getvalue(), positions, ranked, self._bars, still_open, trades
+        )
         self.p.controller.journal.append(account, f"portfolio:{self._now}", time_=self._now)
 
 

@@ -37,23 +37,50 @@ def portfolio_results(journal_path: str | Path) -> tuple[RankingResult, RankingR
     document: run id, tolerance, `same`, and the account's `compare` figures under "symbols")."""
     with Journal(journal_path, readonly=True) as journal:
         run, signals = journal.config(), journal.events(("signal",))
-        bars, fills, trades, equity = bar_frames(journal), fills_frame(journal), trades_frame(journal), equity_frame(
-            journal)
+        bars, fills, trades, equity = (
+            bar_frames(journal),
+            fills_frame(journal),
+            trades_frame(journal),
+            equity_frame(journal),
+        )
     assert run.ranking is not None
     curve = equity.loc[equity["symbol"] == ACCOUNT]
     if curve.empty:
-        raise InvalidInput(f"journal {journal_path}: no step of the run has finished yet (expected a run that traded "
-                           "at least one bar)")
-    source: SignalSource | dict[str, SignalSource] = OnnxSource(model_file(run)) if run.server is None else \
-        {symbol: journaled_source(signals, symbol) for symbol in run.symbols}  # a served run: its signals again
-    backtest = run_ranking(source, {symbol: bars[symbol] for symbol in run.symbols if symbol in bars},
-                           start=curve["time"].iloc[0], cash=run.cash, commission=run.commission,
-                           slippage=run.slippage, **_ranking_keywords(run))
-    live = _live(run, backtest, pd.Series(curve["value"].to_numpy(), index=pd.DatetimeIndex(curve["time"]),
-                                          name="strategy"), trades, fills.drop(columns="order_id"))
+        raise InvalidInput(
+            f"journal {journal_path}: no step of the run has finished yet (expected a run that traded at least one bar)"
+        )
+    source: SignalSource | dict[str, SignalSource] = (
+        OnnxSource(model_file(run))
+        if run.server is None
+        else {symbol: journaled_source(signals, symbol) for symbol in run.symbols}
+    )  # a served run: its signals again
+    backtest = run_ranking(
+        source,
+        {symbol: bars[symbol] for symbol in run.symbols if symbol in bars},
+        start=curve["time"].iloc[0],
+        cash=run.cash,
+        commission=run.commission,
+        slippage=run.slippage,
+        **_ranking_keywords(run),
+    )
+    live = _live(
+        run,
+        backtest,
+        pd.Series(curve["value"].to_numpy(), index=pd.DatetimeIndex(curve["time"]), name="strategy"),
+        trades,
+        fills.drop(columns="order_id"),
+    )
     compared = compare(live, backtest)  # type: ignore[arg-type]  # a RankingResult has the figures it reads
-    return live, backtest, {"run_id": run.run_id, "tolerance": TOLERANCE, "same": compared["same"],
-                            "symbols": {ACCOUNT: compared | {"risk_events": 0}}}
+    return (
+        live,
+        backtest,
+        {
+            "run_id": run.run_id,
+            "tolerance": TOLERANCE,
+            "same": compared["same"],
+            "symbols": {ACCOUNT: compared | {"risk_events": 0}},
+        },
+    )
 
 
 def write_portfolio_report(journal_path: str | Path, out_dir: str | Path) -> list[Path]:
@@ -80,14 +107,21 @@ def _ranking_keywords(run: RunConfig) -> dict[str, Any]:
     return {**run.strategy, "top_k": run.ranking.top_k, "rebalance": run.ranking.rebalance, "line": run.ranking.line}
 
 
-def _live(run: RunConfig, backtest: RankingResult, equity: pd.Series, trades: pd.DataFrame,
-          fills: pd.DataFrame) -> RankingResult:
+def _live(
+    run: RunConfig, backtest: RankingResult, equity: pd.Series, trades: pd.DataFrame, fills: pd.DataFrame
+) -> RankingResult:
     """The run's own result: its account curve, trades and fills, with the backtest's benchmark and sleeves (the
     universe held over the same bars)."""
     stats = performance(equity, trades, backtest.params["periods_per_year"], traded_value=float(sum(fills["value"])))
     # summed in order, as the backtest's ledger sums them, so that turnover is the same to the digit
-    return replace(backtest, stats=stats, equity=pd.concat([equity, backtest.equity["equal_weight"]], axis=1),
-                   trades=trades, fills=fills, params={**backtest.params, "run_id": run.run_id})
+    return replace(
+        backtest,
+        stats=stats,
+        equity=pd.concat([equity, backtest.equity["equal_weight"]], axis=1),
+        trades=trades,
+        fills=fills,
+        params={**backtest.params, "run_id": run.run_id},
+    )
 
 
 __all__ = ["ACCOUNT", "portfolio_results", "write_portfolio_report", "write_run_report"]

@@ -43,14 +43,20 @@ from .status import shown
 log = logging.getLogger(__name__)
 
 
-def cold_start(symbol: str, found: int, required: int, start: pd.Timestamp, begins: str | None,
-               zone: str | None) -> str:
+def cold_start(
+    symbol: str, found: int, required: int, start: pd.Timestamp, begins: str | None, zone: str | None
+) -> str:
     """The line that says a feed's history is short: `found` bars before `start`, `required` per prediction;
     `begins`: the bar the first signal would come on, when known; times shown in the bars' `zone`."""
-    when = f"trading would begin on bar {shown(begins, zone)}" if begins else \
-        "trading would begin once that many bars came"
-    return (f"{symbol}: {found} bars before start {shown(start.isoformat(), zone)}, the model needs {required - 1} "
-            f"({required} per prediction, the start bar's included): {when}")
+    when = (
+        f"trading would begin on bar {shown(begins, zone)}"
+        if begins
+        else "trading would begin once that many bars came"
+    )
+    return (
+        f"{symbol}: {found} bars before start {shown(start.isoformat(), zone)}, the model needs {required - 1} "
+        f"({required} per prediction, the start bar's included): {when}"
+    )
 
 
 def check_feeds(specs: Sequence[FeedSpec], required: int, allow_cold_start: bool, *, ranked: bool = False) -> None:
@@ -71,21 +77,25 @@ def check_feeds(specs: Sequence[FeedSpec], required: int, allow_cold_start: bool
                 continue  # a file being written: its tail feed waits for its header
             raise
         if spec.kind == "replay" and not times:
-            raise InvalidInput(f"feed {spec.symbol}: {spec.path} holds no bar (expected a header, then one bar "
-                               "per line)")
+            raise InvalidInput(
+                f"feed {spec.symbol}: {spec.path} holds no bar (expected a header, then one bar per line)"
+            )
         if spec.start is None or (spec.kind == "tail" and (not times or times[-1] < spec.start)):
             continue  # every bar is traded, or history may still come: the strategy checks its first live bar
         if times[-1] < spec.start:
-            raise InvalidInput(f"feed {spec.symbol}: start {spec.start.isoformat()} is after the last bar "
-                               f"{times[-1].isoformat()} of {spec.path} (expected a start at or before it: no bar "
-                               "would be traded)")
+            raise InvalidInput(
+                f"feed {spec.symbol}: start {spec.start.isoformat()} is after the last bar "
+                f"{times[-1].isoformat()} of {spec.path} (expected a start at or before it: no bar "
+                "would be traded)"
+            )
         found = bisect.bisect_left(times, spec.start)
         if found < required - 1 and not allow_cold_start:
             begins = times[required - 1].isoformat() if len(times) >= required else None
             short.append(cold_start(spec.symbol, found, required, spec.start, begins, feed_zone(spec)))
     if short and (not ranked or len(short) == len(specs)):
-        raise InvalidInput("; ".join(short) + " (give more history, or --allow-cold-start to trade without signals "
-                           "until then)")
+        raise InvalidInput(
+            "; ".join(short) + " (give more history, or --allow-cold-start to trade without signals until then)"
+        )
     for line in short:
         log.warning("%s: it is ranked from then on", line)
 
@@ -131,21 +141,27 @@ def check_unchanged(spec: FeedSpec, state: SymbolState) -> None:
     if spec.path is None or state.after_row == 0:
         return
     if not spec.path.is_file():
-        raise InvalidInput(f"feed {spec.symbol}: {spec.path} is gone; the run read its rows up to {state.after_row} "
-                           "(expected the file it read, to resume after them)")
+        raise InvalidInput(
+            f"feed {spec.symbol}: {spec.path} is gone; the run read its rows up to {state.after_row} "
+            "(expected the file it read, to resume after them)"
+        )
     rows = {raw.row: raw for raw in read_rows(spec.path) if raw.row <= state.after_row}
     last = max(rows, default=1)  # a data row's number is its line: the header is line 1
     if last < state.after_row:
-        raise InvalidInput(f"feed {spec.symbol}: {spec.path} now ends at row {last}, the run read its rows up to "
-                           f"{state.after_row} (expected the file it read, rows only ever added after them)")
+        raise InvalidInput(
+            f"feed {spec.symbol}: {spec.path} now ends at row {last}, the run read its rows up to "
+            f"{state.after_row} (expected the file it read, rows only ever added after them)"
+        )
     journaled = [_row_text(bar.row, bar.time.isoformat(), bar.values) for bar in state.bars]
     now = [_file_row(rows.get(bar.row), bar) for bar in state.bars]
     if _digest(journaled) != _digest(now):
         first = next(i for i, (was, is_) in enumerate(zip(journaled, now)) if was != is_)
-        raise InvalidInput(f"feed {spec.symbol}: {spec.path} changed since the run read it: rows 1-{state.after_row} "
-                           f"digest {_digest(now)[:12]}, journaled {_digest(journaled)[:12]}; first difference row "
-                           f"{state.bars[first].row}: now {now[first]}, journaled {journaled[first]} (expected the "
-                           "file it read: give a new --journal to trade the new file)")
+        raise InvalidInput(
+            f"feed {spec.symbol}: {spec.path} changed since the run read it: rows 1-{state.after_row} "
+            f"digest {_digest(now)[:12]}, journaled {_digest(journaled)[:12]}; first difference row "
+            f"{state.bars[first].row}: now {now[first]}, journaled {journaled[first]} (expected the "
+            "file it read: give a new --journal to trade the new file)"
+        )
 
 
 def _file_row(raw: RawBar | None, bar: JournaledBar) -> str:

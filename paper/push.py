@@ -69,8 +69,9 @@ class PushFeed(LiveFeed):
         self._failure: BaseException | None = None
         self._endpoint = PushEndpoint.attach(self.p.spec, self)
 
-    def admit(self, time: pd.Timestamp | None, values: tuple[float, float, float, float, float],
-              problem: str | None) -> str | None:
+    def admit(
+        self, time: pd.Timestamp | None, values: tuple[float, float, float, float, float], problem: str | None
+    ) -> str | None:
         """Take a pushed bar: None when it is a new bar (journaled before this returns), else `DUPLICATE`
         or why it was rejected (journaled too). Raises JournalError when the journal cannot take it."""
         with self._lock:
@@ -130,23 +131,34 @@ class PushEndpoint:
         credentials = None if spec.tls_cert is None else server_credentials(TlsFiles(spec.tls_cert, spec.tls_key))
         threads = futures.ThreadPoolExecutor(_THREADS, thread_name_prefix="signalstack-push")
         # no SO_REUSEPORT: a second run at the same address must fail, not share the port silently
-        self._server = grpc.server(threads, interceptors=guard,
-                                   options=[("grpc.so_reuseport", 0), *KEEPALIVE_OPTIONS])
+        self._server = grpc.server(threads, interceptors=guard, options=[("grpc.so_reuseport", 0), *KEEPALIVE_OPTIONS])
         pb_grpc.add_BarFeedServicer_to_server(_BarFeedServicer(self), self._server)
         try:
-            port = (self._server.add_insecure_port(address) if credentials is None
-                    else self._server.add_secure_port(address, credentials))
+            port = (
+                self._server.add_insecure_port(address)
+                if credentials is None
+                else self._server.add_secure_port(address, credentials)
+            )
         except RuntimeError:  # newer grpcio raises where older ones return 0
             port = 0
         if not port:
-            raise SettingsError(f"feed grpc:{address}: cannot listen at {address} (taken, or not an address of this "
-                                "machine); expected a free HOST:PORT")
+            raise SettingsError(
+                f"feed grpc:{address}: cannot listen at {address} (taken, or not an address of this "
+                "machine); expected a free HOST:PORT"
+            )
         self._server.start()
-        log.info("BarFeed endpoint listening at %s (%s, %s)", address, "TLS" if credentials else "plain text",
-                 "bearer tokens" if guard else "no token")
+        log.info(
+            "BarFeed endpoint listening at %s (%s, %s)",
+            address,
+            "TLS" if credentials else "plain text",
+            "bearer tokens" if guard else "no token",
+        )
         if not guard and not _loopback(address):
-            log.warning("BarFeed endpoint at %s takes bars from anyone who reaches it: give the feed a token_file "
-                        "(and tls_cert, tls_key) to accept only your senders", address)
+            log.warning(
+                "BarFeed endpoint at %s takes bars from anyone who reaches it: give the feed a token_file "
+                "(and tls_cert, tls_key) to accept only your senders",
+                address,
+            )
 
     @classmethod
     def attach(cls, spec: FeedSpec, feed: PushFeed) -> PushEndpoint:
@@ -156,13 +168,17 @@ class PushEndpoint:
             if endpoint is None:
                 endpoint = _OPEN[spec.address] = cls(spec)
             elif endpoint.security != spec.security():
-                raise SettingsError(f"feed {spec.text!r}: grpc:{spec.address} is served with "
-                                    f"{_named(endpoint.security)}, this feed asks for {_named(spec.security())}; "
-                                    "expected the same token_file, tls_cert and tls_key for every feed at one address")
+                raise SettingsError(
+                    f"feed {spec.text!r}: grpc:{spec.address} is served with "
+                    f"{_named(endpoint.security)}, this feed asks for {_named(spec.security())}; "
+                    "expected the same token_file, tls_cert and tls_key for every feed at one address"
+                )
             with endpoint._lock:
                 if spec.symbol in endpoint._feeds:
-                    raise SettingsError(f"feed {spec.text!r}: {spec.symbol} is already fed through "
-                                        f"grpc:{spec.address}; expected one feed per symbol and address")
+                    raise SettingsError(
+                        f"feed {spec.text!r}: {spec.symbol} is already fed through "
+                        f"grpc:{spec.address}; expected one feed per symbol and address"
+                    )
                 endpoint._feeds[spec.symbol] = feed
         return endpoint
 
@@ -185,8 +201,10 @@ class PushEndpoint:
             feed = self._feeds.get(bar.symbol)
             symbols = sorted(self._feeds)
         if feed is None:
-            return (f"symbol {bar.symbol!r}: no feed of this run trades it at {self.address} "
-                    f"(expected one of {', '.join(symbols) or 'none'})"), None
+            return (
+                f"symbol {bar.symbol!r}: no feed of this run trades it at {self.address} "
+                f"(expected one of {', '.join(symbols) or 'none'})"
+            ), None
         when, problem = _bar_time(bar.time)
         return feed.admit(when, (bar.open, bar.high, bar.low, bar.close, bar.volume), problem), feed
 

@@ -10,7 +10,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
-
 from signalstack.core.times import TimeLike, unix_seconds
 from signalstack.protos.signalstack.v1 import feeds_pb2 as pb
 from signalstack.protos.signalstack.v1 import feeds_pb2_grpc as pb_grpc
@@ -51,8 +50,9 @@ class PushAck:
     rejections: tuple[Rejection, ...]
 
 
-def push_bars(target: str, bars: Iterable[PushedBar | tuple], *, timeout: float = 30.0,
-              security: ClientSecurity | None = None) -> PushAck:
+def push_bars(
+    target: str, bars: Iterable[PushedBar | tuple], *, timeout: float = 30.0, security: ClientSecurity | None = None
+) -> PushAck:
     """Stream `bars` to the paper run whose grpc feeds listen at `target` (HOST:PORT); return its acknowledgement.
 
     `security`: a bearer token of the feed's token_file, when it has one, and as `tls_ca` the CA that
@@ -64,14 +64,26 @@ def push_bars(target: str, bars: Iterable[PushedBar | tuple], *, timeout: float 
     """
     security = security or ClientSecurity()
     with security.channel(target) as channel:
-        reply = pb_grpc.BarFeedStub(channel).PushBars(_messages(bars), timeout=timeout, wait_for_ready=True,
-                                                      metadata=security.metadata)
-    return PushAck(accepted=reply.accepted, duplicates=reply.duplicates, rejected=reply.rejected,
-                   rejections=tuple(Rejection(r.index, r.symbol, r.time, r.reason) for r in reply.rejections))
+        reply = pb_grpc.BarFeedStub(channel).PushBars(
+            _messages(bars), timeout=timeout, wait_for_ready=True, metadata=security.metadata
+        )
+    return PushAck(
+        accepted=reply.accepted,
+        duplicates=reply.duplicates,
+        rejected=reply.rejected,
+        rejections=tuple(Rejection(r.index, r.symbol, r.time, r.reason) for r in reply.rejections),
+    )
 
 
 def _messages(bars: Iterable[PushedBar | tuple]) -> Iterator[pb.FeedBar]:
     for bar in bars:
         symbol, when, open_, high, low, close, volume = bar
-        yield pb.FeedBar(symbol=symbol, time=unix_seconds(when, exact=True), open=open_, high=high, low=low,
-                         close=close, volume=volume)
+        yield pb.FeedBar(
+            symbol=symbol,
+            time=unix_seconds(when, exact=True),
+            open=open_,
+            high=high,
+            low=low,
+            close=close,
+            volume=volume,
+        )

@@ -31,9 +31,8 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from signalstack.core.times import bar_time, date_number
-
 from signalstack.core.settings import parse
+from signalstack.core.times import bar_time, date_number
 
 from .config import RiskLimits
 from .events import RiskBreach, RunConfig, Snapshot
@@ -73,9 +72,14 @@ class Verdict:
     def journal(self, journal: Journal, symbol: str, time: str, number: int, side: str, wanted: float) -> None:
         """Journal each breach as a `risk` event, keyed by symbol, bar time, order number and limit."""
         for breach in self.breaches:
-            journal.append(RiskBreach(breach.limit, breach.value, breach.threshold, self.action, side, wanted,
-                                      self.size, breach.units), f"risk:{symbol}:{time}:{number}:{breach.limit}",
-                           symbol=symbol, time_=time)
+            journal.append(
+                RiskBreach(
+                    breach.limit, breach.value, breach.threshold, self.action, side, wanted, self.size, breach.units
+                ),
+                f"risk:{symbol}:{time}:{number}:{breach.limit}",
+                symbol=symbol,
+                time_=time,
+            )
 
 
 @dataclass(frozen=True)
@@ -95,8 +99,13 @@ class RiskBook:
     stands after each live bar (`record`) and when it has ended (`finish`); `check` vets an order.
     """
 
-    def __init__(self, limits: RiskLimits, symbols: Sequence[str], cash: float,
-                 records: Iterable[tuple[str, float, float, float]] = ()) -> None:
+    def __init__(
+        self,
+        limits: RiskLimits,
+        symbols: Sequence[str],
+        cash: float,
+        records: Iterable[tuple[str, float, float, float]] = (),
+    ) -> None:
         """`records`: (symbol, date number, equity, cash) of accounts after bars of earlier sessions."""
         self.limits = limits
         self.cash = float(cash)
@@ -129,8 +138,16 @@ class RiskBook:
             self._finished.add(symbol)
             self._changed.notify_all()
 
-    def check(self, symbol: str, when: float, position: float, size: float, close: float, equity: float,
-              cancelled: Callable[[], bool]) -> Verdict:
+    def check(
+        self,
+        symbol: str,
+        when: float,
+        position: float,
+        size: float,
+        close: float,
+        equity: float,
+        cancelled: Callable[[], bool],
+    ) -> Verdict:
         """The verdict on an order of signed `size` units for `symbol` decided on the bar at `when` (its
         `close`), holding `position` units in an account worth `equity`. Waits for the other feeds when a
         limit across accounts is set; raises RiskWaitCancelled when `cancelled()` turns true meanwhile."""
@@ -166,11 +183,14 @@ class RiskBook:
     def _others_before(self, symbol: str, when: float, cancelled: Callable[[], bool]) -> dict[str, _Record]:
         """The other accounts after their last bar before `when`, once every other feed has reached `when`."""
         with self._changed:
-            while any(s != symbol and s not in self._finished and self._progress.get(s, -math.inf) < when
-                      for s in self._records):
+            while any(
+                s != symbol and s not in self._finished and self._progress.get(s, -math.inf) < when
+                for s in self._records
+            ):
                 if cancelled():
-                    raise RiskWaitCancelled(f"{symbol}: stopped while waiting for the other feeds to reach "
-                                            f"{bar_time(when)}")
+                    raise RiskWaitCancelled(
+                        f"{symbol}: stopped while waiting for the other feeds to reach {bar_time(when)}"
+                    )
                 self._changed.wait(_WAIT_SECONDS)
             return {s: self._before(s, when) for s in self._records if s != symbol}
 
@@ -184,12 +204,17 @@ class RiskBook:
         day = float(math.floor(when))  # a date number's integer part is its day
         with self._changed:
             start = sum(self._before(s, day).equity for s in self._records)
-            times = sorted({t for symbol_times in self._times.values()
-                            for t in symbol_times[bisect.bisect_left(symbol_times, day):] if t < when})
+            times = sorted(
+                {
+                    t
+                    for symbol_times in self._times.values()
+                    for t in symbol_times[bisect.bisect_left(symbol_times, day) :]
+                    if t < when
+                }
+            )
             worst = sum(r.equity for r in others.values()) + equity  # the run now, this account at its close
             for moment in times:
-                worst = min(worst, sum(self._before(s, math.nextafter(moment, math.inf)).equity
-                                       for s in self._records))
+                worst = min(worst, sum(self._before(s, math.nextafter(moment, math.inf)).equity for s in self._records))
         return max(0.0, 1.0 - worst / start)
 
 

@@ -71,9 +71,14 @@ class Rounds:
             self._released = time.monotonic()
             late = self._late()
             if late:
-                log.warning("%s: no bar within %g s of the other feeds' bars: the round is decided without %s (not "
-                            "waited for again until %s delivers)", ", ".join(late), self.wait,
-                            "it" if len(late) == 1 else "them", "it" if len(late) == 1 else "each")
+                log.warning(
+                    "%s: no bar within %g s of the other feeds' bars: the round is decided without %s (not "
+                    "waited for again until %s delivers)",
+                    ", ".join(late),
+                    self.wait,
+                    "it" if len(late) == 1 else "them",
+                    "it" if len(late) == 1 else "each",
+                )
                 self._missed.update(late)
         return []
 

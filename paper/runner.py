@@ -44,9 +44,9 @@ from .feeds import FeedSpec, parse_feed
 from .journal import Journal, JournalError, Listener
 from .kill_switch import stop_file
 from .notify import Notifier
+from .portfolio import portfolio_cerebro, portfolio_checkpoint, ranking_of
 from .preflight import check_feeds, check_unchanged, feed_zone
 from .progress import Progress
-from .portfolio import portfolio_cerebro, portfolio_checkpoint, ranking_of
 from .risk import open_book
 from .signals import StreamSource, journaled_signals
 from .status import RunStatus, equity_frame, fills_frame, read_status, shown, trades_frame
@@ -72,8 +72,9 @@ class PaperResult:
     """Each feed's account after each of its live bars (all sessions), from the journal."""
 
 
-def run_paper(config: PaperConfig, journal_path: str | Path, *, max_pages: int | None = None,
-              listeners: Sequence[Listener] = ()) -> PaperResult:
+def run_paper(
+    config: PaperConfig, journal_path: str | Path, *, max_pages: int | None = None, listeners: Sequence[Listener] = ()
+) -> PaperResult:
     """Start a paper run journaled at `journal_path` (a new file) and trade until the feeds end, the
     kill switch is set, SIGTERM or Ctrl-C comes. `max_pages` caps the journal's size (tests of a full disk);
     `listeners` are called with every event the run journals (`Journal.listen`: notifications), besides the
@@ -88,26 +89,41 @@ def run_paper(config: PaperConfig, journal_path: str | Path, *, max_pages: int |
     source, described = _open_source(config)
     with _opened(source):
         check_feeds(specs, source.bars_required, config.allow_cold_start, ranked=config.ranking.top_k is not None)
-        run = RunConfig(run_id=secrets.token_hex(6), **described,
-                        feeds=tuple(RunFeed(spec.canonical(), spec.symbol, spec.pace, feed_zone(spec)) for spec in specs),
-                        cash=config.trading.cash, commission=config.trading.commission,
-                        slippage=config.trading.slippage,
-                        strategy=dict(sorted(config.trading.strategy_keywords().items())), risk=config.risk.to_dict(),
-                        signalstack=__version__, max_stale=config.stale.max_stale, on_stale=config.stale.on_stale,
-                        allow_cold_start=config.allow_cold_start, ranking=ranking_of(config, source, specs))
+        run = RunConfig(
+            run_id=secrets.token_hex(6),
+            **described,
+            feeds=tuple(RunFeed(spec.canonical(), spec.symbol, spec.pace, feed_zone(spec)) for spec in specs),
+            cash=config.trading.cash,
+            commission=config.trading.commission,
+            slippage=config.trading.slippage,
+            strategy=dict(sorted(config.trading.strategy_keywords().items())),
+            risk=config.risk.to_dict(),
+            signalstack=__version__,
+            max_stale=config.stale.max_stale,
+            on_stale=config.stale.on_stale,
+            allow_cold_start=config.allow_cold_start,
+            ranking=ranking_of(config, source, specs),
+        )
         with _writing(journal_path, max_pages) as journal, Notifier(config.notify, journal, run.run_id):
             if journal.counts()["config"]:
-                raise SettingsError(f"journal {journal.path} already holds run {journal.config().run_id}: continue "
-                                    f"it with `signalstack paper resume --journal {journal.path}`, or give a new "
-                                    "--journal")
+                raise SettingsError(
+                    f"journal {journal.path} already holds run {journal.config().run_id}: continue "
+                    f"it with `signalstack paper resume --journal {journal.path}`, or give a new "
+                    "--journal"
+                )
             _listen(journal, run, listeners)
             journal.append(run, "config")
             log.info("paper run %s: %s on %s, journal %s", run.run_id, source.name, ", ".join(symbols), journal.path)
             return _result(journal, _trade(journal, run, source, specs, {}))
 
 
-def resume_paper(journal_path: str | Path, *, token: str | None = None, notify: Sequence[str] = (),
-                 listeners: Sequence[Listener] = ()) -> PaperResult:
+def resume_paper(
+    journal_path: str | Path,
+    *,
+    token: str | None = None,
+    notify: Sequence[str] = (),
+    listeners: Sequence[Listener] = (),
+) -> PaperResult:
     """Continue the run journaled at `journal_path` from its journal alone: its configuration, the
     account and pending orders at its last finished bar, the bars it had seen as history; `token`:
     the server's bearer token, for a run that used one, and `notify`: the webhook URLs (the secrets the
@@ -128,11 +144,21 @@ def resume_paper(journal_path: str | Path, *, token: str | None = None, notify: 
         source = _reopen_source(run, token)
         _listen(journal, run, listeners)
         with notifier, _opened(source):  # the notifier listening before the resume is journaled, to announce it
-            journal.append(Resume({s: None if state.through is None else state.through.isoformat()
-                                   for s, state in states.items()}), f"resume:{journal.counts()['resume'] + 1}")
-            log.info("paper run %s resumed after %s", run.run_id, ", ".join(
-                f"{s} {shown(None if state.through is None else state.through.isoformat(), run.zones.get(s))}"
-                for s, state in states.items()) or "no bar")
+            journal.append(
+                Resume(
+                    {s: None if state.through is None else state.through.isoformat() for s, state in states.items()}
+                ),
+                f"resume:{journal.counts()['resume'] + 1}",
+            )
+            log.info(
+                "paper run %s resumed after %s",
+                run.run_id,
+                ", ".join(
+                    f"{s} {shown(None if state.through is None else state.through.isoformat(), run.zones.get(s))}"
+                    for s, state in states.items()
+                )
+                or "no bar",
+            )
             return _result(journal, _trade(journal, run, source, specs, states))
 
 
@@ -160,8 +186,14 @@ def _result(journal: Journal, stopped: str) -> PaperResult:
     final word is the journal's, every event of the session (a flattening's last fill included) in."""
     journal.end_session()
     with Journal(journal.path, readonly=True) as read:
-        return PaperResult(journal=journal.path, stopped=stopped, status=read_status(journal.path),
-                           fills=fills_frame(read), trades=trades_frame(read), equity=equity_frame(read))
+        return PaperResult(
+            journal=journal.path,
+            stopped=stopped,
+            status=read_status(journal.path),
+            fills=fills_frame(read),
+            trades=trades_frame(read),
+            equity=equity_frame(read),
+        )
 
 
 LIVE_THREADS = 1
@@ -174,18 +206,31 @@ def _open_source(config: PaperConfig) -> tuple[SignalSource, dict[str, Any]]:
     `_reopen_source` (with the token given again: the journal says only whether there was one)."""
     security = config.security
     if config.server is not None:
-        security = security.model_copy(update={key: path.resolve() for key in ClientTls.model_fields
-                                               if (path := getattr(security, key)) is not None})
+        security = security.model_copy(
+            update={
+                key: path.resolve() for key in ClientTls.model_fields if (path := getattr(security, key)) is not None
+            }
+        )
         served = StreamSource(config.server, str(config.model), timeout=config.signal_timeout, security=security)
-        return served, {"model": served.model, "server": served.target, "signal_timeout": served.timeout,
-                        "model_name": served.name, "model_version": served.version, **security.to_dict()}
+        return served, {
+            "model": served.model,
+            "server": served.target,
+            "signal_timeout": served.timeout,
+            "model_name": served.name,
+            "model_version": served.version,
+            **security.to_dict(),
+        }
     given = [key for key, value in security.to_dict().items() if value]
     if given:
         raise SettingsError(f"{', '.join(given)}: apply to signals from a server only (expected a server with them)")
     model = Path(config.model).resolve()
     source = OnnxSource(model, threads=LIVE_THREADS)
-    return source, {"model": str(model), "model_sha256": _sha256(model), "model_name": source.name,
-                    "model_version": source.model.version}
+    return source, {
+        "model": str(model),
+        "model_sha256": _sha256(model),
+        "model_name": source.name,
+        "model_version": source.model.version,
+    }
 
 
 def _reopen_source(run: RunConfig, token: str | None) -> SignalSource:
@@ -193,10 +238,13 @@ def _reopen_source(run: RunConfig, token: str | None) -> SignalSource:
     the same TLS files and `token` when the run used one; or the same model file, unchanged."""
     if run.server:
         if run.token and token is None:
-            raise SettingsError(f"run {run.run_id} reached {run.server} with a bearer token, which the journal does "
-                                "not keep: expected it again (--token, or $SIGNALSTACK_TOKEN)")
-        security = ClientSecurity(token=token if run.token else None,
-                                  **{key: getattr(run, key) for key in ClientTls.model_fields})
+            raise SettingsError(
+                f"run {run.run_id} reached {run.server} with a bearer token, which the journal does "
+                "not keep: expected it again (--token, or $SIGNALSTACK_TOKEN)"
+            )
+        security = ClientSecurity(
+            token=token if run.token else None, **{key: getattr(run, key) for key in ClientTls.model_fields}
+        )
         return StreamSource(run.server, run.model, timeout=run.signal_timeout, security=security)
     return OnnxSource(model_file(run), threads=LIVE_THREADS)
 
@@ -205,8 +253,10 @@ def model_file(run: RunConfig) -> Path:
     """The model file a run scored in process, checked unchanged since the run began (by its sha256)."""
     model = Path(run.model)
     if not model.is_file() or _sha256(model) != run.model_sha256:
-        raise InvalidInput(f"model {model}: {'changed' if model.is_file() else 'missing'} since run "
-                           f"{run.run_id} began (expected the file with sha256 {run.model_sha256})")
+        raise InvalidInput(
+            f"model {model}: {'changed' if model.is_file() else 'missing'} since run "
+            f"{run.run_id} began (expected the file with sha256 {run.model_sha256})"
+        )
     return model
 
 
@@ -224,19 +274,28 @@ def _feed_source(source: SignalSource, symbol: str, journal: Journal, state: Sym
     return source.for_symbol(symbol, None if state is None else journaled_signals(journal, symbol, state.through))
 
 
-def _trade(journal: Journal, run: RunConfig, source: SignalSource, specs: Sequence[FeedSpec],
-           states: Mapping[str, SymbolState]) -> str:
+def _trade(
+    journal: Journal, run: RunConfig, source: SignalSource, specs: Sequence[FeedSpec], states: Mapping[str, SymbolState]
+) -> str:
     """Trade every feed in its own Cerebro and account, each in a thread (a --top-k run: all feeds in one), until
     all have stopped; why they stopped, journaled."""
-    controller = Controller(journal, run.run_id, run.model_name, run.model_version, risk=open_book(run, journal),
-                            allow_cold_start=run.allow_cold_start, max_stale=run.max_stale,
-                            flatten_stale=run.on_stale == "flatten")
+    controller = Controller(
+        journal,
+        run.run_id,
+        run.model_name,
+        run.model_version,
+        risk=open_book(run, journal),
+        allow_cold_start=run.allow_cold_start,
+        max_stale=run.max_stale,
+        flatten_stale=run.on_stale == "flatten",
+    )
     sources = {spec.symbol: _feed_source(source, spec.symbol, journal, states.get(spec.symbol)) for spec in specs}
     if run.ranking is not None:  # --top-k: every feed in one Cerebro and one account (paper.portfolio)
         cerebros = [portfolio_cerebro(run, sources, specs, journal, controller, states)]
     else:
-        cerebros = [_cerebro(run, sources[spec.symbol], spec, journal, controller, states.get(spec.symbol))
-                    for spec in specs]
+        cerebros = [
+            _cerebro(run, sources[spec.symbol], spec, journal, controller, states.get(spec.symbol)) for spec in specs
+        ]
     try:
         with _signals_stop(cerebros, controller):
             _run_all(cerebros)
@@ -251,16 +310,29 @@ def _trade(journal: Journal, run: RunConfig, source: SignalSource, specs: Sequen
     return stop.reason
 
 
-def _cerebro(run: RunConfig, source: SignalSource, spec: FeedSpec, journal: Journal, controller: Controller,
-             state: SymbolState | None) -> bt.Cerebro:
+def _cerebro(
+    run: RunConfig,
+    source: SignalSource,
+    spec: FeedSpec,
+    journal: Journal,
+    controller: Controller,
+    state: SymbolState | None,
+) -> bt.Cerebro:
     """One feed's Cerebro: the live feed, the broker exactly as `run_backtest` sets it up (so that a paper
     run fills as a backtest does), and the journaling strategy."""
     cerebro = bt.Cerebro(stdstats=False)  # a live feed puts Cerebro in bar-by-bar mode
     configure_broker(cerebro.broker, run.cash, run.commission, run.slippage)
     feed = make_feed(spec, journal, state, stopping=controller.stop_requested)  # a waiting feed ends on a stop
     cerebro.adddata(feed, name=spec.symbol)
-    cerebro.addstrategy(PaperStrategy, source=source, start=spec.start, controller=controller, restore=state,
-                        zone=run.zones.get(spec.symbol), **run.strategy)
+    cerebro.addstrategy(
+        PaperStrategy,
+        source=source,
+        start=spec.start,
+        controller=controller,
+        restore=state,
+        zone=run.zones.get(spec.symbol),
+        **run.strategy,
+    )
     return cerebro
 
 
@@ -272,7 +344,7 @@ def _run_all(cerebros: Sequence[bt.Cerebro]) -> None:
     def run(i: int) -> None:
         try:
             cerebros[i].run()
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+        except BaseException as exc:
             errors.append(exc)
             for cerebro in cerebros:
                 cerebro.runstop()
@@ -294,13 +366,17 @@ def _signals_stop(cerebros: Sequence[bt.Cerebro], controller: Controller) -> Ite
     """SIGTERM and Ctrl-C (SIGINT) end the run cleanly: each Cerebro stops after the bar in hand, the stop is
     journaled and the journal closed. A second Ctrl-C exits at once (KeyboardInterrupt: no stop journaled,
     so the run reads as crashed and resumes as one)."""
+
     def stop(signum: int, frame: Any) -> None:
         name = signal.Signals(signum).name
         if signum == signal.SIGINT and controller.stop is not None and controller.stop.reason == name:
             raise KeyboardInterrupt
         controller.stop = Stop(name)
-        log.warning("%s: stopping after the bar in hand%s", name,
-                    " (Ctrl-C again to exit at once)" if signum == signal.SIGINT else "")
+        log.warning(
+            "%s: stopping after the bar in hand%s",
+            name,
+            " (Ctrl-C again to exit at once)" if signum == signal.SIGINT else "",
+        )
         for cerebro in cerebros:
             cerebro.runstop()
 

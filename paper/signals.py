@@ -66,8 +66,11 @@ def journaled_signals(journal: Journal, symbol: str, after: pd.Timestamp | None)
     """{unix time: the signal or gap} journaled for `symbol`'s bars after `after` (a resumed run's last
     finished bar; None: it had finished none): the bar a stop or crash interrupted, whose signal must not
     change."""
-    return {unix_seconds(event.time): event.payload for event in journal.events(("signal", "gap"))
-            if event.symbol == symbol and event.time is not None and (after is None or as_time(event.time) > after)}
+    return {
+        unix_seconds(event.time): event.payload
+        for event in journal.events(("signal", "gap"))
+        if event.symbol == symbol and event.time is not None and (after is None or as_time(event.time) > after)
+    }
 
 
 @dataclass(frozen=True)
@@ -86,8 +89,10 @@ class Backoff:
 
     def __post_init__(self) -> None:
         if not (0 < self.base <= self.cap and 0 <= self.jitter < 1):
-            raise ValueError(f"backoff base {self.base}, cap {self.cap}, jitter {self.jitter}: expected "
-                             "0 < base <= cap and 0 <= jitter < 1")
+            raise ValueError(
+                f"backoff base {self.base}, cap {self.cap}, jitter {self.jitter}: expected "
+                "0 < base <= cap and 0 <= jitter < 1"
+            )
 
     def delay(self, failures: int, rng: random.Random) -> float:
         """Seconds to wait before the next attempt after `failures` failed attempts in a row."""
@@ -105,9 +110,17 @@ class StreamSource(AbstractContextManager):
     are refused: the server does not stream them. `close` ends every stream of its scorers.
     """
 
-    def __init__(self, target: str, model: str, *, timeout: float = DEFAULT_SIGNAL_TIMEOUT,
-                 backoff: Backoff | None = None, connect_timeout: float = 10.0, symbol: str | None = None,
-                 security: ClientSecurity | None = None) -> None:
+    def __init__(
+        self,
+        target: str,
+        model: str,
+        *,
+        timeout: float = DEFAULT_SIGNAL_TIMEOUT,
+        backoff: Backoff | None = None,
+        connect_timeout: float = 10.0,
+        symbol: str | None = None,
+        security: ClientSecurity | None = None,
+    ) -> None:
         if not timeout > 0:
             raise ValueError(f"signal timeout {timeout}: expected seconds > 0")
         self.target = target
@@ -122,10 +135,15 @@ class StreamSource(AbstractContextManager):
         card = self._unary.card
         if card.tensor_inputs or card.intraday:
             self._unary.close()
-            what = "reads intraday blocks" if card.intraday else \
-                f"takes tensor inputs ({', '.join(i.name for i in card.tensor_inputs)})"
-            raise InvalidInput(f"model {model} at {target} {what}: StreamSignals serves bars-only models "
-                               "(expected a model whose only input is made from bars)")
+            what = (
+                "reads intraday blocks"
+                if card.intraday
+                else f"takes tensor inputs ({', '.join(i.name for i in card.tensor_inputs)})"
+            )
+            raise InvalidInput(
+                f"model {model} at {target} {what}: StreamSignals serves bars-only models "
+                "(expected a model whose only input is made from bars)"
+            )
         self.name = model
         self.card = card
         self.version = self._unary.version
@@ -221,8 +239,9 @@ class StreamScorer:
         self._retry_at = 0.0
         self._rng = random.Random()
 
-    def push(self, time: pd.Timestamp, bar: Sequence[float], tensors: Tensors | None = None, *,
-             score: bool = True) -> np.ndarray | None:
+    def push(
+        self, time: pd.Timestamp, bar: Sequence[float], tensors: Tensors | None = None, *, score: bool = True
+    ) -> np.ndarray | None:
         event = self._remember(time, bar)
         self.gap = None
         journaled = self.source.redo.get(event.time) if score else None
@@ -243,8 +262,14 @@ class StreamScorer:
             return None
         assert answer is not None
         if answer.version != self.version:
-            log.info("%s: signals from %s v%d from bar %s on (before: v%s)", self.symbol, answer.model,
-                     answer.version, time, self.version)
+            log.info(
+                "%s: signals from %s v%d from bar %s on (before: v%s)",
+                self.symbol,
+                answer.model,
+                answer.version,
+                time,
+                self.version,
+            )
         self.version = int(answer.version)
         self._failures = 0
         return _outputs(answer)[1]
@@ -255,8 +280,10 @@ class StreamScorer:
             self.gap = journaled.why
             return None
         self.version = journaled.version
-        return np.array([np.nan if journaled.outputs.get(c) is None else journaled.outputs[c]
-                         for c in self.source.columns], dtype=np.float64)
+        return np.array(
+            [np.nan if journaled.outputs.get(c) is None else journaled.outputs[c] for c in self.source.columns],
+            dtype=np.float64,
+        )
 
     def close(self) -> None:
         """End the stream and its channel."""
@@ -271,8 +298,17 @@ class StreamScorer:
         """The bar as a BarEvent, kept as history; a bar at the time of the last one replaces it, and
         since a stream's times must increase, the stream is then reopened with the corrected history."""
         o, h, lo, c, v = (float(x) for x in np.asarray(bar, dtype=np.float64).ravel())
-        event = pb.BarEvent(model=self.source.model, version=0, symbol=self.symbol, time=unix_seconds(time), open=o,
-                            high=h, low=lo, close=c, volume=v)
+        event = pb.BarEvent(
+            model=self.source.model,
+            version=0,
+            symbol=self.symbol,
+            time=unix_seconds(time),
+            open=o,
+            high=h,
+            low=lo,
+            close=c,
+            volume=v,
+        )
         if self._history and self._history[-1].time == event.time:
             self._history[-1] = event
             self.close()
@@ -294,19 +330,32 @@ class StreamScorer:
             self._failures += 1
             wait = self.source.backoff.delay(self._failures, self._rng)
             self._retry_at = _now() + wait
-            log.warning("%s: no stream from %s (%s: %s); attempt %d failed, next in %.2f s at the earliest",
-                        self.symbol, self.source.target, exc.code().name, exc.details(), self._failures, wait)
+            log.warning(
+                "%s: no stream from %s (%s: %s); attempt %d failed, next in %.2f s at the earliest",
+                self.symbol,
+                self.source.target,
+                exc.code().name,
+                exc.details(),
+                self._failures,
+                wait,
+            )
             return False
         if info.bars_required > (self._history.maxlen or 0):  # a newer version reads a longer window
             self._history = deque(self._history, maxlen=info.bars_required)
         self._client, self._stream = client, _Stream(client, self.symbol)
-        history = list(self._history)[:-1][-(info.bars_required - 1):] if info.bars_required > 1 else []
+        history = list(self._history)[:-1][-(info.bars_required - 1) :] if info.bars_required > 1 else []
         for event in history:
             self._stream.send(event)
         self._connections += 1
         if self._connections > 1:
-            log.info("%s: stream to %s reopened (%s v%d), %d bars of history sent again", self.symbol,
-                     self.source.target, info.name, info.version, len(history))
+            log.info(
+                "%s: stream to %s reopened (%s v%d), %d bars of history sent again",
+                self.symbol,
+                self.source.target,
+                info.name,
+                info.version,
+                len(history),
+            )
         return True
 
     def _answer(self, time: int, deadline: float) -> pb.Signal | None:
@@ -336,6 +385,7 @@ class StreamScorer:
         if columns != self.source.columns:
             return OUTPUTS_CHANGED, f"v{answer.version} gives {columns}, the run started with {self.source.columns}"
         return None, ""
+
 
 def _outputs(answer: pb.Signal) -> tuple[list[str], np.ndarray]:
     """(columns, values) of every output a Signal carries, side by side as `joined_columns` names them; from

@@ -120,8 +120,11 @@ class RunStatus:
         session = self.session
         who = [] if session is None else [f"pid {session.holder.pid} on {session.holder.host}"]
         if self.state == "stopped":
-            why = ["no stop journaled" if self.stopped is None else
-                   self.stopped.reason + (f": {self.stopped.error}" if self.stopped.error else "")]
+            why = [
+                "no stop journaled"
+                if self.stopped is None
+                else self.stopped.reason + (f": {self.stopped.error}" if self.stopped.error else "")
+            ]
         elif self.state == "crashed":
             beat = [] if session is None else [f"last heartbeat {_utc(session.heartbeat)}"]
             why = [*who, *beat, "no stop journaled: `paper resume` continues it"]
@@ -142,27 +145,74 @@ class RunStatus:
     def as_dict(self) -> dict[str, Any]:
         """The status as JSON values, keys as `paper status --json` writes them."""
         return {
-            "run_id": self.run.run_id, "model": self.run.model_name, "version": self.run.model_version,
-            "server": self.run.server, "cash": self.cash, "equity": self.equity, "today": self.today,
-            "today_pnl": self.today_pnl, "positions": {s: a.position[0] for s, a in self.accounts.items()},
-            "accounts": {s: {"cash": a.cash, "equity": a.value, "entry_price": a.position[1] if a.position[0] else None,
-                             "unrealized_pnl": _unrealized(a), "return_since_start": a.value / self.run.cash - 1.0}
-                         for s, a in self.accounts.items()}
-            if self.portfolio is None else {"portfolio": {"cash": self.cash, "equity": self.equity,
-                                                          "unrealized_pnl": self.unrealized_pnl,
-                                                          "return_since_start": self.return_since_start}},
-            "open_orders": [{"order_id": e.payload.order_id, "symbol": e.symbol, "time": e.time,
-                             "side": e.payload.side, "size": e.payload.size} for e in self.open_orders],
-            **{name: self.counts[kind] for name, kind in (("bars", "bar"), ("signals", "signal"), ("orders", "order"),
-                                                          ("fills", "fill"), ("rejected_bars", "rejected"))},
-            "risk_events": [{"symbol": e.symbol, "time": e.time, "limit": e.payload.limit, "action": e.payload.action}
-                            for e in self.risk_events],
-            "stale_gaps": len(self.gaps), "gap_reasons": self.gap_reasons(),
-            "model_changes": [{"symbol": e.symbol, "time": e.time, "from": e.payload.previous, "to": e.payload.version}
-                              for e in self.model_changes],
+            "run_id": self.run.run_id,
+            "model": self.run.model_name,
+            "version": self.run.model_version,
+            "server": self.run.server,
+            "cash": self.cash,
+            "equity": self.equity,
+            "today": self.today,
+            "today_pnl": self.today_pnl,
+            "positions": {s: a.position[0] for s, a in self.accounts.items()},
+            "accounts": {
+                s: {
+                    "cash": a.cash,
+                    "equity": a.value,
+                    "entry_price": a.position[1] if a.position[0] else None,
+                    "unrealized_pnl": _unrealized(a),
+                    "return_since_start": a.value / self.run.cash - 1.0,
+                }
+                for s, a in self.accounts.items()
+            }
+            if self.portfolio is None
+            else {
+                "portfolio": {
+                    "cash": self.cash,
+                    "equity": self.equity,
+                    "unrealized_pnl": self.unrealized_pnl,
+                    "return_since_start": self.return_since_start,
+                }
+            },
+            "open_orders": [
+                {
+                    "order_id": e.payload.order_id,
+                    "symbol": e.symbol,
+                    "time": e.time,
+                    "side": e.payload.side,
+                    "size": e.payload.size,
+                }
+                for e in self.open_orders
+            ],
+            **{
+                name: self.counts[kind]
+                for name, kind in (
+                    ("bars", "bar"),
+                    ("signals", "signal"),
+                    ("orders", "order"),
+                    ("fills", "fill"),
+                    ("rejected_bars", "rejected"),
+                )
+            },
+            "risk_events": [
+                {"symbol": e.symbol, "time": e.time, "limit": e.payload.limit, "action": e.payload.action}
+                for e in self.risk_events
+            ],
+            "stale_gaps": len(self.gaps),
+            "gap_reasons": self.gap_reasons(),
+            "model_changes": [
+                {"symbol": e.symbol, "time": e.time, "from": e.payload.previous, "to": e.payload.version}
+                for e in self.model_changes
+            ],
             "last_bar": self.last_bar,
-            "last_signal": {s: {"time": e.time, "p_up": e.payload.outputs.get("up"), "model": e.payload.model,
-                                "version": e.payload.version} for s, e in self.last_signal.items()},
+            "last_signal": {
+                s: {
+                    "time": e.time,
+                    "p_up": e.payload.outputs.get("up"),
+                    "model": e.payload.model,
+                    "version": e.payload.version,
+                }
+                for s, e in self.last_signal.items()
+            },
             "stopped": None if self.stopped is None else self.stopped.encode(),
             "stop_requested": self.stop_requested,
             "state": self.state,
@@ -171,9 +221,19 @@ class RunStatus:
             "heartbeat": None if self.session is None else _utc(self.session.heartbeat),
             "heartbeat_age": self.heartbeat_age,
             "last_bar_age": {s: self.read_at - at for s, at in self.last_bar_at.items()},
-            "unrealized_pnl": self.unrealized_pnl, "return_since_start": self.return_since_start,
-            "stale_actions": [{"symbol": e.symbol, "time": e.time, "bars": e.payload.bars, "action": e.payload.action,
-                               "position": e.payload.position, "since": e.payload.since} for e in self.stale],
+            "unrealized_pnl": self.unrealized_pnl,
+            "return_since_start": self.return_since_start,
+            "stale_actions": [
+                {
+                    "symbol": e.symbol,
+                    "time": e.time,
+                    "bars": e.payload.bars,
+                    "action": e.payload.action,
+                    "position": e.payload.position,
+                    "since": e.payload.since,
+                }
+                for e in self.stale
+            ],
             "zones": {s: zone or "UTC" for s, zone in self.run.zones.items()},
         }
 
@@ -198,8 +258,10 @@ def read_status(path: str | Path) -> RunStatus:
         by_kind[event.kind].append(event)
     portfolio = None
     if run.ranking is None:
-        accounts = {s: snapshots[s].payload if s in snapshots else Snapshot(run.cash, run.cash, (0.0, 0.0), {})
-                    for s in run.symbols}  # an account per feed
+        accounts = {
+            s: snapshots[s].payload if s in snapshots else Snapshot(run.cash, run.cash, (0.0, 0.0), {})
+            for s in run.symbols
+        }  # an account per feed
         start_value = sum(day_start[s].payload.value if s in day_start else run.cash for s in run.symbols)
     else:
         portfolio = snapshots[""].payload if snapshots else Portfolio(run.cash, run.cash, {}, (), 0)
@@ -209,20 +271,32 @@ def read_status(path: str | Path) -> RunStatus:
     session = sessions[-1] if sessions else None
     state, stopping = _state(held, session, by_kind, stop_request(path))
     return RunStatus(
-        run=run, accounts=accounts, today=today,
+        run=run,
+        accounts=accounts,
+        today=today,
         today_pnl=(portfolio.value if portfolio else sum(a.value for a in accounts.values())) - start_value,
-        open_orders=[e for e in by_kind["order"] if e.payload.order_id not in closed], counts=counts,
-        risk_events=by_kind["risk"], gaps=by_kind["gap"], model_changes=by_kind["model"],
+        open_orders=[e for e in by_kind["order"] if e.payload.order_id not in closed],
+        counts=counts,
+        risk_events=by_kind["risk"],
+        gaps=by_kind["gap"],
+        model_changes=by_kind["model"],
         last_bar={s: last_bar[s].time for s in run.symbols if s in last_bar},
         last_signal={s: last_signal[s] for s in run.symbols if s in last_signal},
-        stopped=by_kind["stop"][-1].payload if by_kind["stop"] else None, stop_requested=stop_file(path).exists(),
-        state=state, session=session, read_at=time.time(),
-        last_bar_at={s: last_bar[s].at for s in run.symbols if s in last_bar}, stale=by_kind["stale"],
-        stopping=stopping, portfolio=portfolio)
+        stopped=by_kind["stop"][-1].payload if by_kind["stop"] else None,
+        stop_requested=stop_file(path).exists(),
+        state=state,
+        session=session,
+        read_at=time.time(),
+        last_bar_at={s: last_bar[s].at for s in run.symbols if s in last_bar},
+        stale=by_kind["stale"],
+        stopping=stopping,
+        portfolio=portfolio,
+    )
 
 
-def _state(held: bool, session: Session | None, by_kind: dict[str, list[Event[Any]]],
-           requested: Stop | None) -> tuple[str, Stop | None]:
+def _state(
+    held: bool, session: Session | None, by_kind: dict[str, list[Event[Any]]], requested: Stop | None
+) -> tuple[str, Stop | None]:
     """The run's state (`STATES`) from whether its lease is held, its last session and its stop events, and
     the stop it is honouring when stopping (`requested`: the kill switch's, while its file is there)."""
     stops = by_kind["stop"]
@@ -263,55 +337,95 @@ def shown(time: str | None, zone: str | None) -> str:
 def format_status(status: RunStatus) -> str:
     """The lines `paper status` prints."""
     run, zones = status.run, status.run.zones
-    positions = ", ".join(f"{s} {a.position[0]:g}" + (f" @ {a.position[1]:,.2f} (unrealized {_unrealized(a):+,.2f})"
-                                                      if a.position[0] else "")
-                          for s, a in status.accounts.items()) or "none"
+    positions = (
+        ", ".join(
+            f"{s} {a.position[0]:g}"
+            + (f" @ {a.position[1]:,.2f} (unrealized {_unrealized(a):+,.2f})" if a.position[0] else "")
+            for s, a in status.accounts.items()
+        )
+        or "none"
+    )
     lines = [
         f"run {run.run_id}  model {run.model_name} v{run.model_version}{f' from {run.server}' if run.server else ''}",
         f"state: {status.describe_state()}",
         f"cash {status.cash:,.2f}  equity {status.equity:,.2f} ({status.return_since_start:+.2%} since start)  "
         f"positions: {positions}",
         (f"P&L on {status.today}: {status.today_pnl:+,.2f}" if status.today else "no live bar finished yet"),
-        "  ".join(f"{name} {status.counts[kind]}" for name, kind in (("bars", "bar"), ("signals", "signal"),
-                  ("orders", "order"), ("fills", "fill"), ("rejected bars", "rejected"), ("stale gaps", "gap"))),
+        "  ".join(
+            f"{name} {status.counts[kind]}"
+            for name, kind in (
+                ("bars", "bar"),
+                ("signals", "signal"),
+                ("orders", "order"),
+                ("fills", "fill"),
+                ("rejected bars", "rejected"),
+                ("stale gaps", "gap"),
+            )
+        ),
     ]
     if status.risk_events:
         last = status.risk_events[-1]
-        lines.append(f"risk limits breached {len(status.risk_events)} times; last: {last.symbol} {last.payload.limit} "
-                     f"on {shown(last.time, zones.get(last.symbol or ''))} ({last.payload.action})")
+        lines.append(
+            f"risk limits breached {len(status.risk_events)} times; last: {last.symbol} {last.payload.limit} "
+            f"on {shown(last.time, zones.get(last.symbol or ''))} ({last.payload.action})"
+        )
     if status.gaps:
         lines.append("stale-signal gaps: " + ", ".join(f"{why} {n}" for why, n in status.gap_reasons().items()))
     for event in status.stale:
-        lines.append(f"{event.symbol}: {event.payload.bars} bars without a fresh signal on "
-                     f"{shown(event.time, zones.get(event.symbol or ''))}: {event.payload.action} "
-                     f"(position {event.payload.position:g})")
+        lines.append(
+            f"{event.symbol}: {event.payload.bars} bars without a fresh signal on "
+            f"{shown(event.time, zones.get(event.symbol or ''))}: {event.payload.action} "
+            f"(position {event.payload.position:g})"
+        )
     for change in status.model_changes:
-        lines.append(f"{change.symbol}: model v{change.payload.previous} -> v{change.payload.version} from bar "
-                     f"{shown(change.time, zones.get(change.symbol or ''))}")
+        lines.append(
+            f"{change.symbol}: model v{change.payload.previous} -> v{change.payload.version} from bar "
+            f"{shown(change.time, zones.get(change.symbol or ''))}"
+        )
     for order in status.open_orders:
-        lines.append(f"open order {order.payload.order_id}: {order.symbol} {order.payload.side} "
-                     f"{order.payload.size:g} (decided on {shown(order.time, zones.get(order.symbol or ''))})")
+        lines.append(
+            f"open order {order.payload.order_id}: {order.symbol} {order.payload.side} "
+            f"{order.payload.size:g} (decided on {shown(order.time, zones.get(order.symbol or ''))})"
+        )
     for symbol, time_ in status.last_bar.items():
         signal = status.last_signal.get(symbol)
         p_up = None if signal is None else signal.payload.outputs.get("up")
-        said = (f"; last signal {shown(signal.time, zones.get(symbol))} p_up {p_up:.4f} ({signal.payload.model} "
-                f"v{signal.payload.version})" if signal is not None and p_up is not None else "")
+        said = (
+            f"; last signal {shown(signal.time, zones.get(symbol))} p_up {p_up:.4f} ({signal.payload.model} "
+            f"v{signal.payload.version})"
+            if signal is not None and p_up is not None
+            else ""
+        )
         lines.append(f"{symbol}: last bar {shown(time_, zones.get(symbol))}{said}")
     return "\n".join(lines)
 
 
 def fills_frame(journal: Journal) -> pd.DataFrame:
     """Every journaled fill, in order, with the columns of a backtest's fills (`FILL_COLUMNS`) and `order_id`."""
-    rows = [{"symbol": e.symbol, "time": pd.Timestamp(e.time), **{k: getattr(e.payload, k) for k in FILL_COLUMNS[2:]},
-             "order_id": e.payload.order_id} for e in journal.events(("fill",))]
+    rows = [
+        {
+            "symbol": e.symbol,
+            "time": pd.Timestamp(e.time),
+            **{k: getattr(e.payload, k) for k in FILL_COLUMNS[2:]},
+            "order_id": e.payload.order_id,
+        }
+        for e in journal.events(("fill",))
+    ]
     return pd.DataFrame(rows, columns=[*FILL_COLUMNS, "order_id"])
 
 
 def equity_frame(journal: Journal) -> pd.DataFrame:
     """Each feed's account value and cash after each of its live bars: one row per (symbol, time); a --top-k run's
     one account after each step of its clock, as symbol "portfolio"."""
-    rows = [{"symbol": e.symbol or "portfolio", "time": pd.Timestamp(e.time), "value": e.payload.value,
-             "cash": e.payload.cash} for e in journal.events(("snapshot", "portfolio"))]
+    rows = [
+        {
+            "symbol": e.symbol or "portfolio",
+            "time": pd.Timestamp(e.time),
+            "value": e.payload.value,
+            "cash": e.payload.cash,
+        }
+        for e in journal.events(("snapshot", "portfolio"))
+    ]
     return pd.DataFrame(rows, columns=["symbol", "time", "value", "cash"])
 
 
@@ -320,9 +434,15 @@ def bar_frames(journal: Journal) -> dict[str, pd.DataFrame]:
     rows: dict[str, list[Event[Bar]]] = defaultdict(list)
     for event in journal.events(("bar",)):
         rows[event.symbol or ""].append(event)
-    return {symbol: pd.DataFrame([e.payload.values for e in events], columns=list(COLUMNS), dtype=np.float64,
-                                 index=pd.DatetimeIndex([pd.Timestamp(e.time) for e in events], name="datetime"))
-            .sort_index() for symbol, events in rows.items()}
+    return {
+        symbol: pd.DataFrame(
+            [e.payload.values for e in events],
+            columns=list(COLUMNS),
+            dtype=np.float64,
+            index=pd.DatetimeIndex([pd.Timestamp(e.time) for e in events], name="datetime"),
+        ).sort_index()
+        for symbol, events in rows.items()
+    }
 
 
 def trades_frame(journal: Journal) -> pd.DataFrame:
@@ -334,8 +454,17 @@ def trades_frame(journal: Journal) -> pd.DataFrame:
     rows = [{"symbol": e.symbol, **vars(e.payload)} for e in journal.events(("trade",))]
     still_open = [(symbol, e.payload.trade) for symbol, e in journal.last("snapshot").items() if e.payload.trade]
     still_open += [item for e in journal.last("portfolio").values() for item in e.payload.trades.items()]  # --top-k
-    rows += [{"symbol": symbol, "entry_time": t.opened, "direction": "long" if t.size > 0 else "short", "size": t.peak,
-              "entry_price": t.price, "commission": t.commission} for symbol, t in still_open]
+    rows += [
+        {
+            "symbol": symbol,
+            "entry_time": t.opened,
+            "direction": "long" if t.size > 0 else "short",
+            "size": t.peak,
+            "entry_price": t.price,
+            "commission": t.commission,
+        }
+        for symbol, t in still_open
+    ]
     frame = pd.DataFrame(rows, columns=list(TRADE_COLUMNS))
     for column in ("entry_time", "exit_time"):
         frame[column] = pd.to_datetime(frame[column])

@@ -13,8 +13,9 @@ Two rules of a live run that a backtest does not need:
 
 - warm-up: on a new run's first live bar, a feed with fewer bars of history than the model needs is
   refused (`preflight.cold_start` says how many it has and needs) unless the run allows a cold start
-  (its first signal is then logged by `progress.Progress`, as every session's is). File feeds whose history was all there were
-  checked before the run began (`preflight.check_feeds`); this catches the feeds whose history comes live.
+  (its first signal is then logged by `progress.Progress`, as every session's is). File feeds whose history was
+  all there were checked before the run began (`preflight.check_feeds`); this catches the feeds whose history
+  comes live.
 - stale signals: a symbol counts its live bars in a row with a stale-signal gap (no fresh signal); at
   the run's `max_stale` its policy acts once per outage, journaled as a `stale` event: "hold" keeps the
   position, "flatten" closes it (and keeps it closed while the signals stay away: no entry is made
@@ -39,8 +40,21 @@ from signalstack.plugin.indicators import OUTPUT_LINES
 from signalstack.plugin.strategies import SignalStrategy
 
 from .broker_state import SymbolState
-from .events import (Accepted, Cancel, ClosedTrade, Decision, Fill, Gap, ModelChange, OpenTrade, Order, Signal,
-                     Snapshot, Stale, Stop)
+from .events import (
+    Accepted,
+    Cancel,
+    ClosedTrade,
+    Decision,
+    Fill,
+    Gap,
+    ModelChange,
+    OpenTrade,
+    Order,
+    Signal,
+    Snapshot,
+    Stale,
+    Stop,
+)
 from .journal import Journal
 from .kill_switch import POLL_SECONDS, stop_request
 from .preflight import cold_start
@@ -86,8 +100,9 @@ class Controller:
                 if request is not None:
                     self.journal.append(request, f"stop:{self.journal.counts()['stop'] + 1}")
                     self.stop = request
-                    log.warning("kill switch set: stopping%s",
-                                " once every position is closed" if request.flatten else "")
+                    log.warning(
+                        "kill switch set: stopping%s", " once every position is closed" if request.flatten else ""
+                    )
             return self.stop
 
 
@@ -95,8 +110,9 @@ class PaperStrategy(SignalStrategy):
     """`SignalStrategy` trading one live feed in an account of its own, journaling every step; see the module.
 
     Params besides SignalStrategy's: `controller` (Controller), `restore` (the symbol's state at a
-    resumed run's checkpoint, or None for a new run), `zone` (the UTC offset of the feed's bars, for messages). On a resumed run the bars up to the checkpoint
-    are history already traded; the pending orders are submitted again on the checkpoint's bar.
+    resumed run's checkpoint, or None for a new run), `zone` (the UTC offset of the feed's bars, for
+    messages). On a resumed run the bars up to the checkpoint are history already traded; the pending
+    orders are submitted again on the checkpoint's bar.
     """
 
     params = (("controller", None), ("restore", None), ("zone", None))
@@ -177,8 +193,9 @@ class PaperStrategy(SignalStrategy):
             return
         said = cold_start(self.data._name, history, required, as_time(self.p.start), None, self.p.zone)
         if not self.p.controller.allow_cold_start:
-            raise InvalidInput(f"{said} (give more history before start, or --allow-cold-start to trade without "
-                               "signals until then)")
+            raise InvalidInput(
+                f"{said} (give more history before start, or --allow-cold-start to trade without signals until then)"
+            )
         log.warning("%s; trading from a cold start (its first signal is logged)", said)
 
     def _stale_policy(self) -> bool:
@@ -190,9 +207,14 @@ class PaperStrategy(SignalStrategy):
             return False
         symbol = self.data._name
         if self._stale == controller.max_stale:
-            controller.journal.append(Stale(self._stale, "flatten" if controller.flatten_stale else "hold",
-                                            self.position.size, self._signalled),
-                                      f"stale:{symbol}:{self._now}", symbol=symbol, time_=self._now)
+            controller.journal.append(
+                Stale(
+                    self._stale, "flatten" if controller.flatten_stale else "hold", self.position.size, self._signalled
+                ),
+                f"stale:{symbol}:{self._now}",
+                symbol=symbol,
+                time_=self._now,
+            )
         if not (controller.flatten_stale and self.position.size and self._order is None):
             return False
         self._reason = "stale"
@@ -223,8 +245,13 @@ class PaperStrategy(SignalStrategy):
             order = place(self, size=pending.size)
             self._ids[order.ref] = pending.order_id
             self._order = order
-            log.info("%s: order %s (%s %g) pending at the checkpoint, submitted again", self.data._name,
-                     pending.order_id, pending.side, pending.size)
+            log.info(
+                "%s: order %s (%s %g) pending at the checkpoint, submitted again",
+                self.data._name,
+                pending.order_id,
+                pending.side,
+                pending.size,
+            )
 
     def _target(self, side: int) -> bt.Order:
         self._reason = "signal"
@@ -249,10 +276,18 @@ class PaperStrategy(SignalStrategy):
         number = self._orders_on_bar
         oid = order_id(self.p.controller.run_id, symbol, self._now, number, side)
         held = self.position.size
-        journal.append(Decision(self._reason, side, abs(size), held, _number(self._line[0])),
-                       f"decision:{symbol}:{self._now}:{number}", symbol=symbol, time_=self._now)
-        journal.append(Order(oid, side, abs(size), "market", self._reason, self.data.close[0]), f"order:{oid}",
-                       symbol=symbol, time_=self._now)
+        journal.append(
+            Decision(self._reason, side, abs(size), held, _number(self._line[0])),
+            f"decision:{symbol}:{self._now}:{number}",
+            symbol=symbol,
+            time_=self._now,
+        )
+        journal.append(
+            Order(oid, side, abs(size), "market", self._reason, self.data.close[0]),
+            f"order:{oid}",
+            symbol=symbol,
+            time_=self._now,
+        )
         order = place(self, size=abs(size), **kwargs)
         self._ids[order.ref] = oid
         return order
@@ -263,12 +298,17 @@ class PaperStrategy(SignalStrategy):
         book = self.p.controller.risk
         if book is None:
             return size
-        verdict = book.check(self.data._name, self.data.datetime[0], self.position.size,
-                             size if side == "buy" else -size, self.data.close[0], self.broker.getvalue(),
-                             cancelled=lambda: self.env._event_stop)
+        verdict = book.check(
+            self.data._name,
+            self.data.datetime[0],
+            self.position.size,
+            size if side == "buy" else -size,
+            self.data.close[0],
+            self.broker.getvalue(),
+            cancelled=lambda: self.env._event_stop,
+        )
         if verdict.breaches:
-            verdict.journal(self.p.controller.journal, self.data._name, self._now, self._orders_on_bar + 1, side,
-                            size)
+            verdict.journal(self.p.controller.journal, self.data._name, self._now, self._orders_on_bar + 1, side, size)
             if not verdict.size:
                 self._orders_on_bar += 1
         return verdict.size
@@ -286,8 +326,12 @@ class PaperStrategy(SignalStrategy):
         if row is not None and journal.schema >= 2:
             del row["symbol"]
             row["entry_time"], row["exit_time"] = (bar_time(row[k]).isoformat() for k in ("entry_time", "exit_time"))
-            journal.append(ClosedTrade(**row), f"trade:{self.data._name}:{row['exit_time']}", symbol=self.data._name,
-                           time_=row["exit_time"])
+            journal.append(
+                ClosedTrade(**row),
+                f"trade:{self.data._name}:{row['exit_time']}",
+                symbol=self.data._name,
+                time_=row["exit_time"],
+            )
 
     def _journal_signal(self) -> None:
         """Journal the bar's signal with the model version that made it, after a "model" event when that
@@ -306,25 +350,45 @@ class PaperStrategy(SignalStrategy):
         self._signalled = self._now
         version = controller.version if scorer is None or scorer.version is None else int(scorer.version)
         if self._version is None:
-            self._version = next((e.payload.version for e in reversed(journal.events(("signal",)))
-                                  if e.symbol == symbol and e.time < self._now), controller.version)
+            self._version = next(
+                (
+                    e.payload.version
+                    for e in reversed(journal.events(("signal",)))
+                    if e.symbol == symbol and e.time < self._now
+                ),
+                controller.version,
+            )
         if version != self._version:
-            log.info("%s: model %s v%d from bar %s on (was v%d)", symbol, controller.model, version, self._now,
-                     self._version)
-            journal.append(ModelChange(controller.model, self._version, version), f"model:{symbol}:{self._now}",
-                           symbol=symbol, time_=self._now)
+            log.info(
+                "%s: model %s v%d from bar %s on (was v%d)", symbol, controller.model, version, self._now, self._version
+            )
+            journal.append(
+                ModelChange(controller.model, self._version, version),
+                f"model:{symbol}:{self._now}",
+                symbol=symbol,
+                time_=self._now,
+            )
         self._version = version
-        journal.append(Signal(values, controller.model, version), f"signal:{symbol}:{self._now}", symbol=symbol,
-                       time_=self._now)
+        journal.append(
+            Signal(values, controller.model, version), f"signal:{symbol}:{self._now}", symbol=symbol, time_=self._now
+        )
 
     def _journal_snapshot(self) -> None:
         symbol, position = self.data._name, self.position
         if self.p.controller.risk is not None:
             self.p.controller.risk.record(symbol, self.data.datetime[0], self.broker.getvalue(), self.broker.getcash())
         self.p.controller.journal.append(
-            Snapshot(self.broker.getcash(), self.broker.getvalue(), (position.size, position.price),
-                     {"entry_bar": self._entry_bar, "stopped_side": self._stopped_side}, self._open_trade()),
-            f"snapshot:{symbol}:{self._now}", symbol=symbol, time_=self._now)
+            Snapshot(
+                self.broker.getcash(),
+                self.broker.getvalue(),
+                (position.size, position.price),
+                {"entry_bar": self._entry_bar, "stopped_side": self._stopped_side},
+                self._open_trade(),
+            ),
+            f"snapshot:{symbol}:{self._now}",
+            symbol=symbol,
+            time_=self._now,
+        )
 
     def _open_trade(self) -> OpenTrade | None:
         """Backtrader's trade open after this bar, as a snapshot keeps it (none in a journal of schema 1)."""
@@ -334,8 +398,15 @@ class PaperStrategy(SignalStrategy):
         trade = trades[-1]
         if self._opened[0] != trade.ref:
             self._opened = (trade.ref, bar_time(trade.dtopen).isoformat())
-        return OpenTrade(self._opened[1], trade.baropen, trade.size, trade.price, trade.commission, trade.pnl,
-                         self.ledger.peak(trade))
+        return OpenTrade(
+            self._opened[1],
+            trade.baropen,
+            trade.size,
+            trade.price,
+            trade.commission,
+            trade.pnl,
+            self.ledger.peak(trade),
+        )
 
 
 def journal_order_status(journal: Journal, order: bt.Order, oid: str) -> None:
@@ -347,9 +418,14 @@ def journal_order_status(journal: Journal, order: bt.Order, oid: str) -> None:
         journal.append(Accepted(oid), f"accepted:{oid}", symbol=symbol, time_=now)
     elif order.status == order.Completed:
         done = order.executed
-        journal.append(Fill(oid, "buy" if order.isbuy() else "sell", done.size, done.price,
-                            abs(done.size) * done.price, done.comm), f"fill:{oid}", symbol=symbol,
-                       time_=bar_time(done.dt).isoformat())
+        journal.append(
+            Fill(
+                oid, "buy" if order.isbuy() else "sell", done.size, done.price, abs(done.size) * done.price, done.comm
+            ),
+            f"fill:{oid}",
+            symbol=symbol,
+            time_=bar_time(done.dt).isoformat(),
+        )
     elif not order.alive():
         journal.append(Cancel(oid, order.getstatusname()), f"cancel:{oid}", symbol=symbol, time_=now)
 

@@ -59,16 +59,20 @@ class TailFeed(LiveFeed):
             with path.open("rb") as fh:
                 size = fh.seek(0, 2)
                 if size < self._offset:
-                    raise BarsError(f"{path}: shrank from {self._offset} to {size} bytes while followed by "
-                                    f"{self._symbol}'s tail feed; expected a file that rows are only appended to")
+                    raise BarsError(
+                        f"{path}: shrank from {self._offset} to {size} bytes while followed by "
+                        f"{self._symbol}'s tail feed; expected a file that rows are only appended to"
+                    )
                 fh.seek(self._offset)
                 chunk = fh.read(size - self._offset)
         except FileNotFoundError:
             if self._offset:
-                raise BarsError(f"{path}: removed while followed by {self._symbol}'s tail feed; expected a file "
-                                "that rows are only appended to") from None
+                raise BarsError(
+                    f"{path}: removed while followed by {self._symbol}'s tail feed; expected a file "
+                    "that rows are only appended to"
+                ) from None
             return []
-        complete = chunk[:chunk.rfind(b"\n") + 1]  # a last line without its newline is still being written
+        complete = chunk[: chunk.rfind(b"\n") + 1]  # a last line without its newline is still being written
         self._offset += len(complete)
         rows = []
         for line in complete.split(b"\n")[:-1]:

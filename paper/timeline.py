@@ -79,12 +79,17 @@ class Timeline:
 
 def read_timeline(journal: Journal) -> Timeline:
     """The run's `Timeline` from `journal` (opened read-only by the caller)."""
-    events = journal.events(("config", "resume", "stop", "snapshot", "signal", "gap", "rejected", "risk",
-                             "notify_failed"))
-    return Timeline(sessions=_sessions(events), outages=_outages(events),
-                    rejected=[e for e in events if e.kind == "rejected"],
-                    risk_events=[e for e in events if e.kind == "risk"], versions=_versions(events),
-                    notify_failed=[e for e in events if e.kind == "notify_failed"])
+    events = journal.events(
+        ("config", "resume", "stop", "snapshot", "signal", "gap", "rejected", "risk", "notify_failed")
+    )
+    return Timeline(
+        sessions=_sessions(events),
+        outages=_outages(events),
+        rejected=[e for e in events if e.kind == "rejected"],
+        risk_events=[e for e in events if e.kind == "risk"],
+        versions=_versions(events),
+        notify_failed=[e for e in events if e.kind == "notify_failed"],
+    )
 
 
 @dataclass
@@ -117,9 +122,15 @@ def _sessions(events: list[Event]) -> list[Session]:
             current.bars += 1
         elif event.kind == "stop":
             stop = event.payload
-            sessions.append(current.closed(len(sessions) + 1, stop.reason + (
-                " (closing positions first)" if stop.flatten else "") + (f": {stop.error}" if stop.error else ""),
-                event.at))
+            sessions.append(
+                current.closed(
+                    len(sessions) + 1,
+                    stop.reason
+                    + (" (closing positions first)" if stop.flatten else "")
+                    + (f": {stop.error}" if stop.error else ""),
+                    event.at,
+                )
+            )
             current = None
     if current is not None:
         sessions.append(current.closed(len(sessions) + 1, UNFINISHED, None))
@@ -133,8 +144,18 @@ def _outages(events: list[Event]) -> list[Outage]:
 
     def close(symbol: str) -> None:
         gaps = open_.pop(symbol)
-        done.append((gaps[0].seq, Outage(symbol, gaps[0].time, gaps[-1].time, len(gaps),
-                                         dict(sorted(Counter(g.payload.why for g in gaps).items())))))
+        done.append(
+            (
+                gaps[0].seq,
+                Outage(
+                    symbol,
+                    gaps[0].time,
+                    gaps[-1].time,
+                    len(gaps),
+                    dict(sorted(Counter(g.payload.why for g in gaps).items())),
+                ),
+            )
+        )
 
     for event in events:
         if event.kind == "gap":
@@ -154,8 +175,14 @@ def _versions(events: list[Event]) -> list[VersionUse]:
     def close(symbol: str) -> None:
         signals = runs.pop(symbol)
         first = signals[0]
-        done.append((first.seq, VersionUse(symbol, first.payload.model, first.payload.version, first.time,
-                                           signals[-1].time, len(signals))))
+        done.append(
+            (
+                first.seq,
+                VersionUse(
+                    symbol, first.payload.model, first.payload.version, first.time, signals[-1].time, len(signals)
+                ),
+            )
+        )
 
     for event in events:
         if event.kind != "signal":

@@ -55,8 +55,11 @@ RECENT = 20
 POINTS = 2000
 """At most this many points of an equity curve go to the page (evenly taken, the last always)."""
 _COOKIE = "signalstack_watch"
-_STATIC = {"/": ("watch.html", "text/html; charset=utf-8"), "/watch.js": ("watch.js", "text/javascript"),
-           "/watch.css": ("watch.css", "text/css")}
+_STATIC = {
+    "/": ("watch.html", "text/html; charset=utf-8"),
+    "/watch.js": ("watch.js", "text/javascript"),
+    "/watch.css": ("watch.css", "text/css"),
+}
 
 
 def is_loopback(host: str) -> bool:
@@ -88,16 +91,37 @@ def activity(path: Path) -> dict[str, Any]:
     recent = [e for e in orders if e.kind == "order"][-RECENT:]
     return {
         "equity": _curves(equity, bars, run.symbols, run.cash, run.commission),
-        "orders": [{"order_id": e.payload.order_id, "symbol": e.symbol, "time": e.time, "side": e.payload.side,
-                    "size": e.payload.size, "reason": e.payload.reason, **_outcome(ended.get(e.payload.order_id))}
-                   for e in reversed(recent)],
-        "fills": [{"symbol": e.symbol, "time": e.time, "side": e.payload.side, "size": e.payload.size,
-                   "price": e.payload.price, "commission": e.payload.commission}
-                  for e in reversed([e for e in orders if e.kind == "fill"][-RECENT:])],
-        "rejected": [{"symbol": e.symbol, "time": e.time, "row": e.payload.row, "reason": e.payload.reason}
-                     for e in reversed(timeline.rejected[-RECENT:])],
-        "outages": [{"symbol": o.symbol, "first": o.first, "last": o.last, "bars": o.bars, "why": o.why}
-                    for o in timeline.outages],
+        "orders": [
+            {
+                "order_id": e.payload.order_id,
+                "symbol": e.symbol,
+                "time": e.time,
+                "side": e.payload.side,
+                "size": e.payload.size,
+                "reason": e.payload.reason,
+                **_outcome(ended.get(e.payload.order_id)),
+            }
+            for e in reversed(recent)
+        ],
+        "fills": [
+            {
+                "symbol": e.symbol,
+                "time": e.time,
+                "side": e.payload.side,
+                "size": e.payload.size,
+                "price": e.payload.price,
+                "commission": e.payload.commission,
+            }
+            for e in reversed([e for e in orders if e.kind == "fill"][-RECENT:])
+        ],
+        "rejected": [
+            {"symbol": e.symbol, "time": e.time, "row": e.payload.row, "reason": e.payload.reason}
+            for e in reversed(timeline.rejected[-RECENT:])
+        ],
+        "outages": [
+            {"symbol": o.symbol, "first": o.first, "last": o.last, "bars": o.bars, "why": o.why}
+            for o in timeline.outages
+        ],
     }
 
 
@@ -109,8 +133,9 @@ def _outcome(ended: Any) -> dict[str, Any]:
     return {"state": ended.payload.status.lower(), "filled": ended.time}
 
 
-def _curves(equity: pd.DataFrame, bars: dict[str, pd.DataFrame], symbols: Sequence[str], cash: float,
-            commission: float) -> dict[str, list[Any]]:
+def _curves(
+    equity: pd.DataFrame, bars: dict[str, pd.DataFrame], symbols: Sequence[str], cash: float, commission: float
+) -> dict[str, list[Any]]:
     """The run's equity (its accounts summed) and buy-and-hold's (each feed's cash in its symbol from the feed's
     first live bar, as a report's benchmark), at each live bar's time."""
     strategy, benchmark = {}, {}
@@ -123,12 +148,16 @@ def _curves(equity: pd.DataFrame, bars: dict[str, pd.DataFrame], symbols: Sequen
         benchmark[symbol] = buy_and_hold(bars[symbol], times[0], cash, commission).reindex(times).ffill()
     if not strategy:
         return {"time": [], "strategy": [], "buy_and_hold": []}
-    total = {side: pd.concat(curves, axis=1).sort_index().ffill().fillna(cash).sum(axis=1)
-             for side, curves in (("strategy", strategy), ("buy_and_hold", benchmark))}
+    total = {
+        side: pd.concat(curves, axis=1).sort_index().ffill().fillna(cash).sum(axis=1)
+        for side, curves in (("strategy", strategy), ("buy_and_hold", benchmark))
+    }
     index = total["strategy"].index
     keep = np.unique(np.r_[np.linspace(0, len(index) - 1, min(len(index), POINTS)).astype(int), len(index) - 1])
-    return {"time": [t.isoformat() for t in index[keep]],
-            **{side: [float(v) for v in curve.to_numpy()[keep]] for side, curve in total.items()}}
+    return {
+        "time": [t.isoformat() for t in index[keep]],
+        **{side: [float(v) for v in curve.to_numpy()[keep]] for side, curve in total.items()},
+    }
 
 
 class WatchServer:
@@ -137,13 +166,22 @@ class WatchServer:
     Raises SettingsError for no journal, or for a `host` other than loopback without `tokens`.
     """
 
-    def __init__(self, journals: Sequence[str | Path], *, host: str = "127.0.0.1", port: int = 0,
-                 tokens: Sequence[str] = (), refresh: float = 1.0) -> None:
+    def __init__(
+        self,
+        journals: Sequence[str | Path],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tokens: Sequence[str] = (),
+        refresh: float = 1.0,
+    ) -> None:
         if not journals:
             raise SettingsError("no --journal: expected at least one journal to watch")
         if not is_loopback(host) and not tokens:
-            raise SettingsError(f"--host {host}: not a loopback address, and the page shows positions and P&L; "
-                                "expected --token-file FILE too (its tokens are then asked of every request)")
+            raise SettingsError(
+                f"--host {host}: not a loopback address, and the page shows positions and P&L; "
+                "expected --token-file FILE too (its tokens are then asked of every request)"
+            )
         if refresh <= 0:
             raise SettingsError(f"--refresh {refresh:g}: expected seconds > 0")
         self.journals = [Path(j) for j in journals]
@@ -164,8 +202,9 @@ class WatchServer:
         self._thread.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         self.close()
 
     def serve_forever(self) -> None:
@@ -204,9 +243,12 @@ class _Handler(BaseHTTPRequestHandler):
         given = query.get("token", [None])[0]
         token = given or self._bearer() or self._cookie()
         if not self.watch.allowed(token):
-            self._send(HTTPStatus.UNAUTHORIZED, b"a bearer token is required (Authorization: Bearer TOKEN, or "
-                       b"?token=TOKEN on the page's address)\n", "text/plain; charset=utf-8",
-                       {"WWW-Authenticate": "Bearer"})
+            self._send(
+                HTTPStatus.UNAUTHORIZED,
+                b"a bearer token is required (Authorization: Bearer TOKEN, or ?token=TOKEN on the page's address)\n",
+                "text/plain; charset=utf-8",
+                {"WWW-Authenticate": "Bearer"},
+            )
             return
         cookie = {"Set-Cookie": f"{_COOKIE}={given}; HttpOnly; SameSite=Strict; Path=/"} if given else {}
         if url.path in _STATIC:
@@ -224,8 +266,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _activity(self, which: str) -> None:
         if not which.isdigit() or int(which) >= len(self.watch.journals):
-            self._send(HTTPStatus.BAD_REQUEST, f"journal {which!r}: expected 0 .. {len(self.watch.journals) - 1}\n"
-                       .encode(), "text/plain; charset=utf-8")
+            self._send(
+                HTTPStatus.BAD_REQUEST,
+                f"journal {which!r}: expected 0 .. {len(self.watch.journals) - 1}\n".encode(),
+                "text/plain; charset=utf-8",
+            )
             return
         try:
             self._json(activity(self.watch.journals[int(which)]))
@@ -261,5 +306,4 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s %s %s", self.address_string(), urlsplit(self.path).path, code)
 
 
-__all__ = ["POINTS", "RECENT", "WatchServer", "activity", "is_loopback",
-           "journal_status"]
+__all__ = ["POINTS", "RECENT", "WatchServer", "activity", "is_loopback", "journal_status"]

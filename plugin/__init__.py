@@ -22,8 +22,16 @@ _MODULES = {
     "ranking": ("RankingResult", "format_ranking", "run_ranking", "write_ranking"),
     "report": ("format_portfolio", "format_report", "write_portfolio", "write_report"),
     "sources": ("GrpcSource", "OnnxSource", "PrecomputedSource", "SignalSource", "open_source"),
-    "stats": ("buy_and_hold", "calibration", "drawdown", "equal_weight", "monthly_returns", "performance",
-              "signal_hit_rate", "signal_quality"),
+    "stats": (
+        "buy_and_hold",
+        "calibration",
+        "drawdown",
+        "equal_weight",
+        "monthly_returns",
+        "performance",
+        "signal_hit_rate",
+        "signal_quality",
+    ),
     "strategies": ("RankingStrategy", "SignalStrategy"),
     "sweep": ("run_sweep", "sweep_grid"),
 }

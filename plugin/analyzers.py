@@ -65,13 +65,16 @@ class Performance(bt.Analyzer):
         times = np.asarray(self._times)
         kept = times >= self._from
         if not kept.any():
-            raise InvalidInput(f"Performance start {self.p.start}: after the last bar "
-                               f"{bar_times(times[-1:])[0] if len(times) else 'of no bars'}")
+            raise InvalidInput(
+                f"Performance start {self.p.start}: after the last bar "
+                f"{bar_times(times[-1:])[0] if len(times) else 'of no bars'}"
+            )
         self.equity = pd.Series(np.asarray(self._values)[kept], index=bar_times(times[kept]), name="strategy")
         self.trades = self.ledger.trades()
         self.fills = self.ledger.fills()
-        self.stats = performance(self.equity, self.trades, self.p.periods_per_year,
-                                 traded_value=self.ledger.traded_value(since=self._from))
+        self.stats = performance(
+            self.equity, self.trades, self.p.periods_per_year, traded_value=self.ledger.traded_value(since=self._from)
+        )
 
     def get_analysis(self) -> dict[str, float]:
         return self.stats.to_dict()
@@ -89,23 +92,33 @@ class SignalQuality(bt.Analyzer):
     After the run: `quality` (Series) and `calibration` (frame, empty for non-probability lines).
     """
 
-    params = (("signal", None), ("line", "p_up"), ("horizon", None), ("threshold", None), ("buckets", 10),
-              ("start", None))
+    params = (
+        ("signal", None),
+        ("line", "p_up"),
+        ("horizon", None),
+        ("threshold", None),
+        ("buckets", 10),
+        ("start", None),
+    )
 
     def stop(self) -> None:
         signal = self.p.signal if self.p.signal is not None else getattr(self.strategy, "signal", None)
         if not isinstance(signal, SignalIndicator):
-            raise ValueError(f"SignalQuality: signal {signal!r} is not a SignalIndicator (pass signal=, or "
-                             "give the strategy a `signal` attribute)")
+            raise ValueError(
+                f"SignalQuality: signal {signal!r} is not a SignalIndicator (pass signal=, or "
+                "give the strategy a `signal` attribute)"
+            )
         outputs = {line: output for output, line in OUTPUT_LINES.items()}
         output = outputs.get(self.p.line)
         predictions = signal.probabilities()
         if output not in predictions:
-            raise SettingsError(f"SignalQuality line {self.p.line!r}: the source fills "
-                                f"{', '.join(OUTPUT_LINES[c] for c in predictions)}")
+            raise SettingsError(
+                f"SignalQuality line {self.p.line!r}: the source fills "
+                f"{', '.join(OUTPUT_LINES[c] for c in predictions)}"
+            )
         score = predictions[output]
         if self.p.start is not None:
-            score = score.loc[pd.Timestamp(self.p.start):]
+            score = score.loc[pd.Timestamp(self.p.start) :]
         close = data_bars(signal.data)["close"]
         horizon = self.p.horizon or signal.p.source.horizon
         probability = self.p.line.startswith("p_")

@@ -58,9 +58,18 @@ def configure_broker(broker: bt.brokers.BackBroker, cash: float, commission: flo
     broker.set_slippage_perc(slippage, slip_open=True, slip_limit=True, slip_match=True, slip_out=False)
 
 
-def run_backtest(source: SignalSource, bars: pd.DataFrame, settings: TradingSettings | None = None, *,
-                 start: str | date | datetime | pd.Timestamp | None = None, preload: bool = True, symbol: str = "",
-                 fundamentals: pd.DataFrame | None = None, log_orders: bool = False, **trading: Any) -> BacktestResult:
+def run_backtest(
+    source: SignalSource,
+    bars: pd.DataFrame,
+    settings: TradingSettings | None = None,
+    *,
+    start: str | date | datetime | pd.Timestamp | None = None,
+    preload: bool = True,
+    symbol: str = "",
+    fundamentals: pd.DataFrame | None = None,
+    log_orders: bool = False,
+    **trading: Any,
+) -> BacktestResult:
     """Trade `SignalStrategy` on `bars` from `start` and compare it with buy-and-hold.
 
     `settings` are the strategy's parameters, cash and costs (default `TradingSettings()`); keywords
@@ -81,30 +90,52 @@ def run_backtest(source: SignalSource, bars: pd.DataFrame, settings: TradingSett
     test_start = source.test_start
     start_bar = _first_bar(bars, start if start is not None else test_start)
     if start_bar < test_start:
-        log.warning("start %s precedes %s's test period (from %s): the backtest includes bars it was "
-                    "trained or validated on", start_bar.date(), source.name, test_start.date())
+        log.warning(
+            "start %s precedes %s's test period (from %s): the backtest includes bars it was trained or validated on",
+            start_bar.date(),
+            source.name,
+            test_start.date(),
+        )
     cerebro = bt.Cerebro(stdstats=False, preload=preload, runonce=preload)
     cerebro.adddata(bars_feed(bars, symbol))
     configure_broker(cerebro.broker, settings.cash, settings.commission, settings.slippage)
-    cerebro.addstrategy(SignalStrategy, source=source, start=start_bar, fundamentals=fundamentals,
-                        log_orders=log_orders, **settings.strategy_keywords())
-    cerebro.addanalyzer(Performance, _name="performance", start=start_bar,
-                        periods_per_year=settings.periods_per_year)
+    cerebro.addstrategy(
+        SignalStrategy,
+        source=source,
+        start=start_bar,
+        fundamentals=fundamentals,
+        log_orders=log_orders,
+        **settings.strategy_keywords(),
+    )
+    cerebro.addanalyzer(Performance, _name="performance", start=start_bar, periods_per_year=settings.periods_per_year)
     began = time.perf_counter()
     run = cerebro.run()[0]
     log.info("backtest of %s over %d bars took %.2fs", source.name, len(bars), time.perf_counter() - began)
     params = {
-        "symbol": symbol, "source": source.name, "start": start_bar.isoformat(), "end": bars.index[-1].isoformat(),
-        "out_of_sample": bool(start_bar >= test_start), "horizon": source.horizon,
-        "cash": settings.cash, "commission": settings.commission, "slippage": settings.slippage, "preload": preload,
+        "symbol": symbol,
+        "source": source.name,
+        "start": start_bar.isoformat(),
+        "end": bars.index[-1].isoformat(),
+        "out_of_sample": bool(start_bar >= test_start),
+        "horizon": source.horizon,
+        "cash": settings.cash,
+        "commission": settings.commission,
+        "slippage": settings.slippage,
+        "preload": preload,
         **dict(sorted(settings.strategy_keywords().items())),
     }
     account = run.analyzers.performance
     return backtest_result(params, bars, account.equity, account.trades, account.fills, run.signal.probabilities())
 
 
-def backtest_result(params: dict[str, Any], bars: pd.DataFrame, equity: pd.Series, trades: pd.DataFrame,
-                    fills: pd.DataFrame, outputs: pd.DataFrame) -> BacktestResult:
+def backtest_result(
+    params: dict[str, Any],
+    bars: pd.DataFrame,
+    equity: pd.Series,
+    trades: pd.DataFrame,
+    fills: pd.DataFrame,
+    outputs: pd.DataFrame,
+) -> BacktestResult:
     """The `BacktestResult` of what a backtest or a paper run traded: the one place its figures are computed.
 
     `params` as `run_backtest` records them; `bars` every bar fed, warm-up included; `equity` the account's
@@ -116,15 +147,23 @@ def backtest_result(params: dict[str, Any], bars: pd.DataFrame, equity: pd.Serie
     output = next((column for column, name in OUTPUT_LINES.items() if name == line), line)
     score = outputs[output].loc[start:] if output in outputs else pd.Series(dtype=np.float64)
     probability = line.startswith("p_")
-    quality = signal_quality(score, bars["close"], params["horizon"], 0.5 if probability else 0.0,
-                             probability=probability)
+    quality = signal_quality(
+        score, bars["close"], params["horizon"], 0.5 if probability else 0.0, probability=probability
+    )
     stats["signal_hit_rate"] = quality["hit_rate"]
     benchmark = buy_and_hold(bars, start, params["cash"], params["commission"])
     return BacktestResult(
-        stats=stats, benchmark=performance(benchmark, None, periods), equity=pd.concat([equity, benchmark], axis=1),
-        trades=trades, fills=fills, probabilities=outputs.loc[start:], params=params, quality=quality,
+        stats=stats,
+        benchmark=performance(benchmark, None, periods),
+        equity=pd.concat([equity, benchmark], axis=1),
+        trades=trades,
+        fills=fills,
+        probabilities=outputs.loc[start:],
+        params=params,
+        quality=quality,
         calibration=calibration(score, bars["close"], params["horizon"]) if probability else pd.DataFrame(),
-        bars=bars.loc[start:])
+        bars=bars.loc[start:],
+    )
 
 
 def _first_bar(bars: pd.DataFrame, start: str | date | datetime | pd.Timestamp) -> pd.Timestamp:

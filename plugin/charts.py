@@ -39,11 +39,11 @@ def _mark(ax: Axes, marks: Marks, index: pd.DatetimeIndex, legend: bool = True) 
     for first, last, label in marks.spans:
         new = label not in colours
         colour = colours.setdefault(label, _SHADES[len(colours) % len(_SHADES)])
-        ax.axvspan(first - half, last + half, color=colour, alpha=0.25, linewidth=0,
-                   label=label if new and legend else None)
+        ax.axvspan(
+            first - half, last + half, color=colour, alpha=0.25, linewidth=0, label=label if new and legend else None
+        )
     for i, (moment, label) in enumerate(marks.moments):
-        ax.axvline(moment, color="tab:purple", linestyle=":", linewidth=1.0,
-                   label=label if i == 0 and legend else None)
+        ax.axvline(moment, color="tab:purple", linestyle=":", linewidth=1.0, label=label if i == 0 and legend else None)
 
 
 def _figure(size: tuple[float, float] = _WIDE) -> Figure:
@@ -75,8 +75,9 @@ def _label(ax: Axes, ylabel: str, title: str | None = None, legend: str | None =
     ax.grid(alpha=0.3)
 
 
-def equity_chart(result: BacktestResult, marks: Marks = Marks(),
-                 others: Mapping[str, pd.Series] | None = None) -> Figure:
+def equity_chart(
+    result: BacktestResult, marks: Marks = Marks(), others: Mapping[str, pd.Series] | None = None
+) -> Figure:
     """Account value of the strategy and of buy-and-hold at each close, and of `others` (label: curve, e.g. a
     paper run's backtest), with `marks`."""
     fig = _figure()
@@ -96,8 +97,14 @@ def drawdown_chart(result: BacktestResult, marks: Marks = Marks()) -> Figure:
     ax = fig.subplots()
     for column, color in (("buy_and_hold", "tab:gray"), ("strategy", "tab:red")):
         fall = -100.0 * drawdown(result.equity[column])
-        ax.fill_between(fall.index, fall.to_numpy(), 0.0, color=color, alpha=0.35,
-                        label="buy & hold" if column == "buy_and_hold" else column)
+        ax.fill_between(
+            fall.index,
+            fall.to_numpy(),
+            0.0,
+            color=color,
+            alpha=0.35,
+            label="buy & hold" if column == "buy_and_hold" else column,
+        )
     _mark(ax, marks, result.equity.index)
     _label(ax, "drawdown %", _title(result, "drawdown"), legend="lower left")
     return fig

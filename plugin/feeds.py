@@ -49,8 +49,9 @@ def bars_feed(bars: pd.DataFrame, name: str | None = None) -> BarsData:
     return BarsData(bars=bars, name=name or "", **_bar_size(pd.DatetimeIndex(bars.index)))
 
 
-def fundamentals_feed(frame: pd.DataFrame, bars: pd.DataFrame | None = None,
-                      name: str = "fundamentals") -> bt.feeds.PandasData:
+def fundamentals_feed(
+    frame: pd.DataFrame, bars: pd.DataFrame | None = None, name: str = "fundamentals"
+) -> bt.feeds.PandasData:
     """A Backtrader feed of fundamental factors (a DataFrame keyed by the date each row became
     known), one line per column, for a two-input model's `SignalIndicator`.
 
@@ -61,15 +62,26 @@ def fundamentals_feed(frame: pd.DataFrame, bars: pd.DataFrame | None = None,
 
     bad = [c for c in frame.columns if not str(c).isidentifier() or str(c) in _RESERVED_LINES]
     if bad:
-        raise InvalidInput(f"fundamentals columns {bad}: expected Python identifiers other than "
-                           f"{', '.join(sorted(_RESERVED_LINES))} (they become line names)")
+        raise InvalidInput(
+            f"fundamentals columns {bad}: expected Python identifiers other than "
+            f"{', '.join(sorted(_RESERVED_LINES))} (they become line names)"
+        )
     columns = [str(c) for c in frame.columns]
     if bars is not None:
         frame = pd.DataFrame(fundamentals_at(frame, bars.index), index=bars.index, columns=columns)
-    kind = type("FundamentalsData", (bt.feeds.PandasData,), {
-        "lines": tuple(columns),
-        "params": (("datetime", None), *((c, None) for c in ("open", "high", "low", "close", "volume")),
-                   ("openinterest", None), *((c, c) for c in columns))})
+    kind = type(
+        "FundamentalsData",
+        (bt.feeds.PandasData,),
+        {
+            "lines": tuple(columns),
+            "params": (
+                ("datetime", None),
+                *((c, None) for c in ("open", "high", "low", "close", "volume")),
+                ("openinterest", None),
+                *((c, c) for c in columns),
+            ),
+        },
+    )
     return kind(dataname=frame.set_axis(columns, axis=1), name=name)
 
 
@@ -86,13 +98,17 @@ def _bar_size(index: pd.DatetimeIndex) -> dict[str, Any]:
     if seconds >= 86_400:
         return {"timeframe": bt.TimeFrame.Days, "compression": 1}
     whole_minutes = seconds % 60 == 0
-    return {"timeframe": bt.TimeFrame.Minutes if whole_minutes else bt.TimeFrame.Seconds,
-            "compression": int(seconds // 60 if whole_minutes else seconds), "sessionend": max(index.time)}
+    return {
+        "timeframe": bt.TimeFrame.Minutes if whole_minutes else bt.TimeFrame.Seconds,
+        "compression": int(seconds // 60 if whole_minutes else seconds),
+        "sessionend": max(index.time),
+    }
 
 
 def data_bars(data: bt.AbstractDataBase, last: int | None = None) -> pd.DataFrame:
     """A Backtrader data's bars as a frame like `load_bars` gives: all its buffer holds (every bar
     when preloaded), or the `last` bars up to the current one."""
+
     def values(line: bt.LineBuffer) -> np.ndarray:
         return np.asarray(line.array if last is None else line.get(size=last), dtype=np.float64)
 

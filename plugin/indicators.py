@@ -60,8 +60,10 @@ class SignalIndicator(bt.Indicator):
         lines = output_lines(source)
         unknown = [c for c in source.columns if c not in OUTPUT_LINES and not _PATH_STEP.match(c)]
         if unknown or not lines:
-            raise InvalidInput(f"{source.name}: outputs {source.columns}, expected outputs among "
-                               f"{', '.join(OUTPUT_LINES)} (or a path t+1 .. t+horizon)")
+            raise InvalidInput(
+                f"{source.name}: outputs {source.columns}, expected outputs among "
+                f"{', '.join(OUTPUT_LINES)} (or a path t+1 .. t+horizon)"
+            )
         names = list(OUTPUT_LINES.values())
         self._fills = [(names.index(lines[c]), i) for i, c in enumerate(source.columns) if c in lines]  # (line, output)
         self._scoring: _Scoring = _Days(self) if source.intraday else _Bars(self)
@@ -137,7 +139,7 @@ class _Scoring(ABC):
     def current(self) -> np.ndarray | None:
         """The source's outputs at the current bar; None: no signal for it."""
 
-    def history(self) -> None:
+    def history(self) -> None:  # noqa: B027 - a no-op unless a scorer keeps bars: overriding is optional
         """Keep the current bar, one of the warm-up, where a live scorer needs it."""
 
     @abstractmethod
@@ -151,18 +153,24 @@ class _Scoring(ABC):
             return
         unmade = [i.name for i in source.tensor_inputs if len(i.shape) != 1 or len(i.columns) != i.shape[0]]
         if unmade:
-            raise InvalidInput(f"{source.name}: inputs {unmade} are tensors a bar feed cannot make (factor "
-                               "images): score them elsewhere and trade a PrecomputedSource")
+            raise InvalidInput(
+                f"{source.name}: inputs {unmade} are tensors a bar feed cannot make (factor "
+                "images): score them elsewhere and trade a PrecomputedSource"
+            )
         if indicator.p.fundamentals is None and (len(indicator.datas) < 2 or source.intraday):
             wanted = {i.name: list(i.columns) for i in source.tensor_inputs}
-            raise InvalidInput(f"{source.name}: takes {wanted} besides bars: expected fundamentals=DataFrame "
-                               "(dated rows with those columns) or a second data from fundamentals_feed")
+            raise InvalidInput(
+                f"{source.name}: takes {wanted} besides bars: expected fundamentals=DataFrame "
+                "(dated rows with those columns) or a second data from fundamentals_feed"
+            )
         if indicator.p.fundamentals is None:
             lines = set(indicator.datas[1].lines.getlinealiases())
             missing = [c for i in source.tensor_inputs for c in i.columns if c not in lines]
             if missing:
-                raise InvalidInput(f"{source.name}: second data {indicator.datas[1]._name!r} lacks lines {missing} "
-                                   "(expected a fundamentals_feed with the model's columns)")
+                raise InvalidInput(
+                    f"{source.name}: second data {indicator.datas[1]._name!r} lacks lines {missing} "
+                    "(expected a fundamentals_feed with the model's columns)"
+                )
 
 
 class _Bars(_Scoring):
@@ -218,10 +226,14 @@ class _Bars(_Scoring):
             n = data.buflen()
             rows = slice(0, n)
             if newest:  # the last row that is not all NaN (rows before the first publication are)
-                rows = next((slice(i, i + 1) for i in range(n - 1, -1, -1)
-                             if not all(math.isnan(a[i]) for a in arrays)), slice(0, 0))
-            frame = pd.DataFrame({c: np.asarray(a[rows], dtype=np.float64) for c, a in zip(columns, arrays)},
-                                 index=bar_times(data.datetime.array[rows])).dropna(how="all")
+                rows = next(
+                    (slice(i, i + 1) for i in range(n - 1, -1, -1) if not all(math.isnan(a[i]) for a in arrays)),
+                    slice(0, 0),
+                )
+            frame = pd.DataFrame(
+                {c: np.asarray(a[rows], dtype=np.float64) for c, a in zip(columns, arrays)},
+                index=bar_times(data.datetime.array[rows]),
+            ).dropna(how="all")
         return {i.name: fundamentals_at(frame, times, i.columns) for i in inputs}
 
 
@@ -235,8 +247,10 @@ class _Days(_Scoring):
     def __init__(self, indicator: SignalIndicator) -> None:
         super().__init__(indicator)
         if len(indicator.datas) < 2:
-            raise InvalidInput(f"{self.source.name}: reads day x intraday blocks: expected the intraday data as the "
-                               "indicator's second data, SignalIndicator(daily, intraday, source=...)")
+            raise InvalidInput(
+                f"{self.source.name}: reads day x intraday blocks: expected the intraday data as the "
+                "indicator's second data, SignalIndicator(daily, intraday, source=...)"
+            )
         self.minperiod = self.source.card.window  # days: the daily clock's history, counted in days
         self._days: pd.DataFrame | None = None
 

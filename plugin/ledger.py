@@ -19,8 +19,19 @@ from signalstack.core.times import bar_times
 
 log = logging.getLogger(__name__)
 
-TRADE_COLUMNS = ("symbol", "entry_time", "exit_time", "direction", "size", "entry_price", "exit_price", "pnl",
-                 "commission", "pnl_net", "bars")
+TRADE_COLUMNS = (
+    "symbol",
+    "entry_time",
+    "exit_time",
+    "direction",
+    "size",
+    "entry_price",
+    "exit_price",
+    "pnl",
+    "commission",
+    "pnl_net",
+    "bars",
+)
 """Columns of a trades frame; exit_time is NaT for a position still open at the end."""
 
 FILL_COLUMNS = ("symbol", "time", "side", "size", "price", "value", "commission")
@@ -43,21 +54,50 @@ class Ledger:
         side = "buy" if order.isbuy() else "sell"
         if order.alive():
             if log.isEnabledFor(logging.DEBUG):  # a bar's date costs more than the check
-                log.debug("%s %s order of %g %s on %s", order.data._name, side, order.created.size,
-                          order.getstatusname().lower(), order.data.datetime.date(0))
+                log.debug(
+                    "%s %s order of %g %s on %s",
+                    order.data._name,
+                    side,
+                    order.created.size,
+                    order.getstatusname().lower(),
+                    order.data.datetime.date(0),
+                )
             return
         if order.status != order.Completed:
-            log.warning("%s %s order of %g on %s not filled: %s", order.data._name, side, order.created.size,
-                        order.data.datetime.date(0), order.getstatusname())
+            log.warning(
+                "%s %s order of %g on %s not filled: %s",
+                order.data._name,
+                side,
+                order.created.size,
+                order.data.datetime.date(0),
+                order.getstatusname(),
+            )
             return
         done = order.executed
         self._last_price[id(order.data)] = done.price
-        self._fills.append({"symbol": order.data._name, "time": done.dt, "side": side, "size": done.size,
-                            "price": done.price, "value": abs(done.size) * done.price, "commission": done.comm})
+        self._fills.append(
+            {
+                "symbol": order.data._name,
+                "time": done.dt,
+                "side": side,
+                "size": done.size,
+                "price": done.price,
+                "value": abs(done.size) * done.price,
+                "commission": done.comm,
+            }
+        )
         level = logging.INFO if self.log_fills else logging.DEBUG
         if log.isEnabledFor(level):
-            log.log(level, "%s %s %s %g @ %.4f (commission %.2f)", order.data._name, order.data.datetime.date(0),
-                    side, done.size, done.price, done.comm)
+            log.log(
+                level,
+                "%s %s %s %g @ %.4f (commission %.2f)",
+                order.data._name,
+                order.data.datetime.date(0),
+                side,
+                done.size,
+                done.price,
+                done.comm,
+            )
 
     def on_trade(self, trade: bt.Trade) -> dict[str, Any] | None:
         """Track a trade's largest size while open; on close, row it at the closing fill's price and return

@@ -52,10 +52,17 @@ class RankingResult:
     params: dict[str, Any]
 
 
-def run_ranking(source: SignalSource | Mapping[str, SignalSource], universe: Mapping[str, pd.DataFrame],
-                settings: TradingSettings | None = None, *, top_k: int = 1, rebalance: int | None = None,
-                line: str | None = None, start: str | date | datetime | pd.Timestamp | None = None,
-                **trading: Any) -> RankingResult:
+def run_ranking(
+    source: SignalSource | Mapping[str, SignalSource],
+    universe: Mapping[str, pd.DataFrame],
+    settings: TradingSettings | None = None,
+    *,
+    top_k: int = 1,
+    rebalance: int | None = None,
+    line: str | None = None,
+    start: str | date | datetime | pd.Timestamp | None = None,
+    **trading: Any,
+) -> RankingResult:
     """Trade `RankingStrategy` over `universe` ({symbol: bars}) and compare it with holding all symbols.
 
     Of `settings` (default `TradingSettings()`, with keywords named as its fields applied over them) the
@@ -69,51 +76,81 @@ def run_ranking(source: SignalSource | Mapping[str, SignalSource], universe: Map
     if len(universe) < 2:
         raise InvalidInput(f"ranking over {len(universe)} symbol(s): expected at least 2 (repeat --data)")
     settings = (settings or TradingSettings()).replaced(**trading)
-    stake, cash, commission, slippage, periods_per_year = (settings.stake, settings.cash, settings.commission,
-                                                           settings.slippage, settings.periods_per_year)
+    stake, cash, commission, slippage, periods_per_year = (
+        settings.stake,
+        settings.cash,
+        settings.commission,
+        settings.slippage,
+        settings.periods_per_year,
+    )
     first = source if not isinstance(source, Mapping) else next(iter(source.values()))
     rebalance = first.horizon if rebalance is None else rebalance
     begin = pd.Timestamp(start) if start is not None else first.test_start
     traded = {symbol: bars.index[bars.index >= begin] for symbol, bars in universe.items()}
     ended = [f"{symbol} (last bar {universe[symbol].index[-1]})" for symbol, times in traded.items() if not len(times)]
     if ended:
-        raise InvalidInput(f"start {begin}: {', '.join(ended)} end before it, expected every symbol to have a bar at "
-                           "or after the start")
+        raise InvalidInput(
+            f"start {begin}: {', '.join(ended)} end before it, expected every symbol to have a bar at "
+            "or after the start"
+        )
     start_bar, end = min(times[0] for times in traded.values()), max(times[-1] for times in traded.values())
     cerebro = bt.Cerebro(stdstats=False)
     for symbol, bars in universe.items():
         cerebro.adddata(bars_feed(bars, symbol))
     configure_broker(cerebro.broker, cash, commission, slippage)
-    cerebro.addstrategy(RankingStrategy, source=source, line=line, top_k=top_k, rebalance=rebalance, stake=stake,
-                        start=start_bar)
+    cerebro.addstrategy(
+        RankingStrategy, source=source, line=line, top_k=top_k, rebalance=rebalance, stake=stake, start=start_bar
+    )
     cerebro.addanalyzer(Performance, _name="performance", start=start_bar, periods_per_year=periods_per_year)
     run = cerebro.run()[0]
     account = run.analyzers.performance
     sleeves = {s: buy_and_hold(bars, start_bar, cash, commission) for s, bars in universe.items()}
     benchmark = equal_weight(sleeves, cash).loc[start_bar:].rename("equal_weight")
     names = first.name if not isinstance(source, Mapping) else ", ".join(s.name for s in source.values())
-    params = {"symbols": list(universe), "source": names, "start": start_bar.isoformat(),
-              "end": end.isoformat(), "out_of_sample": bool(start_bar >= first.test_start), "top_k": top_k,
-              "rebalance": rebalance, "stake": stake, "line": run.p.line or ("score" if "score" in first.columns
-                                                                               else "p_up"),
-              "cash": cash, "commission": commission, "slippage": slippage, "periods_per_year": periods_per_year}
+    params = {
+        "symbols": list(universe),
+        "source": names,
+        "start": start_bar.isoformat(),
+        "end": end.isoformat(),
+        "out_of_sample": bool(start_bar >= first.test_start),
+        "top_k": top_k,
+        "rebalance": rebalance,
+        "stake": stake,
+        "line": run.p.line or ("score" if "score" in first.columns else "p_up"),
+        "cash": cash,
+        "commission": commission,
+        "slippage": slippage,
+        "periods_per_year": periods_per_year,
+    }
     log.info("ranking backtest of %s over %d symbols from %s", names, len(universe), start_bar.date())
-    return RankingResult(stats=account.stats, benchmark=performance(benchmark, None, periods_per_year),
-                         equity=pd.concat([account.equity, benchmark], axis=1),
-                         sleeves=pd.concat(sleeves, axis=1, sort=True).loc[start_bar:], trades=account.trades,
-                         fills=account.fills, params=params)
+    return RankingResult(
+        stats=account.stats,
+        benchmark=performance(benchmark, None, periods_per_year),
+        equity=pd.concat([account.equity, benchmark], axis=1),
+        sleeves=pd.concat(sleeves, axis=1, sort=True).loc[start_bar:],
+        trades=account.trades,
+        fills=account.fills,
+        params=params,
+    )
 
 
 def format_ranking(result: RankingResult) -> str:
     """A terminal table: the account against the universe held equally weighted."""
     p = result.params
-    rows = [("total return", "total_return", "{:.2%}"), ("CAGR", "cagr", "{:.2%}"), ("Sharpe", "sharpe", "{:.2f}"),
-            ("max drawdown", "max_drawdown", "{:.2%}"), ("turnover / year", "turnover", "{:.1f}x"),
-            ("trades", "trades", "{:.0f}")]
-    lines = [f"ranking {', '.join(p['symbols'])}: top {p['top_k']} by {p['line']} of {p['source']}, rebalanced every "
-             f"{p['rebalance']} bars, {p['start'][:10]} .. {p['end'][:10]}"
-             + ("" if p["out_of_sample"] else " (includes bars the model was trained or validated on)"),
-             f"{'':18}{'strategy':>12}{'equal weight':>14}"]
+    rows = [
+        ("total return", "total_return", "{:.2%}"),
+        ("CAGR", "cagr", "{:.2%}"),
+        ("Sharpe", "sharpe", "{:.2f}"),
+        ("max drawdown", "max_drawdown", "{:.2%}"),
+        ("turnover / year", "turnover", "{:.1f}x"),
+        ("trades", "trades", "{:.0f}"),
+    ]
+    lines = [
+        f"ranking {', '.join(p['symbols'])}: top {p['top_k']} by {p['line']} of {p['source']}, rebalanced every "
+        f"{p['rebalance']} bars, {p['start'][:10]} .. {p['end'][:10]}"
+        + ("" if p["out_of_sample"] else " (includes bars the model was trained or validated on)"),
+        f"{'':18}{'strategy':>12}{'equal weight':>14}",
+    ]
     for label, key, fmt in rows:
         cells = [fmt.format(s[key]) if key in s and pd.notna(s[key]) else "-" for s in (result.stats, result.benchmark)]
         lines.append(f"{label:18}{cells[0]:>12}{cells[1]:>14}")
@@ -131,7 +168,10 @@ def write_ranking(result: RankingResult, out_dir: str | Path) -> list[Path]:
     result.equity.rename_axis("time").to_csv(paths[1])
     result.trades.to_csv(paths[2], index=False)
     result.fills.to_csv(paths[3], index=False)
-    doc = {"strategy": plain_stats(result.stats), "equal_weight": plain_stats(result.benchmark),
-           "params": result.params}
+    doc = {
+        "strategy": plain_stats(result.stats),
+        "equal_weight": plain_stats(result.benchmark),
+        "params": result.params,
+    }
     paths[4].write_text(json.dumps(doc, indent=2, default=str) + "\n")
     return paths

@@ -49,11 +49,19 @@ _QUALITY_ROWS = (
     ("IC (Pearson)", "ic_pearson", "{:.3f}"),
     ("IC (Spearman)", "ic_spearman", "{:.3f}"),
 )
-_SUMMARY = (("total return", "total_return", "{:.2%}"), ("Sharpe", "sharpe", "{:.2f}"),
-            ("max drawdown", "max_drawdown", "{:.2%}"), ("trades", "trades", "{:.0f}"),
-            ("hit rate", "signal_hit_rate", "{:.1%}"))
+_SUMMARY = (
+    ("total return", "total_return", "{:.2%}"),
+    ("Sharpe", "sharpe", "{:.2f}"),
+    ("max drawdown", "max_drawdown", "{:.2%}"),
+    ("trades", "trades", "{:.0f}"),
+    ("hit rate", "signal_hit_rate", "{:.1%}"),
+)
 _CHARTS: tuple[tuple[str, Callable[[BacktestResult], Figure]], ...] = (
-    ("equity", equity_chart), ("drawdown", drawdown_chart), ("price", price_chart), ("calibration", calibration_chart))
+    ("equity", equity_chart),
+    ("drawdown", drawdown_chart),
+    ("price", price_chart),
+    ("calibration", calibration_chart),
+)
 _TRADES_SHOWN = 200
 
 
@@ -95,14 +103,19 @@ def _describe(result: BacktestResult) -> list[str]:
     p = result.params
     period = "out of sample" if p["out_of_sample"] else "NOT out of sample: includes training/validation bars"
     name = f"{p['symbol']} with {p['source']}" if p["symbol"] else p["source"]
-    return [f"backtest of {name}: {p['start'][:10]} .. {p['end'][:10]}, {len(result.equity)} bars ({period})",
-            trading_rules(p)]
+    return [
+        f"backtest of {name}: {p['start'][:10]} .. {p['end'][:10]}, {len(result.equity)} bars ({period})",
+        trading_rules(p),
+    ]
 
 
 def trading_rules(p: Mapping[str, Any]) -> str:
     """One line of the strategy's rules and costs, from a result's `params`."""
-    rules = [("long/short" if p["allow_short"] else "long only"), _sizing(p),
-             f"buy {p['line']} >= {p['buy_threshold']}, sell {p['line']} <= {p['sell_threshold']}"]
+    rules = [
+        ("long/short" if p["allow_short"] else "long only"),
+        _sizing(p),
+        f"buy {p['line']} >= {p['buy_threshold']}, sell {p['line']} <= {p['sell_threshold']}",
+    ]
     rules += [f"{name.replace('_', ' ')} {p[name]:.1%}" for name in ("stop_loss", "take_profit") if p[name]]
     if p["hold"]:
         rules.append(f"hold {p['hold']} bars" if p["hold"] != "horizon" else f"hold {p['horizon']} bars (horizon)")
@@ -140,8 +153,12 @@ def write_report(result: BacktestResult, out_dir: str | Path, page: Page = Page(
         paths[-1].write_bytes(png)
     paths += [out / "trades.csv", out / "stats.json", out / "config.json"]
     result.trades.to_csv(paths[-3], index=False)
-    doc = {"strategy": plain_stats(result.stats), "buy_and_hold": plain_stats(result.benchmark),
-           "signal_quality": plain_stats(result.quality), "params": result.params}
+    doc = {
+        "strategy": plain_stats(result.stats),
+        "buy_and_hold": plain_stats(result.benchmark),
+        "signal_quality": plain_stats(result.quality),
+        "params": result.params,
+    }
     paths[-2].write_text(json.dumps(doc, indent=2, default=str) + "\n")
     paths[-1].write_text(json.dumps(result.params, indent=2, default=str) + "\n")
     paths[0].write_text(_symbol_page(result, images, page))
@@ -153,8 +170,12 @@ def plain_stats(stats: pd.Series) -> dict[str, Any]:
     return {key: None if pd.isna(value) else float(value) for key, value in stats.items()}
 
 
-def write_portfolio(results: Mapping[str, BacktestResult], out_dir: str | Path, page: Page = Page(),
-                    pages: Mapping[str, Page] | None = None) -> list[Path]:
+def write_portfolio(
+    results: Mapping[str, BacktestResult],
+    out_dir: str | Path,
+    page: Page = Page(),
+    pages: Mapping[str, Page] | None = None,
+) -> list[Path]:
     """One `write_report` folder per symbol under `out_dir`, and index.html, portfolio.png and
     portfolio.json for the symbols traded side by side with the cash split equally; return the
     paths, the portfolio page first. `page` heads and ends the portfolio page (its kind, its lines
@@ -180,8 +201,12 @@ def format_portfolio(results: Mapping[str, BacktestResult]) -> str:
     width = max(12, *(len(s) + 2 for s in results))
     header = f"{'':<{width}}" + "".join(f"{label:>14}" for label, _, _ in _SUMMARY) + f"{'buy & hold':>14}"
     rows = [(symbol, r.stats, r.benchmark) for symbol, r in results.items()] + [("portfolio", stats, benchmark)]
-    lines = [header] + [f"{name:<{width}}" + "".join(f"{_cell(s, key, fmt):>14}" for _, key, fmt in _SUMMARY)
-                        + f"{_cell(b, 'total_return', '{:.2%}'):>14}" for name, s, b in rows]
+    lines = [header] + [
+        f"{name:<{width}}"
+        + "".join(f"{_cell(s, key, fmt):>14}" for _, key, fmt in _SUMMARY)
+        + f"{_cell(b, 'total_return', '{:.2%}'):>14}"
+        for name, s, b in rows
+    ]
     return "\n".join(lines)
 
 
@@ -194,8 +219,13 @@ def _portfolio(results: Mapping[str, BacktestResult]) -> tuple[pd.DataFrame, pd.
         raise ValueError("portfolio of no backtests: expected at least one symbol")
     first = next(iter(results.values()))
     cash = first.params["cash"]
-    equity = pd.concat({side: equal_weight({s: r.equity[side] for s, r in results.items()}, cash)
-                        for side in ("strategy", "buy_and_hold")}, axis=1)
+    equity = pd.concat(
+        {
+            side: equal_weight({s: r.equity[side] for s, r in results.items()}, cash)
+            for side in ("strategy", "buy_and_hold")
+        },
+        axis=1,
+    )
     trades = pd.concat([r.trades for r in results.values()], ignore_index=True)
     traded = sum(r.fills["value"].sum() for r in results.values()) / len(results)
     periods = first.params["periods_per_year"]
@@ -233,13 +263,18 @@ img { max-width: 100%; display: block; margin: 0.6em 0; border: 1px solid #e4e8e
 
 def _document(title: str, body: list[str], sections: Sequence[Section]) -> str:
     for section in sections:
-        body += [f"<h2>{html.escape(section.title)}</h2>",
-                 *(f'<p class="meta">{html.escape(line)}</p>' for line in section.lines)]
+        body += [
+            f"<h2>{html.escape(section.title)}</h2>",
+            *(f'<p class="meta">{html.escape(line)}</p>' for line in section.lines),
+        ]
         if section.header:
             body.append(_table(section.header, section.rows))
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
-            + "\n".join(body) + "\n</body>\n</html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body>\n</html>\n"
+    )
 
 
 def _image(png: bytes, alt: str) -> str:
@@ -247,18 +282,29 @@ def _image(png: bytes, alt: str) -> str:
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], first_is_label: bool = True) -> str:
-    head = "".join(f'<th class="{"label" if i == 0 and first_is_label else ""}">{html.escape(h)}</th>'
-                   for i, h in enumerate(header))
-    body = "".join("<tr>" + "".join(
-        cell if cell.startswith("<td") else
-        f'<td class="{"label" if i == 0 and first_is_label else ""}">{html.escape(cell)}</td>'
-        for i, cell in enumerate(row)) + "</tr>" for row in rows)
+    head = "".join(
+        f'<th class="{"label" if i == 0 and first_is_label else ""}">{html.escape(h)}</th>'
+        for i, h in enumerate(header)
+    )
+    body = "".join(
+        "<tr>"
+        + "".join(
+            cell
+            if cell.startswith("<td")
+            else f'<td class="{"label" if i == 0 and first_is_label else ""}">{html.escape(cell)}</td>'
+            for i, cell in enumerate(row)
+        )
+        + "</tr>"
+        for row in rows
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _stats_table(strategy: pd.Series, benchmark: pd.Series) -> str:
-    return _table(["", "strategy", "buy & hold"],
-                  [[label, _cell(strategy, key, fmt), _cell(benchmark, key, fmt)] for label, key, fmt in _ROWS])
+    return _table(
+        ["", "strategy", "buy & hold"],
+        [[label, _cell(strategy, key, fmt), _cell(benchmark, key, fmt)] for label, key, fmt in _ROWS],
+    )
 
 
 def _monthly_table(equity: pd.Series) -> str:
@@ -279,11 +325,23 @@ def _monthly_table(equity: pd.Series) -> str:
 
 def _trades_table(trades: pd.DataFrame) -> str:
     shown = trades.head(_TRADES_SHOWN)
-    rows = [[str(t.entry_time.date()), "" if pd.isna(t.exit_time) else str(t.exit_time.date()), t.direction,
-             f"{t.size:g}", f"{t.entry_price:.2f}", "" if pd.isna(t.exit_price) else f"{t.exit_price:.2f}",
-             "" if pd.isna(t.pnl_net) else f"{t.pnl_net:,.2f}"] for t in shown.itertuples()]
-    note = (f"<p class=\"meta\">First {_TRADES_SHOWN} of {len(trades)} trades; all are in trades.csv.</p>"
-            if len(trades) > _TRADES_SHOWN else "")
+    rows = [
+        [
+            str(t.entry_time.date()),
+            "" if pd.isna(t.exit_time) else str(t.exit_time.date()),
+            t.direction,
+            f"{t.size:g}",
+            f"{t.entry_price:.2f}",
+            "" if pd.isna(t.exit_price) else f"{t.exit_price:.2f}",
+            "" if pd.isna(t.pnl_net) else f"{t.pnl_net:,.2f}",
+        ]
+        for t in shown.itertuples()
+    ]
+    note = (
+        f'<p class="meta">First {_TRADES_SHOWN} of {len(trades)} trades; all are in trades.csv.</p>'
+        if len(trades) > _TRADES_SHOWN
+        else ""
+    )
     return _table(["entry", "exit", "side", "size", "entry price", "exit price", "pnl after costs"], rows) + note
 
 
@@ -292,36 +350,70 @@ def _symbol_page(result: BacktestResult, images: Mapping[str, bytes], page: Page
     title = f"{page.kind}: {p['symbol'] or p['source']}"
     lines = _describe(result) if page.lines is None else page.lines
     body = [f"<h1>{html.escape(title)}</h1>"] + [f'<p class="meta">{html.escape(line)}</p>' for line in lines]
-    body += ["<h2>Performance</h2>", _stats_table(result.stats, result.benchmark),
-             "<h2>Equity against buy &amp; hold</h2>", _image(images["equity"], "equity curve"),
-             "<h2>Drawdown</h2>", _image(images["drawdown"], "drawdown"),
-             "<h2>Price, fills and signal</h2>", _image(images["price"], "price with fills and signal"),
-             f"<h2>Signal quality of {html.escape(p['line'])} at horizon {p['horizon']}</h2>",
-             _table(["", "value"], [[label, _cell(result.quality, key, fmt)] for label, key, fmt in _QUALITY_ROWS])]
+    body += [
+        "<h2>Performance</h2>",
+        _stats_table(result.stats, result.benchmark),
+        "<h2>Equity against buy &amp; hold</h2>",
+        _image(images["equity"], "equity curve"),
+        "<h2>Drawdown</h2>",
+        _image(images["drawdown"], "drawdown"),
+        "<h2>Price, fills and signal</h2>",
+        _image(images["price"], "price with fills and signal"),
+        f"<h2>Signal quality of {html.escape(p['line'])} at horizon {p['horizon']}</h2>",
+        _table(["", "value"], [[label, _cell(result.quality, key, fmt)] for label, key, fmt in _QUALITY_ROWS]),
+    ]
     if "calibration" in images:
         body.append(_image(images["calibration"], "calibration"))
-    body += ["<h2>Monthly returns</h2>", _monthly_table(result.equity["strategy"]),
-             "<h2>Trades</h2>", _trades_table(result.trades),
-             "<h2>Configuration</h2>",
-             _table(["parameter", "value"], [[key, str(value)] for key, value in
-                                             (result.params if page.settings is None else page.settings).items()])]
+    body += [
+        "<h2>Monthly returns</h2>",
+        _monthly_table(result.equity["strategy"]),
+        "<h2>Trades</h2>",
+        _trades_table(result.trades),
+        "<h2>Configuration</h2>",
+        _table(
+            ["parameter", "value"],
+            [[key, str(value)] for key, value in (result.params if page.settings is None else page.settings).items()],
+        ),
+    ]
     return _document(title, body, page.sections)
 
 
-def _portfolio_page(results: Mapping[str, BacktestResult], folders: Mapping[str, str], equity: pd.DataFrame,
-                    stats: pd.Series, benchmark: pd.Series, png: bytes, page: Page) -> str:
+def _portfolio_page(
+    results: Mapping[str, BacktestResult],
+    folders: Mapping[str, str],
+    equity: pd.DataFrame,
+    stats: pd.Series,
+    benchmark: pd.Series,
+    png: bytes,
+    page: Page,
+) -> str:
     title = f"{page.kind} of a portfolio: {len(results)} symbols"
     first = next(iter(results.values())).params
     rows = []
     for symbol, result in results.items():
         link = f'<td class="label"><a href="{html.escape(folders[symbol])}/report.html">{html.escape(symbol)}</a></td>'
-        rows.append([link] + [_cell(result.stats, key, fmt) for _, key, fmt in _SUMMARY]
-                    + [_cell(result.benchmark, "total_return", "{:.2%}")])
-    lines = page.lines if page.lines is not None else [
-        f"{first['source']}; cash {first['cash']:,.0f} split equally; each symbol traded on its own as in its report."]
-    body = [f"<h1>{html.escape(title)}</h1>", *(f'<p class="meta">{html.escape(line)}</p>' for line in lines),
-            "<h2>Portfolio against buy &amp; hold</h2>", _image(png, "portfolio equity"),
-            _stats_table(stats, benchmark),
-            "<h2>Symbols</h2>", _table(["symbol", *(label for label, _, _ in _SUMMARY), "buy & hold"], rows),
-            "<h2>Monthly returns of the portfolio</h2>", _monthly_table(equity["strategy"])]
+        rows.append(
+            [link]
+            + [_cell(result.stats, key, fmt) for _, key, fmt in _SUMMARY]
+            + [_cell(result.benchmark, "total_return", "{:.2%}")]
+        )
+    lines = (
+        page.lines
+        if page.lines is not None
+        else [
+            f"{first['source']}; cash {first['cash']:,.0f} split equally; "
+            "each symbol traded on its own as in its report."
+        ]
+    )
+    body = [
+        f"<h1>{html.escape(title)}</h1>",
+        *(f'<p class="meta">{html.escape(line)}</p>' for line in lines),
+        "<h2>Portfolio against buy &amp; hold</h2>",
+        _image(png, "portfolio equity"),
+        _stats_table(stats, benchmark),
+        "<h2>Symbols</h2>",
+        _table(["symbol", *(label for label, _, _ in _SUMMARY), "buy & hold"], rows),
+        "<h2>Monthly returns of the portfolio</h2>",
+        _monthly_table(equity["strategy"]),
+    ]
     return _document(title, body, page.sections)

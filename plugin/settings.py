@@ -61,11 +61,15 @@ class TradingSettings(Settings):
     @model_validator(mode="after")
     def _consistent(self) -> TradingSettings:
         if not self.sell_threshold <= self.buy_threshold:
-            raise ValueError(f"thresholds sell {self.sell_threshold} / buy {self.buy_threshold}: "
-                             "expected sell_threshold <= buy_threshold")
+            raise ValueError(
+                f"thresholds sell {self.sell_threshold} / buy {self.buy_threshold}: "
+                "expected sell_threshold <= buy_threshold"
+            )
         if self.line.startswith("p_") and not 0.0 <= self.sell_threshold <= self.buy_threshold <= 1.0:
-            raise ValueError(f"thresholds sell {self.sell_threshold} / buy {self.buy_threshold} on {self.line}: "
-                             "expected 0 <= sell_threshold <= buy_threshold <= 1")
+            raise ValueError(
+                f"thresholds sell {self.sell_threshold} / buy {self.buy_threshold} on {self.line}: "
+                "expected 0 <= sell_threshold <= buy_threshold <= 1"
+            )
         if self.sizing != "fixed" and not self.stake <= 1.0:
             raise ValueError(f"stake {self.stake} with {self.sizing} sizing: expected a fraction of equity in (0, 1]")
         return self

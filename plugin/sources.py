@@ -79,8 +79,9 @@ class LiveScorer(Protocol):
     """Why the last bar pushed for scoring got no outputs although it had the history for them (a served
     answer that did not arrive in time: a stale-signal gap); None when it got them, or had too little history."""
 
-    def push(self, time: pd.Timestamp, bar: Sequence[float], tensors: Tensors | None = None, *,
-             score: bool = True) -> np.ndarray | None:
+    def push(
+        self, time: pd.Timestamp, bar: Sequence[float], tensors: Tensors | None = None, *, score: bool = True
+    ) -> np.ndarray | None:
         """Outputs (the source's `columns`) for the bar that just closed at `time`, `bar` its open, high,
         low, close and volume; `tensors` the bar's other inputs (one row each). A bar at the time of the
         last one pushed replaces it (a bar still forming). None when there is no signal for the bar:
@@ -100,14 +101,15 @@ class TailScorer:
         self._times: list[pd.Timestamp] = []
         self._bars = np.empty((0, len(COLUMNS)))
 
-    def push(self, time: pd.Timestamp, bar: Sequence[float], tensors: Tensors | None = None, *,
-             score: bool = True) -> np.ndarray | None:
+    def push(
+        self, time: pd.Timestamp, bar: Sequence[float], tensors: Tensors | None = None, *, score: bool = True
+    ) -> np.ndarray | None:
         row = np.asarray(bar, dtype=np.float64).reshape(1, len(COLUMNS))
         if self._times and time == self._times[-1]:
             self._bars[-1] = row
         else:
-            self._times = [*self._times[-(self._size - 1):], time] if self._size > 1 else [time]
-            self._bars = np.concatenate([self._bars[-(self._size - 1):] if self._size > 1 else self._bars[:0], row])
+            self._times = [*self._times[-(self._size - 1) :], time] if self._size > 1 else [time]
+            self._bars = np.concatenate([self._bars[-(self._size - 1) :] if self._size > 1 else self._bars[:0], row])
         if not score or len(self._times) < self._size:
             return None
         frame = pd.DataFrame(self._bars, columns=list(COLUMNS), index=pd.DatetimeIndex(self._times))
@@ -152,8 +154,16 @@ class GrpcSource(AbstractContextManager):
     A series is scored by one PredictSeries call, never one call per bar.
     """
 
-    def __init__(self, target: str, model: str, version: int = 0, *, timeout: float = 60.0,
-                 security: ClientSecurity | None = None, connect_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        target: str,
+        model: str,
+        version: int = 0,
+        *,
+        timeout: float = 60.0,
+        security: ClientSecurity | None = None,
+        connect_timeout: float = 10.0,
+    ) -> None:
         """`security`: the bearer token to send and the TLS files to connect with (None: plain text).
 
         The first call, which pins the version, waits at most `connect_timeout` s: a server that is
@@ -172,8 +182,9 @@ class GrpcSource(AbstractContextManager):
             self.client.close()
             expected = "expected `signalstack serve` listening there"
             if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
-                raise ConnectionError(f"no signalstack server answered at {target} within {connect_timeout:g} s "
-                                      f"({expected})") from None
+                raise ConnectionError(
+                    f"no signalstack server answered at {target} within {connect_timeout:g} s ({expected})"
+                ) from None
             if exc.code() == grpc.StatusCode.UNAVAILABLE:
                 # "failed to connect to all addresses; last error: UNKNOWN: ipv4:HOST:PORT: <why>" -> <why>
                 why = re.sub(r"^.*last error: (?:[A-Z_]+: )?(?:ipv[46]:\S+: )?", "", exc.details() or "unavailable")
@@ -214,12 +225,17 @@ class PrecomputedSource:
     says how many bars ahead the predictions look.
     """
 
-    def __init__(self, frame: pd.DataFrame, *, horizon: int = 1, card: ModelCard | None = None,
-                 name: str = "precomputed") -> None:
-        if not isinstance(frame.index, pd.DatetimeIndex) or not frame.index.is_monotonic_increasing \
-                or not frame.index.is_unique:
-            raise InvalidInput(f"{name}: probabilities need a strictly increasing DatetimeIndex "
-                               f"(got {type(frame.index).__name__})")
+    def __init__(
+        self, frame: pd.DataFrame, *, horizon: int = 1, card: ModelCard | None = None, name: str = "precomputed"
+    ) -> None:
+        if (
+            not isinstance(frame.index, pd.DatetimeIndex)
+            or not frame.index.is_monotonic_increasing
+            or not frame.index.is_unique
+        ):
+            raise InvalidInput(
+                f"{name}: probabilities need a strictly increasing DatetimeIndex (got {type(frame.index).__name__})"
+            )
         if len(frame) == 0:
             raise InvalidInput(f"{name}: no rows of probabilities")
         self.frame = frame.astype(np.float64)
@@ -247,8 +263,9 @@ class PrecomputedSource:
     def predict_last(self, bars: pd.DataFrame, tensors: Tensors | None = None) -> np.ndarray:
         time = bars.index[-1]
         if time not in self.frame.index:
-            raise InvalidInput(f"{self.name}: no probabilities for bar {time} "
-                               f"(have {self.frame.index[0]} .. {self.frame.index[-1]})")
+            raise InvalidInput(
+                f"{self.name}: no probabilities for bar {time} (have {self.frame.index[0]} .. {self.frame.index[-1]})"
+            )
         return self.frame.loc[time].to_numpy()
 
     def live(self) -> LiveScorer:
@@ -269,8 +286,9 @@ def _describe(source: OnnxSource | GrpcSource, card: ModelCard) -> None:
     source.intraday = card.intraday
 
 
-def open_source(spec: str, model: str | None = None, version: int = 0,
-                security: ClientSecurity | None = None) -> SignalSource:
+def open_source(
+    spec: str, model: str | None = None, version: int = 0, security: ClientSecurity | None = None
+) -> SignalSource:
     """A source from a command-line spec.
 
     ``grpc://host:port/model``, or ``host:port`` with `model`, is a served model (`security`: its
@@ -296,5 +314,7 @@ def open_source(spec: str, model: str | None = None, version: int = 0,
         if not model:
             raise SettingsError(f"signal source {spec!r}: a server address needs a model name")
         return GrpcSource(spec, model, version, security=security)
-    raise SettingsError(f"signal source {spec!r}: expected FILE.onnx, FILE.csv of probabilities, "
-                        "grpc://host:port/model, or host:port with a model name")
+    raise SettingsError(
+        f"signal source {spec!r}: expected FILE.onnx, FILE.csv of probabilities, "
+        "grpc://host:port/model, or host:port with a model name"
+    )

@@ -15,8 +15,12 @@ DAYS_PER_YEAR = 365.25
 """A calendar year in days (leap years averaged in): the unit of CAGR, turnover and bars per year."""
 
 
-def performance(equity: pd.Series, trades: pd.DataFrame | None = None, periods_per_year: float | None = None,
-                traded_value: float | None = None) -> pd.Series:
+def performance(
+    equity: pd.Series,
+    trades: pd.DataFrame | None = None,
+    periods_per_year: float | None = None,
+    traded_value: float | None = None,
+) -> pd.Series:
     """Return, risk and trade statistics of an equity curve (one value per bar, indexed by bar time), as fractions.
 
     Annual figures run on the bars' own clock, never on an assumed 252 bars a year, so hourly, minute
@@ -39,8 +43,9 @@ def performance(equity: pd.Series, trades: pd.DataFrame | None = None, periods_p
     if len(values) == 0 or not np.all(np.isfinite(values)) or values.min() <= 0:
         raise ValueError(f"equity of {len(values)} bars: expected at least one bar, all finite and > 0")
     if periods_per_year is not None and not (math.isfinite(periods_per_year) and periods_per_year > 0):
-        raise SettingsError(f"periods_per_year {periods_per_year}: expected bars per year > 0, or None to infer "
-                            "it from the bar times")
+        raise SettingsError(
+            f"periods_per_year {periods_per_year}: expected bars per year > 0, or None to infer it from the bar times"
+        )
     times = _bar_times(equity.index)
     years = _years(times)
     periods = bars_per_year(times) if periods_per_year is None else float(periods_per_year)
@@ -95,8 +100,10 @@ def per_year(intervals: int, days: float) -> float:
 def _bar_times(index: pd.Index) -> pd.DatetimeIndex:
     """The index as bar times; annual figures need the data's clock, so a plain range index is refused."""
     if not isinstance(index, pd.DatetimeIndex):
-        raise ValueError(f"equity indexed by {type(index).__name__}: expected a DatetimeIndex of bar times "
-                         "(annual figures are measured on the bars' clock)")
+        raise ValueError(
+            f"equity indexed by {type(index).__name__}: expected a DatetimeIndex of bar times "
+            "(annual figures are measured on the bars' clock)"
+        )
     return index
 
 
@@ -118,8 +125,9 @@ def _exposure(index: pd.Index, trades: pd.DataFrame) -> float:
     return float(held.mean())
 
 
-def buy_and_hold(bars: pd.DataFrame, start: str | date | datetime | pd.Timestamp, cash: float,
-                 commission: float) -> pd.Series:
+def buy_and_hold(
+    bars: pd.DataFrame, start: str | date | datetime | pd.Timestamp, cash: float, commission: float
+) -> pd.Series:
     """Equity of putting all `cash` in at the open after the first bar at/after `start`, then holding.
 
     The entry matches the strategy's earliest possible fill: it decides on the first bar's close
@@ -167,8 +175,9 @@ def monthly_returns(equity: pd.Series) -> pd.DataFrame:
     return table
 
 
-def signal_quality(score: pd.Series, close: pd.Series, horizon: int, threshold: float = 0.5,
-                   probability: bool = True) -> pd.Series:
+def signal_quality(
+    score: pd.Series, close: pd.Series, horizon: int, threshold: float = 0.5, probability: bool = True
+) -> pd.Series:
     """How well a signal called the close `horizon` bars later, over bars with a score and a known outcome.
 
     `score` (p_up, or a forecast/ranking score with `probability=False`) is indexed by bar times of

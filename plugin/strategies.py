@@ -59,8 +59,9 @@ def _signal_line(indicator: SignalIndicator, source: SignalSource, line: str) ->
     """The indicator's line `line`, checked to be one the source fills."""
     filled = set(output_lines(source).values())
     if line not in filled:
-        raise SettingsError(f"line {line!r}: {source.name} outputs {source.columns}, which fill lines "
-                            f"{', '.join(sorted(filled))}")
+        raise SettingsError(
+            f"line {line!r}: {source.name} outputs {source.columns}, which fill lines {', '.join(sorted(filled))}"
+        )
     return getattr(indicator, line)
 
 
@@ -160,8 +161,9 @@ class SignalStrategy(_Recorded):
     def _stop_hit(self, held: int) -> bool:
         """Whether this close is through the stop-loss or take-profit level of the position."""
         move = held * (self.data.close[0] / self.position.price - 1.0)
-        return ((self.p.stop_loss is not None and move <= -self.p.stop_loss)
-                or (self.p.take_profit is not None and move >= self.p.take_profit))
+        return (self.p.stop_loss is not None and move <= -self.p.stop_loss) or (
+            self.p.take_profit is not None and move >= self.p.take_profit
+        )
 
     def _target(self, side: int) -> bt.Order:
         p = self.p
@@ -196,8 +198,8 @@ class RankingStrategy(_Recorded):
     Each data gets a `SignalIndicator` of `source`: one model for all, or a mapping from data name
     to source (per-symbol tables of precomputed scores). The score is `line`: "score" for a
     ranking model, else p_up. The chosen ones are set to stake / top_k of equity each (see below for
-    a position that cannot trade), the rest closed; orders that sell go first, to free cash. Ties go to the data added first. The first
-    rebalance is on the first step of the clock at/after `start`.
+    a position that cannot trade), the rest closed; orders that sell go first, to free cash. Ties go to
+    the data added first. The first rebalance is on the first step of the clock at/after `start`.
 
     The clock is the union of the datas' bar times: Backtrader steps the strategy at every time some
     data has a bar, and a data without a bar at that time still shows its last one. Only a data whose
@@ -223,8 +225,10 @@ class RankingStrategy(_Recorded):
         if p.source is None:
             raise ValueError("RankingStrategy: source is None, expected a SignalSource")
         if not 1 <= p.top_k <= len(self.datas) or p.rebalance < 1 or not 0.0 < p.stake <= 1.0:
-            raise SettingsError(f"top_k {p.top_k}, rebalance {p.rebalance}, stake {p.stake}: expected 1 <= top_k <= "
-                                f"{len(self.datas)} datas, rebalance >= 1 bar, stake in (0, 1]")
+            raise SettingsError(
+                f"top_k {p.top_k}, rebalance {p.rebalance}, stake {p.stake}: expected 1 <= top_k <= "
+                f"{len(self.datas)} datas, rebalance >= 1 bar, stake in (0, 1]"
+            )
         sources = [self._source_of(data) for data in self.datas]
         line = p.line or ("score" if "score" in sources[0].columns else "p_up")
         self.signals = [SignalIndicator(data, source=source) for data, source in zip(self.datas, sources)]
@@ -236,8 +240,10 @@ class RankingStrategy(_Recorded):
         if not isinstance(self.p.source, Mapping):
             return self.p.source
         if data._name not in self.p.source:
-            raise ValueError(f"RankingStrategy: no source for data {data._name!r} (sources for "
-                             f"{', '.join(map(repr, self.p.source))})")
+            raise ValueError(
+                f"RankingStrategy: no source for data {data._name!r} (sources for "
+                f"{', '.join(map(repr, self.p.source))})"
+            )
         return self.p.source[data._name]
 
     def fresh(self) -> list[bool]:
@@ -263,15 +269,20 @@ class RankingStrategy(_Recorded):
         datas = {id(data): i for i, data in enumerate(self.datas)}
         for order in list(self._unfilled.values()):
             if not fresh[datas[id(order.data)]]:
-                log.info("%s: no bar at %s to fill its %s order of %g: cancelled", order.data._name,
-                         bar_time(self.datetime[0]), "buy" if order.isbuy() else "sell", order.created.size)
+                log.info(
+                    "%s: no bar at %s to fill its %s order of %g: cancelled",
+                    order.data._name,
+                    bar_time(self.datetime[0]),
+                    "buy" if order.isbuy() else "sell",
+                    order.created.size,
+                )
                 self.cancel(order)
 
     def _rebalance(self, fresh: list[bool]) -> None:
         """Target stake / top_k of equity in each of the best-scored fresh datas and nothing in the other fresh
         ones, sells first."""
         scored = [(-line[0], i) for i, line in enumerate(self._lines) if fresh[i] and not math.isnan(line[0])]
-        chosen = {i for _, i in sorted(scored)[:self.p.top_k]}
+        chosen = {i for _, i in sorted(scored)[: self.p.top_k]}
         held = {i: self.broker.getvalue(datas=[data]) for i, data in enumerate(self.datas)}
         stuck = sum(value for i, value in held.items() if not fresh[i] and self.getposition(self.datas[i]).size)
         target = self.p.stake / self.p.top_k * (self.broker.getvalue() - stuck)
@@ -280,8 +291,11 @@ class RankingStrategy(_Recorded):
             if i in chosen or self.getposition(self.datas[i]).size:
                 self.order_target_value(self.datas[i], target=target if i in chosen else 0.0)
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("%s: rebalanced into %s", bar_time(self.datetime[0]),
-                      ", ".join(self.datas[i]._name or str(i) for i in sorted(chosen)))
+            log.debug(
+                "%s: rebalanced into %s",
+                bar_time(self.datetime[0]),
+                ", ".join(self.datas[i]._name or str(i) for i in sorted(chosen)),
+            )
 
     def notify_order(self, order: bt.Order) -> None:
         super().notify_order(order)

@@ -22,8 +22,14 @@ from .sources import SignalSource, open_source
 _MAX_POINTS = 10_000
 """A grid larger than this is almost certainly a typo in a step."""
 
-_SHOWN = (("total_return", "{:.2%}"), ("sharpe", "{:.2f}"), ("max_drawdown", "{:.2%}"), ("trades", "{:.0f}"),
-          ("signal_hit_rate", "{:.1%}"), ("buy_and_hold", "{:.2%}"))
+_SHOWN = (
+    ("total_return", "{:.2%}"),
+    ("sharpe", "{:.2f}"),
+    ("max_drawdown", "{:.2%}"),
+    ("trades", "{:.0f}"),
+    ("signal_hit_rate", "{:.1%}"),
+    ("buy_and_hold", "{:.2%}"),
+)
 """Columns of `format_sweep` after the swept ones, with their formats."""
 
 
@@ -64,9 +70,16 @@ def sweep_grid(specs: Sequence[str]) -> list[dict[str, float | int]]:
     return grid
 
 
-def run_sweep(source: str | SignalSource, bars: pd.DataFrame | Mapping[str, pd.DataFrame],
-              grid: Sequence[Mapping[str, Any]], *, workers: int = defaults.SWEEP_WORKERS, progress: bool = True,
-              security: ClientSecurity | None = None, **fixed: Any) -> pd.DataFrame:
+def run_sweep(
+    source: str | SignalSource,
+    bars: pd.DataFrame | Mapping[str, pd.DataFrame],
+    grid: Sequence[Mapping[str, Any]],
+    *,
+    workers: int = defaults.SWEEP_WORKERS,
+    progress: bool = True,
+    security: ClientSecurity | None = None,
+    **fixed: Any,
+) -> pd.DataFrame:
     """Backtest every grid point on every symbol in `workers` processes; one row per (symbol, point).
 
     `source` is a spec for `open_source`, with `security` (token, TLS) for a server (each
@@ -82,9 +95,15 @@ def run_sweep(source: str | SignalSource, bars: pd.DataFrame | Mapping[str, pd.D
     tasks = [(symbol, dict(point)) for symbol in universe for point in grid]
     rows: list[dict[str, Any] | None] = [None] * len(tasks)
     context = multiprocessing.get_context("spawn")  # no fork of a process holding threads (onnxruntime, gRPC)
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context, initializer=_start_worker,
-                             initargs=(source, security, universe, fixed)) as pool, \
-            tqdm(total=len(tasks), desc="sweep", unit="backtest", disable=not progress) as bar:
+    with (
+        ProcessPoolExecutor(
+            max_workers=min(workers, len(tasks)),
+            mp_context=context,
+            initializer=_start_worker,
+            initargs=(source, security, universe, fixed),
+        ) as pool,
+        tqdm(total=len(tasks), desc="sweep", unit="backtest", disable=not progress) as bar,
+    ):
         futures = {pool.submit(_backtest_point, symbol, point): i for i, (symbol, point) in enumerate(tasks)}
         for future in as_completed(futures):
             rows[futures[future]] = future.result()
@@ -106,22 +125,29 @@ def format_sweep(results: pd.DataFrame, swept: Sequence[str]) -> str:
     return shown.to_string(index=False)
 
 
-
 # Per worker process: the opened source, the bars and the fixed keywords, set once by the initializer.
 _worker: dict[str, Any] = {}
 
 
-def _start_worker(source: str | SignalSource, security: ClientSecurity | None, universe: Mapping[str, pd.DataFrame],
-                  fixed: Mapping[str, Any]) -> None:
-    _worker.update(source=open_source(source, security=security) if isinstance(source, str) else source,
-                   universe=universe, fixed=fixed)
+def _start_worker(
+    source: str | SignalSource,
+    security: ClientSecurity | None,
+    universe: Mapping[str, pd.DataFrame],
+    fixed: Mapping[str, Any],
+) -> None:
+    _worker.update(
+        source=open_source(source, security=security) if isinstance(source, str) else source,
+        universe=universe,
+        fixed=fixed,
+    )
 
 
 def _backtest_point(symbol: str, point: Mapping[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {"symbol": symbol, **point}
     try:
-        result = run_backtest(_worker["source"], _worker["universe"][symbol], symbol=symbol,
-                              **{**_worker["fixed"], **point})
+        result = run_backtest(
+            _worker["source"], _worker["universe"][symbol], symbol=symbol, **{**_worker["fixed"], **point}
+        )
     except ValueError as exc:
         return {**row, "error": str(exc)}
     return {**row, **result.stats.to_dict(), "buy_and_hold": result.benchmark["total_return"], "error": ""}

@@ -62,8 +62,10 @@ def generate(out_dir: Path) -> list[Path]:
     if not protos:
         raise FileNotFoundError(f"{PROTO_ROOT}: no .proto files (expected e.g. signalstack/v1/signals.proto)")
     out_dir.mkdir(parents=True, exist_ok=True)
-    _protoc([f"-I{PROTO_ROOT}", f"--python_out={out_dir}", f"--pyi_out={out_dir}", f"--grpc_python_out={out_dir}"],
-            [str(p) for p in protos])
+    _protoc(
+        [f"-I{PROTO_ROOT}", f"--python_out={out_dir}", f"--pyi_out={out_dir}", f"--grpc_python_out={out_dir}"],
+        [str(p) for p in protos],
+    )
     local = {_package(p) for p in protos}
     written = []
     for proto in protos:
@@ -90,12 +92,15 @@ def _protoc(options: list[str], protos: list[str]) -> None:
             raise RuntimeError(f"protoc failed on {', '.join(protos)} (its errors are above)")
         return
     tools = _cached_tools()
-    code = ("import sys; from grpc_tools import protoc; "
-            "sys.exit(protoc.main(['grpc_tools.protoc', *sys.argv[1:]]))")
+    code = "import sys; from grpc_tools import protoc; sys.exit(protoc.main(['grpc_tools.protoc', *sys.argv[1:]]))"
     path = [str(tools), *filter(None, [os.environ.get("PYTHONPATH")])]
-    run = subprocess.run([sys.executable, "-c", code, *options, f"-I{tools / 'grpc_tools' / '_proto'}", *protos],
-                         env={**os.environ, "PYTHONPATH": os.pathsep.join(path)}, check=False, capture_output=True,
-                         text=True)
+    run = subprocess.run(
+        [sys.executable, "-c", code, *options, f"-I{tools / 'grpc_tools' / '_proto'}", *protos],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(path)},
+        check=False,
+        capture_output=True,
+        text=True,
+    )
     if run.returncode != 0:
         raise RuntimeError(f"protoc of grpcio-tools {GRPCIO_TOOLS} ({tools}) failed:\n{run.stderr}")
 
@@ -107,16 +112,34 @@ def _cached_tools() -> Path:
     if (folder / "grpc_tools" / "protoc.py").is_file():
         return folder
     cache.mkdir(parents=True, exist_ok=True)
-    log.info("installing grpcio-tools==%s into %s (the release that generates the committed code)",
-             GRPCIO_TOOLS, folder)
+    log.info(
+        "installing grpcio-tools==%s into %s (the release that generates the committed code)", GRPCIO_TOOLS, folder
+    )
     with tempfile.TemporaryDirectory(dir=cache) as partial:
-        run = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps",
-                              "--only-binary=:all:", "--target", partial, f"grpcio-tools=={GRPCIO_TOOLS}"],
-                             check=False, capture_output=True, text=True)
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--target",
+                partial,
+                f"grpcio-tools=={GRPCIO_TOOLS}",
+            ],
+            check=False,
+            capture_output=True,
+            text=True,
+        )
         if run.returncode != 0:
-            raise ToolsUnavailable(f"could not install grpcio-tools=={GRPCIO_TOOLS}, which generates the committed "
-                                   f"code (pip: {run.stderr.strip()[-500:]}); install it in this environment or "
-                                   "retry with network access")
+            raise ToolsUnavailable(
+                f"could not install grpcio-tools=={GRPCIO_TOOLS}, which generates the committed "
+                f"code (pip: {run.stderr.strip()[-500:]}); install it in this environment or "
+                "retry with network access"
+            )
         try:
             os.replace(partial, folder)
         except OSError:  # another process installed it meanwhile
@@ -151,10 +174,14 @@ def _use_own_pool(path: Path, depth: int) -> None:
     text = path.read_text()
     for expected in (_HEADER, _POOL_IMPORT, _ADD_FILE):
         if text.count(expected) != 1:
-            raise RuntimeError(f"{path}: expected protoc's line {expected.strip()!r} once; grpcio-tools "
-                               f"{GRPCIO_TOOLS} writes it, so generate.py must be updated for this protoc")
-    note = (f"# (grpcio-tools {GRPCIO_TOOLS}, then python -m signalstack.protos.generate: messages built in\n"
-            "# signalstack.protos.pool.POOL, not in protobuf's default pool)\n")
+            raise RuntimeError(
+                f"{path}: expected protoc's line {expected.strip()!r} once; grpcio-tools "
+                f"{GRPCIO_TOOLS} writes it, so generate.py must be updated for this protoc"
+            )
+    note = (
+        f"# (grpcio-tools {GRPCIO_TOOLS}, then python -m signalstack.protos.generate: messages built in\n"
+        "# signalstack.protos.pool.POOL, not in protobuf's default pool)\n"
+    )
     text = text.replace(_HEADER, _HEADER + note)
     text = text.replace(_POOL_IMPORT, f"from {'.' * (depth + 1)} import pool as _pool\n")
     text = text.replace(_ADD_FILE, "DESCRIPTOR = _pool.add(")
@@ -165,10 +192,10 @@ def _use_own_pool(path: Path, depth: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m signalstack.protos.generate",
-                                     description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=PROTO_ROOT,
-                        help="folder to write into (default: next to the protos)")
+    parser = argparse.ArgumentParser(prog="python -m signalstack.protos.generate", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--out", type=Path, default=PROTO_ROOT, help="folder to write into (default: next to the protos)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for path in generate(args.out):

@@ -56,8 +56,10 @@ def for_services(names: Iterable[str]) -> descriptor_pool.DescriptorPool:
             _copy(service.file, pool)
             break
         else:
-            raise KeyError(f"service {name!r}: not in signalstack's descriptor pool nor in protobuf's default pool "
-                           "(expected its generated *_pb2 module to be imported)")
+            raise KeyError(
+                f"service {name!r}: not in signalstack's descriptor pool nor in protobuf's default pool "
+                "(expected its generated *_pb2 module to be imported)"
+            )
     return pool
 
 

@@ -81,8 +81,11 @@ def baseline_predictions(name: str, dataset: Dataset) -> np.ndarray:
     if name == "majority" or len(np.unique(y)) < 2:
         frequencies = np.bincount(y, minlength=n_classes) / len(y)
         return np.tile(frequencies, (len(test), 1))
-    model = LogisticRegression(max_iter=1000) if name == "logistic" else HistGradientBoostingClassifier(
-        early_stopping=False, random_state=0)
+    model = (
+        LogisticRegression(max_iter=1000)
+        if name == "logistic"
+        else HistGradientBoostingClassifier(early_stopping=False, random_state=0)
+    )
     fitted = model.fit(x, y).predict_proba(test)
     probs = np.zeros((len(test), n_classes))
     probs[:, model.classes_] = fitted  # a class absent from training gets probability 0

@@ -18,9 +18,11 @@ SEED = "seed"
 ENSEMBLE = "ensemble"
 BENCHMARK = "benchmark"
 BASELINE = "baseline"
-_STYLES = {ENSEMBLE: {"color": "black", "linestyle": "--", "linewidth": 1.6},
-           BENCHMARK: {"color": "darkgray", "linewidth": 1.6},
-           BASELINE: {"color": "black", "linestyle": "-.", "linewidth": 1.0}}
+_STYLES = {
+    ENSEMBLE: {"color": "black", "linestyle": "--", "linewidth": 1.6},
+    BENCHMARK: {"color": "darkgray", "linewidth": 1.6},
+    BASELINE: {"color": "black", "linestyle": "-.", "linewidth": 1.0},
+}
 """How a curve of each kind is drawn; each seed gets a colour of its own, solid."""
 
 
@@ -59,8 +61,13 @@ def histograms(panels: Sequence[tuple[str, Sequence[float], float]]) -> Figure:
     for ax, (title, values, real) in zip(np.atleast_1d(fig.subplots(1, len(panels))), panels, strict=True):
         finite = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype="float64")
         if len(finite):
-            ax.hist(finite, bins=max(5, min(20, len(finite) // 2)), color="tab:blue", alpha=0.6,
-                    label=f"{len(finite)} surrogate runs")
+            ax.hist(
+                finite,
+                bins=max(5, min(20, len(finite) // 2)),
+                color="tab:blue",
+                alpha=0.6,
+                label=f"{len(finite)} surrogate runs",
+            )
         if real is not None and np.isfinite(real):
             ax.axvline(real, color="tab:red", linewidth=2.0, label=f"model {real:.4f}")
         ax.tick_params(labelsize="small")
@@ -77,8 +84,9 @@ def calibration_chart(tables: Mapping[str, pd.DataFrame], title: str) -> Figure:
     width = 0.8 / (10 * max(len(tables), 1))
     for number, (name, table) in enumerate(tables.items()):
         top.plot(table["predicted"], table["observed"], marker="o", label=name, **_style(SEED, number))
-        bottom.bar(table["low"] + number * width, table["count"], width=width, align="edge",
-                   color=f"C{number % 10}", alpha=0.6)
+        bottom.bar(
+            table["low"] + number * width, table["count"], width=width, align="edge", color=f"C{number % 10}", alpha=0.6
+        )
     top.set_xlim(0, 1)
     top.set_ylim(0, 1)
     _finish(top, "observed share up", title)

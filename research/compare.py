@@ -110,8 +110,9 @@ def read_run(path: str | Path) -> Run:
     for name in ("metrics.json", "experiment.yaml"):
         if not (path / name).is_file():
             raise NotARun(f"{path}: no {name}, expected a run folder that `signalstack run` wrote")
-    return Run(path, yaml.safe_load((path / "experiment.yaml").read_text()),
-               json.loads((path / "metrics.json").read_text()))
+    return Run(
+        path, yaml.safe_load((path / "experiment.yaml").read_text()), json.loads((path / "metrics.json").read_text())
+    )
 
 
 def compare(paths: Sequence[str | Path]) -> Comparison:
@@ -140,21 +141,47 @@ def difference(reference: Run, run: Run, metric: str) -> Difference:
     if run.folds() == reference.folds():
         common = sorted(set(mine) & set(theirs))
         if len(common) < 2:
-            return Difference(metric, run.name, reference.name, delta,
-                              f"paired: {len(common)} fold(s) with a value in both, expected 2", math.nan)
+            return Difference(
+                metric,
+                run.name,
+                reference.name,
+                delta,
+                f"paired: {len(common)} fold(s) with a value in both, expected 2",
+                math.nan,
+            )
         a = np.array([np.mean(theirs[f]) for f in common])
         b = np.array([np.mean(mine[f]) for f in common])
-        return Difference(metric, run.name, reference.name, delta, f"paired t-test over {len(common)} folds",
-                          _p_value(stats.ttest_rel(b, a).pvalue, same=bool(np.allclose(b, a))))
+        return Difference(
+            metric,
+            run.name,
+            reference.name,
+            delta,
+            f"paired t-test over {len(common)} folds",
+            _p_value(stats.ttest_rel(b, a).pvalue, same=bool(np.allclose(b, a))),
+        )
     a = [v for values in theirs.values() for v in values]
     b = [v for values in mine.values() for v in values]
     if min(len(a), len(b)) < 2:
-        return Difference(metric, run.name, reference.name, delta,
-                          f"unpaired: {len(b)} and {len(a)} fold results, expected 2 each", math.nan)
+        return Difference(
+            metric,
+            run.name,
+            reference.name,
+            delta,
+            f"unpaired: {len(b)} and {len(a)} fold results, expected 2 each",
+            math.nan,
+        )
     test = f"Welch's t-test over {len(b)} and {len(a)} fold results (the folds differ)"
-    return Difference(metric, run.name, reference.name, delta, test,
-                      _p_value(stats.ttest_ind(b, a, equal_var=False).pvalue,
-                               same=len(a) == len(b) and bool(np.allclose(sorted(a), sorted(b)))))
+    return Difference(
+        metric,
+        run.name,
+        reference.name,
+        delta,
+        test,
+        _p_value(
+            stats.ttest_ind(b, a, equal_var=False).pvalue,
+            same=len(a) == len(b) and bool(np.allclose(sorted(a), sorted(b))),
+        ),
+    )
 
 
 def _p_value(p_value: float, *, same: bool) -> float:
@@ -185,8 +212,11 @@ def flatten(document: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def fingerprints(metrics: Mapping[str, Any]) -> dict[str, Any]:
     """The data fingerprints in metrics.json's run section (its `data_digest`, flattened), as
     `run.data_digest.<bars|fundamentals>`: the data a run read, beside its experiment file's keys."""
-    return {f"run.{key}": value for key, value in flatten(metrics.get("run", {})).items()
-            if key.split(".")[0] == "data_digest"}
+    return {
+        f"run.{key}": value
+        for key, value in flatten(metrics.get("run", {})).items()
+        if key.split(".")[0] == "data_digest"
+    }
 
 
 def shown(value: Any) -> str:
@@ -219,23 +249,32 @@ def tables(comparison: Comparison) -> dict[str, tuple[list[str], list[list[str]]
     runs = comparison.runs
     letters = [_letter(i) for i in range(len(runs))]
     out: dict[str, tuple[list[str], list[list[str]]]] = {}
-    out["runs"] = (["run", "folder", "model", "data", "folds", "seeds", "surrogates"],
-                   [[letter, str(run.path), *(_shown_run(run, k) for k in ("model", "data", "folds", "seeds",
-                                                                           "surrogates"))]
-                    for letter, run in zip(letters, runs)])
+    out["runs"] = (
+        ["run", "folder", "model", "data", "folds", "seeds", "surrogates"],
+        [
+            [letter, str(run.path), *(_shown_run(run, k) for k in ("model", "data", "folds", "seeds", "surrogates"))]
+            for letter, run in zip(letters, runs)
+        ],
+    )
     out["experiment"] = (["key", *letters], [[key, *values] for key, values in comparison.differing.items()])
-    out["metrics"] = (["metric", *letters],
-                      [[m, *(summary_cell(run, m) for run in runs)] for m in comparison.metrics])
+    out["metrics"] = (["metric", *letters], [[m, *(summary_cell(run, m) for run in runs)] for m in comparison.metrics])
     letter_of = {run.name: letter for run, letter in zip(runs, letters)}
-    out["differences"] = (["metric", "runs", "difference", "test", "more than the spread"],
-                          [[d.metric, f"{letter_of[d.run]} - A", _number(d.delta, "{:+.4f}"), d.test, verdict_cell(d)]
-                           for d in comparison.differences])
+    out["differences"] = (
+        ["metric", "runs", "difference", "test", "more than the spread"],
+        [
+            [d.metric, f"{letter_of[d.run]} - A", _number(d.delta, "{:+.4f}"), d.test, verdict_cell(d)]
+            for d in comparison.differences
+        ],
+    )
     return out
 
 
-TITLES = {"runs": "Runs", "experiment": "What differs in the experiment files",
-          "metrics": "Headline metrics: mean ± std (n) over folds x seeds, surrogate percentile",
-          "differences": "Differences against run A: more than the spread of the fold results?"}
+TITLES = {
+    "runs": "Runs",
+    "experiment": "What differs in the experiment files",
+    "metrics": "Headline metrics: mean ± std (n) over folds x seeds, surrogate percentile",
+    "differences": "Differences against run A: more than the spread of the fold results?",
+}
 
 
 def format_comparison(comparison: Comparison) -> str:
@@ -263,19 +302,25 @@ def write_html(comparison: Comparison, path: str | Path) -> Path:
         note = ""
         if name == "experiment":
             note = f"<p>{comparison.same} other keys are the same in every run.</p>"
-        sections.append(f"<h2>{html.escape(TITLES[name])}</h2>\n<table id=\"{name}\"><thead><tr>{head}</tr></thead>"
-                        f"<tbody>{body}</tbody></table>{note}")
-    page = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>signalstack compare: "
-            f"{html.escape(', '.join(run.name for run in comparison.runs))}</title><style>{_STYLE}</style></head>"
-            f"<body><h1>signalstack compare</h1>\n{chr(10).join(sections)}\n</body></html>\n")
+        sections.append(
+            f'<h2>{html.escape(TITLES[name])}</h2>\n<table id="{name}"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table>{note}"
+        )
+    page = (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>signalstack compare: '
+        f"{html.escape(', '.join(run.name for run in comparison.runs))}</title><style>{_STYLE}</style></head>"
+        f"<body><h1>signalstack compare</h1>\n{chr(10).join(sections)}\n</body></html>\n"
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
     return path
 
 
-_STYLE = ("body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:.5em 0}"
-          "th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left;font-variant-numeric:tabular-nums}"
-          "th{background:#f2f2f2}h2{font-size:1.1em;margin-top:1.6em}")
+_STYLE = (
+    "body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:.5em 0}"
+    "th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left;font-variant-numeric:tabular-nums}"
+    "th{background:#f2f2f2}h2{font-size:1.1em;margin-top:1.6em}"
+)
 
 
 def _letter(index: int) -> str:

@@ -57,8 +57,14 @@ def import_ray(address: str) -> Any:
     return ray
 
 
-def run_all(function: Callable[[Shared, Item], Result], shared: Shared, items: Sequence[Item], *,
-            workers: int = 1, ray_address: str | None = None) -> Iterator[Result]:
+def run_all(
+    function: Callable[[Shared, Item], Result],
+    shared: Shared,
+    items: Sequence[Item],
+    *,
+    workers: int = 1,
+    ray_address: str | None = None,
+) -> Iterator[Result]:
     """`function(shared, item)` for every item, yielded as each finishes (completion order, not item order).
 
     `function` must be a module-level function (workers import it by name). With a Ray address,
@@ -76,10 +82,12 @@ def run_all(function: Callable[[Shared, Item], Result], shared: Shared, items: S
     return _in_processes(function, shared, items, workers)
 
 
-def _in_processes(function: Callable[[Shared, Item], Result], shared: Shared, items: Sequence[Item],
-                  workers: int) -> Iterator[Result]:
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=ignore_interrupts)
+def _in_processes(
+    function: Callable[[Shared, Item], Result], shared: Shared, items: Sequence[Item], workers: int
+) -> Iterator[Result]:
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=ignore_interrupts
+    )
     futures: list[Future[Result]] = [pool.submit(function, shared, item) for item in items]
     try:
         for future in as_completed(futures):
@@ -134,7 +142,7 @@ def _call_capturing(function: Callable[[Shared, Item], Result], shared: Shared, 
     logger.addHandler(handler)
     try:
         return _Outcome(value=function(shared, item), records=handler.records)
-    except Exception as exc:  # noqa: BLE001 - sent back and raised by the caller as itself
+    except Exception as exc:
         return _Outcome(error=exc, remote_traceback=traceback.format_exc(), records=handler.records)
     finally:
         logger.removeHandler(handler)
@@ -149,8 +157,14 @@ def _replay(records: list[dict[str, Any]]) -> None:
             logger.handle(record)
 
 
-def _on_ray(ray: Any, function: Callable[[Shared, Item], Result], shared: Shared, items: Sequence[Item],
-            workers: int, address: str) -> Iterator[Result]:
+def _on_ray(
+    ray: Any,
+    function: Callable[[Shared, Item], Result],
+    shared: Shared,
+    items: Sequence[Item],
+    workers: int,
+    address: str,
+) -> Iterator[Result]:
     started = not ray.is_initialized()
     if started:  # else: the caller's Ray session (ray.init done before): used as it is and left running
         options: dict[str, Any] = {"logging_level": logging.WARNING}
@@ -160,8 +174,12 @@ def _on_ray(ray: Any, function: Callable[[Shared, Item], Result], shared: Shared
                 options["num_cpus"] = workers
         ray.init(address=address, **options)
     try:
-        log.info("Ray %s: %d task(s), 1 CPU each, on a cluster of %s CPU(s)", address, len(items),
-                 ray.cluster_resources().get("CPU", "?"))
+        log.info(
+            "Ray %s: %d task(s), 1 CPU each, on a cluster of %s CPU(s)",
+            address,
+            len(items),
+            ray.cluster_resources().get("CPU", "?"),
+        )
         remote = ray.remote(num_cpus=1)(_call_capturing)
         shared_ref = ray.put(shared)
         pending = [remote.remote(function, shared_ref, item) for item in items]

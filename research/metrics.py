@@ -50,8 +50,10 @@ def prediction_frame(values: np.ndarray, times: pd.DatetimeIndex, labels: LabelS
     if labels.is_classification and values.shape[1] == 1 and len(labels.classes) == 2:
         values = np.column_stack([1.0 - values[:, 0], values[:, 0]])
     if values.shape[1] != len(labels.columns):
-        raise ValueError(f"predictions with {values.shape[1]} columns: expected {len(labels.columns)} "
-                         f"({', '.join(labels.columns)}) for {labels.kind} labels")
+        raise ValueError(
+            f"predictions with {values.shape[1]} columns: expected {len(labels.columns)} "
+            f"({', '.join(labels.columns)}) for {labels.kind} labels"
+        )
     return pd.DataFrame(values, index=times, columns=labels.columns)
 
 
@@ -63,11 +65,18 @@ def score(frame: pd.DataFrame, y: np.ndarray, labels: LabelSpec, bars: pd.DataFr
         forecast = frame[labels.columns[-1]]
         found = regression_metrics(frame[labels.columns].to_numpy(), y)
         quality = signal_quality(forecast, close, labels.horizon, threshold=0.0, probability=False)
-        return {"mae": found["mae"], "rmse": found["rmse"], "ic": float(quality["ic_pearson"]),
-                "rank_ic": float(quality["ic_spearman"])}
+        return {
+            "mae": found["mae"],
+            "rmse": found["rmse"],
+            "ic": float(quality["ic_pearson"]),
+            "rank_ic": float(quality["ic_spearman"]),
+        }
     quality = signal_quality(frame["up"], close, labels.horizon)
-    return {**class_scores(frame, y, labels), "ic": float(quality["ic_pearson"]),
-            "rank_ic": float(quality["ic_spearman"])}
+    return {
+        **class_scores(frame, y, labels),
+        "ic": float(quality["ic_pearson"]),
+        "rank_ic": float(quality["ic_spearman"]),
+    }
 
 
 def class_scores(frame: pd.DataFrame, y: np.ndarray, labels: LabelSpec) -> dict[str, float]:
@@ -76,13 +85,22 @@ def class_scores(frame: pd.DataFrame, y: np.ndarray, labels: LabelSpec) -> dict[
     probs = frame[labels.classes].to_numpy()
     found = classification_metrics(probs, y, labels.classes)
     up = labels.classes.index("up")
-    return {"accuracy": found["accuracy"], "balanced_accuracy": balanced_accuracy(probs.argmax(axis=1), y),
-            "roc_auc": found["roc_auc"], "log_loss": found["log_loss"],
-            "brier": float(np.mean((probs[:, up] - (y == up)) ** 2))}
+    return {
+        "accuracy": found["accuracy"],
+        "balanced_accuracy": balanced_accuracy(probs.argmax(axis=1), y),
+        "roc_auc": found["roc_auc"],
+        "log_loss": found["log_loss"],
+        "brier": float(np.mean((probs[:, up] - (y == up)) ** 2)),
+    }
 
 
-def score_outputs(outputs: Mapping[str, np.ndarray], targets: Mapping[str, LabelSpec], ys: Mapping[str, np.ndarray],
-                  times: pd.DatetimeIndex, bars: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float]]:
+def score_outputs(
+    outputs: Mapping[str, np.ndarray],
+    targets: Mapping[str, LabelSpec],
+    ys: Mapping[str, np.ndarray],
+    times: pd.DatetimeIndex,
+    bars: pd.DataFrame,
+) -> tuple[pd.DataFrame, dict[str, float]]:
     """Every head of a net scored on its own target: the first head's metrics under their plain names (it
     is the head that trades), each further head's prefixed by its name (`forecast.mae`); and the heads'
     predictions as one frame (the first head's `labels.columns`, then each further head's columns,
@@ -109,13 +127,14 @@ def balanced_accuracy(predicted: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean([np.mean(predicted[y == c] == c) for c in np.unique(y)]))
 
 
-def trade(frame: pd.DataFrame, bars: pd.DataFrame, labels: LabelSpec, options: Mapping[str, Any],
-          name: str = "predictions") -> dict[str, float]:
+def trade(
+    frame: pd.DataFrame, bars: pd.DataFrame, labels: LabelSpec, options: Mapping[str, Any], name: str = "predictions"
+) -> dict[str, float]:
     """`trading_scores` of SignalStrategy on `frame` over its own period of `bars`.
 
     Only the period's bars are fed: the first decision is on its first bar's close.
     """
-    period = bars.loc[frame.index[0]:frame.index[-1]]
+    period = bars.loc[frame.index[0] : frame.index[-1]]
     result = run_backtest(PrecomputedSource(frame, horizon=labels.horizon, name=name), period, **options)
     return trading_scores(result.stats, len(result.fills))
 
@@ -145,9 +164,12 @@ def aggregate(values: Sequence[float | None]) -> dict[str, float | int]:
     over the others. An undefined value is counted, never silently left out of n."""
     finite = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype="float64")
     defined = len(finite)
-    return {"mean": float(finite.mean()) if defined else math.nan,
-            "std": float(finite.std(ddof=1)) if defined > 1 else math.nan, "n": len(values),
-            "undefined": len(values) - defined}
+    return {
+        "mean": float(finite.mean()) if defined else math.nan,
+        "std": float(finite.std(ddof=1)) if defined > 1 else math.nan,
+        "n": len(values),
+        "undefined": len(values) - defined,
+    }
 
 
 def no_trade(rows: Sequence[Mapping[str, Any]]) -> int:
@@ -187,5 +209,9 @@ def versus_surrogates(real: float, values: Sequence[float | None], metric: str) 
     beaten = int(np.sum(sign * finite < sign * real))
     ties = int(np.sum(finite == real))
     p_value = (1 + n - beaten) / (n + 1)
-    return {**summary, "percentile": 100.0 * (beaten + 0.5 * ties) / n, "p_value": p_value,
-            "significant": bool(p_value <= SIGNIFICANCE)}
+    return {
+        **summary,
+        "percentile": 100.0 * (beaten + 0.5 * ties) / n,
+        "p_value": p_value,
+        "significant": bool(p_value <= SIGNIFICANCE),
+    }

@@ -73,8 +73,16 @@ FINAL = "final"
 """True on the one report made after training: the trial ran to its end (else the scheduler stopped it)."""
 
 
-def tune_on_ray(experiment: ExperimentFile, out: str | Path = OUT, *, ray_address: str, trials: int | None = None,
-                storage: str | None = None, study_name: str = "study", concurrent: int | None = None) -> TuneResult:
+def tune_on_ray(
+    experiment: ExperimentFile,
+    out: str | Path = OUT,
+    *,
+    ray_address: str,
+    trials: int | None = None,
+    storage: str | None = None,
+    study_name: str = "study",
+    concurrent: int | None = None,
+) -> TuneResult:
     """Run (or resume) the study on the Ray cluster at `ray_address` until it has `trials` finished trials.
 
     `ray_address` is read as `ray.init` reads it (`local` starts a Ray instance here and stops it after);
@@ -87,20 +95,28 @@ def tune_on_ray(experiment: ExperimentFile, out: str | Path = OUT, *, ray_addres
     out = Path(out)
     url = storage_url(storage, out)
     if ray_address.startswith("ray://") and (url.startswith(("sqlite:", "journal:"))):
-        raise TuneError(f"--ray-address {ray_address}: through Ray Client the Tune loop runs on the cluster's head "
-                        f"node, which cannot use this machine's {url}; expected --storage a database URL both reach "
-                        "(e.g. postgresql://HOST/DB)")
+        raise TuneError(
+            f"--ray-address {ray_address}: through Ray Client the Tune loop runs on the cluster's head "
+            f"node, which cannot use this machine's {url}; expected --storage a database URL both reach "
+            "(e.g. postgresql://HOST/DB)"
+        )
     if concurrent is not None and concurrent < 1:
         raise TuneError(f"concurrent {concurrent}: expected at least 1 trial at a time")
     out.mkdir(parents=True, exist_ok=True)
     trials_log = study_tracker(experiment, study_name, url)  # MLflow, when the experiment asks for it
     study_storage = optuna.storages.get_storage(open_storage(url))
-    study = optuna.create_study(storage=study_storage, study_name=study_name, direction="minimize",
-                                load_if_exists=True)
+    study = optuna.create_study(storage=study_storage, study_name=study_name, direction="minimize", load_if_exists=True)
     done = finished(study)
     remaining = max(0, total - done)
-    log.info("study %r in %s: %d trial(s) finished, %d to run on Ray at %s (total %d)", study_name, url, done,
-             remaining, ray_address, total)
+    log.info(
+        "study %r in %s: %d trial(s) finished, %d to run on Ray at %s (total %d)",
+        study_name,
+        url,
+        done,
+        remaining,
+        ray_address,
+        total,
+    )
     if remaining:
         seed = sampler_seed(search.seed, len(study.trials))
         bars, _ = layout.load(experiment)
@@ -139,8 +155,18 @@ def _connected(ray: Any, address: str) -> Iterator[Any]:
             ray.shutdown()
 
 
-def _fit(tune: Any, experiment: ExperimentFile, bars: pd.DataFrame, search: Search, trials: int, at_once: int,
-         storage: optuna.storages.BaseStorage, study_name: str, seed: int, out: Path) -> None:
+def _fit(
+    tune: Any,
+    experiment: ExperimentFile,
+    bars: pd.DataFrame,
+    search: Search,
+    trials: int,
+    at_once: int,
+    storage: optuna.storages.BaseStorage,
+    study_name: str,
+    seed: int,
+    out: Path,
+) -> None:
     """`trials` more trials of the study, `at_once` at a time, on the Ray session this process holds."""
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
@@ -149,20 +175,34 @@ def _fit(tune: Any, experiment: ExperimentFile, bars: pd.DataFrame, search: Sear
     if search.pruner == "none":
         scheduler = FIFOScheduler()
     else:  # rungs at steps 1, 2, 4, ... below `last`; a trial in the worse half at a rung stops
-        scheduler = ASHAScheduler(time_attr=STEP, metric=LOSS, mode="min", max_t=last, grace_period=1,
-                                  reduction_factor=2)
-    searcher = _study_search(space={name: distribution(p) for name, p in search.params.items()}, metric=LOSS,
-                             mode="min", sampler=optuna.samplers.TPESampler(seed=seed), storage=storage,
-                             study_name=study_name)
+        scheduler = ASHAScheduler(
+            time_attr=STEP, metric=LOSS, mode="min", max_t=last, grace_period=1, reduction_factor=2
+        )
+    searcher = _study_search(
+        space={name: distribution(p) for name, p in search.params.items()},
+        metric=LOSS,
+        mode="min",
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        storage=storage,
+        study_name=study_name,
+    )
     trainable = tune.with_parameters(_trial, experiment=experiment, bars=bars, folds=search.folds, stride=stride)
-    tuner = tune.Tuner(tune.with_resources(trainable, {"cpu": 1}),
-                       tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=trials,
-                                                   max_concurrent_trials=at_once,
-                                                   reuse_actors=True),  # a worker that imported torch runs the next
-                       run_config=tune.RunConfig(name=f"{study_name}_{time.strftime('%Y-%m-%d_%H-%M-%S')}",
-                                                 storage_path=str((out / "ray").resolve()), verbose=0))
-    log.info("Ray Tune: %d trial(s), %d at a time, 1 CPU each; scheduler %s", trials, at_once,
-             type(scheduler).__name__)
+    tuner = tune.Tuner(
+        tune.with_resources(trainable, {"cpu": 1}),
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            scheduler=scheduler,
+            num_samples=trials,
+            max_concurrent_trials=at_once,
+            reuse_actors=True,
+        ),  # a worker that imported torch runs the next
+        run_config=tune.RunConfig(
+            name=f"{study_name}_{time.strftime('%Y-%m-%d_%H-%M-%S')}",
+            storage_path=str((out / "ray").resolve()),
+            verbose=0,
+        ),
+    )
+    log.info("Ray Tune: %d trial(s), %d at a time, 1 CPU each; scheduler %s", trials, at_once, type(scheduler).__name__)
     for result in tuner.fit():
         if result.error is not None:  # the trial is FAIL in the study; the error's last line says why
             lines = str(result.error).strip().splitlines() or [type(result.error).__name__]
@@ -184,8 +224,7 @@ def _study_search(**options: Any) -> Any:
             if not result.get(FINAL):
                 self._ot_trials[trial_id].report(result[LOSS], int(result[STEP]))
 
-        def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None,
-                              error: bool = False) -> None:
+        def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
             trial = self._ot_trials[trial_id]
             ran_to_end = bool(result and result.get(FINAL)) and not error
             if ran_to_end:
@@ -213,8 +252,16 @@ def _trial(config: dict[str, Any], experiment: ExperimentFile, bars: pd.DataFram
         tune.report({LOSS: sum(bests.values()) / len(bests), STEP: step, "val_loss": loss, FINAL: False})
 
     with one_thread():
-        value, rows = validation_loss(apply_params(experiment, config), bars, folds=folds, on_epoch=report,
-                                      epochs_per_fold=stride)
+        value, rows = validation_loss(
+            apply_params(experiment, config), bars, folds=folds, on_epoch=report, epochs_per_fold=stride
+        )
     fold_losses = [round(r["val_loss"], 6) for r in rows]
-    tune.report({LOSS: value, STEP: folds * stride + 1, FINAL: True, "fold_losses": fold_losses,
-                 "best_epochs": [r["best_epoch"] for r in rows]})
+    tune.report(
+        {
+            LOSS: value,
+            STEP: folds * stride + 1,
+            FINAL: True,
+            "fold_losses": fold_losses,
+            "best_epochs": [r["best_epoch"] for r in rows],
+        }
+    )

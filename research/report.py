@@ -76,8 +76,15 @@ class Curve:
     fills: pd.DataFrame | None = None
 
     @classmethod
-    def of(cls, name: str, kind: str, equity: pd.Series, stats: pd.Series, trades: pd.DataFrame | None = None,
-           fills: pd.DataFrame | None = None) -> Curve:
+    def of(
+        cls,
+        name: str,
+        kind: str,
+        equity: pd.Series,
+        stats: pd.Series,
+        trades: pd.DataFrame | None = None,
+        fills: pd.DataFrame | None = None,
+    ) -> Curve:
         """A curve from a backtest's equity and `performance` stats (a benchmark has no trades nor fills)."""
         found = {key: float(stats.get(key, math.nan)) for key in CURVE_STATS}
         found["fills"] = float(len(fills)) if fills is not None else math.nan
@@ -127,6 +134,7 @@ def write_report(layout: Reporter, results: Results, folder: Path) -> str:
 
 # ------------------------------------------------------------------------------------- what layouts use
 
+
 def stitched_runs(results: Results) -> dict[str, tuple[str, pd.DataFrame]]:
     """The stitched predictions to backtest, {curve name: (kind, rows)}: each seed's own ("seed 0", ...); the
     seeds' mean when the experiment asks for an ensemble ("ensemble of 3 seeds"); the fitted baseline with the
@@ -152,8 +160,10 @@ def unfitted_note(results: Results) -> tuple[str, ...]:
     if fitted is not None and best_baseline(results.metrics, BEST_BY, among=set(fitted["baseline"])):
         return ()
     names = ", ".join(results.experiment.baselines) or "none"
-    note = (f"no fitted baseline's predictions could be traded here (baselines: {names}; a fitted baseline needs a "
-            f"finite mean {BEST_BY}): only buy & hold is drawn beside the model")
+    note = (
+        f"no fitted baseline's predictions could be traded here (baselines: {names}; a fitted baseline needs a "
+        f"finite mean {BEST_BY}): only buy & hold is drawn beside the model"
+    )
     return (note,)
 
 
@@ -177,8 +187,7 @@ def write_curves(curves: Sequence[Curve], folder: Path) -> None:
     (folder / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
     for name in ("trades", "fills"):
         frames = [getattr(c, name).assign(curve=c.name) for c in curves if getattr(c, name) is not None]
-        (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()).to_csv(folder / f"{name}.csv",
-                                                                                   index=False)
+        (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()).to_csv(folder / f"{name}.csv", index=False)
 
 
 def curves_text(curves: Sequence[Curve]) -> str:
@@ -186,8 +195,10 @@ def curves_text(curves: Sequence[Curve]) -> str:
     keys = ("total_return", "sharpe", "max_drawdown", "trades", "fills")
     width = max(len(c.name) for c in curves) + 2
     lines = [f"{'':<{width}}" + "".join(f"{key:>14}" for key in keys)]
-    lines += [f"{c.name:<{width}}" + "".join(f"{_number(c.stats[key], _FORMATS.get(key, '{:.4f}')):>14}"
-                                             for key in keys) for c in curves]
+    lines += [
+        f"{c.name:<{width}}" + "".join(f"{_number(c.stats[key], _FORMATS.get(key, '{:.4f}')):>14}" for key in keys)
+        for c in curves
+    ]
     return "\n".join(lines)
 
 
@@ -202,11 +213,17 @@ def ic_statistics(values: Sequence[float]) -> dict[str, float]:
     found = aggregate(values)
     finite = [v for v in values if v is not None and math.isfinite(v)]
     std = found["std"]
-    return {"ic": found["mean"], "std": std, "icir": found["mean"] / std if std and math.isfinite(std) else math.nan,
-            "n": float(len(values)), "undefined": float(len(values) - len(finite))}
+    return {
+        "ic": found["mean"],
+        "std": std,
+        "icir": found["mean"] / std if std and math.isfinite(std) else math.nan,
+        "n": float(len(values)),
+        "undefined": float(len(values) - len(finite)),
+    }
 
 
 # ------------------------------------------------------------------------------------------ the numbers
+
 
 @dataclass(frozen=True)
 class Paired:
@@ -237,8 +254,11 @@ def paired_test(metrics: Mapping[str, Any], metric: str) -> Paired | None:
     for row in metrics["folds"]:
         if _finite(row.get(metric)):
             model.setdefault(row["fold"], []).append(row[metric])
-    baseline = {row["fold"]: row[metric] for row in metrics["baseline_folds"]
-                if row["model"] == best and _finite(row.get(metric))}
+    baseline = {
+        row["fold"]: row[metric]
+        for row in metrics["baseline_folds"]
+        if row["model"] == best and _finite(row.get(metric))
+    }
     folds = sorted(set(model) & set(baseline))
     differences = np.asarray([np.mean(model[k]) - baseline[k] for k in folds], dtype="float64")
     n = len(folds)
@@ -247,8 +267,14 @@ def paired_test(metrics: Mapping[str, Any], metric: str) -> Paired | None:
         test = wilcoxon(differences, alternative="two-sided")
         statistic, p_value = float(test.statistic), float(test.pvalue)
     differ = int(np.count_nonzero(differences))
-    return Paired(best, n, float(differences.mean()) if n else math.nan, statistic, p_value,
-                  2.0 / 2.0 ** differ if differ else math.nan)
+    return Paired(
+        best,
+        n,
+        float(differences.mean()) if n else math.nan,
+        statistic,
+        p_value,
+        2.0 / 2.0**differ if differ else math.nan,
+    )
 
 
 def predictor_rows(metrics: Mapping[str, Any], predictor: str) -> list[Mapping[str, Any]]:
@@ -264,8 +290,12 @@ def summarised(rows: Sequence[Mapping[str, Any]], metric: str) -> dict[str, floa
     traded."""
     values = [row.get(metric) for row in rows]
     found = aggregate(values)
-    summary = {"mean": found["mean"], "std": found["std"], "n": float(len(rows)),
-               "undefined": float(sum(not _finite(v) for v in values))}
+    summary = {
+        "mean": found["mean"],
+        "std": found["std"],
+        "n": float(len(rows)),
+        "undefined": float(sum(not _finite(v) for v in values)),
+    }
     if metric in TRADING_METRICS:
         summary["no_trade"] = float(sum(_no_trade(row) for row in rows))
     return summary
@@ -322,26 +352,33 @@ def page(results: Results, section: LayoutReport) -> str:
     ]
     title = f"Research run {run['id']}"
     nav = " ".join(f'<a href="#{key}">{html.escape(name)}</a>' for key, name, _ in parts)
-    body = "\n".join(f'<section id="{key}">\n<h2>{html.escape(name)}</h2>\n{content}\n</section>'
-                     for key, name, content in parts)
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
-            f"<h1>{html.escape(title)}</h1>\n<p class=\"meta\">{html.escape(_what(metrics))}</p>\n"
-            f"<nav>{nav}</nav>\n{body}\n</body>\n</html>\n")
+    body = "\n".join(
+        f'<section id="{key}">\n<h2>{html.escape(name)}</h2>\n{content}\n</section>' for key, name, content in parts
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
+        f'<h1>{html.escape(title)}</h1>\n<p class="meta">{html.escape(_what(metrics))}</p>\n'
+        f"<nav>{nav}</nav>\n{body}\n</body>\n</html>\n"
+    )
 
 
 def _what(metrics: Mapping[str, Any]) -> str:
     run, folds = metrics["run"], metrics["folds"]
     period = f"out of sample {folds[0]['test'][0][:10]} .. {folds[-1]['test'][1][:10]}" if folds else ""
-    return (f"{run['model']} on {run['data']} ({run['layout']}), {run['folds']} walk-forward folds x {run['seeds']} "
-            f"seed(s), embargo {run['embargo']}, {run['surrogates']} {run['surrogate_kind']} surrogate series; "
-            f"{period}; signalstack {run['version']}, digest {run['digest']}")
+    return (
+        f"{run['model']} on {run['data']} ({run['layout']}), {run['folds']} walk-forward folds x {run['seeds']} "
+        f"seed(s), embargo {run['embargo']}, {run['surrogates']} {run['surrogate_kind']} surrogate series; "
+        f"{period}; signalstack {run['version']}, digest {run['digest']}"
+    )
 
 
 def _verdict(metrics: Mapping[str, Any]) -> str:
-    return (f'<p class="verdict">{html.escape(". ".join(verdicts(metrics)))}.</p>\n'
-            '<p class="note">Every number on this page is measured on test periods only; baselines are fitted per '
-            "fold on its training rows only.</p>")
+    return (
+        f'<p class="verdict">{html.escape(". ".join(verdicts(metrics)))}.</p>\n'
+        '<p class="note">Every number on this page is measured on test periods only; baselines are fitted per '
+        "fold on its training rows only.</p>"
+    )
 
 
 def _against_baselines(metrics: Mapping[str, Any]) -> str:
@@ -354,18 +391,31 @@ def _against_baselines(metrics: Mapping[str, Any]) -> str:
             if not fold_rows or metric not in fold_rows[0]:
                 continue
             s = summarised(fold_rows, metric)
-            rows.append([predictor, _number(s["mean"]), _number(s["std"]), _count(s["n"]), _count(s["undefined"]),
-                         *([_count(s["no_trade"])] if "no_trade" in s else [])])
+            rows.append(
+                [
+                    predictor,
+                    _number(s["mean"]),
+                    _number(s["std"]),
+                    _count(s["n"]),
+                    _count(s["undefined"]),
+                    *([_count(s["no_trade"])] if "no_trade" in s else []),
+                ]
+            )
         header = ["", "mean", "std", "n", "undefined", *(["no trade"] if metric in TRADING_METRICS else [])]
         better = "lower" if metric in LOWER_IS_BETTER else "higher"
-        blocks.append(f'<div><h3>{html.escape(metric)} <small>({better} is better)</small></h3>\n'
-                      + _table(header, rows, f"metric-{metric}") + _paired_text(paired_test(metrics, metric))
-                      + "</div>")
-    return ('<p class="note">mean and std (ddof 1) over every fold x seed of the model and every fold of a baseline; '
-            "n counts them all; undefined: values that do not exist (an IC of constant predictions, an AUC on one "
-            "class), left out of the mean; no trade: backtests that never filled an order. The paired test: the "
-            "model's value of each fold (the mean over its seeds) against the best baseline's (by mean), Wilcoxon "
-            "signed-rank, two-sided.</p>\n" + '<div class="grid">' + "\n".join(blocks) + "</div>")
+        blocks.append(
+            f"<div><h3>{html.escape(metric)} <small>({better} is better)</small></h3>\n"
+            + _table(header, rows, f"metric-{metric}")
+            + _paired_text(paired_test(metrics, metric))
+            + "</div>"
+        )
+    return (
+        '<p class="note">mean and std (ddof 1) over every fold x seed of the model and every fold of a baseline; '
+        "n counts them all; undefined: values that do not exist (an IC of constant predictions, an AUC on one "
+        "class), left out of the mean; no trade: backtests that never filled an order. The paired test: the "
+        "model's value of each fold (the mean over its seeds) against the best baseline's (by mean), Wilcoxon "
+        "signed-rank, two-sided.</p>\n" + '<div class="grid">' + "\n".join(blocks) + "</div>"
+    )
 
 
 def _paired_text(test: Paired | None) -> str:
@@ -374,31 +424,56 @@ def _paired_text(test: Paired | None) -> str:
     if not math.isfinite(test.p_value):
         result = "no test: the model and the baseline are equal in every fold" if test.n else "no fold to pair"
     else:
-        result = (f"W = {test.statistic:.1f}, p = {test.p_value:.3f} (the smallest p these folds can give: "
-                  f"{test.smallest_p:.3f})")
-    return (f'<p class="note">against {html.escape(test.baseline)}: '
-            f"mean difference {_number(test.difference)} over n = {test.n} folds; Wilcoxon signed-rank {result}</p>")
+        result = (
+            f"W = {test.statistic:.1f}, p = {test.p_value:.3f} (the smallest p these folds can give: "
+            f"{test.smallest_p:.3f})"
+        )
+    return (
+        f'<p class="note">against {html.escape(test.baseline)}: '
+        f"mean difference {_number(test.difference)} over n = {test.n} folds; Wilcoxon signed-rank {result}</p>"
+    )
 
 
 def _surrogates(metrics: Mapping[str, Any]) -> str:
     surrogates, runs, run = metrics["surrogates"], metrics["surrogate_runs"], metrics["run"]
     if not surrogates:
-        return ('<p>No surrogates ran (surrogates.n: 0): whether this skill is more than chance is untested; p <= '
-                "0.05 needs at least 19 surrogate series.</p>")
-    panels = [(f"{name}: percentile {_number(s['percentile'], '{:.0f}')}, p = {_number(s['p_value'], '{:.3f}')}",
-               [r[name] for r in runs], _mean(metrics["model"].get(name)))
-              for name in HEADLINE if (s := surrogates.get(name)) is not None]
+        return (
+            "<p>No surrogates ran (surrogates.n: 0): whether this skill is more than chance is untested; p <= "
+            "0.05 needs at least 19 surrogate series.</p>"
+        )
+    panels = [
+        (
+            f"{name}: percentile {_number(s['percentile'], '{:.0f}')}, p = {_number(s['p_value'], '{:.3f}')}",
+            [r[name] for r in runs],
+            _mean(metrics["model"].get(name)),
+        )
+        for name in HEADLINE
+        if (s := surrogates.get(name)) is not None
+    ]
     figure = _image(charts.histograms(panels), "; ".join(title for title, _, _ in panels)) if panels else ""
-    rows = [[name, _number(_mean(metrics["model"][name])), _number(s["mean"]), _number(s["std"]), _count(s["n"]),
-             _number(s["percentile"], "{:.0f}"), _number(s["p_value"], "{:.3f}"), "yes" if s["significant"] else "no"]
-            for name, s in surrogates.items()]
-    return (f'<p class="note">Each of {len(runs)} {html.escape(run["surrogate_kind"])} surrogate series ran through '
-            "the same folds and seeds; a surrogate run's value is its mean over them. Percentile: the share of "
-            "surrogate runs the model beats (ties half); p = (1 + runs at least as good) / (n + 1). The histograms "
-            "show each headline metric's surrogate runs, the red line the model's value.</p>\n"
-            f"{figure}\n"
-            + _table(["metric", "model", "surrogate mean", "std", "n", "percentile", "p", "p <= 0.05"], rows,
-                     "surrogates-table"))
+    rows = [
+        [
+            name,
+            _number(_mean(metrics["model"][name])),
+            _number(s["mean"]),
+            _number(s["std"]),
+            _count(s["n"]),
+            _number(s["percentile"], "{:.0f}"),
+            _number(s["p_value"], "{:.3f}"),
+            "yes" if s["significant"] else "no",
+        ]
+        for name, s in surrogates.items()
+    ]
+    return (
+        f'<p class="note">Each of {len(runs)} {html.escape(run["surrogate_kind"])} surrogate series ran through '
+        "the same folds and seeds; a surrogate run's value is its mean over them. Percentile: the share of "
+        "surrogate runs the model beats (ties half); p = (1 + runs at least as good) / (n + 1). The histograms "
+        "show each headline metric's surrogate runs, the red line the model's value.</p>\n"
+        f"{figure}\n"
+        + _table(
+            ["metric", "model", "surrogate mean", "std", "n", "percentile", "p", "p <= 0.05"], rows, "surrogates-table"
+        )
+    )
 
 
 def _backtests(section: LayoutReport) -> str:
@@ -407,40 +482,61 @@ def _backtests(section: LayoutReport) -> str:
     keys = (*CURVE_STATS, "fills")
     rows = [[c.name, *(_number(c.stats[key], _FORMATS.get(key, "{:.4f}")) for key in keys)] for c in curves]
     notes = "".join(f'<p class="note">{html.escape(note)}</p>' for note in section.notes)
-    return (f'<p class="note">{html.escape(section.description)}</p>\n{_image(chart, section.title)}\n'
-            + _table(["curve", *keys], rows, "curves") + notes)
+    return (
+        f'<p class="note">{html.escape(section.description)}</p>\n{_image(chart, section.title)}\n'
+        + _table(["curve", *keys], rows, "curves")
+        + notes
+    )
 
 
 def _calibration(results: Results) -> str:
     labels = results.experiment.labels.spec
     predictions = results.predictions
     if not {"up", "label"} <= set(predictions.columns):
-        return ('<p class="note">No calibration: predictions.csv holds no p_up beside a class label (a forecast, or '
-                "a ranking score, is not a probability).</p>")
+        return (
+            '<p class="note">No calibration: predictions.csv holds no p_up beside a class label (a forecast, or '
+            "a ranking score, is not a probability).</p>"
+        )
     up = labels.classes.index("up")
     tables = {f"seed {seed}": calibration(rows, up) for seed, rows in predictions.groupby("seed", sort=True)}
     title = f"p_up against the share of labels up ({labels.kind}, horizon {labels.horizon})"
-    rows = [[f"{t.low:.1f} .. {t.high:.1f}",
-             *(cell for table in tables.values() for cell in (_count(table["count"].iloc[i]),
-                                                              _number(table["predicted"].iloc[i], "{:.3f}"),
-                                                              _number(table["observed"].iloc[i], "{:.3f}")))]
-            for i, t in enumerate(next(iter(tables.values())).itertuples())
-            if any(table["count"].iloc[i] for table in tables.values())]
+    rows = [
+        [
+            f"{t.low:.1f} .. {t.high:.1f}",
+            *(
+                cell
+                for table in tables.values()
+                for cell in (
+                    _count(table["count"].iloc[i]),
+                    _number(table["predicted"].iloc[i], "{:.3f}"),
+                    _number(table["observed"].iloc[i], "{:.3f}"),
+                )
+            ),
+        ]
+        for i, t in enumerate(next(iter(tables.values())).itertuples())
+        if any(table["count"].iloc[i] for table in tables.values())
+    ]
     header = ["p_up", *(f"{name} {what}" for name in tables for what in ("n", "mean p_up", "share up"))]
-    return ('<p class="note">Each seed\'s stitched out-of-sample p_up, in ten equal buckets, against the share of '
-            "those samples whose label is up: a calibrated model lies on the diagonal (the table leaves out the "
-            "buckets no seed predicted in).</p>\n"
-            f"{_image(charts.calibration_chart(tables, title), title)}\n"
-            + f'<div class="scroll">{_table(header, rows, "calibration-table")}</div>')
+    return (
+        '<p class="note">Each seed\'s stitched out-of-sample p_up, in ten equal buckets, against the share of '
+        "those samples whose label is up: a calibrated model lies on the diagonal (the table leaves out the "
+        "buckets no seed predicted in).</p>\n"
+        f"{_image(charts.calibration_chart(tables, title), title)}\n"
+        + f'<div class="scroll">{_table(header, rows, "calibration-table")}</div>'
+    )
 
 
 def _ic(section: LayoutReport) -> str:
     ic = section.ic
-    rows = [[str(seed), _number(s["ic"]), _number(s["std"]), _number(s["icir"]), _count(s["n"]),
-             _count(s["undefined"])] for seed, s in ic.summary.iterrows()]
-    return (f'<p class="note">{html.escape(ic.definition)}</p>\n'
-            f"{_image(charts.ic_chart(ic.values, 'IC over time', 'IC'), 'IC over time')}\n"
-            + _table(["", "mean IC", "std", "ICIR", "n", "undefined"], rows, "ic-table"))
+    rows = [
+        [str(seed), _number(s["ic"]), _number(s["std"]), _number(s["icir"]), _count(s["n"]), _count(s["undefined"])]
+        for seed, s in ic.summary.iterrows()
+    ]
+    return (
+        f'<p class="note">{html.escape(ic.definition)}</p>\n'
+        f"{_image(charts.ic_chart(ic.values, 'IC over time', 'IC'), 'IC over time')}\n"
+        + _table(["", "mean IC", "std", "ICIR", "n", "undefined"], rows, "ic-table")
+    )
 
 
 def _per_seed(metrics: Mapping[str, Any]) -> str:
@@ -448,25 +544,45 @@ def _per_seed(metrics: Mapping[str, Any]) -> str:
     by_seed: dict[Any, list[Mapping[str, Any]]] = {}
     for row in metrics["folds"]:
         by_seed.setdefault(row["seed"], []).append(row)
-    rows = [[f"seed {seed}", _count(len(rows)), *(_number(summarised(rows, m)["mean"]) for m in names)]
-            for seed, rows in sorted(by_seed.items())]
-    return ('<p class="note">Each seed\'s mean over the folds (n: folds) of the per-fold metrics; the spread across '
-            "seeds is what retraining alone changes.</p>\n"
-            f'<div class="scroll">{_table(["seed", "n", *names], rows, "seeds-table")}</div>')
+    rows = [
+        [f"seed {seed}", _count(len(rows)), *(_number(summarised(rows, m)["mean"]) for m in names)]
+        for seed, rows in sorted(by_seed.items())
+    ]
+    return (
+        '<p class="note">Each seed\'s mean over the folds (n: folds) of the per-fold metrics; the spread across '
+        "seeds is what retraining alone changes.</p>\n"
+        f'<div class="scroll">{_table(["seed", "n", *names], rows, "seeds-table")}</div>'
+    )
 
 
 def _per_fold(metrics: Mapping[str, Any]) -> str:
     names = list(metrics["model"])
     extra = [key for key in ("fills", "best_epoch") if any(key in row for row in metrics["folds"])]
-    rows = [[_count(row["fold"]), _count(row["seed"]), f"{row['test'][0][:10]} .. {row['test'][1][:10]}",
-             *(_number(row.get(m)) for m in names), *(_count(row.get(k)) for k in extra)] for row in metrics["folds"]]
-    baseline_rows = [[_count(row["fold"]), row["model"], *(_number(row[m]) if m in row else "" for m in names)]
-                     for row in metrics["baseline_folds"]]
-    text = ('<h3>Model</h3>\n<div class="scroll">'
-            + _table(["fold", "seed", "test", *names, *extra], rows, "folds-table") + "</div>")
+    rows = [
+        [
+            _count(row["fold"]),
+            _count(row["seed"]),
+            f"{row['test'][0][:10]} .. {row['test'][1][:10]}",
+            *(_number(row.get(m)) for m in names),
+            *(_count(row.get(k)) for k in extra),
+        ]
+        for row in metrics["folds"]
+    ]
+    baseline_rows = [
+        [_count(row["fold"]), row["model"], *(_number(row[m]) if m in row else "" for m in names)]
+        for row in metrics["baseline_folds"]
+    ]
+    text = (
+        '<h3>Model</h3>\n<div class="scroll">'
+        + _table(["fold", "seed", "test", *names, *extra], rows, "folds-table")
+        + "</div>"
+    )
     if baseline_rows:
-        text += ('\n<h3>Baselines</h3>\n<div class="scroll">'
-                 + _table(["fold", "baseline", *names], baseline_rows, "baseline-folds-table") + "</div>")
+        text += (
+            '\n<h3>Baselines</h3>\n<div class="scroll">'
+            + _table(["fold", "baseline", *names], baseline_rows, "baseline-folds-table")
+            + "</div>"
+        )
     return text
 
 

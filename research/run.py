@@ -93,14 +93,23 @@ def make_tasks(experiment: ExperimentFile, folds: int) -> list[Task]:
     tasks = [Task("model", k, seed) for k in range(folds) for seed in seeds]
     if experiment.baselines:
         tasks += [Task("baselines", k) for k in range(folds)]
-    tasks += [Task("model", k, seed, number) for number in range(experiment.surrogates.n)
-              for k in range(folds) for seed in seeds]
+    tasks += [
+        Task("model", k, seed, number)
+        for number in range(experiment.surrogates.n)
+        for k in range(folds)
+        for seed in seeds
+    ]
     return tasks
 
 
-def run_experiment(experiment: ExperimentFile, out: str | Path = defaults.OUT, *,
-                   workers: int = defaults.WORKERS, ray_address: str | None = None,
-                   progress: bool = False) -> RunResult:
+def run_experiment(
+    experiment: ExperimentFile,
+    out: str | Path = defaults.OUT,
+    *,
+    workers: int = defaults.WORKERS,
+    ray_address: str | None = None,
+    progress: bool = False,
+) -> RunResult:
     """Run every task of `experiment` and write the run's folder under `out`; see the module's docstring.
 
     With workers > 1 the tasks run in spawned processes, which import the caller's main module: a
@@ -125,16 +134,31 @@ def run_experiment(experiment: ExperimentFile, out: str | Path = defaults.OUT, *
     path = _new_folder(Path(out), digest)
     (path / "experiment.yaml").write_text(experiment.to_yaml())
     tasks = make_tasks(experiment, len(plan.folds))
-    status = {"status": "running", "run": path.name, "version": __version__, "digest": digest,
-              "experiment_digest": experiment.digest, "data_digest": data, "tasks": len(tasks), "finished": 0,
-              "resumes": 0}
+    status = {
+        "status": "running",
+        "run": path.name,
+        "version": __version__,
+        "digest": digest,
+        "experiment_digest": experiment.digest,
+        "data_digest": data,
+        "tasks": len(tasks),
+        "finished": 0,
+        "resumes": 0,
+    }
     write_status(path, status)
-    return _carry_out(_Run(experiment, layout, bars, fundamentals, plan, path, tasks, status, tracker), {}, workers,
-                      ray_address, progress, began)
+    return _carry_out(
+        _Run(experiment, layout, bars, fundamentals, plan, path, tasks, status, tracker),
+        {},
+        workers,
+        ray_address,
+        progress,
+        began,
+    )
 
 
-def resume_run(folder: str | Path, *, workers: int = defaults.WORKERS, ray_address: str | None = None,
-               progress: bool = False) -> RunResult:
+def resume_run(
+    folder: str | Path, *, workers: int = defaults.WORKERS, ray_address: str | None = None, progress: bool = False
+) -> RunResult:
     """Continue the interrupted (or killed) run in `folder`: its experiment.yaml, its finished tasks kept, the rest
     run as `run_experiment` runs them; the metrics equal those of the run had it never stopped.
 
@@ -158,8 +182,14 @@ def resume_run(folder: str | Path, *, workers: int = defaults.WORKERS, ray_addre
     status = {key: value for key, value in status.items() if key not in INTERRUPTED_KEYS}
     status.update(status="running", finished=len(done), resumes=status["resumes"] + 1)
     write_status(path, status)
-    return _carry_out(_Run(experiment, layout, bars, fundamentals, plan, path, tasks, status, tracker), done,
-                      workers, ray_address, progress, began)
+    return _carry_out(
+        _Run(experiment, layout, bars, fundamentals, plan, path, tasks, status, tracker),
+        done,
+        workers,
+        ray_address,
+        progress,
+        began,
+    )
 
 
 def run_digest(experiment_digest: str, data: dict[str, str]) -> str:
@@ -185,21 +215,32 @@ class _Run:
     """Where the finished run is also logged (MLflow), when its experiment asks for it."""
 
 
-def _carry_out(run: _Run, done: dict[Task, TaskResult], workers: int, ray_address: str | None, progress: bool,
-               began: float) -> RunResult:
+def _carry_out(
+    run: _Run, done: dict[Task, TaskResult], workers: int, ray_address: str | None, progress: bool, began: float
+) -> RunResult:
     """The tasks not in `done`, each kept as it finishes, then the run's metrics and files; on SIGINT or SIGTERM the
     folder marked interrupted and `Interrupted` raised."""
     experiment, path, tasks = run.experiment, run.path, run.tasks
     with _logging_to(path / "run.log"), interruptible() as received:
         try:
             read = run.layout.describe(experiment, run.bars, run.plan)
-            log.info("run %s: %s on %s (%s, %d samples), %d folds x %d seeds, %d surrogates: %d tasks on %s%s",
-                     path.name, experiment.model.name, read["data"], run.layout.name, run.plan.samples,
-                     len(run.plan.folds), experiment.seeds, experiment.surrogates.n, len(tasks),
-                     f"Ray at {ray_address}" if ray_address else f"{workers} worker(s)",
-                     f"; resumed with {len(done)} finished" if run.status["resumes"] else "")
-            context = Context(experiment, run.layout, run.bars, path / "models", run.fundamentals,
-                              run.status["data_digest"])
+            log.info(
+                "run %s: %s on %s (%s, %d samples), %d folds x %d seeds, %d surrogates: %d tasks on %s%s",
+                path.name,
+                experiment.model.name,
+                read["data"],
+                run.layout.name,
+                run.plan.samples,
+                len(run.plan.folds),
+                experiment.seeds,
+                experiment.surrogates.n,
+                len(tasks),
+                f"Ray at {ray_address}" if ray_address else f"{workers} worker(s)",
+                f"; resumed with {len(done)} finished" if run.status["resumes"] else "",
+            )
+            context = Context(
+                experiment, run.layout, run.bars, path / "models", run.fundamentals, run.status["data_digest"]
+            )
             with _progress(tasks, done, enabled=progress) as shown:
                 for result in execute(context, [t for t in tasks if t not in done], workers, ray_address):
                     keep(path, result)
@@ -210,16 +251,28 @@ def _carry_out(run: _Run, done: dict[Task, TaskResult], workers: int, ray_addres
         except KeyboardInterrupt:
             with signals_ignored():
                 left = [t.name for t in tasks if t not in done]
-                write_status(path, {**run.status, "status": "interrupted", "finished": len(done),
-                                    "signal": received.name, "left": left,
-                                    "resume": f"signalstack run --resume {path}"})
-                log.info("run %s interrupted by %s after %d of %d tasks", path.name, received.name, len(done),
-                         len(tasks))
-            raise Interrupted(f"run {path.name} interrupted by {received.name} after {len(done)} of {len(tasks)} "
-                              f"tasks, which are kept; continue it with: signalstack run --resume {path}") from None
+                write_status(
+                    path,
+                    {
+                        **run.status,
+                        "status": "interrupted",
+                        "finished": len(done),
+                        "signal": received.name,
+                        "left": left,
+                        "resume": f"signalstack run --resume {path}",
+                    },
+                )
+                log.info(
+                    "run %s interrupted by %s after %d of %d tasks", path.name, received.name, len(done), len(tasks)
+                )
+            raise Interrupted(
+                f"run {path.name} interrupted by {received.name} after {len(done)} of {len(tasks)} "
+                f"tasks, which are kept; continue it with: signalstack run --resume {path}"
+            ) from None
         except Exception as exc:
-            write_status(path, {**run.status, "status": "failed", "finished": len(done),
-                                "error": f"{type(exc).__name__}: {exc}"})
+            write_status(
+                path, {**run.status, "status": "failed", "finished": len(done), "error": f"{type(exc).__name__}: {exc}"}
+            )
             raise
         write_status(path, {**run.status, "status": "complete", "finished": len(tasks)})
         forget(path)
@@ -229,23 +282,38 @@ def _carry_out(run: _Run, done: dict[Task, TaskResult], workers: int, ray_addres
     return RunResult(path, metrics)
 
 
-def _write_results(run: _Run, results: list[TaskResult], read: dict[str, Any], workers: int,
-                   ray_address: str | None, began: float) -> dict[str, Any]:
+def _write_results(
+    run: _Run, results: list[TaskResult], read: dict[str, Any], workers: int, ray_address: str | None, began: float
+) -> dict[str, Any]:
     """metrics.json, predictions.csv, report/ (the layout's, folds.csv, summary.txt) from every task's result."""
     experiment, path, status = run.experiment, run.path, run.status
     metrics = collect(experiment, results, run.layout.extra_metrics)
-    metrics["run"] = {"id": path.name, "digest": status["digest"], "version": __version__,
-                      "created": dt.datetime.now().isoformat(timespec="seconds"), "model": experiment.model.name,
-                      "layout": run.layout.name, **read, "folds": len(run.plan.folds), "seeds": experiment.seeds,
-                      "embargo": experiment.embargo, "surrogates": experiment.surrogates.n,
-                      "surrogate_kind": experiment.surrogates.kind, "workers": workers,
-                      "ray_address": ray_address, "metrics": list(metrics["model"]),
-                      "experiment_digest": experiment.digest, "data_digest": status["data_digest"],
-                      "tasks": len(results), "resumes": status["resumes"]}
+    metrics["run"] = {
+        "id": path.name,
+        "digest": status["digest"],
+        "version": __version__,
+        "created": dt.datetime.now().isoformat(timespec="seconds"),
+        "model": experiment.model.name,
+        "layout": run.layout.name,
+        **read,
+        "folds": len(run.plan.folds),
+        "seeds": experiment.seeds,
+        "embargo": experiment.embargo,
+        "surrogates": experiment.surrogates.n,
+        "surrogate_kind": experiment.surrogates.kind,
+        "workers": workers,
+        "ray_address": ray_address,
+        "metrics": list(metrics["model"]),
+        "experiment_digest": experiment.digest,
+        "data_digest": status["data_digest"],
+        "tasks": len(results),
+        "resumes": status["resumes"],
+    }
     predictions = _stacked(results, "model").sort_values(["seed", "fold"], kind="stable")
     predictions.to_csv(path / "predictions.csv")
-    report = write_report(run.layout, Results(experiment, run.bars, metrics, predictions,
-                                              _stacked(results, "baselines")), path / "report")
+    report = write_report(
+        run.layout, Results(experiment, run.bars, metrics, predictions, _stacked(results, "baselines")), path / "report"
+    )
     write_folds(metrics, path / "report" / "folds.csv")
     metrics["run"]["seconds"] = round(time.perf_counter() - began, 1)
     (path / "metrics.json").write_text(json.dumps(_json_ready(metrics), indent=2) + "\n")
@@ -263,12 +331,14 @@ def _checked_executor(workers: int, ray_address: str | None) -> str | None:
     return ray_address
 
 
-def execute(context: Context, tasks: Sequence[Task], workers: int, ray_address: str | None = None
-            ) -> Iterator[TaskResult]:
+def execute(
+    context: Context, tasks: Sequence[Task], workers: int, ray_address: str | None = None
+) -> Iterator[TaskResult]:
     """Every task's result as it finishes: here with one worker, else in spawned processes or on Ray."""
     if ray_address:  # the workers may not share this machine's disk: fold models come back as bytes
-        for result, files in run_all(run_task_shipping_models, context, tasks, workers=workers,
-                                     ray_address=ray_address):
+        for result, files in run_all(
+            run_task_shipping_models, context, tasks, workers=workers, ray_address=ray_address
+        ):
             _write_files(context.models, files)
             yield result
     else:
@@ -293,8 +363,9 @@ def run_task_shipping_models(context: Context, task: Task) -> tuple[TaskResult, 
     {path relative to the models folder: bytes}."""
     with tempfile.TemporaryDirectory(prefix="signalstack-task-") as folder:
         result = run_task(replace(context, models=Path(folder)), task)
-        files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(Path(folder).rglob("*"))
-                 if p.is_file()}
+        files = {
+            p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(Path(folder).rglob("*")) if p.is_file()
+        }
     return result, files
 
 
@@ -315,14 +386,19 @@ def _finished(result: TaskResult, count: int, total: int) -> None:
 
 
 @contextmanager
-def _progress(tasks: Sequence[Task], done: dict[Task, TaskResult], *, enabled: bool
-              ) -> Iterator[Callable[[TaskResult], None]]:
+def _progress(
+    tasks: Sequence[Task], done: dict[Task, TaskResult], *, enabled: bool
+) -> Iterator[Callable[[TaskResult], None]]:
     """A tqdm bar over `tasks` (those in `done` already counted), its ETA from the tasks run here, and the count of
     real folds finished; yields the function that moves it on by a result. Log lines are written above the bar."""
     real = [t for t in tasks if t.kind == "model" and t.surrogate is None]
     folds = sum(t in done for t in real)
-    with tqdm(total=len(tasks), initial=len(done), desc="run", unit="task", disable=not enabled,
-              dynamic_ncols=True) as bar, logging_redirect_tqdm() if enabled else nullcontext():
+    with (
+        tqdm(
+            total=len(tasks), initial=len(done), desc="run", unit="task", disable=not enabled, dynamic_ncols=True
+        ) as bar,
+        logging_redirect_tqdm() if enabled else nullcontext(),
+    ):
         bar.set_postfix_str(f"folds {folds}/{len(real)}")
 
         def shown(result: TaskResult) -> None:
@@ -343,19 +419,33 @@ def collect(experiment: ExperimentFile, results: Sequence[TaskResult], extra: tu
     folds = [{k: v for k, v in row.items() if k != "surrogate"} for row in real]
     baseline_rows = [row for r in results if r.task.kind == "baselines" for row in r.rows]
     model = summarise(real, names)
-    baselines = {name: summarise([row for row in baseline_rows if row["model"] == name], names)
-                 for name in experiment.baselines}
+    baselines = {
+        name: summarise([row for row in baseline_rows if row["model"] == name], names) for name in experiment.baselines
+    }
     runs, surrogate_rows = [], []
     for number in range(experiment.surrogates.n):
         rows = [r.rows[0] for r in results if r.task.surrogate == number]
         surrogate_rows += rows
-        runs.append({"surrogate": number, **{m: aggregate([row[m] for row in rows])["mean"] for m in names},
-                     "n": len(rows), "no_trade": no_trade(rows)})
+        runs.append(
+            {
+                "surrogate": number,
+                **{m: aggregate([row[m] for row in rows])["mean"] for m in names},
+                "n": len(rows),
+                "no_trade": no_trade(rows),
+            }
+        )
     surrogates = {m: versus_surrogates(model[m]["mean"], [run[m] for run in runs], m) for m in names} if runs else {}
     for name in set(surrogates) & set(TRADING_METRICS):  # runs none of whose folds traded
         surrogates[name]["no_trade"] = sum(run["no_trade"] == run["n"] for run in runs)
-    return {"model": model, "baselines": baselines, "surrogates": surrogates, "folds": folds,
-            "baseline_folds": baseline_rows, "surrogate_runs": runs, "surrogate_folds": surrogate_rows}
+    return {
+        "model": model,
+        "baselines": baselines,
+        "surrogates": surrogates,
+        "folds": folds,
+        "baseline_folds": baseline_rows,
+        "surrogate_runs": runs,
+        "surrogate_folds": surrogate_rows,
+    }
 
 
 def _stacked(results: Sequence[TaskResult], kind: str) -> pd.DataFrame | None:

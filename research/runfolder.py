@@ -51,22 +51,29 @@ def write_status(folder: Path, status: Mapping[str, Any]) -> None:
     _write_atomically(folder / STATUS, (json.dumps({**status, "updated": _now()}, indent=2) + "\n").encode())
 
 
-def check_resumable(folder: Path, status: Mapping[str, Any], experiment_digest: str,
-                    data_digest: Mapping[str, str]) -> None:
+def check_resumable(
+    folder: Path, status: Mapping[str, Any], experiment_digest: str, data_digest: Mapping[str, str]
+) -> None:
     """ResumeRefused, in one line, unless the run in `folder` can go on with this experiment and data."""
     if status["status"] == "complete":
         raise ResumeRefused(f"{folder}: the run is complete (metrics.json written): nothing to resume")
     if status["version"] != __version__:
-        raise ResumeRefused(f"{folder}: run by signalstack {status['version']}, this is {__version__} (expected "
-                            "the same version, whose tasks give the same numbers)")
+        raise ResumeRefused(
+            f"{folder}: run by signalstack {status['version']}, this is {__version__} (expected "
+            "the same version, whose tasks give the same numbers)"
+        )
     if experiment_digest != status["experiment_digest"]:
-        raise ResumeRefused(f"{folder}: experiment.yaml changed since the run began (digest {experiment_digest}, "
-                            f"expected {status['experiment_digest']}): start a new run instead")
+        raise ResumeRefused(
+            f"{folder}: experiment.yaml changed since the run began (digest {experiment_digest}, "
+            f"expected {status['experiment_digest']}): start a new run instead"
+        )
     recorded = status["data_digest"]
     for key in sorted({*data_digest, *recorded}):
         if data_digest.get(key) != recorded.get(key):
-            raise ResumeRefused(f"{folder}: the {key} changed since the run began (fingerprint {data_digest.get(key)}, "
-                                f"expected {recorded.get(key)}): start a new run instead")
+            raise ResumeRefused(
+                f"{folder}: the {key} changed since the run began (fingerprint {data_digest.get(key)}, "
+                f"expected {recorded.get(key)}): start a new run instead"
+            )
 
 
 def keep(folder: Path, result: TaskResult) -> None:

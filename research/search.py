@@ -61,8 +61,12 @@ class Param(Settings):
         if log and low <= 0:
             raise ValueError(f"{list(spec)!r}, expected low > 0 on a log scale")
         integer = isinstance(low, int) and isinstance(high, int)
-        return {"low": low if integer else float(low), "high": high if integer else float(high), "log": log,
-                "integer": integer}
+        return {
+            "low": low if integer else float(low),
+            "high": high if integer else float(high),
+            "log": log,
+            "integer": integer,
+        }
 
     @field_validator("choices")
     @classmethod
@@ -86,11 +90,19 @@ class Param(Settings):
         return self.choices if self.choices is not None else (self.low, self.high)
 
 
-_PARAM_SCHEMA = {"anyOf": [{"type": "array", "minItems": 1},
-                           {"type": "object", "properties": {"choices": {"type": "array", "minItems": 1}},
-                            "required": ["choices"], "additionalProperties": False}],
-                 "description": "[low, high], [low, high, log] (on a log scale), a list of choices, or "
-                                "{choices: [a, b]} for two numbers"}
+_PARAM_SCHEMA = {
+    "anyOf": [
+        {"type": "array", "minItems": 1},
+        {
+            "type": "object",
+            "properties": {"choices": {"type": "array", "minItems": 1}},
+            "required": ["choices"],
+            "additionalProperties": False,
+        },
+    ],
+    "description": "[low, high], [low, high, log] (on a log scale), a list of choices, or "
+    "{choices: [a, b]} for two numbers",
+}
 
 
 class Search(Settings):
@@ -132,10 +144,12 @@ class Search(Settings):
             elif name == "optimizer" and (param.choices is None or not set(values) <= {"adam", "sgd"}):
                 raise invalid(f"params.{name}", f"{values!r}, expected choices among adam, sgd")
             elif name in (*_POSITIVE, "weight_decay") and not all(
-                    _is_number(v) and math.isfinite(v) and (v > 0 or (name == "weight_decay" and v == 0))
-                    for v in values):
-                raise invalid(f"params.{name}", f"{values!r}, expected numbers > 0" +
-                              (" (or 0)" if name == "weight_decay" else ""))
+                _is_number(v) and math.isfinite(v) and (v > 0 or (name == "weight_decay" and v == 0)) for v in values
+            ):
+                raise invalid(
+                    f"params.{name}",
+                    f"{values!r}, expected numbers > 0" + (" (or 0)" if name == "weight_decay" else ""),
+                )
         return self
 
     def check_names(self, model_params: tuple[str, ...]) -> None:

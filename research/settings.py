@@ -214,8 +214,10 @@ class ModelChoice(Settings):
     def _declared(self) -> ModelChoice:
         if self.is_spec_file:
             if self.params:
-                raise invalid("params", f"{sorted(self.params)}, expected none for the spec file {self.name} (its "
-                              "sizes are written in it)")
+                raise invalid(
+                    "params",
+                    f"{sorted(self.params)}, expected none for the spec file {self.name} (its sizes are written in it)",
+                )
             return self
         for key in self.params:
             if key not in self.declared:
@@ -371,8 +373,10 @@ class Tracking(Settings):
     def _no_credentials(cls, uri: str | None) -> str | None:
         """The URI is written into the run's experiment.yaml and logged as a parameter: no password may ride in it."""
         if uri is not None and "@" in urlsplit(uri).netloc:
-            raise ValueError(f"a URI to {urlsplit(uri).hostname} with a user or password in it, expected none (set "
-                             "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD instead)")
+            raise ValueError(
+                f"a URI to {urlsplit(uri).hostname} with a user or password in it, expected none (set "
+                "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD instead)"
+            )
         return uri
 
     @model_serializer(mode="wrap")
@@ -466,8 +470,10 @@ class ExperimentFile(Settings):
             return None
         resolved = (_folder(info) / path).resolve()
         if not resolved.is_file():
-            raise ValueError(f"{resolved}: no such file (expected a CSV of dated factors, first column the date each "
-                             "row became known)")
+            raise ValueError(
+                f"{resolved}: no such file (expected a CSV of dated factors, first column the date each "
+                "row became known)"
+            )
         return str(resolved)
 
     @model_validator(mode="after")
@@ -476,19 +482,27 @@ class ExperimentFile(Settings):
 
         horizon = self.labels.horizon
         if self.embargo < horizon:
-            raise ValueError(f"walk_forward.embargo: {self.embargo}, expected auto or >= the label horizon {horizon} "
-                             "(no training label may read a test bar)")
+            raise ValueError(
+                f"walk_forward.embargo: {self.embargo}, expected auto or >= the label horizon {horizon} "
+                "(no training label may read a test bar)"
+            )
         if self.cross_sectional and not self.data.is_panel:
-            raise ValueError("labels.kind: 'cross_sectional' compares symbols on each date: expected a panel "
-                             "(data.path: a list of at least two CSV files)")
+            raise ValueError(
+                "labels.kind: 'cross_sectional' compares symbols on each date: expected a panel "
+                "(data.path: a list of at least two CSV files)"
+            )
         if self.symbol_embedding and not self.data.is_panel:
             raise ValueError("symbol_embedding: true, expected a panel (data.path: a list of CSV files)")
         if self.symbol_embedding and self.export:
-            raise ValueError("symbol_embedding: true with export: true, expected export: false (a model that reads "
-                             "the symbol cannot be served from bars alone)")
+            raise ValueError(
+                "symbol_embedding: true with export: true, expected export: false (a model that reads "
+                "the symbol cannot be served from bars alone)"
+            )
         if not self.labels.spec.is_classification and has_forecast_head(self.model.name):
-            raise ValueError(f"labels.kind: {self.labels.kind!r}, but model {self.model.name} has a class head beside "
-                             "its forecast head: expected binary or three")
+            raise ValueError(
+                f"labels.kind: {self.labels.kind!r}, but model {self.model.name} has a class head beside "
+                "its forecast head: expected binary or three"
+            )
         if self.search is not None:
             self.search.check_names(self.model.declared)
         return self
@@ -507,8 +521,11 @@ class ExperimentFile(Settings):
         """The document that parses back to this experiment: paths absolute, defaults written out, the keys of
         other layouts and of no search left out, and the switches that are off (symbol_embedding, ensemble), so
         that a file without them keeps its digest."""
-        return {key: value for key, value in handler(self).items()
-                if not (value is None or (key in ("symbol_embedding", "ensemble") and not value))}
+        return {
+            key: value
+            for key, value in handler(self).items()
+            if not (value is None or (key in ("symbol_embedding", "ensemble") and not value))
+        }
 
     @property
     def cross_sectional(self) -> bool:

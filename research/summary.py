@@ -34,20 +34,28 @@ def format_table(metrics: Mapping[str, Any]) -> str:
         row += [_cell(metrics["baselines"][b].get(name), spread=False) for b in baselines]
         if surrogates:
             s = surrogates.get(name)
-            row += ["-", "-", "-"] if s is None else [
-                _cell(s), _number(s["percentile"], "{:.0f}"), _number(s["p_value"], "{:.3f}")]
+            row += (
+                ["-", "-", "-"]
+                if s is None
+                else [_cell(s), _number(s["percentile"], "{:.0f}"), _number(s["p_value"], "{:.3f}")]
+            )
         rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in
-                               enumerate(zip(row, widths))).rstrip() for row in rows)
+    return "\n".join(
+        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+        for row in rows
+    )
 
 
 def _cell(summary: Mapping[str, Any] | None, spread: bool = True) -> str:
     """`mean ± std (n)`, or `mean (n)`; `; k undefined` and `; k no trade` inside the brackets when there are."""
     if summary is None:
         return "-"
-    counts = [str(summary["n"])] + [f"{summary[key]} {words}" for key, words in
-                                    (("undefined", "undefined"), ("no_trade", "no trade")) if summary.get(key)]
+    counts = [str(summary["n"])] + [
+        f"{summary[key]} {words}"
+        for key, words in (("undefined", "undefined"), ("no_trade", "no trade"))
+        if summary.get(key)
+    ]
     value = f"{_number(summary['mean'])} ± {_number(summary['std'])}" if spread else _number(summary["mean"])
     return f"{value} ({'; '.join(counts)})"
 
@@ -65,21 +73,30 @@ def verdicts(metrics: Mapping[str, Any]) -> list[str]:
         s, real = surrogates[name], metrics["model"][name]
         compared = s["n"] - s["undefined"]
         among = f"{s['n']} {run['surrogate_kind']} surrogates" + (
-            f", {s['undefined']} of them without a value" if s["undefined"] else "")
+            f", {s['undefined']} of them without a value" if s["undefined"] else ""
+        )
         if not math.isfinite(real["mean"]):
             lines.append(f"{name}: not comparable (undefined in all {real['n']} folds x seeds of the run)")
         elif not compared:
-            lines.append(f"{name} {_number(real['mean'])}: not comparable (none of the {s['n']} surrogates has a "
-                         "value)")
+            lines.append(
+                f"{name} {_number(real['mean'])}: not comparable (none of the {s['n']} surrogates has a value)"
+            )
         elif s["significant"]:
-            lines.append(f"{name} {_number(real['mean'])}: above chance (percentile {s['percentile']:.0f} among "
-                         f"{among}, p = {s['p_value']:.3f} <= {SIGNIFICANCE})")
+            lines.append(
+                f"{name} {_number(real['mean'])}: above chance (percentile {s['percentile']:.0f} among "
+                f"{among}, p = {s['p_value']:.3f} <= {SIGNIFICANCE})"
+            )
         else:
             needed = round(1 / SIGNIFICANCE) - 1  # p >= 1 / (compared + 1)
-            reach = "" if compared >= needed else (
-                f"; {compared} compared surrogates cannot give p <= {SIGNIFICANCE}: run at least {needed}")
-            lines.append(f"{name} {_number(real['mean'])}: INDISTINGUISHABLE FROM CHANCE (percentile "
-                         f"{s['percentile']:.0f} among {among}, p = {s['p_value']:.3f} > {SIGNIFICANCE}{reach})")
+            reach = (
+                ""
+                if compared >= needed
+                else (f"; {compared} compared surrogates cannot give p <= {SIGNIFICANCE}: run at least {needed}")
+            )
+            lines.append(
+                f"{name} {_number(real['mean'])}: INDISTINGUISHABLE FROM CHANCE (percentile "
+                f"{s['percentile']:.0f} among {among}, p = {s['p_value']:.3f} > {SIGNIFICANCE}{reach})"
+            )
     return lines
 
 
@@ -87,10 +104,14 @@ def summary_text(metrics: Mapping[str, Any], backtest: str) -> str:
     """summary.txt: what ran, the table, the verdicts, and the stitched out-of-sample backtest's report."""
     run = metrics["run"]
     folds = metrics["folds"]
-    what = (f"run {run['id']}: {run['model']} on {run['data']}, {run['folds']} walk-forward folds x {run['seeds']} "
-            f"seed(s), embargo {run['embargo']}, {run['surrogates']} surrogate series")
-    where = (f"out of sample: {folds[0]['test'][0][:10]} .. {folds[-1]['test'][1][:10]}; every number below is "
-             "measured on test periods only; baselines are fitted per fold on training rows only")
+    what = (
+        f"run {run['id']}: {run['model']} on {run['data']}, {run['folds']} walk-forward folds x {run['seeds']} "
+        f"seed(s), embargo {run['embargo']}, {run['surrogates']} surrogate series"
+    )
+    where = (
+        f"out of sample: {folds[0]['test'][0][:10]} .. {folds[-1]['test'][1][:10]}; every number below is "
+        "measured on test periods only; baselines are fitted per fold on training rows only"
+    )
     lines = [what, where, "", format_table(metrics), "", *verdicts(metrics), "", backtest]
     return "\n".join(lines) + "\n"
 

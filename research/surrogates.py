@@ -34,14 +34,17 @@ def bar_shapes(bars: pd.DataFrame) -> pd.DataFrame:
     o, h, low, c = (bars[k].to_numpy(dtype="float64") for k in ("open", "high", "low", "close"))
     previous = c[:-1]
     o, h, low, c = o[1:], h[1:], low[1:], c[1:]
-    return pd.DataFrame({
-        "ret": np.log(c / previous),
-        "gap": np.log(o / previous),
-        # load_bars allows an envelope off by 1e-6 (rounded prices); rebuilt bars are exact.
-        "upper": np.maximum(np.log(h / np.maximum(o, c)), 0.0),
-        "lower": np.maximum(np.log(np.minimum(o, c) / low), 0.0),
-        "volume": bars["volume"].to_numpy(dtype="float64")[1:],
-    }, index=bars.index[1:])
+    return pd.DataFrame(
+        {
+            "ret": np.log(c / previous),
+            "gap": np.log(o / previous),
+            # load_bars allows an envelope off by 1e-6 (rounded prices); rebuilt bars are exact.
+            "upper": np.maximum(np.log(h / np.maximum(o, c)), 0.0),
+            "lower": np.maximum(np.log(np.minimum(o, c) / low), 0.0),
+            "volume": bars["volume"].to_numpy(dtype="float64")[1:],
+        },
+        index=bars.index[1:],
+    )
 
 
 def rebuild(first: pd.Series, shapes: pd.DataFrame, index: pd.DatetimeIndex) -> pd.DataFrame:
@@ -51,9 +54,16 @@ def rebuild(first: pd.Series, shapes: pd.DataFrame, index: pd.DatetimeIndex) -> 
     open_ = previous * np.exp(shapes["gap"].to_numpy())
     high = np.maximum(open_, close) * np.exp(shapes["upper"].to_numpy())
     low = np.minimum(open_, close) * np.exp(-shapes["lower"].to_numpy())
-    frame = pd.DataFrame({"open": np.r_[first["open"], open_], "high": np.r_[first["high"], high],
-                          "low": np.r_[first["low"], low], "close": np.r_[first["close"], close],
-                          "volume": np.r_[first["volume"], shapes["volume"].to_numpy()]}, index=index)
+    frame = pd.DataFrame(
+        {
+            "open": np.r_[first["open"], open_],
+            "high": np.r_[first["high"], high],
+            "low": np.r_[first["low"], low],
+            "close": np.r_[first["close"], close],
+            "volume": np.r_[first["volume"], shapes["volume"].to_numpy()],
+        },
+        index=index,
+    )
     return load_bars(frame)
 
 

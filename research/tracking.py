@@ -124,7 +124,7 @@ class Tracker:
         try:
             client = import_mlflow(self.uri).MlflowClient(tracking_uri=self.uri)
             self._connection.set_result((client, _experiment_id(client, self.experiment, self.uri)))
-        except Exception as exc:  # noqa: BLE001 - raised again by whoever needs the connection
+        except Exception as exc:
             log.warning("MLflow at %s: %s: %s (nothing will be logged there)", self.uri, type(exc).__name__, exc)
             self._connection.set_exception(exc)
 
@@ -147,21 +147,27 @@ class Tracker:
             from mlflow.entities import Param, RunTag
 
             run_id = client.create_run(experiment_id, start_time=self.began, run_name=path.name).info.run_id
-            client.log_batch(run_id, metrics=list(run_metrics(metrics)),
-                             params=[Param(k, v) for k, v in params.items()],
-                             tags=[RunTag(k, v[:LONGEST_VALUE]) for k, v in tags.items()])
+            client.log_batch(
+                run_id,
+                metrics=list(run_metrics(metrics)),
+                params=[Param(k, v) for k, v in params.items()],
+                tags=[RunTag(k, v[:LONGEST_VALUE]) for k, v in tags.items()],
+            )
             client.log_artifacts(run_id, str(path))
             client.set_terminated(run_id, "FINISHED")
         except SignalstackError:
             raise
-        except Exception as exc:  # noqa: BLE001 - any failure of the server or the network, said in one line
+        except Exception as exc:
             if run_id is not None:
                 with contextlib.suppress(Exception):  # the server may be gone: the error below says what failed
                     client.set_terminated(run_id, "FAILED")
-            raise TrackingError(f"MLflow at {self.uri}: logging run {path.name} failed ({type(exc).__name__}: "
-                                f"{exc}); its folder {path} is complete") from exc
-        log.info("run %s logged to MLflow at %s: experiment %s, run %s", path.name, self.uri, self.experiment_id,
-                 run_id)
+            raise TrackingError(
+                f"MLflow at {self.uri}: logging run {path.name} failed ({type(exc).__name__}: "
+                f"{exc}); its folder {path} is complete"
+            ) from exc
+        log.info(
+            "run %s logged to MLflow at %s: experiment %s, run %s", path.name, self.uri, self.experiment_id, run_id
+        )
         return run_id
 
     def study(self, experiment: ExperimentFile, name: str, storage: str) -> StudyTracker:
@@ -169,20 +175,33 @@ class Tracker:
         from mlflow.entities import Param
 
         key = hashlib.sha256(f"{name}\n{_without_password(storage)}".encode()).hexdigest()[:16]
-        found = self.client.search_runs([self.experiment_id], f"tags.`signalstack.study_key` = '{key}'",
-                                        max_results=1, order_by=["attributes.start_time DESC"])
+        found = self.client.search_runs(
+            [self.experiment_id],
+            f"tags.`signalstack.study_key` = '{key}'",
+            max_results=1,
+            order_by=["attributes.start_time DESC"],
+        )
         if found:
             parent = found[0].info.run_id
             self.client.update_run(parent, status="RUNNING")
             logged = {int(r.data.tags["optuna.trial"]) for r in self._runs(f"tags.`mlflow.parentRunId` = '{parent}'")}
         else:
-            tags = {"signalstack.study_key": key, "signalstack.study": name,
-                    "signalstack.storage": _without_password(storage)}
+            tags = {
+                "signalstack.study_key": key,
+                "signalstack.study": name,
+                "signalstack.storage": _without_password(storage),
+            }
             parent = self.client.create_run(self.experiment_id, run_name=name, tags=tags).info.run_id
             self.client.log_batch(parent, params=[Param(k, v) for k, v in _params(experiment.to_dict()).items()])
             logged = set()
-        log.info("study %r logged to MLflow at %s: experiment %s, parent run %s (%d trial(s) in it)", name, self.uri,
-                 self.experiment_id, parent, len(logged))
+        log.info(
+            "study %r logged to MLflow at %s: experiment %s, parent run %s (%d trial(s) in it)",
+            name,
+            self.uri,
+            self.experiment_id,
+            parent,
+            len(logged),
+        )
         return StudyTracker(self, parent, logged)
 
     def _runs(self, filter_string: str) -> Iterator[Any]:
@@ -216,13 +235,15 @@ def _experiment_id(client: Any, name: str, uri: str) -> str:
     if found is None:
         try:
             return client.create_experiment(name)
-        except Exception:  # noqa: BLE001 - another process may have made it meanwhile: use that one
+        except Exception:
             found = client.get_experiment_by_name(name)
             if found is None:
                 raise
     if found.lifecycle_stage != "active":
-        raise TrackingError(f"tracking.experiment {name!r}: the MLflow experiment at {uri} is deleted, expected an "
-                            "active one (restore it: mlflow experiments restore, or name another)")
+        raise TrackingError(
+            f"tracking.experiment {name!r}: the MLflow experiment at {uri} is deleted, expected an "
+            "active one (restore it: mlflow experiments restore, or name another)"
+        )
     return found.experiment_id
 
 
@@ -254,15 +275,19 @@ class StudyTracker:
         state = trial_state(trial)
         tags = {"mlflow.parentRunId": self.parent, "optuna.trial": str(trial.number), "optuna.state": state}
         start = _ms(trial.datetime_start)
-        run_id = client.create_run(self.tracker.experiment_id, start_time=start, run_name=f"trial {trial.number}",
-                                   tags=tags).info.run_id
+        run_id = client.create_run(
+            self.tracker.experiment_id, start_time=start, run_name=f"trial {trial.number}", tags=tags
+        ).info.run_id
         stamp = _ms(trial.datetime_complete) or _now()
         values = [("val_loss", trial.value, 0)]
         values += [("epoch_val_loss", value, step) for step, value in sorted(trial.intermediate_values.items())]
         for name, key in (("fold_loss", "fold_losses"), ("best_epoch", "best_epochs")):
             values += [(name, value, fold) for fold, value in enumerate(trial.user_attrs.get(key) or ())]
-        client.log_batch(run_id, metrics=[Metric(k, float(v), stamp, s) for k, v, s in values if _finite(v)],
-                         params=[Param(k, shown(v)) for k, v in trial.params.items()])
+        client.log_batch(
+            run_id,
+            metrics=[Metric(k, float(v), stamp, s) for k, v, s in values if _finite(v)],
+            params=[Param(k, shown(v)) for k, v in trial.params.items()],
+        )
         client.set_terminated(run_id, STATUS[state], end_time=stamp)
         self.logged.add(trial.number)
         return run_id
@@ -290,8 +315,13 @@ class StudyTracker:
         for plot in sorted((out / "plots").glob("*.png")):
             client.log_artifact(self.parent, str(plot), "plots")
         client.set_terminated(self.parent, "KILLED" if interrupted else "FINISHED")
-        log.info("study %r: %d trial(s) logged to MLflow at %s under run %s", study.study_name, len(self.logged),
-                 self.tracker.uri, self.parent)
+        log.info(
+            "study %r: %d trial(s) logged to MLflow at %s under run %s",
+            study.study_name,
+            len(self.logged),
+            self.tracker.uri,
+            self.parent,
+        )
 
 
 def run_metrics(metrics: Mapping[str, Any]) -> Iterator[Any]:
@@ -332,7 +362,7 @@ def _params(document: Mapping[str, Any]) -> dict[str, str]:
     params = {}
     for key, value in flatten(document).items():
         text = shown(value)
-        params[key] = text if len(text) <= LONGEST_VALUE else text[:LONGEST_VALUE - 3] + "..."
+        params[key] = text if len(text) <= LONGEST_VALUE else text[: LONGEST_VALUE - 3] + "..."
     return params
 
 

@@ -72,6 +72,7 @@ log = logging.getLogger(__name__)
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
 """The states that count towards a study's total of trials (a FAIL only when a signal did not cause it)."""
 
+
 class TuneError(SettingsError):
     """A tuning request that cannot run: no search section, a layout it cannot search, no trial that completed."""
 
@@ -101,7 +102,7 @@ def open_storage(url: str) -> Any:
     if url.startswith("journal:"):
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-        path = Path(url[len("journal:"):])
+        path = Path(url[len("journal:") :])
         path.parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(str(path)))
     return url
@@ -126,8 +127,15 @@ def apply_params(experiment: ExperimentFile, params: dict[str, Any]) -> Experime
     return experiment.replaced(**changes)
 
 
-def validation_loss(experiment: ExperimentFile, bars: pd.DataFrame, *, folds: int = 1, seed: int = 0,
-                    on_epoch: Any = None, epochs_per_fold: int | None = None) -> tuple[float, list[dict[str, Any]]]:
+def validation_loss(
+    experiment: ExperimentFile,
+    bars: pd.DataFrame,
+    *,
+    folds: int = 1,
+    seed: int = 0,
+    on_epoch: Any = None,
+    epochs_per_fold: int | None = None,
+) -> tuple[float, list[dict[str, Any]]]:
     """The mean over the first `folds` folds of the best validation loss, and one row per fold.
 
     Each fold's samples come from the bars up to its last validation label's bar only; its test split is
@@ -142,18 +150,29 @@ def validation_loss(experiment: ExperimentFile, bars: pd.DataFrame, *, folds: in
     rows = []
     for fold in used:
         last = bars.index.get_loc(windows.times[fold.val.stop - 1]) + horizon  # the last bar a label reads
-        cut = sample_windows(bars.iloc[:last + 1], features, labels, experiment.window)
-        if not cut.times[:fold.val.stop].equals(windows.times[:fold.val.stop]):
+        cut = sample_windows(bars.iloc[: last + 1], features, labels, experiment.window)
+        if not cut.times[: fold.val.stop].equals(windows.times[: fold.val.stop]):
             raise ValueError(f"fold {fold.number}: samples moved when the bars after the validation tail were cut")
-        dataset = fold_dataset(cut, Fold(fold.number, fold.fit, fold.val, fold.val), features=features,
-                               labels=labels, window=experiment.window, embargo=experiment.embargo)
+        dataset = fold_dataset(
+            cut,
+            Fold(fold.number, fold.fit, fold.val, fold.val),
+            features=features,
+            labels=labels,
+            window=experiment.window,
+            embargo=experiment.embargo,
+        )
         config = experiment.train.config(seed)
-        report = None if on_epoch is None else (
-            lambda epoch, loss, k=fold.number: on_epoch(k * stride + epoch, loss))
+        report = None if on_epoch is None else (lambda epoch, loss, k=fold.number: on_epoch(k * stride + epoch, loss))
         result = train(dataset, experiment.model.name, config, on_epoch=report, **dict(experiment.model.params))
         best = min(h["val_loss"] for h in result.history)
-        rows.append({"fold": fold.number, "val_loss": best, "best_epoch": result.best_epoch,
-                     "val": list(dataset.val.time_range)})
+        rows.append(
+            {
+                "fold": fold.number,
+                "val_loss": best,
+                "best_epoch": result.best_epoch,
+                "val": list(dataset.val.time_range),
+            }
+        )
     return float(np.mean([r["val_loss"] for r in rows])), rows
 
 
@@ -207,8 +226,9 @@ def make_objective(experiment: ExperimentFile, bars: pd.DataFrame, search: Searc
 
         try:
             with one_thread():
-                value, rows = validation_loss(candidate, bars, folds=search.folds, on_epoch=report,
-                                              epochs_per_fold=stride)
+                value, rows = validation_loss(
+                    candidate, bars, folds=search.folds, on_epoch=report, epochs_per_fold=stride
+                )
         except KeyboardInterrupt:
             trial.set_user_attr(INTERRUPTED, True)  # Optuna records it FAIL: `finished` does not count it
             raise
@@ -239,8 +259,9 @@ def checked_request(experiment: ExperimentFile, trials: int | None) -> tuple[Sea
         raise TuneError("the experiment has no search section (expected search: {params: {NAME: [low, high]}})")
     layout = layout_of(experiment)
     if not layout.tunable:
-        raise TuneError(f"model {experiment.model.name} reads {layout.reads}: tune searches windows of one series "
-                        "only so far")
+        raise TuneError(
+            f"model {experiment.model.name} reads {layout.reads}: tune searches windows of one series only so far"
+        )
     total = search.trials if trials is None else trials
     if total < 1:
         raise TuneError(f"--trials {total}: expected at least 1")
@@ -252,8 +273,14 @@ def finished(study: optuna.Study) -> int:
     return sum(t.state in FINISHED and not t.user_attrs.get(INTERRUPTED) for t in study.trials)
 
 
-def tune(experiment: ExperimentFile, out: str | Path = OUT, *, trials: int | None = None, storage: str | None = None,
-         study_name: str = "study") -> TuneResult:
+def tune(
+    experiment: ExperimentFile,
+    out: str | Path = OUT,
+    *,
+    trials: int | None = None,
+    storage: str | None = None,
+    study_name: str = "study",
+) -> TuneResult:
     """Run (or resume) the study until it has `trials` finished trials (default search.trials); write its outputs.
 
     On SIGINT or SIGTERM the trial running is recorded as interrupted and the outputs are written for the trials
@@ -264,8 +291,13 @@ def tune(experiment: ExperimentFile, out: str | Path = OUT, *, trials: int | Non
     url = storage_url(storage, out)
     trials_log = study_tracker(experiment, study_name, url)  # MLflow, when the experiment asks for it
     bars, _ = layout.load(experiment)
-    study = optuna.create_study(storage=open_storage(url), study_name=study_name, direction="minimize",
-                                pruner=_pruner(search), load_if_exists=True)
+    study = optuna.create_study(
+        storage=open_storage(url),
+        study_name=study_name,
+        direction="minimize",
+        pruner=_pruner(search),
+        load_if_exists=True,
+    )
     study.sampler = optuna.samplers.TPESampler(seed=sampler_seed(search.seed, len(study.trials)))
     done = finished(study)
     remaining = max(0, total - done)
@@ -275,15 +307,20 @@ def tune(experiment: ExperimentFile, out: str | Path = OUT, *, trials: int | Non
         began = time.perf_counter()
         with interruptible() as received, _interrupts_unlogged():
             try:
-                study.optimize(make_objective(experiment, bars, search), n_trials=remaining, catch=(ValueError,),
-                               callbacks=[_stop_at(total), _log_trial, *([trials_log] if trials_log else [])])
+                study.optimize(
+                    make_objective(experiment, bars, search),
+                    n_trials=remaining,
+                    catch=(ValueError,),
+                    callbacks=[_stop_at(total), _log_trial, *([trials_log] if trials_log else [])],
+                )
             except KeyboardInterrupt:
                 stopped = received.name
         log.info("%d trial(s) in %.1f s", finished(study) - done, time.perf_counter() - began)
         if stopped:
             cut = [t.number for t in study.trials if t.user_attrs.get(INTERRUPTED)]
-            log.info("stopped by %s: %s", stopped, f"trial {cut[-1]} interrupted, not counted" if cut else
-                     "between trials")
+            log.info(
+                "stopped by %s: %s", stopped, f"trial {cut[-1]} interrupted, not counted" if cut else "between trials"
+            )
     result = replace(write_outputs(study, experiment, out), interrupted=stopped)
     if trials_log is not None:
         trials_log.finish(result.study, out, interrupted=stopped)
@@ -349,12 +386,22 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
     duration_s, param_<name>..., fold_losses, best_epochs."""
     rows = []
     for t in study.trials:
-        seconds = (t.datetime_complete - t.datetime_start).total_seconds() \
-            if t.datetime_complete and t.datetime_start else None
-        rows.append({"number": t.number, "state": trial_state(t), "value": t.value,
-                     "duration_s": None if seconds is None else round(seconds, 3),
-                     **{f"param_{k}": v for k, v in t.params.items()},
-                     "fold_losses": t.user_attrs.get("fold_losses"), "best_epochs": t.user_attrs.get("best_epochs")})
+        seconds = (
+            (t.datetime_complete - t.datetime_start).total_seconds()
+            if t.datetime_complete and t.datetime_start
+            else None
+        )
+        rows.append(
+            {
+                "number": t.number,
+                "state": trial_state(t),
+                "value": t.value,
+                "duration_s": None if seconds is None else round(seconds, 3),
+                **{f"param_{k}": v for k, v in t.params.items()},
+                "fold_losses": t.user_attrs.get("fold_losses"),
+                "best_epochs": t.user_attrs.get("best_epochs"),
+            }
+        )
     return pd.DataFrame(rows, columns=None if rows else ["number", "state", "value", "duration_s"])
 
 
@@ -362,8 +409,10 @@ def write_best(study: optuna.Study, experiment: ExperimentFile, path: Path) -> P
     """The experiment with the best trial's values and no search section, as a file `signalstack run` takes."""
     trial = study.best_trial
     best = apply_params(experiment, trial.params).replaced(search=None)
-    header = (f"# signalstack tune: study {study.study_name!r}, best of {len(study.trials)} trial(s): "
-              f"trial {trial.number}, validation loss {trial.value:.6f}\n# params: {trial.params}\n")
+    header = (
+        f"# signalstack tune: study {study.study_name!r}, best of {len(study.trials)} trial(s): "
+        f"trial {trial.number}, validation loss {trial.value:.6f}\n# params: {trial.params}\n"
+    )
     path.write_text(header + best.to_yaml())
     return path
 
@@ -379,16 +428,24 @@ def write_plots(study: optuna.Study, folder: Path) -> tuple[dict[str, Path], dic
 
     folder.mkdir(parents=True, exist_ok=True)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    varied = [name for name in {k for t in complete for k in t.params}
-              if len({repr(t.params.get(name)) for t in complete}) > 1]
+    varied = [
+        name
+        for name in {k for t in complete for k in t.params}
+        if len({repr(t.params.get(name)) for t in complete}) > 1
+    ]
     reasons = {}
     if not complete:
         reasons = {name: "no complete trial" for name in ("history", "importances", "slice")}
     elif len(complete) < 2 or not varied:
-        reasons["importances"] = (f"{len(complete)} complete trial(s) with {len(varied)} varied parameter(s): "
-                                  "parameter importances need at least two complete trials that vary one")
-    drawers = {"history": vis.plot_optimization_history, "importances": vis.plot_param_importances,
-               "slice": vis.plot_slice}
+        reasons["importances"] = (
+            f"{len(complete)} complete trial(s) with {len(varied)} varied parameter(s): "
+            "parameter importances need at least two complete trials that vary one"
+        )
+    drawers = {
+        "history": vis.plot_optimization_history,
+        "importances": vis.plot_param_importances,
+        "slice": vis.plot_slice,
+    }
     plots: dict[str, Path] = {}
     for name, draw in drawers.items():
         if name in reasons:

@@ -54,8 +54,9 @@ class Fold:
         return slice(self.fit.start, self.val.stop)
 
 
-def walk_forward(n: int, *, train: int, test: int, embargo: int, step: int | None = None, expanding: bool = False,
-                 val: float = 0.2) -> list[Fold]:
+def walk_forward(
+    n: int, *, train: int, test: int, embargo: int, step: int | None = None, expanding: bool = False, val: float = 0.2
+) -> list[Fold]:
     """The folds over `n` samples: `test` per fold, every `step` (default `test`), after `train` training samples
     (rolling; expanding windows start at 0), `embargo` samples purged before the test and the validation tail.
 
@@ -63,14 +64,18 @@ def walk_forward(n: int, *, train: int, test: int, embargo: int, step: int | Non
     """
     step = test if step is None else step
     if min(train, test, step) < 1 or embargo < 0 or not 0 < val < 1:
-        raise SettingsError(f"walk-forward train={train}, test={test}, step={step}, embargo={embargo}, val={val}: "
-                            "expected train, test, step >= 1, embargo >= 0 and 0 < val < 1")
+        raise SettingsError(
+            f"walk-forward train={train}, test={test}, step={step}, embargo={embargo}, val={val}: "
+            "expected train, test, step >= 1, embargo >= 0 and 0 < val < 1"
+        )
     if step < test:
         raise SettingsError(f"walk-forward step {step}: expected >= test ({test}) so that each sample is tested once")
     first = train + embargo + test
     if n < first:
-        raise InvalidInput(f"{n} samples: expected at least train + embargo + test = {train} + {embargo} + {test} "
-                           f"= {first} for one walk-forward fold")
+        raise InvalidInput(
+            f"{n} samples: expected at least train + embargo + test = {train} + {embargo} + {test} "
+            f"= {first} for one walk-forward fold"
+        )
     count = (n - first) // step + 1
     offset = n - first - (count - 1) * step
     folds = []
@@ -81,9 +86,11 @@ def walk_forward(n: int, *, train: int, test: int, embargo: int, step: int | Non
         tail = max(2, round(val * (stop - start)))
         fit_stop = stop - tail - embargo
         if fit_stop - start < 2:
-            raise InvalidInput(f"fold {k}: a training window of {stop - start} samples leaves {fit_stop - start} "
-                               f"to fit after a validation tail of {tail} and an embargo of {embargo}: expected "
-                               "at least 2 (a longer walk_forward.train or a smaller val)")
+            raise InvalidInput(
+                f"fold {k}: a training window of {stop - start} samples leaves {fit_stop - start} "
+                f"to fit after a validation tail of {tail} and an embargo of {embargo}: expected "
+                "at least 2 (a longer walk_forward.train or a smaller val)"
+            )
         folds.append(Fold(k, slice(start, fit_stop), slice(stop - tail, stop), slice(test_start, test_start + test)))
     return folds
 
@@ -103,13 +110,22 @@ def bars_input(features: FeatureSpec, window: int) -> TensorInfo:
     return TensorInfo("features", (window, len(features.columns)), columns=tuple(features.columns), origin="bars")
 
 
-def fold_dataset(windows: WindowSet, fold: Fold, *, features: FeatureSpec, labels: LabelSpec, window: int,
-                 embargo: int) -> Dataset:
+def fold_dataset(
+    windows: WindowSet, fold: Fold, *, features: FeatureSpec, labels: LabelSpec, window: int, embargo: int
+) -> Dataset:
     """The fold's fit / validation / test samples with a scaler fitted on its fit rows only."""
     fit = windows.take(fold.fit)
-    return Dataset(fit, windows.take(fold.val), windows.take(fold.test), features=features, labels=labels,
-                   window=window, embargo=embargo, scalers={"features": fit_scaler(fit.x)},
-                   inputs=(bars_input(features, window),))
+    return Dataset(
+        fit,
+        windows.take(fold.val),
+        windows.take(fold.test),
+        features=features,
+        labels=labels,
+        window=window,
+        embargo=embargo,
+        scalers={"features": fit_scaler(fit.x)},
+        inputs=(bars_input(features, window),),
+    )
 
 
 # The nets whose samples the train pipeline's builders make (day x intraday blocks, factor images, pairs,
@@ -118,6 +134,7 @@ def fold_dataset(windows: WindowSet, fold: Fold, *, features: FeatureSpec, label
 # the split whose train part is the fold's fit rows and whose validation part is its validation tail, so
 # the builder fits the scalers its own way on the fit rows alone; the test part then runs to the last
 # sample and is cut to the fold's test period here.
+
 
 def distinct_times(part: WindowSet) -> int:
     """The sample times in `part` (a date's pairs share one)."""
@@ -136,13 +153,16 @@ def fold_fractions(n: int, fold: Fold, embargo: int) -> tuple[float, float, floa
     Half a sample is added to each count, so the builder's int() of n' * fraction gives the count exactly.
     """
     if fold.fit.start != 0:
-        raise ValueError(f"fold {fold.number} fits from sample {fold.fit.start}: a builder's split trains from the "
-                         "first sample (expected an expanding walk-forward)")
+        raise ValueError(
+            f"fold {fold.number} fits from sample {fold.fit.start}: a builder's split trains from the "
+            "first sample (expected an expanding walk-forward)"
+        )
     usable = n - 2 * embargo
     fit, val = fold.fit.stop, fold.val.stop - fold.val.start
     if fold.val.start != fit + embargo or fold.test.start != fold.val.stop + embargo or fold.test.stop > n:
-        raise ValueError(f"fold {fold.number} ({fold}) over {n} samples: expected fit, embargo {embargo}, "
-                         "validation, embargo, test")
+        raise ValueError(
+            f"fold {fold.number} ({fold}) over {n} samples: expected fit, embargo {embargo}, validation, embargo, test"
+        )
     train_share, val_share = (fit + 0.5) / usable, (val + 0.5) / usable
     return train_share, val_share, 1.0 - train_share - val_share
 
@@ -154,21 +174,35 @@ def fold_of_split(dataset: Dataset, fold: Fold) -> Dataset:
     size = fold.test.stop - fold.test.start
     found = (distinct_times(dataset.train), distinct_times(dataset.val), len(test_times))
     if found[0] != fold.fit.stop or found[1] != fold.val.stop - fold.val.start or found[2] < size:
-        raise ValueError(f"fold {fold.number}: the builder's split has {found} sample times in train, validation "
-                         f"and test, expected ({fold.fit.stop}, {fold.val.stop - fold.val.start}, >= {size})")
+        raise ValueError(
+            f"fold {fold.number}: the builder's split has {found} sample times in train, validation "
+            f"and test, expected ({fold.fit.stop}, {fold.val.stop - fold.val.start}, >= {size})"
+        )
     test = dataset.test.take(np.asarray(dataset.test.times.isin(test_times[:size])))
     return replace(dataset, test=test)
 
 
-def built_samples(experiment: ExperimentFile, data: Bars, keywords: Mapping[str, Any],
-                  split: tuple[float, float, float] = (1 / 3, 1 / 3, 1 / 3)) -> Dataset:
+def built_samples(
+    experiment: ExperimentFile,
+    data: Bars,
+    keywords: Mapping[str, Any],
+    split: tuple[float, float, float] = (1 / 3, 1 / 3, 1 / 3),
+) -> Dataset:
     """The set `signalstack train` builds for the experiment's net (pipeline.dataset_for) from `data` (one series,
     or {symbol: bars} for images and pairs) with the layout's `keywords`, split by `split` with the experiment's
     embargo."""
     from signalstack.models.pipeline import dataset_for  # torch: only where a net's set is built
 
-    return dataset_for(experiment.model.name, data, features=experiment.features.spec, labels=experiment.labels.spec,
-                       window=experiment.window, fractions=split, embargo=experiment.embargo, **keywords)
+    return dataset_for(
+        experiment.model.name,
+        data,
+        features=experiment.features.spec,
+        labels=experiment.labels.spec,
+        window=experiment.window,
+        fractions=split,
+        embargo=experiment.embargo,
+        **keywords,
+    )
 
 
 def plan_built(experiment: ExperimentFile, data: Bars, keywords: Mapping[str, Any]) -> tuple[int, list[Fold]]:
@@ -180,13 +214,16 @@ def plan_built(experiment: ExperimentFile, data: Bars, keywords: Mapping[str, An
         if "too few for splits" not in str(exc):
             raise
         needed = wf.train + experiment.embargo + wf.test
-        raise InvalidInput(f"the samples of model {experiment.model.name}: {str(exc).split(':')[0]}, expected at least "
-                           f"train + embargo + test = {needed} for one walk-forward fold") from None
+        raise InvalidInput(
+            f"the samples of model {experiment.model.name}: {str(exc).split(':')[0]}, expected at least "
+            f"train + embargo + test = {needed} for one walk-forward fold"
+        ) from None
     return n, plan_folds(experiment, n)
 
 
-def built_fold(experiment: ExperimentFile, data: Bars, keywords: Mapping[str, Any], number: int
-               ) -> tuple[Dataset, Fold]:
+def built_fold(
+    experiment: ExperimentFile, data: Bars, keywords: Mapping[str, Any], number: int
+) -> tuple[Dataset, Fold]:
     """Fold `number`'s set, built by the net's builder with the fold's split (scalers fitted on its fit rows)."""
     n, folds = plan_built(experiment, data, keywords)
     fold = folds[number]
@@ -197,13 +234,28 @@ def built_fold(experiment: ExperimentFile, data: Bars, keywords: Mapping[str, An
 def plan_folds(experiment: ExperimentFile, samples: int) -> list[Fold]:
     """The experiment's walk-forward folds over `samples` samples."""
     wf = experiment.walk_forward
-    return walk_forward(samples, train=wf.train, test=wf.test, step=wf.step, embargo=experiment.embargo,
-                        expanding=wf.expanding, val=wf.val)
+    return walk_forward(
+        samples,
+        train=wf.train,
+        test=wf.test,
+        step=wf.step,
+        embargo=experiment.embargo,
+        expanding=wf.expanding,
+        val=wf.val,
+    )
 
 
-def train_fold(experiment: ExperimentFile, dataset: Dataset, *, fold: int, seed: int, models: Path | None,
-               data_source: str = "", extra: Mapping[str, Any] | None = None,
-               data_digest: Mapping[str, str] | None = None) -> TrainResult:
+def train_fold(
+    experiment: ExperimentFile,
+    dataset: Dataset,
+    *,
+    fold: int,
+    seed: int,
+    models: Path | None,
+    data_source: str = "",
+    extra: Mapping[str, Any] | None = None,
+    data_digest: Mapping[str, str] | None = None,
+) -> TrainResult:
     """Train the experiment's net on a fold's set with `seed`; with `models` (a real run that exports) also
     write it as models/fold{fold}_seed{seed}.onnx with its card (`extra`: more card fields; `data_digest`: the
     fingerprint of the data the run read)."""
@@ -216,6 +268,13 @@ def train_fold(experiment: ExperimentFile, dataset: Dataset, *, fold: int, seed:
         return train(dataset, experiment.model.name, config, **params)
     from signalstack.models.pipeline import train_dataset_and_export
 
-    return train_dataset_and_export(dataset, models / f"fold{fold}_seed{seed}.onnx",
-                                    architecture=experiment.model.name, config=config, data_source=data_source,
-                                    params=params, extra=extra, data_digest=data_digest).result
+    return train_dataset_and_export(
+        dataset,
+        models / f"fold{fold}_seed{seed}.onnx",
+        architecture=experiment.model.name,
+        config=config,
+        data_source=data_source,
+        params=params,
+        extra=extra,
+        data_digest=data_digest,
+    ).result

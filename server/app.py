@@ -59,19 +59,24 @@ class SignalServer:
 
     def __init__(self, options: ServeOptions, repository: ModelRepository | None = None) -> None:
         self.options = options
-        self.repository = repository or ModelRepository(options.models_dir, threads=options.intra_op_threads,
-                                                        device=options.device)
+        self.repository = repository or ModelRepository(
+            options.models_dir, threads=options.intra_op_threads, device=options.device
+        )
         self.tokens = read_tokens(options.token_file) if options.token_file else None
         self.stopping = threading.Event()
         # gRPC turns SO_REUSEPORT on by default, which would let a second server share a busy port silently.
-        grpc_options = [("grpc.max_send_message_length", options.max_message_bytes),
-                        ("grpc.max_receive_message_length", options.max_message_bytes),
-                        ("grpc.so_reuseport", int(options.reuse_port)), *KEEPALIVE_OPTIONS]
+        grpc_options = [
+            ("grpc.max_send_message_length", options.max_message_bytes),
+            ("grpc.max_receive_message_length", options.max_message_bytes),
+            ("grpc.so_reuseport", int(options.reuse_port)),
+            *KEEPALIVE_OPTIONS,
+        ]
         calls = futures.ThreadPoolExecutor(options.call_threads, thread_name_prefix="signalstack-call")
         streams = futures.ThreadPoolExecutor(options.stream_threads, thread_name_prefix="signalstack-stream")
         self._pools = (calls, streams)
-        self._server = grpc.server(streams, options=grpc_options,
-                                   interceptors=[TokenAuth(self.tokens)] if self.tokens else None)
+        self._server = grpc.server(
+            streams, options=grpc_options, interceptors=[TokenAuth(self.tokens)] if self.tokens else None
+        )
         plane = DataPlane(self.repository, Batchers(options.batching, options.model_batching), self.stopping)
         methods = _Methods()
         # The generated functions take a server and call only the two methods `_Methods` has.
@@ -82,8 +87,12 @@ class SignalServer:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, registry)
         # signalstack's messages live in their own descriptor pool (so Triton's and KServe's generated
         # code can share the process): reflection describes the services from a pool holding all four.
-        described = [SERVICE_NAME, INFERENCE_SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                     reflection.SERVICE_NAME]
+        described = [
+            SERVICE_NAME,
+            INFERENCE_SERVICE_NAME,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ]
         reflection.enable_server_reflection(described, registry, pool=for_services(described))
         for service, handlers in methods.services.items():
             handlers = served(handlers, calls)
@@ -97,8 +106,9 @@ class SignalServer:
                 self.port = self._server.add_insecure_port(where)
         except RuntimeError:
             self._shutdown_pools()
-            raise OSError(f"cannot listen on {where} (expected a free port on a local address; "
-                          "GRPC_VERBOSITY=debug logs why)") from None
+            raise OSError(
+                f"cannot listen on {where} (expected a free port on a local address; GRPC_VERBOSITY=debug logs why)"
+            ) from None
 
     @property
     def address(self) -> str:
@@ -124,8 +134,9 @@ class SignalServer:
     def __enter__(self) -> SignalServer:
         return self.start()
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         self.stop()
 
 
@@ -146,13 +157,15 @@ class _Methods:
 class _Health(health.HealthServicer):
     """grpc's health servicer, with a message when it answers NOT_FOUND."""
 
-    def Check(self, request: health_pb2.HealthCheckRequest,
-              context: grpc.ServicerContext) -> health_pb2.HealthCheckResponse:
+    def Check(
+        self, request: health_pb2.HealthCheckRequest, context: grpc.ServicerContext
+    ) -> health_pb2.HealthCheckResponse:
         response = super().Check(request, context)
         # code() is gRPC's (experimental) reading of the status set so far; types-grpcio does not declare it.
         if context.code() == grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
-            context.set_details(f"no health status for {request.service[:100]!r} (expected '', a service name "
-                                "or a loaded model's name)")
+            context.set_details(
+                f"no health status for {request.service[:100]!r} (expected '', a service name or a loaded model's name)"
+            )
         return response
 
 

@@ -128,8 +128,13 @@ class Batcher:
         """
         limit, delay = self.policy.max_batch_size, self.policy.max_delay_us / 1e6
         with self._cond:
-            while (delay and not call.taken and self._queue and self._queued < limit
-                   and (wait := self._queue[0].arrived + delay - time.monotonic()) > 0):
+            while (
+                delay
+                and not call.taken
+                and self._queue
+                and self._queued < limit
+                and (wait := self._queue[0].arrived + delay - time.monotonic()) > 0
+            ):
                 self._cond.wait(wait)
             batch: list[_Call] = []
             size = 0
@@ -147,13 +152,16 @@ class Batcher:
     def _run(self, model: OnnxModel, batch: list[_Call]) -> None:
         """One onnxruntime run for `batch`; every caller gets its rows, or the error."""
         try:
-            x = batch[0].x if len(batch) == 1 else {name: np.concatenate([c.x[name] for c in batch])
-                                                    for name in batch[0].x}
+            x = (
+                batch[0].x
+                if len(batch) == 1
+                else {name: np.concatenate([c.x[name] for c in batch]) for name in batch[0].x}
+            )
             self._batch_sizes.observe(_samples(x))
             out = model.predict_checked(x)
             start = 0
             for call in batch:
-                call.result = {name: y[start:start + call.n] for name, y in out.items()}
+                call.result = {name: y[start : start + call.n] for name, y in out.items()}
                 start += call.n
         except BaseException as exc:  # every caller of the batch gets the error, none is left waiting
             for call in batch:
@@ -180,8 +188,9 @@ class Batchers:
     them beforehand for worker processes: cores / workers).
     """
 
-    def __init__(self, default: BatchPolicy = BatchPolicy(),
-                 per_model: Mapping[str, BatchPolicy] | None = None) -> None:
+    def __init__(
+        self, default: BatchPolicy = BatchPolicy(), per_model: Mapping[str, BatchPolicy] | None = None
+    ) -> None:
         self.default = default
         self.per_model = dict(per_model or {})
         self._lock = threading.Lock()

@@ -26,8 +26,9 @@ from .streaming import MAX_SYMBOLS, SignalStream
 class DataPlane:
     """The models of a repository, answered through their batching queues."""
 
-    def __init__(self, repository: ModelRepository, batchers: Batchers | None = None,
-                 stopping: threading.Event | None = None) -> None:
+    def __init__(
+        self, repository: ModelRepository, batchers: Batchers | None = None, stopping: threading.Event | None = None
+    ) -> None:
         """`stopping` is set when the server starts draining: models then report not ready."""
         self.repository = repository
         self.batchers = batchers or Batchers()

@@ -21,18 +21,24 @@ def serve(options: ServeOptions) -> None:
     the main thread.
     """
     given, options = options, options.resolved()
-    log.info("%d serving process(es) (%s), each with %d call threads and %d batching instance(s) (%s) of up to %d "
-             "windows", options.workers, "as set" if given.workers else f"for {cores()} cores",
-             options.call_threads, options.batching.instances,
-             "as set" if given.batching.instances else "one per core", options.batching.max_batch_size)
+    log.info(
+        "%d serving process(es) (%s), each with %d call threads and %d batching instance(s) (%s) of up to %d windows",
+        options.workers,
+        "as set" if given.workers else f"for {cores()} cores",
+        options.call_threads,
+        options.batching.instances,
+        "as set" if given.batching.instances else "one per core",
+        options.batching.max_batch_size,
+    )
     if (options.workers or 1) > 1:
         root = options.models_dir
         if not root.is_dir() or not any(root.glob("*.onnx")) and not any(root.glob(f"*/*/{MODEL_FILE}")):
             raise no_models(root)  # refused here, in one line, rather than by every worker
         run_workers(options)
         return
-    endpoint = metrics.serve_metrics(options.metrics_port, options.metrics_host) \
-        if options.metrics_port is not None else None
+    endpoint = (
+        metrics.serve_metrics(options.metrics_port, options.metrics_host) if options.metrics_port is not None else None
+    )
     try:
         run(options)
     finally:

@@ -19,17 +19,29 @@ log = logging.getLogger(__name__)
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
-_LATENCY_BUCKETS = (.0002, .0005, .001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5, 10)
+_LATENCY_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 
-REQUESTS = Counter("signalstack_requests", "RPCs finished, by method, model, version and status code",
-                   ["method", "model", "version", "code"])
-LATENCY = Histogram("signalstack_request_seconds", "Time from a call's arrival in its handler to its answer",
-                    ["method", "model", "version"], buckets=_LATENCY_BUCKETS)
-BATCH = Histogram("signalstack_batch_windows", "Windows per onnxruntime run", ["model", "version"],
-                  buckets=_BATCH_BUCKETS)
-QUEUE = Gauge("signalstack_queue_windows", "Windows waiting for their batch to run", ["model", "version"],
-              multiprocess_mode="livesum")
+REQUESTS = Counter(
+    "signalstack_requests",
+    "RPCs finished, by method, model, version and status code",
+    ["method", "model", "version", "code"],
+)
+LATENCY = Histogram(
+    "signalstack_request_seconds",
+    "Time from a call's arrival in its handler to its answer",
+    ["method", "model", "version"],
+    buckets=_LATENCY_BUCKETS,
+)
+BATCH = Histogram(
+    "signalstack_batch_windows", "Windows per onnxruntime run", ["model", "version"], buckets=_BATCH_BUCKETS
+)
+QUEUE = Gauge(
+    "signalstack_queue_windows",
+    "Windows waiting for their batch to run",
+    ["model", "version"],
+    multiprocess_mode="livesum",
+)
 STREAMS = Gauge("signalstack_streams", "StreamSignals calls open", multiprocess_mode="livesum")
 LOADED = Gauge("signalstack_models_loaded", "Model versions loaded", multiprocess_mode="livemax")
 

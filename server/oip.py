@@ -41,7 +41,6 @@ DATATYPE = "FP32"
 _VERSION = re.compile(r"^[0-9]{1,18}$")
 
 
-
 class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     """Answers Open Inference Protocol calls through a `DataPlane`."""
 
@@ -49,39 +48,50 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         self.plane = plane
 
     @rpc.unary
-    def ServerLive(self, request: pb.ServerLiveRequest, context: grpc.ServicerContext,
-                   call: rpc.Call) -> pb.ServerLiveResponse:
+    def ServerLive(
+        self, request: pb.ServerLiveRequest, context: grpc.ServicerContext, call: rpc.Call
+    ) -> pb.ServerLiveResponse:
         return pb.ServerLiveResponse(live=True)
 
     @rpc.unary
-    def ServerReady(self, request: pb.ServerReadyRequest, context: grpc.ServicerContext,
-                    call: rpc.Call) -> pb.ServerReadyResponse:
+    def ServerReady(
+        self, request: pb.ServerReadyRequest, context: grpc.ServicerContext, call: rpc.Call
+    ) -> pb.ServerReadyResponse:
         return pb.ServerReadyResponse(ready=self.plane.ready())
 
     @rpc.unary
-    def ModelReady(self, request: pb.ModelReadyRequest, context: grpc.ServicerContext,
-                   call: rpc.Call) -> pb.ModelReadyResponse:
+    def ModelReady(
+        self, request: pb.ModelReadyRequest, context: grpc.ServicerContext, call: rpc.Call
+    ) -> pb.ModelReadyResponse:
         return pb.ModelReadyResponse(ready=self.plane.model_ready(request.name, _version(request.version)))
 
     @rpc.unary
-    def ServerMetadata(self, request: pb.ServerMetadataRequest, context: grpc.ServicerContext,
-                       call: rpc.Call) -> pb.ServerMetadataResponse:
+    def ServerMetadata(
+        self, request: pb.ServerMetadataRequest, context: grpc.ServicerContext, call: rpc.Call
+    ) -> pb.ServerMetadataResponse:
         return pb.ServerMetadataResponse(name="signalstack", version=__version__)
 
     @rpc.unary
-    def ModelMetadata(self, request: pb.ModelMetadataRequest, context: grpc.ServicerContext,
-                      call: rpc.Call) -> pb.ModelMetadataResponse:
+    def ModelMetadata(
+        self, request: pb.ModelMetadataRequest, context: grpc.ServicerContext, call: rpc.Call
+    ) -> pb.ModelMetadataResponse:
         model = call.model = self.plane.model(request.name, _version(request.version))
         tensor = pb.ModelMetadataResponse.TensorMetadata
         return pb.ModelMetadataResponse(
-            name=model.name, versions=[str(v) for v in self.plane.versions(model.name)], platform=PLATFORM,
+            name=model.name,
+            versions=[str(v) for v in self.plane.versions(model.name)],
+            platform=PLATFORM,
             inputs=[tensor(name=i.name, datatype=DATATYPE, shape=[-1, *i.shape]) for i in model.inputs],
-            outputs=[tensor(name=name, datatype=DATATYPE, shape=[-1, len(columns)])
-                     for name, columns in model.output_columns.items()])
+            outputs=[
+                tensor(name=name, datatype=DATATYPE, shape=[-1, len(columns)])
+                for name, columns in model.output_columns.items()
+            ],
+        )
 
     @rpc.unary
-    def ModelInfer(self, request: pb.ModelInferRequest, context: grpc.ServicerContext,
-                   call: rpc.Call) -> pb.ModelInferResponse:
+    def ModelInfer(
+        self, request: pb.ModelInferRequest, context: grpc.ServicerContext, call: rpc.Call
+    ) -> pb.ModelInferResponse:
         model = call.model = self.plane.model(request.model_name, _version(request.model_version))
         wanted = _wanted_outputs(request, model)
         outputs = self.plane.infer(model, _inputs(request, model))
@@ -110,8 +120,7 @@ def _wanted_outputs(request: pb.ModelInferRequest, model: OnnxModel) -> list[str
     names = [o.name for o in request.outputs]
     for name in names:
         if name not in model.output_columns:
-            raise InvalidInput(f"requested output {name[:80]!r}: model {model.name} has outputs "
-                               f"{model.output_names}")
+            raise InvalidInput(f"requested output {name[:80]!r}: model {model.name} has outputs {model.output_names}")
     if len(set(names)) != len(names):
         raise InvalidInput(f"requested outputs {names[:8]}: expected each at most once")
     return names or model.output_names
@@ -124,8 +133,10 @@ def _inputs(request: pb.ModelInferRequest, model: OnnxModel) -> dict[str, np.nda
     if sorted(got) != sorted(expected):
         raise InvalidInput(f"inputs {[g[:80] for g in got[:8]]}: model {model.name} takes {expected}")
     if request.raw_input_contents and len(request.raw_input_contents) != len(request.inputs):
-        raise InvalidInput(f"{len(request.raw_input_contents)} raw_input_contents for {len(request.inputs)} "
-                           "inputs: expected one raw entry per input, in order")
+        raise InvalidInput(
+            f"{len(request.raw_input_contents)} raw_input_contents for {len(request.inputs)} "
+            "inputs: expected one raw entry per input, in order"
+        )
     shapes = {i.name: i.shape for i in model.inputs}
     arrays = {}
     for k, tensor in enumerate(request.inputs):
@@ -155,6 +166,8 @@ def _tensor(tensor: pb.ModelInferRequest.InferInputTensor, shape: tuple[int, ...
         return np.frombuffer(raw, dtype="<f4").reshape(got)
     values = tensor.contents.fp32_contents
     if len(values) != count:
-        raise InvalidInput(f"{name}: {len(values)} fp32_contents, expected {count} for shape {list(got)} "
-                           "(or the data in raw_input_contents)")
+        raise InvalidInput(
+            f"{name}: {len(values)} fp32_contents, expected {count} for shape {list(got)} "
+            "(or the data in raw_input_contents)"
+        )
     return np.asarray(values, dtype=np.float32).reshape(got)

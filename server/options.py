@@ -56,8 +56,10 @@ class BatchPolicy(_Positional):
         """'SIZE[:DELAY_US[:INSTANCES]]', e.g. '64:500' or '64:0:1', as a flag gives it."""
         parts = text.split(":")
         if not 1 <= len(parts) <= 3 or not all(p.strip().removeprefix("-").isdigit() for p in parts):
-            raise SettingsError(f"batching {text!r}: {len(parts)} fields, expected integers "
-                                "MAX_BATCH_SIZE[:MAX_DELAY_US[:INSTANCES]], e.g. 64:500")
+            raise SettingsError(
+                f"batching {text!r}: {len(parts)} fields, expected integers "
+                "MAX_BATCH_SIZE[:MAX_DELAY_US[:INSTANCES]], e.g. 64:500"
+            )
         return parse(cls, dict(zip(cls.model_fields, map(int, parts))), source=f"batching {text!r}")
 
     def for_cores(self, cores: int) -> BatchPolicy:
@@ -121,9 +123,13 @@ class ServeOptions(_Positional):
         """These options with what was left to the machine decided (see the module's docstring); idempotent."""
         workers = self.workers or (cores() if self.port and _reuse_port_works() and not _on_gpu(self.device) else 1)
         per_process = max(1, cores() // workers)
-        return self.model_copy(update={
-            "workers": workers, "batching": self.batching.for_cores(per_process),
-            "model_batching": {name: p.for_cores(per_process) for name, p in self.model_batching.items()}})
+        return self.model_copy(
+            update={
+                "workers": workers,
+                "batching": self.batching.for_cores(per_process),
+                "model_batching": {name: p.for_cores(per_process) for name, p in self.model_batching.items()},
+            }
+        )
 
     @property
     def reuse_port(self) -> bool:

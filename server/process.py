@@ -32,10 +32,17 @@ def run(options: ServeOptions, ready: Callable[[], None] | None = None) -> None:
         with server:
             try:
                 tls = options.tls
-                extras = [("TLS" + (" with client certificates" if tls.client_ca else "")) if tls else "",
-                          "bearer tokens" if server.tokens else ""]
-                log.info("serving %s and %s on %s%s", SERVICE_NAME, INFERENCE_SERVICE_NAME,
-                         server.address, "".join(f", {e}" for e in extras if e))
+                extras = [
+                    ("TLS" + (" with client certificates" if tls.client_ca else "")) if tls else "",
+                    "bearer tokens" if server.tokens else "",
+                ]
+                log.info(
+                    "serving %s and %s on %s%s",
+                    SERVICE_NAME,
+                    INFERENCE_SERVICE_NAME,
+                    server.address,
+                    "".join(f", {e}" for e in extras if e),
+                )
                 if ready is not None:
                     ready()
                 stop.wait()

@@ -48,8 +48,10 @@ class ModelNotFound(NotFound):
 
 def no_models(root: Path) -> NotFound:
     """The error of a model folder without a model to serve or export."""
-    return NotFound(f"{root}: no loadable models (expected NAME.onnx or NAME/VERSION/model.onnx files exported by "
-                    "signalstack train)")
+    return NotFound(
+        f"{root}: no loadable models (expected NAME.onnx or NAME/VERSION/model.onnx files exported by "
+        "signalstack train)"
+    )
 
 
 class ModelRepository:
@@ -61,12 +63,12 @@ class ModelRepository:
         if not self.root.is_dir():
             raise NotADirectoryError(f"{self.root}: not a folder (expected a folder of *.onnx model files)")
         self._threads, self._device, self._warm_up = threads, device, warm_up
-        self._lock = threading.Lock()          # guards the table lookups read
+        self._lock = threading.Lock()  # guards the table lookups read
         self._refresh_lock = threading.Lock()  # one refresh at a time
         self._models: dict[str, dict[int, OnnxModel]] = {}
-        self._stamps: dict[_Key, _Stamp] = {}   # the file each loaded model came from
+        self._stamps: dict[_Key, _Stamp] = {}  # the file each loaded model came from
         self._refused: dict[_Key, _Stamp] = {}  # files that failed, not retried until they change
-        self._reported: set[str] = set()        # layout problems already logged
+        self._reported: set[str] = set()  # layout problems already logged
         self._listeners: list[Callable[[], None]] = []
         self.refresh()
         if not self._models:  # the caller decides whether that is an error (serve) or a folder to watch
@@ -137,8 +139,7 @@ class ModelRepository:
     def _load(self, path: Path, key: _Key, *, replacing: bool) -> OnnxModel | None:
         """The model in `path`, loaded and warmed up, or None after logging why it was refused."""
         try:
-            model = OnnxModel(path, name=key[0], version=key[1], device=self._device,
-                              threads=self._threads)
+            model = OnnxModel(path, name=key[0], version=key[1], device=self._device, threads=self._threads)
             if self._warm_up:
                 model.warm_up()
         except Exception as exc:  # one bad file must never take down what already serves

@@ -72,15 +72,18 @@ def _count(method: str, call: Call, code: grpc.StatusCode, started: float | None
     children = _counters.get(key)
     if children is None:
         name, version = call.labels
-        children = _counters.setdefault(key, (metrics.REQUESTS.labels(method, name, version, code.name),
-                                              metrics.LATENCY.labels(method, name, version)))
+        children = _counters.setdefault(
+            key,
+            (metrics.REQUESTS.labels(method, name, version, code.name), metrics.LATENCY.labels(method, name, version)),
+        )
     children[0].inc()
     if started is not None:
         children[1].observe(time.perf_counter() - started)
 
 
-def unary(handler: Callable[[_Servicer, _Request, grpc.ServicerContext, Call], _Response]) -> \
-        Callable[[_Servicer, _Request, grpc.ServicerContext], _Response]:
+def unary(
+    handler: Callable[[_Servicer, _Request, grpc.ServicerContext, Call], _Response],
+) -> Callable[[_Servicer, _Request, grpc.ServicerContext], _Response]:
     """Wrap a `(self, request, context, call)` handler answering with one message: the `(self, request, context)`
     method gRPC calls."""
     method = handler.__name__
@@ -100,8 +103,9 @@ def unary(handler: Callable[[_Servicer, _Request, grpc.ServicerContext, Call], _
     return wrapper
 
 
-def streaming(handler: Callable[[_Servicer, Iterator[_Request], grpc.ServicerContext, Call], Iterator[_Response]]) \
-        -> Callable[[_Servicer, Iterator[_Request], grpc.ServicerContext], Iterator[_Response]]:
+def streaming(
+    handler: Callable[[_Servicer, Iterator[_Request], grpc.ServicerContext, Call], Iterator[_Response]],
+) -> Callable[[_Servicer, Iterator[_Request], grpc.ServicerContext], Iterator[_Response]]:
     """Wrap a `(self, requests, context, call)` generator answering with a stream of messages: the
     `(self, requests, context)` method gRPC calls."""
     method = handler.__name__
@@ -135,8 +139,9 @@ class _Undecodable:
         self.message = message
 
 
-def served(handlers: Mapping[str, grpc.RpcMethodHandler], unary_pool: futures.ThreadPoolExecutor) -> \
-        dict[str, grpc.RpcMethodHandler]:
+def served(
+    handlers: Mapping[str, grpc.RpcMethodHandler], unary_pool: futures.ThreadPoolExecutor
+) -> dict[str, grpc.RpcMethodHandler]:
     """`handlers` (by method name) as the server runs them: a request that is not valid protobuf refused with
     INVALID_ARGUMENT naming the expected message, and unary-unary methods run on `unary_pool`.
 
@@ -181,8 +186,12 @@ def _tolerant(handler: grpc.RpcMethodHandler, unary_pool: futures.ThreadPoolExec
         if handler.unary_unary is not None:
             # gRPC reads this (experimental) attribute off the behaviour function; no type declares it.
             run.experimental_thread_pool = unary_pool  # type: ignore[attr-defined]
-    return method_handler(handler, run, request_deserializer=decode and _never_raising(decode, expected),
-                          response_serializer=handler.response_serializer)
+    return method_handler(
+        handler,
+        run,
+        request_deserializer=decode and _never_raising(decode, expected),
+        response_serializer=handler.response_serializer,
+    )
 
 
 def _never_raising(decode: Callable[[bytes], Any], expected: str) -> Callable[[bytes], Any]:

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from signalstack.core.errors import InvalidInput, LimitExceeded
-from signalstack.core.live import LiveRows, checked_bar
 from signalstack.core.features import Bar
+from signalstack.core.live import LiveRows, checked_bar
 from signalstack.core.model import OnnxModel
 
 from .batching import Batchers
@@ -78,10 +78,15 @@ class SignalStream:
         """One bar of `symbol` added to its window, scored once the window holds `bars_required` bars; `what`
         names the bar in errors."""
         if model.tensor_inputs or model.intraday:
-            reason = ("groups intraday bars into days" if model.intraday else
-                      f"also takes tensor inputs ({', '.join(i.name for i in model.tensor_inputs)})")
-            raise InvalidInput(f"{what}: model {model.name} {reason}, which a stream of bar events does not "
-                               "serve; use Predict or PredictSeries")
+            reason = (
+                "groups intraday bars into days"
+                if model.intraday
+                else f"also takes tensor inputs ({', '.join(i.name for i in model.tensor_inputs)})"
+            )
+            raise InvalidInput(
+                f"{what}: model {model.name} {reason}, which a stream of bar events does not "
+                "serve; use Predict or PredictSeries"
+            )
         bars = self.add(model.name, symbol, time, values, model.bars_required, what)
         rows = self.input(model, symbol)  # kept up to date while the window fills, too
         needed = max(0, model.bars_required - len(bars))
@@ -106,8 +111,9 @@ class SignalStream:
             rows.push(kept.newest())
         return rows
 
-    def add(self, model: str, symbol: str, time: int, values: tuple[float, ...], capacity: int,
-            what: str) -> RollingBars:
+    def add(
+        self, model: str, symbol: str, time: int, values: tuple[float, ...], capacity: int, what: str
+    ) -> RollingBars:
         """Check one bar and append it to the window of (model, symbol), keeping `capacity` bars."""
         if len(symbol) > MAX_SYMBOL_CHARS:
             raise InvalidInput(f"{what}: symbol of {len(symbol)} characters, expected at most {MAX_SYMBOL_CHARS}")
@@ -115,12 +121,16 @@ class SignalStream:
         window = self._windows.get((model, symbol))
         if window is None:
             if len(self._windows) >= self.max_symbols:
-                raise LimitExceeded(f"{what}: symbol {symbol!r} would be window {len(self._windows) + 1} of this "
-                                    f"stream, expected at most {self.max_symbols} (open another stream)")
+                raise LimitExceeded(
+                    f"{what}: symbol {symbol!r} would be window {len(self._windows) + 1} of this "
+                    f"stream, expected at most {self.max_symbols} (open another stream)"
+                )
             window = self._windows[(model, symbol)] = RollingBars(capacity)
         if time and window.last_time and time <= window.last_time:
-            raise InvalidInput(f"{what}: time {time} of symbol {symbol!r} is not after its previous bar's "
-                               f"{window.last_time} (expected bars in time order, each once)")
+            raise InvalidInput(
+                f"{what}: time {time} of symbol {symbol!r} is not after its previous bar's "
+                f"{window.last_time} (expected bars in time order, each once)"
+            )
         window.reserve(capacity)
         window.append(values)
         window.last_time = time or window.last_time

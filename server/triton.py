@@ -61,23 +61,28 @@ def triton_config(versions: Sequence[OnnxModel], batching: BatchPolicy) -> str:
     versions disagree on becomes -1."""
     newest = max(versions, key=lambda m: m.version)
     inputs = {i.name: _dims([j.shape for m in versions for j in m.inputs if j.name == i.name]) for i in newest.inputs}
-    outputs = {name: _dims([(len(m.output_columns[name]),) for m in versions if name in m.output_columns])
-               for name in newest.output_names}
+    outputs = {
+        name: _dims([(len(m.output_columns[name]),) for m in versions if name in m.output_columns])
+        for name in newest.output_names
+    }
     if batching.max_batch_size == 1:  # Triton's "no batching": max_batch_size 0, the batch axis spelled out
         max_batch, batch = 0, ""
         inputs = {k: (-1, *v) for k, v in inputs.items()}
         outputs = {k: (-1, *v) for k, v in outputs.items()}
     else:
-        max_batch, batch = batching.max_batch_size, ("dynamic_batching {\n"
-                                                     f"  max_queue_delay_microseconds: {batching.max_delay_us}\n"
-                                                     "}\n")
-    return (f'name: "{newest.name}"\n'
-            'platform: "onnxruntime_onnx"\n'
-            f"max_batch_size: {max_batch}\n"
-            "version_policy: { all { } }\n"
-            f"{_tensors('input', inputs)}"
-            f"{_tensors('output', outputs)}"
-            f"{batch}")
+        max_batch, batch = (
+            batching.max_batch_size,
+            (f"dynamic_batching {{\n  max_queue_delay_microseconds: {batching.max_delay_us}\n}}\n"),
+        )
+    return (
+        f'name: "{newest.name}"\n'
+        'platform: "onnxruntime_onnx"\n'
+        f"max_batch_size: {max_batch}\n"
+        "version_policy: { all { } }\n"
+        f"{_tensors('input', inputs)}"
+        f"{_tensors('output', outputs)}"
+        f"{batch}"
+    )
 
 
 def _dims(shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
@@ -87,9 +92,8 @@ def _dims(shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
 
 
 def _tensors(kind: str, dims: dict[str, tuple[int, ...]]) -> str:
-    entries = ",\n".join("  {\n"
-                         f'    name: "{name}"\n'
-                         "    data_type: TYPE_FP32\n"
-                         f"    dims: [ {', '.join(map(str, shape))} ]\n"
-                         "  }" for name, shape in dims.items())
+    entries = ",\n".join(
+        f'  {{\n    name: "{name}"\n    data_type: TYPE_FP32\n    dims: [ {", ".join(map(str, shape))} ]\n  }}'
+        for name, shape in dims.items()
+    )
     return f"{kind} [\n{entries}\n]\n"

@@ -59,10 +59,14 @@ def run_workers(options: ServeOptions) -> None:
     pool: list[Any] = []
     endpoint = None
     try:
+
         def start(index: int) -> Any:
             ready = context.Event()
-            process = context.Process(target=_worker, name=f"signalstack-worker-{index}",
-                                      args=(options, ready, records, root.getEffectiveLevel()))
+            process = context.Process(
+                target=_worker,
+                name=f"signalstack-worker-{index}",
+                args=(options, ready, records, root.getEffectiveLevel()),
+            )
             process.start()
             _wait_ready(process, ready, stop)
             return process

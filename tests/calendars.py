@@ -18,8 +18,9 @@ def cut(bars: pd.DataFrame, *spans: tuple[str | pd.Timestamp | None, str | pd.Ti
     """`bars` without the rows of each (first, last) span, both ends included (None: open-ended)."""
     kept = np.ones(len(bars), dtype=bool)
     for first, last in spans:
-        kept &= ~((bars.index >= pd.Timestamp(first or bars.index[0])) & (bars.index <= pd.Timestamp(last or
-                                                                                                  bars.index[-1])))
+        kept &= ~(
+            (bars.index >= pd.Timestamp(first or bars.index[0])) & (bars.index <= pd.Timestamp(last or bars.index[-1]))
+        )
     return bars.loc[kept]
 
 
@@ -29,9 +30,11 @@ def walk_universe(days: int = 300, start: str = "2020-01-01", seed: int = 3) -> 
     index = pd.bdate_range(start, periods=days)
     at = [index[int(days * share)] for share in (0.27, 0.5, 0.2, 0.33, 0.35, 0.77)]
     walks = {symbol: walk_bars(index, seed + i) * (1.0 + i) for i, symbol in enumerate((SUSPENDED, LATE, GONE))}
-    return {SUSPENDED: cut(walks[SUSPENDED], (at[0], at[1])),
-            LATE: cut(walks[LATE], (None, at[2])),
-            GONE: cut(walks[GONE], (at[3], at[4]), (at[5], None))}
+    return {
+        SUSPENDED: cut(walks[SUSPENDED], (at[0], at[1])),
+        LATE: cut(walks[LATE], (None, at[2])),
+        GONE: cut(walks[GONE], (at[3], at[4]), (at[5], None)),
+    }
 
 
 def shared_universe() -> dict[str, pd.DataFrame]:
@@ -41,13 +44,16 @@ def shared_universe() -> dict[str, pd.DataFrame]:
 
     files = {SUSPENDED: "orcl-1995-2014.csv", LATE: "yhoo-1996-2014.csv", GONE: "nvda-1999-2014.csv"}
     bars = {symbol: load_bars(shared_csv(name)).loc["2008":"2013"] for symbol, name in files.items()}
-    return {SUSPENDED: cut(bars[SUSPENDED], ("2011-03-01", "2011-06-30")),
-            LATE: cut(bars[LATE], (None, "2009-05-31")),
-            GONE: cut(bars[GONE], ("2010-05-03", "2010-05-14"), ("2013-01-01", None))}
+    return {
+        SUSPENDED: cut(bars[SUSPENDED], ("2011-03-01", "2011-06-30")),
+        LATE: cut(bars[LATE], (None, "2009-05-31")),
+        GONE: cut(bars[GONE], ("2010-05-03", "2010-05-14"), ("2013-01-01", None)),
+    }
 
 
-def expected_holdings(universe: dict[str, pd.DataFrame], scores: dict[str, pd.Series], start: pd.Timestamp,
-                      rebalance: int) -> list[tuple[pd.Timestamp, set[str]]]:
+def expected_holdings(
+    universe: dict[str, pd.DataFrame], scores: dict[str, pd.Series], start: pd.Timestamp, rebalance: int
+) -> list[tuple[pd.Timestamp, set[str]]]:
     """What `RankingStrategy` top 1 must hold, worked out on its own: [(the step after a rebalance, the symbols held
     once its fills are in)]. At each rebalance the best score among the symbols with a bar then (ties: the first
     given) is chosen; each other symbol with a bar then is sold and the chosen one bought, where the symbol has a

@@ -28,8 +28,14 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory, sp500: pd.DataFrame) ->
     from signalstack.models.pipeline import train_and_export
 
     out = tmp_path_factory.mktemp("models") / "tiny.onnx"
-    train_and_export(sp500, out, window=TINY_WINDOW, params=TINY_PARAMS,
-                     config=TrainConfig(epochs=2, progress=False), data_source="sample:sp500")
+    train_and_export(
+        sp500,
+        out,
+        window=TINY_WINDOW,
+        params=TINY_PARAMS,
+        config=TrainConfig(epochs=2, progress=False),
+        data_source="sample:sp500",
+    )
     return out
 
 

@@ -34,9 +34,19 @@ def shared_csv(name: str) -> Path:
     return path
 
 
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--enable-logging=stderr", "--v=0", "--window-size=1200,2000")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-logging=stderr",
+    "--v=0",
+    "--window-size=1200,2000",
+)
 """Headless Chromium fetching nothing in the background, its console on stderr."""
 
 
@@ -46,8 +56,10 @@ def chromium() -> str:
         found = shutil.which(name)
         if found:
             return found
-    pytest.skip("no chromium on PATH: install the Debian/Ubuntu package `chromium` "
-                "(apt-get install -y chromium) to render HTML pages")
+    pytest.skip(
+        "no chromium on PATH: install the Debian/Ubuntu package `chromium` "
+        "(apt-get install -y chromium) to render HTML pages"
+    )
 
 
 def free_port() -> int:
@@ -74,9 +86,16 @@ def walk_bars(index: pd.DatetimeIndex, seed: int) -> pd.DataFrame:
     close = 100 * np.exp(np.cumsum(rng.normal(0, 0.001, len(index))))
     open_ = np.r_[100.0, close[:-1]]
     spread = np.abs(rng.normal(0, 0.0005, len(index)))
-    return pd.DataFrame({"open": open_, "high": np.maximum(open_, close) * (1 + spread),
-                         "low": np.minimum(open_, close) * (1 - spread), "close": close,
-                         "volume": rng.integers(100, 1000, len(index)).astype(float)}, index=index.rename("time"))
+    return pd.DataFrame(
+        {
+            "open": open_,
+            "high": np.maximum(open_, close) * (1 + spread),
+            "low": np.minimum(open_, close) * (1 - spread),
+            "close": close,
+            "volume": rng.integers(100, 1000, len(index)).astype(float),
+        },
+        index=index.rename("time"),
+    )
 
 
 def walk_with_flat_volume(n: int, seed: int, start: str = "2001-01-01") -> pd.DataFrame:
@@ -88,13 +107,16 @@ def walk_with_flat_volume(n: int, seed: int, start: str = "2001-01-01") -> pd.Da
     high = np.maximum(open_, close) * np.exp(np.abs(rng.normal(0.0, 0.006, n)))
     low = np.minimum(open_, close) * np.exp(-np.abs(rng.normal(0.0, 0.006, n)))
     volume = rng.lognormal(12.0, 0.4, n)
-    volume[n // 3: n // 3 + 30] = 1000.0  # a flat run: zero standard deviation, zero-range ratios
-    return pd.DataFrame({"open": open_, "high": high, "low": low, "close": close, "volume": volume},
-                        index=pd.bdate_range(start, periods=n, name="time"))
+    volume[n // 3 : n // 3 + 30] = 1000.0  # a flat run: zero standard deviation, zero-range ratios
+    return pd.DataFrame(
+        {"open": open_, "high": high, "low": low, "close": close, "volume": volume},
+        index=pd.bdate_range(start, periods=n, name="time"),
+    )
 
 
-def handmade_model(path: Path, spec: FeatureSpec, window: int, *, flat: bool = False, seed: int = 0,
-                   forecast: bool = False) -> Path:
+def handmade_model(
+    path: Path, spec: FeatureSpec, window: int, *, flat: bool = False, seed: int = 0, forecast: bool = False
+) -> Path:
     """A model file with `spec`'s features: a scaler fitted on a random walk, a tanh layer and a softmax
     over down/up, with a card; `forecast`: a second output, a linear "forecast" of the same layer.
 
@@ -104,18 +126,24 @@ def handmade_model(path: Path, spec: FeatureSpec, window: int, *, flat: bool = F
     rng = np.random.default_rng(seed)
     width = len(spec.columns)
     shape = (width,) if flat else (window, width)
-    scaler = Scaler.fit(feature_matrix(walk_with_flat_volume(spec.warmup + 500, seed=seed + 100), spec)[spec.warmup:])
-    weights = {"mean": scaler.mean, "std": scaler.std, "flat_shape": np.array([-1, window * width], dtype=np.int64),
-               "w1": rng.normal(0.0, 1.0 / np.sqrt(window * width), (window * width, 16)).astype(np.float32),
-               "w2": rng.normal(0.0, 1.0, (16, 2)).astype(np.float32),
-               "w3": rng.normal(0.0, 0.01, (16, 1)).astype(np.float32)}
-    nodes = [helper.make_node("Sub", ["features", "mean"], ["centred"]),
-             helper.make_node("Div", ["centred", "std"], ["scaled"]),
-             helper.make_node("Reshape", ["scaled", "flat_shape"], ["flat"]),
-             helper.make_node("MatMul", ["flat", "w1"], ["hidden"]),
-             helper.make_node("Tanh", ["hidden"], ["active"]),
-             helper.make_node("MatMul", ["active", "w2"], ["logits"]),
-             helper.make_node("Softmax", ["logits"], ["probabilities"], axis=-1)]
+    scaler = Scaler.fit(feature_matrix(walk_with_flat_volume(spec.warmup + 500, seed=seed + 100), spec)[spec.warmup :])
+    weights = {
+        "mean": scaler.mean,
+        "std": scaler.std,
+        "flat_shape": np.array([-1, window * width], dtype=np.int64),
+        "w1": rng.normal(0.0, 1.0 / np.sqrt(window * width), (window * width, 16)).astype(np.float32),
+        "w2": rng.normal(0.0, 1.0, (16, 2)).astype(np.float32),
+        "w3": rng.normal(0.0, 0.01, (16, 1)).astype(np.float32),
+    }
+    nodes = [
+        helper.make_node("Sub", ["features", "mean"], ["centred"]),
+        helper.make_node("Div", ["centred", "std"], ["scaled"]),
+        helper.make_node("Reshape", ["scaled", "flat_shape"], ["flat"]),
+        helper.make_node("MatMul", ["flat", "w1"], ["hidden"]),
+        helper.make_node("Tanh", ["hidden"], ["active"]),
+        helper.make_node("MatMul", ["active", "w2"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=-1),
+    ]
     outputs = [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 2])]
     described = [TensorInfo("probabilities", (2,), columns=("down", "up"))]
     if forecast:
@@ -125,14 +153,27 @@ def handmade_model(path: Path, spec: FeatureSpec, window: int, *, flat: bool = F
     else:
         del weights["w3"]
     graph = helper.make_graph(
-        nodes, "handmade", [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", *shape])], outputs,
-        [numpy_helper.from_array(v, k) for k, v in weights.items()])
+        nodes,
+        "handmade",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", *shape])],
+        outputs,
+        [numpy_helper.from_array(v, k) for k, v in weights.items()],
+    )
     card = ModelCard(
-        architecture="handmade", params={}, features=spec, scalers={"features": scaler}, window=window,
+        architecture="handmade",
+        params={},
+        features=spec,
+        scalers={"features": scaler},
+        window=window,
         label=LabelSpec("binary", 1),
-        inputs=(TensorInfo("features", shape, columns=tuple(spec.columns), origin="bars"),), outputs=tuple(described),
+        inputs=(TensorInfo("features", shape, columns=tuple(spec.columns), origin="bars"),),
+        outputs=tuple(described),
         train_range=("2001-01-01", "2002-01-01"),
-        val_range=("2002-01-02", "2002-06-01"), test_range=("2002-06-02", "2010-01-01"), embargo=1, metrics={})
+        val_range=("2002-01-02", "2002-06-01"),
+        test_range=("2002-06-02", "2010-01-01"),
+        embargo=1,
+        metrics={},
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     helper.set_model_props(model, {METADATA_KEY: card.to_json()})
     onnx.checker.check_model(model)

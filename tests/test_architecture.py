@@ -10,10 +10,18 @@ from pathlib import Path
 import signalstack
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = {"signalstack": "signalstack", "signalstack.core": "core", "signalstack.models": "models",
-            "signalstack.research": "research", "signalstack.paper": "paper",
-            "signalstack.server": "server", "signalstack.plugin": "plugin", "signalstack.cli": "cli",
-            "signalstack.protos": "protos", "signalstack.transport": "transport"}
+PACKAGES = {
+    "signalstack": "signalstack",
+    "signalstack.core": "core",
+    "signalstack.models": "models",
+    "signalstack.research": "research",
+    "signalstack.paper": "paper",
+    "signalstack.server": "server",
+    "signalstack.plugin": "plugin",
+    "signalstack.cli": "cli",
+    "signalstack.protos": "protos",
+    "signalstack.transport": "transport",
+}
 """Each subpackage and its folder in the source tree (pyproject's package-dir)."""
 
 
@@ -26,11 +34,13 @@ def _loaded(code: str) -> list[str]:
 
 
 def test_the_core_the_server_trading_and_the_cli_never_load_torch() -> None:
-    loaded = _loaded("import signalstack.core.model, signalstack.core.card, signalstack.core.fundamentals\n"
-                     "import signalstack.server.app, signalstack.server.main, signalstack.server.triton\n"
-                     "import signalstack.plugin.backtest, signalstack.plugin.report, signalstack.plugin.sweep\n"
-                     "import signalstack.paper.runner, signalstack.paper.status\n"
-                     "import signalstack.cli; signalstack.cli._parser()\n")
+    loaded = _loaded(
+        "import signalstack.core.model, signalstack.core.card, signalstack.core.fundamentals\n"
+        "import signalstack.server.app, signalstack.server.main, signalstack.server.triton\n"
+        "import signalstack.plugin.backtest, signalstack.plugin.report, signalstack.plugin.sweep\n"
+        "import signalstack.paper.runner, signalstack.paper.status\n"
+        "import signalstack.cli; signalstack.cli._parser()\n"
+    )
     assert "signalstack.server.app" in loaded and "signalstack.plugin.backtest" in loaded  # the probe ran
     assert "torch" not in loaded
 
@@ -59,7 +69,7 @@ def _imports(path: Path, module: str) -> set[str]:
             base = node.module or ""
             if node.level:
                 parts = package.split(".")
-                base = ".".join(parts[:len(parts) - node.level + 1] + ([base] if base else []))
+                base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
             if node.module:
                 found.add(base)
             found.update(f"{base}.{a.name}" for a in node.names)  # `from . import x` names a module
@@ -77,8 +87,10 @@ def _graph() -> dict[str, set[str]]:
                 continue  # the top-level folder holds only signalstack/__init__.py
             modules[".".join((package, *parts))] = path
     # A module's own packages are imported before it, always: an edge to one of them is no cycle.
-    return {name: {m for m in _imports(path, name) if m in modules and not name.startswith(m + ".") and m != name}
-            for name, path in modules.items()}
+    return {
+        name: {m for m in _imports(path, name) if m in modules and not name.startswith(m + ".") and m != name}
+        for name, path in modules.items()
+    }
 
 
 def _cycle(graph: dict[str, set[str]]) -> list[str]:
@@ -91,7 +103,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str]:
         path.append(node)
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             if nxt not in state and (found := visit(nxt)):
                 return found
         path.pop()
@@ -114,16 +126,22 @@ def test_layers_point_down_only() -> None:
     graph = _graph()
     # transport is what client and server share: below server, plugin and paper, which import nothing of server
     transport = {"signalstack.core", "signalstack.protos", "signalstack.transport", "signalstack"}
-    below = {"signalstack.core": {"signalstack.core"},
-             "signalstack.transport": transport,
-             "signalstack.server": transport | {"signalstack.server"},
-             "signalstack.plugin": {"signalstack.core", "signalstack.transport", "signalstack.plugin", "signalstack"},
-             "signalstack.paper": transport | {"signalstack.plugin", "signalstack.paper"}}
+    below = {
+        "signalstack.core": {"signalstack.core"},
+        "signalstack.transport": transport,
+        "signalstack.server": transport | {"signalstack.server"},
+        "signalstack.plugin": {"signalstack.core", "signalstack.transport", "signalstack.plugin", "signalstack"},
+        "signalstack.paper": transport | {"signalstack.plugin", "signalstack.paper"},
+    }
     for layer, allowed in below.items():
         for module, imported in graph.items():
             if module == layer or module.startswith(layer + "."):
-                outside = {m for m in imported if not any(m == a or m.startswith(a + ".") for a in allowed
-                                                         if a != "signalstack") and m != "signalstack"}
+                outside = {
+                    m
+                    for m in imported
+                    if not any(m == a or m.startswith(a + ".") for a in allowed if a != "signalstack")
+                    and m != "signalstack"
+                }
                 assert not outside, f"{module} imports {sorted(outside)}: {layer} may import only {sorted(allowed)}"
 
 
@@ -134,6 +152,7 @@ def test_the_cycle_finder_finds_a_planted_cycle() -> None:
 
 def test_the_package_says_its_version() -> None:
     assert signalstack.__version__.count(".") == 2
-    result = subprocess.run([sys.executable, "-m", "signalstack.cli", "--version"], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "signalstack.cli", "--version"], capture_output=True, text=True, timeout=60
+    )
     assert result.stdout.strip() == f"signalstack {signalstack.__version__}"

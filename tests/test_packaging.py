@@ -15,8 +15,11 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
-                    str(ROOT)], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
     (path,) = out.glob("signalstack-*.whl")
     return path
 
@@ -31,11 +34,16 @@ def test_wheel_installs_nothing_named_models_server_or_plugin_at_top_level(wheel
 
 def test_installed_wheel_imports_from_another_directory(wheel, tmp_path):
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+        check=True,
+        capture_output=True,
+    )
     # -S skips site processing, so this venv's editable-install hook cannot shadow the wheel.
-    code = ("import signalstack.plugin, signalstack.server, signalstack.models, signalstack.protos, sys;"
-            "print(signalstack.plugin.__file__); assert 'torch' not in sys.modules")
+    code = (
+        "import signalstack.plugin, signalstack.server, signalstack.models, signalstack.protos, sys;"
+        "print(signalstack.plugin.__file__); assert 'torch' not in sys.modules"
+    )
     env = {"PYTHONPATH": f"{target}:{sysconfig.get_paths()['purelib']}:{sysconfig.get_paths()['platlib']}"}
     run = subprocess.run([sys.executable, "-S", "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr

@@ -26,13 +26,19 @@ def _buf() -> str | None:
 
 
 BUF = _buf()
-pytestmark = pytest.mark.skipif(BUF is None, reason="buf is not installed (.ci/run installs it with npm into "
-                                ".ci/node; or set $BUF)")
+pytestmark = pytest.mark.skipif(
+    BUF is None, reason="buf is not installed (.ci/run installs it with npm into .ci/node; or set $BUF)"
+)
 
 
 def _breaking(tree: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([BUF, "breaking", "--against", str(PROTOS / "released.binpb")], cwd=tree,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [BUF, "breaking", "--against", str(PROTOS / "released.binpb")],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def _edited(tmp_path: Path, old: str, new: str) -> Path:
@@ -52,17 +58,30 @@ def test_the_protos_lint_and_match_the_released_api() -> None:
     assert breaking.returncode == 0, breaking.stdout + breaking.stderr
 
 
-@pytest.mark.parametrize(("old", "new", "complaint"), [
-    ("repeated string columns = 4;", "repeated string cols = 4;", 'changed name from "columns" to "cols"'),
-    ("repeated string columns = 4;", "repeated string columns = 5;", "deleted"),
-    ("repeated float values = 3;", "repeated double values = 3;", 'changed type from "float" to "double"'),
-    ("  repeated string columns = 4;  // responses: the names of the values along the last axis\n", "",
-     'Previously present field "4" with name "columns"'),
-    ("  rpc ListModels(ListModelsRequest) returns (ListModelsResponse);\n", "",
-     'Previously present RPC "ListModels"'),
-    ("rpc GetModel(GetModelRequest) returns (ModelInfo);", "rpc GetModel(GetModelRequest) returns (ListModelsResponse);",
-     'changed response type from "signalstack.v1.ModelInfo"'),
-], ids=["renamed", "renumbered", "retyped", "field removed", "method removed", "method retyped"])
+@pytest.mark.parametrize(
+    ("old", "new", "complaint"),
+    [
+        ("repeated string columns = 4;", "repeated string cols = 4;", 'changed name from "columns" to "cols"'),
+        ("repeated string columns = 4;", "repeated string columns = 5;", "deleted"),
+        ("repeated float values = 3;", "repeated double values = 3;", 'changed type from "float" to "double"'),
+        (
+            "  repeated string columns = 4;  // responses: the names of the values along the last axis\n",
+            "",
+            'Previously present field "4" with name "columns"',
+        ),
+        (
+            "  rpc ListModels(ListModelsRequest) returns (ListModelsResponse);\n",
+            "",
+            'Previously present RPC "ListModels"',
+        ),
+        (
+            "rpc GetModel(GetModelRequest) returns (ModelInfo);",
+            "rpc GetModel(GetModelRequest) returns (ListModelsResponse);",
+            'changed response type from "signalstack.v1.ModelInfo"',
+        ),
+    ],
+    ids=["renamed", "renumbered", "retyped", "field removed", "method removed", "method retyped"],
+)
 def test_an_incompatible_change_fails(tmp_path: Path, old: str, new: str, complaint: str) -> None:
     result = _breaking(_edited(tmp_path, old, new))
     assert result.returncode != 0
@@ -72,7 +91,12 @@ def test_an_incompatible_change_fails(tmp_path: Path, old: str, new: str, compla
 def test_an_added_field_and_method_pass(tmp_path: Path) -> None:
     tree = _edited(tmp_path, "  repeated string columns = 4;", "  repeated string columns = 4;\n  string unit = 5;")
     path = tree / SIGNALS
-    path.write_text(path.read_text().replace(
-        "  rpc ListModels(", "  rpc ListModelNames(ListModelsRequest) returns (ListModelsResponse);\n  rpc ListModels(", 1))
+    path.write_text(
+        path.read_text().replace(
+            "  rpc ListModels(",
+            "  rpc ListModelNames(ListModelsRequest) returns (ListModelsResponse);\n  rpc ListModels(",
+            1,
+        )
+    )
     result = _breaking(tree)
     assert result.returncode == 0, result.stdout + result.stderr

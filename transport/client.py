@@ -40,8 +40,9 @@ class SignalClient:
     def __enter__(self) -> SignalClient:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         self.close()
 
     def close(self) -> None:
@@ -49,43 +50,54 @@ class SignalClient:
 
     def list_models(self) -> list[pb.ModelInfo]:
         """Every model and version the server has loaded."""
-        return list(self._stub.ListModels(pb.ListModelsRequest(), timeout=self.timeout,
-                                          metadata=self._metadata).models)
+        return list(self._stub.ListModels(pb.ListModelsRequest(), timeout=self.timeout, metadata=self._metadata).models)
 
     def get_model(self, name: str, version: int = 0) -> pb.ModelInfo:
         """One model's description; version 0 means the newest."""
-        return self._stub.GetModel(pb.GetModelRequest(model=name, version=version), timeout=self.timeout,
-                                   metadata=self._metadata)
+        return self._stub.GetModel(
+            pb.GetModelRequest(model=name, version=version), timeout=self.timeout, metadata=self._metadata
+        )
 
     def card(self, name: str, version: int = 0) -> ModelCard:
         """The model card stored in the served ONNX file."""
         return ModelCard.from_json(self.get_model(name, version).card_json)
 
-    def predict(self, name: str, windows: Sequence[Bars] = (), version: int = 0,
-                tensors: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+    def predict(
+        self, name: str, windows: Sequence[Bars] = (), version: int = 0, tensors: Mapping[str, np.ndarray] | None = None
+    ) -> np.ndarray:
         """Outputs (N samples x the model's columns, float32; the probabilities of a classifier) for
         each window's last bar, with `tensors` {input name: (N, ...)} for a model's tensor inputs."""
         return self.predict_outputs(name, windows, version, tensors)[0]
 
-    def predict_outputs(self, name: str, windows: Sequence[Bars] = (), version: int = 0,
-                        tensors: Mapping[str, np.ndarray] | None = None) -> tuple[np.ndarray, list[str]]:
+    def predict_outputs(
+        self, name: str, windows: Sequence[Bars] = (), version: int = 0, tensors: Mapping[str, np.ndarray] | None = None
+    ) -> tuple[np.ndarray, list[str]]:
         """(outputs joined side by side, their column names): `predict` with the names of its columns."""
-        request = pb.PredictRequest(model=name, version=version, windows=[wire.bars_message(w) for w in windows],
-                                    inputs=[wire.tensor_message(k, v) for k, v in (tensors or {}).items()])
+        request = pb.PredictRequest(
+            model=name,
+            version=version,
+            windows=[wire.bars_message(w) for w in windows],
+            inputs=[wire.tensor_message(k, v) for k, v in (tensors or {}).items()],
+        )
         response = self._stub.Predict(request, timeout=self.timeout, metadata=self._metadata)
         return _joined(response.outputs)
 
-    def predict_series(self, name: str, bars: Bars, version: int = 0,
-                       tensors: Mapping[str, np.ndarray] | None = None) -> pd.DataFrame:
+    def predict_series(
+        self, name: str, bars: Bars, version: int = 0, tensors: Mapping[str, np.ndarray] | None = None
+    ) -> pd.DataFrame:
         """Outputs for every bar with enough history, indexed like `bars` (a RangeIndex for a dict);
         `tensors` gives a model's tensor inputs one row per bar."""
         message = wire.bars_message(bars)
         index = bars.index if isinstance(bars, pd.DataFrame) else pd.RangeIndex(len(message.close))
-        request = pb.PredictSeriesRequest(model=name, version=version, bars=message,
-                                          inputs=[wire.tensor_message(k, v) for k, v in (tensors or {}).items()])
+        request = pb.PredictSeriesRequest(
+            model=name,
+            version=version,
+            bars=message,
+            inputs=[wire.tensor_message(k, v) for k, v in (tensors or {}).items()],
+        )
         response = self._stub.PredictSeries(request, timeout=self.timeout, metadata=self._metadata)
         table, columns = _joined(response.outputs)
-        return pd.DataFrame(table, index=index[response.first_index:], columns=columns)
+        return pd.DataFrame(table, index=index[response.first_index :], columns=columns)
 
     def stream_signals(self, events: Iterable[pb.BarEvent]) -> Iterator[pb.Signal]:
         """One Signal per BarEvent, in order, while `events` yields bars as they close (no deadline)."""

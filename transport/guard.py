@@ -57,8 +57,10 @@ def read_tokens(path: Path) -> list[str]:
         raise SettingsError(f"{path}: no token (expected one token per line)")
     short = [i for i, token in enumerate(tokens, 1) if len(token) < 16 or any(c.isspace() for c in token)]
     if short:
-        raise SettingsError(f"{path}: the token on non-blank line {short[0]} is shorter than 16 characters or holds "
-                            "spaces (expected long random tokens, e.g. from `openssl rand -hex 32`)")
+        raise SettingsError(
+            f"{path}: the token on non-blank line {short[0]} is shorter than 16 characters or holds "
+            "spaces (expected long random tokens, e.g. from `openssl rand -hex 32`)"
+        )
     return tokens
 
 
@@ -70,8 +72,11 @@ class TokenAuth(grpc.ServerInterceptor):
             raise ValueError("no tokens: expected at least one")
         self._tokens = [token.encode() for token in tokens]
 
-    def intercept_service(self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
-                          details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
         method = details.method
         if method.startswith(OPEN_SERVICES):
             return continuation(details)
@@ -87,9 +92,9 @@ class TokenAuth(grpc.ServerInterceptor):
         if not values:
             return "missing bearer token (expected metadata 'authorization: Bearer <token>')"
         value = values[0] if isinstance(values[0], str) else values[0].decode("latin-1")
-        if len(values) > 1 or not value[:len(_SCHEME)].lower() == _SCHEME:
+        if len(values) > 1 or not value[: len(_SCHEME)].lower() == _SCHEME:
             return "malformed authorization metadata (expected one 'authorization: Bearer <token>')"
-        offered = value[len(_SCHEME):].strip().encode("utf-8", "surrogateescape")
+        offered = value[len(_SCHEME) :].strip().encode("utf-8", "surrogateescape")
         # Compare with every token, never stopping early, so timing says nothing about which matched.
         matches = [hmac.compare_digest(offered, token) for token in self._tokens]
         return None if any(matches) else "invalid bearer token"
@@ -97,6 +102,7 @@ class TokenAuth(grpc.ServerInterceptor):
 
 def _refusal(handler: grpc.RpcMethodHandler, method: str, problem: str) -> grpc.RpcMethodHandler:
     """A handler of the same shape as `handler` that aborts with UNAUTHENTICATED."""
+
     def abort(request: Any, context: grpc.ServicerContext) -> Any:
         log.warning("refused %s from %s: %s", method, context.peer(), problem)
         context.abort(grpc.StatusCode.UNAUTHENTICATED, problem)
@@ -104,9 +110,14 @@ def _refusal(handler: grpc.RpcMethodHandler, method: str, problem: str) -> grpc.
     return method_handler(handler, abort)  # no deserializer: an unauthenticated payload is never parsed
 
 
-def method_handler(like: grpc.RpcMethodHandler, behaviour: Callable[..., Any], **serializers: Any) -> \
-        grpc.RpcMethodHandler:
+def method_handler(
+    like: grpc.RpcMethodHandler, behaviour: Callable[..., Any], **serializers: Any
+) -> grpc.RpcMethodHandler:
     """A handler of the same streaming shape as `like` that runs `behaviour`."""
-    make = {(False, False): grpc.unary_unary_rpc_method_handler, (False, True): grpc.unary_stream_rpc_method_handler,
-            (True, False): grpc.stream_unary_rpc_method_handler, (True, True): grpc.stream_stream_rpc_method_handler}
+    make = {
+        (False, False): grpc.unary_unary_rpc_method_handler,
+        (False, True): grpc.unary_stream_rpc_method_handler,
+        (True, False): grpc.stream_unary_rpc_method_handler,
+        (True, True): grpc.stream_stream_rpc_method_handler,
+    }
     return make[(like.request_streaming, like.response_streaming)](behaviour, **serializers)

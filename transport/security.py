@@ -43,8 +43,10 @@ class ClientTls(Settings):
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError(f"tls_cert {self.tls_cert} and tls_key {self.tls_key}: expected both or neither")
         if self.tls_cert is not None and self.tls_ca is None:
-            raise ValueError(f"tls_cert {self.tls_cert} without tls_ca: a client certificate is sent over TLS only "
-                             "(expected the server's CA certificate too)")
+            raise ValueError(
+                f"tls_cert {self.tls_cert} without tls_ca: a client certificate is sent over TLS only "
+                "(expected the server's CA certificate too)"
+            )
         return self
 
 
@@ -66,8 +68,13 @@ class ClientSecurity(ClientTls):
 
     def to_dict(self) -> dict[str, Any]:
         """The TLS paths and whether a token is used; never the token itself."""
-        return {"token": self.token is not None, **{key: None if value is None else str(value) for key, value in (
-            ("tls_ca", self.tls_ca), ("tls_cert", self.tls_cert), ("tls_key", self.tls_key))}}
+        return {
+            "token": self.token is not None,
+            **{
+                key: None if value is None else str(value)
+                for key, value in (("tls_ca", self.tls_ca), ("tls_cert", self.tls_cert), ("tls_key", self.tls_key))
+            },
+        }
 
     @property
     def metadata(self) -> tuple[tuple[str, str], ...]:
@@ -78,6 +85,7 @@ class ClientSecurity(ClientTls):
         """A channel to `target` (HOST:PORT) with the options both ends agree on: over TLS with `tls_ca`
         (and this client's certificate when given), the PEM files read now; plain text without."""
         import grpc  # here, not above: the serve options import this module, and the CLI's help loads no gRPC
+
         if not self.tls:
             return grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
         return grpc.secure_channel(target, grpc.ssl_channel_credentials(**self.pem()), options=CHANNEL_OPTIONS)
@@ -86,13 +94,18 @@ class ClientSecurity(ClientTls):
         """The PEM files read now, by gRPC's keyword (root_certificates, certificate_chain, private_key); an
         unreadable file is a SettingsError naming it."""
         out: dict[str, bytes] = {}
-        for keyword, path in (("root_certificates", self.tls_ca), ("certificate_chain", self.tls_cert),
-                              ("private_key", self.tls_key)):
+        for keyword, path in (
+            ("root_certificates", self.tls_ca),
+            ("certificate_chain", self.tls_cert),
+            ("private_key", self.tls_key),
+        ):
             if path is not None:
                 try:
                     out[keyword] = Path(path).read_bytes()
                 except OSError as exc:
-                    raise SettingsError(f"{path}: cannot read it ({exc.strerror or exc}); expected a PEM file") from None
+                    raise SettingsError(
+                        f"{path}: cannot read it ({exc.strerror or exc}); expected a PEM file"
+                    ) from None
         return out
 
 

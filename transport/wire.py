@@ -57,8 +57,12 @@ def _packed_columns(data: bytes) -> dict[str, np.ndarray] | None:
         key, pos = _varint(data, pos)
         size, pos = _varint(data, pos)
         column = _COLUMN_FIELDS.get(key >> 3)
-        if key & 7 != 2 or (column is None and key >> 3 != _TIME_FIELD) or pos + size > len(data) or \
-                (column is not None and size % 8):
+        if (
+            key & 7 != 2
+            or (column is None and key >> 3 != _TIME_FIELD)
+            or pos + size > len(data)
+            or (column is not None and size % 8)
+        ):
             return None
         if column is not None:  # copied: aligned and writeable, as arrays made from protobuf's fields are
             arrays[column] = np.frombuffer(data, "<f8", size // 8, pos).copy()
@@ -92,8 +96,10 @@ def tensor_arrays(tensors: Iterable[pb.Tensor], what: str = "input") -> dict[str
             raise InvalidInput(f"{name}: expected a unique, non-empty tensor name")
         shape = tuple(tensor.shape)
         if not 1 <= len(shape) <= MAX_TENSOR_DIMS or min(shape) < 0:
-            raise InvalidInput(f"{name}: shape {list(shape)[:MAX_TENSOR_DIMS + 1]}, expected 1 to "
-                               f"{MAX_TENSOR_DIMS} non-negative dimensions, batch first")
+            raise InvalidInput(
+                f"{name}: shape {list(shape)[: MAX_TENSOR_DIMS + 1]}, expected 1 to "
+                f"{MAX_TENSOR_DIMS} non-negative dimensions, batch first"
+            )
         count = math.prod(shape)  # exact: a huge claimed shape must not wrap around to the values' count
         if count != len(tensor.values):
             raise InvalidInput(f"{name}: {len(tensor.values)} values, expected {count} for shape {list(shape)}")

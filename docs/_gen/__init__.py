@@ -1,1 +1,4 @@
-"""Generators of the reference pages, run by mkdocs-gen-files at build time (pages.py): nothing they write is committed."""
+"""Generators of the reference pages, run by mkdocs-gen-files at build time (pages.py).
+
+Nothing they write is committed.
+"""

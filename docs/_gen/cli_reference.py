@@ -18,15 +18,19 @@ def page() -> str:
     from signalstack.cli import _parser
 
     root = _parser()
-    out = ["# Command line\n",
-           ("Generated from the parsers of `signalstack` when this site was built: every subcommand, every flag, "
+    out = [
+        "# Command line\n",
+        (
+            "Generated from the parsers of `signalstack` when this site was built: every subcommand, every flag, "
             "its default and its help. `signalstack COMMAND --help` prints the same, each default the library's "
             "own constant; `signalstack --version` prints the version. A mistake in what you gave a command (a "
             "flag, a file, a setting) is one line on stderr, `signalstack COMMAND: error: ...`, with exit status 1. "
             "Anything else is a bug in signalstack: one line saying so, with the exception and the temporary file "
             "holding its traceback to attach to a report on the issue tracker, also exit status 1; `--debug` "
-            "prints the traceback instead, `-v` adds debug logging, Ctrl-C exits 130.\n"),
-           _section(root, ["signalstack"], None, level=2)]
+            "prints the traceback instead, `-v` adds debug logging, Ctrl-C exits 130.\n"
+        ),
+        _section(root, ["signalstack"], None, level=2),
+    ]
     for words, parser, help_text in _commands(root, ["signalstack"]):
         out.append(_section(parser, words, help_text, level=min(len(words), 4)))
     return "\n".join(out)
@@ -37,8 +41,9 @@ def anchor(words: list[str]) -> str:
     return "-".join(words[1:]) or "signalstack"
 
 
-def _commands(parser: argparse.ArgumentParser, words: list[str]) -> Iterator[tuple[list[str], argparse.ArgumentParser,
-                                                                                   str | None]]:
+def _commands(
+    parser: argparse.ArgumentParser, words: list[str]
+) -> Iterator[tuple[list[str], argparse.ArgumentParser, str | None]]:
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             helps = {choice.dest: choice.help for choice in action._choices_actions}
@@ -55,11 +60,16 @@ def _section(parser: argparse.ArgumentParser, words: list[str], help_text: str |
     lines.append("```text\n" + parser.format_usage().strip().removeprefix("usage: ") + "\n```\n")
     subcommands = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
     for action in subcommands:
-        rows = [[f"[`{name}`](#{anchor([*words, name])})", md.text(choice.help or "")]
-                for name, choice in zip(action.choices, action._choices_actions, strict=True)]
+        rows = [
+            [f"[`{name}`](#{anchor([*words, name])})", md.text(choice.help or "")]
+            for name, choice in zip(action.choices, action._choices_actions, strict=True)
+        ]
         lines.append(md.table(["command", "what it does"], rows))
-    rows = [_row(parser, action) for action in parser._actions
-            if not isinstance(action, (argparse._SubParsersAction, argparse._HelpAction))]
+    rows = [
+        _row(parser, action)
+        for action in parser._actions
+        if not isinstance(action, (argparse._SubParsersAction, argparse._HelpAction))
+    ]
     if rows:
         lines.append(md.table(["argument", "value", "default", "help"], rows))
     return "\n".join(lines)
@@ -83,8 +93,12 @@ def _value(action: argparse.Action) -> str:
 
 
 def _default(action: argparse.Action) -> str:
-    if isinstance(action, argparse._VersionAction) or action.default in (None, argparse.SUPPRESS) or \
-            action.default == [] or isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+    if (
+        isinstance(action, argparse._VersionAction)
+        or action.default in (None, argparse.SUPPRESS)
+        or action.default == []
+        or isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction))
+    ):
         return ""
     return md.code(action.default)
 

@@ -15,8 +15,9 @@ from google.protobuf import descriptor_pb2
 
 from . import markdown as md
 
-_FIELD_TYPES = {value: name.removeprefix("TYPE_").lower()
-                for name, value in descriptor_pb2.FieldDescriptorProto.Type.items()}
+_FIELD_TYPES = {
+    value: name.removeprefix("TYPE_").lower() for name, value in descriptor_pb2.FieldDescriptorProto.Type.items()
+}
 # Where the source info keeps a declaration's comments: (kind of parent, field number of the list) -> kind.
 _MESSAGE, _SERVICE, _ENUM, _FILE = "message", "service", "enum", "file"
 
@@ -24,14 +25,19 @@ _MESSAGE, _SERVICE, _ENUM, _FILE = "message", "service", "enum", "file"
 def page() -> str:
     """The whole gRPC reference page."""
     files = descriptor_set()
-    out = ["# gRPC services\n",
-           ("Generated from the .proto files and their comments when this site was built. `signalstack serve` serves "
+    out = [
+        "# gRPC services\n",
+        (
+            "Generated from the .proto files and their comments when this site was built. `signalstack serve` serves "
             "`signalstack.v1.SignalService` and the Open Inference Protocol's `inference.GRPCInferenceService` on one "
             "port; a paper run's `grpc:` feed serves `signalstack.v1.BarFeed`. The package `signalstack.v1` only "
-            "grows: no field or method is renamed, renumbered, retyped or removed (`buf breaking` checks it in CI).\n")]
+            "grows: no field or method is renamed, renumbered, retyped or removed (`buf breaking` checks it in CI).\n"
+        ),
+    ]
     # signalstack's own services first, the one a client calls before the paper run's push service.
-    for file in sorted(files.file, key=lambda f: (f.package != "signalstack.v1", not f.name.endswith("signals.proto"),
-                                                 f.name)):
+    for file in sorted(
+        files.file, key=lambda f: (f.package != "signalstack.v1", not f.name.endswith("signals.proto"), f.name)
+    ):
         out.append(_file(file))
     return "\n".join(out)
 
@@ -90,8 +96,12 @@ def _file(file: descriptor_pb2.FileDescriptorProto) -> str:
     return "\n".join(out)
 
 
-def _service(file: descriptor_pb2.FileDescriptorProto, service: descriptor_pb2.ServiceDescriptorProto,
-             comments: _Comments, path: list[int]) -> str:
+def _service(
+    file: descriptor_pb2.FileDescriptorProto,
+    service: descriptor_pb2.ServiceDescriptorProto,
+    comments: _Comments,
+    path: list[int],
+) -> str:
     out = [f"### service `{service.name}` {{#{_anchor(file.package, service.name)}}}\n"]
     if comments.both(path):
         out.append(md.text(comments.both(path)) + "\n")
@@ -104,15 +114,22 @@ def _service(file: descriptor_pb2.FileDescriptorProto, service: descriptor_pb2.S
     return "\n".join(out)
 
 
-def _message(file: descriptor_pb2.FileDescriptorProto, message: descriptor_pb2.DescriptorProto,
-             comments: _Comments, path: list[int], name: str) -> str:
+def _message(
+    file: descriptor_pb2.FileDescriptorProto,
+    message: descriptor_pb2.DescriptorProto,
+    comments: _Comments,
+    path: list[int],
+    name: str,
+) -> str:
     out = [f"### message `{name}` {{#{_anchor(file.package, name)}}}\n"]
     if comments.both(path):
         out.append(md.text(comments.both(path)) + "\n")
     maps = {nested.name: nested for nested in message.nested_type if nested.options.map_entry}
     if message.field:
-        rows = [[md.code(field.name), str(field.number), _field_type(field, maps), md.text(comments.both([*path, 2, i]))]
-                for i, field in enumerate(message.field)]
+        rows = [
+            [md.code(field.name), str(field.number), _field_type(field, maps), md.text(comments.both([*path, 2, i]))]
+            for i, field in enumerate(message.field)
+        ]
         out.append(md.table(["field", "number", "type", "meaning"], rows))
     else:
         out.append("No fields.\n")
@@ -124,13 +141,20 @@ def _message(file: descriptor_pb2.FileDescriptorProto, message: descriptor_pb2.D
     return "\n".join(out)
 
 
-def _enum(file: descriptor_pb2.FileDescriptorProto, enum: descriptor_pb2.EnumDescriptorProto, comments: _Comments,
-          path: list[int], name: str) -> str:
+def _enum(
+    file: descriptor_pb2.FileDescriptorProto,
+    enum: descriptor_pb2.EnumDescriptorProto,
+    comments: _Comments,
+    path: list[int],
+    name: str,
+) -> str:
     out = [f"### enum `{name}` {{#{_anchor(file.package, name)}}}\n"]
     if comments.both(path):
         out.append(md.text(comments.both(path)) + "\n")
-    rows = [[md.code(value.name), str(value.number), md.text(comments.both([*path, 2, i]))]
-            for i, value in enumerate(enum.value)]
+    rows = [
+        [md.code(value.name), str(value.number), md.text(comments.both([*path, 2, i]))]
+        for i, value in enumerate(enum.value)
+    ]
     out.append(md.table(["value", "number", "meaning"], rows))
     return "\n".join(out)
 

@@ -14,7 +14,9 @@ def page(path: Path, title: str | None) -> str:
     if title is not None:
         first, _, rest = text.partition("\n")
         text = f"# {title}\n{rest}" if first.startswith("# ") else f"# {title}\n\n{text}"
-    note = (f"\n!!! info \"Source\"\n    This page is `{path.relative_to(ROOT).as_posix()}` of the repository, "
-            "included when the site was built.\n")
+    note = (
+        f'\n!!! info "Source"\n    This page is `{path.relative_to(ROOT).as_posix()}` of the repository, '
+        "included when the site was built.\n"
+    )
     heading, _, body = text.partition("\n")
     return f"{heading}\n{note}\n{body}"

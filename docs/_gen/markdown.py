@@ -11,8 +11,12 @@ _CODE = re.compile(r"(`[^`]*`)")
 def text(value: object) -> str:
     """`value` as inline Markdown: its Markdown specials escaped outside code spans, its lines joined."""
     parts = _CODE.split(" ".join(str(value).split()))
-    return "".join(part.replace("|", r"\|") if part.startswith("`") and part.endswith("`") and len(part) > 1
-                   else _SPECIAL.sub(r"\\\1", part) for part in parts)
+    return "".join(
+        part.replace("|", r"\|")
+        if part.startswith("`") and part.endswith("`") and len(part) > 1
+        else _SPECIAL.sub(r"\\\1", part)
+        for part in parts
+    )
 
 
 def code(value: object) -> str:

@@ -17,7 +17,14 @@ DOCS = Path(__file__).resolve().parents[1]
 ROOT = DOCS.parent
 sys.path.insert(0, str(DOCS))
 
-from _gen import api_reference, cli_reference, grpc_reference, included, yaml_reference, zoo_reference
+from _gen import (  # noqa: E402 - importable once DOCS is on the path
+    api_reference,
+    cli_reference,
+    grpc_reference,
+    included,
+    yaml_reference,
+    zoo_reference,
+)
 
 
 def _write(path: str, text: str, edit: str | None = None) -> None:

@@ -1,8 +1,9 @@
 """The package as griffe must see it to read the docstrings statically: `signalstack/core/...` in one tree.
 
 The repository installs `signalstack.core` from `core/` and so on (pyproject.toml's package-dir), which a static
-reader of the source cannot follow. This hook links the folders (and copies the top package's modules) into `build/docs-python/signalstack/` before the
-pages are rendered, from the same package-dir mapping, so a package added there is documented without a change here.
+reader of the source cannot follow. This hook links the folders (and copies the top package's modules) into
+`build/docs-python/signalstack/` before the pages are rendered, from the same package-dir mapping, so a package
+added there is documented without a change here.
 """
 
 from __future__ import annotations

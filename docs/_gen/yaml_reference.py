@@ -18,27 +18,47 @@ from . import markdown as md
 log = logging.getLogger("mkdocs.plugins.signalstack.yaml_reference")
 
 FILES: list[tuple[str, str, str]] = [
-    ("Trading settings", "signalstack.plugin.settings.TradingSettings",
-     ("How a model's signals are traded and what the broker charges: the keys of an experiment file's `backtest:` "
-      "section and of `paper.yaml`, and the flags of `signalstack backtest` and `signalstack paper run`.")),
-    ("Experiment file", "signalstack.research.settings.ExperimentFile",
-     ("The YAML file `signalstack run` and `signalstack tune` read: the data, the samples, the model, the "
-      "walk-forward folds x seeds, the baselines, the surrogates and the search space of a research run. A relative "
-      "path is read from the experiment file's folder.")),
-    ("`paper.yaml`", "signalstack.paper.config.PaperFile",
-     ("The file `signalstack paper run --config` reads: one key per flag of `paper run` (the flags given override "
-      "it), the trading settings and the risk limits among them. The bearer token is never a key: `--token` or "
-      "`$SIGNALSTACK_TOKEN`.")),
+    (
+        "Trading settings",
+        "signalstack.plugin.settings.TradingSettings",
+        (
+            "How a model's signals are traded and what the broker charges: the keys of an experiment file's "
+            "`backtest:` section and of `paper.yaml`, and the flags of `signalstack backtest` and `signalstack paper "
+            "run`."
+        ),
+    ),
+    (
+        "Experiment file",
+        "signalstack.research.settings.ExperimentFile",
+        (
+            "The YAML file `signalstack run` and `signalstack tune` read: the data, the samples, the model, the "
+            "walk-forward folds x seeds, the baselines, the surrogates and the search space of a research run. A "
+            "relative path is read from the experiment file's folder."
+        ),
+    ),
+    (
+        "`paper.yaml`",
+        "signalstack.paper.config.PaperFile",
+        (
+            "The file `signalstack paper run --config` reads: one key per flag of `paper run` (the flags given "
+            "override it), the trading settings and the risk limits among them. The bearer token is never a key: "
+            "`--token` or `$SIGNALSTACK_TOKEN`."
+        ),
+    ),
 ]
 """(title, model import path, what the document is), in page order. Add each settings model of a YAML file here."""
 
 
 def page() -> str:
     """The whole YAML reference page."""
-    out = ["# YAML files\n",
-           ("Generated from the settings models' JSON Schemas when this site was built. Keys may be written with "
+    out = [
+        "# YAML files\n",
+        (
+            "Generated from the settings models' JSON Schemas when this site was built. Keys may be written with "
             "dashes or underscores (`buy-threshold` or `buy_threshold`); an unknown key is an error that names the "
-            "valid ones. `signalstack schema` prints these schemas for an editor that completes and checks YAML.\n")]
+            "valid ones. `signalstack schema` prints these schemas for an editor that completes and checks YAML.\n"
+        ),
+    ]
     for title, path, about in FILES:
         out.append(section(title, path, about))
     return "\n".join(out)
@@ -50,14 +70,14 @@ def section(title: str, path: str, about: str) -> str:
         model = _load(path)
     except (ImportError, AttributeError) as exc:
         log.warning("YAML reference: %s (%s) cannot be loaded: %s", title, path, exc)
-        return f"## {title}\n\n!!! warning \"Not generated\"\n    `{path}` could not be imported: {md.text(exc)}\n"
+        return f'## {title}\n\n!!! warning "Not generated"\n    `{path}` could not be imported: {md.text(exc)}\n'
     from signalstack.core.settings import json_schema
 
     schema = json_schema(model)
     slug = _slug(title)
     out = [f"## {title} {{#{slug}}}\n", md.text(about) + f" Model: `{path}`.\n"]
     out += _tables(schema, schema, slug, [])
-    out.append(f"??? note \"JSON Schema\"\n\n    ```json\n{_indent(json.dumps(schema, indent=2))}\n    ```\n")
+    out.append(f'??? note "JSON Schema"\n\n    ```json\n{_indent(json.dumps(schema, indent=2))}\n    ```\n')
     return "\n".join(out)
 
 
@@ -97,10 +117,19 @@ def _type(prop: dict[str, Any], root: dict[str, Any], slug: str, dotted: str) ->
         return "list of " + ", ".join(_type(item, root, slug, dotted) for item in items) if items else "list"
     if kind == "object" and isinstance(prop.get("additionalProperties"), dict):
         return "mapping of text to " + _type(prop["additionalProperties"], root, slug, dotted)
-    words = {"number": "number", "integer": "integer", "string": "text", "boolean": "true or false",
-             "null": "null", "object": "mapping"}
-    bounds = [f"{sign} {prop[key]}" for key, sign in (("exclusiveMinimum", ">"), ("minimum", ">="),
-                                                      ("exclusiveMaximum", "<"), ("maximum", "<=")) if key in prop]
+    words = {
+        "number": "number",
+        "integer": "integer",
+        "string": "text",
+        "boolean": "true or false",
+        "null": "null",
+        "object": "mapping",
+    }
+    bounds = [
+        f"{sign} {prop[key]}"
+        for key, sign in (("exclusiveMinimum", ">"), ("minimum", ">="), ("exclusiveMaximum", "<"), ("maximum", "<="))
+        if key in prop
+    ]
     shown = words.get(kind, kind) + (f" ({', '.join(bounds)})" if bounds else "")
     return shown + (f", {prop['format']}" if "format" in prop else "")
 

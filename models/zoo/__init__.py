@@ -5,5 +5,17 @@ from .registry import ModelEntry, create_model, get_entry, list_models, model_sp
 from .spec import Spec, SpecError, SpecModel, build, load_spec
 from .summary import summary
 
-__all__ = ["ModelEntry", "Spec", "SpecError", "SpecModel", "build", "create_model", "get_entry", "list_models",
-           "load_spec", "model_spec", "register_model", "summary"]
+__all__ = [
+    "ModelEntry",
+    "Spec",
+    "SpecError",
+    "SpecModel",
+    "build",
+    "create_model",
+    "get_entry",
+    "list_models",
+    "load_spec",
+    "model_spec",
+    "register_model",
+    "summary",
+]

@@ -8,8 +8,9 @@ from .registry import register_model
 from .spec import Spec, SpecBuilder
 
 
-def dense_stack(b: SpecBuilder, x: str, hidden: Sequence[int], activation: str, dropout: float = 0.0,
-                 prefix: str = "dense") -> str:
+def dense_stack(
+    b: SpecBuilder, x: str, hidden: Sequence[int], activation: str, dropout: float = 0.0, prefix: str = "dense"
+) -> str:
     """Dense layers named prefix_1, prefix_2, ..., each followed by dropout when `dropout` > 0."""
     for i, units in enumerate(hidden, start=1):
         x = b.add("Dense", x, name=f"{prefix}_{i}", units=int(units), activation=activation)
@@ -31,8 +32,14 @@ def classifier_head(b: SpecBuilder, x: str, n_outputs: int) -> str:
 
 
 @register_model("mlp", inputs={"features": (30,)}, n_outputs=2)
-def mlp(*, inputs: Mapping[str, tuple[int, ...]], n_outputs: int, hidden: Sequence[int] = (60, 60),
-        activation: str = "relu", dropout: float = 0.0) -> Spec:
+def mlp(
+    *,
+    inputs: Mapping[str, tuple[int, ...]],
+    n_outputs: int,
+    hidden: Sequence[int] = (60, 60),
+    activation: str = "relu",
+    dropout: float = 0.0,
+) -> Spec:
     """30 factors -> Dense 60 relu -> Dense 60 relu -> Dense 1 sigmoid: P(up) and 1 - P(up) (Example 1).
 
     The sigmoid unit is exported as the two class probabilities (see `classifier_head`); with
@@ -48,8 +55,14 @@ def mlp(*, inputs: Mapping[str, tuple[int, ...]], n_outputs: int, hidden: Sequen
 
 
 @register_model("rank", inputs={"stock_a": (30,), "stock_b": (30,)}, n_outputs=2)
-def rank(*, inputs: Mapping[str, tuple[int, ...]], n_outputs: int, hidden: Sequence[int] = (50,),
-         activation: str = "relu", score_activation: str = "relu") -> Spec:
+def rank(
+    *,
+    inputs: Mapping[str, tuple[int, ...]],
+    n_outputs: int,
+    hidden: Sequence[int] = (50,),
+    activation: str = "relu",
+    score_activation: str = "relu",
+) -> Spec:
     """Pairwise ranking (Example 7): one scorer on two stocks, Dense 1 sigmoid on score_a - score_b; serves the scorer.
 
     Trained on pairs labelled 1 when stock_a beats stock_b. The scorer is the post's: Dense 50

@@ -45,10 +45,12 @@ LAYER_TYPES: dict[str, type[Layer]] = {}
 
 def layer_type(*names: str) -> Callable[[type[Layer]], type[Layer]]:
     """Register a layer class under its Keras name(s)."""
+
     def register(cls: type[Layer]) -> type[Layer]:
         for name in names:
             LAYER_TYPES[name] = cls
         return cls
+
     return register
 
 
@@ -77,10 +79,20 @@ def _hard_sigmoid(x: torch.Tensor) -> torch.Tensor:
 
 
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "linear": lambda x: x, "relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
-    "softmax": lambda x: torch.softmax(x, dim=-1), "elu": F.elu, "selu": F.selu, "softplus": F.softplus,
-    "softsign": F.softsign, "hard_sigmoid": _hard_sigmoid, "exponential": torch.exp, "gelu": F.gelu,
-    "swish": F.silu, "leaky_relu": F.leaky_relu,
+    "linear": lambda x: x,
+    "relu": torch.relu,
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
+    "softmax": lambda x: torch.softmax(x, dim=-1),
+    "elu": F.elu,
+    "selu": F.selu,
+    "softplus": F.softplus,
+    "softsign": F.softsign,
+    "hard_sigmoid": _hard_sigmoid,
+    "exponential": torch.exp,
+    "gelu": F.gelu,
+    "swish": F.silu,
+    "leaky_relu": F.leaky_relu,
 }
 
 
@@ -118,8 +130,9 @@ class _SameShape(Layer):
 class Dense(Layer):
     """Affine map of the last axis (Keras applies Dense to the last axis of any rank)."""
 
-    def __init__(self, shapes: Sequence[Shape], *, units: int, activation: str | None = "linear",
-                 use_bias: bool = True) -> None:
+    def __init__(
+        self, shapes: Sequence[Shape], *, units: int, activation: str | None = "linear", use_bias: bool = True
+    ) -> None:
         super().__init__()
         shape = _one(shapes)
         if not shape:
@@ -302,12 +315,13 @@ class Concatenate(Layer):
         index = self.axis - 1 if self.axis > 0 else rank + self.axis
         if rank < 1 or not 0 <= index < rank:
             raise ShapeError(f"cannot concatenate shapes {', '.join(map(str, shapes))} on axis {self.axis}")
-        others = {s[:index] + s[index + 1:] for s in shapes}
+        others = {s[:index] + s[index + 1 :] for s in shapes}
         if len(others) != 1:
-            raise ShapeError(f"Concatenate on axis {self.axis} needs equal other axes, got "
-                             f"{', '.join(map(str, shapes))}")
+            raise ShapeError(
+                f"Concatenate on axis {self.axis} needs equal other axes, got {', '.join(map(str, shapes))}"
+            )
         first = shapes[0]
-        return (*first[:index], sum(s[index] for s in shapes), *first[index + 1:])
+        return (*first[:index], sum(s[index] for s in shapes), *first[index + 1 :])
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
         return torch.cat(xs, dim=self.axis)
@@ -320,8 +334,16 @@ class BatchNormalization(_SameShape):
     Keras' momentum m weighs the old moving average, torch's the new batch: torch = 1 - m.
     """
 
-    def __init__(self, shapes: Sequence[Shape], *, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3,
-                 center: bool = True, scale: bool = True) -> None:
+    def __init__(
+        self,
+        shapes: Sequence[Shape],
+        *,
+        axis: int = -1,
+        momentum: float = 0.99,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+    ) -> None:
         super().__init__()
         shape = _one(shapes)
         index = axis - 1 if axis > 0 else len(shape) + axis
@@ -337,8 +359,10 @@ class BatchNormalization(_SameShape):
     def output_shape(self, shapes: Sequence[Shape]) -> Shape:
         shape = _one(shapes)
         if len(shape) < self.index or shape[self.index - 1] != self.norm.num_features:
-            raise ShapeError(f"BatchNormalization built for {self.norm.num_features} features on axis "
-                             f"{self.index}, got shape {shape}")
+            raise ShapeError(
+                f"BatchNormalization built for {self.norm.num_features} features on axis "
+                f"{self.index}, got shape {shape}"
+            )
         return shape
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -361,8 +385,15 @@ class LocalResponseNormalization(_SameShape):
     Defaults are TensorFlow's.
     """
 
-    def __init__(self, shapes: Sequence[Shape], *, depth_radius: int = 5, bias: float = 1.0, alpha: float = 1.0,
-                 beta: float = 0.5) -> None:
+    def __init__(
+        self,
+        shapes: Sequence[Shape],
+        *,
+        depth_radius: int = 5,
+        bias: float = 1.0,
+        alpha: float = 1.0,
+        beta: float = 0.5,
+    ) -> None:
         super().__init__()
         shape = _one(shapes)
         if not shape:
@@ -377,7 +408,7 @@ class LocalResponseNormalization(_SameShape):
         # and plain Pad/Slice/Add in ONNX (torch's local_response_norm pools a channels-first copy).
         channels = x.shape[-1]
         squares = F.pad(x * x, (self.radius, self.radius))
-        window = sum(squares[..., k:k + channels] for k in range(2 * self.radius + 1))
+        window = sum(squares[..., k : k + channels] for k in range(2 * self.radius + 1))
         return x / (self.bias + self.alpha * window) ** self.beta
 
 

@@ -44,8 +44,9 @@ def _pairs(value: int | Sequence, rank: int, name: str) -> Pads:
     return pairs
 
 
-def _padding(sizes: Sequence[int], kernel: Sequence[int], strides: Sequence[int], dilation: Sequence[int],
-             mode: str) -> Pads:
+def _padding(
+    sizes: Sequence[int], kernel: Sequence[int], strides: Sequence[int], dilation: Sequence[int], mode: str
+) -> Pads:
     """(before, after) zeros per spatial axis for Keras' valid, same or causal padding."""
     if mode == "valid":
         return tuple((0, 0) for _ in sizes)
@@ -63,10 +64,12 @@ def _torch_pad(pads: Pads) -> list[int]:
     return [amount for pair in reversed(pads) for amount in pair]
 
 
-def _sliding(sizes: Sequence[int], kernel: Sequence[int], strides: Sequence[int], dilation: Sequence[int],
-             pads: Pads, what: str) -> tuple[int, ...]:
-    out = tuple((n + a + b - (k - 1) * d - 1) // s + 1
-                for n, k, s, d, (a, b) in zip(sizes, kernel, strides, dilation, pads))
+def _sliding(
+    sizes: Sequence[int], kernel: Sequence[int], strides: Sequence[int], dilation: Sequence[int], pads: Pads, what: str
+) -> tuple[int, ...]:
+    out = tuple(
+        (n + a + b - (k - 1) * d - 1) // s + 1 for n, k, s, d, (a, b) in zip(sizes, kernel, strides, dilation, pads)
+    )
     if min(out) < 1:
         raise ShapeError(f"{what} window {kernel} does not fit an input of spatial size {tuple(sizes)}")
     return out
@@ -93,9 +96,18 @@ class _Spatial(Layer):
 class _Conv(_Spatial):
     """Conv1D/2D/3D: `filters` kernels of `kernel_size`, padding valid, same (or causal in 1-D)."""
 
-    def __init__(self, shapes: Sequence[Shape], *, filters: int, kernel_size: int | Sequence[int],
-                 strides: int | Sequence[int] = 1, padding: str = "valid", dilation_rate: int | Sequence[int] = 1,
-                 activation: str | None = "linear", use_bias: bool = True) -> None:
+    def __init__(
+        self,
+        shapes: Sequence[Shape],
+        *,
+        filters: int,
+        kernel_size: int | Sequence[int],
+        strides: int | Sequence[int] = 1,
+        padding: str = "valid",
+        dilation_rate: int | Sequence[int] = 1,
+        activation: str | None = "linear",
+        use_bias: bool = True,
+    ) -> None:
         super().__init__()
         (shape,) = shapes
         self._spatial(shape)
@@ -108,8 +120,9 @@ class _Conv(_Spatial):
         self.padding = padding
         self.activation = check_activation(activation)
         conv = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[self.rank - 1]
-        self.conv = conv(shape[-1], int(filters), self.kernel, stride=self.strides, dilation=self.dilation,
-                         bias=use_bias)
+        self.conv = conv(
+            shape[-1], int(filters), self.kernel, stride=self.strides, dilation=self.dilation, bias=use_bias
+        )
 
     def _pads(self, shape: Shape) -> Pads:
         return _padding(shape[:-1], self.kernel, self.strides, self.dilation, self.padding)
@@ -136,9 +149,17 @@ class Conv2DTranspose(_Spatial):
 
     rank = 2
 
-    def __init__(self, shapes: Sequence[Shape], *, filters: int, kernel_size: int | Sequence[int],
-                 strides: int | Sequence[int] = 1, padding: str = "valid", activation: str | None = "linear",
-                 use_bias: bool = True) -> None:
+    def __init__(
+        self,
+        shapes: Sequence[Shape],
+        *,
+        filters: int,
+        kernel_size: int | Sequence[int],
+        strides: int | Sequence[int] = 1,
+        padding: str = "valid",
+        activation: str | None = "linear",
+        use_bias: bool = True,
+    ) -> None:
         super().__init__()
         (shape,) = shapes
         self._spatial(shape)
@@ -151,8 +172,9 @@ class Conv2DTranspose(_Spatial):
         # For "same" with kernel < stride the output needs extra trailing positions; larger
         # kernels are cropped instead (see forward).
         extra = tuple(max(s - k, 0) if padding == "same" else 0 for k, s in zip(self.kernel, self.strides))
-        self.conv = nn.ConvTranspose2d(shape[-1], int(filters), self.kernel, stride=self.strides,
-                                       output_padding=extra, bias=use_bias)
+        self.conv = nn.ConvTranspose2d(
+            shape[-1], int(filters), self.kernel, stride=self.strides, output_padding=extra, bias=use_bias
+        )
 
     def output_shape(self, shapes: Sequence[Shape]) -> Shape:
         (shape,) = shapes
@@ -176,8 +198,14 @@ class Conv2DTranspose(_Spatial):
 class _Pool(_Spatial):
     """Max/AveragePooling1D/2D/3D; strides default to pool_size, as in Keras."""
 
-    def __init__(self, shapes: Sequence[Shape], *, pool_size: int | Sequence[int] = 2,
-                 strides: int | Sequence[int] | None = None, padding: str = "valid") -> None:
+    def __init__(
+        self,
+        shapes: Sequence[Shape],
+        *,
+        pool_size: int | Sequence[int] = 2,
+        strides: int | Sequence[int] | None = None,
+        padding: str = "valid",
+    ) -> None:
         super().__init__()
         (shape,) = shapes
         self.sizes = self._spatial(shape)
@@ -207,8 +235,14 @@ class _MaxPool(_Pool):
 class _AvgPool(_Pool):
     """Averages over the window's real positions only: padding does not dilute edge averages."""
 
-    def __init__(self, shapes: Sequence[Shape], *, pool_size: int | Sequence[int] = 2,
-                 strides: int | Sequence[int] | None = None, padding: str = "valid") -> None:
+    def __init__(
+        self,
+        shapes: Sequence[Shape],
+        *,
+        pool_size: int | Sequence[int] = 2,
+        strides: int | Sequence[int] | None = None,
+        padding: str = "valid",
+    ) -> None:
         super().__init__(shapes, pool_size=pool_size, strides=strides, padding=padding)
         ones = F.pad(torch.ones(1, 1, *self.sizes), _torch_pad(self.pads))
         share = self._avg(ones)
@@ -260,8 +294,9 @@ class _ZeroPadding(_Spatial):
 class _UpSampling(_Spatial):
     """Nearest-neighbour up-sampling: every position repeated `size` times along its axis."""
 
-    def __init__(self, shapes: Sequence[Shape], *, size: int | Sequence[int] = 2,
-                 interpolation: str = "nearest") -> None:
+    def __init__(
+        self, shapes: Sequence[Shape], *, size: int | Sequence[int] = 2, interpolation: str = "nearest"
+    ) -> None:
         super().__init__()
         if interpolation != "nearest":
             raise ValueError(f"interpolation {interpolation!r}: only 'nearest' is supported")
@@ -285,6 +320,12 @@ def _register_ranks(base: type[_Spatial], name: str) -> None:
         layer_type(f"{name}{rank}D")(type(f"{name}{rank}D", (base,), {"rank": rank, "__module__": __name__}))
 
 
-for _base, _name in ((_Conv, "Conv"), (_MaxPool, "MaxPooling"), (_AvgPool, "AveragePooling"),
-                     (_Cropping, "Cropping"), (_ZeroPadding, "ZeroPadding"), (_UpSampling, "UpSampling")):
+for _base, _name in (
+    (_Conv, "Conv"),
+    (_MaxPool, "MaxPooling"),
+    (_AvgPool, "AveragePooling"),
+    (_Cropping, "Cropping"),
+    (_ZeroPadding, "ZeroPadding"),
+    (_UpSampling, "UpSampling"),
+):
     _register_ranks(_base, _name)

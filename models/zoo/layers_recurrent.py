@@ -29,8 +29,16 @@ class Recurrent(Layer):
     """Export the step loop instead of the fused module: the exporter lowers LSTM and GRU to ONNX's
     fused ops, but unrolls a plain RNN with a folded copy of the recurrent weights per step."""
 
-    def __init__(self, shapes: Sequence[Shape], *, units: int, activation: str = "tanh",
-                 return_sequences: bool = False, dropout: float = 0.0, recurrent_dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        shapes: Sequence[Shape],
+        *,
+        units: int,
+        activation: str = "tanh",
+        return_sequences: bool = False,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         (shape,) = shapes
         check_rank(shape, 2, type(self).__name__)
@@ -60,8 +68,9 @@ class Recurrent(Layer):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training and (self.dropout or self.recurrent_dropout):
-            return self.stepwise(x, self._mask(x, x.shape[-1], self.dropout),
-                                 self._mask(x, self.units, self.recurrent_dropout))
+            return self.stepwise(
+                x, self._mask(x, x.shape[-1], self.dropout), self._mask(x, self.units, self.recurrent_dropout)
+            )
         if self.unroll_for_export and torch.compiler.is_exporting():
             return self.stepwise(x, None, None)
         out, _ = self.rnn(x)
@@ -73,8 +82,9 @@ class Recurrent(Layer):
             return None
         return torch.bernoulli(x.new_full((x.shape[0], size), 1.0 - rate)) / (1.0 - rate)
 
-    def stepwise(self, x: torch.Tensor, input_mask: torch.Tensor | None,
-                 hidden_mask: torch.Tensor | None) -> torch.Tensor:
+    def stepwise(
+        self, x: torch.Tensor, input_mask: torch.Tensor | None, hidden_mask: torch.Tensor | None
+    ) -> torch.Tensor:
         """The layer unrolled in Python with per-sequence masks; equals the fused module for unit masks."""
         rnn = self.rnn
         if input_mask is not None:
@@ -89,8 +99,9 @@ class Recurrent(Layer):
             steps.append(h)
         return torch.stack(steps, dim=1) if self.return_sequences else h
 
-    def _step(self, xw: torch.Tensor, hw: torch.Tensor, h: torch.Tensor,
-              c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _step(
+        self, xw: torch.Tensor, hw: torch.Tensor, h: torch.Tensor, c: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
 

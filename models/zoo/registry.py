@@ -44,37 +44,44 @@ class ModelEntry:
     @property
     def defaults(self) -> dict[str, Any]:
         """The builder's tunable parameters with their defaults."""
-        return {p.name: p.default for p in inspect.signature(self.builder).parameters.values()
-                if p.default is not inspect.Parameter.empty and p.kind is p.KEYWORD_ONLY}
+        return {
+            p.name: p.default
+            for p in inspect.signature(self.builder).parameters.values()
+            if p.default is not inspect.Parameter.empty and p.kind is p.KEYWORD_ONLY
+        }
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
 
 
-def register_model(name: str, inputs: Mapping[str, tuple[int, ...]] | None = None,
-                   n_outputs: Outputs = 3) -> Callable[[Builder], Builder]:
+def register_model(
+    name: str, inputs: Mapping[str, tuple[int, ...]] | None = None, n_outputs: Outputs = 3
+) -> Callable[[Builder], Builder]:
     """Register a spec builder under `name` with the post's input shapes (default one (60, 30) window).
 
     The builder's docstring's first line is the listing's summary.
     """
+
     def register(builder: Builder) -> Builder:
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} is registered twice ({_REGISTRY[name].builder.__module__})")
         summary = (inspect.getdoc(builder) or "").splitlines()[0] if builder.__doc__ else ""
         _REGISTRY[name] = ModelEntry(name, builder, summary, dict(inputs or {"features": (60, 30)}), n_outputs)
         return builder
+
     return register
 
 
 def get_entry(name: str) -> ModelEntry:
     if name not in _REGISTRY:
-        raise NotFound(f"unknown model {name!r} (expected one of {', '.join(list_models())}, "
-                       f"or a {'/'.join(SPEC_SUFFIXES)} spec file)")
+        raise NotFound(
+            f"unknown model {name!r} (expected one of {', '.join(list_models())}, "
+            f"or a {'/'.join(SPEC_SUFFIXES)} spec file)"
+        )
     return _REGISTRY[name]
 
 
-def model_spec(model: str | Path, inputs: Mapping[str, tuple[int, ...]], n_outputs: Outputs = 1,
-               **params: Any) -> Spec:
+def model_spec(model: str | Path, inputs: Mapping[str, tuple[int, ...]], n_outputs: Outputs = 1, **params: Any) -> Spec:
     """The spec of a registered model for these input shapes, or of a spec file with its sizes filled in.
 
     A spec file fixes its own output sizes (`n_outputs` is not used for it; training checks
@@ -89,20 +96,24 @@ def model_spec(model: str | Path, inputs: Mapping[str, tuple[int, ...]], n_outpu
         raise SettingsError(f"model {model!r} takes inputs {entry.input_names}, got {tuple(inputs)}")
     unknown = set(params) - set(entry.defaults)
     if unknown:
-        raise SettingsError(f"model {model!r}: unknown parameter(s) {sorted(unknown)} "
-                            f"(expected some of {sorted(entry.defaults)})")
+        raise SettingsError(
+            f"model {model!r}: unknown parameter(s) {sorted(unknown)} (expected some of {sorted(entry.defaults)})"
+        )
     shapes = {name: tuple(int(d) for d in inputs[name]) for name in entry.input_names}
     return entry.builder(inputs=shapes, n_outputs=n_outputs, **_as_declared(entry, params))
 
 
 def _as_declared(entry: ModelEntry, params: Mapping[str, Any]) -> dict[str, Any]:
     """`params` with a single number given for a per-layer tuple made a one-layer tuple (`--param hidden=32`)."""
-    return {key: (value,) if isinstance(entry.defaults[key], tuple) and isinstance(value, int | float) else value
-            for key, value in params.items()}
+    return {
+        key: (value,) if isinstance(entry.defaults[key], tuple) and isinstance(value, int | float) else value
+        for key, value in params.items()
+    }
 
 
-def create_model(model: str | Path, inputs: Mapping[str, tuple[int, ...]], n_outputs: Outputs = 1,
-                 **params: Any) -> SpecModel:
+def create_model(
+    model: str | Path, inputs: Mapping[str, tuple[int, ...]], n_outputs: Outputs = 1, **params: Any
+) -> SpecModel:
     """Build the registered model (or spec file) `model` for the given input shapes (batch axis excluded)."""
     spec = model_spec(model, inputs, n_outputs, **params)
     try:

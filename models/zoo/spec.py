@@ -38,8 +38,12 @@ from .layers import Layer, Shape, ShapeError, make_layer
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 LOSSES = ("crossentropy", "binary_crossentropy", "mae", "mse")
 CLASSIFICATION_LOSSES = ("crossentropy", "binary_crossentropy")
-_LOSS_ALIASES = {"categorical_crossentropy": "crossentropy", "sparse_categorical_crossentropy": "crossentropy",
-                 "mean_absolute_error": "mae", "mean_squared_error": "mse"}
+_LOSS_ALIASES = {
+    "categorical_crossentropy": "crossentropy",
+    "sparse_categorical_crossentropy": "crossentropy",
+    "mean_absolute_error": "mae",
+    "mean_squared_error": "mse",
+}
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -86,8 +90,9 @@ class LayerSpec(Settings):
     @model_validator(mode="after")
     def _typed(self) -> LayerSpec:
         if self.shares and {"type", "params"} & self.model_fields_set:
-            raise ValueError(f"layer {self.name!r} shares {self.shares!r}: its type and params come from there, "
-                             "give neither")
+            raise ValueError(
+                f"layer {self.name!r} shares {self.shares!r}: its type and params come from there, give neither"
+            )
         if not self.shares and not self.type:
             raise ValueError(f"layer {self.name!r}: needs a 'type' (or 'shares: <layer>')")
         return self
@@ -145,8 +150,10 @@ class Spec(Settings):
         for spec in self.inputs:
             data = tuple(int(d) for d in shapes[spec.name])
             if len(data) != len(spec.shape) or any(s is not None and s != d for s, d in zip(spec.shape, data)):
-                raise SpecError(f"input {spec.name!r}: spec shape {list(spec.shape)}, data shape {data} "
-                                "(use null for a size taken from the data)")
+                raise SpecError(
+                    f"input {spec.name!r}: spec shape {list(spec.shape)}, data shape {data} "
+                    "(use null for a size taken from the data)"
+                )
             filled.append(spec.model_copy(update={"shape": data}))
         return self.model_copy(update={"inputs": tuple(filled)})
 
@@ -190,8 +197,15 @@ class _Node:
 class SpecModel(nn.Module):
     """The torch module a spec builds: forward(*inputs in spec order) -> tuple of output tensors."""
 
-    def __init__(self, spec: Spec, layers: Mapping[str, Layer], plan: Sequence[_Node], shapes: Mapping[str, Shape],
-                 outputs: Sequence[str], input_names: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        spec: Spec,
+        layers: Mapping[str, Layer],
+        plan: Sequence[_Node],
+        shapes: Mapping[str, Shape],
+        outputs: Sequence[str],
+        input_names: Sequence[str] | None = None,
+    ) -> None:
         super().__init__()
         self.spec = spec
         self.layers = nn.ModuleDict(layers)
@@ -216,8 +230,9 @@ class SpecModel(nn.Module):
             raise SpecError(f"serve outputs {list(outputs)} also read input(s) {sorted(missing)}: serve them too")
         keys = {n.key for n in plan}
         shapes = {renamed.get(k, k): v for k, v in self.shapes.items() if k in needed or k in renamed}
-        return SpecModel(self.spec, {k: m for k, m in self.layers.items() if k in keys}, plan, shapes, outputs,
-                         tuple(inputs))
+        return SpecModel(
+            self.spec, {k: m for k, m in self.layers.items() if k in keys}, plan, shapes, outputs, tuple(inputs)
+        )
 
 
 def _ancestors(plan: Sequence[_Node], outputs: Sequence[str]) -> set[str]:
@@ -236,8 +251,10 @@ def build(spec: Spec) -> SpecModel:
     """Check the spec end to end (names, graph, shapes, outputs) and build its torch module."""
     nodes = _check_names(spec)
     order = _topological(spec, nodes)
-    needed = _ancestors([_Node(n.name, n.name, n.inputs) for n in spec.layers],
-                        [o.layer for o in spec.outputs] + list(spec.serve.get("outputs", {}).values()))
+    needed = _ancestors(
+        [_Node(n.name, n.name, n.inputs) for n in spec.layers],
+        [o.layer for o in spec.outputs] + list(spec.serve.get("outputs", {}).values()),
+    )
     unused = [n.name for n in spec.layers if n.name not in needed]
     if unused:
         raise SpecError(f"layer {unused[0]!r} feeds no output")
@@ -338,8 +355,10 @@ def _check_outputs(spec: Spec, nodes: Mapping[str, LayerSpec], shapes: Mapping[s
         owner = nodes[_owner(nodes[out.layer], nodes)]
         activation = owner.params.get("activation", "linear")
         if loss in CLASSIFICATION_LOSSES and activation in ("softmax", "sigmoid"):
-            raise SpecError(f"layer {out.layer!r} is an output with loss {loss} and ends in {activation}: "
-                            "the exported head applies it; give the layer a linear activation")
+            raise SpecError(
+                f"layer {out.layer!r} is an output with loss {loss} and ends in {activation}: "
+                "the exported head applies it; give the layer a linear activation"
+            )
 
 
 class SpecBuilder:

@@ -7,5 +7,15 @@ Importing the package registers every layout, as importing models.zoo registers 
 from . import panel, series
 from .base import Context, Layout, Plan, Task, TaskResult, layout_of, list_layouts, register_layout
 
-__all__ = ["Context", "Layout", "Plan", "Task", "TaskResult", "layout_of", "list_layouts", "panel",
-           "register_layout", "series"]
+__all__ = [
+    "Context",
+    "Layout",
+    "Plan",
+    "Task",
+    "TaskResult",
+    "layout_of",
+    "list_layouts",
+    "panel",
+    "register_layout",
+    "series",
+]

@@ -149,8 +149,10 @@ class Layout(abc.ABC):
         reads = f"model {Path(experiment.model.name).name} reads {self.reads}"
         for key, owner in _owners().items():
             if getattr(experiment, key) not in (None, False) and key not in self.keys:
-                raise ValueError(f"{key}: not used by this model, which reads {self.reads} (expected {key} only for "
-                                 f"a net that reads {owner.reads})")
+                raise ValueError(
+                    f"{key}: not used by this model, which reads {self.reads} (expected {key} only for "
+                    f"a net that reads {owner.reads})"
+                )
         paths = experiment.data.paths
         if self.several is False and len(paths) > 1:
             raise ValueError(f"data.path: a list of {len(paths)} files, but {reads}: expected one CSV")
@@ -172,8 +174,9 @@ class Layout(abc.ABC):
         """The samples and the walk-forward folds over them."""
 
     @abc.abstractmethod
-    def fold(self, experiment: ExperimentFile, bars: Bars, fundamentals: pd.DataFrame | None,
-             number: int) -> tuple[Dataset, Fold]:
+    def fold(
+        self, experiment: ExperimentFile, bars: Bars, fundamentals: pd.DataFrame | None, number: int
+    ) -> tuple[Dataset, Fold]:
         """Fold `number`'s samples, scalers fitted on its fit rows alone."""
 
     def series(self, context: Context, surrogate: int | None) -> Bars:
@@ -207,9 +210,12 @@ class Layout(abc.ABC):
         ys = dataset.y_of(dataset.test)
         frame, found = score_outputs(outputs, dataset.targets, ys, dataset.test.times, bars)
         labels = experiment.labels.spec
-        row = {**model_row(experiment, task, ranges), **found,
-               **trade(frame[labels.columns], bars, labels, experiment.backtest.keywords(), name=task.name),
-               "best_epoch": result.best_epoch}
+        row = {
+            **model_row(experiment, task, ranges),
+            **found,
+            **trade(frame[labels.columns], bars, labels, experiment.backtest.keywords(), name=task.name),
+            "best_epoch": result.best_epoch,
+        }
         if task.surrogate is not None:
             return [row], None
         forward = pd.Series(forward_returns(bars["close"].to_numpy(), labels.horizon), index=bars.index)
@@ -217,24 +223,35 @@ class Layout(abc.ABC):
         for i, name in enumerate(dataset.targets):  # label.t+1 .. label.t+h for a path's h steps
             column, y = "label" if i == 0 else f"{name}_label", ys[name]
             labelled.update({column: y} if y.ndim == 1 else {f"{column}.t+{k + 1}": y[:, k] for k in range(y.shape[1])})
-        return [row], frame.assign(fold=fold.number, seed=task.seed, **labelled,
-                                   forward_return=forward.reindex(frame.index).to_numpy())
+        return [row], frame.assign(
+            fold=fold.number, seed=task.seed, **labelled, forward_return=forward.reindex(frame.index).to_numpy()
+        )
 
-    def train(self, context: Context, task: Task, dataset: Dataset, extra: dict[str, Any] | None = None
-              ) -> TrainResult:
+    def train(self, context: Context, task: Task, dataset: Dataset, extra: dict[str, Any] | None = None) -> TrainResult:
         """The task's net trained on its fold's samples; a real run's, when the run exports, written to the models
         folder with its card (`extra`: more card fields). Surrogate runs are never exported."""
         experiment = context.experiment
         models = context.models if experiment.export and task.surrogate is None else None
-        return train_fold(experiment, dataset, fold=task.fold, seed=task.seed, models=models, extra=extra,
-                          data_source=", ".join([*experiment.data.paths, *filter(None, [experiment.fundamentals])]),
-                          data_digest=context.data_digest)
+        return train_fold(
+            experiment,
+            dataset,
+            fold=task.fold,
+            seed=task.seed,
+            models=models,
+            extra=extra,
+            data_source=", ".join([*experiment.data.paths, *filter(None, [experiment.fundamentals])]),
+            data_digest=context.data_digest,
+        )
 
     def describe(self, experiment: ExperimentFile, bars: Bars, plan: Plan) -> dict[str, Any]:
         """metrics.json's "run" fields that say what the run read."""
         times = (next(iter(bars.values())) if isinstance(bars, Mapping) else bars).index
-        return {"data": ", ".join(experiment.data.paths), "bars": [times[0].isoformat(), times[-1].isoformat()],
-                "samples": plan.samples, "labels": experiment.labels.spec.to_dict()}
+        return {
+            "data": ", ".join(experiment.data.paths),
+            "bars": [times[0].isoformat(), times[-1].isoformat()],
+            "samples": plan.samples,
+            "labels": experiment.labels.spec.to_dict(),
+        }
 
     def column(self, experiment: ExperimentFile) -> str:
         """The predictions' column the backtest trades and the IC reads: p_up, or the (last step's) forecast."""
@@ -255,21 +272,34 @@ class Layout(abc.ABC):
         write_curves(curves, folder)
         times = results.predictions.index
         rule = f"{self.backtest_rule(results)}, {times.min().date()} .. {times.max().date()}"
-        description = (f"{rule}. Each curve trades one seed's out-of-sample predictions of every fold, stitched in "
-                       "time, as one backtest (so positions carry across fold boundaries, and its figures differ "
-                       "from the per-fold ones above); buy & hold and the fitted baseline with the best mean "
-                       f"{BEST_BY} over the folds are traded over the same bars."
-                       + (" The ensemble curve trades the mean of the seeds' predictions, as the experiment asks "
-                          "(ensemble: true)." if results.experiment.ensemble else ""))
-        return LayoutReport("Stitched out-of-sample backtests", description, f"{rule}:\n{curves_text(curves)}",
-                            curves, self.ic_over_time(results), unfitted_note(results))
+        description = (
+            f"{rule}. Each curve trades one seed's out-of-sample predictions of every fold, stitched in "
+            "time, as one backtest (so positions carry across fold boundaries, and its figures differ "
+            "from the per-fold ones above); buy & hold and the fitted baseline with the best mean "
+            f"{BEST_BY} over the folds are traded over the same bars."
+            + (
+                " The ensemble curve trades the mean of the seeds' predictions, as the experiment asks "
+                "(ensemble: true)."
+                if results.experiment.ensemble
+                else ""
+            )
+        )
+        return LayoutReport(
+            "Stitched out-of-sample backtests",
+            description,
+            f"{rule}:\n{curves_text(curves)}",
+            curves,
+            self.ic_over_time(results),
+            unfitted_note(results),
+        )
 
     def backtest_rule(self, results: Results) -> str:
         """The strategy the stitched predictions are traded by, in words."""
         trading = results.experiment.backtest
-        return (f"SignalStrategy on {trading.line}: buy at >= {trading.buy_threshold}, sell at <= "
-                f"{trading.sell_threshold}"
-                + (", short allowed" if trading.allow_short else ""))
+        return (
+            f"SignalStrategy on {trading.line}: buy at >= {trading.buy_threshold}, sell at <= "
+            f"{trading.sell_threshold}" + (", short allowed" if trading.allow_short else "")
+        )
 
     def backtest(self, results: Results, rows: pd.DataFrame, name: str, kind: str) -> tuple[Curve, Curve]:
         """`rows` (stitched predictions, in time order) traded by SignalStrategy on the trading bars of their
@@ -279,9 +309,11 @@ class Layout(abc.ABC):
         frame = rows[labels.columns]
         source = PrecomputedSource(frame, horizon=labels.horizon, name=f"{experiment.model.name} walk-forward {name}")
         traded = self.trading_bars(results.bars)
-        result = run_backtest(source, traded.loc[frame.index[0]:frame.index[-1]], **experiment.backtest.keywords())
-        return (Curve.of(name, kind, result.equity["strategy"], result.stats, result.trades, result.fills),
-                Curve.of("buy & hold", charts.BENCHMARK, result.equity["buy_and_hold"], result.benchmark))
+        result = run_backtest(source, traded.loc[frame.index[0] : frame.index[-1]], **experiment.backtest.keywords())
+        return (
+            Curve.of(name, kind, result.equity["strategy"], result.stats, result.trades, result.fills),
+            Curve.of("buy & hold", charts.BENCHMARK, result.equity["buy_and_hold"], result.benchmark),
+        )
 
     def ic_over_time(self, results: Results) -> ICOverTime:
         """One series has one prediction per date, so no cross-section to correlate on a date: each seed's IC at a
@@ -296,49 +328,64 @@ class Layout(abc.ABC):
             windows.add(window)
             line, forward = rows[column], rows["forward_return"]
             values[f"seed {seed}"] = line.rolling(window).corr(forward).replace([np.inf, -np.inf], np.nan)
-            blocks = [signal_quality(line.iloc[i:i + window], close, horizon, probability=False)["ic_pearson"]
-                      for i in range(0, len(rows) - window + 1, window)]
+            blocks = [
+                signal_quality(line.iloc[i : i + window], close, horizon, probability=False)["ic_pearson"]
+                for i in range(0, len(rows) - window + 1, window)
+            ]
             summary[f"seed {seed}"] = ic_statistics(blocks)
         window = "/".join(str(w) for w in sorted(windows))
-        definition = ("One series has one prediction per date, so there is no cross-section to correlate on a "
-                      f"date: here the IC of a date t is the Pearson correlation of {line_name(column)} with the "
-                      f"forward return close[t+{horizon}]/close[t] - 1 over the {window} test samples up to t (a "
-                      "trailing window over each seed's stitched out-of-sample predictions; known only once those "
-                      "returns are). The ICIR is the mean over the std (ddof 1) of the ICs of consecutive "
-                      f"non-overlapping {window}-sample windows (n: those windows), since overlapping windows are not "
-                      "independent; the metrics' IC is instead one correlation over each fold's whole test period.")
+        definition = (
+            "One series has one prediction per date, so there is no cross-section to correlate on a "
+            f"date: here the IC of a date t is the Pearson correlation of {line_name(column)} with the "
+            f"forward return close[t+{horizon}]/close[t] - 1 over the {window} test samples up to t (a "
+            "trailing window over each seed's stitched out-of-sample predictions; known only once those "
+            "returns are). The ICIR is the mean over the std (ddof 1) of the ICs of consecutive "
+            f"non-overlapping {window}-sample windows (n: those windows), since overlapping windows are not "
+            "independent; the metrics' IC is instead one correlation over each fold's whole test period."
+        )
         return ICOverTime(pd.DataFrame(values), pd.DataFrame(summary).T, definition)
 
 
 def load_period(data: DataFiles) -> pd.DataFrame:
     """One file's bars, loaded and checked by load_bars, cut to [start, end]."""
     bars = load_bars(data.path)
-    period = bars.loc[data.start:data.end]
+    period = bars.loc[data.start : data.end]
     if len(period) == 0:
-        raise BarsError(f"{data.path}: no bars in {data.start or 'the start'} .. {data.end or 'the end'} "
-                        f"(expected a period within {bars.index[0]} .. {bars.index[-1]})")
+        raise BarsError(
+            f"{data.path}: no bars in {data.start or 'the start'} .. {data.end or 'the end'} "
+            f"(expected a period within {bars.index[0]} .. {bars.index[-1]})"
+        )
     return period
 
 
 def fold_ranges(dataset: Dataset, fold: Fold, task: Task) -> dict[str, Any]:
     """A row's fold, seed and [first, last] times of its train, validation and test parts."""
-    return {"fold": fold.number, "seed": task.seed, "train": list(dataset.train.time_range),
-            "val": list(dataset.val.time_range), "test": list(dataset.test.time_range)}
+    return {
+        "fold": fold.number,
+        "seed": task.seed,
+        "train": list(dataset.train.time_range),
+        "val": list(dataset.val.time_range),
+        "test": list(dataset.test.time_range),
+    }
 
 
 def model_row(experiment: ExperimentFile, task: Task, ranges: dict[str, Any]) -> dict[str, Any]:
     """A model task's row's first fields: the model (`surrogate` on a surrogate), the surrogate, the fold's ranges."""
-    return {"model": experiment.model.name if task.surrogate is None else "surrogate", "surrogate": task.surrogate,
-            **ranges}
+    return {
+        "model": experiment.model.name if task.surrogate is None else "surrogate",
+        "surrogate": task.surrogate,
+        **ranges,
+    }
 
 
-def _baseline_scores(name: str, dataset: Dataset, bars: pd.DataFrame, experiment: ExperimentFile
-                     ) -> tuple[dict[str, float], pd.DataFrame | None]:
+def _baseline_scores(
+    name: str, dataset: Dataset, bars: pd.DataFrame, experiment: ExperimentFile
+) -> tuple[dict[str, float], pd.DataFrame | None]:
     """A baseline's scores on the fold's test samples, and its predictions (none for buy-and-hold)."""
     labels, trading = experiment.labels.spec, experiment.backtest
     if name == BUY_AND_HOLD:
         times = dataset.test.times
-        return buy_and_hold_scores(bars.loc[times[0]:times[-1]], trading), None
+        return buy_and_hold_scores(bars.loc[times[0] : times[-1]], trading), None
     frame = prediction_frame(baseline_predictions(name, dataset), dataset.test.times, labels)
     y = first_target(dataset, dataset.test)
     return {**score(frame, y, labels, bars), **trade(frame, bars, labels, trading.keywords(), name=name)}, frame
@@ -376,8 +423,10 @@ def layout_of(experiment: ExperimentFile) -> Layout:
         # Its inputs are unknown until it exists; training says it is missing, unless a key needs them now.
         keys = [key for key in _owners() if getattr(experiment, key) not in (None, False)]
         if keys:
-            raise SettingsError(f"model.name: {model.name}: no such spec file (expected one beside {', '.join(keys)}, "
-                                "whose use its inputs decide)")
+            raise SettingsError(
+                f"model.name: {model.name}: no such spec file (expected one beside {', '.join(keys)}, "
+                "whose use its inputs decide)"
+            )
         samples = WINDOWS
     else:
         inputs = declared_inputs(model.name)

@@ -57,6 +57,7 @@ IC_SMOOTHING = 20
 SymbolBars = dict[str, pd.DataFrame]
 """{symbol: bars}, every frame on the same dates."""
 
+
 def symbol_of(path: str) -> str:
     """A panel member's symbol: the file's stem (sample:NAME gives NAME)."""
     return path.split(":", 1)[1] if path.startswith("sample:") else Path(path).stem
@@ -78,9 +79,10 @@ def load_panel(data: DataFiles) -> SymbolBars:
     for path in data.paths:
         symbol = symbol_of(path)
         if symbol in panel:
-            raise BarsError(f"panel: two files named {symbol!r} (the symbol is the file's stem: expected distinct "
-                            "names)")
-        panel[symbol] = load_bars(path).loc[data.start:data.end]
+            raise BarsError(
+                f"panel: two files named {symbol!r} (the symbol is the file's stem: expected distinct names)"
+            )
+        panel[symbol] = load_bars(path).loc[data.start : data.end]
     return align(panel)
 
 
@@ -92,8 +94,10 @@ def cross_sectional_rule(horizon: int) -> str:
 def cross_sectional_labels(panel: Mapping[str, pd.DataFrame], horizon: int) -> pd.DataFrame:
     """Dates x symbols: 1.0 when the symbol's forward return close[t+h] / close[t] - 1 beats the universe's median
     on date t, else 0.0; NaN for the last h dates (their future is unknown). Reads bars t+1 .. t+h only."""
-    forward = pd.DataFrame({s: forward_returns(b["close"].to_numpy(dtype="float64"), horizon)
-                            for s, b in panel.items()}, index=next(iter(panel.values())).index)
+    forward = pd.DataFrame(
+        {s: forward_returns(b["close"].to_numpy(dtype="float64"), horizon) for s, b in panel.items()},
+        index=next(iter(panel.values())).index,
+    )
     median = forward.median(axis=1, skipna=False)
     labels = forward.gt(median, axis=0).astype("float64")
     return labels.where(forward.notna().all(axis=1), np.nan)
@@ -101,8 +105,10 @@ def cross_sectional_labels(panel: Mapping[str, pd.DataFrame], horizon: int) -> p
 
 def panel_forward_returns(panel: Mapping[str, pd.DataFrame], horizon: int) -> pd.DataFrame:
     """Dates x symbols: close[t+h] / close[t] - 1 (NaN for the last h dates)."""
-    return pd.DataFrame({s: forward_returns(b["close"].to_numpy(dtype="float64"), horizon)
-                         for s, b in panel.items()}, index=next(iter(panel.values())).index)
+    return pd.DataFrame(
+        {s: forward_returns(b["close"].to_numpy(dtype="float64"), horizon) for s, b in panel.items()},
+        index=next(iter(panel.values())).index,
+    )
 
 
 @dataclass(frozen=True)
@@ -124,8 +130,14 @@ class PanelWindows:
         return (self.position >= part.start) & (self.position < part.stop)
 
 
-def panel_windows(panel: Mapping[str, pd.DataFrame], features: FeatureSpec, labels: LabelSpec, window: int,
-                  cross_sectional: bool = False, embedding: bool = False) -> PanelWindows:
+def panel_windows(
+    panel: Mapping[str, pd.DataFrame],
+    features: FeatureSpec,
+    labels: LabelSpec,
+    window: int,
+    cross_sectional: bool = False,
+    embedding: bool = False,
+) -> PanelWindows:
     """Each symbol's windows (its own features, the label rule's targets), stacked by date; only dates on which
     every symbol has a sample are kept, so every date is a full cross-section. With `embedding`, one-hot symbol
     channels follow the features in every row."""
@@ -157,20 +169,37 @@ def panel_windows(panel: Mapping[str, pd.DataFrame], features: FeatureSpec, labe
     x, y = np.concatenate(xs)[order], np.concatenate(ys)[order]
     dates, position = np.unique(index.values, return_inverse=True)
     columns = tuple(features.columns) + (tuple(f"symbol={s}" for s in sets) if embedding else ())
-    return PanelWindows(WindowSet(x, y, index), np.concatenate(symbols)[order],
-                        pd.DatetimeIndex(dates).rename("time"), position, columns)
+    return PanelWindows(
+        WindowSet(x, y, index),
+        np.concatenate(symbols)[order],
+        pd.DatetimeIndex(dates).rename("time"),
+        position,
+        columns,
+    )
 
 
-def panel_dataset(pw: PanelWindows, fold: Fold, *, features: FeatureSpec, labels: LabelSpec, window: int,
-                  embargo: int) -> tuple[Dataset, np.ndarray]:
+def panel_dataset(
+    pw: PanelWindows, fold: Fold, *, features: FeatureSpec, labels: LabelSpec, window: int, embargo: int
+) -> tuple[Dataset, np.ndarray]:
     """The fold's fit / validation / test samples (date ranges) with a scaler fitted on its fit rows; the test
     samples' symbols."""
     fit = pw.windows.take(pw.take_dates(fold.fit))
     test = pw.take_dates(fold.test)
-    dataset = Dataset(fit, pw.windows.take(pw.take_dates(fold.val)), pw.windows.take(test), features=features,
-                      labels=labels, window=window, embargo=embargo, scalers={"features": fit_scaler(fit.x)},
-                      inputs=(bars_input(features, window) if pw.columns == tuple(features.columns) else
-                              TensorInfo("features", (window, len(pw.columns)), columns=pw.columns),))
+    dataset = Dataset(
+        fit,
+        pw.windows.take(pw.take_dates(fold.val)),
+        pw.windows.take(test),
+        features=features,
+        labels=labels,
+        window=window,
+        embargo=embargo,
+        scalers={"features": fit_scaler(fit.x)},
+        inputs=(
+            bars_input(features, window)
+            if pw.columns == tuple(features.columns)
+            else TensorInfo("features", (window, len(pw.columns)), columns=pw.columns),
+        ),
+    )
     return dataset, pw.symbols[test]
 
 
@@ -183,16 +212,16 @@ def daily_ic(frame: pd.DataFrame, score: str = "score", target: str = "forward_r
     """Per date (the index) across its rows: Pearson and Spearman correlation of `score` with `target`
     (columns ic, rank_ic; NaN on a date with fewer than two finite pairs or a constant column)."""
     data = frame[[score, target]].dropna()
-    data = data.assign(_score_rank=data.groupby(level=0)[score].rank(),
-                       _target_rank=data.groupby(level=0)[target].rank())
+    data = data.assign(
+        _score_rank=data.groupby(level=0)[score].rank(), _target_rank=data.groupby(level=0)[target].rank()
+    )
 
     def corr(a: pd.Series, b: pd.Series) -> float:
         if len(a) < 2 or a.std() == 0 or b.std() == 0:
             return np.nan
         return float(np.corrcoef(a, b)[0, 1])
 
-    rows = {t: (corr(g[score], g[target]), corr(g["_score_rank"], g["_target_rank"]))
-            for t, g in data.groupby(level=0)}
+    rows = {t: (corr(g[score], g[target]), corr(g["_score_rank"], g["_target_rank"])) for t, g in data.groupby(level=0)}
     return pd.DataFrame.from_dict(rows, orient="index", columns=["ic", "rank_ic"]).rename_axis(frame.index.name)
 
 
@@ -218,17 +247,31 @@ def panel_score(frame: pd.DataFrame, y: np.ndarray, labels: LabelSpec) -> dict[s
     return {**class_scores(frame, y, labels), **ics}
 
 
-def trade_panel(scores: pd.DataFrame, panel: Mapping[str, pd.DataFrame], trading: Backtest, horizon: int,
-                name: str = "panel") -> tuple[dict[str, float], RankingResult]:
+def trade_panel(
+    scores: pd.DataFrame, panel: Mapping[str, pd.DataFrame], trading: Backtest, horizon: int, name: str = "panel"
+) -> tuple[dict[str, float], RankingResult]:
     """`run_ranking` over the symbols on `scores` (dates x symbols) during its own period: its `trading_scores`
     (total_return, sharpe, max_drawdown, fills), and the whole result (equity, fills, stats)."""
     start, end = scores.index[0], scores.index[-1]
-    sources = {symbol: PrecomputedSource(scores[[symbol]].rename(columns={symbol: "score"}), horizon=horizon,
-                                         name=f"{name} {symbol}") for symbol in panel}
-    result = run_ranking(sources, {symbol: bars.loc[start:end] for symbol, bars in panel.items()},
-                         top_k=top_k(trading, panel), rebalance=trading.rebalance or horizon, stake=trading.stake,
-                         line="score", start=start, cash=trading.cash, commission=trading.commission,
-                         slippage=trading.slippage, periods_per_year=trading.periods_per_year)
+    sources = {
+        symbol: PrecomputedSource(
+            scores[[symbol]].rename(columns={symbol: "score"}), horizon=horizon, name=f"{name} {symbol}"
+        )
+        for symbol in panel
+    }
+    result = run_ranking(
+        sources,
+        {symbol: bars.loc[start:end] for symbol, bars in panel.items()},
+        top_k=top_k(trading, panel),
+        rebalance=trading.rebalance or horizon,
+        stake=trading.stake,
+        line="score",
+        start=start,
+        cash=trading.cash,
+        commission=trading.commission,
+        slippage=trading.slippage,
+        periods_per_year=trading.periods_per_year,
+    )
     return trading_scores(result.stats, len(result.fills)), result
 
 
@@ -239,12 +282,14 @@ def top_k(trading: Backtest, panel: Mapping[str, pd.DataFrame]) -> int:
 
 def score_table(frame: pd.DataFrame, labels: LabelSpec) -> pd.DataFrame:
     """Dates x symbols of the ranking score, from stacked predictions with a `symbol` column."""
-    return frame.pivot_table(index=frame.index, columns="symbol", values=score_column(labels), aggfunc="mean",
-                             sort=False)
+    return frame.pivot_table(
+        index=frame.index, columns="symbol", values=score_column(labels), aggfunc="mean", sort=False
+    )
 
 
-def symbol_scores(scorer: Any, panel: Mapping[str, pd.DataFrame], features: FeatureSpec,
-                  dates: pd.DatetimeIndex) -> pd.DataFrame:
+def symbol_scores(
+    scorer: Any, panel: Mapping[str, pd.DataFrame], features: FeatureSpec, dates: pd.DatetimeIndex
+) -> pd.DataFrame:
     """Dates x symbols: the ranking net's exported scorer on each symbol's factor row of each date (features over
     the symbol's whole series, so a row reads bars <= its date, as the pairs it trained on did)."""
     columns = {}
@@ -255,6 +300,7 @@ def symbol_scores(scorer: Any, panel: Mapping[str, pd.DataFrame], features: Feat
 
 
 # ------------------------------------------------------------------------------------------- layouts
+
 
 class Symbols(Layout):
     """A layout that reads every file of data.path as a symbol: {symbol: bars} on the dates they share."""
@@ -267,8 +313,12 @@ class Symbols(Layout):
         if surrogate is None:
             return context.bars
         s, n = context.experiment.surrogates, len(context.bars)
-        return align({symbol: make_surrogate(bars, s.kind, surrogate * n + i, block=s.block, seed=s.seed)
-                      for i, (symbol, bars) in enumerate(context.bars.items())})
+        return align(
+            {
+                symbol: make_surrogate(bars, s.kind, surrogate * n + i, block=s.block, seed=s.seed)
+                for i, (symbol, bars) in enumerate(context.bars.items())
+            }
+        )
 
 
 @register_layout
@@ -299,33 +349,47 @@ class Ranked(Symbols):
     def check(self, experiment: ExperimentFile) -> None:
         super().check(experiment)
         if experiment.labels.kind == "path":
-            raise ValueError("labels.kind: 'path' on a panel, expected one series (a panel ranks the symbols on one "
-                             "score: binary, three, regression or cross_sectional)")
+            raise ValueError(
+                "labels.kind: 'path' on a panel, expected one series (a panel ranks the symbols on one "
+                "score: binary, three, regression or cross_sectional)"
+            )
 
     def column(self, experiment: ExperimentFile) -> str:
         """The predictions' column the symbols are ranked on: p_up, or the forecast."""
         return score_column(experiment.labels.spec)
 
     def describe(self, experiment: ExperimentFile, bars: Bars, plan: Plan) -> dict[str, Any]:
-        return {**super().describe(experiment, bars, plan), "symbols": list(bars), "dates": plan.positions,
-                "symbol_embedding": experiment.symbol_embedding}
+        return {
+            **super().describe(experiment, bars, plan),
+            "symbols": list(bars),
+            "dates": plan.positions,
+            "symbol_embedding": experiment.symbol_embedding,
+        }
 
     def backtest_rule(self, results: Results) -> str:
         experiment, bars = results.experiment, results.bars
         column = self.column(experiment)
-        return (f"RankingStrategy over {len(bars)} symbols ({', '.join(bars)}): top {top_k(experiment.backtest, bars)} "
-                f"by {'the scorer' if column == 'score' else line_name(column)}, rebalanced every "
-                f"{experiment.backtest.rebalance or experiment.labels.horizon} bars")
+        return (
+            f"RankingStrategy over {len(bars)} symbols ({', '.join(bars)}): top {top_k(experiment.backtest, bars)} "
+            f"by {'the scorer' if column == 'score' else line_name(column)}, rebalanced every "
+            f"{experiment.backtest.rebalance or experiment.labels.horizon} bars"
+        )
 
     def backtest(self, results: Results, rows: pd.DataFrame, name: str, kind: str) -> tuple[Curve, Curve]:
         """`rows` (stitched per-symbol predictions) ranked by RankingStrategy over their dates, and the universe held
         in equal weights over the same bars."""
         experiment, bars = results.experiment, results.bars
-        scores = rows.pivot_table(index=rows.index, columns="symbol", values=self.column(experiment), aggfunc="mean",
-                                  sort=True)
+        scores = rows.pivot_table(
+            index=rows.index, columns="symbol", values=self.column(experiment), aggfunc="mean", sort=True
+        )
         scores = scores[[s for s in bars if s in scores.columns]]
-        _, ranked = trade_panel(scores, bars, experiment.backtest, experiment.labels.horizon,
-                                name=f"{experiment.model.name} walk-forward {name}")
+        _, ranked = trade_panel(
+            scores,
+            bars,
+            experiment.backtest,
+            experiment.labels.horizon,
+            name=f"{experiment.model.name} walk-forward {name}",
+        )
         held = Curve.of("buy & hold (equal weight)", charts.BENCHMARK, ranked.equity["equal_weight"], ranked.benchmark)
         return Curve.of(name, kind, ranked.equity["strategy"], ranked.stats, ranked.trades, ranked.fills), held
 
@@ -340,11 +404,13 @@ class Ranked(Symbols):
             values[f"seed {seed}"] = daily.rolling(window, min_periods=window).mean()
             summary[f"seed {seed}"] = ic_statistics(daily.tolist())
         window = "/".join(str(w) for w in sorted(windows))
-        definition = (f"The IC of a date is the Pearson correlation, across the {len(results.bars)} symbols, of "
-                      f"{line_name(column)} with each symbol's forward return close[t+{horizon}]/close[t] - 1 (the "
-                      "metrics' IC is its mean over each fold's test dates). The chart draws each seed's "
-                      f"{window}-date rolling mean of it; the ICIR is the mean over the std (ddof 1) of the daily "
-                      "values over each seed's stitched test dates (n: dates).")
+        definition = (
+            f"The IC of a date is the Pearson correlation, across the {len(results.bars)} symbols, of "
+            f"{line_name(column)} with each symbol's forward return close[t+{horizon}]/close[t] - 1 (the "
+            "metrics' IC is its mean over each fold's test dates). The chart draws each seed's "
+            f"{window}-date rolling mean of it; the ICIR is the mean over the std (ddof 1) of the daily "
+            "values over each seed's stitched test dates (n: dates)."
+        )
         return ICOverTime(pd.DataFrame(values), pd.DataFrame(summary).T, definition)
 
 
@@ -368,8 +434,9 @@ class Panel(Ranked):
         pw = self._windows(experiment, bars)
         return Plan(len(pw.windows), plan_folds(experiment, len(pw.dates)), len(pw.dates))
 
-    def fold(self, experiment: ExperimentFile, bars: Bars, fundamentals: pd.DataFrame | None,
-             number: int) -> tuple[Dataset, Fold]:
+    def fold(
+        self, experiment: ExperimentFile, bars: Bars, fundamentals: pd.DataFrame | None, number: int
+    ) -> tuple[Dataset, Fold]:
         dataset, fold, _ = self._fold(experiment, bars, number)
         return dataset, fold
 
@@ -384,8 +451,9 @@ class Panel(Ranked):
         ranges = fold_ranges(dataset, fold, task)
 
         def scored(values: np.ndarray, name: str) -> tuple[dict[str, float], pd.DataFrame]:
-            frame = prediction_frame(values, dataset.test.times, labels).assign(symbol=symbols,
-                                                                                 forward_return=forward_test)
+            frame = prediction_frame(values, dataset.test.times, labels).assign(
+                symbol=symbols, forward_return=forward_test
+            )
             found, _ = trade_panel(score_table(frame, labels), panel, experiment.backtest, labels.horizon, name=name)
             return {**panel_score(frame, dataset.test.y, labels), **found}, frame
 
@@ -401,8 +469,10 @@ class Panel(Ranked):
             return rows, pd.concat(frames) if frames else None
         result = self.train(context, task, dataset, extra=_label_record(experiment))
         if len(result.net.heads) != 1:
-            raise SettingsError(f"model {experiment.model.name} has outputs {list(result.net.output_names)}: "
-                                "expected one output (a panel run ranks the symbols on one score)")
+            raise SettingsError(
+                f"model {experiment.model.name} has outputs {list(result.net.output_names)}: "
+                "expected one output (a panel run ranks the symbols on one score)"
+            )
         found, frame = scored(np.asarray(predict(result.net, dataset.x_of(dataset.test))), task.name)
         row = {**model_row(experiment, task, ranges), **found, "best_epoch": result.best_epoch}
         if task.surrogate is not None:
@@ -410,15 +480,27 @@ class Panel(Ranked):
         return [row], frame.assign(fold=fold.number, seed=task.seed, label=dataset.test.y)
 
     def _windows(self, experiment: ExperimentFile, panel: Bars) -> PanelWindows:
-        return panel_windows(panel, experiment.features.spec, experiment.labels.spec, experiment.window,
-                             experiment.cross_sectional, experiment.symbol_embedding)
+        return panel_windows(
+            panel,
+            experiment.features.spec,
+            experiment.labels.spec,
+            experiment.window,
+            experiment.cross_sectional,
+            experiment.symbol_embedding,
+        )
 
     def _fold(self, experiment: ExperimentFile, panel: Bars, number: int) -> tuple[Dataset, Fold, np.ndarray]:
         """Fold `number`'s samples (date ranges of the stacked windows) and the test samples' symbols."""
         pw = self._windows(experiment, panel)
         fold = plan_folds(experiment, len(pw.dates))[number]
-        dataset, symbols = panel_dataset(pw, fold, features=experiment.features.spec, labels=experiment.labels.spec,
-                                         window=experiment.window, embargo=experiment.embargo)
+        dataset, symbols = panel_dataset(
+            pw,
+            fold,
+            features=experiment.features.spec,
+            labels=experiment.labels.spec,
+            window=experiment.window,
+            embargo=experiment.embargo,
+        )
         return dataset, fold, symbols
 
 
@@ -434,9 +516,11 @@ class Pairs(Ranked, Built):
     def check(self, experiment: ExperimentFile) -> None:
         super().check(experiment)
         if experiment.labels.kind != "binary":
-            raise ValueError(f"labels.kind: {experiment.labels.kind!r}, but model {experiment.model.name} reads "
-                             f"{self.reads}, labelled 1 when the first stock's h-bar return beats the second's: "
-                             "expected binary")
+            raise ValueError(
+                f"labels.kind: {experiment.labels.kind!r}, but model {experiment.model.name} reads "
+                f"{self.reads}, labelled 1 when the first stock's h-bar return beats the second's: "
+                "expected binary"
+            )
 
     def column(self, experiment: ExperimentFile) -> str:
         return "score"
@@ -460,13 +544,15 @@ class Pairs(Ranked, Built):
         ranges = fold_ranges(dataset, fold, task)
 
         def pair_skill(values: np.ndarray) -> dict[str, float]:
-            return class_scores(prediction_frame(values, dataset.test.times, pair_labels), dataset.test.y,
-                                pair_labels)
+            return class_scores(prediction_frame(values, dataset.test.times, pair_labels), dataset.test.y, pair_labels)
 
         if task.kind == "baselines":
-            return [_buy_and_hold(panel, dataset, experiment, ranges) if name == BUY_AND_HOLD else
-                    {"model": name, **ranges, **pair_skill(baseline_predictions(name, dataset))}
-                    for name in experiment.baselines], None
+            return [
+                _buy_and_hold(panel, dataset, experiment, ranges)
+                if name == BUY_AND_HOLD
+                else {"model": name, **ranges, **pair_skill(baseline_predictions(name, dataset))}
+                for name in experiment.baselines
+            ], None
         result = self.train(context, task, dataset)
         dates = pd.DatetimeIndex(pd.unique(dataset.test.times)).rename("time")
         scores = symbol_scores(result.net.for_serving(), panel, experiment.features.spec, dates)
@@ -475,13 +561,19 @@ class Pairs(Ranked, Built):
         frame["forward_return"] = forward.reindex(pd.MultiIndex.from_arrays([frame.index, frame["symbol"]])).to_numpy()
         found, _ = trade_panel(scores, panel, experiment.backtest, horizon, name=task.name)
         skill = pair_skill(np.asarray(predict(result.net, dataset.x_of(dataset.test))))
-        row = {**model_row(experiment, task, ranges), **skill, **ic_summary(frame, "score"), **found,
-               "best_epoch": result.best_epoch}
+        row = {
+            **model_row(experiment, task, ranges),
+            **skill,
+            **ic_summary(frame, "score"),
+            **found,
+            "best_epoch": result.best_epoch,
+        }
         return [row], frame.assign(fold=fold.number, seed=task.seed) if task.surrogate is None else None
 
 
-def _buy_and_hold(panel: Mapping[str, pd.DataFrame], dataset: Dataset, experiment: ExperimentFile,
-                  ranges: dict[str, Any]) -> dict[str, Any]:
+def _buy_and_hold(
+    panel: Mapping[str, pd.DataFrame], dataset: Dataset, experiment: ExperimentFile, ranges: dict[str, Any]
+) -> dict[str, Any]:
     """The buy-and-hold baseline of a panel: the whole universe, equally weighted, over the test dates."""
     flat = pd.DataFrame(1.0, index=pd.DatetimeIndex(pd.unique(dataset.test.times)), columns=list(panel))
     holding = experiment.backtest.model_copy(update={"top_k": len(panel)})

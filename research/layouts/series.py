@@ -33,12 +33,19 @@ class Series(Layout):
         samples = len(sample_windows(bars, experiment.features.spec, experiment.labels.spec, experiment.window))
         return Plan(samples, plan_folds(experiment, samples), samples)
 
-    def fold(self, experiment: ExperimentFile, bars: Bars, fundamentals: pd.DataFrame | None,
-             number: int) -> tuple[Dataset, Fold]:
+    def fold(
+        self, experiment: ExperimentFile, bars: Bars, fundamentals: pd.DataFrame | None, number: int
+    ) -> tuple[Dataset, Fold]:
         windows = sample_windows(bars, experiment.features.spec, experiment.labels.spec, experiment.window)
         fold = plan_folds(experiment, len(windows))[number]
-        return fold_dataset(windows, fold, features=experiment.features.spec, labels=experiment.labels.spec,
-                            window=experiment.window, embargo=experiment.embargo), fold
+        return fold_dataset(
+            windows,
+            fold,
+            features=experiment.features.spec,
+            labels=experiment.labels.spec,
+            window=experiment.window,
+            embargo=experiment.embargo,
+        ), fold
 
 
 class Built(Layout):
@@ -47,10 +54,12 @@ class Built(Layout):
     def check(self, experiment: ExperimentFile) -> None:
         super().check(experiment)
         if not experiment.walk_forward.expanding:
-            raise ValueError(f"walk_forward.expanding: false, but model {experiment.model.name} reads {self.reads}: "
-                             "each fold's samples are built with the fold's split, whose fit rows start at the first "
-                             "sample, so that the scaler is fitted on the fit rows alone: expected walk_forward: "
-                             "{expanding: true}")
+            raise ValueError(
+                f"walk_forward.expanding: false, but model {experiment.model.name} reads {self.reads}: "
+                "each fold's samples are built with the fold's split, whose fit rows start at the first "
+                "sample, so that the scaler is fitted on the fit rows alone: expected walk_forward: "
+                "{expanding: true}"
+            )
 
     def builder(self, experiment: ExperimentFile, bars: Bars, fundamentals: pd.DataFrame | None) -> dict[str, Any]:
         """The builder's keywords that only this layout gives."""
@@ -60,8 +69,9 @@ class Built(Layout):
         samples, folds = plan_built(experiment, bars, self.builder(experiment, bars, fundamentals))
         return Plan(samples, folds, samples)  # positions: bars, days or dates, as the builder makes samples
 
-    def fold(self, experiment: ExperimentFile, bars: Bars, fundamentals: pd.DataFrame | None,
-             number: int) -> tuple[Dataset, Fold]:
+    def fold(
+        self, experiment: ExperimentFile, bars: Bars, fundamentals: pd.DataFrame | None, number: int
+    ) -> tuple[Dataset, Fold]:
         return built_fold(experiment, bars, self.builder(experiment, bars, fundamentals), number)
 
 
@@ -77,8 +87,10 @@ class Fundamentals(Built):
     def check(self, experiment: ExperimentFile) -> None:
         super().check(experiment)
         if experiment.fundamentals is None:
-            raise ValueError(f"fundamentals: None, expected the CSV of dated factors this two-input net reads (its "
-                             f"inputs: {', '.join(self.inputs)})")
+            raise ValueError(
+                f"fundamentals: None, expected the CSV of dated factors this two-input net reads (its "
+                f"inputs: {', '.join(self.inputs)})"
+            )
 
     def load(self, experiment: ExperimentFile) -> tuple[Bars, pd.DataFrame | None]:
         return load_period(experiment.data), load_fundamentals(experiment.fundamentals)
@@ -102,8 +114,10 @@ class IntradayBlocks(Built):
         super().check(experiment)
         days = (experiment.intraday or Intraday()).days
         if len(next(iter(self.inputs.values()))) != 3 and days is not None:  # a (T, F) net: one day's block
-            raise ValueError(f"intraday.days: {days}, not used by this model, which reads one day's block (bars per "
-                             "day, features): expected no days")
+            raise ValueError(
+                f"intraday.days: {days}, not used by this model, which reads one day's block (bars per "
+                "day, features): expected no days"
+            )
 
     def builder(self, experiment: ExperimentFile, bars: Bars, fundamentals: pd.DataFrame | None) -> dict[str, Any]:
         section = experiment.intraday or Intraday()
@@ -119,8 +133,14 @@ def session_bars(bars: pd.DataFrame) -> pd.DataFrame:
     low, last close, summed volume (the day x intraday labels compare these closes)."""
     day = pd.DatetimeIndex(bars.index).normalize()
     grouped = bars.groupby(day)
-    daily = pd.DataFrame({"open": grouped["open"].first(), "high": grouped["high"].max(),
-                          "low": grouped["low"].min(), "close": grouped["close"].last(),
-                          "volume": grouped["volume"].sum()})
+    daily = pd.DataFrame(
+        {
+            "open": grouped["open"].first(),
+            "high": grouped["high"].max(),
+            "low": grouped["low"].min(),
+            "close": grouped["close"].last(),
+            "volume": grouped["volume"].sum(),
+        }
+    )
     daily.index = pd.DatetimeIndex(bars.index.to_series().groupby(day).last().to_numpy(), name=bars.index.name)
     return daily

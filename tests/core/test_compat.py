@@ -54,7 +54,25 @@ def test_info_prints_a_0_2_0_card(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_a_0_2_0_model_backtests(tmp_path: Path) -> None:
     out = tmp_path / "report"
-    assert main(["backtest", "--model", str(MODEL), "--data", "sample:sp500", "--start", "2018-04-23",
-                 "--buy-threshold", "0.55", "--sell-threshold", "0.52", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "backtest",
+                "--model",
+                str(MODEL),
+                "--data",
+                "sample:sp500",
+                "--start",
+                "2018-04-23",
+                "--buy-threshold",
+                "0.55",
+                "--sell-threshold",
+                "0.52",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     stats = json.loads((out / "stats.json").read_text())
     assert stats["strategy"]["trades"] > 0

@@ -9,9 +9,16 @@ from signalstack.core.fingerprint import data_digest, frame_digest
 def bars(n: int = 50) -> pd.DataFrame:
     rng = np.random.default_rng(0)
     close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
-    return pd.DataFrame({"open": close, "high": close * 1.01, "low": close * 0.99, "close": close,
-                         "volume": rng.integers(1000, 2000, n).astype(float)},
-                        index=pd.bdate_range("2020-01-01", periods=n, name="time"))
+    return pd.DataFrame(
+        {
+            "open": close,
+            "high": close * 1.01,
+            "low": close * 0.99,
+            "close": close,
+            "volume": rng.integers(1000, 2000, n).astype(float),
+        },
+        index=pd.bdate_range("2020-01-01", periods=n, name="time"),
+    )
 
 
 def test_one_edited_bar_or_a_moved_date_changes_the_digest_and_a_copy_does_not():

@@ -12,10 +12,12 @@ import pytest
 from signalstack.core.errors import NotFound
 from signalstack.core.session import CUDA, OnnxSession, check_device
 
-LOAD_TWICE = ("import logging, sys\n"
-              "logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')\n"
-              "from signalstack.core.model import OnnxModel\n"
-              "OnnxModel(sys.argv[1]); OnnxModel(sys.argv[1], device=sys.argv[2])\n")
+LOAD_TWICE = (
+    "import logging, sys\n"
+    "logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')\n"
+    "from signalstack.core.model import OnnxModel\n"
+    "OnnxModel(sys.argv[1]); OnnxModel(sys.argv[1], device=sys.argv[2])\n"
+)
 
 
 def _cuda_starts(model: Path) -> bool:
@@ -26,13 +28,15 @@ def _cuda_starts(model: Path) -> bool:
 
 
 def test_loading_models_prints_no_onnxruntime_errors_or_warnings(tiny_model: Path) -> None:
-    result = subprocess.run([sys.executable, "-c", LOAD_TWICE, str(tiny_model), "auto"], capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", LOAD_TWICE, str(tiny_model), "auto"], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert "[E:onnxruntime" not in result.stderr and "[W:onnxruntime" not in result.stderr, result.stderr
     lines = result.stderr.splitlines()
-    assert len(lines) == 2 and all(line.startswith("INFO signalstack.core.model: tiny.onnx: onnxruntime on ")
-                                   for line in lines), lines
+    assert len(lines) == 2 and all(
+        line.startswith("INFO signalstack.core.model: tiny.onnx: onnxruntime on ") for line in lines
+    ), lines
 
 
 def test_device_cuda_fails_loudly_where_cuda_does_not_start(tiny_model: Path) -> None:

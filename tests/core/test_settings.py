@@ -30,18 +30,25 @@ class Outer(Settings):
     items: list[Inner] = []
 
 
-@pytest.mark.parametrize(("doc", "message"), [
-    ({"inner": {"ratio": -0.1}}, "doc.yaml: inner.ratio: -0.1, expected >= 0"),
-    ({"inner": {"ratio": "0.5"}}, "doc.yaml: inner.ratio: '0.5', expected a number"),
-    ({"inner": {"on": 1}}, "doc.yaml: inner.on: 1, expected true or false"),
-    ({"inner": {"hold": "later"}}, "doc.yaml: inner.hold: 'later', expected an integer or 'horizon'"),
-    ({"inner": {"side": "up"}}, "doc.yaml: inner.side: 'up', expected one of 'long', 'short'"),
-    ({"inner": {"raito": 1}}, "doc.yaml: inner.raito: unknown key (did you mean 'ratio'? expected one of ratio, hold, "
-                              "side, on)"),
-    ({"items": [{"ratio": 1}, {"zzz": 2}]}, "doc.yaml: items[1].zzz: unknown key (expected one of ratio, hold, side, "
-                                            "on)"),
-    ({"inner": 3}, "doc.yaml: inner: 3, expected a mapping of settings"),
-])
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ({"inner": {"ratio": -0.1}}, "doc.yaml: inner.ratio: -0.1, expected >= 0"),
+        ({"inner": {"ratio": "0.5"}}, "doc.yaml: inner.ratio: '0.5', expected a number"),
+        ({"inner": {"on": 1}}, "doc.yaml: inner.on: 1, expected true or false"),
+        ({"inner": {"hold": "later"}}, "doc.yaml: inner.hold: 'later', expected an integer or 'horizon'"),
+        ({"inner": {"side": "up"}}, "doc.yaml: inner.side: 'up', expected one of 'long', 'short'"),
+        (
+            {"inner": {"raito": 1}},
+            "doc.yaml: inner.raito: unknown key (did you mean 'ratio'? expected one of ratio, hold, side, on)",
+        ),
+        (
+            {"items": [{"ratio": 1}, {"zzz": 2}]},
+            "doc.yaml: items[1].zzz: unknown key (expected one of ratio, hold, side, on)",
+        ),
+        ({"inner": 3}, "doc.yaml: inner: 3, expected a mapping of settings"),
+    ],
+)
 def test_bad_values_are_named_by_path(doc: dict, message: str) -> None:
     with pytest.raises(SettingsError) as caught:
         parse(Outer, doc, source="doc.yaml")

@@ -27,8 +27,14 @@ from pathlib import Path
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>```+|~~~+)(?P<info>[^\n]*)$")
 _TITLE = re.compile(r'title="(?P<title>[^"]+)"')
 _MARKER = re.compile(r"<!--\s*doctest:\s*(?P<verb>[\w-]+)\s*(?P<rest>.*?)\s*-->")
-RUN_LANGUAGES = {"bash": "bash", "sh": "bash", "shell": "bash", "console": "console", "python": "python",
-                 "py": "python"}
+RUN_LANGUAGES = {
+    "bash": "bash",
+    "sh": "bash",
+    "shell": "bash",
+    "console": "console",
+    "python": "python",
+    "py": "python",
+}
 
 
 @dataclass
@@ -79,8 +85,10 @@ def read_page(path: Path) -> Page:
             elif verb in pending:
                 pending[verb].append(rest)
             else:
-                raise ValueError(f"{path}:{i + 1}: unknown doctest marker {verb!r} (expected skip, needs, wait-port, "
-                                 "replace, free-port or after)")
+                raise ValueError(
+                    f"{path}:{i + 1}: unknown doctest marker {verb!r} (expected skip, needs, wait-port, "
+                    "replace, free-port or after)"
+                )
         fence = _FENCE.match(lines[i])
         if fence is None:
             i += 1
@@ -90,14 +98,22 @@ def read_page(path: Path) -> Page:
         start, body = i, []
         i += 1
         while i < len(lines) and not lines[i].strip().startswith(fence["fence"]):
-            body.append(lines[i][len(fence["indent"]):])
+            body.append(lines[i][len(fence["indent"]) :])
             i += 1
         i += 1
         title = _TITLE.search(fence["info"])
         if language in RUN_LANGUAGES or title:
-            blocks.append(Block(RUN_LANGUAGES.get(language, language), "\n".join(body) + "\n", start + 1,
-                                skip=" ".join(pending["skip"]) or None, title=title["title"] if title else None,
-                                needs=pending["needs"], wait_ports=pending["wait-port"]))
+            blocks.append(
+                Block(
+                    RUN_LANGUAGES.get(language, language),
+                    "\n".join(body) + "\n",
+                    start + 1,
+                    skip=" ".join(pending["skip"]) or None,
+                    title=title["title"] if title else None,
+                    needs=pending["needs"],
+                    wait_ports=pending["wait-port"],
+                )
+            )
         pending = {"skip": [], "needs": [], "wait-port": []}
     return Page(path, blocks, replacements, free_ports, after)
 
@@ -114,8 +130,12 @@ def script(page: Page, folder: Path, python: str, missing: set[str]) -> tuple[st
 
     `missing` names the programs not on PATH (their blocks are left out, saying so)."""
     ports = {port: str(free_port()) for port in page.free_ports}
-    out = ["set -euo pipefail", "trap 'jobs -p | xargs -r kill 2>/dev/null || true' EXIT",
-           f"python() {{ {shlex.quote(python)} \"$@\"; }}", "export -f python"]
+    out = [
+        "set -euo pipefail",
+        "trap 'jobs -p | xargs -r kill 2>/dev/null || true' EXIT",
+        f'python() {{ {shlex.quote(python)} "$@"; }}',
+        "export -f python",
+    ]
     skipped = []
     for n, block in enumerate(page.blocks):
         where = f"{page.path.name}:{block.line}"
@@ -152,12 +172,14 @@ def _substituted(code: str, replacements: list[tuple[str, str]], ports: dict[str
     return code
 
 
-_WAIT = ("import socket, time\n"
-         "deadline = time.monotonic() + 60\n"
-         "while True:\n"
-         "    try:\n"
-         "        socket.create_connection(('127.0.0.1', {port}), timeout=1).close()\n"
-         "        break\n"
-         "    except OSError:\n"
-         "        if time.monotonic() > deadline: raise SystemExit('nothing listens on port {port} after 60 s')\n"
-         "        time.sleep(0.2)\n")
+_WAIT = (
+    "import socket, time\n"
+    "deadline = time.monotonic() + 60\n"
+    "while True:\n"
+    "    try:\n"
+    "        socket.create_connection(('127.0.0.1', {port}), timeout=1).close()\n"
+    "        break\n"
+    "    except OSError:\n"
+    "        if time.monotonic() > deadline: raise SystemExit('nothing listens on port {port} after 60 s')\n"
+    "        time.sleep(0.2)\n"
+)

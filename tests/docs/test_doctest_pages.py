@@ -8,7 +8,7 @@ import pytest
 
 from .doctest_pages import read_page, script
 
-PAGE = '''# A page
+PAGE = """# A page
 <!-- doctest: replace "--epochs 30" "--epochs 1" -->
 <!-- doctest: free-port 50051 -->
 
@@ -39,7 +39,7 @@ print("hello")
 ```text
 not code
 ```
-'''
+"""
 
 
 def test_a_page_gives_its_blocks_and_markers(tmp_path: Path) -> None:

@@ -20,8 +20,9 @@ ARTIFACTS = ROOT / "tests" / "artifacts" / "docs"
 SCREENSHOTS = {"home": "index.html", "cli-reference": "reference/cli.html"}
 BUILD_TIMEOUT_S = 300
 # Attributes that make a browser fetch something as the page loads (links a reader clicks, <a href>, are not).
-_FETCHED = re.compile(r"<(script|link|img|iframe|source|video|audio|embed)\b[^>]*?\b(src|href|srcset)=\"([^\"]+)\"",
-                      re.IGNORECASE)
+_FETCHED = re.compile(
+    r"<(script|link|img|iframe|source|video|audio|embed)\b[^>]*?\b(src|href|srcset)=\"([^\"]+)\"", re.IGNORECASE
+)
 _CSS_URL = re.compile(r"(?:@import\s+|url\()\s*[\"']?(https?:|//)", re.IGNORECASE)
 
 
@@ -30,9 +31,15 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """The site as `mkdocs build --strict` makes it, and the build's log."""
     out = tmp_path_factory.mktemp("site")
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "DISABLE_MKDOCS_2_WARNING": "true"}
-    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)], check=False,
-                          cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
+        check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT_S,
+    )
     assert done.returncode == 0, f"mkdocs build --strict failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
     return out, done.stdout + done.stderr
 
@@ -91,8 +98,11 @@ def test_no_page_loads_anything_from_outside_the_site(site: tuple[Path, str]) ->
     outside = []
     for path in sorted(out.rglob("*.html")):
         text = path.read_text(encoding="utf-8")
-        outside += [f"{path.relative_to(out)}: {match[3]}" for match in _FETCHED.finditer(text)
-                    if match[3].startswith(("http:", "https:", "//"))]
+        outside += [
+            f"{path.relative_to(out)}: {match[3]}"
+            for match in _FETCHED.finditer(text)
+            if match[3].startswith(("http:", "https:", "//"))
+        ]
         outside += [f"{path.relative_to(out)}: a CSS url" for _ in _CSS_URL.finditer(text)]
     for path in sorted(out.rglob("*.css")):
         outside += [f"{path.relative_to(out)}: a url" for _ in _CSS_URL.finditer(path.read_text(encoding="utf-8"))]
@@ -101,12 +111,15 @@ def test_no_page_loads_anything_from_outside_the_site(site: tuple[Path, str]) ->
 
 
 def _chromium() -> str | None:
-    return next((found for name in ("chromium", "chromium-browser", "google-chrome") if (found := shutil.which(name))),
-                None)
+    return next(
+        (found for name in ("chromium", "chromium-browser", "google-chrome") if (found := shutil.which(name))), None
+    )
 
 
-@pytest.mark.skipif(_chromium() is None, reason="headless Chromium is not installed (apt-get install -y chromium): "
-                    "the pages are not opened in a browser")
+@pytest.mark.skipif(
+    _chromium() is None,
+    reason="headless Chromium is not installed (apt-get install -y chromium): the pages are not opened in a browser",
+)
 @pytest.mark.parametrize("name", SCREENSHOTS)
 def test_pages_open_offline_in_headless_chromium(site: tuple[Path, str], name: str, tmp_path: Path) -> None:
     page = site[0] / SCREENSHOTS[name]
@@ -114,16 +127,29 @@ def test_pages_open_offline_in_headless_chromium(site: tuple[Path, str], name: s
     shot = ARTIFACTS / f"{name}.png"
     shot.unlink(missing_ok=True)
     # No name resolves: anything the page tried to fetch from outside would fail to load.
-    browser = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--host-resolver-rules=MAP * ~NOTFOUND", f"--user-data-dir={tmp_path / 'profile'}",
-               "--hide-scrollbars", "--window-size=1280,900"]
+    browser = [
+        _chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--hide-scrollbars",
+        "--window-size=1280,900",
+    ]
     url = page.as_uri()
-    dom = subprocess.run([*browser, "--virtual-time-budget=5000", "--dump-dom", url], check=False,
-                         capture_output=True, text=True,
-                         timeout=120)
+    dom = subprocess.run(
+        [*browser, "--virtual-time-budget=5000", "--dump-dom", url],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert "md-header" in dom.stdout and "md-content" in dom.stdout  # the theme's layout, rendered
-    taken = subprocess.run([*browser, f"--screenshot={shot}", url], check=False, capture_output=True, text=True,
-                           timeout=120)
+    taken = subprocess.run(
+        [*browser, f"--screenshot={shot}", url], check=False, capture_output=True, text=True, timeout=120
+    )
     assert taken.returncode == 0 and shot.is_file(), taken.stderr[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000

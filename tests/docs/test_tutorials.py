@@ -41,21 +41,40 @@ def _run(page_path: Path, folders: dict[Path, Path], tmp_path_factory: pytest.Te
         shutil.copytree(folders[before], folder, dirs_exist_ok=True, symlinks=True)
     missing = {program for block in page.blocks for program in block.needs if shutil.which(program) is None}
     text, skipped = script(page, folder, sys.executable, missing)
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    done = subprocess.run(["bash", "-c", text], check=False, cwd=folder, env=env, capture_output=True, text=True,
-                          timeout=TIMEOUT_S, start_new_session=True)
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "MPLBACKEND": "Agg",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    done = subprocess.run(
+        ["bash", "-c", text],
+        check=False,
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        start_new_session=True,
+    )
     if done.returncode != 0:
-        pytest.fail(f"{page_path.relative_to(DOCS)} failed (exit status {done.returncode}); the last output:\n"
-                    f"{(done.stdout + done.stderr)[-6000:]}")
+        pytest.fail(
+            f"{page_path.relative_to(DOCS)} failed (exit status {done.returncode}); the last output:\n"
+            f"{(done.stdout + done.stderr)[-6000:]}"
+        )
     assert done.stdout.rstrip().endswith(">>> done")
     folders[page_path] = folder
     return skipped
 
 
 @pytest.mark.parametrize("page_path", TUTORIALS, ids=[path.stem for path in TUTORIALS])
-def test_tutorial_runs(page_path: Path, page_folders: dict[Path, Path],
-                       tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]) -> None:
+def test_tutorial_runs(
+    page_path: Path,
+    page_folders: dict[Path, Path],
+    tmp_path_factory: pytest.TempPathFactory,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     skipped = _run(page_path, page_folders, tmp_path_factory)
     blocks = read_page(page_path).blocks
     assert [block for block in blocks if block.skip is None], f"{page_path.name} has no block that runs"

@@ -25,8 +25,13 @@ def random_walk_bars(n: int, seed: int) -> pd.DataFrame:
 @pytest.mark.slow
 def test_random_walk_gives_chance_level_out_of_sample(tmp_path):
     bars = random_walk_bars(3000, seed=11)
-    trained = train_and_export(bars, tmp_path / "rw.onnx", window=20, params={"hidden": (8, 8)},
-                               config=TrainConfig(epochs=4, progress=False, seed=3))
+    trained = train_and_export(
+        bars,
+        tmp_path / "rw.onnx",
+        window=20,
+        params={"hidden": (8, 8)},
+        config=TrainConfig(epochs=4, progress=False, seed=3),
+    )
     metrics = trained.card.metrics
     assert 0.42 <= metrics["roc_auc"] <= 0.58, metrics
     assert metrics["accuracy"] <= metrics["baseline_accuracy"] + 0.04, metrics

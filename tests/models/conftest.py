@@ -42,8 +42,11 @@ def tiny_sets(sp500: pd.DataFrame, nasdaq: pd.DataFrame) -> dict[str, Dataset]:
     """One small dataset per input layout the zoo takes."""
     bars = sp500.iloc[:400]
     minutes = minute_bars(days=30, per_day=24)
-    universe = {"sp500": sp500.iloc[:300], "nasdaq": nasdaq.iloc[:300], "sp500_late": sp500.iloc[300:600]
-                .set_axis(sp500.index[:300])}
+    universe = {
+        "sp500": sp500.iloc[:300],
+        "nasdaq": nasdaq.iloc[:300],
+        "sp500_late": sp500.iloc[300:600].set_axis(sp500.index[:300]),
+    }
     fundamentals = fundamentals_for(bars)
     return {
         "daily": build_dataset(bars, SMALL, LabelSpec.three_class(5), window=6),
@@ -51,10 +54,14 @@ def tiny_sets(sp500: pd.DataFrame, nasdaq: pd.DataFrame) -> dict[str, Dataset]:
         "path": build_dataset(bars, SMALL, LabelSpec("path", 3), window=5),
         "intraday": intraday_dataset(minutes, SMALL, LabelSpec(), days=2, bars_per_day=12),
         "one_day": intraday_dataset(minutes, SMALL, LabelSpec(), days=None, bars_per_day=16),
-        "images": factor_images({"sp500": bars, "nasdaq": nasdaq.iloc[:400]}, SMALL, LabelSpec.three_class(5),
-                                days=8),
+        "images": factor_images({"sp500": bars, "nasdaq": nasdaq.iloc[:400]}, SMALL, LabelSpec.three_class(5), days=8),
         "pairs": rank_pairs(universe, SMALL, horizon=5),
         "two_inputs": fundamental_dataset(bars, fundamentals, SMALL, LabelSpec.three_class(5), 6),
-        "multitask": fundamental_dataset(bars, fundamentals, SMALL, {"probabilities": LabelSpec.three_class(5),
-                                                                     "forecast": LabelSpec("regression", 5)}, 6),
+        "multitask": fundamental_dataset(
+            bars,
+            fundamentals,
+            SMALL,
+            {"probabilities": LabelSpec.three_class(5), "forecast": LabelSpec("regression", 5)},
+            6,
+        ),
     }

@@ -50,8 +50,9 @@ def assert_no_look_ahead(before: Dataset, after: Dataset, t: pd.Timestamp, label
             for name in old[s][1]:
                 np.testing.assert_array_equal(old[s][1][name], new[s][1][name], err_msg=f"label {name} at {s}")
     later = [s for s in old if s > t]
-    assert any(not all(np.array_equal(old[s][0][k], new[s][0][k]) for k in old[s][0]) for s in later), \
+    assert any(not all(np.array_equal(old[s][0][k], new[s][0][k]) for k in old[s][0]) for s in later), (
         "rewriting the future changed no later input: the check is vacuous"
+    )
 
 
 def test_intraday_windows_from_real_five_minute_bars():
@@ -80,7 +81,10 @@ def test_one_day_windows_from_real_one_minute_bars_skip_short_sessions():
 
 def test_intraday_windows_do_not_look_ahead():
     bars = minute_bars(days=30, per_day=24)
-    build = lambda b: intraday_dataset(b, SMALL, LabelSpec("regression", 2), days=2, bars_per_day=12)
+
+    def build(b):
+        return intraday_dataset(b, SMALL, LabelSpec("regression", 2), days=2, bars_per_day=12)
+
     before = build(bars)
     t = before.val.times[0]
     clear = bars.index.normalize().unique()
@@ -95,11 +99,12 @@ def test_factor_images_stack_assets_as_channels(sp500, nasdaq, tmp_path):
     assert x.shape[1:] == (8, 3, 2) and dataset.inputs[0].columns == ("sp500", "nasdaq")
     nasdaq_rows = compute_features(assets["nasdaq"], SMALL)
     end = nasdaq_rows.index.get_loc(t)
-    np.testing.assert_array_equal(x[5, :, :, 1], nasdaq_rows.iloc[end - 7:end + 1].to_numpy("float32"))
+    np.testing.assert_array_equal(x[5, :, :, 1], nasdaq_rows.iloc[end - 7 : end + 1].to_numpy("float32"))
     assert dataset.train.y[5] == make_labels(assets["sp500"], LabelSpec.three_class(5)).loc[t]
     assert dataset.scaler.mean.shape == (3, 2)  # one scale per (factor, asset)
-    png = render_image(x[5], tmp_path / "image.png", channels=["sp500", "nasdaq"], factors=SMALL.columns,
-                       scaler=dataset.scaler)
+    png = render_image(
+        x[5], tmp_path / "image.png", channels=["sp500", "nasdaq"], factors=SMALL.columns, scaler=dataset.scaler
+    )
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -109,8 +114,9 @@ def test_reshaped_images_keep_values_and_their_per_factor_scale(sp500, nasdaq):
     square = factor_images(assets, SMALL, LabelSpec(), days=8, shape=(4, 6))
     assert square.train.x.shape[1:] == (4, 6, 2)
     np.testing.assert_array_equal(square.train.x.reshape(plain.train.x.shape), plain.train.x)
-    np.testing.assert_allclose(square.scaler.transform(square.train.x).reshape(plain.train.x.shape),
-                               plain.scaler.transform(plain.train.x))
+    np.testing.assert_allclose(
+        square.scaler.transform(square.train.x).reshape(plain.train.x.shape), plain.scaler.transform(plain.train.x)
+    )
     with pytest.raises(ValueError, match=r"expected height \* width = 8 days \* 3 factors"):
         factor_images(assets, SMALL, LabelSpec(), days=8, shape=(5, 5))
 
@@ -119,14 +125,21 @@ def test_factor_images_do_not_look_ahead(sp500, nasdaq):
     assets = {"sp500": sp500.iloc[:400], "nasdaq": nasdaq.iloc[:400]}
     before = factor_images(assets, SMALL, LabelSpec("regression", 3), days=8)
     t = before.val.times[0]
-    after = factor_images({k: rewrite_after(v, t, seed=i) for i, (k, v) in enumerate(assets.items())}, SMALL,
-                          LabelSpec("regression", 3), days=8)
+    after = factor_images(
+        {k: rewrite_after(v, t, seed=i) for i, (k, v) in enumerate(assets.items())},
+        SMALL,
+        LabelSpec("regression", 3),
+        days=8,
+    )
     assert_no_look_ahead(before, after, t, sp500.index[sp500.index.get_loc(t) - 3])
 
 
 def universe(sp500, nasdaq):
-    return {"sp500": sp500.iloc[:300], "nasdaq": nasdaq.iloc[:300],
-            "sp500_late": sp500.iloc[300:600].set_axis(sp500.index[:300])}
+    return {
+        "sp500": sp500.iloc[:300],
+        "nasdaq": nasdaq.iloc[:300],
+        "sp500_late": sp500.iloc[300:600].set_axis(sp500.index[:300]),
+    }
 
 
 def test_pairs_are_labelled_by_who_does_better(sp500, nasdaq):
@@ -160,12 +173,13 @@ def test_fundamentals_are_taken_as_of_each_window(sp500):
     x, times = dataset.train.x, dataset.train.times
     assert x["features"].shape[1:] == (6, 3) and x["fundamentals"].shape[1:] == (4,)
     for i in (0, 50, 150):
-        known = fundamentals.loc[:times[i]].iloc[-1].to_numpy("float32")
+        known = fundamentals.loc[: times[i]].iloc[-1].to_numpy("float32")
         np.testing.assert_array_equal(x["fundamentals"][i], known)
     assert times[0] >= fundamentals.index[0]
     daily = build_dataset(bars, SMALL, LabelSpec(), window=6)
-    np.testing.assert_array_equal(x["features"][-1], daily.x_of(daily.train)["features"][
-        daily.train.times.get_loc(times[-1])])
+    np.testing.assert_array_equal(
+        x["features"][-1], daily.x_of(daily.train)["features"][daily.train.times.get_loc(times[-1])]
+    )
 
 
 def test_fundamentals_do_not_look_ahead(sp500):

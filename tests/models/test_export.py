@@ -25,8 +25,18 @@ def card_of(path) -> dict:
 
 def test_model_file_carries_everything_needed_to_use_it(tiny_model):
     card = card_of(tiny_model)
-    for key in ("features", "scaler", "window", "horizon", "classes", "label", "train_range", "test_range",
-                "metrics", "version"):
+    for key in (
+        "features",
+        "scaler",
+        "window",
+        "horizon",
+        "classes",
+        "label",
+        "train_range",
+        "test_range",
+        "metrics",
+        "version",
+    ):
         assert key in card, key
     assert card["window"] == TINY_WINDOW and card["horizon"] == 1 and card["classes"] == ["down", "up"]
     assert set(card["metrics"]) >= {"accuracy", "roc_auc", "log_loss", "baseline_accuracy"}
@@ -49,8 +59,9 @@ def test_onnx_has_a_dynamic_batch_axis(tiny_model):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, sp500):
     out = tmp_path_factory.mktemp("export") / "m.onnx"
-    return train_and_export(sp500.iloc[:1500], out, window=10, params=TINY_PARAMS,
-                            config=TrainConfig(epochs=1, progress=False))
+    return train_and_export(
+        sp500.iloc[:1500], out, window=10, params=TINY_PARAMS, config=TrainConfig(epochs=1, progress=False)
+    )
 
 
 def test_parity_with_torch_on_real_windows(trained, sp500):
@@ -76,8 +87,7 @@ def test_export_fails_loudly_and_leaves_no_file_when_parity_breaks(trained, tmp_
     monkeypatch.setattr(export_module, "parity_error", lambda net, path, sample: 0.1)
     target = tmp_path / "broken.onnx"
     with pytest.raises(ExportError, match=r"broken.onnx: onnxruntime differs from torch by 0.1"):
-        export_module.export_onnx(trained.result.net, trained.card, target,
-                                  np.zeros((4, 10, 21), dtype="float32"))
+        export_module.export_onnx(trained.result.net, trained.card, target, np.zeros((4, 10, 21), dtype="float32"))
     assert not target.exists()
 
 

@@ -95,14 +95,31 @@ PLAIN_LAYERS = {
     # Post 000, Example 2: SimpleRNN(50, return_sequences=True), SimpleRNN(50), Dense(3, softmax).
     "rnn": [rnn("SimpleRNN", 50, True), rnn("SimpleRNN", 50, False), "Dense(units=3)"],
     # Example 3: Dense(100, relu) x2 beside SimpleRNN(60) x2, Concatenate, Dense(3, softmax).
-    "dual_rnn": ["Dense(activation=relu, units=100)", "Dense(activation=relu, units=100)", rnn("SimpleRNN", 60, True),
-                 rnn("SimpleRNN", 60, False), "Concatenate()", "Dense(units=3)"],
+    "dual_rnn": [
+        "Dense(activation=relu, units=100)",
+        "Dense(activation=relu, units=100)",
+        rnn("SimpleRNN", 60, True),
+        rnn("SimpleRNN", 60, False),
+        "Concatenate()",
+        "Dense(units=3)",
+    ],
     # Example 6: TimeDistributed(LSTM(8, return_sequences=True)), TimeDistributed(LSTM(8)), LSTM(12, ...), LSTM(6).
-    "hier_lstm": [f"TimeDistributed({rnn('LSTM', 8, True)})", f"TimeDistributed({rnn('LSTM', 8, False)})",
-                  rnn("LSTM", 12, True), rnn("LSTM", 6, False), "Dense(units=3)"],
+    "hier_lstm": [
+        f"TimeDistributed({rnn('LSTM', 8, True)})",
+        f"TimeDistributed({rnn('LSTM', 8, False)})",
+        rnn("LSTM", 12, True),
+        rnn("LSTM", 6, False),
+        "Dense(units=3)",
+    ],
     # Post 004: LSTM(256, return_sequences=True) x2, TimeDistributed(Dense(1)), Flatten, Dense(5, linear), Dense(1).
-    "lstm_regressor": [rnn("LSTM", 256, True), rnn("LSTM", 256, True), "TimeDistributed(Dense(units=1))", "Flatten()",
-                       "Dense(units=5)", "Dense(units=1)"],
+    "lstm_regressor": [
+        rnn("LSTM", 256, True),
+        rnn("LSTM", 256, True),
+        "TimeDistributed(Dense(units=1))",
+        "Flatten()",
+        "Dense(units=5)",
+        "Dense(units=1)",
+    ],
 }
 
 
@@ -112,8 +129,12 @@ def test_nets_without_dropout_are_the_posts_layers(name):
 
 
 def test_example_1_ends_in_one_sigmoid_unit_served_as_two_class_probabilities():
-    assert layers("mlp") == ["Dense(activation=relu, units=60)", "Dense(activation=relu, units=60)",
-                             "Dense(units=1)", "BinaryLogits()"]
+    assert layers("mlp") == [
+        "Dense(activation=relu, units=60)",
+        "Dense(activation=relu, units=60)",
+        "Dense(units=1)",
+        "BinaryLogits()",
+    ]
     net = create_model("mlp", {"features": (30,)}, 2).eval()
     with torch.no_grad():
         x = torch.randn(5, 30)
@@ -126,17 +147,40 @@ def test_example_1_ends_in_one_sigmoid_unit_served_as_two_class_probabilities():
 def test_example_4_has_dropout_layers_after_each_norm_and_input_dropout_in_the_lstms():
     norm, drop = "BatchNormalization(momentum=0.9)", "Dropout(rate=0.5)"
     lstm = "LSTM(dropout=0.3, recurrent_dropout=0.0, return_sequences={}, units=50)"
-    assert layers("lstm") == [norm, drop, lstm.format(True), norm, drop, lstm.format(False), norm, drop,
-                              "Dense(units=3)"]
+    assert layers("lstm") == [
+        norm,
+        drop,
+        lstm.format(True),
+        norm,
+        drop,
+        lstm.format(False),
+        norm,
+        drop,
+        "Dense(units=3)",
+    ]
 
 
 def test_example_5_has_simple_rnns_and_norm_and_dropout_on_every_input_the_join_included():
     norm, drop = "BatchNormalization(momentum=0.9)", "Dropout(rate=0.5)"
     rnn = "SimpleRNN(dropout={}, recurrent_dropout=0.0, return_sequences={}, units=60)"
     assert layers("dual_lstm") == [
-        norm, drop, "Dense(activation=relu, units=100)", norm, drop, "Dense(activation=relu, units=100)",
-        norm, drop, rnn.format(0.3, True), norm, drop, rnn.format(0.0, False),
-        "Concatenate()", norm, drop, "Dense(units=3)"]
+        norm,
+        drop,
+        "Dense(activation=relu, units=100)",
+        norm,
+        drop,
+        "Dense(activation=relu, units=100)",
+        norm,
+        drop,
+        rnn.format(0.3, True),
+        norm,
+        drop,
+        rnn.format(0.0, False),
+        "Concatenate()",
+        norm,
+        drop,
+        "Dense(units=3)",
+    ]
     deeper = model_spec("dual_lstm", get_entry("dual_lstm").inputs, 3, recurrent=(8, 8, 8)).layers
     assert [n.params["dropout"] for n in deeper if n.type == "SimpleRNN"] == [0.3, 0.0, 0.0]  # the first cell's
     with pytest.raises(ValueError, match=r"cell_dropout \[0.3, 0.1\]: 2 rates for 1 recurrent layer\(s\)"):
@@ -144,28 +188,43 @@ def test_example_5_has_simple_rnns_and_norm_and_dropout_on_every_input_the_join_
 
 
 def test_example_7_scores_with_relu_and_puts_a_sigmoid_unit_on_the_difference():
-    assert layers("rank") == ["Dense(activation=relu, units=50)", "shares:scorer_1",
-                              "Dense(activation=relu, units=1)", "shares:score", "Subtract()", "Dense(units=1)",
-                              "shares:preference"]
+    assert layers("rank") == [
+        "Dense(activation=relu, units=50)",
+        "shares:scorer_1",
+        "Dense(activation=relu, units=1)",
+        "shares:score",
+        "Subtract()",
+        "Dense(units=1)",
+        "shares:preference",
+    ]
     outputs = model_spec("rank", get_entry("rank").inputs, 2).outputs
     assert [(o.layer, o.loss) for o in outputs] == [("preference", "binary_crossentropy")]
 
 
 def test_example_8_has_two_dense_layers_per_branch_and_a_squared_error_forecast():
     assert layers("multitask") == [
-        "Dense(activation=relu, units=60)", "Dense(activation=relu, units=20)", "Dense(units=3)",
-        "Concatenate()", "Dense(activation=relu, units=80)", "Dense(activation=relu, units=50)", "Dense(units=1)"]
+        "Dense(activation=relu, units=60)",
+        "Dense(activation=relu, units=20)",
+        "Dense(units=3)",
+        "Concatenate()",
+        "Dense(activation=relu, units=80)",
+        "Dense(activation=relu, units=50)",
+        "Dense(units=1)",
+    ]
     spec = model_spec("multitask", get_entry("multitask").inputs, get_entry("multitask").n_outputs)
     assert spec.layers[3].inputs == ("features", "hidden_2")  # Concatenate([Input2, dense2])
-    assert [(o.name, o.loss, o.weight) for o in spec.outputs] == [("probabilities", "crossentropy", 2.0),
-                                                                  ("forecast", "mse", 1.0)]
+    assert [(o.name, o.loss, o.weight) for o in spec.outputs] == [
+        ("probabilities", "crossentropy", 2.0),
+        ("forecast", "mse", 1.0),
+    ]
 
 
 @pytest.mark.parametrize("name", ["cnn1d", "td_cnn_lstm"])
 def test_examples_9_and_10_convolve_with_five_linear_filters_of_width_four(name):
     convs = [row for row in layers(name) if "Conv1D" in row]
-    assert len(convs) == 2 and all("filters=5" in c and "kernel_size=4" in c and "activation=linear" in c
-                                   for c in convs)
+    assert len(convs) == 2 and all(
+        "filters=5" in c and "kernel_size=4" in c and "activation=linear" in c for c in convs
+    )
 
 
 def test_post_001_googlenet_has_nine_modules_and_the_posts_branch_kernels():

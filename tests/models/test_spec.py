@@ -74,8 +74,9 @@ def test_every_layer_type_has_a_shape_case():
     assert {case[0] for case in LAYER_CASES} == set(LAYER_TYPES)
 
 
-@pytest.mark.parametrize(("kind", "params", "shapes"), LAYER_CASES,
-                         ids=[f"{c[0]}-{i}" for i, c in enumerate(LAYER_CASES)])
+@pytest.mark.parametrize(
+    ("kind", "params", "shapes"), LAYER_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(LAYER_CASES)]
+)
 def test_inferred_shape_is_the_real_output_shape(kind, params, shapes):
     layer = make_layer(kind, shapes, params)
     expected = layer.output_shape(shapes)
@@ -89,8 +90,13 @@ def test_inferred_shape_is_the_real_output_shape(kind, params, shapes):
 
 
 def spec(layers, inputs=(("x", [6]),), outputs=("out",)):
-    return Spec.from_dict({"inputs": [{"name": n, "shape": s} for n, s in inputs], "layers": layers,
-                           "outputs": [{"layer": o} for o in outputs]})
+    return Spec.from_dict(
+        {
+            "inputs": [{"name": n, "shape": s} for n, s in inputs],
+            "layers": layers,
+            "outputs": [{"layer": o} for o in outputs],
+        }
+    )
 
 
 def test_unknown_layer_type_is_named():
@@ -100,9 +106,13 @@ def test_unknown_layer_type_is_named():
 
 
 def test_shape_mismatch_is_named():
-    bad = spec([{"name": "a", "type": "Dense", "params": {"units": 4}, "inputs": ["x"]},
-                {"name": "b", "type": "Dense", "params": {"units": 5}, "inputs": ["x"]},
-                {"name": "out", "type": "Add", "inputs": ["a", "b"]}])
+    bad = spec(
+        [
+            {"name": "a", "type": "Dense", "params": {"units": 4}, "inputs": ["x"]},
+            {"name": "b", "type": "Dense", "params": {"units": 5}, "inputs": ["x"]},
+            {"name": "out", "type": "Add", "inputs": ["a", "b"]},
+        ]
+    )
     with pytest.raises(SpecError, match=r"layer 'out' \(Add\): Add needs inputs of one shape, got \(4,\), \(5,\)"):
         build(bad)
     conv = spec([{"name": "out", "type": "Conv2D", "params": {"filters": 2, "kernel_size": 3}, "inputs": ["x"]}])
@@ -111,24 +121,42 @@ def test_shape_mismatch_is_named():
 
 
 def test_cycle_is_named():
-    bad = spec([{"name": "a", "type": "Dense", "params": {"units": 6}, "inputs": ["x", "c"]},
-                {"name": "c", "type": "Dense", "params": {"units": 6}, "inputs": ["a"]},
-                {"name": "out", "type": "Dense", "params": {"units": 2}, "inputs": ["c"]}])
+    bad = spec(
+        [
+            {"name": "a", "type": "Dense", "params": {"units": 6}, "inputs": ["x", "c"]},
+            {"name": "c", "type": "Dense", "params": {"units": 6}, "inputs": ["a"]},
+            {"name": "out", "type": "Dense", "params": {"units": 2}, "inputs": ["c"]},
+        ]
+    )
     with pytest.raises(SpecError, match=r"layer '(a|c)' is in a cycle: (a -> c -> a|c -> a -> c)"):
         build(bad)
 
 
-@pytest.mark.parametrize(("layers", "message"), [
-    ([{"name": "out", "type": "Dense", "params": {"unit": 2}, "inputs": ["x"]}],
-     r"layer 'out' \(Dense\): Dense: unknown parameter\(s\) \['unit'\]"),
-    ([{"name": "out", "type": "Dense", "params": {"units": 2}, "inputs": ["y"]}],
-     r"layer 'out': input 'y' is neither a spec input nor a layer"),
-    ([{"name": "h", "type": "Dense", "params": {"units": 2}, "inputs": ["x"]},
-      {"name": "out", "type": "Dense", "params": {"units": 2}, "inputs": ["x"]}], r"layer 'h' feeds no output"),
-    ([{"name": "out", "type": "Dense", "params": {"units": 2, "activation": "softmax"}, "inputs": ["x"]}],
-     r"layer 'out' is an output with loss crossentropy and ends in softmax"),
-    ([{"name": "out", "shares": "ghost", "inputs": ["x"]}], r"layer 'out' shares 'ghost', which is not a layer"),
-])
+@pytest.mark.parametrize(
+    ("layers", "message"),
+    [
+        (
+            [{"name": "out", "type": "Dense", "params": {"unit": 2}, "inputs": ["x"]}],
+            r"layer 'out' \(Dense\): Dense: unknown parameter\(s\) \['unit'\]",
+        ),
+        (
+            [{"name": "out", "type": "Dense", "params": {"units": 2}, "inputs": ["y"]}],
+            r"layer 'out': input 'y' is neither a spec input nor a layer",
+        ),
+        (
+            [
+                {"name": "h", "type": "Dense", "params": {"units": 2}, "inputs": ["x"]},
+                {"name": "out", "type": "Dense", "params": {"units": 2}, "inputs": ["x"]},
+            ],
+            r"layer 'h' feeds no output",
+        ),
+        (
+            [{"name": "out", "type": "Dense", "params": {"units": 2, "activation": "softmax"}, "inputs": ["x"]}],
+            r"layer 'out' is an output with loss crossentropy and ends in softmax",
+        ),
+        ([{"name": "out", "shares": "ghost", "inputs": ["x"]}], r"layer 'out' shares 'ghost', which is not a layer"),
+    ],
+)
 def test_spec_errors_name_the_layer(layers, message):
     doc = spec(layers)
     if "softmax" in message:
@@ -138,10 +166,16 @@ def test_spec_errors_name_the_layer(layers, message):
 
 
 def test_shared_layer_has_one_set_of_weights():
-    net = build(spec([{"name": "h", "type": "Dense", "params": {"units": 3}, "inputs": ["a"]},
-                      {"name": "h_b", "shares": "h", "inputs": ["b"]},
-                      {"name": "out", "type": "Subtract", "inputs": ["h", "h_b"]}],
-                     inputs=(("a", [4]), ("b", [4]))))
+    net = build(
+        spec(
+            [
+                {"name": "h", "type": "Dense", "params": {"units": 3}, "inputs": ["a"]},
+                {"name": "h_b", "shares": "h", "inputs": ["b"]},
+                {"name": "out", "type": "Subtract", "inputs": ["h", "h_b"]},
+            ],
+            inputs=(("a", [4]), ("b", [4])),
+        )
+    )
     assert list(net.layers) == ["h", "out"] and sum(p.numel() for p in net.parameters()) == 4 * 3 + 3
     x = torch.randn(5, 4)
     (same,) = net(x, x)
@@ -152,16 +186,27 @@ def test_shared_layer_has_one_set_of_weights():
 
 
 def test_shared_layer_called_with_an_incompatible_shape_is_named():
-    bad = spec([{"name": "h", "type": "Dense", "params": {"units": 3}, "inputs": ["a"]},
-                {"name": "h_b", "shares": "h", "inputs": ["b"]},
-                {"name": "out", "type": "Subtract", "inputs": ["h", "h_b"]}], inputs=(("a", [4]), ("b", [5])))
+    bad = spec(
+        [
+            {"name": "h", "type": "Dense", "params": {"units": 3}, "inputs": ["a"]},
+            {"name": "h_b", "shares": "h", "inputs": ["b"]},
+            {"name": "out", "type": "Subtract", "inputs": ["h", "h_b"]},
+        ],
+        inputs=(("a", [4]), ("b", [5])),
+    )
     with pytest.raises(SpecError, match=r"layer 'h_b' \(Dense, shares 'h'\): Dense built for a last axis of 4"):
         build(bad)
 
 
 def test_residual_connection_adds_the_input_back():
-    net = build(spec([{"name": "f", "type": "Dense", "params": {"units": 6}, "inputs": ["x"]},
-                      {"name": "out", "type": "Add", "inputs": ["x", "f"]}]))
+    net = build(
+        spec(
+            [
+                {"name": "f", "type": "Dense", "params": {"units": 6}, "inputs": ["x"]},
+                {"name": "out", "type": "Add", "inputs": ["x", "f"]},
+            ]
+        )
+    )
     torch.nn.init.zeros_(net.layers["f"].linear.weight)
     torch.nn.init.zeros_(net.layers["f"].linear.bias)
     x = torch.randn(2, 6)
@@ -204,18 +249,21 @@ def test_binary_logits_give_the_sigmoid_unit_as_two_class_probabilities():
     z, y = torch.randn(6, 1), torch.tensor([0, 1, 1, 0, 1, 0])
     two = layer(z)
     torch.testing.assert_close(torch.softmax(two, dim=-1), torch.cat((1 - torch.sigmoid(z), torch.sigmoid(z)), 1))
-    torch.testing.assert_close(torch.nn.functional.cross_entropy(two, y),
-                               torch.nn.functional.binary_cross_entropy_with_logits(z[:, 0], y.float()))
+    torch.testing.assert_close(
+        torch.nn.functional.cross_entropy(two, y),
+        torch.nn.functional.binary_cross_entropy_with_logits(z[:, 0], y.float()),
+    )
     with pytest.raises(ValueError, match=r"BinaryLogits takes one logit per sample, shape \(1,\), got shape \(2,\)"):
         make_layer("BinaryLogits", [(2,)], {})
 
 
 def test_local_response_normalization_is_tensorflows():
     """x / (bias + alpha * sum of x^2 over channels c - r .. c + r) ** beta, channels last."""
-    layer = make_layer("LocalResponseNormalization", [(2, 3, 7)],
-                       {"depth_radius": 2, "bias": 2.0, "alpha": 0.1, "beta": 0.75})
+    layer = make_layer(
+        "LocalResponseNormalization", [(2, 3, 7)], {"depth_radius": 2, "bias": 2.0, "alpha": 0.1, "beta": 0.75}
+    )
     x = torch.randn(4, 2, 3, 7)
-    squares = torch.stack([(x[..., max(c - 2, 0):c + 3] ** 2).sum(-1) for c in range(7)], dim=-1)
+    squares = torch.stack([(x[..., max(c - 2, 0) : c + 3] ** 2).sum(-1) for c in range(7)], dim=-1)
     torch.testing.assert_close(layer(x), x / (2.0 + 0.1 * squares) ** 0.75)
 
 
@@ -229,8 +277,18 @@ def test_keras_parameter_counts():
 
 def test_summary_is_a_keras_style_table():
     text = summary("lstm")
-    assert text.splitlines()[1].split() == ["Layer", "(type)", "Output", "shape", "Param", "#", "Keras", "#",
-                                            "Connected", "to"]
+    assert text.splitlines()[1].split() == [
+        "Layer",
+        "(type)",
+        "Output",
+        "shape",
+        "Param",
+        "#",
+        "Keras",
+        "#",
+        "Connected",
+        "to",
+    ]
     assert "features (Input)" in text and "(None, 60, 30)" in text and "rnn_2 (LSTM)" in text
     assert "Total params: 37,213 (torch)   37,073 (Keras-equivalent)" in text
     assert "torch keeps two bias vectors" in text
@@ -241,8 +299,9 @@ def test_summary_is_a_keras_style_table():
 
 def test_summary_takes_a_spec_file_and_a_built_net(tmp_path):
     path = tmp_path / "tiny.json"
-    path.write_text(json.dumps(spec([{"name": "out", "type": "Dense", "params": {"units": 2}, "inputs": ["x"]}])
-                               .to_dict()))
+    path.write_text(
+        json.dumps(spec([{"name": "out", "type": "Dense", "params": {"units": 2}, "inputs": ["x"]}]).to_dict())
+    )
     assert "out (Dense)" in summary(path)
     assert summary(create_model("mlp", {"features": (4,)}, 2)) == summary("mlp", {"features": (4,)}, 2)
     with pytest.raises(TypeError, match="expected a net built from a spec"):
@@ -321,8 +380,14 @@ def test_a_spec_file_trains_and_exports_through_the_pipeline(sp500, tmp_path):
     """`signalstack train --model net.yaml`: every layer family in one graph, parity with onnxruntime."""
     path = tmp_path / "net.yaml"
     path.write_text(YAML_NET)
-    trained = train_and_export(sp500.iloc[:400], tmp_path / "net.onnx", architecture=path, features=SMALL, window=8,
-                               config=TrainConfig(epochs=1, progress=False))
+    trained = train_and_export(
+        sp500.iloc[:400],
+        tmp_path / "net.onnx",
+        architecture=path,
+        features=SMALL,
+        window=8,
+        config=TrainConfig(epochs=1, progress=False),
+    )
     assert trained.parity <= PARITY_TOLERANCE
     assert trained.card.spec["name"] == "kitchen_sink" and trained.card.architecture == str(path)
     assert trained.card.outputs[0].name == "probabilities" and trained.card.inputs[0].shape == (8, 3)
@@ -345,12 +410,17 @@ def test_outputs_are_checked_against_the_labels_before_training(tiny_sets, tmp_p
     with pytest.raises(ValueError, match=r"output 'probabilities' \(layer 'forecast'\): loss mae does not fit three"):
         train(tiny_sets["daily"], "lstm_regressor", config, hidden=(2,), dense=())
     path = tmp_path / "wide.yaml"
-    path.write_text("inputs: [{name: features, shape: [null, null]}]\n"
-                    "layers: [{name: flat, type: Flatten, inputs: features},"
-                    " {name: out, type: Dense, params: {units: 2}, inputs: flat}]\n"
-                    "outputs: [{layer: out}]\n")
-    with pytest.raises(ValueError, match=r"output 'probabilities' \(layer 'out'\) has shape \(2,\): "
-                                         r"the three labels need \(3,\)"):
+    path.write_text(
+        "inputs: [{name: features, shape: [null, null]}]\n"
+        "layers: [{name: flat, type: Flatten, inputs: features},"
+        " {name: out, type: Dense, params: {units: 2}, inputs: flat}]\n"
+        "outputs: [{layer: out}]\n"
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"output 'probabilities' \(layer 'out'\) has shape \(2,\): "
+        r"the three labels need \(3,\)",
+    ):
         train(tiny_sets["daily"], path, config)
 
 
@@ -358,9 +428,11 @@ def test_an_input_declared_unscaled_reaches_the_net_raw(tiny_sets, tmp_path):
     from signalstack.models.train import train
 
     path = tmp_path / "raw.yaml"
-    path.write_text("inputs: [{name: features, shape: [null, null], scale: false}]\n"
-                    "layers: [{name: flat, type: Flatten, inputs: features},"
-                    " {name: out, type: Dense, params: {units: 3}, inputs: flat}]\n"
-                    "outputs: [{layer: out}]\n")
+    path.write_text(
+        "inputs: [{name: features, shape: [null, null], scale: false}]\n"
+        "layers: [{name: flat, type: Flatten, inputs: features},"
+        " {name: out, type: Dense, params: {units: 3}, inputs: flat}]\n"
+        "outputs: [{layer: out}]\n"
+    )
     net = train(tiny_sets["daily"], path, TrainConfig(epochs=1, progress=False)).net
     assert net.scaled == (False,) and net.scaler("features") is None

@@ -60,8 +60,9 @@ def test_roc_auc_matches_hand_computation():
     labels = np.array([0, 0, 1, 1])
     assert roc_auc(scores, labels) == pytest.approx(0.75)
     assert roc_auc(np.array([0.5, 0.5]), np.array([0, 1])) == pytest.approx(0.5)
-    metrics = classification_metrics(np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]), np.array([0, 1, 1]),
-                                     ["down", "up"])
+    metrics = classification_metrics(
+        np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]), np.array([0, 1, 1]), ["down", "up"]
+    )
     assert metrics["accuracy"] == pytest.approx(2 / 3)
     assert metrics["baseline_accuracy"] == pytest.approx(2 / 3)
     assert metrics["log_loss"] == pytest.approx(-(np.log(0.9) + np.log(0.8) + np.log(0.4)) / 3, rel=1e-6)
@@ -87,8 +88,11 @@ def test_mixed_precision_autocasts_the_forward_pass_and_is_refused_where_it_cann
         return
     seen = []
     forward = torch.nn.LSTM.forward
-    monkeypatch.setattr(torch.nn.LSTM, "forward", lambda self, *a, **k: seen.append(
-        torch.is_autocast_enabled("cpu")) or forward(self, *a, **k))
+    monkeypatch.setattr(
+        torch.nn.LSTM,
+        "forward",
+        lambda self, *a, **k: seen.append(torch.is_autocast_enabled("cpu")) or forward(self, *a, **k),
+    )
     mixed = train(small, "lstm", TrainConfig(epochs=2, progress=False, precision="bf16", device="cpu"), **TINY_PARAMS)
     assert seen[0] and True in seen  # training autocasts; the final evaluation runs in float32
     seen.clear()
@@ -111,8 +115,9 @@ def _cpu_runs_bf16_lstm() -> bool:
 
 
 def test_the_training_plot_ticks_whole_epochs_only():
-    history = [{"epoch": e, "loss": 0.7 - 0.01 * e, "val_loss": 0.69, "accuracy": 0.5, "val_accuracy": 0.5}
-               for e in (1, 2)]
+    history = [
+        {"epoch": e, "loss": 0.7 - 0.01 * e, "val_loss": 0.69, "accuracy": 0.5, "val_accuracy": 0.5} for e in (1, 2)
+    ]
     figure = history_figure(history, "lstm")
     figure.canvas.draw()
     for ax in figure.axes:

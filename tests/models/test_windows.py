@@ -18,13 +18,15 @@ def test_windows_hold_feature_rows_ending_at_their_bar(sp500, dataset):
     i = 123
     t = dataset.train.times[i]
     end = table.index.get_loc(t)
-    np.testing.assert_array_equal(dataset.train.x[i], table.iloc[end - 29: end + 1].to_numpy("float32"))
+    np.testing.assert_array_equal(dataset.train.x[i], table.iloc[end - 29 : end + 1].to_numpy("float32"))
     assert dataset.train.x.shape[1:] == (30, len(SPEC.columns))
 
 
 def test_splits_are_time_ordered_with_an_embargo_of_the_horizon(sp500, dataset):
-    positions = {name: sp500.index.get_indexer(part.times) for name, part in
-                 (("train", dataset.train), ("val", dataset.val), ("test", dataset.test))}
+    positions = {
+        name: sp500.index.get_indexer(part.times)
+        for name, part in (("train", dataset.train), ("val", dataset.val), ("test", dataset.test))
+    }
     assert positions["train"][-1] < positions["val"][0] < positions["val"][-1] < positions["test"][0]
     # The last training label reads bars up to t+5: none of them is in the validation period.
     assert positions["val"][0] - positions["train"][-1] > dataset.labels.horizon
@@ -35,7 +37,7 @@ def test_scaler_is_fitted_on_training_rows_only(sp500, dataset):
     table = compute_features(sp500, SPEC)
     train_rows = table.loc[dataset.train.times].to_numpy()
     np.testing.assert_allclose(dataset.scaler.mean, train_rows.mean(axis=0), rtol=1e-5, atol=1e-7)
-    everything = table.iloc[SPEC.warmup:].to_numpy()
+    everything = table.iloc[SPEC.warmup :].to_numpy()
     assert not np.allclose(dataset.scaler.mean, everything.mean(axis=0), rtol=1e-3, atol=0)
 
 

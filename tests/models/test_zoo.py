@@ -43,10 +43,23 @@ CASES = {
 }
 
 # The posts' output shapes at their default input shapes.
-POST_OUTPUTS = {"mlp": [(2,)], "rnn": [(3,)], "lstm": [(3,)], "gru": [(3,)], "lstm_regressor": [(1,)],
-                "gru_regressor": [(1,)], "lstm_regressor_seq": [(5,)], "hier_lstm": [(3,)], "cnn1d": [(3,)],
-                "td_cnn_lstm": [(3,)], "inception": [(3,)], "rank": [(1,)], "dual_rnn": [(3,)], "dual_lstm": [(3,)],
-                "multitask": [(3,), (1,)]}
+POST_OUTPUTS = {
+    "mlp": [(2,)],
+    "rnn": [(3,)],
+    "lstm": [(3,)],
+    "gru": [(3,)],
+    "lstm_regressor": [(1,)],
+    "gru_regressor": [(1,)],
+    "lstm_regressor_seq": [(5,)],
+    "hier_lstm": [(3,)],
+    "cnn1d": [(3,)],
+    "td_cnn_lstm": [(3,)],
+    "inception": [(3,)],
+    "rank": [(1,)],
+    "dual_rnn": [(3,)],
+    "dual_lstm": [(3,)],
+    "multitask": [(3,), (1,)],
+}
 
 
 def test_every_registered_architecture_has_a_round_trip_case():
@@ -64,7 +77,9 @@ def test_default_sizes_are_the_posts_and_shapes_are_inferred_right(name):
 
 
 def test_post_layer_sizes():
-    keras = lambda name: {row.split()[0]: row for row in summary(name).splitlines()}
+    def keras(name):
+        return {row.split()[0]: row for row in summary(name).splitlines()}
+
     assert "(None, 60, 50)" in keras("rnn")["rnn_1"] and "(None, 50)" in keras("rnn")["rnn_2"]
     lstm = keras("lstm")
     assert "16,200" in lstm["rnn_1"]  # Keras' count for LSTM 50 on 30 features: 4 * (50 * 80 + 50)
@@ -91,10 +106,15 @@ def exported(zoo_sets, tmp_path_factory):
     def get(name):
         if name not in done:
             data, params = CASES[name]
-            done[name] = train_dataset_and_export(zoo_sets[data], tmp_path_factory.mktemp(name) / f"{name}.onnx",
-                                                  architecture=name, params=params,
-                                                  config=TrainConfig(epochs=1, batch_size=32, progress=False))
+            done[name] = train_dataset_and_export(
+                zoo_sets[data],
+                tmp_path_factory.mktemp(name) / f"{name}.onnx",
+                architecture=name,
+                params=params,
+                config=TrainConfig(epochs=1, batch_size=32, progress=False),
+            )
         return done[name]
+
     return get
 
 
@@ -117,8 +137,11 @@ def test_two_input_model_serves_named_inputs_with_their_own_scalers(tiny_sets, e
     trained = exported("dual_rnn")
     card = trained.card
     fundamentals, features = card.inputs
-    assert (fundamentals.name, fundamentals.origin, fundamentals.columns) == \
-        ("fundamentals", "tensor", ("factor_0", "factor_1", "factor_2", "factor_3"))
+    assert (fundamentals.name, fundamentals.origin, fundamentals.columns) == (
+        "fundamentals",
+        "tensor",
+        ("factor_0", "factor_1", "factor_2", "factor_3"),
+    )
     assert (features.name, features.origin, features.shape) == ("features", "bars", (6, 3))
     assert set(card.scalers) == {"fundamentals", "features"}
     session = ort.InferenceSession(str(trained.path), providers=["CPUExecutionProvider"])
@@ -126,8 +149,10 @@ def test_two_input_model_serves_named_inputs_with_their_own_scalers(tiny_sets, e
     got = session.run(None, {"features": x["features"][:5], "fundamentals": x["fundamentals"][:5]})[0]
     np.testing.assert_allclose(got, predict(trained.result.net, x)[:5], atol=1e-5)
     # The scalers are in the graph: shifting raw fundamentals by their training mean changes outputs.
-    shifted = session.run(None, {"features": x["features"][:5],
-                                 "fundamentals": x["fundamentals"][:5] + dataset.scalers["fundamentals"].std})[0]
+    shifted = session.run(
+        None,
+        {"features": x["features"][:5], "fundamentals": x["fundamentals"][:5] + dataset.scalers["fundamentals"].std},
+    )[0]
     assert not np.allclose(shifted, got)
 
 
@@ -137,13 +162,16 @@ def test_multitask_exports_two_named_outputs_with_weighted_losses(tiny_sets, exp
     assert heads == {"probabilities": ("crossentropy", 2.0), "forecast": ("mse", 1.0)}  # Example 8's losses
     card = trained.card
     assert [(o.name, o.shape, o.columns) for o in card.outputs] == [
-        ("probabilities", (3,), ("down", "flat", "up")), ("forecast", (1,), ("forecast",))]
+        ("probabilities", (3,), ("down", "flat", "up")),
+        ("forecast", (1,), ("forecast",)),
+    ]
     assert set(card.targets) == {"probabilities", "forecast"} and card.label.kind == "three"
     assert {"probabilities.accuracy", "forecast.mae"} <= set(card.metrics)
     session = ort.InferenceSession(str(trained.path), providers=["CPUExecutionProvider"])
-    probabilities, forecast = session.run(["probabilities", "forecast"],
-                                          {k: v[:4] for k, v in tiny_sets["multitask"].x_of(
-                                              tiny_sets["multitask"].test).items()})
+    probabilities, forecast = session.run(
+        ["probabilities", "forecast"],
+        {k: v[:4] for k, v in tiny_sets["multitask"].x_of(tiny_sets["multitask"].test).items()},
+    )
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
     assert forecast.shape == (4, 1)
 
@@ -156,7 +184,8 @@ def test_binary_mlp_keeps_the_posts_sigmoid_unit_and_serves_down_up_probabilitie
     dataset = zoo_sets["binary"]
     x = dataset.x_of(dataset.test)["features"][:8]
     (probabilities,) = ort.InferenceSession(str(trained.path), providers=["CPUExecutionProvider"]).run(
-        None, {"features": x})
+        None, {"features": x}
+    )
     with torch.no_grad():
         (logits,) = trained.result.net.logits(torch.as_tensor(x))  # [0, z]: z is the sigmoid unit's input
     p_up = torch.sigmoid(logits[:, 1]).numpy()
@@ -212,7 +241,7 @@ def _request(name, local, dataset, bars, n=3):
     if local.bars_input is not None:
         ends = bars.index[-n:] if name == "rank" else dataset.test.times[:n]
         # An intraday model reads whole days: it gets every minute bar up to the day's close.
-        windows = [bars.loc[:t] if local.intraday else bars.loc[:t].iloc[-local.bars_required:] for t in ends]
+        windows = [bars.loc[:t] if local.intraday else bars.loc[:t].iloc[-local.bars_required :] for t in ends]
     return windows, tensors
 
 
@@ -236,27 +265,32 @@ def test_served_over_grpc_as_onnxruntime_runs_it(name, exported, zoo_server, zoo
     with SignalClient(target) as client:
         info = client.get_model(name)
         got, columns = client.predict_outputs(name, windows, tensors=tensors)
-    assert [(i.name, tuple(i.shape), i.origin) for i in info.inputs] == \
-        [(i.name, i.shape, i.origin) for i in local.inputs]
+    assert [(i.name, tuple(i.shape), i.origin) for i in info.inputs] == [
+        (i.name, i.shape, i.origin) for i in local.inputs
+    ]
     assert [o.name for o in info.outputs] == local.output_names and columns == local.columns
     np.testing.assert_allclose(got, local.predict_windows(windows, tensors), rtol=0, atol=1e-6)
     if windows and name != "rank":  # features the server made from bars are the ones training used
         x = dataset.x_of(dataset.test)
-        trained_on = local.predict({**tensors, local.bars_input.name: x[local.bars_input.name][:len(windows)]})
+        trained_on = local.predict({**tensors, local.bars_input.name: x[local.bars_input.name][: len(windows)]})
         np.testing.assert_allclose(got, join_outputs(trained_on), rtol=0, atol=1e-5)
 
     graph_inputs = dict(tensors)
     if windows:
         graph_inputs[local.bars_input.name] = np.stack([local.featurizer.window(w) for w in windows])
-    request = oip.ModelInferRequest(model_name=name, raw_input_contents=[
-        np.ascontiguousarray(x, dtype="<f4").tobytes() for x in graph_inputs.values()])
+    request = oip.ModelInferRequest(
+        model_name=name,
+        raw_input_contents=[np.ascontiguousarray(x, dtype="<f4").tobytes() for x in graph_inputs.values()],
+    )
     for key, x in graph_inputs.items():
         request.inputs.add(name=key, datatype="FP32", shape=x.shape)
     with grpc.insecure_channel(target) as channel:
         response = oip_grpc.GRPCInferenceServiceStub(channel).ModelInfer(request, timeout=30)
     assert [o.name for o in response.outputs] == local.output_names
-    inferred = {o.name: np.frombuffer(raw, "<f4").reshape(o.shape)
-                for o, raw in zip(response.outputs, response.raw_output_contents)}
+    inferred = {
+        o.name: np.frombuffer(raw, "<f4").reshape(o.shape)
+        for o, raw in zip(response.outputs, response.raw_output_contents)
+    }
     np.testing.assert_allclose(join_outputs(inferred), got, rtol=0, atol=1e-6)
 
 

@@ -21,8 +21,15 @@ def paper_model(tmp_path_factory: pytest.TempPathFactory, sp500: pd.DataFrame) -
     from signalstack.models.pipeline import train_and_export
 
     out = tmp_path_factory.mktemp("paper_model") / "quick.onnx"
-    train_and_export(sp500.iloc[-1000:], out, window=10, features=QUICK, params={"hidden": (8,), "dropout": 0.1},
-                     config=TrainConfig(epochs=1, progress=False), data_source="sample:sp500")
+    train_and_export(
+        sp500.iloc[-1000:],
+        out,
+        window=10,
+        features=QUICK,
+        params={"hidden": (8,), "dropout": 0.1},
+        config=TrainConfig(epochs=1, progress=False),
+        data_source="sample:sp500",
+    )
     return out
 
 

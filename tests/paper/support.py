@@ -31,19 +31,36 @@ BARS = 200
 START_BAR = 40
 
 
-def paper_args(model: Path, csv: Path, start: str, thresholds: dict[str, float], *extra: str,
-               pace: float = 0) -> list[str]:
+def paper_args(
+    model: Path, csv: Path, start: str, thresholds: dict[str, float], *extra: str, pace: float = 0
+) -> list[str]:
     """`paper run` flags trading `csv` from `start` with `thresholds`, short selling allowed."""
-    return ["--model", str(model), "--feed", f"replay:{csv}?pace={pace}&start={start}",
-            "--buy-threshold", str(thresholds["buy_threshold"]), "--sell-threshold", str(thresholds["sell_threshold"]),
-            "--allow-short", *extra]
+    return [
+        "--model",
+        str(model),
+        "--feed",
+        f"replay:{csv}?pace={pace}&start={start}",
+        "--buy-threshold",
+        str(thresholds["buy_threshold"]),
+        "--sell-threshold",
+        str(thresholds["sell_threshold"]),
+        "--allow-short",
+        *extra,
+    ]
 
 
-def signalstack(args: Sequence[str], *, env: dict[str, str] | None = None, timeout: float = 120,
-                check: bool = True) -> subprocess.CompletedProcess[str]:
+def signalstack(
+    args: Sequence[str], *, env: dict[str, str] | None = None, timeout: float = 120, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     """Run the `signalstack` command in a fresh process (so it can be killed) and return its result."""
-    result = subprocess.run([sys.executable, "-m", "signalstack.cli", *args], capture_output=True, text=True,
-                            timeout=timeout, env={**os.environ, **(env or {})}, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "signalstack.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
     if check:
         assert result.returncode == 0, result.stderr[-3000:]
     return result
@@ -51,8 +68,9 @@ def signalstack(args: Sequence[str], *, env: dict[str, str] | None = None, timeo
 
 def start_signalstack(args: Sequence[str]) -> subprocess.Popen[str]:
     """Start the `signalstack` command in the background."""
-    return subprocess.Popen([sys.executable, "-m", "signalstack.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "signalstack.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 class Recorder(bt.Strategy):
@@ -113,7 +131,7 @@ def journal_count(path: Path, kind: str) -> int:
     try:
         with Journal(path, readonly=True) as journal:
             return journal.counts()[kind]
-    except Exception:  # noqa: BLE001 - the run may still be creating its tables
+    except Exception:
         return 0
 
 

@@ -22,16 +22,34 @@ from signalstack.paper.strategy import Controller
 
 from .support import START_BAR, journal_count, paper_args, start_signalstack, status_json, wait_for
 
-STATUS_KEYS = {"cash", "equity", "positions", "open_orders", "orders", "fills", "bars", "signals", "stale_gaps",
-               "rejected_bars", "last_bar", "last_signal"}
+STATUS_KEYS = {
+    "cash",
+    "equity",
+    "positions",
+    "open_orders",
+    "orders",
+    "fills",
+    "bars",
+    "signals",
+    "stale_gaps",
+    "rejected_bars",
+    "last_bar",
+    "last_signal",
+}
 
 
 def test_status_reads_a_running_journal_and_stop_flattens_then_resume_trades_on(
-        paper_model: Path, replay_csv: Path, start: str, thresholds: dict[str, float], journal_dir: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    paper_model: Path,
+    replay_csv: Path,
+    start: str,
+    thresholds: dict[str, float],
+    journal_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     journal = journal_dir / "live.sqlite"
-    run = start_signalstack(["paper", "run", *paper_args(paper_model, replay_csv, start, thresholds, pace=0.03),
-                             "--journal", str(journal)])
+    run = start_signalstack(
+        ["paper", "run", *paper_args(paper_model, replay_csv, start, thresholds, pace=0.03), "--journal", str(journal)]
+    )
     try:
         wait_for(lambda: journal_count(journal, "signal") >= 5, "live bars")
         status = status_json(journal, capsys)
@@ -69,11 +87,18 @@ def test_status_reads_a_running_journal_and_stop_flattens_then_resume_trades_on(
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
 def test_sigterm_or_ctrl_c_ends_a_run_cleanly_with_its_journal_closed(
-        paper_model: Path, replay_csv: Path, start: str, thresholds: dict[str, float], journal_dir: Path,
-        stop: signal.Signals, capsys: pytest.CaptureFixture[str]) -> None:
+    paper_model: Path,
+    replay_csv: Path,
+    start: str,
+    thresholds: dict[str, float],
+    journal_dir: Path,
+    stop: signal.Signals,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     journal = journal_dir / "term.sqlite"
-    run = start_signalstack(["paper", "run", *paper_args(paper_model, replay_csv, start, thresholds, pace=0.05),
-                             "--journal", str(journal)])
+    run = start_signalstack(
+        ["paper", "run", *paper_args(paper_model, replay_csv, start, thresholds, pace=0.05), "--journal", str(journal)]
+    )
     try:
         wait_for(lambda: journal_count(journal, "signal") >= 3, "live bars")
         run.send_signal(stop)
@@ -103,17 +128,36 @@ def test_a_second_ctrl_c_exits_at_once(tmp_path: Path) -> None:
 
 
 def test_status_says_running_stopping_then_stopped_and_the_run_ends_printing_what_status_reads(
-        paper_model: Path, replay_bars: pd.DataFrame, start: str, thresholds: dict[str, float], journal_dir: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    paper_model: Path,
+    replay_bars: pd.DataFrame,
+    start: str,
+    thresholds: dict[str, float],
+    journal_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     # A tail feed waits for rows: the run stays running, then stopping (a flattening waits for the bars
     # that close its position), for as long as the test likes.
     feed, journal = journal_dir / "spx.csv", journal_dir / "states.sqlite"
     lines = replay_bars.to_csv().splitlines(keepends=True)
     given = 1 + START_BAR + 60  # the header, the history, 60 live bars
     feed.write_text("".join(lines[:given]))
-    run = start_signalstack(["paper", "run", "--model", str(paper_model), "--feed", f"spx=tail:{feed}?start={start}",
-                             "--buy-threshold", str(thresholds["buy_threshold"]), "--sell-threshold",
-                             str(thresholds["sell_threshold"]), "--allow-short", "--journal", str(journal)])
+    run = start_signalstack(
+        [
+            "paper",
+            "run",
+            "--model",
+            str(paper_model),
+            "--feed",
+            f"spx=tail:{feed}?start={start}",
+            "--buy-threshold",
+            str(thresholds["buy_threshold"]),
+            "--sell-threshold",
+            str(thresholds["sell_threshold"]),
+            "--allow-short",
+            "--journal",
+            str(journal),
+        ]
+    )
     try:
         wait_for(lambda: journal_count(journal, "snapshot") == 60, "the file's live bars")
         running = status_json(journal, capsys)
@@ -130,7 +174,7 @@ def test_status_says_running_stopping_then_stopped_and_the_run_ends_printing_wha
         assert main(["paper", "status", "--journal", str(journal)]) == 0
         assert f"state: stopping (kill switch, closing positions first; pid {run.pid} on " in capsys.readouterr().out
         with feed.open("a") as fh:
-            fh.writelines(lines[given:given + 3])  # the closing order's bar, its fill's, one more
+            fh.writelines(lines[given : given + 3])  # the closing order's bar, its fill's, one more
         assert run.wait(timeout=60) == 0, run.stderr.read()[-3000:]
         printed = run.stdout.read()
     finally:
@@ -151,6 +195,8 @@ def test_status_says_running_stopping_then_stopped_and_the_run_ends_printing_wha
     junk.write_bytes(random.Random(3).randbytes(4096))
     assert main(["paper", "stop", "--journal", str(junk)]) == 1
     err = capsys.readouterr().err.strip()
-    assert err == f"signalstack paper: error: journal {junk}: cannot read it (file is not a database); expected a " \
-                  "paper journal"
+    assert (
+        err == f"signalstack paper: error: journal {junk}: cannot read it (file is not a database); expected a "
+        "paper journal"
+    )
     assert not stop_file(junk).exists()

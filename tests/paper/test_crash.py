@@ -20,8 +20,6 @@ DERIVED = ("bar", "rejected", "signal", "decision", "order", "accepted", "fill",
 """The events a run derives from its bars; config, resume and stop events are a session's bookkeeping."""
 
 
-
-
 def _state(events: list[Event]) -> dict[str, dict[str, Any]]:
     """{kind: {key: payload}} of the derived events: orders, fills, the equity curve (snapshots: cash,
     value, positions after each bar), signals, decisions, bars; order ids named alike in every run."""
@@ -37,8 +35,11 @@ def _crash_and_resume(args: list[str], journal: Path, kills: tuple[int, ...]) ->
     session ends by itself; the exit codes of the sessions."""
     codes = []
     for number, kill in enumerate((*kills, None)):
-        command = ["paper", "run", *args, "--journal", str(journal)] if number == 0 else \
-            ["paper", "resume", "--journal", str(journal)]
+        command = (
+            ["paper", "run", *args, "--journal", str(journal)]
+            if number == 0
+            else ["paper", "resume", "--journal", str(journal)]
+        )
         result = signalstack(command, env={KILL_AFTER_ENV: str(kill) if kill else ""}, check=False)
         codes.append(result.returncode)
         if kill is None:
@@ -46,9 +47,9 @@ def _crash_and_resume(args: list[str], journal: Path, kills: tuple[int, ...]) ->
     return codes
 
 
-def test_runs_killed_at_random_events_resume_to_the_uninterrupted_journal(paper_model: Path, replay_csv: Path,
-                                                                         start: str, thresholds: dict[str, float],
-                                                                         journal_dir: Path) -> None:
+def test_runs_killed_at_random_events_resume_to_the_uninterrupted_journal(
+    paper_model: Path, replay_csv: Path, start: str, thresholds: dict[str, float], journal_dir: Path
+) -> None:
     args = paper_args(paper_model, replay_csv, start, thresholds)
     reference = journal_dir / "reference.sqlite"
     assert main(["paper", "run", *args, "--journal", str(reference)]) == 0
@@ -65,16 +66,23 @@ def test_runs_killed_at_random_events_resume_to_the_uninterrupted_journal(paper_
         "during the warm-up history": (rng.choice(history[2:]),),
         "between journaling an order and submitting it": (rng.choice(seqs["order"]),),
         "between journaling a fill and the strategy seeing it": (rng.choice(seqs["fill"]),),
-        "with an order pending after its bar": (next(e.seq for e in events if e.kind == "snapshot"
-                                                     and e.seq > pending),),
+        "with an order pending after its bar": (
+            next(e.seq for e in events if e.kind == "snapshot" and e.seq > pending),
+        ),
         "at a random live event": (rng.choice(live),),
         "at another random live event": (rng.choice(live),),
         "twice: in the run, then in its resume": (first, first + rng.randint(20, 80)),
     }
     with ThreadPoolExecutor(max_workers=2) as pool:
-        codes = dict(zip(scenarios, pool.map(
-            lambda item: _crash_and_resume(args, journal_dir / f"crash{item[0]}.sqlite", item[1]),
-            enumerate(scenarios.values()))))
+        codes = dict(
+            zip(
+                scenarios,
+                pool.map(
+                    lambda item: _crash_and_resume(args, journal_dir / f"crash{item[0]}.sqlite", item[1]),
+                    enumerate(scenarios.values()),
+                ),
+            )
+        )
     for number, (name, kills) in enumerate(scenarios.items()):
         assert codes[name] == [-signal.SIGKILL] * len(kills) + [0], (name, kills)
         crashed = journal_events(journal_dir / f"crash{number}.sqlite")
@@ -86,14 +94,24 @@ def test_runs_killed_at_random_events_resume_to_the_uninterrupted_journal(paper_
         assert got["snapshot"][max(got["snapshot"])] == expected["snapshot"][max(expected["snapshot"])]
 
 
-def test_a_run_of_two_feeds_resumes_to_the_same_journal(paper_model: Path, replay_bars: pd.DataFrame, start: str,
-                                                       thresholds: dict[str, float], journal_dir: Path) -> None:
+def test_a_run_of_two_feeds_resumes_to_the_same_journal(
+    paper_model: Path, replay_bars: pd.DataFrame, start: str, thresholds: dict[str, float], journal_dir: Path
+) -> None:
     first, second = journal_dir / "spx.csv", journal_dir / "late.csv"
     replay_bars.to_csv(first)
     replay_bars.iloc[25:].assign(volume=replay_bars["volume"].iloc[25:] * 2).to_csv(second)  # starts later
-    args = ["--model", str(paper_model), "--feed", f"SPX=replay:{first}?start={start}",
-            "--feed", f"LATE=replay:{second}?start={start}",
-            "--buy-threshold", str(thresholds["buy_threshold"]), "--sell-threshold", str(thresholds["sell_threshold"])]
+    args = [
+        "--model",
+        str(paper_model),
+        "--feed",
+        f"SPX=replay:{first}?start={start}",
+        "--feed",
+        f"LATE=replay:{second}?start={start}",
+        "--buy-threshold",
+        str(thresholds["buy_threshold"]),
+        "--sell-threshold",
+        str(thresholds["sell_threshold"]),
+    ]
     reference = journal_dir / "two.sqlite"
     assert main(["paper", "run", *args, "--journal", str(reference)]) == 0
     events = journal_events(reference)

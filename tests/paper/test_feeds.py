@@ -52,9 +52,13 @@ def test_feed_specs_parse_and_bad_ones_are_named(tmp_path: Path) -> None:
     named = parse_feed(f"SPY=replay:{csv}")
     assert (named.symbol, named.pace, named.start) == ("SPY", 0.0, None)
     assert parse_feed(named.canonical()) == parse_feed(f"SPY=replay:{csv}?pace=0.0")
-    for bad, says in [(f"ftp:{csv}", "expected replay:"), (f"replay:{csv}?pace=-1", "pace '-1'"),
-                      (f"replay:{csv}?speed=2", "unknown option(s) speed"), (f"replay:{csv}?start=soon", "start 'soon'"),
-                      (f"replay:{tmp_path}/none.csv", "is not a file")]:
+    for bad, says in [
+        (f"ftp:{csv}", "expected replay:"),
+        (f"replay:{csv}?pace=-1", "pace '-1'"),
+        (f"replay:{csv}?speed=2", "unknown option(s) speed"),
+        (f"replay:{csv}?start=soon", "start 'soon'"),
+        (f"replay:{tmp_path}/none.csv", "is not a file"),
+    ]:
         with pytest.raises(ValueError, match=says.replace("(", r"\(").replace(")", r"\)")):
             parse_feed(bad)
 
@@ -71,10 +75,15 @@ def test_malformed_bars_are_rejected_journaled_and_never_reach_the_strategy(tmp_
     assert journaled == [(f"{d}T00:00:00", d >= "2020-01-03") for d in clean]
     assert run.statuses == ["DELAYED", "LIVE"]  # history for the warm-up, then live
     assert sorted(rejected) == [5, 6, 7, 9, 10, 11, 12]
-    expected = {5: "high nan, expected a finite number", 6: "open -1, expected a price > 0",
-                7: "high 10.2, expected high >= max(open, close)", 9: "out-of-order time 2020-01-05",
-                10: "duplicate time 2020-01-08 00:00:00 with other values", 11: "Date 'not-a-date', expected a date",
-                12: "low 10.2, expected low <= min(open, close)"}
+    expected = {
+        5: "high nan, expected a finite number",
+        6: "open -1, expected a price > 0",
+        7: "high 10.2, expected high >= max(open, close)",
+        9: "out-of-order time 2020-01-05",
+        10: "duplicate time 2020-01-08 00:00:00 with other values",
+        11: "Date 'not-a-date', expected a date",
+        12: "low 10.2, expected low <= min(open, close)",
+    }
     for row, reason in expected.items():
         assert reason in rejected[row], (row, rejected[row])
 
@@ -97,13 +106,18 @@ def test_live_bars_come_at_the_pace_and_history_at_once(tmp_path: Path) -> None:
 def test_a_file_that_carries_an_unnamed_time_replays_the_bars_load_bars_reads(tmp_path: Path) -> None:
     """Backtrader's minute files: date and time in two fields under a header naming only Date."""
     csv = tmp_path / "minutes.csv"
-    csv.write_text("Date,Open,High,Low,Close,Volume,OpenInterest\n"
-                   "2006-01-02,09:01:00,3602.00,3603.00,3597.00,3599.00,5699,0\n"
-                   "2006-01-02,09:02:00,3600.00,3601.00,3598.00,3599.00,894,0\n")
+    csv.write_text(
+        "Date,Open,High,Low,Close,Volume,OpenInterest\n"
+        "2006-01-02,09:01:00,3602.00,3603.00,3597.00,3599.00,5699,0\n"
+        "2006-01-02,09:02:00,3600.00,3601.00,3598.00,3599.00,894,0\n"
+    )
     rows, bars = read_rows(csv), load_bars(csv)
     assert [r.problem for r in rows] == [None, None]
-    assert [r.time for r in rows] == list(bars.index) == [pd.Timestamp("2006-01-02 09:01"),
-                                                         pd.Timestamp("2006-01-02 09:02")]
+    assert (
+        [r.time for r in rows]
+        == list(bars.index)
+        == [pd.Timestamp("2006-01-02 09:01"), pd.Timestamp("2006-01-02 09:02")]
+    )
     assert [r.values for r in rows] == [tuple(v) for v in bars.to_numpy()]
 
 
@@ -129,12 +143,15 @@ def test_every_vendor_layout_feeds_the_bars_load_bars_reads(tmp_path: Path, layo
 
 
 def test_a_row_with_more_fields_than_its_header_is_rejected_naming_file_row_and_counts(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     csv = tmp_path / "minutes.csv"  # Backtrader's minute layout: rows carry a time the header leaves out
-    csv.write_text("Date,Open,High,Low,Close,Volume,OpenInterest\n"
-                   "2006-01-02,09:01:00,3602.00,3603.00,3597.00,3599.00,5699,0\n"
-                   "2006-01-02,09:02:00,3600.00,3601.00,3598.00,3599.00,894,0,7\n"
-                   "2006-01-02,09:03:00,3600.00,3601.00,3598.00,3599.00,894,0\n")
+    csv.write_text(
+        "Date,Open,High,Low,Close,Volume,OpenInterest\n"
+        "2006-01-02,09:01:00,3602.00,3603.00,3597.00,3599.00,5699,0\n"
+        "2006-01-02,09:02:00,3600.00,3601.00,3598.00,3599.00,894,0,7\n"
+        "2006-01-02,09:03:00,3600.00,3601.00,3598.00,3599.00,894,0\n"
+    )
     with Journal(tmp_path / "j.sqlite") as journal:
         run, _ = _fed(f"SPX=replay:{csv}", journal)
         rejected = [(e.payload.row, e.payload.reason) for e in journal.events(("rejected",))]

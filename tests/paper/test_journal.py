@@ -55,8 +55,11 @@ def test_a_journal_keeps_its_schema_and_one_of_a_newer_signalstack_is_refused(tm
         assert journal.schema == SCHEMA
     with sqlite3.connect(path) as db:
         db.execute(f"PRAGMA user_version={SCHEMA + 1}")
-    with pytest.raises(JournalError, match=rf"schema {SCHEMA + 1}, written by a newer signalstack; expected schema "
-                                           rf"{SCHEMA} or older"):
+    with pytest.raises(
+        JournalError,
+        match=rf"schema {SCHEMA + 1}, written by a newer signalstack; expected schema "
+        rf"{SCHEMA} or older",
+    ):
         Journal(path, readonly=True)
 
 
@@ -64,15 +67,27 @@ def test_payloads_are_stored_as_canonical_json_whatever_their_numbers(tmp_path: 
     # Plain payloads take the encoder's fast path, those holding NaN or infinities are cleaned first:
     # both must give one text per payload, or a re-derived event would not compare equal.
     def config(down: float | None, nested: dict[str, Any]) -> RunConfig:
-        return RunConfig("r", "m.onnx", "m", 1, (RunFeed("X=replay:x.csv", "X", 0.0),), 1e4, 0.0, 0.0,
-                         {"down": down, "nested": nested}, {}, "0")
+        return RunConfig(
+            "r",
+            "m.onnx",
+            "m",
+            1,
+            (RunFeed("X=replay:x.csv", "X", 0.0),),
+            1e4,
+            0.0,
+            0.0,
+            {"down": down, "nested": nested},
+            {},
+            "0",
+        )
 
     with Journal(tmp_path / "j.sqlite") as journal:
         journal.append(config(float("nan"), {"b": (1, 2), "a": None}), "config:1")
         journal.append(config(None, {"b": [1, 2], "a": float("inf")}), "config:2")
         journal.append(config(None, {"b": [1, 2], "a": None}), "config:3")
-        assert journal.append(config(None, {"a": None, "b": [1, 2]}), "config:1") \
-            is None  # the same event, re-derived with None for NaN: taken once
+        assert (
+            journal.append(config(None, {"a": None, "b": [1, 2]}), "config:1") is None
+        )  # the same event, re-derived with None for NaN: taken once
         texts = {row[0] for row in journal._db.execute("SELECT payload FROM events")}
     assert len(texts) == 1 and '"strategy":{"down":null,"nested":{"a":null,"b":[1,2]}}' in texts.pop()
 
@@ -86,38 +101,59 @@ def test_a_journal_whose_write_failed_takes_nothing_more(tmp_path: Path) -> None
         for i in range(10_000):
             journal.append(Rejected(i, "x" * 200, ()), f"rejected:X:{i}")
     for write in (lambda: journal.append(Signal({"up": 0.5}, "m", 1), "signal:X:0"), journal.flush):
-        with pytest.raises(JournalError, match=r"an earlier write failed \(database or disk is full\) and its events "
-                                               "were rolled back"):
+        with pytest.raises(
+            JournalError,
+            match=r"an earlier write failed \(database or disk is full\) and its events "
+            "were rolled back",
+        ):
             write()
     journal.close()  # nothing left to commit: it closes without raising again
     with Journal(tmp_path / "j.sqlite", readonly=True) as read:
         assert [e.kind for e in read.events()] == ["stop"]
 
 
-def test_a_journal_that_cannot_be_created_stops_the_run_with_one_line(paper_model: Path, replay_csv: Path, start: str,
-                                                                     thresholds: dict[str, float], tmp_path: Path,
-                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_journal_that_cannot_be_created_stops_the_run_with_one_line(
+    paper_model: Path,
+    replay_csv: Path,
+    start: str,
+    thresholds: dict[str, float],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    code = main(["paper", "run", *paper_args(paper_model, replay_csv, start, thresholds),
-                 "--journal", str(blocker / "j.sqlite")])
+    code = main(
+        [
+            "paper",
+            "run",
+            *paper_args(paper_model, replay_csv, start, thresholds),
+            "--journal",
+            str(blocker / "j.sqlite"),
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 1 and "\n" not in err
     assert err.startswith(f"signalstack paper: error: journal {blocker / 'j.sqlite'}: cannot write it"), err
 
 
-def test_a_full_disk_stops_the_run_before_the_action_it_could_not_journal(paper_model: Path, replay_csv: Path,
-                                                                          start: str, thresholds: dict[str, float],
-                                                                          journal_dir: Path) -> None:
-    config = PaperConfig(model=paper_model, feeds=[f"replay:{replay_csv}?start={start}"],
-                         trading=TradingSettings(**thresholds, allow_short=True))
+def test_a_full_disk_stops_the_run_before_the_action_it_could_not_journal(
+    paper_model: Path, replay_csv: Path, start: str, thresholds: dict[str, float], journal_dir: Path
+) -> None:
+    config = PaperConfig(
+        model=paper_model,
+        feeds=[f"replay:{replay_csv}?start={start}"],
+        trading=TradingSettings(**thresholds, allow_short=True),
+    )
     full = run_paper(config, journal_dir / "full.sqlite")
     with Journal(journal_dir / "full.sqlite", readonly=True) as journal:
         pages = journal._db.execute("PRAGMA page_count").fetchone()[0]
         events = len(journal.events())
     assert full.status.counts["fill"] > 4
-    with pytest.raises(JournalError, match=r"cannot write \w+ event .*database or disk is full.*stopped before "
-                                           "acting on it"):
+    with pytest.raises(
+        JournalError,
+        match=r"cannot write \w+ event .*database or disk is full.*stopped before "
+        "acting on it",
+    ):
         run_paper(config, journal_dir / "capped.sqlite", max_pages=pages * 2 // 3)
     with Journal(journal_dir / "capped.sqlite", readonly=True) as journal:
         written = journal.events()

@@ -17,14 +17,23 @@ from signalstack.paper.events import Bar, Stop
 from signalstack.paper.journal import Journal
 from signalstack.paper.lease import LeaseHeld, is_held, lease_file
 
-from .support import (journal_count, journal_events, paper_args, same_ids, signalstack, start_signalstack, status_json,
-                      wait_for)
+from .support import (
+    journal_count,
+    journal_events,
+    paper_args,
+    same_ids,
+    signalstack,
+    start_signalstack,
+    status_json,
+    wait_for,
+)
 
 DERIVED = ("bar", "rejected", "signal", "decision", "order", "accepted", "fill", "cancel", "trade", "snapshot")
 
 
-def test_one_process_writes_a_journal_and_readers_never_take_its_lease(tmp_path: Path,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_process_writes_a_journal_and_readers_never_take_its_lease(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "j.sqlite"
     monkeypatch.setattr(journal_module, "HEARTBEAT_SECONDS", 0.05)
     with Journal(path) as journal:
@@ -55,11 +64,17 @@ def test_one_process_writes_a_journal_and_readers_never_take_its_lease(tmp_path:
 
 
 def test_a_second_writer_is_refused_while_the_run_lives_and_resume_takes_over_after_kill_9(
-        paper_model: Path, replay_csv: Path, start: str, thresholds: dict[str, float], journal_dir: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    paper_model: Path,
+    replay_csv: Path,
+    start: str,
+    thresholds: dict[str, float],
+    journal_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     reference = journal_dir / "reference.sqlite"
-    uninterrupted = signalstack(["paper", "run", *paper_args(paper_model, replay_csv, start, thresholds),
-                                 "--journal", str(reference)])
+    uninterrupted = signalstack(
+        ["paper", "run", *paper_args(paper_model, replay_csv, start, thresholds), "--journal", str(reference)]
+    )
     expected = [(e.key, e.payload) for e in same_ids(journal_events(reference, *DERIVED))]
     orders, fills = journal_events(reference, "order"), journal_events(reference, "fill")
     assert len(fills) >= 10
@@ -69,19 +84,22 @@ def test_a_second_writer_is_refused_while_the_run_lives_and_resume_takes_over_af
     assert re.search(r"bar 2018-\S+ UTC: equity [\d,.]+ \([+-][\d.]+% since start\), positions: ", uninterrupted.stderr)
 
     journal = journal_dir / "taken.sqlite"
-    run = start_signalstack(["paper", "run", *paper_args(paper_model, replay_csv, start, thresholds, pace=0.2),
-                             "--journal", str(journal)])
+    run = start_signalstack(
+        ["paper", "run", *paper_args(paper_model, replay_csv, start, thresholds, pace=0.2), "--journal", str(journal)]
+    )
     try:
         wait_for(lambda: journal_count(journal, "signal") >= 5, "live bars")
         status = status_json(journal, capsys)
         assert (status["state"], status["pid"]) == ("running", run.pid) and status["heartbeat_age"] < 30
-        for second in (["paper", "resume", "--journal", str(journal)],
-                       ["paper", "run", *paper_args(paper_model, replay_csv, start, thresholds),
-                        "--journal", str(journal)]):
+        for second in (
+            ["paper", "resume", "--journal", str(journal)],
+            ["paper", "run", *paper_args(paper_model, replay_csv, start, thresholds), "--journal", str(journal)],
+        ):
             assert main(second) == 1
             refused = capsys.readouterr().err.strip()
-            assert refused.startswith(f"signalstack paper: error: journal {journal}: written by pid {run.pid} on "), \
+            assert refused.startswith(f"signalstack paper: error: journal {journal}: written by pid {run.pid} on "), (
                 refused
+            )
             assert "\n" not in refused
         run.send_signal(signal.SIGKILL)
         assert run.wait(timeout=30) == -signal.SIGKILL

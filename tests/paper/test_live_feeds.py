@@ -47,14 +47,6 @@ LIVE = BARS - START_BAR
 """Live bars of a full run: each ends with a snapshot."""
 
 
-
-
-
-
-
-
-
-
 def _trading(path: Path) -> dict[str, Any]:
     """What a run traded, comparable across runs of other feeds (whose run ids, hence order ids, differ):
     fills, the account after each bar, signals, and the bars and rejections by time."""
@@ -99,12 +91,17 @@ def strategy(thresholds: dict[str, float]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def reference(paper_model: Path, feed_csv: Path, start: str, strategy: dict[str, Any],
-              tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def reference(
+    paper_model: Path, feed_csv: Path, start: str, strategy: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
     """What a replay of the final file trades: every live feed of the same bars must trade the same."""
     journal = tmp_path_factory.mktemp("live_feeds_reference") / "replay.sqlite"
-    result = run_paper(PaperConfig(model=paper_model, feeds=[f"SPX=replay:{feed_csv}?start={start}"],
-                                   trading=TradingSettings(**strategy)), journal)
+    result = run_paper(
+        PaperConfig(
+            model=paper_model, feeds=[f"SPX=replay:{feed_csv}?start={start}"], trading=TradingSettings(**strategy)
+        ),
+        journal,
+    )
     assert result.stopped == "feeds ended"
     traded = _trading(journal)
     assert len(traded["fills"]) >= 10 and len(traded["snapshots"]) == LIVE
@@ -115,8 +112,10 @@ def reference(paper_model: Path, feed_csv: Path, start: str, strategy: dict[str,
 def _pushed(lines: list[str], symbol: str = "SPX") -> list[tuple[Any, ...]]:
     """The data lines of the test file as bars to push: (symbol, unix time, open, high, low, close, volume)."""
     frame = pd.read_csv(io.StringIO("".join(lines)), index_col=0, parse_dates=True)
-    return [(symbol, unix_seconds(when), row.open, row.high, row.low, row.close, row.volume)
-            for when, row in frame.iterrows()]
+    return [
+        (symbol, unix_seconds(when), row.open, row.high, row.low, row.close, row.volume)
+        for when, row in frame.iterrows()
+    ]
 
 
 # --- specs ----------------------------------------------------------------------------------------------------
@@ -127,25 +126,46 @@ def test_specs_of_every_kind_parse_round_trip_and_name_their_bad_part(tmp_path: 
     csv.write_text("Date,Open,High,Low,Close,Volume\n")
     tail = parse_feed(f"tail:{tmp_path}/later.csv?idle=2.5&start=2020-01-03")
     assert (tail.kind, tail.symbol, tail.path, tail.idle, tail.start) == (
-        "tail", "later", tmp_path / "later.csv", 2.5, pd.Timestamp("2020-01-03"))  # the file may come later
+        "tail",
+        "later",
+        tmp_path / "later.csv",
+        2.5,
+        pd.Timestamp("2020-01-03"),
+    )  # the file may come later
     pushed = parse_feed("SPY=grpc:127.0.0.1:50061")
     assert (pushed.kind, pushed.symbol, pushed.address, pushed.path, pushed.idle) == (
-        "grpc", "SPY", "127.0.0.1:50061", None, None)
+        "grpc",
+        "SPY",
+        "127.0.0.1:50061",
+        None,
+        None,
+    )
     assert parse_feed("QQQ=grpc:[::1]:7000?idle=1").address == "[::1]:7000"
     for spec in (tail, pushed, parse_feed(f"X=replay:{csv}?pace=0.5"), parse_feed(f"tail:{csv}")):
         again = parse_feed(spec.canonical())
-        assert again == parse_feed(again.canonical()) and (again.kind, again.symbol, again.path, again.address,
-                                                           again.pace, again.start, again.idle) == (
-            spec.kind, spec.symbol, spec.path, spec.address, spec.pace, spec.start, spec.idle)
+        assert again == parse_feed(again.canonical()) and (
+            again.kind,
+            again.symbol,
+            again.path,
+            again.address,
+            again.pace,
+            again.start,
+            again.idle,
+        ) == (spec.kind, spec.symbol, spec.path, spec.address, spec.pace, spec.start, spec.idle)
     assert "tail:FILE.csv" in FEED_FORMS and "grpc:HOST:PORT" in FEED_FORMS
-    for bad, says in [(f"ftp:{csv}", "kind 'ftp', expected replay:"), ("grpc:127.0.0.1:50061", "no symbol"),
-                      ("A=grpc:127.0.0.1", "address '127.0.0.1', expected HOST:PORT"),
-                      ("A=grpc:localhost:70000", "address 'localhost:70000'"), ("A=grpc::5000", "address ':5000'"),
-                      (f"tail:{csv}?pace=1", r"unknown option\(s\) pace \(a tail feed takes idle and start\)"),
-                      (f"tail:{csv}?idle=0", "idle '0', expected seconds > 0"),
-                      ("A=grpc:h:1?idle=soon", "idle 'soon'"), (f"tail:{tmp_path}", "is a folder"),
-                      (f"tail:{tmp_path}/no/such.csv", "in no existing folder"),
-                      ("A=grpc:h:1?start=soon", "start 'soon'")]:
+    for bad, says in [
+        (f"ftp:{csv}", "kind 'ftp', expected replay:"),
+        ("grpc:127.0.0.1:50061", "no symbol"),
+        ("A=grpc:127.0.0.1", "address '127.0.0.1', expected HOST:PORT"),
+        ("A=grpc:localhost:70000", "address 'localhost:70000'"),
+        ("A=grpc::5000", "address ':5000'"),
+        (f"tail:{csv}?pace=1", r"unknown option\(s\) pace \(a tail feed takes idle and start\)"),
+        (f"tail:{csv}?idle=0", "idle '0', expected seconds > 0"),
+        ("A=grpc:h:1?idle=soon", "idle 'soon'"),
+        (f"tail:{tmp_path}", "is a folder"),
+        (f"tail:{tmp_path}/no/such.csv", "in no existing folder"),
+        ("A=grpc:h:1?start=soon", "start 'soon'"),
+    ]:
         with pytest.raises(ValueError, match=says):
             parse_feed(bad)
 
@@ -216,9 +236,14 @@ def test_a_tail_feed_waits_for_its_file_and_ends_after_its_idle_time(tmp_path: P
     assert run.seen == [] and 0.4 <= time.monotonic() - began < 10
 
 
-def test_a_tail_run_trades_as_a_replay_of_the_final_file(paper_model: Path, feed_lines: list[str], start: str,
-                                                         strategy: dict[str, Any], reference: dict[str, Any],
-                                                         journal_dir: Path) -> None:
+def test_a_tail_run_trades_as_a_replay_of_the_final_file(
+    paper_model: Path,
+    feed_lines: list[str],
+    start: str,
+    strategy: dict[str, Any],
+    reference: dict[str, Any],
+    journal_dir: Path,
+) -> None:
     csv, journal = journal_dir / "growing.csv", journal_dir / "tail.sqlite"
     problems = []
 
@@ -227,7 +252,7 @@ def test_a_tail_run_trades_as_a_replay_of_the_final_file(paper_model: Path, feed
             text = "".join(feed_lines).encode()
             with csv.open("ab") as fh:
                 for offset in range(0, len(text), 997):
-                    fh.write(text[offset:offset + 997])
+                    fh.write(text[offset : offset + 997])
                     fh.flush()
                     time.sleep(0.005)
             wait_for(lambda: journal_count(journal, "snapshot") == LIVE, "the last bar's snapshot", WAIT)
@@ -238,8 +263,10 @@ def test_a_tail_run_trades_as_a_replay_of_the_final_file(paper_model: Path, feed
 
     writer = threading.Thread(target=write, daemon=True)
     writer.start()
-    result = run_paper(PaperConfig(model=paper_model, feeds=[f"SPX=tail:{csv}?start={start}"],
-                                   trading=TradingSettings(**strategy)), journal)
+    result = run_paper(
+        PaperConfig(model=paper_model, feeds=[f"SPX=tail:{csv}?start={start}"], trading=TradingSettings(**strategy)),
+        journal,
+    )
     writer.join(WAIT)
     assert not problems, problems
     assert result.stopped == "kill switch"
@@ -247,14 +274,31 @@ def test_a_tail_run_trades_as_a_replay_of_the_final_file(paper_model: Path, feed
     assert [e.payload.row for e in journal_events(journal, "rejected")] == [BAD_AFTER + 2]
 
 
-def test_a_killed_tail_run_resumes_after_its_last_journaled_row(paper_model: Path, feed_csv: Path, start: str,
-                                                                strategy: dict[str, Any], reference: dict[str, Any],
-                                                                journal_dir: Path) -> None:
+def test_a_killed_tail_run_resumes_after_its_last_journaled_row(
+    paper_model: Path,
+    feed_csv: Path,
+    start: str,
+    strategy: dict[str, Any],
+    reference: dict[str, Any],
+    journal_dir: Path,
+) -> None:
     journal = journal_dir / "tail-crash.sqlite"
     kill = 2 + START_BAR + 5 * 20  # an event some 20 live bars in
-    args = ["paper", "run", "--model", str(paper_model), "--feed", f"SPX=tail:{feed_csv}?start={start}",
-            "--journal", str(journal), "--buy-threshold", str(strategy["buy_threshold"]),
-            "--sell-threshold", str(strategy["sell_threshold"]), "--allow-short"]
+    args = [
+        "paper",
+        "run",
+        "--model",
+        str(paper_model),
+        "--feed",
+        f"SPX=tail:{feed_csv}?start={start}",
+        "--journal",
+        str(journal),
+        "--buy-threshold",
+        str(strategy["buy_threshold"]),
+        "--sell-threshold",
+        str(strategy["sell_threshold"]),
+        "--allow-short",
+    ]
     killed = signalstack(args, env={KILL_AFTER_ENV: str(kill)}, check=False, timeout=WAIT)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     seen = journal_events(journal, "bar", "rejected")
@@ -279,12 +323,18 @@ def test_a_grpc_endpoint_routes_each_symbol_acknowledges_and_journals_every_bar(
     day = 86_400
     t0 = unix_seconds("2020-01-01")
     clean = ("SPY", t0, 10, 11, 9, 10.5, 100)
-    stream = [clean, ("QQQ", t0, 20, 21, 19, 20.5, 7), ("SPY", t0 + day, 10, 11, 9, 10.5, 100),
-              clean,  # the same bar again: taken once
-              ("SPY", t0 + 2 * day, 10, 10.2, 9, 10.5, 100),  # high < close
-              ("SPY", t0 + 3 * day, float("nan"), 11, 9, 10.5, 100), ("SPY", 0, 10, 11, 9, 10.5, 100),
-              ("DIA", t0, 10, 11, 9, 10.5, 100),  # no feed trades it here: rejected to the sender, not journaled
-              ("SPY", t0 + 4 * day, 10, 11, 9, 10.5, 100), ("QQQ", t0 + day, 20, 21, 19, 20.5, 7)]
+    stream = [
+        clean,
+        ("QQQ", t0, 20, 21, 19, 20.5, 7),
+        ("SPY", t0 + day, 10, 11, 9, 10.5, 100),
+        clean,  # the same bar again: taken once
+        ("SPY", t0 + 2 * day, 10, 10.2, 9, 10.5, 100),  # high < close
+        ("SPY", t0 + 3 * day, float("nan"), 11, 9, 10.5, 100),
+        ("SPY", 0, 10, 11, 9, 10.5, 100),
+        ("DIA", t0, 10, 11, 9, 10.5, 100),  # no feed trades it here: rejected to the sender, not journaled
+        ("SPY", t0 + 4 * day, 10, 11, 9, 10.5, 100),
+        ("QQQ", t0 + day, 20, 21, 19, 20.5, 7),
+    ]
     stop, acks, problems = threading.Event(), [], []
     runs: dict[str, Recorder] = {}
 
@@ -299,8 +349,15 @@ def test_a_grpc_endpoint_routes_each_symbol_acknowledges_and_journals_every_bar(
             stop.set()
 
     with Journal(tmp_path / "j.sqlite") as journal:
-        threads = [threading.Thread(target=lambda s=symbol: runs.__setitem__(s, _run_feed(
-            f"{s}=grpc:{address}?start=2020-01-02", journal, stop)), daemon=True) for symbol in ("SPY", "QQQ")]
+        threads = [
+            threading.Thread(
+                target=lambda s=symbol: runs.__setitem__(
+                    s, _run_feed(f"{s}=grpc:{address}?start=2020-01-02", journal, stop)
+                ),
+                daemon=True,
+            )
+            for symbol in ("SPY", "QQQ")
+        ]
         threads.append(threading.Thread(target=push, args=(journal,), daemon=True))
         for thread in threads:
             thread.start()
@@ -316,9 +373,13 @@ def test_a_grpc_endpoint_routes_each_symbol_acknowledges_and_journals_every_bar(
     assert reasons.keys() == {4, 5, 6, 7} and "expected high >= max(open, close)" in reasons[4]
     assert "open nan, expected a finite number" in reasons[5] and "time 0, expected unix seconds" in reasons[6]
     assert "symbol 'DIA': no feed of this run trades it" in reasons[7] and "QQQ, SPY" in reasons[7]
-    assert sorted(bars) == [("QQQ", "2020-01-01T00:00:00", 1, False), ("QQQ", "2020-01-02T00:00:00", 2, True),
-                            ("SPY", "2020-01-01T00:00:00", 1, False), ("SPY", "2020-01-02T00:00:00", 2, True),
-                            ("SPY", "2020-01-05T00:00:00", 6, True)]
+    assert sorted(bars) == [
+        ("QQQ", "2020-01-01T00:00:00", 1, False),
+        ("QQQ", "2020-01-02T00:00:00", 2, True),
+        ("SPY", "2020-01-01T00:00:00", 1, False),
+        ("SPY", "2020-01-02T00:00:00", 2, True),
+        ("SPY", "2020-01-05T00:00:00", 6, True),
+    ]
     assert [(s, row) for s, row, _ in rejected] == [("SPY", 3), ("SPY", 4), ("SPY", 5)]
     assert [t for t, _ in runs["SPY"].seen] == [pd.Timestamp(d) for d in ("2020-01-01", "2020-01-02", "2020-01-05")]
     assert runs["SPY"].statuses == ["DELAYED", "LIVE"] and len(runs["QQQ"].seen) == 2
@@ -351,17 +412,20 @@ def test_a_guarded_grpc_endpoint_takes_bars_only_over_tls_with_a_token(tmp_path:
 
     def push() -> None:
         try:
-            for label, security in (("no token", ClientSecurity(tls_ca=pki.ca)), ("wrong token",
-                                    ClientSecurity(tls_ca=pki.ca, token="not-the-token-0123456789"))):
+            for label, security in (
+                ("no token", ClientSecurity(tls_ca=pki.ca)),
+                ("wrong token", ClientSecurity(tls_ca=pki.ca, token="not-the-token-0123456789")),
+            ):
                 with pytest.raises(grpc.RpcError) as refused:
                     push_bars(address, [bar], timeout=WAIT, security=security)
                 outcomes[label] = refused.value.code(), refused.value.details()
             with pytest.raises(grpc.RpcError) as plain:  # a token sent in plain text to a TLS endpoint
                 push_bars(address, [bar], timeout=5, security=ClientSecurity(token=TOKEN))
             outcomes["plain text"] = plain.value.code(), plain.value.details()
-            outcomes["accepted"] = push_bars(address, [bar], timeout=WAIT,
-                                             security=ClientSecurity(token=TOKEN, tls_ca=pki.ca))
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertions below
+            outcomes["accepted"] = push_bars(
+                address, [bar], timeout=WAIT, security=ClientSecurity(token=TOKEN, tls_ca=pki.ca)
+            )
+        except BaseException as exc:
             outcomes["error"] = exc
         finally:
             stop.set()
@@ -373,8 +437,10 @@ def test_a_guarded_grpc_endpoint_takes_bars_only_over_tls_with_a_token(tmp_path:
         sender.join(WAIT)
         bars = journal.events(("bar",))
     assert "error" not in outcomes, outcomes.get("error")
-    assert outcomes["no token"] == (grpc.StatusCode.UNAUTHENTICATED,
-                                    "missing bearer token (expected metadata 'authorization: Bearer <token>')")
+    assert outcomes["no token"] == (
+        grpc.StatusCode.UNAUTHENTICATED,
+        "missing bearer token (expected metadata 'authorization: Bearer <token>')",
+    )
     assert outcomes["wrong token"] == (grpc.StatusCode.UNAUTHENTICATED, "invalid bearer token")
     assert outcomes["plain text"][0] in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
     assert outcomes["accepted"].accepted == 1 and len(bars) == 1 and len(run.seen) == 1
@@ -387,13 +453,18 @@ def test_feeds_at_one_address_must_guard_it_alike(tmp_path: Path) -> None:
     with Journal(tmp_path / "j.sqlite") as journal:
         first = make_feed(parse_feed(f"SPY=grpc:{address}?token_file={tokens}"), journal, None)
         try:
-            with pytest.raises(ValueError, match=f"grpc:{address} is served with token_file .*feed_tokens, this feed "
-                                                 "asks for no token or TLS; expected the same token_file"):
+            with pytest.raises(
+                ValueError,
+                match=f"grpc:{address} is served with token_file .*feed_tokens, this feed "
+                "asks for no token or TLS; expected the same token_file",
+            ):
                 make_feed(parse_feed(f"QQQ=grpc:{address}"), journal, None)
         finally:
             first.stop()
-    for bad, says in [(f"A=grpc:{address}?token_file={tmp_path}/none", "token_file .*none is not a file"),
-                      (f"A=grpc:{address}?tls_cert={tokens}", "tls_cert .*feed_tokens and tls_key None")]:
+    for bad, says in [
+        (f"A=grpc:{address}?token_file={tmp_path}/none", "token_file .*none is not a file"),
+        (f"A=grpc:{address}?tls_cert={tokens}", "tls_cert .*feed_tokens and tls_key None"),
+    ]:
         with pytest.raises(ValueError, match=says):
             parse_feed(bad)
 
@@ -406,9 +477,10 @@ def test_a_grpc_run_that_dies_frees_its_address(paper_model: Path, tmp_path: Pat
 
     def run() -> None:
         try:
-            run_paper(PaperConfig(model=paper_model, feeds=[f"SPY=grpc:{address}"]), tmp_path / "small.sqlite",
-                      max_pages=12)
-        except BaseException as exc:  # noqa: BLE001 - asserted below
+            run_paper(
+                PaperConfig(model=paper_model, feeds=[f"SPY=grpc:{address}"]), tmp_path / "small.sqlite", max_pages=12
+            )
+        except BaseException as exc:
             outcome["error"] = exc
 
     runner = threading.Thread(target=run, daemon=True)
@@ -426,22 +498,34 @@ def test_a_grpc_run_that_dies_frees_its_address(paper_model: Path, tmp_path: Pat
 
 
 VENDOR_FEED_PAGE = Path(__file__).resolve().parents[2] / "docs" / "how-to" / "vendor-feed.md"
-(ADAPTER,) = re.findall(r'^```python title="vendor_adapter.py"\n(.*?)^```$', VENDOR_FEED_PAGE.read_text(),
-                        flags=re.MULTILINE | re.DOTALL)
+(ADAPTER,) = re.findall(
+    r'^```python title="vendor_adapter.py"\n(.*?)^```$', VENDOR_FEED_PAGE.read_text(), flags=re.MULTILINE | re.DOTALL
+)
 """The vendor adapter of the how-to guide (docs/how-to/vendor-feed.md), read from the page: run as written."""
 
 
 def test_the_guide_vendor_adapter_pushes_bars_and_reports_rejections(tmp_path: Path) -> None:
     address = f"127.0.0.1:{free_port()}"
-    vendor = "SPY,2020-01-02,10,11,9,10.5,100\nSPY,2020-01-03,10,10.2,9,10.5,100\nDIA,2020-01-03,1,1,1,1,1\n" \
-             "SPY,2020-01-06T00:00:00Z,10.5,12,10,11.5,250\n"
+    vendor = (
+        "SPY,2020-01-02,10,11,9,10.5,100\nSPY,2020-01-03,10,10.2,9,10.5,100\nDIA,2020-01-03,1,1,1,1,1\n"
+        "SPY,2020-01-06T00:00:00Z,10.5,12,10,11.5,250\n"
+    )
     stop, done = threading.Event(), []
 
     def adapt() -> None:
         try:
             env = {**os.environ, "SIGNALSTACK_FEED": address}
-            done.append(subprocess.run([sys.executable, "-c", ADAPTER], input=vendor, capture_output=True,
-                                       text=True, timeout=WAIT, check=False, env=env))
+            done.append(
+                subprocess.run(
+                    [sys.executable, "-c", ADAPTER],
+                    input=vendor,
+                    capture_output=True,
+                    text=True,
+                    timeout=WAIT,
+                    check=False,
+                    env=env,
+                )
+            )
         finally:
             stop.set()
 
@@ -464,10 +548,11 @@ def test_the_guide_vendor_adapter_pushes_bars_and_reports_rejections(tmp_path: P
 
 def _pushing(address: str, bars: list[tuple[Any, ...]], acks: list[PushAck | grpc.RpcError]) -> threading.Thread:
     """A vendor's process: `bars` pushed in batches of 25, each acknowledged before the next is sent."""
+
     def push() -> None:
         for first in range(0, len(bars), 25):
             try:
-                acks.append(push_bars(address, bars[first:first + 25], timeout=WAIT))
+                acks.append(push_bars(address, bars[first : first + 25], timeout=WAIT))
             except grpc.RpcError as exc:  # the run was killed
                 acks.append(exc)
                 return
@@ -478,18 +563,40 @@ def _pushing(address: str, bars: list[tuple[Any, ...]], acks: list[PushAck | grp
 
 
 def test_a_killed_grpc_run_resumes_with_its_journaled_bars_and_takes_a_resend_once(
-        paper_model: Path, feed_lines: list[str], start: str, strategy: dict[str, Any], reference: dict[str, Any],
-        journal_dir: Path) -> None:
+    paper_model: Path,
+    feed_lines: list[str],
+    start: str,
+    strategy: dict[str, Any],
+    reference: dict[str, Any],
+    journal_dir: Path,
+) -> None:
     address = f"127.0.0.1:{free_port()}"
     journal = journal_dir / "grpc-crash.sqlite"
     bars = _pushed(feed_lines)
     first_part = 120  # pushed before the crash
-    args = ["paper", "run", "--model", str(paper_model), "--feed", f"SPX=grpc:{address}?start={start}",
-            "--journal", str(journal), "--buy-threshold", str(strategy["buy_threshold"]),
-            "--sell-threshold", str(strategy["sell_threshold"]), "--allow-short"]
+    args = [
+        "paper",
+        "run",
+        "--model",
+        str(paper_model),
+        "--feed",
+        f"SPX=grpc:{address}?start={start}",
+        "--journal",
+        str(journal),
+        "--buy-threshold",
+        str(strategy["buy_threshold"]),
+        "--sell-threshold",
+        str(strategy["sell_threshold"]),
+        "--allow-short",
+    ]
     env = {**os.environ, KILL_AFTER_ENV: "200"}  # an event while the first bars are being traded
-    killed = subprocess.Popen([sys.executable, "-m", "signalstack.cli", *args], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+    killed = subprocess.Popen(
+        [sys.executable, "-m", "signalstack.cli", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     acks: list[PushAck | grpc.RpcError] = []
     try:
         pusher = _pushing(address, bars[:first_part], acks)

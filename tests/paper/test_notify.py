@@ -67,12 +67,35 @@ def hanging() -> Iterator[str]:
 
 
 def test_notifications_of_the_start_fills_risk_events_and_stop_reach_a_webhook(
-        paper_model: Path, replay_csv: Path, start: str, thresholds: dict[str, float], journal_dir: Path,
-        caplog: pytest.LogCaptureFixture) -> None:
+    paper_model: Path,
+    replay_csv: Path,
+    start: str,
+    thresholds: dict[str, float],
+    journal_dir: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     journal = journal_dir / "notified.sqlite"
     with webhook() as (url, received):
-        assert main(["paper", "run", *paper_args(paper_model, replay_csv, start, thresholds), "--stake", "0.9",
-                     "--max-position", "0.4", "--journal", str(journal), "--notify", url, "--notify", url]) == 0
+        assert (
+            main(
+                [
+                    "paper",
+                    "run",
+                    *paper_args(paper_model, replay_csv, start, thresholds),
+                    "--stake",
+                    "0.9",
+                    "--max-position",
+                    "0.4",
+                    "--journal",
+                    str(journal),
+                    "--notify",
+                    url,
+                    "--notify",
+                    url,
+                ]
+            )
+            == 0
+        )
     events = {e.key: e for e in journal_events(journal)}
     told = [doc for _, _, doc in received]
     assert {path for path, _, _ in received} == {f"/services/{SECRET}"}
@@ -84,8 +107,12 @@ def test_notifications_of_the_start_fills_risk_events_and_stop_reach_a_webhook(
     assert kinds[0] == "config" and kinds[-1] == "stop" and "fill" in kinds and "risk" in kinds
     for doc in told:
         event = events[doc["key"]]
-        assert (doc["seq"], doc["symbol"], doc["time"], doc["event"]) == (event.seq, event.symbol, event.time,
-                                                                           event.kind)
+        assert (doc["seq"], doc["symbol"], doc["time"], doc["event"]) == (
+            event.seq,
+            event.symbol,
+            event.time,
+            event.kind,
+        )
         assert doc["data"] == json.loads(json.dumps(event.payload.encode()))
         assert doc["text"] == doc["content"] and doc["text"].startswith(f"signalstack paper {doc['run_id']}: ")
     fill = next(d for d in told if d["event"] == "fill")
@@ -97,14 +124,28 @@ def test_notifications_of_the_start_fills_risk_events_and_stop_reach_a_webhook(
     assert SECRET not in caplog.text and SECRET.encode() not in journal.read_bytes()
 
 
-def test_a_stopped_run_says_so_and_its_resume_is_notified(paper_model: Path, replay_csv: Path, start: str,
-                                                          thresholds: dict[str, float], journal_dir: Path) -> None:
+def test_a_stopped_run_says_so_and_its_resume_is_notified(
+    paper_model: Path, replay_csv: Path, start: str, thresholds: dict[str, float], journal_dir: Path
+) -> None:
     journal = journal_dir / "resumed.sqlite"
     with webhook() as (url, received):
         done: dict[str, int] = {}
-        thread = threading.Thread(target=lambda: done.setdefault("run", main(
-            ["paper", "run", *paper_args(paper_model, replay_csv, start, thresholds, pace=0.02),
-             "--journal", str(journal), "--notify", url])))
+        thread = threading.Thread(
+            target=lambda: done.setdefault(
+                "run",
+                main(
+                    [
+                        "paper",
+                        "run",
+                        *paper_args(paper_model, replay_csv, start, thresholds, pace=0.02),
+                        "--journal",
+                        str(journal),
+                        "--notify",
+                        url,
+                    ]
+                ),
+            )
+        )
         thread.start()
         wait_for(lambda: journal_count(journal, "snapshot") >= 20, "20 live bars")
         request_stop(journal)
@@ -118,8 +159,14 @@ def test_a_stopped_run_says_so_and_its_resume_is_notified(paper_model: Path, rep
 
 
 def test_a_hanging_or_refusing_webhook_never_holds_a_bar_back_and_each_failure_is_journaled(
-        paper_model: Path, replay_csv: Path, start: str, thresholds: dict[str, float], journal_dir: Path,
-        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    paper_model: Path,
+    replay_csv: Path,
+    start: str,
+    thresholds: dict[str, float],
+    journal_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     monkeypatch.setattr(notify, "DRAIN_S", 1.0)  # the test's own patience at the end; the bars never wait
     monkeypatch.setattr(notify, "BACKOFF_S", 0.05)
     monkeypatch.setattr(notify, "QUEUE_SIZE", 4)  # the hanging endpoint's queue fills: documents are dropped
@@ -134,8 +181,10 @@ def test_a_hanging_or_refusing_webhook_never_holds_a_bar_back_and_each_failure_i
 
     refused = f"http://127.0.0.1:{free_port()}/hook/{SECRET}"
     with hanging() as hang, caplog.at_level(logging.WARNING, "signalstack.paper.notify"):
-        runs = [(bar_loop(journal_dir / f"quiet{i}.sqlite", ()),
-                 bar_loop(journal_dir / f"hung{i}.sqlite", (hang, refused))) for i in range(2)]
+        runs = [
+            (bar_loop(journal_dir / f"quiet{i}.sqlite", ()), bar_loop(journal_dir / f"hung{i}.sqlite", (hang, refused)))
+            for i in range(2)
+        ]
     quiet, hung = min(q for q, _ in runs), min(h for _, h in runs)
     # Were a bar to wait for the webhook, each of the run's notifications would cost TIMEOUT_S (5 s).
     assert hung < 2 * quiet + 0.5, f"bar loop {hung:.3f} s with a hanging webhook, {quiet:.3f} s without"
@@ -144,23 +193,42 @@ def test_a_hanging_or_refusing_webhook_never_holds_a_bar_back_and_each_failure_i
     where = {e.payload.target for e in failed}
     assert where == {hang.split("/hook")[0], refused.split("/hook")[0]}  # scheme, host and port only
     for url in (hang, refused):  # every document to each endpoint failed, none lost without a word
-        assert sorted(e.payload.event for e in failed if url.startswith(e.payload.target)) == \
-            sorted(e.key for e in notified)
-    assert {e.payload.error for e in failed} >= {"4 notifications already waiting (the endpoint is slow or down): dropped",
-                                                 "still queued 1 s after the run ended"}
+        assert sorted(e.payload.event for e in failed if url.startswith(e.payload.target)) == sorted(
+            e.key for e in notified
+        )
+    assert {e.payload.error for e in failed} >= {
+        "4 notifications already waiting (the endpoint is slow or down): dropped",
+        "still queued 1 s after the run ended",
+    }
     assert any("refused" in e.payload.error.lower() and e.payload.attempts == notify.ATTEMPTS for e in failed)
     assert SECRET not in caplog.text and "failed after" in caplog.text
     assert not [f for f in journal_dir.iterdir() if SECRET.encode() in f.read_bytes()]
 
 
 def test_a_notify_url_that_is_not_http_is_named_without_its_path(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["paper", "run", "--model", "m.onnx", "--feed", "replay:x.csv", "--journal", "x.sqlite",
-                 "--notify", f"ftp://desk/{SECRET}"]) == 1
+    assert (
+        main(
+            [
+                "paper",
+                "run",
+                "--model",
+                "m.onnx",
+                "--feed",
+                "replay:x.csv",
+                "--journal",
+                "x.sqlite",
+                "--notify",
+                f"ftp://desk/{SECRET}",
+            ]
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     assert "notify[0]: notify URL 'ftp://desk': expected http://HOST[:PORT]/PATH or https://..." in err
     assert SECRET not in err
     assert PaperConfig(model="m.onnx", feeds=["replay:x.csv"], notify="https://hooks.example/x").notify == (
-        "https://hooks.example/x",)
+        "https://hooks.example/x",
+    )
     assert notify.target("https://hooks.example:8443/services/T/B/C?x=1") == "https://hooks.example:8443"
 
 
@@ -170,10 +238,19 @@ def test_a_stale_policy_action_is_said_in_one_line_and_waits_for_the_bar_to_end(
     from signalstack.paper.journal import Event
     from signalstack.paper.notify import STEP_ENDS, notification
 
-    event = Event(7, 1_600_000_000.0, "stale", "stale:spx:3", "spx", "2020-01-02T00:00:00",
-                  Stale(bars=3, action="flatten", position=12.0, since="2019-12-30T00:00:00"))
+    event = Event(
+        7,
+        1_600_000_000.0,
+        "stale",
+        "stale:spx:3",
+        "spx",
+        "2020-01-02T00:00:00",
+        Stale(bars=3, action="flatten", position=12.0, since="2019-12-30T00:00:00"),
+    )
     document = notification(event, "run1")
-    assert document["text"] == ("signalstack paper run1: spx had no fresh signal for 3 bars: position 12 flattened "
-                                "on the bar of 2020-01-02T00:00:00")
+    assert document["text"] == (
+        "signalstack paper run1: spx had no fresh signal for 3 bars: position 12 flattened "
+        "on the bar of 2020-01-02T00:00:00"
+    )
     assert document["data"] == {"bars": 3, "action": "flatten", "position": 12.0, "since": "2019-12-30T00:00:00"}
     assert "snapshot" in STEP_ENDS and not {"fill", "risk", "stale"} & STEP_ENDS

@@ -48,8 +48,7 @@ def _kept(said: Any, now: Any) -> bool:
     return bool(said == now)
 
 
-def test_status_of_an_old_journal_says_what_its_release_said(journal: Path,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_status_of_an_old_journal_says_what_its_release_said(journal: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["paper", "status", "--journal", str(journal), "--json"]) == 0
     status, said = json.loads(capsys.readouterr().out), json.loads((OLD / "status.json").read_text())
     assert _kept(said, status)  # every key it wrote, as it wrote it; later keys besides
@@ -63,8 +62,12 @@ def test_status_of_an_old_journal_says_what_its_release_said(journal: Path,
 def test_an_old_journal_reports_the_trades_backtrader_makes_of_its_fills(journal: Path, tmp_path: Path) -> None:
     paths = write_paper_report(journal, tmp_path / "report")
     dates = ["entry_time", "exit_time"]
-    pd.testing.assert_frame_equal(pd.read_csv(paths[0].parent / "trades.csv", parse_dates=dates),
-                                  pd.read_csv(OLD / "trades.csv", parse_dates=dates), check_exact=False, rtol=1e-12)
+    pd.testing.assert_frame_equal(
+        pd.read_csv(paths[0].parent / "trades.csv", parse_dates=dates),
+        pd.read_csv(OLD / "trades.csv", parse_dates=dates),
+        check_exact=False,
+        rtol=1e-12,
+    )
     assert json.loads((tmp_path / "report" / "comparison.json").read_text())["run_id"] == "92560730ddab"
 
 

@@ -42,8 +42,9 @@ def _files(universe: dict[str, pd.DataFrame], folder: Path) -> dict[str, Path]:
     return paths
 
 
-def _feeds(paths: dict[str, Path], start: pd.Timestamp | None, kind: str = "replay",
-           option: str = "pace=0") -> list[str]:
+def _feeds(
+    paths: dict[str, Path], start: pd.Timestamp | None, kind: str = "replay", option: str = "pace=0"
+) -> list[str]:
     begin = "" if start is None else f"&start={start.date().isoformat()}"
     return [f"{symbol}={kind}:{path}?{option}{begin}" for symbol, path in paths.items()]
 
@@ -52,37 +53,54 @@ def _assert_same(paper: PaperResult, backtest: RankingResult) -> None:
     pd.testing.assert_frame_equal(paper.fills.drop(columns="order_id"), backtest.fills, check_exact=True)
     pd.testing.assert_frame_equal(paper.trades, backtest.trades, check_exact=True)
     equity = paper.equity.set_index("time")["value"].rename("strategy")
-    pd.testing.assert_series_equal(equity, backtest.equity["strategy"], check_exact=True, check_names=False,
-                                   check_index_type=False, check_freq=False)
+    pd.testing.assert_series_equal(
+        equity,
+        backtest.equity["strategy"],
+        check_exact=True,
+        check_names=False,
+        check_index_type=False,
+        check_freq=False,
+    )
     assert paper.status.equity == backtest.equity["strategy"].iloc[-1]
     held = backtest.fills.groupby("symbol")["size"].sum()
     assert {s: p for s, p in paper.status.as_dict()["positions"].items() if p} == {s: v for s, v in held.items() if v}
 
 
 @pytest.mark.parametrize("calendars", ["random walks", "oracle yahoo nvidia"])
-def test_a_top_k_replay_of_three_stocks_fills_as_the_ranking_backtest(paper_model: Path, journal_dir: Path,
-                                                                      tmp_path: Path, calendars: str) -> None:
+def test_a_top_k_replay_of_three_stocks_fills_as_the_ranking_backtest(
+    paper_model: Path, journal_dir: Path, tmp_path: Path, calendars: str
+) -> None:
     """One suspended for months (the first given), one listed late, one delisted early: the replay decides on
     every time some symbol trades and skips the others, as `run_ranking` does, fill for fill."""
-    universe = walk_universe(days=260) if calendars == "random walks" else \
-        {symbol: bars.loc["2010-06":"2012-06"] for symbol, bars in shared_universe().items()}
+    universe = (
+        walk_universe(days=260)
+        if calendars == "random walks"
+        else {symbol: bars.loc["2010-06":"2012-06"] for symbol, bars in shared_universe().items()}
+    )
     start = universe[SUSPENDED].index[30]
-    paper = run_paper(PaperConfig(model=paper_model, feeds=_feeds(_files(universe, tmp_path), start),
-                                  trading=TradingSettings(**COSTS), ranking=RankingSettings(top_k=1, rebalance=3)),
-                      journal_dir / "run.sqlite")
+    paper = run_paper(
+        PaperConfig(
+            model=paper_model,
+            feeds=_feeds(_files(universe, tmp_path), start),
+            trading=TradingSettings(**COSTS),
+            ranking=RankingSettings(top_k=1, rebalance=3),
+        ),
+        journal_dir / "run.sqlite",
+    )
     backtest = run_ranking(OnnxSource(paper_model), universe, top_k=1, rebalance=3, start=start, **COSTS)
     assert paper.stopped == "feeds ended" and len(backtest.fills) >= 20
     assert set(backtest.fills["symbol"]) == {SUSPENDED, LATE, GONE}
     _assert_same(paper, backtest)
-    ranked = {pd.Timestamp(e.time): set(e.payload.ranked) for e in journal_events(journal_dir / "run.sqlite",
-                                                                                  "portfolio")}
+    ranked = {
+        pd.Timestamp(e.time): set(e.payload.ranked) for e in journal_events(journal_dir / "run.sqlite", "portfolio")
+    }
     for symbol, bars in universe.items():  # each step ranked exactly the symbols with a bar then
         assert {time for time, symbols in ranked.items() if symbol in symbols} == set(bars.index[bars.index >= start])
 
 
-def test_the_paper_command_with_top_k_fills_as_the_backtest_command(paper_model: Path, journal_dir: Path,
-                                                                    tmp_path: Path,
-                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_paper_command_with_top_k_fills_as_the_backtest_command(
+    paper_model: Path, journal_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """`paper run --top-k` fills as `backtest --top-k`; `paper status` shows the one account and `paper report`
     writes what `backtest --top-k --out` writes, equal to it, and a comparison that finds no difference."""
     universe = walk_universe(days=200, seed=11)
@@ -90,15 +108,44 @@ def test_the_paper_command_with_top_k_fills_as_the_backtest_command(paper_model:
     start = universe[SUSPENDED].index[25]
     flags = ["--top-k", "2", "--rebalance", "4", "--stake", "0.8", "--commission", "0.0015", "--slippage", "0.0002"]
     journal = journal_dir / "cli.sqlite"
-    assert main(["paper", "run", "--model", str(paper_model), *[x for feed in _feeds(paths, start) for x in
-                                                                 ("--feed", feed)], "--journal", str(journal),
-                 *flags]) == 0
-    assert main(["backtest", "--model", str(paper_model),
-                 *[x for s, p in paths.items() for x in ("--data", f"{s}={p}")],
-                 "--start", start.date().isoformat(), "--out", str(tmp_path / "report"), *flags]) == 0
+    assert (
+        main(
+            [
+                "paper",
+                "run",
+                "--model",
+                str(paper_model),
+                *[x for feed in _feeds(paths, start) for x in ("--feed", feed)],
+                "--journal",
+                str(journal),
+                *flags,
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "backtest",
+                "--model",
+                str(paper_model),
+                *[x for s, p in paths.items() for x in ("--data", f"{s}={p}")],
+                "--start",
+                start.date().isoformat(),
+                "--out",
+                str(tmp_path / "report"),
+                *flags,
+            ]
+        )
+        == 0
+    )
     fills = pd.read_csv(tmp_path / "report" / "fills.csv", parse_dates=["time"])
-    journaled = pd.DataFrame([{"symbol": e.symbol, "time": pd.Timestamp(e.time), "size": e.payload.size,
-                               "price": e.payload.price} for e in journal_events(journal, "fill")])
+    journaled = pd.DataFrame(
+        [
+            {"symbol": e.symbol, "time": pd.Timestamp(e.time), "size": e.payload.size, "price": e.payload.price}
+            for e in journal_events(journal, "fill")
+        ]
+    )
     assert len(fills) >= 20
     pd.testing.assert_frame_equal(journaled, fills[["symbol", "time", "size", "price"]], check_dtype=False)
 
@@ -115,8 +162,10 @@ def test_the_paper_command_with_top_k_fills_as_the_backtest_command(paper_model:
     assert main(["paper", "report", "--journal", str(journal), "--out", str(tmp_path / "paper")]) == 0
     assert "portfolio: fills" in capsys.readouterr().out
     comparison = json.loads((tmp_path / "paper" / "comparison.json").read_text())
-    assert comparison["same"] and comparison["symbols"]["portfolio"]["fills"] == {"live": len(fills),
-                                                                                  "backtest": len(fills)}
+    assert comparison["same"] and comparison["symbols"]["portfolio"]["fills"] == {
+        "live": len(fills),
+        "backtest": len(fills),
+    }
     for name in ("fills.csv", "equity.csv"):  # the run's own report is the backtest's, to the digit
         assert (tmp_path / "paper" / name).read_text() == (tmp_path / "report" / name).read_text(), name
     trades = [pd.read_csv(tmp_path / folder / "trades.csv") for folder in ("paper", "report")]
@@ -137,13 +186,24 @@ def _derived(events: list[Event]) -> dict[str, dict[str, object]]:
 
 
 def test_a_top_k_run_killed_five_times_at_random_points_resumes_to_the_uninterrupted_journal(
-        paper_model: Path, journal_dir: Path, tmp_path: Path) -> None:
-    universe = {symbol: bars.iloc[[i % 9 != 4 + n for i in range(len(bars))]]  # a day off every 9: cancellations
-                for n, (symbol, bars) in enumerate(walk_universe(days=160, seed=21).items())}
+    paper_model: Path, journal_dir: Path, tmp_path: Path
+) -> None:
+    universe = {
+        symbol: bars.iloc[[i % 9 != 4 + n for i in range(len(bars))]]  # a day off every 9: cancellations
+        for n, (symbol, bars) in enumerate(walk_universe(days=160, seed=21).items())
+    }
     start = universe[SUSPENDED].index[25]
-    args = ["--model", str(paper_model), *[x for feed in _feeds(_files(universe, tmp_path), start)
-                                            for x in ("--feed", feed)],
-            "--top-k", "1", "--rebalance", "1", "--stake", "0.9"]
+    args = [
+        "--model",
+        str(paper_model),
+        *[x for feed in _feeds(_files(universe, tmp_path), start) for x in ("--feed", feed)],
+        "--top-k",
+        "1",
+        "--rebalance",
+        "1",
+        "--stake",
+        "0.9",
+    ]
     reference = journal_dir / "reference.sqlite"
     assert main(["paper", "run", *args, "--journal", str(reference)]) == 0
     events = journal_events(reference)
@@ -167,7 +227,8 @@ def _append(path: Path, bars: pd.DataFrame) -> None:
 
 
 def test_a_late_bar_is_waited_for_up_to_the_bound_then_its_time_is_decided_without_it(
-        paper_model: Path, journal_dir: Path, tmp_path: Path) -> None:
+    paper_model: Path, journal_dir: Path, tmp_path: Path
+) -> None:
     """Tail feeds: a bar 0.1 s behind the others' joins their round; one 1.5 s behind (bar-wait 0.5 s) does not,
     is journaled as a bar but decides nothing, and its symbol is ranked again from its next bar on time."""
     index = pd.bdate_range("2021-01-04", periods=40)
@@ -177,19 +238,27 @@ def test_a_late_bar_is_waited_for_up_to_the_bound_then_its_time_is_decided_witho
         bars.iloc[:20].to_csv(paths[symbol])  # history: the model's warm-up
     start = index[20]
     journal = journal_dir / "late.sqlite"
-    config = PaperConfig(model=paper_model, feeds=_feeds(paths, start, kind="tail", option="idle=3"),
-                         trading=TradingSettings(**COSTS), ranking=RankingSettings(top_k=1, rebalance=1, bar_wait=0.5))
+    config = PaperConfig(
+        model=paper_model,
+        feeds=_feeds(paths, start, kind="tail", option="idle=3"),
+        trading=TradingSettings(**COSTS),
+        ranking=RankingSettings(top_k=1, rebalance=1, bar_wait=0.5),
+    )
     result: list[PaperResult] = []
     runner = threading.Thread(target=lambda: result.append(run_paper(config, journal)))
     runner.start()
     delays = {24: 0.1, 28: 1.5}  # the last symbol's bar that many seconds after the others'
     for day in range(20, 34):
         for symbol in (SUSPENDED, LATE):
-            _append(paths[symbol], universe[symbol].iloc[day:day + 1])
+            _append(paths[symbol], universe[symbol].iloc[day : day + 1])
         time.sleep(delays.get(day, 0.0))
-        _append(paths[GONE], universe[GONE].iloc[day:day + 1])
-        wait_for(lambda day=day: journal.exists() and any(e.time == index[day].isoformat() for e in
-                                                  journal_events(journal, "portfolio")), f"step {index[day]}")
+        _append(paths[GONE], universe[GONE].iloc[day : day + 1])
+        wait_for(
+            lambda day=day: (
+                journal.exists() and any(e.time == index[day].isoformat() for e in journal_events(journal, "portfolio"))
+            ),
+            f"step {index[day]}",
+        )
     runner.join(timeout=60)
     assert result and result[0].stopped == "feeds ended"
     ranked = {pd.Timestamp(e.time): e.payload.ranked for e in journal_events(journal, "portfolio")}
@@ -206,8 +275,10 @@ def test_a_top_k_run_is_checked_before_it_starts(paper_model: Path, journal_dir:
     feeds = _feeds(paths, None)
 
     def run(ranking: RankingSettings, **config: object) -> None:
-        run_paper(PaperConfig(model=paper_model, feeds=config.pop("feeds", feeds), ranking=ranking, **config),
-                  journal_dir / "refused.sqlite")
+        run_paper(
+            PaperConfig(model=paper_model, feeds=config.pop("feeds", feeds), ranking=ranking, **config),
+            journal_dir / "refused.sqlite",
+        )
 
     with pytest.raises(SettingsError, match=r"--rebalance 3: applies to a ranking run \(give --top-k\)"):
         run(RankingSettings(rebalance=3))

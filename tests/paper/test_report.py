@@ -41,17 +41,32 @@ def _in_thread(target: Callable[[], Any]) -> Callable[[], Any]:
     return join
 
 
-REPORT_FILES = {"report.html", "equity.png", "drawdown.png", "price.png", "calibration.png", "trades.csv",
-                "stats.json", "config.json", "comparison.json"}
+REPORT_FILES = {
+    "report.html",
+    "equity.png",
+    "drawdown.png",
+    "price.png",
+    "calibration.png",
+    "trades.csv",
+    "stats.json",
+    "config.json",
+    "comparison.json",
+}
 
 
 def test_a_replay_at_pace_0_reports_what_the_backtest_reports_with_no_difference(
-        paper_model: Path, replay_csv: Path, start: str, thresholds: dict[str, float], journal_dir: Path,
-        tmp_path: Path) -> None:
+    paper_model: Path, replay_csv: Path, start: str, thresholds: dict[str, float], journal_dir: Path, tmp_path: Path
+) -> None:
     journal = journal_dir / "run.sqlite"
     strategy = {**thresholds, "allow_short": True, "stake": 0.9}
-    run = run_paper(PaperConfig(model=paper_model, feeds=[f"replay:{replay_csv}?pace=0&start={start}"],
-                                trading=TradingSettings(**strategy, commission=0.002, slippage=0.001)), journal)
+    run = run_paper(
+        PaperConfig(
+            model=paper_model,
+            feeds=[f"replay:{replay_csv}?pace=0&start={start}"],
+            trading=TradingSettings(**strategy, commission=0.002, slippage=0.001),
+        ),
+        journal,
+    )
     assert main(["paper", "report", "--journal", str(journal), "--out", str(tmp_path / "report")]) == 0
     out = tmp_path / "report"
     assert {p.name for p in out.iterdir()} == REPORT_FILES
@@ -78,14 +93,26 @@ def test_a_replay_at_pace_0_reports_what_the_backtest_reports_with_no_difference
 
 
 def test_a_limited_run_reports_where_it_parted_from_the_backtest_for_each_symbol(
-        paper_model: Path, replay_bars: pd.DataFrame, start: str, thresholds: dict[str, float], journal_dir: Path,
-        tmp_path: Path) -> None:
+    paper_model: Path,
+    replay_bars: pd.DataFrame,
+    start: str,
+    thresholds: dict[str, float],
+    journal_dir: Path,
+    tmp_path: Path,
+) -> None:
     first, second = journal_dir / "a.csv", journal_dir / "b.csv"
     replay_bars.to_csv(first)
     replay_bars.iloc[25:].to_csv(second)
     journal = journal_dir / "limited.sqlite"
-    run_paper(PaperConfig(model=paper_model, feeds=[f"A=replay:{first}?start={start}", f"B=replay:{second}"],
-                          trading=TradingSettings(**thresholds, stake=0.9), risk=RiskLimits(max_position=0.4)), journal)
+    run_paper(
+        PaperConfig(
+            model=paper_model,
+            feeds=[f"A=replay:{first}?start={start}", f"B=replay:{second}"],
+            trading=TradingSettings(**thresholds, stake=0.9),
+            risk=RiskLimits(max_position=0.4),
+        ),
+        journal,
+    )
     paths = write_paper_report(journal, tmp_path / "limited")
     assert paths[0].name == "index.html" and {"A", "B"} <= {p.parent.name for p in paths}
     comparison = json.loads((tmp_path / "limited" / "comparison.json").read_text())
@@ -99,28 +126,35 @@ def test_a_limited_run_reports_where_it_parted_from_the_backtest_for_each_symbol
     assert "the run and its backtest differ" in (tmp_path / "limited" / "index.html").read_text()
 
 
-def test_report_of_a_journal_without_a_finished_bar_says_so(journal_dir: Path, paper_model: Path,
-                                                            replay_csv: Path) -> None:
+def test_report_of_a_journal_without_a_finished_bar_says_so(
+    journal_dir: Path, paper_model: Path, replay_csv: Path
+) -> None:
     from signalstack.paper.events import RunConfig, RunFeed
     from signalstack.paper.journal import Journal
 
     journal = journal_dir / "empty.sqlite"
     with Journal(journal) as write:
-        write.append(RunConfig("r1", str(paper_model), "quick", 1, (RunFeed(str(replay_csv), "spx", 0.0),), 1e4, 0.0,
-                               0.0, {}, {}, "0"), "config")
+        write.append(
+            RunConfig(
+                "r1", str(paper_model), "quick", 1, (RunFeed(str(replay_csv), "spx", 0.0),), 1e4, 0.0, 0.0, {}, {}, "0"
+            ),
+            "config",
+        )
     with pytest.raises(ValueError, match="no symbol has a finished live bar"):
         paper_results(journal)
 
 
 def test_report_of_a_run_too_short_to_warm_up_works_without_a_signal(
-        paper_model: Path, replay_bars: pd.DataFrame, journal_dir: Path, tmp_path: Path) -> None:
+    paper_model: Path, replay_bars: pd.DataFrame, journal_dir: Path, tmp_path: Path
+) -> None:
     """Issue 18, defect 4: a run that never had the history its model needs made no signal, and its report
     failed with a KeyError in the chart code; now it is written, with no fill on either side."""
     cold = journal_dir / "cold.csv"
     replay_bars.iloc[:12].to_csv(cold)  # fewer bars than the window and the features' warm-up together
     journal, start = journal_dir / "cold.sqlite", replay_bars.index[2].date().isoformat()
-    run = run_paper(PaperConfig(model=paper_model, feeds=[f"replay:{cold}?pace=0&start={start}"],
-                                allow_cold_start=True), journal)
+    run = run_paper(
+        PaperConfig(model=paper_model, feeds=[f"replay:{cold}?pace=0&start={start}"], allow_cold_start=True), journal
+    )
     assert journal_count(journal, "signal") == 0 and run.fills.empty
     assert main(["paper", "report", "--journal", str(journal), "--out", str(tmp_path / "cold")]) == 0
     assert {p.name for p in (tmp_path / "cold").iterdir()} == REPORT_FILES
@@ -129,8 +163,13 @@ def test_report_of_a_run_too_short_to_warm_up_works_without_a_signal(
 
 
 def test_a_served_run_with_an_outage_rejected_rows_and_a_resume_shows_them_and_where_it_parted(
-        paper_model: Path, replay_bars: pd.DataFrame, start: str, thresholds: dict[str, float], journal_dir: Path,
-        tmp_path: Path) -> None:
+    paper_model: Path,
+    replay_bars: pd.DataFrame,
+    start: str,
+    thresholds: dict[str, float],
+    journal_dir: Path,
+    tmp_path: Path,
+) -> None:
     csv = journal_dir / "spx.csv"
     bad = replay_bars.copy()
     bad.iloc[START_BAR + 120, bad.columns.get_loc("high")] = bad["low"].iloc[START_BAR + 120] * 0.5  # high < low
@@ -138,9 +177,13 @@ def test_a_served_run_with_an_outage_rejected_rows_and_a_resume_shows_them_and_w
     bad.to_csv(csv)
     install(paper_model, tmp_path / "models", "quick", 1)
     port, journal = free_port(), journal_dir / "troubled.sqlite"
-    config = PaperConfig(model="quick", server=f"127.0.0.1:{port}", signal_timeout=5,
-                         feeds=[f"SPX=replay:{csv}?pace=0.03&start={start}"],
-                         trading=TradingSettings(**thresholds, allow_short=True, stake=0.9))
+    config = PaperConfig(
+        model="quick",
+        server=f"127.0.0.1:{port}",
+        signal_timeout=5,
+        feeds=[f"SPX=replay:{csv}?pace=0.03&start={start}"],
+        trading=TradingSettings(**thresholds, allow_short=True, stake=0.9),
+    )
     server = SignalServer(ServeOptions(tmp_path / "models", port=port, grace=0)).start()
     try:
         session = _in_thread(lambda: run_paper(config, journal))
@@ -166,15 +209,17 @@ def test_a_served_run_with_an_outage_rejected_rows_and_a_resume_shows_them_and_w
     assert not comparison["same"] and spx["stale_gaps"] == len(gaps) and spx["rejected_bars"] == 2
     first = spx["first_divergence"]
     assert (first["what"], first["time"]) == ("stale-signal gap", gaps[0].time)  # the outage came first
-    assert f"no signal on {next(o.bars for o in paper_results(journal).timeline.outages)} live bars from " \
-           f"{gaps[0].time}" in first["cause"] and "unavailable" in first["cause"]
+    assert (
+        f"no signal on {next(o.bars for o in paper_results(journal).timeline.outages)} live bars from {gaps[0].time}"
+        in first["cause"]
+        and "unavailable" in first["cause"]
+    )
 
     report = paper_results(journal)
     live = report.live["SPX"]
     p_up = live.probabilities["up"]
     assert {t.isoformat() for t in p_up.index[p_up.isna()]} == {e.time for e in gaps}  # no line across a gap
-    assert [(s.resumed, s.ended) for s in report.timeline.sessions] == [(False, "kill switch"),
-                                                                         (True, "feeds ended")]
+    assert [(s.resumed, s.ended) for s in report.timeline.sessions] == [(False, "kill switch"), (True, "feeds ended")]
     assert not set(live.params) & {"out_of_sample", "preload"}
 
     page = (out / "report.html").read_text()
@@ -183,7 +228,7 @@ def test_a_served_run_with_an_outage_rejected_rows_and_a_resume_shows_them_and_w
     assert f"paper run {report.run.run_id} of SPX: model quick v1 served by 127.0.0.1:{port}" in page
     assert "the run and its backtest differ: SPX first at " in page and "the run traded as its backtest" not in page
     for e in rejected:
-        assert f"rejected bar (row {e.payload.row})</td><td class=\"\">{html.escape(e.payload.reason)}" in page
+        assert f'rejected bar (row {e.payload.row})</td><td class="">{html.escape(e.payload.reason)}' in page
     assert "no signal (stale-signal gap)" in page and ">resume</td>" in page and ">kill switch</td>" in page
     assert "<h2>Model versions</h2>" in page and "<h2>Risk events</h2>" in page
 
@@ -194,8 +239,12 @@ def test_a_served_run_with_an_outage_rejected_rows_and_a_resume_shows_them_and_w
         assert browser.evaluate("document.querySelectorAll('img').length") == 4
         assert browser.evaluate("[...document.images].every(i => i.complete && i.naturalWidth > 500)")
         assert browser.evaluate("[...document.querySelectorAll('h2')].map(h => h.textContent)")[-5:] == [
-            "Sessions", "Bars without a signal and rejected bars", "Risk events", "Model versions",
-            f"Paper run {report.run.run_id} against its backtest"]
+            "Sessions",
+            "Bars without a signal and rejected bars",
+            "Risk events",
+            "Model versions",
+            f"Paper run {report.run.run_id} against its backtest",
+        ]
         shot = browser.screenshot(ARTIFACTS / "report.png")
         assert not browser.console and all(url.startswith(("file:", "data:")) for url in browser.requests)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 100_000

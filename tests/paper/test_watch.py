@@ -37,6 +37,7 @@ PACE = 0.4
 def _formatted(value: Any, form: str) -> str:
     """What the page's script shows for `value` in `form` (watch.js FORMATS): toFixed rounds the exact binary
     value half away from zero, as Decimal's ROUND_HALF_UP does."""
+
     def fixed(x: float, places: str) -> Decimal:
         return Decimal(x).quantize(Decimal(places), ROUND_HALF_UP)
 
@@ -61,9 +62,13 @@ def _at(status: dict[str, Any], key: str) -> Any:
 
 def _shown(browser: Browser, journal: int) -> list[tuple[str, str, str]]:
     """(key, format, text) of every status value on the page's section of journal number `journal`."""
-    return [tuple(row) for row in browser.evaluate(
-        f"[...document.querySelectorAll('section[data-journal=\"{journal}\"] [data-key]')]"
-        ".map(e => [e.dataset.key, e.dataset.format, e.textContent])")]
+    return [
+        tuple(row)
+        for row in browser.evaluate(
+            f"[...document.querySelectorAll('section[data-journal=\"{journal}\"] [data-key]')]"
+            ".map(e => [e.dataset.key, e.dataset.format, e.textContent])"
+        )
+    ]
 
 
 def _differences(shown: list[tuple[str, str, str]], status: dict[str, Any]) -> list[str]:
@@ -81,32 +86,50 @@ def _differences(shown: list[tuple[str, str, str]], status: dict[str, Any]) -> l
 
 
 @pytest.fixture
-def finished(paper_model: Path, replay_bars: pd.DataFrame, start: str, thresholds: dict[str, float],
-             journal_dir: Path) -> Path:
+def finished(
+    paper_model: Path, replay_bars: pd.DataFrame, start: str, thresholds: dict[str, float], journal_dir: Path
+) -> Path:
     """A finished run with risk events and a rejected row."""
     bad = replay_bars.copy()
     bad.iloc[START_BAR + 30, bad.columns.get_loc("close")] = -1.0
     bad.to_csv(journal_dir / "risky.csv")
     journal = journal_dir / "risky.sqlite"
-    run_paper(PaperConfig(model=paper_model, feeds=[f"RISKY=replay:{journal_dir / 'risky.csv'}?start={start}"],
-                          trading=TradingSettings(**thresholds, stake=0.9), risk=RiskLimits(max_position=0.4)),
-              journal)
+    run_paper(
+        PaperConfig(
+            model=paper_model,
+            feeds=[f"RISKY=replay:{journal_dir / 'risky.csv'}?start={start}"],
+            trading=TradingSettings(**thresholds, stake=0.9),
+            risk=RiskLimits(max_position=0.4),
+        ),
+        journal,
+    )
     return journal
 
 
-@pytest.mark.skipif(chromium() is None, reason="headless Chromium is not installed (apt-get install -y chromium): "
-                    "the live page is not opened in a browser")
+@pytest.mark.skipif(
+    chromium() is None,
+    reason="headless Chromium is not installed (apt-get install -y chromium): the live page is not opened in a browser",
+)
 def test_the_page_follows_a_trading_replay_and_shows_what_status_says(
-        paper_model: Path, replay_bars: pd.DataFrame, start: str, thresholds: dict[str, float], journal_dir: Path,
-        finished: Path, tmp_path: Path) -> None:
+    paper_model: Path,
+    replay_bars: pd.DataFrame,
+    start: str,
+    thresholds: dict[str, float],
+    journal_dir: Path,
+    finished: Path,
+    tmp_path: Path,
+) -> None:
     csv, journal = journal_dir / "spx.csv", journal_dir / "live.sqlite"
-    replay_bars.iloc[:START_BAR + LIVE].to_csv(csv)
+    replay_bars.iloc[: START_BAR + LIVE].to_csv(csv)
     untouched = hashlib.sha256(finished.read_bytes()).hexdigest()
-    run = start_signalstack(["paper", "run", *paper_args(paper_model, csv, start, thresholds, pace=PACE),
-                             "--journal", str(journal)])
+    run = start_signalstack(
+        ["paper", "run", *paper_args(paper_model, csv, start, thresholds, pace=PACE), "--journal", str(journal)]
+    )
     try:
-        with WatchServer([journal, finished], port=0, refresh=0.2) as server, \
-                Browser(tmp_path / "profile", height=1400) as browser:
+        with (
+            WatchServer([journal, finished], port=0, refresh=0.2) as server,
+            Browser(tmp_path / "profile", height=1400) as browser,
+        ):
             browser.open(server.url)
             browser.evaluate("window.sameDocument = true")
             wait_for(lambda: journal_count(journal, "snapshot") >= 2, "the run's first live bars")
@@ -123,8 +146,10 @@ def test_the_page_follows_a_trading_replay_and_shows_what_status_says(
             assert browser.evaluate("window.sameDocument === true")  # it updated itself, never reloaded
             request_stop(journal)
             assert run.wait(60) == 0, run.stderr.read()[-2000:]
-            browser.wait_for("document.querySelector('section[data-journal=\"0\"] .state').textContent"
-                             ".includes('kill switch')", "the page to show the stop")
+            browser.wait_for(
+                "document.querySelector('section[data-journal=\"0\"] .state').textContent.includes('kill switch')",
+                "the page to show the stop",
+            )
             time.sleep(0.5)  # the next refresh also brings the activity of the last bar
             for number, path in enumerate((journal, finished)):
                 printed = json.loads(signalstack(["paper", "status", "--journal", str(path), "--json"]).stdout)
@@ -132,18 +157,35 @@ def test_the_page_follows_a_trading_replay_and_shows_what_status_says(
                 assert not _differences(shown, printed), _differences(shown, printed)
                 keys = {key for key, _, _ in shown}
                 symbol = next(iter(printed["accounts"]))
-                assert {"equity", "cash", "today_pnl", "bars", "signals", "orders", "fills", "rejected_bars",
-                        "stale_gaps", f"positions.{symbol}", f"accounts.{symbol}.cash", f"accounts.{symbol}.equity",
-                        f"last_bar.{symbol}", f"last_signal.{symbol}.p_up", f"last_signal.{symbol}.model",
-                        f"last_signal.{symbol}.version"} <= keys
+                assert {
+                    "equity",
+                    "cash",
+                    "today_pnl",
+                    "bars",
+                    "signals",
+                    "orders",
+                    "fills",
+                    "rejected_bars",
+                    "stale_gaps",
+                    f"positions.{symbol}",
+                    f"accounts.{symbol}.cash",
+                    f"accounts.{symbol}.equity",
+                    f"last_bar.{symbol}",
+                    f"last_signal.{symbol}.p_up",
+                    f"last_signal.{symbol}.model",
+                    f"last_signal.{symbol}.version",
+                } <= keys
                 assert {f"risk_events.{i}.limit" for i in range(len(printed["risk_events"]))} <= keys
             fills = journal_events(journal, "fill")
-            rows = browser.evaluate("[...document.querySelectorAll('section[data-journal=\"0\"] "
-                                    "[data-table=\"fills\"] tbody tr')].map(r => r.cells[1].textContent)")
+            rows = browser.evaluate(
+                '[...document.querySelectorAll(\'section[data-journal="0"] '
+                '[data-table="fills"] tbody tr\')].map(r => r.cells[1].textContent)'
+            )
             assert rows == [e.time for e in fills[::-1][:20]]  # the recent fills, newest first
             [rejected] = journal_events(finished, "rejected")
-            assert rejected.payload.reason in browser.evaluate("document.querySelector('section[data-journal=\"1\"]')"
-                                                               ".textContent")
+            assert rejected.payload.reason in browser.evaluate(
+                "document.querySelector('section[data-journal=\"1\"]').textContent"
+            )
             assert browser.evaluate("document.querySelectorAll('svg.chart polyline').length") == 4
             shot = browser.screenshot(ARTIFACTS / "watch.png")
             assert browser.requests and all(url.startswith(server.url) for url in browser.requests), browser.requests
@@ -164,8 +206,9 @@ def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str
         return exc.code, dict(exc.headers), exc.read()
 
 
-def test_a_page_bound_beyond_loopback_asks_a_token_of_every_request(finished: Path, tmp_path: Path,
-                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_page_bound_beyond_loopback_asks_a_token_of_every_request(
+    finished: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SettingsError, match="--host 0.0.0.0: not a loopback address.*expected --token-file"):
         WatchServer([finished], host="0.0.0.0", port=0)
     assert main(["paper", "watch", "--journal", str(finished), "--host", "0.0.0.0", "--port", "0"]) == 1

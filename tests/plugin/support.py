@@ -18,8 +18,9 @@ class _Watch(bt.Strategy):
         self.signal = SignalIndicator(self.data, source=self.p.source)
 
 
-def indicator_lines(source: SignalSource, bars: pd.DataFrame, *, runonce: bool = True,
-                    preload: bool = True) -> np.ndarray:
+def indicator_lines(
+    source: SignalSource, bars: pd.DataFrame, *, runonce: bool = True, preload: bool = True
+) -> np.ndarray:
     """(bars, 5) array of p_down, p_flat, p_up, forecast, score after a Cerebro run in the given mode."""
     cerebro = bt.Cerebro(stdstats=False, runonce=runonce, preload=preload)
     cerebro.adddata(bars_feed(bars))
@@ -33,17 +34,31 @@ def hand_bars(n: int, start: str = "2021-03-01") -> pd.DataFrame:
     i = np.arange(n, dtype=np.float64)
     open_ = 100.0 + 1.7 * i + 0.5 * (-1.0) ** i
     close = open_ + 0.8 * np.cos(i)
-    return pd.DataFrame({"open": open_, "high": np.maximum(open_, close) + 0.6,
-                         "low": np.minimum(open_, close) - 0.6, "close": close, "volume": 1000.0 + i},
-                        index=pd.bdate_range(start, periods=n, name="time"))
+    return pd.DataFrame(
+        {
+            "open": open_,
+            "high": np.maximum(open_, close) + 0.6,
+            "low": np.minimum(open_, close) - 0.6,
+            "close": close,
+            "volume": 1000.0 + i,
+        },
+        index=pd.bdate_range(start, periods=n, name="time"),
+    )
 
 
 def bars_from(opens: list[float], closes: list[float], start: str = "2021-03-01") -> pd.DataFrame:
     """Business-day bars with the given opens and closes, the high and low just outside both."""
     open_, close = np.asarray(opens, dtype=np.float64), np.asarray(closes, dtype=np.float64)
-    return pd.DataFrame({"open": open_, "high": np.maximum(open_, close) + 0.5,
-                         "low": np.minimum(open_, close) - 0.5, "close": close, "volume": 1000.0},
-                        index=pd.bdate_range(start, periods=len(open_), name="time"))
+    return pd.DataFrame(
+        {
+            "open": open_,
+            "high": np.maximum(open_, close) + 0.5,
+            "low": np.minimum(open_, close) - 0.5,
+            "close": close,
+            "volume": 1000.0,
+        },
+        index=pd.bdate_range(start, periods=len(open_), name="time"),
+    )
 
 
 def up_probabilities(p_up: list[float] | np.ndarray, index: pd.Index) -> pd.DataFrame:

@@ -27,8 +27,13 @@ BARS = hand_bars(12)
 P_UP = [np.nan, 0.6, 0.6, 0.4, 0.5, 0.7, 0.5, 0.3, 0.6, 0.2, 0.5, 0.9]
 
 
-def _run(bars: pd.DataFrame, p_up: list[float] | np.ndarray, *analyzers: tuple[type, dict], cash: float = 10_000.0,
-         commission: float = 0.0) -> bt.Strategy:
+def _run(
+    bars: pd.DataFrame,
+    p_up: list[float] | np.ndarray,
+    *analyzers: tuple[type, dict],
+    cash: float = 10_000.0,
+    commission: float = 0.0,
+) -> bt.Strategy:
     cerebro = bt.Cerebro(stdstats=False)
     cerebro.adddata(bars_feed(bars))
     cerebro.broker.setcash(cash)
@@ -68,11 +73,27 @@ def test_performance_analyzer_agrees_with_backtraders_analyzers(sp500: pd.DataFr
     bars = sp500.loc["2010":"2012"]
     p_up = np.random.default_rng(0).uniform(0.3, 0.7, len(bars))
     periods = bars_per_year(bars.index)
-    run = _run(bars, p_up, (Performance, {"_name": "performance"}),
-               (bt.analyzers.SharpeRatio, {"_name": "sharpe", "timeframe": bt.TimeFrame.Days, "factor": periods,
-                                           "annualize": True, "riskfreerate": 0.0, "stddev_sample": True}),
-               (bt.analyzers.DrawDown, {"_name": "drawdown"}), (bt.analyzers.TradeAnalyzer, {"_name": "trades"}),
-               (bt.analyzers.Returns, {"_name": "returns"}), cash=100_000.0, commission=0.001)
+    run = _run(
+        bars,
+        p_up,
+        (Performance, {"_name": "performance"}),
+        (
+            bt.analyzers.SharpeRatio,
+            {
+                "_name": "sharpe",
+                "timeframe": bt.TimeFrame.Days,
+                "factor": periods,
+                "annualize": True,
+                "riskfreerate": 0.0,
+                "stddev_sample": True,
+            },
+        ),
+        (bt.analyzers.DrawDown, {"_name": "drawdown"}),
+        (bt.analyzers.TradeAnalyzer, {"_name": "trades"}),
+        (bt.analyzers.Returns, {"_name": "returns"}),
+        cash=100_000.0,
+        commission=0.001,
+    )
     account, theirs = run.analyzers.performance, run.analyzers
     ours = account.get_analysis()
     assert ours["trades"] > 50
@@ -93,8 +114,7 @@ def test_run_backtest_stats_are_the_performance_analyzers(sp500: pd.DataFrame) -
     result = run_backtest(PrecomputedSource(up_probabilities(p_up, bars.index)), bars, start=bars.index[0])
     run = _run(bars, p_up, (Performance, {"_name": "performance"}), cash=100_000.0, commission=0.001)
     # run_backtest also slips fills, so only the definitions are shared: recompute ours on its curve.
-    expected = performance(result.equity["strategy"], result.trades,
-                           traded_value=(result.fills["value"]).sum())
+    expected = performance(result.equity["strategy"], result.trades, traded_value=(result.fills["value"]).sum())
     pd.testing.assert_series_equal(result.stats.drop("signal_hit_rate"), expected)
     assert set(run.analyzers.performance.get_analysis()) == set(expected.index)
 
@@ -120,8 +140,7 @@ def test_signal_quality_analyzer_matches_hand_computation() -> None:
 
 
 def test_signal_quality_counts_only_bars_from_start() -> None:
-    run = _run(QUALITY_BARS, QUALITY_P_UP,
-               (SignalQuality, {"_name": "quality", "start": QUALITY_BARS.index[3]}))
+    run = _run(QUALITY_BARS, QUALITY_P_UP, (SignalQuality, {"_name": "quality", "start": QUALITY_BARS.index[3]}))
     quality = run.analyzers.quality.get_analysis()
     assert quality["n"] == 2 and quality["hit_rate"] == 1.0  # 0.55 went up, 0.2 went down
 
@@ -131,8 +150,9 @@ def test_signal_quality_of_a_forecast_has_no_brier_or_calibration() -> None:
     cerebro = bt.Cerebro(stdstats=False)
     cerebro.adddata(bars_feed(bars))
     forecast = pd.DataFrame({"forecast": [0.02, -0.01, 0.0, 0.01, -0.02, 0.03]}, index=bars.index)
-    cerebro.addstrategy(SignalStrategy, source=PrecomputedSource(forecast), line="forecast", buy_threshold=0.01,
-                        sell_threshold=-0.01)
+    cerebro.addstrategy(
+        SignalStrategy, source=PrecomputedSource(forecast), line="forecast", buy_threshold=0.01, sell_threshold=-0.01
+    )
     cerebro.addanalyzer(SignalQuality, _name="quality", line="forecast")
     quality = cerebro.run()[0].analyzers.quality.get_analysis()
     assert quality["hit_rate"] == pytest.approx(4 / 5)  # forecast >= 0 called up: bar 2's 0.0 was wrong

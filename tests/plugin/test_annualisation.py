@@ -42,8 +42,9 @@ def _fx_hours(weeks: int, start: str = "2021-01-04") -> pd.DatetimeIndex:
 
 def _session_minutes(days: int) -> pd.DatetimeIndex:
     """5-minute bars 09:30 to 15:55 on trading days, 78 a session."""
-    return pd.DatetimeIndex([day + pd.Timedelta(minutes=570 + 5 * k) for day in _session_days(days)
-                             for k in range(78)], name="time")
+    return pd.DatetimeIndex(
+        [day + pd.Timedelta(minutes=570 + 5 * k) for day in _session_days(days) for k in range(78)], name="time"
+    )
 
 
 def _random_walk(times: pd.DatetimeIndex, volatility: float = 0.002, seed: int = 7) -> pd.DataFrame:
@@ -51,8 +52,16 @@ def _random_walk(times: pd.DatetimeIndex, volatility: float = 0.002, seed: int =
     rng = np.random.default_rng(seed)
     close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, volatility, len(times))))
     open_ = np.r_[100.0, close[:-1]]
-    return pd.DataFrame({"open": open_, "high": np.maximum(open_, close) * 1.0005,
-                         "low": np.minimum(open_, close) * 0.9995, "close": close, "volume": 1000.0}, index=times)
+    return pd.DataFrame(
+        {
+            "open": open_,
+            "high": np.maximum(open_, close) * 1.0005,
+            "low": np.minimum(open_, close) * 0.9995,
+            "close": close,
+            "volume": 1000.0,
+        },
+        index=times,
+    )
 
 
 # name: bar times, Backtrader's timeframe and compression for them, and the bars per year a Backtrader
@@ -194,9 +203,17 @@ def test_volatility_sizing_annualises_hourly_bars_on_their_clock() -> None:
     bars = _random_walk(_fx_hours(8))
     decision = 600
     p_up = [0.5] * decision + [0.6] * (len(bars) - decision)
-    result = run_backtest(PrecomputedSource(up_probabilities(p_up, bars.index)), bars, start=bars.index[0],
-                          cash=CASH, commission=0.0, slippage=0.0, sizing="volatility", vol_target=0.04)
-    returns = bars["close"].pct_change().iloc[decision - 19:decision + 1]  # the 20 up to the decision bar
+    result = run_backtest(
+        PrecomputedSource(up_probabilities(p_up, bars.index)),
+        bars,
+        start=bars.index[0],
+        cash=CASH,
+        commission=0.0,
+        slippage=0.0,
+        sizing="volatility",
+        vol_target=0.04,
+    )
+    returns = bars["close"].pct_change().iloc[decision - 19 : decision + 1]  # the 20 up to the decision bar
     days = (bars.index[decision] - bars.index[0]) / pd.Timedelta(days=1)
     fraction = 0.04 / (returns.std(ddof=0) * math.sqrt(per_year(decision, days)))
     assert 0.2 < fraction < 0.4 and 0.04 / (returns.std(ddof=0) * math.sqrt(252)) > 0.95

@@ -29,32 +29,76 @@ def inputs(sp500: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> dic
     return paths
 
 
-def test_several_symbols_write_a_report_each_and_a_portfolio_page(inputs: dict[str, Path], tmp_path: Path,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_several_symbols_write_a_report_each_and_a_portfolio_page(
+    inputs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "report"
-    code = main(["backtest", "--model", str(inputs["probs"]), "--data", str(inputs["early"]), "--data",
-                 str(inputs["late"]), "--out", str(out), "--stop-loss", "0.03", "--hold", "2"])
+    code = main(
+        [
+            "backtest",
+            "--model",
+            str(inputs["probs"]),
+            "--data",
+            str(inputs["early"]),
+            "--data",
+            str(inputs["late"]),
+            "--out",
+            str(out),
+            "--stop-loss",
+            "0.03",
+            "--hold",
+            "2",
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "backtest of early with" in printed and "backtest of late with" in printed and "portfolio" in printed
     for symbol in ("early", "late"):
-        for name in ("report.html", "equity.png", "drawdown.png", "price.png", "calibration.png", "trades.csv",
-                     "stats.json", "config.json"):
+        for name in (
+            "report.html",
+            "equity.png",
+            "drawdown.png",
+            "price.png",
+            "calibration.png",
+            "trades.csv",
+            "stats.json",
+            "config.json",
+        ):
             assert (out / symbol / name).is_file()
     page = (out / "index.html").read_text()
     assert 'href="early/report.html"' in page and 'href="late/report.html"' in page
     assert (out / "portfolio.png").stat().st_size > 10_000
 
 
-def test_sweep_runs_a_grid_in_worker_processes(inputs: dict[str, Path], tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_sweep_runs_a_grid_in_worker_processes(
+    inputs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "sweep"
-    code = main(["backtest", "--model", str(inputs["probs"]), "--data", str(inputs["early"]), "--out", str(out),
-                 "--sweep", "buy_threshold=0.4:0.6:0.1", "--sweep", "stop_loss=0.02,0.05"])
+    code = main(
+        [
+            "backtest",
+            "--model",
+            str(inputs["probs"]),
+            "--data",
+            str(inputs["early"]),
+            "--out",
+            str(out),
+            "--sweep",
+            "buy_threshold=0.4:0.6:0.1",
+            "--sweep",
+            "stop_loss=0.02,0.05",
+        ]
+    )
     assert code == 0
     table = pd.read_csv(out / "sweep.csv", keep_default_na=False)
-    assert table[["buy_threshold", "stop_loss"]].values.tolist() == [[0.4, 0.02], [0.4, 0.05], [0.5, 0.02],
-                                                                    [0.5, 0.05], [0.6, 0.02], [0.6, 0.05]]
+    assert table[["buy_threshold", "stop_loss"]].values.tolist() == [
+        [0.4, 0.02],
+        [0.4, 0.05],
+        [0.5, 0.02],
+        [0.5, 0.05],
+        [0.6, 0.02],
+        [0.6, 0.05],
+    ]
     refused = table["error"] != ""
     assert refused.tolist() == [True, True, False, False, False, False]  # sell 0.45 above buy 0.4
     assert "expected sell_threshold <= buy_threshold" in table.loc[0, "error"]
@@ -81,19 +125,24 @@ def test_a_server_that_never_answers_is_a_connection_error_after_the_connect_tim
         silent.listen()
         target = f"127.0.0.1:{silent.getsockname()[1]}"
         start = time.monotonic()
-        with pytest.raises(ConnectionError, match=f"^no signalstack server answered at {target} within 0.5 s "
-                           r"\(expected `signalstack serve` listening there\)$"):
+        with pytest.raises(
+            ConnectionError,
+            match=f"^no signalstack server answered at {target} within 0.5 s "
+            r"\(expected `signalstack serve` listening there\)$",
+        ):
             GrpcSource(target, "lstm", connect_timeout=0.5)
         assert time.monotonic() - start < 5
 
 
-def test_backtest_through_a_closed_port_is_one_line_on_stderr(inputs: dict[str, Path],
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_backtest_through_a_closed_port_is_one_line_on_stderr(
+    inputs: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         target = f"127.0.0.1:{probe.getsockname()[1]}"  # bound, not listening: connections are refused
         code = main(["backtest", "--model", "lstm", "--server", target, "--data", str(inputs["early"])])
     assert code == 1
     err = capsys.readouterr().err.splitlines()
-    assert len(err) == 1 and err[0].startswith(f"signalstack backtest: error: cannot reach a signalstack server at "
-                                               f"{target} (")
+    assert len(err) == 1 and err[0].startswith(
+        f"signalstack backtest: error: cannot reach a signalstack server at {target} ("
+    )

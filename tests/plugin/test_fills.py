@@ -19,8 +19,15 @@ DECISIONS = [1, 3, 5, 7, 8, 9]
 
 def _backtest(start_bar: int = 0, **kwargs: object):
     probs = pd.DataFrame({"down": 1.0 - P_UP, "up": P_UP}, index=BARS.index)
-    return run_backtest(PrecomputedSource(probs), BARS, start=BARS.index[start_bar], cash=10_000.0,
-                        commission=0.0, slippage=0.0, **kwargs)
+    return run_backtest(
+        PrecomputedSource(probs),
+        BARS,
+        start=BARS.index[start_bar],
+        cash=10_000.0,
+        commission=0.0,
+        slippage=0.0,
+        **kwargs,
+    )
 
 
 def _expected(decisions: list[int]) -> pd.DataFrame:

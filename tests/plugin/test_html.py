@@ -19,13 +19,23 @@ def test_html_report_renders_in_headless_chromium(sp500: pd.DataFrame, tmp_path:
     browser = chromium()
     bars = sp500.loc["2012":"2014"]
     p_up = np.random.default_rng(3).uniform(0.35, 0.65, len(bars))
-    result = run_backtest(PrecomputedSource(up_probabilities(p_up, bars.index)), bars, start=bars.index[0],
-                          symbol="sp500")
+    result = run_backtest(
+        PrecomputedSource(up_probabilities(p_up, bars.index)), bars, start=bars.index[0], symbol="sp500"
+    )
     page = write_report(result, tmp_path / "report")[0]
     shot = tmp_path / "screenshot.png"
-    run = subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
-                          f"--screenshot={shot}", page.resolve().as_uri()],
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [
+            browser,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--screenshot={shot}",
+            page.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     console = [line for line in run.stderr.splitlines() if "CONSOLE" in line or "Failed to load" in line]
     assert not console, console

@@ -20,9 +20,11 @@ DAYS, PER_DAY = 3, 12
 
 def minute_bars(days: int = 60, per_day: int = 20, seed: int = 3) -> pd.DataFrame:
     """A random walk of `per_day` one-minute bars per business day from 09:31; every 7th day is short."""
-    stamps = [d + pd.Timedelta(hours=9, minutes=31 + m) for k, d in enumerate(pd.bdate_range("2021-03-01",
-                                                                                                periods=days))
-              for m in range(per_day if k % 7 != 6 else PER_DAY - 4)]
+    stamps = [
+        d + pd.Timedelta(hours=9, minutes=31 + m)
+        for k, d in enumerate(pd.bdate_range("2021-03-01", periods=days))
+        for m in range(per_day if k % 7 != 6 else PER_DAY - 4)
+    ]
     index = pd.DatetimeIndex(stamps, name="time")
     return walk_bars(index, seed)
 
@@ -40,9 +42,13 @@ def trained(tmp_path_factory: pytest.TempPathFactory, minutes: pd.DataFrame):
 
     dataset = intraday_dataset(minutes, SMALL, LabelSpec(), days=DAYS, bars_per_day=PER_DAY)
     out = tmp_path_factory.mktemp("intraday") / "hier.onnx"
-    model = train_dataset_and_export(dataset, out, architecture="hier_lstm",
-                                     params={"intraday": (3, 3), "daily": (3,)},
-                                     config=TrainConfig(epochs=1, progress=False))
+    model = train_dataset_and_export(
+        dataset,
+        out,
+        architecture="hier_lstm",
+        params={"intraday": (3, 3), "daily": (3,)},
+        config=TrainConfig(epochs=1, progress=False),
+    )
     return model, dataset
 
 

@@ -18,7 +18,7 @@ from ..support import SMALL
 def universe(sp500: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Three 'stocks' on the same dates: the S&P 500 sample's bars of three different years."""
     dates = sp500.index[:400]
-    return {f"s{k}": sp500.iloc[400 * k:400 * (k + 1)].set_axis(dates) for k in range(3)}
+    return {f"s{k}": sp500.iloc[400 * k : 400 * (k + 1)].set_axis(dates) for k in range(3)}
 
 
 @pytest.fixture(scope="module")
@@ -28,13 +28,19 @@ def scorer(tmp_path_factory: pytest.TempPathFactory, universe: dict[str, pd.Data
     from signalstack.models.pipeline import train_dataset_and_export
 
     out = tmp_path_factory.mktemp("rank") / "rank.onnx"
-    train_dataset_and_export(rank_pairs(universe, SMALL, horizon=5), out, architecture="rank",
-                             params={"hidden": (4,)}, config=TrainConfig(epochs=1, progress=False))
+    train_dataset_and_export(
+        rank_pairs(universe, SMALL, horizon=5),
+        out,
+        architecture="rank",
+        params={"hidden": (4,)},
+        config=TrainConfig(epochs=1, progress=False),
+    )
     return out
 
 
-def test_ranking_strategy_holds_the_data_the_exported_scorer_ranks_first(scorer: Path,
-                                                                         universe: dict[str, pd.DataFrame]) -> None:
+def test_ranking_strategy_holds_the_data_the_exported_scorer_ranks_first(
+    scorer: Path, universe: dict[str, pd.DataFrame]
+) -> None:
     source = OnnxSource(scorer)
     assert source.columns == ["score"] and source.tensor_inputs == ()
     assert source.model.bars_input.shape == (len(SMALL.columns),)

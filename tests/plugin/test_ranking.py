@@ -28,8 +28,12 @@ def _universe() -> dict[str, pd.DataFrame]:
 
 
 def _sources(universe: dict[str, pd.DataFrame]) -> dict[str, PrecomputedSource]:
-    return {name: PrecomputedSource(pd.DataFrame({"score": np.repeat(SCORES[name], 3)}, index=universe[name].index),
-                                    horizon=3) for name in SCORES}
+    return {
+        name: PrecomputedSource(
+            pd.DataFrame({"score": np.repeat(SCORES[name], 3)}, index=universe[name].index), horizon=3
+        )
+        for name in SCORES
+    }
 
 
 def test_ranking_holds_the_best_scored_symbol_and_fills_at_the_next_open(tmp_path) -> None:
@@ -67,14 +71,22 @@ def _random_scores(universe: dict[str, pd.DataFrame], seed: int = 5) -> dict[str
     return {name: pd.Series(rng.random(len(bars)), index=bars.index) for name, bars in universe.items()}
 
 
-def _check_union_clock(universe: dict[str, pd.DataFrame], equity: pd.DataFrame, fills: pd.DataFrame,
-                       scores: dict[str, pd.Series], start: pd.Timestamp, rebalance: int) -> None:
+def _check_union_clock(
+    universe: dict[str, pd.DataFrame],
+    equity: pd.DataFrame,
+    fills: pd.DataFrame,
+    scores: dict[str, pd.Series],
+    start: pd.Timestamp,
+    rebalance: int,
+) -> None:
     """The run decided on every time some symbol traded, ranked only the symbols trading then, and filled each
     order at its symbol's next bar of the clock."""
     clock = pd.DatetimeIndex(sorted(set().union(*(bars.index for bars in universe.values()))))
     assert list(equity.index) == list(clock[clock >= start])  # one value per time of the union, none twice
     for _, fill in fills.iterrows():
-        assert fill["price"] == pytest.approx(universe[fill["symbol"]].loc[fill["time"], "open"], rel=1e-12)  # its own bar
+        assert fill["price"] == pytest.approx(
+            universe[fill["symbol"]].loc[fill["time"], "open"], rel=1e-12
+        )  # its own bar
     expected = expected_holdings(universe, scores, start, rebalance)
     assert set(fills["time"]) <= {time for time, _ in expected}
     for time, held in expected:
@@ -108,8 +120,27 @@ def test_a_ranking_backtest_of_real_stocks_with_holes_cut_out(tmp_path: Path) ->
     clock = pd.DatetimeIndex(sorted(set().union(*(bars.index for bars in universe.values()))))
     table = pd.Series(np.random.default_rng(9).random(len(clock)), index=clock.rename("time"))
     table.to_frame("score").to_csv(tmp_path / "scores.csv")  # one score per date: ties go to the first given
-    assert main(["backtest", "--model", str(tmp_path / "scores.csv"), *files, "--top-k", "1", "--rebalance", "5",
-                 "--start", "2009-01-02", "--slippage", "0", "--out", str(tmp_path / "out")]) == 0
+    assert (
+        main(
+            [
+                "backtest",
+                "--model",
+                str(tmp_path / "scores.csv"),
+                *files,
+                "--top-k",
+                "1",
+                "--rebalance",
+                "5",
+                "--start",
+                "2009-01-02",
+                "--slippage",
+                "0",
+                "--out",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 0
+    )
     equity = pd.read_csv(tmp_path / "out" / "equity.csv", index_col="time", parse_dates=True)
     fills = pd.read_csv(tmp_path / "out" / "fills.csv", parse_dates=["time"])
     scores = {name: table.reindex(bars.index) for name, bars in universe.items()}

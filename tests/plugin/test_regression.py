@@ -23,8 +23,14 @@ def regressor(sp500: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> 
     from signalstack.models.pipeline import train_and_export
 
     out = tmp_path_factory.mktemp("regressor") / "forecast.onnx"
-    train_and_export(sp500.iloc[:1500], out, labels=LabelSpec("regression", 5), window=10,
-                     params={"hidden": (4,), "dropout": 0.0}, config=TrainConfig(epochs=1, progress=False))
+    train_and_export(
+        sp500.iloc[:1500],
+        out,
+        labels=LabelSpec("regression", 5),
+        window=10,
+        params={"hidden": (4,), "dropout": 0.0},
+        config=TrainConfig(epochs=1, progress=False),
+    )
     return OnnxSource(Path(out))
 
 

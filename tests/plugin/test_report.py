@@ -27,16 +27,27 @@ def test_default_backtest_is_out_of_sample(result: BacktestResult, onnx_source: 
 def test_report_files_are_written(result: BacktestResult, tmp_path: Path) -> None:
     paths = write_report(result, tmp_path / "report")
     names = [path.name for path in paths]
-    assert names == ["report.html", "equity.png", "drawdown.png", "price.png", "calibration.png", "trades.csv",
-                     "stats.json", "config.json"]
+    assert names == [
+        "report.html",
+        "equity.png",
+        "drawdown.png",
+        "price.png",
+        "calibration.png",
+        "trades.csv",
+        "stats.json",
+        "config.json",
+    ]
     for png in paths[1:5]:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     table = pd.read_csv(paths[5], parse_dates=["entry_time", "exit_time"])
     assert list(table.columns) == list(TRADE_COLUMNS) and len(table) == len(result.trades)
     doc = json.loads(paths[6].read_text())
     assert doc["strategy"]["total_return"] == pytest.approx(result.stats["total_return"])
-    assert doc["strategy"]["periods_per_year"] == doc["buy_and_hold"]["periods_per_year"] == pytest.approx(
-        result.stats["periods_per_year"])
+    assert (
+        doc["strategy"]["periods_per_year"]
+        == doc["buy_and_hold"]["periods_per_year"]
+        == pytest.approx(result.stats["periods_per_year"])
+    )
     assert doc["buy_and_hold"]["trades"] is None and doc["params"]["start"] == result.params["start"]
     assert doc["signal_quality"]["hit_rate"] == pytest.approx(result.quality["hit_rate"])
     assert json.loads(paths[7].read_text())["buy_threshold"] == result.params["buy_threshold"]
@@ -48,8 +59,19 @@ def test_report_files_are_written(result: BacktestResult, tmp_path: Path) -> Non
 
 def test_format_report_puts_buy_and_hold_beside_the_strategy(result: BacktestResult) -> None:
     text = format_report(result)
-    for row in ("total return", "CAGR", "Sharpe", "Sortino", "max drawdown", "turnover", "trades", "win rate",
-                "signal hit rate", "Brier score", "IC (Spearman)"):
+    for row in (
+        "total return",
+        "CAGR",
+        "Sharpe",
+        "Sortino",
+        "max drawdown",
+        "turnover",
+        "trades",
+        "win rate",
+        "signal hit rate",
+        "Brier score",
+        "IC (Spearman)",
+    ):
         assert row in text
     total = next(line for line in text.splitlines() if line.startswith("total return")).split()
     assert total[-2:] == [f"{result.stats['total_return']:.2%}", f"{result.benchmark['total_return']:.2%}"]

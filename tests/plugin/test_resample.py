@@ -26,8 +26,11 @@ class _Watch(bt.Strategy):
 def _run(bars: pd.DataFrame, source: SignalSource, how: str, minutes: int | None, preload: bool = True) -> _Watch:
     """Cerebro over `bars` resampled or replayed to `minutes` bars (days when None)."""
     cerebro = bt.Cerebro(stdstats=False, preload=preload, runonce=preload)
-    frame = {"timeframe": bt.TimeFrame.Minutes, "compression": minutes} if minutes else {
-        "timeframe": bt.TimeFrame.Days, "compression": 1}
+    frame = (
+        {"timeframe": bt.TimeFrame.Minutes, "compression": minutes}
+        if minutes
+        else {"timeframe": bt.TimeFrame.Days, "compression": 1}
+    )
     getattr(cerebro, f"{how}data")(bars_feed(bars), **frame)
     cerebro.addstrategy(_Watch, source=source)
     return cerebro.run()[0]
@@ -39,8 +42,9 @@ def five_minute() -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("how, preload", [("resample", True), ("resample", False), ("replay", True)])
-def test_daily_bars_from_five_minute_bars_carry_the_session_close_signal(five_minute: pd.DataFrame, how: str,
-                                                                         preload: bool) -> None:
+def test_daily_bars_from_five_minute_bars_carry_the_session_close_signal(
+    five_minute: pd.DataFrame, how: str, preload: bool
+) -> None:
     """Each day's bar is stamped at the session close (17:30), so a table keyed by intraday times
     gives it the close's value; replayed days are rescored as they fill and end the same."""
     p_up = pd.DataFrame({"up": np.linspace(0.1, 0.9, len(five_minute))}, index=five_minute.index)

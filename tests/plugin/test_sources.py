@@ -21,21 +21,24 @@ def onnx_lines(onnx_source: OnnxSource, sp500: pd.DataFrame) -> np.ndarray:
     return indicator_lines(onnx_source, sp500)
 
 
-def test_indicator_lines_are_the_models_series_predictions(onnx_lines: np.ndarray, onnx_source: OnnxSource,
-                                                           sp500: pd.DataFrame) -> None:
+def test_indicator_lines_are_the_models_series_predictions(
+    onnx_lines: np.ndarray, onnx_source: OnnxSource, sp500: pd.DataFrame
+) -> None:
     first = onnx_source.card.bars_required - 1
     expected = onnx_source.model.predict_series(sp500)
     assert np.isnan(onnx_lines[:first]).all() and np.isnan(onnx_lines[:, [1, 3, 4]]).all()
     np.testing.assert_array_equal(onnx_lines[first:, [0, 2]], expected[["down", "up"]].to_numpy(np.float64))
 
 
-def test_grpc_and_in_process_lines_are_identical(onnx_lines: np.ndarray, grpc_source: GrpcSource,
-                                                 sp500: pd.DataFrame) -> None:
+def test_grpc_and_in_process_lines_are_identical(
+    onnx_lines: np.ndarray, grpc_source: GrpcSource, sp500: pd.DataFrame
+) -> None:
     assert np.array_equal(indicator_lines(grpc_source, sp500), onnx_lines, equal_nan=True)
 
 
-def test_runonce_and_next_modes_give_identical_lines(onnx_lines: np.ndarray, onnx_source: OnnxSource,
-                                                     sp500: pd.DataFrame) -> None:
+def test_runonce_and_next_modes_give_identical_lines(
+    onnx_lines: np.ndarray, onnx_source: OnnxSource, sp500: pd.DataFrame
+) -> None:
     assert np.array_equal(indicator_lines(onnx_source, sp500, runonce=False), onnx_lines, equal_nan=True)
 
 
@@ -46,9 +49,9 @@ def _count_calls(monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> l
     return calls
 
 
-def test_live_bars_are_scored_one_at_a_time_like_the_batch(onnx_lines: np.ndarray, grpc_source: GrpcSource,
-                                                           sp500: pd.DataFrame,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_live_bars_are_scored_one_at_a_time_like_the_batch(
+    onnx_lines: np.ndarray, grpc_source: GrpcSource, sp500: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Without preloading, every bar goes through predict_last (one Predict RPC each), and the
     features over a window of bars_required bars match the full history's."""
     series = _count_calls(monkeypatch, grpc_source.client, "predict_series")
@@ -59,9 +62,9 @@ def test_live_bars_are_scored_one_at_a_time_like_the_batch(onnx_lines: np.ndarra
     np.testing.assert_allclose(live, onnx_lines[:n], rtol=0, atol=1e-6)
 
 
-def test_backtests_through_grpc_and_in_process_are_identical(onnx_source: OnnxSource, grpc_source: GrpcSource,
-                                                             sp500: pd.DataFrame,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_backtests_through_grpc_and_in_process_are_identical(
+    onnx_source: OnnxSource, grpc_source: GrpcSource, sp500: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = _count_calls(monkeypatch, grpc_source.client, "predict_series")
     remote, local = run_backtest(grpc_source, sp500), run_backtest(onnx_source, sp500)
     assert len(calls) == 1  # one PredictSeries for the whole backtest, not one call per bar
@@ -110,7 +113,7 @@ def test_precomputed_predictions_backtest_like_the_model(onnx_source: OnnxSource
 def test_live_mode_trades_like_the_batched_backtest(onnx_source: OnnxSource, sp500: pd.DataFrame) -> None:
     """Fed bar by bar (no preload, one predict_last per bar) the strategy sees the same p_up to 1e-6
     and makes the same trades as with one batched call."""
-    bars = sp500.iloc[-(onnx_source.card.bars_required + 250):]
+    bars = sp500.iloc[-(onnx_source.card.bars_required + 250) :]
     start = bars.index[onnx_source.card.bars_required]
     batched = run_backtest(onnx_source, bars, start=start, buy_threshold=0.52, sell_threshold=0.48)
     live = run_backtest(onnx_source, bars, start=start, buy_threshold=0.52, sell_threshold=0.48, preload=False)

@@ -33,8 +33,13 @@ EQUITY = pd.Series([100.0, 110.0, 99.0, 103.95, 120.0], index=TIMES)
 
 def _trades(*rows: tuple[int, int | None, float]) -> pd.DataFrame:
     """Round trips from entry bar to exit bar (None: still open) of TIMES."""
-    return pd.DataFrame([{"entry_time": TIMES[a], "exit_time": TIMES[b] if b is not None else pd.NaT,
-                          "pnl_net": pnl} for a, b, pnl in rows], columns=["entry_time", "exit_time", "pnl_net"])
+    return pd.DataFrame(
+        [
+            {"entry_time": TIMES[a], "exit_time": TIMES[b] if b is not None else pd.NaT, "pnl_net": pnl}
+            for a, b, pnl in rows
+        ],
+        columns=["entry_time", "exit_time", "pnl_net"],
+    )
 
 
 def test_performance_matches_hand_computation() -> None:
@@ -99,7 +104,7 @@ def test_cagr_and_turnover_run_on_calendar_time_whatever_the_factor() -> None:
     periods_per_year rescales Sharpe and Sortino only."""
     half = pd.Series(EQUITY.to_numpy(), index=pd.date_range("2022-01-01", periods=5, freq=QUARTER / 2))
     stats = performance(half, None, traded_value=330.0)
-    assert stats["periods_per_year"] == pytest.approx(8.0) and stats["cagr"] == pytest.approx(1.2 ** 2 - 1.0)
+    assert stats["periods_per_year"] == pytest.approx(8.0) and stats["cagr"] == pytest.approx(1.2**2 - 1.0)
     assert stats["sharpe"] == pytest.approx(performance(EQUITY)["sharpe"] * math.sqrt(2))
     given = performance(half, None, periods_per_year=2, traded_value=330.0)
     assert given["periods_per_year"] == 2 and given[["cagr", "turnover"]].equals(stats[["cagr", "turnover"]])
@@ -180,8 +185,15 @@ def test_sharpe_and_drawdown_agree_with_backtraders_analyzers(sp500: pd.DataFram
     cerebro.addstrategy(SignalStrategy, source=source, start=bars.index[0])
     periods = result.stats["periods_per_year"]
     for name, factor in (("sharpe", periods), ("sharpe_252", None)):
-        cerebro.addanalyzer(bt.analyzers.SharpeRatio, _name=name, timeframe=bt.TimeFrame.Days, factor=factor,
-                            annualize=True, riskfreerate=0.0, stddev_sample=True)
+        cerebro.addanalyzer(
+            bt.analyzers.SharpeRatio,
+            _name=name,
+            timeframe=bt.TimeFrame.Days,
+            factor=factor,
+            annualize=True,
+            riskfreerate=0.0,
+            stddev_sample=True,
+        )
     cerebro.addanalyzer(bt.analyzers.DrawDown, _name="drawdown")
     analyzers = cerebro.run()[0].analyzers
 
@@ -192,5 +204,6 @@ def test_sharpe_and_drawdown_agree_with_backtraders_analyzers(sp500: pd.DataFram
     assert analyzers.sharpe.get_analysis()["sharperatio"] == pytest.approx(with_first_bar["sharpe"], rel=1e-12)
     assert result.stats["sharpe"] == pytest.approx(with_first_bar["sharpe"], rel=0.01)
     assert result.stats["sharpe"] == pytest.approx(analyzers.sharpe_252.get_analysis()["sharperatio"], rel=0.01)
-    assert analyzers.drawdown.get_analysis().max.drawdown == pytest.approx(100 * result.stats["max_drawdown"],
-                                                                          rel=1e-12)
+    assert analyzers.drawdown.get_analysis().max.drawdown == pytest.approx(
+        100 * result.stats["max_drawdown"], rel=1e-12
+    )

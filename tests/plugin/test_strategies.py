@@ -24,8 +24,7 @@ HAND = hand_bars(12)
 
 def _fills(bars: pd.DataFrame, p_up: list[float], horizon: int = 1, **params: object) -> pd.DataFrame:
     source = PrecomputedSource(up_probabilities(p_up, bars.index), horizon=horizon)
-    return run_backtest(source, bars, start=bars.index[0], cash=10_000.0, commission=0.0, slippage=0.0,
-                        **params).fills
+    return run_backtest(source, bars, start=bars.index[0], cash=10_000.0, commission=0.0, slippage=0.0, **params).fills
 
 
 def _at_opens(bars: pd.DataFrame, fills: pd.DataFrame, bar_numbers: list[int]) -> None:
@@ -35,8 +34,9 @@ def _at_opens(bars: pd.DataFrame, fills: pd.DataFrame, bar_numbers: list[int]) -
 
 
 def test_fixed_sizing_trades_the_stake_in_units() -> None:
-    fills = _fills(HAND, [0.6, 0.6, 0.3, 0.5, 0.6, 0.5, 0.5, 0.2, 0.5, 0.5, 0.5, 0.5], sizing="fixed", stake=7,
-                   allow_short=True)
+    fills = _fills(
+        HAND, [0.6, 0.6, 0.3, 0.5, 0.6, 0.5, 0.5, 0.2, 0.5, 0.5, 0.5, 0.5], sizing="fixed", stake=7, allow_short=True
+    )
     _at_opens(HAND, fills, [1, 3, 5, 8])
     assert list(fills["size"]) == [7, -14, 14, -14]
 
@@ -62,8 +62,9 @@ def test_volatility_sizing_never_exceeds_the_stake() -> None:
 
 # Entry 100 at bar 1; close 94 at bar 3 is 6% down (stop); no re-entry while p_up stays high;
 # p_up 0.5 at bar 5 releases it, bar 6 buys at 97; close 103 at bar 7 is 6.2% up (take profit).
-STOPS = bars_from(opens=[100, 100, 99, 96, 94.5, 95, 96, 97, 103, 104],
-                  closes=[100, 99, 96, 94, 95, 96, 97, 103, 104, 104])
+STOPS = bars_from(
+    opens=[100, 100, 99, 96, 94.5, 95, 96, 97, 103, 104], closes=[100, 99, 96, 94, 95, 96, 97, 103, 104, 104]
+)
 STOPS_P_UP = [0.6, 0.6, 0.6, 0.6, 0.6, 0.5, 0.6, 0.6, 0.6, 0.4]
 
 
@@ -119,14 +120,17 @@ def test_order_notifications_are_logged(caplog: pytest.LogCaptureFixture) -> Non
     assert any(f"{HAND.index[1].date()} buy" in m for m in messages)
 
 
-@pytest.mark.parametrize("params, message", [
-    ({"sizing": "kelly"}, "sizing: 'kelly', expected one of 'percent', 'fixed', 'volatility'"),
-    ({"stop_loss": -0.1}, "stop_loss: -0.1, expected > 0"),
-    ({"hold": "week"}, "hold: 'week', expected an integer or 'horizon'"),
-    ({"line": "forecast"}, "line 'forecast': precomputed outputs \\['down', 'up'\\]"),
-    ({"trailing": 0.1}, "trailing: unknown key \\(expected one of line, buy_threshold, "),
-    ({"buy_treshold": 0.6}, "buy_treshold: unknown key \\(did you mean 'buy_threshold'\\?"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"sizing": "kelly"}, "sizing: 'kelly', expected one of 'percent', 'fixed', 'volatility'"),
+        ({"stop_loss": -0.1}, "stop_loss: -0.1, expected > 0"),
+        ({"hold": "week"}, "hold: 'week', expected an integer or 'horizon'"),
+        ({"line": "forecast"}, "line 'forecast': precomputed outputs \\['down', 'up'\\]"),
+        ({"trailing": 0.1}, "trailing: unknown key \\(expected one of line, buy_threshold, "),
+        ({"buy_treshold": 0.6}, "buy_treshold: unknown key \\(did you mean 'buy_threshold'\\?"),
+    ],
+)
 def test_bad_parameters_are_named(params: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         _fills(HAND, [0.5] * 12, **params)
@@ -147,8 +151,17 @@ def test_the_strategy_checks_its_parameters_by_the_trading_settings_rules() -> N
 
 def test_a_regressor_trades_on_its_forecast() -> None:
     forecast = pd.DataFrame({"forecast": [0.02, 0.0, -0.03, 0.0] * 3}, index=HAND.index)
-    result = run_backtest(PrecomputedSource(forecast), HAND, start=HAND.index[0], cash=10_000.0, commission=0.0,
-                          slippage=0.0, line="forecast", buy_threshold=0.01, sell_threshold=-0.01)
+    result = run_backtest(
+        PrecomputedSource(forecast),
+        HAND,
+        start=HAND.index[0],
+        cash=10_000.0,
+        commission=0.0,
+        slippage=0.0,
+        line="forecast",
+        buy_threshold=0.01,
+        sell_threshold=-0.01,
+    )
     _at_opens(HAND, result.fills, [1, 3, 5, 7, 9, 11])
     assert result.calibration.empty and result.quality["n"] == 11
 
@@ -166,8 +179,10 @@ HELD_AFTER = [{"a", "b"}, {"b", "c"}, {"a", "c"}, {"d"}]
 def test_ranking_holds_the_top_k_each_rebalance() -> None:
     scale = {"a": 1.0, "b": 2.0, "c": 0.5, "d": 3.0}
     universe = {name: hand_bars(12) * scale[name] for name in SCORES}
-    sources = {name: PrecomputedSource(pd.DataFrame({"score": np.repeat(SCORES[name], 3)},
-                                                    index=universe[name].index)) for name in SCORES}
+    sources = {
+        name: PrecomputedSource(pd.DataFrame({"score": np.repeat(SCORES[name], 3)}, index=universe[name].index))
+        for name in SCORES
+    }
     cerebro = bt.Cerebro(stdstats=False)
     for name, bars in universe.items():
         cerebro.adddata(bars_feed(bars, name))

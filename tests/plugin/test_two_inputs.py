@@ -51,9 +51,17 @@ def multitask(tmp_path_factory: pytest.TempPathFactory, bars: pd.DataFrame, fund
     from signalstack.models.pipeline import train_and_export
 
     out = tmp_path_factory.mktemp("two_inputs") / "multitask.onnx"
-    train_and_export(bars, out, architecture="multitask", labels=LabelSpec.three_class(5), features=SMALL,
-                     window=8, params={"hidden": 4}, config=TrainConfig(epochs=1, progress=False),
-                     fundamentals=fundamentals)
+    train_and_export(
+        bars,
+        out,
+        architecture="multitask",
+        labels=LabelSpec.three_class(5),
+        features=SMALL,
+        window=8,
+        params={"hidden": 4},
+        config=TrainConfig(epochs=1, progress=False),
+        fundamentals=fundamentals,
+    )
     return out
 
 
@@ -71,8 +79,14 @@ class _Watch(bt.Strategy):
         self.signal = SignalIndicator(*datas, source=self.p.source, fundamentals=self.p.fundamentals)
 
 
-def lines(source: SignalSource, bars: pd.DataFrame, *, fundamentals: pd.DataFrame | None = None,
-          feed: pd.DataFrame | None = None, preload: bool = True) -> pd.DataFrame:
+def lines(
+    source: SignalSource,
+    bars: pd.DataFrame,
+    *,
+    fundamentals: pd.DataFrame | None = None,
+    feed: pd.DataFrame | None = None,
+    preload: bool = True,
+) -> pd.DataFrame:
     """The indicator's four lines after a Cerebro run: fundamentals as a frame, or `feed` as a second data."""
     cerebro = bt.Cerebro(stdstats=False, preload=preload, runonce=preload)
     cerebro.adddata(bars_feed(bars))
@@ -99,22 +113,25 @@ def test_a_two_output_model_fills_the_lines_of_both_heads(onnx_lines: pd.DataFra
     assert scored["forecast"].std() > 0
 
 
-def test_bars_before_the_first_fundamentals_row_get_no_signal(onnx_lines: pd.DataFrame, multitask: Path,
-                                                              fundamentals: pd.DataFrame) -> None:
+def test_bars_before_the_first_fundamentals_row_get_no_signal(
+    onnx_lines: pd.DataFrame, multitask: Path, fundamentals: pd.DataFrame
+) -> None:
     first = fundamentals.index[0]
     assert OnnxSource(multitask).card.bars_required < 200
     assert onnx_lines.loc[onnx_lines.index < first].isna().all().all()
     assert onnx_lines.loc[onnx_lines.index >= first].notna().all().all()
 
 
-def test_a_second_data_feed_gives_the_lines_a_dataframe_gives(onnx_lines: pd.DataFrame, multitask: Path,
-                                                              bars: pd.DataFrame, fundamentals: pd.DataFrame) -> None:
+def test_a_second_data_feed_gives_the_lines_a_dataframe_gives(
+    onnx_lines: pd.DataFrame, multitask: Path, bars: pd.DataFrame, fundamentals: pd.DataFrame
+) -> None:
     fed = lines(OnnxSource(multitask), bars, feed=fundamentals)
     pd.testing.assert_frame_equal(fed, onnx_lines)
 
 
-def test_a_live_second_data_feed_gives_the_batched_lines(onnx_lines: pd.DataFrame, multitask: Path,
-                                                         bars: pd.DataFrame, fundamentals: pd.DataFrame) -> None:
+def test_a_live_second_data_feed_gives_the_batched_lines(
+    onnx_lines: pd.DataFrame, multitask: Path, bars: pd.DataFrame, fundamentals: pd.DataFrame
+) -> None:
     # Live, only the newest fundamentals row is read per bar: the lines must not change for it.
     recent, source = bars.iloc[-150:], OnnxSource(multitask)
     live = lines(source, recent, feed=fundamentals, preload=False)
@@ -123,30 +140,34 @@ def test_a_live_second_data_feed_gives_the_batched_lines(onnx_lines: pd.DataFram
     np.testing.assert_allclose(scored, onnx_lines.loc[scored.index], rtol=0, atol=1e-6)
 
 
-def test_grpc_live_and_in_process_lines_agree(onnx_lines: pd.DataFrame, target: str, multitask: Path,
-                                              bars: pd.DataFrame, fundamentals: pd.DataFrame) -> None:
+def test_grpc_live_and_in_process_lines_agree(
+    onnx_lines: pd.DataFrame, target: str, multitask: Path, bars: pd.DataFrame, fundamentals: pd.DataFrame
+) -> None:
     with GrpcSource(target, "multitask") as served:
         assert served.columns == OnnxSource(multitask).columns
         batched = lines(served, bars, fundamentals=fundamentals)
         live = lines(served, bars.iloc[-150:], fundamentals=fundamentals, preload=False)
     pd.testing.assert_frame_equal(batched, onnx_lines, rtol=0, atol=1e-6)
-    np.testing.assert_allclose(live.dropna(), onnx_lines.iloc[-len(live.dropna()):], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(live.dropna(), onnx_lines.iloc[-len(live.dropna()) :], rtol=0, atol=1e-6)
 
 
-def test_fundamentals_published_later_do_not_change_earlier_signals(onnx_lines: pd.DataFrame, multitask: Path,
-                                                                    bars: pd.DataFrame,
-                                                                    fundamentals: pd.DataFrame) -> None:
+def test_fundamentals_published_later_do_not_change_earlier_signals(
+    onnx_lines: pd.DataFrame, multitask: Path, bars: pd.DataFrame, fundamentals: pd.DataFrame
+) -> None:
     cut = fundamentals.index[len(fundamentals) // 2]
     rewritten = fundamentals.copy()
     rewritten.loc[rewritten.index > cut] *= -3.0
     after = lines(OnnxSource(multitask), bars, fundamentals=rewritten)
     pd.testing.assert_frame_equal(after.loc[:cut], onnx_lines.loc[:cut])
-    assert not np.allclose(after.loc[after.index > cut + pd.Timedelta(days=60)].dropna(),
-                           onnx_lines.loc[onnx_lines.index > cut + pd.Timedelta(days=60)].dropna())
+    assert not np.allclose(
+        after.loc[after.index > cut + pd.Timedelta(days=60)].dropna(),
+        onnx_lines.loc[onnx_lines.index > cut + pd.Timedelta(days=60)].dropna(),
+    )
 
 
-def test_backtest_trades_a_two_input_model_and_refuses_one_without_fundamentals(multitask: Path, bars: pd.DataFrame,
-                                                                                fundamentals: pd.DataFrame) -> None:
+def test_backtest_trades_a_two_input_model_and_refuses_one_without_fundamentals(
+    multitask: Path, bars: pd.DataFrame, fundamentals: pd.DataFrame
+) -> None:
     source = OnnxSource(multitask)
     result = run_backtest(source, bars, fundamentals=fundamentals, buy_threshold=0.34, sell_threshold=0.3)
     assert result.probabilities.columns.tolist() == ["down", "flat", "up", "forecast"]
@@ -155,8 +176,9 @@ def test_backtest_trades_a_two_input_model_and_refuses_one_without_fundamentals(
         run_backtest(source, bars)
 
 
-def test_a_missing_column_of_the_second_data_is_named(multitask: Path, bars: pd.DataFrame,
-                                                      fundamentals: pd.DataFrame) -> None:
+def test_a_missing_column_of_the_second_data_is_named(
+    multitask: Path, bars: pd.DataFrame, fundamentals: pd.DataFrame
+) -> None:
     with pytest.raises(ValueError, match=r"lacks lines \['roe'\]"):
         lines(OnnxSource(multitask), bars, feed=fundamentals.drop(columns="roe"))
 

@@ -27,12 +27,26 @@ QUIET = {"MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION
 def mlflow_server(folder: Path) -> Iterator[str]:
     """The tracking URI of a server storing runs in folder/mlflow.db and artifacts in folder/artifacts."""
     port = free_port()
-    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
-               "--artifacts-destination", (folder / "artifacts").as_uri(), "--host", "127.0.0.1",
-               "--port", str(port), "--workers", "1"]
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{folder / 'mlflow.db'}",
+        "--artifacts-destination",
+        (folder / "artifacts").as_uri(),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
     log = (folder / "server.log").open("wb")
-    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **QUIET},
-                              start_new_session=True)  # its own group: uvicorn's process goes with it
+    server = subprocess.Popen(
+        command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **QUIET}, start_new_session=True
+    )  # its own group: uvicorn's process goes with it
     uri = f"http://127.0.0.1:{port}"
     try:
         _wait(uri, server, folder / "server.log")
@@ -53,8 +67,9 @@ def _wait(uri: str, server: subprocess.Popen, log: Path) -> None:
                     return
         except OSError:
             time.sleep(0.5)
-    raise TimeoutError(f"mlflow server at {uri} did not answer /health in {START_WAIT:.0f} s: "
-                       f"{log.read_text()[-2000:]}")
+    raise TimeoutError(
+        f"mlflow server at {uri} did not answer /health in {START_WAIT:.0f} s: {log.read_text()[-2000:]}"
+    )
 
 
 def _stop(server: subprocess.Popen) -> None:

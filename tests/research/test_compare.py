@@ -32,15 +32,37 @@ def run_folder(root, name, values, tests, changes=None, surrogate_percentile=Non
     folder = root / name
     folder.mkdir(parents=True)
     (folder / "experiment.yaml").write_text(parse_experiment({**BASE, **(changes or {})}).to_yaml())
-    folds = [{"model": "lstm", "fold": k, "seed": s, "test": tests[k], "roc_auc": v}
-             for k, seeds in enumerate(values) for s, v in enumerate(seeds)]
-    metrics = {"run": {"id": name, "model": "lstm", "data": "sample:sp500", "folds": len(values),
-                       "seeds": len(values[0]), "surrogates": 0, **(run or {})},
-               "model": {"roc_auc": aggregate([row["roc_auc"] for row in folds])}, "baselines": {},
-               "surrogates": {}, "folds": folds, "baseline_folds": [], "surrogate_runs": []}
+    folds = [
+        {"model": "lstm", "fold": k, "seed": s, "test": tests[k], "roc_auc": v}
+        for k, seeds in enumerate(values)
+        for s, v in enumerate(seeds)
+    ]
+    metrics = {
+        "run": {
+            "id": name,
+            "model": "lstm",
+            "data": "sample:sp500",
+            "folds": len(values),
+            "seeds": len(values[0]),
+            "surrogates": 0,
+            **(run or {}),
+        },
+        "model": {"roc_auc": aggregate([row["roc_auc"] for row in folds])},
+        "baselines": {},
+        "surrogates": {},
+        "folds": folds,
+        "baseline_folds": [],
+        "surrogate_runs": [],
+    }
     if surrogate_percentile is not None:
-        metrics["surrogates"]["roc_auc"] = {"mean": 0.5, "std": 0.01, "n": 19, "percentile": surrogate_percentile,
-                                            "p_value": 0.05, "significant": True}
+        metrics["surrogates"]["roc_auc"] = {
+            "mean": 0.5,
+            "std": 0.01,
+            "n": 19,
+            "percentile": surrogate_percentile,
+            "p_value": 0.05,
+            "significant": True,
+        }
     (folder / "metrics.json").write_text(json.dumps(metrics))
     return folder
 
@@ -73,17 +95,33 @@ def test_seeds_are_averaged_per_fold_and_an_undefined_fold_is_left_out_of_the_te
 
 def test_the_experiment_differences_name_each_differing_key_with_its_value_in_each_run(tmp_path):
     a = run_folder(tmp_path, "a", [[0.5], [0.6]], periods(2), run={"data_digest": {"bars": "aaaa"}})
-    b = run_folder(tmp_path, "b", [[0.5], [0.6]], periods(2), {"train": {"lr": 0.02}, "model": {"name": "gru"}},
-                   run={"data_digest": {"bars": "bbbb"}})
-    c = run_folder(tmp_path, "c", [[0.5], [0.6]], periods(2), {"tracking": {"mlflow": "sqlite:///m.db"}},
-                   run={"data_digest": {"bars": "aaaa"}})
+    b = run_folder(
+        tmp_path,
+        "b",
+        [[0.5], [0.6]],
+        periods(2),
+        {"train": {"lr": 0.02}, "model": {"name": "gru"}},
+        run={"data_digest": {"bars": "bbbb"}},
+    )
+    c = run_folder(
+        tmp_path,
+        "c",
+        [[0.5], [0.6]],
+        periods(2),
+        {"tracking": {"mlflow": "sqlite:///m.db"}},
+        run={"data_digest": {"bars": "aaaa"}},
+    )
     found = compare([a, b, c])
-    assert found.differing == {"model.name": ["lstm", "gru", "lstm"], "train.lr": ["0.001", "0.02", "0.001"],
-                               "tracking.mlflow": ["(absent)", "(absent)", "sqlite:///m.db"],
-                               "run.data_digest.bars": ["aaaa", "bbbb", "aaaa"]}
+    assert found.differing == {
+        "model.name": ["lstm", "gru", "lstm"],
+        "train.lr": ["0.001", "0.02", "0.001"],
+        "tracking.mlflow": ["(absent)", "(absent)", "sqlite:///m.db"],
+        "run.data_digest.bars": ["aaaa", "bbbb", "aaaa"],
+    }
     keys = {*flatten(yaml.safe_load((a / "experiment.yaml").read_text())), "tracking.mlflow", "run.data_digest.bars"}
-    assert found.same == len(keys) - 4 and f"({found.same} other keys are the same in every run)" in \
-        format_comparison(found)
+    assert found.same == len(keys) - 4 and f"({found.same} other keys are the same in every run)" in format_comparison(
+        found
+    )
 
 
 def test_the_page_opens_offline_in_headless_chromium_and_its_tables_hold_the_comparison(tmp_path, capsys):
@@ -97,8 +135,13 @@ def test_the_page_opens_offline_in_headless_chromium_and_its_tables_hold_the_com
     text = page.read_text()
     assert "<script" not in text and "http" not in text  # nothing to fetch, nothing to run
 
-    dom = subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
-                          page.as_uri()], check=False, capture_output=True, text=True, timeout=120)
+    dom = subprocess.run(
+        [browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.as_uri()],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert dom.returncode == 0, dom.stderr[-2000:]
     console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line or "Failed to load" in line]
     assert not console, console
@@ -107,11 +150,17 @@ def test_the_page_opens_offline_in_headless_chromium_and_its_tables_hold_the_com
     metrics = json.loads((a / "metrics.json").read_text())["model"]["roc_auc"]
     second = [0.42, 0.61, 0.53]
     assert [cell for _, cell in tables["metrics"][0]] == [
-        "roc_auc", f"{metrics['mean']:.4f} ± {metrics['std']:.4f} (3), pct 97",
-        f"{np.mean(second):.4f} ± {np.std(second, ddof=1):.4f} (3)"]
+        "roc_auc",
+        f"{metrics['mean']:.4f} ± {metrics['std']:.4f} (3), pct 97",
+        f"{np.mean(second):.4f} ± {np.std(second, ddof=1):.4f} (3)",
+    ]
     (row,) = tables["differences"]
-    assert row[:4] == [("metric", "roc_auc"), ("runs", "B - A"), ("difference", f"{np.mean([0.02, 0.01, 0.03]):+.4f}"),
-                       ("test", "paired t-test over 3 folds")]
+    assert row[:4] == [
+        ("metric", "roc_auc"),
+        ("runs", "B - A"),
+        ("difference", f"{np.mean([0.02, 0.01, 0.03]):+.4f}"),
+        ("test", "paired t-test over 3 folds"),
+    ]
     assert row[4][0] == "more than the spread" and row[4][1].startswith(("yes (p = ", "no (p = "))
     assert [r[0][1] for r in tables["runs"]] == ["A", "B"] and tables["runs"][0][1][1] == str(a)
 
@@ -120,8 +169,10 @@ def test_a_folder_that_is_not_a_run_is_refused_in_one_line(tmp_path, capsys):
     a = run_folder(tmp_path, "a", [[0.5], [0.6]], periods(2))
     assert main(["compare", str(a), str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip()
-    assert err == f"signalstack compare: error: {tmp_path}: no metrics.json, expected a run folder that " \
-                  "`signalstack run` wrote"
+    assert (
+        err == f"signalstack compare: error: {tmp_path}: no metrics.json, expected a run folder that "
+        "`signalstack run` wrote"
+    )
     assert main(["compare", str(a)]) == 1
     assert "1 run folder(s), expected at least 2 to compare" in capsys.readouterr().err
 
@@ -134,8 +185,10 @@ def test_two_real_runs_on_the_same_folds_are_compared_fold_by_fold(tmp_path, cap
     for path in (first, second):
         assert main(["run", str(path), "--out", str(tmp_path / "runs")]) == 0, capsys.readouterr().err
     capsys.readouterr()
-    runs = sorted((tmp_path / "runs").iterdir(), key=lambda p: yaml.safe_load((p / "experiment.yaml").read_text())[
-        "train"]["epochs"])
+    runs = sorted(
+        (tmp_path / "runs").iterdir(),
+        key=lambda p: yaml.safe_load((p / "experiment.yaml").read_text())["train"]["epochs"],
+    )
     assert main(["compare", *map(str, runs), "--out", str(tmp_path / "compare.html")]) == 0
     printed = capsys.readouterr().out
     found = compare(runs)

@@ -47,11 +47,14 @@ def _data_or_skip(experiment: ExperimentFile) -> None:
 def test_the_lstm_trading_example_runs_end_to_end_when_cut_down(tmp_path):
     experiment = load_experiment(EXAMPLES / "003_lstm_updown.yaml")
     _data_or_skip(experiment)
-    tiny = experiment.replaced(data={"path": experiment.data.path, "start": "2013-01-01", "end": "2016-12-31"},
-                               model={"name": experiment.model.name, "params": {"hidden": (4,), "dropout": 0.0}},
-                               train={**experiment.train.model_dump(), "epochs": 1},
-                               walk_forward={"train": 300, "test": 150}, surrogates={"n": 1},
-                               baselines=["majority", "buy_and_hold"])
+    tiny = experiment.replaced(
+        data={"path": experiment.data.path, "start": "2013-01-01", "end": "2016-12-31"},
+        model={"name": experiment.model.name, "params": {"hidden": (4,), "dropout": 0.0}},
+        train={**experiment.train.model_dump(), "epochs": 1},
+        walk_forward={"train": 300, "test": 150},
+        surrogates={"n": 1},
+        baselines=["majority", "buy_and_hold"],
+    )
     result = run_experiment(tiny, tmp_path)
     metrics = result.metrics
     assert metrics["run"]["folds"] >= 2 and metrics["run"]["surrogates"] == 1
@@ -65,8 +68,9 @@ def test_the_lstm_trading_example_runs_end_to_end_when_cut_down(tmp_path):
 def test_the_minute_bar_conv1d_example_runs_end_to_end_when_cut_down(tmp_path):
     experiment = load_experiment(EXAMPLES / "000_cnn1d_minutes.yaml")
     _data_or_skip(experiment)
-    tiny = experiment.replaced(train={**experiment.train.model_dump(), "epochs": 1}, surrogates={"n": 0},
-                               baselines=["majority"])
+    tiny = experiment.replaced(
+        train={**experiment.train.model_dump(), "epochs": 1}, surrogates={"n": 0}, baselines=["majority"]
+    )
     metrics = run_experiment(tiny, tmp_path).metrics
     assert metrics["run"]["folds"] >= 2 and len(metrics["folds"]) == metrics["run"]["folds"]
     assert 0.0 <= metrics["model"]["roc_auc"]["mean"] <= 1.0

@@ -57,19 +57,36 @@ def test_prediction_frames_refuse_the_wrong_number_of_columns():
 
 # ------------------------------------------------------------------ honest aggregates (issue 22, defect 1)
 
+
 def _frame(p_up: np.ndarray, times: pd.DatetimeIndex) -> pd.DataFrame:
     return prediction_frame(p_up, times, LabelSpec())
 
 
 def _fold_row(bars: pd.DataFrame, p_up: np.ndarray, surrogate: int | None) -> dict:
     """A model fold's row as a task makes it: fixed skill scores, the trading scores of a real backtest of `p_up`."""
-    times = bars.index[50:50 + len(p_up)]
+    times = bars.index[50 : 50 + len(p_up)]
     trading = trade(_frame(p_up, times), bars, LabelSpec(), Backtest().keywords())
-    skill = {"accuracy": 0.5, "balanced_accuracy": 0.5, "roc_auc": 0.5, "log_loss": 0.69, "brier": 0.25,
-             "ic": 0.01 if surrogate is None else 0.0, "rank_ic": 0.0}
-    return {"model": "lstm" if surrogate is None else "surrogate", "surrogate": surrogate, "fold": 0, "seed": 0,
-            "train": ["a", "b"], "val": ["c", "d"], "test": [str(times[0]), str(times[-1])], **skill, **trading,
-            "best_epoch": 1}
+    skill = {
+        "accuracy": 0.5,
+        "balanced_accuracy": 0.5,
+        "roc_auc": 0.5,
+        "log_loss": 0.69,
+        "brier": 0.25,
+        "ic": 0.01 if surrogate is None else 0.0,
+        "rank_ic": 0.0,
+    }
+    return {
+        "model": "lstm" if surrogate is None else "surrogate",
+        "surrogate": surrogate,
+        "fold": 0,
+        "seed": 0,
+        "train": ["a", "b"],
+        "val": ["c", "d"],
+        "test": [str(times[0]), str(times[-1])],
+        **skill,
+        **trading,
+        "best_epoch": 1,
+    }
 
 
 def _experiment(bars: pd.DataFrame, folder, **changes):
@@ -131,9 +148,16 @@ def test_an_undefined_value_is_counted_in_n_and_shown_as_undefined():
 
 def test_the_verdict_names_the_side_that_has_no_value():
     nan = float("nan")
-    surrogates = {"sharpe": versus_surrogates(0.8, [nan, nan, nan], "sharpe"),
-                  "ic": versus_surrogates(nan, [0.1, 0.2], "ic")}
-    metrics = {"run": {"surrogate_kind": "random_walk"}, "surrogates": surrogates,
-               "model": {"sharpe": aggregate([0.8, 0.8]), "ic": aggregate([nan, nan])}}
-    assert verdicts(metrics) == ["ic: not comparable (undefined in all 2 folds x seeds of the run)",
-                                 "sharpe 0.8000: not comparable (none of the 3 surrogates has a value)"]
+    surrogates = {
+        "sharpe": versus_surrogates(0.8, [nan, nan, nan], "sharpe"),
+        "ic": versus_surrogates(nan, [0.1, 0.2], "ic"),
+    }
+    metrics = {
+        "run": {"surrogate_kind": "random_walk"},
+        "surrogates": surrogates,
+        "model": {"sharpe": aggregate([0.8, 0.8]), "ic": aggregate([nan, nan])},
+    }
+    assert verdicts(metrics) == [
+        "ic: not comparable (undefined in all 2 folds x seeds of the run)",
+        "sharpe 0.8000: not comparable (none of the 3 surrogates has a value)",
+    ]

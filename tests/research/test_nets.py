@@ -24,28 +24,41 @@ from .support import TINY, ar1_bars
 pytestmark = pytest.mark.slow  # trains real (tiny) nets end to end
 
 FEATURES = TINY["features"]
-CLASS_METRICS = {"accuracy", "balanced_accuracy", "roc_auc", "log_loss", "brier", "ic", "rank_ic", "total_return",
-                 "sharpe", "max_drawdown"}
+CLASS_METRICS = {
+    "accuracy",
+    "balanced_accuracy",
+    "roc_auc",
+    "log_loss",
+    "brier",
+    "ic",
+    "rank_ic",
+    "total_return",
+    "sharpe",
+    "max_drawdown",
+}
 
 
 def minute_bars(days: int = 120, per_day: int = 12, seed: int = 3) -> pd.DataFrame:
     """`days` business days of half-hour bars, 09:30 .. 15:00 (12 a day)."""
-    stamps = [d + pd.Timedelta(hours=9, minutes=30 + 30 * m) for d in pd.bdate_range("2021-03-01", periods=days)
-              for m in range(per_day)]
+    stamps = [
+        d + pd.Timedelta(hours=9, minutes=30 + 30 * m)
+        for d in pd.bdate_range("2021-03-01", periods=days)
+        for m in range(per_day)
+    ]
     return walk_bars(pd.DatetimeIndex(stamps), seed)
 
 
 def factors(bars: pd.DataFrame, every: str = "20D") -> pd.DataFrame:
     """Three dated factors, a row every `every` from the first bar (as published on those dates)."""
     dates = pd.date_range(bars.index[0], bars.index[-1], freq=every, name="date")
-    return pd.DataFrame(np.random.default_rng(0).normal(size=(len(dates), 3)), index=dates,
-                        columns=["pe", "pb", "roe"])
+    return pd.DataFrame(np.random.default_rng(0).normal(size=(len(dates), 3)), index=dates, columns=["pe", "pb", "roe"])
 
 
 def write(folder, doc: dict) -> object:
     path = folder / "exp.yaml"
-    path.write_text(yaml.safe_dump({**TINY, "baselines": ["majority", "logistic", "buy_and_hold"], **doc},
-                                   sort_keys=False))
+    path.write_text(
+        yaml.safe_dump({**TINY, "baselines": ["majority", "logistic", "buy_and_hold"], **doc}, sort_keys=False)
+    )
     return path
 
 
@@ -75,20 +88,29 @@ def symbols(tmp_path_factory):
     return folder
 
 
-TWO_INPUT = {"data": {"path": "bars.csv"}, "fundamentals": "fundamentals.csv",
-             "labels": {"kind": "binary", "horizon": 2},
-             "model": {"name": "dual_rnn", "params": {"dense": [4], "recurrent": [4]}},
-             "walk_forward": {"train": 250, "test": 150, "expanding": True}}
-INTRADAY = {"data": {"path": "bars.csv"}, "model": {"name": "hier_lstm", "params": {"intraday": [3], "daily": [3]}},
-            "intraday": {"days": 3}, "walk_forward": {"train": 50, "test": 25, "expanding": True}}
+TWO_INPUT = {
+    "data": {"path": "bars.csv"},
+    "fundamentals": "fundamentals.csv",
+    "labels": {"kind": "binary", "horizon": 2},
+    "model": {"name": "dual_rnn", "params": {"dense": [4], "recurrent": [4]}},
+    "walk_forward": {"train": 250, "test": 150, "expanding": True},
+}
+INTRADAY = {
+    "data": {"path": "bars.csv"},
+    "model": {"name": "hier_lstm", "params": {"intraday": [3], "daily": [3]}},
+    "intraday": {"days": 3},
+    "walk_forward": {"train": 50, "test": 25, "expanding": True},
+}
 
 
 def check_shape(metrics: dict, names: set[str], folds: int = 2) -> None:
     """metrics.json's documented shape: {"model": {METRIC: {mean, std, n, undefined}}, ...}, with no_trade beside a
     trading metric's, over `folds` folds x 1 seed."""
     assert set(metrics["model"]) == names and metrics["run"]["metrics"] == list(metrics["model"])
-    assert all(summary.keys() == {"mean", "std", "n", "undefined", *(["no_trade"] if name in TRADING_METRICS else [])}
-               for name, summary in metrics["model"].items())
+    assert all(
+        summary.keys() == {"mean", "std", "n", "undefined", *(["no_trade"] if name in TRADING_METRICS else [])}
+        for name, summary in metrics["model"].items()
+    )
     assert metrics["model"]["roc_auc"]["n"] == folds and [row["fold"] for row in metrics["folds"]] == list(range(folds))
 
 
@@ -98,6 +120,7 @@ def positions(index: pd.DatetimeIndex, row: dict) -> tuple[int, ...]:
 
 
 # ------------------------------------------------------------------------------------------- two inputs
+
 
 def test_a_two_input_net_runs_each_fold_on_bars_and_fundamentals(daily):
     experiment = load_experiment(write(daily, TWO_INPUT))
@@ -117,8 +140,10 @@ def test_a_two_input_net_runs_each_fold_on_bars_and_fundamentals(daily):
 def test_a_fold_never_reads_a_test_bar_and_its_scalers_see_its_fit_rows_alone(daily, minutes):
     """Changing every bar (and fundamentals row) from a fold's test start on changes nothing the fold trains or
     stops on; each scaler is the fit rows' own."""
-    cases = [(load_experiment(write(daily, TWO_INPUT)), "fundamentals"),
-             (load_experiment(write(minutes, INTRADAY)), None)]
+    cases = [
+        (load_experiment(write(daily, TWO_INPUT)), "fundamentals"),
+        (load_experiment(write(minutes, INTRADAY)), None),
+    ]
     for experiment, extra in cases:
         layout = layout_of(experiment)
         bars, fundamentals = layout.load(experiment)
@@ -136,7 +161,8 @@ def test_a_fold_never_reads_a_test_bar_and_its_scalers_see_its_fit_rows_alone(da
             later = bars.index >= cut
             changed = bars.copy()  # each later bar moved by its own factor: returns and indicators change
             changed.loc[later, ["open", "high", "low", "close"]] *= np.random.default_rng(number).uniform(
-                0.8, 1.2, (int(later.sum()), 1))
+                0.8, 1.2, (int(later.sum()), 1)
+            )
             moved = None if fundamentals is None else fundamentals.copy()
             if moved is not None:
                 moved.loc[moved.index >= cut] = 99.0
@@ -152,6 +178,7 @@ def test_a_fold_never_reads_a_test_bar_and_its_scalers_see_its_fit_rows_alone(da
 
 
 # --------------------------------------------------------------------------------------------- intraday
+
 
 def test_a_day_by_intraday_net_runs_on_minute_bars_one_sample_a_day(minutes):
     experiment = load_experiment(write(minutes, {**INTRADAY, "surrogates": {"n": 1}}))
@@ -174,8 +201,9 @@ def test_a_day_by_intraday_net_runs_on_minute_bars_one_sample_a_day(minutes):
 
 
 def test_a_t_by_f_net_with_an_intraday_section_reads_one_day_blocks_of_the_session_length(minutes):
-    experiment = load_experiment(write(minutes, {**INTRADAY, "intraday": {},
-                                                 "model": {"name": "cnn1d", "params": {"filters": 2, "pool": 2}}}))
+    experiment = load_experiment(
+        write(minutes, {**INTRADAY, "intraday": {}, "model": {"name": "cnn1d", "params": {"filters": 2, "pool": 2}}})
+    )
     layout = layout_of(experiment)
     assert layout.name == "intraday" and experiment.intraday.days is None
     dataset, _ = layout.fold(experiment, layout.load(experiment)[0], None, 0)
@@ -186,6 +214,7 @@ def test_a_t_by_f_net_with_an_intraday_section_reads_one_day_blocks_of_the_sessi
 
 # ------------------------------------------------------------------------------------------- multitask
 
+
 def test_a_multitask_net_is_scored_on_each_head(daily):
     doc = {**TWO_INPUT, "model": {"name": "multitask", "params": {"hidden": [4], "joined": [4]}}}
     result = run_experiment(load_experiment(write(daily, doc)), daily / "multitask")
@@ -194,34 +223,60 @@ def test_a_multitask_net_is_scored_on_each_head(daily):
     assert all(forecast <= set(row) for row in result.metrics["folds"])
     assert not forecast & set(result.metrics["baselines"]["logistic"])  # baselines fit the class head only
     predictions = pd.read_csv(result.path / "predictions.csv")
-    assert list(predictions.columns) == ["time", "down", "up", "forecast", "fold", "seed", "label", "forecast_label",
-                                         "forward_return"]
+    assert list(predictions.columns) == [
+        "time",
+        "down",
+        "up",
+        "forecast",
+        "fold",
+        "seed",
+        "label",
+        "forecast_label",
+        "forward_return",
+    ]
     # the forecast head's target is the return over the horizon, which the forward return column also holds
     np.testing.assert_allclose(predictions["forecast_label"], predictions["forward_return"], rtol=1e-5)
     assert "forecast.mae" in (result.path / "report" / "summary.txt").read_text()
 
 
 def test_a_path_regressor_is_scored_on_every_step_and_traded_on_the_last(daily):
-    doc = {"data": {"path": "bars.csv"}, "labels": {"kind": "path", "horizon": 3}, "baselines": ["mean", "ridge"],
-           "model": {"name": "lstm_regressor_seq", "params": {"hidden": [4]}},
-           "walk_forward": {"train": 250, "test": 150}}
+    doc = {
+        "data": {"path": "bars.csv"},
+        "labels": {"kind": "path", "horizon": 3},
+        "baselines": ["mean", "ridge"],
+        "model": {"name": "lstm_regressor_seq", "params": {"hidden": [4]}},
+        "walk_forward": {"train": 250, "test": 150},
+    }
     result = run_experiment(load_experiment(write(daily, doc)), daily / "path")
     assert set(result.metrics["model"]) == {"mae", "rmse", "ic", "rank_ic", "total_return", "sharpe", "max_drawdown"}
     assert result.metrics["model"]["mae"]["n"] == 2 and result.metrics["baselines"]["ridge"]["mae"]["n"] == 2
     predictions = pd.read_csv(result.path / "predictions.csv")
     steps = ["t+1", "t+2", "t+3"]
-    assert list(predictions.columns) == ["time", *steps, "fold", "seed", *[f"label.{c}" for c in steps],
-                                         "forward_return"]
+    assert list(predictions.columns) == [
+        "time",
+        *steps,
+        "fold",
+        "seed",
+        *[f"label.{c}" for c in steps],
+        "forward_return",
+    ]
     np.testing.assert_allclose(predictions["label.t+3"], predictions["forward_return"], rtol=1e-5)
 
 
 # ------------------------------------------------------------------------------------ images and pairs
 
+
 def test_inception_runs_on_factor_images_of_several_symbols(symbols):
-    doc = {"data": {"path": ["A.csv", "B.csv", "C.csv"]}, "window": 56, "image": [12, 14],
-           "model": {"name": "inception", "params": {"stem": [4, 4, 8], "modules": [1], "filters": [4] * 6,
-                                                     "final_pool": 2, "dropout": 0.0}},
-           "walk_forward": {"train": 200, "test": 100, "expanding": True}}
+    doc = {
+        "data": {"path": ["A.csv", "B.csv", "C.csv"]},
+        "window": 56,
+        "image": [12, 14],
+        "model": {
+            "name": "inception",
+            "params": {"stem": [4, 4, 8], "modules": [1], "filters": [4] * 6, "final_pool": 2, "dropout": 0.0},
+        },
+        "walk_forward": {"train": 200, "test": 100, "expanding": True},
+    }
     result = run_experiment(load_experiment(write(symbols, doc)), symbols / "inception")
     check_shape(result.metrics, CLASS_METRICS)
     predictions = pd.read_csv(result.path / "predictions.csv")
@@ -230,9 +285,13 @@ def test_inception_runs_on_factor_images_of_several_symbols(symbols):
 
 
 def test_rank_runs_on_pairs_and_ranks_the_symbols_by_its_scorer(symbols):
-    doc = {"data": {"path": ["A.csv", "B.csv", "C.csv"]}, "model": {"name": "rank", "params": {"hidden": [4]}},
-           "backtest": {"top_k": 1, "rebalance": 1}, "walk_forward": {"train": 250, "test": 120, "expanding": True},
-           "surrogates": {"n": 1}}
+    doc = {
+        "data": {"path": ["A.csv", "B.csv", "C.csv"]},
+        "model": {"name": "rank", "params": {"hidden": [4]}},
+        "backtest": {"top_k": 1, "rebalance": 1},
+        "walk_forward": {"train": 250, "test": 120, "expanding": True},
+        "surrogates": {"n": 1},
+    }
     result = run_experiment(load_experiment(write(symbols, doc)), symbols / "rank")
     check_shape(result.metrics, CLASS_METRICS | {"icir", "rank_icir"})
     assert result.metrics["run"]["labels"]["kind"] == "pair"
@@ -245,38 +304,70 @@ def test_rank_runs_on_pairs_and_ranks_the_symbols_by_its_scorer(symbols):
 
 # ------------------------------------------------------------------------------------ cards and errors
 
+
 def test_a_cross_sectional_panel_model_card_records_the_cross_sectional_rule(symbols):
     from signalstack.core.model import OnnxModel
 
-    doc = {"data": {"path": ["A.csv", "B.csv", "C.csv"]}, "labels": {"kind": "cross_sectional", "horizon": 1},
-           "baselines": [], "export": True, "train": {"epochs": 1}, "walk_forward": {"train": 300, "test": 150}}
+    doc = {
+        "data": {"path": ["A.csv", "B.csv", "C.csv"]},
+        "labels": {"kind": "cross_sectional", "horizon": 1},
+        "baselines": [],
+        "export": True,
+        "train": {"epochs": 1},
+        "walk_forward": {"train": 300, "test": 150},
+    }
     result = run_experiment(load_experiment(write(symbols, doc)), symbols / "cross")
     card = OnnxModel(result.path / "models" / "fold0_seed0.onnx", device="cpu").card
     assert card.extra["label_kind"] == "cross_sectional" and card.extra["label_horizon"] == 1
     assert "beats the universe's median" in card.extra["label_rule"]
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({**TWO_INPUT, "walk_forward": {"train": 250, "test": 150}}, "walk_forward.expanding: false"),
-    ({"fundamentals": "fundamentals.csv"}, "fundamentals: not used by this model, which reads"),
-    ({**TWO_INPUT, "fundamentals": None}, "fundamentals: None, expected the CSV of dated factors"),
-    ({**TWO_INPUT, "model": {"name": "multitask"}, "labels": {"kind": "regression"}, "baselines": []},
-     "labels.kind: 'regression', but model multitask has a class head"),
-    ({"model": {"name": "rank"}, "walk_forward": {"expanding": True}}, "data.path: one file, but model rank reads"),
-    ({"model": {"name": "inception"}, "image": [5]}, r"image: \[5\], expected \[HEIGHT, WIDTH\]"),
-], ids=["rolling", "unused-fundamentals", "no-fundamentals", "multitask-regression", "rank-one-file", "bad-image"])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({**TWO_INPUT, "walk_forward": {"train": 250, "test": 150}}, "walk_forward.expanding: false"),
+        ({"fundamentals": "fundamentals.csv"}, "fundamentals: not used by this model, which reads"),
+        ({**TWO_INPUT, "fundamentals": None}, "fundamentals: None, expected the CSV of dated factors"),
+        (
+            {**TWO_INPUT, "model": {"name": "multitask"}, "labels": {"kind": "regression"}, "baselines": []},
+            "labels.kind: 'regression', but model multitask has a class head",
+        ),
+        ({"model": {"name": "rank"}, "walk_forward": {"expanding": True}}, "data.path: one file, but model rank reads"),
+        ({"model": {"name": "inception"}, "image": [5]}, r"image: \[5\], expected \[HEIGHT, WIDTH\]"),
+    ],
+    ids=["rolling", "unused-fundamentals", "no-fundamentals", "multitask-regression", "rank-one-file", "bad-image"],
+)
 def test_a_combination_a_net_cannot_run_is_refused_naming_it(daily, changes, message):
     with pytest.raises(SettingsError, match=message):
         parse_experiment({**TINY, "data": {"path": "bars.csv"}, **changes}, base=daily)
 
 
 def test_each_nets_experiment_reads_back_from_its_written_copy(daily, minutes, symbols):
-    docs = [(daily, TWO_INPUT), (minutes, INTRADAY), (minutes, {**INTRADAY, "intraday": {"bars_per_day": 10},
-                                                                "model": {"name": "cnn1d"}}),
-            (symbols, {"data": {"path": ["A.csv", "B.csv"]}, "model": {"name": "inception"}, "image": [4, 6],
-                       "window": 8, "walk_forward": {"expanding": True}}),
-            (symbols, {"data": {"path": ["A.csv", "B.csv"]}, "model": {"name": "rank"}, "pairs_per_date": 1,
-                       "walk_forward": {"expanding": True}, "backtest": {"top_k": 1}})]
+    docs = [
+        (daily, TWO_INPUT),
+        (minutes, INTRADAY),
+        (minutes, {**INTRADAY, "intraday": {"bars_per_day": 10}, "model": {"name": "cnn1d"}}),
+        (
+            symbols,
+            {
+                "data": {"path": ["A.csv", "B.csv"]},
+                "model": {"name": "inception"},
+                "image": [4, 6],
+                "window": 8,
+                "walk_forward": {"expanding": True},
+            },
+        ),
+        (
+            symbols,
+            {
+                "data": {"path": ["A.csv", "B.csv"]},
+                "model": {"name": "rank"},
+                "pairs_per_date": 1,
+                "walk_forward": {"expanding": True},
+                "backtest": {"top_k": 1},
+            },
+        ),
+    ]
     for folder, doc in docs:
         experiment = parse_experiment({**TINY, **doc}, base=folder)
         assert parse_experiment(yaml.safe_load(experiment.to_yaml())) == experiment, doc["model"]

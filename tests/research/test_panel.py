@@ -39,16 +39,22 @@ def write_panel(folder, panel, **changes) -> object:
     folder.mkdir(parents=True, exist_ok=True)
     for symbol, bars in panel.items():
         bars.to_csv(folder / f"{symbol}.csv")
-    doc = {**TINY, "data": {"path": [f"{s}.csv" for s in panel]},
-           "labels": {"kind": "cross_sectional", "horizon": 1},
-           "walk_forward": {"train": 400, "test": 200}, "baselines": ["logistic", "buy_and_hold"],
-           "backtest": {"top_k": 2, "rebalance": 1}, **changes}
+    doc = {
+        **TINY,
+        "data": {"path": [f"{s}.csv" for s in panel]},
+        "labels": {"kind": "cross_sectional", "horizon": 1},
+        "walk_forward": {"train": 400, "test": 200},
+        "baselines": ["logistic", "buy_and_hold"],
+        "backtest": {"top_k": 2, "rebalance": 1},
+        **changes,
+    }
     path = folder / "exp.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
 
 
 # ------------------------------------------------------------------------------------------ labels
+
 
 def test_cross_sectional_labels_beat_the_median_and_read_only_bars_up_to_t_plus_h() -> None:
     h = 3
@@ -65,17 +71,19 @@ def test_cross_sectional_labels_beat_the_median_and_read_only_bars_up_to_t_plus_
     changed = {s: b.copy() for s, b in panel.items()}
     rng = np.random.default_rng(5)
     for b in changed.values():  # every bar after t + h, every symbol
-        b.iloc[t + h + 1:, :4] *= rng.uniform(0.5, 1.5, size=(len(b) - t - h - 1, 1))
+        b.iloc[t + h + 1 :, :4] *= rng.uniform(0.5, 1.5, size=(len(b) - t - h - 1, 1))
     after = cross_sectional_labels(changed, h)
-    assert after.iloc[:t + 1].equals(labels.iloc[:t + 1])
-    assert not after.iloc[t + 1:-h].equals(labels.iloc[t + 1:-h])  # later labels do read those bars
+    assert after.iloc[: t + 1].equals(labels.iloc[: t + 1])
+    assert not after.iloc[t + 1 : -h].equals(labels.iloc[t + 1 : -h])  # later labels do read those bars
 
 
 # ------------------------------------------------------------------------------------------- folds
 
+
 def test_folds_split_by_date_and_no_training_label_reads_a_test_date(tmp_path) -> None:
-    experiment = load_experiment(write_panel(tmp_path, make_panel(0.0, n=1000, seed=2),
-                                             labels={"kind": "cross_sectional", "horizon": 5}))
+    experiment = load_experiment(
+        write_panel(tmp_path, make_panel(0.0, n=1000, seed=2), labels={"kind": "cross_sectional", "horizon": 5})
+    )
     panel = {s: ar1_bars(1000, 0.0, seed=20 + i) for i, s in enumerate(SYMBOLS)}
     labels = experiment.labels.spec
     pw = panel_windows(panel, SMALL, labels, experiment.window, cross_sectional=True)
@@ -84,12 +92,13 @@ def test_folds_split_by_date_and_no_training_label_reads_a_test_date(tmp_path) -
     assert len(folds) >= 2
     rng = np.random.default_rng(9)
     for fold in folds:
-        dataset, symbols = panel_dataset(pw, fold, features=SMALL, labels=labels, window=experiment.window,
-                                         embargo=experiment.embargo)
+        dataset, symbols = panel_dataset(
+            pw, fold, features=SMALL, labels=labels, window=experiment.window, embargo=experiment.embargo
+        )
         fit, val, test = (set(part.times) for part in (dataset.train, dataset.val, dataset.test))
         assert not (fit & val or fit & test or val & test)  # one date never in two parts
         test_start = pw.dates[fold.test.start]
-        assert (pw.dates[(pw.dates > max(val)) & (pw.dates < test_start)].size == experiment.embargo)
+        assert pw.dates[(pw.dates > max(val)) & (pw.dates < test_start)].size == experiment.embargo
         assert sorted(symbols[:4]) == list(SYMBOLS)
 
         perturbed = {}
@@ -98,8 +107,14 @@ def test_folds_split_by_date_and_no_training_label_reads_a_test_date(tmp_path) -
             late = b.index >= test_start
             b.loc[late, ["open", "high", "low", "close"]] *= rng.uniform(0.5, 1.5, size=(int(late.sum()), 1))
             perturbed[s] = b
-        again, _ = panel_dataset(panel_windows(perturbed, SMALL, labels, experiment.window, True), fold,
-                                 features=SMALL, labels=labels, window=experiment.window, embargo=experiment.embargo)
+        again, _ = panel_dataset(
+            panel_windows(perturbed, SMALL, labels, experiment.window, True),
+            fold,
+            features=SMALL,
+            labels=labels,
+            window=experiment.window,
+            embargo=experiment.embargo,
+        )
         for before, after in ((dataset.train, again.train), (dataset.val, again.val)):
             np.testing.assert_array_equal(before.x, after.x)
             np.testing.assert_array_equal(before.y, after.y)
@@ -108,15 +123,21 @@ def test_folds_split_by_date_and_no_training_label_reads_a_test_date(tmp_path) -
 
 # ----------------------------------------------------------------------------------------- metrics
 
+
 def test_daily_ic_is_computed_across_symbols_per_date() -> None:
     times = pd.DatetimeIndex(["2020-01-01"] * 4 + ["2020-01-02"] * 4 + ["2020-01-03"] * 4)
-    frame = pd.DataFrame({"score": [1, 2, 3, 4, 4, 3, 2, 1, 1, 2, 3, 4],
-                          "forward_return": [.1, .2, .3, .4, .1, .2, .3, .4, .1, .3, .2, .4]}, index=times)
+    frame = pd.DataFrame(
+        {
+            "score": [1, 2, 3, 4, 4, 3, 2, 1, 1, 2, 3, 4],
+            "forward_return": [0.1, 0.2, 0.3, 0.4, 0.1, 0.2, 0.3, 0.4, 0.1, 0.3, 0.2, 0.4],
+        },
+        index=times,
+    )
     found = ic_summary(frame)
     daily_rank = np.array([1.0, -1.0, 0.8])
     assert found["rank_ic"] == pytest.approx(daily_rank.mean())
     assert found["rank_icir"] == pytest.approx(daily_rank.mean() / daily_rank.std(ddof=1))
-    assert found["ic"] == pytest.approx(np.mean([1.0, -1.0, np.corrcoef([1, 2, 3, 4], [.1, .3, .2, .4])[0, 1]]))
+    assert found["ic"] == pytest.approx(np.mean([1.0, -1.0, np.corrcoef([1, 2, 3, 4], [0.1, 0.3, 0.2, 0.4])[0, 1]]))
 
 
 def test_ranking_backtest_holds_the_top_scored_symbols() -> None:
@@ -129,6 +150,7 @@ def test_ranking_backtest_holds_the_top_scored_symbols() -> None:
 
 
 # ------------------------------------------------------------------------------------ experiments
+
 
 def test_experiment_files_take_a_panel_and_cross_sectional_labels(tmp_path) -> None:
     path = write_panel(tmp_path, make_panel(0.0, n=50))
@@ -210,9 +232,16 @@ def test_the_panel_report_ranks_each_seeds_stitched_scores_and_its_ic_is_taken_a
 
 # ---------------------------------------------------------------------------- export and embedding
 
+
 def test_a_panel_run_exports_each_fold_model(tmp_path) -> None:
-    path = write_panel(tmp_path, make_panel(0.0, n=720, seed=6), export=True, baselines=[],
-                       walk_forward={"train": 400, "test": 200}, train={"epochs": 1, "batch_size": 64})
+    path = write_panel(
+        tmp_path,
+        make_panel(0.0, n=720, seed=6),
+        export=True,
+        baselines=[],
+        walk_forward={"train": 400, "test": 200},
+        train={"epochs": 1, "batch_size": 64},
+    )
     result = run_experiment(load_experiment(path), tmp_path / "runs")
     assert len(result.metrics["folds"]) == 1
     assert (result.path / "models" / "fold0_seed0.onnx").is_file()
@@ -233,8 +262,10 @@ def test_a_symbol_embedding_adds_one_hot_symbol_channels_and_still_finds_the_sig
     assert experiment.symbol_embedding
     pw = panel_windows(panel, SMALL, experiment.labels.spec, experiment.window, True, embedding=True)
     assert pw.columns[-4:] == tuple(f"symbol={s}" for s in SYMBOLS) and pw.windows.x.shape[2] == 3 + 4
-    np.testing.assert_array_equal(pw.windows.x[pw.symbols == "BBB"][:, :, 3:], np.eye(4)[1][None, None].repeat(
-        int((pw.symbols == "BBB").sum()), 0).repeat(experiment.window, 1))
+    np.testing.assert_array_equal(
+        pw.windows.x[pw.symbols == "BBB"][:, :, 3:],
+        np.eye(4)[1][None, None].repeat(int((pw.symbols == "BBB").sum()), 0).repeat(experiment.window, 1),
+    )
     found = run_experiment(experiment, tmp_path / "runs").metrics["model"]
     print("embedding:", {m: round(found[m]["mean"], 4) for m in ("ic", "rank_ic", "roc_auc")})
     assert found["roc_auc"]["mean"] > 0.6

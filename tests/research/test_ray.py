@@ -50,14 +50,17 @@ def test_a_run_on_ray_writes_the_same_folds_and_predictions_as_a_run_in_this_pro
     for key in ("folds", "baseline_folds", "surrogate_runs", "model", "baselines", "surrogates"):
         assert b[key] == a[key], key
     assert (a["run"]["ray_address"], b["run"]["ray_address"]) == (None, "local")
-    pd.testing.assert_frame_equal(pd.read_csv(on_ray.path / "predictions.csv"), pd.read_csv(here.path / "predictions.csv"))
+    pd.testing.assert_frame_equal(
+        pd.read_csv(on_ray.path / "predictions.csv"), pd.read_csv(here.path / "predictions.csv")
+    )
     log = (on_ray.path / "run.log").read_text()
     assert "tasks on Ray at local" in log and "[5/5]" in log and "done in" in log
     assert "signalstack.plugin.backtest: backtest of surrogate 0" in log  # logged in a Ray worker, again here
 
 
-@pytest.mark.parametrize(("workers", "ray_address"), [(1, None), (2, None), (1, "local")],
-                         ids=["here", "processes", "ray"])
+@pytest.mark.parametrize(
+    ("workers", "ray_address"), [(1, None), (2, None), (1, "local")], ids=["here", "processes", "ray"]
+)
 def test_every_executor_yields_every_result_and_raises_a_task_error_as_itself(workers, ray_address, request):
     ray = request.getfixturevalue("ray_session") if ray_address else None
     found = run_all(operator.truediv, 1.0, [1.0, 2.0, 4.0], workers=workers, ray_address=ray_address)
@@ -77,9 +80,13 @@ def test_the_command_passes_the_ray_address_from_the_flag_or_else_from_the_envir
 
     monkeypatch.setattr("signalstack.research.run.run_experiment", fake_run)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    for argv, environment, said in ((["--ray-address", "ray://head:10001"], None, "ray://head:10001"),
-                                    ([], "auto", "auto"), (["--ray-address", "local"], "auto", "local"),
-                                    ([], None, "None"), ([], "", "None")):
+    for argv, environment, said in (
+        (["--ray-address", "ray://head:10001"], None, "ray://head:10001"),
+        ([], "auto", "auto"),
+        (["--ray-address", "local"], "auto", "local"),
+        ([], None, "None"),
+        ([], "", "None"),
+    ):
         if environment is not None:
             monkeypatch.setenv("RAY_ADDRESS", environment)
         assert main(["run", str(path), *argv, "--workers", "2"]) == 1
@@ -108,14 +115,16 @@ def test_fold_models_written_in_a_ray_task_come_back_as_bytes_and_land_in_the_ru
 
 
 def test_without_ray_a_ray_address_fails_in_one_line_naming_the_extra_before_making_a_folder(
-        tmp_path, monkeypatch, capsys):
+    tmp_path, monkeypatch, capsys
+):
     path = write_experiment(tmp_path, ar1_bars(600, 0.0, seed=1))
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
     code = main(["run", str(path), "--out", str(tmp_path / "runs"), "--ray-address", "auto"])
     err = capsys.readouterr().err
     assert code == 1
     assert err.strip().splitlines() == [
-        "signalstack run: error: --ray-address auto: Ray is not installed; pip install 'signalstack[ray]'"]
+        "signalstack run: error: --ray-address auto: Ray is not installed; pip install 'signalstack[ray]'"
+    ]
     assert not (tmp_path / "runs").exists()
     with pytest.raises(RayNotInstalled):
         next(run_all(operator.truediv, 1.0, [1.0], ray_address="local"))

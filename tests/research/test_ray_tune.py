@@ -25,8 +25,11 @@ from .test_tune import QUICK, _rewrite
 NO_RAY_TUNE = "Ray Tune is not installed (pip install 'signalstack[ray]'; CI installs it)"
 LIMIT = 240
 """Seconds any test here may run (Ray Tune's start-up included) before it fails with TimeoutError."""
-SPACE = {"trials": 3, "pruner": "none", "params": {"hidden": [2, 6], "lr": [0.001, 0.05, "log"],
-                                                   "optimizer": ["adam", "sgd"]}}
+SPACE = {
+    "trials": 3,
+    "pruner": "none",
+    "params": {"hidden": [2, 6], "lr": [0.001, 0.05, "log"], "optimizer": ["adam", "sgd"]},
+}
 """Three kinds of parameter; no early stopping, so every trial runs to its end and has a value to compare."""
 
 
@@ -48,16 +51,23 @@ def ray_session():
 
 @pytest.mark.slow  # trains 5 tiny models on Ray, 2 here
 def test_a_study_on_ray_writes_the_outputs_scores_as_the_local_objective_and_never_reads_a_test_period_bar(
-        tmp_path, ray_session, capsys):
+    tmp_path, ray_session, capsys
+):
     bars = ar1_bars(900, 0.3, seed=6)
-    path = write_experiment(tmp_path / "real", bars, train=QUICK, search=SPACE,
-                            walk_forward={"train": 300, "test": 150})
+    path = write_experiment(
+        tmp_path / "real", bars, train=QUICK, search=SPACE, walk_forward={"train": 300, "test": 150}
+    )
     experiment = load_experiment(path)
     windows = sample_windows(bars, experiment.features.spec, experiment.labels.spec, experiment.window)
     folds = plan_folds(experiment, len(windows))
     first_test = windows.times[folds[0].test.start]  # every fold's test period is at or after it
-    changed = write_experiment(tmp_path / "changed", _rewrite(bars, first_test, seed=1), train=QUICK, search=SPACE,
-                               walk_forward={"train": 300, "test": 150})
+    changed = write_experiment(
+        tmp_path / "changed",
+        _rewrite(bars, first_test, seed=1),
+        train=QUICK,
+        search=SPACE,
+        walk_forward={"train": 300, "test": 150},
+    )
 
     out = tmp_path / "tune"
     assert main(["tune", str(path), "--out", str(out), "--ray-address", "local"]) == 0, capsys.readouterr().err
@@ -82,8 +92,9 @@ def test_a_study_on_ray_writes_the_outputs_scores_as_the_local_objective_and_nev
     # The same study on bars rewritten from the first test period on: the same draws, the same values.
     again = tmp_path / "tune-changed"
     assert main(["tune", str(changed), "--out", str(again), "--ray-address", "local", "--trials", "2"]) == 0
-    pd.testing.assert_frame_equal(pd.read_csv(again / "trials.csv").drop(columns="duration_s"),
-                                  table.iloc[:2].drop(columns="duration_s"))
+    pd.testing.assert_frame_equal(
+        pd.read_csv(again / "trials.csv").drop(columns="duration_s"), table.iloc[:2].drop(columns="duration_s")
+    )
 
     # The check can fail: rewriting from the validation tail on moves the objective.
     val_start = windows.times[folds[0].val.start]
@@ -92,26 +103,33 @@ def test_a_study_on_ray_writes_the_outputs_scores_as_the_local_objective_and_nev
 
 @pytest.mark.slow  # trains 2 tiny models on Ray (a third trial fails before training)
 def test_asha_stops_a_bad_trial_the_study_records_it_as_pruned_and_a_trial_that_raises_as_failed(
-        tmp_path, ray_session, caplog):
+    tmp_path, ray_session, caplog
+):
     from signalstack.research.ray_tune import tune_on_ray
 
     search = {"trials": 3, "params": {"lr": [0.001, 1000.0, "log"], "window": [5, 5000]}}  # pruner: median
     experiment = load_experiment(write_experiment(tmp_path, ar1_bars(900, 0.3, seed=4), train=QUICK, search=search))
     storage = f"journal:{tmp_path / 'journal.log'}"
     study = optuna.create_study(storage=open_storage(storage), study_name="s", direction="minimize")
-    queued = [{"lr": 0.01, "window": 10}, {"lr": 1000.0, "window": 10},  # a deliberately bad learning rate
-              {"lr": 0.01, "window": 5000}]  # more than the bars have: the objective raises ValueError
+    queued = [
+        {"lr": 0.01, "window": 10},
+        {"lr": 1000.0, "window": 10},  # a deliberately bad learning rate
+        {"lr": 0.01, "window": 5000},
+    ]  # more than the bars have: the objective raises ValueError
     for params in queued:
         study.enqueue_trial(params)
     with caplog.at_level("INFO", logger="signalstack"):
-        result = tune_on_ray(experiment, tmp_path / "out", ray_address="local", storage=storage, study_name="s",
-                             concurrent=1)  # one at a time: the good trial reaches each rung first
+        result = tune_on_ray(
+            experiment, tmp_path / "out", ray_address="local", storage=storage, study_name="s", concurrent=1
+        )  # one at a time: the good trial reaches each rung first
     # The study that was there is the one resumed: its queued trials ran, in order.
     assert [t.params for t in result.study.trials] == queued
     good, bad, _ = result.study.trials
     assert [t.state.name for t in result.study.trials] == ["COMPLETE", "PRUNED", "FAIL"]
-    assert ("a trial failed on Ray: signalstack.core.errors.InvalidInput: 802 feature rows after warm-up: expected "
-            "at least window=5000") in caplog.text and "trial 2 fail {'lr': 0.01, 'window': 5000}" in caplog.text
+    assert (
+        "a trial failed on Ray: signalstack.core.errors.InvalidInput: 802 feature rows after warm-up: expected "
+        "at least window=5000"
+    ) in caplog.text and "trial 2 fail {'lr': 0.01, 'window': 5000}" in caplog.text
     assert list(good.intermediate_values) == [1, 2] and good.value == min(good.intermediate_values.values())
     assert good.user_attrs["fold_losses"] == [round(good.value, 6)]
     assert list(bad.intermediate_values) == [1] and bad.intermediate_values[1] > good.intermediate_values[1]
@@ -122,9 +140,16 @@ def test_asha_stops_a_bad_trial_the_study_records_it_as_pruned_and_a_trial_that_
 def test_ray_trials_draw_from_the_distributions_the_local_study_draws_from():
     study = optuna.create_study()
     trial = study.ask()
-    params = {name: Param.model_validate(spec) for name, spec in
-              {"hidden": [2, 6], "units": [8, 64, "log"], "lr": [0.001, 0.05, "log"], "dropout": [0.0, 0.5],
-               "optimizer": ["adam", "sgd"]}.items()}
+    params = {
+        name: Param.model_validate(spec)
+        for name, spec in {
+            "hidden": [2, 6],
+            "units": [8, 64, "log"],
+            "lr": [0.001, 0.05, "log"],
+            "dropout": [0.0, 0.5],
+            "optimizer": ["adam", "sgd"],
+        }.items()
+    }
     for name, param in params.items():
         _suggest(trial, name, param)
     assert trial.distributions == {name: distribution(p) for name, p in params.items()}
@@ -142,10 +167,13 @@ def test_the_command_takes_the_ray_address_from_the_flag_or_else_from_the_enviro
     monkeypatch.setattr("signalstack.research.ray_tune.tune_on_ray", on_ray)
     monkeypatch.setattr("signalstack.research.tune.tune", here)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    for argv, environment, said in ((["--ray-address", "ray://head:10001"], None, "on Ray at ray://head:10001"),
-                                    ([], "auto", "on Ray at auto"),
-                                    (["--ray-address", "local"], "auto", "on Ray at local"),
-                                    ([], None, "here"), ([], "", "here")):
+    for argv, environment, said in (
+        (["--ray-address", "ray://head:10001"], None, "on Ray at ray://head:10001"),
+        ([], "auto", "on Ray at auto"),
+        (["--ray-address", "local"], "auto", "on Ray at local"),
+        ([], None, "here"),
+        ([], "", "here"),
+    ):
         if environment is not None:
             monkeypatch.setenv("RAY_ADDRESS", environment)
         assert main(["tune", str(path), *argv]) == 1
@@ -159,8 +187,10 @@ def test_through_ray_client_a_file_storage_is_refused_before_connecting(tmp_path
     out = tmp_path / "tune"
     assert main(["tune", str(path), "--out", str(out), "--ray-address", "ray://head:10001"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("signalstack tune: error: --ray-address ray://head:10001: through Ray Client the Tune loop "
-                          f"runs on the cluster's head node, which cannot use this machine's sqlite:///{out.resolve()}")
+    assert err.startswith(
+        "signalstack tune: error: --ray-address ray://head:10001: through Ray Client the Tune loop "
+        f"runs on the cluster's head node, which cannot use this machine's sqlite:///{out.resolve()}"
+    )
     assert "expected --storage a database URL both reach" in err and not out.exists()
 
 
@@ -172,5 +202,6 @@ def test_without_ray_tune_a_ray_address_fails_in_one_line_naming_the_extra(tmp_p
     what = "Ray" if missing == "ray" else "Ray Tune"
     assert code == 1
     assert capsys.readouterr().err.strip().splitlines() == [
-        f"signalstack tune: error: --ray-address auto: {what} is not installed; pip install 'signalstack[ray]'"]
+        f"signalstack tune: error: --ray-address auto: {what} is not installed; pip install 'signalstack[ray]'"
+    ]
     assert not (tmp_path / "tune").exists()

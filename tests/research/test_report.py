@@ -36,12 +36,13 @@ def same(cell: str, value: float | None, places: int = 4) -> bool:
     """Whether a cell shows `value` (None or NaN as "-") rounded to `places`."""
     if value is None or not math.isfinite(value):
         return cell == "-"
-    return abs(shown(cell) - value) <= 0.5 * 10.0 ** -places + 1e-12
+    return abs(shown(cell) - value) <= 0.5 * 10.0**-places + 1e-12
 
 
 def _chromium() -> str | None:
-    return next((found for name in ("chromium", "chromium-browser", "google-chrome") if (found := shutil.which(name))),
-                None)
+    return next(
+        (found for name in ("chromium", "chromium-browser", "google-chrome") if (found := shutil.which(name))), None
+    )
 
 
 @pytest.fixture(scope="module")
@@ -52,17 +53,28 @@ def run(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(_chromium() is None, reason="headless Chromium is not installed (apt-get install -y chromium): "
-                    "the report is not opened in a browser")
+@pytest.mark.skipif(
+    _chromium() is None,
+    reason="headless Chromium is not installed (apt-get install -y chromium): the report is not opened in a browser",
+)
 def test_the_report_opens_offline_and_its_tables_show_the_runs_numbers(run, tmp_path) -> None:
     page = run.path / "report" / "index.html"
     text = page.read_text()
     assert "http://" not in text and "https://" not in text  # no script, style, font or image from elsewhere
     # No name resolves: anything the page tried to fetch from outside would fail to load.
-    browser = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--host-resolver-rules=MAP * ~NOTFOUND", f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars"]
-    dom = subprocess.run([*browser, "--dump-dom", page.as_uri()], check=False, capture_output=True, text=True,
-                         timeout=120)
+    browser = [
+        _chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--hide-scrollbars",
+    ]
+    dom = subprocess.run(
+        [*browser, "--dump-dom", page.as_uri()], check=False, capture_output=True, text=True, timeout=120
+    )
     assert dom.returncode == 0, dom.stderr[-2000:]
     tables = read_tables(dom.stdout)
     metrics = json.loads((run.path / "metrics.json").read_text())
@@ -102,8 +114,9 @@ def test_the_report_opens_offline_and_its_tables_show_the_runs_numbers(run, tmp_
     curves = {row["curve"]: row for row in tables["curves"]}
     assert list(curves) == list(stats) == ["seed 0", "seed 1", "buy & hold", "baseline logistic"]
     for name, found in stats.items():
-        assert same(curves[name]["total_return"], found["total_return"]) and same(curves[name]["sharpe"],
-                                                                                   found["sharpe"])
+        assert same(curves[name]["total_return"], found["total_return"]) and same(
+            curves[name]["sharpe"], found["sharpe"]
+        )
     equity = pd.read_csv(run.path / "report" / "equity.csv", index_col="time", parse_dates=True)
     assert list(equity.columns) == list(stats)
     predictions = pd.read_csv(run.path / "predictions.csv", index_col="time", parse_dates=True)
@@ -117,8 +130,13 @@ def test_the_report_opens_offline_and_its_tables_show_the_runs_numbers(run, tmp_
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "research_report.png"
     shot.unlink(missing_ok=True)
-    taken = subprocess.run([*browser, "--window-size=1280,5200", f"--screenshot={shot}", page.as_uri()],
-                           check=False, capture_output=True, text=True, timeout=120)
+    taken = subprocess.run(
+        [*browser, "--window-size=1280,5200", f"--screenshot={shot}", page.as_uri()],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert taken.returncode == 0 and shot.is_file(), taken.stderr[-2000:]
     pixels = imread(shot)
     assert pixels.shape[:2] == (5200, 1280) and pixels[..., :3].std() > 0.05  # text, tables and charts
@@ -140,8 +158,10 @@ def test_each_seed_is_traded_alone_and_their_mean_only_when_the_experiment_asks_
     seeds = json.loads((run.path / "report" / "stats.json").read_text())
     found = {curve.name: curve.stats for curve in section.curves}
     assert found["seed 0"]["total_return"] == pytest.approx(seeds["seed 0"]["total_return"])  # the same backtest
-    assert found["ensemble of 2 seeds"]["total_return"] not in (found["seed 0"]["total_return"],
-                                                                 found["seed 1"]["total_return"])
+    assert found["ensemble of 2 seeds"]["total_return"] not in (
+        found["seed 0"]["total_return"],
+        found["seed 1"]["total_return"],
+    )
 
 
 def _metrics(model: list[float], baselines: dict[str, list[float]], metric: str = "roc_auc") -> dict:
@@ -152,11 +172,12 @@ def _metrics(model: list[float], baselines: dict[str, list[float]], metric: str 
 
 
 def test_the_paired_test_meets_the_best_baseline_fold_by_fold_with_an_exact_wilcoxon():
-    metrics = _metrics([0.60, 0.61, 0.62, 0.58, 0.63, 0.645],
-                       {"majority": [0.5] * 6, "logistic": [0.55, 0.56, 0.57, 0.50, 0.51, 0.52]})
+    metrics = _metrics(
+        [0.60, 0.61, 0.62, 0.58, 0.63, 0.645], {"majority": [0.5] * 6, "logistic": [0.55, 0.56, 0.57, 0.50, 0.51, 0.52]}
+    )
     test = report.paired_test(metrics, "roc_auc")
     assert test.baseline == "logistic" and test.n == 6
-    assert test.p_value == pytest.approx(2 / 2 ** 6) == test.smallest_p  # every fold better: the exact extreme
+    assert test.p_value == pytest.approx(2 / 2**6) == test.smallest_p  # every fold better: the exact extreme
     assert test.difference == pytest.approx(np.mean([0.05, 0.05, 0.05, 0.08, 0.12, 0.125]))
     lower = report.paired_test(_metrics([0.6] * 3, {"a": [0.7] * 3, "b": [0.65] * 3}, "log_loss"), "log_loss")
     assert lower.baseline == "b" and lower.smallest_p == pytest.approx(0.25)  # lower is better; 3 folds: p >= 0.25
@@ -165,10 +186,12 @@ def test_the_paired_test_meets_the_best_baseline_fold_by_fold_with_an_exact_wilc
 
 
 def test_summaries_count_every_row_and_say_which_were_undefined_or_never_traded():
-    rows = [{"total_return": 0.0, "sharpe": None},  # flat: no fills recorded, no Sharpe
-            {"total_return": 0.1, "sharpe": 1.2},
-            {"total_return": 0.0, "sharpe": 0.0, "fills": 0},
-            {"total_return": -0.2, "sharpe": -0.5, "fills": 4}]
+    rows = [
+        {"total_return": 0.0, "sharpe": None},  # flat: no fills recorded, no Sharpe
+        {"total_return": 0.1, "sharpe": 1.2},
+        {"total_return": 0.0, "sharpe": 0.0, "fills": 0},
+        {"total_return": -0.2, "sharpe": -0.5, "fills": 4},
+    ]
     sharpe = report.summarised(rows, "sharpe")
     assert sharpe["n"] == 4 and sharpe["undefined"] == 1 and sharpe["no_trade"] == 2
     assert sharpe["mean"] == pytest.approx((1.2 + 0.0 - 0.5) / 3)

@@ -36,8 +36,14 @@ def comparable(metrics: dict) -> dict:
 @pytest.fixture(scope="module")
 def experiment_path(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("resume")
-    return write_experiment(folder, ar1_bars(1300, 0.3, seed=8), seeds=2, surrogates={"n": 1},
-                            baselines=["majority", "logistic"], export=True)
+    return write_experiment(
+        folder,
+        ar1_bars(1300, 0.3, seed=8),
+        seeds=2,
+        surrogates={"n": 1},
+        baselines=["majority", "logistic"],
+        export=True,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +53,13 @@ def uninterrupted(experiment_path) -> Path:
 
 def start(experiment: Path, out: Path, workers: int) -> subprocess.Popen:
     """`signalstack run` in a process group of its own, as a shell starts a job."""
-    return subprocess.Popen([sys.executable, "-m", "signalstack.cli", "run", str(experiment), "--out", str(out),
-                             "--workers", str(workers)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "signalstack.cli", "run", str(experiment), "--out", str(out), "--workers", str(workers)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def wait_for_tasks(out: Path, count: int, process: subprocess.Popen, seconds: float = 600) -> Path:
@@ -66,11 +76,14 @@ def wait_for_tasks(out: Path, count: int, process: subprocess.Popen, seconds: fl
     pytest.fail(f"fewer than {count} tasks kept after {seconds} s")
 
 
-@pytest.mark.parametrize("workers, signum, group", [(1, signal.SIGINT, True), (2, signal.SIGINT, True),
-                                                    (2, signal.SIGTERM, False)],
-                         ids=["one_worker_ctrl_c", "two_workers_ctrl_c", "two_workers_sigterm_to_the_run"])
+@pytest.mark.parametrize(
+    "workers, signum, group",
+    [(1, signal.SIGINT, True), (2, signal.SIGINT, True), (2, signal.SIGTERM, False)],
+    ids=["one_worker_ctrl_c", "two_workers_ctrl_c", "two_workers_sigterm_to_the_run"],
+)
 def test_a_stopped_run_keeps_its_finished_tasks_and_resumes_to_an_uninterrupted_runs_metrics(
-        experiment_path, uninterrupted, tmp_path, capsys, workers, signum, group):
+    experiment_path, uninterrupted, tmp_path, capsys, workers, signum, group
+):
     out = tmp_path / "runs"
     process = start(experiment_path, out, workers)
     run = wait_for_tasks(out, 3, process)
@@ -86,7 +99,9 @@ def test_a_stopped_run_keeps_its_finished_tasks_and_resumes_to_an_uninterrupted_
     said = [line for line in stderr.splitlines() if line.startswith("signalstack run:")]
     assert len(said) == 1 and re.fullmatch(
         rf"signalstack run: run {run.name} interrupted by {name} after \d+ of {TASKS} tasks, which are kept; "
-        rf"continue it with: signalstack run --resume {re.escape(str(run))}", said[0]), said
+        rf"continue it with: signalstack run --resume {re.escape(str(run))}",
+        said[0],
+    ), said
     status = json.loads((run / "status.json").read_text())
     assert status["status"] == "interrupted" and status["signal"] == name and status["tasks"] == TASKS
     assert 3 <= status["finished"] < TASKS and len(status["left"]) == TASKS - status["finished"]
@@ -101,15 +116,17 @@ def test_a_stopped_run_keeps_its_finished_tasks_and_resumes_to_an_uninterrupted_
     assert comparable(metrics) == comparable(plain)
     assert metrics["run"]["resumes"] == 1 and metrics["run"]["id"] == run.name
     pd.testing.assert_frame_equal(pd.read_csv(run / "predictions.csv"), pd.read_csv(uninterrupted / "predictions.csv"))
-    assert sorted(p.name for p in (run / "models").glob("*.onnx")) == \
-        sorted(p.name for p in (uninterrupted / "models").glob("*.onnx"))
+    assert sorted(p.name for p in (run / "models").glob("*.onnx")) == sorted(
+        p.name for p in (uninterrupted / "models").glob("*.onnx")
+    )
     assert json.loads((run / "status.json").read_text())["status"] == "complete" and not (run / "tasks").exists()
     assert main(["run", "--resume", str(run)]) == 1
     assert "the run is complete (metrics.json written): nothing to resume" in capsys.readouterr().err
 
 
-def test_a_killed_run_resumes_only_with_the_experiment_and_the_data_it_began_with(experiment_path, uninterrupted,
-                                                                                  tmp_path, capsys):
+def test_a_killed_run_resumes_only_with_the_experiment_and_the_data_it_began_with(
+    experiment_path, uninterrupted, tmp_path, capsys
+):
     out = tmp_path / "runs"
     process = start(experiment_path, out, 1)
     run = wait_for_tasks(out, 1, process)
@@ -126,8 +143,11 @@ def test_a_killed_run_resumes_only_with_the_experiment_and_the_data_it_began_wit
     try:
         assert main(["run", "--resume", str(run)]) == 1
         (err,) = capsys.readouterr().err.strip().splitlines()
-        assert re.fullmatch(rf"signalstack run: error: {re.escape(str(run))}: the bars changed since the run began "
-                            r"\(fingerprint \w+, expected \w+\): start a new run instead", err), err
+        assert re.fullmatch(
+            rf"signalstack run: error: {re.escape(str(run))}: the bars changed since the run began "
+            r"\(fingerprint \w+, expected \w+\): start a new run instead",
+            err,
+        ), err
     finally:
         bars_file.write_text(original)
 

@@ -39,10 +39,13 @@ def test_the_tracking_section_is_typed_overridden_by_the_flag_and_left_out_of_th
     assert tracked(named, "sqlite:///m.db", "exp").tracking.experiment == "momentum"  # the file's name wins
     assert tracked(named, None, "exp") is named  # a name and no URI: nothing to log to
 
-    with pytest.raises(SettingsError, match="tracking.mlflow: a URI to host with a user or password in it, expected "
-                       "none .*MLFLOW_TRACKING_PASSWORD"):
-        parse_experiment({"data": {"path": "sample:sp500"}, "tracking": {"mlflow": "http://me:secret@host:5000"}},
-                         source="exp.yaml")
+    with pytest.raises(
+        SettingsError,
+        match="tracking.mlflow: a URI to host with a user or password in it, expected none .*MLFLOW_TRACKING_PASSWORD",
+    ):
+        parse_experiment(
+            {"data": {"path": "sample:sp500"}, "tracking": {"mlflow": "http://me:secret@host:5000"}}, source="exp.yaml"
+        )
     with pytest.raises(SettingsError, match="tracking.mlfow: unknown key \\(did you mean 'mlflow'"):
         parse_experiment({"data": {"path": "sample:sp500"}, "tracking": {"mlfow": "x"}}, source="exp.yaml")
 
@@ -68,8 +71,11 @@ def test_a_server_that_cannot_be_reached_is_warned_of_at_once_and_named_at_the_e
     uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     with caplog.at_level(logging.WARNING, logger="signalstack"):
         tracker = Tracker(uri, "exp")
-        with pytest.raises(TrackingError, match=f"MLflow at {re.escape(uri)}: logging run {folder.name} failed .*"
-                           f"its folder {re.escape(str(folder))} is complete"):
+        with pytest.raises(
+            TrackingError,
+            match=f"MLflow at {re.escape(uri)}: logging run {folder.name} failed .*"
+            f"its folder {re.escape(str(folder))} is complete",
+        ):
             tracker.log_run(folder, {"run": {"id": folder.name}, "model": {"roc_auc": {"mean": 0.5, "n": 1}}})
     assert any(uri in r.getMessage() and "nothing will be logged there" in r.getMessage() for r in caplog.records)
 
@@ -88,8 +94,9 @@ def server(tmp_path_factory):
 @pytest.mark.slow
 def test_a_run_is_logged_with_its_experiment_metrics_folds_and_folder(tmp_path, server, capsys):
     uri, client = server
-    path = write_experiment(tmp_path, ar1_bars(1400, 0.3, seed=5), surrogates={"n": 2}, export=True,
-                            baselines=["majority", "logistic"])
+    path = write_experiment(
+        tmp_path, ar1_bars(1400, 0.3, seed=5), surrogates={"n": 2}, export=True, baselines=["majority", "logistic"]
+    )
     assert main(["run", str(path), "--out", str(tmp_path / "runs"), "--mlflow", uri]) == 0, capsys.readouterr().err
     (folder,) = (tmp_path / "runs").iterdir()
     metrics = json.loads((folder / "metrics.json").read_text())
@@ -124,8 +131,9 @@ def test_a_run_is_logged_with_its_experiment_metrics_folds_and_folder(tmp_path, 
     assert "tasks" not in artifacts  # the kept tasks are gone once the run completes
     models = {a.path for a in client.list_artifacts(run.info.run_id, "models")}
     assert {f"models/fold{k}_seed0.onnx" for k in range(metrics["run"]["folds"])} <= models
-    assert {"report/summary.txt", "report/index.html"} <= {a.path for a in client.list_artifacts(run.info.run_id,
-                                                                                                  "report")}
+    assert {"report/summary.txt", "report/index.html"} <= {
+        a.path for a in client.list_artifacts(run.info.run_id, "report")
+    }
     copy = client.download_artifacts(run.info.run_id, "metrics.json", str(tmp_path))
     assert json.loads(Path(copy).read_text()) == metrics
 
@@ -141,11 +149,18 @@ def test_a_study_is_a_parent_run_with_a_nested_run_per_trial_and_resumes_into_it
     logged = experiment.replaced(tracking={"mlflow": uri, "experiment": "studies"})  # the section, from Python
     tune(logged, out, trials=2, study_name="lr")  # trial 0 is logged when the study ends, trial 1 as it finishes
     study = optuna.load_study(study_name="lr", storage=f"sqlite:///{out / 'study.db'}")
-    study.add_trial(optuna.trial.create_trial(  # trial 2: what a signal leaves behind (tune's SIGINT test stops one)
-        state=optuna.trial.TrialState.FAIL, params={"lr": 0.01, "optimizer": "adam"}, user_attrs={"interrupted": True},
-        intermediate_values={0: 0.7},
-        distributions={"lr": optuna.distributions.FloatDistribution(0.001, 0.05, log=True),
-                       "optimizer": optuna.distributions.CategoricalDistribution(["adam", "sgd"])}))
+    study.add_trial(
+        optuna.trial.create_trial(  # trial 2: what a signal leaves behind (tune's SIGINT test stops one)
+            state=optuna.trial.TrialState.FAIL,
+            params={"lr": 0.01, "optimizer": "adam"},
+            user_attrs={"interrupted": True},
+            intermediate_values={0: 0.7},
+            distributions={
+                "lr": optuna.distributions.FloatDistribution(0.001, 0.05, log=True),
+                "optimizer": optuna.distributions.CategoricalDistribution(["adam", "sgd"]),
+            },
+        )
+    )
     result = tune(logged, out, trials=3, study_name="lr")  # resumed: one more trial (3), under the same parent
     table = pd.read_csv(out / "trials.csv")
 
@@ -164,13 +179,16 @@ def test_a_study_is_a_parent_run_with_a_nested_run_per_trial_and_resumes_into_it
     for row in table.itertuples():
         run = by_number[row.number]
         assert run.info.run_name == f"trial {row.number}" and run.data.tags["optuna.state"] == row.state
-        assert run.info.status == {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED",
-                                   "INTERRUPTED": "KILLED"}[row.state]
-        assert math.isclose(float(run.data.params["lr"]), row.param_lr) and run.data.params["optimizer"] == \
-            row.param_optimizer
+        assert (
+            run.info.status
+            == {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED", "INTERRUPTED": "KILLED"}[row.state]
+        )
+        assert (
+            math.isclose(float(run.data.params["lr"]), row.param_lr)
+            and run.data.params["optimizer"] == row.param_optimizer
+        )
         if row.state == "COMPLETE":
             assert run.data.metrics["val_loss"] == pytest.approx(row.value)
             assert run.data.metrics["fold_loss"] == pytest.approx(json.loads(row.fold_losses)[-1])
         epochs = client.get_metric_history(run.info.run_id, "epoch_val_loss")
-        assert epochs and sorted(m.step for m in epochs) == sorted(
-            result.study.trials[row.number].intermediate_values)
+        assert epochs and sorted(m.step for m in epochs) == sorted(result.study.trials[row.number].intermediate_values)

@@ -29,8 +29,11 @@ from signalstack.research.walkforward import fold_dataset, plan_folds, sample_wi
 
 from .support import TINY, ar1_bars, write_experiment
 
-SPACE = {"trials": 3, "startup": 1, "params": {"hidden": [2, 6], "lr": [0.001, 0.05, "log"],
-                                               "optimizer": ["adam", "sgd"]}}
+SPACE = {
+    "trials": 3,
+    "startup": 1,
+    "params": {"hidden": [2, 6], "lr": [0.001, 0.05, "log"], "optimizer": ["adam", "sgd"]},
+}
 """A space of three kinds: an integer range, a log-scale range, choices."""
 
 QUICK = {"epochs": 2, "lr": 0.01, "batch_size": 64}
@@ -41,10 +44,22 @@ def quiet():
 
 
 def test_the_search_section_parses_round_trips_and_maps_names_to_their_places():
-    doc = {"data": {"path": "sample:sp500"}, **TINY,
-           "search": {"trials": 7, "folds": 2, "params": {"window": [20, 120], "hidden": [16, 256, "log"],
-                                                          "dropout": [0.0, 0.5], "optimizer": ["adam", "sgd"],
-                                                          "batch_size": [32, 64, 128], "lr": {"choices": [0.01, 0.1]}}}}
+    doc = {
+        "data": {"path": "sample:sp500"},
+        **TINY,
+        "search": {
+            "trials": 7,
+            "folds": 2,
+            "params": {
+                "window": [20, 120],
+                "hidden": [16, 256, "log"],
+                "dropout": [0.0, 0.5],
+                "optimizer": ["adam", "sgd"],
+                "batch_size": [32, 64, 128],
+                "lr": {"choices": [0.01, 0.1]},
+            },
+        },
+    }
     experiment = parse_experiment(doc)
     search = experiment.search
     assert (search.trials, search.folds, search.pruner, search.startup) == (7, 2, "median", 5)
@@ -56,31 +71,46 @@ def test_the_search_section_parses_round_trips_and_maps_names_to_their_places():
     assert again == experiment and again.digest == experiment.digest
     assert "search" not in parse_experiment({"data": {"path": "sample:sp500"}}).to_dict()  # old digests stay
 
-    tuned = apply_params(experiment, {"window": 33, "hidden": 64, "dropout": 0.25, "lr": 0.1, "optimizer": "sgd",
-                                      "batch_size": 32})
+    tuned = apply_params(
+        experiment, {"window": 33, "hidden": 64, "dropout": 0.25, "lr": 0.1, "optimizer": "sgd", "batch_size": 32}
+    )
     assert tuned.window == 33 and (tuned.train.lr, tuned.train.optimizer, tuned.train.batch_size) == (0.1, "sgd", 32)
     assert tuned.model.params["hidden"] == (64,) and tuned.model.params["dropout"] == 0.25  # TINY has one layer
     two = apply_params(parse_experiment({"data": {"path": "sample:sp500"}}), {"hidden": 8})
     assert two.model.params["hidden"] == (8, 8)  # lstm's default: two layers
 
 
-@pytest.mark.parametrize("search, message", [
-    ({"params": {"lr": [0.001, 0.1]}, "trails": 3},
-     re.escape("search.trails: unknown key (did you mean 'trials'? expected one of trials, folds, seed, pruner, "
-               "startup, params)")),
-    ({"params": {"hiden": [4, 8]}},
-     re.escape("search.params.hiden: unknown key (did you mean 'hidden'? expected one of window, epochs, batch_size, "
-               "lr, optimizer, weight_decay, patience, clip_norm, hidden, dropout")),
-    ({"params": {}}, "search.params: {}, expected a mapping"),
-    ({"params": {"lr": [0.1, 0.01]}}, r"search.params.lr: \[0.1, 0.01\], expected low < high"),
-    ({"params": {"lr": [0.0, 0.1, "log"]}}, "expected low > 0 on a log scale"),
-    ({"params": {"window": [10.0, 50]}}, "search.params.window: .*expected integer bounds"),
-    ({"params": {"optimizer": ["adam", "rmsprop"]}}, "expected choices among adam, sgd"),
-    ({"params": {"lr": 0.01}}, r"search.params.lr: 0.01, expected \[low, high\]"),
-    ({"params": {"lr": {"choices": []}}}, r"search.params.lr: {'choices': \[\]}, expected a non-empty list"),
-    ({"params": {"lr": [0.001, 0.1]}, "pruner": "hyperband"}, "search.pruner: 'hyperband', expected one of 'median'"),
-    ({"params": {"lr": [0.001, 0.1]}, "trials": 0}, "search.trials: 0, expected >= 1"),
-])
+@pytest.mark.parametrize(
+    "search, message",
+    [
+        (
+            {"params": {"lr": [0.001, 0.1]}, "trails": 3},
+            re.escape(
+                "search.trails: unknown key (did you mean 'trials'? expected one of trials, folds, seed, pruner, "
+                "startup, params)"
+            ),
+        ),
+        (
+            {"params": {"hiden": [4, 8]}},
+            re.escape(
+                "search.params.hiden: unknown key (did you mean 'hidden'? expected one of window, epochs, batch_size, "
+                "lr, optimizer, weight_decay, patience, clip_norm, hidden, dropout"
+            ),
+        ),
+        ({"params": {}}, "search.params: {}, expected a mapping"),
+        ({"params": {"lr": [0.1, 0.01]}}, r"search.params.lr: \[0.1, 0.01\], expected low < high"),
+        ({"params": {"lr": [0.0, 0.1, "log"]}}, "expected low > 0 on a log scale"),
+        ({"params": {"window": [10.0, 50]}}, "search.params.window: .*expected integer bounds"),
+        ({"params": {"optimizer": ["adam", "rmsprop"]}}, "expected choices among adam, sgd"),
+        ({"params": {"lr": 0.01}}, r"search.params.lr: 0.01, expected \[low, high\]"),
+        ({"params": {"lr": {"choices": []}}}, r"search.params.lr: {'choices': \[\]}, expected a non-empty list"),
+        (
+            {"params": {"lr": [0.001, 0.1]}, "pruner": "hyperband"},
+            "search.pruner: 'hyperband', expected one of 'median'",
+        ),
+        ({"params": {"lr": [0.001, 0.1]}, "trials": 0}, "search.trials: 0, expected >= 1"),
+    ],
+)
 def test_a_bad_search_section_is_an_error_naming_the_key_and_what_was_expected(search, message):
     with pytest.raises(SettingsError, match=message):
         parse_experiment({"data": {"path": "sample:sp500"}, "search": search}, source="exp.yaml")
@@ -126,8 +156,7 @@ def test_a_journal_storage_is_shared_by_name_and_a_bad_trial_is_pruned_by_the_me
     search = {"trials": 2, "startup": 1, "params": {"lr": [0.001, 1000.0, "log"]}}
     experiment = load_experiment(write_experiment(tmp_path, ar1_bars(900, 0.3, seed=4), train=QUICK, search=search))
     storage = f"journal:{tmp_path / 'journal.log'}"
-    study = optuna.create_study(storage=open_storage(storage), study_name="s",
-                                direction="minimize")
+    study = optuna.create_study(storage=open_storage(storage), study_name="s", direction="minimize")
     study.enqueue_trial({"lr": 0.01})
     study.enqueue_trial({"lr": 1000.0})  # a deliberately bad learning rate
     result = tune(experiment, tmp_path / "out", storage=storage, study_name="s")
@@ -144,15 +173,19 @@ def test_the_epoch_callback_sees_each_validation_loss_changes_nothing_and_its_ex
     features, labels = experiment.features.spec, experiment.labels.spec
     windows = sample_windows(load_bars(tmp_path / "bars.csv"), features, labels, experiment.window)
     fold = plan_folds(experiment, len(windows))[0]
-    dataset = fold_dataset(windows, fold, features=features, labels=labels, window=experiment.window,
-                           embargo=experiment.embargo)
+    dataset = fold_dataset(
+        windows, fold, features=features, labels=labels, window=experiment.window, embargo=experiment.embargo
+    )
     config = TrainConfig(epochs=2, batch_size=64, lr=0.01, progress=False)
     params = dict(experiment.model.params)
     seen = []
     plain = train(dataset, "lstm", config, **params)
     watched = train(dataset, "lstm", config, on_epoch=lambda epoch, loss: seen.append((epoch, loss)), **params)
-    assert seen == [(h["epoch"], h["val_loss"]) for h in plain.history] == \
-        [(h["epoch"], h["val_loss"]) for h in watched.history]
+    assert (
+        seen
+        == [(h["epoch"], h["val_loss"]) for h in plain.history]
+        == [(h["epoch"], h["val_loss"]) for h in watched.history]
+    )
     assert watched.metrics == plain.metrics
 
     def prune(epoch, loss):
@@ -174,8 +207,9 @@ def _rewrite(bars: pd.DataFrame, start: pd.Timestamp, seed: int) -> pd.DataFrame
 
 def test_the_objective_never_reads_a_test_period_bar(tmp_path):
     bars = ar1_bars(900, 0.3, seed=6)
-    experiment = load_experiment(write_experiment(tmp_path, bars, train={**QUICK, "epochs": 1},
-                                                  walk_forward={"train": 300, "test": 150}))
+    experiment = load_experiment(
+        write_experiment(tmp_path, bars, train={**QUICK, "epochs": 1}, walk_forward={"train": 300, "test": 150})
+    )
     windows = sample_windows(bars, experiment.features.spec, experiment.labels.spec, experiment.window)
     folds = plan_folds(experiment, len(windows))
     assert len(folds) == 3
@@ -204,21 +238,31 @@ def test_tune_names_a_missing_search_section(tmp_path, capsys):
 def test_tune_refuses_a_layout_whose_samples_it_cannot_search(tmp_path):
     for i, name in enumerate("AB"):
         ar1_bars(300, 0.0, seed=i).to_csv(tmp_path / f"{name}.csv")
-    experiment = parse_experiment({"data": {"path": ["A.csv", "B.csv"]}, "search": {"params": {"lr": [0.001, 0.1]}}},
-                                  base=tmp_path)
+    experiment = parse_experiment(
+        {"data": {"path": ["A.csv", "B.csv"]}, "search": {"params": {"lr": [0.001, 0.1]}}}, base=tmp_path
+    )
     with pytest.raises(TuneError, match="reads .* windows of every symbol of a panel: tune searches windows of one"):
         tune(experiment, tmp_path / "out")
 
 
 def _tune_process(path, out, *extra):
-    return subprocess.Popen([sys.executable, "-m", "signalstack.cli", "tune", str(path), "--out", str(out), *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "signalstack.cli", "tune", str(path), "--out", str(out), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 @pytest.mark.slow
 def test_two_fresh_studies_with_the_same_file_and_seed_draw_the_same_trials(tmp_path):
-    path = write_experiment(tmp_path, ar1_bars(900, 0.3, seed=3), train={**QUICK, "epochs": 1},
-                            search={**SPACE, "trials": 2, "pruner": "none"})
+    path = write_experiment(
+        tmp_path,
+        ar1_bars(900, 0.3, seed=3),
+        train={**QUICK, "epochs": 1},
+        search={**SPACE, "trials": 2, "pruner": "none"},
+    )
     tables = []
     for name in ("a", "b"):  # separate processes, as two sessions are
         storage = f"sqlite:///{tmp_path / name}.db"
@@ -244,11 +288,14 @@ def _trial_states(database: Path, name: str) -> list[optuna.trial.TrialState]:
     return [t.state for t in study.trials]
 
 
-def test_a_study_stopped_by_sigint_keeps_its_finished_trials_and_goes_on_without_counting_the_cut_one(tmp_path,
-                                                                                                       capsys):
+def test_a_study_stopped_by_sigint_keeps_its_finished_trials_and_goes_on_without_counting_the_cut_one(tmp_path, capsys):
     quiet()
-    path = write_experiment(tmp_path, ar1_bars(900, 0.3, seed=3), train={**QUICK, "epochs": 6},
-                            search={**SPACE, "trials": 3, "pruner": "none"})
+    path = write_experiment(
+        tmp_path,
+        ar1_bars(900, 0.3, seed=3),
+        train={**QUICK, "epochs": 6},
+        search={**SPACE, "trials": 3, "pruner": "none"},
+    )
     out = tmp_path / "tune"
     process = _tune_process(path, out)
     deadline = time.monotonic() + 600
@@ -264,7 +311,8 @@ def test_a_study_stopped_by_sigint_keeps_its_finished_trials_and_goes_on_without
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
     assert [line for line in stderr.splitlines() if line.startswith("signalstack tune:")] == [
         "signalstack tune: interrupted by SIGINT: the trial it cut short is not counted; the same command continues "
-        "the study"]
+        "the study"
+    ]
     first = pd.read_csv(out / "trials.csv")
     assert list(first["state"]).count("INTERRUPTED") == 1 and first["state"].iloc[-1] == "INTERRUPTED"
     kept = first[first["state"] != "INTERRUPTED"]
@@ -274,5 +322,5 @@ def test_a_study_stopped_by_sigint_keeps_its_finished_trials_and_goes_on_without
     again = pd.read_csv(out / "trials.csv")
     counted = again[again["state"] != "INTERRUPTED"]
     assert len(counted) == 3 and list(again["number"]) == list(range(len(first) + 3 - len(kept)))
-    pd.testing.assert_frame_equal(again.iloc[:len(first)], first, check_dtype=False)
+    pd.testing.assert_frame_equal(again.iloc[: len(first)], first, check_dtype=False)
     assert "3 complete" in capsys.readouterr().out

@@ -14,8 +14,15 @@ from .support import ar1_bars
 
 
 @settings(max_examples=300, deadline=None)
-@given(n=st.integers(10, 3000), train=st.integers(4, 800), test=st.integers(1, 300), extra=st.integers(0, 100),
-       embargo=st.integers(0, 30), expanding=st.booleans(), val=st.floats(0.05, 0.5))
+@given(
+    n=st.integers(10, 3000),
+    train=st.integers(4, 800),
+    test=st.integers(1, 300),
+    extra=st.integers(0, 100),
+    embargo=st.integers(0, 30),
+    expanding=st.booleans(),
+    val=st.floats(0.05, 0.5),
+)
 def test_folds_keep_the_embargo_the_sizes_and_the_time_order(n, train, test, extra, embargo, expanding, val):
     step = test + extra
     try:
@@ -45,8 +52,9 @@ def test_folds_keep_the_embargo_the_sizes_and_the_time_order(n, train, test, ext
 def test_folds_are_scikit_learns_time_series_split_with_a_gap(expanding):
     n, train, test, embargo = 1000, 300, 120, 5
     folds = walk_forward(n, train=train, test=test, embargo=embargo, expanding=expanding)
-    reference = TimeSeriesSplit(n_splits=len(folds), test_size=test, gap=embargo,
-                                max_train_size=None if expanding else train)
+    reference = TimeSeriesSplit(
+        n_splits=len(folds), test_size=test, gap=embargo, max_train_size=None if expanding else train
+    )
     for fold, (train_rows, test_rows) in zip(folds, reference.split(np.zeros(n)), strict=True):
         np.testing.assert_array_equal(np.arange(n)[fold.train], train_rows)
         np.testing.assert_array_equal(np.arange(n)[fold.test], test_rows)
@@ -95,4 +103,4 @@ def test_the_scaler_is_fitted_on_the_fit_rows_only():
     dataset = fold_dataset(windows, fold, features=SMALL, labels=labels, window=10, embargo=1)
     newest = windows.x[:, -1]
     np.testing.assert_allclose(dataset.scaler.mean, newest[fold.fit].mean(axis=0), rtol=1e-5)
-    assert not np.allclose(dataset.scaler.mean, newest[fold.fit.start:fold.test.stop].mean(axis=0), rtol=1e-3)
+    assert not np.allclose(dataset.scaler.mean, newest[fold.fit.start : fold.test.stop].mean(axis=0), rtol=1e-3)

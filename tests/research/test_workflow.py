@@ -40,8 +40,13 @@ def out_of_sample_count(metrics: dict) -> int:
 @pytest.fixture(scope="module")
 def random_walk_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("random_walk")
-    path = write_experiment(folder, ar1_bars(1600, 0.0, seed=11), seeds=2, surrogates={"n": 3},
-                            baselines=["majority", "logistic", "gbm", "buy_and_hold"])
+    path = write_experiment(
+        folder,
+        ar1_bars(1600, 0.0, seed=11),
+        seeds=2,
+        surrogates={"n": 3},
+        baselines=["majority", "logistic", "gbm", "buy_and_hold"],
+    )
     return run_experiment(load_experiment(path), folder / "runs")
 
 
@@ -64,8 +69,9 @@ def test_on_a_random_walk_the_workflow_reports_chance_level_skill(random_walk_ru
 
 
 def test_a_planted_dependence_is_found_and_stands_out_from_its_surrogates(tmp_path):
-    path = write_experiment(tmp_path, ar1_bars(1600, 0.5, seed=11), seeds=1, surrogates={"n": 3},
-                            baselines=["majority", "logistic"])
+    path = write_experiment(
+        tmp_path, ar1_bars(1600, 0.5, seed=11), seeds=1, surrogates={"n": 3}, baselines=["majority", "logistic"]
+    )
     metrics = run_experiment(load_experiment(path), tmp_path / "runs").metrics
     n = out_of_sample_count(metrics)
     assert metrics["model"]["roc_auc"]["mean"] > 0.5 + SIGMAS / math.sqrt(3 * n), metrics["model"]["roc_auc"]
@@ -85,15 +91,27 @@ def test_the_command_runs_tasks_in_processes_and_the_experiment_copy_reruns_to_t
     assert "task/s" not in err and "folds 2/2" not in err  # stderr is not a terminal: no progress bar
 
     (run,) = (tmp_path / "runs").iterdir()
-    for name in ("experiment.yaml", "metrics.json", "predictions.csv", "run.log", "report/index.html",
-                 "report/folds.csv", "report/summary.txt"):
+    for name in (
+        "experiment.yaml",
+        "metrics.json",
+        "predictions.csv",
+        "run.log",
+        "report/index.html",
+        "report/folds.csv",
+        "report/summary.txt",
+    ):
         assert (run / name).is_file(), name
     assert "done in" in (run / "run.log").read_text()
     metrics = json.loads((run / "metrics.json").read_text())
     assert set(metrics) >= {"run", "model", "baselines", "surrogates", "folds"}
     assert metrics["model"]["roc_auc"].keys() == {"mean", "std", "n", "undefined"}
-    assert metrics["model"]["roc_auc"]["n"] == 2 and metrics["model"]["sharpe"].keys() == {"mean", "std", "n",
-                                                                                            "undefined", "no_trade"}
+    assert metrics["model"]["roc_auc"]["n"] == 2 and metrics["model"]["sharpe"].keys() == {
+        "mean",
+        "std",
+        "n",
+        "undefined",
+        "no_trade",
+    }
     assert [(row["fold"], row["seed"]) for row in metrics["folds"]] == [(0, 0), (0, 1)]
     experiment = load_experiment(run / "experiment.yaml")
     assert experiment.seeds == 2 and metrics["run"]["experiment_digest"] == experiment.digest
@@ -107,8 +125,9 @@ def test_the_command_runs_tasks_in_processes_and_the_experiment_copy_reruns_to_t
 
 
 def test_folds_and_surrogates_that_never_trade_count_as_flat_with_sharpe_zero(tmp_path):
-    path = write_experiment(tmp_path, ar1_bars(1000, 0.3, seed=7), seeds=2, surrogates={"n": 2},
-                            backtest={"buy_threshold": 1.0})  # p_up never reaches 1: no fold buys
+    path = write_experiment(
+        tmp_path, ar1_bars(1000, 0.3, seed=7), seeds=2, surrogates={"n": 2}, backtest={"buy_threshold": 1.0}
+    )  # p_up never reaches 1: no fold buys
     metrics = run_experiment(load_experiment(path), tmp_path / "runs").metrics
     n = metrics["run"]["folds"] * metrics["run"]["seeds"]
     assert metrics["model"]["sharpe"] == {"mean": 0.0, "std": 0.0, "n": n, "undefined": 0, "no_trade": n}
@@ -126,13 +145,17 @@ def test_each_fold_model_is_exported_with_its_card_and_reproduces_its_out_of_sam
     metrics = json.loads((run / "metrics.json").read_text())
     (row,) = metrics["folds"]
     bars = load_bars(tmp_path / "bars.csv")
-    train_end, val_start, val_end, test_start = (bars.index.get_loc(pd.Timestamp(t)) for t in
-                                                 (row["train"][1], *row["val"], row["test"][0]))
+    train_end, val_start, val_end, test_start = (
+        bars.index.get_loc(pd.Timestamp(t)) for t in (row["train"][1], *row["val"], row["test"][0])
+    )
     assert val_start - train_end == 2 and test_start - val_end == 2  # an embargo of the horizon (1) before each
     model = OnnxModel(run / "models" / "fold0_seed0.onnx", device="cpu")
     card = model.card
-    assert (list(card.train_range), list(card.val_range), list(card.test_range)) == (row["train"], row["val"],
-                                                                                     row["test"])
+    assert (list(card.train_range), list(card.val_range), list(card.test_range)) == (
+        row["train"],
+        row["val"],
+        row["test"],
+    )
     assert card.embargo == 1 and card.extra["seed"] == 0
     assert card.data_digest == metrics["run"]["data_digest"] == data_digest(bars)
     assert metrics["run"]["digest"] == run_digest(metrics["run"]["experiment_digest"], data_digest(bars))
@@ -148,8 +171,9 @@ def _stderr_on_a_terminal(argv: list[str]) -> str:
     """What `signalstack ARGV` writes to stderr when stderr is a terminal (a pseudo-terminal here)."""
     primary, secondary = pty.openpty()
     fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 160, 0, 0))  # a new one has 0 columns
-    process = subprocess.Popen([sys.executable, "-m", "signalstack.cli", *argv], stdout=subprocess.DEVNULL,
-                               stderr=secondary)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "signalstack.cli", *argv], stdout=subprocess.DEVNULL, stderr=secondary
+    )
     os.close(secondary)
     chunks = []
     while True:

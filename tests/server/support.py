@@ -59,9 +59,10 @@ def install(model: Path, folder: Path, name: str, version: int | None = None) ->
 def bar_events(bars: pd.DataFrame, model: str = "tiny", symbol: str = "SPY") -> list[pb.BarEvent]:
     """StreamSignals messages for each bar of `bars`, with unix-second times."""
     times = bars.index.as_unit("s").asi8
-    return [pb.BarEvent(model=model, symbol=symbol, time=int(t), open=o, high=h, low=lo, close=c, volume=v)
-            for t, o, h, lo, c, v in zip(times, bars["open"], bars["high"], bars["low"], bars["close"],
-                                         bars["volume"])]
+    return [
+        pb.BarEvent(model=model, symbol=symbol, time=int(t), open=o, high=h, low=lo, close=c, volume=v)
+        for t, o, h, lo, c, v in zip(times, bars["open"], bars["high"], bars["low"], bars["close"], bars["volume"])
+    ]
 
 
 def infer_request(x: np.ndarray, model: str = "tiny", *, raw: bool = True, **fields: Any) -> oip.ModelInferRequest:
@@ -103,25 +104,42 @@ class Pki:
     client_key: Path
 
 
-def _issue(subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Certificate | None,
-           issuer_key: ec.EllipticCurvePrivateKey, *, ca: bool = False) -> x509.Certificate:
-    now = dt.datetime.now(dt.timezone.utc)
+def _issue(
+    subject: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: x509.Certificate | None,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    *,
+    ca: bool = False,
+) -> x509.Certificate:
+    now = dt.datetime.now(dt.UTC)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    builder = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer.subject if issuer else name)
-               .public_key(key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer.subject if issuer else name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
     if not ca:
-        builder = builder.add_extension(x509.SubjectAlternativeName(
-            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
     return builder.sign(issuer_key, hashes.SHA256())
 
 
 def _write(folder: Path, name: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey | None = None) -> Path:
     (folder / f"{name}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     if key is not None:
-        (folder / f"{name}.key").write_bytes(key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        (folder / f"{name}.key").write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
     return folder / f"{name}.crt"
 
 
@@ -133,5 +151,6 @@ def make_pki(folder: Path) -> Pki:
     _write(folder, "ca", ca)
     _write(folder, "server", _issue("127.0.0.1", server_key, ca, ca_key), server_key)
     _write(folder, "client", _issue("desk client", client_key, ca, ca_key), client_key)
-    return Pki(folder / "ca.crt", folder / "server.crt", folder / "server.key", folder / "client.crt",
-               folder / "client.key")
+    return Pki(
+        folder / "ca.crt", folder / "server.crt", folder / "server.key", folder / "client.crt", folder / "client.key"
+    )

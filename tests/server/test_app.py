@@ -32,16 +32,17 @@ from signalstack.transport.security import TlsFiles
 from ..support import free_port
 from .support import bar_events, running, wait_until_serving
 
-SERVE = ("import logging, sys\n"
-         "from pathlib import Path\n"
-         "from signalstack.server.main import serve\n"
-         "from signalstack.server.options import ServeOptions\n"
-         "logging.basicConfig(level=logging.INFO)\n"
-         "serve(ServeOptions(Path(sys.argv[1]), '127.0.0.1', int(sys.argv[2]), grace=2.0))\n")
+SERVE = (
+    "import logging, sys\n"
+    "from pathlib import Path\n"
+    "from signalstack.server.main import serve\n"
+    "from signalstack.server.options import ServeOptions\n"
+    "logging.basicConfig(level=logging.INFO)\n"
+    "serve(ServeOptions(Path(sys.argv[1]), '127.0.0.1', int(sys.argv[2]), grace=2.0))\n"
+)
 
 
-def test_unary_calls_have_threads_of_their_own_while_streams_hold_theirs(model_dir: Path,
-                                                                       sp500: pd.DataFrame) -> None:
+def test_unary_calls_have_threads_of_their_own_while_streams_hold_theirs(model_dir: Path, sp500: pd.DataFrame) -> None:
     # Both stream threads are held by open streams waiting for bars; Predict still gets answered.
     feeds: list[queue.Queue[pb.BarEvent | None]] = [queue.Queue(), queue.Queue()]
 
@@ -49,14 +50,16 @@ def test_unary_calls_have_threads_of_their_own_while_streams_hold_theirs(model_d
         while (event := feed.get(timeout=30)) is not None:
             yield event
 
-    with running(ModelRepository(model_dir), call_threads=1, stream_threads=2) as server, \
-            SignalClient(f"127.0.0.1:{server.port}", timeout=10) as client:
+    with (
+        running(ModelRepository(model_dir), call_threads=1, stream_threads=2) as server,
+        SignalClient(f"127.0.0.1:{server.port}", timeout=10) as client,
+    ):
         streams = [client.stream_signals(events(feed)) for feed in feeds]
         first = bar_events(sp500.iloc[:1])[0]
         for feed, stream in zip(feeds, streams):
             feed.put(first)
             assert next(stream).bars_needed > 0  # open, and holding a stream thread
-        window = sp500.iloc[-client.get_model("tiny").bars_required:]
+        window = sp500.iloc[-client.get_model("tiny").bars_required :]
         for _ in range(3):
             assert client.predict("tiny", [window]).shape == (1, 2)
         for feed in feeds:
@@ -79,8 +82,9 @@ def test_serve_exits_cleanly_on_sigterm(model_dir: Path, tmp_path: Path) -> None
     port = free_port()
     log_path = tmp_path / "serve.log"
     with log_path.open("w") as log_file:
-        process = subprocess.Popen([sys.executable, "-c", SERVE, str(model_dir), str(port)],
-                                   stdout=log_file, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-c", SERVE, str(model_dir), str(port)], stdout=log_file, stderr=subprocess.STDOUT
+        )
         try:
             wait_until_serving(f"127.0.0.1:{port}", process, seconds=60)
             process.send_signal(signal.SIGTERM)
@@ -94,20 +98,25 @@ def test_serve_exits_cleanly_on_sigterm(model_dir: Path, tmp_path: Path) -> None
     assert "SIGTERM received" in output and "server stopped" in output, output
 
 
-SERVE_WITH = ("import json, logging, sys\n"
-              "from pathlib import Path\n"
-              "from signalstack.server.main import serve\n"
-              "from signalstack.server.options import ServeOptions\n"
-              "logging.basicConfig(level=logging.INFO, format='%(processName)s %(levelname)s %(message)s')\n"
-              "serve(ServeOptions(Path(sys.argv[1]), '127.0.0.1', int(sys.argv[2]), **json.loads(sys.argv[3])))\n")
+SERVE_WITH = (
+    "import json, logging, sys\n"
+    "from pathlib import Path\n"
+    "from signalstack.server.main import serve\n"
+    "from signalstack.server.options import ServeOptions\n"
+    "logging.basicConfig(level=logging.INFO, format='%(processName)s %(levelname)s %(message)s')\n"
+    "serve(ServeOptions(Path(sys.argv[1]), '127.0.0.1', int(sys.argv[2]), **json.loads(sys.argv[3])))\n"
+)
 
 
 @contextmanager
 def _serving(model_dir: Path, port: int, log_path: Path, **options: object) -> Iterator[subprocess.Popen]:
     """`serve(ServeOptions(model_dir, '127.0.0.1', port, **options))` in a child process logging to `log_path`."""
     with log_path.open("w") as log_file:
-        process = subprocess.Popen([sys.executable, "-c", SERVE_WITH, str(model_dir), str(port), json.dumps(options)],
-                                   stdout=log_file, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-c", SERVE_WITH, str(model_dir), str(port), json.dumps(options)],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
         try:
             yield process
         finally:
@@ -126,13 +135,13 @@ def _load(target: str, window: pd.DataFrame, outcomes: Counter[str], stop: threa
                 client.predict("tiny", [window])
                 outcomes["OK"] += 1
             except grpc.RpcError as error:
-                outcomes[error.code().name if error.code() != grpc.StatusCode.CANCELLED else
-                         f"CANCELLED: {error.details()}"] += 1
+                outcomes[
+                    error.code().name if error.code() != grpc.StatusCode.CANCELLED else f"CANCELLED: {error.details()}"
+                ] += 1
                 return  # the server is going away
 
 
-def test_sigterm_under_load_lets_in_flight_calls_finish(model_dir: Path, tmp_path: Path,
-                                                        sp500: pd.DataFrame) -> None:
+def test_sigterm_under_load_lets_in_flight_calls_finish(model_dir: Path, tmp_path: Path, sp500: pd.DataFrame) -> None:
     port = free_port()
     target = f"127.0.0.1:{port}"
     log_path = tmp_path / "serve.log"
@@ -209,25 +218,43 @@ def _flags(*argv: str) -> ServeOptions:
     return serve_cli.options(parser.parse_args(["serve", "--models", "models", "--port", "8500", *argv]))
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: _flags("--tls-cert", "server.crt"), "expected both or neither"),
-    (lambda: _flags("--tls-client-ca", "ca.crt"), "client certificates need TLS"),
-    (lambda: _flags("--workers", "0"), "flags: workers: 0, expected >= 1"),
-    (lambda: _flags("--model-batching", "tiny=lots"), "batching 'lots'"),
-    (lambda: _flags("--call-threads", "0"), "flags: call_threads: 0, expected >= 1"),
-    (lambda: _flags("--port", "0", "--workers", "2"), "port 0 with several workers: expected a fixed port"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: _flags("--tls-cert", "server.crt"), "expected both or neither"),
+        (lambda: _flags("--tls-client-ca", "ca.crt"), "client certificates need TLS"),
+        (lambda: _flags("--workers", "0"), "flags: workers: 0, expected >= 1"),
+        (lambda: _flags("--model-batching", "tiny=lots"), "batching 'lots'"),
+        (lambda: _flags("--call-threads", "0"), "flags: call_threads: 0, expected >= 1"),
+        (lambda: _flags("--port", "0", "--workers", "2"), "port 0 with several workers: expected a fixed port"),
+    ],
+)
 def test_serve_refuses_inconsistent_options(make: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         make()  # type: ignore[operator]
 
 
 def test_serve_flags_make_the_options_and_leave_workers_and_instances_to_the_machine() -> None:
-    given = _flags("--device", "cpu", "--max-delay-us", "300", "--model-batching", "slow=8:0:3", "--tls-cert", "c.pem",
-                   "--tls-key", "k.pem")
-    assert given == ServeOptions(Path("models"), port=8500, device="cpu", batching=BatchPolicy(max_delay_us=300),
-                                 model_batching={"slow": BatchPolicy(8, 0, 3)},
-                                 tls=TlsFiles(Path("c.pem"), Path("k.pem")))
+    given = _flags(
+        "--device",
+        "cpu",
+        "--max-delay-us",
+        "300",
+        "--model-batching",
+        "slow=8:0:3",
+        "--tls-cert",
+        "c.pem",
+        "--tls-key",
+        "k.pem",
+    )
+    assert given == ServeOptions(
+        Path("models"),
+        port=8500,
+        device="cpu",
+        batching=BatchPolicy(max_delay_us=300),
+        model_batching={"slow": BatchPolicy(8, 0, 3)},
+        tls=TlsFiles(Path("c.pem"), Path("k.pem")),
+    )
     decided = given.resolved()  # one process per core, one instance per core of a process
     assert decided.workers == cores() and decided.batching.instances == 1 and decided.reuse_port == (cores() > 1)
     assert decided.model_batching["slow"].instances == 3 and decided.resolved() == decided

@@ -39,8 +39,9 @@ def _queued(model: OnnxModel) -> float:
     return metrics.QUEUE.labels(model.name, str(model.version)).collect()[0].samples[0].value
 
 
-def _calls(batchers: Batchers, model: OnnxModel, inputs: list[dict[str, np.ndarray]],
-           in_turn: bool = False) -> tuple[list[dict[str, np.ndarray]], list[float]]:
+def _calls(
+    batchers: Batchers, model: OnnxModel, inputs: list[dict[str, np.ndarray]], in_turn: bool = False
+) -> tuple[list[dict[str, np.ndarray]], list[float]]:
     """Each call's results and seconds waited, every call on a thread of its own. `in_turn`: each starts once
     the windows of those before it are queued, so the first callers take the turns and later ones queue."""
     results: list[dict[str, np.ndarray] | BaseException | None] = [None] * len(inputs)
@@ -122,11 +123,16 @@ def test_policies_apply_per_model() -> None:
     assert BatchPolicy.parse("16:0:1") == BatchPolicy(16, 0, instances=1)
 
 
-@pytest.mark.parametrize("text, message", [("0", "batching '0': max_batch_size: 0, expected >= 1"),
-                                           ("8:-5", "max_delay_us: -5, expected >= 0"),
-                                           ("8:0:0", "instances: 0, expected >= 1"),
-                                           ("8:0:1:2", "4 fields"),
-                                           ("big", "expected integers MAX_BATCH_SIZE")])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("0", "batching '0': max_batch_size: 0, expected >= 1"),
+        ("8:-5", "max_delay_us: -5, expected >= 0"),
+        ("8:0:0", "instances: 0, expected >= 1"),
+        ("8:0:1:2", "4 fields"),
+        ("big", "expected integers MAX_BATCH_SIZE"),
+    ],
+)
 def test_bad_policies_are_refused(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         BatchPolicy.parse(text)

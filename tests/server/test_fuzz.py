@@ -31,20 +31,29 @@ from signalstack.server.repository import ModelRepository
 from .support import bar_events, running
 
 CLIENT_ERRORS = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.RESOURCE_EXHAUSTED}
-FUZZ = settings(max_examples=100, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=100,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
-names = st.one_of(st.sampled_from(["tiny", "", "nope", "../tiny", "tiny/1", "TINY", "tiny\x00", "a" * 300]),
-                  st.text(max_size=40))
-versions = st.one_of(st.sampled_from([0, 1, 2, -1]), st.integers(-2 ** 63, 2 ** 63 - 1))
+names = st.one_of(
+    st.sampled_from(["tiny", "", "nope", "../tiny", "tiny/1", "TINY", "tiny\x00", "a" * 300]), st.text(max_size=40)
+)
+versions = st.one_of(st.sampled_from([0, 1, 2, -1]), st.integers(-(2**63), 2**63 - 1))
 odd_numbers = st.sampled_from([np.nan, np.inf, -np.inf, 0.0, -1.0, 1e308, -1e308, 5e-324, 1e9])
 odd_features = st.sampled_from([np.nan, np.inf, -np.inf, 3e38, -3e38, 1e-45])
 
 
 def _server_faults() -> float:
     """INTERNAL and UNKNOWN answers counted by this process's servers so far."""
-    return sum(s.value for s in metrics.REQUESTS.collect()[0].samples
-               if s.name.endswith("_total") and s.labels["code"] in ("INTERNAL", "UNKNOWN"))
+    return sum(
+        s.value
+        for s in metrics.REQUESTS.collect()[0].samples
+        if s.name.endswith("_total") and s.labels["code"] in ("INTERNAL", "UNKNOWN")
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -53,7 +62,7 @@ def server_stays_healthy(channel: grpc.Channel, sp500: pd.DataFrame, local: Onnx
     faults = _server_faults()
     yield
     assert _server_faults() == faults, "the server answered INTERNAL or UNKNOWN to a generated request"
-    window = sp500.iloc[-local.bars_required:]
+    window = sp500.iloc[-local.bars_required :]
     request = pb.PredictRequest(model="tiny", windows=[pb.Bars(**{c: window[c].tolist() for c in COLUMNS})])
     assert len(pb_grpc.SignalServiceStub(channel).Predict(request, timeout=30).predictions) == 1
 
@@ -72,13 +81,13 @@ def bars(draw: st.DrawFn, sp500: pd.DataFrame, longest: int = 600) -> pb.Bars:
     """Real bars, cut at a generated place and length, then spoiled in generated ways."""
     start = draw(st.integers(0, len(sp500) - 1))
     length = draw(st.integers(0, longest))
-    columns = {c: sp500[c].to_numpy()[start:start + length].copy() for c in COLUMNS}
+    columns = {c: sp500[c].to_numpy()[start : start + length].copy() for c in COLUMNS}
     for _ in range(draw(st.integers(0, 3))):
         column = draw(st.sampled_from(COLUMNS))
         if len(columns[column]) and draw(st.booleans()):
             columns[column][draw(st.integers(0, len(columns[column]) - 1))] = draw(odd_numbers)
         else:
-            columns[column] = columns[column][:draw(st.integers(0, len(columns[column])))]
+            columns[column] = columns[column][: draw(st.integers(0, len(columns[column])))]
     times = draw(st.sampled_from([[], list(range(length)), list(range(length + 1)), [1, 1, 1]]))
     return pb.Bars(time=times, **{c: v.tolist() for c, v in columns.items()})
 
@@ -98,8 +107,7 @@ def test_predict_fuzzed(channel: grpc.Channel, sp500: pd.DataFrame) -> None:
 @st.composite
 def tensors(draw: st.DrawFn) -> pb.Tensor:
     """A named tensor whose claimed shape may disagree with its values, overflow, or be negative or empty."""
-    shape = draw(st.lists(st.one_of(st.integers(-2, 8), st.sampled_from([2 ** 31, 2 ** 40, 2 ** 62])),
-                          max_size=10))
+    shape = draw(st.lists(st.one_of(st.integers(-2, 8), st.sampled_from([2**31, 2**40, 2**62])), max_size=10))
     values = draw(st.lists(st.one_of(st.floats(width=32), odd_features), max_size=64))
     name = draw(st.sampled_from(["fundamentals", "features", "", "x" * 200]))
     return pb.Tensor(name=name, shape=shape, values=values)
@@ -107,7 +115,7 @@ def tensors(draw: st.DrawFn) -> pb.Tensor:
 
 def test_tensor_inputs_fuzzed(channel: grpc.Channel, sp500: pd.DataFrame, local: OnnxModel) -> None:
     stub = pb_grpc.SignalServiceStub(channel)
-    window = sp500.iloc[-local.bars_required:]
+    window = sp500.iloc[-local.bars_required :]
     good = pb.Bars(**{c: window[c].tolist() for c in COLUMNS})
 
     @FUZZ
@@ -127,8 +135,9 @@ def test_predict_series_fuzzed(channel: grpc.Channel, sp500: pd.DataFrame) -> No
     @FUZZ
     @given(name=names, version=versions, series=bars(sp500, longest=1200))
     def check(name: str, version: int, series: pb.Bars) -> None:
-        _answers(lambda: stub.PredictSeries(pb.PredictSeriesRequest(model=name, version=version, bars=series),
-                                            timeout=30))
+        _answers(
+            lambda: stub.PredictSeries(pb.PredictSeriesRequest(model=name, version=version, bars=series), timeout=30)
+        )
         _answers(lambda: stub.PredictSeries(pb.PredictSeriesRequest(model="tiny", bars=series), timeout=30))
 
     check()
@@ -139,14 +148,16 @@ def test_model_lookups_fuzzed(channel: grpc.Channel) -> None:
     health = health_pb2_grpc.HealthStub(channel)
 
     @FUZZ
-    @given(name=names, version=versions, text_version=st.one_of(st.sampled_from(["", "1", "01", "2", "-1", "1.0"]),
-                                                                 st.text(max_size=30)))
+    @given(
+        name=names,
+        version=versions,
+        text_version=st.one_of(st.sampled_from(["", "1", "01", "2", "-1", "1.0"]), st.text(max_size=30)),
+    )
     def check(name: str, version: int, text_version: str) -> None:
         _answers(lambda: stub.GetModel(pb.GetModelRequest(model=name, version=version), timeout=10))
         _answers(lambda: stub.ListModels(pb.ListModelsRequest(), timeout=10))
         _answers(lambda: inference.ModelReady(oip.ModelReadyRequest(name=name, version=text_version), timeout=10))
-        _answers(lambda: inference.ModelMetadata(oip.ModelMetadataRequest(name=name, version=text_version),
-                                                 timeout=10))
+        _answers(lambda: inference.ModelMetadata(oip.ModelMetadataRequest(name=name, version=text_version), timeout=10))
         _answers(lambda: inference.ServerLive(oip.ServerLiveRequest(), timeout=10))
         _answers(lambda: inference.ServerReady(oip.ServerReadyRequest(), timeout=10))
         _answers(lambda: inference.ServerMetadata(oip.ServerMetadataRequest(), timeout=10))
@@ -155,8 +166,11 @@ def test_model_lookups_fuzzed(channel: grpc.Channel) -> None:
     check()
 
 
-shapes = st.one_of(st.just([2, 20, 21]), st.just([1, 20, 21]),
-                   st.lists(st.one_of(st.integers(-3, 30), st.sampled_from([2 ** 40, 2 ** 62, -2 ** 63])), max_size=5))
+shapes = st.one_of(
+    st.just([2, 20, 21]),
+    st.just([1, 20, 21]),
+    st.lists(st.one_of(st.integers(-3, 30), st.sampled_from([2**40, 2**62, -(2**63)])), max_size=5),
+)
 
 
 @st.composite
@@ -164,20 +178,23 @@ def infer_requests(draw: st.DrawFn) -> oip.ModelInferRequest:
     """Inference requests whose every field may be wrong: names, versions, datatypes, shapes, data."""
     shape = draw(shapes)
     count = int(np.prod(shape)) if shape and all(0 <= d < 10_000 for d in shape) else draw(st.integers(0, 900))
-    x = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1))).normal(size=count).astype(np.float32)
+    x = np.random.default_rng(draw(st.integers(0, 2**32 - 1))).normal(size=count).astype(np.float32)
     if count and draw(st.booleans()):
         x[draw(st.integers(0, count - 1))] = draw(odd_features)
     tensor = oip.ModelInferRequest.InferInputTensor(
         name=draw(st.sampled_from(["features", "input", ""])),
-        datatype=draw(st.sampled_from(["FP32", "FP32", "FP64", "INT32", "BYTES", "fp32", ""])), shape=shape)
-    request = oip.ModelInferRequest(model_name=draw(names), model_version=draw(st.sampled_from(["", "1", "2", "x"])),
-                                    id=draw(st.text(max_size=10)))
+        datatype=draw(st.sampled_from(["FP32", "FP32", "FP64", "INT32", "BYTES", "fp32", ""])),
+        shape=shape,
+    )
+    request = oip.ModelInferRequest(
+        model_name=draw(names), model_version=draw(st.sampled_from(["", "1", "2", "x"])), id=draw(st.text(max_size=10))
+    )
     form = draw(st.sampled_from(["raw", "typed", "both", "raw-cut", "none"]))
     if form in ("typed", "both"):
         tensor.contents.fp32_contents.extend(x.tolist())
     if form in ("raw", "both", "raw-cut"):
         data = x.tobytes()
-        request.raw_input_contents.append(data[:draw(st.integers(0, len(data)))] if form == "raw-cut" else data)
+        request.raw_input_contents.append(data[: draw(st.integers(0, len(data)))] if form == "raw-cut" else data)
     request.inputs.extend([tensor] * draw(st.sampled_from([1, 1, 0, 2])))
     for name in draw(st.lists(st.sampled_from(["probabilities", "logits", ""]), max_size=2)):
         request.outputs.add(name=name)
@@ -201,7 +218,7 @@ def test_model_infer_fuzzed(channel: grpc.Channel) -> None:
 def bar_streams(draw: st.DrawFn, sp500: pd.DataFrame) -> list[pb.BarEvent]:
     """Real bars for a few symbols, some spoiled, some out of order, some for unknown models."""
     start = draw(st.integers(0, len(sp500) - 40))
-    events = bar_events(sp500.iloc[start:start + draw(st.integers(0, 30))])
+    events = bar_events(sp500.iloc[start : start + draw(st.integers(0, 30))])
     for event in events:
         event.symbol = draw(st.sampled_from(["SPY", "QQQ", "", "x" * 200]))
         if draw(st.integers(0, 9)) == 0:
@@ -225,9 +242,14 @@ def test_stream_signals_fuzzed(channel: grpc.Channel, sp500: pd.DataFrame) -> No
     check()
 
 
-METHODS = [f"/signalstack.v1.SignalService/{m}" for m in ("Predict", "PredictSeries", "ListModels", "GetModel")] + [
-    f"/inference.GRPCInferenceService/{m}" for m in ("ServerLive", "ServerReady", "ModelReady", "ServerMetadata",
-                                                      "ModelMetadata", "ModelInfer")] + ["/grpc.health.v1.Health/Check"]
+METHODS = (
+    [f"/signalstack.v1.SignalService/{m}" for m in ("Predict", "PredictSeries", "ListModels", "GetModel")]
+    + [
+        f"/inference.GRPCInferenceService/{m}"
+        for m in ("ServerLive", "ServerReady", "ModelReady", "ServerMetadata", "ModelMetadata", "ModelInfer")
+    ]
+    + ["/grpc.health.v1.Health/Check"]
+)
 
 
 def test_arbitrary_bytes_on_every_method(channel: grpc.Channel) -> None:
@@ -247,11 +269,16 @@ def test_arbitrary_bytes_on_every_method(channel: grpc.Channel) -> None:
 
 
 def test_huge_requests_are_refused_with_resource_exhausted(model_dir: Path, local: OnnxModel) -> None:
-    with running(ModelRepository(model_dir), max_message_bytes=1 << 20) as server, \
-            grpc.insecure_channel(f"127.0.0.1:{server.port}") as small:
+    with (
+        running(ModelRepository(model_dir), max_message_bytes=1 << 20) as server,
+        grpc.insecure_channel(f"127.0.0.1:{server.port}") as small,
+    ):
         x = np.zeros((1000, *local.inputs[0].shape), np.float32)  # 1.7 MB of features, over the 1 MiB limit
-        request = oip.ModelInferRequest(model_name="tiny", raw_input_contents=[x.tobytes()], inputs=[
-            oip.ModelInferRequest.InferInputTensor(name="features", datatype="FP32", shape=x.shape)])
+        request = oip.ModelInferRequest(
+            model_name="tiny",
+            raw_input_contents=[x.tobytes()],
+            inputs=[oip.ModelInferRequest.InferInputTensor(name="features", datatype="FP32", shape=x.shape)],
+        )
         with pytest.raises(grpc.RpcError) as info:
             oip_grpc.GRPCInferenceServiceStub(small).ModelInfer(request, timeout=30)
         assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED

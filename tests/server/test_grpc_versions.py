@@ -50,8 +50,14 @@ def _test_requirements() -> list[str]:
 
 
 def _run(command: list[str], timeout: float, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, check=False, capture_output=True, text=True,  # type: ignore[call-overload]
-                          timeout=timeout, **kwargs)
+    return subprocess.run(
+        command,
+        check=False,
+        capture_output=True,
+        text=True,  # type: ignore[call-overload]
+        timeout=timeout,
+        **kwargs,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -62,17 +68,44 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     python = venv / "bin" / "python"
     made = _run([sys.executable, "-m", "venv", str(venv)], 300, env=_env())
     assert made.returncode == 0, made.stderr
-    probe = _run([str(python), "-m", "pip", "download", "-q", "--no-deps", "-d", str(folder / "probe"),
-                  f"grpcio-health-checking=={oldest_versions()['grpcio-health-checking']}"], 300, env=_env())
+    probe = _run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--no-deps",
+            "-d",
+            str(folder / "probe"),
+            f"grpcio-health-checking=={oldest_versions()['grpcio-health-checking']}",
+        ],
+        300,
+        env=_env(),
+    )
     if probe.returncode != 0:
         reason = f"cannot download packages, so no environment of its own: {probe.stderr[-300:]}"
         if os.environ.get("CI"):
             pytest.fail(reason)
         pytest.skip(reason)
     torch = f"torch=={importlib.metadata.version('torch')}"  # the build this environment has (CPU in CI)
-    install = _run([str(python), "-m", "pip", "install", "-q", torch, "-e", str(ROOT), *_test_requirements(),
-                    *(f"{name}=={version}" for name, version in oldest_versions().items())],
-                   900, env=_env(), cwd=folder)
+    install = _run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            torch,
+            "-e",
+            str(ROOT),
+            *_test_requirements(),
+            *(f"{name}=={version}" for name, version in oldest_versions().items()),
+        ],
+        900,
+        env=_env(),
+        cwd=folder,
+    )
     assert install.returncode == 0, f"pip install:\n{install.stdout[-3000:]}\n{install.stderr[-3000:]}"
     return venv
 
@@ -92,9 +125,11 @@ def test_server_tests_pass_on_grpcio_and_protobuf(which: str, venv: Path, tmp_pa
     wanted = [f"{name}=={version}" for name, version in pins.items()] if pins else ["-U", "-e", str(ROOT), *GRPC]
     install = _run([python, "-m", "pip", "install", "-q", *wanted], 600, env=_env(), cwd=tmp_path)
     assert install.returncode == 0, f"pip install {wanted}:\n{install.stdout[-3000:]}\n{install.stderr[-3000:]}"
-    code = ("import grpc, google.protobuf, grpc_health, grpc_reflection, grpc_tools\n"
-            "from importlib.metadata import version\n"
-            f"print(', '.join(f'{{n}} {{version(n)}}' for n in {GRPC!r}))")
+    code = (
+        "import grpc, google.protobuf, grpc_health, grpc_reflection, grpc_tools\n"
+        "from importlib.metadata import version\n"
+        f"print(', '.join(f'{{n}} {{version(n)}}' for n in {GRPC!r}))"
+    )
     probe = _run([python, "-c", code], 120, env=_env())
     assert probe.returncode == 0, probe.stderr
     versions = probe.stdout.strip()
@@ -102,8 +137,23 @@ def test_server_tests_pass_on_grpcio_and_protobuf(which: str, venv: Path, tmp_pa
         assert versions == ", ".join(f"{name} {version}" for name, version in pins.items())
 
     env = {**_env(), VERSIONS_RUN: f"the {which} versions: {versions}"}
-    run = _run([python, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "--basetemp", str(tmp_path / "t"),
-                "tests/server"], 1500, env=env, cwd=ROOT)
+    run = _run(
+        [
+            python,
+            "-m",
+            "pytest",
+            "-q",
+            "-x",
+            "-p",
+            "no:cacheprovider",
+            "--basetemp",
+            str(tmp_path / "t"),
+            "tests/server",
+        ],
+        1500,
+        env=env,
+        cwd=ROOT,
+    )
     assert run.returncode == 0, f"tests/server on {versions}:\n{run.stdout[-6000:]}\n{run.stderr[-2000:]}"
     print(f"{which}: {versions}")
     print("\n".join(line for line in run.stdout.splitlines() if line.startswith("SKIPPED") or " passed" in line))

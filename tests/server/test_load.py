@@ -76,9 +76,9 @@ class Load:
 
 def _calls(local: OnnxModel, sp500: pd.DataFrame) -> list[Callable[[SignalClient, grpc.Channel], int]]:
     """One Predict, one ModelInfer, one short stream: each returns the version that answered."""
-    window = sp500.iloc[-local.bars_required:]
+    window = sp500.iloc[-local.bars_required :]
     x = local.featurizer.window(window)[np.newaxis].astype(np.float32)
-    events = bar_events(sp500.iloc[:local.bars_required + 2])
+    events = bar_events(sp500.iloc[: local.bars_required + 2])
     request = pb.PredictRequest(model="tiny", windows=[pb.Bars(**{c: window[c].tolist() for c in COLUMNS})])
 
     def predict(client: SignalClient, channel: grpc.Channel) -> int:
@@ -93,8 +93,9 @@ def _calls(local: OnnxModel, sp500: pd.DataFrame) -> list[Callable[[SignalClient
     return [predict, infer, predict, stream]
 
 
-def test_concurrent_clients_for_a_fixed_time_have_no_failed_call(model_dir: Path, local: OnnxModel,
-                                                                  sp500: pd.DataFrame) -> None:
+def test_concurrent_clients_for_a_fixed_time_have_no_failed_call(
+    model_dir: Path, local: OnnxModel, sp500: pd.DataFrame
+) -> None:
     with running(ModelRepository(model_dir), stream_threads=16) as server:
         with Load(f"127.0.0.1:{server.port}", _calls(local, sp500), clients=12) as load:
             time.sleep(SECONDS)
@@ -102,8 +103,9 @@ def test_concurrent_clients_for_a_fixed_time_have_no_failed_call(model_dir: Path
     assert load.outcomes["OK"] >= 12
 
 
-def test_reloads_under_load_have_no_failed_call(tmp_path: Path, tiny_model: Path, local: OnnxModel,
-                                                sp500: pd.DataFrame) -> None:
+def test_reloads_under_load_have_no_failed_call(
+    tmp_path: Path, tiny_model: Path, local: OnnxModel, sp500: pd.DataFrame
+) -> None:
     install(tiny_model, tmp_path, "tiny", 1)
     repository = ModelRepository(tmp_path)
     watcher = Watcher(repository, interval=0.02)
@@ -115,8 +117,10 @@ def test_reloads_under_load_have_no_failed_call(tmp_path: Path, tiny_model: Path
         assert repository.versions("tiny") == versions
 
     try:
-        with running(repository, stream_threads=16) as server, \
-                Load(f"127.0.0.1:{server.port}", _calls(local, sp500), clients=8) as load:
+        with (
+            running(repository, stream_threads=16) as server,
+            Load(f"127.0.0.1:{server.port}", _calls(local, sp500), clients=8) as load,
+        ):
             load.wait(calls=10, seconds=30)
             install(tiny_model, tmp_path, "tiny", 2)
             settle([1, 2])

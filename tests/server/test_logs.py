@@ -13,8 +13,15 @@ ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
 
 def _record(exc_info: ExcInfo | None = None) -> logging.LogRecord:
-    return logging.LogRecord("signalstack.server.rpc", logging.INFO, __file__, 1, "Predict refused: %s %s",
-                             ("NOT_FOUND", "model 'x' not found"), exc_info)
+    return logging.LogRecord(
+        "signalstack.server.rpc",
+        logging.INFO,
+        __file__,
+        1,
+        "Predict refused: %s %s",
+        ("NOT_FOUND", "model 'x' not found"),
+        exc_info,
+    )
 
 
 def test_a_record_is_one_line_of_json() -> None:

@@ -37,8 +37,10 @@ def test_metrics_count_calls_by_model_version_and_code(model_dir: Path, sp500: p
     port = endpoint.server_address[1]
     try:
         before = _scrape(port)
-        with running(ModelRepository(model_dir)) as server, \
-                SignalClient(f"127.0.0.1:{server.port}", timeout=10) as client:
+        with (
+            running(ModelRepository(model_dir)) as server,
+            SignalClient(f"127.0.0.1:{server.port}", timeout=10) as client,
+        ):
             for _ in range(3):
                 client.predict("tiny", [sp500.iloc[-500:]])
             with pytest.raises(grpc.RpcError):

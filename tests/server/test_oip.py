@@ -27,7 +27,7 @@ def stub(grpc_target: str) -> Iterator[oip_grpc.GRPCInferenceServiceStub]:
 @pytest.fixture(scope="module")
 def windows(local: OnnxModel, sp500: pd.DataFrame) -> list[pd.DataFrame]:
     n = local.bars_required
-    return [sp500.iloc[end - n:end] for end in (n, 900, 2500, len(sp500))]
+    return [sp500.iloc[end - n : end] for end in (n, 900, 2500, len(sp500))]
 
 
 def test_server_and_model_readiness(stub: oip_grpc.GRPCInferenceServiceStub) -> None:
@@ -41,8 +41,9 @@ def test_server_and_model_readiness(stub: oip_grpc.GRPCInferenceServiceStub) -> 
     assert metadata.name == "signalstack" and metadata.version
 
 
-def test_model_metadata_describes_the_feature_window_tensor(stub: oip_grpc.GRPCInferenceServiceStub,
-                                                            local: OnnxModel) -> None:
+def test_model_metadata_describes_the_feature_window_tensor(
+    stub: oip_grpc.GRPCInferenceServiceStub, local: OnnxModel
+) -> None:
     metadata = stub.ModelMetadata(oip.ModelMetadataRequest(name="tiny"), timeout=10)
     assert (metadata.name, list(metadata.versions), metadata.platform) == ("tiny", ["1"], "onnxruntime_onnx")
     (tensor_in,), (tensor_out,) = metadata.inputs, metadata.outputs
@@ -52,8 +53,8 @@ def test_model_metadata_describes_the_feature_window_tensor(stub: oip_grpc.GRPCI
 
 @pytest.mark.parametrize("raw", [True, False], ids=["raw_input_contents", "typed_contents"])
 def test_model_infer_gives_the_same_probabilities_as_predict(
-        stub: oip_grpc.GRPCInferenceServiceStub, grpc_target: str, local: OnnxModel,
-        windows: list[pd.DataFrame], raw: bool) -> None:
+    stub: oip_grpc.GRPCInferenceServiceStub, grpc_target: str, local: OnnxModel, windows: list[pd.DataFrame], raw: bool
+) -> None:
     x = np.stack([local.featurizer.window(w) for w in windows]).astype(np.float32)
     response = stub.ModelInfer(infer_request(x, raw=raw, id="req-7", model_version="1"), timeout=30)
     (tensor,) = response.outputs
@@ -95,34 +96,64 @@ def _shape(local: OnnxModel, shape: list[int]) -> oip.ModelInferRequest:
 
 
 BAD_INFERS: dict[str, tuple[Callable[[OnnxModel], oip.ModelInferRequest], grpc.StatusCode, str]] = {
-    "unknown model": (lambda m: _request(m, model="nope"), grpc.StatusCode.NOT_FOUND,
-                      "model 'nope' not found (available: tiny)"),
-    "unknown version": (lambda m: _request(m, model_version="3"), grpc.StatusCode.NOT_FOUND,
-                        "model 'tiny' has no version 3"),
-    "bad version": (lambda m: _request(m, model_version="latest"), grpc.StatusCode.INVALID_ARGUMENT,
-                    "model version 'latest': expected a positive integer"),
-    "input name": (lambda m: _input(m, name="x"), grpc.StatusCode.INVALID_ARGUMENT,
-                   "inputs ['x']: model tiny takes ['features']"),
-    "datatype": (lambda m: _input(m, datatype="FP64"), grpc.StatusCode.INVALID_ARGUMENT,
-                 "input 'features': datatype 'FP64', expected FP32"),
-    "shape": (lambda m: _shape(m, [2, 21, 20]), grpc.StatusCode.INVALID_ARGUMENT,
-              "input 'features': shape [2, 21, 20], expected [N >= 1, 20, 21]"),
+    "unknown model": (
+        lambda m: _request(m, model="nope"),
+        grpc.StatusCode.NOT_FOUND,
+        "model 'nope' not found (available: tiny)",
+    ),
+    "unknown version": (
+        lambda m: _request(m, model_version="3"),
+        grpc.StatusCode.NOT_FOUND,
+        "model 'tiny' has no version 3",
+    ),
+    "bad version": (
+        lambda m: _request(m, model_version="latest"),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "model version 'latest': expected a positive integer",
+    ),
+    "input name": (
+        lambda m: _input(m, name="x"),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "inputs ['x']: model tiny takes ['features']",
+    ),
+    "datatype": (
+        lambda m: _input(m, datatype="FP64"),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "input 'features': datatype 'FP64', expected FP32",
+    ),
+    "shape": (
+        lambda m: _shape(m, [2, 21, 20]),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "input 'features': shape [2, 21, 20], expected [N >= 1, 20, 21]",
+    ),
     "empty batch": (lambda m: _shape(m, [0, 20, 21]), grpc.StatusCode.INVALID_ARGUMENT, "expected [N >= 1, 20, 21]"),
-    "byte count": (lambda m: _shape(m, [3, 20, 21]), grpc.StatusCode.INVALID_ARGUMENT,
-                   "input 'features': 3360 raw bytes, expected 5040 for shape [3, 20, 21] of FP32"),
-    "nan": (_with_nan, grpc.StatusCode.INVALID_ARGUMENT,
-            "input 'features': NaN or infinite values, expected finite numbers"),
-    "output name": (lambda m: _request(m, outputs=[oip.ModelInferRequest.InferRequestedOutputTensor(name="logits")]),
-                    grpc.StatusCode.INVALID_ARGUMENT,
-                    "requested output 'logits': model tiny has outputs ['probabilities']"),
-    "no input": (lambda m: oip.ModelInferRequest(model_name="tiny"), grpc.StatusCode.INVALID_ARGUMENT,
-                 "inputs []: model tiny takes ['features']"),
+    "byte count": (
+        lambda m: _shape(m, [3, 20, 21]),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "input 'features': 3360 raw bytes, expected 5040 for shape [3, 20, 21] of FP32",
+    ),
+    "nan": (
+        _with_nan,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "input 'features': NaN or infinite values, expected finite numbers",
+    ),
+    "output name": (
+        lambda m: _request(m, outputs=[oip.ModelInferRequest.InferRequestedOutputTensor(name="logits")]),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "requested output 'logits': model tiny has outputs ['probabilities']",
+    ),
+    "no input": (
+        lambda m: oip.ModelInferRequest(model_name="tiny"),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "inputs []: model tiny takes ['features']",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", list(BAD_INFERS))
-def test_bad_infer_requests_get_a_status_and_a_message(stub: oip_grpc.GRPCInferenceServiceStub, local: OnnxModel,
-                                                       case: str) -> None:
+def test_bad_infer_requests_get_a_status_and_a_message(
+    stub: oip_grpc.GRPCInferenceServiceStub, local: OnnxModel, case: str
+) -> None:
     make, code, message = BAD_INFERS[case]
     with pytest.raises(grpc.RpcError) as info:
         stub.ModelInfer(make(local), timeout=10)
@@ -146,4 +177,10 @@ def test_reflection_lists_the_inference_service(grpc_target: str) -> None:
         proto = database.FindFileContainingSymbol("inference.GRPCInferenceService")
     assert proto.name == "inference/grpc_predict_v2.proto"
     assert [m.name for m in proto.service[0].method] == [
-        "ServerLive", "ServerReady", "ModelReady", "ServerMetadata", "ModelMetadata", "ModelInfer"]
+        "ServerLive",
+        "ServerReady",
+        "ModelReady",
+        "ServerMetadata",
+        "ModelMetadata",
+        "ModelInfer",
+    ]

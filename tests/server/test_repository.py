@@ -30,7 +30,8 @@ def mixed_dir(tmp_path: Path, tiny_model: Path) -> Path:
 
 
 def test_bad_files_are_skipped_with_a_log_and_the_good_one_serves(
-        mixed_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    mixed_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.ERROR, logger="signalstack.server.repository"):
         repository = ModelRepository(mixed_dir)
     assert [m.name for m in repository.models()] == ["good"]
@@ -70,8 +71,9 @@ def test_versions_are_folders_and_the_newest_is_the_default(tmp_path: Path, tiny
     assert repository.versions("tiny") == [1, 10]
 
 
-def test_a_model_folder_takes_precedence_over_a_single_file(tmp_path: Path, tiny_model: Path,
-                                                            caplog: pytest.LogCaptureFixture) -> None:
+def test_a_model_folder_takes_precedence_over_a_single_file(
+    tmp_path: Path, tiny_model: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     install(tiny_model, tmp_path, "tiny")
     install(tiny_model, tmp_path, "tiny", 3)
     with caplog.at_level(logging.ERROR, logger="signalstack.server.repository"):
@@ -80,10 +82,20 @@ def test_a_model_folder_takes_precedence_over_a_single_file(tmp_path: Path, tiny
     assert "holds versions of 'tiny' already" in caplog.text
 
 
-@pytest.mark.parametrize("parts", [("bad name", "1"), ("tiny", "v2"), ("tiny", "0"), ("tiny", "-1"),
-                                   ("_tiny", "1"), ("tiny", "99999999999999999999")])
-def test_odd_model_and_version_folder_names_are_refused(tmp_path: Path, tiny_model: Path, parts: tuple[str, str],
-                                                        caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize(
+    "parts",
+    [
+        ("bad name", "1"),
+        ("tiny", "v2"),
+        ("tiny", "0"),
+        ("tiny", "-1"),
+        ("_tiny", "1"),
+        ("tiny", "99999999999999999999"),
+    ],
+)
+def test_odd_model_and_version_folder_names_are_refused(
+    tmp_path: Path, tiny_model: Path, parts: tuple[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
     folder = tmp_path.joinpath(*parts)
     folder.mkdir(parents=True)
     shutil.copy(tiny_model, folder / "model.onnx")
@@ -109,7 +121,8 @@ def _without_card(tiny_model: Path, out: Path) -> Path:
 
 
 def test_refresh_loads_new_versions_refuses_bad_files_and_keeps_serving(
-        tmp_path: Path, tiny_model: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, tiny_model: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     install(tiny_model, tmp_path, "tiny", 1)
     repository = ModelRepository(tmp_path)
     changes: list[list[tuple[str, int]]] = []

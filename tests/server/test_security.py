@@ -44,22 +44,31 @@ def _code(call: object) -> tuple[grpc.StatusCode, str]:
     return info.value.code(), info.value.details()
 
 
-@pytest.mark.parametrize("token, message", [
-    (None, "missing bearer token (expected metadata 'authorization: Bearer <token>')"),
-    ("wrong-token-0123456789", "invalid bearer token"),
-], ids=["missing", "wrong"])
-def test_calls_without_a_valid_token_are_unauthenticated(guarded: SignalServer, sp500: pd.DataFrame,
-                                                         token: str | None, message: str) -> None:
+@pytest.mark.parametrize(
+    "token, message",
+    [
+        (None, "missing bearer token (expected metadata 'authorization: Bearer <token>')"),
+        ("wrong-token-0123456789", "invalid bearer token"),
+    ],
+    ids=["missing", "wrong"],
+)
+def test_calls_without_a_valid_token_are_unauthenticated(
+    guarded: SignalServer, sp500: pd.DataFrame, token: str | None, message: str
+) -> None:
     target = f"127.0.0.1:{guarded.port}"
     with SignalClient(target, timeout=10, security=ClientSecurity(token=token)) as client:
         assert _code(client.list_models) == (grpc.StatusCode.UNAUTHENTICATED, message)
         assert _code(lambda: list(client.stream_signals(bar_events(sp500.iloc[:3])))) == (
-            grpc.StatusCode.UNAUTHENTICATED, message)
+            grpc.StatusCode.UNAUTHENTICATED,
+            message,
+        )
     with grpc.insecure_channel(target) as channel:
         metadata = [("authorization", f"Bearer {token}")] if token else []
         stub = oip_grpc.GRPCInferenceServiceStub(channel)
-        assert _code(lambda: stub.ServerLive(oip.ServerLiveRequest(), timeout=10, metadata=metadata))[0] == \
-            grpc.StatusCode.UNAUTHENTICATED
+        assert (
+            _code(lambda: stub.ServerLive(oip.ServerLiveRequest(), timeout=10, metadata=metadata))[0]
+            == grpc.StatusCode.UNAUTHENTICATED
+        )
 
 
 def test_a_valid_token_is_accepted_on_every_service(guarded: SignalServer, sp500: pd.DataFrame) -> None:

@@ -19,7 +19,7 @@ from signalstack.transport.client import SignalClient
 
 
 def _windows(sp500: pd.DataFrame, n: int) -> list[pd.DataFrame]:
-    return [sp500.iloc[end - n:end] for end in (n, n + 1, 1000, len(sp500))]
+    return [sp500.iloc[end - n : end] for end in (n, n + 1, 1000, len(sp500))]
 
 
 def test_list_and_get_model_describe_the_card(client: SignalClient, local: OnnxModel) -> None:
@@ -51,8 +51,9 @@ def test_predict_series_equals_runtime(client: SignalClient, local: OnnxModel, s
     assert got.index.equals(want.index) and list(got.columns) == list(want.columns)
 
 
-def test_predict_series_echoes_times_of_scored_bars(channel: grpc.Channel, local: OnnxModel,
-                                                    sp500: pd.DataFrame) -> None:
+def test_predict_series_echoes_times_of_scored_bars(
+    channel: grpc.Channel, local: OnnxModel, sp500: pd.DataFrame
+) -> None:
     bars = sp500.iloc[:600]
     times = (bars.index.as_unit("s").asi8).tolist()
     request = pb.PredictSeriesRequest(model="tiny", bars=pb.Bars(time=times, **_columns(bars)))
@@ -75,32 +76,63 @@ def _with(bars: pd.DataFrame, column: str, value: float) -> pd.DataFrame:
 
 
 BAD_CALLS: dict[str, tuple[Callable[[SignalClient, pd.DataFrame, int], object], grpc.StatusCode, str]] = {
-    "unknown model": (lambda c, b, n: c.predict("nope", [b.iloc[:n]]),
-                      grpc.StatusCode.NOT_FOUND, "model 'nope' not found (available: tiny)"),
-    "unknown version": (lambda c, b, n: c.get_model("tiny", 7),
-                        grpc.StatusCode.NOT_FOUND, "model 'tiny' has no version 7 (available versions: 1)"),
-    "too few bars": (lambda c, b, n: c.predict("tiny", [b.iloc[:n - 1]]),
-                     grpc.StatusCode.INVALID_ARGUMENT, "window 0: {n1} bars, expected at least {n}"),
-    "nan price": (lambda c, b, n: c.predict("tiny", [_with(b.iloc[:n], "close", np.nan)]),
-                  grpc.StatusCode.INVALID_ARGUMENT, "close nan, expected a finite number"),
-    "negative price": (lambda c, b, n: c.predict("tiny", [b.iloc[:n], _with(b.iloc[:n], "low", -1.0)]),
-                       grpc.StatusCode.INVALID_ARGUMENT, "window 1 row {n}: low -1, expected a price > 0"),
-    "high below close": (lambda c, b, n: c.predict("tiny", [_with(b.iloc[:n], "high", 1.0)]),
-                         grpc.StatusCode.INVALID_ARGUMENT, "high 1, expected high >= max(open, close)"),
-    "unequal columns": (lambda c, b, n: c.predict("tiny", [{**_columns(b.iloc[:n]), "volume": [1.0] * (n - 3)}]),
-                        grpc.StatusCode.INVALID_ARGUMENT, "columns must be 1-D and of equal length"),
-    "no windows": (lambda c, b, n: c.predict("tiny", []),
-                   grpc.StatusCode.INVALID_ARGUMENT, "no windows: model tiny needs at least one window of bars"),
-    "empty series": (lambda c, b, n: c.predict_series("tiny", b.iloc[:0]),
-                     grpc.StatusCode.INVALID_ARGUMENT, "series: 0 bars, expected at least {n}"),
-    "series unknown version": (lambda c, b, n: c.predict_series("tiny", b, version=2),
-                               grpc.StatusCode.NOT_FOUND, "model 'tiny' has no version 2"),
+    "unknown model": (
+        lambda c, b, n: c.predict("nope", [b.iloc[:n]]),
+        grpc.StatusCode.NOT_FOUND,
+        "model 'nope' not found (available: tiny)",
+    ),
+    "unknown version": (
+        lambda c, b, n: c.get_model("tiny", 7),
+        grpc.StatusCode.NOT_FOUND,
+        "model 'tiny' has no version 7 (available versions: 1)",
+    ),
+    "too few bars": (
+        lambda c, b, n: c.predict("tiny", [b.iloc[: n - 1]]),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "window 0: {n1} bars, expected at least {n}",
+    ),
+    "nan price": (
+        lambda c, b, n: c.predict("tiny", [_with(b.iloc[:n], "close", np.nan)]),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "close nan, expected a finite number",
+    ),
+    "negative price": (
+        lambda c, b, n: c.predict("tiny", [b.iloc[:n], _with(b.iloc[:n], "low", -1.0)]),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "window 1 row {n}: low -1, expected a price > 0",
+    ),
+    "high below close": (
+        lambda c, b, n: c.predict("tiny", [_with(b.iloc[:n], "high", 1.0)]),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "high 1, expected high >= max(open, close)",
+    ),
+    "unequal columns": (
+        lambda c, b, n: c.predict("tiny", [{**_columns(b.iloc[:n]), "volume": [1.0] * (n - 3)}]),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "columns must be 1-D and of equal length",
+    ),
+    "no windows": (
+        lambda c, b, n: c.predict("tiny", []),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "no windows: model tiny needs at least one window of bars",
+    ),
+    "empty series": (
+        lambda c, b, n: c.predict_series("tiny", b.iloc[:0]),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "series: 0 bars, expected at least {n}",
+    ),
+    "series unknown version": (
+        lambda c, b, n: c.predict_series("tiny", b, version=2),
+        grpc.StatusCode.NOT_FOUND,
+        "model 'tiny' has no version 2",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", list(BAD_CALLS))
 def test_bad_request_gets_status_and_message_then_service_still_works(
-        case: str, client: SignalClient, local: OnnxModel, sp500: pd.DataFrame) -> None:
+    case: str, client: SignalClient, local: OnnxModel, sp500: pd.DataFrame
+) -> None:
     call, code, message = BAD_CALLS[case]
     n = local.bars_required
     with pytest.raises(grpc.RpcError) as info:
@@ -131,4 +163,9 @@ def test_reflection_describes_the_service(channel: grpc.Channel) -> None:
     proto = database.FindFileContainingSymbol("signalstack.v1.SignalService")
     assert proto.name == "signalstack/v1/signals.proto"
     assert [m.name for m in proto.service[0].method] == [
-        "Predict", "PredictSeries", "ListModels", "GetModel", "StreamSignals"]
+        "Predict",
+        "PredictSeries",
+        "ListModels",
+        "GetModel",
+        "StreamSignals",
+    ]

@@ -35,9 +35,10 @@ def test_rolling_bars_keep_the_latest_bars_in_order() -> None:
 
 
 def test_a_symbol_s_input_takes_a_row_per_bar_and_a_new_version_starts_from_the_bars_kept(
-        local: OnnxModel, sp500: pd.DataFrame) -> None:
+    local: OnnxModel, sp500: pd.DataFrame
+) -> None:
     n = local.bars_required
-    bars = sp500.iloc[:n + 6]
+    bars = sp500.iloc[: n + 6]
     newer = copy.copy(local)  # the same graph served as the next version
     newer.version = local.version + 1
     stream = SignalStream(Batchers())
@@ -45,7 +46,7 @@ def test_a_symbol_s_input_takes_a_row_per_bar_and_a_new_version_starts_from_the_
         stream.add("tiny", "SPY", i + 1, values, n, f"bar {i}")
         rows = stream.input(local if i < n + 2 else newer, "SPY")  # the version changes at bar n + 2
         if i >= n - 1:  # the window is full: the input is the one the window of the last n bars gives
-            want = local.featurizer.window(bars.iloc[i + 1 - n:i + 1])
+            want = local.featurizer.window(bars.iloc[i + 1 - n : i + 1])
             np.testing.assert_allclose(rows.input()[0], want, rtol=0, atol=1e-6)
 
 
@@ -61,9 +62,10 @@ def test_each_stream_keeps_at_most_max_symbols_windows() -> None:
 
 
 def test_stream_answers_every_bar_and_predicts_once_the_window_is_full(
-        client: SignalClient, local: OnnxModel, sp500: pd.DataFrame) -> None:
+    client: SignalClient, local: OnnxModel, sp500: pd.DataFrame
+) -> None:
     n = local.bars_required
-    spy, qqq = sp500.iloc[:n + 4], sp500.iloc[100:100 + n + 4]
+    spy, qqq = sp500.iloc[: n + 4], sp500.iloc[100 : 100 + n + 4]
     events = [e for pair in zip(bar_events(spy, symbol="SPY"), bar_events(qqq, symbol="QQQ")) for e in pair]
     signals = list(client.stream_signals(events))
     assert len(signals) == len(events)
@@ -71,9 +73,9 @@ def test_stream_answers_every_bar_and_predicts_once_the_window_is_full(
         answers = [s for s in signals if s.symbol == symbol]
         assert [s.time for s in answers] == bars.index.as_unit("s").asi8.tolist()
         assert [s.bars_needed for s in answers[:n]] == list(range(n - 1, -1, -1)) and answers[-1].bars_needed == 0
-        assert not any(s.probabilities for s in answers[:n - 1])
-        got = np.array([s.probabilities for s in answers[n - 1:]], dtype=np.float32)
-        want = local.predict_windows([bars.iloc[end - n:end] for end in range(n, len(bars) + 1)])
+        assert not any(s.probabilities for s in answers[: n - 1])
+        got = np.array([s.probabilities for s in answers[n - 1 :]], dtype=np.float32)
+        want = local.predict_windows([bars.iloc[end - n : end] for end in range(n, len(bars) + 1)])
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
         assert {(s.model, s.version, tuple(s.columns)) for s in answers} == {("tiny", 1, ("down", "up"))}
 
@@ -83,12 +85,14 @@ def test_a_signal_carries_every_output_of_a_multi_output_model(tmp_path: Path) -
     bars = walk_with_flat_volume(model.bars_required + 5, seed=21)
     with serving(tmp_path) as target, SignalClient(target, timeout=30) as client:
         answers = list(client.stream_signals(bar_events(bars, model="twin")))
-    scored = answers[model.bars_required - 1:]
-    assert not any(a.outputs for a in answers[:model.bars_required - 1])
+    scored = answers[model.bars_required - 1 :]
+    assert not any(a.outputs for a in answers[: model.bars_required - 1])
     assert [[(t.name, tuple(t.columns), tuple(t.shape)) for t in a.outputs] for a in scored] == [
-        [("probabilities", ("down", "up"), (1, 2)), ("forecast", ("forecast",), (1, 1))]] * len(scored)
-    want = model.predict_windows([bars.iloc[end - model.bars_required:end]
-                                  for end in range(model.bars_required, len(bars) + 1)])
+        [("probabilities", ("down", "up"), (1, 2)), ("forecast", ("forecast",), (1, 1))]
+    ] * len(scored)
+    want = model.predict_windows(
+        [bars.iloc[end - model.bars_required : end] for end in range(model.bars_required, len(bars) + 1)]
+    )
     got = np.array([[*a.outputs[0].values, *a.outputs[1].values] for a in scored], dtype=np.float32)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     assert [list(a.probabilities) for a in scored] == [list(a.outputs[0].values) for a in scored]  # as before

@@ -17,7 +17,7 @@ from signalstack.server.triton import export_triton, triton_config
 from .support import install
 from .triton_support import triton_model_config
 
-CONFIG = '''name: "tiny"
+CONFIG = """name: "tiny"
 platform: "onnxruntime_onnx"
 max_batch_size: 64
 version_policy: { all { } }
@@ -38,7 +38,7 @@ output [
 dynamic_batching {
   max_queue_delay_microseconds: 100
 }
-'''
+"""
 
 
 def test_export_writes_configs_and_version_folders(tmp_path: Path, tiny_model: Path) -> None:
@@ -49,7 +49,12 @@ def test_export_writes_configs_and_version_folders(tmp_path: Path, tiny_model: P
     written = export_triton(models, tmp_path / "triton")
     out = tmp_path / "triton"
     assert sorted(p.relative_to(out).as_posix() for p in written) == [
-        "single/1/model.onnx", "single/config.pbtxt", "tiny/1/model.onnx", "tiny/3/model.onnx", "tiny/config.pbtxt"]
+        "single/1/model.onnx",
+        "single/config.pbtxt",
+        "tiny/1/model.onnx",
+        "tiny/3/model.onnx",
+        "tiny/config.pbtxt",
+    ]
     assert (out / "tiny" / "config.pbtxt").read_text() == CONFIG
     assert (out / "single" / "config.pbtxt").read_text() == CONFIG.replace('"tiny"', '"single"')
     assert (out / "tiny" / "3" / "model.onnx").read_bytes() == tiny_model.read_bytes()
@@ -85,25 +90,40 @@ def _datatype(tensor: object) -> str:
 
 def _model(version: int, inputs: dict[str, tuple[int, ...]], outputs: dict[str, list[str]]) -> SimpleNamespace:
     """What `triton_config` reads of an OnnxModel, for a multi-tensor model without training one."""
-    return SimpleNamespace(name="multi", version=version, output_columns=outputs, output_names=list(outputs),
-                           inputs=[SimpleNamespace(name=k, shape=v) for k, v in inputs.items()])
+    return SimpleNamespace(
+        name="multi",
+        version=version,
+        output_columns=outputs,
+        output_names=list(outputs),
+        inputs=[SimpleNamespace(name=k, shape=v) for k, v in inputs.items()],
+    )
 
 
-@pytest.mark.parametrize("batching", [BatchPolicy(64, 100), BatchPolicy(max_batch_size=1)],
-                         ids=["batched", "unbatched"])
+@pytest.mark.parametrize(
+    "batching", [BatchPolicy(64, 100), BatchPolicy(max_batch_size=1)], ids=["batched", "unbatched"]
+)
 def test_multi_tensor_configs_of_several_versions_fit_tritons_schema(batching: BatchPolicy) -> None:
-    versions = [_model(1, {"features": (20, 21), "fundamentals": (4,)}, {"probabilities": ["down", "up"]}),
-                _model(2, {"features": (30, 21), "fundamentals": (4,)},
-                       {"probabilities": ["down", "flat", "up"], "forecast": ["ret"]})]
+    versions = [
+        _model(1, {"features": (20, 21), "fundamentals": (4,)}, {"probabilities": ["down", "up"]}),
+        _model(
+            2,
+            {"features": (30, 21), "fundamentals": (4,)},
+            {"probabilities": ["down", "flat", "up"], "forecast": ["ret"]},
+        ),
+    ]
     config = triton_config(versions, batching)
     parsed = triton_model_config(config)
     if parsed is None:
         pytest.skip("Triton's ModelConfig is not installed in test_grpc_versions.py's runs")
     batch = () if batching.max_batch_size > 1 else (-1,)
-    assert [(i.name, list(i.dims)) for i in parsed.input] == [("features", [*batch, -1, 21]),
-                                                              ("fundamentals", [*batch, 4])]
-    assert [(o.name, list(o.dims)) for o in parsed.output] == [("probabilities", [*batch, -1]),
-                                                               ("forecast", [*batch, 1])]
+    assert [(i.name, list(i.dims)) for i in parsed.input] == [
+        ("features", [*batch, -1, 21]),
+        ("fundamentals", [*batch, 4]),
+    ]
+    assert [(o.name, list(o.dims)) for o in parsed.output] == [
+        ("probabilities", [*batch, -1]),
+        ("forecast", [*batch, 1]),
+    ]
 
 
 def test_export_refuses_an_empty_folder_and_writing_into_the_models(tmp_path: Path, tiny_model: Path) -> None:

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Run in a fresh interpreter: Triton's client first, the order that failed with "duplicate symbol
 # 'inference.ServerLiveRequest'", then the whole of signalstack, then a server and both clients.
-TRITON_FIRST = r'''
+TRITON_FIRST = r"""
 import json, sys
 import numpy as np
 import tritonclient.grpc as triton
@@ -69,22 +69,23 @@ print(json.dumps({
     "ours": [ours.ModelInferRequest.DESCRIPTOR.file.name, ours.DESCRIPTOR.pool is descriptor_pool.Default()],
     "distinct": ours.ModelInferRequest is not message_factory.GetMessageClass(theirs),
 }))
-'''
+"""
 
 # The other order, imports only: signalstack first, then Triton's and its model config schema.
-SIGNALSTACK_FIRST = r'''
+SIGNALSTACK_FIRST = r"""
 import signalstack.server.app, signalstack.server.oip, signalstack.plugin, signalstack.core.model
 import tritonclient.grpc, tritonclient.grpc.model_config_pb2, tritonclient.grpc.service_pb2
 from signalstack.protos.inference import grpc_predict_v2_pb2 as ours
 request = ours.ModelInferRequest(model_name="tiny")
 assert ours.ModelInferRequest.FromString(request.SerializeToString()) == request
 print("ok")
-'''
+"""
 
 
 def _run(code: str, *args: str) -> str:
-    run = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, check=False, capture_output=True, text=True,
-                         timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=ROOT, check=False, capture_output=True, text=True, timeout=300
+    )
     assert run.returncode == 0, run.stderr[-4000:]
     return run.stdout
 
@@ -101,8 +102,10 @@ def test_tritons_client_gets_from_our_server_what_our_client_gets(model_dir: Pat
     assert out["ours"] == ["inference/grpc_predict_v2.proto", False] and out["distinct"]
     # Reflection still lists and describes our inference service, not Triton's.
     assert "inference.GRPCInferenceService" in out["services"] and "signalstack.v1.SignalService" in out["services"]
-    assert out["described"] == ["inference/grpc_predict_v2.proto", [
-        "ServerLive", "ServerReady", "ModelReady", "ServerMetadata", "ModelMetadata", "ModelInfer"]]
+    assert out["described"] == [
+        "inference/grpc_predict_v2.proto",
+        ["ServerLive", "ServerReady", "ModelReady", "ServerMetadata", "ModelMetadata", "ModelInfer"],
+    ]
 
 
 def test_signalstack_first_then_triton_imports_in_one_process() -> None:
@@ -111,6 +114,7 @@ def test_signalstack_first_then_triton_imports_in_one_process() -> None:
 
 
 def test_the_environment_has_no_broken_requirements() -> None:
-    run = subprocess.run([sys.executable, "-m", "pip", "check"], check=False, capture_output=True, text=True,
-                         timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "pip", "check"], check=False, capture_output=True, text=True, timeout=120
+    )
     assert run.returncode == 0, run.stdout + run.stderr

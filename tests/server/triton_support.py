@@ -25,16 +25,20 @@ def tritonclient(module: str = "tritonclient.grpc") -> ModuleType | None:
     except ImportError as error:
         if os.environ.get(VERSIONS_RUN):
             return None
-        pytest.fail(f"{module} is not importable ({error}): the test extra installs tritonclient[grpc]; "
-                    "reinstall it with pip install -e '.[test]'")
+        pytest.fail(
+            f"{module} is not importable ({error}): the test extra installs tritonclient[grpc]; "
+            "reinstall it with pip install -e '.[test]'"
+        )
 
 
 def require_tritonclient(module: str = "tritonclient.grpc") -> ModuleType:
     """Triton's `module`; in test_grpc_versions.py's runs, where it cannot be installed, skip the test saying so."""
     found = tritonclient(module)
     if found is None:
-        pytest.skip(f"{module} not installed: the current tritonclient needs grpcio >= 1.81.1 and protobuf < 7, "
-                    f"and this run tests {os.environ.get(VERSIONS_RUN)}")
+        pytest.skip(
+            f"{module} not installed: the current tritonclient needs grpcio >= 1.81.1 and protobuf < 7, "
+            f"and this run tests {os.environ.get(VERSIONS_RUN)}"
+        )
     return found
 
 
