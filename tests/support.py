@@ -62,6 +62,19 @@ def chromium() -> str:
     )
 
 
+def offline_chromium(profile: Path, *flags: str) -> list[str]:
+    """Headless Chromium's command line with no host name resolving, so that anything a page tried to fetch from
+    outside the machine fails to load; `profile` is its user data folder (skips without Chromium)."""
+    return [
+        chromium(),
+        *CHROMIUM_FLAGS,
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        f"--user-data-dir={profile}",
+        "--hide-scrollbars",
+        *flags,
+    ]
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

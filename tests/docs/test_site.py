@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from ..support import offline_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts" / "docs"
@@ -110,34 +111,13 @@ def test_no_page_loads_anything_from_outside_the_site(site: tuple[Path, str]) ->
     assert "fonts.googleapis" not in (out / "index.html").read_text(encoding="utf-8")
 
 
-def _chromium() -> str | None:
-    return next(
-        (found for name in ("chromium", "chromium-browser", "google-chrome") if (found := shutil.which(name))), None
-    )
-
-
-@pytest.mark.skipif(
-    _chromium() is None,
-    reason="headless Chromium is not installed (apt-get install -y chromium): the pages are not opened in a browser",
-)
 @pytest.mark.parametrize("name", SCREENSHOTS)
 def test_pages_open_offline_in_headless_chromium(site: tuple[Path, str], name: str, tmp_path: Path) -> None:
     page = site[0] / SCREENSHOTS[name]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / f"{name}.png"
     shot.unlink(missing_ok=True)
-    # No name resolves: anything the page tried to fetch from outside would fail to load.
-    browser = [
-        _chromium(),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--host-resolver-rules=MAP * ~NOTFOUND",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--hide-scrollbars",
-        "--window-size=1280,900",
-    ]
+    browser = offline_chromium(tmp_path / "profile", "--window-size=1280,900")
     url = page.as_uri()
     dom = subprocess.run(
         [*browser, "--virtual-time-budget=5000", "--dump-dom", url],

@@ -6,7 +6,6 @@ from __future__ import annotations
 import html
 import json
 import math
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from signalstack.research.layouts import layout_of
 from signalstack.research.run import run_experiment
 from signalstack.research.summary import verdicts
 
+from ..support import offline_chromium
 from .support import ar1_bars, read_tables, write_experiment
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -39,12 +39,6 @@ def same(cell: str, value: float | None, places: int = 4) -> bool:
     return abs(shown(cell) - value) <= 0.5 * 10.0**-places + 1e-12
 
 
-def _chromium() -> str | None:
-    return next(
-        (found for name in ("chromium", "chromium-browser", "google-chrome") if (found := shutil.which(name))), None
-    )
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("report")
@@ -53,25 +47,11 @@ def run(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    _chromium() is None,
-    reason="headless Chromium is not installed (apt-get install -y chromium): the report is not opened in a browser",
-)
 def test_the_report_opens_offline_and_its_tables_show_the_runs_numbers(run, tmp_path) -> None:
     page = run.path / "report" / "index.html"
     text = page.read_text()
     assert "http://" not in text and "https://" not in text  # no script, style, font or image from elsewhere
-    # No name resolves: anything the page tried to fetch from outside would fail to load.
-    browser = [
-        _chromium(),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--host-resolver-rules=MAP * ~NOTFOUND",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--hide-scrollbars",
-    ]
+    browser = offline_chromium(tmp_path / "profile")
     dom = subprocess.run(
         [*browser, "--dump-dom", page.as_uri()], check=False, capture_output=True, text=True, timeout=120
     )
