@@ -35,7 +35,7 @@ from pydantic import (
 from signalstack.core.features import Feature, FeatureSpec
 from signalstack.core.labels import LabelSpec
 from signalstack.core.settings import Settings, invalid, unknown_key
-from signalstack.models.config import PRECISIONS, WINDOW, TrainConfig
+from signalstack.models.config import WINDOW, Training
 from signalstack.plugin.settings import TradingSettings
 
 from .baselines import baseline_names
@@ -236,36 +236,6 @@ class ModelChoice(Settings):
         from signalstack.models.zoo import get_entry
 
         return () if self.is_spec_file else tuple(get_entry(self.name).defaults)
-
-
-_TRAIN = TrainConfig()
-
-
-class Training(Settings):
-    """The `train:` section: how each fold's net is trained (models.config.TrainConfig; the seed is each task's)."""
-
-    epochs: int = Field(_TRAIN.epochs, ge=1)
-    """Passes over the fit rows at most (early stopping may end sooner)."""
-    batch_size: int = Field(_TRAIN.batch_size, ge=1)
-    """Samples per step."""
-    lr: float = Field(_TRAIN.lr, gt=0)
-    """The optimizer's learning rate."""
-    optimizer: Literal["adam", "sgd"] = _TRAIN.optimizer
-    """adam or sgd."""
-    weight_decay: float = Field(_TRAIN.weight_decay, ge=0)
-    """L2 penalty."""
-    patience: int = Field(_TRAIN.patience, ge=1)
-    """Epochs without a better validation loss before training stops."""
-    clip_norm: float = Field(_TRAIN.clip_norm, gt=0)
-    """Gradients are clipped to this norm."""
-    device: str = _TRAIN.device
-    """auto (CUDA when there is one), cpu or cuda[:N]."""
-    precision: Literal[PRECISIONS] = _TRAIN.precision
-    """Mixed precision of the forward pass: auto is fp16 on CUDA and fp32 on the CPU."""
-
-    def config(self, seed: int) -> TrainConfig:
-        """The train config of a task with `seed` (no progress bars: tasks run side by side)."""
-        return TrainConfig(**self.model_dump(), seed=seed, progress=False)
 
 
 class WalkForward(Settings):
