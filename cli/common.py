@@ -59,6 +59,8 @@ def describe(exc: BaseException) -> str:
     (its lines joined; the error's type when it has no text)."""
     details = getattr(exc, "details", None)
     if callable(details):  # a grpc.RpcError
+        # Its code() and details() come from grpc.Call, which the exception type BaseException does not declare;
+        # cli/ stays unchecked by mypy so far, and grpc is not imported here to narrow it.
         text = f"{exc.code().name}: {details()}"  # type: ignore[attr-defined]
     else:
         text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
