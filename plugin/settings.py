@@ -22,7 +22,7 @@ class TradingSettings(Settings):
     """How a model's signals are traded (`SignalStrategy`) and what the broker charges.
 
     `strategy_keywords()` are the `SignalStrategy` parameters; `cash`, `commission` and `slippage` set up the
-    broker. A regression model trades its forecast line with thresholds 0 (`for_forecast`).
+    broker. A regression model trades its forecast line: `line="forecast"` with thresholds around 0.
     """
 
     line: Line = "p_up"
@@ -77,11 +77,6 @@ class TradingSettings(Settings):
     def strategy_keywords(self) -> dict[str, Any]:
         """The `SignalStrategy` parameters of these settings (everything but the broker's cash and costs)."""
         return self.model_dump(include=set(STRATEGY_FIELDS))
-
-    @classmethod
-    def for_forecast(cls, **given: Any) -> TradingSettings:
-        """Settings for a regression model: the forecast line, thresholds 0, unless `given` says otherwise."""
-        return cls.of(**{"line": "forecast", "buy_threshold": 0.0, "sell_threshold": 0.0, **given})
 
 
 STRATEGY_FIELDS = tuple(name for name in TradingSettings.model_fields if name not in ("cash", "commission", "slippage"))
