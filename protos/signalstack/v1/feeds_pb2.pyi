@@ -1,10 +1,8 @@
-from collections.abc import Iterable as _Iterable
-from collections.abc import Mapping as _Mapping
-from typing import ClassVar as _ClassVar
-
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from google.protobuf.internal import containers as _containers
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -24,16 +22,7 @@ class FeedBar(_message.Message):
     low: float
     close: float
     volume: float
-    def __init__(
-        self,
-        symbol: str | None = ...,
-        time: int | None = ...,
-        open: float | None = ...,
-        high: float | None = ...,
-        low: float | None = ...,
-        close: float | None = ...,
-        volume: float | None = ...,
-    ) -> None: ...
+    def __init__(self, symbol: _Optional[str] = ..., time: _Optional[int] = ..., open: _Optional[float] = ..., high: _Optional[float] = ..., low: _Optional[float] = ..., close: _Optional[float] = ..., volume: _Optional[float] = ...) -> None: ...
 
 class FeedAck(_message.Message):
     __slots__ = ("accepted", "duplicates", "rejected", "rejections")
@@ -45,13 +34,7 @@ class FeedAck(_message.Message):
     duplicates: int
     rejected: int
     rejections: _containers.RepeatedCompositeFieldContainer[FeedRejection]
-    def __init__(
-        self,
-        accepted: int | None = ...,
-        duplicates: int | None = ...,
-        rejected: int | None = ...,
-        rejections: _Iterable[FeedRejection | _Mapping] | None = ...,
-    ) -> None: ...
+    def __init__(self, accepted: _Optional[int] = ..., duplicates: _Optional[int] = ..., rejected: _Optional[int] = ..., rejections: _Optional[_Iterable[_Union[FeedRejection, _Mapping]]] = ...) -> None: ...
 
 class FeedRejection(_message.Message):
     __slots__ = ("index", "symbol", "time", "reason")
@@ -63,6 +46,4 @@ class FeedRejection(_message.Message):
     symbol: str
     time: int
     reason: str
-    def __init__(
-        self, index: int | None = ..., symbol: str | None = ..., time: int | None = ..., reason: str | None = ...
-    ) -> None: ...
+    def __init__(self, index: _Optional[int] = ..., symbol: _Optional[str] = ..., time: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...

@@ -1,10 +1,8 @@
-from collections.abc import Iterable as _Iterable
-from collections.abc import Mapping as _Mapping
-from typing import ClassVar as _ClassVar
-
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from google.protobuf.internal import containers as _containers
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -22,15 +20,7 @@ class Bars(_message.Message):
     low: _containers.RepeatedScalarFieldContainer[float]
     close: _containers.RepeatedScalarFieldContainer[float]
     volume: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(
-        self,
-        time: _Iterable[int] | None = ...,
-        open: _Iterable[float] | None = ...,
-        high: _Iterable[float] | None = ...,
-        low: _Iterable[float] | None = ...,
-        close: _Iterable[float] | None = ...,
-        volume: _Iterable[float] | None = ...,
-    ) -> None: ...
+    def __init__(self, time: _Optional[_Iterable[int]] = ..., open: _Optional[_Iterable[float]] = ..., high: _Optional[_Iterable[float]] = ..., low: _Optional[_Iterable[float]] = ..., close: _Optional[_Iterable[float]] = ..., volume: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class Tensor(_message.Message):
     __slots__ = ("name", "shape", "values", "columns")
@@ -42,13 +32,7 @@ class Tensor(_message.Message):
     shape: _containers.RepeatedScalarFieldContainer[int]
     values: _containers.RepeatedScalarFieldContainer[float]
     columns: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(
-        self,
-        name: str | None = ...,
-        shape: _Iterable[int] | None = ...,
-        values: _Iterable[float] | None = ...,
-        columns: _Iterable[str] | None = ...,
-    ) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ..., values: _Optional[_Iterable[float]] = ..., columns: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class PredictRequest(_message.Message):
     __slots__ = ("model", "version", "windows", "inputs")
@@ -60,19 +44,13 @@ class PredictRequest(_message.Message):
     version: int
     windows: _containers.RepeatedCompositeFieldContainer[Bars]
     inputs: _containers.RepeatedCompositeFieldContainer[Tensor]
-    def __init__(
-        self,
-        model: str | None = ...,
-        version: int | None = ...,
-        windows: _Iterable[Bars | _Mapping] | None = ...,
-        inputs: _Iterable[Tensor | _Mapping] | None = ...,
-    ) -> None: ...
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., windows: _Optional[_Iterable[_Union[Bars, _Mapping]]] = ..., inputs: _Optional[_Iterable[_Union[Tensor, _Mapping]]] = ...) -> None: ...
 
 class Prediction(_message.Message):
     __slots__ = ("probabilities",)
     PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
     probabilities: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, probabilities: _Iterable[float] | None = ...) -> None: ...
+    def __init__(self, probabilities: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class PredictResponse(_message.Message):
     __slots__ = ("model", "version", "columns", "predictions", "outputs")
@@ -86,14 +64,7 @@ class PredictResponse(_message.Message):
     columns: _containers.RepeatedScalarFieldContainer[str]
     predictions: _containers.RepeatedCompositeFieldContainer[Prediction]
     outputs: _containers.RepeatedCompositeFieldContainer[Tensor]
-    def __init__(
-        self,
-        model: str | None = ...,
-        version: int | None = ...,
-        columns: _Iterable[str] | None = ...,
-        predictions: _Iterable[Prediction | _Mapping] | None = ...,
-        outputs: _Iterable[Tensor | _Mapping] | None = ...,
-    ) -> None: ...
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., columns: _Optional[_Iterable[str]] = ..., predictions: _Optional[_Iterable[_Union[Prediction, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[Tensor, _Mapping]]] = ...) -> None: ...
 
 class PredictSeriesRequest(_message.Message):
     __slots__ = ("model", "version", "bars", "inputs")
@@ -105,13 +76,7 @@ class PredictSeriesRequest(_message.Message):
     version: int
     bars: Bars
     inputs: _containers.RepeatedCompositeFieldContainer[Tensor]
-    def __init__(
-        self,
-        model: str | None = ...,
-        version: int | None = ...,
-        bars: Bars | _Mapping | None = ...,
-        inputs: _Iterable[Tensor | _Mapping] | None = ...,
-    ) -> None: ...
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., bars: _Optional[_Union[Bars, _Mapping]] = ..., inputs: _Optional[_Iterable[_Union[Tensor, _Mapping]]] = ...) -> None: ...
 
 class PredictSeriesResponse(_message.Message):
     __slots__ = ("model", "version", "columns", "first_index", "time", "probabilities", "outputs")
@@ -129,16 +94,7 @@ class PredictSeriesResponse(_message.Message):
     time: _containers.RepeatedScalarFieldContainer[int]
     probabilities: _containers.RepeatedScalarFieldContainer[float]
     outputs: _containers.RepeatedCompositeFieldContainer[Tensor]
-    def __init__(
-        self,
-        model: str | None = ...,
-        version: int | None = ...,
-        columns: _Iterable[str] | None = ...,
-        first_index: int | None = ...,
-        time: _Iterable[int] | None = ...,
-        probabilities: _Iterable[float] | None = ...,
-        outputs: _Iterable[Tensor | _Mapping] | None = ...,
-    ) -> None: ...
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., columns: _Optional[_Iterable[str]] = ..., first_index: _Optional[int] = ..., time: _Optional[_Iterable[int]] = ..., probabilities: _Optional[_Iterable[float]] = ..., outputs: _Optional[_Iterable[_Union[Tensor, _Mapping]]] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ()
@@ -148,7 +104,7 @@ class ListModelsResponse(_message.Message):
     __slots__ = ("models",)
     MODELS_FIELD_NUMBER: _ClassVar[int]
     models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
-    def __init__(self, models: _Iterable[ModelInfo | _Mapping] | None = ...) -> None: ...
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ...) -> None: ...
 
 class GetModelRequest(_message.Message):
     __slots__ = ("model", "version")
@@ -156,22 +112,10 @@ class GetModelRequest(_message.Message):
     VERSION_FIELD_NUMBER: _ClassVar[int]
     model: str
     version: int
-    def __init__(self, model: str | None = ..., version: int | None = ...) -> None: ...
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = (
-        "name",
-        "version",
-        "columns",
-        "window",
-        "warmup",
-        "bars_required",
-        "horizon",
-        "provider",
-        "card_json",
-        "inputs",
-        "outputs",
-    )
+    __slots__ = ("name", "version", "columns", "window", "warmup", "bars_required", "horizon", "provider", "card_json", "inputs", "outputs")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
@@ -194,20 +138,7 @@ class ModelInfo(_message.Message):
     card_json: str
     inputs: _containers.RepeatedCompositeFieldContainer[TensorInfo]
     outputs: _containers.RepeatedCompositeFieldContainer[TensorInfo]
-    def __init__(
-        self,
-        name: str | None = ...,
-        version: int | None = ...,
-        columns: _Iterable[str] | None = ...,
-        window: int | None = ...,
-        warmup: int | None = ...,
-        bars_required: int | None = ...,
-        horizon: int | None = ...,
-        provider: str | None = ...,
-        card_json: str | None = ...,
-        inputs: _Iterable[TensorInfo | _Mapping] | None = ...,
-        outputs: _Iterable[TensorInfo | _Mapping] | None = ...,
-    ) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., columns: _Optional[_Iterable[str]] = ..., window: _Optional[int] = ..., warmup: _Optional[int] = ..., bars_required: _Optional[int] = ..., horizon: _Optional[int] = ..., provider: _Optional[str] = ..., card_json: _Optional[str] = ..., inputs: _Optional[_Iterable[_Union[TensorInfo, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[TensorInfo, _Mapping]]] = ...) -> None: ...
 
 class TensorInfo(_message.Message):
     __slots__ = ("name", "shape", "columns", "origin")
@@ -219,13 +150,7 @@ class TensorInfo(_message.Message):
     shape: _containers.RepeatedScalarFieldContainer[int]
     columns: _containers.RepeatedScalarFieldContainer[str]
     origin: str
-    def __init__(
-        self,
-        name: str | None = ...,
-        shape: _Iterable[int] | None = ...,
-        columns: _Iterable[str] | None = ...,
-        origin: str | None = ...,
-    ) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ..., columns: _Optional[_Iterable[str]] = ..., origin: _Optional[str] = ...) -> None: ...
 
 class BarEvent(_message.Message):
     __slots__ = ("model", "version", "symbol", "time", "open", "high", "low", "close", "volume")
@@ -247,18 +172,7 @@ class BarEvent(_message.Message):
     low: float
     close: float
     volume: float
-    def __init__(
-        self,
-        model: str | None = ...,
-        version: int | None = ...,
-        symbol: str | None = ...,
-        time: int | None = ...,
-        open: float | None = ...,
-        high: float | None = ...,
-        low: float | None = ...,
-        close: float | None = ...,
-        volume: float | None = ...,
-    ) -> None: ...
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., symbol: _Optional[str] = ..., time: _Optional[int] = ..., open: _Optional[float] = ..., high: _Optional[float] = ..., low: _Optional[float] = ..., close: _Optional[float] = ..., volume: _Optional[float] = ...) -> None: ...
 
 class Signal(_message.Message):
     __slots__ = ("symbol", "time", "model", "version", "bars_needed", "columns", "probabilities", "outputs")
@@ -278,14 +192,4 @@ class Signal(_message.Message):
     columns: _containers.RepeatedScalarFieldContainer[str]
     probabilities: _containers.RepeatedScalarFieldContainer[float]
     outputs: _containers.RepeatedCompositeFieldContainer[Tensor]
-    def __init__(
-        self,
-        symbol: str | None = ...,
-        time: int | None = ...,
-        model: str | None = ...,
-        version: int | None = ...,
-        bars_needed: int | None = ...,
-        columns: _Iterable[str] | None = ...,
-        probabilities: _Iterable[float] | None = ...,
-        outputs: _Iterable[Tensor | _Mapping] | None = ...,
-    ) -> None: ...
+    def __init__(self, symbol: _Optional[str] = ..., time: _Optional[int] = ..., model: _Optional[str] = ..., version: _Optional[int] = ..., bars_needed: _Optional[int] = ..., columns: _Optional[_Iterable[str]] = ..., probabilities: _Optional[_Iterable[float]] = ..., outputs: _Optional[_Iterable[_Union[Tensor, _Mapping]]] = ...) -> None: ...
