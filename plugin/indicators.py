@@ -68,7 +68,7 @@ class SignalIndicator(bt.Indicator):
         self._fills = [(names.index(lines[c]), i) for i, c in enumerate(source.columns) if c in lines]  # (line, output)
         self._scoring: _Scoring = _Days(self) if source.intraday else _Bars(self)
         self.addminperiod(self._scoring.minperiod)
-        self._seen = 0  # bars of the data taken so far, bar by bar
+        self._seen: tuple[float, ...] = ()  # the data's bar taken last, bar by bar (see `_new_bar`)
 
     def once(self, start: int, end: int) -> None:
         end = min(end, len(self.data.close.array))
@@ -91,11 +91,13 @@ class SignalIndicator(bt.Indicator):
     def _new_bar(self) -> bool:
         """Whether the data has a bar not taken yet. Bar by bar, Backtrader steps every indicator at each time any
         data of the strategy has a bar (several symbols whose trading days differ): a data without a bar then
-        keeps its last one, which must be neither scored again nor pushed twice to a live scorer."""
-        bars = len(self)
-        if bars == self._seen:
+        keeps its last one, which must be neither scored again nor pushed twice to a live scorer. A replayed bar
+        (a day filling up from its minutes) keeps its place but changes, and is taken again each time it does."""
+        data = self.data
+        bar = (len(self), data.datetime[0], data.close[0], data.high[0], data.low[0], data.volume[0])
+        if bar == self._seen:
             return False
-        self._seen = bars
+        self._seen = bar
         return True
 
     def probabilities(self) -> pd.DataFrame:
