@@ -452,8 +452,12 @@ def bench_tracking(args: argparse.Namespace, folder: Path) -> Tracked:
     for _ in range(args.mlflow_pairs):
         for side, flags in enumerate(([], ["--mlflow", uri])):
             began, used = time.perf_counter(), cpu_seconds()
-            subprocess.run(
-                command + flags, check=True, capture_output=True, env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+            subprocess.run(  # in the bench's folder: an experiment MLflow makes keeps its artifacts in ./mlruns
+                command + flags,
+                check=True,
+                capture_output=True,
+                cwd=folder,
+                env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
             )
             seconds[side].append(time.perf_counter() - began)
             cpu[side].append(cpu_seconds() - used)
