@@ -33,9 +33,29 @@ class Interrupted(KeyboardInterrupt):
 
 @dataclass
 class Received:
-    """The signal that stopped the work: SIGINT unless SIGTERM came (a plain KeyboardInterrupt is a Ctrl-C)."""
+    """The signal that stopped the work: SIGINT unless SIGTERM came (a plain KeyboardInterrupt is a Ctrl-C).
+
+    `pending` stays set once a signal came: the KeyboardInterrupt its handler raises can be swallowed when the
+    signal lands inside a garbage-collection callback or a `__del__` (Python prints "Exception ignored in" and
+    goes on), so the work also asks `raise_if_received()` at its safe points, and a swallowed Ctrl-C still stops
+    it at the next one. While `deferred`, the handler only records the signal: work whose bookkeeping must not be
+    cut halfway (an Optuna trial being written to its storage) raises it inside `interrupts_allowed()` or at a
+    `raise_if_received()`."""
 
     name: str = "SIGINT"
+    pending: bool = False
+    deferred: bool = False
+
+
+_active: list[Received] = []
+"""The Received of each `interruptible()` in force, innermost last (signal handlers are process-wide)."""
+
+
+def raise_if_received() -> None:
+    """KeyboardInterrupt when a signal came inside the current `interruptible()` (a no-op outside one): called
+    between epochs, trials and tasks."""
+    if _active and _active[-1].pending:
+        raise KeyboardInterrupt(_active[-1].name)
 
 
 def _in_main_thread() -> bool:
@@ -43,24 +63,46 @@ def _in_main_thread() -> bool:
 
 
 @contextmanager
-def interruptible() -> Iterator[Received]:
+def interruptible(deferred: bool = False) -> Iterator[Received]:
     """SIGINT and SIGTERM raise KeyboardInterrupt while it lasts, naming the signal in what it yields; outside the
-    main thread, where no handler can be set, nothing changes."""
-    received = Received()
+    main thread, where no handler can be set, nothing changes. `deferred`: a signal raises only inside
+    `interrupts_allowed()` or at the next `raise_if_received()`."""
+    received = Received(deferred=deferred)
     if not _in_main_thread():
         yield received
         return
 
     def stop(signum: int, frame: Any) -> None:
         received.name = signal.Signals(signum).name
-        raise KeyboardInterrupt(received.name)
+        received.pending = True
+        if not received.deferred:
+            raise KeyboardInterrupt(received.name)
 
     previous = {number: signal.signal(number, stop) for number in SIGNALS}
+    _active.append(received)
     try:
         yield received
     finally:
+        _active.remove(received)
         for number, handler in previous.items():
             signal.signal(number, handler)
+
+
+@contextmanager
+def interrupts_allowed() -> Iterator[None]:
+    """Inside an `interruptible(deferred=True)`: a signal that already came raises on entry, and one that comes
+    while it lasts raises at once; elsewhere it changes nothing."""
+    if not _active:
+        yield
+        return
+    received = _active[-1]
+    was = received.deferred
+    raise_if_received()
+    received.deferred = False
+    try:
+        yield
+    finally:
+        received.deferred = was
 
 
 @contextmanager

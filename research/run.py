@@ -67,7 +67,7 @@ from signalstack.models.pipeline import Bars
 
 from . import defaults
 from .executors import import_ray, run_all
-from .interrupt import Interrupted, interruptible, signals_ignored
+from .interrupt import Interrupted, interruptible, raise_if_received, signals_ignored
 from .layouts import Context, Layout, Plan, Task, TaskResult, layout_of
 from .metrics import TRADING_METRICS, aggregate, head_metric_names, metric_names, no_trade, summarise, versus_surrogates
 from .report import Results, write_report
@@ -247,6 +247,7 @@ def _carry_out(
                     done[result.task] = result
                     _finished(result, len(done), len(tasks))
                     shown(result)
+                    raise_if_received()
             metrics = _write_results(run, [done[t] for t in tasks], read, workers, ray_address, began)
         except KeyboardInterrupt:
             with signals_ignored():

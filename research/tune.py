@@ -60,7 +60,7 @@ from signalstack.core.errors import SettingsError
 from signalstack.models.train import train
 from signalstack.models.zoo import get_entry
 
-from .interrupt import INTERRUPTED, interruptible, trial_state
+from .interrupt import INTERRUPTED, interruptible, interrupts_allowed, raise_if_received, trial_state
 from .layouts import Layout, layout_of
 from .search import OUT, TOP_LEVEL, TRAIN, Param, Search
 from .settings import ExperimentFile
@@ -220,12 +220,13 @@ def make_objective(experiment: ExperimentFile, bars: pd.DataFrame, search: Searc
         candidate = apply_params(experiment, values)
 
         def report(step: int, loss: float) -> None:
+            raise_if_received()
             trial.report(loss if math.isfinite(loss) else math.inf, step)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"validation loss {loss:.4f} at step {step}")
 
-        try:
-            with one_thread():
+        try:  # a signal cuts the training short, never Optuna's writing of the trial (it waits for the next check)
+            with one_thread(), interrupts_allowed():
                 value, rows = validation_loss(
                     candidate, bars, folds=search.folds, on_epoch=report, epochs_per_fold=stride
                 )
@@ -305,13 +306,18 @@ def tune(
     stopped = None
     if remaining:
         began = time.perf_counter()
-        with interruptible() as received, _interrupts_unlogged():
+        with interruptible(deferred=True) as received, _interrupts_unlogged():
             try:
                 study.optimize(
                     make_objective(experiment, bars, search),
                     n_trials=remaining,
                     catch=(ValueError,),
-                    callbacks=[_stop_at(total), _log_trial, *([trials_log] if trials_log else [])],
+                    callbacks=[
+                        _stop_at(total),
+                        _log_trial,
+                        *([trials_log] if trials_log else []),
+                        lambda study, trial: raise_if_received(),
+                    ],
                 )
             except KeyboardInterrupt:
                 stopped = received.name
