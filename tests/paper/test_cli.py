@@ -171,7 +171,10 @@ def test_status_says_running_stopping_then_stopped_and_the_run_ends_printing_wha
         assert status_json(journal, capsys)["heartbeat"] > running["heartbeat"]
         assert main(["paper", "stop", "--journal", str(journal), "--flatten"]) == 0
         capsys.readouterr()
-        wait_for(lambda: status_json(journal, capsys)["state"] == "stopping", "the stop read")
+        wait_for(lambda: status_json(journal, capsys)["state"] == "stopping", "the stop asked for")
+        # status says stopping once the switch's file is there; the run reads it within POLL_SECONDS and journals
+        # it. Bars appended before that would be traded as usual, leaving none to flatten on: wait for the event.
+        wait_for(lambda: journal_count(journal, "stop") == 1, "the stop read by the run")
         assert main(["paper", "status", "--journal", str(journal)]) == 0
         assert f"state: stopping (kill switch, closing positions first; pid {run.pid} on " in capsys.readouterr().out
         with feed.open("a") as fh:
